@@ -1,0 +1,51 @@
+//! JIDs (RFC 7622).
+//!
+//! Parsing, PRECIS-era stringprep normalisation and the 1023-byte part limits come from the
+//! `jid` crate; this module only adds what resource binding needs.
+
+pub use ::jid::{BareJid, Error as JidError, FullJid, Jid};
+
+/// Validates and normalises a resource requested by a client (RFC 6120 §7.7.2.2).
+///
+/// Returns the normalised resource, or the reason it is unacceptable (empty, longer than
+/// 1023 bytes, or refused by resourceprep), which the caller maps to `bad-request`.
+pub fn parse_resource(s: &str) -> Result<String, JidError> {
+    // The jid crate checks a resource only as part of a JID, so validate it against a fixed
+    // placeholder bare JID; the domain is ASCII and always valid, so any error is about `s`.
+    let bare = BareJid::new("resource.check")?;
+    let full = bare.with_resource_str(s)?;
+    Ok(full.resource().as_str().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_ordinary_resource() {
+        assert_eq!(parse_resource("laptop").as_deref(), Ok("laptop"));
+        assert_eq!(
+            parse_resource("Home / Office").as_deref(),
+            Ok("Home / Office")
+        );
+    }
+
+    #[test]
+    fn rejects_empty() {
+        assert_eq!(parse_resource(""), Err(JidError::ResourceEmpty));
+    }
+
+    #[test]
+    fn rejects_too_long() {
+        let long = "a".repeat(1024);
+        assert_eq!(parse_resource(&long), Err(JidError::ResourceTooLong));
+        assert!(parse_resource(&"a".repeat(1023)).is_ok());
+    }
+
+    #[test]
+    fn rejects_forbidden_characters() {
+        // Control characters are prohibited by resourceprep (RFC 3920 appendix B).
+        assert_eq!(parse_resource("bad\u{7}res"), Err(JidError::ResourcePrep));
+        assert!(parse_resource("a\u{0}b").is_err());
+    }
+}

@@ -1,0 +1,32 @@
+//! XMPP wire format for Jabberwock, without any I/O.
+//!
+//! Callers feed bytes received from a peer into [`xml::reader::StreamReader`] and get
+//! stream headers, stanzas (as [`xml::Element`] trees) and the stream close back; they
+//! build replies as elements and serialise them with [`xml::Element::write_to`]. Nothing
+//! here touches a socket, a clock or a task runtime, so every rule is testable offline.
+//!
+//! Errors are typed: peer faults become a [`stream::StreamError`] carrying the RFC 6120
+//! §4.9.3 condition to send before closing, or a [`stanza::StanzaError`] (RFC 6120 §8.3)
+//! to bounce to the sender.
+//!
+//! # Layout
+//!
+//! - [`ns`]: namespace URI constants.
+//! - [`jid`]: re-export of the `jid` crate (RFC 7622) plus resource validation for binding.
+//! - [`xml`]: the element tree, escaping and serialisation, and the incremental
+//!   [`xml::reader`] (a byte scanner that frames units, then quick-xml parses each once).
+//! - [`stream`]: stream headers (XMPP and Flash dialects), the server's header and close,
+//!   stream errors.
+//! - [`stanza`]: message / presence / iq wrapper, replies, stanza errors.
+//! - [`sasl`]: SASL negotiation elements (RFC 6120 §6.4).
+//! - [`policy`]: the Flash socket policy request and document.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod jid;
+pub mod ns;
+pub mod policy;
+pub mod sasl;
+pub mod stanza;
+pub mod stream;
+pub mod xml;

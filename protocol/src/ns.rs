@@ -1,0 +1,45 @@
+//! Namespace URIs used on the wire.
+//!
+//! Kept as plain `&'static str` so they can be compared against [`crate::xml::Element::ns`]
+//! without allocation.
+
+/// Content namespace of client-to-server streams (RFC 6120 §4.8.2).
+pub const CLIENT: &str = "jabber:client";
+/// The stream namespace, bound to the `stream` prefix (RFC 6120 §4.8.1).
+pub const STREAM: &str = "http://etherx.jabber.org/streams";
+/// The Flash XMLSocket stream namespace, bound to the `flash` prefix (legacy Jabber Inc.).
+pub const FLASH: &str = "http://www.jabber.com/streams/flash";
+/// Stream error conditions (RFC 6120 §4.9.3).
+pub const STREAMS: &str = "urn:ietf:params:xml:ns:xmpp-streams";
+/// Stanza error conditions (RFC 6120 §8.3.3).
+pub const STANZAS: &str = "urn:ietf:params:xml:ns:xmpp-stanzas";
+/// STARTTLS negotiation (RFC 6120 §5).
+pub const TLS: &str = "urn:ietf:params:xml:ns:xmpp-tls";
+/// SASL negotiation (RFC 6120 §6).
+pub const SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
+/// Resource binding (RFC 6120 §7).
+pub const BIND: &str = "urn:ietf:params:xml:ns:xmpp-bind";
+/// Session establishment (RFC 3921 §3, kept as optional by RFC 6121 appendix E).
+pub const SESSION: &str = "urn:ietf:params:xml:ns:xmpp-session";
+/// XEP-0199: XMPP Ping.
+pub const PING: &str = "urn:xmpp:ping";
+/// XEP-0030: Service Discovery, info.
+pub const DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
+/// XEP-0030: Service Discovery, items.
+pub const DISCO_ITEMS: &str = "http://jabber.org/protocol/disco#items";
+/// XEP-0077: In-Band Registration.
+pub const REGISTER: &str = "jabber:iq:register";
+/// XEP-0077: In-Band Registration stream feature.
+pub const REGISTER_FEATURE: &str = "http://jabber.org/features/iq-register";
+/// XEP-0078: Non-SASL Authentication.
+pub const IQ_AUTH: &str = "jabber:iq:auth";
+/// XEP-0078: Non-SASL Authentication stream feature.
+pub const IQ_AUTH_FEATURE: &str = "http://jabber.org/features/iq-auth";
+/// The namespace permanently bound to the `xml` prefix (Namespaces in XML 1.0 §3).
+pub const XML: &str = "http://www.w3.org/XML/1998/namespace";
+/// Roster management (RFC 6121 §2).
+pub const ROSTER: &str = "jabber:iq:roster";
+/// XEP-0203: Delayed Delivery.
+pub const DELAY: &str = "urn:xmpp:delay";
+/// XEP-0092: Software Version.
+pub const VERSION: &str = "jabber:iq:version";

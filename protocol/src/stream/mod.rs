@@ -1,0 +1,11 @@
+//! Stream-level framing: headers in both dialects, the close tag, stream errors.
+//!
+//! Layout: `header.rs` (reading and writing `<stream:stream>` / `<flash:stream>`),
+//! `error.rs` (RFC 6120 §4.9 stream errors).
+
+mod error;
+mod header;
+
+pub use error::{StreamCondition, StreamError};
+pub(crate) use header::from_start_tag;
+pub use header::{server_header, stream_close, Dialect, StreamHeader};

@@ -1,0 +1,291 @@
+//! Incremental, sans-I/O reader for an XMPP stream: bytes in, events out.
+//!
+//! The caller [`StreamReader::feed`]s whatever the socket produced and then calls
+//! [`StreamReader::next_event`] until it returns `Ok(None)`. Internally the
+//! [`scanner`](super::scanner) frames the next complete unit while enforcing [`Limits`],
+//! and only then is that unit parsed, once, into an [`Element`] ([`super::tree`]).
+//!
+//! ```
+//! use jabberwock_protocol::xml::reader::{Event, Limits, StreamReader};
+//!
+//! let mut reader = StreamReader::new(Limits::default());
+//! reader.feed(b"<stream:stream xmlns='jabber:client' \
+//!     xmlns:stream='http://etherx.jabber.org/streams' version='1.0'><presence/>");
+//! assert!(matches!(reader.next_event(), Ok(Some(Event::Header(_)))));
+//! assert!(matches!(reader.next_event(), Ok(Some(Event::Stanza(el))) if el.name() == "presence"));
+//! assert_eq!(reader.next_event(), Ok(None)); // need more bytes
+//! ```
+//!
+//! Once an error has been returned the reader is dead: it keeps returning the same error
+//! and drops further input (rustls-style), because after a stream error RFC 6120 §4.9.1.1
+//! requires the stream to be closed anyway.
+
+use super::element::Element;
+use super::scanner::{Context, Scan, Scanner, UnitKind};
+use super::scope::Scope;
+use super::tree;
+use crate::stream::{self, Dialect, StreamCondition, StreamError, StreamHeader};
+
+/// Resource limits, checked while scanning so that over-limit input is never buffered whole.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Largest stanza in bytes (RFC 6120 §13.12 suggests servers set one; default 256 KiB).
+    pub max_stanza_bytes: usize,
+    /// Deepest element nesting within a stanza, the stanza itself being depth 1.
+    pub max_depth: usize,
+    /// Most attributes on one element, namespace declarations included.
+    pub max_attributes: usize,
+    /// Bytes allowed (declaration, whitespace and header) before the header is complete.
+    pub max_header_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_stanza_bytes: 262_144,
+            max_depth: 32,
+            max_attributes: 64,
+            max_header_bytes: 4096,
+        }
+    }
+}
+
+/// What the peer sent.
+#[derive(Debug, PartialEq)]
+pub enum Event {
+    /// The stream header (also after a restart).
+    Header(StreamHeader),
+    /// A complete top-level element: a stanza or a negotiation element.
+    Stanza(Element),
+    /// `</stream:stream>` or `</flash:stream>`: the peer closed its stream (RFC 6120 §4.4).
+    Close,
+}
+
+#[derive(Debug)]
+enum State {
+    /// Waiting for the header; counts bytes consumed against `max_header_bytes`.
+    PreHeader { seen: usize, decl_seen: bool },
+    /// Between or inside stanzas.
+    Open,
+    /// A self-closed XMPP header was read: report the close next.
+    CloseQueued,
+    /// The peer closed its stream; later input is ignored.
+    Closed,
+    /// A stream error occurred; it is returned forever.
+    Failed(StreamError),
+}
+
+/// Incremental reader for one direction of an XMPP (or Flash) stream.
+#[derive(Debug)]
+pub struct StreamReader {
+    limits: Limits,
+    buf: Vec<u8>,
+    /// Bytes at the front of `buf` already consumed; dropped lazily in `feed`.
+    start: usize,
+    scanner: Scanner,
+    state: State,
+    scope: Scope,
+    dialect: Option<Dialect>,
+    /// Qualified name of the stream root, which the close tag must repeat.
+    root_name: String,
+}
+
+impl StreamReader {
+    /// A reader expecting a stream header.
+    pub fn new(limits: Limits) -> StreamReader {
+        StreamReader {
+            limits,
+            buf: Vec::new(),
+            start: 0,
+            scanner: Scanner::new(),
+            state: State::PreHeader {
+                seen: 0,
+                decl_seen: false,
+            },
+            scope: Scope::new(),
+            dialect: None,
+            root_name: String::new(),
+        }
+    }
+
+    /// Appends bytes received from the peer.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        if matches!(self.state, State::Failed(_) | State::Closed) {
+            return;
+        }
+        self.compact();
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// The next event, `Ok(None)` if more bytes are needed.
+    pub fn next_event(&mut self) -> Result<Option<Event>, StreamError> {
+        match &self.state {
+            State::Failed(e) => return Err(e.clone()),
+            State::Closed => return Ok(None),
+            State::CloseQueued => {
+                self.state = State::Closed;
+                return Ok(Some(Event::Close));
+            }
+            State::PreHeader { .. } | State::Open => {}
+        }
+        match self.step() {
+            Ok(event) => Ok(event),
+            Err(e) => {
+                self.buf = Vec::new();
+                self.start = 0;
+                self.state = State::Failed(e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    /// Stream restart after STARTTLS or SASL success (RFC 6120 §4.3.3, §5.4.3.3, §6.4.6):
+    /// the next thing expected is a new header, with a fresh namespace scope.
+    ///
+    /// Buffered bytes are discarded: the peer must wait for our `<proceed/>` / `<success/>`
+    /// before sending more, and anything pipelined before a TLS handshake must not be
+    /// trusted afterwards (the STARTTLS command-injection class of bugs).
+    pub fn restart(&mut self) {
+        self.buf = Vec::new();
+        self.start = 0;
+        self.scanner.reset();
+        self.scope = Scope::new();
+        self.root_name.clear();
+        self.state = State::PreHeader {
+            seen: 0,
+            decl_seen: false,
+        };
+    }
+
+    /// Bytes fed but not yet consumed.
+    pub fn buffered_len(&self) -> usize {
+        self.buf.len() - self.start
+    }
+
+    /// Releases buffer capacity beyond what is buffered (for idle connections).
+    pub fn shrink_to_fit(&mut self) {
+        self.compact();
+        self.buf.shrink_to_fit();
+    }
+
+    /// The dialect of the last header read, if any.
+    pub fn dialect(&self) -> Option<Dialect> {
+        self.dialect.clone()
+    }
+
+    fn compact(&mut self) {
+        if self.start > 0 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+    }
+
+    fn context(&self) -> Context {
+        let (in_stream, at_start, decl_allowed, budget) = match &self.state {
+            State::PreHeader { seen, decl_seen } => (
+                false,
+                *seen == 0,
+                !decl_seen,
+                self.limits.max_header_bytes.saturating_sub(*seen),
+            ),
+            _ => (true, false, false, self.limits.max_stanza_bytes),
+        };
+        Context {
+            in_stream,
+            // Before the header we cannot know the dialect yet, and a Flash client's first
+            // unit already ends in NUL, so NULs are tolerated until the header says XMPP.
+            nul_ok: !in_stream || self.dialect == Some(Dialect::Flash),
+            at_start,
+            decl_allowed,
+            budget,
+            max_depth: self.limits.max_depth,
+            max_attributes: self.limits.max_attributes,
+        }
+    }
+
+    fn step(&mut self) -> Result<Option<Event>, StreamError> {
+        loop {
+            let ctx = self.context();
+            let scan = self.scanner.scan(&self.buf[self.start..], &ctx)?;
+            let (kind, len) = match scan {
+                Scan::NeedMore => return Ok(None),
+                Scan::Skip(n) => {
+                    self.consume(n)?;
+                    continue;
+                }
+                Scan::Unit(kind, len) => (kind, len),
+            };
+            let unit_start = self.start;
+            self.consume(len)?;
+            let unit = &self.buf[unit_start..unit_start + len];
+            match kind {
+                UnitKind::Declaration => {
+                    tree::check_declaration(unit)?;
+                    if let State::PreHeader { decl_seen, .. } = &mut self.state {
+                        *decl_seen = true;
+                    }
+                }
+                UnitKind::Header => return self.header(unit_start, len).map(Some),
+                UnitKind::Stanza => {
+                    let el = tree::parse_element(unit, &mut self.scope)?;
+                    return Ok(Some(Event::Stanza(el)));
+                }
+                UnitKind::Close => {
+                    self.check_close(unit)?;
+                    self.state = State::Closed;
+                    return Ok(Some(Event::Close));
+                }
+            }
+        }
+    }
+
+    /// Marks `n` bytes consumed, charging them to the header budget before the header.
+    fn consume(&mut self, n: usize) -> Result<(), StreamError> {
+        self.start += n;
+        if let State::PreHeader { seen, .. } = &mut self.state {
+            *seen += n;
+            if *seen > self.limits.max_header_bytes {
+                return Err(StreamError::with_text(
+                    StreamCondition::PolicyViolation,
+                    "stream header too large",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn header(&mut self, at: usize, len: usize) -> Result<Event, StreamError> {
+        let tag = tree::parse_start_tag(&self.buf[at..at + len])?;
+        let (header, scope) = stream::from_start_tag(&tag)?;
+        self.scope = scope;
+        self.root_name = tag.name;
+        self.dialect = Some(header.dialect.clone());
+        // A self-closed XMPP header is an empty stream: open and closed at once. Flash
+        // clients self-close to appease their parser and mean "open" (COMPAT, jadc2s).
+        self.state = if header.self_closed && header.dialect == Dialect::Xmpp {
+            State::CloseQueued
+        } else {
+            State::Open
+        };
+        Ok(Event::Header(header))
+    }
+
+    /// The close tag must name the stream root exactly as the header did (XML 1.0 §3 GIMatch).
+    fn check_close(&self, unit: &[u8]) -> Result<(), StreamError> {
+        let name = unit
+            .get(2..unit.len().saturating_sub(1))
+            .unwrap_or_default()
+            .trim_ascii_end();
+        if name == self.root_name.as_bytes() {
+            Ok(())
+        } else {
+            Err(StreamError::with_text(
+                StreamCondition::NotWellFormed,
+                "end tag does not match the stream header",
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
