@@ -1,0 +1,60 @@
+//! Persistence for Jabberwock.
+//!
+//! This crate is the only one that speaks SQL. It knows tables, not XMPP:
+//! it stores and returns strings and bytes (for example SCRAM keys that the
+//! server computed) and never sees a password or a session.
+//!
+//! Layout:
+//! - `error.rs`: [`StoreError`], the single error type.
+//! - `account.rs`: [`AccountId`], [`ScramCredential`], [`ScramHash`] and the
+//!   [`AccountStore`] trait.
+//! - `sqlite.rs`: [`SqliteStore`], the default backend.
+//! - `postgres.rs`: [`PostgresStore`], for deployments that already run
+//!   PostgreSQL.
+//! - `common.rs`: row mapping shared by both backends.
+//! - `migrations/sqlite/`, `migrations/postgres/`: the schema per dialect,
+//!   embedded at compile time and applied by [`open`].
+//!
+//! The server holds an `Arc<dyn Store>` from [`open`], so backends can be
+//! added without the server naming them.
+#![forbid(unsafe_code)]
+
+mod account;
+mod common;
+mod error;
+mod postgres;
+mod sqlite;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+pub use account::{AccountId, AccountStore, ScramCredential, ScramHash};
+pub use error::StoreError;
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+/// Everything the server needs from persistence; grows with rosters and offline messages later.
+pub trait Store: AccountStore {}
+
+/// Opens (creating when missing) the database named by `url` and runs the embedded migrations.
+///
+/// `sqlite:PATH` / `sqlite://PATH` creates the parent directory and the file,
+/// and sets WAL journal, foreign keys on, a 5 s busy timeout and
+/// synchronous=NORMAL. `sqlite:///abs/path` names an absolute path;
+/// `sqlite::memory:` a private in-memory database (tests only: it is gone
+/// when the store is dropped). Query parameters are refused, since the store
+/// fixes the connection settings itself.
+///
+/// `postgres://…` / `postgresql://…` connects to an existing PostgreSQL
+/// database (see [`PostgresStore::open`]).
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if url.starts_with("sqlite:") {
+        return Ok(Arc::new(SqliteStore::open(url).await?));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Arc::new(PostgresStore::open(url).await?));
+    }
+    Err(StoreError::UnsupportedUrl(url.to_owned()))
+}
