@@ -1,0 +1,98 @@
+//! What a client is offered in `<stream:features/>` at each step (RFC 6120 §4.3.2), and
+//! the Flash exceptions to it (../shared/flash-protocol.md §4).
+
+use jabberwock_protocol::ns;
+use jabberwock_protocol::sasl;
+use jabberwock_protocol::stream::Dialect;
+use jabberwock_protocol::xml::Element;
+
+use crate::server::Server;
+
+pub const PLAIN: &str = "PLAIN";
+pub const SCRAM_SHA_1: &str = "SCRAM-SHA-1";
+pub const SCRAM_SHA_256: &str = "SCRAM-SHA-256";
+pub const ANONYMOUS: &str = "ANONYMOUS";
+
+/// The pre-authentication offer; also what we accept, so a client can't use a mechanism
+/// (or STARTTLS, or registration) it wasn't offered.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Offer {
+    /// `Some(required)` when STARTTLS is offered.
+    pub starttls: Option<bool>,
+    pub mechanisms: Vec<&'static str>,
+    pub register: bool,
+}
+
+impl Offer {
+    pub fn allows(&self, mechanism: &str) -> bool {
+        self.mechanisms.contains(&mechanism)
+    }
+
+    pub fn to_element(&self) -> Element {
+        let mut features = Element::new("features", ns::STREAM);
+        if let Some(required) = self.starttls {
+            let mut starttls = Element::new("starttls", ns::TLS);
+            if required {
+                starttls.push_child(Element::new("required", ns::TLS));
+            }
+            features.push_child(starttls);
+        }
+        if !self.mechanisms.is_empty() {
+            features.push_child(sasl::mechanisms(&self.mechanisms));
+        }
+        if self.register {
+            features.push_child(Element::new("register", ns::REGISTER_FEATURE));
+        }
+        features
+    }
+}
+
+pub fn pre_auth(server: &Server, host: &str, dialect: &Dialect, encrypted: bool) -> Offer {
+    let c2s = &server.config.c2s;
+    let flash = &server.config.flash;
+    let host_config = server.host(host);
+    let anonymous = host_config.is_some_and(|h| h.anonymous);
+    let register = host_config.is_some_and(|h| h.registration);
+    let mut offer = Offer::default();
+    match dialect {
+        Dialect::Flash => {
+            // COMPAT: XMLSocket can't do TLS, so STARTTLS is never required of Flash clients,
+            // and PLAIN comes first because XIFF takes the first mechanism it knows.
+            if !encrypted && flash.offer_starttls {
+                offer.starttls = Some(false);
+            }
+            if flash.allow_plain || encrypted {
+                offer.mechanisms.push(PLAIN);
+            }
+            offer.mechanisms.extend([SCRAM_SHA_256, SCRAM_SHA_1]);
+        }
+        Dialect::Xmpp => {
+            if !encrypted {
+                offer.starttls = Some(c2s.require_encryption);
+                // RFC 6120 §5.3.1: when TLS is mandatory-to-negotiate, it is all we offer.
+                if c2s.require_encryption {
+                    return offer;
+                }
+            }
+            offer.mechanisms.extend([SCRAM_SHA_256, SCRAM_SHA_1]);
+            if encrypted || c2s.allow_plain_without_tls {
+                offer.mechanisms.push(PLAIN);
+            }
+        }
+    }
+    if anonymous {
+        offer.mechanisms.push(ANONYMOUS);
+    }
+    offer.register = register;
+    offer
+}
+
+/// After SASL: resource binding (RFC 6120 §7) and the legacy session feature, marked
+/// optional (RFC 6121 §B, draft-cridland-xmpp-session).
+pub fn post_auth() -> Element {
+    Element::new("features", ns::STREAM)
+        .with_child(Element::new("bind", ns::BIND))
+        .with_child(
+            Element::new("session", ns::SESSION).with_child(Element::new("optional", ns::SESSION)),
+        )
+}

@@ -1,0 +1,253 @@
+//! Client-to-server stream negotiation (RFC 6120 §4–§7): stream header, STARTTLS, SASL,
+//! resource binding. It ends with a bound full JID and the session's inbox; what happens
+//! after that is [`crate::session`]'s job.
+//!
+//! The phases read as what is expected next: [`Phase::Unauthenticated`] (STARTTLS, SASL or
+//! in-band registration), then [`Phase::Authenticated`] (bind). Anything out of place is a
+//! stream error, never a guess.
+
+pub mod bind;
+pub mod features;
+pub mod sasl;
+pub mod scram;
+pub mod throttle;
+
+use jabberwock_protocol::jid::FullJid;
+use jabberwock_protocol::ns;
+use jabberwock_protocol::sasl::{self as sasl_wire, SaslFailure, SaslRequest};
+use jabberwock_protocol::stanza::Stanza;
+use jabberwock_protocol::stream::{self, Dialect, StreamCondition, StreamHeader};
+use jabberwock_protocol::xml::reader::Event;
+use jabberwock_protocol::xml::Element;
+use tokio::sync::mpsc;
+
+use crate::error::SessionEnd;
+use crate::modules::register;
+use crate::router::{Inbox, INBOX_CAPACITY};
+use crate::server::Server;
+use crate::stream::connection::{new_stream_id, Connection};
+
+use self::sasl::{Authenticated, Outcome};
+
+/// A negotiated, bound session, ready for [`crate::session::run`].
+pub struct Bound {
+    pub jid: FullJid,
+    pub guest: bool,
+    pub inbox: Inbox,
+}
+
+enum Phase {
+    Unauthenticated { failures: u32 },
+    Authenticated(Authenticated),
+}
+
+/// Drives negotiation on `conn` until a resource is bound.
+pub async fn negotiate(
+    server: &Server,
+    conn: &mut Connection,
+    session_id: u64,
+) -> Result<Bound, SessionEnd> {
+    let mut phase = Phase::Unauthenticated { failures: 0 };
+    let mut restarted = false;
+    loop {
+        // Each pass is one stream: the first, then again after STARTTLS and after SASL.
+        let host = open_stream(server, conn, &phase, restarted).await?;
+        restarted = true;
+        match &mut phase {
+            Phase::Unauthenticated { failures } => {
+                if let Some(auth) = unauthenticated(server, conn, &host, failures).await? {
+                    phase = Phase::Authenticated(auth);
+                }
+            }
+            Phase::Authenticated(auth) => return bind(server, conn, auth, session_id).await,
+        }
+    }
+}
+
+/// Reads the client's stream header and answers with ours and the features.
+async fn open_stream(
+    server: &Server,
+    conn: &mut Connection,
+    phase: &Phase,
+    restarted: bool,
+) -> Result<String, SessionEnd> {
+    let header = match conn.next_event().await? {
+        Event::Header(header) => header,
+        Event::Close => return Err(SessionEnd::ClientClosed),
+        Event::Stanza(_) => return Err(SessionEnd::error(StreamCondition::NotWellFormed)),
+    };
+    let host = stream_host(server, &header)?;
+    if let Phase::Authenticated(auth) = phase {
+        // RFC 6120 §6.4.6: the restarted stream must be for the host we authenticated with.
+        if auth.account.domain != host {
+            return Err(SessionEnd::error(StreamCondition::InvalidFrom));
+        }
+    }
+    if header.dialect == Dialect::Flash && !flash_allowed(server, &host) {
+        return Err(SessionEnd::error_text(
+            StreamCondition::PolicyViolation,
+            "Flash clients are not accepted on this host",
+        ));
+    }
+    // RFC 6120 §4.7.5: no version means a pre-1.0 client, which gets no features.
+    let modern = header
+        .version
+        .as_deref()
+        .is_some_and(|v| v.starts_with("1."));
+    let features = match phase {
+        Phase::Unauthenticated { .. } => {
+            features::pre_auth(server, &host, &header.dialect, conn.is_encrypted()).to_element()
+        }
+        Phase::Authenticated(_) => features::post_auth(),
+    };
+    let our_header = stream::server_header(
+        &header.dialect,
+        &host,
+        &new_stream_id(),
+        header.from.as_deref(),
+        modern,
+        "en",
+    );
+    conn.send_header(&our_header, modern.then_some(&features), restarted)
+        .await?;
+    Ok(host)
+}
+
+/// RFC 6120 §4.7.1: `to` names the host; one we don't serve is host-unknown.
+fn stream_host(server: &Server, header: &StreamHeader) -> Result<String, SessionEnd> {
+    let host = match &header.to {
+        Some(to) => to.to_lowercase(),
+        // Lenient like Prosody's default host: old widgets sometimes omit `to`.
+        None => server.default_host().to_owned(),
+    };
+    if server.host(&host).is_none() {
+        return Err(SessionEnd::error(StreamCondition::HostUnknown));
+    }
+    Ok(host)
+}
+
+fn flash_allowed(server: &Server, host: &str) -> bool {
+    server.config.flash.enabled && server.host(host).is_some_and(|h| h.flash)
+}
+
+/// The pre-authentication exchange on one stream. `Ok(Some(_))` after SASL success (the
+/// stream restarts), `Ok(None)` after STARTTLS (the stream restarts too).
+async fn unauthenticated(
+    server: &Server,
+    conn: &mut Connection,
+    host: &str,
+    failures: &mut u32,
+) -> Result<Option<Authenticated>, SessionEnd> {
+    let offer = features::pre_auth(server, host, conn.dialect(), conn.is_encrypted());
+    loop {
+        let element = next_element(conn).await?;
+        if element.is("starttls", ns::TLS) {
+            if offer.starttls.is_none() {
+                // RFC 6120 §5.4.2.2: failure, then the stream is closed.
+                conn.send(&Element::new("failure", ns::TLS)).await?;
+                return Err(SessionEnd::Closed);
+            }
+            conn.send(&Element::new("proceed", ns::TLS)).await?;
+            conn.start_tls(&server.tls).await?;
+            return Ok(None);
+        }
+        if element.ns() == ns::SASL {
+            if let Some(auth) = sasl_attempt(server, conn, host, &offer, &element, failures).await?
+            {
+                conn.restart();
+                return Ok(Some(auth));
+            }
+            continue;
+        }
+        let stanza = Stanza::from_element(element)?;
+        if offer.register && register::is_register_iq(&stanza) {
+            let reply = register::pre_auth(server, host, &stanza).await;
+            conn.send(&reply).await?;
+            continue;
+        }
+        // RFC 6120 §6.1: no stanzas before authentication.
+        return Err(SessionEnd::error(StreamCondition::NotAuthorized));
+    }
+}
+
+/// One `<auth/>` (or a stray SASL element). Counts failures; too many close the stream
+/// with `not-authorized` (RFC 6120 §6.4.5).
+async fn sasl_attempt(
+    server: &Server,
+    conn: &mut Connection,
+    host: &str,
+    offer: &features::Offer,
+    element: &Element,
+    failures: &mut u32,
+) -> Result<Option<Authenticated>, SessionEnd> {
+    let failure = match sasl_wire::parse_request(element) {
+        Ok(SaslRequest::Auth { mechanism, initial }) if offer.allows(&mechanism) => {
+            match sasl::exchange(server, conn, host, &mechanism, initial).await? {
+                Outcome::Success(auth) => {
+                    server.throttle.success(conn.peer.ip());
+                    tracing::info!(user = %auth.account.username, %host, mechanism, "authenticated");
+                    return Ok(Some(auth));
+                }
+                Outcome::Failure(f) => f,
+            }
+        }
+        Ok(SaslRequest::Auth { .. }) => SaslFailure::InvalidMechanism,
+        // RFC 6120 §6.4.5: an abort with no exchange under way still gets <aborted/>.
+        Ok(SaslRequest::Abort) => SaslFailure::Aborted,
+        Ok(SaslRequest::Response(_)) => SaslFailure::MalformedRequest,
+        Err(_) => SaslFailure::IncorrectEncoding,
+    };
+    *failures += 1;
+    if failure == SaslFailure::NotAuthorized {
+        tokio::time::sleep(server.throttle.failure(conn.peer.ip())).await;
+        tracing::info!(peer = %conn.peer, %host, "authentication failed");
+    }
+    conn.send(&sasl_wire::failure(failure, None)).await?;
+    if *failures >= server.config.c2s.max_auth_failures {
+        return Err(SessionEnd::error_text(
+            StreamCondition::NotAuthorized,
+            "Too many failed authentication attempts",
+        ));
+    }
+    Ok(None)
+}
+
+/// RFC 6120 §7: waits for the bind request and binds the resource in the router.
+async fn bind(
+    server: &Server,
+    conn: &mut Connection,
+    auth: &Authenticated,
+    session_id: u64,
+) -> Result<Bound, SessionEnd> {
+    loop {
+        let stanza = Stanza::from_element(next_element(conn).await?)?;
+        if !bind::is_bind_iq(&stanza) {
+            // RFC 6120 §7.1: nothing but binding until a resource is bound.
+            return Err(SessionEnd::error(StreamCondition::NotAuthorized));
+        }
+        match bind::full_jid(&auth.account, &stanza) {
+            Ok(jid) => {
+                let (tx, inbox) = mpsc::channel(INBOX_CAPACITY);
+                server.router.bind(&jid, session_id, tx);
+                conn.send(&bind::result(&stanza, &jid)).await?;
+                tracing::info!(%jid, "resource bound");
+                return Ok(Bound {
+                    jid,
+                    guest: auth.guest,
+                    inbox,
+                });
+            }
+            Err(err) => conn.send(&stanza.error_reply(&err)).await?,
+        }
+    }
+}
+
+/// The next top-level element of the current stream.
+pub(crate) async fn next_element(conn: &mut Connection) -> Result<Element, SessionEnd> {
+    match conn.next_event().await? {
+        Event::Stanza(element) => Ok(element),
+        Event::Close => Err(SessionEnd::ClientClosed),
+        // A second header without a restart is a protocol violation.
+        Event::Header(_) => Err(SessionEnd::error(StreamCondition::BadFormat)),
+    }
+}

@@ -1,0 +1,233 @@
+//! Running one SASL exchange (RFC 6120 §6.4) on a stream: PLAIN, SCRAM-SHA-1,
+//! SCRAM-SHA-256, ANONYMOUS. Mechanism availability is decided by [`super::features`].
+
+use ::sasl::common::scram::{ScramProvider, Sha1, Sha256};
+use jabberwock_protocol::ns;
+use jabberwock_protocol::sasl::{self, SaslFailure, SaslRequest};
+use jabberwock_protocol::stream::StreamCondition;
+use jabberwock_storage::{AccountId, ScramCredential, ScramHash};
+
+use super::features::{ANONYMOUS, PLAIN, SCRAM_SHA_1, SCRAM_SHA_256};
+use super::scram::{ScramError, ScramServer};
+use crate::accounts::{self, account_id, local_account};
+use crate::error::{store_to_stream_error, SessionEnd};
+use crate::server::Server;
+use crate::stream::connection::Connection;
+
+/// Who authenticated.
+#[derive(Clone, Debug)]
+pub struct Authenticated {
+    pub account: AccountId,
+    /// A SASL ANONYMOUS guest: the account exists only for this session.
+    pub guest: bool,
+}
+
+/// The end of one exchange: success (already answered with `<success/>`), or a failure
+/// condition that the caller answers after counting it.
+pub enum Outcome {
+    Success(Authenticated),
+    Failure(SaslFailure),
+}
+
+pub async fn exchange(
+    server: &Server,
+    conn: &mut Connection,
+    host: &str,
+    mechanism: &str,
+    initial: Option<Vec<u8>>,
+) -> Result<Outcome, SessionEnd> {
+    let mut steps = Steps { conn, initial };
+    match mechanism {
+        PLAIN => plain(server, &mut steps, host).await,
+        SCRAM_SHA_256 => scram::<Sha256>(server, &mut steps, host, ScramHash::Sha256).await,
+        SCRAM_SHA_1 => scram::<Sha1>(server, &mut steps, host, ScramHash::Sha1).await,
+        ANONYMOUS => {
+            let outcome = anonymous(host);
+            steps.conn.send(&sasl::success(&[])).await?;
+            Ok(outcome)
+        }
+        _ => Ok(Outcome::Failure(SaslFailure::InvalidMechanism)),
+    }
+}
+
+/// The client's messages, one per call: the initial response first, then a `<response/>`
+/// to each `<challenge/>` we send.
+struct Steps<'a> {
+    conn: &'a mut Connection,
+    initial: Option<Vec<u8>>,
+}
+
+enum Step {
+    Data(Vec<u8>),
+    Abort,
+}
+
+impl Steps<'_> {
+    async fn first(&mut self) -> Result<Step, SessionEnd> {
+        match self.initial.take() {
+            Some(data) => Ok(Step::Data(data)),
+            // RFC 6120 §6.4.2: no initial response means an empty challenge first.
+            None => self.challenge(&[]).await,
+        }
+    }
+
+    async fn challenge(&mut self, data: &[u8]) -> Result<Step, SessionEnd> {
+        self.conn.send(&sasl::challenge(data)).await?;
+        let element = super::next_element(self.conn).await?;
+        if element.ns() != ns::SASL {
+            // RFC 6120 §6.4.4 allows nothing but SASL elements during an exchange.
+            return Err(SessionEnd::error(StreamCondition::NotAuthorized));
+        }
+        match sasl::parse_request(&element) {
+            Ok(SaslRequest::Response(data)) => Ok(Step::Data(data)),
+            Ok(SaslRequest::Abort) => Ok(Step::Abort),
+            // A new <auth/> mid-exchange, or undecodable data: fails the exchange.
+            Ok(SaslRequest::Auth { .. }) | Err(_) => Ok(Step::Data(Vec::new())),
+        }
+    }
+}
+
+/// SASL PLAIN (RFC 4616): `authzid NUL authcid NUL passwd`, checked against StoredKey.
+async fn plain(server: &Server, steps: &mut Steps<'_>, host: &str) -> Result<Outcome, SessionEnd> {
+    let data = match steps.first().await? {
+        Step::Data(data) => data,
+        Step::Abort => return Ok(Outcome::Failure(SaslFailure::Aborted)),
+    };
+    let mut fields = data.split(|b| *b == 0);
+    let (Some(authzid), Some(authcid), Some(password), None) =
+        (fields.next(), fields.next(), fields.next(), fields.next())
+    else {
+        return Ok(Outcome::Failure(SaslFailure::MalformedRequest));
+    };
+    let (Ok(authzid), Ok(authcid), Ok(password)) = (
+        std::str::from_utf8(authzid),
+        std::str::from_utf8(authcid),
+        std::str::from_utf8(password),
+    ) else {
+        return Ok(Outcome::Failure(SaslFailure::MalformedRequest));
+    };
+    let Some(account) = local_account(authcid, host) else {
+        return Ok(Outcome::Failure(SaslFailure::NotAuthorized));
+    };
+    // COMPAT: XIFF sends the bare JID as authzid; accept it when it names the same account.
+    if !authzid.is_empty() && account_id(authzid).ok().as_ref() != Some(&account) {
+        return Ok(Outcome::Failure(SaslFailure::InvalidAuthzid));
+    }
+    let credential = match server.store.credential(&account, ScramHash::Sha256).await {
+        Ok(Some(c)) => Some(c),
+        Ok(None) => server
+            .store
+            .credential(&account, ScramHash::Sha1)
+            .await
+            .map_err(store_to_stream_error)?,
+        Err(e) => return Err(store_to_stream_error(e)),
+    };
+    // Unknown users cost the same PBKDF2 work as known ones, so timing doesn't tell them apart.
+    let known = credential.is_some();
+    let credential = credential.unwrap_or_else(|| decoy(&account, ScramHash::Sha256, server));
+    let password = password.to_owned();
+    let ok = tokio::task::spawn_blocking(move || accounts::verify_password(&password, &credential))
+        .await
+        .unwrap_or(false);
+    if ok && known {
+        steps.conn.send(&sasl::success(&[])).await?;
+        Ok(Outcome::Success(Authenticated {
+            account,
+            guest: false,
+        }))
+    } else {
+        Ok(Outcome::Failure(SaslFailure::NotAuthorized))
+    }
+}
+
+/// SCRAM (RFC 5802 / RFC 7677) without channel binding.
+async fn scram<H: ScramProvider>(
+    server: &Server,
+    steps: &mut Steps<'_>,
+    host: &str,
+    hash: ScramHash,
+) -> Result<Outcome, SessionEnd> {
+    let mut scram = ScramServer::<H>::default();
+    let first = match steps.first().await? {
+        Step::Data(data) => data,
+        Step::Abort => return Ok(Outcome::Failure(SaslFailure::Aborted)),
+    };
+    let client_first = match scram.client_first(&first) {
+        Ok(cf) => cf,
+        Err(_) => return Ok(Outcome::Failure(SaslFailure::MalformedRequest)),
+    };
+    let account = local_account(&client_first.username, host);
+    if let (Some(authzid), Some(account)) = (&client_first.authzid, &account) {
+        if account_id(authzid).ok().as_ref() != Some(account) {
+            return Ok(Outcome::Failure(SaslFailure::InvalidAuthzid));
+        }
+    }
+    let stored = match &account {
+        Some(account) => server
+            .store
+            .credential(account, hash)
+            .await
+            .map_err(store_to_stream_error)?,
+        None => None,
+    };
+    let known = stored.is_some();
+    // An unknown user gets a well-formed challenge too (RFC 5802 §9 suggests not revealing
+    // which usernames exist); its proof can never match.
+    let fallback = AccountId {
+        username: client_first.username.clone(),
+        domain: host.to_owned(),
+    };
+    let credential =
+        stored.unwrap_or_else(|| decoy(account.as_ref().unwrap_or(&fallback), hash, server));
+    let server_first = match scram.server_first(credential) {
+        Ok(sf) => sf,
+        Err(_) => return Ok(Outcome::Failure(SaslFailure::TemporaryAuthFailure)),
+    };
+    let client_final = match steps.challenge(&server_first).await? {
+        Step::Data(data) => data,
+        Step::Abort => return Ok(Outcome::Failure(SaslFailure::Aborted)),
+    };
+    match (scram.client_final(&client_final), account) {
+        (Ok(server_final), Some(account)) if known => {
+            // RFC 6120 §6.3.10: the server-final-message rides on <success/>.
+            steps.conn.send(&sasl::success(&server_final)).await?;
+            Ok(Outcome::Success(Authenticated {
+                account,
+                guest: false,
+            }))
+        }
+        (Err(ScramError::Malformed), _) => Ok(Outcome::Failure(SaslFailure::MalformedRequest)),
+        _ => Ok(Outcome::Failure(SaslFailure::NotAuthorized)),
+    }
+}
+
+/// SASL ANONYMOUS (RFC 4505): a fresh, unguessable guest JID on this host.
+fn anonymous(host: &str) -> Outcome {
+    use rand::Rng;
+    let n: u64 = rand::thread_rng().gen();
+    Outcome::Success(Authenticated {
+        account: AccountId {
+            username: format!("guest-{n:016x}"),
+            domain: host.to_owned(),
+        },
+        guest: true,
+    })
+}
+
+/// A credential that matches no password, stable per username so repeated probes look alike.
+fn decoy(account: &AccountId, hash: ScramHash, server: &Server) -> ScramCredential {
+    let seed = format!("jabberwock-decoy\0{}\0{}", account.username, account.domain);
+    let salt = Sha256::hash(seed.as_bytes())[..16].to_vec();
+    let len = match hash {
+        ScramHash::Sha1 => 20,
+        ScramHash::Sha256 => 32,
+    };
+    ScramCredential {
+        hash,
+        salt,
+        iterations: server.config.auth.scram_iterations,
+        // No key hashes to all zeros, so no proof can match.
+        stored_key: vec![0; len],
+        server_key: vec![0; len],
+    }
+}

@@ -1,0 +1,1320 @@
+//! Server configuration: the TOML file format, its defaults and its validation.
+//!
+//! Every key is declared exactly once, as a field of one of the structs below,
+//! with its doc comment; its default lives in the struct's `Default` impl.
+//! Every key is optional: an empty file, or no file at all, gives the
+//! zero-config setup (`Config::default()`), which serves `localhost` on the
+//! loopback interfaces with a self-signed certificate.
+//!
+//! `config.example.toml` at the repository root lists every key with its
+//! default; a test below parses it and compares it with `Config::default()` so
+//! the two cannot drift apart.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+/// What `ConfigError::file` says when the text did not come from a file.
+const NO_FILE: &str = "<default config>";
+
+/// Upper bound for the second-valued timeouts. Larger values are almost
+/// certainly typos, and keeping them bounded means `Instant + timeout` can
+/// never overflow (which would panic) anywhere in the server.
+const MAX_TIMEOUT_SECS: u64 = 365 * 24 * 60 * 60;
+
+/// Upper bound for `c2s.auth_failure_delay_ms`: the delay is multiplied by the
+/// number of recent failures, so it must stay small enough not to overflow and
+/// not to hold connections open for hours.
+const MAX_AUTH_FAILURE_DELAY_MS: u64 = 60_000;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The file this configuration was read from; `None` for the built-in
+    /// defaults. Not a TOML key.
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
+    /// `data_dir` (default `"data"`): where the SQLite file and the generated
+    /// certificate live. Relative paths are relative to the working directory.
+    pub data_dir: PathBuf,
+    /// `[log]`
+    pub log: LogConfig,
+    /// `[storage]`
+    pub storage: StorageConfig,
+    /// `[tls]`
+    pub tls: TlsConfig,
+    /// `[c2s]`
+    pub c2s: C2sConfig,
+    /// `[flash]`
+    pub flash: FlashConfig,
+    /// `[auth]`
+    pub auth: AuthConfig,
+    /// `[hosts."<domain>"]`: the virtual hosts, one table per domain. Keys are
+    /// lowercased during validation. Default: just `localhost`. Writing any
+    /// `[hosts.…]` table replaces the default, so `localhost` is then only
+    /// served if it is listed too.
+    pub hosts: BTreeMap<String, HostConfig>,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `log.level` (default `"info"`): tracing filter used when `RUST_LOG` is
+    /// not set, e.g. `"info"` or `"jabberwock=debug"`.
+    pub level: String,
+}
+
+/// `[storage]`
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// `storage.url` (default `""`): database URL. Empty means
+    /// `sqlite:<data_dir>/jabberwock.sqlite`; use [`Config::storage_url`] for
+    /// the resolved value. Only `sqlite:` URLs are accepted.
+    pub url: String,
+}
+
+/// `[tls]`
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// `tls.cert` (default `""` = `None`): PEM certificate chain. When both
+    /// `cert` and `key` are empty, a self-signed certificate is generated on
+    /// first start and kept in `<data_dir>/cert.pem` and `<data_dir>/key.pem`.
+    #[serde(deserialize_with = "empty_path_as_none")]
+    pub cert: Option<PathBuf>,
+    /// `tls.key` (default `""` = `None`): PEM private key (PKCS#8, RSA or
+    /// SEC1). Must be set exactly when `tls.cert` is.
+    #[serde(deserialize_with = "empty_path_as_none")]
+    pub key: Option<PathBuf>,
+}
+
+/// `[c2s]`: client-to-server listeners and per-stream limits.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct C2sConfig {
+    /// `c2s.listen` (default `["127.0.0.1:5222", "[::1]:5222"]`): STARTTLS
+    /// ports; these also recognise Flash streams, Flash socket policy
+    /// requests and direct TLS. At least one `listen` or `direct_tls_listen`
+    /// address is required.
+    pub listen: Vec<SocketAddr>,
+    /// `c2s.direct_tls_listen` (default `["127.0.0.1:5223", "[::1]:5223"]`):
+    /// XEP-0368 direct TLS ports.
+    pub direct_tls_listen: Vec<SocketAddr>,
+    /// `c2s.require_encryption` (default `true`): standard clients must
+    /// STARTTLS before SASL.
+    pub require_encryption: bool,
+    /// `c2s.allow_plain_without_tls` (default `false`): offer SASL PLAIN on
+    /// unencrypted standard streams.
+    pub allow_plain_without_tls: bool,
+    /// `c2s.handshake_timeout` (seconds, default 30): time a new connection
+    /// may take to authenticate and bind; a client that sends nothing is
+    /// closed. 1 second to 365 days.
+    #[serde(with = "seconds")]
+    pub handshake_timeout: Duration,
+    /// `c2s.idle_timeout` (seconds, default 600): time without any byte from
+    /// the client before the stream is closed (connection-timeout). 1 second
+    /// to 365 days.
+    #[serde(with = "seconds")]
+    pub idle_timeout: Duration,
+    /// `c2s.max_stanza_bytes` (default 262144): largest stanza accepted; at
+    /// least 1024.
+    pub max_stanza_bytes: usize,
+    /// `c2s.max_depth` (default 32): deepest XML element nesting accepted.
+    pub max_depth: usize,
+    /// `c2s.max_attributes` (default 64): most attributes on one element.
+    pub max_attributes: usize,
+    /// `c2s.max_header_bytes` (default 4096): largest stream header accepted.
+    pub max_header_bytes: usize,
+    /// `c2s.max_connections` (default 19000): open client connections per
+    /// process; the default leaves headroom under a 20000 fd limit. At least 1.
+    pub max_connections: usize,
+    /// `c2s.max_auth_failures` (default 3): failed SASL attempts on one stream
+    /// before the stream is closed. At least 1.
+    pub max_auth_failures: u32,
+    /// `c2s.auth_failure_delay_ms` (milliseconds, default 500): added delay
+    /// per recent failure from the same IP address, to slow down password
+    /// guessing. At most 60000.
+    #[serde(rename = "auth_failure_delay_ms", with = "milliseconds")]
+    pub auth_failure_delay: Duration,
+}
+
+/// `[flash]`: Flash XMLSocket clients (`<flash:stream>`) on the c2s ports.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FlashConfig {
+    /// `flash.enabled` (default `true`): accept `<flash:stream>` clients on the
+    /// c2s ports (per host also needs `hosts.<domain>.flash`).
+    pub enabled: bool,
+    /// `flash.offer_starttls` (default `false`): XMLSocket cannot do TLS; only
+    /// turn on for Flash clients that use a TLS-capable socket.
+    pub offer_starttls: bool,
+    /// `flash.allow_plain` (default `true`): offer SASL PLAIN (first, then
+    /// SCRAM) to Flash streams without TLS.
+    pub allow_plain: bool,
+    /// `flash.policy_domains` (default `["*"]`): `allow-access-from domain`
+    /// values of the socket policy file.
+    pub policy_domains: Vec<String>,
+    /// `flash.policy_ports` (default `""`): `to-ports` value of the socket
+    /// policy file; empty means the ports of `c2s.listen`. Use
+    /// [`Config::policy_ports`] for the resolved value.
+    pub policy_ports: String,
+}
+
+/// `[auth]`
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// `auth.scram_iterations` (default 4096): PBKDF2 iterations for newly
+    /// stored SCRAM credentials; at least 4096, as RFC 7677 recommends.
+    pub scram_iterations: u32,
+}
+
+/// `[hosts."<domain>"]`: one virtual host.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HostConfig {
+    /// `registration` (default `false`): XEP-0077 in-band registration.
+    pub registration: bool,
+    /// `anonymous` (default `false`): SASL ANONYMOUS guests (login creates a
+    /// temporary JID).
+    pub anonymous: bool,
+    /// `flash` (default `true`): accept Flash clients for this host (needs
+    /// `flash.enabled`).
+    pub flash: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let mut hosts = BTreeMap::new();
+        hosts.insert("localhost".to_owned(), HostConfig::default());
+        Config {
+            source: None,
+            data_dir: PathBuf::from("data"),
+            log: LogConfig::default(),
+            storage: StorageConfig::default(),
+            tls: TlsConfig::default(),
+            c2s: C2sConfig::default(),
+            flash: FlashConfig::default(),
+            auth: AuthConfig::default(),
+            hosts,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".to_owned(),
+        }
+    }
+}
+
+/// Loopback on both address families: zero-config must not expose an
+/// unconfigured server to the network.
+fn loopback(port: u16) -> Vec<SocketAddr> {
+    vec![
+        SocketAddr::from(([127, 0, 0, 1], port)),
+        SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port)),
+    ]
+}
+
+impl Default for C2sConfig {
+    fn default() -> Self {
+        C2sConfig {
+            listen: loopback(5222),
+            direct_tls_listen: loopback(5223),
+            require_encryption: true,
+            allow_plain_without_tls: false,
+            handshake_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(600),
+            max_stanza_bytes: 262_144,
+            max_depth: 32,
+            max_attributes: 64,
+            max_header_bytes: 4096,
+            max_connections: 19_000,
+            max_auth_failures: 3,
+            auth_failure_delay: Duration::from_millis(500),
+        }
+    }
+}
+
+impl Default for FlashConfig {
+    fn default() -> Self {
+        FlashConfig {
+            enabled: true,
+            offer_starttls: false,
+            allow_plain: true,
+            policy_domains: vec!["*".to_owned()],
+            policy_ports: String::new(),
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            scram_iterations: 4096,
+        }
+    }
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        HostConfig {
+            registration: false,
+            anonymous: false,
+            flash: true,
+        }
+    }
+}
+
+/// A configuration problem, located as precisely as we can: file, dotted key
+/// path and 1-based line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.render())]
+pub struct ConfigError {
+    /// The file's path, or `"<default config>"` when the text had no file.
+    pub file: String,
+    /// Dotted key path such as `c2s.listen[1]`, when the problem has one.
+    pub key: Option<String>,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl ConfigError {
+    /// `file:line: key a.b: message`, leaving out the parts we don't know.
+    fn render(&self) -> String {
+        let mut out = self.file.clone();
+        if let Some(line) = self.line {
+            // Writing to a String cannot fail.
+            let _ = write!(out, ":{line}");
+        }
+        out.push_str(": ");
+        if let Some(key) = &self.key {
+            let _ = write!(out, "key {key}: ");
+        }
+        out.push_str(&self.message);
+        out
+    }
+}
+
+impl Config {
+    /// Reads, parses and validates the configuration file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.display().to_string(),
+            key: None,
+            line: None,
+            message: format!("cannot read file: {}", io_reason(&e)),
+        })?;
+        Config::from_toml_str(&text, Some(path))
+    }
+
+    /// Parses and validates configuration text. `source` is only used for
+    /// error messages and [`Config::source`].
+    pub fn from_toml_str(text: &str, source: Option<&Path>) -> Result<Config, ConfigError> {
+        let file = source.map_or_else(|| NO_FILE.to_owned(), |p| p.display().to_string());
+        let deserializer = toml::Deserializer::new(text);
+        let mut config: Config = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            // serde_path_to_error reports the document root as ".".
+            let key = (path != ".").then_some(path);
+            let line = inner
+                .span()
+                .map(|span| line_at(text, span.start))
+                .or_else(|| {
+                    key.as_deref()
+                        .and_then(|k| line_of(text, &split_key_path(k)))
+                });
+            // Whether the offending key is a `[table]` header, for the hint
+            // about dotted host names.
+            let on_header = line
+                .and_then(|l| text.lines().nth(l - 1))
+                .is_some_and(|l| l.trim_start().starts_with('['));
+            let message = friendly_message(key.as_deref(), on_header, inner.message());
+            ConfigError {
+                file: file.clone(),
+                key,
+                line,
+                message,
+            }
+        })?;
+        config.source = source.map(Path::to_path_buf);
+        config.validate().map_err(|problem| ConfigError {
+            line: line_of(text, &problem.path),
+            key: Some(render_key_path(&problem.path)),
+            file,
+            message: problem.message,
+        })?;
+        Ok(config)
+    }
+
+    /// The database URL to open: `storage.url`, or
+    /// `sqlite:<data_dir>/jabberwock.sqlite` when that is empty.
+    pub fn storage_url(&self) -> String {
+        if self.storage.url.is_empty() {
+            format!(
+                "sqlite:{}",
+                self.data_dir.join("jabberwock.sqlite").display()
+            )
+        } else {
+            self.storage.url.clone()
+        }
+    }
+
+    /// The `to-ports` value of the Flash socket policy: `flash.policy_ports`,
+    /// or the distinct ports of `c2s.listen` in order, joined with ",".
+    pub fn policy_ports(&self) -> String {
+        if !self.flash.policy_ports.is_empty() {
+            return self.flash.policy_ports.clone();
+        }
+        let mut ports: Vec<u16> = Vec::new();
+        for addr in &self.c2s.listen {
+            if !ports.contains(&addr.port()) {
+                ports.push(addr.port());
+            }
+        }
+        ports
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The settings of virtual host `domain`, matched case-insensitively and
+    /// ignoring one trailing dot (RFC 7622 treats `example.com.` as
+    /// `example.com`).
+    pub fn host(&self, domain: &str) -> Option<&HostConfig> {
+        if let Some(host) = self.hosts.get(domain) {
+            return Some(host);
+        }
+        let domain = domain.strip_suffix('.').unwrap_or(domain);
+        self.hosts.get(&domain.to_lowercase())
+    }
+
+    /// Semantic checks that serde cannot express. Normalises host names
+    /// (lowercase, no trailing dot) on the way.
+    fn validate(&mut self) -> Result<(), Problem> {
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(Problem::new(
+                &["data_dir"],
+                "must not be empty (use \".\" for the working directory)",
+            ));
+        }
+
+        if self.log.level.trim().is_empty() {
+            return Err(Problem::new(
+                &["log", "level"],
+                "must not be empty (e.g. \"info\")",
+            ));
+        }
+
+        if !self.storage.url.is_empty() && !self.storage.url.starts_with("sqlite:") {
+            return Err(Problem::new(
+                &["storage", "url"],
+                format!(
+                    "unsupported database URL {:?}: only sqlite: URLs are supported",
+                    self.storage.url
+                ),
+            ));
+        }
+
+        self.validate_tls()?;
+        self.validate_c2s()?;
+        self.validate_flash()?;
+
+        if self.auth.scram_iterations < 4096 {
+            return Err(Problem::new(
+                &["auth", "scram_iterations"],
+                format!(
+                    "must be at least 4096 (RFC 7677), got {}",
+                    self.auth.scram_iterations
+                ),
+            ));
+        }
+
+        self.validate_hosts()
+    }
+
+    fn validate_tls(&self) -> Result<(), Problem> {
+        match (&self.tls.cert, &self.tls.key) {
+            (Some(_), None) => {
+                return Err(Problem::new(
+                    &["tls", "cert"],
+                    "tls.key must be set too (or leave both empty for a generated self-signed certificate)",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(Problem::new(
+                    &["tls", "key"],
+                    "tls.cert must be set too (or leave both empty for a generated self-signed certificate)",
+                ))
+            }
+            _ => {}
+        }
+        for (name, path) in [("cert", &self.tls.cert), ("key", &self.tls.key)] {
+            if let Some(path) = path {
+                check_readable_file(path).map_err(|reason| {
+                    Problem::new(
+                        &["tls", name],
+                        format!("cannot read {}: {reason}", path.display()),
+                    )
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_c2s(&self) -> Result<(), Problem> {
+        let c2s = &self.c2s;
+        if c2s.listen.is_empty() && c2s.direct_tls_listen.is_empty() {
+            return Err(Problem::new(
+                &["c2s", "listen"],
+                "at least one address is needed in c2s.listen or c2s.direct_tls_listen",
+            ));
+        }
+        for (name, value) in [
+            ("handshake_timeout", c2s.handshake_timeout),
+            ("idle_timeout", c2s.idle_timeout),
+        ] {
+            let secs = value.as_secs();
+            if !(1..=MAX_TIMEOUT_SECS).contains(&secs) {
+                return Err(Problem::new(
+                    &["c2s", name],
+                    format!("must be between 1 and {MAX_TIMEOUT_SECS} seconds, got {secs}"),
+                ));
+            }
+        }
+        if c2s.max_stanza_bytes < 1024 {
+            return Err(Problem::new(
+                &["c2s", "max_stanza_bytes"],
+                format!("must be at least 1024, got {}", c2s.max_stanza_bytes),
+            ));
+        }
+        if c2s.max_connections < 1 {
+            return Err(Problem::new(
+                &["c2s", "max_connections"],
+                "must be at least 1, got 0",
+            ));
+        }
+        if c2s.max_auth_failures < 1 {
+            return Err(Problem::new(
+                &["c2s", "max_auth_failures"],
+                "must be at least 1, got 0",
+            ));
+        }
+        let delay_ms = c2s.auth_failure_delay.as_millis();
+        if delay_ms > u128::from(MAX_AUTH_FAILURE_DELAY_MS) {
+            return Err(Problem::new(
+                &["c2s", "auth_failure_delay_ms"],
+                format!("must be at most {MAX_AUTH_FAILURE_DELAY_MS}, got {delay_ms}"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_flash(&self) -> Result<(), Problem> {
+        // Both values are pasted into the XML policy file, so anything that
+        // could break out of the attribute is refused here rather than escaped
+        // there: no Flash player would accept such a value anyway.
+        for domain in &self.flash.policy_domains {
+            if domain.is_empty()
+                || domain
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || "\"'<>&".contains(c))
+            {
+                return Err(Problem::new(
+                    &["flash", "policy_domains"],
+                    format!("invalid domain pattern {domain:?}"),
+                ));
+            }
+        }
+        let ports = &self.flash.policy_ports;
+        if !ports
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == ',' || c == '-' || c == '*')
+        {
+            return Err(Problem::new(
+                &["flash", "policy_ports"],
+                format!("invalid port list {ports:?} (expected e.g. \"5222\" or \"5222,5223\" or \"5000-6000\")"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_hosts(&mut self) -> Result<(), Problem> {
+        if self.hosts.is_empty() {
+            return Err(Problem::new(
+                &["hosts"],
+                "at least one host is needed, e.g. [hosts.localhost]",
+            ));
+        }
+        // domain -> (name as written, settings)
+        let mut normalised: BTreeMap<String, (String, HostConfig)> = BTreeMap::new();
+        for (name, host) in std::mem::take(&mut self.hosts) {
+            let domain = normalise_domain(&name).map_err(|reason| {
+                Problem::new(
+                    &["hosts", &name],
+                    format!("invalid host name {name:?}: {reason}"),
+                )
+            })?;
+            if let Some((earlier, _)) = normalised.get(&domain) {
+                // Blame the spelling that is not already normalised: that is
+                // the one the operator most likely wants to delete.
+                let blamed = if name == domain {
+                    earlier.as_str()
+                } else {
+                    name.as_str()
+                };
+                return Err(Problem::new(
+                    &["hosts", blamed],
+                    format!("host {domain:?} is configured twice"),
+                ));
+            }
+            normalised.insert(domain, (name, host));
+        }
+        self.hosts = normalised
+            .into_iter()
+            .map(|(domain, (_, host))| (domain, host))
+            .collect();
+        Ok(())
+    }
+}
+
+/// A validation failure before it is located in the text.
+struct Problem {
+    path: Vec<String>,
+    message: String,
+}
+
+impl Problem {
+    fn new(path: &[&str], message: impl Into<String>) -> Problem {
+        Problem {
+            path: path.iter().map(|s| (*s).to_owned()).collect(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Lowercases a configured host name and checks that it can be the domain
+/// part of a JID. IDNs stay in Unicode, as RFC 7622 wants them.
+fn normalise_domain(name: &str) -> Result<String, &'static str> {
+    // RFC 7622 §3.2: one trailing dot is allowed and removed.
+    let name = name.strip_suffix('.').unwrap_or(name);
+    if name.is_empty() {
+        return Err("empty");
+    }
+    if name.len() > 1023 {
+        return Err("longer than 1023 bytes");
+    }
+    if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("contains whitespace");
+    }
+    if name.contains(['@', '/']) {
+        return Err("contains '@' or '/' (give a bare domain, not a JID)");
+    }
+    if name.contains(['"', '\'', '<', '>', '&']) {
+        return Err("contains a character not allowed in a domain");
+    }
+    if let Some(literal) = name.strip_prefix('[') {
+        // An IPv6 literal is the only place a ':' may appear.
+        let inner = literal
+            .strip_suffix(']')
+            .ok_or("unterminated IPv6 literal")?;
+        return inner
+            .parse::<std::net::Ipv6Addr>()
+            .map(|_| name.to_lowercase())
+            .map_err(|_| "invalid IPv6 literal");
+    }
+    if name.contains(':') {
+        return Err("contains ':' (ports are set in [c2s], not in host names)");
+    }
+    if name.split('.').any(str::is_empty) {
+        return Err("has an empty label");
+    }
+    Ok(name.to_lowercase())
+}
+
+/// Checks that `path` is a regular file we can open, so a bad certificate
+/// path is reported at startup by the config loader rather than later.
+fn check_readable_file(path: &Path) -> Result<(), String> {
+    let file = std::fs::File::open(path).map_err(|e| io_reason(&e))?;
+    let meta = file.metadata().map_err(|e| io_reason(&e))?;
+    if meta.is_dir() {
+        return Err("is a directory".to_owned());
+    }
+    Ok(())
+}
+
+/// The OS error text without Rust's " (os error N)" suffix, which means
+/// nothing to an operator.
+pub(crate) fn io_reason(err: &std::io::Error) -> String {
+    let text = err.to_string();
+    match text.rfind(" (os error ") {
+        Some(at) if text.ends_with(')') => text[..at].to_owned(),
+        _ => text,
+    }
+}
+
+/// Rewrites serde's messages into the vocabulary of a config file ("key"
+/// and "table" rather than "field" and "struct LogConfig", no Rust
+/// backticks) and joins multi-line parser messages onto one line.
+fn friendly_message(key: Option<&str>, on_header: bool, message: &str) -> String {
+    let message = message.trim_end().replace('\n', "; ");
+    let Some(rest) = message.strip_prefix("unknown field `") else {
+        return rust_words_to_toml(&message);
+    };
+    // rest = "lisen`, expected one of `a`, `b`" | "x`, expected `a` or `b`" |
+    //        "x`, there are no fields"
+    let expected = rest.split_once("`, expected ").map(|(_, list)| {
+        list.trim_start_matches("one of ")
+            .replace(" or ", ", ")
+            .replace('`', "")
+    });
+    let mut out = match expected {
+        Some(list) => format!("unknown key (expected one of {list})"),
+        None => "unknown key".to_owned(),
+    };
+    // `[hosts.example.com]` is three nested tables in TOML; the resulting
+    // "unknown key com" is baffling without this hint.
+    if on_header && key.is_some_and(|k| k.starts_with("hosts.") && k.matches('.').count() >= 2) {
+        out.push_str("; a domain name with dots must be quoted, e.g. [hosts.\"example.com\"]");
+    }
+    out
+}
+
+/// serde names the Rust shape it expected ("struct LogConfig", "a
+/// sequence"); say what that is in TOML.
+fn rust_words_to_toml(message: &str) -> String {
+    if let Some((head, tail)) = message.split_once("expected struct ") {
+        let tail = tail.trim_start_matches(|c: char| c.is_alphanumeric() || c == '_');
+        return format!("{head}expected a table{tail}");
+    }
+    message
+        .replace("expected a sequence", "expected an array")
+        .replace("expected a map", "expected a table")
+}
+
+/// 1-based line number of byte `offset` in `text`.
+fn line_at(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
+}
+
+/// Splits a serde_path_to_error path (`c2s.listen[1]`) into keys, dropping
+/// array indices since the line of the array is what we can find.
+fn split_key_path(path: &str) -> Vec<String> {
+    path.split('.')
+        .map(|seg| seg.split('[').next().unwrap_or(seg).to_owned())
+        .filter(|seg| !seg.is_empty())
+        .collect()
+}
+
+/// Renders key segments as a TOML dotted key, quoting where TOML needs it.
+fn render_key_path(path: &[String]) -> String {
+    path.iter()
+        .map(|seg| {
+            let bare = !seg.is_empty()
+                && seg
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if bare {
+                seg.clone()
+            } else {
+                format!("{seg:?}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// Finds the 1-based line where the key at `path` is defined.
+///
+/// A line scanner rather than a second parse: toml 0.8 cannot report spans of
+/// tables declared with `[a.b]` headers, which is exactly where host names
+/// live. It understands `[table]` / `[[array]]` headers and `key = ` lines
+/// with bare, quoted and dotted keys, and skips multi-line strings. When the
+/// exact key is not written (e.g. it sits in an inline table), the line of
+/// the closest enclosing table or key is returned instead.
+fn line_of(text: &str, path: &[String]) -> Option<usize> {
+    // (rank, line): 3 = exact key, 2 = a table below the key, 1.. = an
+    // enclosing table, deeper is better. Earliest line wins a tie.
+    let mut best: Option<((u8, usize), usize)> = None;
+    let mut table: Vec<String> = Vec::new();
+    let mut open_string: Option<&str> = None;
+
+    for (index, line) in text.lines().enumerate() {
+        if let Some(delimiter) = open_string {
+            if line.matches(delimiter).count() % 2 == 1 {
+                open_string = None;
+            }
+            continue;
+        }
+        let trimmed = line.trim_start();
+        let candidate = if let Some(header) = trimmed.strip_prefix('[') {
+            let header = header.strip_prefix('[').unwrap_or(header);
+            match parse_dotted_key(header) {
+                Some((keys, rest)) if rest.trim_start().starts_with(']') => {
+                    table = keys.clone();
+                    keys
+                }
+                _ => continue,
+            }
+        } else {
+            match parse_dotted_key(trimmed) {
+                Some((keys, rest)) => match rest.trim_start().strip_prefix('=') {
+                    Some(value) => {
+                        for delimiter in ["\"\"\"", "'''"] {
+                            if value.matches(delimiter).count() % 2 == 1 {
+                                open_string = Some(delimiter);
+                            }
+                        }
+                        table.iter().cloned().chain(keys).collect()
+                    }
+                    None => continue,
+                },
+                None => continue,
+            }
+        };
+        let rank = if candidate == path {
+            (3, 0)
+        } else if candidate.starts_with(path) {
+            (2, 0)
+        } else if path.starts_with(&candidate) {
+            (1, candidate.len())
+        } else {
+            continue;
+        };
+        if best.is_none_or(|(best_rank, _)| rank > best_rank) {
+            best = Some((rank, index + 1));
+        }
+    }
+    best.map(|(_, line)| line)
+}
+
+/// Parses a TOML dotted key at the start of `s` (`a`, `a.b`, `"x y".c`,
+/// `'lit'`), returning the keys and the rest of the input.
+fn parse_dotted_key(s: &str) -> Option<(Vec<String>, &str)> {
+    let mut keys = Vec::new();
+    let mut rest = s.trim_start();
+    loop {
+        let (key, after) = parse_simple_key(rest)?;
+        keys.push(key);
+        let after = after.trim_start();
+        match after.strip_prefix('.') {
+            Some(next) => rest = next.trim_start(),
+            None => return Some((keys, after)),
+        }
+    }
+}
+
+fn parse_simple_key(s: &str) -> Option<(String, &str)> {
+    if let Some(body) = s.strip_prefix('"') {
+        let mut key = String::new();
+        let mut chars = body.char_indices();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '"' => return Some((key, &body[i + 1..])),
+                '\\' => {
+                    let (_, escaped) = chars.next()?;
+                    match escaped {
+                        'n' => key.push('\n'),
+                        't' => key.push('\t'),
+                        'r' => key.push('\r'),
+                        'b' => key.push('\u{8}'),
+                        'f' => key.push('\u{c}'),
+                        'u' | 'U' => {
+                            let len = if escaped == 'u' { 4 } else { 8 };
+                            let hex: String = (0..len)
+                                .filter_map(|_| chars.next().map(|(_, h)| h))
+                                .collect();
+                            let code = u32::from_str_radix(&hex, 16).ok()?;
+                            key.push(char::from_u32(code)?);
+                        }
+                        other => key.push(other),
+                    }
+                }
+                other => key.push(other),
+            }
+        }
+        None
+    } else if let Some(body) = s.strip_prefix('\'') {
+        let end = body.find('\'')?;
+        Some((body[..end].to_owned(), &body[end + 1..]))
+    } else {
+        let end = s
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+            .unwrap_or(s.len());
+        if end == 0 {
+            return None;
+        }
+        Some((s[..end].to_owned(), &s[end..]))
+    }
+}
+
+/// `""` in the file means "not set".
+fn empty_path_as_none<'de, D: Deserializer<'de>>(de: D) -> Result<Option<PathBuf>, D::Error> {
+    let text = String::deserialize(de)?;
+    Ok((!text.is_empty()).then(|| PathBuf::from(text)))
+}
+
+/// Durations written as whole seconds.
+mod seconds {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(de: D) -> Result<Duration, D::Error> {
+        u64::deserialize(de).map(Duration::from_secs)
+    }
+}
+
+/// Durations written as whole milliseconds.
+mod milliseconds {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(de: D) -> Result<Duration, D::Error> {
+        u64::deserialize(de).map(Duration::from_millis)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> ConfigError {
+        match Config::from_toml_str(text, Some(Path::new("config.toml"))) {
+            Ok(config) => panic!("expected an error, got {config:?}"),
+            Err(e) => e,
+        }
+    }
+
+    fn ok(text: &str) -> Config {
+        match Config::from_toml_str(text, None) {
+            Ok(config) => config,
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+
+    #[test]
+    fn empty_file_is_the_default() {
+        let config = ok("");
+        assert_eq!(config, Config::default());
+        assert_eq!(config.hosts.keys().collect::<Vec<_>>(), ["localhost"]);
+        assert_eq!(config.c2s.listen.len(), 2);
+        assert_eq!(config.c2s.handshake_timeout, Duration::from_secs(30));
+        assert_eq!(config.c2s.auth_failure_delay, Duration::from_millis(500));
+        assert!(config.tls.cert.is_none() && config.tls.key.is_none());
+    }
+
+    #[test]
+    fn default_passes_validation() {
+        let mut config = Config::default();
+        assert!(config.validate().is_ok());
+        assert_eq!(config, Config::default());
+    }
+
+    #[test]
+    fn example_file_matches_defaults() {
+        let text = include_str!("../../config.example.toml");
+        let path = Path::new("config.example.toml");
+        let config = match Config::from_toml_str(text, Some(path)) {
+            Ok(config) => config,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(config.source.as_deref(), Some(path));
+        assert_eq!(
+            Config {
+                source: None,
+                ..config
+            },
+            Config::default()
+        );
+    }
+
+    #[test]
+    fn example_file_mentions_every_key() {
+        // The equality test above can't notice a key missing from the
+        // example (it would just take its default), so check by name.
+        let text = include_str!("../../config.example.toml");
+        let keys = [
+            "data_dir",
+            "[log]",
+            "level",
+            "[storage]",
+            "url",
+            "[tls]",
+            "cert",
+            "key",
+            "[c2s]",
+            "listen",
+            "direct_tls_listen",
+            "require_encryption",
+            "allow_plain_without_tls",
+            "handshake_timeout",
+            "idle_timeout",
+            "max_stanza_bytes",
+            "max_depth",
+            "max_attributes",
+            "max_header_bytes",
+            "max_connections",
+            "max_auth_failures",
+            "auth_failure_delay_ms",
+            "[flash]",
+            "enabled",
+            "offer_starttls",
+            "allow_plain",
+            "policy_domains",
+            "policy_ports",
+            "[auth]",
+            "scram_iterations",
+            "[hosts.localhost]",
+            "registration",
+            "anonymous",
+            "flash",
+        ];
+        for key in keys {
+            let written = text.lines().any(|line| {
+                let line = line.trim_start();
+                line.starts_with(key)
+                    && (key.starts_with('[') || line[key.len()..].trim_start().starts_with('='))
+            });
+            assert!(written, "config.example.toml does not set {key}");
+        }
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let e = err("data_dir = \"d\"\n\n[c2s]\nlisen = [\"127.0.0.1:5222\"]\n");
+        assert_eq!(e.key.as_deref(), Some("c2s.lisen"));
+        assert_eq!(e.line, Some(4));
+        assert!(
+            e.message
+                .starts_with("unknown key (expected one of listen, direct_tls_listen,"),
+            "{e}"
+        );
+        assert!(
+            e.to_string()
+                .starts_with("config.toml:4: key c2s.lisen: unknown key"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unknown_top_level_key() {
+        let e = err("# comment\nsource = \"x\"\n");
+        assert_eq!(e.key.as_deref(), Some("source"));
+        assert_eq!(e.line, Some(2));
+    }
+
+    #[test]
+    fn dotted_host_name_gets_a_hint() {
+        let e = err("[hosts.example.com]\n");
+        assert_eq!(e.line, Some(1));
+        assert!(e.message.contains("[hosts.\"example.com\"]"), "{e}");
+        // ...but a plain misspelt key in a host table does not.
+        let e = err("[hosts.\"example.com\"]\nregistraton = true\n");
+        assert_eq!(
+            (e.key.as_deref(), e.line),
+            (Some("hosts.example.com.registraton"), Some(2))
+        );
+        assert!(!e.message.contains("quoted"), "{e}");
+    }
+
+    #[test]
+    fn type_errors_speak_toml() {
+        let e = err("log = 3\n");
+        assert_eq!(e.message, "invalid type: integer `3`, expected a table");
+        let e = err("[c2s]\nlisten = \"127.0.0.1:5222\"\n");
+        assert_eq!((e.key.as_deref(), e.line), (Some("c2s.listen"), Some(2)));
+        assert!(e.message.ends_with("expected an array"), "{e}");
+        let e = err("[log]\nlevel = \"\"\n");
+        assert_eq!((e.key.as_deref(), e.line), (Some("log.level"), Some(2)));
+    }
+
+    #[test]
+    fn wrong_type_names_key_and_line() {
+        let e = err("\n\n\n\n\n[c2s]\nmax_stanza_bytes = \"big\"\n");
+        assert_eq!(
+            e.to_string(),
+            "config.toml:7: key c2s.max_stanza_bytes: invalid type: string \"big\", expected usize"
+        );
+    }
+
+    #[test]
+    fn bad_listen_address_names_index() {
+        let e = err("[c2s]\nlisten = [\n  \"127.0.0.1:5222\",\n  \"nonsense\",\n]\n");
+        assert_eq!(e.key.as_deref(), Some("c2s.listen[1]"));
+        assert_eq!(e.line, Some(4));
+    }
+
+    #[test]
+    fn syntax_error_has_line_without_key() {
+        let e = err("[c2s]\nlisten = [\n[auth\n");
+        assert!(e.line.is_some());
+        assert!(!e.message.contains('\n'));
+    }
+
+    #[test]
+    fn missing_cert_file_names_key_and_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("key.pem");
+        std::fs::write(&key, "x").unwrap();
+        let cert = dir.path().join("missing.pem");
+        let text = format!(
+            "[tls]\ncert = {:?}\nkey = {:?}\n",
+            cert.display().to_string(),
+            key.display().to_string()
+        );
+        let e = err(&text);
+        assert_eq!(e.key.as_deref(), Some("tls.cert"));
+        assert_eq!(e.line, Some(2));
+        let expected = format!("cannot read {}: No such file or directory", cert.display());
+        assert_eq!(e.message, expected);
+        assert!(
+            e.to_string()
+                .starts_with("config.toml:2: key tls.cert: cannot read "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn readable_cert_and_key_are_accepted() {
+        let dir = tempfile::tempdir().unwrap();
+        let cert = dir.path().join("c.pem");
+        let key = dir.path().join("k.pem");
+        std::fs::write(&cert, "x").unwrap();
+        std::fs::write(&key, "x").unwrap();
+        let text = format!(
+            "tls.cert = {:?}\ntls.key = {:?}\n",
+            cert.display().to_string(),
+            key.display().to_string()
+        );
+        let config = ok(&text);
+        assert_eq!(config.tls.cert.as_deref(), Some(cert.as_path()));
+        assert_eq!(config.tls.key.as_deref(), Some(key.as_path()));
+    }
+
+    #[test]
+    fn directory_as_cert_is_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display().to_string();
+        let e = err(&format!("[tls]\ncert = {d:?}\nkey = {d:?}\n"));
+        assert_eq!(e.key.as_deref(), Some("tls.cert"));
+        assert!(e.message.ends_with("is a directory"), "{e}");
+    }
+
+    #[test]
+    fn cert_without_key() {
+        let e = err("[tls]\ncert = \"/some/cert.pem\"\nkey = \"\"\n");
+        assert_eq!(e.key.as_deref(), Some("tls.cert"));
+        assert_eq!(e.line, Some(2));
+        assert!(e.message.contains("tls.key must be set"), "{e}");
+
+        let e = err("[tls]\nkey = \"/some/key.pem\"\n");
+        assert_eq!(e.key.as_deref(), Some("tls.key"));
+        assert_eq!(e.line, Some(2));
+    }
+
+    #[test]
+    fn bad_host_names() {
+        for (text, line) in [
+            ("[hosts.\"user@example.com\"]\n", 1),
+            (
+                "data_dir = \"x\"\n[hosts.\"a b\"]\nregistration = true\n",
+                2,
+            ),
+            ("[hosts.\"\"]\n", 1),
+            ("[hosts.\"example.com/res\"]\n", 1),
+            ("[hosts.\"example.com:5222\"]\n", 1),
+            ("[hosts.'a..b']\n", 1),
+            ("[hosts.localhost]\n[hosts.LocalHost]\n", 2),
+            ("hosts = { \"x y\" = {} }\n", 1),
+        ] {
+            let e = err(text);
+            assert_eq!(e.line, Some(line), "{text:?}: {e}");
+            assert!(
+                e.key.as_deref().is_some_and(|k| k.starts_with("hosts.")),
+                "{text:?}: {e}"
+            );
+        }
+        let e = err("[hosts.\"a b\"]\n");
+        assert_eq!(
+            e.to_string(),
+            "config.toml:1: key hosts.\"a b\": invalid host name \"a b\": contains whitespace"
+        );
+    }
+
+    #[test]
+    fn empty_hosts_rejected() {
+        let e = err("data_dir = \"d\"\nhosts = {}\n");
+        assert_eq!(e.key.as_deref(), Some("hosts"));
+        assert_eq!(e.line, Some(2));
+    }
+
+    #[test]
+    fn host_names_are_normalised() {
+        let config = ok("[hosts.\"Example.COM.\"]\nregistration = true\n[hosts.\"[::1]\"]\n");
+        assert_eq!(
+            config.hosts.keys().collect::<Vec<_>>(),
+            ["[::1]", "example.com"]
+        );
+        assert!(config.host("example.com").is_some_and(|h| h.registration));
+        assert!(config
+            .host("EXAMPLE.com.")
+            .is_some_and(|h| h.registration && h.flash));
+        assert!(
+            config.host("localhost").is_none(),
+            "listing hosts replaces the default"
+        );
+    }
+
+    #[test]
+    fn durations_are_seconds_and_milliseconds() {
+        let config =
+            ok("[c2s]\nhandshake_timeout = 5\nidle_timeout = 3600\nauth_failure_delay_ms = 250\n");
+        assert_eq!(config.c2s.handshake_timeout, Duration::from_secs(5));
+        assert_eq!(config.c2s.idle_timeout, Duration::from_secs(3600));
+        assert_eq!(config.c2s.auth_failure_delay, Duration::from_millis(250));
+
+        let e = err("[c2s]\nidle_timeout = 0\n");
+        assert_eq!(
+            (e.key.as_deref(), e.line),
+            (Some("c2s.idle_timeout"), Some(2))
+        );
+        let e = err("[c2s]\nhandshake_timeout = 1.5\n");
+        assert_eq!(
+            (e.key.as_deref(), e.line),
+            (Some("c2s.handshake_timeout"), Some(2))
+        );
+        assert!(e.message.contains("expected u64"), "{e}");
+        let e = err("c2s.auth_failure_delay_ms = 600000\n");
+        assert_eq!(
+            (e.key.as_deref(), e.line),
+            (Some("c2s.auth_failure_delay_ms"), Some(1))
+        );
+    }
+
+    #[test]
+    fn numeric_limits() {
+        let e = err("[c2s]\nmax_stanza_bytes = 1023\n");
+        assert_eq!(
+            (e.key.as_deref(), e.line),
+            (Some("c2s.max_stanza_bytes"), Some(2))
+        );
+        let e = err("c2s = { max_auth_failures = 0 }\n");
+        assert_eq!(
+            (e.key.as_deref(), e.line),
+            (Some("c2s.max_auth_failures"), Some(1))
+        );
+        let e = err("\n[auth]\n# low\nscram_iterations = 1000\n");
+        assert_eq!(
+            e.to_string(),
+            "config.toml:4: key auth.scram_iterations: must be at least 4096 (RFC 7677), got 1000"
+        );
+        let e = err("[c2s]\nlisten = []\ndirect_tls_listen = []\n");
+        assert_eq!((e.key.as_deref(), e.line), (Some("c2s.listen"), Some(2)));
+        // One kind of listener is enough.
+        ok("[c2s]\nlisten = []\n");
+    }
+
+    #[test]
+    fn storage_url_resolution() {
+        let mut config = Config::default();
+        assert_eq!(config.storage_url(), "sqlite:data/jabberwock.sqlite");
+        config.data_dir = PathBuf::from("/var/lib/jabberwock");
+        assert_eq!(
+            config.storage_url(),
+            "sqlite:/var/lib/jabberwock/jabberwock.sqlite"
+        );
+        let config = ok("[storage]\nurl = \"sqlite:/tmp/x.sqlite\"\n");
+        assert_eq!(config.storage_url(), "sqlite:/tmp/x.sqlite");
+        let e = err("[storage]\nurl = \"postgres://db\"\n");
+        assert_eq!((e.key.as_deref(), e.line), (Some("storage.url"), Some(2)));
+    }
+
+    #[test]
+    fn policy_ports_resolution() {
+        assert_eq!(Config::default().policy_ports(), "5222");
+        let config = ok(
+            "[c2s]\nlisten = [\"0.0.0.0:5222\", \"[::]:5222\", \"0.0.0.0:80\", \"0.0.0.0:5222\"]\n",
+        );
+        assert_eq!(config.policy_ports(), "5222,80");
+        let config = ok("[flash]\npolicy_ports = \"5000-6000\"\n");
+        assert_eq!(config.policy_ports(), "5000-6000");
+        let e = err("[flash]\npolicy_ports = \"5222\\\" evil=\\\"\"\n");
+        assert_eq!(
+            (e.key.as_deref(), e.line),
+            (Some("flash.policy_ports"), Some(2))
+        );
+        let e = err("[flash]\npolicy_domains = [\"*\", \"<x>\"]\n");
+        assert_eq!(e.key.as_deref(), Some("flash.policy_domains"));
+    }
+
+    #[test]
+    fn unreadable_file_names_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nope.toml");
+        let e = match Config::load(&path) {
+            Ok(_) => panic!("loaded a missing file"),
+            Err(e) => e,
+        };
+        assert_eq!(e.file, path.display().to_string());
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{}: cannot read file: No such file or directory",
+                path.display()
+            )
+        );
+    }
+
+    #[test]
+    fn load_sets_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "[hosts.\"example.org\"]\nanonymous = true\n").unwrap();
+        let config = match Config::load(&path) {
+            Ok(config) => config,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(config.source.as_deref(), Some(path.as_path()));
+        assert!(config.host("example.org").is_some_and(|h| h.anonymous));
+    }
+
+    #[test]
+    fn error_without_file_or_line() {
+        let e = ConfigError {
+            file: NO_FILE.to_owned(),
+            key: None,
+            line: None,
+            message: "m".to_owned(),
+        };
+        assert_eq!(e.to_string(), "<default config>: m");
+    }
+
+    #[test]
+    fn line_scanner_handles_toml_forms() {
+        let text = "a = \"\"\"\n[c2s]\nmax_depth = 1\n\"\"\"\n[c2s]  # real\n'max_depth' = 2\n[hosts . \"x\\u0020y\"]\n";
+        let path = |p: &[&str]| p.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(line_of(text, &path(&["c2s", "max_depth"])), Some(6));
+        assert_eq!(line_of(text, &path(&["c2s", "listen"])), Some(5));
+        assert_eq!(line_of(text, &path(&["hosts", "x y"])), Some(7));
+        assert_eq!(line_of(text, &path(&["hosts"])), Some(7));
+        assert_eq!(line_of(text, &path(&["auth"])), None);
+    }
+}

@@ -1,0 +1,87 @@
+//! Jabberwock, an XMPP server (RFC 6120/6121) for standard clients and Flash chat widgets.
+//!
+//! Layout, in the order a byte travels:
+//! - [`listener`]: listening sockets, accept loop, one task per connection.
+//! - [`stream`]: the stream layer. Sniffs first bytes (TLS, XML, Flash, policy request),
+//!   frames the connection ([`stream::connection::Connection`]) for either wire dialect.
+//! - [`c2s`]: negotiation as phases: stream header, STARTTLS, SASL, bind.
+//! - [`session`]: a bound session: client stanzas to the router, inbox to the client.
+//! - [`router`]: who gets a stanza; the server's own IQs go to [`modules`].
+//! - [`modules`]: one XEP per file, registered in a [`modules::Registry`].
+//! - [`accounts`], [`config`], [`tls`], [`cli`], [`shutdown`], [`error`]: the supporting cast.
+//!
+//! Errors: typed enums inside; [`error`] is where internal faults become XMPP conditions.
+#![forbid(unsafe_code)]
+
+pub mod accounts;
+pub mod c2s;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod listener;
+pub mod modules;
+pub mod router;
+pub mod server;
+pub mod session;
+pub mod shutdown;
+pub mod stream;
+pub mod tls;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::server::Server;
+use crate::shutdown::Shutdown;
+
+/// Why the server could not start: all of them are the admin's to fix (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("TLS: {0}")]
+    Tls(#[from] tls::TlsSetupError),
+    #[error("storage {url}: {source}")]
+    Storage {
+        url: String,
+        source: jabberwock_storage::StoreError,
+    },
+    #[error(transparent)]
+    Bind(#[from] listener::BindError),
+}
+
+/// How long sessions get to close their streams once shutdown starts.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Runs the server until SIGTERM/SIGINT, then closes every stream and returns.
+pub async fn run(config: Config) -> Result<(), StartError> {
+    let identity = tls::ensure_identity(&config)?;
+    if identity.generated {
+        tracing::info!(cert = %identity.cert_path.display(), "generated a self-signed certificate");
+    }
+    let acceptor = stream::transport::acceptor(tls::server_config(&identity)?);
+    let url = config.storage_url();
+    let store = jabberwock_storage::open(&url)
+        .await
+        .map_err(|source| StartError::Storage {
+            url: url.clone(),
+            source,
+        })?;
+    let server = Arc::new(Server::new(config, store, acceptor));
+    let listeners = listener::bind_all(&server).await?;
+    let hosts: Vec<&str> = server.config.hosts.keys().map(String::as_str).collect();
+    tracing::info!(hosts = %hosts.join(","), storage = %url, "Jabberwock started");
+
+    let shutdown = Shutdown::new();
+    let serving = tokio::spawn(listener::serve(
+        server.clone(),
+        listeners,
+        shutdown.signal(),
+    ));
+    shutdown::termination_requested().await;
+    tracing::info!("shutting down: closing every stream");
+    shutdown.trigger();
+    if tokio::time::timeout(SHUTDOWN_GRACE, serving).await.is_err() {
+        tracing::warn!("some sessions did not close in time");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}

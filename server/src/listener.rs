@@ -1,0 +1,184 @@
+//! Listening sockets and the accept loop: one task per connection, a cap on connections,
+//! and the orderly stop on shutdown.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+use crate::c2s;
+use crate::error::SessionEnd;
+use crate::server::Server;
+use crate::session;
+use crate::shutdown::ShutdownSignal;
+use crate::stream::accept;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListenerKind {
+    /// STARTTLS port; also sniffs Flash, policy requests and direct TLS.
+    C2s,
+    /// XEP-0368 direct TLS port.
+    DirectTls,
+}
+
+impl std::fmt::Display for ListenerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ListenerKind::C2s => "c2s",
+            ListenerKind::DirectTls => "c2s-direct-tls",
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {addr} ({kind}): {source}")]
+pub struct BindError {
+    pub addr: SocketAddr,
+    pub kind: ListenerKind,
+    pub source: io::Error,
+}
+
+pub struct Listener {
+    pub kind: ListenerKind,
+    pub socket: TcpListener,
+}
+
+/// Binds every configured address. An address in use is fatal (the admin must know); an
+/// IPv6 loopback on a host without IPv6 is skipped with a warning, since it is only in the
+/// zero-config defaults for convenience.
+pub async fn bind_all(server: &Server) -> Result<Vec<Listener>, BindError> {
+    let c2s = &server.config.c2s;
+    let wanted = c2s.listen.iter().map(|a| (*a, ListenerKind::C2s)).chain(
+        c2s.direct_tls_listen
+            .iter()
+            .map(|a| (*a, ListenerKind::DirectTls)),
+    );
+    let mut listeners = Vec::new();
+    for (addr, kind) in wanted {
+        match TcpListener::bind(addr).await {
+            Ok(socket) => listeners.push(Listener { kind, socket }),
+            Err(e) if e.kind() == io::ErrorKind::AddrNotAvailable && addr.is_ipv6() => {
+                tracing::warn!(%addr, %kind, "IPv6 address not available on this host, not listening there");
+            }
+            Err(source) => return Err(BindError { addr, kind, source }),
+        }
+    }
+    for l in &listeners {
+        if let Ok(addr) = l.socket.local_addr() {
+            tracing::info!(kind = %l.kind, %addr, "listening");
+        }
+    }
+    Ok(listeners)
+}
+
+static NEXT_SESSION_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Accepts on every listener until shutdown, then waits for every connection to close
+/// its stream.
+pub async fn serve(server: Arc<Server>, listeners: Vec<Listener>, shutdown: ShutdownSignal) {
+    let permits = Arc::new(Semaphore::new(server.config.c2s.max_connections));
+    let mut accept_loops = JoinSet::new();
+    let connections = Arc::new(tokio::sync::Mutex::new(JoinSet::new()));
+    for listener in listeners {
+        let server = server.clone();
+        let permits = permits.clone();
+        let shutdown = shutdown.clone();
+        let connections = connections.clone();
+        accept_loops.spawn(async move {
+            accept_loop(server, listener, permits, shutdown, connections).await;
+        });
+    }
+    while accept_loops.join_next().await.is_some() {}
+    let mut connections = connections.lock().await;
+    while connections.join_next().await.is_some() {}
+}
+
+async fn accept_loop(
+    server: Arc<Server>,
+    listener: Listener,
+    permits: Arc<Semaphore>,
+    mut shutdown: ShutdownSignal,
+    connections: Arc<tokio::sync::Mutex<JoinSet<()>>>,
+) {
+    loop {
+        let permit = tokio::select! {
+            _ = shutdown.triggered() => return,
+            permit = permits.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+        };
+        let accepted = tokio::select! {
+            _ = shutdown.triggered() => return,
+            accepted = listener.socket.accept() => accepted,
+        };
+        match accepted {
+            Ok((tcp, peer)) => {
+                let _ = tcp.set_nodelay(true);
+                let server = server.clone();
+                let shutdown = shutdown.clone();
+                let span = tracing::info_span!("conn", %peer, kind = %listener.kind);
+                let task = async move {
+                    handle_connection(server, tcp, peer, listener.kind, shutdown).await;
+                    drop(permit);
+                };
+                let mut set = connections.lock().await;
+                // Reap finished tasks so the set only holds live connections.
+                while set.try_join_next().is_some() {}
+                set.spawn(task.instrument(span));
+            }
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn handle_connection(
+    server: Arc<Server>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    kind: ListenerKind,
+    mut shutdown: ShutdownSignal,
+) {
+    let Some(mut conn) = accept::open(&server, tcp, peer, kind == ListenerKind::DirectTls).await
+    else {
+        return;
+    };
+    let session_id = NEXT_SESSION_ID.fetch_add(1, Ordering::Relaxed);
+    let handshake = server.config.c2s.handshake_timeout;
+    let negotiated = tokio::select! {
+        result = tokio::time::timeout(handshake, c2s::negotiate(&server, &mut conn, session_id)) => {
+            result.unwrap_or_else(|_| Err(SessionEnd::error(jabberwock_protocol::stream::StreamCondition::ConnectionTimeout)))
+        }
+        _ = shutdown.triggered() => Err(SessionEnd::error(jabberwock_protocol::stream::StreamCondition::SystemShutdown)),
+    };
+    let end = match negotiated {
+        Ok(bound) => {
+            let jid = bound.jid.clone();
+            let end = session::run(&server, &mut conn, bound, &mut shutdown).await;
+            server.router.unbind(&jid, session_id);
+            tracing::info!(%jid, ?end, "session ended");
+            end
+        }
+        Err(end) => {
+            tracing::debug!(?end, "stream ended before a resource was bound");
+            end
+        }
+    };
+    match end {
+        SessionEnd::Error(err) => conn.close(Some(&err), server.default_host()).await,
+        SessionEnd::ClientClosed | SessionEnd::Closed => {
+            conn.close(None, server.default_host()).await
+        }
+        SessionEnd::Disconnected => {}
+    }
+}

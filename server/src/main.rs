@@ -1,0 +1,69 @@
+//! The `jabberwock` binary: parse the command line and config, then run the server or a
+//! user command. Config and usage mistakes exit with code 2 and say which file, key or
+//! argument is wrong.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use jabberwock_server::cli::{self, Cli, Command};
+use jabberwock_server::config::Config;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match &cli.config {
+        Some(path) => match Config::load(path) {
+            Ok(config) => config,
+            Err(err) => return fail(2, &err.to_string()),
+        },
+        None => Config::default(),
+    };
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(spec) if !spec.is_empty() => {
+            EnvFilter::try_new(&spec).map_err(|e| format!("RUST_LOG: {e}"))
+        }
+        _ => EnvFilter::try_new(&config.log.level)
+            .map_err(|e| format!("{}: key log.level: {e}", config_name(&config))),
+    };
+    let filter = match filter {
+        Ok(f) => f,
+        Err(message) => return fail(2, &message),
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(1, &format!("cannot start the async runtime: {e}")),
+    };
+    match cli.command {
+        None => match runtime.block_on(jabberwock_server::run(config)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => fail(2, &err.to_string()),
+        },
+        Some(Command::User(command)) => {
+            match runtime.block_on(cli::run_user_command(&config, command)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => fail(err.exit_code(), &err.to_string()),
+            }
+        }
+    }
+}
+
+fn config_name(config: &Config) -> String {
+    config
+        .source
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "<default config>".into())
+}
+
+fn fail(code: u8, message: &str) -> ExitCode {
+    eprintln!("jabberwock: {message}");
+    ExitCode::from(code)
+}

@@ -1,0 +1,79 @@
+//! What every connection task shares: configuration, storage, the router, the module
+//! registry and the TLS acceptor. Read-only after start-up except through the router's and
+//! the throttle's own synchronisation.
+
+use std::sync::Arc;
+
+use jabberwock_protocol::policy::{self, PolicyRule};
+use jabberwock_protocol::xml::reader::Limits;
+use jabberwock_storage::Store;
+use tokio_rustls::TlsAcceptor;
+
+use crate::c2s::throttle::AuthThrottle;
+use crate::config::{Config, HostConfig};
+use crate::modules::Registry;
+use crate::router::Router;
+
+pub struct Server {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub router: Router,
+    pub modules: Registry,
+    pub tls: TlsAcceptor,
+    pub throttle: AuthThrottle,
+    policy: Vec<u8>,
+}
+
+impl Server {
+    pub fn new(config: Config, store: Arc<dyn Store>, tls: TlsAcceptor) -> Self {
+        let ports = config.policy_ports();
+        let rules: Vec<PolicyRule> = config
+            .flash
+            .policy_domains
+            .iter()
+            .map(|domain| PolicyRule {
+                domain: domain.clone(),
+                to_ports: ports.clone(),
+            })
+            .collect();
+        let policy = policy::policy_document(&rules, Some("master-only"));
+        Server {
+            throttle: AuthThrottle::new(config.c2s.auth_failure_delay),
+            modules: crate::modules::registry(&config),
+            router: Router::new(),
+            config,
+            store,
+            tls,
+            policy,
+        }
+    }
+
+    /// The host named in errors sent before we know which host the client wanted.
+    pub fn default_host(&self) -> &str {
+        self.config
+            .hosts
+            .keys()
+            .next()
+            .map(String::as_str)
+            .unwrap_or("localhost")
+    }
+
+    pub fn host(&self, domain: &str) -> Option<&HostConfig> {
+        self.config.host(domain)
+    }
+
+    pub fn limits(&self) -> Limits {
+        let c = &self.config.c2s;
+        Limits {
+            max_stanza_bytes: c.max_stanza_bytes,
+            max_depth: c.max_depth,
+            max_attributes: c.max_attributes,
+            max_header_bytes: c.max_header_bytes,
+        }
+    }
+
+    /// The Flash socket policy document, built once from config (no trailing NUL).
+    pub fn policy(&self) -> &[u8] {
+        &self.policy
+    }
+}

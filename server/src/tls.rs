@@ -1,0 +1,404 @@
+//! The server's TLS identity: the configured certificate, or a self-signed
+//! one generated on first start so that zero-config can still offer STARTTLS
+//! and direct TLS.
+
+use std::fs::{self, File};
+use std::io::{BufReader, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::config::{io_reason, Config};
+
+/// File names of the generated identity inside `data_dir`.
+const GENERATED_CERT: &str = "cert.pem";
+const GENERATED_KEY: &str = "key.pem";
+
+/// ALPN protocol id for XMPP client connections (XEP-0368).
+const ALPN_XMPP_CLIENT: &[u8] = b"xmpp-client";
+
+/// Where the certificate chain and private key are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsIdentity {
+    pub cert_path: PathBuf,
+    pub key_path: PathBuf,
+    /// `true` only when this call generated a new self-signed certificate;
+    /// `false` for a configured certificate and for one generated on an
+    /// earlier start.
+    pub generated: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsSetupError {
+    #[error("{}: {}", path.display(), io_reason(source))]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: no PEM certificate found", .0.display())]
+    NoCertificate(PathBuf),
+    #[error("{}: no PEM private key (PKCS#8, RSA or SEC1) found", .0.display())]
+    NoPrivateKey(PathBuf),
+    /// The certificate and key were read but rustls refused them (e.g. the
+    /// key does not belong to the certificate, or its type is unsupported).
+    #[error("cannot use certificate {} with key {}: {source}", cert_path.display(), key_path.display())]
+    InvalidIdentity {
+        cert_path: PathBuf,
+        key_path: PathBuf,
+        source: rustls::Error,
+    },
+    #[error("TLS setup failed: {0}")]
+    Rustls(#[from] rustls::Error),
+    #[error("cannot generate a self-signed certificate: {0}")]
+    Generate(#[from] rcgen::Error),
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> TlsSetupError + '_ {
+    move |source| TlsSetupError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Loads the configured certificate, or when none is configured generates a
+/// self-signed one for all configured host names (+ "localhost") on first
+/// start into `<data_dir>/cert.pem` and `<data_dir>/key.pem` (key file mode
+/// 0600 on unix) and reuses it on later starts.
+///
+/// A reused certificate is not regenerated when hosts are added; deleting the
+/// two files makes the next start generate a new one.
+pub fn ensure_identity(config: &Config) -> Result<TlsIdentity, TlsSetupError> {
+    if let (Some(cert), Some(key)) = (&config.tls.cert, &config.tls.key) {
+        // Config validation checked these too, but a Config can be built in
+        // code; failing here names the file instead of failing in rustls.
+        for path in [cert, key] {
+            File::open(path).map_err(io_error(path))?;
+        }
+        return Ok(TlsIdentity {
+            cert_path: cert.clone(),
+            key_path: key.clone(),
+            generated: false,
+        });
+    }
+
+    let cert_path = config.data_dir.join(GENERATED_CERT);
+    let key_path = config.data_dir.join(GENERATED_KEY);
+    let cert_exists = cert_path.try_exists().map_err(io_error(&cert_path))?;
+    let key_exists = key_path.try_exists().map_err(io_error(&key_path))?;
+
+    if cert_exists && key_exists {
+        tracing::debug!(cert = %cert_path.display(), "reusing generated self-signed certificate");
+        return Ok(TlsIdentity {
+            cert_path,
+            key_path,
+            generated: false,
+        });
+    }
+    if cert_exists {
+        // We always write the key before the certificate, so a certificate
+        // without a key was put there by someone else: don't overwrite it.
+        return Err(TlsSetupError::Io {
+            path: key_path,
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!(
+                    "missing, but {} exists; restore the key, delete the certificate to generate a new pair, or set tls.cert and tls.key",
+                    cert_path.display()
+                ),
+            ),
+        });
+    }
+    // No certificate (a lone key.pem is a leftover of an interrupted first
+    // start and is replaced).
+
+    let names = certificate_names(config);
+    let key_pair = rcgen::KeyPair::generate()?;
+    let mut params = rcgen::CertificateParams::new(names.clone())?;
+    let mut subject = rcgen::DistinguishedName::new();
+    let common_name = names.first().map_or("localhost", String::as_str);
+    subject.push(rcgen::DnType::CommonName, common_name);
+    subject.push(rcgen::DnType::OrganizationName, "Jabberwock self-signed");
+    params.distinguished_name = subject;
+    let cert = params.self_signed(&key_pair)?;
+
+    fs::create_dir_all(&config.data_dir).map_err(io_error(&config.data_dir))?;
+    write_atomically(&key_path, key_pair.serialize_pem().as_bytes(), true)?;
+    write_atomically(&cert_path, cert.pem().as_bytes(), false)?;
+
+    tracing::info!(
+        cert = %cert_path.display(),
+        names = ?names,
+        "generated a self-signed TLS certificate; clients will not trust it unless told to (set tls.cert and tls.key for a real one)"
+    );
+    Ok(TlsIdentity {
+        cert_path,
+        key_path,
+        generated: true,
+    })
+}
+
+/// Subject alternative names for the generated certificate: "localhost" and
+/// every configured host, in order, without duplicates.
+fn certificate_names(config: &Config) -> Vec<String> {
+    let mut names = vec!["localhost".to_owned()];
+    for host in config.hosts.keys() {
+        // rcgen writes bare IP addresses as IP SANs; a bracketed IPv6
+        // literal must lose its brackets to be recognised.
+        let name = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        // DNS names in certificates are ASCII; an IDN host would need its
+        // A-label, which we can't compute without an IDNA library. Leave it
+        // out rather than fail zero-config setups.
+        if !name.is_ascii() {
+            tracing::warn!(host = %host, "host name is not ASCII; not included in the generated certificate");
+            continue;
+        }
+        if !names.iter().any(|n| n == name) {
+            names.push(name.to_owned());
+        }
+    }
+    names
+}
+
+/// Writes `contents` to a temporary file next to `path` and renames it into
+/// place, so an interrupted start never leaves a truncated PEM file behind.
+fn write_atomically(path: &Path, contents: &[u8], private: bool) -> Result<(), TlsSetupError> {
+    let mut tmp_name = path.as_os_str().to_owned();
+    tmp_name.push(".tmp");
+    let tmp = PathBuf::from(tmp_name);
+
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    if private {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    #[cfg(not(unix))]
+    let _ = private;
+
+    let mut file = options.open(&tmp).map_err(io_error(&tmp))?;
+    // `mode` only applies when the file is created; a stale temporary file
+    // from an earlier crash keeps its old mode, so set it explicitly.
+    #[cfg(unix)]
+    if private {
+        use std::os::unix::fs::PermissionsExt as _;
+        file.set_permissions(fs::Permissions::from_mode(0o600))
+            .map_err(io_error(&tmp))?;
+    }
+    file.write_all(contents).map_err(io_error(&tmp))?;
+    file.sync_all().map_err(io_error(&tmp))?;
+    drop(file);
+    fs::rename(&tmp, path).map_err(io_error(path))
+}
+
+/// rustls ServerConfig for TLS 1.2 and 1.3 only, with the ring provider, no
+/// client auth, ALPN "xmpp-client" (XEP-0368).
+pub fn server_config(identity: &TlsIdentity) -> Result<Arc<rustls::ServerConfig>, TlsSetupError> {
+    let certs = load_certs(&identity.cert_path)?;
+    let key = load_key(&identity.key_path)?;
+
+    // The provider is chosen explicitly so nothing depends on a process-wide
+    // default having been installed (and aws-lc-rs is never pulled in).
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|source| TlsSetupError::InvalidIdentity {
+            cert_path: identity.cert_path.clone(),
+            key_path: identity.key_path.clone(),
+            source,
+        })?;
+    config.alpn_protocols = vec![ALPN_XMPP_CLIENT.to_vec()];
+    Ok(Arc::new(config))
+}
+
+fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsSetupError> {
+    let file = File::open(path).map_err(io_error(path))?;
+    let certs = rustls_pemfile::certs(&mut BufReader::new(file))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(io_error(path))?;
+    if certs.is_empty() {
+        return Err(TlsSetupError::NoCertificate(path.to_path_buf()));
+    }
+    Ok(certs)
+}
+
+fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsSetupError> {
+    let file = File::open(path).map_err(io_error(path))?;
+    rustls_pemfile::private_key(&mut BufReader::new(file))
+        .map_err(io_error(path))?
+        .ok_or_else(|| TlsSetupError::NoPrivateKey(path.to_path_buf()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config_in(dir: &Path) -> Config {
+        let mut config = Config {
+            data_dir: dir.join("data"),
+            ..Config::default()
+        };
+        config.hosts.insert(
+            "example.org".to_owned(),
+            crate::config::HostConfig::default(),
+        );
+        config
+    }
+
+    #[test]
+    fn generates_once_then_reuses() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config_in(dir.path());
+
+        let first = ensure_identity(&config).unwrap();
+        assert!(first.generated);
+        assert_eq!(first.cert_path, config.data_dir.join("cert.pem"));
+        assert_eq!(first.key_path, config.data_dir.join("key.pem"));
+        let cert = fs::read(&first.cert_path).unwrap();
+        let key = fs::read(&first.key_path).unwrap();
+        assert!(cert.starts_with(b"-----BEGIN CERTIFICATE-----"));
+
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = fs::metadata(&first.key_path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+
+        let second = ensure_identity(&config).unwrap();
+        assert!(!second.generated);
+        assert_eq!(
+            (&second.cert_path, &second.key_path),
+            (&first.cert_path, &first.key_path)
+        );
+        assert_eq!(fs::read(&second.cert_path).unwrap(), cert);
+        assert_eq!(fs::read(&second.key_path).unwrap(), key);
+        assert!(!config.data_dir.join("cert.pem.tmp").exists());
+    }
+
+    #[test]
+    fn server_config_from_generated_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let identity = ensure_identity(&config_in(dir.path())).unwrap();
+        let server = server_config(&identity).unwrap();
+        assert_eq!(server.alpn_protocols, vec![b"xmpp-client".to_vec()]);
+    }
+
+    #[test]
+    fn generated_certificate_names_all_hosts() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = config_in(dir.path());
+        config
+            .hosts
+            .insert("[::1]".to_owned(), crate::config::HostConfig::default());
+        config.hosts.insert(
+            "bücher.example".to_owned(),
+            crate::config::HostConfig::default(),
+        );
+        assert_eq!(
+            certificate_names(&config),
+            ["localhost", "::1", "example.org"]
+        );
+        ensure_identity(&config).unwrap();
+    }
+
+    #[test]
+    fn configured_identity_is_used_as_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let generated = ensure_identity(&config_in(dir.path())).unwrap();
+        let mut config = Config {
+            data_dir: dir.path().join("elsewhere"),
+            ..Config::default()
+        };
+        config.tls.cert = Some(generated.cert_path.clone());
+        config.tls.key = Some(generated.key_path.clone());
+        let identity = ensure_identity(&config).unwrap();
+        assert!(!identity.generated);
+        assert_eq!(identity.cert_path, generated.cert_path);
+        assert!(
+            !config.data_dir.exists(),
+            "nothing generated for a configured certificate"
+        );
+        server_config(&identity).unwrap();
+    }
+
+    #[test]
+    fn missing_configured_file_names_it() {
+        let mut config = Config::default();
+        config.tls.cert = Some(PathBuf::from("/nonexistent/cert.pem"));
+        config.tls.key = Some(PathBuf::from("/nonexistent/key.pem"));
+        let err = ensure_identity(&config).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "/nonexistent/cert.pem: No such file or directory"
+        );
+    }
+
+    #[test]
+    fn lone_key_is_replaced_but_lone_cert_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config_in(dir.path());
+        fs::create_dir_all(&config.data_dir).unwrap();
+        fs::write(config.data_dir.join("key.pem"), "stale").unwrap();
+        assert!(ensure_identity(&config).unwrap().generated);
+
+        fs::remove_file(config.data_dir.join("key.pem")).unwrap();
+        let err = ensure_identity(&config).unwrap_err();
+        assert!(err.to_string().contains("key.pem: missing"), "{err}");
+        assert!(config.data_dir.join("cert.pem").exists());
+    }
+
+    #[test]
+    fn garbage_pem_gives_no_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let identity = ensure_identity(&config_in(dir.path())).unwrap();
+        let garbage = dir.path().join("garbage.pem");
+        fs::write(&garbage, "this is not a certificate\n").unwrap();
+        let bad = TlsIdentity {
+            cert_path: garbage.clone(),
+            ..identity.clone()
+        };
+        match server_config(&bad) {
+            Err(TlsSetupError::NoCertificate(path)) => assert_eq!(path, garbage),
+            other => panic!("expected NoCertificate, got {other:?}"),
+        }
+        let err = server_config(&bad).unwrap_err().to_string();
+        assert!(err.contains("garbage.pem"), "{err}");
+
+        let bad = TlsIdentity {
+            key_path: identity.cert_path.clone(),
+            ..identity
+        };
+        match server_config(&bad) {
+            Err(TlsSetupError::NoPrivateKey(path)) => assert_eq!(path, bad.key_path),
+            other => panic!("expected NoPrivateKey, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn mismatched_key_names_both_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = ensure_identity(&config_in(&dir.path().join("a"))).unwrap();
+        let b = ensure_identity(&config_in(&dir.path().join("b"))).unwrap();
+        let mixed = TlsIdentity {
+            key_path: b.key_path.clone(),
+            ..a
+        };
+        let err = server_config(&mixed).unwrap_err();
+        assert!(
+            matches!(err, TlsSetupError::InvalidIdentity { .. }),
+            "{err:?}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains("a/data/cert.pem") && text.contains("b/data/key.pem"),
+            "{text}"
+        );
+    }
+}
