@@ -1,1 +1,21 @@
-//! End-to-end test harness (filled in below).
+//! End-to-end test harness: starts the real `jabberwock` binary on ephemeral loopback
+//! ports with a fresh data directory (SQLite file, generated certificate), and talks to it
+//! with our raw byte-level client and with clients we did not write (slixmpp).
+//!
+//! - [`server`]: `TestServer`, the process under test, its config and its log.
+//! - [`raw`]: `RawClient`, bytes in and out, standard or Flash framing, STARTTLS, direct TLS.
+//! - [`tls`]: a client TLS config that trusts exactly the test server's certificate.
+//! - [`slix`]: runs `tests/clients/slix_chat.py` (slixmpp from PyPI).
+
+pub mod raw;
+pub mod server;
+pub mod slix;
+pub mod tls;
+
+pub use raw::RawClient;
+pub use server::{TestConfig, TestServer};
+
+use std::time::Duration;
+
+/// Upper bound for any single wait in a test; nothing waits without one.
+pub const WAIT: Duration = Duration::from_secs(15);

@@ -1,0 +1,284 @@
+//! A byte-level XMPP client for tests: it sends exactly the bytes a test writes and hands
+//! back exactly what the server sent, so framing (NULs, headers, errors) can be asserted.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+
+use crate::WAIT;
+
+/// The Flash client header of ../shared/flash-protocol.md §2b (XIFF attribute order).
+pub const FLASH_HEADER: &str = "<?xml version=\"1.0\"?><flash:stream xmlns=\"jabber:client\" xmlns:flash=\"http://www.jabber.com/streams/flash\" to=\"localhost\" version=\"1.0\">\0";
+
+/// A standard client header for `localhost`.
+pub const STREAM_HEADER: &str = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>";
+
+enum Io {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+    Gone,
+}
+
+impl AsyncRead for Io {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Io::Gone => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+impl AsyncWrite for Io {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Io::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Io::Gone => Poll::Ready(Err(std::io::ErrorKind::NotConnected.into())),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Io::Plain(s) => Pin::new(s).poll_flush(cx),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Io::Gone => Poll::Ready(Ok(())),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Io::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Io::Gone => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+pub struct RawClient {
+    io: Io,
+    /// Received and not yet consumed by a `read_*` call.
+    pending: Vec<u8>,
+    /// Whether the server closed its side.
+    eof: bool,
+}
+
+impl RawClient {
+    pub async fn connect(addr: SocketAddr) -> RawClient {
+        let tcp = timeout(WAIT, TcpStream::connect(addr))
+            .await
+            .expect("connect timed out")
+            .expect("connect");
+        RawClient {
+            io: Io::Plain(tcp),
+            pending: Vec::new(),
+            eof: false,
+        }
+    }
+
+    /// Connects and immediately does a TLS handshake (XEP-0368 direct TLS).
+    pub async fn connect_tls(addr: SocketAddr, cert: &Path) -> RawClient {
+        let mut client = RawClient::connect(addr).await;
+        client.tls_handshake(cert).await;
+        client
+    }
+
+    async fn tls_handshake(&mut self, cert: &Path) {
+        let Io::Plain(tcp) = std::mem::replace(&mut self.io, Io::Gone) else {
+            panic!("TLS is already on");
+        };
+        let connector = TlsConnector::from(crate::tls::client_config(cert));
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let tls = timeout(WAIT, connector.connect(name, tcp))
+            .await
+            .expect("TLS handshake timed out")
+            .expect("TLS handshake");
+        self.io = Io::Tls(Box::new(tls));
+    }
+
+    pub async fn send(&mut self, data: impl AsRef<[u8]>) {
+        self.io.write_all(data.as_ref()).await.expect("send");
+        self.io.flush().await.expect("flush");
+    }
+
+    /// Sends without panicking (for tests where the server may already have closed).
+    pub async fn try_send(&mut self, data: impl AsRef<[u8]>) -> std::io::Result<()> {
+        self.io.write_all(data.as_ref()).await?;
+        self.io.flush().await
+    }
+
+    async fn fill(&mut self, wait: Duration) -> bool {
+        let mut buf = [0u8; 8192];
+        match timeout(wait, self.io.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                self.eof = true;
+                false
+            }
+            Ok(Ok(n)) => {
+                self.pending.extend_from_slice(&buf[..n]);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Reads until `needle` has arrived; returns everything up to and including it.
+    pub async fn read_until(&mut self, needle: &str) -> String {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if let Some(pos) = find(&self.pending, needle.as_bytes()) {
+                let end = pos + needle.len();
+                let out: Vec<u8> = self.pending.drain(..end).collect();
+                return String::from_utf8_lossy(&out).into_owned();
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if self.eof || left.is_zero() || !self.fill(left).await && (self.eof || tokio::time::Instant::now() >= deadline) {
+                panic!(
+                    "waited for {needle:?}, got {:?}{}",
+                    String::from_utf8_lossy(&self.pending),
+                    if self.eof { " and the connection closed" } else { "" }
+                );
+            }
+        }
+    }
+
+    /// One NUL-terminated Flash unit, without its NUL.
+    pub async fn read_unit(&mut self) -> String {
+        let unit = self.read_until("\0").await;
+        unit.trim_end_matches('\0').to_owned()
+    }
+
+    /// Everything until the server closes the connection (panics if it doesn't in time).
+    pub async fn read_to_close(&mut self) -> String {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while !self.eof {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            assert!(
+                !left.is_zero(),
+                "server did not close; got {:?}",
+                String::from_utf8_lossy(&self.pending)
+            );
+            self.fill(left).await;
+        }
+        String::from_utf8_lossy(&std::mem::take(&mut self.pending)).into_owned()
+    }
+
+    /// Whatever arrives within `wait` (to assert that nothing was delivered).
+    pub async fn read_for(&mut self, wait: Duration) -> String {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() || self.eof {
+                break;
+            }
+            self.fill(left).await;
+        }
+        String::from_utf8_lossy(&std::mem::take(&mut self.pending)).into_owned()
+    }
+
+    /// Standard login: stream, STARTTLS, SASL PLAIN over TLS, bind `resource`, initial
+    /// presence. Returns the bound full JID.
+    pub async fn login_standard(addr: SocketAddr, cert: &Path, user: &str, password: &str, resource: &str) -> (RawClient, String) {
+        let mut c = RawClient::connect(addr).await;
+        c.send(STREAM_HEADER).await;
+        c.read_until("</stream:features>").await;
+        c.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>").await;
+        c.read_until("<proceed xmlns=\"urn:ietf:params:xml:ns:xmpp-tls\"/>").await;
+        c.tls_handshake(cert).await;
+        c.authenticate_plain(STREAM_HEADER, user, password, "</stream:features>").await;
+        let jid = c.bind(resource, "").await;
+        (c, jid)
+    }
+
+    /// Over an already secured (or Flash) stream: header, PLAIN, restart, bind.
+    async fn authenticate_plain(&mut self, header: &str, user: &str, password: &str, features_end: &str) {
+        self.send(header).await;
+        let features = self.read_until(features_end).await;
+        assert!(features.contains("<mechanism>PLAIN</mechanism>"), "PLAIN not offered: {features}");
+        let sep = if header.contains("flash:stream") { "\0" } else { "" };
+        let token = B64.encode(format!("\0{user}\0{password}"));
+        self.send(format!("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{token}</auth>{sep}"))
+            .await;
+        let answer = self.read_until("/>").await;
+        assert!(answer.contains("<success"), "login of {user} failed: {answer}");
+        self.send(header).await;
+        let features = self.read_until(features_end).await;
+        assert!(features.contains("urn:ietf:params:xml:ns:xmpp-bind"), "no bind feature: {features}");
+    }
+
+    /// Binds and sends initial presence; `sep` is the unit terminator ("\0" for Flash).
+    async fn bind(&mut self, resource: &str, sep: &str) -> String {
+        self.send(format!(
+            "<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>{resource}</resource></bind></iq>{sep}"
+        ))
+        .await;
+        let result = self.read_until("</iq>").await;
+        let jid = result
+            .split("<jid>")
+            .nth(1)
+            .and_then(|r| r.split("</jid>").next())
+            .unwrap_or_else(|| panic!("no jid in bind result: {result}"))
+            .to_owned();
+        self.send(format!("<presence/>{sep}")).await;
+        // Our own presence comes back to us (RFC 6121 §4.2.2).
+        self.read_until("<presence").await;
+        self.read_until(">").await;
+        jid
+    }
+
+    /// Flash login exactly as ../shared/flash-protocol.md §2b-2c: NUL-framed, plaintext,
+    /// SASL PLAIN (the first mechanism offered to Flash streams), restart, bind, session.
+    pub async fn login_flash(addr: SocketAddr, user: &str, password: &str, resource: &str) -> (RawClient, String) {
+        let mut c = RawClient::connect(addr).await;
+        c.send(FLASH_HEADER).await;
+        let header = c.read_unit().await;
+        assert!(header.starts_with("<?xml version='1.0' encoding='UTF-8'?><flash:stream "), "{header}");
+        let features = c.read_unit().await;
+        assert!(features.starts_with("<stream:features>"), "{features}");
+        assert!(
+            features.contains("<mechanisms xmlns=\"urn:ietf:params:xml:ns:xmpp-sasl\"><mechanism>PLAIN</mechanism>"),
+            "PLAIN must be offered first to Flash: {features}"
+        );
+        assert!(!features.contains("starttls"), "no STARTTLS for XMLSocket: {features}");
+        // XIFF sends the bare JID as authzid.
+        let token = B64.encode(format!("{user}@localhost\0{user}\0{password}"));
+        c.send(format!("<auth mechanism=\"PLAIN\" xmlns=\"urn:ietf:params:xml:ns:xmpp-sasl\">{token}</auth>\0"))
+            .await;
+        assert_eq!(c.read_unit().await, "<success xmlns=\"urn:ietf:params:xml:ns:xmpp-sasl\"/>");
+        c.send(FLASH_HEADER).await;
+        // After the restart, header and features come in one unit (Openfire's shape).
+        let restart = c.read_unit().await;
+        assert!(restart.contains("<flash:stream ") && restart.ends_with("</stream:features>"), "{restart}");
+        let jid = c.bind(resource, "\0").await;
+        c.read_until("\0").await;
+        c.send("<iq type=\"set\" id=\"sess_1\"><session xmlns=\"urn:ietf:params:xml:ns:xmpp-session\"/></iq>\0")
+            .await;
+        let session = c.read_unit().await;
+        assert!(session.contains("type=\"result\"") && session.contains("id=\"sess_1\""), "{session}");
+        (c, jid)
+    }
+
+    /// XEP-0199 ping to the server; panics unless the pong comes back. `sep` as in `bind`.
+    pub async fn ping(&mut self, id: &str, sep: &str) {
+        self.send(format!("<iq type='get' id='{id}' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>{sep}"))
+            .await;
+        let pong = self.read_until(&format!("id=\"{id}\"")).await;
+        let rest = self.read_until(">").await;
+        assert!(
+            format!("{pong}{rest}").contains("type=\"result\""),
+            "ping {id} not answered with a result: {pong}{rest}"
+        );
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}

@@ -1,0 +1,259 @@
+//! The server under test: the real `jabberwock` binary, its own temp directory, config
+//! file, SQLite database and generated certificate, listening on ephemeral loopback ports.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+use crate::WAIT;
+
+/// What a test changes from the defaults; rendered into a TOML file.
+#[derive(Clone, Debug)]
+pub struct TestConfig {
+    /// Lines added to `[c2s]` (listeners are always ephemeral loopback ports).
+    pub c2s: Vec<String>,
+    /// Lines of `[flash]`.
+    pub flash: Vec<String>,
+    /// Virtual hosts and the lines of their tables.
+    pub hosts: Vec<(String, Vec<String>)>,
+}
+
+impl Default for TestConfig {
+    fn default() -> Self {
+        TestConfig {
+            c2s: Vec::new(),
+            flash: Vec::new(),
+            hosts: vec![("localhost".into(), Vec::new())],
+        }
+    }
+}
+
+impl TestConfig {
+    pub fn c2s(mut self, line: &str) -> Self {
+        self.c2s.push(line.into());
+        self
+    }
+
+    pub fn flash(mut self, line: &str) -> Self {
+        self.flash.push(line.into());
+        self
+    }
+
+    /// Adds a line to the table of `host` (created if missing).
+    pub fn host(mut self, host: &str, line: &str) -> Self {
+        match self.hosts.iter_mut().find(|(h, _)| h == host) {
+            Some((_, lines)) => lines.push(line.into()),
+            None => self.hosts.push((host.into(), vec![line.into()])),
+        }
+        self
+    }
+
+    pub fn render(&self, data_dir: &Path) -> String {
+        let mut toml = format!("data_dir = {:?}\n\n[log]\nlevel = \"info\"\n\n", data_dir.display().to_string());
+        toml.push_str("[c2s]\nlisten = [\"127.0.0.1:0\"]\ndirect_tls_listen = [\"127.0.0.1:0\"]\n");
+        for line in &self.c2s {
+            toml.push_str(line);
+            toml.push('\n');
+        }
+        toml.push_str("\n[flash]\n");
+        for line in &self.flash {
+            toml.push_str(line);
+            toml.push('\n');
+        }
+        for (host, lines) in &self.hosts {
+            toml.push_str(&format!("\n[hosts.{host:?}]\n"));
+            for line in lines {
+                toml.push_str(line);
+                toml.push('\n');
+            }
+        }
+        toml
+    }
+}
+
+pub struct TestServer {
+    pub dir: TempDir,
+    pub config_path: PathBuf,
+    pub c2s: SocketAddr,
+    pub direct_tls: SocketAddr,
+    child: Option<Child>,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+/// The `jabberwock` binary cargo built next to this test (target/<profile>/jabberwock),
+/// or `JABBERWOCK_BIN` when set.
+pub fn binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("JABBERWOCK_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> -> target/<profile>/jabberwock
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target profile directory");
+    let bin = profile_dir.join("jabberwock");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first (`cargo test --workspace` does)",
+        bin.display()
+    );
+    bin
+}
+
+/// Spawns `jabberwock` with `args` in `cwd`, collecting stderr lines in the background.
+pub fn spawn_logged(args: &[&str], cwd: &Path) -> (Child, Arc<Mutex<Vec<String>>>) {
+    let mut child = Command::new(binary())
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn jabberwock");
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let stderr = child.stderr.take().expect("piped stderr");
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    (child, log)
+}
+
+/// The `addr=` of the first "listening" log line of `kind`.
+fn listening_addr(log: &[String], kind: &str) -> Option<SocketAddr> {
+    log.iter()
+        .filter(|l| l.contains(" listening ") && l.contains(&format!("kind={kind} ")))
+        .find_map(|l| l.split("addr=").nth(1)?.split_whitespace().next()?.parse().ok())
+}
+
+/// Waits until the server logged both listeners, or panics with the log.
+pub fn wait_for_listeners(child: &mut Child, log: &Mutex<Vec<String>>) -> (SocketAddr, SocketAddr) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        {
+            let lines = log.lock().unwrap();
+            if let (Some(c2s), Some(tls)) = (listening_addr(&lines, "c2s"), listening_addr(&lines, "c2s-direct-tls")) {
+                return (c2s, tls);
+            }
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            std::thread::sleep(Duration::from_millis(100));
+            panic!("jabberwock exited with {status} before listening:\n{}", log.lock().unwrap().join("\n"));
+        }
+        assert!(Instant::now() < deadline, "jabberwock did not start:\n{}", log.lock().unwrap().join("\n"));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+impl TestServer {
+    pub fn start() -> TestServer {
+        TestServer::start_with(TestConfig::default())
+    }
+
+    pub fn start_with(config: TestConfig) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config_path = dir.path().join("jabberwock.toml");
+        std::fs::write(&config_path, config.render(&dir.path().join("data"))).expect("write config");
+        let (mut child, log) = spawn_logged(&["--config", config_path.to_str().unwrap()], dir.path());
+        let (c2s, direct_tls) = wait_for_listeners(&mut child, &log);
+        TestServer {
+            dir,
+            config_path,
+            c2s,
+            direct_tls,
+            child: Some(child),
+            log,
+        }
+    }
+
+    pub fn cert_path(&self) -> PathBuf {
+        self.dir.path().join("data").join("cert.pem")
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("data").join("jabberwock.sqlite")
+    }
+
+    /// Runs `jabberwock --config <ours> <args>` with `stdin` as its standard input.
+    pub fn cli(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = Command::new(binary())
+            .arg("--config")
+            .arg(&self.config_path)
+            .args(args)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn jabberwock cli");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin.as_bytes())
+            .expect("write stdin");
+        child.wait_with_output().expect("cli output")
+    }
+
+    /// Creates an account through the user CLI (as an admin would).
+    pub fn add_user(&self, jid: &str, password: &str) {
+        let out = self.cli(&["user", "add", jid], &format!("{password}\n"));
+        assert!(
+            out.status.success(),
+            "user add {jid} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    pub fn log_text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// Polls the log until a line contains `needle`.
+    pub fn wait_log(&self, needle: &str) -> bool {
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            if self.log.lock().unwrap().iter().any(|l| l.contains(needle)) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("server still running");
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed");
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("jabberwock did not exit after SIGTERM:\n{}", self.log_text());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
