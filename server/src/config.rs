@@ -76,7 +76,7 @@ pub struct LogConfig {
 pub struct StorageConfig {
     /// `storage.url` (default `""`): database URL. Empty means
     /// `sqlite:<data_dir>/jabberwock.sqlite`; use [`Config::storage_url`] for
-    /// the resolved value. Only `sqlite:` URLs are accepted.
+    /// the resolved value. `sqlite:` and `postgres://` URLs are accepted.
     pub url: String,
 }
 
@@ -308,6 +308,27 @@ impl ConfigError {
 }
 
 impl Config {
+    /// An error about `key` found after loading (a listen address in use, say), naming the
+    /// file and, when the file can be read again, the key's line.
+    pub fn problem(&self, key: &[&str], message: impl Into<String>) -> ConfigError {
+        let path: Vec<String> = key.iter().map(|k| k.to_string()).collect();
+        let line = self
+            .source
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .and_then(|text| line_of(&text, &path));
+        ConfigError {
+            file: self
+                .source
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "<default config>".into()),
+            key: Some(render_key_path(&path)),
+            line,
+            message: message.into(),
+        }
+    }
+
     /// Reads, parses and validates the configuration file at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
@@ -419,11 +440,15 @@ impl Config {
             ));
         }
 
-        if !self.storage.url.is_empty() && !self.storage.url.starts_with("sqlite:") {
+        let url = &self.storage.url;
+        let known_scheme = ["sqlite:", "postgres://", "postgresql://"]
+            .iter()
+            .any(|scheme| url.starts_with(scheme));
+        if !url.is_empty() && !known_scheme {
             return Err(Problem::new(
                 &["storage", "url"],
                 format!(
-                    "unsupported database URL {:?}: only sqlite: URLs are supported",
+                    "unsupported database URL {:?}: use sqlite:PATH or postgres://…",
                     self.storage.url
                 ),
             ));
@@ -1243,7 +1268,9 @@ mod tests {
         );
         let config = ok("[storage]\nurl = \"sqlite:/tmp/x.sqlite\"\n");
         assert_eq!(config.storage_url(), "sqlite:/tmp/x.sqlite");
-        let e = err("[storage]\nurl = \"postgres://db\"\n");
+        let config = ok("[storage]\nurl = \"postgres://db/jw\"\n");
+        assert_eq!(config.storage_url(), "postgres://db/jw");
+        let e = err("[storage]\nurl = \"mysql://db\"\n");
         assert_eq!((e.key.as_deref(), e.line), (Some("storage.url"), Some(2)));
     }
 

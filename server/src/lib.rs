@@ -44,8 +44,9 @@ pub enum StartError {
         url: String,
         source: jabberwock_storage::StoreError,
     },
+    /// A listen address that can't be used, reported against its config key.
     #[error(transparent)]
-    Bind(#[from] listener::BindError),
+    Listen(#[from] config::ConfigError),
 }
 
 /// How long sessions get to close their streams once shutdown starts.
@@ -54,9 +55,6 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Runs the server until SIGTERM/SIGINT, then closes every stream and returns.
 pub async fn run(config: Config) -> Result<(), StartError> {
     let identity = tls::ensure_identity(&config)?;
-    if identity.generated {
-        tracing::info!(cert = %identity.cert_path.display(), "generated a self-signed certificate");
-    }
     let acceptor = stream::transport::acceptor(tls::server_config(&identity)?);
     let url = config.storage_url();
     let store = jabberwock_storage::open(&url)
@@ -66,7 +64,13 @@ pub async fn run(config: Config) -> Result<(), StartError> {
             source,
         })?;
     let server = Arc::new(Server::new(config, store, acceptor));
-    let listeners = listener::bind_all(&server).await?;
+    let listeners = listener::bind_all(&server).await.map_err(|e| {
+        let key = match e.kind {
+            listener::ListenerKind::C2s => "listen",
+            listener::ListenerKind::DirectTls => "direct_tls_listen",
+        };
+        server.config.problem(&["c2s", key], e.to_string())
+    })?;
     let hosts: Vec<&str> = server.config.hosts.keys().map(String::as_str).collect();
     tracing::info!(hosts = %hosts.join(","), storage = %url, "Jabberwock started");
 
