@@ -21,6 +21,8 @@ pub struct TestConfig {
     pub flash: Vec<String>,
     /// Virtual hosts and the lines of their tables.
     pub hosts: Vec<(String, Vec<String>)>,
+    /// `[storage] url`; `None` = the default SQLite file in the temp data dir.
+    pub storage_url: Option<String>,
 }
 
 impl Default for TestConfig {
@@ -29,6 +31,7 @@ impl Default for TestConfig {
             c2s: Vec::new(),
             flash: Vec::new(),
             hosts: vec![("localhost".into(), Vec::new())],
+            storage_url: None,
         }
     }
 }
@@ -53,8 +56,20 @@ impl TestConfig {
         self
     }
 
+    /// Uses this database URL (e.g. a PostgreSQL database) instead of the SQLite file.
+    pub fn storage(mut self, url: &str) -> Self {
+        self.storage_url = Some(url.into());
+        self
+    }
+
     pub fn render(&self, data_dir: &Path) -> String {
-        let mut toml = format!("data_dir = {:?}\n\n[log]\nlevel = \"info\"\n\n", data_dir.display().to_string());
+        let mut toml = format!(
+            "data_dir = {:?}\n\n[log]\nlevel = \"info\"\n\n",
+            data_dir.display().to_string()
+        );
+        if let Some(url) = &self.storage_url {
+            toml.push_str(&format!("[storage]\nurl = {url:?}\n\n"));
+        }
         toml.push_str("[c2s]\nlisten = [\"127.0.0.1:0\"]\ndirect_tls_listen = [\"127.0.0.1:0\"]\n");
         for line in &self.c2s {
             toml.push_str(line);
@@ -93,7 +108,10 @@ pub fn binary() -> PathBuf {
     }
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/<test> -> target/<profile>/jabberwock
-    let profile_dir = exe.parent().and_then(Path::parent).expect("target profile directory");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target profile directory");
     let bin = profile_dir.join("jabberwock");
     assert!(
         bin.exists(),
@@ -129,7 +147,14 @@ pub fn spawn_logged(args: &[&str], cwd: &Path) -> (Child, Arc<Mutex<Vec<String>>
 fn listening_addr(log: &[String], kind: &str) -> Option<SocketAddr> {
     log.iter()
         .filter(|l| l.contains(" listening ") && l.contains(&format!("kind={kind} ")))
-        .find_map(|l| l.split("addr=").nth(1)?.split_whitespace().next()?.parse().ok())
+        .find_map(|l| {
+            l.split("addr=")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
 }
 
 /// Waits until the server logged both listeners, or panics with the log.
@@ -138,15 +163,25 @@ pub fn wait_for_listeners(child: &mut Child, log: &Mutex<Vec<String>>) -> (Socke
     loop {
         {
             let lines = log.lock().unwrap();
-            if let (Some(c2s), Some(tls)) = (listening_addr(&lines, "c2s"), listening_addr(&lines, "c2s-direct-tls")) {
+            if let (Some(c2s), Some(tls)) = (
+                listening_addr(&lines, "c2s"),
+                listening_addr(&lines, "c2s-direct-tls"),
+            ) {
                 return (c2s, tls);
             }
         }
         if let Ok(Some(status)) = child.try_wait() {
             std::thread::sleep(Duration::from_millis(100));
-            panic!("jabberwock exited with {status} before listening:\n{}", log.lock().unwrap().join("\n"));
+            panic!(
+                "jabberwock exited with {status} before listening:\n{}",
+                log.lock().unwrap().join("\n")
+            );
         }
-        assert!(Instant::now() < deadline, "jabberwock did not start:\n{}", log.lock().unwrap().join("\n"));
+        assert!(
+            Instant::now() < deadline,
+            "jabberwock did not start:\n{}",
+            log.lock().unwrap().join("\n")
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -159,8 +194,10 @@ impl TestServer {
     pub fn start_with(config: TestConfig) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = dir.path().join("jabberwock.toml");
-        std::fs::write(&config_path, config.render(&dir.path().join("data"))).expect("write config");
-        let (mut child, log) = spawn_logged(&["--config", config_path.to_str().unwrap()], dir.path());
+        std::fs::write(&config_path, config.render(&dir.path().join("data")))
+            .expect("write config");
+        let (mut child, log) =
+            spawn_logged(&["--config", config_path.to_str().unwrap()], dir.path());
         let (c2s, direct_tls) = wait_for_listeners(&mut child, &log);
         TestServer {
             dir,
@@ -242,7 +279,10 @@ impl TestServer {
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
-                panic!("jabberwock did not exit after SIGTERM:\n{}", self.log_text());
+                panic!(
+                    "jabberwock did not exit after SIGTERM:\n{}",
+                    self.log_text()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
