@@ -119,10 +119,7 @@ pub async fn create(
     password: String,
     iterations: u32,
 ) -> Result<(), AccountError> {
-    if password.is_empty() {
-        return Err(AccountError::EmptyPassword);
-    }
-    let creds = derive_off_thread(password, iterations).await;
+    let creds = credentials_for_new_password(password, iterations).await?;
     store.create_account(id, &creds).await?;
     Ok(())
 }
@@ -133,12 +130,20 @@ pub async fn set_password(
     password: String,
     iterations: u32,
 ) -> Result<(), AccountError> {
+    let creds = credentials_for_new_password(password, iterations).await?;
+    store.set_credentials(id, &creds).await?;
+    Ok(())
+}
+
+/// Refuses an empty password, then runs PBKDF2 off the async threads.
+async fn credentials_for_new_password(
+    password: String,
+    iterations: u32,
+) -> Result<Vec<ScramCredential>, AccountError> {
     if password.is_empty() {
         return Err(AccountError::EmptyPassword);
     }
-    let creds = derive_off_thread(password, iterations).await;
-    store.set_credentials(id, &creds).await?;
-    Ok(())
+    Ok(derive_off_thread(password, iterations).await)
 }
 
 async fn derive_off_thread(password: String, iterations: u32) -> Vec<ScramCredential> {

@@ -70,6 +70,12 @@ impl CliError {
 }
 
 pub async fn run_user_command(config: &Config, command: UserCommand) -> Result<(), CliError> {
+    // A mistake in the arguments must not create the database as a side effect.
+    if let UserCommand::Add { jid } | UserCommand::Remove { jid } | UserCommand::Passwd { jid } =
+        &command
+    {
+        served_account(config, jid)?;
+    }
     let store: Arc<dyn Store> = jabberwock_storage::open(&config.storage_url()).await?;
     let iterations = config.auth.scram_iterations;
     match command {

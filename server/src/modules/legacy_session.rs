@@ -4,23 +4,12 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use jabberwock_protocol::ns;
-use jabberwock_protocol::stanza::{IqType, StanzaError};
-use jabberwock_protocol::xml::Element;
+use jabberwock_protocol::stanza::IqType;
 
-use super::{IqHandler, IqRequest, Module, Registry, Target};
+use super::{EmptyResult, Module, Registry, Target};
 
 pub struct LegacySession;
-
-struct Established;
-
-#[async_trait]
-impl IqHandler for Established {
-    async fn handle(&self, _request: IqRequest<'_>) -> Result<Option<Element>, StanzaError> {
-        Ok(None)
-    }
-}
 
 impl Module for LegacySession {
     fn name(&self) -> &'static str {
@@ -38,7 +27,7 @@ impl Module for LegacySession {
                 target,
                 ns::SESSION,
                 "session",
-                Arc::new(Established),
+                Arc::new(EmptyResult),
             );
         }
     }

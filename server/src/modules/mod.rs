@@ -41,6 +41,16 @@ pub trait IqHandler: Send + Sync {
     async fn handle(&self, request: IqRequest<'_>) -> Result<Option<Element>, StanzaError>;
 }
 
+/// Answers with an empty result: XEP-0199 pongs, RFC 3921 session establishment.
+pub struct EmptyResult;
+
+#[async_trait]
+impl IqHandler for EmptyResult {
+    async fn handle(&self, _request: IqRequest<'_>) -> Result<Option<Element>, StanzaError> {
+        Ok(None)
+    }
+}
+
 pub trait Module {
     fn name(&self) -> &'static str;
     /// The XEPs implemented, with the version followed (ejabberd's `-protocol`).

@@ -2,24 +2,12 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use jabberwock_protocol::ns;
-use jabberwock_protocol::stanza::{IqType, StanzaError};
-use jabberwock_protocol::xml::Element;
+use jabberwock_protocol::stanza::IqType;
 
-use super::{IqHandler, IqRequest, Module, Registry, Target};
+use super::{EmptyResult, Module, Registry, Target};
 
 pub struct Ping;
-
-struct Pong;
-
-#[async_trait]
-impl IqHandler for Pong {
-    /// XEP-0199 §4: an empty result is the pong.
-    async fn handle(&self, _request: IqRequest<'_>) -> Result<Option<Element>, StanzaError> {
-        Ok(None)
-    }
-}
 
 impl Module for Ping {
     fn name(&self) -> &'static str {
@@ -31,7 +19,10 @@ impl Module for Ping {
     }
 
     fn register(&self, registry: &mut Registry) {
-        registry.iq(IqType::Get, Target::Host, ns::PING, "ping", Arc::new(Pong));
+        // A ping to an account's bare JID is the server's to answer (RFC 6120 §10.3.3).
+        for target in [Target::Host, Target::Account] {
+            registry.iq(IqType::Get, target, ns::PING, "ping", Arc::new(EmptyResult));
+        }
         registry.disco_feature(ns::PING);
     }
 }
