@@ -84,6 +84,19 @@ fn decode_saslname(s: &str) -> Result<String, ScramError> {
     Ok(out)
 }
 
+/// The value of the next `k=value` attribute, which must be `key` and non-empty
+/// (RFC 5802 §5.1 fixes the order of the attributes we read).
+fn next_attribute<'a>(
+    fields: &mut impl Iterator<Item = &'a str>,
+    key: &str,
+) -> Result<&'a str, ScramError> {
+    fields
+        .next()
+        .and_then(|f| f.strip_prefix(key))
+        .filter(|value| !value.is_empty())
+        .ok_or(ScramError::Malformed)
+}
+
 impl<H: ScramProvider> ScramServer<H> {
     /// Step 1: parse client-first-message.
     pub fn client_first(&mut self, msg: &[u8]) -> Result<ClientFirst, ScramError> {
@@ -108,15 +121,8 @@ impl<H: ScramProvider> ScramServer<H> {
             )?),
         };
         let mut fields = bare.split(',');
-        let username = fields
-            .next()
-            .and_then(|f| f.strip_prefix("n="))
-            .ok_or(ScramError::Malformed)?;
-        let client_nonce = fields
-            .next()
-            .and_then(|f| f.strip_prefix("r="))
-            .filter(|n| !n.is_empty())
-            .ok_or(ScramError::Malformed)?;
+        let username = next_attribute(&mut fields, "n=")?;
+        let client_nonce = next_attribute(&mut fields, "r=")?;
         let username = decode_saslname(username)?;
         self.state = State::GotClientFirst {
             // Everything before the bare message, both commas included.
@@ -167,14 +173,8 @@ impl<H: ScramProvider> ScramServer<H> {
         let msg = std::str::from_utf8(msg).map_err(|_| ScramError::Malformed)?;
         let (without_proof, proof) = msg.rsplit_once(",p=").ok_or(ScramError::Malformed)?;
         let mut fields = without_proof.split(',');
-        let cbind = fields
-            .next()
-            .and_then(|f| f.strip_prefix("c="))
-            .ok_or(ScramError::Malformed)?;
-        let their_nonce = fields
-            .next()
-            .and_then(|f| f.strip_prefix("r="))
-            .ok_or(ScramError::Malformed)?;
+        let cbind = next_attribute(&mut fields, "c=")?;
+        let their_nonce = next_attribute(&mut fields, "r=")?;
         // RFC 5802 §5.1: c= must be the GS2 header we saw (no binding data: we offer no -PLUS).
         if B64.decode(cbind).ok().as_deref() != Some(gs2_header.as_bytes()) || their_nonce != nonce
         {
