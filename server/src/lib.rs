@@ -53,7 +53,22 @@ pub enum StartError {
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Runs the server until SIGTERM/SIGINT, then closes every stream and returns.
-pub async fn run(config: Config) -> Result<(), StartError> {
+pub async fn run(mut config: Config) -> Result<(), StartError> {
+    // Listen first: a port in use should stop us before anything is written to disk.
+    let listeners = listener::bind_all(&config).await.map_err(|e| {
+        let key = match e.kind {
+            listener::ListenerKind::C2s => "listen",
+            listener::ListenerKind::DirectTls => "direct_tls_listen",
+        };
+        config.problem(&["c2s", key], e.to_string())
+    })?;
+    // Port 0 means "any free port": from here on the config names the addresses actually
+    // bound, so what is derived from it (the Flash policy's to-ports) is true.
+    config.c2s.listen = listeners
+        .iter()
+        .filter(|l| l.kind == listener::ListenerKind::C2s)
+        .filter_map(|l| l.socket.local_addr().ok())
+        .collect();
     let identity = tls::ensure_identity(&config)?;
     let acceptor = stream::transport::acceptor(tls::server_config(&identity)?);
     let url = config.storage_url();
@@ -64,13 +79,6 @@ pub async fn run(config: Config) -> Result<(), StartError> {
             source,
         })?;
     let server = Arc::new(Server::new(config, store, acceptor));
-    let listeners = listener::bind_all(&server).await.map_err(|e| {
-        let key = match e.kind {
-            listener::ListenerKind::C2s => "listen",
-            listener::ListenerKind::DirectTls => "direct_tls_listen",
-        };
-        server.config.problem(&["c2s", key], e.to_string())
-    })?;
     let hosts: Vec<&str> = server.config.hosts.keys().map(String::as_str).collect();
     tracing::info!(hosts = %hosts.join(","), storage = %url, "Jabberwock started");
 

@@ -7,12 +7,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use jabberwock_protocol::stream::StreamCondition;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+use tokio::time::{timeout_at, Instant};
 use tracing::Instrument;
 
 use crate::c2s;
+use crate::config::Config;
 use crate::error::SessionEnd;
 use crate::server::Server;
 use crate::session;
@@ -52,8 +55,8 @@ pub struct Listener {
 /// Binds every configured address. An address in use is fatal (the admin must know); an
 /// IPv6 loopback on a host without IPv6 is skipped with a warning, since it is only in the
 /// zero-config defaults for convenience.
-pub async fn bind_all(server: &Server) -> Result<Vec<Listener>, BindError> {
-    let c2s = &server.config.c2s;
+pub async fn bind_all(config: &Config) -> Result<Vec<Listener>, BindError> {
+    let c2s = &config.c2s;
     let wanted = c2s.listen.iter().map(|a| (*a, ListenerKind::C2s)).chain(
         c2s.direct_tls_listen
             .iter()
@@ -149,17 +152,18 @@ async fn handle_connection(
     kind: ListenerKind,
     mut shutdown: ShutdownSignal,
 ) {
-    let Some(mut conn) = accept::open(&server, tcp, peer, kind == ListenerKind::DirectTls).await
-    else {
+    // One deadline for the whole handshake: sniffing, TLS, SASL and binding together.
+    let deadline = Instant::now() + server.config.c2s.handshake_timeout;
+    let direct_tls_only = kind == ListenerKind::DirectTls;
+    let Some(mut conn) = accept::open(&server, tcp, peer, direct_tls_only, deadline).await else {
         return;
     };
     let session_id = NEXT_SESSION_ID.fetch_add(1, Ordering::Relaxed);
-    let handshake = server.config.c2s.handshake_timeout;
     let negotiated = tokio::select! {
-        result = tokio::time::timeout(handshake, c2s::negotiate(&server, &mut conn, session_id)) => {
-            result.unwrap_or_else(|_| Err(SessionEnd::error(jabberwock_protocol::stream::StreamCondition::ConnectionTimeout)))
+        result = timeout_at(deadline, c2s::negotiate(&server, &mut conn, session_id)) => {
+            result.unwrap_or_else(|_| Err(SessionEnd::error(StreamCondition::ConnectionTimeout)))
         }
-        _ = shutdown.triggered() => Err(SessionEnd::error(jabberwock_protocol::stream::StreamCondition::SystemShutdown)),
+        _ = shutdown.triggered() => Err(SessionEnd::error(StreamCondition::SystemShutdown)),
     };
     let end = match negotiated {
         Ok(bound) => {

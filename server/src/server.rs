@@ -26,17 +26,7 @@ pub struct Server {
 
 impl Server {
     pub fn new(config: Config, store: Arc<dyn Store>, tls: TlsAcceptor) -> Self {
-        let ports = config.policy_ports();
-        let rules: Vec<PolicyRule> = config
-            .flash
-            .policy_domains
-            .iter()
-            .map(|domain| PolicyRule {
-                domain: domain.clone(),
-                to_ports: ports.clone(),
-            })
-            .collect();
-        let policy = policy::policy_document(&rules, Some("master-only"));
+        let policy = policy_for(&config, &config.policy_ports());
         Server {
             throttle: AuthThrottle::new(config.c2s.auth_failure_delay),
             modules: crate::modules::registry(&config),
@@ -76,4 +66,18 @@ impl Server {
     pub fn policy(&self) -> &[u8] {
         &self.policy
     }
+}
+
+/// The policy document: one `<allow-access-from/>` per configured domain, all for `ports`.
+fn policy_for(config: &Config, ports: &str) -> Vec<u8> {
+    let rules: Vec<PolicyRule> = config
+        .flash
+        .policy_domains
+        .iter()
+        .map(|domain| PolicyRule {
+            domain: domain.clone(),
+            to_ports: ports.to_owned(),
+        })
+        .collect();
+    policy::policy_document(&rules, Some("master-only"))
 }

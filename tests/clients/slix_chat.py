@@ -37,7 +37,7 @@ class Client(slixmpp.ClientXMPP):
             self.enable_direct_tls = False
             self.enable_starttls = True
         if args.mechanism:
-            self.plugin["feature_mechanisms"].use_mechanisms = [args.mechanism]
+            self.plugin["feature_mechanisms"].use_mech = args.mechanism
         self.add_event_handler("session_start", self.on_start)
         self.add_event_handler("message", self.on_message)
         self.add_event_handler("failed_auth", self.on_failed_auth)

@@ -30,7 +30,11 @@ enum Io {
 }
 
 impl AsyncRead for Io {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
             Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Io::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
@@ -40,7 +44,11 @@ impl AsyncRead for Io {
 }
 
 impl AsyncWrite for Io {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         match self.get_mut() {
             Io::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Io::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
@@ -140,11 +148,17 @@ impl RawClient {
                 return String::from_utf8_lossy(&out).into_owned();
             }
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            if self.eof || left.is_zero() || !self.fill(left).await && (self.eof || tokio::time::Instant::now() >= deadline) {
+            // `fill` may set `eof`, so it is read again after the call.
+            let failed = self.eof || left.is_zero() || !self.fill(left).await;
+            if failed && (self.eof || tokio::time::Instant::now() >= deadline) {
                 panic!(
                     "waited for {needle:?}, got {:?}{}",
                     String::from_utf8_lossy(&self.pending),
-                    if self.eof { " and the connection closed" } else { "" }
+                    if self.eof {
+                        " and the connection closed"
+                    } else {
+                        ""
+                    }
                 );
             }
         }
@@ -186,32 +200,62 @@ impl RawClient {
 
     /// Standard login: stream, STARTTLS, SASL PLAIN over TLS, bind `resource`, initial
     /// presence. Returns the bound full JID.
-    pub async fn login_standard(addr: SocketAddr, cert: &Path, user: &str, password: &str, resource: &str) -> (RawClient, String) {
+    pub async fn login_standard(
+        addr: SocketAddr,
+        cert: &Path,
+        user: &str,
+        password: &str,
+        resource: &str,
+    ) -> (RawClient, String) {
         let mut c = RawClient::connect(addr).await;
         c.send(STREAM_HEADER).await;
         c.read_until("</stream:features>").await;
-        c.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>").await;
-        c.read_until("<proceed xmlns=\"urn:ietf:params:xml:ns:xmpp-tls\"/>").await;
+        c.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+            .await;
+        c.read_until("<proceed xmlns=\"urn:ietf:params:xml:ns:xmpp-tls\"/>")
+            .await;
         c.tls_handshake(cert).await;
-        c.authenticate_plain(STREAM_HEADER, user, password, "</stream:features>").await;
+        c.authenticate_plain(STREAM_HEADER, user, password, "</stream:features>")
+            .await;
         let jid = c.bind(resource, "").await;
         (c, jid)
     }
 
     /// Over an already secured (or Flash) stream: header, PLAIN, restart, bind.
-    async fn authenticate_plain(&mut self, header: &str, user: &str, password: &str, features_end: &str) {
+    async fn authenticate_plain(
+        &mut self,
+        header: &str,
+        user: &str,
+        password: &str,
+        features_end: &str,
+    ) {
         self.send(header).await;
         let features = self.read_until(features_end).await;
-        assert!(features.contains("<mechanism>PLAIN</mechanism>"), "PLAIN not offered: {features}");
-        let sep = if header.contains("flash:stream") { "\0" } else { "" };
+        assert!(
+            features.contains("<mechanism>PLAIN</mechanism>"),
+            "PLAIN not offered: {features}"
+        );
+        let sep = if header.contains("flash:stream") {
+            "\0"
+        } else {
+            ""
+        };
         let token = B64.encode(format!("\0{user}\0{password}"));
-        self.send(format!("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{token}</auth>{sep}"))
-            .await;
+        self.send(format!(
+            "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{token}</auth>{sep}"
+        ))
+        .await;
         let answer = self.read_until("/>").await;
-        assert!(answer.contains("<success"), "login of {user} failed: {answer}");
+        assert!(
+            answer.contains("<success"),
+            "login of {user} failed: {answer}"
+        );
         self.send(header).await;
         let features = self.read_until(features_end).await;
-        assert!(features.contains("urn:ietf:params:xml:ns:xmpp-bind"), "no bind feature: {features}");
+        assert!(
+            features.contains("urn:ietf:params:xml:ns:xmpp-bind"),
+            "no bind feature: {features}"
+        );
     }
 
     /// Binds and sends initial presence; `sep` is the unit terminator ("\0" for Flash).
@@ -236,40 +280,64 @@ impl RawClient {
 
     /// Flash login exactly as ../shared/flash-protocol.md §2b-2c: NUL-framed, plaintext,
     /// SASL PLAIN (the first mechanism offered to Flash streams), restart, bind, session.
-    pub async fn login_flash(addr: SocketAddr, user: &str, password: &str, resource: &str) -> (RawClient, String) {
+    pub async fn login_flash(
+        addr: SocketAddr,
+        user: &str,
+        password: &str,
+        resource: &str,
+    ) -> (RawClient, String) {
         let mut c = RawClient::connect(addr).await;
         c.send(FLASH_HEADER).await;
         let header = c.read_unit().await;
-        assert!(header.starts_with("<?xml version='1.0' encoding='UTF-8'?><flash:stream "), "{header}");
+        assert!(
+            header.starts_with("<?xml version='1.0' encoding='UTF-8'?><flash:stream "),
+            "{header}"
+        );
         let features = c.read_unit().await;
         assert!(features.starts_with("<stream:features>"), "{features}");
         assert!(
             features.contains("<mechanisms xmlns=\"urn:ietf:params:xml:ns:xmpp-sasl\"><mechanism>PLAIN</mechanism>"),
             "PLAIN must be offered first to Flash: {features}"
         );
-        assert!(!features.contains("starttls"), "no STARTTLS for XMLSocket: {features}");
+        assert!(
+            !features.contains("starttls"),
+            "no STARTTLS for XMLSocket: {features}"
+        );
         // XIFF sends the bare JID as authzid.
         let token = B64.encode(format!("{user}@localhost\0{user}\0{password}"));
-        c.send(format!("<auth mechanism=\"PLAIN\" xmlns=\"urn:ietf:params:xml:ns:xmpp-sasl\">{token}</auth>\0"))
-            .await;
-        assert_eq!(c.read_unit().await, "<success xmlns=\"urn:ietf:params:xml:ns:xmpp-sasl\"/>");
+        c.send(format!(
+            "<auth mechanism=\"PLAIN\" xmlns=\"urn:ietf:params:xml:ns:xmpp-sasl\">{token}</auth>\0"
+        ))
+        .await;
+        assert_eq!(
+            c.read_unit().await,
+            "<success xmlns=\"urn:ietf:params:xml:ns:xmpp-sasl\"/>"
+        );
         c.send(FLASH_HEADER).await;
         // After the restart, header and features come in one unit (Openfire's shape).
         let restart = c.read_unit().await;
-        assert!(restart.contains("<flash:stream ") && restart.ends_with("</stream:features>"), "{restart}");
+        assert!(
+            restart.contains("<flash:stream ") && restart.ends_with("</stream:features>"),
+            "{restart}"
+        );
         let jid = c.bind(resource, "\0").await;
         c.read_until("\0").await;
         c.send("<iq type=\"set\" id=\"sess_1\"><session xmlns=\"urn:ietf:params:xml:ns:xmpp-session\"/></iq>\0")
             .await;
         let session = c.read_unit().await;
-        assert!(session.contains("type=\"result\"") && session.contains("id=\"sess_1\""), "{session}");
+        assert!(
+            session.contains("type=\"result\"") && session.contains("id=\"sess_1\""),
+            "{session}"
+        );
         (c, jid)
     }
 
     /// XEP-0199 ping to the server; panics unless the pong comes back. `sep` as in `bind`.
     pub async fn ping(&mut self, id: &str, sep: &str) {
-        self.send(format!("<iq type='get' id='{id}' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>{sep}"))
-            .await;
+        self.send(format!(
+            "<iq type='get' id='{id}' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>{sep}"
+        ))
+        .await;
         let pong = self.read_until(&format!("id=\"{id}\"")).await;
         let rest = self.read_until(">").await;
         assert!(
@@ -279,6 +347,179 @@ impl RawClient {
     }
 }
 
+impl RawClient {
+    /// On a plaintext standard stream whose features were read: `<starttls/>`, `<proceed/>`,
+    /// TLS handshake. The caller then opens a new stream.
+    pub async fn starttls(&mut self, cert: &Path) {
+        self.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+            .await;
+        self.read_until("<proceed xmlns=\"urn:ietf:params:xml:ns:xmpp-tls\"/>")
+            .await;
+        self.tls_handshake(cert).await;
+    }
+
+    /// STARTTLS, SASL PLAIN and the restart, stopping before resource binding (the
+    /// post-auth features have been read).
+    pub async fn login_standard_unbound(
+        addr: SocketAddr,
+        cert: &Path,
+        user: &str,
+        password: &str,
+    ) -> RawClient {
+        let mut c = RawClient::connect(addr).await;
+        c.send(STREAM_HEADER).await;
+        c.read_until("</stream:features>").await;
+        c.starttls(cert).await;
+        c.authenticate_plain(STREAM_HEADER, user, password, "</stream:features>")
+            .await;
+        c
+    }
+
+    /// Like [`RawClient::login_standard`] but without initial presence: the session is
+    /// bound and not available (RFC 6121 §4.2).
+    pub async fn login_standard_no_presence(
+        addr: SocketAddr,
+        cert: &Path,
+        user: &str,
+        password: &str,
+        resource: &str,
+    ) -> (RawClient, String) {
+        let mut c = RawClient::login_standard_unbound(addr, cert, user, password).await;
+        c.send(format!(
+            "<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>{resource}</resource></bind></iq>"
+        ))
+        .await;
+        let result = c.read_until("</iq>").await;
+        let jid = result
+            .split("<jid>")
+            .nth(1)
+            .and_then(|r| r.split("</jid>").next())
+            .unwrap_or_else(|| panic!("no jid in bind result: {result}"))
+            .to_owned();
+        (c, jid)
+    }
+
+    /// The next complete top-level element (a stanza, a stream error, a closing stream
+    /// tag), skipping whitespace and NULs between elements. Only for use after the stream
+    /// header has been read.
+    pub async fn read_stanza(&mut self) -> String {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if let Some((start, end)) = complete_element(&self.pending) {
+                let out: Vec<u8> = self.pending.drain(..end).collect();
+                return String::from_utf8_lossy(&out[start..]).into_owned();
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if self.eof || left.is_zero() {
+                panic!(
+                    "waited for a stanza, got {:?}{}",
+                    String::from_utf8_lossy(&self.pending),
+                    if self.eof {
+                        " and the connection closed"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            self.fill(left).await;
+        }
+    }
+
+    /// Skips stanzas until one contains `needle`, and returns it.
+    pub async fn read_stanza_containing(&mut self, needle: &str) -> String {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let mut skipped = Vec::new();
+        loop {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no stanza containing {needle:?}; skipped {skipped:?}"
+            );
+            let stanza = self.read_stanza().await;
+            if stanza.contains(needle) {
+                return stanza;
+            }
+            skipped.push(stanza);
+        }
+    }
+}
+
+/// Where the first complete top-level element of `buf` starts and ends, if it has arrived.
+fn complete_element(buf: &[u8]) -> Option<(usize, usize)> {
+    let start = buf
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n' | 0))?;
+    let mut depth: i64 = 0;
+    let mut i = start;
+    while i < buf.len() {
+        if buf[i] != b'<' {
+            i += 1;
+            continue;
+        }
+        // The end of this tag, skipping quoted attribute values.
+        let mut j = i + 1;
+        let mut quote = None;
+        while j < buf.len() {
+            match (quote, buf[j]) {
+                (None, b'"' | b'\'') => quote = Some(buf[j]),
+                (Some(q), c) if c == q => quote = None,
+                (None, b'>') => break,
+                _ => {}
+            }
+            j += 1;
+        }
+        if j >= buf.len() {
+            return None;
+        }
+        let tag = &buf[i..=j];
+        if tag.starts_with(b"</") {
+            depth -= 1;
+        } else if tag.starts_with(b"<?") || tag.starts_with(b"<!") {
+            // Declarations and comments don't nest.
+        } else if !tag.ends_with(b"/>") {
+            depth += 1;
+        }
+        if depth <= 0 && !tag.starts_with(b"<?") {
+            return Some((start, j + 1));
+        }
+        i = j + 1;
+    }
+    None
+}
+
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
+}
+
+impl RawClient {
+    /// Standard stream, STARTTLS, TLS handshake and the restarted stream: returns the client
+    /// and the features offered on the secured stream (nothing authenticated yet).
+    pub async fn starttls_stream(addr: SocketAddr, cert: &Path) -> (RawClient, String) {
+        let mut c = RawClient::connect(addr).await;
+        c.send(STREAM_HEADER).await;
+        c.read_until("</stream:features>").await;
+        c.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+            .await;
+        c.read_until("<proceed xmlns=\"urn:ietf:params:xml:ns:xmpp-tls\"/>")
+            .await;
+        c.tls_handshake(cert).await;
+        c.send(STREAM_HEADER).await;
+        let features = c.read_until("</stream:features>").await;
+        (c, features)
+    }
+
+    /// XEP-0368 direct TLS login: TLS first, then a standard stream, SASL PLAIN, bind
+    /// `resource`, initial presence. Returns the bound full JID.
+    pub async fn login_direct_tls(
+        addr: SocketAddr,
+        cert: &Path,
+        user: &str,
+        password: &str,
+        resource: &str,
+    ) -> (RawClient, String) {
+        let mut c = RawClient::connect_tls(addr, cert).await;
+        c.authenticate_plain(STREAM_HEADER, user, password, "</stream:features>")
+            .await;
+        let jid = c.bind(resource, "").await;
+        (c, jid)
+    }
 }

@@ -16,7 +16,9 @@ pub struct Slix {
 }
 
 fn script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("clients").join("slix_chat.py")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("clients")
+        .join("slix_chat.py")
 }
 
 impl Slix {
@@ -50,7 +52,10 @@ impl Slix {
                         return line;
                     }
                 }
-                _ => panic!("slixmpp never said {needle:?}; it said:\n{}", self.events.join("\n")),
+                _ => panic!(
+                    "slixmpp never said {needle:?}; it said:\n{}",
+                    self.events.join("\n")
+                ),
             }
         }
     }

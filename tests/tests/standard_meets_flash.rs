@@ -11,20 +11,29 @@ async fn slixmpp_over_starttls_scram_sha256_chats_with_a_flash_client() {
     server.add_user("alice@localhost", "wonderland");
     server.add_user("bob@localhost", "builder");
 
-    let (mut flash, flash_jid) = RawClient::login_flash(server.c2s, "alice", "wonderland", "xiff").await;
+    let (mut flash, flash_jid) =
+        RawClient::login_flash(server.c2s, "alice", "wonderland", "xiff").await;
     assert_eq!(flash_jid, "alice@localhost/xiff");
 
     let port = server.c2s.port().to_string();
     let cert = server.cert_path();
     let mut slix = Slix::spawn(&[
-        "--jid", "bob@localhost/slix",
-        "--password", "builder",
-        "--port", &port,
-        "--cafile", cert.to_str().unwrap(),
-        "--mechanism", "SCRAM-SHA-256",
-        "--send-to", "alice@localhost",
-        "--body", "hello flash, from slixmpp",
-        "--expect-from", "alice@localhost",
+        "--jid",
+        "bob@localhost/slix",
+        "--password",
+        "builder",
+        "--port",
+        &port,
+        "--cafile",
+        cert.to_str().unwrap(),
+        "--mechanism",
+        "SCRAM-SHA-256",
+        "--send-to",
+        "alice@localhost",
+        "--body",
+        "hello flash, from slixmpp",
+        "--expect-from",
+        "alice@localhost",
     ]);
     let auth = slix.expect("auth_success").await;
     assert!(auth.contains("SCRAM-SHA-256"), "{auth}");
@@ -38,7 +47,10 @@ async fn slixmpp_over_starttls_scram_sha256_chats_with_a_flash_client() {
         }
     };
     assert!(message.contains("from=\"bob@localhost/slix\""), "{message}");
-    assert!(message.contains("<body>hello flash, from slixmpp</body>"), "{message}");
+    assert!(
+        message.contains("<body>hello flash, from slixmpp</body>"),
+        "{message}"
+    );
 
     // Flash -> slixmpp, to the full JID slixmpp bound.
     flash

@@ -160,7 +160,11 @@ async fn unauthenticated(
             continue;
         }
         let stanza = Stanza::from_element(element)?;
-        if offer.register && register::is_register_iq(&stanza) {
+        // XEP-0077 §3.1: a host without in-band registration answers service-unavailable
+        // (register::pre_auth does). Registration that is on but not offered yet (TLS
+        // first) falls through to not-authorized.
+        let registration_off = !server.host(host).is_some_and(|h| h.registration);
+        if (offer.register || registration_off) && register::is_register_iq(&stanza) {
             let reply = register::pre_auth(server, host, &stanza).await;
             conn.send(&reply).await?;
             continue;
@@ -190,6 +194,14 @@ async fn sasl_attempt(
                 }
                 Outcome::Failure(f) => f,
             }
+        }
+        // RFC 6120 §6.5.3 (as Prosody does): a mechanism we would offer over TLS, asked
+        // for in clear text, is encryption-required rather than invalid-mechanism.
+        Ok(SaslRequest::Auth { mechanism, .. })
+            if !conn.is_encrypted()
+                && features::pre_auth(server, host, conn.dialect(), true).allows(&mechanism) =>
+        {
+            SaslFailure::EncryptionRequired
         }
         Ok(SaslRequest::Auth { .. }) => SaslFailure::InvalidMechanism,
         // RFC 6120 §6.4.5: an abort with no exchange under way still gets <aborted/>.

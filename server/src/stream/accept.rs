@@ -25,13 +25,14 @@ const TLS_HANDSHAKE: u8 = 0x16;
 /// Sniffs and answers what the stream layer itself serves. Returns the XML stream (standard
 /// or Flash) for c2s, or `None` when the connection was already answered and closed.
 /// `direct_tls_only` is set on the XEP-0368 port, where a connection must start with TLS.
+/// `deadline` is the whole handshake's (sniffing, TLS, negotiation), not this step's.
 pub async fn open(
     server: &Server,
     tcp: TcpStream,
     peer: SocketAddr,
     direct_tls_only: bool,
+    deadline: Instant,
 ) -> Option<Connection> {
-    let deadline = Instant::now() + server.config.c2s.handshake_timeout;
     let mut transport = Transport::Plain(tcp);
     let mut initial = Vec::new();
     let sniffed = timeout_at(

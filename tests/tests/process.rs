@@ -1,0 +1,365 @@
+//! Issue #2 acceptance, the process as an admin runs it: config mistakes exit 2 naming file,
+//! key and line; a taken port exits 2 naming the address; SIGTERM closes every stream (standard
+//! and Flash framing) and exits 0; with no arguments at all the server starts on the loopback
+//! defaults and keeps its generated certificate across restarts.
+
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use jabberwock_tests::raw::FLASH_HEADER;
+use jabberwock_tests::server::{binary, spawn_logged, wait_for_listeners};
+use jabberwock_tests::{RawClient, TestServer, WAIT};
+
+/// Runs `jabberwock --config <config>` in `cwd` and waits (bounded) for it to exit.
+fn run_with_config(config: &Path, cwd: &Path) -> (ExitStatus, String) {
+    let mut child = Command::new(binary())
+        .arg("--config")
+        .arg(config)
+        .current_dir(cwd)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn jabberwock");
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let status = wait_exit(&mut child, "exit on its own");
+    (status, reader.join().expect("stderr reader"))
+}
+
+/// Waits for `child` to exit within [`WAIT`]; kills it and panics otherwise.
+fn wait_exit(child: &mut Child, what: &str) -> ExitStatus {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("jabberwock did not {what} within {WAIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn sigterm(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -TERM failed");
+}
+
+/// Writes `text` as the config file of a fresh directory; returns (dir, config path).
+fn config_file(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("jabberwock.toml");
+    std::fs::write(&path, text).expect("write config");
+    (dir, path)
+}
+
+/// Runs the server on `text` and asserts: exit code 2, and one stderr line naming
+/// `file:line` and the key, and containing every `needle`.
+fn assert_config_error(text: &str, line: usize, key: &str, needles: &[&str]) -> String {
+    let (dir, path) = config_file(text);
+    let (status, stderr) = run_with_config(&path, dir.path());
+    assert_eq!(status.code(), Some(2), "{text:?} gave {status}: {stderr}");
+    let located = format!("{}:{line}: key {key}:", path.display());
+    let message = stderr
+        .lines()
+        .find(|l| l.contains(&located))
+        .unwrap_or_else(|| panic!("no line naming {located:?} in: {stderr}"));
+    for needle in needles {
+        assert!(
+            message.contains(needle),
+            "{needle:?} missing from: {message}"
+        );
+    }
+    // Nothing was started: no listener log, no database.
+    assert!(!stderr.contains("listening"), "{stderr}");
+    assert!(
+        !dir.path().join("data").exists(),
+        "a failed config created data/"
+    );
+    message.to_owned()
+}
+
+#[test]
+fn unknown_key_exits_2_naming_file_key_and_line() {
+    let message = assert_config_error(
+        "# Jabberwock\ndata_dir = \"data\"\n\n[c2s]\nlisen = []\n",
+        5,
+        "c2s.lisen",
+        &["unknown key"],
+    );
+    // The admin is told what the key could have been.
+    assert!(message.contains("listen"), "{message}");
+}
+
+#[test]
+fn wrong_type_exits_2_naming_file_key_and_line() {
+    assert_config_error(
+        "[c2s]\nhandshake_timeout = 2\nmax_stanza_bytes = \"big\"\n",
+        3,
+        "c2s.max_stanza_bytes",
+        &["invalid type", "\"big\""],
+    );
+}
+
+#[test]
+fn missing_cert_file_exits_2_naming_key_and_path() {
+    assert_config_error(
+        "[tls]\ncert = \"/nope.pem\"\nkey = \"/nope.key\"\n",
+        2,
+        "tls.cert",
+        &["/nope.pem", "cannot read"],
+    );
+}
+
+#[test]
+fn port_in_use_exits_2_naming_the_address() {
+    let taken = TcpListener::bind("127.0.0.1:0").expect("bind a port");
+    let addr = taken.local_addr().unwrap();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let text = format!(
+        "data_dir = {:?}\n[c2s]\nlisten = [\"{addr}\"]\ndirect_tls_listen = []\n",
+        data.display().to_string()
+    );
+    let path = dir.path().join("jabberwock.toml");
+    std::fs::write(&path, text).unwrap();
+    let (status, stderr) = run_with_config(&path, dir.path());
+    assert_eq!(status.code(), Some(2), "{status}: {stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.contains(&addr.to_string()))
+        .unwrap_or_else(|| panic!("stderr does not name {addr}: {stderr}"));
+    assert!(line.contains("cannot listen"), "{line}");
+    assert!(!stderr.contains("Jabberwock started"), "{stderr}");
+    drop(taken);
+}
+
+#[tokio::test]
+async fn sigterm_closes_standard_and_flash_streams_and_exits_0() {
+    let mut server = TestServer::start();
+    server.add_user("alice@localhost", "wonderland");
+    server.add_user("bob@localhost", "builder");
+    let (mut standard, _) = RawClient::login_standard(
+        server.c2s,
+        &server.cert_path(),
+        "alice",
+        "wonderland",
+        "std",
+    )
+    .await;
+    let (mut flash, _) = RawClient::login_flash(server.c2s, "bob", "builder", "xiff").await;
+    // Both sessions are live before the signal.
+    standard.ping("p1", "").await;
+    flash.ping("p2", "\0").await;
+
+    // Blocking wait for the exit: off the async runtime, so the clients' sockets keep
+    // being read below.
+    let status = tokio::task::spawn_blocking(move || {
+        let status = server.terminate();
+        (status, server)
+    });
+
+    let standard_tail = standard.read_to_close().await;
+    let flash_tail = flash.read_to_close().await;
+    let (status, server) = status.await.expect("terminate");
+    assert!(
+        status.success(),
+        "exit status {status}:\n{}",
+        server.log_text()
+    );
+
+    // RFC 6120 §4.9.3.19: system-shutdown, then the stream is closed.
+    assert!(
+        standard_tail.contains(
+            "<stream:error><system-shutdown xmlns=\"urn:ietf:params:xml:ns:xmpp-streams\"/>"
+        ),
+        "{standard_tail:?}"
+    );
+    assert!(
+        standard_tail.ends_with("</stream:error></stream:stream>"),
+        "{standard_tail:?}"
+    );
+    // Flash framing: every unit NUL-terminated, the stream closed with </flash:stream>.
+    assert!(
+        flash_tail.contains("<system-shutdown xmlns=\"urn:ietf:params:xml:ns:xmpp-streams\"/>"),
+        "{flash_tail:?}"
+    );
+    assert!(
+        flash_tail.ends_with("</stream:error>\0</flash:stream>\0"),
+        "{flash_tail:?}"
+    );
+    assert!(!flash_tail.contains("</stream:stream>"), "{flash_tail:?}");
+}
+
+/// The `addr=` of every "listening" log line of `kind`.
+fn listening(log: &[String], kind: &str) -> Vec<SocketAddr> {
+    log.iter()
+        .filter(|l| l.contains(" listening ") && l.contains(&format!("kind={kind} ")))
+        .filter_map(|l| {
+            l.split("addr=")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect()
+}
+
+fn has_ipv6_loopback() -> bool {
+    TcpListener::bind("[::1]:0").is_ok()
+}
+
+/// A server started by hand; killed if the test fails before stopping it, so that it never
+/// keeps the fixed ports.
+struct Running {
+    child: Child,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Running {
+    fn log_text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// SIGTERM, then the exit status (bounded wait).
+    fn terminate(&mut self) -> ExitStatus {
+        sigterm(&self.child);
+        wait_exit(&mut self.child, "exit after SIGTERM")
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Starts the binary with no arguments in `cwd`; returns it once every listener is logged.
+fn start_zero_config(cwd: &Path) -> Running {
+    for port in [5222, 5223] {
+        if let Err(e) = TcpListener::bind(("127.0.0.1", port)) {
+            panic!(
+                "zero-config test needs 127.0.0.1:{port}, which is not free on this machine: {e}"
+            );
+        }
+    }
+    let (child, log) = spawn_logged(&[], cwd);
+    // Guarded before waiting, so a failed start does not leave a process behind.
+    let mut running = Running { child, log };
+    wait_for_listeners(&mut running.child, &running.log);
+    let log = running.log.clone();
+    // wait_for_listeners returns at the first line of each kind; the rest follow at once.
+    let expected = if has_ipv6_loopback() { 2 } else { 1 };
+    let deadline = Instant::now() + WAIT;
+    while {
+        let lines = log.lock().unwrap();
+        listening(&lines, "c2s").len() < expected
+            || listening(&lines, "c2s-direct-tls").len() < expected
+    } {
+        assert!(
+            Instant::now() < deadline,
+            "listeners missing:\n{}",
+            log.lock().unwrap().join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    running
+}
+
+#[tokio::test]
+async fn zero_config_starts_on_loopback_defaults_and_keeps_its_certificate() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut first = start_zero_config(dir.path());
+    {
+        let lines = first.log.lock().unwrap().clone();
+        let c2s = listening(&lines, "c2s");
+        let direct = listening(&lines, "c2s-direct-tls");
+        let v4_c2s: SocketAddr = "127.0.0.1:5222".parse().unwrap();
+        let v4_direct: SocketAddr = "127.0.0.1:5223".parse().unwrap();
+        let mut want_c2s = vec![v4_c2s];
+        let mut want_direct = vec![v4_direct];
+        if has_ipv6_loopback() {
+            want_c2s.push("[::1]:5222".parse().unwrap());
+            want_direct.push("[::1]:5223".parse().unwrap());
+        }
+        // One log line per listener, nothing on any other address.
+        assert_eq!(c2s, want_c2s, "{}", lines.join("\n"));
+        assert_eq!(direct, want_direct, "{}", lines.join("\n"));
+        assert!(
+            lines
+                .iter()
+                .all(|l| !l.contains("0.0.0.0") && !l.contains("[::]:")),
+            "zero config must stay on loopback:\n{}",
+            lines.join("\n")
+        );
+    }
+    let data = dir.path().join("data");
+    for file in ["jabberwock.sqlite", "cert.pem", "key.pem"] {
+        assert!(
+            data.join(file).is_file(),
+            "zero config did not create data/{file}"
+        );
+    }
+    let cert = std::fs::read(data.join("cert.pem")).unwrap();
+    let key = std::fs::read(data.join("key.pem")).unwrap();
+    assert!(
+        cert.starts_with(b"-----BEGIN CERTIFICATE-----"),
+        "{}",
+        String::from_utf8_lossy(&cert)
+    );
+
+    // A Flash client is served on the default port.
+    let mut flash = RawClient::connect("127.0.0.1:5222".parse().unwrap()).await;
+    flash.send(FLASH_HEADER).await;
+    let header = flash.read_unit().await;
+    assert!(
+        header.starts_with("<?xml version='1.0' encoding='UTF-8'?><flash:stream ")
+            && header.contains("from=\"localhost\""),
+        "{header}"
+    );
+    let features = flash.read_unit().await;
+    assert!(features.starts_with("<stream:features>"), "{features}");
+    drop(flash);
+
+    // Blocking is fine here: no client is left that needs the runtime.
+    let status = first.terminate();
+    assert!(status.success(), "{status}:\n{}", first.log_text());
+    assert!(
+        first.log_text().contains("generated a self-signed"),
+        "{}",
+        first.log_text()
+    );
+
+    // Second start in the same directory: same certificate, not a new one.
+    let mut again = start_zero_config(dir.path());
+    let reused = std::fs::read(data.join("cert.pem")).unwrap();
+    assert_eq!(reused, cert, "the second start replaced data/cert.pem");
+    let key_again = std::fs::read(data.join("key.pem")).unwrap();
+    assert_eq!(key_again, key, "the second start replaced data/key.pem");
+    assert!(
+        !again.log_text().contains("generated a self-signed"),
+        "{}",
+        again.log_text()
+    );
+    let status = again.terminate();
+    assert!(status.success(), "{status}:\n{}", again.log_text());
+}
