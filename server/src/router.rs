@@ -154,6 +154,20 @@ impl Router {
         }
     }
 
+    /// Available resources of `bare` with non-negative priority (headlines, RFC 6121
+    /// §8.5.2.1.1).
+    fn non_negative_resources(&self, bare: &str) -> Vec<mpsc::Sender<Outbound>> {
+        self.read()
+            .get(bare)
+            .map(|rs| {
+                rs.iter()
+                    .filter(|r| r.priority.is_some_and(|p| p >= 0))
+                    .map(|r| r.tx.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// All available resources of `bare` (directed presence to a bare JID, RFC 6121 §4.6).
     fn available_resources(&self, bare: &str) -> Vec<mpsc::Sender<Outbound>> {
         self.read()
@@ -201,27 +215,26 @@ impl Router {
 
     /// RFC 6121 §8.5.3: a full JID, bound or not.
     async fn to_full(&self, server: &Server, from: &FullJid, to: &FullJid, stanza: Stanza) {
-        let kind = stanza.kind();
-        let is_error = stanza.is_error();
-        let reply_template = (!is_error).then(|| stanza.clone());
-        match self.deliver_to_full(to, stanza.into_element()) {
-            Ok(()) => {}
-            Err(element) => match kind {
-                // §8.5.3.2.1: a message for an unavailable resource goes to the bare JID.
-                StanzaKind::Message => {
-                    if let Ok(stanza) = Stanza::from_element(element) {
-                        let bare = Jid::from(to.to_bare());
-                        Box::pin(self.to_bare(server, from, &bare, stanza)).await;
-                    }
-                }
-                StanzaKind::Iq => {
-                    if let Some(iq) = reply_template {
-                        self.bounce(from, &iq, StanzaError::new(Condition::ServiceUnavailable));
-                    }
-                }
-                // §8.5.3.2.3: presence to an unavailable resource is dropped silently.
-                StanzaKind::Presence => {}
-            },
+        let Err(element) = self.deliver_to_full(to, stanza.into_element()) else {
+            return;
+        };
+        // Not bound: the element comes back, still a stanza.
+        let Ok(stanza) = Stanza::from_element(element) else {
+            return;
+        };
+        match stanza.kind() {
+            // §8.5.3.2.1: a message for an unavailable resource goes to the bare JID.
+            StanzaKind::Message => {
+                let bare = Jid::from(to.to_bare());
+                Box::pin(self.to_bare(server, from, &bare, stanza)).await;
+            }
+            StanzaKind::Iq => self.bounce(
+                from,
+                &stanza,
+                StanzaError::new(Condition::ServiceUnavailable),
+            ),
+            // §8.5.3.2.3: presence to an unavailable resource is dropped silently.
+            StanzaKind::Presence => {}
         }
     }
 
@@ -245,24 +258,25 @@ impl Router {
                     // §8.5.2.1.2: groupchat to a bare JID has no sensible recipient.
                     "groupchat" => Vec::new(),
                     // headline: every available resource with non-negative priority.
-                    "headline" => self.available_resources(&bare),
+                    "headline" => self.non_negative_resources(&bare),
                     _ => self.message_targets(&bare),
                 };
-                if targets.is_empty() {
-                    // No available resource. Offline storage comes with the IM core; until
-                    // then RFC 6121 §8.5.2.2 lets us answer service-unavailable.
-                    if message_type != "headline" && message_type != "error" {
-                        self.bounce(
-                            from,
-                            &stanza,
-                            StanzaError::new(Condition::ServiceUnavailable),
-                        );
-                    }
-                    return;
-                }
-                let element = stanza.into_element();
-                for tx in targets {
-                    let _ = tx.try_send(Outbound::Stanza(Box::new(element.clone())));
+                // A session that just ended may still be listed: count what was taken.
+                let delivered = targets
+                    .iter()
+                    .filter(|tx| {
+                        tx.try_send(Outbound::Stanza(Box::new(stanza.element().clone())))
+                            .is_ok()
+                    })
+                    .count();
+                // No available resource. Offline storage comes with the IM core; until then
+                // RFC 6121 §8.5.2.2 lets us answer service-unavailable.
+                if delivered == 0 && message_type != "headline" && message_type != "error" {
+                    self.bounce(
+                        from,
+                        &stanza,
+                        StanzaError::new(Condition::ServiceUnavailable),
+                    );
                 }
             }
         }
