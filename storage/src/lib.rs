@@ -8,6 +8,10 @@
 //! - `error.rs`: [`StoreError`], the single error type.
 //! - `account.rs`: [`AccountId`], [`ScramCredential`], [`ScramHash`] and the
 //!   [`AccountStore`] trait.
+//! - `roster.rs`: [`RosterEntry`], [`Subscription`] and the [`RosterStore`]
+//!   trait (RFC 6121 rosters and subscription state).
+//! - `offline.rs`: [`OfflineMessage`] and the [`OfflineStore`] trait
+//!   (XEP-0160).
 //! - `sqlite.rs`: [`SqliteStore`], the default backend.
 //! - `postgres.rs`: [`PostgresStore`], for deployments that already run
 //!   PostgreSQL.
@@ -22,7 +26,9 @@
 mod account;
 mod common;
 mod error;
+mod offline;
 mod postgres;
+mod roster;
 mod sqlite;
 
 #[cfg(test)]
@@ -32,11 +38,13 @@ use std::sync::Arc;
 
 pub use account::{AccountId, AccountStore, ScramCredential, ScramHash};
 pub use error::StoreError;
+pub use offline::{OfflineMessage, OfflineStore};
 pub use postgres::PostgresStore;
+pub use roster::{RosterEntry, RosterStore, Subscription};
 pub use sqlite::SqliteStore;
 
-/// Everything the server needs from persistence; grows with rosters and offline messages later.
-pub trait Store: AccountStore {}
+/// Everything the server needs from persistence.
+pub trait Store: AccountStore + RosterStore + OfflineStore {}
 
 /// Opens (creating when missing) the database named by `url` and runs the embedded migrations.
 ///

@@ -6,7 +6,12 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
 
 use crate::account::{AccountId, AccountStore, ScramCredential, ScramHash};
-use crate::common::{credential_from_row, unix_now, CredentialRow};
+use crate::common::{
+    count_from_db, credential_from_row, offline_from_row, roster_from_rows, unix_now,
+    version_from_db, CredentialRow, OfflineRow, RosterRow,
+};
+use crate::offline::{OfflineMessage, OfflineStore};
+use crate::roster::{RosterEntry, RosterStore};
 use crate::{Store, StoreError};
 
 /// Embedded like the SQLite set; a separate directory because the dialects
@@ -17,7 +22,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 /// SQLite's; still modest, since every connection is a server process.
 const MAX_CONNECTIONS: u32 = 8;
 
-/// Accounts and credentials in a PostgreSQL database.
+/// Everything an account owns, in a PostgreSQL database.
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
     pool: PgPool,
@@ -152,7 +157,8 @@ impl AccountStore for PostgresStore {
     }
 
     async fn remove_account(&self, id: &AccountId) -> Result<bool, StoreError> {
-        // One statement: ON DELETE CASCADE removes everything the account owns.
+        // One statement: ON DELETE CASCADE removes everything the account owns
+        // (credentials, roster entries and their groups, offline messages).
         let done = sqlx::query("DELETE FROM accounts WHERE domain = $1 AND username = $2")
             .bind(&id.domain)
             .bind(&id.username)
@@ -182,6 +188,252 @@ impl AccountStore for PostgresStore {
             .into_iter()
             .map(|(username, domain)| AccountId { username, domain })
             .collect())
+    }
+}
+
+/// See the SQLite backend's `ROSTER_SELECT`: version and entries from one
+/// statement, one consistent snapshot.
+const ROSTER_SELECT: &str = "SELECT a.roster_version, e.contact, e.name, e.subscription, \
+     e.pending_out, e.pending_in, e.approved, e.in_roster, e.pending_in_stanza, g.name \
+     FROM accounts a \
+     LEFT JOIN roster_entries e ON e.account_id = a.id \
+     LEFT JOIN roster_groups g ON g.account_id = e.account_id AND g.contact = e.contact \
+     WHERE a.domain = $1 AND a.username = $2";
+
+#[async_trait::async_trait]
+impl RosterStore for PostgresStore {
+    async fn roster(&self, id: &AccountId) -> Result<(u64, Vec<RosterEntry>), StoreError> {
+        let rows: Vec<RosterRow> =
+            sqlx::query_as(&format!("{ROSTER_SELECT} ORDER BY e.contact, g.position"))
+                .bind(&id.domain)
+                .bind(&id.username)
+                .fetch_all(&self.pool)
+                .await?;
+        roster_from_rows(rows)
+    }
+
+    async fn roster_version(&self, id: &AccountId) -> Result<u64, StoreError> {
+        let version: Option<i64> = sqlx::query_scalar(
+            "SELECT roster_version FROM accounts WHERE domain = $1 AND username = $2",
+        )
+        .bind(&id.domain)
+        .bind(&id.username)
+        .fetch_optional(&self.pool)
+        .await?;
+        version.map_or(Ok(0), version_from_db)
+    }
+
+    async fn roster_entry(
+        &self,
+        id: &AccountId,
+        contact: &str,
+    ) -> Result<Option<RosterEntry>, StoreError> {
+        let rows: Vec<RosterRow> = sqlx::query_as(&format!(
+            "{ROSTER_SELECT} AND e.contact = $3 ORDER BY g.position"
+        ))
+        .bind(&id.domain)
+        .bind(&id.username)
+        .bind(contact)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(roster_from_rows(rows)?.1.pop())
+    }
+
+    async fn put_roster_entry(
+        &self,
+        id: &AccountId,
+        entry: &RosterEntry,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Bump first: it finds the account (NotFound otherwise) and locks its
+        // row, so concurrent writes to one roster serialise here and get
+        // their versions in commit order. Every roster write takes this lock
+        // before any entry row, so they cannot deadlock each other.
+        let bumped: Option<(i64, i64)> = sqlx::query_as(
+            "UPDATE accounts SET roster_version = roster_version + 1 \
+             WHERE domain = $1 AND username = $2 RETURNING id, roster_version",
+        )
+        .bind(&id.domain)
+        .bind(&id.username)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (account_id, version) = bumped.ok_or(StoreError::NotFound)?;
+        sqlx::query(
+            "INSERT INTO roster_entries (account_id, contact, name, subscription, \
+             pending_out, pending_in, approved, in_roster, pending_in_stanza) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (account_id, contact) DO UPDATE SET \
+             name = excluded.name, subscription = excluded.subscription, \
+             pending_out = excluded.pending_out, pending_in = excluded.pending_in, \
+             approved = excluded.approved, in_roster = excluded.in_roster, \
+             pending_in_stanza = excluded.pending_in_stanza",
+        )
+        .bind(account_id)
+        .bind(&entry.contact)
+        .bind(&entry.name)
+        .bind(entry.subscription.as_str())
+        .bind(entry.pending_out)
+        .bind(entry.pending_in)
+        .bind(entry.approved)
+        .bind(entry.in_roster)
+        .bind(&entry.pending_in_stanza)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM roster_groups WHERE account_id = $1 AND contact = $2")
+            .bind(account_id)
+            .bind(&entry.contact)
+            .execute(&mut *tx)
+            .await?;
+        if !entry.groups.is_empty() {
+            // One statement for all groups: positions are the array indexes.
+            sqlx::query(
+                "INSERT INTO roster_groups (account_id, contact, position, name) \
+                 SELECT $1, $2, g.ord - 1, g.name \
+                 FROM unnest($3::text[]) WITH ORDINALITY AS g(name, ord)",
+            )
+            .bind(account_id)
+            .bind(&entry.contact)
+            .bind(&entry.groups)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        version_from_db(version)
+    }
+
+    async fn remove_roster_entry(
+        &self,
+        id: &AccountId,
+        contact: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Account row first, as in put_roster_entry (same lock order).
+        let account_id: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM accounts WHERE domain = $1 AND username = $2 FOR UPDATE",
+        )
+        .bind(&id.domain)
+        .bind(&id.username)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(account_id) = account_id else {
+            return Ok(None);
+        };
+        // ON DELETE CASCADE takes the groups along.
+        let done = sqlx::query("DELETE FROM roster_entries WHERE account_id = $1 AND contact = $2")
+            .bind(account_id)
+            .bind(contact)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            // Nothing changed, so neither does the version.
+            return Ok(None);
+        }
+        let version: i64 = sqlx::query_scalar(
+            "UPDATE accounts SET roster_version = roster_version + 1 \
+             WHERE id = $1 RETURNING roster_version",
+        )
+        .bind(account_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        version_from_db(version).map(Some)
+    }
+
+    async fn roster_size(&self, id: &AccountId) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM roster_entries e JOIN accounts a ON a.id = e.account_id \
+             WHERE a.domain = $1 AND a.username = $2 AND e.in_roster",
+        )
+        .bind(&id.domain)
+        .bind(&id.username)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(count_from_db(n))
+    }
+}
+
+#[async_trait::async_trait]
+impl OfflineStore for PostgresStore {
+    async fn store_offline(
+        &self,
+        id: &AccountId,
+        stanza: &str,
+        limit: u64,
+    ) -> Result<bool, StoreError> {
+        // Durable on commit with PostgreSQL's default synchronous_commit=on.
+        let mut tx = self.pool.begin().await?;
+        // FOR UPDATE: concurrent senders to one account serialise here, so
+        // the count below cannot go stale before the insert (READ COMMITTED
+        // alone would let two of them both see limit - 1 and both insert).
+        let account_id: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM accounts WHERE domain = $1 AND username = $2 FOR UPDATE",
+        )
+        .bind(&id.domain)
+        .bind(&id.username)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let account_id = account_id.ok_or(StoreError::NotFound)?;
+        let stored: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM offline_messages WHERE account_id = $1")
+                .bind(account_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        if count_from_db(stored) >= limit {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO offline_messages (account_id, stanza, stored_at) VALUES ($1, $2, $3)",
+        )
+        .bind(account_id)
+        .bind(stanza)
+        .bind(unix_now())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn offline_messages(&self, id: &AccountId) -> Result<Vec<OfflineMessage>, StoreError> {
+        let rows: Vec<OfflineRow> = sqlx::query_as(
+            "SELECT o.id, o.stanza, o.stored_at \
+             FROM offline_messages o JOIN accounts a ON a.id = o.account_id \
+             WHERE a.domain = $1 AND a.username = $2 ORDER BY o.id",
+        )
+        .bind(&id.domain)
+        .bind(&id.username)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(offline_from_row).collect())
+    }
+
+    async fn delete_offline(&self, id: &AccountId, ids: &[i64]) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        // One array parameter instead of a list of them; keyed by the
+        // account too, so another account's ids match nothing.
+        sqlx::query(
+            "DELETE FROM offline_messages WHERE id = ANY($3) AND account_id = \
+             (SELECT id FROM accounts WHERE domain = $1 AND username = $2)",
+        )
+        .bind(&id.domain)
+        .bind(&id.username)
+        .bind(ids)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn offline_count(&self, id: &AccountId) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM offline_messages o JOIN accounts a ON a.id = o.account_id \
+             WHERE a.domain = $1 AND a.username = $2",
+        )
+        .bind(&id.domain)
+        .bind(&id.username)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(count_from_db(n))
     }
 }
 

@@ -4,13 +4,19 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr as _;
 use std::time::Duration;
 
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Connection as _, QueryBuilder, Sqlite, SqliteConnection, Transaction};
 
 use crate::account::{AccountId, AccountStore, ScramCredential, ScramHash};
-use crate::common::{credential_from_row, unix_now, CredentialRow};
+use crate::common::{
+    count_from_db, credential_from_row, offline_from_row, roster_from_rows, unix_now,
+    version_from_db, CredentialRow, OfflineRow, RosterRow,
+};
+use crate::offline::{OfflineMessage, OfflineStore};
+use crate::roster::{RosterEntry, RosterStore};
 use crate::{Store, StoreError};
 
 /// Migrations compiled into the binary, so a deployed server needs no files
@@ -28,7 +34,12 @@ const MAX_CONNECTIONS: u32 = 4;
 /// stuck rather than merely busy.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Accounts and credentials in one SQLite database file.
+/// How many ids one DELETE of [`OfflineStore::delete_offline`] binds. SQLite
+/// limits the parameters of a statement (32766 in the bundled build); a
+/// delivery batch is far smaller, but its size is the caller's choice.
+const DELETE_CHUNK: usize = 500;
+
+/// Everything an account owns, in one SQLite database file.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -243,7 +254,8 @@ impl AccountStore for SqliteStore {
 
     async fn remove_account(&self, id: &AccountId) -> Result<bool, StoreError> {
         // One statement: the foreign keys' ON DELETE CASCADE removes the
-        // credentials (and later rosters, offline messages) atomically.
+        // credentials, roster entries (and through them their groups) and
+        // offline messages atomically.
         let done = sqlx::query("DELETE FROM accounts WHERE domain = ? AND username = ?")
             .bind(&id.domain)
             .bind(&id.username)
@@ -275,6 +287,288 @@ impl AccountStore for SqliteStore {
             .into_iter()
             .map(|(username, domain)| AccountId { username, domain })
             .collect())
+    }
+}
+
+/// The roster query shared by [`RosterStore::roster`] and
+/// [`RosterStore::roster_entry`]: the account row LEFT JOINed to its entries
+/// and their groups, so the version and every entry come from one statement
+/// (one consistent snapshot, without a read transaction). An account without
+/// entries yields one row with NULL entry columns.
+const ROSTER_SELECT: &str = "SELECT a.roster_version, e.contact, e.name, e.subscription, \
+     e.pending_out, e.pending_in, e.approved, e.in_roster, e.pending_in_stanza, g.name \
+     FROM accounts a \
+     LEFT JOIN roster_entries e ON e.account_id = a.id \
+     LEFT JOIN roster_groups g ON g.account_id = e.account_id AND g.contact = e.contact \
+     WHERE a.domain = ? AND a.username = ?";
+
+#[async_trait::async_trait]
+impl RosterStore for SqliteStore {
+    async fn roster(&self, id: &AccountId) -> Result<(u64, Vec<RosterEntry>), StoreError> {
+        let rows: Vec<RosterRow> =
+            sqlx::query_as(&format!("{ROSTER_SELECT} ORDER BY e.contact, g.position"))
+                .bind(&id.domain)
+                .bind(&id.username)
+                .fetch_all(&self.pool)
+                .await?;
+        roster_from_rows(rows)
+    }
+
+    async fn roster_version(&self, id: &AccountId) -> Result<u64, StoreError> {
+        let version: Option<i64> = sqlx::query_scalar(
+            "SELECT roster_version FROM accounts WHERE domain = ? AND username = ?",
+        )
+        .bind(&id.domain)
+        .bind(&id.username)
+        .fetch_optional(&self.pool)
+        .await?;
+        version.map_or(Ok(0), version_from_db)
+    }
+
+    async fn roster_entry(
+        &self,
+        id: &AccountId,
+        contact: &str,
+    ) -> Result<Option<RosterEntry>, StoreError> {
+        let rows: Vec<RosterRow> = sqlx::query_as(&format!(
+            "{ROSTER_SELECT} AND e.contact = ? ORDER BY g.position"
+        ))
+        .bind(&id.domain)
+        .bind(&id.username)
+        .bind(contact)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(roster_from_rows(rows)?.1.pop())
+    }
+
+    async fn put_roster_entry(
+        &self,
+        id: &AccountId,
+        entry: &RosterEntry,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        // Bump first: it finds the account (NotFound otherwise) and the
+        // version and the rows commit together.
+        let bumped: Option<(i64, i64)> = sqlx::query_as(
+            "UPDATE accounts SET roster_version = roster_version + 1 \
+             WHERE domain = ? AND username = ? RETURNING id, roster_version",
+        )
+        .bind(&id.domain)
+        .bind(&id.username)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (account_id, version) = bumped.ok_or(StoreError::NotFound)?;
+        // An upsert, not INSERT OR REPLACE: REPLACE deletes the old row
+        // first, which would cascade to its groups behind our back.
+        sqlx::query(
+            "INSERT INTO roster_entries (account_id, contact, name, subscription, \
+             pending_out, pending_in, approved, in_roster, pending_in_stanza) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (account_id, contact) DO UPDATE SET \
+             name = excluded.name, subscription = excluded.subscription, \
+             pending_out = excluded.pending_out, pending_in = excluded.pending_in, \
+             approved = excluded.approved, in_roster = excluded.in_roster, \
+             pending_in_stanza = excluded.pending_in_stanza",
+        )
+        .bind(account_id)
+        .bind(&entry.contact)
+        .bind(&entry.name)
+        .bind(entry.subscription.as_str())
+        .bind(entry.pending_out)
+        .bind(entry.pending_in)
+        .bind(entry.approved)
+        .bind(entry.in_roster)
+        .bind(&entry.pending_in_stanza)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM roster_groups WHERE account_id = ? AND contact = ?")
+            .bind(account_id)
+            .bind(&entry.contact)
+            .execute(&mut *tx)
+            .await?;
+        for (position, group) in (0_i64..).zip(&entry.groups) {
+            sqlx::query(
+                "INSERT INTO roster_groups (account_id, contact, position, name) \
+                 VALUES (?, ?, ?, ?)",
+            )
+            .bind(account_id)
+            .bind(&entry.contact)
+            .bind(position)
+            .bind(group)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        version_from_db(version)
+    }
+
+    async fn remove_roster_entry(
+        &self,
+        id: &AccountId,
+        contact: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        // ON DELETE CASCADE takes the groups along.
+        let done = sqlx::query(
+            "DELETE FROM roster_entries WHERE contact = ? AND account_id = \
+             (SELECT id FROM accounts WHERE domain = ? AND username = ?)",
+        )
+        .bind(contact)
+        .bind(&id.domain)
+        .bind(&id.username)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            // Nothing changed, so the version must not either (a client
+            // holding it still has the current roster). Dropping `tx` rolls
+            // back.
+            return Ok(None);
+        }
+        let version: i64 = sqlx::query_scalar(
+            "UPDATE accounts SET roster_version = roster_version + 1 \
+             WHERE domain = ? AND username = ? RETURNING roster_version",
+        )
+        .bind(&id.domain)
+        .bind(&id.username)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        version_from_db(version).map(Some)
+    }
+
+    async fn roster_size(&self, id: &AccountId) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM roster_entries e JOIN accounts a ON a.id = e.account_id \
+             WHERE a.domain = ? AND a.username = ? AND e.in_roster",
+        )
+        .bind(&id.domain)
+        .bind(&id.username)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(count_from_db(n))
+    }
+}
+
+/// The body of [`OfflineStore::store_offline`], on a connection already set
+/// to synchronous=FULL.
+async fn store_offline_on(
+    conn: &mut SqliteConnection,
+    id: &AccountId,
+    stanza: &str,
+    limit: u64,
+) -> Result<bool, StoreError> {
+    // IMMEDIATE, for the reason in `begin_write`; it also makes the count
+    // and the insert atomic, so concurrent senders cannot overshoot the limit.
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    let account_id: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM accounts WHERE domain = ? AND username = ?")
+            .bind(&id.domain)
+            .bind(&id.username)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let account_id = account_id.ok_or(StoreError::NotFound)?;
+    let stored: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM offline_messages WHERE account_id = ?")
+            .bind(account_id)
+            .fetch_one(&mut *tx)
+            .await?;
+    if count_from_db(stored) >= limit {
+        return Ok(false);
+    }
+    sqlx::query("INSERT INTO offline_messages (account_id, stanza, stored_at) VALUES (?, ?, ?)")
+        .bind(account_id)
+        .bind(stanza)
+        .bind(unix_now())
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+#[async_trait::async_trait]
+impl OfflineStore for SqliteStore {
+    async fn store_offline(
+        &self,
+        id: &AccountId,
+        stanza: &str,
+        limit: u64,
+    ) -> Result<bool, StoreError> {
+        let mut conn: PoolConnection<Sqlite> = self.pool.acquire().await?;
+        // The store runs synchronous=NORMAL, whose commits survive a process
+        // crash but not a power loss (the WAL is synced only at checkpoints).
+        // The sender of this message has been told it was accepted, so this
+        // one commit syncs the WAL (FULL); the setting is per connection, so
+        // it is put back before the connection returns to the pool. If this
+        // future is dropped halfway, the connection keeps FULL: slower, not
+        // less safe.
+        sqlx::query("PRAGMA synchronous = FULL")
+            .execute(&mut *conn)
+            .await?;
+        let result = store_offline_on(&mut conn, id, stanza, limit).await;
+        if let Err(e) = sqlx::query("PRAGMA synchronous = NORMAL")
+            .execute(&mut *conn)
+            .await
+        {
+            // The message is stored (or not) regardless: report that, and
+            // retire the connection rather than keep a stray setting.
+            tracing::warn!(error = %e, "could not restore synchronous=NORMAL");
+            conn.close_on_drop();
+        }
+        result
+    }
+
+    async fn offline_messages(&self, id: &AccountId) -> Result<Vec<OfflineMessage>, StoreError> {
+        let rows: Vec<OfflineRow> = sqlx::query_as(
+            "SELECT o.id, o.stanza, o.stored_at \
+             FROM offline_messages o JOIN accounts a ON a.id = o.account_id \
+             WHERE a.domain = ? AND a.username = ? ORDER BY o.id",
+        )
+        .bind(&id.domain)
+        .bind(&id.username)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(offline_from_row).collect())
+    }
+
+    async fn delete_offline(&self, id: &AccountId, ids: &[i64]) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        // One transaction over the chunks, so a delivery batch is deleted
+        // whole or not at all.
+        let mut tx = self.begin_write().await?;
+        for chunk in ids.chunks(DELETE_CHUNK) {
+            // Keyed by the account too: ids of another account's messages
+            // match nothing.
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "DELETE FROM offline_messages WHERE account_id = \
+                 (SELECT id FROM accounts WHERE domain = ",
+            );
+            q.push_bind(&id.domain)
+                .push(" AND username = ")
+                .push_bind(&id.username)
+                .push(") AND id IN (");
+            let mut list = q.separated(", ");
+            for message_id in chunk {
+                list.push_bind(*message_id);
+            }
+            list.push_unseparated(")");
+            q.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn offline_count(&self, id: &AccountId) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM offline_messages o JOIN accounts a ON a.id = o.account_id \
+             WHERE a.domain = ? AND a.username = ?",
+        )
+        .bind(&id.domain)
+        .bind(&id.username)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(count_from_db(n))
     }
 }
 

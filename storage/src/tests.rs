@@ -7,13 +7,17 @@
 //! SQLite-only concerns (file creation, pragmas, URL parsing) are plain
 //! tests at the end.
 
+use std::str::FromStr as _;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use sqlx::Connection as _;
 use tempfile::TempDir;
 
-use crate::{open, AccountId, ScramCredential, ScramHash, SqliteStore, StoreError};
+use crate::{
+    open, AccountId, OfflineMessage, RosterEntry, ScramCredential, ScramHash, SqliteStore,
+    StoreError, Subscription,
+};
 
 /// One fresh, empty database for one test.
 struct Harness {
@@ -84,6 +88,53 @@ impl Harness {
         }
     }
 
+    /// A raw statement on a connection of its own, bypassing the store.
+    async fn exec(&self, sql: &str) {
+        match &self.backend {
+            Backend::Sqlite(_) => {
+                let mut conn = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+                sqlx::query(sql).execute(&mut conn).await.unwrap();
+            }
+            Backend::Postgres { .. } => {
+                let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
+                sqlx::query(sql).execute(&mut conn).await.unwrap();
+            }
+        }
+    }
+
+    /// Brings the empty database to the schema of the first release only
+    /// (migration 0001, read from the source tree like `migrate!` does), as a
+    /// deployed database would be before an upgrade.
+    async fn migrate_first_release_only(&self) {
+        let dialect = match &self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres { .. } => "postgres",
+        };
+        let dir = TempDir::new().unwrap();
+        let name = "0001_accounts.sql";
+        std::fs::copy(
+            format!("{}/migrations/{dialect}/{name}", env!("CARGO_MANIFEST_DIR")),
+            dir.path().join(name),
+        )
+        .unwrap();
+        let migrator = sqlx::migrate::Migrator::new(dir.path()).await.unwrap();
+        match &self.backend {
+            Backend::Sqlite(_) => {
+                let options = sqlx::sqlite::SqliteConnectOptions::from_str(&self.url)
+                    .unwrap()
+                    .create_if_missing(true);
+                let mut conn = sqlx::SqliteConnection::connect_with(&options)
+                    .await
+                    .unwrap();
+                migrator.run(&mut conn).await.unwrap();
+            }
+            Backend::Postgres { .. } => {
+                let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
+                migrator.run(&mut conn).await.unwrap();
+            }
+        }
+    }
+
     /// Drops a PostgreSQL test schema (left behind if the test panicked,
     /// which helps looking at it; the next run with that name drops it first).
     async fn cleanup(self) {
@@ -131,10 +182,23 @@ backend_tests!(
     create_is_one_transaction,
     set_credentials_replaces_all,
     set_credentials_on_missing_account_is_not_found,
-    remove_cascades_to_credentials,
+    remove_cascades_to_everything_the_account_owns,
     list_is_sorted_and_filtered_by_domain,
     data_survives_reopen,
     concurrent_writers_do_not_fail_with_busy,
+    roster_entry_round_trip,
+    roster_version_counts_changes,
+    put_roster_entry_on_missing_account_is_not_found,
+    roster_lists_pending_only_entries_and_sizes_only_items,
+    rosters_of_two_accounts_do_not_mix,
+    concurrent_roster_writes_get_distinct_versions,
+    offline_store_limit_order_delete_count,
+    offline_ids_are_never_reused,
+    offline_store_on_missing_account_is_not_found,
+    offline_messages_of_two_accounts_do_not_mix,
+    offline_messages_survive_reopen,
+    concurrent_offline_stores_respect_the_limit,
+    upgrade_from_first_release_keeps_accounts,
 );
 
 /// Bytes that would be mangled by any text round trip (NUL, invalid UTF-8),
@@ -278,7 +342,7 @@ async fn set_credentials_on_missing_account_is_not_found(h: &Harness) {
     assert!(!store.account_exists(&alice()).await.unwrap());
 }
 
-async fn remove_cascades_to_credentials(h: &Harness) {
+async fn remove_cascades_to_everything_the_account_owns(h: &Harness) {
     let store = open(&h.url).await.unwrap();
     let id = alice();
     let bob = AccountId::new("bob", "a.example");
@@ -290,21 +354,50 @@ async fn remove_cascades_to_credentials(h: &Harness) {
         .create_account(&bob, &[cred(ScramHash::Sha256, 3)])
         .await
         .unwrap();
+    for owner in [&id, &bob] {
+        let mut e = item("carol@c.example");
+        e.groups = vec!["Friends".into(), "Work".into()];
+        store.put_roster_entry(owner, &e).await.unwrap();
+        store.store_offline(owner, "<message/>", 10).await.unwrap();
+    }
     assert_eq!(h.count("SELECT COUNT(*) FROM scram_credentials").await, 3);
+    assert_eq!(h.count("SELECT COUNT(*) FROM roster_entries").await, 2);
+    assert_eq!(h.count("SELECT COUNT(*) FROM roster_groups").await, 4);
+    assert_eq!(h.count("SELECT COUNT(*) FROM offline_messages").await, 2);
 
     assert!(store.remove_account(&id).await.unwrap());
     assert!(!store.account_exists(&id).await.unwrap());
-    // Only bob's row is left: alice's went with her account row.
+    // Only bob's rows are left: alice's went with her account row (the
+    // groups through her roster entries).
     assert_eq!(h.count("SELECT COUNT(*) FROM scram_credentials").await, 1);
-    assert_eq!(
-        h.count(
-            "SELECT COUNT(*) FROM scram_credentials c \
-             LEFT JOIN accounts a ON a.id = c.account_id WHERE a.id IS NULL"
-        )
-        .await,
-        0
-    );
+    assert_eq!(h.count("SELECT COUNT(*) FROM roster_entries").await, 1);
+    assert_eq!(h.count("SELECT COUNT(*) FROM roster_groups").await, 2);
+    assert_eq!(h.count("SELECT COUNT(*) FROM offline_messages").await, 1);
+    for table in [
+        "scram_credentials",
+        "roster_entries",
+        "roster_groups",
+        "offline_messages",
+    ] {
+        assert_eq!(
+            h.count(&format!(
+                "SELECT COUNT(*) FROM {table} t \
+                 LEFT JOIN accounts a ON a.id = t.account_id WHERE a.id IS NULL"
+            ))
+            .await,
+            0,
+            "{table}"
+        );
+    }
     assert!(store.account_exists(&bob).await.unwrap());
+    assert_eq!(store.roster(&bob).await.unwrap().1.len(), 1);
+    assert_eq!(store.offline_count(&bob).await.unwrap(), 1);
+
+    // A new account of the same name starts empty.
+    store.create_account(&id, &[]).await.unwrap();
+    assert_eq!(store.roster(&id).await.unwrap(), (0, vec![]));
+    assert_eq!(store.offline_count(&id).await.unwrap(), 0);
+    assert!(store.remove_account(&id).await.unwrap());
 
     assert!(!store.remove_account(&id).await.unwrap());
 }
@@ -370,7 +463,8 @@ async fn data_survives_reopen(h: &Harness) {
             Some(sha.clone())
         );
     }
-    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 1);
+    // One row per migration file (0001 accounts, 0002 rosters/offline).
+    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 2);
 }
 
 /// Catches a deferred BEGIN in SQLite: upgrading a read transaction to a
@@ -395,6 +489,536 @@ async fn concurrent_writers_do_not_fail_with_busy(h: &Harness) {
         task.await.unwrap().unwrap();
     }
     assert_eq!(store.list_accounts(None).await.unwrap().len(), 16);
+}
+
+// ---- rosters ---------------------------------------------------------------
+
+/// A plain roster item: in the roster, no subscription, no name or groups.
+fn item(contact: &str) -> RosterEntry {
+    RosterEntry {
+        contact: contact.into(),
+        in_roster: true,
+        ..RosterEntry::default()
+    }
+}
+
+async fn roster_entry_round_trip(h: &Harness) {
+    let store = open(&h.url).await.unwrap();
+    let id = alice();
+    store.create_account(&id, &[]).await.unwrap();
+
+    // Everything set; groups deliberately not in sorted order.
+    let full = RosterEntry {
+        contact: "bob@b.example".into(),
+        name: Some("Bob ☃ <the builder>".into()),
+        groups: vec!["Work".into(), "Ärger".into(), "Friends".into()],
+        subscription: Subscription::Both,
+        pending_out: true,
+        pending_in: true,
+        approved: true,
+        in_roster: true,
+        pending_in_stanza: Some(
+            "<presence from='bob@b.example' type='subscribe'><status>hi</status></presence>".into(),
+        ),
+    };
+    store.put_roster_entry(&id, &full).await.unwrap();
+    assert_eq!(
+        store.roster_entry(&id, &full.contact).await.unwrap(),
+        Some(full.clone())
+    );
+    assert_eq!(store.roster(&id).await.unwrap(), (1, vec![full.clone()]));
+
+    // Nothing set (name None, no groups, every flag false).
+    let bare = RosterEntry {
+        contact: "carol@c.example".into(),
+        ..RosterEntry::default()
+    };
+    store.put_roster_entry(&id, &bare).await.unwrap();
+    assert_eq!(
+        store.roster_entry(&id, &bare.contact).await.unwrap(),
+        Some(bare.clone())
+    );
+
+    // One flag at a time, so two columns swapped on the way shows; and every
+    // subscription value.
+    let flags: [fn(&mut RosterEntry); 4] = [
+        |e| e.pending_out = true,
+        |e| e.pending_in = true,
+        |e| e.approved = true,
+        |e| e.in_roster = true,
+    ];
+    for (i, set) in flags.iter().enumerate() {
+        let mut e = bare.clone();
+        e.contact = format!("flag{i}@c.example");
+        set(&mut e);
+        store.put_roster_entry(&id, &e).await.unwrap();
+        assert_eq!(store.roster_entry(&id, &e.contact).await.unwrap(), Some(e));
+    }
+    for sub in [
+        Subscription::None,
+        Subscription::To,
+        Subscription::From,
+        Subscription::Both,
+    ] {
+        assert_eq!(Subscription::from_name(sub.as_str()), Some(sub));
+        let mut e = item("sub@c.example");
+        e.subscription = sub;
+        store.put_roster_entry(&id, &e).await.unwrap();
+        assert_eq!(store.roster_entry(&id, &e.contact).await.unwrap(), Some(e));
+    }
+    assert_eq!(Subscription::from_name("remove"), None);
+
+    // Replacing: every field, groups replaced rather than merged.
+    let replaced = RosterEntry {
+        contact: full.contact.clone(),
+        name: None,
+        groups: vec!["Friends".into()],
+        subscription: Subscription::To,
+        pending_out: false,
+        pending_in: false,
+        approved: false,
+        in_roster: true,
+        pending_in_stanza: None,
+    };
+    store.put_roster_entry(&id, &replaced).await.unwrap();
+    assert_eq!(
+        store.roster_entry(&id, &full.contact).await.unwrap(),
+        Some(replaced)
+    );
+    assert_eq!(
+        h.count("SELECT COUNT(*) FROM roster_groups WHERE contact = 'bob@b.example'")
+            .await,
+        1
+    );
+
+    assert_eq!(
+        store.roster_entry(&id, "nobody@c.example").await.unwrap(),
+        None
+    );
+}
+
+async fn roster_version_counts_changes(h: &Harness) {
+    let store = open(&h.url).await.unwrap();
+    let id = alice();
+    // No account: an empty roster, no error.
+    assert_eq!(store.roster_version(&id).await.unwrap(), 0);
+    assert_eq!(store.roster(&id).await.unwrap(), (0, vec![]));
+    assert_eq!(
+        store
+            .remove_roster_entry(&id, "bob@b.example")
+            .await
+            .unwrap(),
+        None
+    );
+
+    store.create_account(&id, &[]).await.unwrap();
+    assert_eq!(store.roster_version(&id).await.unwrap(), 0);
+    assert_eq!(store.roster(&id).await.unwrap(), (0, vec![]));
+
+    let bob = item("bob@b.example");
+    assert_eq!(store.put_roster_entry(&id, &bob).await.unwrap(), 1);
+    assert_eq!(store.roster_version(&id).await.unwrap(), 1);
+    // A put that changes nothing is still a write the server asked for.
+    assert_eq!(store.put_roster_entry(&id, &bob).await.unwrap(), 2);
+    assert_eq!(
+        store
+            .put_roster_entry(&id, &item("carol@c.example"))
+            .await
+            .unwrap(),
+        3
+    );
+    assert_eq!(
+        store.remove_roster_entry(&id, &bob.contact).await.unwrap(),
+        Some(4)
+    );
+    assert_eq!(store.roster_version(&id).await.unwrap(), 4);
+    // Missing entries: nothing changed, so the version does not move.
+    assert_eq!(
+        store.remove_roster_entry(&id, &bob.contact).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .remove_roster_entry(&id, "nobody@c.example")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(store.roster_version(&id).await.unwrap(), 4);
+    let (version, entries) = store.roster(&id).await.unwrap();
+    assert_eq!(version, 4);
+    assert_eq!(entries, vec![item("carol@c.example")]);
+    // Removing the last entry leaves the version where it got to.
+    assert_eq!(
+        store
+            .remove_roster_entry(&id, "carol@c.example")
+            .await
+            .unwrap(),
+        Some(5)
+    );
+    assert_eq!(store.roster(&id).await.unwrap(), (5, vec![]));
+}
+
+async fn put_roster_entry_on_missing_account_is_not_found(h: &Harness) {
+    let store = open(&h.url).await.unwrap();
+    let mut e = item("bob@b.example");
+    e.groups = vec!["Friends".into()];
+    let err = store.put_roster_entry(&alice(), &e).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound), "{err:?}");
+    assert_eq!(h.count("SELECT COUNT(*) FROM roster_entries").await, 0);
+    assert_eq!(h.count("SELECT COUNT(*) FROM roster_groups").await, 0);
+}
+
+async fn roster_lists_pending_only_entries_and_sizes_only_items(h: &Harness) {
+    let store = open(&h.url).await.unwrap();
+    let id = alice();
+    store.create_account(&id, &[]).await.unwrap();
+    // Someone asked for a subscription; not (yet) in the roster.
+    let pending = RosterEntry {
+        contact: "mallory@m.example".into(),
+        pending_in: true,
+        pending_in_stanza: Some("<presence type='subscribe'/>".into()),
+        ..RosterEntry::default()
+    };
+    let mut dave = item("dave@d.example");
+    dave.groups = vec!["B".into(), "A".into()];
+    // Out of order on purpose: the roster lists by contact.
+    for e in [&dave, &pending, &item("bob@b.example")] {
+        store.put_roster_entry(&id, e).await.unwrap();
+    }
+    let (version, entries) = store.roster(&id).await.unwrap();
+    assert_eq!(version, 3);
+    assert_eq!(entries, vec![item("bob@b.example"), dave, pending.clone()]);
+    assert_eq!(store.roster_size(&id).await.unwrap(), 2);
+    assert_eq!(
+        store.roster_entry(&id, &pending.contact).await.unwrap(),
+        Some(pending)
+    );
+    assert_eq!(
+        store.roster_size(&AccountId::new("x", "y")).await.unwrap(),
+        0
+    );
+}
+
+async fn rosters_of_two_accounts_do_not_mix(h: &Harness) {
+    let store = open(&h.url).await.unwrap();
+    let id = alice();
+    let bob = AccountId::new("bob", "a.example");
+    // Same username, other domain: a different account.
+    let alice_b = AccountId::new("alice", "b.example");
+    for a in [&id, &bob, &alice_b] {
+        store.create_account(a, &[]).await.unwrap();
+    }
+    let mut carol_of_alice = item("carol@c.example");
+    carol_of_alice.name = Some("Carol (alice's)".into());
+    carol_of_alice.groups = vec!["Alice's group".into()];
+    let mut carol_of_bob = item("carol@c.example");
+    carol_of_bob.name = Some("Carol (bob's)".into());
+    carol_of_bob.groups = vec!["Bob's group".into()];
+    store.put_roster_entry(&id, &carol_of_alice).await.unwrap();
+    store
+        .put_roster_entry(&id, &item("dave@d.example"))
+        .await
+        .unwrap();
+    store.put_roster_entry(&bob, &carol_of_bob).await.unwrap();
+
+    assert_eq!(
+        store.roster(&id).await.unwrap(),
+        (2, vec![carol_of_alice.clone(), item("dave@d.example")])
+    );
+    assert_eq!(
+        store.roster(&bob).await.unwrap(),
+        (1, vec![carol_of_bob.clone()])
+    );
+    assert_eq!(store.roster(&alice_b).await.unwrap(), (0, vec![]));
+    assert_eq!(
+        store.roster_entry(&bob, "carol@c.example").await.unwrap(),
+        Some(carol_of_bob.clone())
+    );
+    assert_eq!(
+        store.roster_entry(&bob, "dave@d.example").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .roster_entry(&alice_b, "dave@d.example")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(store.roster_size(&bob).await.unwrap(), 1);
+    assert_eq!(store.roster_size(&alice_b).await.unwrap(), 0);
+
+    // Bob cannot remove alice's entry, and his failed attempt moves nobody's version.
+    assert_eq!(
+        store
+            .remove_roster_entry(&bob, "dave@d.example")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .remove_roster_entry(&alice_b, "dave@d.example")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(store.roster(&id).await.unwrap().1.len(), 2);
+    assert_eq!(store.roster_version(&id).await.unwrap(), 2);
+    // Removing bob's carol leaves alice's.
+    assert_eq!(
+        store
+            .remove_roster_entry(&bob, "carol@c.example")
+            .await
+            .unwrap(),
+        Some(2)
+    );
+    assert_eq!(
+        store.roster_entry(&id, "carol@c.example").await.unwrap(),
+        Some(carol_of_alice)
+    );
+}
+
+/// Every write to one roster gets its own version (no lost bump, no
+/// deadlock between puts and removes, no SQLITE_BUSY).
+async fn concurrent_roster_writes_get_distinct_versions(h: &Harness) {
+    let store = open(&h.url).await.unwrap();
+    let id = alice();
+    store.create_account(&id, &[]).await.unwrap();
+    let tasks: Vec<_> = (0..12)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let id = alice();
+                let mut shared = item("shared@s.example");
+                shared.groups = vec![format!("g{i}"), "common".into()];
+                let own = item(&format!("own{i:02}@o.example"));
+                let a = store.put_roster_entry(&id, &shared).await?;
+                let b = store.put_roster_entry(&id, &own).await?;
+                let c = store.remove_roster_entry(&id, &own.contact).await?;
+                Ok::<_, StoreError>(vec![a, b, c.expect("own entry exists")])
+            })
+        })
+        .collect();
+    let mut versions = Vec::new();
+    for task in tasks {
+        versions.extend(task.await.unwrap().unwrap());
+    }
+    versions.sort_unstable();
+    assert_eq!(versions, (1..=36).collect::<Vec<u64>>());
+    let (version, entries) = store.roster(&id).await.unwrap();
+    assert_eq!(version, 36);
+    assert_eq!(entries.len(), 1);
+    // The last writer's groups, whole: never a mix of two puts.
+    assert_eq!(entries[0].groups.len(), 2);
+    assert_eq!(entries[0].groups[1], "common");
+}
+
+// ---- offline messages ------------------------------------------------------
+
+async fn offline_store_limit_order_delete_count(h: &Harness) {
+    let store = open(&h.url).await.unwrap();
+    let id = alice();
+    store.create_account(&id, &[]).await.unwrap();
+    assert_eq!(store.offline_count(&id).await.unwrap(), 0);
+    assert!(store.offline_messages(&id).await.unwrap().is_empty());
+
+    let before = crate::common::unix_now();
+    for stanza in [
+        "<message id='1'/>",
+        "<message id='2'/>",
+        "<message id='3'/>",
+    ] {
+        assert!(store.store_offline(&id, stanza, 3).await.unwrap());
+    }
+    // Full: refused, and nothing stored.
+    assert!(!store
+        .store_offline(&id, "<message id='4'/>", 3)
+        .await
+        .unwrap());
+    assert_eq!(store.offline_count(&id).await.unwrap(), 3);
+    let after = crate::common::unix_now();
+
+    let messages = store.offline_messages(&id).await.unwrap();
+    let stanzas: Vec<&str> = messages.iter().map(|m| m.stanza.as_str()).collect();
+    assert_eq!(
+        stanzas,
+        [
+            "<message id='1'/>",
+            "<message id='2'/>",
+            "<message id='3'/>"
+        ]
+    );
+    assert!(messages.windows(2).all(|w| w[0].id < w[1].id));
+    assert!(messages
+        .iter()
+        .all(|m| (before..=after).contains(&m.stored_at)));
+
+    // Delete a subset (not a prefix); unknown ids are ignored.
+    store
+        .delete_offline(&id, &[messages[2].id, messages[0].id, 999_999])
+        .await
+        .unwrap();
+    store.delete_offline(&id, &[]).await.unwrap();
+    assert_eq!(
+        store.offline_messages(&id).await.unwrap(),
+        vec![messages[1].clone()]
+    );
+    assert_eq!(store.offline_count(&id).await.unwrap(), 1);
+
+    // Room again; the new message comes after the old one, with a new id.
+    assert!(store
+        .store_offline(&id, "<message id='5'/>", 3)
+        .await
+        .unwrap());
+    let now = store.offline_messages(&id).await.unwrap();
+    assert_eq!(now.len(), 2);
+    assert_eq!(now[0], messages[1]);
+    assert_eq!(now[1].stanza, "<message id='5'/>");
+    assert!(messages.iter().all(|m| m.id != now[1].id));
+    assert!(!store.store_offline(&id, "<message/>", 0).await.unwrap());
+    assert!(!store.store_offline(&id, "<message/>", 2).await.unwrap());
+    assert_eq!(store.offline_count(&id).await.unwrap(), 2);
+}
+
+/// After a delivery emptied the table, a new message must not get a
+/// delivered one's id: a late delete of that id would lose it.
+async fn offline_ids_are_never_reused(h: &Harness) {
+    let store = open(&h.url).await.unwrap();
+    let id = alice();
+    store.create_account(&id, &[]).await.unwrap();
+    store
+        .store_offline(&id, "<message id='1'/>", 10)
+        .await
+        .unwrap();
+    let first = store.offline_messages(&id).await.unwrap();
+    store.delete_offline(&id, &[first[0].id]).await.unwrap();
+    store
+        .store_offline(&id, "<message id='2'/>", 10)
+        .await
+        .unwrap();
+    // The late, repeated delete of the delivered message.
+    store.delete_offline(&id, &[first[0].id]).await.unwrap();
+    let second = store.offline_messages(&id).await.unwrap();
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].stanza, "<message id='2'/>");
+}
+
+async fn offline_store_on_missing_account_is_not_found(h: &Harness) {
+    let store = open(&h.url).await.unwrap();
+    let err = store
+        .store_offline(&alice(), "<message/>", 100)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound), "{err:?}");
+    assert_eq!(h.count("SELECT COUNT(*) FROM offline_messages").await, 0);
+    assert_eq!(store.offline_count(&alice()).await.unwrap(), 0);
+    assert!(store.offline_messages(&alice()).await.unwrap().is_empty());
+    store.delete_offline(&alice(), &[1]).await.unwrap();
+}
+
+async fn offline_messages_of_two_accounts_do_not_mix(h: &Harness) {
+    let store = open(&h.url).await.unwrap();
+    let id = alice();
+    let bob = AccountId::new("bob", "a.example");
+    let alice_b = AccountId::new("alice", "b.example");
+    for a in [&id, &bob, &alice_b] {
+        store.create_account(a, &[]).await.unwrap();
+    }
+    assert!(store
+        .store_offline(&id, "<message to='alice'/>", 1)
+        .await
+        .unwrap());
+    // Alice is full; bob's limit is his own.
+    assert!(!store.store_offline(&id, "<message/>", 1).await.unwrap());
+    assert!(store
+        .store_offline(&bob, "<message to='bob'/>", 1)
+        .await
+        .unwrap());
+
+    let alices = store.offline_messages(&id).await.unwrap();
+    assert_eq!(alices.len(), 1);
+    assert_eq!(alices[0].stanza, "<message to='alice'/>");
+    assert_eq!(store.offline_count(&bob).await.unwrap(), 1);
+    assert_eq!(store.offline_count(&alice_b).await.unwrap(), 0);
+    assert!(store.offline_messages(&alice_b).await.unwrap().is_empty());
+
+    // Deleting alice's id as bob (or as alice@b.example) deletes nothing.
+    store.delete_offline(&bob, &[alices[0].id]).await.unwrap();
+    store
+        .delete_offline(&alice_b, &[alices[0].id])
+        .await
+        .unwrap();
+    assert_eq!(store.offline_messages(&id).await.unwrap(), alices);
+    assert_eq!(store.offline_count(&bob).await.unwrap(), 1);
+}
+
+async fn offline_messages_survive_reopen(h: &Harness) {
+    let stored: Vec<OfflineMessage> = {
+        let store = open(&h.url).await.unwrap();
+        store.create_account(&alice(), &[]).await.unwrap();
+        for i in 0..3 {
+            let stanza = format!("<message id='{i}'><body>é</body></message>");
+            assert!(store.store_offline(&alice(), &stanza, 10).await.unwrap());
+        }
+        store.offline_messages(&alice()).await.unwrap()
+        // Dropped without any close.
+    };
+    assert_eq!(stored.len(), 3);
+    let store = open(&h.url).await.unwrap();
+    assert_eq!(store.offline_messages(&alice()).await.unwrap(), stored);
+}
+
+/// The count and the insert are one atomic step: concurrent senders cannot
+/// overshoot the limit together.
+async fn concurrent_offline_stores_respect_the_limit(h: &Harness) {
+    let store = open(&h.url).await.unwrap();
+    store.create_account(&alice(), &[]).await.unwrap();
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                store
+                    .store_offline(&alice(), &format!("<message id='{i}'/>"), 10)
+                    .await
+            })
+        })
+        .collect();
+    let mut accepted = 0;
+    for task in tasks {
+        if task.await.unwrap().unwrap() {
+            accepted += 1;
+        }
+    }
+    assert_eq!(accepted, 10);
+    assert_eq!(store.offline_count(&alice()).await.unwrap(), 10);
+}
+
+/// A database created by the first release (accounts only) is upgraded in
+/// place: its accounts keep working and get an empty roster at version 0.
+async fn upgrade_from_first_release_keeps_accounts(h: &Harness) {
+    h.migrate_first_release_only().await;
+    h.exec(
+        "INSERT INTO accounts (username, domain, created_at) \
+         VALUES ('alice', 'a.example', 1)",
+    )
+    .await;
+    let store = open(&h.url).await.unwrap();
+    assert!(store.account_exists(&alice()).await.unwrap());
+    assert_eq!(store.roster(&alice()).await.unwrap(), (0, vec![]));
+    assert_eq!(
+        store
+            .put_roster_entry(&alice(), &item("bob@b.example"))
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(store
+        .store_offline(&alice(), "<message/>", 1)
+        .await
+        .unwrap());
+    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 2);
 }
 
 // ---- SQLite only ------------------------------------------------------------
@@ -468,4 +1092,60 @@ async fn in_memory_database_keeps_its_data() {
     // A second pool connection would be a fresh, empty database.
     assert!(store.account_exists(&alice()).await.unwrap());
     assert_eq!(store.list_accounts(None).await.unwrap(), vec![alice()]);
+}
+
+/// store_offline syncs its commit (synchronous=FULL) and must hand the
+/// connection back with the store's setting, whatever the outcome. The
+/// in-memory store has one connection, so it is the one the call used.
+#[tokio::test]
+async fn store_offline_restores_synchronous_normal() {
+    let store = SqliteStore::open("sqlite::memory:").await.unwrap();
+    // The in-memory pool sets nothing itself; start from the file setting.
+    sqlx::query("PRAGMA synchronous = NORMAL")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let sync = || async {
+        let s: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        s
+    };
+    use crate::{AccountStore as _, OfflineStore as _};
+    // Missing account (an error on the way), stored, full.
+    assert!(store.store_offline(&alice(), "<m/>", 1).await.is_err());
+    assert_eq!(sync().await, 1);
+    store.create_account(&alice(), &[]).await.unwrap();
+    assert!(store.store_offline(&alice(), "<m/>", 1).await.unwrap());
+    assert_eq!(sync().await, 1);
+    assert!(!store.store_offline(&alice(), "<m/>", 1).await.unwrap());
+    assert_eq!(sync().await, 1);
+}
+
+/// Deleting more ids than one statement binds (see DELETE_CHUNK).
+#[tokio::test]
+async fn delete_offline_handles_large_batches() {
+    let store = open("sqlite::memory:").await.unwrap();
+    store.create_account(&alice(), &[]).await.unwrap();
+    for i in 0..3 {
+        store
+            .store_offline(&alice(), &format!("<m id='{i}'/>"), 10)
+            .await
+            .unwrap();
+    }
+    let ids: Vec<i64> = store
+        .offline_messages(&alice())
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    // The real ids at the end of a list longer than a chunk.
+    let mut batch: Vec<i64> = (1_000_000..1_001_200).collect();
+    batch.extend(&ids[..2]);
+    store.delete_offline(&alice(), &batch).await.unwrap();
+    let left = store.offline_messages(&alice()).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].id, ids[2]);
 }
