@@ -20,9 +20,12 @@
 //! - [`stanza`]: message / presence / iq wrapper, replies, stanza errors.
 //! - [`sasl`]: SASL negotiation elements (RFC 6120 §6.4).
 //! - [`policy`]: the Flash socket policy request and document.
+//! - [`delay`]: XEP-0203 delay stamps (XEP-0082 date-times from Unix seconds).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+/// XEP-0203 delay stamps.
+pub mod delay;
 pub mod jid;
 pub mod ns;
 pub mod policy;

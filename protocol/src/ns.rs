@@ -39,6 +39,8 @@ pub const IQ_AUTH_FEATURE: &str = "http://jabber.org/features/iq-auth";
 pub const XML: &str = "http://www.w3.org/XML/1998/namespace";
 /// Roster management (RFC 6121 §2).
 pub const ROSTER: &str = "jabber:iq:roster";
+/// XEP-0237 roster versioning stream feature.
+pub const ROSTER_VER: &str = "urn:xmpp:features:rosterver";
 /// XEP-0203: Delayed Delivery.
 pub const DELAY: &str = "urn:xmpp:delay";
 /// XEP-0092: Software Version.

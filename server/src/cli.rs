@@ -10,6 +10,9 @@ use jabberwock_storage::{Store, StoreError};
 
 use crate::accounts::{self, AccountError};
 use crate::config::Config;
+use crate::server::Server;
+use crate::stream::transport::acceptor;
+use jabberwock_protocol::jid::BareJid;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -89,9 +92,18 @@ pub async fn run_user_command(config: &Config, command: UserCommand) -> Result<(
         }
         UserCommand::Remove { jid } => {
             let id = served_account(config, &jid)?;
-            if !store.remove_account(&id).await? {
+            if !store.account_exists(&id).await? {
                 return Err(CliError::Refused(format!("no account {jid}")));
             }
+            // The same removal as in-band (contacts' rosters updated), run by a server core
+            // with no sessions: contacts see the change at their next roster fetch.
+            let tls = crate::tls::ensure_identity(config)
+                .and_then(|identity| crate::tls::server_config(&identity))
+                .map_err(|e| CliError::Refused(format!("TLS setup: {e}")))?;
+            let core = Server::new(config.clone(), store.clone(), acceptor(tls));
+            let bare = BareJid::new(&format!("{}@{}", id.username, id.domain))
+                .map_err(|e| CliError::BadJid(e.to_string()))?;
+            crate::roster::remove_account(&core, &bare).await?;
             println!("removed {}@{}", id.username, id.domain);
         }
         UserCommand::Passwd { jid } => {

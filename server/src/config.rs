@@ -54,6 +54,10 @@ pub struct Config {
     pub flash: FlashConfig,
     /// `[auth]`
     pub auth: AuthConfig,
+    /// `[roster]`
+    pub roster: RosterConfig,
+    /// `[offline]`
+    pub offline: OfflineConfig,
     /// `[hosts."<domain>"]`: the virtual hosts, one table per domain. Keys are
     /// lowercased during validation. Default: just `localhost`. Writing any
     /// `[hosts.…]` table replaces the default, so `localhost` is then only
@@ -176,6 +180,24 @@ pub struct AuthConfig {
     pub scram_iterations: u32,
 }
 
+/// `[roster]`
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RosterConfig {
+    /// `roster.max_items` (default 1000): roster items per user; adding more is refused
+    /// with `not-allowed` (RFC 6121 §2.3.3).
+    pub max_items: u64,
+}
+
+/// `[offline]`
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OfflineConfig {
+    /// `offline.max_messages` (default 100): messages kept per user while they are offline
+    /// (XEP-0160); 0 turns offline storage off. A full store answers `service-unavailable`.
+    pub max_messages: u64,
+}
+
 /// `[hosts."<domain>"]`: one virtual host.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -203,6 +225,8 @@ impl Default for Config {
             c2s: C2sConfig::default(),
             flash: FlashConfig::default(),
             auth: AuthConfig::default(),
+            roster: RosterConfig::default(),
+            offline: OfflineConfig::default(),
             hosts,
         }
     }
@@ -262,6 +286,18 @@ impl Default for AuthConfig {
         AuthConfig {
             scram_iterations: 4096,
         }
+    }
+}
+
+impl Default for RosterConfig {
+    fn default() -> Self {
+        RosterConfig { max_items: 1000 }
+    }
+}
+
+impl Default for OfflineConfig {
+    fn default() -> Self {
+        OfflineConfig { max_messages: 100 }
     }
 }
 
@@ -1007,6 +1043,10 @@ mod tests {
             "policy_ports",
             "[auth]",
             "scram_iterations",
+            "[roster]",
+            "max_items",
+            "[offline]",
+            "max_messages",
             "[hosts.localhost]",
             "registration",
             "anonymous",

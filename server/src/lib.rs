@@ -7,6 +7,7 @@
 //! - [`c2s`]: negotiation as phases: stream header, STARTTLS, SASL, bind.
 //! - [`session`]: a bound session: client stanzas to the router, inbox to the client.
 //! - [`router`]: who gets a stanza; the server's own IQs go to [`modules`].
+//! - [`presence`], [`roster`], [`offline`]: the IM core (RFC 6121, XEP-0160).
 //! - [`modules`]: one XEP per file, registered in a [`modules::Registry`].
 //! - [`accounts`], [`config`], [`tls`], [`cli`], [`shutdown`], [`error`]: the supporting cast.
 //!
@@ -20,6 +21,9 @@ pub mod config;
 pub mod error;
 pub mod listener;
 pub mod modules;
+pub mod offline;
+pub mod presence;
+pub mod roster;
 pub mod router;
 pub mod server;
 pub mod session;

@@ -169,7 +169,7 @@ async fn handle_connection(
         Ok(bound) => {
             let jid = bound.jid.clone();
             let end = session::run(&server, &mut conn, bound, &mut shutdown).await;
-            server.router.unbind(&jid, session_id);
+            server.router.table.unbind(&jid, session_id);
             tracing::info!(%jid, ?end, "session ended");
             end
         }

@@ -5,16 +5,16 @@
 use std::time::Duration;
 
 use jabberwock_protocol::jid::FullJid;
-use jabberwock_protocol::ns;
 use jabberwock_protocol::stanza::{Stanza, StanzaKind};
-use jabberwock_protocol::stream::{StreamCondition, StreamError};
+use jabberwock_protocol::stream::StreamCondition;
 use jabberwock_protocol::xml::reader::Event;
 use jabberwock_protocol::xml::Element;
 use tokio::time::{sleep_until, Instant};
 
 use crate::c2s::Bound;
 use crate::error::SessionEnd;
-use crate::router::Outbound;
+use crate::presence::{self, PresenceState};
+use crate::router::{Inbox, Outbound};
 use crate::server::Server;
 use crate::shutdown::ShutdownSignal;
 use crate::stream::connection::Connection;
@@ -28,7 +28,30 @@ pub async fn run(
     bound: Bound,
     shutdown: &mut ShutdownSignal,
 ) -> SessionEnd {
-    let Bound { jid, mut inbox, .. } = bound;
+    let Bound {
+        jid,
+        mut inbox,
+        session_id,
+        ..
+    } = bound;
+    let mut presence = PresenceState::default();
+    let end = serve(server, conn, &jid, &mut inbox, &mut presence, shutdown).await;
+    // RFC 6121 §4.5.4: whoever saw this session available learns it is gone; unless a newer
+    // login already took this full JID over, whose presence is its own.
+    if server.router.table.is_bound_by(&jid, session_id) {
+        presence::session_ended(server, &mut presence, &jid).await;
+    }
+    end
+}
+
+async fn serve(
+    server: &Server,
+    conn: &mut Connection,
+    jid: &FullJid,
+    inbox: &mut Inbox,
+    presence: &mut PresenceState,
+    shutdown: &mut ShutdownSignal,
+) -> SessionEnd {
     let idle = server.config.c2s.idle_timeout;
     let mut shrunk_after: Option<Instant> = None;
     loop {
@@ -43,17 +66,13 @@ pub async fn run(
                         return SessionEnd::Disconnected;
                     }
                 }
-                // RFC 6120 §7.7.2.2: the older of two sessions for one full JID is closed.
-                Some(Outbound::Replaced) | None => {
-                    return SessionEnd::Error(StreamError::with_text(
-                        StreamCondition::Conflict,
-                        "Replaced by a new connection",
-                    ))
-                }
+                // A newer login for this full JID (RFC 6120 §7.7.2.2), or the account is gone.
+                Some(Outbound::Close(err)) => return SessionEnd::Error(*err),
+                None => return SessionEnd::error(StreamCondition::Conflict),
             },
             event = conn.next_event() => match event {
                 Ok(Event::Stanza(element)) => {
-                    if let Err(end) = from_client(server, &jid, element).await {
+                    if let Err(end) = from_client(server, jid, presence, element).await {
                         return end;
                     }
                 }
@@ -74,8 +93,14 @@ pub async fn run(
     }
 }
 
-/// One stanza from the client: checked, stamped, routed.
-async fn from_client(server: &Server, jid: &FullJid, element: Element) -> Result<(), SessionEnd> {
+/// One stanza from the client: checked, stamped, then presence to [`presence`], the rest
+/// to the router.
+async fn from_client(
+    server: &Server,
+    jid: &FullJid,
+    presence: &mut PresenceState,
+    element: Element,
+) -> Result<(), SessionEnd> {
     let mut stanza = Stanza::from_element(element)?;
     // RFC 6120 §8.1.2.1: `from` is the server's to set; a client may only repeat its own
     // full or bare JID, anything else is a spoof.
@@ -86,27 +111,10 @@ async fn from_client(server: &Server, jid: &FullJid, element: Element) -> Result
         }
     }
     stanza.set_from(jid.as_str());
-    if stanza.kind() == StanzaKind::Presence && stanza.to().is_none() {
-        note_broadcast_presence(server, jid, &stanza);
+    if stanza.kind() == StanzaKind::Presence {
+        presence::outbound(server, presence, jid, stanza).await;
+    } else {
+        server.router.route(server, jid, stanza).await;
     }
-    server.router.route(server, jid, stanza).await;
     Ok(())
-}
-
-/// RFC 6121 §4.7.2.3: broadcast presence decides whether (and how eagerly) a resource
-/// receives messages sent to the bare JID.
-fn note_broadcast_presence(server: &Server, jid: &FullJid, presence: &Stanza) {
-    let priority = match presence.type_attr() {
-        None => Some(
-            presence
-                .element()
-                .get_child("priority", ns::CLIENT)
-                .and_then(|p| p.text().trim().parse::<i8>().ok())
-                .unwrap_or(0),
-        ),
-        Some("unavailable") => None,
-        // Subscription management and probes are not availability changes.
-        Some(_) => return,
-    };
-    server.router.set_presence(jid, priority);
 }

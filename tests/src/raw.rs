@@ -272,8 +272,9 @@ impl RawClient {
             .unwrap_or_else(|| panic!("no jid in bind result: {result}"))
             .to_owned();
         self.send(format!("<presence/>{sep}")).await;
-        // Our own presence comes back to us (RFC 6121 §4.2.2).
-        self.read_until("<presence").await;
+        // Our own presence comes back to us (RFC 6121 §4.2.2); the presence of the user's
+        // other resources may come before it and is skipped here.
+        self.read_until(&format!("from=\"{jid}\"")).await;
         self.read_until(">").await;
         jid
     }
@@ -324,11 +325,14 @@ impl RawClient {
         c.read_until("\0").await;
         c.send("<iq type=\"set\" id=\"sess_1\"><session xmlns=\"urn:ietf:params:xml:ns:xmpp-session\"/></iq>\0")
             .await;
-        let session = c.read_unit().await;
-        assert!(
-            session.contains("type=\"result\"") && session.contains("id=\"sess_1\""),
-            "{session}"
-        );
+        // Presence of the user's other resources may arrive first (RFC 6121 §4.2.2).
+        let session = loop {
+            let unit = c.read_unit().await;
+            if unit.contains("id=\"sess_1\"") {
+                break unit;
+            }
+        };
+        assert!(session.contains("type=\"result\""), "{session}");
         (c, jid)
     }
 

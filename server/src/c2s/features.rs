@@ -87,10 +87,11 @@ pub fn pre_auth(server: &Server, host: &str, dialect: &Dialect, encrypted: bool)
     offer
 }
 
-/// After SASL: resource binding (RFC 6120 §7) and the legacy session feature, marked
-/// optional (RFC 6121 §B, draft-cridland-xmpp-session).
+/// After SASL: resource binding (RFC 6120 §7), the legacy session feature marked optional
+/// (draft-cridland-xmpp-session), and roster versioning (XEP-0237 §3).
 pub fn post_auth() -> Element {
     Element::new("features", ns::STREAM)
+        .with_child(Element::new("ver", ns::ROSTER_VER))
         .with_child(Element::new("bind", ns::BIND))
         .with_child(
             Element::new("session", ns::SESSION).with_child(Element::new("optional", ns::SESSION)),

@@ -16,7 +16,7 @@ use jabberwock_protocol::jid::FullJid;
 use jabberwock_protocol::ns;
 use jabberwock_protocol::sasl::{self as sasl_wire, SaslFailure, SaslRequest};
 use jabberwock_protocol::stanza::Stanza;
-use jabberwock_protocol::stream::{self, Dialect, StreamCondition, StreamHeader};
+use jabberwock_protocol::stream::{self, Dialect, StreamCondition, StreamError, StreamHeader};
 use jabberwock_protocol::xml::reader::Event;
 use jabberwock_protocol::xml::Element;
 use tokio::sync::mpsc;
@@ -32,6 +32,7 @@ use self::sasl::{Authenticated, Outcome};
 /// A negotiated, bound session, ready for [`crate::session::run`].
 pub struct Bound {
     pub jid: FullJid,
+    pub session_id: u64,
     pub guest: bool,
     pub inbox: Inbox,
 }
@@ -240,11 +241,16 @@ async fn bind(
         match bind::full_jid(&auth.account, &stanza) {
             Ok(jid) => {
                 let (tx, inbox) = mpsc::channel(INBOX_CAPACITY);
-                server.router.bind(&jid, session_id, tx);
+                let replaced = StreamError::with_text(
+                    StreamCondition::Conflict,
+                    "Replaced by a new connection",
+                );
+                server.router.table.bind(&jid, session_id, tx, replaced);
                 conn.send(&bind::result(&stanza, &jid)).await?;
                 tracing::info!(%jid, "resource bound");
                 return Ok(Bound {
                     jid,
+                    session_id,
                     guest: auth.guest,
                     inbox,
                 });

@@ -6,6 +6,7 @@ mod disco;
 mod legacy_session;
 mod ping;
 pub mod register;
+mod roster;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -105,7 +106,13 @@ impl Registry {
 
 /// Every module the server runs.
 pub fn registry(_config: &Config) -> Registry {
-    let modules: [&dyn Module; 3] = [&disco::Disco, &legacy_session::LegacySession, &ping::Ping];
+    let modules: [&dyn Module; 5] = [
+        &disco::Disco,
+        &legacy_session::LegacySession,
+        &ping::Ping,
+        &register::Register,
+        &roster::Roster,
+    ];
     let mut registry = Registry::default();
     for module in modules {
         module.register(&mut registry);

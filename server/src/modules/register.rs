@@ -1,14 +1,21 @@
-//! XEP-0077: In-Band Registration, before authentication, on hosts whose config allows it.
-//! Run by c2s negotiation (the client has no JID yet, so it can't go through the router).
+//! XEP-0077: In-Band Registration. Before authentication (on hosts whose config allows it)
+//! it is run by c2s negotiation, since the client has no JID yet to route from; after
+//! authentication it is a module: password change and account removal.
 
+use std::sync::Arc;
+
+use async_trait::async_trait;
 use jabberwock_protocol::ns;
 use jabberwock_protocol::stanza::{Condition, IqType, Stanza, StanzaError};
+use jabberwock_protocol::stream::{StreamCondition, StreamError};
 use jabberwock_protocol::xml::Element;
 use jabberwock_storage::StoreError;
 
 use crate::accounts::{self, AccountError};
 use crate::error::store_to_stanza_error;
 use crate::server::Server;
+
+use super::{IqHandler, IqRequest, Module, Registry, Target};
 
 /// Whether an un-authenticated stream's stanza is a registration request.
 pub fn is_register_iq(stanza: &Stanza) -> bool {
@@ -79,5 +86,104 @@ async fn handle(server: &Server, host: &str, iq: &Stanza) -> Result<Option<Eleme
             }
         }
         _ => Err(StanzaError::new(Condition::BadRequest)),
+    }
+}
+
+/// XEP-0077 after authentication: password change (§3.3) and cancelling the account (§3.2).
+pub struct Register;
+
+struct Registered;
+struct Change;
+
+#[async_trait]
+impl IqHandler for Registered {
+    /// §3.1: a registered entity is told so, with its username.
+    async fn handle(&self, request: IqRequest<'_>) -> Result<Option<Element>, StanzaError> {
+        own_account(&request)?;
+        let username = request
+            .from
+            .node()
+            .map(|n| n.to_string())
+            .unwrap_or_default();
+        Ok(Some(
+            Element::new("query", ns::REGISTER)
+                .with_child(Element::new("registered", ns::REGISTER))
+                .with_child(Element::new("username", ns::REGISTER).with_text(username)),
+        ))
+    }
+}
+
+#[async_trait]
+impl IqHandler for Change {
+    async fn handle(&self, request: IqRequest<'_>) -> Result<Option<Element>, StanzaError> {
+        own_account(&request)?;
+        let server = request.server;
+        let owner = request.from.to_bare();
+        let query = request.payload;
+        if query.get_child("remove", ns::REGISTER).is_some() {
+            crate::roster::remove_account(server, &owner)
+                .await
+                .map_err(store_to_stanza_error)?;
+            tracing::info!(account = %owner, "account removed in-band");
+            // §3.2: the account is gone, and so are its sessions (after this result).
+            let err = StreamError::with_text(StreamCondition::NotAuthorized, "Account removed");
+            server.router.table.close_all(owner.as_str(), &err);
+            return Ok(None);
+        }
+        let field = |name| query.get_child(name, ns::REGISTER).map(|e| e.text());
+        let (Some(username), Some(password)) = (field("username"), field("password")) else {
+            return Err(StanzaError::new(Condition::BadRequest));
+        };
+        let id = crate::offline::account_of(&owner);
+        // §3.3: the username must be the account's own.
+        if accounts::local_account(&username, &id.domain).as_ref() != Some(&id) {
+            return Err(StanzaError::new(Condition::NotAuthorized));
+        }
+        match accounts::set_password(
+            &server.store,
+            &id,
+            password,
+            server.config.auth.scram_iterations,
+        )
+        .await
+        {
+            Ok(()) => Ok(None),
+            Err(AccountError::EmptyPassword) => Err(StanzaError::new(Condition::NotAcceptable)),
+            Err(AccountError::Store(e)) => Err(store_to_stanza_error(e)),
+            Err(_) => Err(StanzaError::new(Condition::BadRequest)),
+        }
+    }
+}
+
+/// Guests (SASL ANONYMOUS) have no account to manage; nor may anyone manage another's.
+fn own_account(request: &IqRequest<'_>) -> Result<(), StanzaError> {
+    let to_self = request.to.node().is_none() || request.to.to_bare() == request.from.to_bare();
+    if to_self {
+        Ok(())
+    } else {
+        Err(StanzaError::new(Condition::Forbidden))
+    }
+}
+
+impl Module for Register {
+    fn name(&self) -> &'static str {
+        "register"
+    }
+
+    fn xeps(&self) -> &'static [(u16, &'static str)] {
+        &[(77, "2.4")]
+    }
+
+    fn register(&self, registry: &mut Registry) {
+        for target in [Target::Host, Target::Account] {
+            registry.iq(
+                IqType::Get,
+                target,
+                ns::REGISTER,
+                "query",
+                Arc::new(Registered),
+            );
+            registry.iq(IqType::Set, target, ns::REGISTER, "query", Arc::new(Change));
+        }
     }
 }

@@ -1,46 +1,56 @@
-//! The router: where every stanza a session sends goes next (RFC 6120 §10, RFC 6121 §8).
+//! The router: where every stanza goes next (RFC 6120 §10, RFC 6121 §8).
 //!
-//! It owns the table of bound sessions (full JID → the session's inbox) and never touches a
-//! socket: delivering means handing the stanza to the recipient session's channel, whose task
-//! writes it. Stanzas for the server itself go to the module registry.
+//! It never touches a socket: delivering means handing the stanza to the recipient session's
+//! inbox ([`table::SessionTable`]), whose task writes it. Stanzas for the server itself go to
+//! the module registry; presence goes through [`crate::presence`], which uses the table for
+//! delivery; messages for an account with no available resource go to [`crate::offline`].
+//! Remote domains would plug in here (federation): today they are unreachable.
 
-use std::collections::HashMap;
-use std::sync::RwLock;
+pub mod table;
 
 use jabberwock_protocol::jid::{FullJid, Jid};
 use jabberwock_protocol::stanza::{Condition, IqType, Stanza, StanzaError, StanzaKind};
 use jabberwock_protocol::xml::Element;
-use tokio::sync::mpsc;
 
 use crate::modules::{IqRequest, Target};
 use crate::server::Server;
 
-/// What a session's inbox carries. Kept one pointer wide: every session holds a channel.
-#[derive(Debug)]
-pub enum Outbound {
-    Stanza(Box<Element>),
-    /// Another login bound the same full JID (RFC 6120 §7.7.2.2): close with `<conflict/>`.
-    Replaced,
-}
-
-pub type Inbox = mpsc::Receiver<Outbound>;
-
-/// Inbox depth: enough to absorb a burst, small enough that a stuck client can't hoard memory.
-pub const INBOX_CAPACITY: usize = 256;
-
-struct Route {
-    resource: String,
-    session_id: u64,
-    /// `None` until the session sends available presence (RFC 6121 §4.2).
-    priority: Option<i8>,
-    tx: mpsc::Sender<Outbound>,
-}
+pub use table::{Inbox, Outbound, SessionTable, INBOX_CAPACITY};
 
 #[derive(Default)]
 pub struct Router {
-    /// Bare JID → its bound resources. A plain lock: held only for map operations, never
-    /// across an await.
-    sessions: RwLock<HashMap<String, Vec<Route>>>,
+    pub table: SessionTable,
+}
+
+/// Where a stanza's `to` points, from our point of view.
+pub enum Destination {
+    /// One of our domains itself.
+    Host(Jid),
+    /// An account on one of our domains, bare or full.
+    Local(Jid),
+    /// Somewhere we can't reach (no federation yet).
+    Remote,
+}
+
+/// Resolves `to` (absent = the sender's own account, RFC 6120 §10.3.1).
+pub fn destination(
+    server: &Server,
+    to: Option<&str>,
+    from: &FullJid,
+) -> Result<Destination, StanzaError> {
+    let to = match to.map(Jid::new) {
+        None => Jid::from(from.to_bare()),
+        Some(Ok(jid)) => jid,
+        Some(Err(_)) => return Err(StanzaError::new(Condition::JidMalformed)),
+    };
+    if server.host(to.domain().as_str()).is_none() {
+        return Ok(Destination::Remote);
+    }
+    Ok(if to.node().is_none() {
+        Destination::Host(to)
+    } else {
+        Destination::Local(to)
+    })
 }
 
 impl Router {
@@ -48,174 +58,40 @@ impl Router {
         Router::default()
     }
 
-    /// Binds a full JID to a session's inbox. An existing session with the same full JID is
-    /// told it was replaced (our conflict policy: the newest login wins, as Prosody does).
-    pub fn bind(&self, jid: &FullJid, session_id: u64, tx: mpsc::Sender<Outbound>) {
-        let bare = jid.to_bare().to_string();
-        let resource = jid.resource().to_string();
-        let mut map = self.write();
-        let routes = map.entry(bare).or_default();
-        if let Some(pos) = routes.iter().position(|r| r.resource == resource) {
-            let old = routes.remove(pos);
-            let _ = old.tx.try_send(Outbound::Replaced);
-        }
-        routes.push(Route {
-            resource,
-            session_id,
-            priority: None,
-            tx,
-        });
-    }
-
-    /// Removes a session's route, unless a newer session already took the JID over.
-    pub fn unbind(&self, jid: &FullJid, session_id: u64) {
-        let bare = jid.to_bare().to_string();
-        let mut map = self.write();
-        if let Some(routes) = map.get_mut(&bare) {
-            routes
-                .retain(|r| !(r.resource == jid.resource().as_str() && r.session_id == session_id));
-            if routes.is_empty() {
-                map.remove(&bare);
-            }
-        }
-    }
-
-    /// Records the session's availability and priority from its broadcast presence.
-    pub fn set_presence(&self, jid: &FullJid, priority: Option<i8>) {
-        let bare = jid.to_bare().to_string();
-        if let Some(routes) = self.write().get_mut(&bare) {
-            if let Some(r) = routes
-                .iter_mut()
-                .find(|r| r.resource == jid.resource().as_str())
-            {
-                r.priority = priority;
-            }
-        }
-    }
-
-    pub fn is_bound(&self, jid: &FullJid) -> bool {
-        let bare = jid.to_bare().to_string();
-        self.read()
-            .get(&bare)
-            .is_some_and(|rs| rs.iter().any(|r| r.resource == jid.resource().as_str()))
-    }
-
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Vec<Route>>> {
-        self.sessions
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Vec<Route>>> {
-        self.sessions
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Hands `stanza` to one bound resource. `false` if it is not bound (or its inbox is full).
-    fn deliver_to_full(&self, jid: &FullJid, element: Element) -> Result<(), Element> {
-        let bare = jid.to_bare().to_string();
-        let map = self.read();
-        let Some(route) = map
-            .get(&bare)
-            .and_then(|rs| rs.iter().find(|r| r.resource == jid.resource().as_str()))
-        else {
-            return Err(element);
+    /// Routes a message or IQ sent by the session `from` (its `from` already stamped).
+    /// Presence takes its own path through [`crate::presence::outbound`].
+    pub async fn route(&self, server: &Server, from: &FullJid, stanza: Stanza) {
+        let destination = match destination(server, stanza.to(), from) {
+            Ok(d) => d,
+            Err(err) => return self.bounce(from, &stanza, err),
         };
-        match route.tx.try_send(Outbound::Stanza(Box::new(element))) {
-            Ok(()) => Ok(()),
-            // A full inbox (or a session that just ended) hands the stanza back.
-            Err(e) => match e.into_inner() {
-                Outbound::Stanza(element) => Err(*element),
-                Outbound::Replaced => Ok(()),
+        match destination {
+            // RFC 6120 §10.4.3: no federation yet, so a remote domain can't be reached.
+            Destination::Remote => self.bounce(
+                from,
+                &stanza,
+                StanzaError::new(Condition::RemoteServerNotFound),
+            ),
+            Destination::Host(to) => {
+                // Messages and presence to the server itself have no recipient (RFC 6121 §8.5.1).
+                if stanza.kind() == StanzaKind::Iq {
+                    self.handle_iq(server, from, &to, Target::Host, stanza)
+                        .await;
+                }
+            }
+            Destination::Local(to) => match to.try_as_full() {
+                Ok(full) => {
+                    let full = full.clone();
+                    self.to_full(server, from, &full, stanza).await
+                }
+                Err(_) => self.to_bare(server, from, &to, stanza).await,
             },
         }
     }
 
-    /// Resources of `bare` chosen for a message to the bare JID (RFC 6121 §8.5.2.1.1):
-    /// all available resources sharing the highest non-negative priority.
-    fn message_targets(&self, bare: &str) -> Vec<mpsc::Sender<Outbound>> {
-        let map = self.read();
-        let Some(routes) = map.get(bare) else {
-            return Vec::new();
-        };
-        let best = routes
-            .iter()
-            .filter_map(|r| r.priority)
-            .filter(|p| *p >= 0)
-            .max();
-        match best {
-            Some(best) => routes
-                .iter()
-                .filter(|r| r.priority == Some(best))
-                .map(|r| r.tx.clone())
-                .collect(),
-            None => Vec::new(),
-        }
-    }
-
-    /// Available resources of `bare` with non-negative priority (headlines, RFC 6121
-    /// §8.5.2.1.1).
-    fn non_negative_resources(&self, bare: &str) -> Vec<mpsc::Sender<Outbound>> {
-        self.read()
-            .get(bare)
-            .map(|rs| {
-                rs.iter()
-                    .filter(|r| r.priority.is_some_and(|p| p >= 0))
-                    .map(|r| r.tx.clone())
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    /// All available resources of `bare` (directed presence to a bare JID, RFC 6121 §4.6).
-    fn available_resources(&self, bare: &str) -> Vec<mpsc::Sender<Outbound>> {
-        self.read()
-            .get(bare)
-            .map(|rs| {
-                rs.iter()
-                    .filter(|r| r.priority.is_some())
-                    .map(|r| r.tx.clone())
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    /// Routes a stanza sent by the session `from` (its `from` already stamped).
-    pub async fn route(&self, server: &Server, from: &FullJid, stanza: Stanza) {
-        let to = match stanza.to().map(Jid::new) {
-            None => Jid::from(from.to_bare()),
-            Some(Ok(jid)) => jid,
-            Some(Err(_)) => {
-                return self.bounce(from, &stanza, StanzaError::new(Condition::JidMalformed));
-            }
-        };
-        if server.host(to.domain().as_str()).is_none() {
-            // No federation yet (RFC 6120 §10.4.3): a remote domain can't be reached.
-            return self.bounce(
-                from,
-                &stanza,
-                StanzaError::new(Condition::RemoteServerNotFound),
-            );
-        }
-        match (to.node().is_some(), to.try_as_full()) {
-            (false, _) => self.to_server(server, from, &to, stanza).await,
-            (true, Ok(full)) => self.to_full(server, from, &full.clone(), stanza).await,
-            (true, Err(_)) => self.to_bare(server, from, &to, stanza).await,
-        }
-    }
-
-    /// RFC 6120 §10.3: the server itself handles it, or it is not for anyone.
-    async fn to_server(&self, server: &Server, from: &FullJid, to: &Jid, stanza: Stanza) {
-        if stanza.kind() == StanzaKind::Iq {
-            self.handle_iq(server, from, to, Target::Host, stanza).await;
-        }
-        // Messages and presence to the server: nothing to deliver them to (RFC 6121 §8.5.1).
-    }
-
     /// RFC 6121 §8.5.3: a full JID, bound or not.
     async fn to_full(&self, server: &Server, from: &FullJid, to: &FullJid, stanza: Stanza) {
-        let Err(element) = self.deliver_to_full(to, stanza.into_element()) else {
+        let Err(element) = self.table.send_to_full(to, stanza.into_element()) else {
             return;
         };
         // Not bound: the element comes back, still a stanza.
@@ -233,50 +109,48 @@ impl Router {
                 &stanza,
                 StanzaError::new(Condition::ServiceUnavailable),
             ),
-            // §8.5.3.2.3: presence to an unavailable resource is dropped silently.
             StanzaKind::Presence => {}
         }
     }
 
-    /// RFC 6121 §8.5.2: a bare JID of one of our accounts.
+    /// RFC 6121 §8.5.2: the bare JID of one of our accounts.
     async fn to_bare(&self, server: &Server, from: &FullJid, to: &Jid, stanza: Stanza) {
-        let bare = to.to_bare().to_string();
         match stanza.kind() {
             // RFC 6120 §10.3.3: an IQ to a bare JID is answered by the server for the account.
             StanzaKind::Iq => {
                 self.handle_iq(server, from, to, Target::Account, stanza)
                     .await
             }
-            StanzaKind::Presence => {
-                for tx in self.available_resources(&bare) {
-                    let _ = tx.try_send(Outbound::Stanza(Box::new(stanza.element().clone())));
-                }
-            }
-            StanzaKind::Message => {
-                let message_type = stanza.type_attr().unwrap_or("normal");
-                let targets = match message_type {
-                    // §8.5.2.1.2: groupchat to a bare JID has no sensible recipient.
-                    "groupchat" => Vec::new(),
-                    // headline: every available resource with non-negative priority.
-                    "headline" => self.non_negative_resources(&bare),
-                    _ => self.message_targets(&bare),
-                };
-                // A session that just ended may still be listed: count what was taken.
-                let delivered = targets
-                    .iter()
-                    .filter(|tx| {
-                        tx.try_send(Outbound::Stanza(Box::new(stanza.element().clone())))
-                            .is_ok()
-                    })
-                    .count();
-                // No available resource. Offline storage comes with the IM core; until then
-                // RFC 6121 §8.5.2.2 lets us answer service-unavailable.
-                if delivered == 0 && message_type != "headline" && message_type != "error" {
-                    self.bounce(
-                        from,
-                        &stanza,
-                        StanzaError::new(Condition::ServiceUnavailable),
-                    );
+            StanzaKind::Message => self.message_to_bare(server, from, to, stanza).await,
+            StanzaKind::Presence => {}
+        }
+    }
+
+    async fn message_to_bare(&self, server: &Server, from: &FullJid, to: &Jid, stanza: Stanza) {
+        let bare = to.to_bare().to_string();
+        let message_type = stanza.type_attr().unwrap_or("normal");
+        let delivered = match message_type {
+            // §8.5.2.1.2: groupchat to a bare JID has no sensible recipient.
+            "groupchat" => 0,
+            // §8.5.2.1.1: headlines go to every non-negative available resource.
+            "headline" => self.table.send_to_available(&bare, stanza.element(), true),
+            _ => self.table.send_to_most_available(&bare, stanza.element()),
+        };
+        if delivered > 0 {
+            return;
+        }
+        // §8.5.2.2: nobody available. Chat and normal messages wait offline (XEP-0160);
+        // headlines and errors are dropped; the rest bounce.
+        match message_type {
+            "headline" | "error" => {}
+            "groupchat" => self.bounce(
+                from,
+                &stanza,
+                StanzaError::new(Condition::ServiceUnavailable),
+            ),
+            _ => {
+                if let Err(err) = crate::offline::store(server, &to.to_bare(), &stanza).await {
+                    self.bounce(from, &stanza, err);
                 }
             }
         }
@@ -324,14 +198,15 @@ impl Router {
 
     /// Sends a stanza error back to the sender, unless the stanza was itself an error
     /// (RFC 6120 §8.3.1: never answer an error with an error).
-    fn bounce(&self, from: &FullJid, stanza: &Stanza, err: StanzaError) {
+    pub fn bounce(&self, from: &FullJid, stanza: &Stanza, err: StanzaError) {
         if stanza.is_error() {
             return;
         }
         self.reply(from, stanza.error_reply(&err));
     }
 
-    fn reply(&self, to: &FullJid, element: Element) {
-        let _ = self.deliver_to_full(to, element);
+    /// Hands a server-generated stanza to one session.
+    pub fn reply(&self, to: &FullJid, element: Element) {
+        let _ = self.table.send_to_full(to, element);
     }
 }

@@ -1,0 +1,130 @@
+//! RFC 6121 §2: roster get and set, with roster versioning (XEP-0237).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use jabberwock_protocol::ns;
+use jabberwock_protocol::stanza::{Condition, IqType, StanzaError};
+use jabberwock_protocol::xml::Element;
+
+use super::{IqHandler, IqRequest, Module, Registry, Target};
+use crate::error::store_to_stanza_error;
+use crate::offline::account_of;
+use crate::roster::item::{self, ItemRequest};
+use crate::roster::{self as rosters};
+
+pub struct Roster;
+
+struct Get;
+struct Set;
+
+/// §2.1.5: only the user may touch the user's roster (no `to`, or the user's own bare JID).
+fn check_owner(request: &IqRequest<'_>) -> Result<(), StanzaError> {
+    if request.to.to_bare() == request.from.to_bare() {
+        Ok(())
+    } else {
+        Err(StanzaError::new(Condition::Forbidden))
+    }
+}
+
+#[async_trait]
+impl IqHandler for Get {
+    async fn handle(&self, request: IqRequest<'_>) -> Result<Option<Element>, StanzaError> {
+        check_owner(&request)?;
+        let owner = request.from.to_bare();
+        let server = request.server;
+        server.router.table.set_interested(request.from);
+        let (version, entries) = server
+            .store
+            .roster(&account_of(&owner))
+            .await
+            .map_err(store_to_stanza_error)?;
+        let ver = version.to_string();
+        // XEP-0237 §4: the client's copy is current: an empty result, pushes will follow.
+        if request.payload.attr("ver") == Some(ver.as_str()) {
+            return Ok(None);
+        }
+        let mut query = Element::new("query", ns::ROSTER).with_attr("ver", ver);
+        for entry in entries.iter().filter(|e| e.in_roster) {
+            query.push_child(item::to_element(entry));
+        }
+        Ok(Some(query))
+    }
+}
+
+#[async_trait]
+impl IqHandler for Set {
+    async fn handle(&self, request: IqRequest<'_>) -> Result<Option<Element>, StanzaError> {
+        check_owner(&request)?;
+        let owner = request.from.to_bare();
+        let server = request.server;
+        match item::parse_set(request.payload)? {
+            ItemRequest::Remove { jid } => {
+                let existed = rosters::remove_item(server, &owner, &jid)
+                    .await
+                    .map_err(store_to_stanza_error)?;
+                // §2.5.3: removing what isn't there is item-not-found.
+                if !existed {
+                    return Err(StanzaError::new(Condition::ItemNotFound));
+                }
+            }
+            ItemRequest::Update { jid, name, groups } => {
+                let account = account_of(&owner);
+                let mut entry = rosters::entry(server, &owner, &jid)
+                    .await
+                    .map_err(store_to_stanza_error)?;
+                if !entry.in_roster {
+                    let size = server
+                        .store
+                        .roster_size(&account)
+                        .await
+                        .map_err(store_to_stanza_error)?;
+                    // §2.3.3: a full roster refuses new items.
+                    if size >= server.config.roster.max_items {
+                        return Err(StanzaError::with_text(
+                            Condition::NotAllowed,
+                            "The roster is full",
+                        ));
+                    }
+                }
+                entry.name = name;
+                entry.groups = groups;
+                entry.in_roster = true;
+                let version = server
+                    .store
+                    .put_roster_entry(&account, &entry)
+                    .await
+                    .map_err(store_to_stanza_error)?;
+                rosters::push(server, &owner, item::to_element(&entry), version);
+            }
+        }
+        Ok(None)
+    }
+}
+
+impl Module for Roster {
+    fn name(&self) -> &'static str {
+        "roster"
+    }
+
+    fn xeps(&self) -> &'static [(u16, &'static str)] {
+        &[(237, "1.3")]
+    }
+
+    fn register(&self, registry: &mut Registry) {
+        registry.iq(
+            IqType::Get,
+            Target::Account,
+            ns::ROSTER,
+            "query",
+            Arc::new(Get),
+        );
+        registry.iq(
+            IqType::Set,
+            Target::Account,
+            ns::ROSTER,
+            "query",
+            Arc::new(Set),
+        );
+    }
+}

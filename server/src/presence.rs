@@ -1,0 +1,261 @@
+//! Presence (RFC 6121 §4): broadcast to subscribers, probes, directed presence, and what a
+//! session's end means for the others. Subscription requests are handed to [`crate::roster`].
+//!
+//! Privacy rule: a user's presence goes only to contacts subscribed to it (`from`/`both`),
+//! to the user's own resources, and to entities the user sent directed presence to.
+
+use std::collections::HashSet;
+
+use jabberwock_protocol::jid::{BareJid, FullJid, Jid};
+use jabberwock_protocol::ns;
+use jabberwock_protocol::stanza::{Condition, Stanza, StanzaError};
+use jabberwock_protocol::xml::Element;
+use jabberwock_storage::{StoreError, Subscription};
+
+use crate::offline::account_of;
+use crate::roster::{self, subscription::Kind};
+use crate::router::{destination, Destination};
+use crate::server::Server;
+
+/// What a session remembers about its own presence.
+#[derive(Default)]
+pub struct PresenceState {
+    /// Entities this session sent available directed presence to (RFC 6121 §4.6): they get
+    /// unavailable when the session goes away.
+    directed: HashSet<String>,
+}
+
+/// A presence stanza from the client of session `from` (its `from` already stamped).
+pub async fn outbound(server: &Server, state: &mut PresenceState, from: &FullJid, stanza: Stanza) {
+    let result = match stanza.to() {
+        None => match stanza.type_attr() {
+            None => broadcast_available(server, from, stanza.into_element()).await,
+            Some("unavailable") => {
+                broadcast_unavailable(server, state, from, stanza.into_element()).await
+            }
+            // Subscription requests and probes need an addressee.
+            Some(_) => {
+                server
+                    .router
+                    .bounce(from, &stanza, StanzaError::new(Condition::BadRequest));
+                Ok(())
+            }
+        },
+        Some(_) => directed(server, state, from, stanza).await,
+    };
+    if let Err(e) = result {
+        tracing::error!(error = %e, "presence processing failed on storage");
+    }
+}
+
+fn priority_of(presence: &Element) -> i8 {
+    presence
+        .get_child("priority", ns::CLIENT)
+        .and_then(|p| p.text().trim().parse::<i8>().ok())
+        .unwrap_or(0)
+}
+
+async fn subscribers(server: &Server, user: &BareJid) -> Result<Vec<BareJid>, StoreError> {
+    contacts_where(server, user, |s| {
+        matches!(s, Subscription::From | Subscription::Both)
+    })
+    .await
+}
+
+async fn contacts_where(
+    server: &Server,
+    user: &BareJid,
+    pick: impl Fn(Subscription) -> bool,
+) -> Result<Vec<BareJid>, StoreError> {
+    let (_, entries) = server.store.roster(&account_of(user)).await?;
+    Ok(entries
+        .iter()
+        .filter(|e| pick(e.subscription))
+        .filter_map(|e| BareJid::new(&e.contact).ok())
+        .collect())
+}
+
+/// Sends a copy of `presence` (addressed to each in turn) to `targets` and to all of the
+/// user's own available resources (RFC 6121 §4.2.2, §4.4.2).
+fn fan_out(server: &Server, user: &BareJid, presence: &Element, targets: &[BareJid]) {
+    for target in targets {
+        let mut copy = presence.clone();
+        copy.set_attr("to", target.as_str());
+        deliver_local(server, &Jid::from(target.clone()), copy);
+    }
+    let mut own = presence.clone();
+    own.set_attr("to", user.as_str());
+    server
+        .router
+        .table
+        .send_to_available(user.as_str(), &own, false);
+}
+
+/// RFC 6121 §4.2 (initial) and §4.4 (subsequent) available presence.
+async fn broadcast_available(
+    server: &Server,
+    from: &FullJid,
+    presence: Element,
+) -> Result<(), StoreError> {
+    let user = from.to_bare();
+    let priority = priority_of(&presence);
+    let was_available = server
+        .router
+        .table
+        .set_presence(from, Some((priority, presence.clone())));
+    fan_out(server, &user, &presence, &subscribers(server, &user).await?);
+    if was_available {
+        return Ok(());
+    }
+    // Initial presence: learn what this resource is entitled to see.
+    // §4.2.2: the user's other available resources.
+    for (full, other) in server.router.table.available_presences(user.as_str()) {
+        if full != from.as_str() {
+            let mut copy = (*other).clone();
+            copy.set_attr("to", from.as_str());
+            server.router.reply(from, copy);
+        }
+    }
+    // §4.3: probes to every contact the user is subscribed to.
+    let contacts = contacts_where(server, &user, |s| {
+        matches!(s, Subscription::To | Subscription::Both)
+    })
+    .await?;
+    for contact in contacts {
+        probe(server, &Jid::from(from.clone()), &contact).await?;
+    }
+    // §3.1.3: subscription requests that arrived while the user was away.
+    let (_, entries) = server.store.roster(&account_of(&user)).await?;
+    for entry in entries.iter().filter(|e| e.pending_in) {
+        let request = entry
+            .pending_in_stanza
+            .as_deref()
+            .and_then(|s| jabberwock_protocol::xml::parse_stanza(s.as_bytes()).ok());
+        let request = match (request, BareJid::new(&entry.contact)) {
+            (Some(r), _) => r,
+            (None, Ok(contact)) => roster::subscription_presence(Kind::Subscribe, &contact, &user),
+            (None, Err(_)) => continue,
+        };
+        server.router.reply(from, request);
+    }
+    // XEP-0160 §4: offline messages go to a resource with non-negative priority.
+    if priority >= 0 {
+        crate::offline::deliver(server, from).await;
+    }
+    Ok(())
+}
+
+/// RFC 6121 §4.5: unavailable presence to subscribers, own resources and directed targets.
+async fn broadcast_unavailable(
+    server: &Server,
+    state: &mut PresenceState,
+    from: &FullJid,
+    presence: Element,
+) -> Result<(), StoreError> {
+    let user = from.to_bare();
+    let was_available = server.router.table.set_presence(from, None);
+    let mut targets = if was_available {
+        subscribers(server, &user).await?
+    } else {
+        Vec::new()
+    };
+    for jid in state.directed.drain() {
+        if let Ok(bare) = BareJid::new(&jid) {
+            if !targets.contains(&bare) {
+                targets.push(bare);
+            }
+        }
+    }
+    fan_out(server, &user, &presence, &targets);
+    Ok(())
+}
+
+/// The session is ending without having said goodbye (RFC 6121 §4.5.4): the server says it.
+pub async fn session_ended(server: &Server, state: &mut PresenceState, from: &FullJid) {
+    let available = server
+        .router
+        .table
+        .available_presences(from.to_bare().as_str())
+        .iter()
+        .any(|(full, _)| full == from.as_str());
+    if !available && state.directed.is_empty() {
+        return;
+    }
+    let presence = Element::new("presence", ns::CLIENT)
+        .with_attr("type", "unavailable")
+        .with_attr("from", from.as_str());
+    if let Err(e) = broadcast_unavailable(server, state, from, presence).await {
+        tracing::error!(error = %e, "unavailable broadcast failed on storage");
+    }
+}
+
+/// Presence with a `to`: subscription management, a probe, or directed presence.
+async fn directed(
+    server: &Server,
+    state: &mut PresenceState,
+    from: &FullJid,
+    stanza: Stanza,
+) -> Result<(), StoreError> {
+    let to = match destination(server, stanza.to(), from) {
+        Ok(Destination::Local(to)) => to,
+        Ok(Destination::Host(_)) | Ok(Destination::Remote) => return Ok(()),
+        Err(err) => {
+            server.router.bounce(from, &stanza, err);
+            return Ok(());
+        }
+    };
+    let type_attr = stanza.type_attr().map(str::to_owned);
+    if let Some(kind) = type_attr.as_deref().and_then(Kind::from_presence_type) {
+        return roster::outbound(server, from, &to.to_bare(), kind, stanza.into_element()).await;
+    }
+    match type_attr.as_deref() {
+        Some("probe") => probe(server, &Jid::from(from.clone()), &to.to_bare()).await,
+        Some("unavailable") => {
+            state.directed.remove(to.as_str());
+            deliver_local(server, &to, stanza.into_element());
+            Ok(())
+        }
+        _ => {
+            if type_attr.is_none() {
+                state.directed.insert(to.to_string());
+            }
+            deliver_local(server, &to, stanza.into_element());
+            Ok(())
+        }
+    }
+}
+
+/// RFC 6121 §4.3.2: the contact's server answers a probe with the contact's presence, only
+/// if the prober is subscribed to it.
+async fn probe(server: &Server, prober: &Jid, contact: &BareJid) -> Result<(), StoreError> {
+    let entry = server
+        .store
+        .roster_entry(&account_of(contact), prober.to_bare().as_str())
+        .await?;
+    if !entry.is_some_and(|e| matches!(e.subscription, Subscription::From | Subscription::Both)) {
+        return Ok(());
+    }
+    for (full, presence) in server.router.table.available_presences(contact.as_str()) {
+        let mut copy = (*presence).clone();
+        copy.set_attr("from", full.as_str());
+        copy.set_attr("to", prober.as_str());
+        deliver_local(server, prober, copy);
+    }
+    Ok(())
+}
+
+/// Inbound presence notification for one of our accounts (RFC 6121 §4.4.3, §4.6.3): a
+/// full JID gets it if bound; a bare JID's available resources all get it.
+pub fn deliver_local(server: &Server, to: &Jid, presence: Element) {
+    match to.try_as_full() {
+        Ok(full) => {
+            let _ = server.router.table.send_to_full(full, presence);
+        }
+        Err(bare) => {
+            server
+                .router
+                .table
+                .send_to_available(bare.as_str(), &presence, false);
+        }
+    }
+}

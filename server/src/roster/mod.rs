@@ -1,0 +1,300 @@
+//! Rosters and presence subscriptions (RFC 6121 §2–§3): the stored state of each
+//! user/contact pair, its transitions ([`subscription`]), and roster pushes.
+//!
+//! Both server roles live here: [`outbound`] is the user's server handling what the user
+//! sends, [`inbound`] is the contact's server handling what arrives for the contact. Between
+//! two of our own accounts one calls the other directly; a remote domain (federation) would
+//! be reached instead where [`deliver_to_contact_server`] says so.
+
+pub mod item;
+pub mod subscription;
+
+use jabberwock_protocol::jid::{BareJid, FullJid, Jid};
+use jabberwock_protocol::ns;
+use jabberwock_protocol::xml::Element;
+use jabberwock_storage::{RosterEntry, StoreError};
+
+use crate::offline::account_of;
+use crate::server::Server;
+use subscription::{Kind, State};
+
+fn state_of(entry: &RosterEntry) -> State {
+    State {
+        subscription: entry.subscription,
+        pending_out: entry.pending_out,
+        pending_in: entry.pending_in,
+        approved: entry.approved,
+    }
+}
+
+fn apply(entry: &mut RosterEntry, state: State) {
+    entry.subscription = state.subscription;
+    entry.pending_out = state.pending_out;
+    entry.pending_in = state.pending_in;
+    entry.approved = state.approved;
+    if !state.pending_in {
+        entry.pending_in_stanza = None;
+    }
+}
+
+/// The stored entry of `owner` for `contact`, or a fresh one.
+pub async fn entry(
+    server: &Server,
+    owner: &BareJid,
+    contact: &BareJid,
+) -> Result<RosterEntry, StoreError> {
+    Ok(server
+        .store
+        .roster_entry(&account_of(owner), contact.as_str())
+        .await?
+        .unwrap_or_else(|| RosterEntry {
+            contact: contact.to_string(),
+            ..RosterEntry::default()
+        }))
+}
+
+/// Sends a roster push (RFC 6121 §2.1.6) with `item` to every interested resource of `owner`.
+pub fn push(server: &Server, owner: &BareJid, item: Element, version: u64) {
+    let ver = version.to_string();
+    server
+        .router
+        .table
+        .send_to_interested(owner.as_str(), |full| {
+            Element::new("iq", ns::CLIENT)
+                .with_attr("type", "set")
+                .with_attr("id", format!("push-{ver}"))
+                .with_attr("to", full)
+                .with_child(
+                    Element::new("query", ns::ROSTER)
+                        .with_attr("ver", ver.as_str())
+                        .with_child(item.clone()),
+                )
+        });
+}
+
+/// A subscription presence from `from` to `to` (both bare, RFC 6121 §3.1.2 stamps bare JIDs).
+pub fn subscription_presence(kind: Kind, from: &BareJid, to: &BareJid) -> Element {
+    Element::new("presence", ns::CLIENT)
+        .with_attr("type", kind.as_str())
+        .with_attr("from", from.as_str())
+        .with_attr("to", to.as_str())
+}
+
+/// The user's server: `user` sent `kind` to `contact` (RFC 6121 Appendix A.2).
+/// `stanza` is what the client sent (kept for its status text and extensions).
+pub async fn outbound(
+    server: &Server,
+    user: &FullJid,
+    contact: &BareJid,
+    kind: Kind,
+    mut stanza: Element,
+) -> Result<(), StoreError> {
+    let owner = user.to_bare();
+    if &owner == contact {
+        // A subscription to oneself means nothing: self-presence is always shared.
+        return Ok(());
+    }
+    let mut entry = entry(server, &owner, contact).await?;
+    let before = state_of(&entry);
+    let out = subscription::outbound(before, kind);
+    if out.state != before {
+        apply(&mut entry, out.state);
+        if out.push {
+            entry.in_roster = true;
+        }
+        let version = server
+            .store
+            .put_roster_entry(&account_of(&owner), &entry)
+            .await?;
+        if out.push {
+            push(server, &owner, item::to_element(&entry), version);
+        }
+    }
+    if out.route {
+        use jabberwock_storage::Subscription::{Both, From};
+        // §3.2.2: a contact losing its subscription sees us go unavailable first.
+        if kind == Kind::Unsubscribed && matches!(before.subscription, From | Both) {
+            withdraw_presence(server, &owner, contact).await;
+        }
+        // §3.1.2: stamped with the user's bare JID, addressed to the contact's bare JID.
+        stanza.set_attr("from", owner.as_str());
+        stanza.set_attr("to", contact.as_str());
+        deliver_to_contact_server(server, &owner, contact, kind, stanza).await?;
+        // §3.1.5: approving shares the approver's current presence with the new subscriber.
+        if kind == Kind::Subscribed && matches!(out.state.subscription, From | Both) {
+            share_presence(server, &owner, contact).await;
+        }
+    }
+    Ok(())
+}
+
+/// Where a routed subscription stanza goes: our own account's inbound processing, or (not
+/// yet) a remote server.
+async fn deliver_to_contact_server(
+    server: &Server,
+    from: &BareJid,
+    to: &BareJid,
+    kind: Kind,
+    stanza: Element,
+) -> Result<(), StoreError> {
+    if server.host(to.domain().as_str()).is_some() {
+        Box::pin(inbound(server, from, to, kind, stanza)).await
+    } else {
+        // No federation yet: the request can't leave this server.
+        tracing::debug!(%to, "subscription stanza for a remote domain dropped");
+        Ok(())
+    }
+}
+
+/// The contact's server: `kind` arrived from `user` for our account `contact`
+/// (RFC 6121 Appendix A.3).
+pub async fn inbound(
+    server: &Server,
+    user: &BareJid,
+    contact: &BareJid,
+    kind: Kind,
+    stanza: Element,
+) -> Result<(), StoreError> {
+    if !server.store.account_exists(&account_of(contact)).await? {
+        // §3.1.3: a request for an account that doesn't exist is answered unsubscribed.
+        if kind == Kind::Subscribe {
+            let reply = subscription_presence(Kind::Unsubscribed, contact, user);
+            Box::pin(deliver_to_contact_server(
+                server,
+                contact,
+                user,
+                Kind::Unsubscribed,
+                reply,
+            ))
+            .await?;
+        }
+        return Ok(());
+    }
+    let mut entry = entry(server, contact, user).await?;
+    let before = state_of(&entry);
+    let result = subscription::inbound(before, kind);
+    if result.state != before {
+        apply(&mut entry, result.state);
+        if kind == Kind::Subscribe && result.deliver {
+            // Kept for the next login if nobody is online to answer it now (§3.1.3).
+            entry.pending_in_stanza =
+                Some(String::from_utf8_lossy(&stanza.to_bytes(ns::CLIENT)).into_owned());
+        }
+        if result.push {
+            entry.in_roster = true;
+        }
+        let version = server
+            .store
+            .put_roster_entry(&account_of(contact), &entry)
+            .await?;
+        if result.push {
+            push(server, contact, item::to_element(&entry), version);
+        }
+    }
+    if result.deliver {
+        server
+            .router
+            .table
+            .send_to_available(contact.as_str(), &stanza, true);
+    }
+    if let Some(reply) = result.auto_reply {
+        let element = subscription_presence(reply, contact, user);
+        Box::pin(deliver_to_contact_server(
+            server, contact, user, reply, element,
+        ))
+        .await?;
+        if reply == Kind::Subscribed {
+            share_presence(server, contact, user).await;
+        }
+    }
+    Ok(())
+}
+
+/// Sends `owner`'s current presence (each available resource) to `to`.
+pub async fn share_presence(server: &Server, owner: &BareJid, to: &BareJid) {
+    for (full, presence) in server.router.table.available_presences(owner.as_str()) {
+        let mut presence = (*presence).clone();
+        presence.set_attr("from", full.as_str());
+        presence.set_attr("to", to.as_str());
+        crate::presence::deliver_local(server, &Jid::from(to.clone()), presence);
+    }
+}
+
+/// Tells `to` that each of `owner`'s available resources is now unavailable to it.
+async fn withdraw_presence(server: &Server, owner: &BareJid, to: &BareJid) {
+    for (full, _) in server.router.table.available_presences(owner.as_str()) {
+        let presence = Element::new("presence", ns::CLIENT)
+            .with_attr("type", "unavailable")
+            .with_attr("from", full.as_str())
+            .with_attr("to", to.as_str());
+        crate::presence::deliver_local(server, &Jid::from(to.clone()), presence);
+    }
+}
+
+/// RFC 6121 §2.5.2: removing an item cancels the subscriptions both ways, then the item goes.
+/// Returns false when there was no such item.
+pub async fn remove_item(
+    server: &Server,
+    owner: &BareJid,
+    contact: &BareJid,
+) -> Result<bool, StoreError> {
+    let Some(entry) = server
+        .store
+        .roster_entry(&account_of(owner), contact.as_str())
+        .await?
+    else {
+        return Ok(false);
+    };
+    cancel_both_ways(server, owner, contact, &entry).await?;
+    if let Some(version) = server
+        .store
+        .remove_roster_entry(&account_of(owner), contact.as_str())
+        .await?
+    {
+        push(
+            server,
+            owner,
+            item::removed_element(contact.as_str()),
+            version,
+        );
+    }
+    Ok(entry.in_roster)
+}
+
+/// Sends what ends every subscription tie between `owner` and `contact`.
+async fn cancel_both_ways(
+    server: &Server,
+    owner: &BareJid,
+    contact: &BareJid,
+    entry: &RosterEntry,
+) -> Result<(), StoreError> {
+    use jabberwock_storage::Subscription::{Both, From, To};
+    let mut kinds = Vec::new();
+    if matches!(entry.subscription, To | Both) || entry.pending_out {
+        kinds.push(Kind::Unsubscribe);
+    }
+    if matches!(entry.subscription, From | Both) || entry.pending_in {
+        kinds.push(Kind::Unsubscribed);
+    }
+    for kind in kinds {
+        if kind == Kind::Unsubscribed && matches!(entry.subscription, From | Both) {
+            withdraw_presence(server, owner, contact).await;
+        }
+        let stanza = subscription_presence(kind, owner, contact);
+        deliver_to_contact_server(server, owner, contact, kind, stanza).await?;
+    }
+    Ok(())
+}
+
+/// Account deletion: every contact learns the subscriptions are gone (their rosters updated
+/// and pushed), then the account and everything stored for it is removed.
+pub async fn remove_account(server: &Server, owner: &BareJid) -> Result<bool, StoreError> {
+    let account = account_of(owner);
+    let (_, entries) = server.store.roster(&account).await?;
+    for entry in &entries {
+        if let Ok(contact) = BareJid::new(&entry.contact) {
+            cancel_both_ways(server, owner, &contact, entry).await?;
+        }
+    }
+    server.store.remove_account(&account).await
+}
