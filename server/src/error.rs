@@ -53,6 +53,10 @@ impl From<std::io::Error> for SessionEnd {
 /// Storage failures are our fault, never the client's: log them and answer
 /// `internal-server-error` (RFC 6120 §8.3.3.6) without details.
 pub fn store_to_stanza_error(err: StoreError) -> StanzaError {
+    if let StoreError::NotFound = err {
+        // No stored account behind the session (a SASL ANONYMOUS guest): nothing to keep.
+        return StanzaError::with_text(Condition::NotAllowed, "This account stores nothing");
+    }
     tracing::error!(error = %err, "storage failure");
     StanzaError::new(Condition::InternalServerError)
 }
