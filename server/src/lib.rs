@@ -83,6 +83,13 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
             source,
         })?;
     let server = Arc::new(Server::new(config, store, acceptor));
+    // Said only now that storage is ready, so whoever waits for these lines (an admin, a
+    // test harness) can rely on the server being able to serve.
+    for l in &listeners {
+        if let Ok(addr) = l.socket.local_addr() {
+            tracing::info!(kind = %l.kind, %addr, "listening");
+        }
+    }
     let hosts: Vec<&str> = server.config.hosts.keys().map(String::as_str).collect();
     tracing::info!(hosts = %hosts.join(","), storage = %url, "Jabberwock started");
 

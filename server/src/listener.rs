@@ -72,11 +72,6 @@ pub async fn bind_all(config: &Config) -> Result<Vec<Listener>, BindError> {
             Err(source) => return Err(BindError { addr, kind, source }),
         }
     }
-    for l in &listeners {
-        if let Ok(addr) = l.socket.local_addr() {
-            tracing::info!(kind = %l.kind, %addr, "listening");
-        }
-    }
     Ok(listeners)
 }
 

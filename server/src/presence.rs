@@ -10,7 +10,7 @@ use jabberwock_protocol::jid::{BareJid, FullJid, Jid};
 use jabberwock_protocol::ns;
 use jabberwock_protocol::stanza::{Condition, Stanza, StanzaError};
 use jabberwock_protocol::xml::Element;
-use jabberwock_storage::{StoreError, Subscription};
+use jabberwock_storage::{RosterEntry, StoreError, Subscription};
 
 use crate::offline::account_of;
 use crate::roster::{self, subscription::Kind};
@@ -55,24 +55,25 @@ fn priority_of(presence: &Element) -> i8 {
         .unwrap_or(0)
 }
 
-async fn subscribers(server: &Server, user: &BareJid) -> Result<Vec<BareJid>, StoreError> {
-    contacts_where(server, user, |s| {
-        matches!(s, Subscription::From | Subscription::Both)
-    })
-    .await
+/// The user's roster entries (one read serves a whole broadcast).
+async fn roster_of(server: &Server, user: &BareJid) -> Result<Vec<RosterEntry>, StoreError> {
+    Ok(server.store.roster(&account_of(user)).await?.1)
 }
 
-async fn contacts_where(
-    server: &Server,
-    user: &BareJid,
-    pick: impl Fn(Subscription) -> bool,
-) -> Result<Vec<BareJid>, StoreError> {
-    let (_, entries) = server.store.roster(&account_of(user)).await?;
-    Ok(entries
+/// Contacts whose subscription state `pick` selects.
+fn contacts_where(entries: &[RosterEntry], pick: impl Fn(Subscription) -> bool) -> Vec<BareJid> {
+    entries
         .iter()
         .filter(|e| pick(e.subscription))
         .filter_map(|e| BareJid::new(&e.contact).ok())
-        .collect())
+        .collect()
+}
+
+/// Contacts subscribed to the user's presence (RFC 6121 §4.2.2: `from` or `both`).
+fn subscribers(entries: &[RosterEntry]) -> Vec<BareJid> {
+    contacts_where(entries, |s| {
+        matches!(s, Subscription::From | Subscription::Both)
+    })
 }
 
 /// Sends a copy of `presence` (addressed to each in turn) to `targets` and to all of the
@@ -99,15 +100,30 @@ async fn broadcast_available(
 ) -> Result<(), StoreError> {
     let user = from.to_bare();
     let priority = priority_of(&presence);
-    let was_available = server
+    let before = server
         .router
         .table
         .set_presence(from, Some((priority, presence.clone())));
-    fan_out(server, &user, &presence, &subscribers(server, &user).await?);
-    if was_available {
-        return Ok(());
+    let entries = roster_of(server, &user).await?;
+    fan_out(server, &user, &presence, &subscribers(&entries));
+    let Some(previous_priority) = before else {
+        return initial_presence(server, from, &user, priority, &entries).await;
+    };
+    // XEP-0160 §4: a resource that turns non-negative is now one offline messages can reach.
+    if previous_priority < 0 && priority >= 0 {
+        crate::offline::deliver(server, from).await;
     }
-    // Initial presence: learn what this resource is entitled to see.
+    Ok(())
+}
+
+/// RFC 6121 §4.2.2: what a resource that just became available is entitled to see.
+async fn initial_presence(
+    server: &Server,
+    from: &FullJid,
+    user: &BareJid,
+    priority: i8,
+    entries: &[RosterEntry],
+) -> Result<(), StoreError> {
     // §4.2.2: the user's other available resources.
     for (full, other) in server.router.table.available_presences(user.as_str()) {
         if full != from.as_str() {
@@ -117,15 +133,12 @@ async fn broadcast_available(
         }
     }
     // §4.3: probes to every contact the user is subscribed to.
-    let contacts = contacts_where(server, &user, |s| {
+    for contact in contacts_where(entries, |s| {
         matches!(s, Subscription::To | Subscription::Both)
-    })
-    .await?;
-    for contact in contacts {
+    }) {
         probe(server, &Jid::from(from.clone()), &contact).await?;
     }
     // §3.1.3: subscription requests that arrived while the user was away.
-    let (_, entries) = server.store.roster(&account_of(&user)).await?;
     for entry in entries.iter().filter(|e| e.pending_in) {
         let request = entry
             .pending_in_stanza
@@ -133,7 +146,7 @@ async fn broadcast_available(
             .and_then(|s| jabberwock_protocol::xml::parse_stanza(s.as_bytes()).ok());
         let request = match (request, BareJid::new(&entry.contact)) {
             (Some(r), _) => r,
-            (None, Ok(contact)) => roster::subscription_presence(Kind::Subscribe, &contact, &user),
+            (None, Ok(contact)) => roster::subscription_presence(Kind::Subscribe, &contact, user),
             (None, Err(_)) => continue,
         };
         server.router.reply(from, request);
@@ -153,9 +166,9 @@ async fn broadcast_unavailable(
     presence: Element,
 ) -> Result<(), StoreError> {
     let user = from.to_bare();
-    let was_available = server.router.table.set_presence(from, None);
+    let was_available = server.router.table.set_presence(from, None).is_some();
     let mut targets = if was_available {
-        subscribers(server, &user).await?
+        subscribers(&roster_of(server, &user).await?)
     } else {
         Vec::new()
     };

@@ -23,6 +23,8 @@ pub struct TestConfig {
     pub hosts: Vec<(String, Vec<String>)>,
     /// `[storage] url`; `None` = the default SQLite file in the temp data dir.
     pub storage_url: Option<String>,
+    /// Other top-level tables (e.g. `[offline]`, `[roster]`) and their lines.
+    pub sections: Vec<(String, Vec<String>)>,
 }
 
 impl Default for TestConfig {
@@ -32,6 +34,7 @@ impl Default for TestConfig {
             flash: Vec::new(),
             hosts: vec![("localhost".into(), Vec::new())],
             storage_url: None,
+            sections: Vec::new(),
         }
     }
 }
@@ -62,6 +65,17 @@ impl TestConfig {
         self
     }
 
+    /// Adds a line to the top-level table `[name]` (created if missing), for tables that
+    /// have no helper of their own (e.g. `section("offline", "max_messages = 2")`). Not for
+    /// `c2s`, `flash`, `storage`, `log` or `hosts`, which are rendered elsewhere.
+    pub fn section(mut self, name: &str, line: &str) -> Self {
+        match self.sections.iter_mut().find(|(n, _)| n == name) {
+            Some((_, lines)) => lines.push(line.into()),
+            None => self.sections.push((name.into(), vec![line.into()])),
+        }
+        self
+    }
+
     pub fn render(&self, data_dir: &Path) -> String {
         let mut toml = format!(
             "data_dir = {:?}\n\n[log]\nlevel = \"info\"\n\n",
@@ -79,6 +93,13 @@ impl TestConfig {
         for line in &self.flash {
             toml.push_str(line);
             toml.push('\n');
+        }
+        for (name, lines) in &self.sections {
+            toml.push_str(&format!("\n[{name}]\n"));
+            for line in lines {
+                toml.push_str(line);
+                toml.push('\n');
+            }
         }
         for (host, lines) in &self.hosts {
             toml.push_str(&format!("\n[hosts.{host:?}]\n"));
@@ -286,6 +307,48 @@ impl TestServer {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+}
+
+impl TestServer {
+    /// Sends SIGKILL (no shutdown, no flushing: a crash) and waits for the process to exit.
+    pub fn kill(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("server still running");
+        let status = Command::new("kill")
+            .args(["-KILL", &child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -KILL failed");
+        child.wait().expect("wait for the killed server")
+    }
+
+    /// Starts the binary again on the same config file and data directory (after
+    /// [`TestServer::terminate`] or [`TestServer::kill`]) and waits until it listens and has
+    /// opened its storage. The ports are new ephemeral ones: `c2s` and `direct_tls` are
+    /// updated, and the log starts afresh.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "stop the server before restarting it");
+        let (mut child, log) = spawn_logged(
+            &["--config", self.config_path.to_str().unwrap()],
+            self.dir.path(),
+        );
+        let (c2s, direct_tls) = wait_for_listeners(&mut child, &log);
+        self.c2s = c2s;
+        self.direct_tls = direct_tls;
+        self.child = Some(child);
+        self.log = log;
+        self.wait_started();
+    }
+
+    /// Waits until the server has opened its storage ("Jabberwock started"). The listeners
+    /// are bound (and logged) before the database is opened and migrated, so a CLI command
+    /// run right after [`TestServer::start_with`] can race the server's migrations.
+    pub fn wait_started(&self) {
+        assert!(
+            self.wait_log("Jabberwock started"),
+            "jabberwock did not finish starting:\n{}",
+            self.log_text()
+        );
     }
 }
 

@@ -67,3 +67,119 @@ impl Slix {
         matches!(status, Ok(Ok(s)) if s.success())
     }
 }
+
+/// slixmpp driven command by command through tests/clients/slix_im.py: JSON commands on its
+/// stdin, JSON events on its stdout (see the script's docstring).
+pub struct SlixIm {
+    child: Child,
+    stdin: tokio::process::ChildStdin,
+    lines: Lines<BufReader<ChildStdout>>,
+    /// Every JSON line seen so far.
+    pub events: Vec<String>,
+}
+
+impl SlixIm {
+    /// Logs in as `jid` (a full JID) over STARTTLS to `port`, trusting `cafile`.
+    pub fn spawn(jid: &str, password: &str, port: u16, cafile: &std::path::Path) -> SlixIm {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("clients")
+            .join("slix_im.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .args(["--jid", jid, "--password", password, "--port"])
+            .arg(port.to_string())
+            .arg("--cafile")
+            .arg(cafile)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("python3 with slixmpp (pip install slixmpp)");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = child.stdout.take().expect("stdout");
+        SlixIm {
+            child,
+            stdin,
+            lines: BufReader::new(stdout).lines(),
+            events: Vec::new(),
+        }
+    }
+
+    /// Sends one command (a JSON object) and waits for the script's `ok` for it.
+    pub async fn command(&mut self, json: &str) -> String {
+        use tokio::io::AsyncWriteExt;
+        let cmd = json
+            .split("\"cmd\":")
+            .nth(1)
+            .and_then(|r| r.split('"').nth(1))
+            .unwrap_or_else(|| panic!("no \"cmd\" in {json}"))
+            .to_owned();
+        self.stdin
+            .write_all(format!("{json}\n").as_bytes())
+            .await
+            .expect("write to slix_im.py");
+        self.stdin.flush().await.expect("flush slix_im.py stdin");
+        if cmd == "get_roster" || cmd == "roster_state" {
+            return self.expect_all(&["\"event\": \"roster\""]).await;
+        }
+        self.expect_all(&["\"event\": \"ok\"", &format!("\"cmd\": \"{cmd}\"")])
+            .await
+    }
+
+    /// Waits for an event line containing every one of `needles`; panics with all lines seen
+    /// if none comes in time. Lines before it are kept in `events` and skipped.
+    pub async fn expect_all(&mut self, needles: &[&str]) -> String {
+        let deadline = tokio::time::Instant::now() + WAIT * 2;
+        loop {
+            let line = tokio::time::timeout_at(deadline, self.lines.next_line()).await;
+            match line {
+                Ok(Ok(Some(line))) => {
+                    self.events.push(line.clone());
+                    if needles.iter().all(|n| line.contains(n)) {
+                        return line;
+                    }
+                }
+                _ => panic!(
+                    "slixmpp never said {needles:?}; it said:\n{}",
+                    self.events.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// Whether a line containing every one of `needles` was already seen.
+    pub fn seen(&self, needles: &[&str]) -> bool {
+        self.events
+            .iter()
+            .any(|line| needles.iter().all(|n| line.contains(n)))
+    }
+
+    /// Sends `quit` and waits for the script to exit; true when it reported success.
+    pub async fn quit(mut self) -> bool {
+        use tokio::io::AsyncWriteExt;
+        self.stdin
+            .write_all(b"{\"cmd\": \"quit\"}\n")
+            .await
+            .expect("write to slix_im.py");
+        self.stdin.flush().await.expect("flush slix_im.py stdin");
+        let _ = self.expect_all(&["\"event\": \"done\""]).await;
+        let status = tokio::time::timeout(WAIT, self.child.wait()).await;
+        matches!(status, Ok(Ok(s)) if s.success())
+    }
+}
+
+impl SlixIm {
+    /// Like [`SlixIm::expect_all`], but an event already seen (skipped by an earlier wait)
+    /// counts too: for events whose order relative to others is not fixed.
+    pub async fn expect_ever(&mut self, needles: &[&str]) -> String {
+        if let Some(line) = self
+            .events
+            .iter()
+            .find(|line| needles.iter().all(|n| line.contains(n)))
+        {
+            return line.clone();
+        }
+        self.expect_all(needles).await
+    }
+}

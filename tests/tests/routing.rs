@@ -9,11 +9,15 @@ use jabberwock_tests::{RawClient, TestServer};
 
 const SERVICE_UNAVAILABLE: &str =
     "<service-unavailable xmlns=\"urn:ietf:params:xml:ns:xmpp-stanzas\"/>";
+/// The start of the XEP-0203 stamp on a message kept offline (XEP-0160).
+const DELAY: &str = "<delay xmlns=\"urn:xmpp:delay\" from=\"localhost\" stamp=\"";
 /// Long enough for a misrouted stanza to show up on loopback.
 const QUIET: Duration = Duration::from_secs(1);
 
 fn server_with_users(users: &[(&str, &str)]) -> TestServer {
     let server = TestServer::start();
+    // Not before the server's own migrations are done.
+    server.wait_started();
     for (jid, password) in users {
         server.add_user(jid, password);
     }
@@ -45,6 +49,18 @@ async fn set_priority(c: &mut RawClient, id: &str, priority: i8, sep: &str) {
         echo.contains(&format!("<priority>{priority}</priority>")),
         "{echo}"
     );
+}
+
+/// Pings the server and returns everything that arrived before the pong. Stanzas of one
+/// stream are processed in order, so an error for an earlier stanza would be in it.
+async fn until_pong(c: &mut RawClient, id: &str, sep: &str) -> String {
+    c.send(format!(
+        "<iq type='get' id='{id}' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>{sep}"
+    ))
+    .await;
+    let got = c.read_until(&format!("id=\"{id}\"")).await;
+    c.read_until(">").await;
+    got
 }
 
 /// Asserts that nothing containing `needle` arrives within [`QUIET`].
@@ -113,21 +129,18 @@ async fn bare_jid_message_goes_to_the_highest_priority_and_follows_changes() {
 }
 
 #[tokio::test]
-async fn negative_priority_only_gets_nothing_and_the_sender_gets_service_unavailable() {
+async fn negative_priority_only_gets_nothing_and_the_message_waits_for_a_non_negative_login() {
     let server = server_with_users(&[("alice@localhost", "pw-a"), ("bob@localhost", "pw-b")]);
     let mut alice = flash(&server, "alice", "pw-a", "shy").await;
     let mut bob = standard(&server, "bob", "pw-b", "home").await;
     set_priority(&mut alice, "p1", -1, "\0").await;
 
+    // RFC 6121 §8.5.2.2 with XEP-0160: no resource with non-negative priority, so the
+    // message is kept offline and the sender gets no error.
     bob.send("<message type='chat' to='alice@localhost' id='neg1'><body>hello?</body></message>")
         .await;
-    let err = bob.read_stanza_containing("id=\"neg1\"").await;
-    assert!(
-        err.starts_with("<message") && err.contains("type=\"error\""),
-        "{err}"
-    );
-    assert!(err.contains(SERVICE_UNAVAILABLE), "{err}");
-    assert!(err.contains("from=\"alice@localhost\""), "{err}");
+    let before_pong = until_pong(&mut bob, "after-neg1", "").await;
+    assert!(!before_pong.contains("id=\"neg1\""), "{before_pong}");
     assert_not_received(&mut alice, "id=\"neg1\"", "a negative-priority resource").await;
 
     // A full JID still reaches it (RFC 6121 §8.5.3.1: priority only matters for the bare JID).
@@ -137,17 +150,31 @@ async fn negative_priority_only_gets_nothing_and_the_sender_gets_service_unavail
     .await;
     let got = alice.read_stanza_containing("id=\"neg2\"").await;
     assert!(got.contains("<body>direct</body>"), "{got}");
+
+    // XEP-0160 §3: the next initial presence with non-negative priority gets it, delayed.
+    let mut desk = standard(&server, "alice", "pw-a", "desk").await;
+    let got = desk.read_stanza_containing("id=\"neg1\"").await;
+    assert!(got.contains("<body>hello?</body>"), "{got}");
+    assert!(got.contains("from=\"bob@localhost/home\""), "{got}");
+    assert!(got.contains(DELAY), "{got}");
+    assert_not_received(&mut alice, "id=\"neg1\"", "the negative-priority resource").await;
 }
 
 #[tokio::test]
-async fn bare_jid_message_without_an_available_resource_is_service_unavailable() {
+async fn bare_jid_message_without_an_available_resource_waits_offline_unless_it_cannot() {
     let server = server_with_users(&[("alice@localhost", "pw-a"), ("bob@localhost", "pw-b")]);
     let mut bob = flash(&server, "bob", "pw-b", "widget").await;
 
-    // Offline: the account exists but nobody is logged in.
+    // Offline: the account exists but nobody is logged in. Kept, no error (XEP-0160).
     bob.send("<message type=\"chat\" to=\"alice@localhost\" id=\"off1\"><body>anyone?</body></message>\0")
         .await;
-    let err = bob.read_stanza_containing("id=\"off1\"").await;
+    let before_pong = until_pong(&mut bob, "after-off1", "\0").await;
+    assert!(!before_pong.contains("id=\"off1\""), "{before_pong}");
+
+    // Groupchat to a bare JID is still service-unavailable (RFC 6121 §8.5.2.2.1).
+    bob.send("<message type=\"groupchat\" to=\"alice@localhost\" id=\"gc1\"><body>room?</body></message>\0")
+        .await;
+    let err = bob.read_stanza_containing("id=\"gc1\"").await;
     assert!(
         err.starts_with("<message") && err.contains("type=\"error\""),
         "{err}"
@@ -155,7 +182,19 @@ async fn bare_jid_message_without_an_available_resource_is_service_unavailable()
     assert!(err.contains(SERVICE_UNAVAILABLE), "{err}");
     assert!(err.contains("to=\"bob@localhost/widget\""), "{err}");
 
-    // Bound but never available (no initial presence, RFC 6121 §4.2): no delivery either.
+    // An account that doesn't exist: service-unavailable (RFC 6121 §8.5.1).
+    bob.send(
+        "<message type=\"chat\" to=\"nobody@localhost\" id=\"nx1\"><body>hello?</body></message>\0",
+    )
+    .await;
+    let err = bob.read_stanza_containing("id=\"nx1\"").await;
+    assert!(
+        err.contains("type=\"error\"") && err.contains(SERVICE_UNAVAILABLE),
+        "{err}"
+    );
+    assert!(err.contains("from=\"nobody@localhost\""), "{err}");
+
+    // Bound but never available (no initial presence, RFC 6121 §4.2): not delivered, kept.
     let (mut alice, _) = RawClient::login_standard_no_presence(
         server.c2s,
         &server.cert_path(),
@@ -168,16 +207,29 @@ async fn bare_jid_message_without_an_available_resource_is_service_unavailable()
         "<message type=\"chat\" to=\"alice@localhost\" id=\"off2\"><body>now?</body></message>\0",
     )
     .await;
-    let err = bob.read_stanza_containing("id=\"off2\"").await;
-    assert!(
-        err.contains("type=\"error\"") && err.contains(SERVICE_UNAVAILABLE),
-        "{err}"
-    );
+    let before_pong = until_pong(&mut bob, "after-off2", "\0").await;
+    assert!(!before_pong.contains("id=\"off2\""), "{before_pong}");
     assert_not_received(&mut alice, "id=\"off2\"", "an unavailable session").await;
+
+    // Its initial presence brings both, in order, with delay stamps; the groupchat was not
+    // kept.
+    alice.send("<presence/>").await;
+    let first = alice.read_stanza_containing("<message").await;
+    assert!(
+        first.contains("id=\"off1\"") && first.contains("<body>anyone?</body>"),
+        "{first}"
+    );
+    assert!(first.contains(DELAY), "{first}");
+    let second = alice.read_stanza_containing("<message").await;
+    assert!(
+        second.contains("id=\"off2\"") && second.contains(DELAY),
+        "{second}"
+    );
+    assert_not_received(&mut alice, "id=\"gc1\"", "alice").await;
 }
 
 #[tokio::test]
-async fn message_to_an_unbound_full_jid_falls_back_to_the_bare_jid() {
+async fn message_to_an_unbound_full_jid_falls_back_to_the_bare_jid_and_waits_offline() {
     let server = server_with_users(&[
         ("alice@localhost", "pw-a"),
         ("bob@localhost", "pw-b"),
@@ -193,16 +245,20 @@ async fn message_to_an_unbound_full_jid_falls_back_to_the_bare_jid() {
     assert!(got.contains("<body>wherever you are</body>"), "{got}");
     assert!(got.contains("from=\"bob@localhost/home\""), "{got}");
 
-    // ... and with no available resource at all, the bare JID rule is service-unavailable.
+    // ... and with no available resource at all, the bare JID rule keeps it offline.
     bob.send(
         "<message type='chat' to='carol@localhost/phone' id='fb2'><body>carol?</body></message>",
     )
     .await;
-    let err = bob.read_stanza_containing("id=\"fb2\"").await;
-    assert!(
-        err.contains("type=\"error\"") && err.contains(SERVICE_UNAVAILABLE),
-        "{err}"
-    );
+    let before_pong = until_pong(&mut bob, "after-fb2", "").await;
+    assert!(!before_pong.contains("id=\"fb2\""), "{before_pong}");
+    // (Standard login: the Flash login helper reads past what follows its presence.)
+    let mut carol = standard(&server, "carol", "pw-c", "laptop").await;
+    let got = carol.read_stanza_containing("id=\"fb2\"").await;
+    assert!(got.contains("<body>carol?</body>"), "{got}");
+    // Still addressed as sent; the stamp says it waited.
+    assert!(got.contains("to=\"carol@localhost/phone\""), "{got}");
+    assert!(got.contains(DELAY), "{got}");
 }
 
 #[tokio::test]

@@ -126,6 +126,12 @@ impl IqHandler for Change {
                 .map_err(store_to_stanza_error)?;
             tracing::info!(account = %owner, "account removed in-band");
             // §3.2: the account is gone, and so are its sessions (after this result).
+            // The result goes into the inbox ahead of the close: a session stops at the
+            // close, so the router's own copy of the result, queued behind it, is never
+            // written.
+            server
+                .router
+                .reply(request.from, request.stanza.iq_result(None));
             let err = StreamError::with_text(StreamCondition::NotAuthorized, "Account removed");
             server.router.table.close_all(owner.as_str(), &err);
             return Ok(None);

@@ -12,7 +12,7 @@ pub mod subscription;
 use jabberwock_protocol::jid::{BareJid, FullJid, Jid};
 use jabberwock_protocol::ns;
 use jabberwock_protocol::xml::Element;
-use jabberwock_storage::{RosterEntry, StoreError};
+use jabberwock_storage::{RosterEntry, StoreError, Subscription};
 
 use crate::offline::account_of;
 use crate::server::Server;
@@ -196,6 +196,12 @@ pub async fn inbound(
             .router
             .table
             .send_to_available(contact.as_str(), &stanza, true);
+    }
+    // §3.3.3: a user who unsubscribed no longer sees the contact, so the contact's
+    // resources go unavailable for it.
+    let shares = |s: State| matches!(s.subscription, Subscription::From | Subscription::Both);
+    if kind == Kind::Unsubscribe && shares(before) && !shares(result.state) {
+        withdraw_presence(server, contact, user).await;
     }
     if let Some(reply) = result.auto_reply {
         let element = subscription_presence(reply, contact, user);

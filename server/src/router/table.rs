@@ -117,11 +117,11 @@ impl SessionTable {
     }
 
     /// Records broadcast presence: `Some((priority, presence))` when available, `None` when
-    /// unavailable. Returns whether the resource was available before.
-    pub fn set_presence(&self, jid: &FullJid, presence: Option<(i8, Element)>) -> bool {
-        let mut was_available = false;
+    /// unavailable. Returns the priority it had before (`None`: it was unavailable).
+    pub fn set_presence(&self, jid: &FullJid, presence: Option<(i8, Element)>) -> Option<i8> {
+        let mut before = None;
         self.with_resource(jid, |r| {
-            was_available = r.priority.is_some();
+            before = r.priority;
             match presence {
                 Some((priority, element)) => {
                     r.priority = Some(priority);
@@ -133,7 +133,7 @@ impl SessionTable {
                 }
             }
         });
-        was_available
+        before
     }
 
     pub fn set_interested(&self, jid: &FullJid) {
