@@ -21,6 +21,7 @@ use crate::server::Server;
 use crate::session;
 use crate::shutdown::ShutdownSignal;
 use crate::stream::accept;
+use crate::stream::connection::Connection;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ListenerKind {
@@ -145,17 +146,28 @@ async fn handle_connection(
     tcp: TcpStream,
     peer: SocketAddr,
     kind: ListenerKind,
-    mut shutdown: ShutdownSignal,
+    shutdown: ShutdownSignal,
 ) {
     // One deadline for the whole handshake: sniffing, TLS, SASL and binding together.
     let deadline = Instant::now() + server.config.c2s.handshake_timeout;
     let direct_tls_only = kind == ListenerKind::DirectTls;
-    let Some(mut conn) = accept::open(&server, tcp, peer, direct_tls_only, deadline).await else {
+    let Some(conn) = accept::open(&server, tcp, peer, direct_tls_only, deadline).await else {
         return;
     };
+    serve_stream(&server, conn, deadline, shutdown).await;
+}
+
+/// Runs one XML stream to its end, whatever carried it here (TCP, TLS, a WebSocket):
+/// negotiation under the handshake `deadline`, then the session, then the close.
+pub async fn serve_stream(
+    server: &Server,
+    mut conn: Connection,
+    deadline: Instant,
+    mut shutdown: ShutdownSignal,
+) {
     let session_id = NEXT_SESSION_ID.fetch_add(1, Ordering::Relaxed);
     let negotiated = tokio::select! {
-        result = timeout_at(deadline, c2s::negotiate(&server, &mut conn, session_id)) => {
+        result = timeout_at(deadline, c2s::negotiate(server, &mut conn, session_id)) => {
             result.unwrap_or_else(|_| Err(SessionEnd::error(StreamCondition::ConnectionTimeout)))
         }
         _ = shutdown.triggered() => Err(SessionEnd::error(StreamCondition::SystemShutdown)),
@@ -163,7 +175,7 @@ async fn handle_connection(
     let end = match negotiated {
         Ok(bound) => {
             let jid = bound.jid.clone();
-            let end = session::run(&server, &mut conn, bound, &mut shutdown).await;
+            let end = session::run(server, &mut conn, bound, &mut shutdown).await;
             server.router.table.unbind(&jid, session_id);
             tracing::info!(%jid, ?end, "session ended");
             end
