@@ -52,6 +52,8 @@ pub struct Config {
     pub c2s: C2sConfig,
     /// `[flash]`
     pub flash: FlashConfig,
+    /// `[http]`
+    pub http: HttpConfig,
     /// `[auth]`
     pub auth: AuthConfig,
     /// `[roster]`
@@ -162,6 +164,11 @@ pub struct FlashConfig {
     /// `flash.allow_plain` (default `true`): offer SASL PLAIN (first, then
     /// SCRAM) to Flash streams without TLS.
     pub allow_plain: bool,
+    /// `flash.legacy_auth` (default `false`): let Flash streams authenticate
+    /// with XEP-0078 `jabber:iq:auth` (plaintext `<password>` only: `<digest>`
+    /// can't be checked against stored SCRAM keys), advertised as the
+    /// `iq-auth` stream feature. Never offered to standard streams.
+    pub legacy_auth: bool,
     /// `flash.policy_domains` (default `["*"]`): `allow-access-from domain`
     /// values of the socket policy file.
     pub policy_domains: Vec<String>,
@@ -169,6 +176,28 @@ pub struct FlashConfig {
     /// policy file; empty means the ports of `c2s.listen`. Use
     /// [`Config::policy_ports`] for the resolved value.
     pub policy_ports: String,
+    /// `flash.policy_listen` (default `["127.0.0.1:843", "[::1]:843"]`): the
+    /// dedicated socket policy listener, where Flash Player asks first. An
+    /// address that cannot be bound (port 843 needs root) is skipped with a
+    /// warning: the player then asks on the c2s port. Empty = off.
+    pub policy_listen: Vec<SocketAddr>,
+    /// `flash.websocket_path` (default `"/flash"`): path on the `[http]`
+    /// listener where Ruffle's socket proxy WebSocket carries a Flash client's
+    /// XMLSocket bytes. Empty = off.
+    pub websocket_path: String,
+    /// `flash.websocket_origins` (default `[]`): `Origin` values
+    /// (`scheme://host[:port]`) allowed to open the WebSocket; empty allows
+    /// any origin.
+    pub websocket_origins: Vec<String>,
+}
+
+/// `[http]`: the HTTP listener (Ruffle's socket proxy endpoint).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// `http.listen` (default `["127.0.0.1:5280", "[::1]:5280"]`): plain HTTP
+    /// ports, for the WebSocket endpoints. Empty = off.
+    pub listen: Vec<SocketAddr>,
 }
 
 /// `[auth]`
@@ -224,6 +253,7 @@ impl Default for Config {
             tls: TlsConfig::default(),
             c2s: C2sConfig::default(),
             flash: FlashConfig::default(),
+            http: HttpConfig::default(),
             auth: AuthConfig::default(),
             roster: RosterConfig::default(),
             offline: OfflineConfig::default(),
@@ -275,8 +305,20 @@ impl Default for FlashConfig {
             enabled: true,
             offer_starttls: false,
             allow_plain: true,
+            legacy_auth: false,
             policy_domains: vec!["*".to_owned()],
             policy_ports: String::new(),
+            policy_listen: loopback(843),
+            websocket_path: "/flash".to_owned(),
+            websocket_origins: Vec::new(),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: loopback(5280),
         }
     }
 }
@@ -610,6 +652,27 @@ impl Config {
                 format!("invalid port list {ports:?} (expected e.g. \"5222\" or \"5222,5223\" or \"5000-6000\")"),
             ));
         }
+        let path = &self.flash.websocket_path;
+        // Checked here because the HTTP router would panic on a malformed route.
+        if !path.is_empty()
+            && (!path.starts_with('/')
+                || !path
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "/-._~".contains(c)))
+        {
+            return Err(Problem::new(
+                &["flash", "websocket_path"],
+                format!("invalid path {path:?} (expected e.g. \"/flash\": a \"/\", then letters, digits, \"/-._~\")"),
+            ));
+        }
+        for origin in &self.flash.websocket_origins {
+            if !is_origin(origin) {
+                return Err(Problem::new(
+                    &["flash", "websocket_origins"],
+                    format!("invalid origin {origin:?} (expected scheme://host[:port], e.g. \"https://example.com\")"),
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -704,6 +767,30 @@ fn normalise_domain(name: &str) -> Result<String, &'static str> {
         return Err("has an empty label");
     }
     Ok(name.to_lowercase())
+}
+
+/// An HTTP `Origin` value (RFC 6454 §7): `scheme://host[:port]`, no path.
+fn is_origin(origin: &str) -> bool {
+    let Some((scheme, rest)) = origin.split_once("://") else {
+        return false;
+    };
+    let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    let (host, port) = match rest.rsplit_once(':') {
+        // An IPv6 literal's colons are inside the brackets.
+        Some((host, port)) if !port.contains(']') => (host, Some(port)),
+        _ => (rest, None),
+    };
+    let port_ok =
+        port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.chars().all(|c| c.is_ascii_digit()));
+    let host_ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._[]:".contains(c))
+        && (host.contains('[') || !host.contains(':'));
+    scheme_ok && host_ok && port_ok
 }
 
 /// Checks that `path` is a regular file we can open, so a bad certificate
@@ -1039,8 +1126,13 @@ mod tests {
             "enabled",
             "offer_starttls",
             "allow_plain",
+            "legacy_auth",
             "policy_domains",
             "policy_ports",
+            "policy_listen",
+            "websocket_path",
+            "websocket_origins",
+            "[http]",
             "[auth]",
             "scram_iterations",
             "[roster]",
@@ -1330,6 +1422,42 @@ mod tests {
         );
         let e = err("[flash]\npolicy_domains = [\"*\", \"<x>\"]\n");
         assert_eq!(e.key.as_deref(), Some("flash.policy_domains"));
+    }
+
+    #[test]
+    fn flash_endpoints() {
+        let config = Config::default();
+        assert_eq!(config.http.listen.len(), 2);
+        assert_eq!(config.http.listen[0].port(), 5280);
+        assert_eq!(config.flash.policy_listen[0].port(), 843);
+        assert_eq!(config.flash.websocket_path, "/flash");
+        let config = ok("[http]\nlisten = []\n[flash]\npolicy_listen = []\nwebsocket_path = \"\"\nwebsocket_origins = [\"https://example.com\", \"http://localhost:8080\", \"http://[::1]:80\"]\n");
+        assert!(config.http.listen.is_empty() && config.flash.policy_listen.is_empty());
+        assert_eq!(config.flash.websocket_origins.len(), 3);
+        for path in ["flash", "/fl ash", "/{x}", "/*rest", "/a:b"] {
+            let e = err(&format!("[flash]\nwebsocket_path = {path:?}\n"));
+            assert_eq!(
+                (e.key.as_deref(), e.line),
+                (Some("flash.websocket_path"), Some(2)),
+                "{path}"
+            );
+        }
+        for origin in [
+            "example.com",
+            "https://example.com/",
+            "https://",
+            "http://a b",
+            "*",
+            "https://h:x",
+            "http://::1",
+        ] {
+            let e = err(&format!("[flash]\nwebsocket_origins = [{origin:?}]\n"));
+            assert_eq!(
+                e.key.as_deref(),
+                Some("flash.websocket_origins"),
+                "{origin}"
+            );
+        }
     }
 
     #[test]

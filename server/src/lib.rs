@@ -2,6 +2,8 @@
 //!
 //! Layout, in the order a byte travels:
 //! - [`listener`]: listening sockets, accept loop, one task per connection.
+//! - [`http`]: the HTTP listener; its WebSocket endpoints (Ruffle's socket proxy) carry
+//!   streams into the same core. [`flash_policy`]: the dedicated Flash policy port (843).
 //! - [`stream`]: the stream layer. Sniffs first bytes (TLS, XML, Flash, policy request),
 //!   frames the connection ([`stream::connection::Connection`]) for either wire dialect.
 //! - [`c2s`]: negotiation as phases: stream header, STARTTLS, SASL, bind.
@@ -19,6 +21,8 @@ pub mod c2s;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod flash_policy;
+pub mod http;
 pub mod listener;
 pub mod modules;
 pub mod offline;
@@ -61,11 +65,16 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
     // Listen first: a port in use should stop us before anything is written to disk.
     let listeners = listener::bind_all(&config).await.map_err(|e| {
         let key = match e.kind {
-            listener::ListenerKind::C2s => "listen",
             listener::ListenerKind::DirectTls => "direct_tls_listen",
+            _ => "listen",
         };
         config.problem(&["c2s", key], e.to_string())
     })?;
+    let http_listeners = http::bind(&config)
+        .await
+        .map_err(|e| config.problem(&["http", "listen"], e.to_string()))?;
+    // Never fatal: port 843 needs root, and Flash Player also asks on the c2s ports.
+    let policy_listeners = flash_policy::bind(&config).await;
     // Port 0 means "any free port": from here on the config names the addresses actually
     // bound, so what is derived from it (the Flash policy's to-ports) is true.
     config.c2s.listen = listeners
@@ -83,9 +92,15 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
             source,
         })?;
     let server = Arc::new(Server::new(config, store, acceptor));
+    // Before anyone connects: guests a crash left behind (c2s/guest.rs).
+    c2s::guest::remove_leftovers(&server).await;
     // Said only now that storage is ready, so whoever waits for these lines (an admin, a
     // test harness) can rely on the server being able to serve.
-    for l in &listeners {
+    for l in listeners
+        .iter()
+        .chain(&http_listeners)
+        .chain(&policy_listeners)
+    {
         if let Ok(addr) = l.socket.local_addr() {
             tracing::info!(kind = %l.kind, %addr, "listening");
         }
@@ -94,11 +109,14 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
     tracing::info!(hosts = %hosts.join(","), storage = %url, "Jabberwock started");
 
     let shutdown = Shutdown::new();
-    let serving = tokio::spawn(listener::serve(
-        server.clone(),
-        listeners,
-        shutdown.signal(),
-    ));
+    let serving = tokio::spawn({
+        let c2s = listener::serve(server.clone(), listeners, shutdown.signal());
+        let http = http::serve(server.clone(), http_listeners, shutdown.signal());
+        let policy = flash_policy::serve(server.clone(), policy_listeners, shutdown.signal());
+        async move {
+            tokio::join!(c2s, http, policy);
+        }
+    });
     shutdown::termination_requested().await;
     tracing::info!("shutting down: closing every stream");
     shutdown.trigger();

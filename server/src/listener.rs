@@ -29,6 +29,10 @@ pub enum ListenerKind {
     C2s,
     /// XEP-0368 direct TLS port.
     DirectTls,
+    /// HTTP port: WebSocket endpoints (`crate::http`).
+    Http,
+    /// Dedicated Flash socket policy port (`crate::flash_policy`).
+    FlashPolicy,
 }
 
 impl std::fmt::Display for ListenerKind {
@@ -36,6 +40,8 @@ impl std::fmt::Display for ListenerKind {
         f.write_str(match self {
             ListenerKind::C2s => "c2s",
             ListenerKind::DirectTls => "c2s-direct-tls",
+            ListenerKind::Http => "http",
+            ListenerKind::FlashPolicy => "flash-policy",
         })
     }
 }
@@ -65,15 +71,21 @@ pub async fn bind_all(config: &Config) -> Result<Vec<Listener>, BindError> {
     );
     let mut listeners = Vec::new();
     for (addr, kind) in wanted {
-        match TcpListener::bind(addr).await {
-            Ok(socket) => listeners.push(Listener { kind, socket }),
-            Err(e) if e.kind() == io::ErrorKind::AddrNotAvailable && addr.is_ipv6() => {
-                tracing::warn!(%addr, %kind, "IPv6 address not available on this host, not listening there");
-            }
-            Err(source) => return Err(BindError { addr, kind, source }),
-        }
+        listeners.extend(bind(addr, kind).await?);
     }
     Ok(listeners)
+}
+
+/// Binds one address; `None` (after a warning) for an IPv6 address this host does not have.
+pub async fn bind(addr: SocketAddr, kind: ListenerKind) -> Result<Option<Listener>, BindError> {
+    match TcpListener::bind(addr).await {
+        Ok(socket) => Ok(Some(Listener { kind, socket })),
+        Err(e) if e.kind() == io::ErrorKind::AddrNotAvailable && addr.is_ipv6() => {
+            tracing::warn!(%addr, %kind, "IPv6 address not available on this host, not listening there");
+            Ok(None)
+        }
+        Err(source) => Err(BindError { addr, kind, source }),
+    }
 }
 
 static NEXT_SESSION_ID: AtomicU64 = AtomicU64::new(1);
@@ -81,7 +93,7 @@ static NEXT_SESSION_ID: AtomicU64 = AtomicU64::new(1);
 /// Accepts on every listener until shutdown, then waits for every connection to close
 /// its stream.
 pub async fn serve(server: Arc<Server>, listeners: Vec<Listener>, shutdown: ShutdownSignal) {
-    let permits = Arc::new(Semaphore::new(server.config.c2s.max_connections));
+    let permits = server.connections.clone();
     let mut accept_loops = JoinSet::new();
     let connections = Arc::new(tokio::sync::Mutex::new(JoinSet::new()));
     for listener in listeners {

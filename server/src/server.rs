@@ -7,6 +7,7 @@ use std::sync::Arc;
 use jabberwock_protocol::policy::{self, PolicyRule};
 use jabberwock_protocol::xml::reader::Limits;
 use jabberwock_storage::Store;
+use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
 use crate::c2s::throttle::AuthThrottle;
@@ -21,6 +22,8 @@ pub struct Server {
     pub modules: Registry,
     pub tls: TlsAcceptor,
     pub throttle: AuthThrottle,
+    /// One permit per open client connection, TCP or WebSocket (`c2s.max_connections`).
+    pub connections: Arc<Semaphore>,
     policy: Vec<u8>,
 }
 
@@ -29,6 +32,7 @@ impl Server {
         let policy = policy_for(&config, &config.policy_ports());
         Server {
             throttle: AuthThrottle::new(config.c2s.auth_failure_delay),
+            connections: Arc::new(Semaphore::new(config.c2s.max_connections)),
             modules: crate::modules::registry(&config),
             router: Router::new(),
             config,

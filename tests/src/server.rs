@@ -90,12 +90,30 @@ impl TestConfig {
             toml.push('\n');
         }
         toml.push_str("\n[flash]\n");
+        // The dedicated policy listener on an ephemeral port too, unless the test sets it.
+        if !self
+            .flash
+            .iter()
+            .any(|l| l.trim_start().starts_with("policy_listen"))
+        {
+            toml.push_str("policy_listen = [\"127.0.0.1:0\"]\n");
+        }
         for line in &self.flash {
             toml.push_str(line);
             toml.push('\n');
         }
+        // The HTTP listener (Ruffle's socket proxy) likewise, unless the test sets it.
+        let http_listen_set = self.sections.iter().any(|(name, lines)| {
+            name == "http" && lines.iter().any(|l| l.trim_start().starts_with("listen"))
+        });
+        if !http_listen_set && !self.sections.iter().any(|(name, _)| name == "http") {
+            toml.push_str("\n[http]\nlisten = [\"127.0.0.1:0\"]\n");
+        }
         for (name, lines) in &self.sections {
             toml.push_str(&format!("\n[{name}]\n"));
+            if name == "http" && !http_listen_set {
+                toml.push_str("listen = [\"127.0.0.1:0\"]\n");
+            }
             for line in lines {
                 toml.push_str(line);
                 toml.push('\n');
@@ -117,6 +135,10 @@ pub struct TestServer {
     pub config_path: PathBuf,
     pub c2s: SocketAddr,
     pub direct_tls: SocketAddr,
+    /// The HTTP listener (`[http] listen`), when it is on.
+    pub http: Option<SocketAddr>,
+    /// The dedicated Flash socket policy listener (`[flash] policy_listen`), when it is on.
+    pub flash_policy: Option<SocketAddr>,
     child: Option<Child>,
     log: Arc<Mutex<Vec<String>>>,
 }
@@ -207,6 +229,23 @@ pub fn wait_for_listeners(child: &mut Child, log: &Mutex<Vec<String>>) -> (Socke
     }
 }
 
+/// The HTTP and Flash policy listeners, if the server logged them. Their lines come after
+/// the c2s ones and before "Jabberwock started", which this waits for (bounded).
+fn other_listeners(log: &Mutex<Vec<String>>) -> (Option<SocketAddr>, Option<SocketAddr>) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let lines = log.lock().unwrap();
+        if lines.iter().any(|l| l.contains("Jabberwock started")) || Instant::now() > deadline {
+            return (
+                listening_addr(&lines, "http"),
+                listening_addr(&lines, "flash-policy"),
+            );
+        }
+        drop(lines);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 impl TestServer {
     pub fn start() -> TestServer {
         TestServer::start_with(TestConfig::default())
@@ -220,11 +259,14 @@ impl TestServer {
         let (mut child, log) =
             spawn_logged(&["--config", config_path.to_str().unwrap()], dir.path());
         let (c2s, direct_tls) = wait_for_listeners(&mut child, &log);
+        let (http, flash_policy) = other_listeners(&log);
         TestServer {
             dir,
             config_path,
             c2s,
             direct_tls,
+            http,
+            flash_policy,
             child: Some(child),
             log,
         }
@@ -335,6 +377,7 @@ impl TestServer {
         let (c2s, direct_tls) = wait_for_listeners(&mut child, &log);
         self.c2s = c2s;
         self.direct_tls = direct_tls;
+        (self.http, self.flash_policy) = other_listeners(&log);
         self.child = Some(child);
         self.log = log;
         self.wait_started();

@@ -10,9 +10,11 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures::{SinkExt, StreamExt};
 use jabberwock_tests::raw::FLASH_HEADER;
 use jabberwock_tests::server::{binary, spawn_logged, wait_for_listeners};
 use jabberwock_tests::{RawClient, TestServer, WAIT};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 /// Runs `jabberwock --config <config>` in `cwd` and waits (bounded) for it to exit.
 fn run_with_config(config: &Path, cwd: &Path) -> (ExitStatus, String) {
@@ -255,7 +257,7 @@ impl Drop for Running {
 
 /// Starts the binary with no arguments in `cwd`; returns it once every listener is logged.
 fn start_zero_config(cwd: &Path) -> Running {
-    for port in [5222, 5223] {
+    for port in [5222, 5223, 5280] {
         if let Err(e) = TcpListener::bind(("127.0.0.1", port)) {
             panic!(
                 "zero-config test needs 127.0.0.1:{port}, which is not free on this machine: {e}"
@@ -274,6 +276,8 @@ fn start_zero_config(cwd: &Path) -> Running {
         let lines = log.lock().unwrap();
         listening(&lines, "c2s").len() < expected
             || listening(&lines, "c2s-direct-tls").len() < expected
+            || listening(&lines, "http").len() < expected
+            || !lines.iter().any(|l| l.contains("Jabberwock started"))
     } {
         assert!(
             Instant::now() < deadline,
@@ -288,22 +292,42 @@ fn start_zero_config(cwd: &Path) -> Running {
 #[tokio::test]
 async fn zero_config_starts_on_loopback_defaults_and_keeps_its_certificate() {
     let dir = tempfile::tempdir().expect("temp dir");
+    // Port 843 needs root (and must be free): without it the server starts anyway.
+    let policy_port_usable = TcpListener::bind("127.0.0.1:843").is_ok();
     let mut first = start_zero_config(dir.path());
     {
         let lines = first.log.lock().unwrap().clone();
         let c2s = listening(&lines, "c2s");
         let direct = listening(&lines, "c2s-direct-tls");
+        let http = listening(&lines, "http");
+        let policy = listening(&lines, "flash-policy");
         let v4_c2s: SocketAddr = "127.0.0.1:5222".parse().unwrap();
         let v4_direct: SocketAddr = "127.0.0.1:5223".parse().unwrap();
         let mut want_c2s = vec![v4_c2s];
         let mut want_direct = vec![v4_direct];
+        let mut want_http = vec!["127.0.0.1:5280".parse::<SocketAddr>().unwrap()];
+        let mut want_policy = vec!["127.0.0.1:843".parse::<SocketAddr>().unwrap()];
         if has_ipv6_loopback() {
             want_c2s.push("[::1]:5222".parse().unwrap());
             want_direct.push("[::1]:5223".parse().unwrap());
+            want_http.push("[::1]:5280".parse().unwrap());
+            want_policy.push("[::1]:843".parse().unwrap());
         }
         // One log line per listener, nothing on any other address.
         assert_eq!(c2s, want_c2s, "{}", lines.join("\n"));
         assert_eq!(direct, want_direct, "{}", lines.join("\n"));
+        assert_eq!(http, want_http, "{}", lines.join("\n"));
+        if policy_port_usable {
+            assert_eq!(policy, want_policy, "{}", lines.join("\n"));
+        } else {
+            assert!(
+                lines
+                    .iter()
+                    .any(|l| l.contains("127.0.0.1:843") && l.contains("falls back")),
+                "no warning about port 843:\n{}",
+                lines.join("\n")
+            );
+        }
         assert!(
             lines
                 .iter()
@@ -339,6 +363,34 @@ async fn zero_config_starts_on_loopback_defaults_and_keeps_its_certificate() {
     let features = flash.read_unit().await;
     assert!(features.starts_with("<stream:features>"), "{features}");
     drop(flash);
+
+    // ...and through Ruffle's socket proxy endpoint, ws://127.0.0.1:5280/flash.
+    let (mut ws, _) = tokio_tungstenite::connect_async("ws://127.0.0.1:5280/flash")
+        .await
+        .expect("WebSocket to the zero-config Flash endpoint");
+    ws.send(WsMessage::binary(FLASH_HEADER.as_bytes().to_vec()))
+        .await
+        .expect("send header");
+    let header = tokio::time::timeout(WAIT, ws.next())
+        .await
+        .expect("header in time")
+        .expect("a frame")
+        .expect("not an error");
+    let header = String::from_utf8_lossy(&header.into_data()).into_owned();
+    assert!(
+        header.starts_with("<?xml version='1.0' encoding='UTF-8'?><flash:stream "),
+        "{header}"
+    );
+    drop(ws);
+    if policy_port_usable {
+        let mut policy = RawClient::connect("127.0.0.1:843".parse().unwrap()).await;
+        policy.send("<policy-file-request/>\0").await;
+        let answer = policy.read_to_close().await;
+        assert!(
+            answer.contains("to-ports=\"5222\"") && answer.ends_with("</cross-domain-policy>\0"),
+            "{answer:?}"
+        );
+    }
 
     // Blocking is fine here: no client is left that needs the runtime.
     let status = first.terminate();

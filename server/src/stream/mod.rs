@@ -8,3 +8,4 @@ pub mod accept;
 pub mod connection;
 pub mod detect;
 pub mod transport;
+pub mod websocket;

@@ -1,4 +1,5 @@
-//! The byte pipe under a stream: plain TCP, or TLS over it (direct TLS or after STARTTLS).
+//! The byte pipe under a stream: plain TCP, or TLS over it (direct TLS or after STARTTLS),
+//! or a WebSocket carrying the raw bytes (Ruffle's socket proxy, [`super::websocket`]).
 //! Nothing here knows about XML; everything above sees one `AsyncRead + AsyncWrite`.
 
 use std::io;
@@ -11,11 +12,15 @@ use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
+use super::websocket::WsStream;
+
 /// A client connection's transport. The TLS variant is boxed: a rustls session is large,
 /// and a plain session should not pay for it.
 pub enum Transport {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
+    /// Binary WebSocket frames carrying the stream's bytes (no TLS of its own).
+    WebSocket(Box<WsStream>),
     /// Transient state while a TLS handshake owns the socket.
     Upgrading,
 }
@@ -33,6 +38,10 @@ impl Transport {
                 let tls = acceptor.accept(tcp).await?;
                 *self = Transport::Tls(Box::new(tls));
                 Ok(())
+            }
+            other @ Transport::WebSocket(_) => {
+                *self = other;
+                Err(io::Error::other("no TLS over this WebSocket"))
             }
             other => {
                 *self = other;
@@ -60,6 +69,7 @@ impl AsyncRead for Transport {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Transport::WebSocket(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
             Transport::Upgrading => Poll::Ready(Err(gone())),
         }
     }
@@ -74,6 +84,7 @@ impl AsyncWrite for Transport {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Transport::WebSocket(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
             Transport::Upgrading => Poll::Ready(Err(gone())),
         }
     }
@@ -82,6 +93,7 @@ impl AsyncWrite for Transport {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_flush(cx),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Transport::WebSocket(s) => Pin::new(s.as_mut()).poll_flush(cx),
             Transport::Upgrading => Poll::Ready(Err(gone())),
         }
     }
@@ -90,6 +102,7 @@ impl AsyncWrite for Transport {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Transport::WebSocket(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
             Transport::Upgrading => Poll::Ready(Ok(())),
         }
     }
