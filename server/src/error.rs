@@ -54,7 +54,7 @@ impl From<std::io::Error> for SessionEnd {
 /// `internal-server-error` (RFC 6120 §8.3.3.6) without details.
 pub fn store_to_stanza_error(err: StoreError) -> StanzaError {
     if let StoreError::NotFound = err {
-        // No stored account behind the session (a SASL ANONYMOUS guest): nothing to keep.
+        // No stored account behind the session (removed while the session ran): nothing to keep.
         return StanzaError::with_text(Condition::NotAllowed, "This account stores nothing");
     }
     tracing::error!(error = %err, "storage failure");

@@ -32,7 +32,7 @@ pub async fn run(
         jid,
         mut inbox,
         session_id,
-        ..
+        guest,
     } = bound;
     let mut presence = PresenceState::default();
     let end = serve(server, conn, &jid, &mut inbox, &mut presence, shutdown).await;
@@ -40,6 +40,10 @@ pub async fn run(
     // login already took this full JID over, whose presence is its own.
     if server.router.table.is_bound_by(&jid, session_id) {
         presence::session_ended(server, &mut presence, &jid).await;
+    }
+    // A SASL ANONYMOUS guest's account lives as long as its (only) session.
+    if guest {
+        crate::c2s::guest::remove(server, &jid.to_bare()).await;
     }
     end
 }

@@ -88,4 +88,8 @@ pub trait AccountStore: Send + Sync {
 
     /// Accounts of one domain (or all when None), sorted by domain then username.
     async fn list_accounts(&self, domain: Option<&str>) -> Result<Vec<AccountId>, StoreError>;
+
+    /// Accounts that have no credential at all (created with `create_account(id, &[])`),
+    /// sorted by domain then username.
+    async fn accounts_without_credentials(&self) -> Result<Vec<AccountId>, StoreError>;
 }

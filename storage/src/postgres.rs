@@ -189,6 +189,20 @@ impl AccountStore for PostgresStore {
             .map(|(username, domain)| AccountId { username, domain })
             .collect())
     }
+
+    async fn accounts_without_credentials(&self) -> Result<Vec<AccountId>, StoreError> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT a.username, a.domain FROM accounts a WHERE NOT EXISTS \
+             (SELECT 1 FROM scram_credentials c WHERE c.account_id = a.id) \
+             ORDER BY a.domain, a.username",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(username, domain)| AccountId { username, domain })
+            .collect())
+    }
 }
 
 /// See the SQLite backend's `ROSTER_SELECT`: version and entries from one

@@ -184,6 +184,7 @@ backend_tests!(
     set_credentials_on_missing_account_is_not_found,
     remove_cascades_to_everything_the_account_owns,
     list_is_sorted_and_filtered_by_domain,
+    accounts_without_credentials_are_listed,
     data_survives_reopen,
     concurrent_writers_do_not_fail_with_busy,
     roster_entry_round_trip,
@@ -400,6 +401,43 @@ async fn remove_cascades_to_everything_the_account_owns(h: &Harness) {
     assert!(store.remove_account(&id).await.unwrap());
 
     assert!(!store.remove_account(&id).await.unwrap());
+}
+
+async fn accounts_without_credentials_are_listed(h: &Harness) {
+    let store = open(&h.url).await.unwrap();
+    assert_eq!(store.accounts_without_credentials().await.unwrap(), vec![]);
+    let bob = AccountId::new("bob", "a.example");
+    let zed = AccountId::new("zed", "a.example");
+    let amy = AccountId::new("amy", "b.example");
+    store
+        .create_account(&alice(), &[cred(ScramHash::Sha256, 1)])
+        .await
+        .unwrap();
+    for id in [&zed, &amy, &bob] {
+        store.create_account(id, &[]).await.unwrap();
+    }
+    // A bare account can own rows like any other.
+    store
+        .put_roster_entry(&bob, &item("alice@a.example"))
+        .await
+        .unwrap();
+    store.store_offline(&bob, "<message/>", 10).await.unwrap();
+    assert_eq!(
+        store.accounts_without_credentials().await.unwrap(),
+        vec![bob.clone(), zed.clone(), amy.clone()]
+    );
+    // Getting credentials takes an account off the list.
+    store
+        .set_credentials(&zed, &[cred(ScramHash::Sha1, 2)])
+        .await
+        .unwrap();
+    assert!(store.remove_account(&bob).await.unwrap());
+    assert_eq!(
+        store.accounts_without_credentials().await.unwrap(),
+        vec![amy]
+    );
+    assert_eq!(h.count("SELECT COUNT(*) FROM roster_entries").await, 0);
+    assert_eq!(h.count("SELECT COUNT(*) FROM offline_messages").await, 0);
 }
 
 async fn list_is_sorted_and_filtered_by_domain(h: &Harness) {

@@ -21,6 +21,8 @@ pub struct Offer {
     pub starttls: Option<bool>,
     pub mechanisms: Vec<&'static str>,
     pub register: bool,
+    /// XEP-0078 `jabber:iq:auth` (Flash streams with `flash.legacy_auth` only).
+    pub iq_auth: bool,
 }
 
 impl Offer {
@@ -39,6 +41,10 @@ impl Offer {
         }
         if !self.mechanisms.is_empty() {
             features.push_child(sasl::mechanisms(&self.mechanisms));
+        }
+        if self.iq_auth {
+            // XEP-0078 §4: the stream feature that says jabber:iq:auth is available.
+            features.push_child(Element::new("auth", ns::IQ_AUTH_FEATURE));
         }
         if self.register {
             features.push_child(Element::new("register", ns::REGISTER_FEATURE));
@@ -65,6 +71,9 @@ pub fn pre_auth(server: &Server, host: &str, dialect: &Dialect, encrypted: bool)
                 offer.mechanisms.push(PLAIN);
             }
             offer.mechanisms.extend([SCRAM_SHA_256, SCRAM_SHA_1]);
+            // COMPAT: AS2-era widgets (XIFF 2.0) know only XEP-0078; standard clients all
+            // do SASL, so they never get it.
+            offer.iq_auth = flash.legacy_auth;
         }
         Dialect::Xmpp => {
             if !encrypted {

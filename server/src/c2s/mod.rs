@@ -8,6 +8,8 @@
 
 pub mod bind;
 pub mod features;
+pub mod guest;
+pub mod legacy_auth;
 pub mod sasl;
 pub mod scram;
 pub mod throttle;
@@ -50,19 +52,43 @@ pub async fn negotiate(
 ) -> Result<Bound, SessionEnd> {
     let mut phase = Phase::Unauthenticated { failures: 0 };
     let mut restarted = false;
+    // A guest's account row is removed if we stop (or are dropped) before binding.
+    let mut guest = guest::Guard::new(server);
     loop {
         // Each pass is one stream: the first, then again after STARTTLS and after SASL.
         let host = open_stream(server, conn, &phase, restarted).await?;
         restarted = true;
         match &mut phase {
             Phase::Unauthenticated { failures } => {
-                if let Some(auth) = unauthenticated(server, conn, &host, failures).await? {
-                    phase = Phase::Authenticated(auth);
+                match unauthenticated(server, conn, &host, failures, session_id).await? {
+                    Next::Restart => {}
+                    Next::Authenticated(auth) => {
+                        if auth.guest {
+                            guest.arm(auth.account.clone());
+                        }
+                        phase = Phase::Authenticated(auth);
+                    }
+                    // XEP-0078: authenticated and bound in one step, no restart.
+                    Next::Bound(bound) => return Ok(bound),
                 }
             }
-            Phase::Authenticated(auth) => return bind(server, conn, auth, session_id).await,
+            Phase::Authenticated(auth) => {
+                let bound = bind(server, conn, auth, session_id).await?;
+                guest.disarm();
+                return Ok(bound);
+            }
         }
     }
+}
+
+/// How a pre-authentication exchange ended.
+enum Next {
+    /// STARTTLS: the stream restarts, still unauthenticated.
+    Restart,
+    /// SASL success: the stream restarts for binding.
+    Authenticated(Authenticated),
+    /// XEP-0078 success: authenticated and bound.
+    Bound(Bound),
 }
 
 /// Reads the client's stream header and answers with ours and the features.
@@ -131,14 +157,15 @@ fn flash_allowed(server: &Server, host: &str) -> bool {
     server.config.flash.enabled && server.host(host).is_some_and(|h| h.flash)
 }
 
-/// The pre-authentication exchange on one stream. `Ok(Some(_))` after SASL success (the
-/// stream restarts), `Ok(None)` after STARTTLS (the stream restarts too).
+/// The pre-authentication exchange on one stream, until STARTTLS, SASL success or an
+/// XEP-0078 login.
 async fn unauthenticated(
     server: &Server,
     conn: &mut Connection,
     host: &str,
     failures: &mut u32,
-) -> Result<Option<Authenticated>, SessionEnd> {
+    session_id: u64,
+) -> Result<Next, SessionEnd> {
     let offer = features::pre_auth(server, host, conn.dialect(), conn.is_encrypted());
     loop {
         let element = next_element(conn).await?;
@@ -150,17 +177,25 @@ async fn unauthenticated(
             }
             conn.send(&Element::new("proceed", ns::TLS)).await?;
             conn.start_tls(&server.tls).await?;
-            return Ok(None);
+            return Ok(Next::Restart);
         }
         if element.ns() == ns::SASL {
             if let Some(auth) = sasl_attempt(server, conn, host, &offer, &element, failures).await?
             {
                 conn.restart();
-                return Ok(Some(auth));
+                return Ok(Next::Authenticated(auth));
             }
             continue;
         }
         let stanza = Stanza::from_element(element)?;
+        if legacy_auth::is_auth_iq(&stanza) {
+            let attempt =
+                legacy_auth::handle(server, conn, host, &offer, &stanza, failures, session_id);
+            if let Some(bound) = attempt.await? {
+                return Ok(Next::Bound(bound));
+            }
+            continue;
+        }
         // XEP-0077 §3.1: a host without in-band registration answers service-unavailable
         // (register::pre_auth does). Registration that is on but not offered yet (TLS
         // first) falls through to not-authorized.
@@ -240,24 +275,44 @@ async fn bind(
         }
         match bind::full_jid(&auth.account, &stanza) {
             Ok(jid) => {
-                let (tx, inbox) = mpsc::channel(INBOX_CAPACITY);
-                let replaced = StreamError::with_text(
-                    StreamCondition::Conflict,
-                    "Replaced by a new connection",
-                );
-                server.router.table.bind(&jid, session_id, tx, replaced);
-                conn.send(&bind::result(&stanza, &jid)).await?;
-                tracing::info!(%jid, "resource bound");
-                return Ok(Bound {
-                    jid,
-                    session_id,
-                    guest: auth.guest,
-                    inbox,
-                });
+                let bound = bind_in_router(server, jid, session_id, auth.guest);
+                let reply = bind::result(&stanza, &bound.jid);
+                return confirm_bind(server, conn, bound, &reply).await;
             }
             Err(err) => conn.send(&stanza.error_reply(&err)).await?,
         }
     }
+}
+
+/// Makes `jid` this session's in the router; an older session with the same full JID is
+/// closed with `conflict` (RFC 6120 §7.7.2.2, the "replace" policy).
+fn bind_in_router(server: &Server, jid: FullJid, session_id: u64, guest: bool) -> Bound {
+    let (tx, inbox) = mpsc::channel(INBOX_CAPACITY);
+    let replaced =
+        StreamError::with_text(StreamCondition::Conflict, "Replaced by a new connection");
+    server.router.table.bind(&jid, session_id, tx, replaced);
+    Bound {
+        jid,
+        session_id,
+        guest,
+        inbox,
+    }
+}
+
+/// Tells the client its resource is bound. If it can't be told (the connection is gone),
+/// the router entry made for it is taken back, since no session will ever unbind it.
+async fn confirm_bind(
+    server: &Server,
+    conn: &mut Connection,
+    bound: Bound,
+    reply: &Element,
+) -> Result<Bound, SessionEnd> {
+    if let Err(e) = conn.send(reply).await {
+        server.router.table.unbind(&bound.jid, bound.session_id);
+        return Err(e.into());
+    }
+    tracing::info!(jid = %bound.jid, "resource bound");
+    Ok(bound)
 }
 
 /// The next top-level element of the current stream.

@@ -42,9 +42,17 @@ pub async fn exchange(
         SCRAM_SHA_256 => scram::<Sha256>(server, &mut steps, host, ScramHash::Sha256).await,
         SCRAM_SHA_1 => scram::<Sha1>(server, &mut steps, host, ScramHash::Sha1).await,
         ANONYMOUS => {
-            let outcome = anonymous(host);
-            steps.conn.send(&sasl::success(&[])).await?;
-            Ok(outcome)
+            // The guest gets a real (credential-less) account for the visit, so rosters,
+            // subscriptions and offline messages work; see [`super::guest`].
+            let account = super::guest::create(server, host).await?;
+            if let Err(e) = steps.conn.send(&sasl::success(&[])).await {
+                super::guest::forget(server, &account).await;
+                return Err(e.into());
+            }
+            Ok(Outcome::Success(Authenticated {
+                account,
+                guest: true,
+            }))
         }
         _ => Ok(Outcome::Failure(SaslFailure::InvalidMechanism)),
     }
@@ -113,23 +121,7 @@ async fn plain(server: &Server, steps: &mut Steps<'_>, host: &str) -> Result<Out
     if !authzid.is_empty() && account_id(authzid).ok().as_ref() != Some(&account) {
         return Ok(Outcome::Failure(SaslFailure::InvalidAuthzid));
     }
-    let credential = match server.store.credential(&account, ScramHash::Sha256).await {
-        Ok(Some(c)) => Some(c),
-        Ok(None) => server
-            .store
-            .credential(&account, ScramHash::Sha1)
-            .await
-            .map_err(store_to_stream_error)?,
-        Err(e) => return Err(store_to_stream_error(e)),
-    };
-    // Unknown users cost the same PBKDF2 work as known ones, so timing doesn't tell them apart.
-    let known = credential.is_some();
-    let credential = credential.unwrap_or_else(|| decoy(&account, ScramHash::Sha256, server));
-    let password = password.to_owned();
-    let ok = tokio::task::spawn_blocking(move || accounts::verify_password(&password, &credential))
-        .await
-        .unwrap_or(false);
-    if ok && known {
+    if password_matches(server, &account, password).await? {
         steps.conn.send(&sasl::success(&[])).await?;
         Ok(Outcome::Success(Authenticated {
             account,
@@ -138,6 +130,33 @@ async fn plain(server: &Server, steps: &mut Steps<'_>, host: &str) -> Result<Out
     } else {
         Ok(Outcome::Failure(SaslFailure::NotAuthorized))
     }
+}
+
+/// Whether `password` is `account`'s, checked against its stored SCRAM-SHA-256 key (else
+/// SCRAM-SHA-1). Used by SASL PLAIN and XEP-0078. An account without credentials (unknown,
+/// or a guest) never matches.
+pub(super) async fn password_matches(
+    server: &Server,
+    account: &AccountId,
+    password: &str,
+) -> Result<bool, SessionEnd> {
+    let credential = match server.store.credential(account, ScramHash::Sha256).await {
+        Ok(Some(c)) => Some(c),
+        Ok(None) => server
+            .store
+            .credential(account, ScramHash::Sha1)
+            .await
+            .map_err(store_to_stream_error)?,
+        Err(e) => return Err(store_to_stream_error(e)),
+    };
+    // Unknown users cost the same PBKDF2 work as known ones, so timing doesn't tell them apart.
+    let known = credential.is_some();
+    let credential = credential.unwrap_or_else(|| decoy(account, ScramHash::Sha256, server));
+    let password = password.to_owned();
+    let ok = tokio::task::spawn_blocking(move || accounts::verify_password(&password, &credential))
+        .await
+        .unwrap_or(false);
+    Ok(ok && known)
 }
 
 /// SCRAM (RFC 5802 / RFC 7677) without channel binding.
@@ -199,19 +218,6 @@ async fn scram<H: ScramProvider>(
         (Err(ScramError::Malformed), _) => Ok(Outcome::Failure(SaslFailure::MalformedRequest)),
         _ => Ok(Outcome::Failure(SaslFailure::NotAuthorized)),
     }
-}
-
-/// SASL ANONYMOUS (RFC 4505): a fresh, unguessable guest JID on this host.
-fn anonymous(host: &str) -> Outcome {
-    use rand::Rng;
-    let n: u64 = rand::thread_rng().gen();
-    Outcome::Success(Authenticated {
-        account: AccountId {
-            username: format!("guest-{n:016x}"),
-            domain: host.to_owned(),
-        },
-        guest: true,
-    })
 }
 
 /// A credential that matches no password, stable per username so repeated probes look alike.

@@ -9,7 +9,7 @@ use jabberwock_protocol::ns;
 use jabberwock_protocol::stanza::{Condition, IqType, Stanza, StanzaError};
 use jabberwock_protocol::stream::{StreamCondition, StreamError};
 use jabberwock_protocol::xml::Element;
-use jabberwock_storage::StoreError;
+use jabberwock_storage::{ScramHash, StoreError};
 
 use crate::accounts::{self, AccountError};
 use crate::error::store_to_stanza_error;
@@ -100,6 +100,7 @@ impl IqHandler for Registered {
     /// §3.1: a registered entity is told so, with its username.
     async fn handle(&self, request: IqRequest<'_>) -> Result<Option<Element>, StanzaError> {
         own_account(&request)?;
+        not_a_guest(&request).await?;
         let username = request
             .from
             .node()
@@ -117,6 +118,7 @@ impl IqHandler for Registered {
 impl IqHandler for Change {
     async fn handle(&self, request: IqRequest<'_>) -> Result<Option<Element>, StanzaError> {
         own_account(&request)?;
+        not_a_guest(&request).await?;
         let server = request.server;
         let owner = request.from.to_bare();
         let query = request.payload;
@@ -169,6 +171,28 @@ fn own_account(request: &IqRequest<'_>) -> Result<(), StanzaError> {
     } else {
         Err(StanzaError::new(Condition::Forbidden))
     }
+}
+
+/// A SASL ANONYMOUS guest's account has no credentials and ends with its session: setting
+/// a password would turn it into a permanent account, so XEP-0077 is closed to it
+/// (not-allowed, as XEP-0077 §3.1 answers an entity that may not register).
+async fn not_a_guest(request: &IqRequest<'_>) -> Result<(), StanzaError> {
+    let id = crate::offline::account_of(&request.from.to_bare());
+    let store = &request.server.store;
+    for hash in [ScramHash::Sha256, ScramHash::Sha1] {
+        if store
+            .credential(&id, hash)
+            .await
+            .map_err(store_to_stanza_error)?
+            .is_some()
+        {
+            return Ok(());
+        }
+    }
+    Err(StanzaError::with_text(
+        Condition::NotAllowed,
+        "Guest accounts can't be registered or changed",
+    ))
 }
 
 impl Module for Register {
