@@ -7,6 +7,8 @@
 pub const CLIENT: &str = "jabber:client";
 /// The stream namespace, bound to the `stream` prefix (RFC 6120 §4.8.1).
 pub const STREAM: &str = "http://etherx.jabber.org/streams";
+/// RFC 7395 §3.3.1: the `<open/>` and `<close/>` framing elements of XMPP over WebSocket.
+pub const FRAMING: &str = "urn:ietf:params:xml:ns:xmpp-framing";
 /// The Flash XMLSocket stream namespace, bound to the `flash` prefix (legacy Jabber Inc.).
 pub const FLASH: &str = "http://www.jabber.com/streams/flash";
 /// Stream error conditions (RFC 6120 §4.9.3).

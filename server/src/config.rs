@@ -198,6 +198,72 @@ pub struct HttpConfig {
     /// `http.listen` (default `["127.0.0.1:5280", "[::1]:5280"]`): plain HTTP
     /// ports, for the WebSocket endpoints. Empty = off.
     pub listen: Vec<SocketAddr>,
+    /// `http.tls_listen` (default `["127.0.0.1:5281", "[::1]:5281"]`): HTTPS
+    /// ports (wss://, https://) with the c2s certificate, serving the same
+    /// endpoints. Empty = off.
+    pub tls_listen: Vec<SocketAddr>,
+    /// `http.websocket_path` (default `"/xmpp-websocket"`): path of the XMPP
+    /// over WebSocket endpoint (RFC 7395, subprotocol `xmpp`). Empty = off.
+    pub websocket_path: String,
+    /// `http.websocket_see_other_uri` (default `""`): when set, every
+    /// WebSocket stream is answered with `<close see-other-uri=…/>` (RFC 7395
+    /// §3.6.1), sending clients to that endpoint instead.
+    pub websocket_see_other_uri: String,
+    /// `http.public_url` (default `""`): the base URL clients reach this
+    /// listener at (e.g. `"https://chat.example.com"` behind a proxy), used in
+    /// the XEP-0156 host-meta links. Empty = the request's scheme and `Host`.
+    pub public_url: String,
+    /// `http.loopback_is_encrypted` (default `true`): a plain ws:// stream from
+    /// 127.0.0.1 or ::1 (a browser on this machine, a TLS-terminating proxy on
+    /// this host) counts as encrypted, like wss://. Otherwise plain ws:// follows
+    /// `c2s.require_encryption` and `c2s.allow_plain_without_tls`.
+    pub loopback_is_encrypted: bool,
+    /// `http.bosh_path` (default `"/http-bind"`): path of the BOSH endpoint
+    /// (XEP-0124 + XEP-0206, XMPP over long-polling HTTP POSTs). Empty = off.
+    pub bosh_path: String,
+    /// `http.bosh_max_wait` (seconds, default 60): longest a BOSH request is
+    /// held open waiting for something to send (a client asking for more gets
+    /// this). 1 to 3600.
+    #[serde(with = "seconds")]
+    pub bosh_max_wait: Duration,
+    /// `http.bosh_inactivity` (seconds, default 60): a BOSH session with no
+    /// request open for this long is over (the client is gone: its contacts
+    /// see it go unavailable). 1 to 3600.
+    #[serde(with = "seconds")]
+    pub bosh_inactivity: Duration,
+    /// `http.bosh_max_pending_bytes` (default 1048576): most bytes waiting in
+    /// one BOSH session for the client to collect; beyond that the session is
+    /// ended (`policy-violation`). At least 16384.
+    pub bosh_max_pending_bytes: usize,
+    /// `http.allowed_origins` (default `[]`): `Origin` values
+    /// (`scheme://host[:port]`) of other sites whose pages may use the HTTP
+    /// endpoints (WebSocket, BOSH, host-meta) and get CORS headers; others get
+    /// 403. Empty allows any origin. The server's own pages (same origin) and
+    /// requests without `Origin` (non-browser clients) are always allowed.
+    /// `flash.websocket_path` has its own list, `flash.websocket_origins`.
+    pub allowed_origins: Vec<String>,
+    /// `http.trusted_proxies` (default `[]`): addresses or networks
+    /// (`"10.0.0.1"`, `"10.0.0.0/8"`, `"::1"`) of reverse proxies whose
+    /// `X-Forwarded-For` is believed; the client address found there is then
+    /// used for logging and the rate limit. From any other peer the header is
+    /// ignored.
+    pub trusted_proxies: Vec<String>,
+    /// `http.max_request_bytes` (default 1048576): largest request body
+    /// accepted; larger ones get HTTP 413. At least 1024.
+    pub max_request_bytes: usize,
+    /// `http.max_requests_per_second` (default 100): HTTP requests per second
+    /// from one client address (bursts up to as many), beyond which it gets
+    /// HTTP 429. 0 = no limit.
+    pub max_requests_per_second: u32,
+    /// `http.chat_path` (default `"/chat"`): path of the chat page (Converse.js
+    /// logging in to this server over WebSocket or BOSH). Empty = off.
+    pub chat_path: String,
+    /// `http.chat_assets` (default `""` = `None`): directory holding the
+    /// `dist/` files of the npm package `converse.js` (e.g.
+    /// `node_modules/converse.js/dist`), served under `<chat_path>/dist/`.
+    /// Unset, the chat page explains how to install them.
+    #[serde(deserialize_with = "empty_path_as_none")]
+    pub chat_assets: Option<PathBuf>,
 }
 
 /// `[auth]`
@@ -319,6 +385,21 @@ impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: loopback(5280),
+            tls_listen: loopback(5281),
+            websocket_path: "/xmpp-websocket".to_owned(),
+            websocket_see_other_uri: String::new(),
+            public_url: String::new(),
+            loopback_is_encrypted: true,
+            bosh_path: "/http-bind".to_owned(),
+            bosh_max_wait: Duration::from_secs(60),
+            bosh_inactivity: Duration::from_secs(60),
+            bosh_max_pending_bytes: 1_048_576,
+            allowed_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
+            max_request_bytes: 1_048_576,
+            max_requests_per_second: 100,
+            chat_path: "/chat".to_owned(),
+            chat_assets: None,
         }
     }
 }
@@ -535,6 +616,9 @@ impl Config {
         self.validate_tls()?;
         self.validate_c2s()?;
         self.validate_flash()?;
+        self.validate_http_safety()?;
+        self.validate_bosh()?;
+        self.validate_http_websocket()?;
 
         if self.auth.scram_iterations < 4096 {
             return Err(Problem::new(
@@ -670,6 +754,139 @@ impl Config {
                 return Err(Problem::new(
                     &["flash", "websocket_origins"],
                     format!("invalid origin {origin:?} (expected scheme://host[:port], e.g. \"https://example.com\")"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The RFC 7395 and XEP-0156 keys of `[http]` (server/src/http/xmpp_websocket.rs).
+    fn validate_http_websocket(&self) -> Result<(), Problem> {
+        let http = &self.http;
+        let path = &http.websocket_path;
+        // Checked here because the HTTP router would panic on a malformed route.
+        if !path.is_empty()
+            && (!path.starts_with('/')
+                || !path
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "/-._~".contains(c)))
+        {
+            return Err(Problem::new(
+                &["http", "websocket_path"],
+                format!("invalid path {path:?} (expected e.g. \"/xmpp-websocket\": a \"/\", then letters, digits, \"/-._~\")"),
+            ));
+        }
+        // Both end up in XML attributes or JSON strings: a URL with quotes or spaces is a typo.
+        for (key, url) in [
+            ("websocket_see_other_uri", &http.websocket_see_other_uri),
+            ("public_url", &http.public_url),
+        ] {
+            let scheme_ok = ["ws://", "wss://", "http://", "https://"]
+                .iter()
+                .any(|s| url.starts_with(s) && url.len() > s.len());
+            let chars_ok = !url
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || "\"'<>\\".contains(c));
+            let valid = scheme_ok && chars_ok;
+            if !url.is_empty() && !valid {
+                return Err(Problem::new(
+                    &["http", key],
+                    format!("invalid URL {url:?} (expected e.g. \"https://chat.example.com\")"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The BOSH keys of `[http]` (server/src/http/bosh/).
+    fn validate_bosh(&self) -> Result<(), Problem> {
+        let http = &self.http;
+        let path = &http.bosh_path;
+        // Checked here because the HTTP router would panic on a malformed route.
+        if !path.is_empty()
+            && (!path.starts_with('/')
+                || path.len() < 2
+                || !path
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "/-._~".contains(c)))
+        {
+            return Err(Problem::new(
+                &["http", "bosh_path"],
+                format!("invalid path {path:?} (expected e.g. \"/http-bind\": a \"/\", then letters, digits, \"/-._~\")"),
+            ));
+        }
+        for (name, value) in [
+            ("bosh_max_wait", http.bosh_max_wait),
+            ("bosh_inactivity", http.bosh_inactivity),
+        ] {
+            let secs = value.as_secs();
+            if !(1..=3600).contains(&secs) {
+                return Err(Problem::new(
+                    &["http", name],
+                    format!("must be 1 to 3600 seconds, got {secs}"),
+                ));
+            }
+        }
+        if http.bosh_max_pending_bytes < 16_384 {
+            return Err(Problem::new(
+                &["http", "bosh_max_pending_bytes"],
+                format!(
+                    "must be at least 16384, got {}",
+                    http.bosh_max_pending_bytes
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The web safety and chat page keys of `[http]` (server/src/http/safety.rs, chat.rs).
+    fn validate_http_safety(&self) -> Result<(), Problem> {
+        let http = &self.http;
+        for origin in &http.allowed_origins {
+            if !is_origin(origin) {
+                return Err(Problem::new(
+                    &["http", "allowed_origins"],
+                    format!("invalid origin {origin:?} (expected scheme://host[:port], e.g. \"https://example.com\")"),
+                ));
+            }
+        }
+        for proxy in &http.trusted_proxies {
+            if crate::http::safety::Network::parse(proxy).is_none() {
+                return Err(Problem::new(
+                    &["http", "trusted_proxies"],
+                    format!("invalid address {proxy:?} (expected an IP address or network, e.g. \"10.0.0.1\" or \"10.0.0.0/8\")"),
+                ));
+            }
+        }
+        if http.max_request_bytes < 1024 {
+            return Err(Problem::new(
+                &["http", "max_request_bytes"],
+                format!("must be at least 1024, got {}", http.max_request_bytes),
+            ));
+        }
+        let path = &http.chat_path;
+        // Checked here because the HTTP router would panic on a malformed route.
+        if !path.is_empty()
+            && (!path.starts_with('/')
+                || path.len() < 2
+                || path.ends_with('/')
+                || !path
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "/-._~".contains(c)))
+        {
+            return Err(Problem::new(
+                &["http", "chat_path"],
+                format!("invalid path {path:?} (expected e.g. \"/chat\": a \"/\", then letters, digits, \"/-._~\", no trailing \"/\")"),
+            ));
+        }
+        if let Some(dir) = &http.chat_assets {
+            if !dir.join("converse.min.js").is_file() {
+                return Err(Problem::new(
+                    &["http", "chat_assets"],
+                    format!(
+                        "{} has no converse.min.js: point it at the dist/ directory of the npm package converse.js (npm install converse.js)",
+                        dir.display()
+                    ),
                 ));
             }
         }
@@ -1133,6 +1350,20 @@ mod tests {
             "websocket_path",
             "websocket_origins",
             "[http]",
+            "tls_listen",
+            "websocket_see_other_uri",
+            "public_url",
+            "loopback_is_encrypted",
+            "bosh_path",
+            "bosh_max_wait",
+            "bosh_inactivity",
+            "bosh_max_pending_bytes",
+            "allowed_origins",
+            "trusted_proxies",
+            "max_request_bytes",
+            "max_requests_per_second",
+            "chat_path",
+            "chat_assets",
             "[auth]",
             "scram_iterations",
             "[roster]",
@@ -1387,6 +1618,37 @@ mod tests {
         assert_eq!((e.key.as_deref(), e.line), (Some("c2s.listen"), Some(2)));
         // One kind of listener is enough.
         ok("[c2s]\nlisten = []\n");
+    }
+
+    #[test]
+    fn http_safety_and_chat_keys() {
+        let config = ok("[http]\nallowed_origins = [\"https://a.example\"]\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]\nmax_request_bytes = 2048\nmax_requests_per_second = 0\nchat_path = \"\"\n");
+        assert_eq!(config.http.trusted_proxies.len(), 2);
+        assert_eq!(config.http.max_requests_per_second, 0);
+        for (text, key) in [
+            (
+                "[http]\nallowed_origins = [\"a.example\"]\n",
+                "http.allowed_origins",
+            ),
+            (
+                "[http]\ntrusted_proxies = [\"10.0.0.0/33\"]\n",
+                "http.trusted_proxies",
+            ),
+            ("[http]\nmax_request_bytes = 10\n", "http.max_request_bytes"),
+            ("[http]\nchat_path = \"chat\"\n", "http.chat_path"),
+            ("[http]\nchat_path = \"/chat/\"\n", "http.chat_path"),
+            (
+                "[http]\nchat_assets = \"/nonexistent/dist\"\n",
+                "http.chat_assets",
+            ),
+        ] {
+            let e = err(text);
+            assert_eq!(
+                (e.key.as_deref(), e.line),
+                (Some(key), Some(2)),
+                "{text:?}: {e}"
+            );
+        }
     }
 
     #[test]

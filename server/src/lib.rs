@@ -70,9 +70,13 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
         };
         config.problem(&["c2s", key], e.to_string())
     })?;
-    let http_listeners = http::bind(&config)
-        .await
-        .map_err(|e| config.problem(&["http", "listen"], e.to_string()))?;
+    let http_listeners = http::bind(&config).await.map_err(|e| {
+        let key = match e.kind {
+            listener::ListenerKind::Https => "tls_listen",
+            _ => "listen",
+        };
+        config.problem(&["http", key], e.to_string())
+    })?;
     // Never fatal: port 843 needs root, and Flash Player also asks on the c2s ports.
     let policy_listeners = flash_policy::bind(&config).await;
     // Port 0 means "any free port": from here on the config names the addresses actually

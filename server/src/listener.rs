@@ -31,6 +31,8 @@ pub enum ListenerKind {
     DirectTls,
     /// HTTP port: WebSocket endpoints (`crate::http`).
     Http,
+    /// HTTPS port (`http.tls_listen`): the same endpoints over TLS.
+    Https,
     /// Dedicated Flash socket policy port (`crate::flash_policy`).
     FlashPolicy,
 }
@@ -41,6 +43,7 @@ impl std::fmt::Display for ListenerKind {
             ListenerKind::C2s => "c2s",
             ListenerKind::DirectTls => "c2s-direct-tls",
             ListenerKind::Http => "http",
+            ListenerKind::Https => "https",
             ListenerKind::FlashPolicy => "flash-policy",
         })
     }

@@ -13,6 +13,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::c2s::throttle::AuthThrottle;
 use crate::config::{Config, HostConfig};
 use crate::modules::Registry;
+use crate::roster::locks::RosterLocks;
 use crate::router::Router;
 
 pub struct Server {
@@ -22,8 +23,12 @@ pub struct Server {
     pub modules: Registry,
     pub tls: TlsAcceptor,
     pub throttle: AuthThrottle,
+    /// Serialises each account's roster read-modify-writes (subscription races).
+    pub roster_locks: RosterLocks,
     /// One permit per open client connection, TCP or WebSocket (`c2s.max_connections`).
     pub connections: Arc<Semaphore>,
+    /// The HTTP stack, for HTTP requests arriving on a c2s port (set while it serves).
+    pub http_handoff: std::sync::Mutex<Option<crate::http::conn::Handoff>>,
     policy: Vec<u8>,
 }
 
@@ -31,10 +36,12 @@ impl Server {
     pub fn new(config: Config, store: Arc<dyn Store>, tls: TlsAcceptor) -> Self {
         let policy = policy_for(&config, &config.policy_ports());
         Server {
+            roster_locks: RosterLocks::default(),
             throttle: AuthThrottle::new(config.c2s.auth_failure_delay),
             connections: Arc::new(Semaphore::new(config.c2s.max_connections)),
             modules: crate::modules::registry(&config),
             router: Router::new(),
+            http_handoff: std::sync::Mutex::new(None),
             config,
             store,
             tls,

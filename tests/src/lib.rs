@@ -7,6 +7,7 @@
 //! - [`tls`]: a client TLS config that trusts exactly the test server's certificate.
 //! - [`slix`]: runs `tests/clients/slix_chat.py` and `slix_im.py` (slixmpp from PyPI).
 
+pub mod bosh;
 pub mod raw;
 pub mod server;
 pub mod slix;

@@ -106,13 +106,24 @@ impl TestConfig {
         let http_listen_set = self.sections.iter().any(|(name, lines)| {
             name == "http" && lines.iter().any(|l| l.trim_start().starts_with("listen"))
         });
+        // And the HTTPS listener (its default is the fixed port 5281).
+        let tls_listen_set = self.sections.iter().any(|(name, lines)| {
+            name == "http"
+                && lines
+                    .iter()
+                    .any(|l| l.trim_start().starts_with("tls_listen"))
+        });
         if !http_listen_set && !self.sections.iter().any(|(name, _)| name == "http") {
             toml.push_str("\n[http]\nlisten = [\"127.0.0.1:0\"]\n");
+            toml.push_str("tls_listen = [\"127.0.0.1:0\"]\n");
         }
         for (name, lines) in &self.sections {
             toml.push_str(&format!("\n[{name}]\n"));
             if name == "http" && !http_listen_set {
                 toml.push_str("listen = [\"127.0.0.1:0\"]\n");
+            }
+            if name == "http" && !tls_listen_set {
+                toml.push_str("tls_listen = [\"127.0.0.1:0\"]\n");
             }
             for line in lines {
                 toml.push_str(line);
@@ -220,11 +231,15 @@ pub fn wait_for_listeners(child: &mut Child, log: &Mutex<Vec<String>>) -> (Socke
                 log.lock().unwrap().join("\n")
             );
         }
-        assert!(
-            Instant::now() < deadline,
-            "jabberwock did not start:\n{}",
-            log.lock().unwrap().join("\n")
-        );
+        if Instant::now() >= deadline {
+            // Don't leave a half-started server running after the test fails.
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "jabberwock did not start:\n{}",
+                log.lock().unwrap().join("\n")
+            );
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -392,6 +407,21 @@ impl TestServer {
             "jabberwock did not finish starting:\n{}",
             self.log_text()
         );
+    }
+}
+
+impl TestServer {
+    /// The address of the first "listening" log line of `kind` (e.g. "https" for
+    /// `[http] tls_listen`), if the server logged one.
+    pub fn listening(&self, kind: &str) -> Option<SocketAddr> {
+        listening_addr(&self.log.lock().unwrap(), kind)
+    }
+}
+
+impl TestServer {
+    /// The server's process id (for /proc readings, e.g. by the load generator), while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 }
 

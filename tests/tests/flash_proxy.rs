@@ -388,7 +388,14 @@ async fn sigterm_closes_websocket_streams_and_exits_0() {
 
 #[tokio::test]
 async fn an_empty_websocket_path_turns_the_endpoint_off() {
-    let server = TestServer::start_with(TestConfig::default().flash("websocket_path = \"\""));
+    // The other HTTP endpoints (issue #6) off too, so /flash was the last one.
+    let server = TestServer::start_with(
+        TestConfig::default()
+            .flash("websocket_path = \"\"")
+            .section("http", "websocket_path = \"\"")
+            .section("http", "bosh_path = \"\"")
+            .section("http", "chat_path = \"\""),
+    );
     server.wait_started();
     assert_eq!(server.http, None, "{}", server.log_text());
     assert!(

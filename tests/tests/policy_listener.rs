@@ -136,6 +136,11 @@ async fn off_when_empty_or_when_flash_is_disabled() {
     let server = TestServer::start_with(TestConfig::default().flash("enabled = false"));
     server.wait_started();
     assert_eq!(server.flash_policy, None, "{}", server.log_text());
-    // The Ruffle endpoint goes with it.
-    assert_eq!(server.http, None, "{}", server.log_text());
+    // The Ruffle endpoint goes with it (the HTTP listener stays for the web transports).
+    let http = server.http.expect("the HTTP listener serves the web transports");
+    let mut c = RawClient::connect(http).await;
+    c.send("GET /flash HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await;
+    let answer = c.read_to_close().await;
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
 }

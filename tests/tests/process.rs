@@ -257,7 +257,7 @@ impl Drop for Running {
 
 /// Starts the binary with no arguments in `cwd`; returns it once every listener is logged.
 fn start_zero_config(cwd: &Path) -> Running {
-    for port in [5222, 5223, 5280] {
+    for port in [5222, 5223, 5280, 5281] {
         if let Err(e) = TcpListener::bind(("127.0.0.1", port)) {
             panic!(
                 "zero-config test needs 127.0.0.1:{port}, which is not free on this machine: {e}"
@@ -277,6 +277,7 @@ fn start_zero_config(cwd: &Path) -> Running {
         listening(&lines, "c2s").len() < expected
             || listening(&lines, "c2s-direct-tls").len() < expected
             || listening(&lines, "http").len() < expected
+            || listening(&lines, "https").len() < expected
             || !lines.iter().any(|l| l.contains("Jabberwock started"))
     } {
         assert!(
@@ -300,23 +301,27 @@ async fn zero_config_starts_on_loopback_defaults_and_keeps_its_certificate() {
         let c2s = listening(&lines, "c2s");
         let direct = listening(&lines, "c2s-direct-tls");
         let http = listening(&lines, "http");
+        let https = listening(&lines, "https");
         let policy = listening(&lines, "flash-policy");
         let v4_c2s: SocketAddr = "127.0.0.1:5222".parse().unwrap();
         let v4_direct: SocketAddr = "127.0.0.1:5223".parse().unwrap();
         let mut want_c2s = vec![v4_c2s];
         let mut want_direct = vec![v4_direct];
         let mut want_http = vec!["127.0.0.1:5280".parse::<SocketAddr>().unwrap()];
+        let mut want_https = vec!["127.0.0.1:5281".parse::<SocketAddr>().unwrap()];
         let mut want_policy = vec!["127.0.0.1:843".parse::<SocketAddr>().unwrap()];
         if has_ipv6_loopback() {
             want_c2s.push("[::1]:5222".parse().unwrap());
             want_direct.push("[::1]:5223".parse().unwrap());
             want_http.push("[::1]:5280".parse().unwrap());
+            want_https.push("[::1]:5281".parse().unwrap());
             want_policy.push("[::1]:843".parse().unwrap());
         }
         // One log line per listener, nothing on any other address.
         assert_eq!(c2s, want_c2s, "{}", lines.join("\n"));
         assert_eq!(direct, want_direct, "{}", lines.join("\n"));
         assert_eq!(http, want_http, "{}", lines.join("\n"));
+        assert_eq!(https, want_https, "{}", lines.join("\n"));
         if policy_port_usable {
             assert_eq!(policy, want_policy, "{}", lines.join("\n"));
         } else {

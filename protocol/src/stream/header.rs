@@ -13,6 +13,9 @@ pub enum Dialect {
     Xmpp,
     /// Flash XMLSocket: `<flash:stream>`, every unit terminated by a NUL byte.
     Flash,
+    /// XMPP over WebSocket (RFC 7395): `<open/>` and `<close/>` in the framing namespace,
+    /// one complete element per WebSocket message ([`super::framing`]).
+    WebSocket,
 }
 
 /// What the peer's stream header said.
@@ -94,7 +97,7 @@ fn invalid_namespace(text: &str) -> StreamError {
 }
 
 /// RFC 6120 §4.7.5: we speak 1.x; a higher major version cannot be understood.
-fn check_version(v: &str) -> Result<(), StreamError> {
+pub(crate) fn check_version(v: &str) -> Result<(), StreamError> {
     let unsupported = || StreamError::with_text(StreamCondition::UnsupportedVersion, v);
     let (major, minor) = v.split_once('.').ok_or_else(unsupported)?;
     let is_num = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
@@ -155,6 +158,23 @@ pub fn server_header(
                 write_attr(&mut out, "version", "1.0");
             }
         }
+        Dialect::WebSocket => {
+            // RFC 7395 §3.4: the attributes of RFC 6120 §4.7 on an empty <open/>, no XML
+            // declaration (§3.3.2: not recommended, every message is UTF-8 already).
+            out.extend_from_slice(b"<open");
+            write_attr(&mut out, "xmlns", ns::FRAMING);
+            write_attr(&mut out, "id", id);
+            write_attr(&mut out, "from", from);
+            if let Some(to) = to {
+                write_attr(&mut out, "to", to);
+            }
+            if version {
+                write_attr(&mut out, "version", "1.0");
+            }
+            write_attr(&mut out, "xml:lang", lang);
+            out.extend_from_slice(b"/>");
+            return out;
+        }
     }
     out.push(b'>');
     out
@@ -165,6 +185,8 @@ pub fn stream_close(dialect: &Dialect) -> &'static [u8] {
     match dialect {
         Dialect::Xmpp => b"</stream:stream>",
         Dialect::Flash => b"</flash:stream>",
+        // RFC 7395 §3.6.
+        Dialect::WebSocket => br#"<close xmlns="urn:ietf:params:xml:ns:xmpp-framing"/>"#,
     }
 }
 

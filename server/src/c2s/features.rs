@@ -75,6 +75,19 @@ pub fn pre_auth(server: &Server, host: &str, dialect: &Dialect, encrypted: bool)
             // do SASL, so they never get it.
             offer.iq_auth = flash.legacy_auth;
         }
+        Dialect::WebSocket => {
+            // RFC 7395: no STARTTLS inside a WebSocket; its own TLS (wss://) is what counts.
+            // Without it, c2s.require_encryption leaves nothing to offer (a TCP stream
+            // would get STARTTLS only); a mechanism asked for anyway is answered
+            // encryption-required (mod.rs).
+            if !encrypted && c2s.require_encryption {
+                return offer;
+            }
+            offer.mechanisms.extend([SCRAM_SHA_256, SCRAM_SHA_1]);
+            if encrypted || c2s.allow_plain_without_tls {
+                offer.mechanisms.push(PLAIN);
+            }
+        }
         Dialect::Xmpp => {
             if !encrypted {
                 offer.starttls = Some(c2s.require_encryption);

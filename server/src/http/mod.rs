@@ -1,11 +1,21 @@
 //! The HTTP listener: plain HTTP/1.1 (axum on tokio) for the endpoints that browsers reach
-//! over WebSocket. Today that is Ruffle's socket proxy ([`flash_proxy`]); RFC 7395 WebSocket
-//! and BOSH (XEP-0124/0206) are meant to be added to [`router`] as further routes.
+//! over WebSocket or HTTP: RFC 7395 ([`xmpp_websocket`]), BOSH ([`bosh`]), XEP-0156
+//! discovery ([`discovery`]), Ruffle's socket proxy ([`flash_proxy`]) and the chat page.
 //!
 //! Every WebSocket stream ends up in [`crate::listener::serve_stream`], the same core as a
 //! TCP connection, and takes one of the server's connection permits (`c2s.max_connections`).
+//!
+//! The same router serves three kinds of connection: `http.listen` (plain, axum's own
+//! server), `http.tls_listen` (TLS with the c2s certificate) and HTTP requests sniffed on a
+//! c2s port (stream/accept.rs); the last two are served by [`conn`].
 
+pub mod bosh;
+pub mod chat;
+pub mod conn;
+pub mod discovery;
 pub mod flash_proxy;
+pub mod safety;
+pub mod xmpp_websocket;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -33,6 +43,9 @@ pub struct HttpState {
 /// Whether any endpoint is configured; with none there is nothing to listen for.
 fn has_endpoints(config: &Config) -> bool {
     flash_proxy::path(config).is_some()
+        || chat::path(config).is_some()
+        || bosh::path(config).is_some()
+        || xmpp_websocket::path(config).is_some()
 }
 
 /// Binds `http.listen`, like [`listener::bind_all`] does the c2s ports: an address in use
@@ -50,6 +63,9 @@ pub async fn bind(config: &Config) -> Result<Vec<Listener>, BindError> {
     for addr in &config.http.listen {
         listeners.extend(listener::bind(*addr, ListenerKind::Http).await?);
     }
+    for addr in &config.http.tls_listen {
+        listeners.extend(listener::bind(*addr, ListenerKind::Https).await?);
+    }
     Ok(listeners)
 }
 
@@ -59,7 +75,27 @@ fn router(state: HttpState) -> Router {
     if let Some(path) = flash_proxy::path(&state.server.config) {
         router = router.route(path, axum::routing::get(flash_proxy::upgrade));
     }
-    router.with_state(state)
+    if let Some(path) = bosh::path(&state.server.config) {
+        router = router.merge(bosh::routes(path, &state));
+    }
+    if let Some(path) = xmpp_websocket::path(&state.server.config) {
+        router = router.route(path, axum::routing::get(xmpp_websocket::upgrade));
+    }
+    if discovery::enabled(&state.server.config) {
+        router = router
+            .route(
+                discovery::HOST_META,
+                axum::routing::get(discovery::host_meta),
+            )
+            .route(
+                discovery::HOST_META_JSON,
+                axum::routing::get(discovery::host_meta_json),
+            );
+    }
+    router = chat::routes(router, &state.server.config);
+    let server = state.server.clone();
+    // Last, so the safety layers wrap every route above and the 404 fallback.
+    safety::apply(router.with_state(state), &server.config)
 }
 
 /// Serves HTTP on every listener until shutdown, then waits for the WebSocket streams to
@@ -67,12 +103,26 @@ fn router(state: HttpState) -> Router {
 pub async fn serve(server: Arc<Server>, listeners: Vec<Listener>, shutdown: ShutdownSignal) {
     let (sessions, mut all_ended) = mpsc::channel::<()>(1);
     let app = router(HttpState {
-        server,
+        server: server.clone(),
         shutdown: shutdown.clone(),
         sessions,
     });
+    // HTTP on the c2s ports, whenever an endpoint is on (even with no HTTP listener).
+    if has_endpoints(&server.config) {
+        if let Ok(mut handoff) = server.http_handoff.lock() {
+            *handoff = Some(conn::Handoff {
+                app: app.clone(),
+                shutdown: shutdown.clone(),
+            });
+        }
+    }
     let mut servers = JoinSet::new();
     for listener in listeners {
+        if listener.kind == ListenerKind::Https {
+            let serving = conn::serve_tls(server.clone(), listener, app.clone(), shutdown.clone());
+            servers.spawn(serving);
+            continue;
+        }
         let service = app
             .clone()
             .into_make_service_with_connect_info::<SocketAddr>();
@@ -89,6 +139,11 @@ pub async fn serve(server: Arc<Server>, listeners: Vec<Listener>, shutdown: Shut
     }
     drop(app);
     while servers.join_next().await.is_some() {}
+    // The c2s ports hand over no more requests; connections they handed over hold clones.
+    if let Ok(mut handoff) = server.http_handoff.lock() {
+        handoff.take();
+    }
+    drop(server);
     // Resolves once the last upgraded stream has dropped its sender.
     let _ = all_ended.recv().await;
 }

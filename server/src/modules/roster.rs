@@ -70,6 +70,8 @@ impl IqHandler for Set {
             }
             ItemRequest::Update { jid, name, groups } => {
                 let account = account_of(&owner);
+                // Held to the write, so a subscription change can't slip in between.
+                let _guard = server.roster_locks.lock(owner.as_str()).await;
                 let mut entry = rosters::entry(server, &owner, &jid)
                     .await
                     .map_err(store_to_stanza_error)?;

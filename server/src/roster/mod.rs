@@ -7,6 +7,7 @@
 //! be reached instead where [`deliver_to_contact_server`] says so.
 
 pub mod item;
+pub mod locks;
 pub mod subscription;
 
 use jabberwock_protocol::jid::{BareJid, FullJid, Jid};
@@ -94,6 +95,7 @@ pub async fn outbound(
         // A subscription to oneself means nothing: self-presence is always shared.
         return Ok(());
     }
+    let guard = server.roster_locks.lock(owner.as_str()).await;
     let mut entry = entry(server, &owner, contact).await?;
     let before = state_of(&entry);
     let out = subscription::outbound(before, kind);
@@ -110,6 +112,8 @@ pub async fn outbound(
             push(server, &owner, item::to_element(&entry), version);
         }
     }
+    // Released before routing: the contact's side takes its own account's lock.
+    drop(guard);
     if out.route {
         use jabberwock_storage::Subscription::{Both, From};
         // §3.2.2: a contact losing its subscription sees us go unavailable first.
@@ -170,6 +174,7 @@ pub async fn inbound(
         }
         return Ok(());
     }
+    let guard = server.roster_locks.lock(contact.as_str()).await;
     let mut entry = entry(server, contact, user).await?;
     let before = state_of(&entry);
     let result = subscription::inbound(before, kind);
@@ -191,6 +196,7 @@ pub async fn inbound(
             push(server, contact, item::to_element(&entry), version);
         }
     }
+    drop(guard);
     if result.deliver {
         server
             .router

@@ -66,11 +66,9 @@ pub async fn open(
             None
         }
         FirstBytes::Http => {
-            // WebSocket and BOSH come with the web transports; until then say so in HTTP.
-            let _ = transport
-                .write_all(b"HTTP/1.1 501 Not Implemented\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
-                .await;
-            let _ = transport.shutdown().await;
+            // One port for every client kind: WebSocket, BOSH and the rest of the HTTP
+            // endpoints are served here too, by the same HTTP stack (http/conn.rs).
+            crate::http::conn::handoff(server, transport, initial, peer).await;
             None
         }
         _ => {

@@ -1,13 +1,16 @@
 //! One client connection as a flow of XML stream events in, and framed stanzas out.
 //!
-//! This is where the two wire dialects differ and nowhere else above it: a Flash
+//! This is where the wire dialects differ and nowhere else above it: a Flash
 //! (XMLSocket) stream gets one NUL after every unit it is sent (../shared/flash-protocol.md §2),
-//! a standard stream does not.
+//! a standard stream does not, and an XMPP-over-WebSocket stream (RFC 7395) is read message
+//! by message ([`FrameReader`]) and written one element per message, each stanza carrying
+//! `xmlns="jabber:client"` and each stream-level element its `xmlns:stream`.
 
 use std::io;
 use std::net::SocketAddr;
 
 use jabberwock_protocol::ns;
+use jabberwock_protocol::stream::framing::FrameReader;
 use jabberwock_protocol::stream::{self, Dialect, StreamError};
 use jabberwock_protocol::xml::reader::{Event, Limits, StreamReader};
 use jabberwock_protocol::xml::Element;
@@ -42,23 +45,36 @@ pub struct Connection {
     closed: bool,
     last_activity: Instant,
     pub peer: SocketAddr,
+    /// RFC 7395 streams: messages are read by this instead of `reader`.
+    frames: Option<FrameReader>,
+    /// RFC 7395 streams: where each unit in `write_buf` ends (one message each).
+    unit_ends: Vec<usize>,
 }
 
 impl Connection {
     /// `initial` holds the bytes the stream layer already read while sniffing.
     pub fn new(transport: Transport, peer: SocketAddr, limits: Limits, initial: &[u8]) -> Self {
+        let framed = matches!(&transport, Transport::WebSocket(ws) if ws.is_xmpp());
+        let frames = framed.then(|| FrameReader::new(limits.clone()));
         let mut reader = StreamReader::new(limits);
         reader.feed(initial);
         Connection {
             transport,
             reader,
-            dialect: Dialect::Xmpp,
+            // Known before the first message: a stream error then still uses the framing.
+            dialect: if framed {
+                Dialect::WebSocket
+            } else {
+                Dialect::Xmpp
+            },
             read_buf: Vec::new(),
             write_buf: Vec::new(),
             header_sent: false,
             closed: false,
             last_activity: Instant::now(),
             peer,
+            frames,
+            unit_ends: Vec::new(),
         }
     }
 
@@ -78,6 +94,9 @@ impl Connection {
     /// The next stream event. Cancel-safe: bytes read are handed to the reader before any
     /// await point that could be dropped.
     pub async fn next_event(&mut self) -> Result<Event, ReadError> {
+        if self.frames.is_some() {
+            return self.next_framed_event().await;
+        }
         loop {
             if let Some(event) = self.reader.next_event()? {
                 if let Event::Header(header) = &event {
@@ -98,6 +117,38 @@ impl Connection {
         }
     }
 
+    /// RFC 7395: the next message's event (whitespace-only messages are skipped).
+    /// Cancel-safe: a message is parsed as soon as it is taken from the socket.
+    async fn next_framed_event(&mut self) -> Result<Event, ReadError> {
+        loop {
+            let Transport::WebSocket(ws) = &mut self.transport else {
+                return Err(ReadError::Disconnected);
+            };
+            let Some(message) = ws.next_message().await? else {
+                return Err(ReadError::Disconnected);
+            };
+            self.last_activity = Instant::now();
+            let Some(frames) = self.frames.as_mut() else {
+                return Err(ReadError::Disconnected);
+            };
+            if let Some(event) = frames.read(&message)? {
+                return Ok(event);
+            }
+        }
+    }
+
+    /// RFC 7395 §3.6.1: answers the client's `<open/>` with a `<close/>` naming another
+    /// endpoint, then ends the connection.
+    pub async fn redirect(&mut self, see_other_uri: &str) {
+        self.closed = true;
+        self.write_buf.clear();
+        let close = Element::new("close", ns::FRAMING).with_attr("see-other-uri", see_other_uri);
+        self.write_element(&close);
+        self.end_unit();
+        let _ = self.flush_write_buf().await;
+        let _ = self.transport.shutdown().await;
+    }
+
     /// Sends our stream header, and the features when given. A Flash client gets them as two
     /// NUL-terminated units on the first stream; after a restart Openfire sent both in one
     /// unit, and XIFF relies on neither, so `one_unit` keeps that shape (COMPAT).
@@ -111,10 +162,11 @@ impl Connection {
         self.write_buf.clear();
         self.write_buf.extend_from_slice(header);
         if let Some(features) = features {
-            if !one_unit {
+            // RFC 7395 §3.3.2: the features are a message of their own.
+            if !one_unit || self.dialect == Dialect::WebSocket {
                 self.end_unit();
             }
-            features.write_to(&mut self.write_buf, ns::CLIENT);
+            self.write_element(features);
         }
         self.end_unit();
         self.flush_write_buf().await
@@ -122,7 +174,7 @@ impl Connection {
 
     pub async fn send(&mut self, element: &Element) -> io::Result<()> {
         self.write_buf.clear();
-        element.write_to(&mut self.write_buf, ns::CLIENT);
+        self.write_element(element);
         self.end_unit();
         self.flush_write_buf().await
     }
@@ -168,7 +220,7 @@ impl Connection {
             self.end_unit();
         }
         if let Some(error) = error {
-            error.to_element().write_to(&mut self.write_buf, ns::CLIENT);
+            self.write_element(&error.to_element());
             self.end_unit();
         }
         self.write_buf
@@ -182,18 +234,54 @@ impl Connection {
     pub fn shrink(&mut self) {
         self.read_buf = Vec::new();
         self.write_buf = Vec::new();
+        self.unit_ends = Vec::new();
         self.reader.shrink_to_fit();
+        if let Some(frames) = &mut self.frames {
+            frames.shrink_to_fit();
+        }
+    }
+
+    /// Serialises one top-level element as the dialect wants it.
+    fn write_element(&mut self, element: &Element) {
+        if self.dialect != Dialect::WebSocket {
+            element.write_to(&mut self.write_buf, ns::CLIENT);
+            return;
+        }
+        // RFC 7395 §3.3.2: every message is a document of its own, so nothing is inherited
+        // from a stream header: stanzas carry xmlns="jabber:client", and stream:features /
+        // stream:error declare the stream prefix they use.
+        let start = self.write_buf.len();
+        element.write_to(&mut self.write_buf, "");
+        if element.ns() == ns::STREAM {
+            let at = start + "<stream:".len() + element.name().len();
+            let decl = format!(" xmlns:stream=\"{}\"", ns::STREAM);
+            self.write_buf.splice(at..at, decl.into_bytes());
+        }
     }
 
     fn end_unit(&mut self) {
-        // COMPAT: Flash XMLSocket delivers data to the SWF only at a NUL.
-        if self.dialect == Dialect::Flash {
-            self.write_buf.push(0);
+        match self.dialect {
+            // COMPAT: Flash XMLSocket delivers data to the SWF only at a NUL.
+            Dialect::Flash => self.write_buf.push(0),
+            Dialect::WebSocket => self.unit_ends.push(self.write_buf.len()),
+            Dialect::Xmpp => {}
         }
     }
 
     async fn flush_write_buf(&mut self) -> io::Result<()> {
-        self.transport.write_all(&self.write_buf).await?;
+        if self.dialect == Dialect::WebSocket {
+            // One message per unit: the WebSocket transport sends what one flush carries.
+            let mut start = 0;
+            for end in std::mem::take(&mut self.unit_ends) {
+                self.transport
+                    .write_all(&self.write_buf[start..end])
+                    .await?;
+                self.transport.flush().await?;
+                start = end;
+            }
+        } else {
+            self.transport.write_all(&self.write_buf).await?;
+        }
         self.transport.flush().await?;
         if self.write_buf.capacity() > 4 * READ_CHUNK {
             self.write_buf = Vec::new();

@@ -7,5 +7,6 @@
 pub mod accept;
 pub mod connection;
 pub mod detect;
+pub mod prefixed;
 pub mod transport;
 pub mod websocket;

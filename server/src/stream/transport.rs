@@ -21,13 +21,25 @@ pub enum Transport {
     Tls(Box<TlsStream<TcpStream>>),
     /// Binary WebSocket frames carrying the stream's bytes (no TLS of its own).
     WebSocket(Box<WsStream>),
+    /// An in-memory pipe whose far end is a BOSH session (`crate::http::bosh`), which
+    /// writes what the client POSTs and reads what the core writes. `secure`: the HTTP
+    /// hop counts as encrypted (no STARTTLS over BOSH: XEP-0206 §4).
+    Memory {
+        io: tokio::io::DuplexStream,
+        secure: bool,
+    },
     /// Transient state while a TLS handshake owns the socket.
     Upgrading,
 }
 
 impl Transport {
     pub fn is_encrypted(&self) -> bool {
-        matches!(self, Transport::Tls(_))
+        match self {
+            Transport::Tls(_) => true,
+            Transport::WebSocket(ws) => ws.is_secure(),
+            Transport::Memory { secure, .. } => *secure,
+            _ => false,
+        }
     }
 
     /// Runs the server side of a TLS handshake over the plain socket (RFC 6120 §5.4.3.3 for
@@ -42,6 +54,10 @@ impl Transport {
             other @ Transport::WebSocket(_) => {
                 *self = other;
                 Err(io::Error::other("no TLS over this WebSocket"))
+            }
+            other @ Transport::Memory { .. } => {
+                *self = other;
+                Err(io::Error::other("no TLS over BOSH"))
             }
             other => {
                 *self = other;
@@ -70,6 +86,7 @@ impl AsyncRead for Transport {
             Transport::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
             Transport::WebSocket(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Transport::Memory { io, .. } => Pin::new(io).poll_read(cx, buf),
             Transport::Upgrading => Poll::Ready(Err(gone())),
         }
     }
@@ -85,6 +102,7 @@ impl AsyncWrite for Transport {
             Transport::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
             Transport::WebSocket(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Transport::Memory { io, .. } => Pin::new(io).poll_write(cx, buf),
             Transport::Upgrading => Poll::Ready(Err(gone())),
         }
     }
@@ -94,6 +112,7 @@ impl AsyncWrite for Transport {
             Transport::Plain(s) => Pin::new(s).poll_flush(cx),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
             Transport::WebSocket(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Transport::Memory { io, .. } => Pin::new(io).poll_flush(cx),
             Transport::Upgrading => Poll::Ready(Err(gone())),
         }
     }
@@ -103,6 +122,7 @@ impl AsyncWrite for Transport {
             Transport::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
             Transport::WebSocket(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Transport::Memory { io, .. } => Pin::new(io).poll_shutdown(cx),
             Transport::Upgrading => Poll::Ready(Ok(())),
         }
     }

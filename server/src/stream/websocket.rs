@@ -1,4 +1,10 @@
-//! A WebSocket seen as a byte pipe, for Ruffle's socket proxy: Ruffle has no raw TCP, so a
+//! A WebSocket under a stream, in one of two modes.
+//!
+//! XMPP over WebSocket (RFC 7395, [`WsStream::xmpp`]): the connection reads whole messages
+//! ([`WsStream::next_message`], parsed by `Connection` with the protocol crate's
+//! `FrameReader`) and writes one text message per flush, each holding one element.
+//!
+//! Byte pipe ([`WsStream::new`]), for Ruffle's socket proxy: Ruffle has no raw TCP, so a
 //! Flash widget's `XMLSocket` travels as binary WebSocket frames carrying exactly the bytes
 //! it would have sent over TCP (../shared/testing.md §1, "socketProxy").
 //!
@@ -36,6 +42,10 @@ pub struct WsStream {
     outgoing: Vec<u8>,
     eof: bool,
     closing: Option<Closing>,
+    /// RFC 7395: text messages out, messages (not bytes) in.
+    xmpp: bool,
+    /// The HTTP connection under it is TLS (or counts as such, `http.loopback_is_encrypted`).
+    secure: bool,
 }
 
 enum Closing {
@@ -54,6 +64,50 @@ impl WsStream {
             outgoing: Vec::new(),
             eof: false,
             closing: None,
+            xmpp: false,
+            secure: false,
+        }
+    }
+
+    /// An RFC 7395 stream: text messages, one element each. `secure` when it counts as an
+    /// encrypted stream (wss://, or loopback with `http.loopback_is_encrypted`).
+    pub fn xmpp(socket: WebSocket, secure: bool) -> Self {
+        WsStream {
+            xmpp: true,
+            secure,
+            ..WsStream::new(socket)
+        }
+    }
+
+    /// Whether this carries RFC 7395 framed messages rather than a byte stream.
+    pub fn is_xmpp(&self) -> bool {
+        self.xmpp
+    }
+
+    pub fn is_secure(&self) -> bool {
+        self.secure
+    }
+
+    /// The next data message (RFC 7395 §3.2: text; a binary one is taken as its bytes and
+    /// left to the XML parser to judge), `None` at the peer's close frame or the end of the
+    /// connection. Pings are answered by the WebSocket library while it reads. Cancel-safe:
+    /// a message is either returned or still in the socket.
+    pub async fn next_message(&mut self) -> io::Result<Option<Bytes>> {
+        if self.eof {
+            return Ok(None);
+        }
+        loop {
+            let next = std::future::poll_fn(|cx| Pin::new(&mut self.socket).poll_next(cx)).await;
+            match next {
+                Some(Ok(Message::Text(text))) => return Ok(Some(Bytes::from(text))),
+                Some(Ok(Message::Binary(data))) => return Ok(Some(data)),
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                Some(Ok(Message::Close(_))) | None => {
+                    self.eof = true;
+                    return Ok(None);
+                }
+                Some(Err(e)) => return Err(io::Error::other(e)),
+            }
         }
     }
 
@@ -61,9 +115,16 @@ impl WsStream {
     fn poll_send_pending(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if !self.outgoing.is_empty() {
             ready!(Pin::new(&mut self.socket).poll_ready(cx)).map_err(io::Error::other)?;
-            let frame = Bytes::from(std::mem::take(&mut self.outgoing));
+            let frame = std::mem::take(&mut self.outgoing);
+            let message = if self.xmpp {
+                // Connection writes whole serialised elements: always UTF-8.
+                let text = String::from_utf8(frame).map_err(io::Error::other)?;
+                Message::Text(text.into())
+            } else {
+                Message::Binary(Bytes::from(frame))
+            };
             Pin::new(&mut self.socket)
-                .start_send(Message::Binary(frame))
+                .start_send(message)
                 .map_err(io::Error::other)?;
         }
         Pin::new(&mut self.socket)

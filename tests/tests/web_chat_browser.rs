@@ -1,0 +1,307 @@
+//! Issue #6 acceptance: the server's own chat page (`http.chat_path`), i.e. Converse.js from
+//! the npm package (tests/browser/node_modules/converse.js, served by the server itself from
+//! `http.chat_assets`), in headless Debian Chromium driven by playwright-core through
+//! tests/browser/web_chat.mjs. alice logs in over RFC 7395 WebSocket (`/xmpp-websocket`),
+//! bob over BOSH (`/http-bind`), both through Converse's login form. They see each other's
+//! presence and exchange messages with each other, with carol on a standard TCP client
+//! (STARTTLS) and with dave on a Flash XMLSocket client (NUL framing), and the test keeps
+//! a screenshot of each chat page. Needs `chromium` (Debian) and `npm ci` in tests/browser:
+//! .ci/run installs them; a missing tool fails the test.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use jabberwock_tests::{RawClient, TestConfig, TestServer};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::process::Command;
+
+/// The whole browser run: Chromium start, Converse's load and login, the chat.
+const BROWSER_DEADLINE: Duration = Duration::from_secs(120);
+const PASSWORD: &str = "looking-glass";
+const USERS: [&str; 4] = ["alice", "bob", "carol", "dave"];
+
+fn tests_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Makes every two of [`USERS`] mutual contacts (subscription both, RFC 6121 §3.1), from
+/// standard TCP sessions that then log out.
+async fn befriend_everyone(server: &TestServer) {
+    let mut clients = Vec::new();
+    for user in USERS {
+        let (client, _) =
+            RawClient::login_standard(server.c2s, &server.cert_path(), user, PASSWORD, "setup")
+                .await;
+        clients.push(client);
+    }
+    for i in 0..USERS.len() {
+        for (j, &y) in USERS.iter().enumerate().skip(i + 1) {
+            let x = USERS[i];
+            let (left, right) = clients.split_at_mut(j);
+            let (cx, cy) = (&mut left[i], &mut right[0]);
+            cx.send(format!("<presence to='{y}@localhost' type='subscribe'/>"))
+                .await;
+            presence_from(cy, &format!("{x}@localhost"), "subscribe").await;
+            cy.send(format!(
+                "<presence to='{x}@localhost' type='subscribed'/><presence to='{x}@localhost' type='subscribe'/>"
+            ))
+            .await;
+            presence_from(cx, &format!("{y}@localhost"), "subscribe").await;
+            cx.send(format!("<presence to='{y}@localhost' type='subscribed'/>"))
+                .await;
+            // Delivered once y's roster has taken it in (RFC 6121 §3.1.6).
+            presence_from(cy, &format!("{x}@localhost"), "subscribed").await;
+        }
+    }
+    for mut client in clients {
+        client.send("</stream:stream>").await;
+        client.read_to_close().await;
+    }
+}
+
+/// Waits for a presence stanza of `kind` from the bare JID `from`.
+async fn presence_from(client: &mut RawClient, from: &str, kind: &str) -> String {
+    let (from, kind) = (format!("from=\"{from}\""), format!("type=\"{kind}\""));
+    loop {
+        let stanza = client.read_stanza_containing("<presence").await;
+        if stanza.contains(&from) && stanza.contains(&kind) {
+            return stanza;
+        }
+    }
+}
+
+/// The next message with a body from `from` (bare JID) to a raw client; Converse's chat
+/// state notifications (XEP-0085, no body) are skipped.
+async fn message_from(client: &mut RawClient, from: &str) -> String {
+    let needle = format!("from=\"{from}/");
+    loop {
+        let stanza = client.read_stanza_containing("<message").await;
+        if stanza.contains(&needle) && stanza.contains("<body>") {
+            return stanza;
+        }
+    }
+}
+
+#[tokio::test]
+async fn converse_over_websocket_and_bosh_chats_with_each_other_tcp_and_flash() {
+    let browser_dir = tests_dir().join("browser");
+    let converse = browser_dir.join("node_modules/converse.js/dist");
+    assert!(
+        converse.join("converse.min.js").exists()
+            && browser_dir.join("node_modules/playwright-core").exists(),
+        "converse.js and playwright-core are missing: run `npm ci` in {}",
+        browser_dir.display()
+    );
+    let server = TestServer::start_with(TestConfig::default().section(
+        "http",
+        &format!("chat_assets = {:?}", converse.display().to_string()),
+    ));
+    server.wait_started();
+    for user in USERS {
+        server.add_user(&format!("{user}@localhost"), PASSWORD);
+    }
+    befriend_everyone(&server).await;
+    let http = server.http.expect("the test server has an HTTP listener");
+
+    // carol on TCP, dave on Flash: online before the browsers come, so Converse's probes
+    // find them.
+    let (mut carol, _) =
+        RawClient::login_standard(server.c2s, &server.cert_path(), "carol", PASSWORD, "tcp").await;
+    let (mut dave, _) = RawClient::login_flash(server.c2s, "dave", PASSWORD, "flash").await;
+
+    // Kept after the run (target/tmp/web-chat-*.png), to look at.
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    for name in ["web-chat-alice-websocket.png", "web-chat-bob-bosh.png"] {
+        let _ = std::fs::remove_file(shots.join(name));
+    }
+    let mut browser = Command::new("node")
+        .arg(browser_dir.join("web_chat.mjs"))
+        .args(["--base", &format!("http://{http}")])
+        .args(["--chat-path", "/chat", "--domain", "localhost"])
+        .args(["--ws-user", "alice", "--ws-pass", PASSWORD])
+        .args(["--bosh-user", "bob", "--bosh-pass", PASSWORD])
+        .args(["--peers", "carol@localhost,dave@localhost"])
+        .arg("--screenshot-dir")
+        .arg(&shots)
+        .args(["--timeout", "90"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node is needed to run the browser test");
+    let mut stderr = browser.stderr.take().expect("stderr");
+    let console = tokio::spawn(async move {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text).await;
+        text
+    });
+    let mut lines = BufReader::new(browser.stdout.take().expect("stdout")).lines();
+
+    let to_browser = |from: &str, to: &str, transport: &str| {
+        format!("{from} to {to} over {transport}: héllo <&> ✓")
+    };
+    let mut events: Vec<serde_json::Value> = Vec::new();
+    let deadline = tokio::time::Instant::now() + BROWSER_DEADLINE;
+    loop {
+        let line = match tokio::time::timeout_at(deadline, lines.next_line()).await {
+            Ok(Ok(Some(line))) => line,
+            Ok(_) => break,
+            Err(_) => panic!("the browser run took longer than {BROWSER_DEADLINE:?}: {events:#?}"),
+        };
+        let event: serde_json::Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("not a JSON event ({e}): {line}"));
+        if event["kind"] == "ready" {
+            // Both browser users are online and see everyone: TCP and Flash write to them.
+            for to in ["alice", "bob"] {
+                let body = escape(&to_browser("carol", to, "tcp"));
+                carol
+                    .send(format!(
+                        "<message type='chat' to='{to}@localhost' id='c-{to}'><body>{body}</body></message>"
+                    ))
+                    .await;
+                let body = escape(&to_browser("dave", to, "flash"));
+                dave.send(format!(
+                    "<message type=\"chat\" to=\"{to}@localhost\" id=\"d-{to}\"><body>{body}</body></message>\0"
+                ))
+                .await;
+            }
+        }
+        events.push(event);
+    }
+    let status = tokio::time::timeout(Duration::from_secs(30), browser.wait())
+        .await
+        .expect("the browser run did not exit")
+        .expect("wait for node");
+    let console = console.await.unwrap_or_default();
+    let transcript = events
+        .iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let context = format!(
+        "events:\n{transcript}\nbrowser console:\n{console}\nserver log:\n{}",
+        server.log_text()
+    );
+    assert!(
+        status.success(),
+        "the browser run failed ({status})\n{context}"
+    );
+
+    let find = |who: &str, kind: &str| -> Vec<&serde_json::Value> {
+        events
+            .iter()
+            .filter(|e| e["who"] == who && e["kind"] == kind)
+            .collect()
+    };
+    // The chat page, served by us, and each user on the transport asked for.
+    for who in ["alice", "bob"] {
+        let page = find(who, "page");
+        assert_eq!(page.len(), 1, "{context}");
+        assert_eq!(page[0]["status"], 200, "{context}");
+        assert_eq!(page[0]["title"], "Chat on localhost", "{context}");
+    }
+    let service = |who| {
+        find(who, "connected")[0]["service"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(
+        service("alice"),
+        format!("ws://{http}/xmpp-websocket"),
+        "{context}"
+    );
+    assert_eq!(
+        service("bob"),
+        format!("http://{http}/http-bind"),
+        "{context}"
+    );
+
+    // Presence: each sees the other browser user and the TCP and Flash users online.
+    let online = |who: &str| -> BTreeMap<String, String> {
+        find(who, "presence")
+            .iter()
+            .map(|e| {
+                (
+                    e["from"].as_str().unwrap_or_default().to_owned(),
+                    e["show"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    };
+    for (who, other) in [("alice", "bob"), ("bob", "alice")] {
+        let seen = online(who);
+        for peer in [other, "carol", "dave"] {
+            assert_eq!(
+                seen.get(&format!("{peer}@localhost")).map(String::as_str),
+                Some("online"),
+                "{who} did not see {peer} online\n{context}"
+            );
+        }
+    }
+
+    // What each browser user received, from whom, intact.
+    let received = |who: &str| -> BTreeMap<String, String> {
+        find(who, "message")
+            .iter()
+            .map(|e| {
+                let from = e["from"].as_str().unwrap_or_default();
+                (
+                    from.split('/').next().unwrap_or_default().to_owned(),
+                    e["body"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    };
+    for (who, transport, other, other_transport) in [
+        ("alice", "websocket", "bob", "bosh"),
+        ("bob", "bosh", "alice", "websocket"),
+    ] {
+        let got = received(who);
+        let expect = [
+            (
+                other,
+                to_browser(other, &format!("{who}@localhost"), other_transport),
+            ),
+            ("carol", to_browser("carol", who, "tcp")),
+            ("dave", to_browser("dave", who, "flash")),
+        ];
+        for (from, body) in expect {
+            assert_eq!(
+                got.get(&format!("{from}@localhost")),
+                Some(&body),
+                "{who} ({transport}) got the wrong message from {from}\n{context}"
+            );
+        }
+    }
+
+    // What the TCP and Flash clients received from the browsers.
+    for (client, name) in [(&mut carol, "carol"), (&mut dave, "dave")] {
+        for (from, transport) in [("alice", "websocket"), ("bob", "bosh")] {
+            let stanza = message_from(client, &format!("{from}@localhost")).await;
+            let body = escape(&to_browser(from, &format!("{name}@localhost"), transport));
+            assert!(
+                stanza.contains(&format!("<body>{body}</body>")),
+                "{name} got {stanza}, expected the body {body}"
+            );
+            assert!(
+                stanza.contains(&format!("to=\"{name}@localhost")),
+                "{stanza}"
+            );
+        }
+    }
+
+    // The screenshots exist and are PNGs.
+    for name in ["web-chat-alice-websocket.png", "web-chat-bob-bosh.png"] {
+        let png = std::fs::read(shots.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{name} is not a PNG");
+    }
+}
