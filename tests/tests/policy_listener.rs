@@ -137,7 +137,9 @@ async fn off_when_empty_or_when_flash_is_disabled() {
     server.wait_started();
     assert_eq!(server.flash_policy, None, "{}", server.log_text());
     // The Ruffle endpoint goes with it (the HTTP listener stays for the web transports).
-    let http = server.http.expect("the HTTP listener serves the web transports");
+    let http = server
+        .http
+        .expect("the HTTP listener serves the web transports");
     let mut c = RawClient::connect(http).await;
     c.send("GET /flash HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         .await;
