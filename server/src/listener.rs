@@ -182,7 +182,8 @@ pub async fn serve_stream(
 ) {
     let session_id = NEXT_SESSION_ID.fetch_add(1, Ordering::Relaxed);
     let negotiated = tokio::select! {
-        result = timeout_at(deadline, c2s::negotiate(server, &mut conn, session_id)) => {
+        // Boxed so that its state is freed once bound, not carried by every idle session.
+        result = timeout_at(deadline, Box::pin(c2s::negotiate(server, &mut conn, session_id))) => {
             result.unwrap_or_else(|_| Err(SessionEnd::error(StreamCondition::ConnectionTimeout)))
         }
         _ = shutdown.triggered() => Err(SessionEnd::error(StreamCondition::SystemShutdown)),

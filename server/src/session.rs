@@ -76,7 +76,9 @@ async fn serve(
             },
             event = conn.next_event() => match event {
                 Ok(Event::Stanza(element)) => {
-                    if let Err(end) = from_client(server, jid, presence, element).await {
+                    // Boxed: a client stanza's handling (presence, routing, storage) is a large
+                    // future, and an idle session should not carry room for it.
+                    if let Err(end) = Box::pin(from_client(server, jid, presence, element)).await {
                         return end;
                     }
                 }

@@ -104,6 +104,9 @@ impl Connection {
                 }
                 return Ok(event);
             }
+            // Idle sessions wait here: waiting for readability first means they hold no
+            // read buffer while they wait (the buffer lives only for the read itself).
+            self.transport.readable().await?;
             if self.read_buf.capacity() < READ_CHUNK {
                 self.read_buf.reserve_exact(READ_CHUNK);
             }
@@ -114,6 +117,9 @@ impl Connection {
             }
             self.last_activity = Instant::now();
             self.reader.feed(&self.read_buf[..n]);
+            if self.transport.can_wait_readable() {
+                self.read_buf = Vec::new();
+            }
         }
     }
 

@@ -33,6 +33,21 @@ pub enum Transport {
 }
 
 impl Transport {
+    /// Whether [`Transport::readable`] really waits: only a plain socket can say it has
+    /// data without being read (TLS may hold decrypted bytes the socket doesn't show).
+    pub fn can_wait_readable(&self) -> bool {
+        matches!(self, Transport::Plain(_))
+    }
+
+    /// Resolves when a read would find data (or end of stream); at once for transports
+    /// that can't tell without reading.
+    pub async fn readable(&mut self) -> io::Result<()> {
+        match self {
+            Transport::Plain(tcp) => tcp.readable().await,
+            _ => Ok(()),
+        }
+    }
+
     pub fn is_encrypted(&self) -> bool {
         match self {
             Transport::Tls(_) => true,
