@@ -40,6 +40,22 @@ pub struct HttpState {
     sessions: mpsc::Sender<()>,
 }
 
+/// Whether a web stream counts as encrypted (no STARTTLS exists inside WebSocket or BOSH):
+/// over TLS, or from a loopback peer (a browser on this host, a TLS-terminating proxy)
+/// while `http.loopback_is_encrypted` is on.
+pub fn counts_as_encrypted(config: &Config, tls: bool, tcp_peer: SocketAddr) -> bool {
+    tls || (config.http.loopback_is_encrypted && is_loopback(tcp_peer.ip()))
+}
+
+fn is_loopback(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map_or(v6.is_loopback(), |v4| v4.is_loopback()),
+        std::net::IpAddr::V4(v4) => v4.is_loopback(),
+    }
+}
+
 /// Whether any endpoint is configured; with none there is nothing to listen for.
 fn has_endpoints(config: &Config) -> bool {
     flash_proxy::path(config).is_some()
@@ -146,4 +162,18 @@ pub async fn serve(server: Arc<Server>, listeners: Vec<Listener>, shutdown: Shut
     drop(server);
     // Resolves once the last upgraded stream has dropped its sender.
     let _ = all_ended.recv().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_addresses() {
+        assert!(is_loopback("127.0.0.1".parse().unwrap()));
+        assert!(is_loopback("::1".parse().unwrap()));
+        assert!(is_loopback("::ffff:127.0.0.1".parse().unwrap()));
+        assert!(!is_loopback("192.0.2.1".parse().unwrap()));
+        assert!(!is_loopback("::ffff:192.0.2.1".parse().unwrap()));
+    }
 }

@@ -16,7 +16,7 @@
 //! this host); otherwise `c2s.require_encryption` and `c2s.allow_plain_without_tls` apply as
 //! to a TCP stream that did not STARTTLS.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, State};
@@ -74,8 +74,7 @@ pub async fn upgrade(
     // The TCP peer, not a forwarded client address: what matters is whether this hop
     // left the machine.
     let tcp_peer = client.map_or(peer, |Extension(c)| c.peer);
-    let secure =
-        tls.is_some() || (server.config.http.loopback_is_encrypted && is_loopback(tcp_peer.ip()));
+    let secure = super::counts_as_encrypted(&server.config, tls.is_some(), tcp_peer);
     let c2s = &server.config.c2s;
     // The FrameReader enforces the stanza limits with a stream error; this only bounds
     // what one message can make the WebSocket library buffer.
@@ -125,15 +124,6 @@ fn offers_xmpp(headers: &HeaderMap) -> bool {
         .any(|p| p.trim() == SUBPROTOCOL)
 }
 
-fn is_loopback(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map_or(v6.is_loopback(), |v4| v4.is_loopback()),
-        IpAddr::V4(v4) => v4.is_loopback(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,14 +141,5 @@ mod tests {
         let mut h = HeaderMap::new();
         h.append(SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static("xmpp-bis"));
         assert!(!offers_xmpp(&h));
-    }
-
-    #[test]
-    fn loopback_addresses() {
-        assert!(is_loopback("127.0.0.1".parse().unwrap()));
-        assert!(is_loopback("::1".parse().unwrap()));
-        assert!(is_loopback("::ffff:127.0.0.1".parse().unwrap()));
-        assert!(!is_loopback("192.0.2.1".parse().unwrap()));
-        assert!(!is_loopback("::ffff:192.0.2.1".parse().unwrap()));
     }
 }

@@ -20,7 +20,7 @@ pub mod body;
 pub mod session;
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -97,9 +97,8 @@ async fn handle(
             // RFC 7395 streams: https, or a TCP peer on loopback (a browser on this host or
             // a TLS-terminating proxy) with http.loopback_is_encrypted.
             let tcp_peer = client.map_or(peer, |Extension(c)| c.peer);
-            let secure = tls.is_some()
-                || (bosh.http.server.config.http.loopback_is_encrypted
-                    && is_loopback(tcp_peer.ip()));
+            let secure =
+                super::counts_as_encrypted(&bosh.http.server.config, tls.is_some(), tcp_peer);
             // The client's address (X-Forwarded-For from a trusted proxy) is the stream's
             // peer: it is what the auth failure throttle and the logs should see.
             let client = client.map_or(peer, |Extension(c)| SocketAddr::new(c.client, peer.port()));
@@ -211,15 +210,6 @@ impl Bosh {
         tracing::info!(%peer, %sid, "BOSH session created");
         let ver = body::answer_version(req.ver.as_deref());
         xml(session.creation_response(rid, &ver, deadline).await)
-    }
-}
-
-fn is_loopback(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map_or(v6.is_loopback(), |v4| v4.is_loopback()),
-        IpAddr::V4(v4) => v4.is_loopback(),
     }
 }
 
