@@ -258,19 +258,24 @@ impl RawClient {
         );
     }
 
-    /// Binds and sends initial presence; `sep` is the unit terminator ("\0" for Flash).
-    async fn bind(&mut self, resource: &str, sep: &str) -> String {
+    /// Binds `resource` (no presence); returns the bound full JID. `sep` as in `bind`.
+    async fn bind_only(&mut self, resource: &str, sep: &str) -> String {
         self.send(format!(
             "<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>{resource}</resource></bind></iq>{sep}"
         ))
         .await;
         let result = self.read_until("</iq>").await;
-        let jid = result
+        result
             .split("<jid>")
             .nth(1)
             .and_then(|r| r.split("</jid>").next())
             .unwrap_or_else(|| panic!("no jid in bind result: {result}"))
-            .to_owned();
+            .to_owned()
+    }
+
+    /// Binds and sends initial presence; `sep` is the unit terminator ("\0" for Flash).
+    async fn bind(&mut self, resource: &str, sep: &str) -> String {
+        let jid = self.bind_only(resource, sep).await;
         self.send(format!("<presence/>{sep}")).await;
         // Our own presence comes back to us (RFC 6121 §4.2.2); the presence of the user's
         // other resources may come before it and is skipped here.
@@ -389,17 +394,7 @@ impl RawClient {
         resource: &str,
     ) -> (RawClient, String) {
         let mut c = RawClient::login_standard_unbound(addr, cert, user, password).await;
-        c.send(format!(
-            "<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>{resource}</resource></bind></iq>"
-        ))
-        .await;
-        let result = c.read_until("</iq>").await;
-        let jid = result
-            .split("<jid>")
-            .nth(1)
-            .and_then(|r| r.split("</jid>").next())
-            .unwrap_or_else(|| panic!("no jid in bind result: {result}"))
-            .to_owned();
+        let jid = c.bind_only(resource, "").await;
         (c, jid)
     }
 
