@@ -30,14 +30,18 @@ pub enum AccountError {
 pub fn account_id(jid: &str) -> Result<AccountId, AccountError> {
     let bare =
         BareJid::new(jid).map_err(|e| AccountError::InvalidJid(jid.into(), e.to_string()))?;
-    let username = bare
-        .node()
-        .ok_or_else(|| AccountError::NoUsername(jid.into()))?
-        .to_string();
-    Ok(AccountId {
-        username,
-        domain: bare.domain().to_string(),
-    })
+    if bare.node().is_none() {
+        return Err(AccountError::NoUsername(jid.into()));
+    }
+    Ok(account_of(&bare))
+}
+
+/// The store's account key for a bare JID that is already valid and normalised.
+pub fn account_of(jid: &BareJid) -> AccountId {
+    AccountId {
+        username: jid.node().map(|n| n.to_string()).unwrap_or_default(),
+        domain: jid.domain().to_string(),
+    }
 }
 
 /// Account key for a username given by a client on `host` (SASL authcid, XEP-0077).

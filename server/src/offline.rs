@@ -6,17 +6,11 @@ use jabberwock_protocol::jid::{BareJid, FullJid};
 use jabberwock_protocol::ns;
 use jabberwock_protocol::stanza::{Condition, Stanza, StanzaError};
 use jabberwock_protocol::xml::parse_stanza;
-use jabberwock_storage::{AccountId, StoreError};
+use jabberwock_storage::StoreError;
 
+use crate::accounts::account_of;
 use crate::error::store_to_stanza_error;
 use crate::server::Server;
-
-pub fn account_of(jid: &BareJid) -> AccountId {
-    AccountId {
-        username: jid.node().map(|n| n.to_string()).unwrap_or_default(),
-        domain: jid.domain().to_string(),
-    }
-}
 
 /// Keeps `message` for `to`. Errors are the ones the sender gets back: no such account,
 /// storage off or full (XEP-0160 §5: service-unavailable).

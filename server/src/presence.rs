@@ -12,7 +12,7 @@ use jabberwock_protocol::stanza::{Condition, Stanza, StanzaError};
 use jabberwock_protocol::xml::Element;
 use jabberwock_storage::{RosterEntry, StoreError, Subscription};
 
-use crate::offline::account_of;
+use crate::accounts::account_of;
 use crate::roster::{self, subscription::Kind};
 use crate::router::{destination, Destination};
 use crate::server::Server;
@@ -185,13 +185,7 @@ async fn broadcast_unavailable(
 
 /// The session is ending without having said goodbye (RFC 6121 §4.5.4): the server says it.
 pub async fn session_ended(server: &Server, state: &mut PresenceState, from: &FullJid) {
-    let available = server
-        .router
-        .table
-        .available_presences(from.to_bare().as_str())
-        .iter()
-        .any(|(full, _)| full == from.as_str());
-    if !available && state.directed.is_empty() {
+    if !server.router.table.is_available(from) && state.directed.is_empty() {
         return;
     }
     let presence = Element::new("presence", ns::CLIENT)

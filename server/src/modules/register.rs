@@ -142,7 +142,7 @@ impl IqHandler for Change {
         let (Some(username), Some(password)) = (field("username"), field("password")) else {
             return Err(StanzaError::new(Condition::BadRequest));
         };
-        let id = crate::offline::account_of(&owner);
+        let id = crate::accounts::account_of(&owner);
         // §3.3: the username must be the account's own.
         if accounts::local_account(&username, &id.domain).as_ref() != Some(&id) {
             return Err(StanzaError::new(Condition::NotAuthorized));
@@ -177,7 +177,7 @@ fn own_account(request: &IqRequest<'_>) -> Result<(), StanzaError> {
 /// a password would turn it into a permanent account, so XEP-0077 is closed to it
 /// (not-allowed, as XEP-0077 §3.1 answers an entity that may not register).
 async fn not_a_guest(request: &IqRequest<'_>) -> Result<(), StanzaError> {
-    let id = crate::offline::account_of(&request.from.to_bare());
+    let id = crate::accounts::account_of(&request.from.to_bare());
     let store = &request.server.store;
     for hash in [ScramHash::Sha256, ScramHash::Sha1] {
         if store

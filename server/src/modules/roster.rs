@@ -8,8 +8,8 @@ use jabberwock_protocol::stanza::{Condition, IqType, StanzaError};
 use jabberwock_protocol::xml::Element;
 
 use super::{IqHandler, IqRequest, Module, Registry, Target};
+use crate::accounts::account_of;
 use crate::error::store_to_stanza_error;
-use crate::offline::account_of;
 use crate::roster::item::{self, ItemRequest};
 use crate::roster::{self as rosters};
 

@@ -15,7 +15,7 @@ use jabberwock_protocol::ns;
 use jabberwock_protocol::xml::Element;
 use jabberwock_storage::{RosterEntry, StoreError, Subscription};
 
-use crate::offline::account_of;
+use crate::accounts::account_of;
 use crate::server::Server;
 use subscription::{Kind, State};
 

@@ -140,13 +140,6 @@ impl SessionTable {
         self.with_resource(jid, |r| r.interested = true);
     }
 
-    pub fn is_bound(&self, jid: &FullJid) -> bool {
-        let (bare, resource) = keys(jid);
-        self.read()
-            .get(&bare)
-            .is_some_and(|rs| rs.iter().any(|r| r.resource == resource))
-    }
-
     /// Whether `jid` is still bound to the session `session_id` (not replaced since).
     pub fn is_bound_by(&self, jid: &FullJid, session_id: u64) -> bool {
         let (bare, resource) = keys(jid);
@@ -156,9 +149,13 @@ impl SessionTable {
         })
     }
 
-    /// Whether any resource of `bare` is bound.
-    pub fn has_sessions(&self, bare: &str) -> bool {
-        self.read().contains_key(bare)
+    /// Whether `jid` is bound and has sent available presence.
+    pub fn is_available(&self, jid: &FullJid) -> bool {
+        let (bare, resource) = keys(jid);
+        self.read().get(&bare).is_some_and(|rs| {
+            rs.iter()
+                .any(|r| r.resource == resource && r.priority.is_some())
+        })
     }
 
     pub fn send_to_full(&self, jid: &FullJid, element: Element) -> Result<(), Element> {
