@@ -28,7 +28,9 @@ LOWER_BETTER = re.compile(
 )
 # No ratio: the load generator's own figures, and totals that depend on how
 # long a run took (server_cpu_s: use the per-message/per-login figure).
-NOT_SERVER = re.compile(r"^(bench_cpu_s|elapsed_s|login_s|setup_s|server_cpu_s)$")
+NOT_SERVER = re.compile(
+    r"^(bench_cpu_s|elapsed_s|login_s|setup_s|server_cpu_s)$|^send_lag_ms\."
+)
 
 
 def flatten(prefix, value, out):

@@ -3,6 +3,7 @@
 //! prints a human table on stderr and exactly one JSON line on stdout.
 
 mod conn;
+mod pacer;
 mod scenarios;
 mod stats;
 mod tls;

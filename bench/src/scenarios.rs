@@ -8,10 +8,12 @@ use std::time::{Duration, Instant};
 use memchr::memmem;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use tokio::task::JoinSet;
 use tokio::time::timeout;
 
 use crate::conn::{attr, Conn, Res, Target, Unit};
+use crate::pacer;
 use crate::stats::{self, Histogram};
 use crate::{round3, Args};
 
@@ -259,12 +261,18 @@ struct PairResult {
     received: u64,
     out_of_order: u64,
     last_rx_ns: u64,
+    /// Receipt − intended send time (what the report calls the latency).
     hist: Histogram,
+    /// Actual − intended send time: the generator's own delay, not the server's.
+    send_lag: Histogram,
+    /// Receipt − actual send time: the server and the loopback alone.
+    from_send: Histogram,
     error: Option<String>,
 }
 
-/// The receiver's part of a message: `bench SEQ TS` in the body.
-fn parse_body(u: &[u8]) -> Option<(u64, u64)> {
+/// The receiver's part of a message: `bench SEQ TS SENT` in the body (TS the intended
+/// send time, SENT the actual one, both ns since the bench started).
+fn parse_body(u: &[u8]) -> Option<(u64, u64, u64)> {
     if !u.starts_with(b"<message") {
         return None;
     }
@@ -273,7 +281,8 @@ fn parse_body(u: &[u8]) -> Option<(u64, u64)> {
     let end = memchr::memchr(b'<', rest)?;
     let mut it = rest[..end].split(|&c| c == b' ');
     let num = |f: Option<&[u8]>| -> Option<u64> { std::str::from_utf8(f?).ok()?.parse().ok() };
-    Some((num(it.next())?, num(it.next())?))
+    let (seq, ts) = (num(it.next())?, num(it.next())?);
+    Some((seq, ts, num(it.next()).unwrap_or(ts)))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -281,7 +290,7 @@ async fn pair_loop(
     mut a: Conn,
     mut b: Conn,
     to: String,
-    period: Option<Duration>,
+    mut paced: Option<UnboundedReceiver<u64>>,
     window: u64,
     start: tokio::time::Instant,
     stop: tokio::time::Instant,
@@ -293,30 +302,30 @@ async fn pair_loop(
         out_of_order: 0,
         last_rx_ns: 0,
         hist: Histogram::default(),
+        send_lag: Histogram::default(),
+        from_send: Histogram::default(),
         error: None,
     };
     let head = format!("<message to='{to}' type='chat'><body>bench ");
     let mut msg = Vec::with_capacity(head.len() + 64);
-    let mut interval = period.map(|p| {
-        let mut i = tokio::time::interval_at(start, p);
-        i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-        i
-    });
+    let open = paced.is_some();
     tokio::time::sleep_until(start).await;
     let deadline = tokio::time::sleep_until(stop);
     tokio::pin!(deadline);
     let mut sending = true;
-    let mut compose = |a: &mut Conn, seq: u64, ts: u64| {
+    let mut compose = |a: &mut Conn, seq: u64, ts: u64, lag: &mut Histogram| {
         use std::io::Write;
+        let sent = now_ns();
+        lag.record(sent.saturating_sub(ts));
         msg.clear();
         msg.extend_from_slice(head.as_bytes());
-        let _ = write!(msg, "{seq} {ts}</body></message>");
+        let _ = write!(msg, "{seq} {ts} {sent}</body></message>");
         a.queue(&msg);
     };
     loop {
-        if sending && interval.is_none() {
+        if sending && !open {
             while r.sent - r.received < window {
-                compose(&mut a, r.sent, now_ns());
+                compose(&mut a, r.sent, now_ns(), &mut r.send_lag);
                 r.sent += 1;
             }
         }
@@ -332,12 +341,13 @@ async fn pair_loop(
                 let mut u = match u { Ok(u) => Some(u), Err(e) => { r.error = Some(e); break } };
                 while let Some(unit) = u {
                     if let Unit::Stanza(s, e) = unit {
-                        if let Some((seq, ts)) = parse_body(b.bytes(s, e)) {
+                        if let Some((seq, ts, sent)) = parse_body(b.bytes(s, e)) {
                             let now = now_ns();
                             if seq != r.received { r.out_of_order += 1; }
                             r.received += 1;
                             r.last_rx_ns = now;
                             r.hist.record(now.saturating_sub(ts));
+                            r.from_send.record(now.saturating_sub(sent));
                         }
                     } else if unit == Unit::Close {
                         r.error = Some("receiver's stream closed".into());
@@ -360,10 +370,15 @@ async fn pair_loop(
                     Ok(_) => {}
                 }
             }
-            t = async { interval.as_mut().unwrap().tick().await }, if sending && interval.is_some() => {
-                let ts = t.into_std().saturating_duration_since(base()).as_nanos() as u64;
-                compose(&mut a, r.sent, ts);
-                r.sent += 1;
+            due = async { paced.as_mut().unwrap().recv().await }, if sending && paced.is_some() => {
+                // The pacer released it at its due time; it came to us `send_lag` later.
+                match due {
+                    Some(ts) => {
+                        compose(&mut a, r.sent, ts, &mut r.send_lag);
+                        r.sent += 1;
+                    }
+                    None => paced = None,
+                }
             }
             _ = &mut deadline => {
                 if sending {
@@ -398,34 +413,55 @@ pub async fn messages(args: &Args, target: &Arc<Target>) -> Result<Value, String
             errors.list()
         ));
     }
-    let period = (args.rate > 0.0).then(|| Duration::from_secs_f64(p as f64 / args.rate));
+    let open = args.rate > 0.0;
     let start = tokio::time::Instant::now() + Duration::from_millis(200);
     let stop = start + Duration::from_secs_f64(args.duration);
     let drain = Duration::from_secs_f64(args.drain);
     let mut set = JoinSet::new();
     let mut it = conns.into_iter();
+    let mut pacer_ends = Vec::new();
     for i in 0..p {
         let (_, a, _) = it.next().unwrap();
         let (_, b, _) = it.next().unwrap();
         let to = format!("{}@{}", args.user(2 * i + 1), args.domain);
+        let paced = open.then(|| {
+            let (tx, rx) = unbounded_channel();
+            pacer_ends.push(tx);
+            rx
+        });
         set.spawn(pair_loop(
             a,
             b,
             to,
-            period,
+            paced,
             args.window as u64,
             start,
             stop,
             drain,
         ));
     }
+    let pacer = open.then(|| {
+        pacer::spawn(
+            pacer_ends,
+            args.rate,
+            base(),
+            start.into_std(),
+            stop.into_std(),
+        )
+    });
     tokio::time::sleep_until(start).await;
     let cpu0 = server_cpu(args);
     let start_ns = now_ns();
     let (mut sent, mut received, mut ooo, mut last) = (0u64, 0u64, 0u64, start_ns);
-    let mut hist = Histogram::default();
+    let (mut hist, mut send_lag, mut from_send) = (
+        Histogram::default(),
+        Histogram::default(),
+        Histogram::default(),
+    );
     while let Some(r) = set.join_next().await {
         let r = r.map_err(|e| format!("pair task: {e}"))?;
+        send_lag.merge(&r.send_lag);
+        from_send.merge(&r.from_send);
         sent += r.sent;
         received += r.received;
         ooo += r.out_of_order;
@@ -435,10 +471,13 @@ pub async fn messages(args: &Args, target: &Arc<Target>) -> Result<Value, String
             errors.add(e);
         }
     }
+    if let Some(pacer) = pacer {
+        let _ = pacer.join();
+    }
     let cpu = cpu_delta(args, cpu0);
     let secs = (last.saturating_sub(start_ns)) as f64 / 1e9;
     Ok(json!({
-        "mode": if period.is_some() { "open" } else { "closed" },
+        "mode": if open { "open" } else { "closed" },
         "pairs": p,
         "sent": sent,
         "received": received,
@@ -447,6 +486,8 @@ pub async fn messages(args: &Args, target: &Arc<Target>) -> Result<Value, String
         "delivered_per_sec": round3(received as f64 / secs.max(1e-9)),
         "sent_per_sec": round3(sent as f64 / args.duration),
         "latency_ms": hist.summary(1e6),
+        "send_lag_ms": send_lag.summary(1e6),
+        "latency_from_send_ms": from_send.summary(1e6),
         "server_cpu_s": cpu.map(round3),
         "server_cpu_us_per_msg": cpu.map(|c| round3(c * 1e6 / received.max(1) as f64)),
         "login_s": round3(login_s),

@@ -180,6 +180,14 @@ fn messages_open_loop_over_flash_with_plain() {
     assert_eq!(v["results"]["mode"], "open");
     assert!(num(&v, "received") >= 50.0, "{v}");
     assert_eq!(num(&v, "lost"), 0.0, "{v}");
+    // The pacer sends on schedule: 100 due in the second, each with its lag recorded.
+    assert!((90.0..=100.0).contains(&num(&v, "sent")), "{v}");
+    assert_eq!(num(&v, "send_lag_ms.count"), num(&v, "sent"), "{v}");
+    // Receipt − actual send never exceeds receipt − due time.
+    assert!(
+        num(&v, "latency_from_send_ms.p99") <= num(&v, "latency_ms.p99"),
+        "{v}"
+    );
 }
 
 #[test]
