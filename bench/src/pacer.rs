@@ -35,11 +35,10 @@ pub fn spawn(
     base: Instant,
     start: Instant,
     stop: Instant,
-) -> JoinHandle<()> {
+) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("pacer".into())
         .spawn(move || run(pairs, rate, base, start, stop))
-        .expect("spawn the pacer thread")
 }
 
 fn run(pairs: Vec<UnboundedSender<u64>>, rate: f64, base: Instant, start: Instant, stop: Instant) {

@@ -444,15 +444,18 @@ pub async fn messages(args: &Args, target: &Arc<Target>) -> Result<Value, String
             drain,
         ));
     }
-    let pacer = open.then(|| {
-        pacer::spawn(
+    let pacer = if open {
+        let started = pacer::spawn(
             pacer_ends,
             args.rate,
             base(),
             start.into_std(),
             stop.into_std(),
-        )
-    });
+        );
+        Some(started.map_err(|e| format!("pacer thread: {e}"))?)
+    } else {
+        None
+    };
     tokio::time::sleep_until(start).await;
     let cpu0 = server_cpu(args);
     let start_ns = now_ns();
