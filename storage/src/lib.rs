@@ -12,7 +12,8 @@
 //!   trait (RFC 6121 rosters and subscription state).
 //! - `offline.rs`: [`OfflineMessage`] and the [`OfflineStore`] trait
 //!   (XEP-0160).
-//! - `sqlite.rs`: [`SqliteStore`], the default backend.
+//! - `sqlite.rs`: [`SqliteStore`], the default backend; `sqlite_readers.rs`: the
+//!   connections it keeps aside for the reads on the login path.
 //! - `postgres.rs`: [`PostgresStore`], for deployments that already run
 //!   PostgreSQL.
 //! - `common.rs`: row mapping shared by both backends.
@@ -30,6 +31,7 @@ mod offline;
 mod postgres;
 mod roster;
 mod sqlite;
+mod sqlite_readers;
 
 #[cfg(test)]
 mod tests;
