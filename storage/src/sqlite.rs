@@ -7,9 +7,12 @@ use std::time::Duration;
 
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
 };
-use sqlx::{Connection as _, QueryBuilder, Sqlite, SqliteConnection, Transaction};
+use sqlx::{
+    Connection as _, FromRow as _, QueryBuilder, Row as _, Sqlite, SqliteConnection, Transaction,
+};
 
 use crate::account::{AccountId, AccountStore, ScramCredential, ScramHash};
 use crate::common::{
@@ -346,6 +349,17 @@ const ROSTER_SELECT: &str = "SELECT a.roster_version, e.contact, e.name, e.subsc
      LEFT JOIN roster_groups g ON g.account_id = e.account_id AND g.contact = e.contact \
      WHERE a.domain = ? AND a.username = ?";
 
+/// [`ROSTER_SELECT`] with one more column: whether the account has offline messages, so a
+/// login's presence broadcast and offline delivery check are one statement.
+const PRESENCE_ROSTER_SELECT: &str = "SELECT a.roster_version, e.contact, e.name, \
+     e.subscription, e.pending_out, e.pending_in, e.approved, e.in_roster, \
+     e.pending_in_stanza, g.name, \
+     EXISTS (SELECT 1 FROM offline_messages o WHERE o.account_id = a.id) \
+     FROM accounts a \
+     LEFT JOIN roster_entries e ON e.account_id = a.id \
+     LEFT JOIN roster_groups g ON g.account_id = e.account_id AND g.contact = e.contact \
+     WHERE a.domain = ? AND a.username = ? ORDER BY e.contact, g.position";
+
 #[async_trait::async_trait]
 impl RosterStore for SqliteStore {
     async fn roster(&self, id: &AccountId) -> Result<(u64, Vec<RosterEntry>), StoreError> {
@@ -616,4 +630,27 @@ impl OfflineStore for SqliteStore {
     }
 }
 
-impl Store for SqliteStore {}
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn presence_roster(
+        &self,
+        id: &AccountId,
+    ) -> Result<(Vec<RosterEntry>, bool), StoreError> {
+        let rows: Vec<SqliteRow> = sqlx::query(PRESENCE_ROSTER_SELECT)
+            .bind(&id.domain)
+            .bind(&id.username)
+            .fetch_all(&mut *self.reader().await?)
+            .await?;
+        // Every row repeats the account's flag; no row means no account, so nothing waits.
+        let waiting = match rows.first() {
+            Some(row) => row.try_get::<bool, _>(10)?,
+            None => false,
+        };
+        // The roster columns are the first ten, as in `roster`.
+        let rows = rows
+            .iter()
+            .map(RosterRow::from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((roster_from_rows(rows)?.1, waiting))
+    }
+}

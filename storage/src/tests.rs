@@ -15,8 +15,9 @@ use sqlx::Connection as _;
 use tempfile::TempDir;
 
 use crate::{
-    open, AccountId, AccountStore as _, OfflineMessage, RosterEntry, ScramCredential, ScramHash,
-    SqliteStore, StoreError, Subscription,
+    open, AccountId, AccountStore as _, OfflineMessage, OfflineStore as _, RosterEntry,
+    RosterStore as _, ScramCredential, ScramHash, SqliteStore, Store as _, StoreError,
+    Subscription,
 };
 
 /// One fresh, empty database for one test.
@@ -1139,6 +1140,44 @@ async fn kept_readers_see_commits_of_another_process() {
     assert!(!server.account_exists(&id).await.unwrap());
     server.close().await;
     cli.close().await;
+}
+
+/// One statement gives the presence broadcast its roster and the offline check its answer.
+#[tokio::test]
+async fn presence_roster_tells_whether_offline_messages_wait() {
+    let dir = TempDir::new().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("db.sqlite").display());
+    let store = SqliteStore::open(&url).await.unwrap();
+    let id = alice();
+    // No account: nothing, and nothing waits.
+    assert_eq!(store.presence_roster(&id).await.unwrap(), (vec![], false));
+    store.create_account(&id, &[]).await.unwrap();
+    assert_eq!(store.presence_roster(&id).await.unwrap(), (vec![], false));
+    let mut entry = item("bob@b.example");
+    entry.subscription = Subscription::Both;
+    entry.groups = vec!["Friends".into(), "Work".into()];
+    store.put_roster_entry(&id, &entry).await.unwrap();
+    store
+        .put_roster_entry(&id, &item("carol@c.example"))
+        .await
+        .unwrap();
+    let roster = store.roster(&id).await.unwrap().1;
+    assert_eq!(roster.len(), 2);
+    assert_eq!(
+        store.presence_roster(&id).await.unwrap(),
+        (roster.clone(), false)
+    );
+    assert!(store.store_offline(&id, "<message/>", 10).await.unwrap());
+    assert_eq!(store.presence_roster(&id).await.unwrap(), (roster, true));
+    let ids: Vec<i64> = store
+        .offline_messages(&id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    store.delete_offline(&id, &ids).await.unwrap();
+    assert!(!store.presence_roster(&id).await.unwrap().1);
 }
 
 #[tokio::test]
