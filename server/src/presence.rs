@@ -104,13 +104,15 @@ async fn broadcast_available(
         .router
         .table
         .set_presence(from, Some((priority, presence.clone())));
-    let entries = roster_of(server, &user).await?;
+    // The roster, and whether offline messages wait, in one read: the resource is already
+    // available above, so a message that arrives from now on goes to it, not to storage.
+    let (entries, offline_waiting) = server.store.presence_roster(&account_of(&user)).await?;
     fan_out(server, &user, &presence, &subscribers(&entries));
     let Some(previous_priority) = before else {
-        return initial_presence(server, from, &user, priority, &entries).await;
+        return initial_presence(server, from, &user, priority, &entries, offline_waiting).await;
     };
     // XEP-0160 §4: a resource that turns non-negative is now one offline messages can reach.
-    if previous_priority < 0 && priority >= 0 {
+    if previous_priority < 0 && priority >= 0 && offline_waiting {
         crate::offline::deliver(server, from).await;
     }
     Ok(())
@@ -123,6 +125,7 @@ async fn initial_presence(
     user: &BareJid,
     priority: i8,
     entries: &[RosterEntry],
+    offline_waiting: bool,
 ) -> Result<(), StoreError> {
     // §4.2.2: the user's other available resources.
     for (full, other) in server.router.table.available_presences(user.as_str()) {
@@ -152,7 +155,7 @@ async fn initial_presence(
         server.router.reply(from, request);
     }
     // XEP-0160 §4: offline messages go to a resource with non-negative priority.
-    if priority >= 0 {
+    if priority >= 0 && offline_waiting {
         crate::offline::deliver(server, from).await;
     }
     Ok(())

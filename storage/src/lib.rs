@@ -12,7 +12,8 @@
 //!   trait (RFC 6121 rosters and subscription state).
 //! - `offline.rs`: [`OfflineMessage`] and the [`OfflineStore`] trait
 //!   (XEP-0160).
-//! - `sqlite.rs`: [`SqliteStore`], the default backend.
+//! - `sqlite.rs`: [`SqliteStore`], the default backend; `sqlite_readers.rs`: the
+//!   connections it keeps aside for the reads on the login path.
 //! - `postgres.rs`: [`PostgresStore`], for deployments that already run
 //!   PostgreSQL.
 //! - `common.rs`: row mapping shared by both backends.
@@ -30,6 +31,7 @@ mod offline;
 mod postgres;
 mod roster;
 mod sqlite;
+mod sqlite_readers;
 
 #[cfg(test)]
 mod tests;
@@ -44,7 +46,19 @@ pub use roster::{RosterEntry, RosterStore, Subscription};
 pub use sqlite::SqliteStore;
 
 /// Everything the server needs from persistence.
-pub trait Store: AccountStore + RosterStore + OfflineStore {}
+#[async_trait::async_trait]
+pub trait Store: AccountStore + RosterStore + OfflineStore {
+    /// The account's roster entries for an available-presence broadcast, and whether offline
+    /// messages may be waiting for it (XEP-0160: they are read only then). A login reads
+    /// both; a backend that can answer them with one statement saves it a round trip. This
+    /// default cannot tell, so it always says they may be waiting.
+    async fn presence_roster(
+        &self,
+        id: &AccountId,
+    ) -> Result<(Vec<RosterEntry>, bool), StoreError> {
+        Ok((self.roster(id).await?.1, true))
+    }
+}
 
 /// Opens (creating when missing) the database named by `url` and runs the embedded migrations.
 ///

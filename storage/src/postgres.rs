@@ -451,4 +451,5 @@ impl OfflineStore for PostgresStore {
     }
 }
 
+#[async_trait::async_trait]
 impl Store for PostgresStore {}

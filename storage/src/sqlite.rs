@@ -2,13 +2,17 @@
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
 };
-use sqlx::{Connection as _, QueryBuilder, Sqlite, SqliteConnection, Transaction};
+use sqlx::{
+    Connection as _, FromRow as _, QueryBuilder, Row as _, Sqlite, SqliteConnection, Transaction,
+};
 
 use crate::account::{AccountId, AccountStore, ScramCredential, ScramHash};
 use crate::common::{
@@ -17,6 +21,7 @@ use crate::common::{
 };
 use crate::offline::{OfflineMessage, OfflineStore};
 use crate::roster::{RosterEntry, RosterStore};
+use crate::sqlite_readers::{ReadConn, Readers};
 use crate::{Store, StoreError};
 
 /// Migrations compiled into the binary, so a deployed server needs no files
@@ -42,7 +47,10 @@ const DELETE_CHUNK: usize = 500;
 /// Everything an account owns, in one SQLite database file.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
+    /// Writes, and reads off the login path.
     pool: SqlitePool,
+    /// The hot reads (see `sqlite_readers.rs`); `None` for an in-memory database.
+    readers: Option<Arc<Readers>>,
 }
 
 impl SqliteStore {
@@ -80,9 +88,20 @@ impl SqliteStore {
             .busy_timeout(BUSY_TIMEOUT);
         let pool = SqlitePoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
-            .connect_with(options)
+            // No ping on acquire: it is a round trip to the connection's worker thread that
+            // tests nothing an in-process database can lose, and sqlx already pings every
+            // connection as it goes back to the pool.
+            .test_before_acquire(false)
+            .connect_with(options.clone())
             .await?;
-        Self::migrated(pool).await
+        let mut store = Self::migrated(pool).await?;
+        // One reader per core: reads of different connections run in parallel on their
+        // worker threads, and a core has no use for more.
+        let count = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(MAX_CONNECTIONS as usize);
+        store.readers = Some(Arc::new(Readers::open(&options, count).await?));
+        Ok(store)
     }
 
     async fn open_memory() -> Result<Self, StoreError> {
@@ -103,13 +122,27 @@ impl SqliteStore {
     async fn migrated(pool: SqlitePool) -> Result<Self, StoreError> {
         MIGRATOR.run(&pool).await?;
         tracing::debug!("sqlite store ready");
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore {
+            pool,
+            readers: None,
+        })
     }
 
     /// Waits for queries in flight and closes every connection, so the WAL is
     /// checkpointed into the main file before the process exits.
     pub async fn close(&self) {
+        if let Some(readers) = &self.readers {
+            readers.close().await;
+        }
         self.pool.close().await;
+    }
+
+    /// The connection for one hot read.
+    async fn reader(&self) -> Result<ReadConn<'_>, StoreError> {
+        Ok(match &self.readers {
+            Some(readers) => ReadConn::Kept(readers.get().await?),
+            None => ReadConn::Pooled(self.pool.acquire().await?),
+        })
     }
 
     #[cfg(test)]
@@ -237,7 +270,7 @@ impl AccountStore for SqliteStore {
         .bind(&id.domain)
         .bind(&id.username)
         .bind(hash.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.reader().await?)
         .await?;
         row.map(credential_from_row).transpose()
     }
@@ -247,7 +280,7 @@ impl AccountStore for SqliteStore {
             sqlx::query_scalar("SELECT 1 FROM accounts WHERE domain = ? AND username = ?")
                 .bind(&id.domain)
                 .bind(&id.username)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.reader().await?)
                 .await?;
         Ok(found.is_some())
     }
@@ -316,6 +349,17 @@ const ROSTER_SELECT: &str = "SELECT a.roster_version, e.contact, e.name, e.subsc
      LEFT JOIN roster_groups g ON g.account_id = e.account_id AND g.contact = e.contact \
      WHERE a.domain = ? AND a.username = ?";
 
+/// [`ROSTER_SELECT`] with one more column: whether the account has offline messages, so a
+/// login's presence broadcast and offline delivery check are one statement.
+const PRESENCE_ROSTER_SELECT: &str = "SELECT a.roster_version, e.contact, e.name, \
+     e.subscription, e.pending_out, e.pending_in, e.approved, e.in_roster, \
+     e.pending_in_stanza, g.name, \
+     EXISTS (SELECT 1 FROM offline_messages o WHERE o.account_id = a.id) \
+     FROM accounts a \
+     LEFT JOIN roster_entries e ON e.account_id = a.id \
+     LEFT JOIN roster_groups g ON g.account_id = e.account_id AND g.contact = e.contact \
+     WHERE a.domain = ? AND a.username = ? ORDER BY e.contact, g.position";
+
 #[async_trait::async_trait]
 impl RosterStore for SqliteStore {
     async fn roster(&self, id: &AccountId) -> Result<(u64, Vec<RosterEntry>), StoreError> {
@@ -323,7 +367,7 @@ impl RosterStore for SqliteStore {
             sqlx::query_as(&format!("{ROSTER_SELECT} ORDER BY e.contact, g.position"))
                 .bind(&id.domain)
                 .bind(&id.username)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.reader().await?)
                 .await?;
         roster_from_rows(rows)
     }
@@ -334,7 +378,7 @@ impl RosterStore for SqliteStore {
         )
         .bind(&id.domain)
         .bind(&id.username)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.reader().await?)
         .await?;
         version.map_or(Ok(0), version_from_db)
     }
@@ -350,7 +394,7 @@ impl RosterStore for SqliteStore {
         .bind(&id.domain)
         .bind(&id.username)
         .bind(contact)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         Ok(roster_from_rows(rows)?.1.pop())
     }
@@ -539,7 +583,7 @@ impl OfflineStore for SqliteStore {
         )
         .bind(&id.domain)
         .bind(&id.username)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         Ok(rows.into_iter().map(offline_from_row).collect())
     }
@@ -586,4 +630,27 @@ impl OfflineStore for SqliteStore {
     }
 }
 
-impl Store for SqliteStore {}
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn presence_roster(
+        &self,
+        id: &AccountId,
+    ) -> Result<(Vec<RosterEntry>, bool), StoreError> {
+        let rows: Vec<SqliteRow> = sqlx::query(PRESENCE_ROSTER_SELECT)
+            .bind(&id.domain)
+            .bind(&id.username)
+            .fetch_all(&mut *self.reader().await?)
+            .await?;
+        // Every row repeats the account's flag; no row means no account, so nothing waits.
+        let waiting = match rows.first() {
+            Some(row) => row.try_get::<bool, _>(10)?,
+            None => false,
+        };
+        // The roster columns are the first ten, as in `roster`.
+        let rows = rows
+            .iter()
+            .map(RosterRow::from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((roster_from_rows(rows)?.1, waiting))
+    }
+}

@@ -15,8 +15,9 @@ use sqlx::Connection as _;
 use tempfile::TempDir;
 
 use crate::{
-    open, AccountId, OfflineMessage, RosterEntry, ScramCredential, ScramHash, SqliteStore,
-    StoreError, Subscription,
+    open, AccountId, AccountStore as _, OfflineMessage, OfflineStore as _, RosterEntry,
+    RosterStore as _, ScramCredential, ScramHash, SqliteStore, Store as _, StoreError,
+    Subscription,
 };
 
 /// One fresh, empty database for one test.
@@ -1103,6 +1104,80 @@ async fn connection_settings_are_applied() {
         .await
         .unwrap();
     assert_eq!(sync, 1);
+}
+
+/// The kept readers serve each read from a fresh snapshot: what another process (here a
+/// second store on the same file) commits shows at the next read, e.g. `jabberwock user
+/// passwd` or a removal while the server runs.
+#[tokio::test]
+async fn kept_readers_see_commits_of_another_process() {
+    let dir = TempDir::new().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("db.sqlite").display());
+    let server = SqliteStore::open(&url).await.unwrap();
+    let cli = SqliteStore::open(&url).await.unwrap();
+    let id = alice();
+    cli.create_account(&id, &[cred(ScramHash::Sha1, 1)])
+        .await
+        .unwrap();
+    // Several reads at once, so more than one reader (or a queue on one) serves them.
+    let mut reads = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (server, id) = (server.clone(), id.clone());
+        reads.spawn(async move { server.credential(&id, ScramHash::Sha1).await });
+    }
+    while let Some(got) = reads.join_next().await {
+        assert_eq!(got.unwrap().unwrap(), Some(cred(ScramHash::Sha1, 1)));
+    }
+    cli.set_credentials(&id, &[cred(ScramHash::Sha1, 2)])
+        .await
+        .unwrap();
+    assert_eq!(
+        server.credential(&id, ScramHash::Sha1).await.unwrap(),
+        Some(cred(ScramHash::Sha1, 2))
+    );
+    assert!(cli.remove_account(&id).await.unwrap());
+    assert_eq!(server.credential(&id, ScramHash::Sha1).await.unwrap(), None);
+    assert!(!server.account_exists(&id).await.unwrap());
+    server.close().await;
+    cli.close().await;
+}
+
+/// One statement gives the presence broadcast its roster and the offline check its answer.
+#[tokio::test]
+async fn presence_roster_tells_whether_offline_messages_wait() {
+    let dir = TempDir::new().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("db.sqlite").display());
+    let store = SqliteStore::open(&url).await.unwrap();
+    let id = alice();
+    // No account: nothing, and nothing waits.
+    assert_eq!(store.presence_roster(&id).await.unwrap(), (vec![], false));
+    store.create_account(&id, &[]).await.unwrap();
+    assert_eq!(store.presence_roster(&id).await.unwrap(), (vec![], false));
+    let mut entry = item("bob@b.example");
+    entry.subscription = Subscription::Both;
+    entry.groups = vec!["Friends".into(), "Work".into()];
+    store.put_roster_entry(&id, &entry).await.unwrap();
+    store
+        .put_roster_entry(&id, &item("carol@c.example"))
+        .await
+        .unwrap();
+    let roster = store.roster(&id).await.unwrap().1;
+    assert_eq!(roster.len(), 2);
+    assert_eq!(
+        store.presence_roster(&id).await.unwrap(),
+        (roster.clone(), false)
+    );
+    assert!(store.store_offline(&id, "<message/>", 10).await.unwrap());
+    assert_eq!(store.presence_roster(&id).await.unwrap(), (roster, true));
+    let ids: Vec<i64> = store
+        .offline_messages(&id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    store.delete_offline(&id, &ids).await.unwrap();
+    assert!(!store.presence_roster(&id).await.unwrap().1);
 }
 
 #[tokio::test]
