@@ -74,7 +74,7 @@ pub(crate) fn from_start_tag(tag: &StartTag) -> Result<(StreamHeader, Scope), St
     if dialect == Dialect::Flash && scope.resolve("stream").is_none() {
         // COMPAT: XIFF never declares xmlns:stream, yet stanzas such as <stream:error> may
         // use the prefix; bind it as every other Flash-aware server did.
-        scope.bind_base("stream", ns::STREAM);
+        scope.imply_stream_prefix();
     }
 
     let header = StreamHeader {

@@ -166,6 +166,7 @@ impl StreamReader {
     pub fn shrink_to_fit(&mut self) {
         self.compact();
         self.buf.shrink_to_fit();
+        self.scope.shrink_to_fit();
     }
 
     /// The dialect of the last header read, if any.

@@ -6,21 +6,51 @@
 //! dropped again when it ends. quick-xml's own resolver is not used because it cannot be
 //! seeded from a header parsed earlier, and each stanza is parsed as a separate document.
 
+use std::borrow::Cow;
+
 use crate::ns;
 use crate::stream::{StreamCondition, StreamError};
+
+/// Prefixes and URIs a stream header binds, borrowed instead of copied: the header's scope
+/// lives as long as the stream, so an idle session would otherwise keep a small heap string
+/// for each (the performance issue's per-session budget).
+const KNOWN: [&str; 8] = [
+    "",
+    "xml",
+    "stream",
+    "flash",
+    ns::XML,
+    ns::CLIENT,
+    ns::STREAM,
+    ns::FLASH,
+];
+
+fn name(s: &str) -> Cow<'static, str> {
+    match KNOWN.iter().find(|known| **known == s) {
+        Some(known) => Cow::Borrowed(known),
+        None => Cow::Owned(s.to_owned()),
+    }
+}
 
 /// Prefix → URI bindings; `""` is the default namespace.
 #[derive(Clone, Debug)]
 pub(crate) struct Scope {
-    bindings: Vec<(String, String)>,
+    bindings: Vec<(Cow<'static, str>, Cow<'static, str>)>,
+    implied_stream: bool,
 }
 
 impl Scope {
     /// A scope where only the reserved `xml` prefix is bound.
     pub(crate) fn new() -> Scope {
         Scope {
-            bindings: vec![("xml".to_owned(), ns::XML.to_owned())],
+            bindings: vec![(Cow::Borrowed("xml"), Cow::Borrowed(ns::XML))],
+            implied_stream: false,
         }
+    }
+
+    /// Releases room left by the deepest element parsed so far (for idle connections).
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.bindings.shrink_to_fit();
     }
 
     /// Number of bindings; a mark to [`Scope::truncate`] back to.
@@ -33,9 +63,11 @@ impl Scope {
         self.bindings.truncate(mark);
     }
 
-    /// Adds one binding in the current frame (used for implicit COMPAT bindings).
-    pub(crate) fn bind_base(&mut self, prefix: &str, uri: &str) {
-        self.bindings.push((prefix.to_owned(), uri.to_owned()));
+    /// COMPAT: lets the `stream` prefix mean the stream namespace wherever nothing else binds
+    /// it (XIFF's headers never declare it). A fallback rather than a binding, so a Flash
+    /// stream's scope is no bigger than a standard one's.
+    pub(crate) fn imply_stream_prefix(&mut self) {
+        self.implied_stream = true;
     }
 
     /// Applies the `xmlns` / `xmlns:p` attributes among `attrs`.
@@ -43,12 +75,12 @@ impl Scope {
         &mut self,
         attrs: &[(String, String)],
     ) -> Result<(), StreamError> {
-        for (name, value) in attrs {
-            if name == "xmlns" {
-                self.bindings.push((String::new(), value.clone()));
-            } else if let Some(prefix) = name.strip_prefix("xmlns:") {
+        for (attr, value) in attrs {
+            if attr == "xmlns" {
+                self.bindings.push((Cow::Borrowed(""), name(value)));
+            } else if let Some(prefix) = attr.strip_prefix("xmlns:") {
                 check_declaration(prefix, value)?;
-                self.bindings.push((prefix.to_owned(), value.clone()));
+                self.bindings.push((name(prefix), name(value)));
             }
         }
         Ok(())
@@ -60,7 +92,8 @@ impl Scope {
             .iter()
             .rev()
             .find(|(p, _)| p == prefix)
-            .map(|(_, uri)| uri.as_str())
+            .map(|(_, uri)| uri.as_ref())
+            .or((self.implied_stream && prefix == "stream").then_some(ns::STREAM))
     }
 }
 
@@ -105,6 +138,35 @@ mod tests {
         assert_eq!(s.resolve(""), Some("jabber:client"));
         assert_eq!(s.resolve("p"), None);
         assert_eq!(s.resolve("xml"), Some(ns::XML));
+    }
+
+    #[test]
+    fn header_names_are_not_copied() {
+        let mut s = Scope::new();
+        s.push_declarations(&decl("xmlns", ns::CLIENT))
+            .unwrap_or(());
+        s.push_declarations(&decl("xmlns:flash", ns::FLASH))
+            .unwrap_or(());
+        s.push_declarations(&decl("xmlns:stream", ns::STREAM))
+            .unwrap_or(());
+        s.push_declarations(&decl("xmlns:p", "urn:p")).unwrap_or(());
+        let borrowed = |c: &Cow<'static, str>| matches!(c, Cow::Borrowed(_));
+        let (known, other) = s.bindings.split_at(4);
+        assert!(known.iter().all(|(p, u)| borrowed(p) && borrowed(u)));
+        assert!(!borrowed(&other[0].1));
+        assert_eq!(s.resolve("flash"), Some(ns::FLASH));
+    }
+
+    #[test]
+    fn implied_stream_prefix_yields_to_declarations() {
+        let mut s = Scope::new();
+        assert_eq!(s.resolve("stream"), None);
+        s.imply_stream_prefix();
+        assert_eq!(s.resolve("stream"), Some(ns::STREAM));
+        s.push_declarations(&decl("xmlns:stream", "urn:other"))
+            .unwrap_or(());
+        assert_eq!(s.resolve("stream"), Some("urn:other"));
+        assert_eq!(s.len(), 2);
     }
 
     #[test]

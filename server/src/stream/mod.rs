@@ -8,5 +8,6 @@ pub mod accept;
 pub mod connection;
 pub mod detect;
 pub mod prefixed;
+pub mod tls;
 pub mod transport;
 pub mod websocket;

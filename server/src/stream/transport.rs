@@ -9,16 +9,16 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
+use super::tls::TlsTcp;
 use super::websocket::WsStream;
 
 /// A client connection's transport. The TLS variant is boxed: a rustls session is large,
 /// and a plain session should not pay for it.
 pub enum Transport {
     Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
+    Tls(Box<TlsTcp>),
     /// Binary WebSocket frames carrying the stream's bytes (no TLS of its own).
     WebSocket(Box<WsStream>),
     /// An in-memory pipe whose far end is a BOSH session (`crate::http::bosh`), which
@@ -33,10 +33,10 @@ pub enum Transport {
 }
 
 impl Transport {
-    /// Whether [`Transport::readable`] really waits: only a plain socket can say it has
-    /// data without being read (TLS may hold decrypted bytes the socket doesn't show).
+    /// Whether [`Transport::readable`] really waits: a socket can say it has data without
+    /// being read, and our TLS knows what it holds besides (the others can't tell).
     pub fn can_wait_readable(&self) -> bool {
-        matches!(self, Transport::Plain(_))
+        matches!(self, Transport::Plain(_) | Transport::Tls(_))
     }
 
     /// Resolves when a read would find data (or end of stream); at once for transports
@@ -44,6 +44,7 @@ impl Transport {
     pub async fn readable(&mut self) -> io::Result<()> {
         match self {
             Transport::Plain(tcp) => tcp.readable().await,
+            Transport::Tls(tls) => tls.readable().await,
             _ => Ok(()),
         }
     }
@@ -62,7 +63,7 @@ impl Transport {
     pub async fn upgrade(&mut self, acceptor: &TlsAcceptor) -> io::Result<()> {
         match std::mem::replace(self, Transport::Upgrading) {
             Transport::Plain(tcp) => {
-                let tls = acceptor.accept(tcp).await?;
+                let tls = TlsTcp::accept(tcp, acceptor.config().clone()).await?;
                 *self = Transport::Tls(Box::new(tls));
                 Ok(())
             }
