@@ -345,7 +345,13 @@ impl AsyncWrite for TlsTcp {
             return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
         }
         let n = buf.len().min(WRITE_CHUNK);
-        this.process(Send::Data(&buf[..n]))?;
+        // Only WriteTraffic encrypts: a handshake still waiting for the peer would leave the
+        // data unsent, so saying it was written would lose it.
+        if let Progress::NeedsData = this.process(Send::Data(&buf[..n]))? {
+            return Poll::Ready(Err(io::Error::other(
+                "TLS handshake not finished: cannot send application data",
+            )));
+        }
         // Start sending now; what the socket doesn't take waits for flush or the next write.
         if let Poll::Ready(Err(e)) = this.poll_write_outgoing(cx) {
             return Poll::Ready(Err(e));
