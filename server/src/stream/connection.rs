@@ -21,8 +21,11 @@ use tokio_rustls::TlsAcceptor;
 use super::transport::Transport;
 
 /// Read size: large enough for a typical stanza in one call, small enough to keep idle
-/// sessions cheap (the buffer is released when the session goes idle).
+/// sessions cheap (plain and TLS sessions release it after every read, others when idle).
 const READ_CHUNK: usize = 4096;
+
+/// Room reserved for one outgoing write: a chat message or a presence fits without growing.
+const WRITE_START: usize = 512;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
@@ -147,7 +150,7 @@ impl Connection {
     /// endpoint, then ends the connection.
     pub async fn redirect(&mut self, see_other_uri: &str) {
         self.closed = true;
-        self.write_buf.clear();
+        self.begin_write();
         let close = Element::new("close", ns::FRAMING).with_attr("see-other-uri", see_other_uri);
         self.write_element(&close);
         self.end_unit();
@@ -165,7 +168,7 @@ impl Connection {
         one_unit: bool,
     ) -> io::Result<()> {
         self.header_sent = true;
-        self.write_buf.clear();
+        self.begin_write();
         self.write_buf.extend_from_slice(header);
         if let Some(features) = features {
             // RFC 7395 §3.3.2: the features are a message of their own.
@@ -179,7 +182,7 @@ impl Connection {
     }
 
     pub async fn send(&mut self, element: &Element) -> io::Result<()> {
-        self.write_buf.clear();
+        self.begin_write();
         self.write_element(element);
         self.end_unit();
         self.flush_write_buf().await
@@ -187,7 +190,7 @@ impl Connection {
 
     /// Raw bytes as one unit (policy answers, pre-built payloads).
     pub async fn send_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.write_buf.clear();
+        self.begin_write();
         self.write_buf.extend_from_slice(bytes);
         self.end_unit();
         self.flush_write_buf().await
@@ -212,7 +215,7 @@ impl Connection {
             return;
         }
         self.closed = true;
-        self.write_buf.clear();
+        self.begin_write();
         if !self.header_sent {
             let header = stream::server_header(
                 &self.dialect,
@@ -245,6 +248,12 @@ impl Connection {
         if let Some(frames) = &mut self.frames {
             frames.shrink_to_fit();
         }
+    }
+
+    /// Starts an outgoing write with room for a typical stanza in one allocation.
+    fn begin_write(&mut self) {
+        self.write_buf.clear();
+        self.write_buf.reserve(WRITE_START);
     }
 
     /// Serialises one top-level element as the dialect wants it.
@@ -289,9 +298,10 @@ impl Connection {
             self.transport.write_all(&self.write_buf).await?;
         }
         self.transport.flush().await?;
-        if self.write_buf.capacity() > 4 * READ_CHUNK {
-            self.write_buf = Vec::new();
-        }
+        // Released after every write: a buffer kept between writes is held by every session
+        // until its idle shrink, and what those buffers leave behind when they are freed stays
+        // in the process's resident memory (docs/performance.md, "Profile-driven changes").
+        self.write_buf = Vec::new();
         Ok(())
     }
 }
