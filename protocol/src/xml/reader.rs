@@ -129,6 +129,13 @@ impl StreamReader {
             State::PreHeader { .. } | State::Open => {}
         }
         match self.step() {
+            // Everything fed is consumed: give the buffer back rather than keep its capacity
+            // until the connection goes idle (an idle session then holds no reader buffer).
+            Ok(None) if self.start == self.buf.len() => {
+                self.buf = Vec::new();
+                self.start = 0;
+                Ok(None)
+            }
             Ok(event) => Ok(event),
             Err(e) => {
                 self.buf = Vec::new();
