@@ -337,28 +337,36 @@ impl AccountStore for SqliteStore {
     }
 }
 
+/// The roster query's one text: `$extra` adds columns after the ten roster columns (which
+/// `roster_from_rows` reads by position), `$tail` goes after the WHERE clause.
+macro_rules! roster_query {
+    ($extra:literal, $tail:literal) => {
+        concat!(
+            "SELECT a.roster_version, e.contact, e.name, e.subscription, \
+             e.pending_out, e.pending_in, e.approved, e.in_roster, e.pending_in_stanza, g.name",
+            $extra,
+            " FROM accounts a \
+             LEFT JOIN roster_entries e ON e.account_id = a.id \
+             LEFT JOIN roster_groups g ON g.account_id = e.account_id AND g.contact = e.contact \
+             WHERE a.domain = ? AND a.username = ?",
+            $tail
+        )
+    };
+}
+
 /// The roster query shared by [`RosterStore::roster`] and
 /// [`RosterStore::roster_entry`]: the account row LEFT JOINed to its entries
 /// and their groups, so the version and every entry come from one statement
 /// (one consistent snapshot, without a read transaction). An account without
 /// entries yields one row with NULL entry columns.
-const ROSTER_SELECT: &str = "SELECT a.roster_version, e.contact, e.name, e.subscription, \
-     e.pending_out, e.pending_in, e.approved, e.in_roster, e.pending_in_stanza, g.name \
-     FROM accounts a \
-     LEFT JOIN roster_entries e ON e.account_id = a.id \
-     LEFT JOIN roster_groups g ON g.account_id = e.account_id AND g.contact = e.contact \
-     WHERE a.domain = ? AND a.username = ?";
+const ROSTER_SELECT: &str = roster_query!("", "");
 
 /// [`ROSTER_SELECT`] with one more column: whether the account has offline messages, so a
 /// login's presence broadcast and offline delivery check are one statement.
-const PRESENCE_ROSTER_SELECT: &str = "SELECT a.roster_version, e.contact, e.name, \
-     e.subscription, e.pending_out, e.pending_in, e.approved, e.in_roster, \
-     e.pending_in_stanza, g.name, \
-     EXISTS (SELECT 1 FROM offline_messages o WHERE o.account_id = a.id) \
-     FROM accounts a \
-     LEFT JOIN roster_entries e ON e.account_id = a.id \
-     LEFT JOIN roster_groups g ON g.account_id = e.account_id AND g.contact = e.contact \
-     WHERE a.domain = ? AND a.username = ? ORDER BY e.contact, g.position";
+const PRESENCE_ROSTER_SELECT: &str = roster_query!(
+    ", EXISTS (SELECT 1 FROM offline_messages o WHERE o.account_id = a.id)",
+    " ORDER BY e.contact, g.position"
+);
 
 #[async_trait::async_trait]
 impl RosterStore for SqliteStore {
