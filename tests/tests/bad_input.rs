@@ -157,12 +157,15 @@ async fn malformed_xml_after_the_header_is_not_well_formed() {
     );
     assert_eq!(out.matches("<stream:error>").count(), 1, "{out:?}");
 
-    // Flash: the unit's NUL arrives while <message> is still open, so the unit was cut short.
+    // Flash: `</message>` does not close `<body>`: refused as soon as it arrives.
     let mut bad = flash_open(&server).await;
     bad.send("<message><body>x</message>\0").await;
     assert_eq!(
         bad.read_to_close().await,
-        flash_close("not-well-formed", Some("control character in XML"))
+        flash_close(
+            "not-well-formed",
+            Some("end tag does not match its start tag")
+        )
     );
 
     // Standard, over STARTTLS and authenticated.
@@ -178,6 +181,42 @@ async fn malformed_xml_after_the_header_is_not_well_formed() {
     assert!(out.ends_with("</stream:error></stream:stream>"), "{out:?}");
 
     still_works(&server, &mut alice, "nwf").await;
+}
+
+/// RFC 6120 §4.9.3.13: a mismatched end tag in a bound session is answered at once, not
+/// left waiting for an end tag that would balance the depth.
+#[tokio::test]
+async fn a_mismatched_end_tag_is_not_well_formed_without_waiting() {
+    let server = TestServer::start();
+    users(&server);
+    let mut alice = bystander(&server).await;
+
+    let (mut bad, _) =
+        RawClient::login_standard(server.c2s, &server.cert_path(), "bob", "builder", "desk").await;
+    bad.send("<message to='alice@localhost/xiff'><body>x</message>")
+        .await;
+    let out = bad.read_to_close().await;
+    assert!(
+        out.ends_with(&standard_close(
+            "not-well-formed",
+            Some("end tag does not match its start tag")
+        )),
+        "{out:?}"
+    );
+
+    let (mut bad, _) = RawClient::login_flash(server.c2s, "carol", "christmas", "xiff").await;
+    bad.send("<message to='alice@localhost/xiff'><body>x</message>\0")
+        .await;
+    let out = bad.read_to_close().await;
+    assert!(
+        out.ends_with(&flash_close(
+            "not-well-formed",
+            Some("end tag does not match its start tag")
+        )),
+        "{out:?}"
+    );
+
+    still_works(&server, &mut alice, "mismatch").await;
 }
 
 #[tokio::test]

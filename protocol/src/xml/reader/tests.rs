@@ -443,6 +443,38 @@ fn malformed_markup_is_not_well_formed() {
     }
 }
 
+/// RFC 6120 §4.9.3.13: a mismatched end tag is caught when it arrives, not when (if ever)
+/// the depth count reaches zero, in every dialect and at every split of the input.
+#[test]
+fn mismatched_end_tag_is_not_well_formed_at_once() {
+    for (open, body) in [
+        (HEADER.as_bytes(), &b"<message><body>x</message>"[..]),
+        (HEADER.as_bytes(), b"<message><body><b/>x</bod ></message>"),
+        (
+            HEADER.as_bytes(),
+            b"<iq><query xmlns='urn:x'><a></b></query></iq>",
+        ),
+        (HEADER.as_bytes(), b"<message></stream:stream>"),
+        (HEADER.as_bytes(), b"<message><body>x</>"),
+        (FLASH_OPEN, b"<message><body>x</message>"),
+    ] {
+        let input = [open, body].concat();
+        let text = String::from_utf8_lossy(body);
+        for chunk in [1, 3, input.len()] {
+            let ev = run_chunked(Limits::default(), &input, chunk);
+            let Some(Err(e)) = ev.last() else {
+                panic!("{text} (chunk {chunk}): waits for more: {ev:?}")
+            };
+            assert_eq!(e.condition, StreamCondition::NotWellFormed, "{text}");
+        }
+    }
+    // Matching names, with whitespace before '>' and prefixes, still frame normally.
+    let els = stanzas(run(&in_stream(
+        "<message><body >x</body\n><p:x xmlns:p='urn:p'><p:y></p:y ></p:x></message ><presence/>",
+    )));
+    assert_eq!(els.len(), 2, "{els:?}");
+}
+
 #[test]
 fn undeclared_prefix_is_bad_namespace_prefix() {
     assert_eq!(
