@@ -387,6 +387,101 @@ async fn an_unknown_sasl_mechanism_is_invalid_mechanism() {
     still_works(&server, &mut alice, "mech").await;
 }
 
+/// RFC 6120 §6.4.2: an `<auth/>` must name a mechanism; without one the answer is
+/// `invalid-mechanism`, and the stream stays open for a proper attempt.
+#[tokio::test]
+async fn an_auth_without_mechanism_is_invalid_mechanism() {
+    let server = TestServer::start();
+    users(&server);
+
+    let (mut c, _) = RawClient::starttls_stream(server.c2s, &server.cert_path()).await;
+    c.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>AGJvYgBidWlsZGVy</auth>")
+        .await;
+    assert_eq!(
+        c.read_until("</failure>").await,
+        "<failure xmlns=\"urn:ietf:params:xml:ns:xmpp-sasl\"><invalid-mechanism/></failure>"
+    );
+    c.send(plain_auth("bob", "builder")).await;
+    assert_eq!(
+        c.read_until("/>").await,
+        "<success xmlns=\"urn:ietf:params:xml:ns:xmpp-sasl\"/>"
+    );
+
+    let mut flash = flash_open(&server).await;
+    flash
+        .send("<auth xmlns=\"urn:ietf:params:xml:ns:xmpp-sasl\"/>\0")
+        .await;
+    assert_eq!(
+        flash.read_unit().await,
+        "<failure xmlns=\"urn:ietf:params:xml:ns:xmpp-sasl\"><invalid-mechanism/></failure>"
+    );
+}
+
+/// RFC 6120 §8.1.3: `id` is required on an iq. One without it is answered `bad-request`
+/// (with no `id`, there being none to repeat) and goes nowhere: not to its addressee, not
+/// to the server's handlers; before binding too.
+#[tokio::test]
+async fn an_iq_without_id_is_bad_request_and_goes_nowhere() {
+    let server = TestServer::start();
+    users(&server);
+    let mut alice = bystander(&server).await;
+    let bad_request = "<bad-request xmlns=\"urn:ietf:params:xml:ns:xmpp-stanzas\"/>";
+
+    // Before binding: the bind request without id is refused, one with an id binds.
+    let mut c = standard_authenticated(&server, "bob", "builder").await;
+    c.send("<iq type='set'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>desk</resource></bind></iq>")
+        .await;
+    let reply = c.read_until("</iq>").await;
+    assert!(
+        reply.starts_with("<iq type=\"error\"><error type=\"modify\">")
+            && reply.contains(bad_request),
+        "{reply}"
+    );
+    c.send("<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>desk</resource></bind></iq>")
+        .await;
+    assert!(c
+        .read_until("</iq>")
+        .await
+        .contains("<jid>bob@localhost/desk</jid>"));
+
+    // Bound: to the server (a ping that would be answered with a result) and to alice.
+    c.send("<iq type='get'><ping xmlns='urn:xmpp:ping'/></iq>")
+        .await;
+    let reply = c.read_until("</iq>").await;
+    assert!(
+        reply.starts_with("<iq type=\"error\" to=\"bob@localhost/desk\">")
+            && reply.contains(bad_request),
+        "{reply}"
+    );
+    c.send("<iq type='get' to='alice@localhost/xiff'><ping xmlns='urn:xmpp:ping'/></iq>")
+        .await;
+    let reply = c.read_until("</iq>").await;
+    assert!(
+        reply.starts_with(
+            "<iq type=\"error\" to=\"bob@localhost/desk\" from=\"alice@localhost/xiff\">"
+        ) && reply.contains(bad_request),
+        "{reply}"
+    );
+    // An error iq without id is not answered at all: the next reply is the ping's.
+    c.send("<iq type='error' to='alice@localhost/xiff'/>").await;
+    c.send("<iq type='get' id='after' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
+        .await;
+    let reply = c.read_until("/>").await;
+    assert!(
+        reply.starts_with("<iq type=\"result\" id=\"after\""),
+        "{reply}"
+    );
+    // Nothing reached alice: the first stanza she gets is bob's message.
+    c.send(
+        "<message type='chat' to='alice@localhost/xiff' id='m'><body>only this</body></message>",
+    )
+    .await;
+    let unit = alice.read_unit().await;
+    assert!(unit.contains("<body>only this</body>"), "{unit}");
+
+    still_works(&server, &mut alice, "noid").await;
+}
+
 #[tokio::test]
 async fn binding_an_invalid_resource_is_bad_request_and_a_valid_one_still_works() {
     let server = TestServer::start();
