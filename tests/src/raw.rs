@@ -20,6 +20,10 @@ use crate::WAIT;
 /// The Flash client header of ../shared/flash-protocol.md §2b (XIFF attribute order).
 pub const FLASH_HEADER: &str = "<?xml version=\"1.0\"?><flash:stream xmlns=\"jabber:client\" xmlns:flash=\"http://www.jabber.com/streams/flash\" to=\"localhost\" version=\"1.0\">\0";
 
+/// XIFF 3's "terminated" standard header (its STREAM_TYPE_STANDARD_TERMINATED): self-closed,
+/// and meant as an open stream; sent again after SASL success.
+pub const XIFF_TERMINATED_HEADER: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><stream:stream xmlns=\"jabber:client\" xmlns:stream=\"http://etherx.jabber.org/streams\" to=\"localhost\" xml:lang=\"en\" version=\"1.0\" />";
+
 /// A standard client header for `localhost`.
 pub const STREAM_HEADER: &str = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>";
 

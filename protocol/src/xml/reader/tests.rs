@@ -190,13 +190,74 @@ fn restart_expects_a_new_header() {
     assert_eq!(reader.dialect(), Some(Dialect::Xmpp));
 }
 
+/// XIFF's "terminated" standard header (STREAM_TYPE_STANDARD_TERMINATED): self-closed, then
+/// stanzas, then perhaps a close tag; and again after a restart.
+const XIFF_TERMINATED: &[u8] = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><stream:stream \
+    xmlns=\"jabber:client\" xmlns:stream=\"http://etherx.jabber.org/streams\" to=\"example.com\" \
+    xml:lang=\"en\" version=\"1.0\" />";
+
 #[test]
-fn self_closed_xmpp_header_is_an_empty_stream() {
-    let ev = run(
-        b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'/>",
+fn self_closed_standard_header_opens_the_stream() {
+    let input = [
+        XIFF_TERMINATED,
+        b"<presence/><message><body>hi</body></message></stream:stream>",
+    ]
+    .concat();
+    let whole = run(&input);
+    for chunk in [1, 4] {
+        assert_eq!(run_chunked(Limits::default(), &input, chunk), whole);
+    }
+    assert!(
+        matches!(&whole[0], Ok(Event::Header(h)) if h.self_closed && h.dialect == Dialect::Xmpp),
+        "{whole:?}"
     );
-    assert!(matches!(&ev[0], Ok(Event::Header(h)) if h.self_closed));
-    assert_eq!(ev[1], Ok(Event::Close));
+    assert!(matches!(&whole[1], Ok(Event::Stanza(e)) if e.is("presence", ns::CLIENT)));
+    assert!(matches!(&whole[2], Ok(Event::Stanza(e)) if e.is("message", ns::CLIENT)));
+    assert_eq!(whole[3], Ok(Event::Close));
+    assert_eq!(whole.len(), 4);
+
+    let mut reader = StreamReader::new(Limits::default());
+    reader.feed(XIFF_TERMINATED);
+    assert!(matches!(reader.next_event(), Ok(Some(Event::Header(_)))));
+    reader.restart();
+    reader.feed(XIFF_TERMINATED);
+    reader.feed(b"<iq type='set' id='b'/>");
+    assert!(matches!(reader.next_event(), Ok(Some(Event::Header(h))) if h.self_closed));
+    assert!(matches!(reader.next_event(), Ok(Some(Event::Stanza(e))) if e.is("iq", ns::CLIENT)));
+    assert_eq!(reader.next_event(), Ok(None));
+}
+
+/// A standard header followed by a NUL came from XMLSocket: the stream is read (and must
+/// be answered) as Flash, also when the header was self-closed, and after a restart.
+#[test]
+fn nul_after_a_standard_header_makes_a_flash_stream() {
+    for open in [XIFF_TERMINATED, HEADER.as_bytes()] {
+        let input = [open, b"\0<presence/>\0 \0</stream:stream>\0"].concat();
+        let whole = run(&input);
+        assert!(
+            matches!(&whole[0], Ok(Event::Header(h)) if h.dialect == Dialect::Flash),
+            "{whole:?}"
+        );
+        assert!(matches!(&whole[1], Ok(Event::Stanza(e)) if e.is("presence", ns::CLIENT)));
+        assert_eq!(whole[2], Ok(Event::Close));
+        assert_eq!(whole.len(), 3);
+
+        let mut reader = StreamReader::new(Limits::default());
+        reader.feed(&[open, b"\0"].concat());
+        assert!(matches!(reader.next_event(), Ok(Some(Event::Header(_)))));
+        reader.restart();
+        // The restart header's NUL has not arrived yet: the framing stays Flash.
+        reader.feed(open);
+        assert!(
+            matches!(reader.next_event(), Ok(Some(Event::Header(h))) if h.dialect == Dialect::Flash)
+        );
+        reader.feed(b"\0<presence/>\0");
+        assert!(matches!(reader.next_event(), Ok(Some(Event::Stanza(_)))));
+    }
+    // Without the NUL it stays a standard stream, where a NUL is not well-formed.
+    let ev = run(&in_stream("<presence/>\0"));
+    assert!(matches!(&ev[0], Ok(Event::Header(h)) if h.dialect == Dialect::Xmpp));
+    assert_eq!(last_error(&ev), Some(StreamCondition::NotWellFormed));
 }
 
 #[test]
@@ -416,7 +477,11 @@ fn control_characters_are_not_well_formed() {
 
 #[test]
 fn nul_in_a_standard_stream_is_not_well_formed() {
-    assert_eq!(error_in_stream("\0"), Some(StreamCondition::NotWellFormed));
+    // (Right after the header a NUL makes the stream Flash instead: see below.)
+    assert_eq!(
+        error_in_stream("<presence/>\0"),
+        Some(StreamCondition::NotWellFormed)
+    );
     assert_eq!(
         error_in_stream("<message>\0</message>"),
         Some(StreamCondition::NotWellFormed)
