@@ -364,8 +364,16 @@ impl RawClient {
     /// On a plaintext standard stream whose features were read: `<starttls/>`, `<proceed/>`,
     /// TLS handshake. The caller then opens a new stream.
     pub async fn starttls(&mut self, cert: &Path) {
-        self.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
-            .await;
+        self.starttls_pipelining(cert, "").await;
+    }
+
+    /// [`Self::starttls`] with `trailing` written in plaintext behind `<starttls/>`, in the
+    /// same write (what a command-injection attempt looks like).
+    pub async fn starttls_pipelining(&mut self, cert: &Path, trailing: &str) {
+        self.send(format!(
+            "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>{trailing}"
+        ))
+        .await;
         self.read_until("<proceed xmlns=\"urn:ietf:params:xml:ns:xmpp-tls\"/>")
             .await;
         self.tls_handshake(cert).await;

@@ -140,15 +140,23 @@ impl StreamReader {
         }
     }
 
-    /// Stream restart after STARTTLS or SASL success (RFC 6120 §4.3.3, §5.4.3.3, §6.4.6):
-    /// the next thing expected is a new header, with a fresh namespace scope.
+    /// Stream restart after STARTTLS (RFC 6120 §5.4.3.3): the next thing expected is a new
+    /// header, with a fresh namespace scope.
     ///
-    /// Buffered bytes are discarded: the peer must wait for our `<proceed/>` / `<success/>`
-    /// before sending more, and anything pipelined before a TLS handshake must not be
-    /// trusted afterwards (the STARTTLS command-injection class of bugs).
+    /// Buffered bytes are discarded: anything sent after `<starttls/>` before the TLS
+    /// handshake must not be trusted afterwards (§5.3.3; the STARTTLS command-injection
+    /// class of bugs).
     pub fn restart(&mut self) {
         self.buf = Vec::new();
         self.start = 0;
+        self.restart_keeping_input();
+    }
+
+    /// Stream restart after SASL success (RFC 6120 §4.3.3, §6.4.6): like [`Self::restart`],
+    /// but the bytes already received after the last event are kept and read as the new
+    /// stream. SASL adds no security layer here, so nothing changes under them, and a client
+    /// that pipelines its restart and bind behind `<auth/>` would otherwise hang.
+    pub fn restart_keeping_input(&mut self) {
         self.scanner.reset();
         self.scope = Scope::new();
         self.root_name.clear();

@@ -190,6 +190,47 @@ fn restart_expects_a_new_header() {
     assert_eq!(reader.dialect(), Some(Dialect::Xmpp));
 }
 
+/// After SASL success what the client pipelined behind `<auth/>` is the new stream, however
+/// much of it had arrived at the restart.
+#[test]
+fn restart_keeping_input_replays_pipelined_bytes() {
+    for flash in [false, true] {
+        let (open, nul): (&[u8], &[u8]) = if flash {
+            (FLASH_OPEN, b"\0")
+        } else {
+            (HEADER.as_bytes(), b"")
+        };
+        let auth: &[u8] =
+            b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>=</auth>";
+        let bind: &[u8] =
+            b"<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>";
+        let input = [open, auth, nul, open, bind, nul].concat();
+        let restart_at = open.len() + auth.len() + 1;
+        for cut in restart_at..input.len() {
+            let mut reader = StreamReader::new(Limits::default());
+            reader.feed(&input[..cut]);
+            assert!(matches!(reader.next_event(), Ok(Some(Event::Header(_)))));
+            assert!(
+                matches!(reader.next_event(), Ok(Some(Event::Stanza(e))) if e.is("auth", ns::SASL))
+            );
+            // <success/> is sent and the stream restarted without reading further.
+            reader.restart_keeping_input();
+            reader.feed(&input[cut..]);
+            let ev = reader.next_event();
+            assert!(
+                matches!(&ev, Ok(Some(Event::Header(_)))),
+                "cut {cut}: {ev:?}"
+            );
+            let ev = reader.next_event();
+            assert!(
+                matches!(&ev, Ok(Some(Event::Stanza(e))) if e.is("iq", ns::CLIENT)),
+                "cut {cut}: {ev:?}"
+            );
+            assert_eq!(reader.next_event(), Ok(None));
+        }
+    }
+}
+
 /// XIFF's "terminated" standard header (STREAM_TYPE_STANDARD_TERMINATED): self-closed, then
 /// stanzas, then perhaps a close tag; and again after a restart.
 const XIFF_TERMINATED: &[u8] = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><stream:stream \
