@@ -52,6 +52,10 @@ pub(crate) fn from_start_tag(tag: &StartTag) -> Result<(StreamHeader, Scope), St
         Some(uri) => uri,
         // Unprefixed with no default namespace: in no namespace, hence not a stream.
         None if prefix.is_empty() => "",
+        // COMPAT: hand-written widgets send `<flash:stream>` without `xmlns:flash`; the
+        // prefix alone says Flash (Openfire's rule goes by the prefix too), as the stream
+        // prefix is implied for their stanzas below.
+        None if prefix == "flash" => ns::FLASH,
         None => return Err(StreamError::new(StreamCondition::BadNamespacePrefix)),
     };
 

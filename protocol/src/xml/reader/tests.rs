@@ -700,6 +700,23 @@ fn flash_header_binds_stream_prefix_implicitly() {
 }
 
 #[test]
+fn undeclared_flash_prefix_on_the_root_is_a_flash_stream() {
+    let input = b"<flash:stream xmlns=\"jabber:client\" to=\"example.com\">\0<message><body>hi</body></message>\0</flash:stream>\0";
+    let ev = run(input);
+    assert!(
+        matches!(&ev[0], Ok(Event::Header(h)) if h.dialect == Dialect::Flash),
+        "{ev:?}"
+    );
+    assert!(matches!(&ev[1], Ok(Event::Stanza(e)) if e.is("message", ns::CLIENT)));
+    assert_eq!(ev[2], Ok(Event::Close));
+    // Any other undeclared prefix on the root is still refused.
+    assert_eq!(
+        last_error(&run(b"<other:stream xmlns=\"jabber:client\">")),
+        Some(StreamCondition::BadNamespacePrefix)
+    );
+}
+
+#[test]
 fn flash_prefix_bound_to_stream_namespace() {
     let input = b"<flash:stream xmlns=\"jabber:client\" xmlns:flash=\"http://etherx.jabber.org/streams\">\0";
     assert!(matches!(run(input).as_slice(), [Ok(Event::Header(h))] if h.dialect == Dialect::Flash));
