@@ -24,6 +24,12 @@ pub const FLASH_HEADER: &str = "<?xml version=\"1.0\"?><flash:stream xmlns=\"jab
 /// and meant as an open stream; sent again after SASL success.
 pub const XIFF_TERMINATED_HEADER: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><stream:stream xmlns=\"jabber:client\" xmlns:stream=\"http://etherx.jabber.org/streams\" to=\"localhost\" xml:lang=\"en\" version=\"1.0\" />";
 
+/// SASL PLAIN as XIFF sends it (authzid = the bare JID), without a terminator.
+pub fn xiff_plain_auth(user: &str, password: &str) -> String {
+    let token = B64.encode(format!("{user}@localhost\0{user}\0{password}"));
+    format!("<auth mechanism=\"PLAIN\" xmlns=\"urn:ietf:params:xml:ns:xmpp-sasl\">{token}</auth>")
+}
+
 /// A standard client header for `localhost`.
 pub const STREAM_HEADER: &str = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>";
 
@@ -313,12 +319,8 @@ impl RawClient {
             !features.contains("starttls"),
             "no STARTTLS for XMLSocket: {features}"
         );
-        // XIFF sends the bare JID as authzid.
-        let token = B64.encode(format!("{user}@localhost\0{user}\0{password}"));
-        c.send(format!(
-            "<auth mechanism=\"PLAIN\" xmlns=\"urn:ietf:params:xml:ns:xmpp-sasl\">{token}</auth>\0"
-        ))
-        .await;
+        c.send(format!("{}\0", xiff_plain_auth(user, password)))
+            .await;
         assert_eq!(
             c.read_unit().await,
             "<success xmlns=\"urn:ietf:params:xml:ns:xmpp-sasl\"/>"

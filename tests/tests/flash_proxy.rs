@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use jabberwock_tests::raw::{FLASH_HEADER, XIFF_TERMINATED_HEADER};
+use jabberwock_tests::raw::{xiff_plain_auth, FLASH_HEADER, XIFF_TERMINATED_HEADER};
 use jabberwock_tests::{RawClient, TestConfig, TestServer, WAIT};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
@@ -312,7 +312,7 @@ async fn a_self_closed_standard_header_through_ruffle_opens_the_stream() {
         "{features}"
     );
     flash
-        .send("<auth mechanism=\"PLAIN\" xmlns=\"urn:ietf:params:xml:ns:xmpp-sasl\">YWxpY2VAbG9jYWxob3N0AGFsaWNlAHdvbmRlcmxhbmQ=</auth>\0")
+        .send(&format!("{}\0", xiff_plain_auth("alice", "wonderland")))
         .await;
     assert_eq!(
         flash.read_unit().await,

@@ -23,6 +23,12 @@ fn text_of<'a>(element: &'a str, name: &str) -> &'a str {
         .unwrap_or_else(|| panic!("expected <{name}> with content, got {element}"))
 }
 
+/// SASL PLAIN without an authzid.
+fn plain_auth(user: &str, password: &str) -> String {
+    let token = B64.encode(format!("\0{user}\0{password}"));
+    format!("<auth xmlns='{SASL_NS}' mechanism='PLAIN'>{token}</auth>")
+}
+
 /// The `<mechanism>` names offered in `features`, in order.
 fn mechanisms(features: &str) -> Vec<String> {
     features
@@ -434,8 +440,7 @@ async fn a_restart_and_bind_pipelined_behind_auth_are_kept() {
     let server = TestServer::start();
     server.add_user("alice@localhost", "wonderland");
     let bind = "<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>fast</resource></bind></iq>";
-    let token = B64.encode("\0alice\0wonderland");
-    let auth = format!("<auth xmlns='{SASL_NS}' mechanism='PLAIN'>{token}</auth>");
+    let auth = plain_auth("alice", "wonderland");
 
     let (mut c, _) = RawClient::starttls_stream(server.c2s, &server.cert_path()).await;
     c.send(format!("{auth}{STREAM_HEADER}{bind}")).await;
@@ -486,11 +491,7 @@ async fn plaintext_pipelined_behind_starttls_is_discarded() {
         features.contains("<mechanism>PLAIN</mechanism>") && !features.contains("injected"),
         "{features}"
     );
-    let token = B64.encode("\0alice\0wonderland");
-    c.send(format!(
-        "<auth xmlns='{SASL_NS}' mechanism='PLAIN'>{token}</auth>"
-    ))
-    .await;
+    c.send(plain_auth("alice", "wonderland")).await;
     assert_eq!(
         c.read_until("/>").await,
         format!("<success xmlns=\"{SASL_NS}\"/>")

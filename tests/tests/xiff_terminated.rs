@@ -5,18 +5,10 @@
 //! client sees only what we NUL-terminate, so such a stream is served as a Flash stream.
 //! (The same through Ruffle's `/flash` endpoint: tests/tests/flash_proxy.rs.)
 
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine;
-use jabberwock_tests::raw::XIFF_TERMINATED_HEADER;
+use jabberwock_tests::raw::{xiff_plain_auth, XIFF_TERMINATED_HEADER};
 use jabberwock_tests::{RawClient, TestConfig, TestServer};
 
 const SUCCESS: &str = "<success xmlns=\"urn:ietf:params:xml:ns:xmpp-sasl\"/>";
-
-/// SASL PLAIN as XIFF sends it (authzid = bare JID).
-fn xiff_plain(user: &str, password: &str) -> String {
-    let token = B64.encode(format!("{user}@localhost\0{user}\0{password}"));
-    format!("<auth mechanism=\"PLAIN\" xmlns=\"urn:ietf:params:xml:ns:xmpp-sasl\">{token}</auth>")
-}
 
 fn bind_request(resource: &str) -> String {
     format!("<iq type=\"set\" id=\"bind_1\"><bind xmlns=\"urn:ietf:params:xml:ns:xmpp-bind\"><resource>{resource}</resource></bind></iq>")
@@ -43,7 +35,7 @@ async fn a_self_closed_standard_header_opens_the_stream_on_a_binary_socket() {
             && !open.contains("</stream:stream>"),
         "{open}"
     );
-    c.send(xiff_plain("alice", "wonderland")).await;
+    c.send(xiff_plain_auth("alice", "wonderland")).await;
     assert_eq!(c.read_until("/>").await, SUCCESS);
     // The restart header is self-closed again.
     c.send(XIFF_TERMINATED_HEADER).await;
@@ -96,7 +88,7 @@ async fn a_nul_terminated_self_closed_standard_header_is_a_flash_stream() {
             && !features.contains("starttls"),
         "{features}"
     );
-    c.send(format!("{}\0", xiff_plain("alice", "wonderland")))
+    c.send(format!("{}\0", xiff_plain_auth("alice", "wonderland")))
         .await;
     assert_eq!(c.read_unit().await, SUCCESS);
     c.send(format!("{XIFF_TERMINATED_HEADER}\0")).await;
