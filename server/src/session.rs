@@ -117,6 +117,13 @@ async fn from_client(
         }
     }
     stanza.set_from(jid.as_str());
+    // RFC 6120 §8.1.3: not processed, not routed; the sender alone hears of it.
+    if stanza.lacks_iq_id() {
+        server
+            .router
+            .bounce(jid, &stanza, crate::c2s::iq_id_required());
+        return Ok(());
+    }
     if stanza.kind() == StanzaKind::Presence {
         presence::outbound(server, presence, jid, stanza).await;
     } else {

@@ -20,6 +20,16 @@ use crate::WAIT;
 /// The Flash client header of ../shared/flash-protocol.md §2b (XIFF attribute order).
 pub const FLASH_HEADER: &str = "<?xml version=\"1.0\"?><flash:stream xmlns=\"jabber:client\" xmlns:flash=\"http://www.jabber.com/streams/flash\" to=\"localhost\" version=\"1.0\">\0";
 
+/// XIFF 3's "terminated" standard header (its STREAM_TYPE_STANDARD_TERMINATED): self-closed,
+/// and meant as an open stream; sent again after SASL success.
+pub const XIFF_TERMINATED_HEADER: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><stream:stream xmlns=\"jabber:client\" xmlns:stream=\"http://etherx.jabber.org/streams\" to=\"localhost\" xml:lang=\"en\" version=\"1.0\" />";
+
+/// SASL PLAIN as XIFF sends it (authzid = the bare JID), without a terminator.
+pub fn xiff_plain_auth(user: &str, password: &str) -> String {
+    let token = B64.encode(format!("{user}@localhost\0{user}\0{password}"));
+    format!("<auth mechanism=\"PLAIN\" xmlns=\"urn:ietf:params:xml:ns:xmpp-sasl\">{token}</auth>")
+}
+
 /// A standard client header for `localhost`.
 pub const STREAM_HEADER: &str = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>";
 
@@ -309,12 +319,8 @@ impl RawClient {
             !features.contains("starttls"),
             "no STARTTLS for XMLSocket: {features}"
         );
-        // XIFF sends the bare JID as authzid.
-        let token = B64.encode(format!("{user}@localhost\0{user}\0{password}"));
-        c.send(format!(
-            "<auth mechanism=\"PLAIN\" xmlns=\"urn:ietf:params:xml:ns:xmpp-sasl\">{token}</auth>\0"
-        ))
-        .await;
+        c.send(format!("{}\0", xiff_plain_auth(user, password)))
+            .await;
         assert_eq!(
             c.read_unit().await,
             "<success xmlns=\"urn:ietf:params:xml:ns:xmpp-sasl\"/>"
@@ -360,8 +366,16 @@ impl RawClient {
     /// On a plaintext standard stream whose features were read: `<starttls/>`, `<proceed/>`,
     /// TLS handshake. The caller then opens a new stream.
     pub async fn starttls(&mut self, cert: &Path) {
-        self.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
-            .await;
+        self.starttls_pipelining(cert, "").await;
+    }
+
+    /// [`Self::starttls`] with `trailing` written in plaintext behind `<starttls/>`, in the
+    /// same write (what a command-injection attempt looks like).
+    pub async fn starttls_pipelining(&mut self, cert: &Path, trailing: &str) {
+        self.send(format!(
+            "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>{trailing}"
+        ))
+        .await;
         self.read_until("<proceed xmlns=\"urn:ietf:params:xml:ns:xmpp-tls\"/>")
             .await;
         self.tls_handshake(cert).await;

@@ -157,12 +157,15 @@ async fn malformed_xml_after_the_header_is_not_well_formed() {
     );
     assert_eq!(out.matches("<stream:error>").count(), 1, "{out:?}");
 
-    // Flash: the unit's NUL arrives while <message> is still open, so the unit was cut short.
+    // Flash: `</message>` does not close `<body>`: refused as soon as it arrives.
     let mut bad = flash_open(&server).await;
     bad.send("<message><body>x</message>\0").await;
     assert_eq!(
         bad.read_to_close().await,
-        flash_close("not-well-formed", Some("control character in XML"))
+        flash_close(
+            "not-well-formed",
+            Some("end tag does not match its start tag")
+        )
     );
 
     // Standard, over STARTTLS and authenticated.
@@ -178,6 +181,42 @@ async fn malformed_xml_after_the_header_is_not_well_formed() {
     assert!(out.ends_with("</stream:error></stream:stream>"), "{out:?}");
 
     still_works(&server, &mut alice, "nwf").await;
+}
+
+/// RFC 6120 §4.9.3.13: a mismatched end tag in a bound session is answered at once, not
+/// left waiting for an end tag that would balance the depth.
+#[tokio::test]
+async fn a_mismatched_end_tag_is_not_well_formed_without_waiting() {
+    let server = TestServer::start();
+    users(&server);
+    let mut alice = bystander(&server).await;
+
+    let (mut bad, _) =
+        RawClient::login_standard(server.c2s, &server.cert_path(), "bob", "builder", "desk").await;
+    bad.send("<message to='alice@localhost/xiff'><body>x</message>")
+        .await;
+    let out = bad.read_to_close().await;
+    assert!(
+        out.ends_with(&standard_close(
+            "not-well-formed",
+            Some("end tag does not match its start tag")
+        )),
+        "{out:?}"
+    );
+
+    let (mut bad, _) = RawClient::login_flash(server.c2s, "carol", "christmas", "xiff").await;
+    bad.send("<message to='alice@localhost/xiff'><body>x</message>\0")
+        .await;
+    let out = bad.read_to_close().await;
+    assert!(
+        out.ends_with(&flash_close(
+            "not-well-formed",
+            Some("end tag does not match its start tag")
+        )),
+        "{out:?}"
+    );
+
+    still_works(&server, &mut alice, "mismatch").await;
 }
 
 #[tokio::test]
@@ -314,38 +353,103 @@ async fn wrong_passwords_fail_slowly_and_too_many_close_the_stream() {
     still_works(&server, &mut alice, "auth").await;
 }
 
+/// RFC 6120 §6.4.2: an `<auth/>` naming a mechanism we don't offer, or none at all, is
+/// `invalid-mechanism`, and the stream stays open for a proper attempt.
 #[tokio::test]
-async fn an_unknown_sasl_mechanism_is_invalid_mechanism() {
+async fn an_unknown_or_missing_sasl_mechanism_is_invalid_mechanism() {
     let server = TestServer::start();
     users(&server);
     let mut alice = bystander(&server).await;
+    let invalid =
+        "<failure xmlns=\"urn:ietf:params:xml:ns:xmpp-sasl\"><invalid-mechanism/></failure>";
 
-    let (mut c, features) = RawClient::starttls_stream(server.c2s, &server.cert_path()).await;
-    assert!(!features.contains("DIGEST-MD5"), "{features}");
-    c.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='DIGEST-MD5'/>")
-        .await;
-    assert_eq!(
-        c.read_until("</failure>").await,
-        "<failure xmlns=\"urn:ietf:params:xml:ns:xmpp-sasl\"><invalid-mechanism/></failure>"
-    );
-    // An offered mechanism still works on the same stream.
-    c.send(plain_auth("bob", "builder")).await;
-    assert_eq!(
-        c.read_until("/>").await,
-        "<success xmlns=\"urn:ietf:params:xml:ns:xmpp-sasl\"/>"
-    );
+    for auth in [
+        "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='DIGEST-MD5'/>",
+        "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>AGJvYgBidWlsZGVy</auth>",
+    ] {
+        let (mut c, features) = RawClient::starttls_stream(server.c2s, &server.cert_path()).await;
+        assert!(!features.contains("DIGEST-MD5"), "{features}");
+        c.send(auth).await;
+        assert_eq!(c.read_until("</failure>").await, invalid, "{auth}");
+        // An offered mechanism still works on the same stream.
+        c.send(plain_auth("bob", "builder")).await;
+        assert_eq!(
+            c.read_until("/>").await,
+            "<success xmlns=\"urn:ietf:params:xml:ns:xmpp-sasl\"/>"
+        );
 
-    // Flash: the same answer, NUL-terminated.
-    let mut flash = flash_open(&server).await;
-    flash
-        .send("<auth mechanism=\"DIGEST-MD5\" xmlns=\"urn:ietf:params:xml:ns:xmpp-sasl\"/>\0")
-        .await;
-    assert_eq!(
-        flash.read_unit().await,
-        "<failure xmlns=\"urn:ietf:params:xml:ns:xmpp-sasl\"><invalid-mechanism/></failure>"
-    );
+        // Flash: the same answer, NUL-terminated.
+        let mut flash = flash_open(&server).await;
+        flash.send(format!("{auth}\0")).await;
+        assert_eq!(flash.read_unit().await, invalid, "{auth}");
+    }
 
     still_works(&server, &mut alice, "mech").await;
+}
+
+/// RFC 6120 §8.1.3: `id` is required on an iq. One without it is answered `bad-request`
+/// (with no `id`, there being none to repeat) and goes nowhere: not to its addressee, not
+/// to the server's handlers; before binding too.
+#[tokio::test]
+async fn an_iq_without_id_is_bad_request_and_goes_nowhere() {
+    let server = TestServer::start();
+    users(&server);
+    let mut alice = bystander(&server).await;
+    let bad_request = "<bad-request xmlns=\"urn:ietf:params:xml:ns:xmpp-stanzas\"/>";
+
+    // Before binding: the bind request without id is refused, one with an id binds.
+    let mut c = standard_authenticated(&server, "bob", "builder").await;
+    c.send("<iq type='set'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>desk</resource></bind></iq>")
+        .await;
+    let reply = c.read_until("</iq>").await;
+    assert!(
+        reply.starts_with("<iq type=\"error\"><error type=\"modify\">")
+            && reply.contains(bad_request),
+        "{reply}"
+    );
+    c.send("<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>desk</resource></bind></iq>")
+        .await;
+    assert!(c
+        .read_until("</iq>")
+        .await
+        .contains("<jid>bob@localhost/desk</jid>"));
+
+    // Bound: to the server (a ping that would be answered with a result) and to alice.
+    c.send("<iq type='get'><ping xmlns='urn:xmpp:ping'/></iq>")
+        .await;
+    let reply = c.read_until("</iq>").await;
+    assert!(
+        reply.starts_with("<iq type=\"error\" to=\"bob@localhost/desk\">")
+            && reply.contains(bad_request),
+        "{reply}"
+    );
+    c.send("<iq type='get' to='alice@localhost/xiff'><ping xmlns='urn:xmpp:ping'/></iq>")
+        .await;
+    let reply = c.read_until("</iq>").await;
+    assert!(
+        reply.starts_with(
+            "<iq type=\"error\" to=\"bob@localhost/desk\" from=\"alice@localhost/xiff\">"
+        ) && reply.contains(bad_request),
+        "{reply}"
+    );
+    // An error iq without id is not answered at all: the next reply is the ping's.
+    c.send("<iq type='error' to='alice@localhost/xiff'/>").await;
+    c.send("<iq type='get' id='after' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
+        .await;
+    let reply = c.read_until("/>").await;
+    assert!(
+        reply.starts_with("<iq type=\"result\" id=\"after\""),
+        "{reply}"
+    );
+    // Nothing reached alice: the first stanza she gets is bob's message.
+    c.send(
+        "<message type='chat' to='alice@localhost/xiff' id='m'><body>only this</body></message>",
+    )
+    .await;
+    let unit = alice.read_unit().await;
+    assert!(unit.contains("<body>only this</body>"), "{unit}");
+
+    still_works(&server, &mut alice, "noid").await;
 }
 
 #[tokio::test]

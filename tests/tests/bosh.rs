@@ -388,6 +388,8 @@ async fn unknown_sid_and_malformed_bodies_are_refused() {
         format!("<body rid='1' to='localhost' xmlns='{NS}'>"),
         "<body rid='1' to='localhost'/>".to_owned(),
         format!("<other rid='1' to='localhost' xmlns='{NS}'/>"),
+        // A mismatched end tag in the payload (RFC 6120 §4.9.3.13).
+        format!("<body rid='1' to='localhost' xmlns='{NS}'><message><body>x</message></body>"),
     ] {
         let answer = post(addr, PATH, bad.clone()).await;
         assert_eq!(answer.status, 200, "{bad}");

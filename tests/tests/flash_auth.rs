@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use jabberwock_tests::raw::FLASH_HEADER;
+use jabberwock_tests::raw::{xiff_plain_auth, FLASH_HEADER};
 use jabberwock_tests::{RawClient, TestConfig, TestServer};
 use sasl::client::mechanisms::Scram;
 use sasl::client::Mechanism;
@@ -62,6 +62,16 @@ async fn count(db: &mut SqliteConnection, sql: &str, bind: &str) -> i64 {
         .fetch_one(db)
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// How many guest accounts exist.
+async fn guest_rows(db: &mut SqliteConnection) -> i64 {
+    count(
+        db,
+        "SELECT COUNT(*) FROM accounts WHERE username LIKE ?",
+        "guest-%",
+    )
+    .await
 }
 
 /// The row id of `username`@localhost, if the account exists.
@@ -698,15 +708,7 @@ async fn anonymous_is_refused_when_the_host_does_not_allow_it() {
         format!("<failure xmlns=\"{SASL_NS}\"><invalid-mechanism/></failure>")
     );
     let mut sql = db(&server).await;
-    assert_eq!(
-        count(
-            &mut sql,
-            "SELECT COUNT(*) FROM accounts WHERE username LIKE ?",
-            "guest-%"
-        )
-        .await,
-        0
-    );
+    assert_eq!(guest_rows(&mut sql).await, 0);
 }
 
 #[tokio::test]
@@ -764,4 +766,86 @@ async fn guests_left_by_a_crash_are_removed_at_the_next_start() {
         .await;
     let seen = bob.read_until("id=\"bob_ping\"").await;
     assert!(!seen.contains("type=\"subscribe\""), "{seen}");
+}
+
+/// COMPAT: a hand-written widget's `<flash:stream>` without `xmlns:flash` is a Flash stream,
+/// as the undeclared `stream:` prefix of its stanzas is tolerated.
+#[tokio::test]
+async fn a_flash_root_without_its_namespace_declaration_is_a_flash_stream() {
+    let server = TestServer::start();
+    server.add_user("alice@localhost", "wonderland");
+    let header = "<flash:stream xmlns=\"jabber:client\" to=\"localhost\" version=\"1.0\">\0";
+    let mut c = RawClient::connect(server.c2s).await;
+    c.send(header).await;
+    let header = c.read_unit().await;
+    assert!(header.contains("<flash:stream "), "{header}");
+    let features = c.read_unit().await;
+    assert_eq!(
+        mechanisms(&features).first().map(String::as_str),
+        Some("PLAIN")
+    );
+    c.send(format!("{}\0", xiff_plain_auth("alice", "wonderland")))
+        .await;
+    assert!(c.read_unit().await.starts_with("<success"));
+    c.send(header).await;
+    let restart = c.read_unit().await;
+    assert!(restart.ends_with("</stream:features>"), "{restart}");
+    c.send("</flash:stream>\0").await;
+    assert_eq!(c.read_to_close().await, "</flash:stream>\0");
+}
+
+/// XIFF 2.0's anonymous login (flash-protocol.md §4): a jabber:iq:auth `set` with only a
+/// resource. A guest where the host takes guests (gone again when it leaves); elsewhere
+/// the missing username is `not-acceptable` (XEP-0078 §3.2, 406).
+#[tokio::test]
+async fn an_iq_auth_set_without_username_logs_in_a_guest_where_guests_are_allowed() {
+    let server = TestServer::start_with(
+        TestConfig::default()
+            .flash("legacy_auth = true")
+            .host("localhost", "anonymous = true"),
+    );
+    let mut c = RawClient::connect(server.c2s).await;
+    c.send(FLASH_HEADER_PRE_1_0).await;
+    c.read_unit().await;
+    let result = iq_auth_set(&mut c, "anon1", "<resource>xiff2</resource>").await;
+    assert!(
+        result.starts_with("<iq type=\"result\" id=\"anon1\""),
+        "{result}"
+    );
+    c.send("<presence/>\0").await;
+    let echo = c.read_stanza_containing("<presence").await;
+    let jid = echo
+        .split("from=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap_or_default()
+        .to_owned();
+    let node = jid.strip_suffix("@localhost/xiff2").unwrap_or_default();
+    assert!(node.starts_with("guest-"), "{echo}");
+    let mut sql = db(&server).await;
+    assert!(account_row(&mut sql, node).await.is_some());
+    c.ping("anon-ping", "\0").await;
+    c.send("</flash:stream>\0").await;
+    c.read_to_close().await;
+    assert!(
+        server.wait_log("guest left; account removed"),
+        "{}",
+        server.log_text()
+    );
+    assert_eq!(account_row(&mut sql, node).await, None);
+
+    // Without guests: the same request is a missing field.
+    let server = TestServer::start_with(TestConfig::default().flash("legacy_auth = true"));
+    let mut c = RawClient::connect(server.c2s).await;
+    c.send(FLASH_HEADER_PRE_1_0).await;
+    c.read_unit().await;
+    let reply = iq_auth_set(&mut c, "anon2", "<resource>xiff2</resource>").await;
+    assert!(
+        reply.contains("type=\"error\"")
+            && reply.contains("code=\"406\"")
+            && reply.contains(&format!("<not-acceptable xmlns=\"{STANZAS_NS}\"/>")),
+        "{reply}"
+    );
+    let mut sql = db(&server).await;
+    assert_eq!(guest_rows(&mut sql).await, 0);
 }

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use jabberwock_tests::raw::FLASH_HEADER;
+use jabberwock_tests::raw::{xiff_plain_auth, FLASH_HEADER, XIFF_TERMINATED_HEADER};
 use jabberwock_tests::{RawClient, TestConfig, TestServer, WAIT};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
@@ -289,6 +289,59 @@ async fn ruffle_client_logs_in_and_chats_with_a_tcp_client() {
             .map(|f| String::from_utf8_lossy(f).into_owned())
             .collect::<Vec<_>>()
     );
+}
+
+/// XIFF 3's self-closed standard header from an XMLSocket in Ruffle: an open stream, served
+/// as Flash (NUL-terminated units) since that is all the widget can read; the restart
+/// header is self-closed too.
+#[tokio::test]
+async fn a_self_closed_standard_header_through_ruffle_opens_the_stream() {
+    let server = TestServer::start();
+    server.add_user("alice@localhost", "wonderland");
+    server.add_user("bob@localhost", "builder");
+    let (mut bob, bob_jid) =
+        RawClient::login_standard(server.c2s, &server.cert_path(), "bob", "builder", "tcp").await;
+
+    let mut flash = RuffleSocket::connect(&server).await;
+    flash.send(&format!("{XIFF_TERMINATED_HEADER}\0")).await;
+    let header = flash.read_unit().await;
+    assert!(header.contains("<flash:stream "), "{header}");
+    let features = flash.read_unit().await;
+    assert!(
+        features.contains("<mechanism>PLAIN</mechanism>") && !features.contains("starttls"),
+        "{features}"
+    );
+    flash
+        .send(&format!("{}\0", xiff_plain_auth("alice", "wonderland")))
+        .await;
+    assert_eq!(
+        flash.read_unit().await,
+        "<success xmlns=\"urn:ietf:params:xml:ns:xmpp-sasl\"/>"
+    );
+    flash.send(&format!("{XIFF_TERMINATED_HEADER}\0")).await;
+    let restart = flash.read_unit().await;
+    assert!(restart.ends_with("</stream:features>"), "{restart}");
+    flash
+        .send("<iq type=\"set\" id=\"bind_1\"><bind xmlns=\"urn:ietf:params:xml:ns:xmpp-bind\"><resource>xiff3</resource></bind></iq>\0")
+        .await;
+    let bound = flash.read_unit().await;
+    assert!(
+        bound.contains("<jid>alice@localhost/xiff3</jid>"),
+        "{bound}"
+    );
+
+    flash
+        .send(&format!("<message type=\"chat\" to=\"{bob_jid}\" id=\"m_1\"><body>terminated but open</body></message>\0"))
+        .await;
+    let received = bob.read_stanza_containing("terminated but open").await;
+    assert!(
+        received.contains("from=\"alice@localhost/xiff3\""),
+        "{received}"
+    );
+
+    flash.send("</stream:stream>\0").await;
+    let tail = flash.read_to_close().await;
+    assert!(tail.ends_with("</flash:stream>\0"), "{tail:?}");
 }
 
 #[tokio::test]

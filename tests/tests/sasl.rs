@@ -23,6 +23,12 @@ fn text_of<'a>(element: &'a str, name: &str) -> &'a str {
         .unwrap_or_else(|| panic!("expected <{name}> with content, got {element}"))
 }
 
+/// SASL PLAIN without an authzid.
+fn plain_auth(user: &str, password: &str) -> String {
+    let token = B64.encode(format!("\0{user}\0{password}"));
+    format!("<auth xmlns='{SASL_NS}' mechanism='PLAIN'>{token}</auth>")
+}
+
 /// The `<mechanism>` names offered in `features`, in order.
 fn mechanisms(features: &str) -> Vec<String> {
     features
@@ -425,4 +431,69 @@ async fn flash_is_refused_when_disabled_globally() {
 async fn flash_is_refused_when_disabled_for_the_host() {
     let server = TestServer::start_with(TestConfig::default().host("localhost", "flash = false"));
     assert_flash_refused(&server).await;
+}
+
+/// A client that pipelines: `<auth/>`, the restart header and the bind request in one write,
+/// without waiting for `<success/>`. What followed the `<auth/>` is the restarted stream.
+#[tokio::test]
+async fn a_restart_and_bind_pipelined_behind_auth_are_kept() {
+    let server = TestServer::start();
+    server.add_user("alice@localhost", "wonderland");
+    let bind = "<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>fast</resource></bind></iq>";
+    let auth = plain_auth("alice", "wonderland");
+
+    let (mut c, _) = RawClient::starttls_stream(server.c2s, &server.cert_path()).await;
+    c.send(format!("{auth}{STREAM_HEADER}{bind}")).await;
+    assert_eq!(
+        c.read_until("/>").await,
+        format!("<success xmlns=\"{SASL_NS}\"/>")
+    );
+    let restart = c.read_until("</stream:features>").await;
+    assert!(restart.contains("<stream:stream "), "{restart}");
+    let bound = c.read_until("</iq>").await;
+    assert!(
+        bound.contains("id=\"bind1\"") && bound.contains("<jid>alice@localhost/fast</jid>"),
+        "{bound}"
+    );
+    c.ping("pipelined", "").await;
+
+    // Flash: the same units, each NUL-terminated, in one write.
+    let (mut f, _) = flash_features(&server).await;
+    f.send(format!("{auth}\0{FLASH_HEADER}{bind}\0")).await;
+    assert_eq!(
+        f.read_unit().await,
+        format!("<success xmlns=\"{SASL_NS}\"/>")
+    );
+    let restart = f.read_unit().await;
+    assert!(restart.ends_with("</stream:features>"), "{restart}");
+    let bound = f.read_unit().await;
+    assert!(bound.contains("<jid>alice@localhost/fast</jid>"), "{bound}");
+}
+
+/// RFC 6120 §5.3.3 / §5.4.3.3: unlike after SASL, plaintext sent behind `<starttls/>` is not
+/// carried into the TLS stream. Were the injected header kept, the client's real header
+/// over TLS would be a second one (bad-format) and its features would come in clear.
+#[tokio::test]
+async fn plaintext_pipelined_behind_starttls_is_discarded() {
+    let server = TestServer::start();
+    server.add_user("alice@localhost", "wonderland");
+    let mut c = RawClient::connect(server.c2s).await;
+    c.send(STREAM_HEADER).await;
+    c.read_until("</stream:features>").await;
+    c.starttls_pipelining(
+        &server.cert_path(),
+        &format!("{STREAM_HEADER}<iq type='get' id='injected'><ping xmlns='urn:xmpp:ping'/></iq>"),
+    )
+    .await;
+    c.send(STREAM_HEADER).await;
+    let features = c.read_until("</stream:features>").await;
+    assert!(
+        features.contains("<mechanism>PLAIN</mechanism>") && !features.contains("injected"),
+        "{features}"
+    );
+    c.send(plain_auth("alice", "wonderland")).await;
+    assert_eq!(
+        c.read_until("/>").await,
+        format!("<success xmlns=\"{SASL_NS}\"/>")
+    );
 }

@@ -165,6 +165,13 @@ impl Stanza {
             .with_child(err.to_element())
     }
 
+    /// An iq without `id` (RFC 6120 §8.1.3: REQUIRED for iq): its response could not be
+    /// matched to it, so it is refused with `bad-request` rather than processed. An iq of
+    /// type `error` is never answered (§8.3.1), so it is only dropped.
+    pub fn lacks_iq_id(&self) -> bool {
+        self.kind == StanzaKind::Iq && self.id().is_none()
+    }
+
     /// True if this stanza has `type="error"` (it must never be answered with an error,
     /// RFC 6120 §8.3.1).
     pub fn is_error(&self) -> bool {

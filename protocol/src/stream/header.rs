@@ -11,7 +11,8 @@ use crate::xml::writer::write_attr;
 pub enum Dialect {
     /// Standard `<stream:stream>` (RFC 6120).
     Xmpp,
-    /// Flash XMLSocket: `<flash:stream>`, every unit terminated by a NUL byte.
+    /// Flash XMLSocket: `<flash:stream>`, every unit terminated by a NUL byte (also a
+    /// `<stream:stream>` header followed by a NUL: a standard header sent by XMLSocket).
     Flash,
     /// XMPP over WebSocket (RFC 7395): `<open/>` and `<close/>` in the framing namespace,
     /// one complete element per WebSocket message ([`super::framing`]).
@@ -35,8 +36,9 @@ pub struct StreamHeader {
     pub lang: Option<String>,
     /// The header was written as an empty element `<… />`.
     ///
-    /// COMPAT: jadc2s-era Flash clients (XIFF "terminated" variants) self-close the header
-    /// because their parser wants complete documents; for Flash this still opens the stream.
+    /// COMPAT: jadc2s-era Flash clients and XIFF's "terminated" stream types (standard or
+    /// Flash) self-close the header because their parser wants complete documents; it
+    /// still opens the stream.
     pub self_closed: bool,
 }
 
@@ -50,6 +52,10 @@ pub(crate) fn from_start_tag(tag: &StartTag) -> Result<(StreamHeader, Scope), St
         Some(uri) => uri,
         // Unprefixed with no default namespace: in no namespace, hence not a stream.
         None if prefix.is_empty() => "",
+        // COMPAT: hand-written widgets send `<flash:stream>` without `xmlns:flash`; the
+        // prefix alone says Flash (Openfire's rule goes by the prefix too), as the stream
+        // prefix is implied for their stanzas below.
+        None if prefix == "flash" => ns::FLASH,
         None => return Err(StreamError::new(StreamCondition::BadNamespacePrefix)),
     };
 

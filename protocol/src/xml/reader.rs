@@ -67,8 +67,6 @@ enum State {
     PreHeader { seen: usize, decl_seen: bool },
     /// Between or inside stanzas.
     Open,
-    /// A self-closed XMPP header was read: report the close next.
-    CloseQueued,
     /// The peer closed its stream; later input is ignored.
     Closed,
     /// A stream error occurred; it is returned forever.
@@ -122,10 +120,6 @@ impl StreamReader {
         match &self.state {
             State::Failed(e) => return Err(e.clone()),
             State::Closed => return Ok(None),
-            State::CloseQueued => {
-                self.state = State::Closed;
-                return Ok(Some(Event::Close));
-            }
             State::PreHeader { .. } | State::Open => {}
         }
         match self.step() {
@@ -146,15 +140,23 @@ impl StreamReader {
         }
     }
 
-    /// Stream restart after STARTTLS or SASL success (RFC 6120 §4.3.3, §5.4.3.3, §6.4.6):
-    /// the next thing expected is a new header, with a fresh namespace scope.
+    /// Stream restart after STARTTLS (RFC 6120 §5.4.3.3): the next thing expected is a new
+    /// header, with a fresh namespace scope.
     ///
-    /// Buffered bytes are discarded: the peer must wait for our `<proceed/>` / `<success/>`
-    /// before sending more, and anything pipelined before a TLS handshake must not be
-    /// trusted afterwards (the STARTTLS command-injection class of bugs).
+    /// Buffered bytes are discarded: anything sent after `<starttls/>` before the TLS
+    /// handshake must not be trusted afterwards (§5.3.3; the STARTTLS command-injection
+    /// class of bugs).
     pub fn restart(&mut self) {
         self.buf = Vec::new();
         self.start = 0;
+        self.restart_keeping_input();
+    }
+
+    /// Stream restart after SASL success (RFC 6120 §4.3.3, §6.4.6): like [`Self::restart`],
+    /// but the bytes already received after the last event are kept and read as the new
+    /// stream. SASL adds no security layer here, so nothing changes under them, and a client
+    /// that pipelines its restart and bind behind `<auth/>` would otherwise hang.
+    pub fn restart_keeping_input(&mut self) {
         self.scanner.reset();
         self.scope = Scope::new();
         self.root_name.clear();
@@ -264,18 +266,32 @@ impl StreamReader {
 
     fn header(&mut self, at: usize, len: usize) -> Result<Event, StreamError> {
         let tag = tree::parse_start_tag(&self.buf[at..at + len])?;
-        let (header, scope) = stream::from_start_tag(&tag)?;
+        let (mut header, scope) = stream::from_start_tag(&tag)?;
+        // COMPAT: a standard header sent over Flash's XMLSocket arrives NUL-terminated, and
+        // such a client sees nothing we send until a NUL: serve it as a Flash stream, as
+        // jabberd2 did for any NUL in the first read (flash-protocol.md §3). Its restart
+        // header keeps that framing, whatever bytes have arrived with it.
+        if header.dialect == Dialect::Xmpp
+            && (self.nul_follows() || self.dialect == Some(Dialect::Flash))
+        {
+            header.dialect = Dialect::Flash;
+        }
         self.scope = scope;
         self.root_name = tag.name;
         self.dialect = Some(header.dialect.clone());
-        // A self-closed XMPP header is an empty stream: open and closed at once. Flash
-        // clients self-close to appease their parser and mean "open" (COMPAT, jadc2s).
-        self.state = if header.self_closed && header.dialect == Dialect::Xmpp {
-            State::CloseQueued
-        } else {
-            State::Open
-        };
+        // COMPAT: a self-closed header (`<stream:stream …/>`, `<flash:stream …/>`) opens the
+        // stream: XIFF's "terminated" stream types and jadc2s-era widgets self-close it to
+        // appease their parser, then send stanzas, as Openfire let them.
+        self.state = State::Open;
         Ok(Event::Header(header))
+    }
+
+    /// Whether the first byte after what was just consumed, past whitespace, is a NUL.
+    fn nul_follows(&self) -> bool {
+        self.buf[self.start..]
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            == Some(&0)
     }
 
     /// The close tag must name the stream root exactly as the header did (XML 1.0 §3 GIMatch).

@@ -9,7 +9,9 @@
 //! entity-expansion tricks can be attempted.
 //!
 //! It does not check well-formedness beyond what framing needs; the parser does that once
-//! the unit is complete.
+//! the unit is complete. Framing does need end tags to match their start tags: counting
+//! depth alone would take `<message><body>x</message>` for an unfinished stanza and wait
+//! for ever instead of answering `not-well-formed` (RFC 6120 §4.9.3.13, XML 1.0 §3 GIMatch).
 
 use crate::stream::{StreamCondition, StreamError};
 
@@ -83,6 +85,11 @@ pub(crate) struct Scanner {
     lex: Lex,
     depth: usize,
     attrs: usize,
+    /// Where the name of the tag being read starts in the unit, and where it ends once
+    /// known (the first whitespace, `/` or `>` after it).
+    tag_name: (usize, Option<usize>),
+    /// Names of the elements open in this unit, as `(start, end)` offsets into it.
+    open_names: Vec<(usize, usize)>,
 }
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -127,6 +134,8 @@ impl Scanner {
             lex: Lex::Text,
             depth: 0,
             attrs: 0,
+            tag_name: (0, None),
+            open_names: Vec::new(),
         }
     }
 
@@ -193,7 +202,7 @@ impl Scanner {
                 return Err(nwf("control character in XML"));
             }
             self.pos += 1;
-            if let Some(kind) = self.byte(b, ctx)? {
+            if let Some(kind) = self.byte(b, buf, ctx)? {
                 return Ok(self.finish(kind));
             }
         }
@@ -201,7 +210,7 @@ impl Scanner {
     }
 
     /// Handles one byte (already counted in `pos`); returns the kind if the unit is complete.
-    fn byte(&mut self, b: u8, ctx: &Context) -> Result<Option<UnitKind>, StreamError> {
+    fn byte(&mut self, b: u8, buf: &[u8], ctx: &Context) -> Result<Option<UnitKind>, StreamError> {
         match self.lex {
             Lex::Text => {
                 if b == b'<' {
@@ -210,7 +219,7 @@ impl Scanner {
             }
             Lex::StartTag { quote, slash } => return self.start_tag(b, quote, slash, ctx),
             Lex::EndTag => match b {
-                b'>' => return Ok(self.end_tag()),
+                b'>' => return self.end_tag(buf),
                 b'<' => return Err(nwf("'<' inside an end tag")),
                 _ => {}
             },
@@ -243,6 +252,9 @@ impl Scanner {
         slash: bool,
         ctx: &Context,
     ) -> Result<Option<UnitKind>, StreamError> {
+        if self.tag_name.1.is_none() && matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'/' | b'>') {
+            self.tag_name.1 = Some(self.pos - 1);
+        }
         if quote != 0 {
             let quote = if b == quote { 0 } else { quote };
             self.lex = Lex::StartTag {
@@ -296,16 +308,29 @@ impl Scanner {
         if self.depth > ctx.max_depth {
             return Err(policy("elements nested too deeply"));
         }
+        let (start, end) = self.tag_name;
+        self.open_names.push((start, end.unwrap_or(self.pos - 1)));
         Ok(None)
     }
 
-    fn end_tag(&mut self) -> Option<UnitKind> {
+    /// An end tag is complete (its `>` is at `pos - 1`): it must name the innermost open
+    /// element. The stream's own close tag is checked by the reader, which knows the root.
+    fn end_tag(&mut self, buf: &[u8]) -> Result<Option<UnitKind>, StreamError> {
         self.lex = Lex::Text;
         if self.kind == Some(UnitKind::Close) {
-            return Some(UnitKind::Close);
+            return Ok(Some(UnitKind::Close));
+        }
+        // XML 1.0 §3.1: ETag ::= '</' Name S? '>'.
+        let name = buf
+            .get(self.tag_name.0..self.pos - 1)
+            .unwrap_or_default()
+            .trim_ascii_end();
+        let open = self.open_names.pop().and_then(|(s, e)| buf.get(s..e));
+        if open != Some(name) {
+            return Err(nwf("end tag does not match its start tag"));
         }
         self.depth = self.depth.saturating_sub(1);
-        (self.depth == 0).then_some(UnitKind::Stanza)
+        Ok((self.depth == 0).then_some(UnitKind::Stanza))
     }
 
     /// Decides what follows a `<` at `pos`. Returns false if more bytes are needed; `pos`
@@ -323,6 +348,7 @@ impl Scanner {
                 }
                 self.lex = Lex::EndTag;
                 self.pos += 1;
+                self.tag_name = (self.pos, None);
                 Ok(true)
             }
             b'?' if top_level && ctx.decl_allowed => self.open_declaration(buf),
@@ -340,6 +366,7 @@ impl Scanner {
                     quote: 0,
                     slash: false,
                 };
+                self.tag_name = (self.pos, None);
                 Ok(true)
             }
         }

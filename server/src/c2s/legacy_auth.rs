@@ -6,7 +6,8 @@
 //! needs the stored password, and we store only SCRAM keys (RFC 5802 §3). A `set` that
 //! succeeds authenticates *and* binds the resource, like RFC 6120 bind (a resource already
 //! in use is taken over, its old session closed with `conflict`), and the session starts
-//! without a stream restart.
+//! without a stream restart. A `set` with only a resource is XIFF 2.0's anonymous login: a
+//! guest on hosts with `anonymous = true`.
 
 use jabberwock_protocol::jid::{self, FullJid};
 use jabberwock_protocol::ns;
@@ -14,8 +15,8 @@ use jabberwock_protocol::stanza::{Condition, IqType, Stanza, StanzaError};
 use jabberwock_protocol::stream::StreamCondition;
 use jabberwock_protocol::xml::Element;
 
-use super::features::Offer;
-use super::{bind_in_router, confirm_bind, Bound};
+use super::features::{Offer, ANONYMOUS};
+use super::{bind_in_router, confirm_bind, guest, Bound};
 use crate::accounts::local_account;
 use crate::error::SessionEnd;
 use crate::server::Server;
@@ -78,6 +79,14 @@ pub async fn handle(
             .filter(|p| !p.is_empty()),
         present(field("resource")),
     );
+    // COMPAT: XIFF 2.0's anonymous login is a `set` with a resource and nothing else
+    // (flash-protocol.md §4); where the host takes guests it logs one in, as SASL
+    // ANONYMOUS does. Elsewhere a missing username stays a missing field (406).
+    if let (None, None, Some(resource)) = (&username, &password, &resource) {
+        if offer.allows(ANONYMOUS) && query.get_child("digest", ns::IQ_AUTH).is_none() {
+            return guest(server, conn, host, stanza, resource, session_id).await;
+        }
+    }
     let (Some(username), Some(resource)) = (username, resource) else {
         // §3.2: a required field is missing: 406 not-acceptable.
         return reply(
@@ -131,6 +140,38 @@ pub async fn handle(
     confirm_bind(server, conn, bound, &stanza.iq_result(None))
         .await
         .map(Some)
+}
+
+/// A guest (see [`super::guest`]) logged in and bound by an anonymous `set`.
+async fn guest(
+    server: &Server,
+    conn: &mut Connection,
+    host: &str,
+    stanza: &Stanza,
+    resource: &str,
+    session_id: u64,
+) -> Result<Option<Bound>, SessionEnd> {
+    let Ok(resource) = jid::parse_resource(resource) else {
+        return reply(conn, stanza, not_acceptable("This resource is not allowed")).await;
+    };
+    let account = guest::create(server, host).await?;
+    let full = FullJid::new(&format!(
+        "{}@{}/{}",
+        account.username, account.domain, resource
+    ));
+    let Ok(full) = full else {
+        guest::forget(server, &account).await;
+        return reply(conn, stanza, not_acceptable("This resource is not allowed")).await;
+    };
+    tracing::info!(user = %account.username, %host, "guest authenticated (jabber:iq:auth)");
+    let bound = bind_in_router(server, full, session_id, true);
+    match confirm_bind(server, conn, bound, &stanza.iq_result(None)).await {
+        Ok(bound) => Ok(Some(bound)),
+        Err(e) => {
+            guest::forget(server, &account).await;
+            Err(e)
+        }
+    }
 }
 
 fn not_acceptable(text: &str) -> (StanzaError, &'static str) {

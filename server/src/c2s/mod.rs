@@ -17,7 +17,7 @@ pub mod throttle;
 use jabberwock_protocol::jid::FullJid;
 use jabberwock_protocol::ns;
 use jabberwock_protocol::sasl::{self as sasl_wire, SaslFailure, SaslRequest};
-use jabberwock_protocol::stanza::Stanza;
+use jabberwock_protocol::stanza::{Condition, Stanza, StanzaError};
 use jabberwock_protocol::stream::{self, Dialect, StreamCondition, StreamError, StreamHeader};
 use jabberwock_protocol::xml::reader::Event;
 use jabberwock_protocol::xml::Element;
@@ -188,6 +188,10 @@ async fn unauthenticated(
             continue;
         }
         let stanza = Stanza::from_element(element)?;
+        if stanza.lacks_iq_id() {
+            refuse_iq_without_id(conn, &stanza).await?;
+            continue;
+        }
         if legacy_auth::is_auth_iq(&stanza) {
             let attempt =
                 legacy_auth::handle(server, conn, host, &offer, &stanza, failures, session_id);
@@ -243,7 +247,8 @@ async fn sasl_attempt(
         // RFC 6120 §6.4.5: an abort with no exchange under way still gets <aborted/>.
         Ok(SaslRequest::Abort) => SaslFailure::Aborted,
         Ok(SaslRequest::Response(_)) => SaslFailure::MalformedRequest,
-        Err(_) => SaslFailure::IncorrectEncoding,
+        // RFC 6120 §6.4.2: an <auth/> without a mechanism is invalid-mechanism.
+        Err(e) => e.failure(),
     };
     *failures += 1;
     if failure == SaslFailure::NotAuthorized {
@@ -269,6 +274,10 @@ async fn bind(
 ) -> Result<Bound, SessionEnd> {
     loop {
         let stanza = Stanza::from_element(next_element(conn).await?)?;
+        if stanza.lacks_iq_id() {
+            refuse_iq_without_id(conn, &stanza).await?;
+            continue;
+        }
         if !bind::is_bind_iq(&stanza) {
             // RFC 6120 §7.1: nothing but binding until a resource is bound.
             return Err(SessionEnd::error(StreamCondition::NotAuthorized));
@@ -313,6 +322,22 @@ async fn confirm_bind(
     }
     tracing::info!(jid = %bound.jid, "resource bound");
     Ok(bound)
+}
+
+/// RFC 6120 §8.1.3: an iq without `id` is answered `bad-request` (as Prosody and ejabberd
+/// do), without an `id` since there is none to repeat; an error iq gets no answer.
+pub(crate) async fn refuse_iq_without_id(
+    conn: &mut Connection,
+    stanza: &Stanza,
+) -> Result<(), SessionEnd> {
+    if !stanza.is_error() {
+        conn.send(&stanza.error_reply(&iq_id_required())).await?;
+    }
+    Ok(())
+}
+
+pub(crate) fn iq_id_required() -> StanzaError {
+    StanzaError::with_text(Condition::BadRequest, "An iq needs an id")
 }
 
 /// The next top-level element of the current stream.

@@ -204,8 +204,10 @@ impl Connection {
     }
 
     /// RFC 6120 §4.3.3: after SASL success both sides start a new stream on the same socket.
+    /// What the client already sent after its last SASL element (a pipelined restart header
+    /// and bind) is read as that new stream, unlike after STARTTLS.
     pub fn restart(&mut self) {
-        self.reader.restart();
+        self.reader.restart_keeping_input();
     }
 
     /// Ends the stream: an optional stream error, then the closing tag, then TCP close.

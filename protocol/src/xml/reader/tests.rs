@@ -190,13 +190,115 @@ fn restart_expects_a_new_header() {
     assert_eq!(reader.dialect(), Some(Dialect::Xmpp));
 }
 
+/// After SASL success what the client pipelined behind `<auth/>` is the new stream, however
+/// much of it had arrived at the restart.
 #[test]
-fn self_closed_xmpp_header_is_an_empty_stream() {
-    let ev = run(
-        b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'/>",
+fn restart_keeping_input_replays_pipelined_bytes() {
+    for flash in [false, true] {
+        let (open, nul): (&[u8], &[u8]) = if flash {
+            (FLASH_OPEN, b"\0")
+        } else {
+            (HEADER.as_bytes(), b"")
+        };
+        let auth: &[u8] =
+            b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>=</auth>";
+        let bind: &[u8] =
+            b"<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>";
+        let input = [open, auth, nul, open, bind, nul].concat();
+        let restart_at = open.len() + auth.len() + 1;
+        for cut in restart_at..input.len() {
+            let mut reader = StreamReader::new(Limits::default());
+            reader.feed(&input[..cut]);
+            assert!(matches!(reader.next_event(), Ok(Some(Event::Header(_)))));
+            assert!(
+                matches!(reader.next_event(), Ok(Some(Event::Stanza(e))) if e.is("auth", ns::SASL))
+            );
+            // <success/> is sent and the stream restarted without reading further.
+            reader.restart_keeping_input();
+            reader.feed(&input[cut..]);
+            let ev = reader.next_event();
+            assert!(
+                matches!(&ev, Ok(Some(Event::Header(_)))),
+                "cut {cut}: {ev:?}"
+            );
+            let ev = reader.next_event();
+            assert!(
+                matches!(&ev, Ok(Some(Event::Stanza(e))) if e.is("iq", ns::CLIENT)),
+                "cut {cut}: {ev:?}"
+            );
+            assert_eq!(reader.next_event(), Ok(None));
+        }
+    }
+}
+
+/// XIFF's "terminated" standard header (STREAM_TYPE_STANDARD_TERMINATED): self-closed, then
+/// stanzas, then perhaps a close tag; and again after a restart.
+const XIFF_TERMINATED: &[u8] = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><stream:stream \
+    xmlns=\"jabber:client\" xmlns:stream=\"http://etherx.jabber.org/streams\" to=\"example.com\" \
+    xml:lang=\"en\" version=\"1.0\" />";
+
+#[test]
+fn self_closed_standard_header_opens_the_stream() {
+    let input = [
+        XIFF_TERMINATED,
+        b"<presence/><message><body>hi</body></message></stream:stream>",
+    ]
+    .concat();
+    let whole = run(&input);
+    for chunk in [1, 4] {
+        assert_eq!(run_chunked(Limits::default(), &input, chunk), whole);
+    }
+    assert!(
+        matches!(&whole[0], Ok(Event::Header(h)) if h.self_closed && h.dialect == Dialect::Xmpp),
+        "{whole:?}"
     );
-    assert!(matches!(&ev[0], Ok(Event::Header(h)) if h.self_closed));
-    assert_eq!(ev[1], Ok(Event::Close));
+    assert!(matches!(&whole[1], Ok(Event::Stanza(e)) if e.is("presence", ns::CLIENT)));
+    assert!(matches!(&whole[2], Ok(Event::Stanza(e)) if e.is("message", ns::CLIENT)));
+    assert_eq!(whole[3], Ok(Event::Close));
+    assert_eq!(whole.len(), 4);
+
+    let mut reader = StreamReader::new(Limits::default());
+    reader.feed(XIFF_TERMINATED);
+    assert!(matches!(reader.next_event(), Ok(Some(Event::Header(_)))));
+    reader.restart();
+    reader.feed(XIFF_TERMINATED);
+    reader.feed(b"<iq type='set' id='b'/>");
+    assert!(matches!(reader.next_event(), Ok(Some(Event::Header(h))) if h.self_closed));
+    assert!(matches!(reader.next_event(), Ok(Some(Event::Stanza(e))) if e.is("iq", ns::CLIENT)));
+    assert_eq!(reader.next_event(), Ok(None));
+}
+
+/// A standard header followed by a NUL came from XMLSocket: the stream is read (and must
+/// be answered) as Flash, also when the header was self-closed, and after a restart.
+#[test]
+fn nul_after_a_standard_header_makes_a_flash_stream() {
+    for open in [XIFF_TERMINATED, HEADER.as_bytes()] {
+        let input = [open, b"\0<presence/>\0 \0</stream:stream>\0"].concat();
+        let whole = run(&input);
+        assert!(
+            matches!(&whole[0], Ok(Event::Header(h)) if h.dialect == Dialect::Flash),
+            "{whole:?}"
+        );
+        assert!(matches!(&whole[1], Ok(Event::Stanza(e)) if e.is("presence", ns::CLIENT)));
+        assert_eq!(whole[2], Ok(Event::Close));
+        assert_eq!(whole.len(), 3);
+
+        let mut reader = StreamReader::new(Limits::default());
+        reader.feed(&[open, b"\0"].concat());
+        assert!(matches!(reader.next_event(), Ok(Some(Event::Header(_)))));
+        reader.restart();
+        // The restart header's NUL has not arrived yet: the framing stays Flash.
+        reader.feed(open);
+        assert!(
+            matches!(reader.next_event(), Ok(Some(Event::Header(h))) if h.dialect == Dialect::Flash)
+        );
+        reader.feed(b"\0<presence/>\0");
+        assert!(matches!(reader.next_event(), Ok(Some(Event::Stanza(_)))));
+    }
+    // Without the NUL it stays a standard stream, where a NUL is not well-formed.
+    let ev = run(&in_stream("<presence/>\0"));
+    assert!(matches!(&ev[0], Ok(Event::Header(h)) if h.dialect == Dialect::Xmpp));
+    assert_eq!(last_error(&ev), Some(StreamCondition::NotWellFormed));
 }
 
 #[test]
@@ -416,7 +518,11 @@ fn control_characters_are_not_well_formed() {
 
 #[test]
 fn nul_in_a_standard_stream_is_not_well_formed() {
-    assert_eq!(error_in_stream("\0"), Some(StreamCondition::NotWellFormed));
+    // (Right after the header a NUL makes the stream Flash instead: see below.)
+    assert_eq!(
+        error_in_stream("<presence/>\0"),
+        Some(StreamCondition::NotWellFormed)
+    );
     assert_eq!(
         error_in_stream("<message>\0</message>"),
         Some(StreamCondition::NotWellFormed)
@@ -441,6 +547,38 @@ fn malformed_markup_is_not_well_formed() {
             "{bad}"
         );
     }
+}
+
+/// RFC 6120 §4.9.3.13: a mismatched end tag is caught when it arrives, not when (if ever)
+/// the depth count reaches zero, in every dialect and at every split of the input.
+#[test]
+fn mismatched_end_tag_is_not_well_formed_at_once() {
+    for (open, body) in [
+        (HEADER.as_bytes(), &b"<message><body>x</message>"[..]),
+        (HEADER.as_bytes(), b"<message><body><b/>x</bod ></message>"),
+        (
+            HEADER.as_bytes(),
+            b"<iq><query xmlns='urn:x'><a></b></query></iq>",
+        ),
+        (HEADER.as_bytes(), b"<message></stream:stream>"),
+        (HEADER.as_bytes(), b"<message><body>x</>"),
+        (FLASH_OPEN, b"<message><body>x</message>"),
+    ] {
+        let input = [open, body].concat();
+        let text = String::from_utf8_lossy(body);
+        for chunk in [1, 3, input.len()] {
+            let ev = run_chunked(Limits::default(), &input, chunk);
+            let Some(Err(e)) = ev.last() else {
+                panic!("{text} (chunk {chunk}): waits for more: {ev:?}")
+            };
+            assert_eq!(e.condition, StreamCondition::NotWellFormed, "{text}");
+        }
+    }
+    // Matching names, with whitespace before '>' and prefixes, still frame normally.
+    let els = stanzas(run(&in_stream(
+        "<message><body >x</body\n><p:x xmlns:p='urn:p'><p:y></p:y ></p:x></message ><presence/>",
+    )));
+    assert_eq!(els.len(), 2, "{els:?}");
 }
 
 #[test]
@@ -559,6 +697,23 @@ fn flash_header_binds_stream_prefix_implicitly() {
     );
     let els = stanzas(run(&input));
     assert!(els.first().is_some_and(|e| e.is("error", ns::STREAM)));
+}
+
+#[test]
+fn undeclared_flash_prefix_on_the_root_is_a_flash_stream() {
+    let input = b"<flash:stream xmlns=\"jabber:client\" to=\"example.com\">\0<message><body>hi</body></message>\0</flash:stream>\0";
+    let ev = run(input);
+    assert!(
+        matches!(&ev[0], Ok(Event::Header(h)) if h.dialect == Dialect::Flash),
+        "{ev:?}"
+    );
+    assert!(matches!(&ev[1], Ok(Event::Stanza(e)) if e.is("message", ns::CLIENT)));
+    assert_eq!(ev[2], Ok(Event::Close));
+    // Any other undeclared prefix on the root is still refused.
+    assert_eq!(
+        last_error(&run(b"<other:stream xmlns=\"jabber:client\">")),
+        Some(StreamCondition::BadNamespacePrefix)
+    );
 }
 
 #[test]
