@@ -67,11 +67,8 @@ impl SqliteStore {
     /// Opens (creating when missing, parent directories included) the database
     /// file at `path` and brings its schema up to date.
     pub async fn open_path(path: &Path) -> Result<Self, StoreError> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            // A first start with `data/jabberwock.db` should just work;
-            // SQLite itself creates the file but not its directory.
-            std::fs::create_dir_all(parent).map_err(sqlx::Error::Io)?;
-        }
+        // Until the schema is up to date and the readers are open.
+        let _lock = crate::sqlite_files::prepare(path).await?;
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)

@@ -1263,6 +1263,31 @@ async fn presence_roster_tells_whether_offline_messages_wait(h: &Harness) {
     assert!(!store.presence_roster(&id).await.unwrap().1);
 }
 
+/// The directory the store creates is 0700 and the database file 0600, even under a
+/// permissive umask; an existing world-readable file is made private.
+#[cfg(unix)]
+#[tokio::test]
+async fn database_files_are_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("new").join("db.sqlite");
+    let store = SqliteStore::open(&format!("sqlite:{}", path.display()))
+        .await
+        .unwrap();
+    store.create_account(&alice(), &[]).await.unwrap();
+    assert_eq!(mode(path.parent().unwrap()), 0o700);
+    assert_eq!(mode(&path), 0o600);
+    store.close().await;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let store = SqliteStore::open(&format!("sqlite:{}", path.display()))
+        .await
+        .unwrap();
+    assert_eq!(mode(&path), 0o600);
+    assert!(store.account_exists(&alice()).await.unwrap());
+    store.close().await;
+}
+
 #[tokio::test]
 async fn unsupported_urls_are_refused() {
     for bad in [
