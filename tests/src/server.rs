@@ -341,6 +341,16 @@ impl TestServer {
         );
     }
 
+    /// Removes an account through the user CLI (as an admin would).
+    pub fn remove_user(&self, jid: &str) {
+        let out = self.cli(&["user", "remove", jid], "");
+        assert!(
+            out.status.success(),
+            "user remove {jid} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     pub fn log_text(&self) -> String {
         self.log.lock().unwrap().join("\n")
     }

@@ -225,12 +225,7 @@ async fn a_recreated_account_never_matches_a_cached_version() {
     let cached = ver_of(&roster_get(&mut a, "g1", None).await).to_string();
     drop(a);
 
-    let out = server.cli(&["user", "remove", "alice@localhost"], "");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    server.remove_user("alice@localhost");
     server.add_user("alice@localhost", "pw-new");
     let mut a = login(&server, "alice", "pw-new", "a").await;
     // The new account's own changes, as many as the old one made, to other contacts.
