@@ -58,6 +58,11 @@ pub fn store_to_stanza_error(err: StoreError) -> StanzaError {
         return StanzaError::with_text(Condition::NotAllowed, "This account stores nothing");
     }
     tracing::error!(error = %err, "storage failure");
+    if err.is_out_of_space() {
+        // RFC 6120 §8.3.3.18: the server lacks the resources for now (type `wait`: the
+        // client may retry once the operator freed space).
+        return StanzaError::new(Condition::ResourceConstraint);
+    }
     StanzaError::new(Condition::InternalServerError)
 }
 

@@ -10,7 +10,7 @@ use jabberwock_protocol::jid::{BareJid, FullJid, Jid};
 use jabberwock_protocol::ns;
 use jabberwock_protocol::stanza::{Condition, Stanza, StanzaError};
 use jabberwock_protocol::xml::Element;
-use jabberwock_storage::{RosterEntry, StoreError, Subscription};
+use jabberwock_storage::{AccountId, RosterEntry, StoreError, Subscription};
 
 use crate::accounts::account_of;
 use crate::roster::{self, subscription::Kind};
@@ -135,11 +135,23 @@ async fn initial_presence(
             server.router.reply(from, copy);
         }
     }
-    // §4.3: probes to every contact the user is subscribed to.
-    for contact in contacts_where(entries, |s| {
+    // §4.3: probes to every contact the user is subscribed to. All contacts are local (a
+    // remote domain is not reachable yet), so one read tells which of them share their
+    // presence with the user: the answer to every probe at once.
+    let contacts = contacts_where(entries, |s| {
         matches!(s, Subscription::To | Subscription::Both)
-    }) {
-        probe(server, &Jid::from(from.clone()), &contact).await?;
+    });
+    if !contacts.is_empty() {
+        let sharing: HashSet<AccountId> = server
+            .store
+            .presence_shared_with(user.as_str())
+            .await?
+            .into_iter()
+            .collect();
+        let prober = Jid::from(from.clone());
+        for contact in contacts.iter().filter(|c| sharing.contains(&account_of(c))) {
+            send_presences(server, &prober, contact);
+        }
     }
     // §3.1.3: subscription requests that arrived while the user was away.
     for entry in entries.iter().filter(|e| e.pending_in) {
@@ -242,16 +254,20 @@ async fn probe(server: &Server, prober: &Jid, contact: &BareJid) -> Result<(), S
         .store
         .roster_entry(&account_of(contact), prober.to_bare().as_str())
         .await?;
-    if !entry.is_some_and(|e| matches!(e.subscription, Subscription::From | Subscription::Both)) {
-        return Ok(());
+    if entry.is_some_and(|e| matches!(e.subscription, Subscription::From | Subscription::Both)) {
+        send_presences(server, prober, contact);
     }
+    Ok(())
+}
+
+/// The answer to a probe the contact accepts: its available resources' presence.
+fn send_presences(server: &Server, prober: &Jid, contact: &BareJid) {
     for (full, presence) in server.router.table.available_presences(contact.as_str()) {
         let mut copy = (*presence).clone();
         copy.set_attr("from", full.as_str());
         copy.set_attr("to", prober.as_str());
         deliver_local(server, prober, copy);
     }
-    Ok(())
 }
 
 /// Inbound presence notification for one of our accounts (RFC 6121 §4.4.3, §4.6.3): a

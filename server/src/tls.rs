@@ -122,7 +122,14 @@ pub fn ensure_identity(config: &Config) -> Result<TlsIdentity, TlsSetupError> {
     params.distinguished_name = subject;
     let cert = params.self_signed(&key_pair)?;
 
-    fs::create_dir_all(&config.data_dir).map_err(io_error(&config.data_dir))?;
+    // The private key lives here (and, by default, the database): a directory we create
+    // is for this server's user only.
+    let mut dirs = fs::DirBuilder::new();
+    dirs.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut dirs, 0o700);
+    dirs.create(&config.data_dir)
+        .map_err(io_error(&config.data_dir))?;
     write_atomically(&key_path, key_pair.serialize_pem().as_bytes(), true)?;
     write_atomically(&cert_path, cert.pem().as_bytes(), false)?;
 

@@ -42,7 +42,7 @@ pub struct ScramCredential {
 /// An account's bare address, split. Both parts are already normalised by the
 /// caller (the store compares them byte for byte and knows nothing of
 /// stringprep/PRECIS).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct AccountId {
     pub username: String,
     pub domain: String,

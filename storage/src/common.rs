@@ -1,12 +1,129 @@
 //! Helpers shared by the backends: the parts of a row mapping that do not
 //! depend on the SQL dialect.
 
+use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::account::{ScramCredential, ScramHash};
+use sqlx::FromRow as _;
+
+use crate::account::{AccountId, ScramCredential, ScramHash};
 use crate::offline::OfflineMessage;
 use crate::roster::{RosterEntry, Subscription};
 use crate::StoreError;
+
+/// A statement written once, for both backends: the text uses SQLite's `?` placeholders,
+/// and PostgreSQL gets it with them numbered (`$1`, `$2`, …) in order. The texts are ours
+/// and put no `?` inside literals.
+pub(crate) struct Sql {
+    text: &'static str,
+    numbered: OnceLock<String>,
+}
+
+impl Sql {
+    pub(crate) const fn new(text: &'static str) -> Sql {
+        Sql {
+            text,
+            numbered: OnceLock::new(),
+        }
+    }
+
+    pub(crate) fn sqlite(&self) -> &'static str {
+        self.text
+    }
+
+    pub(crate) fn postgres(&self) -> &str {
+        self.numbered.get_or_init(|| {
+            let mut out = String::with_capacity(self.text.len() + 8);
+            let mut n = 0;
+            for c in self.text.chars() {
+                if c == '?' {
+                    n += 1;
+                    out.push_str(&format!("${n}"));
+                } else {
+                    out.push(c);
+                }
+            }
+            out
+        })
+    }
+}
+
+/// The roster query's one text: `$extra` adds columns after the ten roster columns (which
+/// `roster_from_rows` reads by position), `$tail` goes after the WHERE clause.
+macro_rules! roster_query {
+    ($extra:literal, $tail:literal) => {
+        concat!(
+            "SELECT a.roster_version, e.contact, e.name, e.subscription, \
+             e.pending_out, e.pending_in, e.approved, e.in_roster, e.pending_in_stanza, g.name",
+            $extra,
+            " FROM accounts a \
+             LEFT JOIN roster_entries e ON e.account_id = a.id \
+             LEFT JOIN roster_groups g ON g.account_id = e.account_id AND g.contact = e.contact \
+             WHERE a.domain = ? AND a.username = ?",
+            $tail
+        )
+    };
+}
+pub(crate) use roster_query;
+
+/// [`roster_query!`] with one more column: whether the account has offline messages, so a
+/// login's presence broadcast and offline delivery check are one statement (XEP-0160: the
+/// messages themselves are read only when some wait).
+pub(crate) static PRESENCE_ROSTER_SELECT: Sql = Sql::new(roster_query!(
+    ", EXISTS (SELECT 1 FROM offline_messages o WHERE o.account_id = a.id)",
+    " ORDER BY e.contact, g.position"
+));
+
+/// The accounts whose roster entry for a contact says they share their presence with it
+/// (`from` or `both`, RFC 6121 §4.3.2), found through the `roster_entries_contact` index.
+pub(crate) static PRESENCE_SHARED_WITH: Sql = Sql::new(
+    "SELECT a.username, a.domain FROM roster_entries e JOIN accounts a ON a.id = e.account_id \
+     WHERE e.contact = ? AND e.subscription IN ('from', 'both') ORDER BY a.domain, a.username",
+);
+
+/// A new account, its roster version starting at the floor that removed accounts raised
+/// (migration 0004, XEP-0237): the id comes back.
+pub(crate) static INSERT_ACCOUNT: Sql = Sql::new(
+    "INSERT INTO accounts (username, domain, created_at, roster_version) VALUES (?, ?, ?, \
+     COALESCE((SELECT version FROM roster_version_floor WHERE id = 1), 0)) RETURNING id",
+);
+
+/// Before an account is removed: raise the floor above its roster version, so an account
+/// of the same name created later starts past every version a client may have cached.
+pub(crate) static RAISE_VERSION_FLOOR: Sql = Sql::new(
+    "UPDATE roster_version_floor SET version = a.roster_version + 1 FROM accounts a \
+     WHERE roster_version_floor.id = 1 AND a.domain = ? AND a.username = ? \
+     AND a.roster_version + 1 > roster_version_floor.version",
+);
+
+/// Reads the rows of [`PRESENCE_ROSTER_SELECT`]: the ten roster columns, then the flag.
+pub(crate) fn presence_roster_from_rows<R>(
+    rows: &[R],
+) -> Result<(Vec<RosterEntry>, bool), StoreError>
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    bool: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    RosterRow: for<'r> sqlx::FromRow<'r, R>,
+{
+    // Every row repeats the account's flag; no row means no account, so nothing waits.
+    let waiting = match rows.first() {
+        Some(row) => row.try_get::<bool, _>(10)?,
+        None => false,
+    };
+    let rows = rows
+        .iter()
+        .map(RosterRow::from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((roster_from_rows(rows)?.1, waiting))
+}
+
+/// (username, domain) rows as account ids.
+pub(crate) fn accounts_from_rows(rows: Vec<(String, String)>) -> Vec<AccountId> {
+    rows.into_iter()
+        .map(|(username, domain)| AccountId { username, domain })
+        .collect()
+}
 
 /// The `scram_credentials` columns as both backends read them:
 /// hash, salt, iterations, stored_key, server_key.

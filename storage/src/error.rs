@@ -19,3 +19,22 @@ pub enum StoreError {
     #[error("migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
 }
+
+impl StoreError {
+    /// The database ran out of space (SQLite `SQLITE_FULL`, PostgreSQL class 53
+    /// "insufficient resources", e.g. 53100 `disk_full`): the request was sound and may
+    /// succeed later, once an operator freed space.
+    pub fn is_out_of_space(&self) -> bool {
+        let StoreError::Database(sqlx::Error::Database(e)) = self else {
+            return false;
+        };
+        match e.code() {
+            // SQLite reports its primary result code (13) or an extended one whose low
+            // byte is 13.
+            Some(code) => {
+                code.parse::<i32>().is_ok_and(|c| c & 0xff == 13) || code.starts_with("53")
+            }
+            None => false,
+        }
+    }
+}

@@ -13,7 +13,8 @@
 //! - `offline.rs`: [`OfflineMessage`] and the [`OfflineStore`] trait
 //!   (XEP-0160).
 //! - `sqlite.rs`: [`SqliteStore`], the default backend; `sqlite_readers.rs`: the
-//!   connections it keeps aside for the reads on the login path.
+//!   connections it keeps aside for the reads on the login path; `sqlite_files.rs`: its
+//!   files' modes and the lock around creating and migrating them.
 //! - `postgres.rs`: [`PostgresStore`], for deployments that already run
 //!   PostgreSQL.
 //! - `common.rs`: row mapping shared by both backends.
@@ -31,6 +32,7 @@ mod offline;
 mod postgres;
 mod roster;
 mod sqlite;
+mod sqlite_files;
 mod sqlite_readers;
 
 #[cfg(test)]
@@ -62,9 +64,9 @@ pub trait Store: AccountStore + RosterStore + OfflineStore {
 
 /// Opens (creating when missing) the database named by `url` and runs the embedded migrations.
 ///
-/// `sqlite:PATH` / `sqlite://PATH` creates the parent directory and the file,
-/// and sets WAL journal, foreign keys on, a 5 s busy timeout and
-/// synchronous=NORMAL. `sqlite:///abs/path` names an absolute path;
+/// `sqlite:PATH` / `sqlite://PATH` creates the parent directory (0700) and the file
+/// (0600), one process at a time (a lock on `PATH.lock`), and sets WAL journal,
+/// foreign keys on, a 5 s busy timeout and synchronous=NORMAL. `sqlite:///abs/path` names an absolute path;
 /// `sqlite::memory:` a private in-memory database (tests only: it is gone
 /// when the store is dropped). Query parameters are refused, since the store
 /// fixes the connection settings itself.

@@ -2,13 +2,15 @@
 
 use std::str::FromStr as _;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Transaction};
 
 use crate::account::{AccountId, AccountStore, ScramCredential, ScramHash};
 use crate::common::{
-    count_from_db, credential_from_row, offline_from_row, roster_from_rows, unix_now,
-    version_from_db, CredentialRow, OfflineRow, RosterRow,
+    accounts_from_rows, count_from_db, credential_from_row, offline_from_row,
+    presence_roster_from_rows, roster_from_rows, unix_now, version_from_db, CredentialRow,
+    OfflineRow, RosterRow, INSERT_ACCOUNT, PRESENCE_ROSTER_SELECT, PRESENCE_SHARED_WITH,
+    RAISE_VERSION_FLOOR,
 };
 use crate::offline::{OfflineMessage, OfflineStore};
 use crate::roster::{RosterEntry, RosterStore};
@@ -80,14 +82,12 @@ impl AccountStore for PostgresStore {
         credentials: &[ScramCredential],
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        let inserted: Result<i64, sqlx::Error> = sqlx::query_scalar(
-            "INSERT INTO accounts (username, domain, created_at) VALUES ($1, $2, $3) RETURNING id",
-        )
-        .bind(&id.username)
-        .bind(&id.domain)
-        .bind(unix_now())
-        .fetch_one(&mut *tx)
-        .await;
+        let inserted: Result<i64, sqlx::Error> = sqlx::query_scalar(INSERT_ACCOUNT.postgres())
+            .bind(&id.username)
+            .bind(&id.domain)
+            .bind(unix_now())
+            .fetch_one(&mut *tx)
+            .await;
         let account_id = match inserted {
             Ok(account_id) => account_id,
             // Only this statement maps to AlreadyExists: a duplicate hash in
@@ -157,13 +157,20 @@ impl AccountStore for PostgresStore {
     }
 
     async fn remove_account(&self, id: &AccountId) -> Result<bool, StoreError> {
-        // One statement: ON DELETE CASCADE removes everything the account owns
-        // (credentials, roster entries and their groups, offline messages).
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(RAISE_VERSION_FLOOR.postgres())
+            .bind(&id.domain)
+            .bind(&id.username)
+            .execute(&mut *tx)
+            .await?;
+        // ON DELETE CASCADE removes everything the account owns (credentials, roster
+        // entries and their groups, offline messages).
         let done = sqlx::query("DELETE FROM accounts WHERE domain = $1 AND username = $2")
             .bind(&id.domain)
             .bind(&id.username)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -364,6 +371,14 @@ impl RosterStore for PostgresStore {
         .await?;
         Ok(count_from_db(n))
     }
+
+    async fn presence_shared_with(&self, contact: &str) -> Result<Vec<AccountId>, StoreError> {
+        let rows: Vec<(String, String)> = sqlx::query_as(PRESENCE_SHARED_WITH.postgres())
+            .bind(contact)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(accounts_from_rows(rows))
+    }
 }
 
 #[async_trait::async_trait]
@@ -452,4 +467,16 @@ impl OfflineStore for PostgresStore {
 }
 
 #[async_trait::async_trait]
-impl Store for PostgresStore {}
+impl Store for PostgresStore {
+    async fn presence_roster(
+        &self,
+        id: &AccountId,
+    ) -> Result<(Vec<RosterEntry>, bool), StoreError> {
+        let rows: Vec<PgRow> = sqlx::query(PRESENCE_ROSTER_SELECT.postgres())
+            .bind(&id.domain)
+            .bind(&id.username)
+            .fetch_all(&self.pool)
+            .await?;
+        presence_roster_from_rows(&rows)
+    }
+}

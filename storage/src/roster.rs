@@ -95,4 +95,10 @@ pub trait RosterStore: Send + Sync {
 
     /// Number of entries with in_roster (for the per-user item limit).
     async fn roster_size(&self, id: &AccountId) -> Result<u64, StoreError>;
+
+    /// The accounts whose entry for `contact` (a bare JID) says they share their presence
+    /// with it: subscription `from` or `both` (RFC 6121 §4.3.2). A login's presence probes
+    /// to local contacts are answered from this one read instead of a read per contact.
+    /// Sorted by domain then username.
+    async fn presence_shared_with(&self, contact: &str) -> Result<Vec<AccountId>, StoreError>;
 }

@@ -10,14 +10,14 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{
-    Connection as _, FromRow as _, QueryBuilder, Row as _, Sqlite, SqliteConnection, Transaction,
-};
+use sqlx::{Connection as _, QueryBuilder, Sqlite, SqliteConnection, Transaction};
 
 use crate::account::{AccountId, AccountStore, ScramCredential, ScramHash};
 use crate::common::{
-    count_from_db, credential_from_row, offline_from_row, roster_from_rows, unix_now,
-    version_from_db, CredentialRow, OfflineRow, RosterRow,
+    accounts_from_rows, count_from_db, credential_from_row, offline_from_row,
+    presence_roster_from_rows, roster_from_rows, roster_query, unix_now, version_from_db,
+    CredentialRow, OfflineRow, RosterRow, INSERT_ACCOUNT, PRESENCE_ROSTER_SELECT,
+    PRESENCE_SHARED_WITH, RAISE_VERSION_FLOOR,
 };
 use crate::offline::{OfflineMessage, OfflineStore};
 use crate::roster::{RosterEntry, RosterStore};
@@ -67,11 +67,8 @@ impl SqliteStore {
     /// Opens (creating when missing, parent directories included) the database
     /// file at `path` and brings its schema up to date.
     pub async fn open_path(path: &Path) -> Result<Self, StoreError> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            // A first start with `data/jabberwock.db` should just work;
-            // SQLite itself creates the file but not its directory.
-            std::fs::create_dir_all(parent).map_err(sqlx::Error::Io)?;
-        }
+        // Until the schema is up to date and the readers are open.
+        let _lock = crate::sqlite_files::prepare(path).await?;
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -92,6 +89,7 @@ impl SqliteStore {
             // tests nothing an in-process database can lose, and sqlx already pings every
             // connection as it goes back to the pool.
             .test_before_acquire(false)
+            .before_acquire(|conn, _| Box::pin(async move { Ok(reusable(conn)) }))
             .connect_with(options.clone())
             .await?;
         let mut store = Self::migrated(pool).await?;
@@ -161,6 +159,25 @@ impl SqliteStore {
     }
 }
 
+/// Whether a connection coming out of the pool (or a kept reader) can serve another caller.
+///
+/// sqlx counts the transactions it opened on a connection, and a failed COMMIT leaves the
+/// count at one: SQLite ends the transaction itself on SQLITE_FULL and SQLITE_IOERR (its
+/// "Response To Errors Within A Transaction"), so the ROLLBACK that sqlx queues when the
+/// `Transaction` drops fails ("no transaction is active") and never lowers it. Back in the
+/// pool, such a connection refuses every later `BEGIN IMMEDIATE` ("begin_with at non-zero
+/// transaction depth") until the process restarts. No caller can hold a transaction on a
+/// connection that is being lent out, so any count left is that leftover: retire the
+/// connection (the pool opens a fresh one). By the time a connection is lent again, its
+/// release ping has run after the queued ROLLBACK, so the count is settled.
+pub(crate) fn reusable(conn: &SqliteConnection) -> bool {
+    let clean = !conn.is_in_transaction();
+    if !clean {
+        tracing::warn!("retiring a sqlite connection left inside a failed transaction");
+    }
+    clean
+}
+
 enum Target {
     Memory,
     File(PathBuf),
@@ -213,15 +230,14 @@ impl AccountStore for SqliteStore {
         credentials: &[ScramCredential],
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        let inserted =
-            sqlx::query("INSERT INTO accounts (username, domain, created_at) VALUES (?, ?, ?)")
-                .bind(&id.username)
-                .bind(&id.domain)
-                .bind(unix_now())
-                .execute(&mut *tx)
-                .await;
+        let inserted: Result<i64, sqlx::Error> = sqlx::query_scalar(INSERT_ACCOUNT.sqlite())
+            .bind(&id.username)
+            .bind(&id.domain)
+            .bind(unix_now())
+            .fetch_one(&mut *tx)
+            .await;
         let account_id = match inserted {
-            Ok(done) => done.last_insert_rowid(),
+            Ok(account_id) => account_id,
             // Only this statement maps to AlreadyExists: a duplicate hash in
             // `credentials` is a caller bug and stays a database error.
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
@@ -286,14 +302,20 @@ impl AccountStore for SqliteStore {
     }
 
     async fn remove_account(&self, id: &AccountId) -> Result<bool, StoreError> {
-        // One statement: the foreign keys' ON DELETE CASCADE removes the
-        // credentials, roster entries (and through them their groups) and
-        // offline messages atomically.
+        let mut tx = self.begin_write().await?;
+        sqlx::query(RAISE_VERSION_FLOOR.sqlite())
+            .bind(&id.domain)
+            .bind(&id.username)
+            .execute(&mut *tx)
+            .await?;
+        // The foreign keys' ON DELETE CASCADE removes the credentials, roster entries (and
+        // through them their groups) and offline messages with the account.
         let done = sqlx::query("DELETE FROM accounts WHERE domain = ? AND username = ?")
             .bind(&id.domain)
             .bind(&id.username)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -337,36 +359,12 @@ impl AccountStore for SqliteStore {
     }
 }
 
-/// The roster query's one text: `$extra` adds columns after the ten roster columns (which
-/// `roster_from_rows` reads by position), `$tail` goes after the WHERE clause.
-macro_rules! roster_query {
-    ($extra:literal, $tail:literal) => {
-        concat!(
-            "SELECT a.roster_version, e.contact, e.name, e.subscription, \
-             e.pending_out, e.pending_in, e.approved, e.in_roster, e.pending_in_stanza, g.name",
-            $extra,
-            " FROM accounts a \
-             LEFT JOIN roster_entries e ON e.account_id = a.id \
-             LEFT JOIN roster_groups g ON g.account_id = e.account_id AND g.contact = e.contact \
-             WHERE a.domain = ? AND a.username = ?",
-            $tail
-        )
-    };
-}
-
 /// The roster query shared by [`RosterStore::roster`] and
 /// [`RosterStore::roster_entry`]: the account row LEFT JOINed to its entries
 /// and their groups, so the version and every entry come from one statement
 /// (one consistent snapshot, without a read transaction). An account without
 /// entries yields one row with NULL entry columns.
 const ROSTER_SELECT: &str = roster_query!("", "");
-
-/// [`ROSTER_SELECT`] with one more column: whether the account has offline messages, so a
-/// login's presence broadcast and offline delivery check are one statement.
-const PRESENCE_ROSTER_SELECT: &str = roster_query!(
-    ", EXISTS (SELECT 1 FROM offline_messages o WHERE o.account_id = a.id)",
-    " ORDER BY e.contact, g.position"
-);
 
 #[async_trait::async_trait]
 impl RosterStore for SqliteStore {
@@ -513,6 +511,14 @@ impl RosterStore for SqliteStore {
         .await?;
         Ok(count_from_db(n))
     }
+
+    async fn presence_shared_with(&self, contact: &str) -> Result<Vec<AccountId>, StoreError> {
+        let rows: Vec<(String, String)> = sqlx::query_as(PRESENCE_SHARED_WITH.sqlite())
+            .bind(contact)
+            .fetch_all(&mut *self.reader().await?)
+            .await?;
+        Ok(accounts_from_rows(rows))
+    }
 }
 
 /// The body of [`OfflineStore::store_offline`], on a connection already set
@@ -644,21 +650,11 @@ impl Store for SqliteStore {
         &self,
         id: &AccountId,
     ) -> Result<(Vec<RosterEntry>, bool), StoreError> {
-        let rows: Vec<SqliteRow> = sqlx::query(PRESENCE_ROSTER_SELECT)
+        let rows: Vec<SqliteRow> = sqlx::query(PRESENCE_ROSTER_SELECT.sqlite())
             .bind(&id.domain)
             .bind(&id.username)
             .fetch_all(&mut *self.reader().await?)
             .await?;
-        // Every row repeats the account's flag; no row means no account, so nothing waits.
-        let waiting = match rows.first() {
-            Some(row) => row.try_get::<bool, _>(10)?,
-            None => false,
-        };
-        // The roster columns are the first ten, as in `roster`.
-        let rows = rows
-            .iter()
-            .map(RosterRow::from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((roster_from_rows(rows)?.1, waiting))
+        presence_roster_from_rows(&rows)
     }
 }

@@ -20,6 +20,7 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions as _, Connection as _, Sqlite, SqliteConnection};
 use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 
+use crate::sqlite::reusable;
 use crate::StoreError;
 
 /// A few kept connections, each used by one read at a time.
@@ -29,6 +30,8 @@ pub(crate) struct Readers {
     conns: Vec<Mutex<Option<SqliteConnection>>>,
     /// Where a read that finds every reader busy queues, round robin.
     next: AtomicUsize,
+    /// For replacing a reader that cannot be reused.
+    options: SqliteConnectOptions,
 }
 
 /// A reader lent to one read.
@@ -47,18 +50,27 @@ impl Readers {
         Ok(Readers {
             conns,
             next: AtomicUsize::new(0),
+            options: options.clone(),
         })
     }
 
     /// A free reader if there is one, else a place in the queue of one of them.
     pub(crate) async fn get(&self) -> Result<Reader<'_>, StoreError> {
-        let guard = match self.conns.iter().find_map(|c| c.try_lock().ok()) {
+        let mut guard = match self.conns.iter().find_map(|c| c.try_lock().ok()) {
             Some(guard) => guard,
             None => {
                 let i = self.next.fetch_add(1, Ordering::Relaxed) % self.conns.len();
                 self.conns[i].lock().await
             }
         };
+        // Readers never begin a transaction, but one left inside one would serve a stale
+        // snapshot and hold back checkpoints forever: the pool's rule applies here too.
+        if guard.as_ref().is_some_and(|c| !reusable(c)) {
+            let fresh = self.options.connect().await?;
+            if let Some(old) = guard.replace(fresh) {
+                drop(old.close_hard().await);
+            }
+        }
         MutexGuard::try_map(guard, Option::as_mut)
             .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))
     }

@@ -15,9 +15,8 @@ use sqlx::Connection as _;
 use tempfile::TempDir;
 
 use crate::{
-    open, AccountId, AccountStore as _, OfflineMessage, OfflineStore as _, RosterEntry,
-    RosterStore as _, ScramCredential, ScramHash, SqliteStore, Store as _, StoreError,
-    Subscription,
+    open, AccountId, AccountStore as _, OfflineMessage, RosterEntry, ScramCredential, ScramHash,
+    SqliteStore, StoreError, Subscription,
 };
 
 /// One fresh, empty database for one test.
@@ -201,7 +200,91 @@ backend_tests!(
     offline_messages_survive_reopen,
     concurrent_offline_stores_respect_the_limit,
     upgrade_from_first_release_keeps_accounts,
+    presence_roster_tells_whether_offline_messages_wait,
+    presence_shared_with_lists_the_accounts_subscribed_from,
+    roster_versions_keep_rising_across_account_recreation,
 );
+
+/// XEP-0237: a client that cached the roster of a removed account must not find its
+/// version again in a new account of the same name.
+async fn roster_versions_keep_rising_across_account_recreation(h: &Harness) {
+    let store = open(&h.url).await.unwrap();
+    let id = alice();
+    store.create_account(&id, &[]).await.unwrap();
+    let mut old = 0;
+    for contact in ["bob@b.example", "carol@c.example", "dave@d.example"] {
+        old = store.put_roster_entry(&id, &item(contact)).await.unwrap();
+    }
+    assert!(store.remove_account(&id).await.unwrap());
+    store.create_account(&id, &[]).await.unwrap();
+    let fresh = store.roster_version(&id).await.unwrap();
+    assert!(
+        fresh > old,
+        "new account at {fresh}, the removed one was at {old}"
+    );
+    let next = store
+        .put_roster_entry(&id, &item("bob@b.example"))
+        .await
+        .unwrap();
+    assert!(next > fresh);
+    // Removing another account, at a lower version, lowers nothing.
+    let other = AccountId::new("zed", "z.example");
+    store.create_account(&other, &[]).await.unwrap();
+    assert!(store.remove_account(&other).await.unwrap());
+    assert!(store.remove_account(&id).await.unwrap());
+    assert!(!store.remove_account(&id).await.unwrap());
+    store.create_account(&id, &[]).await.unwrap();
+    assert!(store.roster_version(&id).await.unwrap() > next);
+}
+
+/// The one read behind a login's probes: who shares their presence with a contact.
+async fn presence_shared_with_lists_the_accounts_subscribed_from(h: &Harness) {
+    let store = open(&h.url).await.unwrap();
+    let contact = "alice@a.example";
+    assert!(store
+        .presence_shared_with(contact)
+        .await
+        .unwrap()
+        .is_empty());
+    let subs = [
+        ("carol", Subscription::Both),
+        ("bob", Subscription::From),
+        ("dave", Subscription::To),
+        ("erin", Subscription::None),
+    ];
+    for (user, sub) in subs {
+        let id = AccountId::new(user, "b.example");
+        store.create_account(&id, &[]).await.unwrap();
+        let mut entry = item(contact);
+        entry.subscription = sub;
+        store.put_roster_entry(&id, &entry).await.unwrap();
+        // Another contact's entry, subscribed both: not about alice.
+        let mut other = item("zed@z.example");
+        other.subscription = Subscription::Both;
+        store.put_roster_entry(&id, &other).await.unwrap();
+    }
+    // The same name on another domain, sorted after.
+    let frank = AccountId::new("bob", "c.example");
+    store.create_account(&frank, &[]).await.unwrap();
+    let mut entry = item(contact);
+    entry.subscription = Subscription::From;
+    entry.in_roster = false;
+    store.put_roster_entry(&frank, &entry).await.unwrap();
+    assert_eq!(
+        store.presence_shared_with(contact).await.unwrap(),
+        vec![
+            AccountId::new("bob", "b.example"),
+            AccountId::new("carol", "b.example"),
+            AccountId::new("bob", "c.example"),
+        ]
+    );
+    // Bare JIDs are compared exactly: another contact shares nothing.
+    assert!(store
+        .presence_shared_with("alice@a.example/res")
+        .await
+        .unwrap()
+        .is_empty());
+}
 
 /// Bytes that would be mangled by any text round trip (NUL, invalid UTF-8),
 /// distinct per hash so a mix-up between rows shows.
@@ -395,9 +478,11 @@ async fn remove_cascades_to_everything_the_account_owns(h: &Harness) {
     assert_eq!(store.roster(&bob).await.unwrap().1.len(), 1);
     assert_eq!(store.offline_count(&bob).await.unwrap(), 1);
 
-    // A new account of the same name starts empty.
+    // A new account of the same name starts empty (at a higher roster version: XEP-0237,
+    // a cached version of the removed account must not match).
     store.create_account(&id, &[]).await.unwrap();
-    assert_eq!(store.roster(&id).await.unwrap(), (0, vec![]));
+    let (version, entries) = store.roster(&id).await.unwrap();
+    assert!(version > 0 && entries.is_empty(), "{version} {entries:?}");
     assert_eq!(store.offline_count(&id).await.unwrap(), 0);
     assert!(store.remove_account(&id).await.unwrap());
 
@@ -502,8 +587,9 @@ async fn data_survives_reopen(h: &Harness) {
             Some(sha.clone())
         );
     }
-    // One row per migration file (0001 accounts, 0002 rosters/offline).
-    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 2);
+    // One row per migration file (0001 accounts, 0002 rosters/offline, 0003 contact
+    // index, 0004 roster version floor).
+    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 4);
 }
 
 /// Catches a deferred BEGIN in SQLite: upgrading a read transaction to a
@@ -1057,7 +1143,7 @@ async fn upgrade_from_first_release_keeps_accounts(h: &Harness) {
         .store_offline(&alice(), "<message/>", 1)
         .await
         .unwrap());
-    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 2);
+    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 4);
 }
 
 // ---- SQLite only ------------------------------------------------------------
@@ -1143,11 +1229,8 @@ async fn kept_readers_see_commits_of_another_process() {
 }
 
 /// One statement gives the presence broadcast its roster and the offline check its answer.
-#[tokio::test]
-async fn presence_roster_tells_whether_offline_messages_wait() {
-    let dir = TempDir::new().unwrap();
-    let url = format!("sqlite:{}", dir.path().join("db.sqlite").display());
-    let store = SqliteStore::open(&url).await.unwrap();
+async fn presence_roster_tells_whether_offline_messages_wait(h: &Harness) {
+    let store = open(&h.url).await.unwrap();
     let id = alice();
     // No account: nothing, and nothing waits.
     assert_eq!(store.presence_roster(&id).await.unwrap(), (vec![], false));
@@ -1178,6 +1261,31 @@ async fn presence_roster_tells_whether_offline_messages_wait() {
         .collect();
     store.delete_offline(&id, &ids).await.unwrap();
     assert!(!store.presence_roster(&id).await.unwrap().1);
+}
+
+/// The directory the store creates is 0700 and the database file 0600, even under a
+/// permissive umask; an existing world-readable file is made private.
+#[cfg(unix)]
+#[tokio::test]
+async fn database_files_are_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("new").join("db.sqlite");
+    let store = SqliteStore::open(&format!("sqlite:{}", path.display()))
+        .await
+        .unwrap();
+    store.create_account(&alice(), &[]).await.unwrap();
+    assert_eq!(mode(path.parent().unwrap()), 0o700);
+    assert_eq!(mode(&path), 0o600);
+    store.close().await;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let store = SqliteStore::open(&format!("sqlite:{}", path.display()))
+        .await
+        .unwrap();
+    assert_eq!(mode(&path), 0o600);
+    assert!(store.account_exists(&alice()).await.unwrap());
+    store.close().await;
 }
 
 #[tokio::test]

@@ -25,6 +25,8 @@ pub struct TestConfig {
     pub storage_url: Option<String>,
     /// Other top-level tables (e.g. `[offline]`, `[roster]`) and their lines.
     pub sections: Vec<(String, Vec<String>)>,
+    /// `[log] level`: a tracing filter (default "info").
+    pub log_level: String,
 }
 
 impl Default for TestConfig {
@@ -35,6 +37,7 @@ impl Default for TestConfig {
             hosts: vec![("localhost".into(), Vec::new())],
             storage_url: None,
             sections: Vec::new(),
+            log_level: "info".into(),
         }
     }
 }
@@ -59,6 +62,12 @@ impl TestConfig {
         self
     }
 
+    /// Sets `[log] level` (e.g. "info,sqlx::query=debug" to see every statement).
+    pub fn log_level(mut self, filter: &str) -> Self {
+        self.log_level = filter.into();
+        self
+    }
+
     /// Uses this database URL (e.g. a PostgreSQL database) instead of the SQLite file.
     pub fn storage(mut self, url: &str) -> Self {
         self.storage_url = Some(url.into());
@@ -78,8 +87,9 @@ impl TestConfig {
 
     pub fn render(&self, data_dir: &Path) -> String {
         let mut toml = format!(
-            "data_dir = {:?}\n\n[log]\nlevel = \"info\"\n\n",
-            data_dir.display().to_string()
+            "data_dir = {:?}\n\n[log]\nlevel = {:?}\n\n",
+            data_dir.display().to_string(),
+            self.log_level
         );
         if let Some(url) = &self.storage_url {
             toml.push_str(&format!("[storage]\nurl = {url:?}\n\n"));
@@ -267,7 +277,12 @@ impl TestServer {
     }
 
     pub fn start_with(config: TestConfig) -> TestServer {
-        let dir = tempfile::tempdir().expect("temp dir");
+        TestServer::start_in(tempfile::tempdir().expect("temp dir"), config)
+    }
+
+    /// Like [`TestServer::start_with`], in a temp directory the test prepared (e.g. with a
+    /// file system mounted at `data`, the data directory).
+    pub fn start_in(dir: TempDir, config: TestConfig) -> TestServer {
         let config_path = dir.path().join("jabberwock.toml");
         std::fs::write(&config_path, config.render(&dir.path().join("data")))
             .expect("write config");
@@ -322,6 +337,16 @@ impl TestServer {
         assert!(
             out.status.success(),
             "user add {jid} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Removes an account through the user CLI (as an admin would).
+    pub fn remove_user(&self, jid: &str) {
+        let out = self.cli(&["user", "remove", jid], "");
+        assert!(
+            out.status.success(),
+            "user remove {jid} failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
     }

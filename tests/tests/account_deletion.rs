@@ -258,12 +258,7 @@ async fn cli_removal_ends_subscriptions_and_deletes_offline_messages() {
     assert_eq!(rows_of(&server, "alice").await, (1, 3));
     drop(bob);
 
-    let out = server.cli(&["user", "remove", "alice@localhost"], "");
-    assert!(
-        out.status.success(),
-        "user remove failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    server.remove_user("alice@localhost");
 
     // Bob's roster, fetched afterwards, shows no subscription either way.
     let mut bob = login(&server, "bob", "pw-b", "home").await;

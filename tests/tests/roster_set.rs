@@ -91,3 +91,40 @@ async fn items_keep_names_and_groups_and_the_limit_holds() {
         "{missing}"
     );
 }
+
+/// RFC 6121 §2.3.3: an item over the size bounds (name, group name, number of groups) is
+/// refused with not-acceptable, and nothing of it is stored or pushed.
+#[tokio::test]
+async fn oversized_items_are_not_acceptable() {
+    let server = TestServer::start();
+    server.wait_started();
+    server.add_user("alice@localhost", "pw");
+    let mut alice = Peer::login(server.c2s, &server.cert_path(), "alice", "pw", "desk").await;
+    alice.roster().await;
+    let long = "n".repeat(1025);
+    let many: Vec<String> = (0..65).map(|i| format!("g{i}")).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    for (what, iq) in [
+        ("name", add("bob@localhost", &long, &[])),
+        ("group name", add("bob@localhost", "Bob", &[&long])),
+        ("65 groups", add("bob@localhost", "Bob", &many)),
+    ] {
+        let (refused, before) = alice.iq(&iq).await;
+        assert!(
+            refused.contains("type=\"error\"")
+                && refused
+                    .contains("<not-acceptable xmlns=\"urn:ietf:params:xml:ns:xmpp-stanzas\"/>"),
+            "{what}: {refused}"
+        );
+        assert!(pushes(&before).is_empty(), "{what}: {before:?}");
+    }
+    // At the bounds, it is kept.
+    let (result, _) = alice
+        .iq(&add("bob@localhost", &"n".repeat(1024), &many[..64]))
+        .await;
+    assert!(result.contains("type=\"result\""), "{result}");
+    let (roster, _) = alice.roster().await;
+    let item = item_for(&roster, "bob@localhost").expect("bob kept");
+    assert!(item.contains("name=\"n"), "{item}");
+    assert_eq!(roster.matches("<group>").count(), 64, "{roster}");
+}

@@ -207,3 +207,36 @@ async fn the_version_survives_a_restart() {
     let push = next_push(&mut a).await;
     assert!(ver_of(&push) > v1, "{push}");
 }
+
+/// XEP-0237 across an account's removal: a client that cached the removed account's roster
+/// version must get the new account's roster, not "up to date", even after the new account
+/// made as many changes as the old one had.
+#[tokio::test]
+async fn a_recreated_account_never_matches_a_cached_version() {
+    let server = server_with_users();
+    let set = |id: &str, jid: &str| {
+        format!("<iq type='set' id='{id}'><query xmlns='jabber:iq:roster'><item jid='{jid}'/></query></iq>")
+    };
+    let mut a = login(&server, "alice", "pw-a", "a").await;
+    for (id, jid) in [("s1", "bob@localhost"), ("s2", "carol@localhost")] {
+        a.send(set(id, jid)).await;
+        a.read_stanza_containing(&format!("id=\"{id}\"")).await;
+    }
+    let cached = ver_of(&roster_get(&mut a, "g1", None).await).to_string();
+    drop(a);
+
+    server.remove_user("alice@localhost");
+    server.add_user("alice@localhost", "pw-new");
+    let mut a = login(&server, "alice", "pw-new", "a").await;
+    // The new account's own changes, as many as the old one made, to other contacts.
+    for (id, jid) in [("t1", "dave@localhost"), ("t2", "erin@localhost")] {
+        a.send(set(id, jid)).await;
+        a.read_stanza_containing(&format!("id=\"{id}\"")).await;
+    }
+    let answer = roster_get(&mut a, "g2", Some(&cached)).await;
+    assert!(
+        answer.contains("<query") && answer.contains("dave@localhost"),
+        "the cached version {cached} of the removed account was taken as current: {answer}"
+    );
+    assert!(!answer.contains("bob@localhost"), "{answer}");
+}

@@ -9,6 +9,11 @@ use jabberwock_storage::{RosterEntry, Subscription};
 /// Longest item name or group name we keep, in bytes (RFC 6121 §2.1.2.4 lets us pick).
 pub const MAX_NAME_BYTES: usize = 1024;
 
+/// Most groups one item may be in. RFC 6121 sets no number; without one an item's size
+/// (stored, and sent in every roster load) is bounded only by the stanza limit. Real
+/// clients put a contact in a handful of groups.
+pub const MAX_GROUPS: usize = 64;
+
 /// What a roster set asks for (RFC 6121 §2.3 and §2.5).
 pub enum ItemRequest {
     Update {
@@ -54,6 +59,13 @@ pub fn parse_set(query: &Element) -> Result<ItemRequest, StanzaError> {
         }
         if group.len() > MAX_NAME_BYTES {
             return Err(StanzaError::new(Condition::NotAcceptable));
+        }
+        // The same size rule (§2.3.3, not-acceptable) for the item as a whole.
+        if groups.len() == MAX_GROUPS {
+            return Err(StanzaError::with_text(
+                Condition::NotAcceptable,
+                "The item is in too many groups",
+            ));
         }
         groups.push(group);
     }
