@@ -456,13 +456,21 @@ async fn run_variants(swf: &Path, port: u16, variants: &[Variant<'_>], servers: 
     assert!(status.success(), "the widget run failed ({status})");
 }
 
-#[tokio::test]
-async fn flash_widget_opens_each_way_through_the_flash_endpoint_and_the_raw_port() {
-    // /flash with the defaults (c2s.require_encryption on): a Flash socket gets the Flash
-    // policy whatever header it opens with.
+/// What the variant tests run against: `web` with the defaults (c2s.require_encryption on)
+/// for its /flash endpoint, where a Flash socket gets the Flash policy whatever header it
+/// opens with; `raw` set up as the README tells an admin to for standard-header (XIFF 3
+/// style) Flash clients on the c2s port, behind websockify; alice on both; the SWF.
+struct Setup {
+    web: TestServer,
+    raw: TestServer,
+    bridge: Websockify,
+    swf: PathBuf,
+    /// `ws://…/flash` of `web`.
+    endpoint: String,
+}
+
+async fn setup() -> Setup {
     let web = TestServer::start();
-    // The raw c2s port, set up as the README tells an admin to for standard-header
-    // (XIFF 3 style) Flash clients.
     let raw = TestServer::start_with(
         TestConfig::default()
             .c2s("require_encryption = false")
@@ -473,17 +481,38 @@ async fn flash_widget_opens_each_way_through_the_flash_endpoint_and_the_raw_port
         server.add_user("alice@localhost", ALICE_PASSWORD);
     }
     let swf = build_widget(web.dir.path());
-    let endpoint = proxy_url(&web);
-    // Ruffle over wss:// too: the HTTPS listener must speak ALPN http/1.1 to Chromium.
-    let https = web.listening("https").expect("the HTTPS listener");
-    let endpoint_tls = format!("wss://{https}/flash");
     let bridge = websockify(raw.c2s).await;
-    let variant = |name, header, nul, proxy_url| Variant {
+    Setup {
+        endpoint: proxy_url(&web),
+        web,
+        raw,
+        bridge,
+        swf,
+    }
+}
+
+fn variant<'a>(name: &'a str, header: &'a str, nul: bool, proxy_url: &'a str) -> Variant<'a> {
+    Variant {
         name,
         header,
         nul,
         proxy_url,
-    };
+    }
+}
+
+#[tokio::test]
+async fn flash_widget_opens_each_way_through_the_flash_endpoint_and_the_raw_port() {
+    let Setup {
+        web,
+        raw,
+        bridge,
+        swf,
+        endpoint,
+    } = setup().await;
+    // Ruffle over wss:// too: the HTTPS listener must speak ALPN http/1.1 to Chromium.
+    let https = web.listening("https").expect("the HTTPS listener");
+    let endpoint_tls = format!("wss://{https}/flash");
+    // flash + XMLSocket through ws://…/flash is the chat test above.
     run_variants(
         &swf,
         raw.c2s.port(),
@@ -514,43 +543,22 @@ async fn flash_widget_opens_each_way_through_the_flash_endpoint_and_the_raw_port
 async fn flash_widget_opens_with_the_self_closed_standard_header() {
     // XIFF 3's default stream type ("terminatedStandard"): `<stream:stream .../>`, an open
     // stream for Openfire, through /flash (both sockets) and on the raw port.
-    let web = TestServer::start();
-    let raw = TestServer::start_with(
-        TestConfig::default()
-            .c2s("require_encryption = false")
-            .c2s("allow_plain_without_tls = true"),
-    );
-    for server in [&web, &raw] {
-        server.wait_started();
-        server.add_user("alice@localhost", ALICE_PASSWORD);
-    }
-    let swf = build_widget(web.dir.path());
-    let endpoint = proxy_url(&web);
-    let bridge = websockify(raw.c2s).await;
+    let s = setup().await;
+    let (endpoint, raw_port) = (&s.endpoint, &s.bridge.url);
     run_variants(
-        &swf,
-        raw.c2s.port(),
+        &s.swf,
+        s.raw.c2s.port(),
         &[
-            Variant {
-                name: "selfclosed-binary-endpoint",
-                header: "selfclosed",
-                nul: false,
-                proxy_url: &endpoint,
-            },
-            Variant {
-                name: "selfclosed-xmlsocket-endpoint",
-                header: "selfclosed",
-                nul: true,
-                proxy_url: &endpoint,
-            },
-            Variant {
-                name: "selfclosed-binary-raw",
-                header: "selfclosed",
-                nul: false,
-                proxy_url: &bridge.url,
-            },
+            variant("selfclosed-binary-endpoint", "selfclosed", false, endpoint),
+            variant(
+                "selfclosed-xmlsocket-endpoint",
+                "selfclosed",
+                true,
+                endpoint,
+            ),
+            variant("selfclosed-binary-raw", "selfclosed", false, raw_port),
         ],
-        &[&web, &raw],
+        &[&s.web, &s.raw],
     )
     .await;
 }
