@@ -15,7 +15,7 @@ import haxe.io.BytesBuffer;
 
 /**
 	The Flash chat widget of the end-to-end tests: an AS3 SWF that speaks XMPP the way
-	Flash-era widgets did (shared/flash-protocol.md §2b-2d): stream header, SASL PLAIN with the
+	Flash-era widgets did (as Openfire served them): stream header, SASL PLAIN with the
 	bare JID as authzid, restart, bind, legacy session, roster, presence, one chat message out
 	and one in.
 

@@ -142,7 +142,7 @@ impl Connection {
             self.last_activity = Instant::now();
             if self.flash_socket && self.dialect != Dialect::Flash {
                 // COMPAT: an XMLSocket widget opening with the standard header still ends
-                // every unit with NUL (flash-protocol.md §1): on a Flash socket those NULs
+                // every unit with NUL (the player adds it): on a Flash socket those NULs
                 // are dropped before the reader, which allows them after `<flash:stream>`
                 // only, and our units get one too, or XMLSocket would never deliver them.
                 let before = self.read_buf.len();
