@@ -264,6 +264,12 @@ pub struct HttpConfig {
     /// Unset, the chat page explains how to install them.
     #[serde(deserialize_with = "empty_path_as_none")]
     pub chat_assets: Option<PathBuf>,
+    /// `http.header_timeout` (seconds, default 10): an HTTP connection (on the
+    /// HTTP listeners or a c2s port) that has not sent a request's complete
+    /// headers this long after it opened, or after its previous request, is
+    /// closed. 1 to 3600.
+    #[serde(with = "seconds")]
+    pub header_timeout: Duration,
 }
 
 /// `[auth]`
@@ -400,6 +406,7 @@ impl Default for HttpConfig {
             max_requests_per_second: 100,
             chat_path: "/chat".to_owned(),
             chat_assets: None,
+            header_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -798,7 +805,7 @@ impl Config {
         Ok(())
     }
 
-    /// The BOSH keys of `[http]` (server/src/http/bosh/).
+    /// The BOSH keys of `[http]` (server/src/http/bosh/), and its header timeout.
     fn validate_bosh(&self) -> Result<(), Problem> {
         let http = &self.http;
         let path = &http.bosh_path;
@@ -818,6 +825,7 @@ impl Config {
         for (name, value) in [
             ("bosh_max_wait", http.bosh_max_wait),
             ("bosh_inactivity", http.bosh_inactivity),
+            ("header_timeout", http.header_timeout),
         ] {
             let secs = value.as_secs();
             if !(1..=3600).contains(&secs) {
@@ -1364,6 +1372,7 @@ mod tests {
             "max_requests_per_second",
             "chat_path",
             "chat_assets",
+            "header_timeout",
             "[auth]",
             "scram_iterations",
             "[roster]",

@@ -17,6 +17,9 @@ const GENERATED_KEY: &str = "key.pem";
 
 /// ALPN protocol id for XMPP client connections (XEP-0368).
 const ALPN_XMPP_CLIENT: &[u8] = b"xmpp-client";
+/// ALPN protocol id of HTTP/1.1 (RFC 7301 §6), the only HTTP version the HTTPS listener
+/// serves (no `h2`).
+const ALPN_HTTP_1_1: &[u8] = b"http/1.1";
 
 /// Where the certificate chain and private key are.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -224,6 +227,15 @@ pub fn server_config(identity: &TlsIdentity) -> Result<Arc<rustls::ServerConfig>
     Ok(Arc::new(config))
 }
 
+/// The HTTPS listener's config: the c2s one with ALPN `http/1.1` instead of `xmpp-client`.
+/// A browser offers `h2` and `http/1.1` only, and rustls refuses a handshake whose ALPN
+/// offer has nothing in common with ours (RFC 7301 §3.2, `no_application_protocol`).
+pub fn https_config(c2s: &rustls::ServerConfig) -> Arc<rustls::ServerConfig> {
+    let mut config = c2s.clone();
+    config.alpn_protocols = vec![ALPN_HTTP_1_1.to_vec()];
+    Arc::new(config)
+}
+
 fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsSetupError> {
     let file = File::open(path).map_err(io_error(path))?;
     let certs = rustls_pemfile::certs(&mut BufReader::new(file))
@@ -295,6 +307,8 @@ mod tests {
         let identity = ensure_identity(&config_in(dir.path())).unwrap();
         let server = server_config(&identity).unwrap();
         assert_eq!(server.alpn_protocols, vec![b"xmpp-client".to_vec()]);
+        let https = https_config(&server);
+        assert_eq!(https.alpn_protocols, vec![b"http/1.1".to_vec()]);
     }
 
     #[test]

@@ -4,17 +4,23 @@
 // - serves a page, the SWF and node_modules/@ruffle-rs/ruffle (self-hosted, never a CDN) on
 //   127.0.0.1 with an ephemeral port;
 // - starts /usr/bin/chromium through playwright-core (no browser is ever downloaded);
-// - loads the SWF with Ruffle; its XMLSocket to --host:--port goes through Ruffle's socketProxy
-//   to the WebSocket --proxy-url (the server's Flash endpoint);
+// - loads the SWF with Ruffle; its socket to --host:--port goes through Ruffle's socketProxy
+//   to the WebSocket --proxy-url (the server's Flash endpoint, or websockify in front of a
+//   c2s port);
 // - prints every step the SWF reports (ExternalInterface "xmppStep") as one JSON line on stdout
-//   as soon as it is seen: {"kind": "...", "text": "..."};
+//   as soon as it is seen: {"variant": "...", "kind": "...", "text": "..."};
 // - stops at "received" (then waits briefly for "closed"), at an "error", or at the deadline;
 //   takes a screenshot; exits 0 when a message was received and no error was reported, else 1.
 //
 // Usage: node flash_widget.mjs --swf W.swf --proxy-url ws://127.0.0.1:N/flash --port 5222
 //          --user alice --pass secret --peer bob@localhost --screenshot out.png
 //          [--host 127.0.0.1] [--domain localhost] [--resource flashwidget] [--body text]
-//          [--timeout 60]
+//          [--header flash|standard|selfclosed] [--nul 1|0] [--timeout 60]
+//          [--variants JSON]
+// --variants runs several widgets one after another in the same browser, each in its own
+// page: a JSON array of objects overriding any of name, proxyUrl, port, header, nul,
+// resource, body (the screenshot of each is saved as <screenshot>-<name>.png). The exit
+// status is 0 only if every variant succeeded.
 // Browser console lines go to stderr.
 
 import { createServer } from "node:http";
@@ -37,6 +43,9 @@ const { values: opt } = parseArgs({
     resource: { type: "string", default: "flashwidget" },
     peer: { type: "string" },
     body: { type: "string", default: "hello from the Flash widget" },
+    header: { type: "string", default: "flash" },
+    nul: { type: "string", default: "1" },
+    variants: { type: "string" },
     screenshot: { type: "string" },
     timeout: { type: "string", default: "60" },
   },
@@ -52,7 +61,7 @@ const deadlineMs = Number(opt.timeout) * 1000;
 setTimeout(() => {
   console.error("flash_widget: hard deadline passed");
   process.exit(1);
-}, deadlineMs + 30_000).unref();
+}, (opt.variants ? JSON.parse(opt.variants).length : 1) * deadlineMs + 30_000).unref();
 
 const here = dirname(fileURLToPath(import.meta.url));
 const rufflePath = join(here, "node_modules", "@ruffle-rs", "ruffle");
@@ -62,19 +71,32 @@ if (!existsSync(join(rufflePath, "ruffle.js"))) {
 }
 const swf = readFileSync(opt.swf);
 
-const flashvars = {
-  host: opt.host,
+const single = {
+  name: "widget",
+  proxyUrl: opt["proxy-url"],
   port: opt.port,
-  domain: opt.domain,
-  user: opt.user,
-  pass: opt.pass,
+  header: opt.header,
+  nul: opt.nul,
   resource: opt.resource,
-  peer: opt.peer,
   body: opt.body,
 };
-const socketProxy = [{ host: opt.host, port: Number(opt.port), proxyUrl: opt["proxy-url"] }];
+const variants = opt.variants ? JSON.parse(opt.variants).map((v) => ({ ...single, ...v })) : [single];
 
-const page = `<!doctype html>
+function page(v) {
+  const flashvars = {
+    host: opt.host,
+    port: String(v.port),
+    domain: opt.domain,
+    user: opt.user,
+    pass: opt.pass,
+    resource: v.resource,
+    peer: opt.peer,
+    body: v.body,
+    header: v.header,
+    nul: String(v.nul),
+  };
+  const socketProxy = [{ host: opt.host, port: Number(v.port), proxyUrl: v.proxyUrl }];
+  return `<!doctype html>
 <html><head><meta charset="utf-8"><title>Jabberwock Flash widget</title>
 <style>body { margin: 0; background: #ddd; } ruffle-player { width: 800px; height: 600px; }</style>
 <script>
@@ -96,6 +118,7 @@ const page = `<!doctype html>
   }).catch((e) => window.xmppStep("error", "Ruffle could not load the SWF: " + e));
 </script>
 </body></html>`;
+}
 
 const types = {
   ".js": "text/javascript",
@@ -110,7 +133,8 @@ const http = createServer((req, res) => {
     res.writeHead(status, { "content-type": type, "cache-control": "no-store" });
     res.end(body);
   };
-  if (path === "/") return send(200, "text/html; charset=utf-8", page);
+  const index = Number(new URL(req.url, "http://127.0.0.1").searchParams.get("v") ?? "0");
+  if (path === "/" && variants[index]) return send(200, "text/html; charset=utf-8", page(variants[index]));
   if (path === "/widget.swf") return send(200, "application/x-shockwave-flash", swf);
   const prefix = "/node_modules/@ruffle-rs/ruffle/";
   if (path.startsWith(prefix)) {
@@ -142,37 +166,21 @@ try {
       "--disable-sync",
       // Loopback only: no name resolves, and only IP literals are used.
       "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+      // The server under test has a self-signed certificate (generated into its data dir).
+      "--ignore-certificate-errors",
     ],
   });
   // Anything the page fetches must come from our own server.
   await context.route("**/*", (route) =>
     route.request().url().startsWith(origin + "/") ? route.continue() : route.abort(),
   );
-  const tab = context.pages()[0] ?? (await context.newPage());
-  tab.on("console", (m) => console.error(`[console.${m.type()}] ${m.text().slice(0, 500)}`));
-  tab.on("pageerror", (e) => console.error(`[pageerror] ${e}`));
-  await tab.goto(origin + "/");
-
-  const start = Date.now();
-  let seen = 0;
-  let receivedAt = null;
-  let finished = false;
-  while (!finished && Date.now() - start < deadlineMs) {
-    const steps = await tab.evaluate(() => window.steps);
-    for (; seen < steps.length; seen++) {
-      const [kind, text] = steps[seen];
-      console.log(JSON.stringify({ kind, text }));
-      if (kind === "received") receivedAt = Date.now();
-      if (kind === "error" || kind === "closed") finished = true;
-    }
-    // After the message, give the close handshake a moment to show up.
-    if (receivedAt !== null && Date.now() - receivedAt > 5000) finished = true;
-    if (!finished) await tab.waitForTimeout(100);
+  // One after another: a page in the background gets no animation frames, and Ruffle
+  // stalls there.
+  ok = true;
+  for (const [index, v] of variants.entries()) {
+    const shot = variants.length > 1 ? opt.screenshot.replace(/(\.png)?$/, `-${v.name}.png`) : opt.screenshot;
+    ok = (await run(index, v, shot)) && ok;
   }
-  const steps = await tab.evaluate(() => window.steps);
-  ok = steps.some(([k]) => k === "received") && !steps.some(([k]) => k === "error");
-  if (!finished) console.error(`flash_widget: deadline of ${opt.timeout} s reached`);
-  await tab.screenshot({ path: opt.screenshot });
 } catch (e) {
   console.error(`flash_widget: ${e.stack ?? e}`);
   ok = false;
@@ -182,3 +190,38 @@ try {
   http.close();
 }
 process.exit(ok ? 0 : 1);
+
+// One variant in a page of its own; true if it succeeded.
+async function run(index, v, screenshot) {
+  const tab = await context.newPage();
+  const tag = (line) => `[${v.name}] ${line}`;
+  tab.on("console", (m) => console.error(tag(`[console.${m.type()}] ${m.text().slice(0, 500)}`)));
+  tab.on("pageerror", (e) => console.error(tag(`[pageerror] ${e}`)));
+  await tab.goto(`${origin}/?v=${index}`);
+
+  const start = Date.now();
+  let seen = 0;
+  let receivedAt = null;
+  let finished = false;
+  while (!finished && Date.now() - start < deadlineMs) {
+    const steps = await tab.evaluate(() => window.steps);
+    for (; seen < steps.length; seen++) {
+      const [kind, text] = steps[seen];
+      console.log(JSON.stringify({ variant: v.name, kind, text }));
+      if (kind === "received") receivedAt = Date.now();
+      if (kind === "error" || kind === "closed") finished = true;
+    }
+    // After the message, give the close handshake a moment to show up.
+    if (receivedAt !== null && Date.now() - receivedAt > 5000) finished = true;
+    if (!finished) await tab.waitForTimeout(100);
+  }
+  const steps = await tab.evaluate(() => window.steps);
+  for (; seen < steps.length; seen++) {
+    const [kind, text] = steps[seen];
+    console.log(JSON.stringify({ variant: v.name, kind, text }));
+  }
+  if (!finished) console.error(tag(`flash_widget: deadline of ${opt.timeout} s reached`));
+  await tab.screenshot({ path: screenshot });
+  await tab.close();
+  return steps.some(([k]) => k === "received") && !steps.some(([k]) => k === "error");
+}

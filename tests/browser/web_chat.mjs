@@ -14,7 +14,7 @@
 //   takes a screenshot of each page, and exits 0 when everything was received.
 //
 // Every step is one JSON line on stdout: {"who":"alice","kind":"...",...}.
-// Usage: node web_chat.mjs --base http://127.0.0.1:N --chat-path /chat --domain localhost
+// Usage: node web_chat.mjs --base https://127.0.0.1:N --chat-path /chat --domain localhost
 //          --ws-user alice --ws-pass PW --bosh-user bob --bosh-pass PW
 //          --peers carol@localhost,dave@localhost --screenshot-dir DIR [--timeout 90]
 // Browser console lines go to stderr.
@@ -113,6 +113,8 @@ try {
       "--disable-sync",
       // Loopback only: no name resolves, and only IP literals are used.
       "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+      // The server under test has a self-signed certificate (generated into its data dir).
+      "--ignore-certificate-errors",
     ],
   });
   for (const u of users) {

@@ -2,33 +2,50 @@ import flash.display.Sprite;
 import flash.events.DataEvent;
 import flash.events.Event;
 import flash.events.IOErrorEvent;
+import flash.events.ProgressEvent;
 import flash.events.SecurityErrorEvent;
 import flash.external.ExternalInterface;
+import flash.net.Socket;
 import flash.net.XMLSocket;
+import flash.utils.ByteArray;
 import flash.text.TextField;
 import flash.text.TextFormat;
 import haxe.crypto.Base64;
 import haxe.io.BytesBuffer;
 
 /**
-	The Flash chat widget of the end-to-end tests: an AS3 SWF that speaks XMPP over
-	`flash.net.XMLSocket` the way XMLSocket-era widgets (XIFF 3.0) did, as described in
-	shared/flash-protocol.md §2b-2d: `<flash:stream>` header, SASL PLAIN with the bare JID as
-	authzid, restart, bind, legacy session, roster, presence, one chat message out and one in.
+	The Flash chat widget of the end-to-end tests: an AS3 SWF that speaks XMPP the way
+	Flash-era widgets did (as Openfire served them): stream header, SASL PLAIN with the
+	bare JID as authzid, restart, bind, legacy session, roster, presence, one chat message out
+	and one in.
 
-	Flashvars: host, port (what `XMLSocket.connect` is given; under Ruffle only the lookup key
+	It opens each way those clients did, chosen by flashvars:
+	- `header`: "flash" (`<flash:stream>`, XMLSocket-era XIFF), "standard" (`<stream:stream>`,
+	  XIFF 3 and the Flex clients), or "selfclosed" (the standard header ending in `/>`, XIFF 3's
+	  default "terminatedStandard");
+	- `nul`: "1" = `flash.net.XMLSocket` (the player ends every unit with NUL and delivers what
+	  it receives at each NUL), "0" = `flash.net.Socket` (XIFF 3's binary socket: bytes as
+	  they are both ways; units read here are cut at NULs if the server sends them, else by
+	  XML nesting).
+
+	Other flashvars: host, port (what `connect` is given; under Ruffle only the lookup key
 	of its socketProxy table), domain, user, pass, resource, peer (bare JID to chat with), body.
 
 	Every step is reported to the page with `ExternalInterface.call("xmppStep", kind, text)`
 	(kinds: start, connected, header, features, auth, bound, session, roster, presence, sent,
 	received, closing, closed, error; raw units as "in"/"out") and shown in a TextField.
 
-	XMLSocket hands over one NUL-terminated unit per DataEvent.DATA. The units are parsed here:
-	a stream header is not a complete XML document, so it is cut off by string search and only
+	A stream header is not a complete XML document, so it is cut off by string search and only
 	the stanzas after it go through Xml.parse.
 **/
 class FlashXmpp extends Sprite {
 	var socket:XMLSocket;
+	var binary:Socket;
+	/** Binary socket: bytes received and not yet decoded, and text not yet cut into units. **/
+	var inBytes = new ByteArray();
+	var inText = "";
+	var header:String;
+	var nul:Bool;
 	var transcript:TextField;
 	var host:String;
 	var port:Int;
@@ -58,13 +75,15 @@ class FlashXmpp extends Sprite {
 		resource = param(params, "resource", "flashwidget");
 		peer = param(params, "peer", "bob@localhost");
 		body = param(params, "body", "hello from Flash");
+		header = param(params, "header", "flash");
+		nul = param(params, "nul", "1") != "0";
 
 		var title = new TextField();
 		title.x = 10;
 		title.y = 8;
 		title.width = 780;
 		title.defaultTextFormat = new TextFormat("_sans", 20, 0x1F4E79, true);
-		title.text = "Jabberwock Flash widget (AS3 XMLSocket)";
+		title.text = "Jabberwock Flash widget (AS3 " + (nul ? "XMLSocket" : "Socket") + ", " + header + " header)";
 		addChild(title);
 
 		transcript = new TextField();
@@ -77,23 +96,116 @@ class FlashXmpp extends Sprite {
 		transcript.defaultTextFormat = new TextFormat("_sans", 15, 0x202020);
 		addChild(transcript);
 
-		socket = new XMLSocket();
-		socket.addEventListener(Event.CONNECT, function(_) {
+		var onConnect = function(_) {
 			// Under Ruffle this fires when the WebSocket is created, not when it is open.
 			step("connected", host + ":" + port);
 			sendHeader();
-		});
-		socket.addEventListener(DataEvent.DATA, function(e:DataEvent) onUnit(e.data));
-		socket.addEventListener(Event.CLOSE, function(_) {
+		};
+		var onClose = function(_) {
 			if (received)
 				step("closed", "the server closed the stream");
 			else
 				step("error", "connection closed before a message arrived");
-		});
-		socket.addEventListener(IOErrorEvent.IO_ERROR, function(e:IOErrorEvent) step("error", "I/O error: " + e.text));
-		socket.addEventListener(SecurityErrorEvent.SECURITY_ERROR, function(e:SecurityErrorEvent) step("error", "security error: " + e.text));
+		};
+		var onIoError = function(e:IOErrorEvent) step("error", "I/O error: " + e.text);
+		var onSecurityError = function(e:SecurityErrorEvent) step("error", "security error: " + e.text);
 		step("start", "connecting to " + host + ":" + port + " as " + user + "@" + domain + "/" + resource);
-		socket.connect(host, port);
+		if (nul) {
+			socket = new XMLSocket();
+			socket.addEventListener(Event.CONNECT, onConnect);
+			socket.addEventListener(DataEvent.DATA, function(e:DataEvent) onUnit(e.data));
+			socket.addEventListener(Event.CLOSE, onClose);
+			socket.addEventListener(IOErrorEvent.IO_ERROR, onIoError);
+			socket.addEventListener(SecurityErrorEvent.SECURITY_ERROR, onSecurityError);
+			socket.connect(host, port);
+		} else {
+			binary = new Socket();
+			binary.addEventListener(Event.CONNECT, onConnect);
+			binary.addEventListener(ProgressEvent.SOCKET_DATA, function(_) onBytes());
+			binary.addEventListener(Event.CLOSE, onClose);
+			binary.addEventListener(IOErrorEvent.IO_ERROR, onIoError);
+			binary.addEventListener(SecurityErrorEvent.SECURITY_ERROR, onSecurityError);
+			binary.connect(host, port);
+		}
+	}
+
+	/** Binary socket: decodes what arrived and hands on every complete unit. **/
+	function onBytes() {
+		binary.readBytes(inBytes, inBytes.length);
+		var size:Int = inBytes.length;
+		// Units end in '>' or NUL: wait while the bytes end inside a UTF-8 sequence.
+		if (size == 0 || inBytes[size - 1] >= 0x80)
+			return;
+		// readUTFBytes stops at a NUL, so the text between NULs is decoded piece by piece;
+		// the units are found by their XML nesting, the NULs themselves are dropped.
+		var from = 0;
+		for (i in 0...size) {
+			if (inBytes[i] == 0) {
+				inBytes.position = from;
+				inText += inBytes.readUTFBytes(i - from);
+				from = i + 1;
+			}
+		}
+		inBytes.position = from;
+		inText += inBytes.readUTFBytes(size - from);
+		inBytes.clear();
+		var unit = nextUnit();
+		while (unit != null) {
+			onUnit(unit);
+			unit = nextUnit();
+		}
+	}
+
+	/**
+		The next complete unit of `inText`, or null: a stream header, a closing stream tag or
+		one whole element (by tag nesting).
+	**/
+	function nextUnit():Null<String> {
+		var depth = 0;
+		var i = 0;
+		while (i < inText.length) {
+			var lt = inText.indexOf("<", i);
+			if (lt < 0)
+				break;
+			var gt = tagEnd(lt);
+			if (gt < 0)
+				return null;
+			var tag = inText.substring(lt, gt + 1);
+			i = gt + 1;
+			if (StringTools.startsWith(tag, "<?") || StringTools.startsWith(tag, "<!"))
+				continue;
+			if (StringTools.startsWith(tag, "</"))
+				depth--;
+			else if (StringTools.startsWith(tag, "<stream:stream") || StringTools.startsWith(tag, "<flash:stream"))
+				depth = 0; // a header is a unit of its own
+			else if (!StringTools.endsWith(tag, "/>"))
+				depth++;
+			if (depth <= 0) {
+				var unit = inText.substr(0, i);
+				inText = inText.substr(i);
+				return unit;
+			}
+		}
+		if (StringTools.trim(inText) == "")
+			inText = ""; // whitespace keep-alives
+		return null;
+	}
+
+	/** Index of the '>' ending the tag opened at `lt` (quoted values skipped), or -1. **/
+	function tagEnd(lt:Int):Int {
+		var quote = "";
+		for (j in lt + 1...inText.length) {
+			var c = inText.charAt(j);
+			if (quote != "") {
+				if (c == quote)
+					quote = "";
+			} else if (c == "\"" || c == "'") {
+				quote = c;
+			} else if (c == ">") {
+				return j;
+			}
+		}
+		return -1;
 	}
 
 	static function param(params:Dynamic, name:String, fallback:String):String {
@@ -108,32 +220,53 @@ class FlashXmpp extends Sprite {
 			ExternalInterface.call("xmppStep", kind, text);
 	}
 
-	/** Sends one unit; XMLSocket appends the NUL. **/
+	/** Sends one unit; XMLSocket appends the NUL, the binary socket sends the bytes alone. **/
 	function send(unit:String, ?shown:String) {
 		step("out", shown == null ? unit : shown);
-		socket.send(unit);
+		if (nul) {
+			socket.send(unit);
+		} else {
+			binary.writeUTFBytes(unit);
+			binary.flush();
+		}
 	}
 
 	function sendHeader() {
-		send('<?xml version="1.0"?><flash:stream xmlns="jabber:client" xmlns:flash="http://www.jabber.com/streams/flash" to="'
-			+ domain + '" version="1.0">');
+		var ending = header == "selfclosed" ? " />" : ">";
+		if (header == "flash")
+			send('<?xml version="1.0"?><flash:stream xmlns="jabber:client" xmlns:flash="http://www.jabber.com/streams/flash" to="'
+				+ domain + '" version="1.0">');
+		else
+			// XIFF 3's attribute order.
+			send('<?xml version="1.0"?><stream:stream to="' + domain
+				+ '" xmlns="jabber:client" xmlns:stream="http://etherx.jabber.org/streams" version="1.0"' + ending);
+	}
+
+	function closingTag():String {
+		return header == "flash" ? "</flash:stream>" : "</stream:stream>";
 	}
 
 	function onUnit(unit:String) {
 		step("in", unit);
 		if (StringTools.trim(unit) == "")
 			return; // keep-alive
-		if (StringTools.trim(unit) == "</flash:stream>") {
+		var trimmed = StringTools.trim(unit);
+		if (trimmed == "</flash:stream>" || trimmed == "</stream:stream>") {
 			step("closing", "the server ended the stream");
 			return;
 		}
 		var start = unit.indexOf("<flash:stream");
+		var root = "flash:stream";
+		if (start < 0) {
+			start = unit.indexOf("<stream:stream");
+			root = "stream:stream";
+		}
 		if (start >= 0) {
 			// Close the open header tag to read its attributes; after a restart the
 			// features follow the header in the same unit.
 			var end = unit.indexOf(">", start) + 1;
-			var header = Xml.parse(unit.substring(start, end) + "</flash:stream>").firstElement();
-			step("header", "stream " + header.get("id") + " from " + header.get("from"));
+			var theirs = Xml.parse(unit.substring(start, end) + "</" + root + ">").firstElement();
+			step("header", "stream " + theirs.get("id") + " from " + theirs.get("from"));
 			unit = unit.substr(end);
 			if (StringTools.trim(unit) == "")
 				return;
@@ -249,7 +382,7 @@ class FlashXmpp extends Sprite {
 			if (bare == peer && !received) {
 				received = true;
 				step("received", from + ": " + text(b));
-				send("</flash:stream>");
+				send(closingTag());
 			}
 		}
 	}

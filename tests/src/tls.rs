@@ -82,3 +82,24 @@ pub fn client_config(cert_path: &Path) -> Arc<rustls::ClientConfig> {
         .with_no_client_auth();
     Arc::new(config)
 }
+
+/// A TLS handshake with `addr` offering the ALPN `protocols` (RFC 7301), as a browser or
+/// `curl` does; returns the protocol the server chose, or the handshake's error.
+pub async fn negotiated_alpn(
+    addr: std::net::SocketAddr,
+    cert_path: &Path,
+    protocols: &[&[u8]],
+) -> Result<Option<Vec<u8>>, std::io::Error> {
+    let mut config = (*client_config(cert_path)).clone();
+    config.alpn_protocols = protocols.iter().map(|p| p.to_vec()).collect();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let name = ServerName::try_from("localhost").expect("a DNS name");
+    let run = async {
+        let tcp = tokio::net::TcpStream::connect(addr).await?;
+        let tls = connector.connect(name, tcp).await?;
+        Ok(tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec))
+    };
+    tokio::time::timeout(crate::WAIT, run)
+        .await
+        .expect("the TLS handshake timed out")
+}

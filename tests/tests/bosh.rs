@@ -587,3 +587,38 @@ async fn plain_http_not_trusted_follows_require_encryption() {
     assert!(!b.contains("starttls"), "{b}");
     assert!(!b.contains("<mechanism>"), "{b}");
 }
+
+#[tokio::test]
+async fn both_slash_forms_of_the_path_are_the_endpoint() {
+    // Flash-era BOSH clients post to `/http-bind/`.
+    let server = TestServer::start();
+    server.add_user("alice@localhost", "wonderland");
+    let (_, jid) = BoshClient::login(
+        http(&server),
+        "/http-bind/",
+        "localhost",
+        "alice",
+        "wonderland",
+        "slash",
+        5,
+    )
+    .await;
+    assert_eq!(jid, "alice@localhost/slash");
+    let answer = post(http(&server), "/http-bind//", "<body/>").await;
+    assert_eq!(answer.status, 404, "{answer:?}");
+
+    // Configured with the slash, the bare form is served too.
+    let server = start(&["bosh_path = \"/bind/\""]);
+    server.add_user("alice@localhost", "wonderland");
+    let (_, jid) = BoshClient::login(
+        http(&server),
+        "/bind",
+        "localhost",
+        "alice",
+        "wonderland",
+        "bare",
+        5,
+    )
+    .await;
+    assert_eq!(jid, "alice@localhost/bare");
+}

@@ -175,3 +175,27 @@ async fn plaintext_on_the_direct_tls_port_is_refused() {
         "{out:?}"
     );
 }
+
+#[tokio::test]
+async fn alpn_is_xmpp_client_on_xmpp_ports_and_http_on_the_https_listener() {
+    use jabberwock_tests::tls::negotiated_alpn;
+    let server = TestServer::start();
+    server.wait_started();
+    let cert = server.cert_path();
+    let https = server.listening("https").expect("HTTPS listener");
+    // What Chromium and curl offer: h2 and http/1.1; only HTTP/1.1 is served.
+    let browser: &[&[u8]] = &[b"h2", b"http/1.1"];
+    let chosen = negotiated_alpn(https, &cert, browser).await;
+    assert_eq!(chosen.expect("HTTPS handshake"), Some(b"http/1.1".to_vec()));
+    // A client without ALPN still gets in.
+    let chosen = negotiated_alpn(https, &cert, &[]).await;
+    assert_eq!(chosen.expect("HTTPS handshake without ALPN"), None);
+    // XEP-0368: the XMPP direct TLS port (and TLS sniffed on the c2s port) says xmpp-client.
+    for port in [server.direct_tls, server.c2s] {
+        let chosen = negotiated_alpn(port, &cert, &[b"xmpp-client", b"http/1.1"]).await;
+        assert_eq!(
+            chosen.expect("direct TLS handshake"),
+            Some(b"xmpp-client".to_vec())
+        );
+    }
+}

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use jabberwock_tests::raw::{xiff_plain_auth, FLASH_HEADER, XIFF_TERMINATED_HEADER};
+use jabberwock_tests::raw::{xiff_plain_auth, FLASH_HEADER, STREAM_HEADER, XIFF_TERMINATED_HEADER};
 use jabberwock_tests::{RawClient, TestConfig, TestServer, WAIT};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
@@ -29,6 +29,8 @@ struct RuffleSocket {
     pongs: Vec<Vec<u8>>,
     /// The close frame, once it came.
     close: Option<Option<CloseCode>>,
+    /// XMLSocket (units end in NUL both ways) rather than Flash's binary `Socket`.
+    nul: bool,
 }
 
 impl RuffleSocket {
@@ -49,6 +51,28 @@ impl RuffleSocket {
             frames: Vec::new(),
             pongs: Vec::new(),
             close: None,
+            nul: true,
+        }
+    }
+
+    /// Flash's binary `flash.net.Socket` (XIFF 3): bytes as they are, no NUL added.
+    async fn connect_binary(server: &TestServer) -> RuffleSocket {
+        let mut socket = RuffleSocket::connect(server).await;
+        socket.nul = false;
+        socket
+    }
+
+    /// Binary socket: reads until `needle` arrived; returns the text up to its end.
+    async fn read_text_until(&mut self, needle: &str) -> String {
+        loop {
+            let text = String::from_utf8_lossy(&self.pending).into_owned();
+            if let Some(at) = text.find(needle) {
+                self.pending.drain(..at + needle.len());
+                return text[..at + needle.len()].to_owned();
+            }
+            if self.next_frame().await.is_none() {
+                panic!("closed while waiting for {needle:?}; pending {text:?}");
+            }
         }
     }
 
@@ -61,7 +85,7 @@ impl RuffleSocket {
     }
 
     /// The next frame from the server; every data frame must be binary and carry whole
-    /// NUL-terminated units. `None` once the WebSocket is closed.
+    /// NUL-terminated units (no NUL at all for a binary socket). `None` once the WebSocket is closed.
     async fn next_frame(&mut self) -> Option<()> {
         let frame = timeout(WAIT, self.ws.next()).await.unwrap_or_else(|_| {
             panic!(
@@ -72,7 +96,7 @@ impl RuffleSocket {
         match frame {
             Ok(Message::Binary(data)) => {
                 assert!(
-                    data.ends_with(b"\0"),
+                    data.ends_with(b"\0") == self.nul,
                     "a frame must end with a whole unit: {:?}",
                     String::from_utf8_lossy(&data)
                 );
@@ -374,6 +398,7 @@ async fn origin_allow_list_and_paths() {
         frames: Vec::new(),
         pongs: Vec::new(),
         close: None,
+        nul: true,
     };
     flash.send(FLASH_HEADER).await;
     let header = flash.read_unit().await;
@@ -456,4 +481,63 @@ async fn an_empty_websocket_path_turns_the_endpoint_off() {
         "{}",
         server.log_text()
     );
+}
+
+/// SASL PLAIN for `user` with `password` (no authzid).
+fn plain_auth(user: &str, password: &str) -> String {
+    use base64::Engine;
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{password}"));
+    format!("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{token}</auth>")
+}
+
+const BIND: &str = "<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>xiff</resource></bind></iq>";
+
+#[tokio::test]
+async fn a_standard_header_through_the_flash_socket_gets_the_flash_policy() {
+    // c2s.require_encryption is on (the default): on TCP this header is offered STARTTLS
+    // only, which a Flash socket cannot do.
+    let server = TestServer::start();
+    server.add_user("alice@localhost", "wonderland");
+
+    // XIFF 3 over Flash's binary socket: the standard header, no NUL either way.
+    let mut xiff = RuffleSocket::connect_binary(&server).await;
+    xiff.send(STREAM_HEADER).await;
+    let features = xiff.read_text_until("</stream:features>").await;
+    assert!(features.contains("<stream:stream "), "{features}");
+    assert!(!features.contains("<required"), "{features}");
+    assert!(
+        features.contains(
+            "<mechanisms xmlns=\"urn:ietf:params:xml:ns:xmpp-sasl\"><mechanism>PLAIN</mechanism>"
+        ),
+        "the [flash] mechanisms, PLAIN first: {features}"
+    );
+    xiff.send(&plain_auth("alice", "wonderland")).await;
+    xiff.read_text_until("<success").await;
+    xiff.send(STREAM_HEADER).await;
+    xiff.read_text_until("</stream:features>").await;
+    xiff.send(BIND).await;
+    let bound = xiff.read_text_until("</iq>").await;
+    assert!(bound.contains("<jid>alice@localhost/xiff</jid>"), "{bound}");
+
+    // The same header from an XMLSocket widget, a NUL after every unit: its NULs are
+    // accepted, and ours come back, or XMLSocket would deliver nothing.
+    let mut widget = RuffleSocket::connect(&server).await;
+    widget.send(&format!("{STREAM_HEADER}\0")).await;
+    let header = widget.read_unit().await;
+    assert!(header.contains("<stream:stream "), "{header}");
+    let features = widget.read_unit().await;
+    assert!(
+        features.contains("<mechanism>PLAIN</mechanism>"),
+        "{features}"
+    );
+    widget
+        .send(&format!("{}\0", plain_auth("alice", "wonderland")))
+        .await;
+    let success = widget.read_unit().await;
+    assert!(success.starts_with("<success"), "{success}");
+    widget.send(&format!("{STREAM_HEADER}\0")).await;
+    widget.read_unit_containing("<bind").await;
+    widget.send("</stream:stream>\0").await;
+    let rest = widget.read_to_close().await;
+    assert!(rest.ends_with("</stream:stream>\0"), "{rest:?}");
 }

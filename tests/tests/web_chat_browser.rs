@@ -1,8 +1,9 @@
 //! Issue #6 acceptance: the server's own chat page (`http.chat_path`), i.e. Converse.js from
 //! the npm package (tests/browser/node_modules/converse.js, served by the server itself from
 //! `http.chat_assets`), in headless Debian Chromium driven by playwright-core through
-//! tests/browser/web_chat.mjs. alice logs in over RFC 7395 WebSocket (`/xmpp-websocket`),
-//! bob over BOSH (`/http-bind`), both through Converse's login form. They see each other's
+//! tests/browser/web_chat.mjs, loaded over https:// from the HTTPS listener. alice logs in
+//! over RFC 7395 WebSocket (`wss://…/xmpp-websocket`), bob over BOSH (`https://…/http-bind`),
+//! both through Converse's login form. They see each other's
 //! presence and exchange messages with each other, with carol on a standard TCP client
 //! (STARTTLS) and with dave on a Flash XMLSocket client (NUL framing), and the test keeps
 //! a screenshot of each chat page. Needs `chromium` (Debian) and `npm ci` in tests/browser:
@@ -109,7 +110,10 @@ async fn converse_over_websocket_and_bosh_chats_with_each_other_tcp_and_flash() 
         server.add_user(&format!("{user}@localhost"), PASSWORD);
     }
     befriend_everyone(&server).await;
-    let http = server.http.expect("the test server has an HTTP listener");
+    // The HTTPS listener, as a deployment serves the page: https://, wss:// and BOSH over
+    // https (Chromium offers ALPN h2 and http/1.1, and the self-signed certificate is
+    // accepted by --ignore-certificate-errors).
+    let http = server.listening("https").expect("the HTTPS listener");
 
     // carol on TCP, dave on Flash: online before the browsers come, so Converse's probes
     // find them.
@@ -124,7 +128,7 @@ async fn converse_over_websocket_and_bosh_chats_with_each_other_tcp_and_flash() 
     }
     let mut browser = Command::new("node")
         .arg(browser_dir.join("web_chat.mjs"))
-        .args(["--base", &format!("http://{http}")])
+        .args(["--base", &format!("https://{http}")])
         .args(["--chat-path", "/chat", "--domain", "localhost"])
         .args(["--ws-user", "alice", "--ws-pass", PASSWORD])
         .args(["--bosh-user", "bob", "--bosh-pass", PASSWORD])
@@ -216,12 +220,12 @@ async fn converse_over_websocket_and_bosh_chats_with_each_other_tcp_and_flash() 
     };
     assert_eq!(
         service("alice"),
-        format!("ws://{http}/xmpp-websocket"),
+        format!("wss://{http}/xmpp-websocket"),
         "{context}"
     );
     assert_eq!(
         service("bob"),
-        format!("http://{http}/http-bind"),
+        format!("https://{http}/http-bind"),
         "{context}"
     );
 

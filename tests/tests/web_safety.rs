@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 
-use jabberwock_tests::{TestConfig, TestServer, WAIT};
+use jabberwock_tests::{RawClient, TestConfig, TestServer, WAIT};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -363,4 +363,100 @@ async fn bad_requests_never_take_the_server_down() {
     let after = request(addr, "GET", PAGE, &[], "").await;
     assert_eq!(after.status, 503, "{after:?}");
     assert!(after.body.contains("converse.js"), "{after:?}");
+}
+
+#[tokio::test]
+async fn an_http_connection_without_complete_headers_is_closed_after_the_timeout() {
+    let server =
+        TestServer::start_with(TestConfig::default().section("http", "header_timeout = 1"));
+    server.wait_started();
+    let started = std::time::Instant::now();
+    // Silent on the plain listener, half a request on the TLS one and on a c2s port.
+    let mut silent = RawClient::connect(server.http.expect("HTTP listener")).await;
+    let https = server.listening("https").expect("HTTPS listener");
+    let mut tls = RawClient::connect_tls(https, &server.cert_path()).await;
+    tls.send("GET /chat HTTP/1.1\r\nHost: localhost\r\n").await;
+    let mut c2s = RawClient::connect(server.c2s).await;
+    c2s.send("GET /chat HTTP/1.1\r\nHost: localhost\r\n").await;
+    for client in [&mut silent, &mut tls, &mut c2s] {
+        let got = client.read_to_close().await;
+        assert!(!got.contains("HTTP/1.1 200"), "{got}");
+    }
+    let took = started.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(6),
+        "closed after {took:?}"
+    );
+    // The listener still serves complete requests.
+    let ok = request(server.http.unwrap(), "GET", "/nothing", &[], "").await;
+    assert_eq!(ok.status, 404, "{ok:?}");
+}
+
+#[tokio::test]
+async fn every_open_http_connection_counts_against_max_connections() {
+    // The c2s and direct TLS accept loops each hold a permit while they wait: 2 of 4 are left.
+    let server = TestServer::start_with(TestConfig::default().c2s("max_connections = 4"));
+    server.wait_started();
+    let http = server.http.expect("HTTP listener");
+    let https = server.listening("https").expect("HTTPS listener");
+    // Two keep-alive connections, one plain and one TLS, each past one request (so the
+    // server has surely accepted them), then idle.
+    let keep_alive = "GET /nothing HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    let mut plain = RawClient::connect(http).await;
+    plain.send(keep_alive).await;
+    assert!(plain
+        .read_until("\r\n\r\n")
+        .await
+        .starts_with("HTTP/1.1 404"));
+    let mut tls = RawClient::connect_tls(https, &server.cert_path()).await;
+    tls.send(keep_alive).await;
+    assert!(tls.read_until("\r\n\r\n").await.starts_with("HTTP/1.1 404"));
+    // No permit left: a third connection is turned away, even for a WebSocket.
+    let refused = request(http, "GET", "/nothing", &[], "").await;
+    assert_eq!(
+        (refused.status, refused.body.as_str()),
+        (503, "too many connections\n")
+    );
+    let upgrade = [
+        "Connection: Upgrade",
+        "Upgrade: websocket",
+        "Sec-WebSocket-Version: 13",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+    ];
+    let refused = request(http, "GET", "/flash", &upgrade, "").await;
+    assert_eq!(refused.status, 503, "{refused:?}");
+    let https_refused = RawClient::connect_tls(https, &server.cert_path())
+        .await
+        .read_to_close()
+        .await;
+    assert!(https_refused.starts_with("HTTP/1.1 503"), "{https_refused}");
+    // Once one closes, its permit serves the next connection, and an upgraded one keeps it.
+    drop(plain);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut flash = loop {
+        let mut c = RawClient::connect(http).await;
+        c.send(format!(
+            "GET /flash HTTP/1.1\r\nHost: localhost\r\n{}\r\n\r\n",
+            upgrade.join("\r\n")
+        ))
+        .await;
+        let head = c.read_until("\r\n\r\n").await;
+        if head.starts_with("HTTP/1.1 101") {
+            break c;
+        }
+        assert!(head.starts_with("HTTP/1.1 503"), "{head}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the permit never came back"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let refused = request(http, "GET", "/nothing", &[], "").await;
+    assert_eq!(
+        refused.status, 503,
+        "the upgraded stream keeps the permit: {refused:?}"
+    );
+    flash.send(b"\x88\x80\0\0\0\0").await; // a masked close frame
+    drop(flash);
+    drop(tls);
 }

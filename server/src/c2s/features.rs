@@ -53,7 +53,15 @@ impl Offer {
     }
 }
 
-pub fn pre_auth(server: &Server, host: &str, dialect: &Dialect, encrypted: bool) -> Offer {
+/// `flash_policy`: the Flash policy applies (a `<flash:stream>` header, or any stream through a
+/// Flash socket endpoint: `Connection::is_flash`).
+pub fn pre_auth(
+    server: &Server,
+    host: &str,
+    dialect: &Dialect,
+    flash_policy: bool,
+    encrypted: bool,
+) -> Offer {
     let c2s = &server.config.c2s;
     let flash = &server.config.flash;
     let host_config = server.host(host);
@@ -61,9 +69,11 @@ pub fn pre_auth(server: &Server, host: &str, dialect: &Dialect, encrypted: bool)
     let register = host_config.is_some_and(|h| h.registration);
     let mut offer = Offer::default();
     match dialect {
-        Dialect::Flash => {
-            // COMPAT: XMLSocket can't do TLS, so STARTTLS is never required of Flash clients,
-            // and PLAIN comes first because XIFF takes the first mechanism it knows.
+        _ if flash_policy => {
+            // COMPAT: XMLSocket can't do TLS, so STARTTLS is never required of Flash clients
+            // (nor of XIFF 3's standard header through a Flash socket: Flash's binary socket
+            // can't either), and PLAIN comes first because XIFF takes the first mechanism it
+            // knows.
             if !encrypted && flash.offer_starttls {
                 offer.starttls = Some(false);
             }
@@ -88,7 +98,7 @@ pub fn pre_auth(server: &Server, host: &str, dialect: &Dialect, encrypted: bool)
                 offer.mechanisms.push(PLAIN);
             }
         }
-        Dialect::Xmpp => {
+        Dialect::Xmpp | Dialect::Flash => {
             if !encrypted {
                 offer.starttls = Some(c2s.require_encryption);
                 // RFC 6120 §5.3.1: when TLS is mandatory-to-negotiate, it is all we offer.

@@ -18,7 +18,7 @@ use jabberwock_protocol::jid::FullJid;
 use jabberwock_protocol::ns;
 use jabberwock_protocol::sasl::{self as sasl_wire, SaslFailure, SaslRequest};
 use jabberwock_protocol::stanza::{Condition, Stanza, StanzaError};
-use jabberwock_protocol::stream::{self, Dialect, StreamCondition, StreamError, StreamHeader};
+use jabberwock_protocol::stream::{self, StreamCondition, StreamError, StreamHeader};
 use jabberwock_protocol::xml::reader::Event;
 use jabberwock_protocol::xml::Element;
 use tokio::sync::mpsc;
@@ -110,7 +110,8 @@ async fn open_stream(
             return Err(SessionEnd::error(StreamCondition::InvalidFrom));
         }
     }
-    if header.dialect == Dialect::Flash && !flash_allowed(server, &host) {
+    // A Flash socket is a Flash client whatever its header says.
+    if conn.is_flash() && !flash_allowed(server, &host) {
         return Err(SessionEnd::error_text(
             StreamCondition::PolicyViolation,
             "Flash clients are not accepted on this host",
@@ -122,9 +123,14 @@ async fn open_stream(
         .as_deref()
         .is_some_and(|v| v.starts_with("1."));
     let features = match phase {
-        Phase::Unauthenticated { .. } => {
-            features::pre_auth(server, &host, &header.dialect, conn.is_encrypted()).to_element()
-        }
+        Phase::Unauthenticated { .. } => features::pre_auth(
+            server,
+            &host,
+            conn.dialect(),
+            conn.is_flash(),
+            conn.is_encrypted(),
+        )
+        .to_element(),
         Phase::Authenticated(_) => features::post_auth(),
     };
     let our_header = stream::server_header(
@@ -166,7 +172,13 @@ async fn unauthenticated(
     failures: &mut u32,
     session_id: u64,
 ) -> Result<Next, SessionEnd> {
-    let offer = features::pre_auth(server, host, conn.dialect(), conn.is_encrypted());
+    let offer = features::pre_auth(
+        server,
+        host,
+        conn.dialect(),
+        conn.is_flash(),
+        conn.is_encrypted(),
+    );
     loop {
         let element = next_element(conn).await?;
         if element.is("starttls", ns::TLS) {
@@ -239,7 +251,8 @@ async fn sasl_attempt(
         // for in clear text, is encryption-required rather than invalid-mechanism.
         Ok(SaslRequest::Auth { mechanism, .. })
             if !conn.is_encrypted()
-                && features::pre_auth(server, host, conn.dialect(), true).allows(&mechanism) =>
+                && features::pre_auth(server, host, conn.dialect(), conn.is_flash(), true)
+                    .allows(&mechanism) =>
         {
             SaslFailure::EncryptionRequired
         }

@@ -1,26 +1,29 @@
-//! HTTP connections that axum's own `serve` does not accept: the TLS listener
-//! (`http.tls_listen`: wss://, https://) and HTTP requests arriving on a c2s port (the stream
-//! layer sniffs them and hands them over, bytes already read put back in front). Both are
-//! served by hyper over the same [`Router`] as the plain listener, with upgrades (WebSocket),
-//! and each request carries the `ConnectInfo<SocketAddr>` the handlers expect, plus
-//! [`TlsConnection`] when the connection is encrypted.
+//! How HTTP connections are served: the listeners (`http.listen`, and `http.tls_listen`:
+//! wss://, https://) and HTTP requests arriving on a c2s port (the stream layer sniffs them
+//! and hands them over, bytes already read put back in front). All are served by hyper over
+//! the same [`Router`], with upgrades (WebSocket), a header read timeout, and a connection
+//! permit; each request carries the `ConnectInfo<SocketAddr>` the handlers expect, its
+//! connection's [`ConnectionPermit`], plus [`TlsConnection`] when the connection is encrypted.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::extract::ConnectInfo;
 use axum::http::Request;
 use axum::Router;
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinSet;
 use tokio::time::timeout;
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 use tracing::Instrument;
 
-use crate::listener::Listener;
+use crate::listener::{Listener, ListenerKind};
 use crate::server::Server;
 use crate::shutdown::ShutdownSignal;
 use crate::stream::prefixed::Prefixed;
@@ -38,24 +41,49 @@ pub struct Handoff {
     pub shutdown: ShutdownSignal,
 }
 
+/// Request extension: the connection permit (`c2s.max_connections`) of the HTTP connection
+/// the request came on. A WebSocket upgrade takes it over ([`ConnectionPermit::take`]), so
+/// the stream goes on counting as the one connection it is.
+#[derive(Clone)]
+pub struct ConnectionPermit(Arc<Mutex<Option<OwnedSemaphorePermit>>>);
+
+impl ConnectionPermit {
+    /// The permit, for the stream an upgrade turns the connection into; `None` if taken.
+    pub fn take(&self) -> Option<OwnedSemaphorePermit> {
+        self.0.lock().ok().and_then(|mut p| p.take())
+    }
+}
+
 /// Serves one HTTP/1.1 connection (keep-alive, upgrades) until it ends or shutdown.
+/// `permit` is held while it is open (or handed to the stream it is upgraded to); the
+/// headers of each request must arrive within `http.header_timeout` (hyper closes the
+/// connection otherwise), so a connection that never sends a request does not stay.
 pub async fn serve_connection<I>(
     app: Router,
     io: I,
-    peer: SocketAddr,
-    tls: bool,
+    conn: HttpConn,
+    permit: Option<OwnedSemaphorePermit>,
     mut shutdown: ShutdownSignal,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let HttpConn {
+        peer,
+        tls,
+        header_timeout,
+    } = conn;
+    let permit = ConnectionPermit(Arc::new(Mutex::new(permit)));
     let service = app.map_request(move |mut req: Request<Incoming>| {
         req.extensions_mut().insert(ConnectInfo(peer));
+        req.extensions_mut().insert(permit.clone());
         if tls {
             req.extensions_mut().insert(TlsConnection);
         }
         req
     });
     let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
         .serve_connection(TokioIo::new(io), TowerToHyperService::new(service))
         .with_upgrades();
     tokio::pin!(conn);
@@ -72,14 +100,36 @@ pub async fn serve_connection<I>(
     }
 }
 
-/// Accepts on one `http.tls_listen` address until shutdown: TLS handshake (bounded by
-/// `c2s.handshake_timeout`) with the c2s certificate, then HTTP over it.
-pub async fn serve_tls(
+/// What [`serve_connection`] needs to know about the connection.
+#[derive(Clone, Copy, Debug)]
+pub struct HttpConn {
+    pub peer: SocketAddr,
+    /// The connection is TLS (so ws:// is wss://, http:// is https://).
+    pub tls: bool,
+    /// `http.header_timeout`.
+    pub header_timeout: Duration,
+}
+
+/// The answer to a connection over `c2s.max_connections`, before it is served.
+const TOO_MANY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 21\r\n\r\ntoo many connections\n";
+
+/// Most bytes read from a refused connection before it is closed.
+const REFUSED_READ_LIMIT: usize = 64 * 1024;
+
+/// Accepts on one `http.listen` or `http.tls_listen` address until shutdown. Every
+/// connection takes one of the connection permits (`c2s.max_connections`) while it is open;
+/// with none left it is answered 503 and closed. On `http.tls_listen` the TLS handshake
+/// (bounded by `c2s.handshake_timeout`, with the c2s certificate and ALPN `http/1.1`)
+/// comes first.
+pub async fn serve_listener(
     server: Arc<Server>,
     listener: Listener,
     app: Router,
     mut shutdown: ShutdownSignal,
 ) {
+    // Its own ALPN list (http/1.1), same certificate as c2s.
+    let acceptor = (listener.kind == ListenerKind::Https)
+        .then(|| TlsAcceptor::from(crate::tls::https_config(server.tls.config())));
     let mut connections = JoinSet::new();
     loop {
         let accepted = tokio::select! {
@@ -89,22 +139,31 @@ pub async fn serve_tls(
         let (tcp, peer) = match accepted {
             Ok(accepted) => accepted,
             Err(e) => {
-                tracing::warn!(error = %e, "HTTPS accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                tracing::warn!(error = %e, kind = %listener.kind, "HTTP accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };
         let _ = tcp.set_nodelay(true);
-        let acceptor = server.tls.clone();
+        let permit = server.connections.clone().try_acquire_owned().ok();
+        let conn = HttpConn {
+            peer,
+            tls: acceptor.is_some(),
+            header_timeout: server.config.http.header_timeout,
+        };
+        let acceptor = acceptor.clone();
         let handshake_timeout = server.config.c2s.handshake_timeout;
         let app = app.clone();
         let stop = shutdown.clone();
-        let span = tracing::info_span!("conn", %peer, kind = "https");
+        let span = tracing::info_span!("conn", %peer, kind = %listener.kind);
         while connections.try_join_next().is_some() {}
         connections.spawn(
             async move {
+                let Some(acceptor) = acceptor else {
+                    return serve_or_refuse(app, tcp, conn, permit, stop).await;
+                };
                 match timeout(handshake_timeout, acceptor.accept(tcp)).await {
-                    Ok(Ok(tls)) => serve_connection(app, tls, peer, true, stop).await,
+                    Ok(Ok(tls)) => serve_or_refuse(app, tls, conn, permit, stop).await,
                     Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
                     Err(_) => tracing::debug!("TLS handshake timed out"),
                 }
@@ -114,6 +173,39 @@ pub async fn serve_tls(
     }
     drop(app);
     while connections.join_next().await.is_some() {}
+}
+
+/// Serves the connection if it got a permit, else answers 503 and closes it.
+async fn serve_or_refuse<I>(
+    app: Router,
+    mut io: I,
+    conn: HttpConn,
+    permit: Option<OwnedSemaphorePermit>,
+    shutdown: ShutdownSignal,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    if permit.is_none() {
+        tracing::warn!(peer = %conn.peer, "refused an HTTP connection: c2s.max_connections reached");
+        let refuse = async {
+            io.write_all(TOO_MANY).await?;
+            io.shutdown().await?;
+            // Read what the client sent before closing: closing with unread bytes would
+            // reset the connection, and the client might lose the answer.
+            let mut sink = [0u8; 1024];
+            let mut left = REFUSED_READ_LIMIT;
+            while left > 0 {
+                match io.read(&mut sink).await? {
+                    0 => break,
+                    n => left = left.saturating_sub(n),
+                }
+            }
+            Ok::<_, std::io::Error>(())
+        };
+        let _ = timeout(conn.header_timeout, refuse).await;
+        return;
+    }
+    serve_connection(app, io, conn, permit, shutdown).await;
 }
 
 /// An HTTP request on a c2s port ("one port for every client kind"): the sniffed bytes go
@@ -137,7 +229,13 @@ pub async fn handoff(
         let _ = transport.shutdown().await;
         return;
     };
-    let tls = transport.is_encrypted();
-    tracing::debug!(%peer, tls, "HTTP request on a c2s port: served by the HTTP stack");
-    serve_connection(app, Prefixed::new(initial, transport), peer, tls, shutdown).await;
+    let conn = HttpConn {
+        peer,
+        tls: transport.is_encrypted(),
+        header_timeout: server.config.http.header_timeout,
+    };
+    tracing::debug!(%peer, tls = conn.tls, "HTTP request on a c2s port: served by the HTTP stack");
+    // The c2s accept loop holds this connection's permit until it ends.
+    let io = Prefixed::new(initial, transport);
+    serve_connection(app, io, conn, None, shutdown).await;
 }

@@ -6,9 +6,12 @@
 //! NUL-terminated; it reads binary frames only and splits them on NUL (../shared/testing.md
 //! §1). No subprotocol, and no `<policy-file-request/>`: Ruffle never asks for one.
 //!
-//! So this endpoint adds nothing of its own: the WebSocket becomes a byte
+//! So this endpoint adds little of its own: the WebSocket becomes a byte
 //! [`Transport`](crate::stream::transport::Transport) and the stream runs through
-//! [`listener::serve_stream`], exactly as a Flash client on a c2s port does.
+//! [`listener::serve_stream`], as a Flash client on a c2s port does. One difference: the
+//! connection is marked as a Flash socket, so the Flash policy (no STARTTLS required, the
+//! `[flash]` mechanisms) applies even to a standard `<stream:stream>` header, which XIFF 3
+//! and the Flex clients send; `c2s.require_encryption` would make them give up.
 
 use std::net::SocketAddr;
 
@@ -17,9 +20,11 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::header::ORIGIN;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use super::conn::ConnectionPermit;
 use super::HttpState;
 use crate::config::Config;
 use crate::listener;
@@ -40,6 +45,7 @@ pub fn path(config: &Config) -> Option<&str> {
 pub async fn upgrade(
     State(state): State<HttpState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    permit: Option<Extension<ConnectionPermit>>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
@@ -49,7 +55,7 @@ pub async fn upgrade(
         tracing::info!(%peer, origin = ?headers.get(ORIGIN), "refused a Flash WebSocket: origin not in flash.websocket_origins");
         return (StatusCode::FORBIDDEN, "origin not allowed\n").into_response();
     }
-    let Ok(permit) = server.connections.clone().try_acquire_owned() else {
+    let Some(permit) = super::take_permit(&server, permit.as_ref().map(|Extension(p)| p)) else {
         tracing::warn!(%peer, "refused a Flash WebSocket: c2s.max_connections reached");
         return (StatusCode::SERVICE_UNAVAILABLE, "too many connections\n").into_response();
     };
@@ -71,7 +77,8 @@ pub async fn upgrade(
                     sessions,
                 } = state;
                 let transport = Transport::WebSocket(Box::new(WsStream::new(socket)));
-                let conn = Connection::new(transport, peer, server.limits(), &[]);
+                // Every stream here comes from a Flash socket, whatever its header.
+                let conn = Connection::new(transport, peer, server.limits(), &[]).flash_socket();
                 listener::serve_stream(&server, conn, deadline, shutdown).await;
                 drop(permit);
                 drop(sessions);

@@ -5,9 +5,10 @@
 //! Every WebSocket stream ends up in [`crate::listener::serve_stream`], the same core as a
 //! TCP connection, and takes one of the server's connection permits (`c2s.max_connections`).
 //!
-//! The same router serves three kinds of connection: `http.listen` (plain, axum's own
-//! server), `http.tls_listen` (TLS with the c2s certificate) and HTTP requests sniffed on a
-//! c2s port (stream/accept.rs); the last two are served by [`conn`].
+//! The same router serves three kinds of connection: `http.listen` (plain), `http.tls_listen`
+//! (TLS with the c2s certificate) and HTTP requests sniffed on a c2s port (stream/accept.rs);
+//! [`conn`] serves them all. Every HTTP connection holds a connection permit while it is
+//! open; an upgraded one hands it to its stream ([`take_permit`]).
 
 pub mod bosh;
 pub mod chat;
@@ -54,6 +55,18 @@ fn is_loopback(ip: std::net::IpAddr) -> bool {
             .map_or(v6.is_loopback(), |v4| v4.is_loopback()),
         std::net::IpAddr::V4(v4) => v4.is_loopback(),
     }
+}
+
+/// The connection permit for a stream an HTTP request is upgraded to: its connection's own
+/// (it ends as the stream begins), or a new one for a connection that holds none (a c2s
+/// port's, whose accept loop keeps its permit). `None`: `c2s.max_connections` is reached.
+pub fn take_permit(
+    server: &Server,
+    connection: Option<&conn::ConnectionPermit>,
+) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    connection
+        .and_then(conn::ConnectionPermit::take)
+        .or_else(|| server.connections.clone().try_acquire_owned().ok())
 }
 
 /// Whether any endpoint is configured; with none there is nothing to listen for.
@@ -134,24 +147,12 @@ pub async fn serve(server: Arc<Server>, listeners: Vec<Listener>, shutdown: Shut
     }
     let mut servers = JoinSet::new();
     for listener in listeners {
-        if listener.kind == ListenerKind::Https {
-            let serving = conn::serve_tls(server.clone(), listener, app.clone(), shutdown.clone());
-            servers.spawn(serving);
-            continue;
-        }
-        let service = app
-            .clone()
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let mut stop = shutdown.clone();
-        servers.spawn(async move {
-            let addr = listener.socket.local_addr().ok();
-            let served = axum::serve(listener.socket, service)
-                .with_graceful_shutdown(async move { stop.triggered().await })
-                .await;
-            if let Err(e) = served {
-                tracing::warn!(?addr, error = %e, "HTTP listener failed");
-            }
-        });
+        servers.spawn(conn::serve_listener(
+            server.clone(),
+            listener,
+            app.clone(),
+            shutdown.clone(),
+        ));
     }
     drop(app);
     while servers.join_next().await.is_some() {}

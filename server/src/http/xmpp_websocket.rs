@@ -28,6 +28,7 @@ use jabberwock_protocol::xml::reader::Event;
 use tokio::time::{timeout_at, Instant};
 use tracing::Instrument;
 
+use super::conn::ConnectionPermit;
 use super::conn::TlsConnection;
 use super::safety::ClientAddr;
 use super::HttpState;
@@ -53,6 +54,7 @@ pub fn path(config: &Config) -> Option<&str> {
 pub async fn upgrade(
     State(state): State<HttpState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    permit: Option<Extension<ConnectionPermit>>,
     tls: Option<Extension<TlsConnection>>,
     client: Option<Extension<ClientAddr>>,
     headers: HeaderMap,
@@ -67,7 +69,7 @@ pub async fn upgrade(
             .into_response();
     }
     let server = state.server.clone();
-    let Ok(permit) = server.connections.clone().try_acquire_owned() else {
+    let Some(permit) = super::take_permit(&server, permit.as_ref().map(|Extension(p)| p)) else {
         tracing::warn!(%peer, "refused an XMPP WebSocket: c2s.max_connections reached");
         return (StatusCode::SERVICE_UNAVAILABLE, "too many connections\n").into_response();
     };

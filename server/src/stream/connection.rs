@@ -52,6 +52,12 @@ pub struct Connection {
     frames: Option<FrameReader>,
     /// RFC 7395 streams: where each unit in `write_buf` ends (one message each).
     unit_ends: Vec<usize>,
+    /// The bytes come from a Flash socket (Ruffle's socket proxy endpoint), whatever header
+    /// the client opens with: the Flash policy applies to the stream.
+    flash_socket: bool,
+    /// The client terminates its units with NUL, so ours are too (always in the Flash
+    /// dialect; on a Flash socket also after a standard header, see [`Self::flash_socket`]).
+    nul_units: bool,
 }
 
 impl Connection {
@@ -78,7 +84,21 @@ impl Connection {
             peer,
             frames,
             unit_ends: Vec::new(),
+            flash_socket: false,
+            nul_units: false,
         }
+    }
+
+    /// Marks a connection that came through a Flash socket endpoint (`/flash`): every
+    /// stream on it gets the Flash policy, a standard header included (c2s/features.rs).
+    pub fn flash_socket(mut self) -> Self {
+        self.flash_socket = true;
+        self
+    }
+
+    /// Whether the Flash policy applies: a `<flash:stream>` header, or a Flash socket.
+    pub fn is_flash(&self) -> bool {
+        self.dialect == Dialect::Flash || self.flash_socket
     }
 
     pub fn dialect(&self) -> &Dialect {
@@ -104,6 +124,7 @@ impl Connection {
             if let Some(event) = self.reader.next_event()? {
                 if let Event::Header(header) = &event {
                     self.dialect = header.dialect.clone();
+                    self.nul_units |= self.dialect == Dialect::Flash;
                 }
                 return Ok(event);
             }
@@ -119,7 +140,18 @@ impl Connection {
                 return Err(ReadError::Disconnected);
             }
             self.last_activity = Instant::now();
-            self.reader.feed(&self.read_buf[..n]);
+            if self.flash_socket && self.dialect != Dialect::Flash {
+                // COMPAT: an XMLSocket widget opening with the standard header still ends
+                // every unit with NUL (the player adds it): on a Flash socket those NULs
+                // are dropped before the reader, which allows them after `<flash:stream>`
+                // only, and our units get one too, or XMLSocket would never deliver them.
+                let before = self.read_buf.len();
+                self.read_buf.retain(|&b| b != 0);
+                self.nul_units |= self.read_buf.len() < before;
+                self.reader.feed(&self.read_buf);
+            } else {
+                self.reader.feed(&self.read_buf[..n]);
+            }
             if self.transport.can_wait_readable() {
                 self.read_buf = Vec::new();
             }
@@ -278,10 +310,10 @@ impl Connection {
 
     fn end_unit(&mut self) {
         match self.dialect {
-            // COMPAT: Flash XMLSocket delivers data to the SWF only at a NUL.
-            Dialect::Flash => self.write_buf.push(0),
             Dialect::WebSocket => self.unit_ends.push(self.write_buf.len()),
-            Dialect::Xmpp => {}
+            // COMPAT: Flash XMLSocket delivers data to the SWF only at a NUL.
+            _ if self.nul_units => self.write_buf.push(0),
+            Dialect::Flash | Dialect::Xmpp => {}
         }
     }
 

@@ -56,6 +56,16 @@ pub fn path(config: &Config) -> Option<&str> {
     (!path.is_empty()).then_some(path)
 }
 
+/// `path` with its trailing slash added or removed; `None` for the root, which has no
+/// other form.
+fn other_slash_form(path: &str) -> Option<String> {
+    match path.strip_suffix('/') {
+        Some("") => None,
+        Some(bare) => Some(bare.to_owned()),
+        None => Some(format!("{path}/")),
+    }
+}
+
 /// The live sessions, and what creating one needs.
 pub struct Bosh {
     http: HttpState,
@@ -71,13 +81,14 @@ pub fn routes(path: &str, http: &HttpState) -> Router<HttpState> {
         http: http.clone(),
         sessions: Mutex::new(HashMap::new()),
     });
-    Router::new()
-        .route(
-            path,
-            axum::routing::post(handle).options(|| async { StatusCode::NO_CONTENT }),
-        )
-        .layer(DefaultBodyLimit::max(limit))
-        .with_state(bosh)
+    let endpoint = || axum::routing::post(handle).options(|| async { StatusCode::NO_CONTENT });
+    let mut router = Router::new().route(path, endpoint());
+    // COMPAT: Flash-era BOSH clients post to `/http-bind/` (the form in XEP-0124's
+    // examples, and Openfire's), others to `/http-bind`: both forms are one endpoint.
+    if let Some(other) = other_slash_form(path) {
+        router = router.route(&other, endpoint());
+    }
+    router.layer(DefaultBodyLimit::max(limit)).with_state(bosh)
 }
 
 async fn handle(
