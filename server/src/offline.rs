@@ -5,16 +5,55 @@ use jabberwock_protocol::delay::delay;
 use jabberwock_protocol::jid::{BareJid, FullJid};
 use jabberwock_protocol::ns;
 use jabberwock_protocol::stanza::{Condition, Stanza, StanzaError};
-use jabberwock_protocol::xml::parse_stanza;
+use jabberwock_protocol::xml::{parse_stanza, Element};
 use jabberwock_storage::StoreError;
 
 use crate::accounts::account_of;
-use crate::error::store_to_stanza_error;
+use crate::error::{store_to_stanza_error, SessionEnd};
 use crate::server::Server;
+use crate::stream::connection::Connection;
 
-/// Keeps `message` for `to`. Errors are the ones the sender gets back: no such account,
+/// XEP-0334 message processing hints.
+const HINTS: &str = "urn:xmpp:hints";
+
+/// Payloads worth keeping for later besides `<body/>` and `<subject/>`: encrypted bodies
+/// (OMEMO legacy and current, OpenPGP for XMPP, legacy OpenPGP), which carry the text.
+const STORABLE: &[(&str, &str)] = &[
+    ("encrypted", "eu.siacs.conversations.axolotl"),
+    ("encrypted", "urn:xmpp:omemo:2"),
+    ("openpgp", "urn:xmpp:openpgp:0"),
+    ("x", "jabber:x:encrypted"),
+];
+
+/// How many delivered messages one delete removes while a backlog is written.
+const DELETE_BATCH: usize = 64;
+
+/// XEP-0160 §3 with XEP-0334: whether a message is worth keeping for an offline user.
+/// `<no-store/>` never is, `<store/>` always is; otherwise a message is kept if it has
+/// something to read or decrypt. Chat states (XEP-0085 §5.5) and receipts (XEP-0184) alone
+/// are not: they mean nothing once the moment has passed (ejabberd and Prosody agree).
+fn worth_keeping(message: &Element) -> bool {
+    if message.get_child("no-store", HINTS).is_some() {
+        return false;
+    }
+    if message.get_child("store", HINTS).is_some() {
+        return true;
+    }
+    message.get_child("body", ns::CLIENT).is_some()
+        || message.get_child("subject", ns::CLIENT).is_some()
+        || STORABLE
+            .iter()
+            .any(|(name, ns)| message.get_child(name, ns).is_some())
+}
+
+/// Keeps `message` for `to`, unless it is not worth keeping (then it is let go, which is no
+/// error for the sender). Errors are the ones the sender gets back: no such account,
 /// storage off or full (XEP-0160 §5: service-unavailable).
 pub async fn store(server: &Server, to: &BareJid, message: &Stanza) -> Result<(), StanzaError> {
+    if !worth_keeping(message.element()) {
+        tracing::debug!(%to, "message with nothing to keep not stored offline");
+        return Ok(());
+    }
     let limit = server.config.offline.max_messages;
     if limit == 0 {
         return Err(StanzaError::new(Condition::ServiceUnavailable));
@@ -35,33 +74,52 @@ pub async fn store(server: &Server, to: &BareJid, message: &Stanza) -> Result<()
     }
 }
 
-/// Delivers and then forgets everything kept for `jid`'s account. A message is deleted only
-/// after its session took it, so a crash in between delivers it again rather than never.
-pub async fn deliver(server: &Server, jid: &FullJid) {
+/// Writes everything kept for `jid`'s account to its connection, oldest first, and forgets
+/// what was written (XEP-0160 §4: delivered, then deleted). The session writes them itself
+/// rather than through its inbox: a backlog may be larger than the inbox, which nothing
+/// drains while the session's task is here. A message is deleted only once written, so a
+/// crash or a lost connection in between delivers it again rather than never.
+pub async fn deliver(
+    server: &Server,
+    jid: &FullJid,
+    conn: &mut Connection,
+) -> Result<(), SessionEnd> {
     let account = account_of(&jid.to_bare());
     let messages = match server.store.offline_messages(&account).await {
         Ok(m) => m,
         Err(e) => {
             tracing::error!(error = %e, "reading offline messages failed");
-            return;
+            return Ok(());
         }
     };
-    let mut delivered = Vec::with_capacity(messages.len());
+    let mut written = Vec::with_capacity(DELETE_BATCH);
+    let mut result = Ok(());
     for message in messages {
-        let Ok(mut element) = parse_stanza(message.stanza.as_bytes()) else {
-            tracing::warn!(id = message.id, "dropping an unreadable offline message");
-            delivered.push(message.id);
-            continue;
-        };
-        element.push_child(delay(jid.domain().as_str(), message.stored_at));
-        if server.router.table.send_to_full(jid, element).is_err() {
-            break;
+        match parse_stanza(message.stanza.as_bytes()) {
+            Ok(mut element) => {
+                element.push_child(delay(jid.domain().as_str(), message.stored_at));
+                if let Err(e) = conn.send(&element).await {
+                    result = Err(SessionEnd::from(e));
+                    break;
+                }
+            }
+            Err(_) => tracing::warn!(id = message.id, "dropping an unreadable offline message"),
         }
-        delivered.push(message.id);
-    }
-    if !delivered.is_empty() {
-        if let Err(e) = server.store.delete_offline(&account, &delivered).await {
-            tracing::error!(error = %e, "deleting delivered offline messages failed");
+        written.push(message.id);
+        if written.len() == DELETE_BATCH {
+            forget(server, &account, &mut written).await;
         }
     }
+    forget(server, &account, &mut written).await;
+    result
+}
+
+async fn forget(server: &Server, account: &jabberwock_storage::AccountId, ids: &mut Vec<i64>) {
+    if ids.is_empty() {
+        return;
+    }
+    if let Err(e) = server.store.delete_offline(account, ids).await {
+        tracing::error!(error = %e, "deleting delivered offline messages failed");
+    }
+    ids.clear();
 }

@@ -18,18 +18,31 @@ use crate::router::{destination, Destination};
 use crate::server::Server;
 
 /// What a session remembers about its own presence.
+///
+/// **Design: a session's own login state does not go through its inbox.** What a session's
+/// presence earns the session itself (its presence echo, its other resources' presence,
+/// probe answers, waiting subscription requests, the offline backlog) is produced by the
+/// session's own task, the only one that drains its inbox; at a login with hundreds of
+/// contacts it is far more than the inbox holds. So it is collected here, in
+/// [`PresenceState::to_self`] and [`PresenceState::offline_due`], and the session writes it
+/// to its connection itself once the stanza that caused it is handled, before reading more
+/// input ([`crate::session`]); the offline backlog is read from storage and written there.
 #[derive(Default)]
 pub struct PresenceState {
-    /// Entities this session sent available directed presence to (RFC 6121 §4.6): they get
-    /// unavailable when the session goes away.
+    /// Entities (bare or full JIDs) this session sent available directed presence to (RFC
+    /// 6121 §4.6): they get unavailable when the session goes away.
     directed: HashSet<String>,
+    /// Stanzas for this session itself, in order, for it to write.
+    pub to_self: Vec<Element>,
+    /// The offline backlog is due to this session (XEP-0160 §4), after [`Self::to_self`].
+    pub offline_due: bool,
 }
 
 /// A presence stanza from the client of session `from` (its `from` already stamped).
 pub async fn outbound(server: &Server, state: &mut PresenceState, from: &FullJid, stanza: Stanza) {
     let result = match stanza.to() {
         None => match stanza.type_attr() {
-            None => broadcast_available(server, from, stanza.into_element()).await,
+            None => broadcast_available(server, state, from, stanza.into_element()).await,
             Some("unavailable") => {
                 broadcast_unavailable(server, state, from, stanza.into_element()).await
             }
@@ -77,24 +90,33 @@ fn subscribers(entries: &[RosterEntry]) -> Vec<BareJid> {
 }
 
 /// Sends a copy of `presence` (addressed to each in turn) to `targets` and to all of the
-/// user's own available resources (RFC 6121 §4.2.2, §4.4.2).
-fn fan_out(server: &Server, user: &BareJid, presence: &Element, targets: &[BareJid]) {
+/// user's own available resources (RFC 6121 §4.2.2, §4.4.2); the copy for `from` itself,
+/// when it is available, goes to `to_self`.
+fn fan_out(
+    server: &Server,
+    from: &FullJid,
+    presence: &Element,
+    targets: &[Jid],
+    to_self: &mut Vec<Element>,
+) {
     for target in targets {
         let mut copy = presence.clone();
         copy.set_attr("to", target.as_str());
-        deliver_local(server, &Jid::from(target.clone()), copy);
+        deliver_local(server, target, copy);
     }
+    let user = from.to_bare();
     let mut own = presence.clone();
     own.set_attr("to", user.as_str());
-    server
-        .router
-        .table
-        .send_to_available(user.as_str(), &own, false);
+    server.router.table.send_to_other_available(from, &own);
+    if server.router.table.is_available(from) {
+        to_self.push(own);
+    }
 }
 
 /// RFC 6121 §4.2 (initial) and §4.4 (subsequent) available presence.
 async fn broadcast_available(
     server: &Server,
+    state: &mut PresenceState,
     from: &FullJid,
     presence: Element,
 ) -> Result<(), StoreError> {
@@ -107,13 +129,23 @@ async fn broadcast_available(
     // The roster, and whether offline messages wait, in one read: the resource is already
     // available above, so a message that arrives from now on goes to it, not to storage.
     let (entries, offline_waiting) = server.store.presence_roster(&account_of(&user)).await?;
-    fan_out(server, &user, &presence, &subscribers(&entries));
+    let targets: Vec<Jid> = subscribers(&entries).into_iter().map(Jid::from).collect();
+    fan_out(server, from, &presence, &targets, &mut state.to_self);
     let Some(previous_priority) = before else {
-        return initial_presence(server, from, &user, priority, &entries, offline_waiting).await;
+        return initial_presence(
+            server,
+            state,
+            from,
+            &user,
+            priority,
+            &entries,
+            offline_waiting,
+        )
+        .await;
     };
     // XEP-0160 §4: a resource that turns non-negative is now one offline messages can reach.
     if previous_priority < 0 && priority >= 0 && offline_waiting {
-        crate::offline::deliver(server, from).await;
+        state.offline_due = true;
     }
     Ok(())
 }
@@ -121,6 +153,7 @@ async fn broadcast_available(
 /// RFC 6121 §4.2.2: what a resource that just became available is entitled to see.
 async fn initial_presence(
     server: &Server,
+    state: &mut PresenceState,
     from: &FullJid,
     user: &BareJid,
     priority: i8,
@@ -132,7 +165,7 @@ async fn initial_presence(
         if full != from.as_str() {
             let mut copy = (*other).clone();
             copy.set_attr("to", from.as_str());
-            server.router.reply(from, copy);
+            state.to_self.push(copy);
         }
     }
     // §4.3: probes to every contact the user is subscribed to. All contacts are local (a
@@ -148,9 +181,8 @@ async fn initial_presence(
             .await?
             .into_iter()
             .collect();
-        let prober = Jid::from(from.clone());
         for contact in contacts.iter().filter(|c| sharing.contains(&account_of(c))) {
-            send_presences(server, &prober, contact);
+            send_presences(server, from, contact, &mut state.to_self);
         }
     }
     // §3.1.3: subscription requests that arrived while the user was away.
@@ -164,11 +196,11 @@ async fn initial_presence(
             (None, Ok(contact)) => roster::subscription_presence(Kind::Subscribe, &contact, user),
             (None, Err(_)) => continue,
         };
-        server.router.reply(from, request);
+        state.to_self.push(request);
     }
     // XEP-0160 §4: offline messages go to a resource with non-negative priority.
     if priority >= 0 && offline_waiting {
-        crate::offline::deliver(server, from).await;
+        state.offline_due = true;
     }
     Ok(())
 }
@@ -182,19 +214,25 @@ async fn broadcast_unavailable(
 ) -> Result<(), StoreError> {
     let user = from.to_bare();
     let was_available = server.router.table.set_presence(from, None).is_some();
-    let mut targets = if was_available {
+    let mut targets: Vec<Jid> = if was_available {
         subscribers(&roster_of(server, &user).await?)
+            .into_iter()
+            .map(Jid::from)
+            .collect()
     } else {
         Vec::new()
     };
+    // §4.6.3: directed presence went to bare and full JIDs alike; each gets its unavailable.
     for jid in state.directed.drain() {
-        if let Ok(bare) = BareJid::new(&jid) {
-            if !targets.contains(&bare) {
-                targets.push(bare);
+        if let Ok(jid) = Jid::new(&jid) {
+            if !targets.contains(&jid) {
+                targets.push(jid);
             }
         }
     }
-    fan_out(server, &user, &presence, &targets);
+    // Unavailable: this session is no longer among the user's available resources, so no
+    // copy for itself.
+    fan_out(server, from, &presence, &targets, &mut Vec::new());
     Ok(())
 }
 
@@ -220,7 +258,8 @@ async fn directed(
 ) -> Result<(), StoreError> {
     let to = match destination(server, stanza.to(), from) {
         Ok(Destination::Local(to)) => to,
-        Ok(Destination::Host(_)) | Ok(Destination::Remote) => return Ok(()),
+        Ok(Destination::Host(_)) => return Ok(()),
+        Ok(Destination::Remote) => return to_remote(server, from, stanza).await,
         Err(err) => {
             server.router.bounce(from, &stanza, err);
             return Ok(());
@@ -231,7 +270,7 @@ async fn directed(
         return roster::outbound(server, from, &to.to_bare(), kind, stanza.into_element()).await;
     }
     match type_attr.as_deref() {
-        Some("probe") => probe(server, &Jid::from(from.clone()), &to.to_bare()).await,
+        Some("probe") => probe(server, from, &to.to_bare(), &mut state.to_self).await,
         Some("unavailable") => {
             state.directed.remove(to.as_str());
             deliver_local(server, &to, stanza.into_element());
@@ -247,26 +286,69 @@ async fn directed(
     }
 }
 
+/// Presence for a domain we don't serve. No federation yet, so it can't leave this server
+/// (RFC 6120 §10.4.3): subscription stanzas still change and push the user's roster item
+/// (RFC 6121 §3.1.2), then [`roster`] bounces them; directed available presence (e.g.
+/// joining a room on a service elsewhere) is bounced here, with remote-server-not-found (RFC
+/// 6120 §8.3.3.12), so the client does not wait forever. Unavailable and probes expect no
+/// answer (RFC 6121 §4.3, §4.6.3) and errors are never answered (RFC 6120 §8.3.1): they
+/// are let go without one, as Prosody does for an unreachable domain's unavailable.
+async fn to_remote(server: &Server, from: &FullJid, stanza: Stanza) -> Result<(), StoreError> {
+    let kind = stanza.type_attr().and_then(Kind::from_presence_type);
+    let contact = stanza
+        .to()
+        .and_then(|to| Jid::new(to).ok())
+        .map(|to| to.to_bare());
+    match (kind, contact) {
+        (Some(kind), Some(contact)) => {
+            roster::outbound(server, from, &contact, kind, stanza.into_element()).await
+        }
+        _ if stanza.type_attr().is_none() => {
+            server.router.bounce(
+                from,
+                &stanza,
+                StanzaError::new(Condition::RemoteServerNotFound),
+            );
+            Ok(())
+        }
+        _ => {
+            tracing::debug!("presence for a remote domain without federation let go");
+            Ok(())
+        }
+    }
+}
+
 /// RFC 6121 §4.3.2: the contact's server answers a probe with the contact's presence, only
-/// if the prober is subscribed to it.
-async fn probe(server: &Server, prober: &Jid, contact: &BareJid) -> Result<(), StoreError> {
+/// if the prober is subscribed to it. The prober is always the probing session itself, so
+/// the answers go to `to_self`.
+async fn probe(
+    server: &Server,
+    prober: &FullJid,
+    contact: &BareJid,
+    to_self: &mut Vec<Element>,
+) -> Result<(), StoreError> {
     let entry = server
         .store
         .roster_entry(&account_of(contact), prober.to_bare().as_str())
         .await?;
     if entry.is_some_and(|e| matches!(e.subscription, Subscription::From | Subscription::Both)) {
-        send_presences(server, prober, contact);
+        send_presences(server, prober, contact, to_self);
     }
     Ok(())
 }
 
 /// The answer to a probe the contact accepts: its available resources' presence.
-fn send_presences(server: &Server, prober: &Jid, contact: &BareJid) {
+fn send_presences(
+    server: &Server,
+    prober: &FullJid,
+    contact: &BareJid,
+    to_self: &mut Vec<Element>,
+) {
     for (full, presence) in server.router.table.available_presences(contact.as_str()) {
         let mut copy = (*presence).clone();
         copy.set_attr("from", full.as_str());
         copy.set_attr("to", prober.as_str());
-        deliver_local(server, prober, copy);
+        to_self.push(copy);
     }
 }
 

@@ -36,11 +36,17 @@ pub async fn run(
     } = bound;
     let mut presence = PresenceState::default();
     let end = serve(server, conn, &jid, &mut inbox, &mut presence, shutdown).await;
+    // Takes nothing more from here on: senders see this resource as gone and route around it.
+    let left = inbox.close_and_drain();
     // RFC 6121 §4.5.4: whoever saw this session available learns it is gone; unless a newer
     // login already took this full JID over, whose presence is its own.
     if server.router.table.is_bound_by(&jid, session_id) {
         presence::session_ended(server, &mut presence, &jid).await;
     }
+    // What was queued for the client and never written is undeliverable, not lost (RFC 6121
+    // §8.5.3.2): messages to the bare JID's other resources or offline storage, IQ requests
+    // answered with an error.
+    server.router.redeliver(server, &jid, left).await;
     // A SASL ANONYMOUS guest's account lives as long as its (only) session.
     if guest {
         crate::c2s::guest::remove(server, &jid.to_bare()).await;
@@ -58,16 +64,29 @@ async fn serve(
 ) -> SessionEnd {
     let idle = server.config.c2s.idle_timeout;
     let mut shrunk_after: Option<Instant> = None;
+    let end_signal = inbox.end_signal();
     loop {
         let last = conn.last_activity();
         let can_shrink = shrunk_after != Some(last);
         tokio::select! {
             biased;
             _ = shutdown.triggered() => return SessionEnd::error(StreamCondition::SystemShutdown),
+            // The slow-client policy (router::table): the inbox overflowed.
+            err = end_signal.ended() => return SessionEnd::Error(err),
             outbound = inbox.recv() => match outbound {
                 Some(Outbound::Stanza(element)) => {
-                    if conn.send(&element).await.is_err() {
-                        return SessionEnd::Disconnected;
+                    // A client that stopped reading blocks this write; once its inbox
+                    // overflows too the session ends without finishing it (the unit is cut, so
+                    // nothing more can be written on this stream).
+                    tokio::select! {
+                        sent = conn.send(&element) => if sent.is_err() {
+                            return SessionEnd::Disconnected;
+                        },
+                        _ = end_signal.ended() => {
+                            tracing::warn!(%jid, "client stopped reading: connection dropped");
+                            server.router.redeliver(server, jid, vec![*element]).await;
+                            return SessionEnd::Disconnected;
+                        }
                     }
                 }
                 // A newer login for this full JID (RFC 6120 §7.7.2.2), or the account is gone.
@@ -79,6 +98,11 @@ async fn serve(
                     // Boxed: a client stanza's handling (presence, routing, storage) is a large
                     // future, and an idle session should not carry room for it.
                     if let Err(end) = Box::pin(from_client(server, jid, presence, element)).await {
+                        return end;
+                    }
+                    // What the stanza earned this session itself, written before more input
+                    // is read (see `PresenceState`).
+                    if let Err(end) = Box::pin(write_own(server, conn, jid, presence)).await {
                         return end;
                     }
                 }
@@ -97,6 +121,23 @@ async fn serve(
             }
         }
     }
+}
+
+/// Writes what the session's own presence produced for itself, in order: presence, waiting
+/// requests, then the offline backlog.
+async fn write_own(
+    server: &Server,
+    conn: &mut Connection,
+    jid: &FullJid,
+    presence: &mut PresenceState,
+) -> Result<(), SessionEnd> {
+    for element in std::mem::take(&mut presence.to_self) {
+        conn.send(&element).await?;
+    }
+    if std::mem::take(&mut presence.offline_due) {
+        crate::offline::deliver(server, jid, conn).await?;
+    }
+    Ok(())
 }
 
 /// One stanza from the client: checked, stamped, then presence to [`presence`], the rest

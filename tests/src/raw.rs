@@ -360,6 +360,20 @@ impl RawClient {
             "ping {id} not answered with a result: {pong}{rest}"
         );
     }
+
+    /// Pings the server (standard framing) and returns everything that arrived before the
+    /// pong: a session handles its stanzas in order, so whatever the earlier ones caused for
+    /// this session is in it.
+    pub async fn until_pong(&mut self, id: &str) -> String {
+        self.send(format!(
+            "<iq type='get' id='{id}' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>"
+        ))
+        .await;
+        let got = self.read_until(&format!("id=\"{id}\"")).await;
+        self.read_until(">").await;
+        got.rsplit_once("<iq")
+            .map_or(got.clone(), |(before, _)| before.to_owned())
+    }
 }
 
 impl RawClient {

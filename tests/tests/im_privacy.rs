@@ -319,3 +319,54 @@ async fn a_probe_without_a_subscription_gets_nothing() {
         "probes are the server's business: {alice_got:?}"
     );
 }
+
+/// RFC 6121 §4.6.3: directed presence to a full JID is followed by unavailable to that
+/// full JID however the sender's availability ends: explicit unavailable, a clean stream
+/// close, a dropped connection.
+#[tokio::test]
+async fn directed_presence_to_a_full_jid_ends_with_unavailable_however_the_session_ends() {
+    let server = server();
+    let mut carol = user(&server, "carol").await; // the target, no subscription
+    let (addr, cert): (SocketAddr, &Path) = (server.c2s, &server.cert_path());
+    register(addr, cert, "alice", PASSWORD).await;
+    for (resource, ending) in [("a1", "unavailable"), ("a2", "close"), ("a3", "drop")] {
+        let mut alice = Peer::login(addr, cert, "alice", PASSWORD, resource).await;
+        alice
+            .send("<presence to='carol@localhost/res'><status>hi</status></presence>")
+            .await;
+        alice.sync().await;
+        let from = format!("alice@localhost/{resource}");
+        let directed = sees_from(&mut carol, &from, ending).await;
+        assert_eq!(attr(&directed, "type"), None, "{directed}");
+        assert_eq!(
+            attr(&directed, "to").as_deref(),
+            Some("carol@localhost/res")
+        );
+        match ending {
+            "unavailable" => {
+                alice.send("<presence type='unavailable'/>").await;
+                alice.sync().await;
+            }
+            "close" => {
+                alice.send("</stream:stream>").await;
+                alice.c.read_to_close().await;
+            }
+            _ => drop(alice),
+        }
+        let gone = carol
+            .c
+            .read_stanza_containing(&format!("from=\"{from}\""))
+            .await;
+        assert!(gone.starts_with("<presence"), "{ending}: {gone}");
+        assert_eq!(
+            attr(&gone, "type").as_deref(),
+            Some("unavailable"),
+            "{ending}: {gone}"
+        );
+        assert_eq!(
+            attr(&gone, "to").as_deref(),
+            Some("carol@localhost/res"),
+            "{ending}: {gone}"
+        );
+    }
+}

@@ -381,3 +381,55 @@ async fn offline_messages_arrive_in_the_order_sent() {
     }
     assert_no_message(&mut alice, "alice (extra copies)").await;
 }
+
+/// XEP-0160 §3 and XEP-0334: what is kept for later. Messages with something to read or
+/// decrypt (a body, a subject, an encrypted payload) are; chat states (XEP-0085) and
+/// receipts (XEP-0184) alone are not, since they mean nothing once the moment has passed;
+/// `<no-store/>` is never kept, `<store/>` always is. Not keeping is no error to the sender.
+#[tokio::test]
+async fn only_messages_worth_keeping_are_stored_offline_as_the_hints_say() {
+    let server = server_with(TestConfig::default());
+    let mut bob = login(&server, "bob", "pw-b", "home").await;
+    let sent = [
+        ("cs", false, "<composing xmlns='http://jabber.org/protocol/chatstates'/>"),
+        ("rc", false, "<received xmlns='urn:xmpp:receipts' id='earlier'/>"),
+        ("ns", false, "<body>secret</body><no-store xmlns='urn:xmpp:hints'/>"),
+        ("st", true, "<active xmlns='http://jabber.org/protocol/chatstates'/><store xmlns='urn:xmpp:hints'/>"),
+        ("sb", true, "<subject>news</subject>"),
+        ("om", true, "<encrypted xmlns='eu.siacs.conversations.axolotl'><header sid='7'/></encrypted>"),
+        ("np", true, "<body>kept</body><no-permanent-store xmlns='urn:xmpp:hints'/>"),
+        ("bd", true, "<body>hello</body><active xmlns='http://jabber.org/protocol/chatstates'/>"),
+    ];
+    for (id, _, payload) in sent {
+        let before_pong = send_confirmed(
+            &mut bob,
+            &format!("<message type='chat' to='alice@localhost' id='{id}'>{payload}</message>"),
+            &format!("ping-{id}"),
+        )
+        .await;
+        assert!(
+            !before_pong.contains(&format!("id=\"{id}\"")),
+            "{id} was bounced: {before_pong}"
+        );
+    }
+
+    let mut alice = login(&server, "alice", "pw-a", "desk").await;
+    let expected: Vec<&str> = sent
+        .iter()
+        .filter(|(_, kept, _)| *kept)
+        .map(|(id, _, _)| *id)
+        .collect();
+    let mut got = Vec::new();
+    while got.len() < expected.len() {
+        let message = alice.read_stanza_containing("<message").await;
+        assert!(message.contains("urn:xmpp:delay"), "{message}");
+        let id = sent
+            .iter()
+            .map(|(id, _, _)| *id)
+            .find(|id| message.contains(&format!("id=\"{id}\"")))
+            .unwrap_or_else(|| panic!("unexpected message: {message}"));
+        got.push(id);
+    }
+    assert_eq!(got, expected);
+    assert_no_message(&mut alice, "alice (a message that should not be kept)").await;
+}

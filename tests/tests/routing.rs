@@ -466,3 +466,69 @@ async fn server_stamps_the_senders_full_jid() {
     let got = bob.read_stanza_containing("id=\"s3\"").await;
     assert!(got.contains("from=\"alice@localhost/widget\""), "{got}");
 }
+
+/// Presence to a domain we don't serve can't be delivered until federation exists: a
+/// subscription request and directed available presence (joining a room on a service that
+/// does not exist) come back as presence errors with remote-server-not-found (RFC 6120
+/// §8.3.3.12, RFC 6121 §3.1.3 and §4.6.2) instead of vanishing; the subscribe still gets its
+/// roster push (RFC 6121 §3.1.2). Unavailable and probes expect no answer and get none.
+#[tokio::test]
+async fn presence_to_a_remote_domain_bounces_with_remote_server_not_found() {
+    const NOT_FOUND: &str =
+        "<remote-server-not-found xmlns=\"urn:ietf:params:xml:ns:xmpp-stanzas\"/>";
+    let server = server_with_users(&[("alice@localhost", "pw-a")]);
+    let mut alice = standard(&server, "alice", "pw-a", "desk").await;
+    // Interested in roster pushes (RFC 6121 §2.1.6).
+    alice
+        .send("<iq type='get' id='r0'><query xmlns='jabber:iq:roster'/></iq>")
+        .await;
+    alice.read_stanza_containing("id=\"r0\"").await;
+
+    alice
+        .send("<presence type='subscribe' to='carol@elsewhere.example' id='s1'/>")
+        .await;
+    let before = until_pong(&mut alice, "p1", "").await;
+    let push = before
+        .split("<iq")
+        .find(|s| s.contains("jabber:iq:roster"))
+        .unwrap_or_else(|| panic!("no roster push: {before}"));
+    assert!(push.contains("jid=\"carol@elsewhere.example\""), "{push}");
+    assert!(push.contains("ask=\"subscribe\""), "{push}");
+    let err = before
+        .split("<presence")
+        .find(|s| s.contains("id=\"s1\""))
+        .unwrap_or_else(|| panic!("subscribe not bounced: {before}"));
+    assert!(err.contains("type=\"error\""), "{err}");
+    assert!(err.contains("from=\"carol@elsewhere.example\""), "{err}");
+    assert!(err.contains("to=\"alice@localhost/desk\""), "{err}");
+    assert!(err.contains(NOT_FOUND), "{err}");
+
+    alice
+        .send("<presence to='room@conference.nowhere.example/alice' id='j1'><x xmlns='http://jabber.org/protocol/muc'/></presence>")
+        .await;
+    let err = alice.read_stanza_containing("id=\"j1\"").await;
+    assert!(err.starts_with("<presence"), "{err}");
+    assert!(err.contains("type=\"error\""), "{err}");
+    assert!(
+        err.contains("from=\"room@conference.nowhere.example/alice\""),
+        "{err}"
+    );
+    assert!(err.contains(NOT_FOUND), "{err}");
+
+    // Nothing answers these, so nothing bounces.
+    alice
+        .send("<presence type='unavailable' to='room@conference.nowhere.example/alice' id='u1'/>")
+        .await;
+    alice
+        .send("<presence type='probe' to='carol@elsewhere.example' id='pr1'/>")
+        .await;
+    let before = until_pong(&mut alice, "p2", "").await;
+    assert!(!before.contains("id=\"u1\""), "{before}");
+    assert!(!before.contains("id=\"pr1\""), "{before}");
+    // An error presence is never answered with an error (RFC 6120 §8.3.1).
+    alice
+        .send("<presence type='error' to='carol@elsewhere.example' id='e1'><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>")
+        .await;
+    let before = until_pong(&mut alice, "p3", "").await;
+    assert!(!before.contains("id=\"e1\""), "{before}");
+}

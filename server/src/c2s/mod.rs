@@ -21,11 +21,10 @@ use jabberwock_protocol::stanza::{Condition, Stanza, StanzaError};
 use jabberwock_protocol::stream::{self, StreamCondition, StreamError, StreamHeader};
 use jabberwock_protocol::xml::reader::Event;
 use jabberwock_protocol::xml::Element;
-use tokio::sync::mpsc;
 
 use crate::error::SessionEnd;
 use crate::modules::register;
-use crate::router::{Inbox, INBOX_CAPACITY};
+use crate::router::Inbox;
 use crate::server::Server;
 use crate::stream::connection::{new_stream_id, Connection};
 
@@ -309,7 +308,7 @@ async fn bind(
 /// Makes `jid` this session's in the router; an older session with the same full JID is
 /// closed with `conflict` (RFC 6120 §7.7.2.2, the "replace" policy).
 fn bind_in_router(server: &Server, jid: FullJid, session_id: u64, guest: bool) -> Bound {
-    let (tx, inbox) = mpsc::channel(INBOX_CAPACITY);
+    let (tx, inbox) = crate::router::inbox();
     let replaced =
         StreamError::with_text(StreamCondition::Conflict, "Replaced by a new connection");
     server.router.table.bind(&jid, session_id, tx, replaced);

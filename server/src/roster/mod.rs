@@ -123,6 +123,18 @@ pub async fn outbound(
         // §3.1.2: stamped with the user's bare JID, addressed to the contact's bare JID.
         stanza.set_attr("from", owner.as_str());
         stanza.set_attr("to", contact.as_str());
+        if server.host(contact.domain().as_str()).is_none() {
+            // No federation yet (RFC 6120 §10.4.3): the request can't leave this server, and
+            // the user's client hears so instead of waiting (RFC 6120 §8.3.3.12).
+            if let Ok(sent) = jabberwock_protocol::stanza::Stanza::from_element(stanza) {
+                let mut error = sent.error_reply(&jabberwock_protocol::stanza::StanzaError::new(
+                    jabberwock_protocol::stanza::Condition::RemoteServerNotFound,
+                ));
+                error.set_attr("to", user.as_str());
+                server.router.reply(user, error);
+            }
+            return Ok(());
+        }
         deliver_to_contact_server(server, &owner, contact, kind, stanza).await?;
         // §3.1.5: approving shares the approver's current presence with the new subscriber.
         if kind == Kind::Subscribed && matches!(out.state.subscription, From | Both) {

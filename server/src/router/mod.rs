@@ -15,7 +15,7 @@ use jabberwock_protocol::xml::Element;
 use crate::modules::{IqRequest, Target};
 use crate::server::Server;
 
-pub use table::{Inbox, Outbound, SessionTable, INBOX_CAPACITY};
+pub use table::{inbox, Inbox, InboxSender, Outbound, SessionTable, INBOX_CAPACITY};
 
 #[derive(Default)]
 pub struct Router {
@@ -84,7 +84,7 @@ impl Router {
                     let full = full.clone();
                     self.to_full(server, from, &full, stanza).await
                 }
-                Err(_) => self.to_bare(server, from, &to, stanza).await,
+                Err(_) => self.to_bare(server, Some(from), &to, stanza).await,
             },
         }
     }
@@ -94,39 +94,82 @@ impl Router {
         let Err(element) = self.table.send_to_full(to, stanza.into_element()) else {
             return;
         };
-        // Not bound: the element comes back, still a stanza.
+        // Not bound (or its session is ending): the element comes back, still a stanza.
         let Ok(stanza) = Stanza::from_element(element) else {
             return;
         };
+        self.undeliverable(server, Some(from), to, stanza).await;
+    }
+
+    /// RFC 6121 §8.5.3.2: `to` is no session that can take `stanza`. `from` is whom to
+    /// bounce to, when the sender is one of our sessions.
+    async fn undeliverable(
+        &self,
+        server: &Server,
+        from: Option<&FullJid>,
+        to: &FullJid,
+        stanza: Stanza,
+    ) {
         match stanza.kind() {
             // §8.5.3.2.1: a message for an unavailable resource goes to the bare JID.
             StanzaKind::Message => {
                 let bare = Jid::from(to.to_bare());
                 Box::pin(self.to_bare(server, from, &bare, stanza)).await;
             }
-            StanzaKind::Iq => self.bounce(
-                from,
-                &stanza,
-                StanzaError::new(Condition::ServiceUnavailable),
-            ),
+            // §8.5.3.2.2: an IQ request is answered with an error; an answer has no one to go to.
+            StanzaKind::Iq => {
+                if let Some(from) = from {
+                    if matches!(stanza.iq_type(), Some(IqType::Get | IqType::Set)) {
+                        self.bounce(
+                            from,
+                            &stanza,
+                            StanzaError::new(Condition::ServiceUnavailable),
+                        );
+                    }
+                }
+            }
+            // §8.5.3.2.3: presence for a resource that is gone is ignored.
             StanzaKind::Presence => {}
         }
     }
 
+    /// What a session's inbox still held when it ended (RFC 6121 §8.5.3.2): handled as if
+    /// the session had never been there, so nothing queued for it is lost.
+    pub async fn redeliver(&self, server: &Server, to: &FullJid, left: Vec<Element>) {
+        if !left.is_empty() {
+            tracing::info!(%to, count = left.len(), "re-routing stanzas the session did not write");
+        }
+        for element in left {
+            let Ok(stanza) = Stanza::from_element(element) else {
+                continue;
+            };
+            let from = stanza.from().and_then(|f| FullJid::new(f).ok());
+            self.undeliverable(server, from.as_ref(), to, stanza).await;
+        }
+    }
+
     /// RFC 6121 §8.5.2: the bare JID of one of our accounts.
-    async fn to_bare(&self, server: &Server, from: &FullJid, to: &Jid, stanza: Stanza) {
+    async fn to_bare(&self, server: &Server, from: Option<&FullJid>, to: &Jid, stanza: Stanza) {
         match stanza.kind() {
             // RFC 6120 §10.3.3: an IQ to a bare JID is answered by the server for the account.
             StanzaKind::Iq => {
-                self.handle_iq(server, from, to, Target::Account, stanza)
-                    .await
+                if let Some(from) = from {
+                    self.handle_iq(server, from, to, Target::Account, stanza)
+                        .await
+                }
             }
             StanzaKind::Message => self.message_to_bare(server, from, to, stanza).await,
             StanzaKind::Presence => {}
         }
     }
 
-    async fn message_to_bare(&self, server: &Server, from: &FullJid, to: &Jid, stanza: Stanza) {
+    async fn message_to_bare(
+        &self,
+        server: &Server,
+        from: Option<&FullJid>,
+        to: &Jid,
+        stanza: Stanza,
+    ) {
         let bare = to.to_bare().to_string();
         let message_type = stanza.type_attr().unwrap_or("normal");
         let delivered = match message_type {
@@ -141,18 +184,17 @@ impl Router {
         }
         // §8.5.2.2: nobody available. Chat and normal messages wait offline (XEP-0160);
         // headlines and errors are dropped; the rest bounce.
-        match message_type {
-            "headline" | "error" => {}
-            "groupchat" => self.bounce(
-                from,
-                &stanza,
-                StanzaError::new(Condition::ServiceUnavailable),
-            ),
-            _ => {
-                if let Err(err) = crate::offline::store(server, &to.to_bare(), &stanza).await {
-                    self.bounce(from, &stanza, err);
-                }
-            }
+        let err = match message_type {
+            "headline" | "error" => return,
+            "groupchat" => StanzaError::new(Condition::ServiceUnavailable),
+            _ => match crate::offline::store(server, &to.to_bare(), &stanza).await {
+                Ok(()) => return,
+                Err(err) => err,
+            },
+        };
+        match from {
+            Some(from) => self.bounce(from, &stanza, err),
+            None => tracing::debug!(%to, "undeliverable message from no session dropped"),
         }
     }
 
@@ -205,8 +247,11 @@ impl Router {
         self.reply(from, stanza.error_reply(&err));
     }
 
-    /// Hands a server-generated stanza to one session.
+    /// Hands a server-generated stanza to one session. If that session is gone or ending
+    /// (its own end is logged), the answer has no one left to go to.
     pub fn reply(&self, to: &FullJid, element: Element) {
-        let _ = self.table.send_to_full(to, element);
+        if self.table.send_to_full(to, element).is_err() {
+            tracing::debug!(%to, "reply for a session that is gone");
+        }
     }
 }

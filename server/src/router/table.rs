@@ -3,14 +3,25 @@
 //!
 //! A plain lock: held only for map operations, never across an await. Sending is
 //! `try_send` on the session's bounded inbox, so a slow client can't stall a sender.
+//!
+//! **Slow-client policy.** A full inbox means the client reads slower than stanzas arrive
+//! for it. Like ejabberd's queue limit (`max_fsm_queue`), the session is then ended
+//! (`policy-violation`, logged at warn) rather than anything being dropped: from that moment
+//! the resource no longer counts as reachable, the stanza that did not fit goes back to its
+//! sender's routing as undeliverable (RFC 6121 §8.5: a message falls to the bare JID and
+//! other resources or offline storage, an IQ is answered with an error), and what was
+//! already queued is handed back the same way when the session ends
+//! ([`Inbox::close_and_drain`]).
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use jabberwock_protocol::jid::FullJid;
-use jabberwock_protocol::stream::StreamError;
+use jabberwock_protocol::stream::{StreamCondition, StreamError};
 use jabberwock_protocol::xml::Element;
-use tokio::sync::mpsc;
+use tokio::sync::mpsc::{self, error::TrySendError};
+use tokio::sync::Notify;
 
 /// What a session's inbox carries. Kept small: every session holds a channel of these.
 #[derive(Debug)]
@@ -21,10 +32,114 @@ pub enum Outbound {
     Close(Box<StreamError>),
 }
 
-pub type Inbox = mpsc::Receiver<Outbound>;
-
 /// Inbox depth: enough to absorb a burst, small enough that a stuck client can't hoard memory.
 pub const INBOX_CAPACITY: usize = 256;
+
+/// The out-of-band way to end a session, which works whatever its inbox holds.
+#[derive(Default)]
+struct Ending {
+    /// Set once: the session is ending and must not be handed more.
+    ending: AtomicBool,
+    error: Mutex<Option<StreamError>>,
+    notify: Notify,
+}
+
+impl Ending {
+    /// Asks the session to end with `error`; true the first time.
+    fn end(&self, error: StreamError) -> bool {
+        let first = !self.ending.swap(true, Ordering::AcqRel);
+        if first {
+            *self.error.lock().unwrap_or_else(|p| p.into_inner()) = Some(error);
+        }
+        // A stored permit if the session is not waiting right now.
+        self.notify.notify_one();
+        first
+    }
+}
+
+/// A session's inbox: what the router hands it, and the signal that it must end.
+pub struct Inbox {
+    rx: mpsc::Receiver<Outbound>,
+    ending: Arc<Ending>,
+}
+
+/// The router's side of an [`Inbox`], kept in the table.
+pub struct InboxSender {
+    tx: mpsc::Sender<Outbound>,
+    ending: Arc<Ending>,
+}
+
+/// A new session's inbox, [`INBOX_CAPACITY`] deep.
+pub fn inbox() -> (InboxSender, Inbox) {
+    let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
+    let ending = Arc::new(Ending::default());
+    (
+        InboxSender {
+            tx,
+            ending: ending.clone(),
+        },
+        Inbox { rx, ending },
+    )
+}
+
+/// See [`Inbox::end_signal`].
+pub struct EndSignal(Arc<Ending>);
+
+impl EndSignal {
+    /// Resolves when the session was told to end out of band (its inbox overflowed, or a
+    /// close found it full), with the stream error to end with.
+    pub async fn ended(&self) -> StreamError {
+        self.0.notify.notified().await;
+        self.0
+            .error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .unwrap_or_else(|| StreamError::new(StreamCondition::PolicyViolation))
+    }
+}
+
+impl Inbox {
+    pub async fn recv(&mut self) -> Option<Outbound> {
+        self.rx.recv().await
+    }
+
+    /// The signal that this session was told to end out of band.
+    pub fn end_signal(&self) -> EndSignal {
+        EndSignal(self.ending.clone())
+    }
+
+    /// Takes no more, and gives back the stanzas that were queued and never written, for
+    /// the caller to handle as undeliverable (at most [`INBOX_CAPACITY`]).
+    pub fn close_and_drain(&mut self) -> Vec<Element> {
+        self.ending.ending.store(true, Ordering::Release);
+        self.rx.close();
+        let mut left = Vec::new();
+        while let Ok(outbound) = self.rx.try_recv() {
+            if let Outbound::Stanza(element) = outbound {
+                left.push(*element);
+            }
+        }
+        left
+    }
+}
+
+impl InboxSender {
+    /// Whether the session still takes stanzas (not ending, not gone).
+    fn open(&self) -> bool {
+        !self.ending.ending.load(Ordering::Acquire) && !self.tx.is_closed()
+    }
+
+    /// Queues a close behind what is already queued; if the inbox is full, ends the session
+    /// out of band instead, so the close is never lost.
+    fn close(&self, error: StreamError) {
+        if let Err(TrySendError::Full(Outbound::Close(error))) =
+            self.tx.try_send(Outbound::Close(Box::new(error)))
+        {
+            self.ending.end(*error);
+        }
+    }
+}
 
 struct Resource {
     resource: String,
@@ -35,7 +150,14 @@ struct Resource {
     last_presence: Option<Arc<Element>>,
     /// Asked for the roster, so it gets roster pushes (RFC 6121 §2.1.6).
     interested: bool,
-    tx: mpsc::Sender<Outbound>,
+    tx: InboxSender,
+}
+
+impl Resource {
+    /// Whether routing may pick this resource: bound, available, and still taking stanzas.
+    fn reachable_priority(&self) -> Option<i8> {
+        self.priority.filter(|_| self.tx.open())
+    }
 }
 
 #[derive(Default)]
@@ -47,14 +169,31 @@ fn keys(jid: &FullJid) -> (String, &str) {
     (jid.to_bare().to_string(), jid.resource().as_str())
 }
 
-/// Hands `element` to one inbox; gives it back when the inbox is full or closed.
-fn send(tx: &mpsc::Sender<Outbound>, element: Element) -> Result<(), Element> {
-    match tx.try_send(Outbound::Stanza(Box::new(element))) {
+/// Hands `element` to the inbox of `jid`; gives it back, for the caller to handle as
+/// undeliverable, when the session is ending or gone. A full inbox ends the session (the
+/// slow-client policy above) and gives the element back too: never a silent drop.
+fn send(jid: &str, tx: &InboxSender, element: Element) -> Result<(), Element> {
+    if !tx.open() {
+        return Err(element);
+    }
+    match tx.tx.try_send(Outbound::Stanza(Box::new(element))) {
         Ok(()) => Ok(()),
-        Err(e) => match e.into_inner() {
-            Outbound::Stanza(element) => Err(*element),
-            Outbound::Close(_) => Ok(()),
-        },
+        Err(TrySendError::Full(Outbound::Stanza(element))) => {
+            let error = StreamError::with_text(
+                StreamCondition::PolicyViolation,
+                "Too many stanzas waiting for this client to read them",
+            );
+            if tx.ending.end(error) {
+                tracing::warn!(
+                    %jid,
+                    queued = INBOX_CAPACITY,
+                    "client reads too slowly: inbox full, ending the session"
+                );
+            }
+            Err(*element)
+        }
+        Err(TrySendError::Closed(Outbound::Stanza(element))) => Err(*element),
+        Err(_) => Ok(()),
     }
 }
 
@@ -80,19 +219,13 @@ impl SessionTable {
 
     /// Binds a full JID to a session's inbox. An existing session with the same full JID is
     /// told to close with `conflict` (the newest login wins, as in Prosody).
-    pub fn bind(
-        &self,
-        jid: &FullJid,
-        session_id: u64,
-        tx: mpsc::Sender<Outbound>,
-        replaced: StreamError,
-    ) {
+    pub fn bind(&self, jid: &FullJid, session_id: u64, tx: InboxSender, replaced: StreamError) {
         let (bare, resource) = keys(jid);
         let mut map = self.write();
         let resources = map.entry(bare).or_default();
         if let Some(pos) = resources.iter().position(|r| r.resource == resource) {
             let old = resources.remove(pos);
-            let _ = old.tx.try_send(Outbound::Close(Box::new(replaced)));
+            old.tx.close(replaced);
         }
         resources.push(Resource {
             resource: resource.to_owned(),
@@ -158,6 +291,8 @@ impl SessionTable {
         })
     }
 
+    /// Gives `element` to the session bound to `jid`; back when it can't take it (not bound,
+    /// ending, or its inbox overflowed).
     pub fn send_to_full(&self, jid: &FullJid, element: Element) -> Result<(), Element> {
         let (bare, resource) = keys(jid);
         let map = self.read();
@@ -165,7 +300,7 @@ impl SessionTable {
             .get(&bare)
             .and_then(|rs| rs.iter().find(|r| r.resource == resource))
         {
-            Some(r) => send(&r.tx, element),
+            Some(r) => send(jid.as_str(), &r.tx, element),
             None => Err(element),
         }
     }
@@ -177,7 +312,10 @@ impl SessionTable {
             .map(|rs| {
                 rs.iter()
                     .filter(|r| pick(r))
-                    .filter(|r| send(&r.tx, element.clone()).is_ok())
+                    .filter(|r| {
+                        let jid = format!("{bare}/{}", r.resource);
+                        send(&jid, &r.tx, element.clone()).is_ok()
+                    })
                     .count()
             })
             .unwrap_or(0)
@@ -188,12 +326,12 @@ impl SessionTable {
     pub fn send_to_most_available(&self, bare: &str, element: &Element) -> usize {
         let best = self.read().get(bare).and_then(|rs| {
             rs.iter()
-                .filter_map(|r| r.priority)
+                .filter_map(Resource::reachable_priority)
                 .filter(|p| *p >= 0)
                 .max()
         });
         match best {
-            Some(best) => self.send_where(bare, element, |r| r.priority == Some(best)),
+            Some(best) => self.send_where(bare, element, |r| r.reachable_priority() == Some(best)),
             None => 0,
         }
     }
@@ -206,7 +344,17 @@ impl SessionTable {
         non_negative_only: bool,
     ) -> usize {
         self.send_where(bare, element, |r| {
-            r.priority.is_some_and(|p| p >= 0 || !non_negative_only)
+            r.reachable_priority()
+                .is_some_and(|p| p >= 0 || !non_negative_only)
+        })
+    }
+
+    /// Like [`SessionTable::send_to_available`] with every available resource, except
+    /// `except` (a session's own copy, which it writes itself).
+    pub fn send_to_other_available(&self, except: &FullJid, element: &Element) -> usize {
+        let (bare, resource) = keys(except);
+        self.send_where(&bare, element, |r| {
+            r.resource != resource && r.reachable_priority().is_some()
         })
     }
 
@@ -217,7 +365,10 @@ impl SessionTable {
             .map(|rs| {
                 rs.iter()
                     .filter(|r| r.interested)
-                    .filter(|r| send(&r.tx, make(&format!("{bare}/{}", r.resource))).is_ok())
+                    .filter(|r| {
+                        let jid = format!("{bare}/{}", r.resource);
+                        send(&jid, &r.tx, make(&jid)).is_ok()
+                    })
                     .count()
             })
             .unwrap_or(0)
@@ -241,7 +392,7 @@ impl SessionTable {
     pub fn close_all(&self, bare: &str, error: &StreamError) {
         if let Some(rs) = self.read().get(bare) {
             for r in rs {
-                let _ = r.tx.try_send(Outbound::Close(Box::new(error.clone())));
+                r.tx.close(error.clone());
             }
         }
     }
