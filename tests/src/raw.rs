@@ -92,6 +92,24 @@ impl RawClient {
         }
     }
 
+    /// Connects from the local address `from` (any of 127.0.0.0/8 on loopback), so one test
+    /// can be several client addresses.
+    pub async fn connect_from(addr: SocketAddr, from: std::net::IpAddr) -> RawClient {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind(SocketAddr::new(from, 0))
+            .expect("bind the client address");
+        let tcp = timeout(WAIT, socket.connect(addr))
+            .await
+            .expect("connect timed out")
+            .expect("connect");
+        RawClient {
+            io: Io::Plain(tcp),
+            pending: Vec::new(),
+            eof: false,
+        }
+    }
+
     /// Connects and immediately does a TLS handshake (XEP-0368 direct TLS).
     pub async fn connect_tls(addr: SocketAddr, cert: &Path) -> RawClient {
         let mut client = RawClient::connect(addr).await;
@@ -292,6 +310,25 @@ impl RawClient {
         password: &str,
         resource: &str,
     ) -> (RawClient, String) {
+        let mut c = RawClient::login_flash_unbound(addr, user, password).await;
+        let jid = c.bind(resource, "\0").await;
+        c.read_until("\0").await;
+        c.send("<iq type=\"set\" id=\"sess_1\"><session xmlns=\"urn:ietf:params:xml:ns:xmpp-session\"/></iq>\0")
+            .await;
+        // Presence of the user's other resources may arrive first (RFC 6121 §4.2.2).
+        let session = loop {
+            let unit = c.read_unit().await;
+            if unit.contains("id=\"sess_1\"") {
+                break unit;
+            }
+        };
+        assert!(session.contains("type=\"result\""), "{session}");
+        (c, jid)
+    }
+
+    /// The Flash login of [`RawClient::login_flash`] up to the restarted stream's features,
+    /// before resource binding.
+    pub async fn login_flash_unbound(addr: SocketAddr, user: &str, password: &str) -> RawClient {
         let mut c = RawClient::connect(addr).await;
         c.send(FLASH_HEADER).await;
         let header = c.read_unit().await;
@@ -326,19 +363,7 @@ impl RawClient {
             restart.contains("<flash:stream ") && restart.ends_with("</stream:features>"),
             "{restart}"
         );
-        let jid = c.bind(resource, "\0").await;
-        c.read_until("\0").await;
-        c.send("<iq type=\"set\" id=\"sess_1\"><session xmlns=\"urn:ietf:params:xml:ns:xmpp-session\"/></iq>\0")
-            .await;
-        // Presence of the user's other resources may arrive first (RFC 6121 §4.2.2).
-        let session = loop {
-            let unit = c.read_unit().await;
-            if unit.contains("id=\"sess_1\"") {
-                break unit;
-            }
-        };
-        assert!(session.contains("type=\"result\""), "{session}");
-        (c, jid)
+        c
     }
 
     /// XEP-0199 ping to the server; panics unless the pong comes back. `sep` as in `bind`.

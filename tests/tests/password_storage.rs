@@ -165,8 +165,12 @@ fn keys_for(hash: &str, password: &str, salt: &[u8], iterations: u32) -> (Vec<u8
 
 #[tokio::test]
 async fn database_holds_scram_keys_and_no_password() {
-    let server =
-        TestServer::start_with(TestConfig::default().host("localhost", "registration = true"));
+    let server = TestServer::start_with(
+        TestConfig::default()
+            .host("localhost", "registration = true")
+            // Over a clear Flash socket too.
+            .host("localhost", "flash_registration = true"),
+    );
     server.add_user("alice@localhost", SHARED);
     server.add_user("bob@localhost", SHARED);
     register_in_band(&server, "carol", CAROL).await;

@@ -142,8 +142,12 @@ const REGISTER_FEATURE: &str = "<register xmlns=\"http://jabber.org/features/iq-
 
 #[tokio::test]
 async fn in_band_registration_from_a_flash_client() {
-    let server =
-        TestServer::start_with(TestConfig::default().host("localhost", "registration = true"));
+    let server = TestServer::start_with(
+        TestConfig::default()
+            .host("localhost", "registration = true")
+            // Over a clear Flash socket too.
+            .host("localhost", "flash_registration = true"),
+    );
     let (mut c, features) = flash_stream(&server).await;
     assert!(features.contains(REGISTER_FEATURE), "{features}");
 

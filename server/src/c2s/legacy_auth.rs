@@ -127,7 +127,11 @@ pub async fn handle(
     };
     server.throttle.success(conn.peer.ip());
     tracing::info!(user = %username, %host, "authenticated (jabber:iq:auth)");
-    let bound = bind_in_router(server, full, session_id, false);
+    let bound = match bind_in_router(server, full, session_id, false) {
+        Ok(bound) => bound,
+        // XEP-0086 maps resource-constraint to the legacy code 500.
+        Err(err) => return reply(conn, stanza, (err, "500")).await,
+    };
     confirm_bind(server, conn, bound, &stanza.iq_result(None))
         .await
         .map(Some)

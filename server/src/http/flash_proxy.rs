@@ -53,6 +53,10 @@ pub async fn upgrade(
         tracing::warn!(%peer, "refused a Flash WebSocket: c2s.max_connections reached");
         return (StatusCode::SERVICE_UNAVAILABLE, "too many connections\n").into_response();
     };
+    let ip_permit = match super::ip_permit(&server, peer) {
+        Ok(p) => p,
+        Err(refused) => return refused,
+    };
     // One Ruffle frame is one XMLSocket send(), normally one unit: the stream reader
     // enforces the real limits, this only bounds what a single frame can make us buffer.
     let c2s = &server.config.c2s;
@@ -73,7 +77,7 @@ pub async fn upgrade(
                 let transport = Transport::WebSocket(Box::new(WsStream::new(socket)));
                 let conn = Connection::new(transport, peer, server.limits(), &[]);
                 listener::serve_stream(&server, conn, deadline, shutdown).await;
-                drop(permit);
+                drop((permit, ip_permit));
                 drop(sessions);
             }
             .instrument(span)
