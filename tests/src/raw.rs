@@ -85,6 +85,10 @@ impl RawClient {
             .await
             .expect("connect timed out")
             .expect("connect");
+        RawClient::over(tcp)
+    }
+
+    fn over(tcp: TcpStream) -> RawClient {
         RawClient {
             io: Io::Plain(tcp),
             pending: Vec::new(),
@@ -99,15 +103,23 @@ impl RawClient {
         socket
             .bind(SocketAddr::new(from, 0))
             .expect("bind the client address");
-        let tcp = timeout(WAIT, socket.connect(addr))
-            .await
-            .expect("connect timed out")
-            .expect("connect");
-        RawClient {
-            io: Io::Plain(tcp),
-            pending: Vec::new(),
-            eof: false,
-        }
+        let tcp = timeout(WAIT, socket.connect(addr)).await;
+        RawClient::over(tcp.expect("connect timed out").expect("connect"))
+    }
+
+    /// On a fresh connection: a Flash stream, whose features must offer XEP-0077, and one
+    /// registration of `user`; returns the server's answer.
+    pub async fn register_flash(&mut self, user: &str, password: &str) -> String {
+        self.send(FLASH_HEADER).await;
+        self.read_unit().await;
+        let features = self.read_unit().await;
+        assert!(features.contains("iq-register"), "{features}");
+        self.send(format!(
+            "<iq type=\"set\" id=\"reg\" to=\"localhost\"><query xmlns=\"jabber:iq:register\">\
+             <username>{user}</username><password>{password}</password></query></iq>\0"
+        ))
+        .await;
+        self.read_unit().await
     }
 
     /// Connects and immediately does a TLS handshake (XEP-0368 direct TLS).

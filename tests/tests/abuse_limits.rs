@@ -65,13 +65,7 @@ async fn one_address_cannot_take_every_connection() {
     server.add_user("alice@localhost", "wonderland");
 
     // Three streams from 127.0.0.2 are served (each gets its header answered)...
-    let mut held = Vec::new();
-    for _ in 0..3 {
-        let mut c = RawClient::connect_from(server.c2s, ip("127.0.0.2")).await;
-        c.send(FLASH_HEADER).await;
-        assert!(c.read_unit().await.contains("<flash:stream "));
-        held.push(c);
-    }
+    let mut held = served_from(&server, "127.0.0.2", 3).await;
     // ...more from there are closed at once, without a byte...
     let mut refused = Vec::new();
     for _ in 0..5 {
@@ -83,9 +77,7 @@ async fn one_address_cannot_take_every_connection() {
     // a real login from another one still gets through.
     let (_alice, jid) = RawClient::login_flash(server.c2s, "alice", "wonderland", "desk").await;
     assert_eq!(jid, "alice@localhost/desk");
-    let mut other = RawClient::connect_from(server.c2s, ip("127.0.0.3")).await;
-    other.send(FLASH_HEADER).await;
-    assert!(other.read_unit().await.contains("<flash:stream "));
+    let _other = served_from(&server, "127.0.0.3", 1).await;
 
     // A closed connection gives its address's slot back.
     drop(held.pop());
@@ -107,28 +99,25 @@ async fn one_address_cannot_take_every_connection() {
 #[tokio::test]
 async fn loopback_is_exempt_by_default() {
     let server = TestServer::start_with(TestConfig::default().c2s("max_connections_per_ip = 1"));
+    served_from(&server, "127.0.0.2", 3).await;
+}
+
+/// `n` Flash streams opened from `from`, each answered with the server's header.
+async fn served_from(server: &TestServer, from: &str, n: usize) -> Vec<RawClient> {
     let mut held = Vec::new();
-    for _ in 0..3 {
-        let mut c = RawClient::connect_from(server.c2s, ip("127.0.0.2")).await;
+    for _ in 0..n {
+        let mut c = RawClient::connect_from(server.c2s, ip(from)).await;
         c.send(FLASH_HEADER).await;
         assert!(c.read_unit().await.contains("<flash:stream "));
         held.push(c);
     }
+    held
 }
 
 /// Opens a Flash stream from `from` and sends one registration; the answer.
 async fn register_from(server: &TestServer, from: IpAddr, user: &str, password: &str) -> String {
     let mut c = RawClient::connect_from(server.c2s, from).await;
-    c.send(FLASH_HEADER).await;
-    c.read_unit().await;
-    let features = c.read_unit().await;
-    assert!(features.contains("iq-register"), "{features}");
-    c.send(format!(
-        "<iq type=\"set\" id=\"reg\" to=\"localhost\"><query xmlns=\"jabber:iq:register\">\
-         <username>{user}</username><password>{password}</password></query></iq>\0"
-    ))
-    .await;
-    c.read_unit().await
+    c.register_flash(user, password).await
 }
 
 fn listed(server: &TestServer) -> Vec<String> {

@@ -9,7 +9,6 @@ use std::str::FromStr;
 
 use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD as B64URL};
 use base64::Engine;
-use jabberwock_tests::raw::FLASH_HEADER;
 use jabberwock_tests::{RawClient, TestConfig, TestServer};
 use sasl::common::scram::{ScramProvider, Sha1, Sha256};
 use sasl::common::Password;
@@ -23,16 +22,7 @@ const CAROL: &str = "in-band-s3cret-Carol";
 
 async fn register_in_band(server: &TestServer, user: &str, password: &str) {
     let mut c = RawClient::connect(server.c2s).await;
-    c.send(FLASH_HEADER).await;
-    c.read_unit().await;
-    let features = c.read_unit().await;
-    assert!(features.contains("iq-register"), "{features}");
-    c.send(format!(
-        "<iq type=\"set\" id=\"reg\" to=\"localhost\"><query xmlns=\"jabber:iq:register\">\
-         <username>{user}</username><password>{password}</password></query></iq>\0"
-    ))
-    .await;
-    let answer = c.read_unit().await;
+    let answer = c.register_flash(user, password).await;
     assert!(
         answer.contains("type=\"result\"") && answer.contains("id=\"reg\""),
         "{answer}"

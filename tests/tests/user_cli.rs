@@ -115,7 +115,7 @@ async fn user_passwd_replaces_the_password() {
     assert_eq!(jid, "alice@localhost/r");
 
     // Changing the password of an account that does not exist is refused, and creates nothing.
-    let out = server.cli(&["user", "passwd", "nobody@localhost"], "x\n");
+    let out = server.cli(&["user", "passwd", "nobody@localhost"], "unused-pw\n");
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert_eq!(listed(&server), ["alice@localhost"]);
 }

@@ -55,7 +55,7 @@ pub async fn upgrade(
     };
     let ip_permit = match super::ip_permit(&server, peer) {
         Ok(p) => p,
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     // One Ruffle frame is one XMLSocket send(), normally one unit: the stream reader
     // enforces the real limits, this only bounds what a single frame can make us buffer.

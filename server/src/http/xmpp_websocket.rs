@@ -73,7 +73,7 @@ pub async fn upgrade(
     };
     let ip_permit = match super::ip_permit(&server, peer) {
         Ok(p) => p,
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     // The TCP peer, not a forwarded client address: what matters is whether this hop
     // left the machine.

@@ -40,7 +40,7 @@ fn refused_password(err: AccountError) -> StanzaError {
         e @ (AccountError::EmptyPassword
         | AccountError::TooShort(_)
         | AccountError::BadCharacter) => {
-            StanzaError::with_text(Condition::NotAcceptable, &format!("Refused: {e}."))
+            StanzaError::with_text(Condition::NotAcceptable, format!("Refused: {e}."))
         }
         _ => StanzaError::new(Condition::BadRequest),
     }

@@ -140,7 +140,7 @@ impl Bosh {
         };
         let ip_permit = match super::ip_permit(&server, peer) {
             Ok(p) => p,
-            Err(refused) => return refused,
+            Err(refused) => return refused.into_response(),
         };
         let max_wait = config.http.bosh_max_wait;
         let wait = req
