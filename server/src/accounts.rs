@@ -1,13 +1,26 @@
 //! Accounts as the server sees them: turning a password into SCRAM credentials
 //! (RFC 5802 §3) and checking a password against them. The password itself is never stored.
+//!
+//! Every password is prepared with the RFC 8265 OpaqueString profile before it is used
+//! (§4.2: non-ASCII spaces become U+0020, then Unicode NFC), both when it is stored and
+//! when it is checked, so the two Unicode spellings of one password (a composed or a
+//! decomposed "é") are the same password. SCRAM clients do the same on their side
+//! (RFC 5802 §2.2 asks for SASLprep; both give the same result for such inputs).
 
+use std::borrow::Cow;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use jabberwock_protocol::jid::BareJid;
 use jabberwock_storage::{AccountId, ScramCredential, ScramHash, Store, StoreError};
+use precis_profiles::precis_core::profile::PrecisFastInvocation;
+use precis_profiles::OpaqueString;
 use rand::RngCore;
 use sasl::common::scram::{ScramProvider, Sha1, Sha256};
 use sasl::common::Password;
+
+use crate::config::AuthConfig;
 
 /// Salt length in bytes; RFC 5802 leaves it open, 16 random bytes is common practice.
 const SALT_LEN: usize = 16;
@@ -22,6 +35,11 @@ pub enum AccountError {
     UnknownHost(String),
     #[error("the password is empty")]
     EmptyPassword,
+    #[error("the password is shorter than {0} characters")]
+    TooShort(usize),
+    /// RFC 8265 §4.2: control characters and unassigned code points are not allowed.
+    #[error("the password contains a character that is not allowed (RFC 8265 OpaqueString)")]
+    BadCharacter,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -92,9 +110,26 @@ pub fn scram_credentials(password: &str, iterations: u32) -> Vec<ScramCredential
     ]
 }
 
-/// Whether `password` produces the stored key of `credential` (SASL PLAIN).
+/// `password` prepared and enforced with the RFC 8265 OpaqueString profile: what is
+/// stored and what is compared. An empty or disallowed password is an error.
+pub fn prepare_password(password: &str) -> Result<Cow<'_, str>, AccountError> {
+    if password.is_empty() {
+        return Err(AccountError::EmptyPassword);
+    }
+    OpaqueString::enforce(password).map_err(|_| AccountError::BadCharacter)
+}
+
+/// Whether `password` produces the stored key of `credential` (SASL PLAIN, XEP-0078),
+/// after OpaqueString preparation; a password the profile refuses matches nothing.
 /// CPU-heavy (PBKDF2): call from a blocking thread.
 pub fn verify_password(password: &str, credential: &ScramCredential) -> bool {
+    let Ok(password) = prepare_password(password) else {
+        return false;
+    };
+    verify_prepared(&password, credential)
+}
+
+fn verify_prepared(password: &str, credential: &ScramCredential) -> bool {
     let candidate = match credential.hash {
         ScramHash::Sha1 => credential_for::<Sha1>(
             credential.hash,
@@ -121,9 +156,9 @@ pub async fn create(
     store: &Arc<dyn Store>,
     id: &AccountId,
     password: String,
-    iterations: u32,
+    rules: &AuthConfig,
 ) -> Result<(), AccountError> {
-    let creds = credentials_for_new_password(password, iterations).await?;
+    let creds = credentials_for_new_password(password, rules).await?;
     store.create_account(id, &creds).await?;
     Ok(())
 }
@@ -132,22 +167,86 @@ pub async fn set_password(
     store: &Arc<dyn Store>,
     id: &AccountId,
     password: String,
-    iterations: u32,
+    rules: &AuthConfig,
 ) -> Result<(), AccountError> {
-    let creds = credentials_for_new_password(password, iterations).await?;
+    let creds = credentials_for_new_password(password, rules).await?;
     store.set_credentials(id, &creds).await?;
     Ok(())
 }
 
-/// Refuses an empty password, then runs PBKDF2 off the async threads.
+/// Checks a new password against the rules (OpaqueString, `auth.min_password_length`),
+/// then runs PBKDF2 on its prepared form off the async threads.
 async fn credentials_for_new_password(
     password: String,
-    iterations: u32,
+    rules: &AuthConfig,
 ) -> Result<Vec<ScramCredential>, AccountError> {
-    if password.is_empty() {
-        return Err(AccountError::EmptyPassword);
+    let password = check_new_password(&password, rules)?;
+    Ok(derive_off_thread(password, rules.scram_iterations).await)
+}
+
+/// The prepared form of a new password, if it is acceptable.
+pub fn check_new_password(password: &str, rules: &AuthConfig) -> Result<String, AccountError> {
+    let prepared = prepare_password(password)?;
+    // Counted in characters, as users count them (RFC 8265 §4.2 leaves length to the
+    // application).
+    if prepared.chars().count() < rules.min_password_length {
+        return Err(AccountError::TooShort(rules.min_password_length));
     }
-    Ok(derive_off_thread(password, iterations).await)
+    Ok(prepared.into_owned())
+}
+
+/// A fresh random secret (32 bytes).
+pub fn random_secret() -> Vec<u8> {
+    let mut key = vec![0u8; DECOY_KEY_LEN];
+    rand::thread_rng().fill_bytes(&mut key);
+    key
+}
+
+/// File name, inside `data_dir`, of the secret behind decoy SCRAM salts.
+const DECOY_KEY_FILE: &str = "decoy-salt.key";
+const DECOY_KEY_LEN: usize = 32;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {}", path.display(), crate::config::io_reason(source))]
+pub struct SecretError {
+    pub path: PathBuf,
+    pub source: std::io::Error,
+}
+
+/// The server's decoy-salt secret: read from `<data_dir>/decoy-salt.key`, or created there
+/// (random, mode 0600) on first start. It keeps the salts shown for unknown users stable
+/// across restarts and unpredictable to anyone without the file.
+pub fn decoy_key(data_dir: &Path) -> Result<Vec<u8>, SecretError> {
+    let path = data_dir.join(DECOY_KEY_FILE);
+    let err = |source| SecretError {
+        path: path.clone(),
+        source,
+    };
+    match std::fs::read(&path) {
+        Ok(key) if key.len() == DECOY_KEY_LEN => return Ok(key),
+        Ok(_) => {
+            return Err(err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("expected {DECOY_KEY_LEN} bytes; delete the file to make a new one"),
+            )))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(err(e)),
+    }
+    std::fs::create_dir_all(data_dir).map_err(err)?;
+    let key = random_secret();
+    let mut options = std::fs::OpenOptions::new();
+    // create_new: two processes starting at once can't both write one.
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&path).map_err(err)?;
+    file.write_all(&key).map_err(err)?;
+    file.sync_all().map_err(err)?;
+    Ok(key)
 }
 
 async fn derive_off_thread(password: String, iterations: u32) -> Vec<ScramCredential> {
@@ -185,6 +284,27 @@ mod tests {
             assert!(!hay.windows(7).any(|w| w == b"correct"));
         }
         assert_ne!(creds[0].salt, creds[1].salt);
+    }
+
+    #[test]
+    fn passwords_are_prepared_with_opaque_string() {
+        let creds = scram_credentials(&prepare_password("caf\u{e9}\u{a0}1").unwrap(), 4096);
+        // Decomposed "é" and a no-break space are the same password (RFC 8265 §4.2).
+        assert!(verify_password("cafe\u{301} 1", &creds[1]));
+        assert!(!verify_password("cafe 1", &creds[1]));
+        assert!(matches!(
+            prepare_password("a\u{7}b"),
+            Err(AccountError::BadCharacter)
+        ));
+        let rules = AuthConfig::default();
+        assert!(matches!(
+            check_new_password("abc", &rules),
+            Err(AccountError::TooShort(4))
+        ));
+        assert_eq!(
+            check_new_password("e\u{301}tat", &rules).unwrap(),
+            "\u{e9}tat"
+        );
     }
 
     #[test]

@@ -80,12 +80,11 @@ pub async fn run_user_command(config: &Config, command: UserCommand) -> Result<(
         served_account(config, jid)?;
     }
     let store: Arc<dyn Store> = jabberwock_storage::open(&config.storage_url()).await?;
-    let iterations = config.auth.scram_iterations;
     match command {
         UserCommand::Add { jid } => {
             let id = served_account(config, &jid)?;
             let password = read_password(true)?;
-            accounts::create(&store, &id, password, iterations)
+            accounts::create(&store, &id, password, &config.auth)
                 .await
                 .map_err(|e| refusal(e, &jid))?;
             println!("created {}@{}", id.username, id.domain);
@@ -109,7 +108,7 @@ pub async fn run_user_command(config: &Config, command: UserCommand) -> Result<(
         UserCommand::Passwd { jid } => {
             let id = served_account(config, &jid)?;
             let password = read_password(true)?;
-            accounts::set_password(&store, &id, password, iterations)
+            accounts::set_password(&store, &id, password, &config.auth)
                 .await
                 .map_err(|e| refusal(e, &jid))?;
             println!("password changed for {}@{}", id.username, id.domain);
@@ -141,7 +140,10 @@ fn refusal(err: AccountError, jid: &str) -> CliError {
         }
         AccountError::Store(StoreError::NotFound) => CliError::Refused(format!("no account {jid}")),
         AccountError::Store(e) => CliError::Store(e),
-        AccountError::EmptyPassword => CliError::Password("the password is empty".into()),
+        // The rules in-band registration applies too (auth.min_password_length, RFC 8265).
+        e @ (AccountError::EmptyPassword
+        | AccountError::TooShort(_)
+        | AccountError::BadCharacter) => CliError::Password(e.to_string()),
         other => CliError::BadJid(other.to_string()),
     }
 }

@@ -149,6 +149,22 @@ pub struct C2sConfig {
     /// guessing. At most 60000.
     #[serde(rename = "auth_failure_delay_ms", with = "milliseconds")]
     pub auth_failure_delay: Duration,
+    /// `c2s.max_sessions_per_account` (default 10): resources one account may
+    /// have bound at once, over every kind of connection. One more bind is
+    /// refused with `resource-constraint` (RFC 6120 §7.6.2.1); binding a
+    /// resource the account already has replaces that session and is always
+    /// allowed. At least 1.
+    pub max_sessions_per_account: usize,
+    /// `c2s.max_connections_per_ip` (default 100): open client connections
+    /// (TCP, WebSocket, BOSH) from one IP address; more are closed at once
+    /// (HTTP 429 for WebSocket and BOSH). 0 = no limit. Addresses in
+    /// `per_ip_exempt` and `http.trusted_proxies` are not counted.
+    pub max_connections_per_ip: usize,
+    /// `c2s.per_ip_exempt` (default `["127.0.0.0/8", "::1"]`): addresses or
+    /// networks exempt from the per-address limits (`max_connections_per_ip`,
+    /// `auth.registration_interval`): this host's own clients, and gateways
+    /// that multiplex many users. `http.trusted_proxies` are exempt too.
+    pub per_ip_exempt: Vec<String>,
 }
 
 /// `[flash]`: Flash XMLSocket clients (`<flash:stream>`) on the c2s ports.
@@ -279,6 +295,17 @@ pub struct AuthConfig {
     /// `auth.scram_iterations` (default 4096): PBKDF2 iterations for newly
     /// stored SCRAM credentials; at least 4096, as RFC 7677 recommends.
     pub scram_iterations: u32,
+    /// `auth.min_password_length` (default 4): fewest characters (after
+    /// RFC 8265 OpaqueString preparation) of a new password, for in-band
+    /// registration and password change (`not-acceptable`) and for
+    /// `jabberwock user add|passwd`. At least 1.
+    pub min_password_length: usize,
+    /// `auth.registration_interval` (seconds, default 600): after an in-band
+    /// registration (XEP-0077) from an IP address, further ones from it are
+    /// refused with `resource-constraint` for this long. 0 = no limit.
+    /// Addresses in `c2s.per_ip_exempt` are not limited.
+    #[serde(with = "seconds")]
+    pub registration_interval: Duration,
 }
 
 /// `[roster]`
@@ -311,6 +338,10 @@ pub struct HostConfig {
     /// `flash` (default `true`): accept Flash clients for this host (needs
     /// `flash.enabled`).
     pub flash: bool,
+    /// `flash_registration` (default `false`): offer in-band registration
+    /// (when `registration` is on) to Flash streams without TLS too, whose
+    /// new password would cross the network in clear text.
+    pub flash_registration: bool,
 }
 
 impl Default for Config {
@@ -367,6 +398,9 @@ impl Default for C2sConfig {
             max_connections: 19_000,
             max_auth_failures: 3,
             auth_failure_delay: Duration::from_millis(500),
+            max_sessions_per_account: 10,
+            max_connections_per_ip: 100,
+            per_ip_exempt: vec!["127.0.0.0/8".to_owned(), "::1".to_owned()],
         }
     }
 }
@@ -415,6 +449,8 @@ impl Default for AuthConfig {
     fn default() -> Self {
         AuthConfig {
             scram_iterations: 4096,
+            min_password_length: 4,
+            registration_interval: Duration::from_secs(600),
         }
     }
 }
@@ -437,6 +473,7 @@ impl Default for HostConfig {
             registration: false,
             anonymous: false,
             flash: true,
+            flash_registration: false,
         }
     }
 }
@@ -637,6 +674,22 @@ impl Config {
             ));
         }
 
+        if self.auth.min_password_length < 1 {
+            return Err(Problem::new(
+                &["auth", "min_password_length"],
+                "must be at least 1, got 0",
+            ));
+        }
+        if self.auth.registration_interval.as_secs() > MAX_TIMEOUT_SECS {
+            return Err(Problem::new(
+                &["auth", "registration_interval"],
+                format!(
+                    "must be at most {MAX_TIMEOUT_SECS} seconds, got {}",
+                    self.auth.registration_interval.as_secs()
+                ),
+            ));
+        }
+
         self.validate_hosts()
     }
 
@@ -706,6 +759,20 @@ impl Config {
                 &["c2s", "max_auth_failures"],
                 "must be at least 1, got 0",
             ));
+        }
+        if c2s.max_sessions_per_account < 1 {
+            return Err(Problem::new(
+                &["c2s", "max_sessions_per_account"],
+                "must be at least 1, got 0",
+            ));
+        }
+        for network in &c2s.per_ip_exempt {
+            if crate::http::safety::Network::parse(network).is_none() {
+                return Err(Problem::new(
+                    &["c2s", "per_ip_exempt"],
+                    format!("invalid address {network:?} (expected an IP address or network, e.g. \"127.0.0.0/8\" or \"::1\")"),
+                ));
+            }
         }
         let delay_ms = c2s.auth_failure_delay.as_millis();
         if delay_ms > u128::from(MAX_AUTH_FAILURE_DELAY_MS) {
@@ -1347,6 +1414,9 @@ mod tests {
             "max_connections",
             "max_auth_failures",
             "auth_failure_delay_ms",
+            "max_sessions_per_account",
+            "max_connections_per_ip",
+            "per_ip_exempt",
             "[flash]",
             "enabled",
             "offer_starttls",
@@ -1375,6 +1445,8 @@ mod tests {
             "header_timeout",
             "[auth]",
             "scram_iterations",
+            "min_password_length",
+            "registration_interval",
             "[roster]",
             "max_items",
             "[offline]",
@@ -1383,6 +1455,7 @@ mod tests {
             "registration",
             "anonymous",
             "flash",
+            "flash_registration",
         ];
         for key in keys {
             let written = text.lines().any(|line| {

@@ -26,6 +26,7 @@ pub mod http;
 pub mod listener;
 pub mod modules;
 pub mod offline;
+pub mod per_ip;
 pub mod presence;
 pub mod roster;
 pub mod router;
@@ -52,6 +53,8 @@ pub enum StartError {
         url: String,
         source: jabberwock_storage::StoreError,
     },
+    #[error("decoy salt secret: {0}")]
+    Secret(#[from] accounts::SecretError),
     /// A listen address that can't be used, reported against its config key.
     #[error(transparent)]
     Listen(#[from] config::ConfigError),
@@ -87,7 +90,12 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
         .filter_map(|l| l.socket.local_addr().ok())
         .collect();
     let identity = tls::ensure_identity(&config)?;
-    let acceptor = stream::transport::acceptor(tls::server_config(&identity)?);
+    let (tls_config, current_cert) = tls::renewable_server_config(&identity)?;
+    let acceptor = stream::transport::acceptor(tls_config);
+    if config.tls.cert.is_none() {
+        // A generated certificate is ours to renew before it ends (tls.rs).
+        tokio::spawn(tls::renew_daily(config.clone(), current_cert));
+    }
     let url = config.storage_url();
     let store = jabberwock_storage::open(&url)
         .await
@@ -95,7 +103,8 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
             url: url.clone(),
             source,
         })?;
-    let server = Arc::new(Server::new(config, store, acceptor));
+    let decoy_key = accounts::decoy_key(&config.data_dir)?;
+    let server = Arc::new(Server::new(config, store, acceptor).with_decoy_key(decoy_key));
     // Before anyone connects: guests a crash left behind (c2s/guest.rs).
     c2s::guest::remove_leftovers(&server).await;
     // Said only now that storage is ready, so whoever waits for these lines (an admin, a

@@ -134,12 +134,19 @@ async fn accept_loop(
         };
         match accepted {
             Ok((tcp, peer)) => {
+                let Some(ip_permit) = server.per_ip.try_acquire(peer.ip()) else {
+                    // One address may not hold every permit (`c2s.max_connections_per_ip`):
+                    // closed without a byte, before any TLS or XML work, as ejabberd does.
+                    tracing::debug!(%peer, "refused a connection: c2s.max_connections_per_ip reached");
+                    continue;
+                };
                 let _ = tcp.set_nodelay(true);
                 let server = server.clone();
                 let shutdown = shutdown.clone();
                 let span = tracing::info_span!("conn", %peer, kind = %listener.kind);
                 let task = async move {
                     handle_connection(server, tcp, peer, listener.kind, shutdown).await;
+                    drop(ip_permit);
                     drop(permit);
                 };
                 let mut set = connections.lock().await;

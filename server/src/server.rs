@@ -13,6 +13,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::c2s::throttle::AuthThrottle;
 use crate::config::{Config, HostConfig};
 use crate::modules::Registry;
+use crate::per_ip::{IpConnections, RegistrationRate};
 use crate::roster::locks::RosterLocks;
 use crate::router::Router;
 
@@ -27,6 +28,13 @@ pub struct Server {
     pub roster_locks: RosterLocks,
     /// One permit per open client connection, TCP or WebSocket (`c2s.max_connections`).
     pub connections: Arc<Semaphore>,
+    /// Open client connections per address (`c2s.max_connections_per_ip`).
+    pub per_ip: Arc<IpConnections>,
+    /// In-band registrations per address (`auth.registration_interval`).
+    pub registrations: RegistrationRate,
+    /// The secret behind the SCRAM salts shown for unknown users (`c2s/sasl.rs`); random
+    /// per process until [`Server::with_decoy_key`] sets the one kept in `data_dir`.
+    pub decoy_key: Vec<u8>,
     /// The HTTP stack, for HTTP requests arriving on a c2s port (set while it serves).
     pub http_handoff: std::sync::Mutex<Option<crate::http::conn::Handoff>>,
     policy: Vec<u8>,
@@ -39,6 +47,9 @@ impl Server {
             roster_locks: RosterLocks::default(),
             throttle: AuthThrottle::new(config.c2s.auth_failure_delay),
             connections: Arc::new(Semaphore::new(config.c2s.max_connections)),
+            per_ip: Arc::new(IpConnections::new(&config)),
+            registrations: RegistrationRate::new(&config),
+            decoy_key: crate::accounts::random_secret(),
             modules: crate::modules::registry(&config),
             router: Router::new(),
             http_handoff: std::sync::Mutex::new(None),
@@ -47,6 +58,12 @@ impl Server {
             tls,
             policy,
         }
+    }
+
+    /// Uses `key` (kept in `data_dir`, see [`crate::accounts::decoy_key`]) for decoy salts.
+    pub fn with_decoy_key(mut self, key: Vec<u8>) -> Self {
+        self.decoy_key = key;
+        self
     }
 
     /// The host named in errors sent before we know which host the client wanted.

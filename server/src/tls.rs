@@ -6,14 +6,26 @@ use std::fs::{self, File};
 use std::io::{BufReader, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 
 use crate::config::{io_reason, Config};
 
 /// File names of the generated identity inside `data_dir`.
 const GENERATED_CERT: &str = "cert.pem";
 const GENERATED_KEY: &str = "key.pem";
+
+/// How long a generated certificate is valid: a year, like Prosody's generated ones. A
+/// bounded validity limits how long a stolen key stays useful.
+const GENERATED_VALIDITY: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+/// A generated certificate that ends within this time is replaced (at start, and by the
+/// daily check while running).
+pub const RENEW_BEFORE: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+/// Allowance for clients whose clock is a little behind ours.
+const BACKDATE: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// ALPN protocol id for XMPP client connections (XEP-0368).
 const ALPN_XMPP_CLIENT: &[u8] = b"xmpp-client";
@@ -90,7 +102,7 @@ pub fn ensure_identity(config: &Config) -> Result<TlsIdentity, TlsSetupError> {
     let cert_exists = cert_path.try_exists().map_err(io_error(&cert_path))?;
     let key_exists = key_path.try_exists().map_err(io_error(&key_path))?;
 
-    if cert_exists && key_exists {
+    if cert_exists && key_exists && !ends_soon(&cert_path)? {
         tracing::debug!(cert = %cert_path.display(), "reusing generated self-signed certificate");
         return Ok(TlsIdentity {
             cert_path,
@@ -98,7 +110,10 @@ pub fn ensure_identity(config: &Config) -> Result<TlsIdentity, TlsSetupError> {
             generated: false,
         });
     }
-    if cert_exists {
+    if cert_exists && key_exists {
+        // Ours (tls.cert is unset), so ours to replace; a configured one never is.
+        tracing::info!(cert = %cert_path.display(), "the generated certificate ends within 30 days: generating a new one");
+    } else if cert_exists {
         // We always write the key before the certificate, so a certificate
         // without a key was put there by someone else: don't overwrite it.
         return Err(TlsSetupError::Io {
@@ -123,6 +138,9 @@ pub fn ensure_identity(config: &Config) -> Result<TlsIdentity, TlsSetupError> {
     subject.push(rcgen::DnType::CommonName, common_name);
     subject.push(rcgen::DnType::OrganizationName, "Jabberwock self-signed");
     params.distinguished_name = subject;
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now - BACKDATE;
+    params.not_after = now + GENERATED_VALIDITY;
     let cert = params.self_signed(&key_pair)?;
 
     // The private key lives here (and, by default, the database): a directory we create
@@ -146,6 +164,24 @@ pub fn ensure_identity(config: &Config) -> Result<TlsIdentity, TlsSetupError> {
         key_path,
         generated: true,
     })
+}
+
+/// Whether the first certificate in `cert_path` ends within [`RENEW_BEFORE`] (or has
+/// ended). A file we can't read as a certificate is left to [`server_config`] to report.
+pub fn ends_soon(cert_path: &Path) -> Result<bool, TlsSetupError> {
+    let certs = load_certs(cert_path)?;
+    let Some(not_after) = certs.first().and_then(|der| not_after(der)) else {
+        tracing::warn!(cert = %cert_path.display(), "cannot read the certificate's validity; keeping it");
+        return Ok(false);
+    };
+    Ok(not_after < SystemTime::now() + RENEW_BEFORE)
+}
+
+/// The notAfter of a DER certificate (RFC 5280 §4.1.2.5).
+fn not_after(der: &CertificateDer<'_>) -> Option<SystemTime> {
+    use x509_cert::der::Decode as _;
+    let cert = x509_cert::Certificate::from_der(der.as_ref()).ok()?;
+    Some(cert.tbs_certificate.validity.not_after.to_system_time())
 }
 
 /// Subject alternative names for the generated certificate: "localhost" and
@@ -208,23 +244,86 @@ fn write_atomically(path: &Path, contents: &[u8], private: bool) -> Result<(), T
 /// rustls ServerConfig for TLS 1.2 and 1.3 only, with the ring provider, no
 /// client auth, ALPN "xmpp-client" (XEP-0368).
 pub fn server_config(identity: &TlsIdentity) -> Result<Arc<rustls::ServerConfig>, TlsSetupError> {
-    let certs = load_certs(&identity.cert_path)?;
-    let key = load_key(&identity.key_path)?;
+    renewable_server_config(identity).map(|(config, _)| config)
+}
 
-    // The provider is chosen explicitly so nothing depends on a process-wide
-    // default having been installed (and aws-lc-rs is never pulled in).
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+/// [`server_config`], with the handle that swaps its certificate ([`renew_daily`]).
+pub fn renewable_server_config(
+    identity: &TlsIdentity,
+) -> Result<(Arc<rustls::ServerConfig>, Arc<CurrentCert>), TlsSetupError> {
+    let current = Arc::new(CurrentCert(std::sync::RwLock::new(certified_key(
+        identity,
+    )?)));
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(provider()))
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
         .with_no_client_auth()
-        .with_single_cert(certs, key)
+        .with_cert_resolver(current.clone());
+    config.alpn_protocols = vec![ALPN_XMPP_CLIENT.to_vec()];
+    Ok((Arc::new(config), current))
+}
+
+/// The provider is chosen explicitly so nothing depends on a process-wide default having
+/// been installed (and aws-lc-rs is never pulled in).
+fn provider() -> rustls::crypto::CryptoProvider {
+    rustls::crypto::ring::default_provider()
+}
+
+/// The certificate and key of `identity`, checked to belong together.
+fn certified_key(identity: &TlsIdentity) -> Result<Arc<CertifiedKey>, TlsSetupError> {
+    let certs = load_certs(&identity.cert_path)?;
+    let key = load_key(&identity.key_path)?;
+    CertifiedKey::from_der(certs, key, &provider())
+        .map(Arc::new)
         .map_err(|source| TlsSetupError::InvalidIdentity {
             cert_path: identity.cert_path.clone(),
             key_path: identity.key_path.clone(),
             source,
-        })?;
-    config.alpn_protocols = vec![ALPN_XMPP_CLIENT.to_vec()];
-    Ok(Arc::new(config))
+        })
+}
+
+/// The certificate every TLS handshake gets; replaced while running when the generated
+/// one is renewed, so new connections get the new one without a restart.
+#[derive(Debug)]
+pub struct CurrentCert(std::sync::RwLock<Arc<CertifiedKey>>);
+
+impl CurrentCert {
+    fn set(&self, key: Arc<CertifiedKey>) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = key;
+    }
+}
+
+impl ResolvesServerCert for CurrentCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.read().unwrap_or_else(|p| p.into_inner()).clone())
+    }
+}
+
+/// While the server runs on a generated certificate, checks it once a day and replaces it
+/// ([`ensure_identity`] regenerates it) when it ends within [`RENEW_BEFORE`].
+pub async fn renew_daily(config: Config, current: Arc<CurrentCert>) {
+    const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+    loop {
+        tokio::time::sleep(DAY).await;
+        let config = config.clone();
+        // Key generation and file writes: off the async threads.
+        let renewed = tokio::task::spawn_blocking(move || {
+            let identity = ensure_identity(&config)?;
+            match identity.generated {
+                true => certified_key(&identity).map(Some),
+                false => Ok(None),
+            }
+        })
+        .await;
+        match renewed {
+            Ok(Ok(Some(key))) => {
+                current.set(key);
+                tracing::info!("now serving the renewed self-signed certificate");
+            }
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "renewing the generated certificate failed"),
+            Err(e) => tracing::warn!(error = %e, "renewing the generated certificate failed"),
+        }
+    }
 }
 
 /// The HTTPS listener's config: the c2s one with ALPN `http/1.1` instead of `xmpp-client`.

@@ -95,11 +95,41 @@ impl RawClient {
             .await
             .expect("connect timed out")
             .expect("connect");
+        RawClient::over(tcp)
+    }
+
+    fn over(tcp: TcpStream) -> RawClient {
         RawClient {
             io: Io::Plain(tcp),
             pending: Vec::new(),
             eof: false,
         }
+    }
+
+    /// Connects from the local address `from` (any of 127.0.0.0/8 on loopback), so one test
+    /// can be several client addresses.
+    pub async fn connect_from(addr: SocketAddr, from: std::net::IpAddr) -> RawClient {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind(SocketAddr::new(from, 0))
+            .expect("bind the client address");
+        let tcp = timeout(WAIT, socket.connect(addr)).await;
+        RawClient::over(tcp.expect("connect timed out").expect("connect"))
+    }
+
+    /// On a fresh connection: a Flash stream, whose features must offer XEP-0077, and one
+    /// registration of `user`; returns the server's answer.
+    pub async fn register_flash(&mut self, user: &str, password: &str) -> String {
+        self.send(FLASH_HEADER).await;
+        self.read_unit().await;
+        let features = self.read_unit().await;
+        assert!(features.contains("iq-register"), "{features}");
+        self.send(format!(
+            "<iq type=\"set\" id=\"reg\" to=\"localhost\"><query xmlns=\"jabber:iq:register\">\
+             <username>{user}</username><password>{password}</password></query></iq>\0"
+        ))
+        .await;
+        self.read_unit().await
     }
 
     /// Connects and immediately does a TLS handshake (XEP-0368 direct TLS).
@@ -302,6 +332,25 @@ impl RawClient {
         password: &str,
         resource: &str,
     ) -> (RawClient, String) {
+        let mut c = RawClient::login_flash_unbound(addr, user, password).await;
+        let jid = c.bind(resource, "\0").await;
+        c.read_until("\0").await;
+        c.send("<iq type=\"set\" id=\"sess_1\"><session xmlns=\"urn:ietf:params:xml:ns:xmpp-session\"/></iq>\0")
+            .await;
+        // Presence of the user's other resources may arrive first (RFC 6121 §4.2.2).
+        let session = loop {
+            let unit = c.read_unit().await;
+            if unit.contains("id=\"sess_1\"") {
+                break unit;
+            }
+        };
+        assert!(session.contains("type=\"result\""), "{session}");
+        (c, jid)
+    }
+
+    /// The Flash login of [`RawClient::login_flash`] up to the restarted stream's features,
+    /// before resource binding.
+    pub async fn login_flash_unbound(addr: SocketAddr, user: &str, password: &str) -> RawClient {
         let mut c = RawClient::connect(addr).await;
         c.send(FLASH_HEADER).await;
         let header = c.read_unit().await;
@@ -332,19 +381,7 @@ impl RawClient {
             restart.contains("<flash:stream ") && restart.ends_with("</stream:features>"),
             "{restart}"
         );
-        let jid = c.bind(resource, "\0").await;
-        c.read_until("\0").await;
-        c.send("<iq type=\"set\" id=\"sess_1\"><session xmlns=\"urn:ietf:params:xml:ns:xmpp-session\"/></iq>\0")
-            .await;
-        // Presence of the user's other resources may arrive first (RFC 6121 §4.2.2).
-        let session = loop {
-            let unit = c.read_unit().await;
-            if unit.contains("id=\"sess_1\"") {
-                break unit;
-            }
-        };
-        assert!(session.contains("type=\"result\""), "{session}");
-        (c, jid)
+        c
     }
 
     /// XEP-0199 ping to the server; panics unless the pong comes back. `sep` as in `bind`.

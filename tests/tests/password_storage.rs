@@ -9,7 +9,6 @@ use std::str::FromStr;
 
 use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD as B64URL};
 use base64::Engine;
-use jabberwock_tests::raw::FLASH_HEADER;
 use jabberwock_tests::{RawClient, TestConfig, TestServer};
 use sasl::common::scram::{ScramProvider, Sha1, Sha256};
 use sasl::common::Password;
@@ -23,16 +22,7 @@ const CAROL: &str = "in-band-s3cret-Carol";
 
 async fn register_in_band(server: &TestServer, user: &str, password: &str) {
     let mut c = RawClient::connect(server.c2s).await;
-    c.send(FLASH_HEADER).await;
-    c.read_unit().await;
-    let features = c.read_unit().await;
-    assert!(features.contains("iq-register"), "{features}");
-    c.send(format!(
-        "<iq type=\"set\" id=\"reg\" to=\"localhost\"><query xmlns=\"jabber:iq:register\">\
-         <username>{user}</username><password>{password}</password></query></iq>\0"
-    ))
-    .await;
-    let answer = c.read_unit().await;
+    let answer = c.register_flash(user, password).await;
     assert!(
         answer.contains("type=\"result\"") && answer.contains("id=\"reg\""),
         "{answer}"
@@ -165,8 +155,12 @@ fn keys_for(hash: &str, password: &str, salt: &[u8], iterations: u32) -> (Vec<u8
 
 #[tokio::test]
 async fn database_holds_scram_keys_and_no_password() {
-    let server =
-        TestServer::start_with(TestConfig::default().host("localhost", "registration = true"));
+    let server = TestServer::start_with(
+        TestConfig::default()
+            .host("localhost", "registration = true")
+            // Over a clear Flash socket too.
+            .host("localhost", "flash_registration = true"),
+    );
     server.add_user("alice@localhost", SHARED);
     server.add_user("bob@localhost", SHARED);
     register_in_band(&server, "carol", CAROL).await;

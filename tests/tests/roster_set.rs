@@ -21,8 +21,8 @@ fn remove(jid: &str) -> String {
 #[tokio::test]
 async fn items_keep_names_and_groups_and_the_limit_holds() {
     let server = TestServer::start_with(TestConfig::default().section("roster", "max_items = 2"));
-    server.add_user("alice@localhost", "pw");
-    let mut alice = Peer::login(server.c2s, &server.cert_path(), "alice", "pw", "desk").await;
+    server.add_user("alice@localhost", "pw-desk");
+    let mut alice = Peer::login(server.c2s, &server.cert_path(), "alice", "pw-desk", "desk").await;
     alice.roster().await;
 
     let (result, before) = alice

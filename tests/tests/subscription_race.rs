@@ -21,10 +21,10 @@ async fn simultaneous_mutual_subscriptions_reach_both() {
         let (addr, cert) = (server.c2s, cert.clone());
         tasks.spawn(async move {
             let (a, b) = (format!("racea{i}"), format!("raceb{i}"));
-            register(addr, &cert, &a, "pw").await;
-            register(addr, &cert, &b, "pw").await;
-            let mut alice = Peer::login(addr, &cert, &a, "pw", "r").await;
-            let mut bob = Peer::login(addr, &cert, &b, "pw", "r").await;
+            register(addr, &cert, &a, "pw-race").await;
+            register(addr, &cert, &b, "pw-race").await;
+            let mut alice = Peer::login(addr, &cert, &a, "pw-race", "r").await;
+            let mut bob = Peer::login(addr, &cert, &b, "pw-race", "r").await;
             let (alice_bare, bob_bare) = (alice.bare.clone(), bob.bare.clone());
             // Both requests leave before either side reads anything.
             let ask_bob = format!("<presence to='{bob_bare}' type='subscribe'/>");

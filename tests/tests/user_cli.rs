@@ -115,7 +115,7 @@ async fn user_passwd_replaces_the_password() {
     assert_eq!(jid, "alice@localhost/r");
 
     // Changing the password of an account that does not exist is refused, and creates nothing.
-    let out = server.cli(&["user", "passwd", "nobody@localhost"], "x\n");
+    let out = server.cli(&["user", "passwd", "nobody@localhost"], "unused-pw\n");
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert_eq!(listed(&server), ["alice@localhost"]);
 }
@@ -142,8 +142,12 @@ const REGISTER_FEATURE: &str = "<register xmlns=\"http://jabber.org/features/iq-
 
 #[tokio::test]
 async fn in_band_registration_from_a_flash_client() {
-    let server =
-        TestServer::start_with(TestConfig::default().host("localhost", "registration = true"));
+    let server = TestServer::start_with(
+        TestConfig::default()
+            .host("localhost", "registration = true")
+            // Over a clear Flash socket too.
+            .host("localhost", "flash_registration = true"),
+    );
     let (mut c, features) = flash_stream(&server).await;
     assert!(features.contains(REGISTER_FEATURE), "{features}");
 

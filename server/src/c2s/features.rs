@@ -115,7 +115,11 @@ pub fn pre_auth(
     if anonymous {
         offer.mechanisms.push(ANONYMOUS);
     }
-    offer.register = register;
+    // Over a Flash socket without TLS the new password would cross the network in clear
+    // text: only where the host allows it (`flash_registration`).
+    let clear_flash = *dialect == Dialect::Flash && !encrypted;
+    offer.register =
+        register && (!clear_flash || host_config.is_some_and(|h| h.flash_registration));
     offer
 }
 

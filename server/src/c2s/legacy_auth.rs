@@ -136,7 +136,11 @@ pub async fn handle(
     };
     server.throttle.success(conn.peer.ip());
     tracing::info!(user = %username, %host, "authenticated (jabber:iq:auth)");
-    let bound = bind_in_router(server, full, session_id, false);
+    let bound = match bind_in_router(server, full, session_id, false) {
+        Ok(bound) => bound,
+        // XEP-0086 maps resource-constraint to the legacy code 500.
+        Err(err) => return reply(conn, stanza, (err, "500")).await,
+    };
     confirm_bind(server, conn, bound, &stanza.iq_result(None))
         .await
         .map(Some)
@@ -164,7 +168,13 @@ async fn guest(
         return reply(conn, stanza, not_acceptable("This resource is not allowed")).await;
     };
     tracing::info!(user = %account.username, %host, "guest authenticated (jabber:iq:auth)");
-    let bound = bind_in_router(server, full, session_id, true);
+    let bound = match bind_in_router(server, full, session_id, true) {
+        Ok(bound) => bound,
+        Err(err) => {
+            guest::forget(server, &account).await;
+            return reply(conn, stanza, (err, "500")).await;
+        }
+    };
     match confirm_bind(server, conn, bound, &stanza.iq_result(None)).await {
         Ok(bound) => Ok(Some(bound)),
         Err(e) => {

@@ -216,8 +216,18 @@ async fn unauthenticated(
         // first) falls through to not-authorized.
         let registration_off = !server.host(host).is_some_and(|h| h.registration);
         if (offer.register || registration_off) && register::is_register_iq(&stanza) {
-            let reply = register::pre_auth(server, host, &stanza).await;
+            let reply = register::pre_auth(server, host, conn.peer.ip(), &stanza).await;
             conn.send(&reply).await?;
+            continue;
+        }
+        if conn.is_flash() && register::is_register_iq(&stanza) {
+            // Registration on, but not over a clear Flash socket (`flash_registration`):
+            // XEP-0077 §3.1 answers an entity that may not register with not-allowed.
+            let err = StanzaError::with_text(
+                Condition::NotAllowed,
+                "Registration over an unencrypted Flash connection is not allowed here",
+            );
+            conn.send(&stanza.error_reply(&err)).await?;
             continue;
         }
         // RFC 6120 §6.1: no stanzas before authentication.
@@ -294,9 +304,10 @@ async fn bind(
             // RFC 6120 §7.1: nothing but binding until a resource is bound.
             return Err(SessionEnd::error(StreamCondition::NotAuthorized));
         }
-        match bind::full_jid(&auth.account, &stanza) {
-            Ok(jid) => {
-                let bound = bind_in_router(server, jid, session_id, auth.guest);
+        let bound = bind::full_jid(&auth.account, &stanza)
+            .and_then(|jid| bind_in_router(server, jid, session_id, auth.guest));
+        match bound {
+            Ok(bound) => {
                 let reply = bind::result(&stanza, &bound.jid);
                 return confirm_bind(server, conn, bound, &reply).await;
             }
@@ -306,18 +317,36 @@ async fn bind(
 }
 
 /// Makes `jid` this session's in the router; an older session with the same full JID is
-/// closed with `conflict` (RFC 6120 §7.7.2.2, the "replace" policy).
-fn bind_in_router(server: &Server, jid: FullJid, session_id: u64, guest: bool) -> Bound {
+/// closed with `conflict` (RFC 6120 §7.7.2.2, the "replace" policy). An account already at
+/// `c2s.max_sessions_per_account` gets `resource-constraint` (§7.6.2.1: "too many
+/// resources"), so one account can't multiply every presence it sends.
+fn bind_in_router(
+    server: &Server,
+    jid: FullJid,
+    session_id: u64,
+    guest: bool,
+) -> Result<Bound, StanzaError> {
     let (tx, inbox) = crate::router::inbox();
     let replaced =
         StreamError::with_text(StreamCondition::Conflict, "Replaced by a new connection");
-    server.router.table.bind(&jid, session_id, tx, replaced);
-    Bound {
+    let max = server.config.c2s.max_sessions_per_account;
+    if !server
+        .router
+        .table
+        .bind(&jid, session_id, tx, replaced, max)
+    {
+        tracing::info!(%jid, max, "bind refused: c2s.max_sessions_per_account reached");
+        return Err(StanzaError::with_text(
+            Condition::ResourceConstraint,
+            "Too many resources bound for this account",
+        ));
+    }
+    Ok(Bound {
         jid,
         session_id,
         guest,
         inbox,
-    }
+    })
 }
 
 /// Tells the client its resource is bound. If it can't be told (the connection is gone),

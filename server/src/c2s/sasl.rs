@@ -221,9 +221,14 @@ async fn scram<H: ScramProvider>(
 }
 
 /// A credential that matches no password, stable per username so repeated probes look alike.
+/// Its salt is HMAC-SHA-256 of the name under the server's secret (`Server::decoy_key`,
+/// kept in `data_dir`): stable across restarts like a real account's, and not computable
+/// by a prober, who could otherwise tell a decoy salt from a stored (random) one.
 fn decoy(account: &AccountId, hash: ScramHash, server: &Server) -> ScramCredential {
-    let seed = format!("jabberwock-decoy\0{}\0{}", account.username, account.domain);
-    let salt = Sha256::hash(seed.as_bytes())[..16].to_vec();
+    let name = format!("{}\0{}", account.username, account.domain);
+    // HMAC takes keys of any length: this cannot fail.
+    let mac = Sha256::hmac(name.as_bytes(), &server.decoy_key).unwrap_or_default();
+    let salt = mac.get(..16).unwrap_or(&mac).to_vec();
     let len = match hash {
         ScramHash::Sha1 => 20,
         ScramHash::Sha256 => 32,

@@ -59,6 +59,10 @@ pub async fn upgrade(
         tracing::warn!(%peer, "refused a Flash WebSocket: c2s.max_connections reached");
         return (StatusCode::SERVICE_UNAVAILABLE, "too many connections\n").into_response();
     };
+    let ip_permit = match super::ip_permit(&server, peer) {
+        Ok(p) => p,
+        Err(refused) => return refused.into_response(),
+    };
     // One Ruffle frame is one XMLSocket send(), normally one unit: the stream reader
     // enforces the real limits, this only bounds what a single frame can make us buffer.
     let c2s = &server.config.c2s;
@@ -80,7 +84,7 @@ pub async fn upgrade(
                 // Every stream here comes from a Flash socket, whatever its header.
                 let conn = Connection::new(transport, peer, server.limits(), &[]).flash_socket();
                 listener::serve_stream(&server, conn, deadline, shutdown).await;
-                drop(permit);
+                drop((permit, ip_permit));
                 drop(sessions);
             }
             .instrument(span)

@@ -70,6 +70,28 @@ pub fn take_permit(
 }
 
 /// Whether any endpoint is configured; with none there is nothing to listen for.
+/// A stream's slot under `c2s.max_connections_per_ip` for `client` (the forwarded address
+/// behind a trusted proxy), or the refusal, answered with HTTP 429.
+pub fn ip_permit(
+    server: &Arc<Server>,
+    client: SocketAddr,
+) -> Result<crate::per_ip::IpPermit, TooManyFromAddress> {
+    server.per_ip.try_acquire(client.ip()).ok_or_else(|| {
+        tracing::info!(peer = %client, "refused a stream: c2s.max_connections_per_ip reached");
+        TooManyFromAddress
+    })
+}
+
+/// `c2s.max_connections_per_ip` reached for a WebSocket or BOSH stream.
+pub struct TooManyFromAddress;
+
+impl axum::response::IntoResponse for TooManyFromAddress {
+    fn into_response(self) -> axum::response::Response {
+        let status = axum::http::StatusCode::TOO_MANY_REQUESTS;
+        (status, "too many connections from your address\n").into_response()
+    }
+}
+
 fn has_endpoints(config: &Config) -> bool {
     flash_proxy::path(config).is_some()
         || chat::path(config).is_some()

@@ -73,6 +73,10 @@ pub async fn upgrade(
         tracing::warn!(%peer, "refused an XMPP WebSocket: c2s.max_connections reached");
         return (StatusCode::SERVICE_UNAVAILABLE, "too many connections\n").into_response();
     };
+    let ip_permit = match super::ip_permit(&server, peer) {
+        Ok(p) => p,
+        Err(refused) => return refused.into_response(),
+    };
     // The TCP peer, not a forwarded client address: what matters is whether this hop
     // left the machine.
     let tcp_peer = client.map_or(peer, |Extension(c)| c.peer);
@@ -109,7 +113,7 @@ pub async fn upgrade(
                     }
                     conn.redirect(see_other).await;
                 }
-                drop(permit);
+                drop((permit, ip_permit));
                 drop(sessions);
             }
             .instrument(span)

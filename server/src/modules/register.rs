@@ -2,6 +2,7 @@
 //! it is run by c2s negotiation, since the client has no JID yet to route from; after
 //! authentication it is a module: password change and account removal.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -24,15 +25,33 @@ pub fn is_register_iq(stanza: &Stanza) -> bool {
         .is_some_and(|p| p.is("query", ns::REGISTER))
 }
 
-/// Answers a registration IQ on an unauthenticated stream for `host`.
-pub async fn pre_auth(server: &Server, host: &str, iq: &Stanza) -> Element {
-    match handle(server, host, iq).await {
+/// Answers a registration IQ on an unauthenticated stream for `host`, from address `peer`.
+pub async fn pre_auth(server: &Server, host: &str, peer: IpAddr, iq: &Stanza) -> Element {
+    match handle(server, host, peer, iq).await {
         Ok(result) => iq.iq_result(result),
         Err(err) => iq.error_reply(&err),
     }
 }
 
-async fn handle(server: &Server, host: &str, iq: &Stanza) -> Result<Option<Element>, StanzaError> {
+/// XEP-0077 §3.3 and §3.1: a new password the rules refuse is `not-acceptable`, saying why.
+fn refused_password(err: AccountError) -> StanzaError {
+    match err {
+        AccountError::Store(e) => store_to_stanza_error(e),
+        e @ (AccountError::EmptyPassword
+        | AccountError::TooShort(_)
+        | AccountError::BadCharacter) => {
+            StanzaError::with_text(Condition::NotAcceptable, format!("Refused: {e}."))
+        }
+        _ => StanzaError::new(Condition::BadRequest),
+    }
+}
+
+async fn handle(
+    server: &Server,
+    host: &str,
+    peer: IpAddr,
+    iq: &Stanza,
+) -> Result<Option<Element>, StanzaError> {
     if !server.host(host).is_some_and(|h| h.registration) {
         return Err(StanzaError::new(Condition::ServiceUnavailable));
     }
@@ -65,14 +84,22 @@ async fn handle(server: &Server, host: &str, iq: &Stanza) -> Result<Option<Eleme
                     "The requested username is invalid.",
                 )
             })?;
-            match accounts::create(
-                &server.store,
-                &id,
-                password,
-                server.config.auth.scram_iterations,
-            )
-            .await
-            {
+            let rules = &server.config.auth;
+            accounts::check_new_password(&password, rules).map_err(refused_password)?;
+            // One registration per address per `auth.registration_interval`, as ejabberd's
+            // registration_timeout: resource-constraint (type wait), try again later.
+            if !server.registrations.try_take(peer) {
+                tracing::info!(%peer, %host, "registration refused: auth.registration_interval");
+                return Err(StanzaError::with_text(
+                    Condition::ResourceConstraint,
+                    "Too many registrations from your address; try again later",
+                ));
+            }
+            let created = accounts::create(&server.store, &id, password, rules).await;
+            if created.is_err() {
+                server.registrations.release(peer);
+            }
+            match created {
                 Ok(()) => {
                     tracing::info!(user = %id.username, host = %id.domain, "account registered in-band");
                     Ok(None)
@@ -80,9 +107,7 @@ async fn handle(server: &Server, host: &str, iq: &Stanza) -> Result<Option<Eleme
                 Err(AccountError::Store(StoreError::AlreadyExists)) => {
                     Err(StanzaError::new(Condition::Conflict))
                 }
-                Err(AccountError::EmptyPassword) => Err(StanzaError::new(Condition::NotAcceptable)),
-                Err(AccountError::Store(e)) => Err(store_to_stanza_error(e)),
-                Err(_) => Err(StanzaError::new(Condition::NotAcceptable)),
+                Err(e) => Err(refused_password(e)),
             }
         }
         _ => Err(StanzaError::new(Condition::BadRequest)),
@@ -147,19 +172,10 @@ impl IqHandler for Change {
         if accounts::local_account(&username, &id.domain).as_ref() != Some(&id) {
             return Err(StanzaError::new(Condition::NotAuthorized));
         }
-        match accounts::set_password(
-            &server.store,
-            &id,
-            password,
-            server.config.auth.scram_iterations,
-        )
-        .await
-        {
-            Ok(()) => Ok(None),
-            Err(AccountError::EmptyPassword) => Err(StanzaError::new(Condition::NotAcceptable)),
-            Err(AccountError::Store(e)) => Err(store_to_stanza_error(e)),
-            Err(_) => Err(StanzaError::new(Condition::BadRequest)),
-        }
+        accounts::set_password(&server.store, &id, password, &server.config.auth)
+            .await
+            .map(|()| None)
+            .map_err(refused_password)
     }
 }
 

@@ -218,14 +218,25 @@ impl SessionTable {
     }
 
     /// Binds a full JID to a session's inbox. An existing session with the same full JID is
-    /// told to close with `conflict` (the newest login wins, as in Prosody).
-    pub fn bind(&self, jid: &FullJid, session_id: u64, tx: InboxSender, replaced: StreamError) {
+    /// told to close with `conflict` (the newest login wins, as in Prosody). A new resource
+    /// when the account already has `max` is refused: `false`, nothing changed.
+    pub fn bind(
+        &self,
+        jid: &FullJid,
+        session_id: u64,
+        tx: InboxSender,
+        replaced: StreamError,
+        max: usize,
+    ) -> bool {
         let (bare, resource) = keys(jid);
         let mut map = self.write();
         let resources = map.entry(bare).or_default();
         if let Some(pos) = resources.iter().position(|r| r.resource == resource) {
             let old = resources.remove(pos);
             old.tx.close(replaced);
+        } else if resources.len() >= max {
+            // Checked under the write lock, so concurrent binds can't overshoot.
+            return false;
         }
         resources.push(Resource {
             resource: resource.to_owned(),
@@ -235,6 +246,7 @@ impl SessionTable {
             interested: false,
             tx,
         });
+        true
     }
 
     /// Removes a session's entry, unless a newer session already took the JID over.

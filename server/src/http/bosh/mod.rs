@@ -149,6 +149,10 @@ impl Bosh {
             tracing::warn!(%peer, "refused a BOSH session: c2s.max_connections reached");
             return (StatusCode::SERVICE_UNAVAILABLE, "too many connections\n").into_response();
         };
+        let ip_permit = match super::ip_permit(&server, peer) {
+            Ok(p) => p,
+            Err(refused) => return refused.into_response(),
+        };
         let max_wait = config.http.bosh_max_wait;
         let wait = req
             .wait
@@ -203,7 +207,7 @@ impl Bosh {
         tokio::spawn(
             async move {
                 listener::serve_stream(&core_server, conn, deadline, shutdown).await;
-                drop(permit);
+                drop((permit, ip_permit));
                 drop(sessions);
             }
             .instrument(span.clone()),
