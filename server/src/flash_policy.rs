@@ -1,7 +1,7 @@
 //! The dedicated Flash socket policy listener (`flash.policy_listen`, port 843 by default).
 //!
 //! Flash Player ≥ 9.0.115 asks for a socket policy before every socket connection: first on
-//! port 843, then on the destination port (../shared/flash-protocol.md §5). The c2s ports
+//! port 843, then on the destination port (docs/flash-protocol.md §5). The c2s ports
 //! answer too ([`crate::stream::accept`]); this listener saves the player the wait before it
 //! falls back to them. It answers `<policy-file-request/>` + NUL with the same document as
 //! the c2s ports plus one NUL, then closes; anything else (garbage, HTTP, silence) is closed

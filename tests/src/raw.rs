@@ -17,7 +17,7 @@ use tokio_rustls::TlsConnector;
 
 use crate::WAIT;
 
-/// The Flash client header of ../shared/flash-protocol.md §2b (XIFF attribute order).
+/// The Flash client header of docs/flash-protocol.md §2b (XIFF attribute order).
 pub const FLASH_HEADER: &str = "<?xml version=\"1.0\"?><flash:stream xmlns=\"jabber:client\" xmlns:flash=\"http://www.jabber.com/streams/flash\" to=\"localhost\" version=\"1.0\">\0";
 
 /// XIFF 3's "terminated" standard header (its STREAM_TYPE_STANDARD_TERMINATED): self-closed,
@@ -324,7 +324,7 @@ impl RawClient {
         jid
     }
 
-    /// Flash login exactly as ../shared/flash-protocol.md §2b-2c: NUL-framed, plaintext,
+    /// Flash login exactly as docs/flash-protocol.md §2b-2c: NUL-framed, plaintext,
     /// SASL PLAIN (the first mechanism offered to Flash streams), restart, bind, session.
     pub async fn login_flash(
         addr: SocketAddr,

@@ -1,5 +1,5 @@
-//! Issue #3 acceptance: "Account deletion removes the user's roster, subscriptions (notifying
-//! contacts) and offline messages", both in-band (XEP-0077 §3.2 `<remove/>`) and through the
+//! Account deletion removes the user's roster, subscriptions (notifying
+//! contacts) and offline messages, both in-band (XEP-0077 §3.2 `<remove/>`) and through the
 //! admin CLI (`jabberwock user remove`) while the server runs.
 
 use std::str::FromStr;

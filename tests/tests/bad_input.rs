@@ -1,4 +1,4 @@
-//! Issue #2 acceptance: bad input. Each case makes one connection misbehave, asserts the exact
+//! Bad input. Each case makes one connection misbehave, asserts the exact
 //! stream or SASL error the server answers with (RFC 6120 §4.9, §6.5) and that the connection is
 //! closed, then proves that a client logged in before (the bystander) still works.
 

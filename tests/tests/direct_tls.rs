@@ -1,4 +1,4 @@
-//! Issue #2 acceptance: direct TLS (XEP-0368) on the direct TLS port, TLS sniffed on the
+//! Direct TLS (XEP-0368) on the direct TLS port, TLS sniffed on the
 //! STARTTLS port too, and a plaintext stream on the direct TLS port refused.
 
 use base64::engine::general_purpose::STANDARD as B64;

@@ -1,4 +1,4 @@
-//! Issue #4 point 3, the ways a Flash-era client authenticates, each when on and refused when
+//! The ways a Flash-era client authenticates, each when on and refused when
 //! off: SASL mechanisms offered to Flash streams (`[flash] allow_plain`), XEP-0078
 //! `jabber:iq:auth` (`[flash] legacy_auth`, plaintext password only), and SASL ANONYMOUS
 //! guests (`anonymous = true` on a host) whose account, roster and offline messages exist

@@ -1,4 +1,4 @@
-//! Issue #4 acceptance: a real SWF chat widget (tests/flash/FlashXmpp.hx, built here with
+//! A real SWF chat widget (tests/flash/FlashXmpp.hx, built here with
 //! Haxe) runs in headless Debian Chromium under Ruffle (npm, self-hosted from
 //! tests/browser/node_modules), driven by playwright-core through tests/browser/flash_widget.mjs.
 //! Its XMLSocket reaches Jabberwock through Ruffle's socket proxy, i.e. our own WebSocket

@@ -1,8 +1,8 @@
-//! Issue #4 point 2: Ruffle's socket proxy endpoint. A Flash widget in Ruffle has no raw TCP:
+//! Ruffle's socket proxy endpoint. A Flash widget in Ruffle has no raw TCP:
 //! its XMLSocket bytes travel in binary WebSocket frames, one frame per `send()`, each unit
-//! NUL-terminated, and Ruffle drops text frames (../shared/testing.md §1). The client here
+//! NUL-terminated, and Ruffle drops text frames (docs/ruffle.md). The client here
 //! is tokio-tungstenite (not ours) sending exactly those frames with the bytes of
-//! ../shared/flash-protocol.md §2b-2d; a standard client on plain TCP is on the other side.
+//! docs/flash-protocol.md §2b-2d; a standard client on plain TCP is on the other side.
 
 use std::time::Duration;
 
@@ -466,7 +466,7 @@ async fn sigterm_closes_websocket_streams_and_exits_0() {
 
 #[tokio::test]
 async fn an_empty_websocket_path_turns_the_endpoint_off() {
-    // The other HTTP endpoints (issue #6) off too, so /flash was the last one.
+    // The other HTTP endpoints off too, so /flash was the last one.
     let server = TestServer::start_with(
         TestConfig::default()
             .flash("websocket_path = \"\"")

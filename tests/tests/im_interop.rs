@@ -1,4 +1,4 @@
-//! Issue #3 acceptance, interop: rosters, subscriptions and presence through the one IM core
+//! Interop: rosters, subscriptions and presence through the one IM core
 //! with clients we did not write. Two slixmpp users add each other until both directions are
 //! `both` (roster pushes also reach a second resource of the same user), see each other's
 //! presence come and go and chat; xmpp-rs's tokio-xmpp does the same with slixmpp; and a Flash

@@ -1,4 +1,4 @@
-//! Issue #3 acceptance: a user cannot read or change another user's roster (RFC 6121
+//! A user cannot read or change another user's roster (RFC 6121
 //! §2.1.5), malformed roster sets are refused (§2.3.3), and presence never reaches a JID
 //! without a subscription or directed presence (§4): not initial presence, not updates, not
 //! unavailable, not probe answers.

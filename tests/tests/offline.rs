@@ -1,4 +1,4 @@
-//! Issue #3 acceptance, offline messages (XEP-0160) with delay stamps (XEP-0203): a chat or
+//! Offline messages (XEP-0160) with delay stamps (XEP-0203): a chat or
 //! normal message for an account with no available non-negative resource is kept, survives
 //! a clean restart and a crash right after it was accepted, and is delivered exactly once,
 //! in order, at the recipient's next initial presence with non-negative priority. The limit

@@ -1,5 +1,5 @@
-//! Issue #2 acceptance: "The password database holds no password in any recoverable form (a
-//! test reads the row)". Accounts are created the two ways a password reaches the server (the
+//! The password database holds no password in any recoverable form (a
+//! test reads the row). Accounts are created the two ways a password reaches the server (the
 //! admin CLI and XEP-0077 from a client); then the SQLite file is read directly, every row of
 //! every table, and the stored SCRAM credentials are recomputed from the password to prove they
 //! are exactly what SCRAM (RFC 5802 §3) needs and nothing more.

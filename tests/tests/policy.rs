@@ -1,4 +1,4 @@
-//! Issue #2 acceptance: the Flash socket policy (../shared/flash-protocol.md §5) served on the
+//! The Flash socket policy (docs/flash-protocol.md §5) served on the
 //! c2s port: `<policy-file-request/>` NUL in, exactly one policy document and one NUL out, then
 //! the server closes the connection.
 

@@ -1,7 +1,7 @@
-//! Issue #4 point 1: the dedicated Flash socket policy listener (port 843 by default, here an
+//! The dedicated Flash socket policy listener (port 843 by default, here an
 //! ephemeral port). It answers `<policy-file-request/>` + NUL with the policy built from
 //! config, byte for byte, plus one NUL, then closes; anything else is closed without a byte
-//! (../shared/flash-protocol.md §5). An address it cannot bind is skipped, not fatal.
+//! (docs/flash-protocol.md §5). An address it cannot bind is skipped, not fatal.
 
 use std::time::{Duration, Instant};
 

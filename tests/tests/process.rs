@@ -1,4 +1,4 @@
-//! Issue #2 acceptance, the process as an admin runs it: config mistakes exit 2 naming file,
+//! The process as an admin runs it: config mistakes exit 2 naming file,
 //! key and line; a taken port exits 2 naming the address; SIGTERM closes every stream (standard
 //! and Flash framing) and exits 0; with no arguments at all the server starts on the loopback
 //! defaults and keeps its generated certificate across restarts.

@@ -1,4 +1,4 @@
-//! Issue #3 acceptance, roster versioning (XEP-0237, RFC 6121 §2.6): the feature is
+//! Roster versioning (XEP-0237, RFC 6121 §2.6): the feature is
 //! advertised after authentication; a get without `ver` (or with an old one) returns the
 //! whole roster and its version; a get with the current version returns an empty result;
 //! every change is pushed with a higher version; the version survives a restart.

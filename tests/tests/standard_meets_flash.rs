@@ -1,6 +1,6 @@
-//! Issue #2 acceptance: a standard client we did not write (slixmpp) logs in over STARTTLS
+//! A standard client we did not write (slixmpp) logs in over STARTTLS
 //! with SCRAM-SHA-256 and exchanges messages both ways with a Flash client speaking the exact
-//! bytes of ../shared/flash-protocol.md, through the one router.
+//! bytes of docs/flash-protocol.md, through the one router.
 
 use jabberwock_tests::slix::Slix;
 use jabberwock_tests::{RawClient, TestServer};

@@ -1,4 +1,4 @@
-//! Issue #3 acceptance: every row of RFC 6121's subscription state tables (Appendix A.2
+//! Every row of RFC 6121's subscription state tables (Appendix A.2
 //! outbound, A.3 inbound) and the §3.4 pre-approval rows, end to end: two real clients on a
 //! real server, each row on its own fresh pair of accounts (alice, and her contact bob).
 //!

@@ -1,4 +1,4 @@
-//! Issue #2 acceptance, accounts: the `jabberwock user` commands an admin uses (checked by
+//! Accounts: the `jabberwock user` commands an admin uses (checked by
 //! logging in against the running server), and XEP-0077 in-band registration from a Flash
 //! client when a host allows it.
 

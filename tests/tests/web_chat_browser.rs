@@ -1,4 +1,4 @@
-//! Issue #6 acceptance: the server's own chat page (`http.chat_path`), i.e. Converse.js from
+//! The server's own chat page (`http.chat_path`), i.e. Converse.js from
 //! the npm package (tests/browser/node_modules/converse.js, served by the server itself from
 //! `http.chat_assets`), in headless Debian Chromium driven by playwright-core through
 //! tests/browser/web_chat.mjs, loaded over https:// from the HTTPS listener. alice logs in

@@ -1,4 +1,4 @@
-//! Issue #6, web safety (server/src/http/safety.rs): the layers around every HTTP route of
+//! Web safety (server/src/http/safety.rs): the layers around every HTTP route of
 //! the `[http]` listener. Origin allow-list and CORS (`http.allowed_origins`), who the
 //! client is behind a reverse proxy (`http.trusted_proxies` + `X-Forwarded-For`), the body
 //! size limit (`http.max_request_bytes`, 413), the per-client rate limit

@@ -1,4 +1,4 @@
-//! Issue #6: XMPP over WebSocket (RFC 7395) and XEP-0156 discovery, on the HTTP listener,
+//! XMPP over WebSocket (RFC 7395) and XEP-0156 discovery, on the HTTP listener,
 //! the HTTPS listener and the c2s ports. The client is tokio-tungstenite (not ours) sending
 //! RFC 7395 messages: `<open/>`, one element per text message, `<close/>`.
 

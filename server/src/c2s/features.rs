@@ -1,5 +1,5 @@
 //! What a client is offered in `<stream:features/>` at each step (RFC 6120 §4.3.2), and
-//! the Flash exceptions to it (../shared/flash-protocol.md §4).
+//! the Flash exceptions to it (docs/flash-protocol.md §4).
 
 use jabberwock_protocol::ns;
 use jabberwock_protocol::sasl;

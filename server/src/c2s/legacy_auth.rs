@@ -1,6 +1,6 @@
 //! XEP-0078 Non-SASL Authentication (`jabber:iq:auth`) for Flash-era clients that predate
 //! SASL (XIFF 2.0, pre-XMPP-1.0 streams), on Flash streams with `flash.legacy_auth` only
-//! (../shared/flash-protocol.md §4, §7).
+//! (docs/flash-protocol.md §4, §7).
 //!
 //! Only the plaintext `<password>` method: `<digest>` is SHA-1(stream id ‖ password), which
 //! needs the stored password, and we store only SCRAM keys (RFC 5802 §3). A `set` that

@@ -3,8 +3,8 @@
 //! Ruffle runs Flash content in the browser, where there is no raw TCP: when a SWF opens an
 //! `XMLSocket`, Ruffle opens a WebSocket to the `proxyUrl` of its `socketProxy` entry and
 //! sends the socket's bytes in binary frames, one frame per `send()`, each unit already
-//! NUL-terminated; it reads binary frames only and splits them on NUL (../shared/testing.md
-//! §1). No subprotocol, and no `<policy-file-request/>`: Ruffle never asks for one.
+//! NUL-terminated; it reads binary frames only and splits them on NUL (docs/ruffle.md). No
+//! subprotocol, and no `<policy-file-request/>`: Ruffle never asks for one.
 //!
 //! So this endpoint adds little of its own: the WebSocket becomes a byte
 //! [`Transport`](crate::stream::transport::Transport) and the stream runs through

@@ -57,7 +57,7 @@ pub async fn open(
     match kind {
         FirstBytes::Xml => Some(Connection::new(transport, peer, server.limits(), &initial)),
         FirstBytes::PolicyRequest if server.config.flash.enabled => {
-            // ../shared/flash-protocol.md §5: the policy document, one NUL, then close.
+            // docs/flash-protocol.md §5: the policy document, one NUL, then close.
             tracing::debug!(%peer, "answered a Flash socket policy request");
             let mut reply = server.policy().to_vec();
             reply.push(0);

@@ -1,7 +1,7 @@
 //! One client connection as a flow of XML stream events in, and framed stanzas out.
 //!
 //! This is where the wire dialects differ and nowhere else above it: a Flash
-//! (XMLSocket) stream gets one NUL after every unit it is sent (../shared/flash-protocol.md §2),
+//! (XMLSocket) stream gets one NUL after every unit it is sent (docs/flash-protocol.md §2),
 //! a standard stream does not, and an XMPP-over-WebSocket stream (RFC 7395) is read message
 //! by message ([`FrameReader`]) and written one element per message, each stanza carrying
 //! `xmlns="jabber:client"` and each stream-level element its `xmlns:stream`.

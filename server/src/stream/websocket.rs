@@ -6,7 +6,7 @@
 //!
 //! Byte pipe ([`WsStream::new`]), for Ruffle's socket proxy: Ruffle has no raw TCP, so a
 //! Flash widget's `XMLSocket` travels as binary WebSocket frames carrying exactly the bytes
-//! it would have sent over TCP (../shared/testing.md §1, "socketProxy").
+//! it would have sent over TCP (docs/ruffle.md).
 //!
 //! Reading: each binary frame's payload is the next bytes of the stream (a text frame's bytes
 //! are taken too); pings are answered by the WebSocket library; a close frame is end of file.
