@@ -10,7 +10,8 @@ fn server() -> TestServer {
     let server = TestServer::start_with(
         TestConfig::default()
             .c2s("require_encryption = false")
-            .host("localhost", "registration = true"),
+            .host("localhost", "registration = true")
+            .host("localhost", "flash_registration = true"),
     );
     server.wait_started();
     server
