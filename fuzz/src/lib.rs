@@ -5,12 +5,15 @@
 //! panics on a finding: a panic inside the parser, or a broken invariant checked with
 //! `assert!` (what splitting input differently, or writing and reading back, must not change).
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
 use jabberwock_protocol::jid::{parse_resource, Jid};
-use jabberwock_protocol::ns;
+use jabberwock_protocol::sasl::{self, SaslRequest};
 use jabberwock_protocol::stream::framing::FrameReader;
 use jabberwock_protocol::stream::{Dialect, StreamError};
 use jabberwock_protocol::xml::reader::{Event, Limits, StreamReader};
 use jabberwock_protocol::xml::{self, Element};
+use jabberwock_protocol::{bosh, ns, scram};
 
 /// Limits small enough that inputs of a few hundred bytes reach every limit check.
 fn limits() -> Limits {
@@ -109,13 +112,17 @@ const FLASH_HEADER: &[u8] = b"<flash:stream to='localhost' xmlns='jabber:client'
 /// first byte is even gets a fixed Flash header in front (so mutations explore what follows
 /// a Flash header); an odd one is read as it is (so they explore Flash headers too).
 pub fn stream_flash(data: &[u8]) {
-    let input: Vec<u8> = match data.first() {
-        Some(b) if b % 2 == 0 => [FLASH_HEADER, &data[1..]].concat(),
-        Some(_) => data[1..].to_vec(),
-        None => return,
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let prefixed = mode & 1 == 0;
+    let input = if prefixed {
+        [FLASH_HEADER, rest].concat()
+    } else {
+        rest.to_vec()
     };
     let whole = read_stream([&input[..]]);
-    if data[0] % 2 == 0 {
+    if prefixed {
         assert!(
             matches!(whole.first(), Some(Ok(Event::Header(h))) if h.dialect == Dialect::Flash),
             "the Flash header was not read as one: {:?}",
@@ -177,5 +184,112 @@ pub fn jid(data: &[u8]) {
             Ok(resource.as_str()),
             "resourceprep is not idempotent"
         );
+    }
+}
+
+/// Target `bosh_body`: a BOSH request body (XEP-0124 §7, XEP-0206).
+pub fn bosh_body(data: &[u8]) {
+    let Some(request) = bosh::parse(data) else {
+        return;
+    };
+    // The payload is written into the session's stream as jabber:client stanzas.
+    for el in &request.payload {
+        check_round_trip(el);
+    }
+    // Our response wrapper around the same payload must read back as that payload.
+    let mut payload = Vec::new();
+    for el in &request.payload {
+        bosh::write_payload(&mut payload, el);
+    }
+    let sid = request.sid.as_deref().unwrap_or("sid");
+    let response = bosh::response(&[("sid", sid)], &payload);
+    let back = bosh::parse(&response).unwrap_or_else(|| {
+        panic!(
+            "our response does not parse: {}",
+            String::from_utf8_lossy(&response)
+        )
+    });
+    assert_eq!(back.sid.as_deref(), Some(sid));
+    let written = |els: &[Element]| -> Vec<Vec<u8>> {
+        els.iter().map(|el| el.to_bytes(ns::CLIENT)).collect()
+    };
+    assert_eq!(written(&back.payload), written(&request.payload));
+    // §7.1: never a version above ours, whatever the client sent.
+    let ver = bosh::answer_version(request.ver.as_deref());
+    let (major, minor) = ver.split_once('.').expect("a dotted version");
+    let ours = (major.parse().unwrap(), minor.parse().unwrap());
+    assert!(ours <= bosh::OUR_VERSION, "answered version {ver}");
+}
+
+/// Target `scram`: SCRAM client messages (RFC 5802 §7), raw or, for an input starting
+/// with `<`, inside the SASL element that carries them (RFC 6120 §6.4).
+pub fn scram(data: &[u8]) {
+    if data.first() == Some(&b'<') {
+        sasl_element(data);
+    } else {
+        scram_messages(data);
+    }
+}
+
+fn sasl_element(data: &[u8]) {
+    let Ok(el) = xml::parse_stanza(data) else {
+        return;
+    };
+    let payload = match sasl::parse_request(&el) {
+        Ok(SaslRequest::Auth {
+            initial: Some(p), ..
+        })
+        | Ok(SaslRequest::Response(p)) => p,
+        _ => return,
+    };
+    // What we decoded is what the same data, base64-encoded by us, decodes to.
+    let ours = Element::new("response", ns::SASL).with_text(STANDARD.encode(&payload));
+    assert_eq!(
+        sasl::parse_request(&ours),
+        Ok(SaslRequest::Response(payload.clone()))
+    );
+    scram_messages(&payload);
+}
+
+/// `saslname` encoding (RFC 5802 §5.1), the inverse of `scram::decode_saslname`.
+fn encode_saslname(name: &str) -> String {
+    name.replace('=', "=3D").replace(',', "=2C")
+}
+
+fn scram_messages(msg: &[u8]) {
+    if let Ok(first) = scram::parse_client_first(msg) {
+        assert_eq!(
+            format!("{}{}", first.gs2_header, first.bare).as_bytes(),
+            msg,
+            "header and bare message are the whole message"
+        );
+        assert!(!first.username.is_empty() && !first.nonce.is_empty());
+        // The same identities written canonically parse to the same values.
+        let authzid = first
+            .authzid
+            .as_deref()
+            .map(|a| format!("a={}", encode_saslname(a)))
+            .unwrap_or_default();
+        let canonical = format!(
+            "n,{authzid},n={},r={}",
+            encode_saslname(&first.username),
+            first.nonce
+        );
+        let again = scram::parse_client_first(canonical.as_bytes())
+            .unwrap_or_else(|e| panic!("canonical form {canonical:?} does not parse: {e}"));
+        assert_eq!(
+            (again.username, again.authzid, again.nonce),
+            (first.username, first.authzid, first.nonce)
+        );
+    }
+    if let Ok(last) = scram::parse_client_final(msg) {
+        assert_eq!(
+            format!("{},p={}", last.without_proof, last.proof_base64).as_bytes(),
+            msg
+        );
+        assert!(!last.channel_binding.is_empty() && !last.nonce.is_empty());
+        if let Ok(proof) = last.proof() {
+            assert_eq!(STANDARD.encode(proof), last.proof_base64);
+        }
     }
 }

@@ -44,3 +44,13 @@ fn websocket_framing() {
 fn jid() {
     assert!(replay("jid", jabberwock_fuzz::jid) > 0);
 }
+
+#[test]
+fn bosh_body() {
+    assert!(replay("bosh_body", jabberwock_fuzz::bosh_body) > 0);
+}
+
+#[test]
+fn scram() {
+    assert!(replay("scram", jabberwock_fuzz::scram) > 0);
+}
