@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use jabberwock_protocol::jid::BareJid;
+use jabberwock_protocol::jid::{self, BareJid};
 use jabberwock_storage::{AccountId, ScramCredential, ScramHash, Store, StoreError};
 use rand::RngCore;
 use sasl::common::scram::{ScramProvider, Sha1, Sha256};
@@ -29,7 +29,7 @@ pub enum AccountError {
 /// Parses and normalises (nodeprep) `user@domain` into the store's account key.
 pub fn account_id(jid: &str) -> Result<AccountId, AccountError> {
     let bare =
-        BareJid::new(jid).map_err(|e| AccountError::InvalidJid(jid.into(), e.to_string()))?;
+        jid::parse_bare(jid).map_err(|e| AccountError::InvalidJid(jid.into(), e.to_string()))?;
     if bare.node().is_none() {
         return Err(AccountError::NoUsername(jid.into()));
     }
