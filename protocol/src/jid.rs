@@ -5,6 +5,26 @@
 
 pub use ::jid::{BareJid, Error as JidError, FullJid, Jid};
 
+/// Parses a bare JID that names a stored identity (an account): [`BareJid::new`], and an
+/// address whose normal form is not its own normal form is refused.
+///
+/// Stringprep is not idempotent on code points unassigned in Unicode 3.2, which is why
+/// RFC 3454 §7 keeps them out of stored strings: nodeprep maps U+03F9 `Ϲ` to `Σ` (NFKC, no
+/// case folding for a code point its tables lack) and `Σ` to `σ`. Accepted, `Ϲ@host` would
+/// be stored as `Σ@host` and bound, one normalisation later, as `σ@host`: another account.
+/// The error is the prep profile's (`NodePrep` or `NamePrep`), as for any refused part.
+pub fn parse_bare(s: &str) -> Result<BareJid, JidError> {
+    let bare = BareJid::new(s)?;
+    let again = BareJid::new(bare.as_str())?;
+    if again == bare {
+        Ok(bare)
+    } else if again.node() != bare.node() {
+        Err(JidError::NodePrep)
+    } else {
+        Err(JidError::NamePrep)
+    }
+}
+
 /// Validates and normalises a resource requested by a client (RFC 6120 §7.7.2.2).
 ///
 /// Returns the normalised resource, or the reason it is unacceptable (empty, longer than
@@ -40,6 +60,16 @@ mod tests {
         let long = "a".repeat(1024);
         assert_eq!(parse_resource(&long), Err(JidError::ResourceTooLong));
         assert!(parse_resource(&"a".repeat(1023)).is_ok());
+    }
+
+    #[test]
+    fn unstable_normal_forms_are_refused() {
+        assert_eq!(parse_bare("\u{3f9}@example.com"), Err(JidError::NodePrep));
+        assert_eq!(parse_bare("user@\u{3f9}"), Err(JidError::NamePrep));
+        assert_eq!(
+            parse_bare("\u{3a3}@Example.com").map(|j| j.to_string()),
+            Ok("\u{3c3}@example.com".to_owned())
+        );
     }
 
     #[test]

@@ -19,17 +19,21 @@
 //!   stream errors.
 //! - [`stanza`]: message / presence / iq wrapper, replies, stanza errors.
 //! - [`sasl`]: SASL negotiation elements (RFC 6120 §6.4).
+//! - [`scram`]: the client's SCRAM messages (RFC 5802).
+//! - [`bosh`]: the BOSH `<body/>` wrapper (XEP-0124, XEP-0206).
 //! - [`policy`]: the Flash socket policy request and document.
 //! - [`delay`]: XEP-0203 delay stamps (XEP-0082 date-times from Unix seconds).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod bosh;
 /// XEP-0203 delay stamps.
 pub mod delay;
 pub mod jid;
 pub mod ns;
 pub mod policy;
 pub mod sasl;
+pub mod scram;
 pub mod stanza;
 pub mod stream;
 pub mod xml;

@@ -12,7 +12,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use jabberwock_protocol::jid::BareJid;
+use jabberwock_protocol::jid::{self, BareJid};
 use jabberwock_storage::{AccountId, ScramCredential, ScramHash, Store, StoreError};
 use precis_profiles::precis_core::profile::PrecisFastInvocation;
 use precis_profiles::OpaqueString;
@@ -47,7 +47,7 @@ pub enum AccountError {
 /// Parses and normalises (nodeprep) `user@domain` into the store's account key.
 pub fn account_id(jid: &str) -> Result<AccountId, AccountError> {
     let bare =
-        BareJid::new(jid).map_err(|e| AccountError::InvalidJid(jid.into(), e.to_string()))?;
+        jid::parse_bare(jid).map_err(|e| AccountError::InvalidJid(jid.into(), e.to_string()))?;
     if bare.node().is_none() {
         return Err(AccountError::NoUsername(jid.into()));
     }

@@ -653,3 +653,32 @@ async fn a_wrong_stream_namespace_or_unknown_host_is_refused() {
 
     still_works(&server, &mut alice, "ns").await;
 }
+
+/// XML 1.0 §2.3: element and attribute names are Names. quick-xml takes whatever precedes `=`
+/// as an attribute's name, so `a=''''b='1'` gave an attribute named `''b`, and the message was
+/// delivered with it written as is: markup the recipient's parser must refuse, ending that
+/// recipient's stream. Found by the `websocket_framing` fuzz target.
+#[tokio::test]
+async fn a_name_that_is_not_an_xml_name_is_not_well_formed_and_never_delivered() {
+    let server = TestServer::start();
+    users(&server);
+    let mut alice = bystander(&server).await;
+
+    let (mut bob, _) =
+        RawClient::login_standard(server.c2s, &server.cert_path(), "bob", "builder", "b").await;
+    bob.send(
+        "<message type='chat' to='alice@localhost/xiff' a=''''b='1'><body>broken</body></message>",
+    )
+    .await;
+    let out = bob.read_to_close().await;
+    assert!(
+        out.contains(&format!(
+            "<stream:error><not-well-formed xmlns=\"{STREAMS_NS}\"/>"
+        )),
+        "{out:?}"
+    );
+    assert!(out.ends_with("</stream:error></stream:stream>"), "{out:?}");
+
+    // Nothing of it reached Alice: her next message is the bystander check's.
+    still_works(&server, &mut alice, "names").await;
+}

@@ -260,3 +260,34 @@ async fn in_band_registration_is_not_offered_before_starttls_on_standard_streams
         "an account was registered over a cleartext stream"
     );
 }
+
+/// A username whose normal form normalises again to something else is refused by the CLI and
+/// by in-band registration: U+03F9 `Ϲ` (unassigned in Unicode 3.2, so stringprep only applies
+/// NFKC) becomes `Σ`, which becomes `σ`. Accepted, `Ϲ` was stored as `Σ` and its session bound
+/// as `σ@localhost`: another user's account. Found by the `jid` fuzz target.
+#[tokio::test]
+async fn usernames_with_an_unstable_normal_form_are_refused() {
+    let server =
+        TestServer::start_with(TestConfig::default().host("localhost", "registration = true"));
+    server.add_user("σ@localhost", "sigma-owner");
+
+    let out = server.cli(&["user", "add", "\u{3f9}@localhost"], "intruder\n");
+    assert_eq!(out.status.code(), Some(2), "user add: {}", stderr(&out));
+
+    let (mut c, _) = flash_stream(&server).await;
+    c.send(
+        "<iq type=\"set\" id=\"reg\" to=\"localhost\"><query xmlns=\"jabber:iq:register\">\
+         <username>\u{3f9}</username><password>intruder</password></query></iq>\0",
+    )
+    .await;
+    let answer = c.read_unit().await;
+    assert!(
+        answer.contains("type=\"error\"")
+            && answer.contains("<not-acceptable xmlns=\"urn:ietf:params:xml:ns:xmpp-stanzas\"/>"),
+        "{answer}"
+    );
+
+    assert_eq!(listed(&server), ["σ@localhost"]);
+    assert_login_fails(&server, "\u{3f9}", "intruder").await;
+    assert_login_works(&server, "σ", "sigma-owner").await;
+}

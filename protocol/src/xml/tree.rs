@@ -104,17 +104,40 @@ fn start_tag(start: &BytesStart<'_>, self_closed: bool) -> Result<StartTag, Stre
     })
 }
 
-/// A QName has at most one colon, with non-empty parts on both sides.
+/// A QName is one NCName or two joined by a colon (Namespaces in XML 1.0 §4). quick-xml
+/// takes whatever precedes `=` as an attribute's name, quotes included, so the characters are
+/// checked here: a name we accepted would otherwise be written, as it is, to a recipient.
 fn check_qname(name: &str) -> Result<(), StreamError> {
     let ok = match name.split_once(':') {
-        Some((prefix, local)) => !prefix.is_empty() && !local.is_empty() && !local.contains(':'),
-        None => !name.is_empty(),
+        Some((prefix, local)) => is_ncname(prefix) && is_ncname(local),
+        None => is_ncname(name),
     };
     if ok {
         Ok(())
     } else {
         Err(not_well_formed(format!("invalid name {name:?}")))
     }
+}
+
+/// XML 1.0 (fifth edition) §2.3 `Name` without colons.
+fn is_ncname(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(is_name_start_char) && chars.all(is_name_char)
+}
+
+fn is_name_start_char(c: char) -> bool {
+    matches!(c,
+        'A'..='Z' | '_' | 'a'..='z'
+        | '\u{C0}'..='\u{D6}' | '\u{D8}'..='\u{F6}' | '\u{F8}'..='\u{2FF}'
+        | '\u{370}'..='\u{37D}' | '\u{37F}'..='\u{1FFF}' | '\u{200C}'..='\u{200D}'
+        | '\u{2070}'..='\u{218F}' | '\u{2C00}'..='\u{2FEF}' | '\u{3001}'..='\u{D7FF}'
+        | '\u{F900}'..='\u{FDCF}' | '\u{FDF0}'..='\u{FFFD}' | '\u{10000}'..='\u{EFFFF}')
+}
+
+fn is_name_char(c: char) -> bool {
+    is_name_start_char(c)
+        || matches!(c,
+            '-' | '.' | '0'..='9' | '\u{B7}' | '\u{300}'..='\u{36F}' | '\u{203F}'..='\u{2040}')
 }
 
 fn ref_error(e: RefError) -> StreamError {

@@ -9,6 +9,7 @@ use std::marker::PhantomData;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
+use jabberwock_protocol::scram::{self, ScramParseError};
 use jabberwock_storage::ScramCredential;
 use sasl::common::scram::{generate_nonce, ScramProvider};
 
@@ -24,6 +25,15 @@ pub enum ScramError {
     BadProof,
     #[error("out of order")]
     OutOfOrder,
+}
+
+impl From<ScramParseError> for ScramError {
+    fn from(e: ScramParseError) -> Self {
+        match e {
+            ScramParseError::Malformed => ScramError::Malformed,
+            ScramParseError::ChannelBinding => ScramError::ChannelBinding,
+        }
+    }
 }
 
 /// What the client-first-message told us (RFC 5802 §5.1).
@@ -64,73 +74,22 @@ impl<H: ScramProvider> Default for ScramServer<H> {
     }
 }
 
-/// `saslname` decoding: `=2C` is `,` and `=3D` is `=`; any other `=` is malformed.
-fn decode_saslname(s: &str) -> Result<String, ScramError> {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(i) = rest.find('=') {
-        out.push_str(&rest[..i]);
-        match rest.get(i..i + 3) {
-            Some("=2C") => out.push(','),
-            Some("=3D") => out.push('='),
-            _ => return Err(ScramError::Malformed),
-        }
-        rest = &rest[i + 3..];
-    }
-    out.push_str(rest);
-    if out.is_empty() {
-        return Err(ScramError::Malformed);
-    }
-    Ok(out)
-}
-
-/// The value of the next `k=value` attribute, which must be `key` and non-empty
-/// (RFC 5802 §5.1 fixes the order of the attributes we read).
-fn next_attribute<'a>(
-    fields: &mut impl Iterator<Item = &'a str>,
-    key: &str,
-) -> Result<&'a str, ScramError> {
-    fields
-        .next()
-        .and_then(|f| f.strip_prefix(key))
-        .filter(|value| !value.is_empty())
-        .ok_or(ScramError::Malformed)
-}
-
 impl<H: ScramProvider> ScramServer<H> {
     /// Step 1: parse client-first-message.
     pub fn client_first(&mut self, msg: &[u8]) -> Result<ClientFirst, ScramError> {
         if !matches!(self.state, State::Start) {
             return Err(ScramError::OutOfOrder);
         }
-        let msg = std::str::from_utf8(msg).map_err(|_| ScramError::Malformed)?;
-        let mut parts = msg.splitn(3, ',');
-        let cbind = parts.next().ok_or(ScramError::Malformed)?;
-        let authzid = parts.next().ok_or(ScramError::Malformed)?;
-        let bare = parts.next().ok_or(ScramError::Malformed)?;
-        match cbind {
-            // "y": the client could bind but thinks we can't, which is true (no -PLUS offered).
-            "n" | "y" => {}
-            c if c.starts_with("p=") => return Err(ScramError::ChannelBinding),
-            _ => return Err(ScramError::Malformed),
-        }
-        let authzid = match authzid {
-            "" => None,
-            a => Some(decode_saslname(
-                a.strip_prefix("a=").ok_or(ScramError::Malformed)?,
-            )?),
-        };
-        let mut fields = bare.split(',');
-        let username = next_attribute(&mut fields, "n=")?;
-        let client_nonce = next_attribute(&mut fields, "r=")?;
-        let username = decode_saslname(username)?;
+        let first = scram::parse_client_first(msg)?;
         self.state = State::GotClientFirst {
-            // Everything before the bare message, both commas included.
-            gs2_header: msg[..msg.len() - bare.len()].to_owned(),
-            client_first_bare: bare.to_owned(),
-            client_nonce: client_nonce.to_owned(),
+            gs2_header: first.gs2_header.to_owned(),
+            client_first_bare: first.bare.to_owned(),
+            client_nonce: first.nonce.to_owned(),
         };
-        Ok(ClientFirst { username, authzid })
+        Ok(ClientFirst {
+            username: first.username,
+            authzid: first.authzid,
+        })
     }
 
     /// Step 2: server-first-message, built from the stored (or decoy) credential.
@@ -170,17 +129,15 @@ impl<H: ScramProvider> ScramServer<H> {
         else {
             return Err(ScramError::OutOfOrder);
         };
-        let msg = std::str::from_utf8(msg).map_err(|_| ScramError::Malformed)?;
-        let (without_proof, proof) = msg.rsplit_once(",p=").ok_or(ScramError::Malformed)?;
-        let mut fields = without_proof.split(',');
-        let cbind = next_attribute(&mut fields, "c=")?;
-        let their_nonce = next_attribute(&mut fields, "r=")?;
+        let last = scram::parse_client_final(msg)?;
         // RFC 5802 §5.1: c= must be the GS2 header we saw (no binding data: we offer no -PLUS).
-        if B64.decode(cbind).ok().as_deref() != Some(gs2_header.as_bytes()) || their_nonce != nonce
+        if B64.decode(last.channel_binding).ok().as_deref() != Some(gs2_header.as_bytes())
+            || last.nonce != nonce
         {
             return Err(ScramError::BadProof);
         }
-        let proof = B64.decode(proof).map_err(|_| ScramError::Malformed)?;
+        let proof = last.proof()?;
+        let without_proof = last.without_proof;
         let auth_message = format!("{auth_prefix},{without_proof}");
         let client_signature = H::hmac(auth_message.as_bytes(), &credential.stored_key)
             .map_err(|_| ScramError::BadProof)?;
@@ -278,11 +235,5 @@ mod tests {
             server.client_final(bad.as_bytes()).err(),
             Some(ScramError::BadProof)
         );
-    }
-
-    #[test]
-    fn saslname_escapes() {
-        assert_eq!(decode_saslname("a=2Cb=3Dc").unwrap(), "a,b=c");
-        assert!(decode_saslname("a=4").is_err());
     }
 }

@@ -16,8 +16,10 @@
 //! `<body type='terminate' condition='…'/>` (unknown `sid`, `rid` out of window, bad
 //! request…); only a body over the size limit gets a plain HTTP 413 before it is read.
 
-pub mod body;
 pub mod session;
+
+/// The `<body/>` wrapper is wire format, so it lives in the protocol crate.
+pub use jabberwock_protocol::bosh as body;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

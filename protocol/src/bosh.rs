@@ -1,12 +1,13 @@
-//! The `<body/>` wrapper of XEP-0124: what a client's request says, and the bytes of ours.
+//! The `<body/>` wrapper of BOSH (XEP-0124, XEP-0206): what a client's request says, and the
+//! bytes of ours. Wire format only; the sessions live in the server's HTTP layer.
 //!
 //! Requests are parsed with the protocol crate's stanza parser (the same rules and limits as
 //! a stream); the payload stanzas are kept as elements and written into the session's stream
 //! by the caller. Responses are built as bytes: the payload is already serialised (relative
 //! to the `httpbind` default namespace, so every stanza carries `xmlns='jabber:client'`).
 
-use jabberwock_protocol::ns;
-use jabberwock_protocol::xml::{self, Element, Node};
+use crate::ns;
+use crate::xml::{self, Element, Node};
 
 /// XEP-0124 §4: the namespace of `<body/>`.
 pub const NS_HTTPBIND: &str = "http://jabber.org/protocol/httpbind";
@@ -18,6 +19,7 @@ pub const OUR_VERSION: (u32, u32) = (1, 11);
 
 /// Terminal binding conditions (XEP-0124 §17.2) we send.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(missing_docs)] // Each variant is the condition of the same name in XEP-0124 §17.2.
 pub enum Condition {
     BadRequest,
     HostUnknown,
@@ -28,6 +30,7 @@ pub enum Condition {
 }
 
 impl Condition {
+    /// The `condition` attribute's value.
     pub fn as_str(self) -> &'static str {
         match self {
             Condition::BadRequest => "bad-request",
@@ -43,17 +46,23 @@ impl Condition {
 /// One client request, as far as the connection manager cares.
 #[derive(Debug, Default)]
 pub struct Request {
+    /// The session id, absent on a session creation request (§7.1).
     pub sid: Option<String>,
+    /// The request id (§14).
     pub rid: Option<u64>,
     /// `type='terminate'` (§13).
     pub terminate: bool,
     /// `xmpp:restart='true'` (XEP-0206 §5).
     pub restart: bool,
-    /// Session creation attributes (§7.1).
+    /// Session creation attributes (§7.1): the domain, ...
     pub to: Option<String>,
+    /// ... the longest wait for an answer in seconds, ...
     pub wait: Option<u64>,
+    /// ... how many requests the manager may hold, ...
     pub hold: Option<u64>,
+    /// ... the client's XEP-0124 version, ...
     pub ver: Option<String>,
+    /// ... and `xml:lang`.
     pub lang: Option<String>,
     /// `xmpp:version` (XEP-0206 §4).
     pub xmpp_version: Option<String>,
