@@ -26,10 +26,14 @@ fn limits() -> Limits {
 }
 
 /// Feeds `chunks` one after the other and collects every event, up to the first error.
+///
+/// A standard header's dialect is reported as the reader settled it: the NUL that makes it
+/// a Flash stream may come in a later read than the header, and then the header event says
+/// `Xmpp` while the stream is Flash from that NUL on (what the connection follows).
 fn read_stream<'a>(chunks: impl IntoIterator<Item = &'a [u8]>) -> Vec<Result<Event, StreamError>> {
     let mut reader = StreamReader::new(limits());
     let mut out = Vec::new();
-    for chunk in chunks {
+    'feed: for chunk in chunks {
         reader.feed(chunk);
         loop {
             match reader.next_event() {
@@ -37,8 +41,15 @@ fn read_stream<'a>(chunks: impl IntoIterator<Item = &'a [u8]>) -> Vec<Result<Eve
                 Ok(None) => break,
                 Err(e) => {
                     out.push(Err(e));
-                    return out;
+                    break 'feed;
                 }
+            }
+        }
+    }
+    if reader.dialect() == Some(Dialect::Flash) {
+        for event in &mut out {
+            if let Ok(Event::Header(header)) = event {
+                header.dialect = Dialect::Flash;
             }
         }
     }

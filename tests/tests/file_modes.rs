@@ -20,10 +20,10 @@ fn mode(path: &Path) -> u32 {
 async fn data_directory_database_and_key_are_private() {
     let server = TestServer::start();
     server.wait_started();
-    server.add_user("alice@localhost", "pw");
+    server.add_user("alice@localhost", "pw-alice");
     // A login and a write, so the WAL and shared-memory files exist.
     let (mut c, _) =
-        RawClient::login_standard(server.c2s, &server.cert_path(), "alice", "pw", "r").await;
+        RawClient::login_standard(server.c2s, &server.cert_path(), "alice", "pw-alice", "r").await;
     c.send("<iq type='set' id='s1'><query xmlns='jabber:iq:roster'><item jid='bob@localhost'/></query></iq>")
         .await;
     c.read_stanza_containing("id=\"s1\"").await;

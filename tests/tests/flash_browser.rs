@@ -524,6 +524,7 @@ async fn flash_widget_opens_each_way_through_the_flash_endpoint_and_the_raw_port
             variant("flash-xmlsocket-raw", "flash", true, &bridge.url),
             variant("flash-binary-raw", "flash", false, &bridge.url),
             variant("standard-binary-raw", "standard", false, &bridge.url),
+            variant("standard-xmlsocket-raw", "standard", true, &bridge.url),
         ],
         &[&web, &raw],
     )
@@ -557,6 +558,7 @@ async fn flash_widget_opens_with_the_self_closed_standard_header() {
                 endpoint,
             ),
             variant("selfclosed-binary-raw", "selfclosed", false, raw_port),
+            variant("selfclosed-xmlsocket-raw", "selfclosed", true, raw_port),
         ],
         &[&s.web, &s.raw],
     )

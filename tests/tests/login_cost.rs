@@ -15,7 +15,7 @@ const CONTACTS: usize = 200;
 async fn initial_presence_with_200_contacts_runs_a_few_statements() {
     let server = TestServer::start_with(TestConfig::default().log_level("info,sqlx::query=debug"));
     server.wait_started();
-    server.add_user("alice@localhost", "pw");
+    server.add_user("alice@localhost", "pw-alice");
     // 200 local contacts in mutual subscription with alice, written straight into the
     // database (as many logins and subscription handshakes would leave them).
     let url = format!("sqlite:{}", server.db_path().display());
@@ -50,7 +50,7 @@ async fn initial_presence_with_200_contacts_runs_a_few_statements() {
     tx.commit().await.expect("commit");
     db.close().await.expect("close db");
 
-    let mut alice = Peer::login(server.c2s, &server.cert_path(), "alice", "pw", "desk").await;
+    let mut alice = Peer::login(server.c2s, &server.cert_path(), "alice", "pw-alice", "desk").await;
     // The session handles the presence to its end before the ping.
     alice.sync().await;
     alice.send("</stream:stream>").await;

@@ -98,8 +98,8 @@ async fn items_keep_names_and_groups_and_the_limit_holds() {
 async fn oversized_items_are_not_acceptable() {
     let server = TestServer::start();
     server.wait_started();
-    server.add_user("alice@localhost", "pw");
-    let mut alice = Peer::login(server.c2s, &server.cert_path(), "alice", "pw", "desk").await;
+    server.add_user("alice@localhost", "pw-alice");
+    let mut alice = Peer::login(server.c2s, &server.cert_path(), "alice", "pw-alice", "desk").await;
     alice.roster().await;
     let long = "n".repeat(1025);
     let many: Vec<String> = (0..65).map(|i| format!("g{i}")).collect();

@@ -94,8 +94,8 @@ async fn writes_recover_after_the_disk_was_full_and_nothing_acknowledged_is_lost
     let mount = Tmpfs::mount(&dir.path().join("data"), "2m");
     let mut server = TestServer::start_in(dir, TestConfig::default());
     server.wait_started();
-    server.add_user("alice@localhost", "pw");
-    let mut alice = Peer::login(server.c2s, &server.cert_path(), "alice", "pw", "desk").await;
+    server.add_user("alice@localhost", "pw-alice");
+    let mut alice = Peer::login(server.c2s, &server.cert_path(), "alice", "pw-alice", "desk").await;
 
     let mut acknowledged = Vec::new();
     let mut n = 0;
@@ -150,7 +150,7 @@ async fn writes_recover_after_the_disk_was_full_and_nothing_acknowledged_is_lost
     drop(alice);
     server.terminate();
     server.restart();
-    let mut alice = Peer::login(server.c2s, &server.cert_path(), "alice", "pw", "desk").await;
+    let mut alice = Peer::login(server.c2s, &server.cert_path(), "alice", "pw-alice", "desk").await;
     let (roster, _) = alice.roster().await;
     for jid in &acknowledged {
         assert!(

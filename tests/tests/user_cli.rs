@@ -267,8 +267,11 @@ async fn in_band_registration_is_not_offered_before_starttls_on_standard_streams
 /// as `σ@localhost`: another user's account. Found by the `jid` fuzz target.
 #[tokio::test]
 async fn usernames_with_an_unstable_normal_form_are_refused() {
-    let server =
-        TestServer::start_with(TestConfig::default().host("localhost", "registration = true"));
+    let server = TestServer::start_with(
+        TestConfig::default()
+            .host("localhost", "registration = true")
+            .host("localhost", "flash_registration = true"),
+    );
     server.add_user("σ@localhost", "sigma-owner");
 
     let out = server.cli(&["user", "add", "\u{3f9}@localhost"], "intruder\n");

@@ -84,6 +84,9 @@ pub struct StreamReader {
     state: State,
     scope: Scope,
     dialect: Option<Dialect>,
+    /// A standard header was read and nothing after it yet: a NUL arriving now still makes
+    /// the stream a Flash one (see [`Self::header`]).
+    nul_may_follow: bool,
     /// Qualified name of the stream root, which the close tag must repeat.
     root_name: String,
 }
@@ -102,6 +105,7 @@ impl StreamReader {
             },
             scope: Scope::new(),
             dialect: None,
+            nul_may_follow: false,
             root_name: String::new(),
         }
     }
@@ -204,7 +208,7 @@ impl StreamReader {
             in_stream,
             // Before the header we cannot know the dialect yet, and a Flash client's first
             // unit already ends in NUL, so NULs are tolerated until the header says XMPP.
-            nul_ok: !in_stream || self.dialect == Some(Dialect::Flash),
+            nul_ok: !in_stream || self.dialect == Some(Dialect::Flash) || self.nul_may_follow,
             at_start,
             decl_allowed,
             budget,
@@ -220,11 +224,18 @@ impl StreamReader {
             let (kind, len) = match scan {
                 Scan::NeedMore => return Ok(None),
                 Scan::Skip(n) => {
+                    if self.nul_may_follow && self.buf[self.start..self.start + n].contains(&0) {
+                        // The NUL came in a later read than the header: the same Flash
+                        // stream, noticed late. `dialect()` says so from now on.
+                        self.dialect = Some(Dialect::Flash);
+                        self.nul_may_follow = false;
+                    }
                     self.consume(n)?;
                     continue;
                 }
                 Scan::Unit(kind, len) => (kind, len),
             };
+            self.nul_may_follow = false;
             let unit_start = self.start;
             self.consume(len)?;
             let unit = &self.buf[unit_start..unit_start + len];
@@ -270,12 +281,16 @@ impl StreamReader {
         // COMPAT: a standard header sent over Flash's XMLSocket arrives NUL-terminated, and
         // such a client sees nothing we send until a NUL: serve it as a Flash stream, as
         // jabberd2 did for any NUL in the first read (flash-protocol.md §3). Its restart
-        // header keeps that framing, whatever bytes have arrived with it.
+        // header keeps that framing, whatever bytes have arrived with it. The NUL usually
+        // comes in the same read (XMLSocket sends both in one write); should TCP split them,
+        // the header is reported as standard and the NUL, when it comes, turns the stream
+        // Flash ([`Self::dialect`]), so the framing never depends on how bytes were cut.
         if header.dialect == Dialect::Xmpp
             && (self.nul_follows() || self.dialect == Some(Dialect::Flash))
         {
             header.dialect = Dialect::Flash;
         }
+        self.nul_may_follow = header.dialect == Dialect::Xmpp;
         self.scope = scope;
         self.root_name = tag.name;
         self.dialect = Some(header.dialect.clone());

@@ -121,7 +121,14 @@ impl Connection {
             return self.next_framed_event().await;
         }
         loop {
-            if let Some(event) = self.reader.next_event()? {
+            let event = self.reader.next_event()?;
+            if self.dialect == Dialect::Xmpp && self.reader.dialect() == Some(Dialect::Flash) {
+                // COMPAT: the NUL of an XMLSocket client's standard header came in a later
+                // read than the header: from now on it is the Flash stream it always was.
+                self.dialect = Dialect::Flash;
+                self.nul_units = true;
+            }
+            if let Some(event) = event {
                 if let Event::Header(header) = &event {
                     self.dialect = header.dialect.clone();
                     self.nul_units |= self.dialect == Dialect::Flash;

@@ -302,6 +302,33 @@ fn nul_after_a_standard_header_makes_a_flash_stream() {
 }
 
 #[test]
+fn nul_in_a_later_read_than_the_standard_header_still_makes_a_flash_stream() {
+    // TCP may cut between the header and its NUL: the header is reported as standard, and
+    // the NUL, when it comes, turns the stream Flash, so NULs keep being framing.
+    for open in [XIFF_TERMINATED, HEADER.as_bytes()] {
+        let mut reader = StreamReader::new(Limits::default());
+        reader.feed(open);
+        assert!(
+            matches!(reader.next_event(), Ok(Some(Event::Header(h))) if h.dialect == Dialect::Xmpp)
+        );
+        assert_eq!(reader.dialect(), Some(Dialect::Xmpp));
+        reader.feed(b" \0<presence/>\0");
+        assert!(matches!(reader.next_event(), Ok(Some(Event::Stanza(_)))));
+        assert_eq!(reader.dialect(), Some(Dialect::Flash));
+        reader.feed(b"<presence/>\0</stream:stream>\0");
+        assert!(matches!(reader.next_event(), Ok(Some(Event::Stanza(_)))));
+        assert_eq!(reader.next_event(), Ok(Some(Event::Close)));
+    }
+    // Once a stanza came without one, a NUL is no longer framing but an error.
+    let mut reader = StreamReader::new(Limits::default());
+    reader.feed(HEADER.as_bytes());
+    assert!(matches!(reader.next_event(), Ok(Some(Event::Header(_)))));
+    reader.feed(b"<presence/>\0");
+    assert!(matches!(reader.next_event(), Ok(Some(Event::Stanza(_)))));
+    assert!(reader.next_event().is_err());
+}
+
+#[test]
 fn other_stream_prefix_is_accepted() {
     let ev = run(b"<s:stream xmlns='jabber:client' xmlns:s='http://etherx.jabber.org/streams'><message/></s:stream>");
     assert!(matches!(
