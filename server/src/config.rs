@@ -60,6 +60,9 @@ pub struct Config {
     pub roster: RosterConfig,
     /// `[offline]`
     pub offline: OfflineConfig,
+    /// `[modules.NAME]`: each module's own table (`enabled`, and the module's keys), checked
+    /// against the module when the file is loaded (`modules::config`).
+    pub modules: crate::modules::config::ModuleTables,
     /// `[hosts."<domain>"]`: the virtual hosts, one table per domain. Keys are
     /// lowercased during validation. Default: just `localhost`. Writing any
     /// `[hosts.…]` table replaces the default, so `localhost` is then only
@@ -342,6 +345,9 @@ pub struct HostConfig {
     /// (when `registration` is on) to Flash streams without TLS too, whose
     /// new password would cross the network in clear text.
     pub flash_registration: bool,
+    /// `modules_disabled` (default `[]`): modules switched off for this host
+    /// (`[modules.NAME] enabled = false` switches one off everywhere).
+    pub modules_disabled: Vec<String>,
 }
 
 impl Default for Config {
@@ -360,6 +366,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             roster: RosterConfig::default(),
             offline: OfflineConfig::default(),
+            modules: Default::default(),
             hosts,
         }
     }
@@ -474,6 +481,7 @@ impl Default for HostConfig {
             anonymous: false,
             flash: true,
             flash_registration: false,
+            modules_disabled: Vec::new(),
         }
     }
 }
@@ -690,7 +698,11 @@ impl Config {
             ));
         }
 
-        self.validate_hosts()
+        self.validate_hosts()?;
+        crate::modules::config::check(&self.modules, &self.hosts).map_err(|p| Problem {
+            message: friendly_message(None, false, &p.message),
+            path: p.path,
+        })
     }
 
     fn validate_tls(&self) -> Result<(), Problem> {
@@ -1456,6 +1468,7 @@ mod tests {
             "anonymous",
             "flash",
             "flash_registration",
+            "modules_disabled",
         ];
         for key in keys {
             let written = text.lines().any(|line| {

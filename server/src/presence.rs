@@ -13,6 +13,7 @@ use jabberwock_protocol::xml::Element;
 use jabberwock_storage::{AccountId, RosterEntry, StoreError, Subscription};
 
 use crate::accounts::account_of;
+use crate::modules::{Event, Flow};
 use crate::roster::{self, subscription::Kind};
 use crate::router::{destination, Destination};
 use crate::server::Server;
@@ -39,7 +40,21 @@ pub struct PresenceState {
 }
 
 /// A presence stanza from the client of session `from` (its `from` already stamped).
-pub async fn outbound(server: &Server, state: &mut PresenceState, from: &FullJid, stanza: Stanza) {
+pub async fn outbound(
+    server: &Server,
+    state: &mut PresenceState,
+    from: &FullJid,
+    mut stanza: Stanza,
+) {
+    let mut event = Event::PresenceOut {
+        from,
+        stanza: &mut stanza,
+    };
+    match server.modules.fire(server, &mut event).await {
+        Flow::Continue => {}
+        Flow::Handled => return,
+        Flow::Refuse(err) => return server.router.bounce(from, &stanza, err),
+    }
     let result = match stanza.to() {
         None => match stanza.type_attr() {
             None => broadcast_available(server, state, from, stanza.into_element()).await,
@@ -92,7 +107,7 @@ fn subscribers(entries: &[RosterEntry]) -> Vec<BareJid> {
 /// Sends a copy of `presence` (addressed to each in turn) to `targets` and to all of the
 /// user's own available resources (RFC 6121 §4.2.2, §4.4.2); the copy for `from` itself,
 /// when it is available, goes to `to_self`.
-fn fan_out(
+async fn fan_out(
     server: &Server,
     from: &FullJid,
     presence: &Element,
@@ -102,7 +117,7 @@ fn fan_out(
     for target in targets {
         let mut copy = presence.clone();
         copy.set_attr("to", target.as_str());
-        deliver_local(server, target, copy);
+        deliver_local(server, target, copy).await;
     }
     let user = from.to_bare();
     let mut own = presence.clone();
@@ -130,9 +145,9 @@ async fn broadcast_available(
     // available above, so a message that arrives from now on goes to it, not to storage.
     let (entries, offline_waiting) = server.store.presence_roster(&account_of(&user)).await?;
     let targets: Vec<Jid> = subscribers(&entries).into_iter().map(Jid::from).collect();
-    fan_out(server, from, &presence, &targets, &mut state.to_self);
+    fan_out(server, from, &presence, &targets, &mut state.to_self).await;
     let Some(previous_priority) = before else {
-        return initial_presence(
+        initial_presence(
             server,
             state,
             from,
@@ -141,7 +156,10 @@ async fn broadcast_available(
             &entries,
             offline_waiting,
         )
-        .await;
+        .await?;
+        let mut event = Event::InitialPresence { jid: from };
+        server.modules.fire(server, &mut event).await;
+        return Ok(());
     };
     // XEP-0160 §4: a resource that turns non-negative is now one offline messages can reach.
     if previous_priority < 0 && priority >= 0 && offline_waiting {
@@ -232,7 +250,7 @@ async fn broadcast_unavailable(
     }
     // Unavailable: this session is no longer among the user's available resources, so no
     // copy for itself.
-    fan_out(server, from, &presence, &targets, &mut Vec::new());
+    fan_out(server, from, &presence, &targets, &mut Vec::new()).await;
     Ok(())
 }
 
@@ -273,14 +291,14 @@ async fn directed(
         Some("probe") => probe(server, from, &to.to_bare(), &mut state.to_self).await,
         Some("unavailable") => {
             state.directed.remove(to.as_str());
-            deliver_local(server, &to, stanza.into_element());
+            deliver_local(server, &to, stanza.into_element()).await;
             Ok(())
         }
         _ => {
             if type_attr.is_none() {
                 state.directed.insert(to.to_string());
             }
-            deliver_local(server, &to, stanza.into_element());
+            deliver_local(server, &to, stanza.into_element()).await;
             Ok(())
         }
     }
@@ -354,7 +372,17 @@ fn send_presences(
 
 /// Inbound presence notification for one of our accounts (RFC 6121 §4.4.3, §4.6.3): a
 /// full JID gets it if bound; a bare JID's available resources all get it.
-pub fn deliver_local(server: &Server, to: &Jid, presence: Element) {
+pub async fn deliver_local(server: &Server, to: &Jid, mut presence: Element) {
+    let mut event = Event::PresenceIn {
+        to,
+        presence: &mut presence,
+    };
+    if !matches!(
+        server.modules.fire(server, &mut event).await,
+        Flow::Continue
+    ) {
+        return;
+    }
     match to.try_as_full() {
         Ok(full) => {
             let _ = server.router.table.send_to_full(full, presence);
@@ -363,7 +391,7 @@ pub fn deliver_local(server: &Server, to: &Jid, presence: Element) {
             server
                 .router
                 .table
-                .send_to_available(bare.as_str(), &presence, false);
+                .send_to_available(bare.as_str(), &presence, false, None);
         }
     }
 }

@@ -50,7 +50,7 @@ impl Server {
             per_ip: Arc::new(IpConnections::new(&config)),
             registrations: RegistrationRate::new(&config),
             decoy_key: crate::accounts::random_secret(),
-            modules: crate::modules::registry(&config),
+            modules: Registry::build(&config),
             router: Router::new(),
             http_handoff: std::sync::Mutex::new(None),
             config,

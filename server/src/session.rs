@@ -13,6 +13,7 @@ use tokio::time::{sleep_until, Instant};
 
 use crate::c2s::Bound;
 use crate::error::SessionEnd;
+use crate::modules::{Event as ModuleEvent, Flow, Nonza, SessionState};
 use crate::presence::{self, PresenceState};
 use crate::router::{Inbox, Outbound};
 use crate::server::Server;
@@ -33,9 +34,24 @@ pub async fn run(
         mut inbox,
         session_id,
         guest,
+        state,
     } = bound;
     let mut presence = PresenceState::default();
-    let end = serve(server, conn, &jid, &mut inbox, &mut presence, shutdown).await;
+    let mut event = ModuleEvent::SessionBound {
+        jid: &jid,
+        state: &state,
+    };
+    server.modules.fire(server, &mut event).await;
+    let end = serve(
+        server,
+        conn,
+        &jid,
+        &state,
+        &mut inbox,
+        &mut presence,
+        shutdown,
+    )
+    .await;
     // Takes nothing more from here on: senders see this resource as gone and route around it.
     let left = inbox.close_and_drain();
     // RFC 6121 §4.5.4: whoever saw this session available learns it is gone; unless a newer
@@ -47,6 +63,11 @@ pub async fn run(
     // §8.5.3.2): messages to the bare JID's other resources or offline storage, IQ requests
     // answered with an error.
     server.router.redeliver(server, &jid, left).await;
+    // After the unbind by the caller would be too late for modules to see the session in
+    // the table; `last` tells whether another resource of the account stays.
+    let last = server.router.table.resource_count(jid.to_bare().as_str()) <= 1;
+    let mut event = ModuleEvent::SessionEnded { jid: &jid, last };
+    server.modules.fire(server, &mut event).await;
     // A SASL ANONYMOUS guest's account lives as long as its (only) session.
     if guest {
         crate::c2s::guest::remove(server, &jid.to_bare()).await;
@@ -58,6 +79,7 @@ async fn serve(
     server: &Server,
     conn: &mut Connection,
     jid: &FullJid,
+    state: &SessionState,
     inbox: &mut Inbox,
     presence: &mut PresenceState,
     shutdown: &mut ShutdownSignal,
@@ -97,7 +119,7 @@ async fn serve(
                 Ok(Event::Stanza(element)) => {
                     // Boxed: a client stanza's handling (presence, routing, storage) is a large
                     // future, and an idle session should not carry room for it.
-                    if let Err(end) = Box::pin(from_client(server, jid, presence, element)).await {
+                    if let Err(end) = Box::pin(from_client(server, jid, state, presence, element)).await {
                         return end;
                     }
                     // What the stanza earned this session itself, written before more input
@@ -145,9 +167,26 @@ async fn write_own(
 async fn from_client(
     server: &Server,
     jid: &FullJid,
+    state: &SessionState,
     presence: &mut PresenceState,
     element: Element,
 ) -> Result<(), SessionEnd> {
+    // A nonza a module handles (XEP-0352's <active/>, XEP-0198's <r/>): its answer, if any,
+    // goes out with what the session writes for itself.
+    if let Some(handler) = server
+        .modules
+        .nonza_handler(jid.domain().as_str(), &element)
+    {
+        let nonza = Nonza {
+            server,
+            jid,
+            state,
+            element: &element,
+        };
+        let reply = handler.handle(nonza).await.map_err(SessionEnd::Error)?;
+        presence.to_self.extend(reply);
+        return Ok(());
+    }
     let mut stanza = Stanza::from_element(element)?;
     // RFC 6120 §8.1.2.1: `from` is the server's to set; a client may only repeat its own
     // full or bare JID, anything else is a spoof.
@@ -165,10 +204,20 @@ async fn from_client(
             .bounce(jid, &stanza, crate::c2s::iq_id_required());
         return Ok(());
     }
-    if stanza.kind() == StanzaKind::Presence {
-        presence::outbound(server, presence, jid, stanza).await;
-    } else {
-        server.router.route(server, jid, stanza).await;
+    match stanza.kind() {
+        StanzaKind::Presence => presence::outbound(server, presence, jid, stanza).await,
+        StanzaKind::Message => {
+            let mut event = ModuleEvent::MessageFromClient {
+                from: jid,
+                stanza: &mut stanza,
+            };
+            match server.modules.fire(server, &mut event).await {
+                Flow::Continue => server.router.route(server, jid, stanza).await,
+                Flow::Handled => {}
+                Flow::Refuse(err) => server.router.bounce(jid, &stanza, err),
+            }
+        }
+        StanzaKind::Iq => server.router.route(server, jid, stanza).await,
     }
     Ok(())
 }

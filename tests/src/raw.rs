@@ -268,7 +268,7 @@ impl RawClient {
         user: &str,
         password: &str,
         features_end: &str,
-    ) {
+    ) -> String {
         self.send(header).await;
         let features = self.read_until(features_end).await;
         assert!(
@@ -296,10 +296,11 @@ impl RawClient {
             features.contains("urn:ietf:params:xml:ns:xmpp-bind"),
             "no bind feature: {features}"
         );
+        features
     }
 
     /// Binds `resource` (no presence); returns the bound full JID. `sep` as in `bind`.
-    async fn bind_only(&mut self, resource: &str, sep: &str) -> String {
+    pub async fn bind_only(&mut self, resource: &str, sep: &str) -> String {
         self.send(format!(
             "<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>{resource}</resource></bind></iq>{sep}"
         ))
@@ -440,13 +441,26 @@ impl RawClient {
         user: &str,
         password: &str,
     ) -> RawClient {
+        RawClient::login_standard_features(addr, cert, user, password)
+            .await
+            .0
+    }
+
+    /// Like [`RawClient::login_standard_unbound`], also returning the post-auth features.
+    pub async fn login_standard_features(
+        addr: SocketAddr,
+        cert: &Path,
+        user: &str,
+        password: &str,
+    ) -> (RawClient, String) {
         let mut c = RawClient::connect(addr).await;
         c.send(STREAM_HEADER).await;
         c.read_until("</stream:features>").await;
         c.starttls(cert).await;
-        c.authenticate_plain(STREAM_HEADER, user, password, "</stream:features>")
+        let features = c
+            .authenticate_plain(STREAM_HEADER, user, password, "</stream:features>")
             .await;
-        c
+        (c, features)
     }
 
     /// Like [`RawClient::login_standard`] but without initial presence: the session is

@@ -119,6 +119,34 @@ fn wrong_type_exits_2_naming_file_key_and_line() {
 }
 
 #[test]
+fn a_typo_in_a_module_table_exits_2_naming_file_key_and_line() {
+    assert_config_error(
+        "[modules.ping]\nenabled = true\nenabeld = false\n",
+        3,
+        "modules.ping.enabeld",
+        &["unknown key"],
+    );
+    assert_config_error(
+        "[modules.pnig]\nenabled = false\n",
+        1,
+        "modules.pnig",
+        &["unknown module", "ping"],
+    );
+    assert_config_error(
+        "[modules.roster]\nenabled = \"no\"\n",
+        2,
+        "modules.roster.enabled",
+        &["boolean"],
+    );
+    assert_config_error(
+        "[hosts.localhost]\nmodules_disabled = [\"roster\", \"pinng\"]\n",
+        2,
+        "hosts.localhost.modules_disabled",
+        &["unknown module `pinng`"],
+    );
+}
+
+#[test]
 fn missing_cert_file_exits_2_naming_key_and_path() {
     assert_config_error(
         "[tls]\ncert = \"/nope.pem\"\nkey = \"/nope.key\"\n",

@@ -6,6 +6,7 @@ use jabberwock_protocol::sasl;
 use jabberwock_protocol::stream::Dialect;
 use jabberwock_protocol::xml::Element;
 
+use crate::modules::{FeatureContext, Stage};
 use crate::server::Server;
 
 pub const PLAIN: &str = "PLAIN";
@@ -123,13 +124,22 @@ pub fn pre_auth(
     offer
 }
 
-/// After SASL: resource binding (RFC 6120 §7), the legacy session feature marked optional
-/// (draft-cridland-xmpp-session), and roster versioning (XEP-0237 §3).
-pub fn post_auth() -> Element {
-    Element::new("features", ns::STREAM)
-        .with_child(Element::new("ver", ns::ROSTER_VER))
-        .with_child(Element::new("bind", ns::BIND))
-        .with_child(
-            Element::new("session", ns::SESSION).with_child(Element::new("optional", ns::SESSION)),
-        )
+/// After SASL: resource binding (RFC 6120 §7), then what the modules on for the host offer
+/// (roster versioning, legacy session, ...).
+pub fn post_auth(ctx: &FeatureContext<'_>) -> Element {
+    let mut features = Element::new("features", ns::STREAM);
+    features.push_child(Element::new("bind", ns::BIND));
+    for feature in ctx.server.modules.stream_features(Stage::PostAuth, ctx) {
+        features.push_child(feature);
+    }
+    features
+}
+
+/// The pre-authentication features: the core's offer, then the modules'.
+pub fn pre_auth_element(offer: &Offer, ctx: &FeatureContext<'_>) -> Element {
+    let mut features = offer.to_element();
+    for feature in ctx.server.modules.stream_features(Stage::PreAuth, ctx) {
+        features.push_child(feature);
+    }
+    features
 }

@@ -22,8 +22,11 @@ use jabberwock_protocol::stream::{self, StreamCondition, StreamError, StreamHead
 use jabberwock_protocol::xml::reader::Event;
 use jabberwock_protocol::xml::Element;
 
+use std::sync::Arc;
+
 use crate::error::SessionEnd;
 use crate::modules::register;
+use crate::modules::{FeatureContext, SessionState};
 use crate::router::Inbox;
 use crate::server::Server;
 use crate::stream::connection::{new_stream_id, Connection};
@@ -36,6 +39,8 @@ pub struct Bound {
     pub session_id: u64,
     pub guest: bool,
     pub inbox: Inbox,
+    /// What modules keep for the session (shared with its entry in the router's table).
+    pub state: Arc<SessionState>,
 }
 
 enum Phase {
@@ -121,16 +126,24 @@ async fn open_stream(
         .version
         .as_deref()
         .is_some_and(|v| v.starts_with("1."));
+    let ctx = FeatureContext {
+        server,
+        host: &host,
+        encrypted: conn.is_encrypted(),
+        flash: conn.is_flash(),
+    };
     let features = match phase {
-        Phase::Unauthenticated { .. } => features::pre_auth(
-            server,
-            &host,
-            conn.dialect(),
-            conn.is_flash(),
-            conn.is_encrypted(),
-        )
-        .to_element(),
-        Phase::Authenticated(_) => features::post_auth(),
+        Phase::Unauthenticated { .. } => {
+            let offer = features::pre_auth(
+                server,
+                &host,
+                conn.dialect(),
+                conn.is_flash(),
+                conn.is_encrypted(),
+            );
+            features::pre_auth_element(&offer, &ctx)
+        }
+        Phase::Authenticated(_) => features::post_auth(&ctx),
     };
     let our_header = stream::server_header(
         &header.dialect,
@@ -327,13 +340,14 @@ fn bind_in_router(
     guest: bool,
 ) -> Result<Bound, StanzaError> {
     let (tx, inbox) = crate::router::inbox();
+    let state = Arc::new(SessionState::default());
     let replaced =
         StreamError::with_text(StreamCondition::Conflict, "Replaced by a new connection");
     let max = server.config.c2s.max_sessions_per_account;
     if !server
         .router
         .table
-        .bind(&jid, session_id, tx, replaced, max)
+        .bind(&jid, session_id, tx, state.clone(), replaced, max)
     {
         tracing::info!(%jid, max, "bind refused: c2s.max_sessions_per_account reached");
         return Err(StanzaError::with_text(
@@ -346,6 +360,7 @@ fn bind_in_router(
         session_id,
         guest,
         inbox,
+        state,
     })
 }
 

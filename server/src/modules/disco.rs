@@ -1,5 +1,6 @@
-//! XEP-0030: Service Discovery, minimal: the server's identity and the features its
-//! modules registered; no items yet.
+//! XEP-0030: Service Discovery. The server's domain and, on their behalf, accounts' bare
+//! JIDs: identities and features are whatever the modules on for the host registered
+//! (`Registrar::disco_identity`, `Registrar::disco_feature`). No items yet.
 
 use std::sync::Arc;
 
@@ -7,28 +8,63 @@ use async_trait::async_trait;
 use jabberwock_protocol::ns;
 use jabberwock_protocol::stanza::{Condition, IqType, StanzaError};
 use jabberwock_protocol::xml::Element;
+use jabberwock_storage::Subscription;
 
-use super::{IqHandler, IqRequest, Module, Registry, Target};
+use super::registry::Identity;
+use super::{xep, IqHandler, IqRequest, Module, NoConfig, Registrar, Target, Xep};
+use crate::accounts::account_of;
+use crate::error::store_to_stanza_error;
 
 pub struct Disco;
 
-struct Info;
-struct Items;
+struct Info(Target);
+struct Items(Target);
+
+/// XEP-0030 §4 (privacy): an account's disco is answered to the account itself and to
+/// contacts it shares its presence with; anyone else learns nothing, not even that the
+/// account exists (service-unavailable, as for an IQ nobody answers).
+async fn may_see(request: &IqRequest<'_>, target: Target) -> Result<(), StanzaError> {
+    if target == Target::Host {
+        return Ok(());
+    }
+    let owner = request.to.to_bare();
+    let requester = request.from.to_bare();
+    if owner == requester {
+        return Ok(());
+    }
+    let entry = request
+        .server
+        .store
+        .roster_entry(&account_of(&owner), requester.as_str())
+        .await
+        .map_err(store_to_stanza_error)?;
+    match entry.map(|e| e.subscription) {
+        Some(Subscription::From | Subscription::Both) => Ok(()),
+        _ => Err(StanzaError::new(Condition::ServiceUnavailable)),
+    }
+}
 
 #[async_trait]
 impl IqHandler for Info {
     async fn handle(&self, request: IqRequest<'_>) -> Result<Option<Element>, StanzaError> {
+        may_see(&request, self.0).await?;
         // XEP-0030 §3.1: nodes we don't know are item-not-found.
         if request.payload.attr("node").is_some() {
             return Err(StanzaError::new(Condition::ItemNotFound));
         }
-        let mut query = Element::new("query", ns::DISCO_INFO).with_child(
-            Element::new("identity", ns::DISCO_INFO)
-                .with_attr("category", "server")
-                .with_attr("type", "im")
-                .with_attr("name", "Jabberwock"),
-        );
-        for feature in request.server.modules.features() {
+        let host = request.to.domain().as_str();
+        let modules = &request.server.modules;
+        let mut query = Element::new("query", ns::DISCO_INFO);
+        for identity in modules.disco_identities(host, self.0) {
+            let mut el = Element::new("identity", ns::DISCO_INFO)
+                .with_attr("category", identity.category)
+                .with_attr("type", identity.kind);
+            if let Some(name) = identity.name {
+                el.set_attr("name", name);
+            }
+            query.push_child(el);
+        }
+        for feature in modules.disco_features(host, self.0) {
             query.push_child(Element::new("feature", ns::DISCO_INFO).with_attr("var", feature));
         }
         Ok(Some(query))
@@ -38,6 +74,7 @@ impl IqHandler for Info {
 #[async_trait]
 impl IqHandler for Items {
     async fn handle(&self, request: IqRequest<'_>) -> Result<Option<Element>, StanzaError> {
+        may_see(&request, self.0).await?;
         if request.payload.attr("node").is_some() {
             return Err(StanzaError::new(Condition::ItemNotFound));
         }
@@ -46,30 +83,45 @@ impl IqHandler for Items {
 }
 
 impl Module for Disco {
-    fn name(&self) -> &'static str {
-        "disco"
-    }
+    const NAME: &'static str = "disco";
+    const XEPS: &'static [Xep] = &[xep(30, "2.5rc3")];
+    type Config = NoConfig;
 
-    fn xeps(&self) -> &'static [(u16, &'static str)] {
-        &[(30, "2.5rc3")]
-    }
-
-    fn register(&self, registry: &mut Registry) {
-        registry.iq(
-            IqType::Get,
+    fn register(_config: NoConfig, registry: &mut Registrar<'_>) {
+        for target in [Target::Host, Target::Account] {
+            registry.iq(
+                IqType::Get,
+                target,
+                ns::DISCO_INFO,
+                "query",
+                Arc::new(Info(target)),
+            );
+            registry.iq(
+                IqType::Get,
+                target,
+                ns::DISCO_ITEMS,
+                "query",
+                Arc::new(Items(target)),
+            );
+            registry.disco_feature(target, ns::DISCO_INFO);
+            registry.disco_feature(target, ns::DISCO_ITEMS);
+        }
+        registry.disco_identity(
             Target::Host,
-            ns::DISCO_INFO,
-            "query",
-            Arc::new(Info),
+            Identity {
+                category: "server",
+                kind: "im",
+                name: Some("Jabberwock"),
+            },
         );
-        registry.iq(
-            IqType::Get,
-            Target::Host,
-            ns::DISCO_ITEMS,
-            "query",
-            Arc::new(Items),
+        // XEP-0030 §3.1, the registry of categories: an account the server hosts.
+        registry.disco_identity(
+            Target::Account,
+            Identity {
+                category: "account",
+                kind: "registered",
+                name: None,
+            },
         );
-        registry.disco_feature(ns::DISCO_INFO);
-        registry.disco_feature(ns::DISCO_ITEMS);
     }
 }

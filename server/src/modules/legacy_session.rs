@@ -6,21 +6,18 @@ use std::sync::Arc;
 
 use jabberwock_protocol::ns;
 use jabberwock_protocol::stanza::IqType;
+use jabberwock_protocol::xml::Element;
 
-use super::{EmptyResult, Module, Registry, Target};
+use super::{EmptyResult, Module, NoConfig, Registrar, Stage, Target, Xep};
 
 pub struct LegacySession;
 
 impl Module for LegacySession {
-    fn name(&self) -> &'static str {
-        "legacy_session"
-    }
+    const NAME: &'static str = "legacy_session";
+    const XEPS: &'static [Xep] = &[];
+    type Config = NoConfig;
 
-    fn xeps(&self) -> &'static [(u16, &'static str)] {
-        &[]
-    }
-
-    fn register(&self, registry: &mut Registry) {
+    fn register(_config: NoConfig, registry: &mut Registrar<'_>) {
         for target in [Target::Host, Target::Account] {
             registry.iq(
                 IqType::Set,
@@ -30,5 +27,14 @@ impl Module for LegacySession {
                 Arc::new(EmptyResult),
             );
         }
+
+        // Offered marked optional (draft-cridland-xmpp-session): clients that know may skip it.
+        registry.stream_feature(
+            Stage::PostAuth,
+            Arc::new(
+                Element::new("session", ns::SESSION)
+                    .with_child(Element::new("optional", ns::SESSION)),
+            ),
+        );
     }
 }

@@ -1,6 +1,14 @@
-//! Features as modules (Prosody's and ejabberd's shape): each module registers the IQ
-//! namespaces it answers and the disco features it adds. A new XEP is one file here plus
-//! one line in [`registry`].
+//! Features as modules, in the shape of Prosody's `mod_*` and ejabberd's `gen_mod`: a module
+//! declares what it is ([`Module`]: name, XEPs, dependencies, its `[modules.NAME]` table) and
+//! at start registers, through one [`Registrar`], everything it adds: IQ handlers, disco
+//! identities and features, stream features, nonza handlers and hooks on events. The core
+//! (c2s, session, router, presence) fires the events and asks the [`Registry`]; it never
+//! names a feature module. A new XEP is one file here plus one line in [`MODULES`].
+
+pub mod config;
+pub mod hooks;
+pub mod registry;
+pub mod session_state;
 
 mod disco;
 mod legacy_session;
@@ -8,114 +16,89 @@ mod ping;
 pub mod register;
 mod roster;
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
+use serde::de::DeserializeOwned;
 
-use async_trait::async_trait;
-use jabberwock_protocol::jid::{FullJid, Jid};
-use jabberwock_protocol::stanza::{IqType, Stanza, StanzaError};
-use jabberwock_protocol::xml::Element;
+pub use hooks::{Event, EventKind, Flow, Hook};
+pub use registry::{
+    DiscoTarget, EmptyResult, FeatureContext, IqHandler, IqRequest, ModuleId, Nonza, NonzaHandler,
+    Registrar, Registry, Stage, StreamFeature, Target,
+};
+pub use session_state::SessionState;
 
-use crate::config::Config;
-use crate::server::Server;
-
-/// Who an IQ is addressed to (RFC 6120 §10.3): the server's domain, or an account's bare JID
-/// that the server answers for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Target {
-    Host,
-    Account,
+/// A XEP a module implements and the version of it followed (ejabberd's `-protocol`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Xep {
+    pub number: u16,
+    pub version: &'static str,
 }
 
-/// One IQ for a handler: the payload is the iq's first child, already namespace-matched.
-pub struct IqRequest<'a> {
-    pub server: &'a Server,
-    pub from: &'a FullJid,
-    pub to: &'a Jid,
-    pub stanza: &'a Stanza,
-    pub payload: &'a Element,
+pub const fn xep(number: u16, version: &'static str) -> Xep {
+    Xep { number, version }
 }
 
-#[async_trait]
-pub trait IqHandler: Send + Sync {
-    /// `Ok(Some(el))` answers a result carrying `el`, `Ok(None)` an empty result.
-    async fn handle(&self, request: IqRequest<'_>) -> Result<Option<Element>, StanzaError>;
+/// What a module is. The associated items are read before any module runs (config
+/// checking, the dependency order); [`Module::register`] runs once per server start.
+pub trait Module: Send + Sync + 'static {
+    /// The name used in `[modules.NAME]` and `modules_disabled`.
+    const NAME: &'static str;
+    /// The XEPs implemented, with the version followed.
+    const XEPS: &'static [Xep];
+    /// Modules that must be enabled wherever this one is.
+    const DEPENDS: &'static [&'static str] = &[];
+    /// The keys of `[modules.NAME]` besides `enabled`; unknown keys are config errors.
+    type Config: DeserializeOwned + Default;
+    /// Registers the module's handlers and hooks.
+    fn register(config: Self::Config, registrar: &mut Registrar<'_>);
 }
 
-/// Answers with an empty result: XEP-0199 pongs, RFC 3921 session establishment.
-pub struct EmptyResult;
+/// The config of a module that has no keys besides `enabled`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoConfig {}
 
-#[async_trait]
-impl IqHandler for EmptyResult {
-    async fn handle(&self, _request: IqRequest<'_>) -> Result<Option<Element>, StanzaError> {
-        Ok(None)
+/// A module as the module list holds it: its declarations and its functions, without the
+/// generic type (see [`describe`]).
+pub struct Descriptor {
+    pub name: &'static str,
+    pub xeps: &'static [Xep],
+    pub depends: &'static [&'static str],
+    /// Checks a `[modules.NAME]` table (without `enabled`) against the module's config type.
+    check: fn(toml::Table) -> Result<(), config::TableError>,
+    /// Registers the module with its config table (without `enabled`).
+    register: fn(toml::Table, &mut Registrar<'_>),
+}
+
+/// The [`Descriptor`] of module `M`.
+pub const fn describe<M: Module>() -> Descriptor {
+    Descriptor {
+        name: M::NAME,
+        xeps: M::XEPS,
+        depends: M::DEPENDS,
+        check: check_table::<M>,
+        register: register_with::<M>,
     }
 }
 
-pub trait Module {
-    fn name(&self) -> &'static str;
-    /// The XEPs implemented, with the version followed (ejabberd's `-protocol`).
-    fn xeps(&self) -> &'static [(u16, &'static str)];
-    fn register(&self, registry: &mut Registry);
+fn check_table<M: Module>(table: toml::Table) -> Result<(), config::TableError> {
+    config::parse::<M::Config>(table).map(drop)
 }
 
-/// IQ type (as its discriminant), target, payload namespace and payload name.
-type IqKey = (u8, Target, String, String);
-
-#[derive(Default)]
-pub struct Registry {
-    iq: HashMap<IqKey, Arc<dyn IqHandler>>,
-    features: BTreeSet<&'static str>,
+fn register_with<M: Module>(table: toml::Table, registrar: &mut Registrar<'_>) {
+    // Checked when the config was loaded (`config::check`), so this parses.
+    let config = config::parse::<M::Config>(table).unwrap_or_default();
+    M::register(config, registrar)
 }
 
-impl Registry {
-    /// Answer IQs of `iq_type` to `target` whose payload is `<name xmlns=ns>`.
-    pub fn iq(
-        &mut self,
-        iq_type: IqType,
-        target: Target,
-        ns: &str,
-        name: &str,
-        handler: Arc<dyn IqHandler>,
-    ) {
-        self.iq.insert(
-            (iq_type as u8, target, ns.to_owned(), name.to_owned()),
-            handler,
-        );
-    }
+/// Every module the server can run, in the order their hooks of equal priority run.
+pub const MODULES: &[Descriptor] = &[
+    describe::<disco::Disco>(),
+    describe::<legacy_session::LegacySession>(),
+    describe::<ping::Ping>(),
+    describe::<register::Register>(),
+    describe::<roster::Roster>(),
+];
 
-    pub fn disco_feature(&mut self, feature: &'static str) {
-        self.features.insert(feature);
-    }
-
-    pub fn iq_handler(
-        &self,
-        iq_type: IqType,
-        target: Target,
-        ns: &str,
-        name: &str,
-    ) -> Option<&Arc<dyn IqHandler>> {
-        self.iq
-            .get(&(iq_type as u8, target, ns.to_owned(), name.to_owned()))
-    }
-
-    pub fn features(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.features.iter().copied()
-    }
-}
-
-/// Every module the server runs.
-pub fn registry(_config: &Config) -> Registry {
-    let modules: [&dyn Module; 5] = [
-        &disco::Disco,
-        &legacy_session::LegacySession,
-        &ping::Ping,
-        &register::Register,
-        &roster::Roster,
-    ];
-    let mut registry = Registry::default();
-    for module in modules {
-        module.register(&mut registry);
-    }
-    registry
+/// The module named `name`.
+pub fn find(name: &str) -> Option<&'static Descriptor> {
+    MODULES.iter().find(|m| m.name == name)
 }

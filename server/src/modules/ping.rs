@@ -5,24 +5,21 @@ use std::sync::Arc;
 use jabberwock_protocol::ns;
 use jabberwock_protocol::stanza::IqType;
 
-use super::{EmptyResult, Module, Registry, Target};
+use super::{xep, EmptyResult, Module, NoConfig, Registrar, Target, Xep};
 
 pub struct Ping;
 
 impl Module for Ping {
-    fn name(&self) -> &'static str {
-        "ping"
-    }
+    const NAME: &'static str = "ping";
+    const XEPS: &'static [Xep] = &[xep(199, "2.0.1")];
+    type Config = NoConfig;
 
-    fn xeps(&self) -> &'static [(u16, &'static str)] {
-        &[(199, "2.0.1")]
-    }
-
-    fn register(&self, registry: &mut Registry) {
+    fn register(_config: NoConfig, registry: &mut Registrar<'_>) {
         // A ping to an account's bare JID is the server's to answer (RFC 6120 §10.3.3).
         for target in [Target::Host, Target::Account] {
             registry.iq(IqType::Get, target, ns::PING, "ping", Arc::new(EmptyResult));
         }
-        registry.disco_feature(ns::PING);
+        registry.disco_feature(Target::Host, ns::PING);
+        registry.disco_feature(Target::Account, ns::PING);
     }
 }

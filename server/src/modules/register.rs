@@ -16,7 +16,7 @@ use crate::accounts::{self, AccountError};
 use crate::error::store_to_stanza_error;
 use crate::server::Server;
 
-use super::{IqHandler, IqRequest, Module, Registry, Target};
+use super::{xep, IqHandler, IqRequest, Module, NoConfig, Registrar, Target, Xep};
 
 /// Whether an un-authenticated stream's stanza is a registration request.
 pub fn is_register_iq(stanza: &Stanza) -> bool {
@@ -212,15 +212,11 @@ async fn not_a_guest(request: &IqRequest<'_>) -> Result<(), StanzaError> {
 }
 
 impl Module for Register {
-    fn name(&self) -> &'static str {
-        "register"
-    }
+    const NAME: &'static str = "register";
+    const XEPS: &'static [Xep] = &[xep(77, "2.4")];
+    type Config = NoConfig;
 
-    fn xeps(&self) -> &'static [(u16, &'static str)] {
-        &[(77, "2.4")]
-    }
-
-    fn register(&self, registry: &mut Registry) {
+    fn register(_config: NoConfig, registry: &mut Registrar<'_>) {
         for target in [Target::Host, Target::Account] {
             registry.iq(
                 IqType::Get,

@@ -7,7 +7,7 @@ use jabberwock_protocol::ns;
 use jabberwock_protocol::stanza::{Condition, IqType, StanzaError};
 use jabberwock_protocol::xml::Element;
 
-use super::{IqHandler, IqRequest, Module, Registry, Target};
+use super::{xep, IqHandler, IqRequest, Module, NoConfig, Registrar, Stage, Target, Xep};
 use crate::accounts::account_of;
 use crate::error::store_to_stanza_error;
 use crate::roster::item::{self, ItemRequest};
@@ -97,7 +97,7 @@ impl IqHandler for Set {
                     .put_roster_entry(&account, &entry)
                     .await
                     .map_err(store_to_stanza_error)?;
-                rosters::push(server, &owner, item::to_element(&entry), version);
+                rosters::push(server, &owner, item::to_element(&entry), version).await;
             }
         }
         Ok(None)
@@ -105,15 +105,11 @@ impl IqHandler for Set {
 }
 
 impl Module for Roster {
-    fn name(&self) -> &'static str {
-        "roster"
-    }
+    const NAME: &'static str = "roster";
+    const XEPS: &'static [Xep] = &[xep(237, "1.3")];
+    type Config = NoConfig;
 
-    fn xeps(&self) -> &'static [(u16, &'static str)] {
-        &[(237, "1.3")]
-    }
-
-    fn register(&self, registry: &mut Registry) {
+    fn register(_config: NoConfig, registry: &mut Registrar<'_>) {
         registry.iq(
             IqType::Get,
             Target::Account,
@@ -127,6 +123,12 @@ impl Module for Roster {
             ns::ROSTER,
             "query",
             Arc::new(Set),
+        );
+
+        // XEP-0237 §3: roster versioning is a stream feature.
+        registry.stream_feature(
+            Stage::PostAuth,
+            Arc::new(Element::new("ver", ns::ROSTER_VER)),
         );
     }
 }

@@ -16,6 +16,7 @@ use jabberwock_protocol::xml::Element;
 use jabberwock_storage::{RosterEntry, StoreError, Subscription};
 
 use crate::accounts::account_of;
+use crate::modules::Event;
 use crate::server::Server;
 use subscription::{Kind, State};
 
@@ -55,7 +56,7 @@ pub async fn entry(
 }
 
 /// Sends a roster push (RFC 6121 §2.1.6) with `item` to every interested resource of `owner`.
-pub fn push(server: &Server, owner: &BareJid, item: Element, version: u64) {
+pub async fn push(server: &Server, owner: &BareJid, item: Element, version: u64) {
     let ver = version.to_string();
     server
         .router
@@ -71,6 +72,8 @@ pub fn push(server: &Server, owner: &BareJid, item: Element, version: u64) {
                         .with_child(item.clone()),
                 )
         });
+    let mut event = Event::RosterChanged { owner, item: &item };
+    server.modules.fire(server, &mut event).await;
 }
 
 /// A subscription presence from `from` to `to` (both bare, RFC 6121 §3.1.2 stamps bare JIDs).
@@ -109,7 +112,7 @@ pub async fn outbound(
             .put_roster_entry(&account_of(&owner), &entry)
             .await?;
         if out.push {
-            push(server, &owner, item::to_element(&entry), version);
+            push(server, &owner, item::to_element(&entry), version).await;
         }
     }
     // Released before routing: the contact's side takes its own account's lock.
@@ -205,7 +208,7 @@ pub async fn inbound(
             .put_roster_entry(&account_of(contact), &entry)
             .await?;
         if result.push {
-            push(server, contact, item::to_element(&entry), version);
+            push(server, contact, item::to_element(&entry), version).await;
         }
     }
     drop(guard);
@@ -213,7 +216,7 @@ pub async fn inbound(
         server
             .router
             .table
-            .send_to_available(contact.as_str(), &stanza, true);
+            .send_to_available(contact.as_str(), &stanza, true, None);
     }
     // §3.3.3: a user who unsubscribed no longer sees the contact, so the contact's
     // resources go unavailable for it.
@@ -240,7 +243,7 @@ pub async fn share_presence(server: &Server, owner: &BareJid, to: &BareJid) {
         let mut presence = (*presence).clone();
         presence.set_attr("from", full.as_str());
         presence.set_attr("to", to.as_str());
-        crate::presence::deliver_local(server, &Jid::from(to.clone()), presence);
+        crate::presence::deliver_local(server, &Jid::from(to.clone()), presence).await;
     }
 }
 
@@ -251,7 +254,7 @@ async fn withdraw_presence(server: &Server, owner: &BareJid, to: &BareJid) {
             .with_attr("type", "unavailable")
             .with_attr("from", full.as_str())
             .with_attr("to", to.as_str());
-        crate::presence::deliver_local(server, &Jid::from(to.clone()), presence);
+        crate::presence::deliver_local(server, &Jid::from(to.clone()), presence).await;
     }
 }
 
@@ -280,7 +283,8 @@ pub async fn remove_item(
             owner,
             item::removed_element(contact.as_str()),
             version,
-        );
+        )
+        .await;
     }
     Ok(entry.in_roster)
 }
@@ -320,5 +324,10 @@ pub async fn remove_account(server: &Server, owner: &BareJid) -> Result<bool, St
             cancel_both_ways(server, owner, &contact, entry).await?;
         }
     }
-    server.store.remove_account(&account).await
+    let removed = server.store.remove_account(&account).await?;
+    if removed {
+        let mut event = Event::AccountDeleted { account: owner };
+        server.modules.fire(server, &mut event).await;
+    }
+    Ok(removed)
 }

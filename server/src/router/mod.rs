@@ -12,7 +12,7 @@ use jabberwock_protocol::jid::{FullJid, Jid};
 use jabberwock_protocol::stanza::{Condition, IqType, Stanza, StanzaError, StanzaKind};
 use jabberwock_protocol::xml::Element;
 
-use crate::modules::{IqRequest, Target};
+use crate::modules::{Event, EventKind, Flow, IqRequest, Target};
 use crate::server::Server;
 
 pub use table::{inbox, Inbox, InboxSender, Outbound, SessionTable, INBOX_CAPACITY};
@@ -79,19 +79,59 @@ impl Router {
                         .await;
                 }
             }
-            Destination::Local(to) => match to.try_as_full() {
-                Ok(full) => {
-                    let full = full.clone();
-                    self.to_full(server, from, &full, stanza).await
+            Destination::Local(to) => {
+                let mut stanza = stanza;
+                // Modules see what arrives for an account before it is delivered (blocking,
+                // for one, stops it here).
+                let event = match stanza.kind() {
+                    StanzaKind::Message => Some(Event::MessageIn {
+                        from: Some(from),
+                        to: &to,
+                        stanza: &mut stanza,
+                    }),
+                    StanzaKind::Iq => to.try_as_full().ok().map(|full| Event::IqIn {
+                        from,
+                        to: full,
+                        stanza: &stanza,
+                    }),
+                    StanzaKind::Presence => None,
+                };
+                let flow = match event {
+                    Some(mut event) => server.modules.fire(server, &mut event).await,
+                    None => Flow::Continue,
+                };
+                match flow {
+                    Flow::Continue => {}
+                    Flow::Handled => return,
+                    Flow::Refuse(err) => return self.bounce(from, &stanza, err),
                 }
-                Err(_) => self.to_bare(server, Some(from), &to, stanza).await,
-            },
+                match to.try_as_full() {
+                    Ok(full) => {
+                        let full = full.clone();
+                        self.to_full(server, from, &full, stanza).await
+                    }
+                    Err(_) => self.to_bare(server, Some(from), &to, stanza).await,
+                }
+            }
         }
     }
 
     /// RFC 6121 §8.5.3: a full JID, bound or not.
     async fn to_full(&self, server: &Server, from: &FullJid, to: &FullJid, stanza: Stanza) {
+        let is_message = stanza.kind() == StanzaKind::Message;
+        // The copy for the hooks is made only when a module listens.
+        let copy = (is_message && server.modules.listens(EventKind::MessageDelivered))
+            .then(|| stanza.clone());
         let Err(element) = self.table.send_to_full(to, stanza.into_element()) else {
+            if let Some(stanza) = copy {
+                let bare = Jid::from(to.clone());
+                let mut event = Event::MessageDelivered {
+                    to: &bare,
+                    resources: std::slice::from_ref(to),
+                    stanza: &stanza,
+                };
+                server.modules.fire(server, &mut event).await;
+            }
             return;
         };
         // Not bound (or its session is ending): the element comes back, still a stanza.
@@ -172,14 +212,29 @@ impl Router {
     ) {
         let bare = to.to_bare().to_string();
         let message_type = stanza.type_attr().unwrap_or("normal");
+        let mut took = Vec::new();
+        let listens = server.modules.listens(EventKind::MessageDelivered);
+        let took_ref = listens.then_some(&mut took);
         let delivered = match message_type {
             // §8.5.2.1.2: groupchat to a bare JID has no sensible recipient.
             "groupchat" => 0,
             // §8.5.2.1.1: headlines go to every non-negative available resource.
-            "headline" => self.table.send_to_available(&bare, stanza.element(), true),
-            _ => self.table.send_to_most_available(&bare, stanza.element()),
+            "headline" => self
+                .table
+                .send_to_available(&bare, stanza.element(), true, took_ref),
+            _ => self
+                .table
+                .send_to_most_available(&bare, stanza.element(), took_ref),
         };
         if delivered > 0 {
+            if listens {
+                let mut event = Event::MessageDelivered {
+                    to,
+                    resources: &took,
+                    stanza: &stanza,
+                };
+                server.modules.fire(server, &mut event).await;
+            }
             return;
         }
         // §8.5.2.2: nobody available. Chat and normal messages wait offline (XEP-0160);
@@ -187,10 +242,21 @@ impl Router {
         let err = match message_type {
             "headline" | "error" => return,
             "groupchat" => StanzaError::new(Condition::ServiceUnavailable),
-            _ => match crate::offline::store(server, &to.to_bare(), &stanza).await {
-                Ok(()) => return,
-                Err(err) => err,
-            },
+            _ => {
+                let owner = to.to_bare();
+                let mut event = Event::MessageOffline {
+                    to: &owner,
+                    stanza: &stanza,
+                };
+                match server.modules.fire(server, &mut event).await {
+                    Flow::Handled => return,
+                    Flow::Refuse(err) => err,
+                    Flow::Continue => match crate::offline::store(server, &owner, &stanza).await {
+                        Ok(()) => return,
+                        Err(err) => err,
+                    },
+                }
+            }
         };
         match from {
             Some(from) => self.bounce(from, &stanza, err),
@@ -216,9 +282,13 @@ impl Router {
         let Some(payload) = iq.iq_payload() else {
             return self.bounce(from, &iq, StanzaError::new(Condition::BadRequest));
         };
-        let handler = server
-            .modules
-            .iq_handler(iq_type, target, payload.ns(), payload.name());
+        let handler = server.modules.iq_handler(
+            to.domain().as_str(),
+            iq_type,
+            target,
+            payload.ns(),
+            payload.name(),
+        );
         let reply = match handler {
             Some(handler) => {
                 let request = IqRequest {

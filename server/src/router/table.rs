@@ -18,6 +18,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use jabberwock_protocol::jid::FullJid;
+
+use crate::modules::SessionState;
 use jabberwock_protocol::stream::{StreamCondition, StreamError};
 use jabberwock_protocol::xml::Element;
 use tokio::sync::mpsc::{self, error::TrySendError};
@@ -150,6 +152,8 @@ struct Resource {
     last_presence: Option<Arc<Element>>,
     /// Asked for the roster, so it gets roster pushes (RFC 6121 §2.1.6).
     interested: bool,
+    /// What modules keep for this session.
+    state: Arc<SessionState>,
     tx: InboxSender,
 }
 
@@ -225,6 +229,7 @@ impl SessionTable {
         jid: &FullJid,
         session_id: u64,
         tx: InboxSender,
+        state: Arc<SessionState>,
         replaced: StreamError,
         max: usize,
     ) -> bool {
@@ -244,6 +249,7 @@ impl SessionTable {
             priority: None,
             last_presence: None,
             interested: false,
+            state,
             tx,
         });
         true
@@ -294,6 +300,11 @@ impl SessionTable {
         })
     }
 
+    /// How many resources of `bare` are bound.
+    pub fn resource_count(&self, bare: &str) -> usize {
+        self.read().get(bare).map_or(0, Vec::len)
+    }
+
     /// Whether `jid` is bound and has sent available presence.
     pub fn is_available(&self, jid: &FullJid) -> bool {
         let (bare, resource) = keys(jid);
@@ -317,25 +328,71 @@ impl SessionTable {
         }
     }
 
-    /// Sends a copy to every resource `pick` selects; returns how many took it.
-    fn send_where(&self, bare: &str, element: &Element, pick: impl Fn(&Resource) -> bool) -> usize {
+    /// Sends a copy to every resource `pick` selects; returns how many took it, and adds
+    /// their full JIDs to `took` when asked.
+    fn send_where(
+        &self,
+        bare: &str,
+        element: &Element,
+        mut took: Option<&mut Vec<FullJid>>,
+        pick: impl Fn(&Resource) -> bool,
+    ) -> usize {
         let map = self.read();
-        map.get(bare)
-            .map(|rs| {
-                rs.iter()
-                    .filter(|r| pick(r))
-                    .filter(|r| {
-                        let jid = format!("{bare}/{}", r.resource);
-                        send(&jid, &r.tx, element.clone()).is_ok()
-                    })
-                    .count()
-            })
-            .unwrap_or(0)
+        let Some(rs) = map.get(bare) else {
+            return 0;
+        };
+        let mut count = 0;
+        for r in rs.iter().filter(|r| pick(r)) {
+            let jid = format!("{bare}/{}", r.resource);
+            if send(&jid, &r.tx, element.clone()).is_ok() {
+                count += 1;
+                if let Some(took) = took.as_deref_mut() {
+                    took.extend(FullJid::new(&jid).ok());
+                }
+            }
+        }
+        count
+    }
+
+    /// The state modules keep for the session bound to `jid`.
+    pub fn session_state(&self, jid: &FullJid) -> Option<Arc<SessionState>> {
+        let (bare, resource) = keys(jid);
+        self.read()
+            .get(&bare)?
+            .iter()
+            .find(|r| r.resource == resource)
+            .map(|r| r.state.clone())
+    }
+
+    /// Offers each bound resource of `bare` (available or not) what `make` returns for it,
+    /// given its full JID and module state; returns how many took something.
+    pub fn send_to_each(
+        &self,
+        bare: &str,
+        make: impl Fn(&str, &SessionState) -> Option<Element>,
+    ) -> usize {
+        let map = self.read();
+        let Some(rs) = map.get(bare) else {
+            return 0;
+        };
+        let mut count = 0;
+        for r in rs {
+            let jid = format!("{bare}/{}", r.resource);
+            if let Some(element) = make(&jid, &r.state) {
+                count += usize::from(send(&jid, &r.tx, element).is_ok());
+            }
+        }
+        count
     }
 
     /// RFC 6121 §8.5.2.1.1: the available resources sharing the highest non-negative
-    /// priority.
-    pub fn send_to_most_available(&self, bare: &str, element: &Element) -> usize {
+    /// priority. `took`, when given, learns which took it.
+    pub fn send_to_most_available(
+        &self,
+        bare: &str,
+        element: &Element,
+        took: Option<&mut Vec<FullJid>>,
+    ) -> usize {
         let best = self.read().get(bare).and_then(|rs| {
             rs.iter()
                 .filter_map(Resource::reachable_priority)
@@ -343,7 +400,9 @@ impl SessionTable {
                 .max()
         });
         match best {
-            Some(best) => self.send_where(bare, element, |r| r.reachable_priority() == Some(best)),
+            Some(best) => self.send_where(bare, element, took, |r| {
+                r.reachable_priority() == Some(best)
+            }),
             None => 0,
         }
     }
@@ -354,8 +413,9 @@ impl SessionTable {
         bare: &str,
         element: &Element,
         non_negative_only: bool,
+        took: Option<&mut Vec<FullJid>>,
     ) -> usize {
-        self.send_where(bare, element, |r| {
+        self.send_where(bare, element, took, |r| {
             r.reachable_priority()
                 .is_some_and(|p| p >= 0 || !non_negative_only)
         })
@@ -365,7 +425,7 @@ impl SessionTable {
     /// `except` (a session's own copy, which it writes itself).
     pub fn send_to_other_available(&self, except: &FullJid, element: &Element) -> usize {
         let (bare, resource) = keys(except);
-        self.send_where(&bare, element, |r| {
+        self.send_where(&bare, element, None, |r| {
             r.resource != resource && r.reachable_priority().is_some()
         })
     }

