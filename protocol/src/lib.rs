@@ -23,12 +23,14 @@
 //! - [`bosh`]: the BOSH `<body/>` wrapper (XEP-0124, XEP-0206).
 //! - [`policy`]: the Flash socket policy request and document.
 //! - [`delay`]: XEP-0203 delay stamps (XEP-0082 date-times from Unix seconds).
+//! - [`forms`]: XEP-0004 data forms.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod bosh;
 /// XEP-0203 delay stamps.
 pub mod delay;
+pub mod forms;
 pub mod jid;
 pub mod ns;
 pub mod policy;
