@@ -24,6 +24,7 @@
 //! - [`policy`]: the Flash socket policy request and document.
 //! - [`delay`]: XEP-0203 delay stamps (XEP-0082 date-times from Unix seconds).
 //! - [`forms`]: XEP-0004 data forms.
+//! - [`rsm`]: XEP-0059 result set management.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -34,6 +35,7 @@ pub mod forms;
 pub mod jid;
 pub mod ns;
 pub mod policy;
+pub mod rsm;
 pub mod sasl;
 pub mod scram;
 pub mod stanza;

@@ -49,3 +49,5 @@ pub const DELAY: &str = "urn:xmpp:delay";
 pub const VERSION: &str = "jabber:iq:version";
 /// XEP-0004: Data Forms.
 pub const DATA_FORMS: &str = "jabber:x:data";
+/// XEP-0059: Result Set Management.
+pub const RSM: &str = "http://jabber.org/protocol/rsm";
