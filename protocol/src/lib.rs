@@ -22,7 +22,7 @@
 //! - [`scram`]: the client's SCRAM messages (RFC 5802).
 //! - [`bosh`]: the BOSH `<body/>` wrapper (XEP-0124, XEP-0206).
 //! - [`policy`]: the Flash socket policy request and document.
-//! - [`delay`]: XEP-0203 delay stamps (XEP-0082 date-times from Unix seconds).
+//! - [`delay`]: XEP-0203 delay stamps (XEP-0082 date-times to and from Unix seconds).
 //! - [`forms`]: XEP-0004 data forms.
 //! - [`rsm`]: XEP-0059 result set management.
 #![forbid(unsafe_code)]
