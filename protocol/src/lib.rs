@@ -22,16 +22,20 @@
 //! - [`scram`]: the client's SCRAM messages (RFC 5802).
 //! - [`bosh`]: the BOSH `<body/>` wrapper (XEP-0124, XEP-0206).
 //! - [`policy`]: the Flash socket policy request and document.
-//! - [`delay`]: XEP-0203 delay stamps (XEP-0082 date-times from Unix seconds).
+//! - [`delay`]: XEP-0203 delay stamps (XEP-0082 date-times to and from Unix seconds).
+//! - [`forms`]: XEP-0004 data forms.
+//! - [`rsm`]: XEP-0059 result set management.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod bosh;
 /// XEP-0203 delay stamps.
 pub mod delay;
+pub mod forms;
 pub mod jid;
 pub mod ns;
 pub mod policy;
+pub mod rsm;
 pub mod sasl;
 pub mod scram;
 pub mod stanza;

@@ -47,3 +47,7 @@ pub const ROSTER_VER: &str = "urn:xmpp:features:rosterver";
 pub const DELAY: &str = "urn:xmpp:delay";
 /// XEP-0092: Software Version.
 pub const VERSION: &str = "jabber:iq:version";
+/// XEP-0004: Data Forms.
+pub const DATA_FORMS: &str = "jabber:x:data";
+/// XEP-0059: Result Set Management.
+pub const RSM: &str = "http://jabber.org/protocol/rsm";

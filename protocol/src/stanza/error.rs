@@ -114,7 +114,8 @@ impl Condition {
     }
 }
 
-/// A stanza error: type, condition and optional text (RFC 6120 §8.3.2).
+/// A stanza error: type, condition, optional text and optional application-specific
+/// condition (RFC 6120 §8.3.2).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("stanza error {} ({})", .condition.as_str(), .error_type.as_str())]
 pub struct StanzaError {
@@ -124,6 +125,10 @@ pub struct StanzaError {
     pub condition: Condition,
     /// Optional human-readable explanation.
     pub text: Option<String>,
+    /// An element in a protocol's own namespace that says more than the defined condition
+    /// (RFC 6120 §8.3.4), e.g. XEP-0191's `<blocked xmlns='urn:xmpp:blocking:errors'/>`.
+    /// Boxed because errors travel in `Result`s and are rarely this detailed.
+    pub app: Option<Box<Element>>,
 }
 
 impl StanzaError {
@@ -133,6 +138,7 @@ impl StanzaError {
             error_type: condition.default_type(),
             condition,
             text: None,
+            app: None,
         }
     }
 
@@ -144,13 +150,23 @@ impl StanzaError {
         }
     }
 
-    /// The `<error/>` child (in `jabber:client`) to put into the error stanza.
+    /// Builder: adds the application-specific condition element.
+    pub fn with_app(mut self, app: Element) -> Self {
+        self.app = Some(Box::new(app));
+        self
+    }
+
+    /// The `<error/>` child (in `jabber:client`) to put into the error stanza: the defined
+    /// condition, then `<text/>`, then the application-specific element (RFC 6120 §8.3.2).
     pub fn to_element(&self) -> Element {
         let mut el = Element::new("error", ns::CLIENT)
             .with_attr("type", self.error_type.as_str())
             .with_child(Element::new(self.condition.as_str(), ns::STANZAS));
         if let Some(text) = &self.text {
             el.push_child(Element::new("text", ns::STANZAS).with_text(text.as_str()));
+        }
+        if let Some(app) = &self.app {
+            el.push_child(Element::clone(app));
         }
         el
     }
@@ -192,5 +208,30 @@ mod tests {
             )
         );
         assert_eq!(e.to_string(), "stanza error bad-request (modify)");
+    }
+
+    #[test]
+    fn application_condition_follows_the_text() {
+        let blocked = Element::new("blocked", "urn:xmpp:blocking:errors");
+        let e = StanzaError::new(Condition::NotAcceptable).with_app(blocked.clone());
+        assert_eq!(e.app.as_deref(), Some(&blocked));
+        assert_eq!(
+            e.to_element().to_string(),
+            concat!(
+                r#"<error type="modify"><not-acceptable xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/>"#,
+                r#"<blocked xmlns="urn:xmpp:blocking:errors"/></error>"#
+            )
+        );
+        let e = StanzaError::with_text(Condition::Conflict, "taken")
+            .with_app(Element::new("limit", "urn:example:app").with_attr("max", "3"));
+        assert_eq!(
+            e.to_element().to_string(),
+            concat!(
+                r#"<error type="cancel"><conflict xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/>"#,
+                r#"<text xmlns="urn:ietf:params:xml:ns:xmpp-stanzas">taken</text>"#,
+                r#"<limit xmlns="urn:example:app" max="3"/></error>"#
+            )
+        );
+        assert_eq!(StanzaError::new(Condition::Conflict).app, None);
     }
 }
