@@ -16,13 +16,21 @@ use crate::StoreError;
 /// and put no `?` inside literals.
 pub(crate) struct Sql {
     text: &'static str,
+    /// Appended for PostgreSQL only: a clause SQLite has no use for (a row lock).
+    postgres_tail: &'static str,
     numbered: OnceLock<String>,
 }
 
 impl Sql {
     pub(crate) const fn new(text: &'static str) -> Sql {
+        Sql::with_postgres_tail(text, "")
+    }
+
+    /// `text`, to which PostgreSQL's version adds `tail` (which holds no placeholder).
+    pub(crate) const fn with_postgres_tail(text: &'static str, tail: &'static str) -> Sql {
         Sql {
             text,
+            postgres_tail: tail,
             numbered: OnceLock::new(),
         }
     }
@@ -33,7 +41,7 @@ impl Sql {
 
     pub(crate) fn postgres(&self) -> &str {
         self.numbered.get_or_init(|| {
-            let mut out = String::with_capacity(self.text.len() + 8);
+            let mut out = String::with_capacity(self.text.len() + self.postgres_tail.len() + 8);
             let mut n = 0;
             for c in self.text.chars() {
                 if c == '?' {
@@ -43,10 +51,21 @@ impl Sql {
                     out.push(c);
                 }
             }
+            out.push_str(self.postgres_tail);
             out
         })
     }
 }
+
+/// The account a write belongs to, read inside the write's transaction (no row: NotFound).
+/// PostgreSQL locks the row too, as its roster and offline writes do: writes to one
+/// account then run one at a time, and a write that meets a concurrent removal of the
+/// account waits for it and finds no account, instead of failing on the foreign key. A
+/// SQLite write transaction holds the database's one write lock already.
+pub(crate) static ACCOUNT_FOR_WRITE: Sql = Sql::with_postgres_tail(
+    "SELECT id FROM accounts WHERE domain = ? AND username = ?",
+    " FOR UPDATE",
+);
 
 /// The roster query's one text: `$extra` adds columns after the ten roster columns (which
 /// `roster_from_rows` reads by position), `$tail` goes after the WHERE clause.

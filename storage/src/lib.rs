@@ -12,12 +12,19 @@
 //!   trait (RFC 6121 rosters and subscription state).
 //! - `offline.rs`: [`OfflineMessage`] and the [`OfflineStore`] trait
 //!   (XEP-0160).
+//! - `private.rs`: the [`PrivateStore`] trait (XEP-0049 private XML storage);
+//!   `vcard.rs`: [`StoredVcard`] and the [`VcardStore`] trait (XEP-0054 vCards,
+//!   XEP-0153 photo hashes); `blocking.rs`: the [`BlockingStore`] trait (XEP-0191
+//!   blocklists); `last_activity.rs`: the [`LastActivityStore`] trait (XEP-0012).
+//!   Each file also holds its statements and, through a macro, its one
+//!   implementation for both backends.
 //! - `sqlite.rs`: [`SqliteStore`], the default backend; `sqlite_readers.rs`: the
 //!   connections it keeps aside for the reads on the login path; `sqlite_files.rs`: its
 //!   files' modes and the lock around creating and migrating them.
 //! - `postgres.rs`: [`PostgresStore`], for deployments that already run
 //!   PostgreSQL.
-//! - `common.rs`: row mapping shared by both backends.
+//! - `common.rs`: statements and row mapping shared by both backends: `Sql`, a
+//!   statement written once with the dialects' differences as data.
 //! - `migrations/sqlite/`, `migrations/postgres/`: the schema per dialect,
 //!   embedded at compile time and applied by [`open`].
 //!
@@ -26,14 +33,18 @@
 #![forbid(unsafe_code)]
 
 mod account;
+mod blocking;
 mod common;
 mod error;
+mod last_activity;
 mod offline;
 mod postgres;
+mod private;
 mod roster;
 mod sqlite;
 mod sqlite_files;
 mod sqlite_readers;
+mod vcard;
 
 #[cfg(test)]
 mod tests;
@@ -41,15 +52,27 @@ mod tests;
 use std::sync::Arc;
 
 pub use account::{AccountId, AccountStore, ScramCredential, ScramHash};
+pub use blocking::BlockingStore;
 pub use error::StoreError;
+pub use last_activity::LastActivityStore;
 pub use offline::{OfflineMessage, OfflineStore};
 pub use postgres::PostgresStore;
+pub use private::PrivateStore;
 pub use roster::{RosterEntry, RosterStore, Subscription};
 pub use sqlite::SqliteStore;
+pub use vcard::{StoredVcard, VcardStore};
 
 /// Everything the server needs from persistence.
 #[async_trait::async_trait]
-pub trait Store: AccountStore + RosterStore + OfflineStore {
+pub trait Store:
+    AccountStore
+    + RosterStore
+    + OfflineStore
+    + PrivateStore
+    + VcardStore
+    + BlockingStore
+    + LastActivityStore
+{
     /// The account's roster entries for an available-presence broadcast, and whether offline
     /// messages may be waiting for it (XEP-0160: they are read only then). A login reads
     /// both; a backend that can answer them with one statement saves it a round trip. This

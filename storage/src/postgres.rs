@@ -2,6 +2,7 @@
 
 use std::str::FromStr as _;
 
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Postgres, Transaction};
 
@@ -9,8 +10,8 @@ use crate::account::{AccountId, AccountStore, ScramCredential, ScramHash};
 use crate::common::{
     accounts_from_rows, count_from_db, credential_from_row, offline_from_row,
     presence_roster_from_rows, roster_from_rows, unix_now, version_from_db, CredentialRow,
-    OfflineRow, RosterRow, INSERT_ACCOUNT, PRESENCE_ROSTER_SELECT, PRESENCE_SHARED_WITH,
-    RAISE_VERSION_FLOOR,
+    OfflineRow, RosterRow, ACCOUNT_FOR_WRITE, INSERT_ACCOUNT, PRESENCE_ROSTER_SELECT,
+    PRESENCE_SHARED_WITH, RAISE_VERSION_FLOOR,
 };
 use crate::offline::{OfflineMessage, OfflineStore};
 use crate::roster::{RosterEntry, RosterStore};
@@ -48,6 +49,26 @@ impl PostgresStore {
     /// Waits for queries in flight and closes every connection.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// The connection for one read (the SQLite backend keeps some aside; here the pool's).
+    pub(crate) async fn reader(&self) -> Result<PoolConnection<Postgres>, StoreError> {
+        Ok(self.pool.acquire().await?)
+    }
+
+    /// A write transaction for one account's rows, and the account's id (NotFound, rolled
+    /// back, when there is no such account). The account row stays locked until the end.
+    pub(crate) async fn begin_account_write(
+        &self,
+        id: &AccountId,
+    ) -> Result<(Transaction<'static, Postgres>, i64), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let account_id: Option<i64> = sqlx::query_scalar(ACCOUNT_FOR_WRITE.postgres())
+            .bind(&id.domain)
+            .bind(&id.username)
+            .fetch_optional(&mut *tx)
+            .await?;
+        Ok((tx, account_id.ok_or(StoreError::NotFound)?))
     }
 }
 
@@ -164,7 +185,8 @@ impl AccountStore for PostgresStore {
             .execute(&mut *tx)
             .await?;
         // ON DELETE CASCADE removes everything the account owns (credentials, roster
-        // entries and their groups, offline messages).
+        // entries and their groups, offline messages, private XML, vCard, blocklist, last
+        // activity).
         let done = sqlx::query("DELETE FROM accounts WHERE domain = $1 AND username = $2")
             .bind(&id.domain)
             .bind(&id.username)

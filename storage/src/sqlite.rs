@@ -16,8 +16,8 @@ use crate::account::{AccountId, AccountStore, ScramCredential, ScramHash};
 use crate::common::{
     accounts_from_rows, count_from_db, credential_from_row, offline_from_row,
     presence_roster_from_rows, roster_from_rows, roster_query, unix_now, version_from_db,
-    CredentialRow, OfflineRow, RosterRow, INSERT_ACCOUNT, PRESENCE_ROSTER_SELECT,
-    PRESENCE_SHARED_WITH, RAISE_VERSION_FLOOR,
+    CredentialRow, OfflineRow, RosterRow, ACCOUNT_FOR_WRITE, INSERT_ACCOUNT,
+    PRESENCE_ROSTER_SELECT, PRESENCE_SHARED_WITH, RAISE_VERSION_FLOOR,
 };
 use crate::offline::{OfflineMessage, OfflineStore};
 use crate::roster::{RosterEntry, RosterStore};
@@ -136,7 +136,7 @@ impl SqliteStore {
     }
 
     /// The connection for one hot read.
-    async fn reader(&self) -> Result<ReadConn<'_>, StoreError> {
+    pub(crate) async fn reader(&self) -> Result<ReadConn<'_>, StoreError> {
         Ok(match &self.readers {
             Some(readers) => ReadConn::Kept(readers.get().await?),
             None => ReadConn::Pooled(self.pool.acquire().await?),
@@ -156,6 +156,21 @@ impl SqliteStore {
     /// busy timeout. IMMEDIATE queues behind other writers up front instead.
     async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// A write transaction for one account's rows, and the account's id (NotFound, rolled
+    /// back, when there is no such account).
+    pub(crate) async fn begin_account_write(
+        &self,
+        id: &AccountId,
+    ) -> Result<(Transaction<'static, Sqlite>, i64), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let account_id: Option<i64> = sqlx::query_scalar(ACCOUNT_FOR_WRITE.sqlite())
+            .bind(&id.domain)
+            .bind(&id.username)
+            .fetch_optional(&mut *tx)
+            .await?;
+        Ok((tx, account_id.ok_or(StoreError::NotFound)?))
     }
 }
 
@@ -308,8 +323,9 @@ impl AccountStore for SqliteStore {
             .bind(&id.username)
             .execute(&mut *tx)
             .await?;
-        // The foreign keys' ON DELETE CASCADE removes the credentials, roster entries (and
-        // through them their groups) and offline messages with the account.
+        // The foreign keys' ON DELETE CASCADE removes everything the account owns with it:
+        // credentials, roster entries (and through them their groups), offline messages,
+        // private XML, vCard, blocklist and last activity.
         let done = sqlx::query("DELETE FROM accounts WHERE domain = ? AND username = ?")
             .bind(&id.domain)
             .bind(&id.username)

@@ -1,5 +1,6 @@
 //! Connections kept aside for SQLite's hot reads (login credentials, rosters, offline
-//! messages), outside the sqlx pool.
+//! messages, blocklists, photo hashes, and the other reads of private XML, vCards and last
+//! activity), outside the sqlx pool.
 //!
 //! Why: sqlx runs each SQLite connection on its own worker thread, and a pooled query
 //! costs three round trips to that thread: a ping when the idle connection is acquired

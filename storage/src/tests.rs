@@ -16,7 +16,7 @@ use tempfile::TempDir;
 
 use crate::{
     open, AccountId, AccountStore as _, OfflineMessage, RosterEntry, ScramCredential, ScramHash,
-    SqliteStore, StoreError, Subscription,
+    SqliteStore, Store, StoreError, StoredVcard, Subscription,
 };
 
 /// One fresh, empty database for one test.
@@ -203,6 +203,14 @@ backend_tests!(
     presence_roster_tells_whether_offline_messages_wait,
     presence_shared_with_lists_the_accounts_subscribed_from,
     roster_versions_keep_rising_across_account_recreation,
+    private_xml_round_trip_and_replace,
+    vcard_round_trip_replace_and_photo_hash,
+    block_and_unblock_return_what_changed,
+    concurrent_blocks_add_each_jid_once,
+    last_activity_round_trip_and_replace,
+    writes_to_a_missing_account_are_not_found,
+    private_vcard_blocklist_last_activity_keep_accounts_apart,
+    private_vcard_blocklist_last_activity_survive_reopen,
 );
 
 /// XEP-0237: a client that cached the roster of a removed account must not find its
@@ -444,11 +452,16 @@ async fn remove_cascades_to_everything_the_account_owns(h: &Harness) {
         e.groups = vec!["Friends".into(), "Work".into()];
         store.put_roster_entry(owner, &e).await.unwrap();
         store.store_offline(owner, "<message/>", 10).await.unwrap();
+        fill_private_vcard_blocklist_last_activity(&*store, owner).await;
     }
     assert_eq!(h.count("SELECT COUNT(*) FROM scram_credentials").await, 3);
     assert_eq!(h.count("SELECT COUNT(*) FROM roster_entries").await, 2);
     assert_eq!(h.count("SELECT COUNT(*) FROM roster_groups").await, 4);
     assert_eq!(h.count("SELECT COUNT(*) FROM offline_messages").await, 2);
+    assert_eq!(h.count("SELECT COUNT(*) FROM private_storage").await, 4);
+    assert_eq!(h.count("SELECT COUNT(*) FROM vcards").await, 2);
+    assert_eq!(h.count("SELECT COUNT(*) FROM blocklist").await, 4);
+    assert_eq!(h.count("SELECT COUNT(*) FROM last_activity").await, 2);
 
     assert!(store.remove_account(&id).await.unwrap());
     assert!(!store.account_exists(&id).await.unwrap());
@@ -458,11 +471,19 @@ async fn remove_cascades_to_everything_the_account_owns(h: &Harness) {
     assert_eq!(h.count("SELECT COUNT(*) FROM roster_entries").await, 1);
     assert_eq!(h.count("SELECT COUNT(*) FROM roster_groups").await, 2);
     assert_eq!(h.count("SELECT COUNT(*) FROM offline_messages").await, 1);
+    assert_eq!(h.count("SELECT COUNT(*) FROM private_storage").await, 2);
+    assert_eq!(h.count("SELECT COUNT(*) FROM vcards").await, 1);
+    assert_eq!(h.count("SELECT COUNT(*) FROM blocklist").await, 2);
+    assert_eq!(h.count("SELECT COUNT(*) FROM last_activity").await, 1);
     for table in [
         "scram_credentials",
         "roster_entries",
         "roster_groups",
         "offline_messages",
+        "private_storage",
+        "vcards",
+        "blocklist",
+        "last_activity",
     ] {
         assert_eq!(
             h.count(&format!(
@@ -477,6 +498,7 @@ async fn remove_cascades_to_everything_the_account_owns(h: &Harness) {
     assert!(store.account_exists(&bob).await.unwrap());
     assert_eq!(store.roster(&bob).await.unwrap().1.len(), 1);
     assert_eq!(store.offline_count(&bob).await.unwrap(), 1);
+    assert_private_vcard_blocklist_last_activity(&*store, &bob).await;
 
     // A new account of the same name starts empty (at a higher roster version: XEP-0237,
     // a cached version of the removed account must not match).
@@ -484,6 +506,13 @@ async fn remove_cascades_to_everything_the_account_owns(h: &Harness) {
     let (version, entries) = store.roster(&id).await.unwrap();
     assert!(version > 0 && entries.is_empty(), "{version} {entries:?}");
     assert_eq!(store.offline_count(&id).await.unwrap(), 0);
+    assert_eq!(
+        store.private_get(&id, "storage:bookmarks").await.unwrap(),
+        None
+    );
+    assert_eq!(store.vcard(&id).await.unwrap(), None);
+    assert!(store.blocklist(&id).await.unwrap().is_empty());
+    assert_eq!(store.last_activity(&id).await.unwrap(), None);
     assert!(store.remove_account(&id).await.unwrap());
 
     assert!(!store.remove_account(&id).await.unwrap());
@@ -588,8 +617,9 @@ async fn data_survives_reopen(h: &Harness) {
         );
     }
     // One row per migration file (0001 accounts, 0002 rosters/offline, 0003 contact
-    // index, 0004 roster version floor).
-    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 4);
+    // index, 0004 roster version floor, 0005 private XML, vCards, blocklists, last
+    // activity).
+    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 5);
 }
 
 /// Catches a deferred BEGIN in SQLite: upgrading a read transaction to a
@@ -1143,7 +1173,479 @@ async fn upgrade_from_first_release_keeps_accounts(h: &Harness) {
         .store_offline(&alice(), "<message/>", 1)
         .await
         .unwrap());
-    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 4);
+    fill_private_vcard_blocklist_last_activity(&*store, &alice()).await;
+    assert_private_vcard_blocklist_last_activity(&*store, &alice()).await;
+    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 5);
+}
+
+// ---- private XML, vCards, blocklists, last activity -----------------------
+
+/// Two private XML namespaces, a vCard, two blocked JIDs and a last activity, all
+/// naming `owner`, so a mix-up between accounts shows.
+async fn fill_private_vcard_blocklist_last_activity(store: &dyn Store, owner: &AccountId) {
+    let who = format!("{}@{}", owner.username, owner.domain);
+    store
+        .private_set(
+            owner,
+            &[
+                (
+                    "storage:bookmarks".into(),
+                    format!("<storage xmlns='storage:bookmarks' owner='{who}'/>"),
+                ),
+                (
+                    "exodus:prefs".into(),
+                    format!("<exodus xmlns='exodus:prefs'>{who}</exodus>"),
+                ),
+            ],
+        )
+        .await
+        .unwrap();
+    store
+        .set_vcard(
+            owner,
+            &format!("<vCard xmlns='vcard-temp'><FN>{who}</FN></vCard>"),
+            Some(&format!("hash of {who}")),
+        )
+        .await
+        .unwrap();
+    let added = store
+        .block(
+            owner,
+            &[format!("spam@{}", owner.domain), "troll@t.example".into()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(added.len(), 2);
+    store
+        .set_last_activity(owner, 1_700_000_000, &format!("{who} left"))
+        .await
+        .unwrap();
+}
+
+/// What [`fill_private_vcard_blocklist_last_activity`] stored for `owner`, read back.
+async fn assert_private_vcard_blocklist_last_activity(store: &dyn Store, owner: &AccountId) {
+    let who = format!("{}@{}", owner.username, owner.domain);
+    assert_eq!(
+        store.private_get(owner, "storage:bookmarks").await.unwrap(),
+        Some(format!(
+            "<storage xmlns='storage:bookmarks' owner='{who}'/>"
+        ))
+    );
+    assert_eq!(
+        store.private_get(owner, "exodus:prefs").await.unwrap(),
+        Some(format!("<exodus xmlns='exodus:prefs'>{who}</exodus>"))
+    );
+    assert_eq!(
+        store.vcard(owner).await.unwrap(),
+        Some(StoredVcard {
+            xml: format!("<vCard xmlns='vcard-temp'><FN>{who}</FN></vCard>"),
+            photo_hash: Some(format!("hash of {who}")),
+        })
+    );
+    assert_eq!(
+        store.vcard_photo_hash(owner).await.unwrap(),
+        Some(format!("hash of {who}"))
+    );
+    assert_eq!(
+        store.blocklist(owner).await.unwrap(),
+        vec![format!("spam@{}", owner.domain), "troll@t.example".into()]
+    );
+    assert_eq!(
+        store.last_activity(owner).await.unwrap(),
+        Some((1_700_000_000, format!("{who} left")))
+    );
+}
+
+async fn private_xml_round_trip_and_replace(h: &Harness) {
+    let store = open(&h.url).await.unwrap();
+    let id = alice();
+    store.create_account(&id, &[]).await.unwrap();
+    assert_eq!(
+        store.private_get(&id, "storage:bookmarks").await.unwrap(),
+        None
+    );
+    // Nothing to store is still a valid request.
+    store.private_set(&id, &[]).await.unwrap();
+
+    let bookmarks = "<storage xmlns='storage:bookmarks'>\
+                     <conference jid='room@muc.example' name='Café &amp; co'/></storage>";
+    let prefs = "<exodus xmlns='exodus:prefs'><defaultnick>Hamlet ☃</defaultnick></exodus>";
+    store
+        .private_set(
+            &id,
+            &[
+                ("storage:bookmarks".into(), bookmarks.into()),
+                ("exodus:prefs".into(), prefs.into()),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .private_get(&id, "storage:bookmarks")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(bookmarks)
+    );
+    assert_eq!(
+        store
+            .private_get(&id, "exodus:prefs")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(prefs)
+    );
+    // Namespaces are compared exactly.
+    assert_eq!(store.private_get(&id, "Exodus:prefs").await.unwrap(), None);
+    assert_eq!(store.private_get(&id, "exodus").await.unwrap(), None);
+
+    // Replacing one namespace leaves the other; within one set the later element wins.
+    let emptied = "<storage xmlns='storage:bookmarks'/>";
+    store
+        .private_set(
+            &id,
+            &[
+                (
+                    "storage:bookmarks".into(),
+                    "<storage xmlns='storage:bookmarks'>first</storage>".into(),
+                ),
+                ("storage:bookmarks".into(), emptied.into()),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .private_get(&id, "storage:bookmarks")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(emptied)
+    );
+    assert_eq!(
+        store
+            .private_get(&id, "exodus:prefs")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(prefs)
+    );
+    assert_eq!(h.count("SELECT COUNT(*) FROM private_storage").await, 2);
+}
+
+async fn vcard_round_trip_replace_and_photo_hash(h: &Harness) {
+    let store = open(&h.url).await.unwrap();
+    let id = alice();
+    store.create_account(&id, &[]).await.unwrap();
+    assert_eq!(store.vcard(&id).await.unwrap(), None);
+    assert_eq!(store.vcard_photo_hash(&id).await.unwrap(), None);
+
+    let with_photo = StoredVcard {
+        xml: "<vCard xmlns='vcard-temp'><FN>Alice Ü</FN><PHOTO><TYPE>image/png</TYPE>\
+              <BINVAL>iVBORw0KGgo=</BINVAL></PHOTO></vCard>"
+            .into(),
+        photo_hash: Some("01b307acba4f54f55aafc33bb06bbbf6ca803e9a".into()),
+    };
+    store
+        .set_vcard(&id, &with_photo.xml, with_photo.photo_hash.as_deref())
+        .await
+        .unwrap();
+    assert_eq!(store.vcard(&id).await.unwrap(), Some(with_photo.clone()));
+    assert_eq!(
+        store.vcard_photo_hash(&id).await.unwrap(),
+        with_photo.photo_hash
+    );
+
+    // Replaced whole: the hash goes with the photo.
+    let without_photo = StoredVcard {
+        xml: "<vCard xmlns='vcard-temp'><FN>Alice</FN></vCard>".into(),
+        photo_hash: None,
+    };
+    store
+        .set_vcard(&id, &without_photo.xml, None)
+        .await
+        .unwrap();
+    assert_eq!(store.vcard(&id).await.unwrap(), Some(without_photo));
+    assert_eq!(store.vcard_photo_hash(&id).await.unwrap(), None);
+
+    // An empty vCard is a stored vCard, not the absence of one.
+    store
+        .set_vcard(&id, "<vCard xmlns='vcard-temp'/>", Some(""))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.vcard(&id).await.unwrap(),
+        Some(StoredVcard {
+            xml: "<vCard xmlns='vcard-temp'/>".into(),
+            photo_hash: Some(String::new()),
+        })
+    );
+    assert_eq!(
+        store.vcard_photo_hash(&id).await.unwrap(),
+        Some(String::new())
+    );
+    store.set_vcard(&id, "", None).await.unwrap();
+    assert_eq!(
+        store.vcard(&id).await.unwrap(),
+        Some(StoredVcard {
+            xml: String::new(),
+            photo_hash: None,
+        })
+    );
+    assert_eq!(h.count("SELECT COUNT(*) FROM vcards").await, 1);
+}
+
+async fn block_and_unblock_return_what_changed(h: &Harness) {
+    let store = open(&h.url).await.unwrap();
+    let id = alice();
+    store.create_account(&id, &[]).await.unwrap();
+    let jids = |list: &[&str]| list.iter().map(|j| j.to_string()).collect::<Vec<_>>();
+    assert!(store.blocklist(&id).await.unwrap().is_empty());
+    assert!(store.unblock_all(&id).await.unwrap().is_empty());
+
+    // Given order kept in the answer, the repeat ignored; the list is sorted by byte
+    // ("Zed" before "amy", which most locales' collations would swap).
+    let added = store
+        .block(
+            &id,
+            &jids(&[
+                "spam@s.example",
+                "b.example/amy",
+                "b.example/Zed",
+                "spam@s.example",
+            ]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        added,
+        jids(&["spam@s.example", "b.example/amy", "b.example/Zed"])
+    );
+    assert_eq!(
+        store.blocklist(&id).await.unwrap(),
+        jids(&["b.example/Zed", "b.example/amy", "spam@s.example"])
+    );
+    // Blocking again adds only what is new; blocking nothing changes nothing.
+    assert_eq!(
+        store
+            .block(&id, &jids(&["b.example/amy", "troll@t.example"]))
+            .await
+            .unwrap(),
+        jids(&["troll@t.example"])
+    );
+    assert!(store
+        .block(&id, &jids(&["spam@s.example"]))
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store.block(&id, &[]).await.unwrap().is_empty());
+    assert_eq!(h.count("SELECT COUNT(*) FROM blocklist").await, 4);
+
+    // Unblocking returns what was there, in the given order, each once.
+    assert_eq!(
+        store
+            .unblock(
+                &id,
+                &jids(&[
+                    "troll@t.example",
+                    "nobody@n.example",
+                    "b.example/amy",
+                    "troll@t.example"
+                ])
+            )
+            .await
+            .unwrap(),
+        jids(&["troll@t.example", "b.example/amy"])
+    );
+    assert!(store
+        .unblock(&id, &jids(&["troll@t.example", "b.example/amy"]))
+        .await
+        .unwrap()
+        .is_empty());
+    // Exact match: a bare JID is not its full JIDs, nor the other way round.
+    assert!(store
+        .unblock(&id, &jids(&["spam@s.example/res", "b.example"]))
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store.blocklist(&id).await.unwrap(),
+        jids(&["b.example/Zed", "spam@s.example"])
+    );
+
+    store.block(&id, &jids(&["amy@a.example"])).await.unwrap();
+    assert_eq!(
+        store.unblock_all(&id).await.unwrap(),
+        jids(&["amy@a.example", "b.example/Zed", "spam@s.example"])
+    );
+    assert!(store.unblock_all(&id).await.unwrap().is_empty());
+    assert!(store.blocklist(&id).await.unwrap().is_empty());
+    assert_eq!(h.count("SELECT COUNT(*) FROM blocklist").await, 0);
+}
+
+/// Concurrent blocks of overlapping lists: every JID is reported new exactly once.
+async fn concurrent_blocks_add_each_jid_once(h: &Harness) {
+    let store = open(&h.url).await.unwrap();
+    store.create_account(&alice(), &[]).await.unwrap();
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                // Task i blocks jids i..i+4: neighbours overlap.
+                let jids: Vec<String> = (i..i + 4).map(|n| format!("u{n:02}@b.example")).collect();
+                store.block(&alice(), &jids).await
+            })
+        })
+        .collect();
+    let mut added = Vec::new();
+    for task in tasks {
+        added.extend(task.await.unwrap().unwrap());
+    }
+    added.sort_unstable();
+    let all: Vec<String> = (0..11).map(|n| format!("u{n:02}@b.example")).collect();
+    assert_eq!(added, all);
+    assert_eq!(store.blocklist(&alice()).await.unwrap(), all);
+}
+
+async fn last_activity_round_trip_and_replace(h: &Harness) {
+    let store = open(&h.url).await.unwrap();
+    let id = alice();
+    store.create_account(&id, &[]).await.unwrap();
+    assert_eq!(store.last_activity(&id).await.unwrap(), None);
+    store
+        .set_last_activity(&id, 1_700_000_000, "Gone fishing 🎣")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.last_activity(&id).await.unwrap(),
+        Some((1_700_000_000, "Gone fishing 🎣".into()))
+    );
+    // The next session's end replaces it; no status is an empty one.
+    store
+        .set_last_activity(&id, 1_700_000_600, "")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.last_activity(&id).await.unwrap(),
+        Some((1_700_000_600, String::new()))
+    );
+    // The whole i64 range survives the column.
+    store.set_last_activity(&id, i64::MAX, "far").await.unwrap();
+    assert_eq!(
+        store.last_activity(&id).await.unwrap(),
+        Some((i64::MAX, "far".into()))
+    );
+    assert_eq!(h.count("SELECT COUNT(*) FROM last_activity").await, 1);
+}
+
+/// Every write of these stores needs the account; the reads find nothing.
+async fn writes_to_a_missing_account_are_not_found(h: &Harness) {
+    let store = open(&h.url).await.unwrap();
+    let id = alice();
+    // Another account exists, so a write landing on the wrong one would show.
+    let bob = AccountId::new("bob", "a.example");
+    store.create_account(&bob, &[]).await.unwrap();
+    let ns = || vec![("storage:bookmarks".to_string(), "<storage/>".to_string())];
+    let jid = || vec!["spam@s.example".to_string()];
+    let results = [
+        store.private_set(&id, &ns()).await.err(),
+        store.private_set(&id, &[]).await.err(),
+        store.set_vcard(&id, "<vCard/>", Some("hash")).await.err(),
+        store.block(&id, &jid()).await.err(),
+        store.block(&id, &[]).await.err(),
+        store.unblock(&id, &jid()).await.err(),
+        store.unblock_all(&id).await.err(),
+        store.set_last_activity(&id, 1, "bye").await.err(),
+    ];
+    for (i, err) in results.into_iter().enumerate() {
+        assert!(
+            matches!(err, Some(StoreError::NotFound)),
+            "write {i}: {err:?}"
+        );
+    }
+    for table in ["private_storage", "vcards", "blocklist", "last_activity"] {
+        assert_eq!(
+            h.count(&format!("SELECT COUNT(*) FROM {table}")).await,
+            0,
+            "{table}"
+        );
+    }
+    assert_eq!(
+        store.private_get(&id, "storage:bookmarks").await.unwrap(),
+        None
+    );
+    assert_eq!(store.vcard(&id).await.unwrap(), None);
+    assert_eq!(store.vcard_photo_hash(&id).await.unwrap(), None);
+    assert!(store.blocklist(&id).await.unwrap().is_empty());
+    assert_eq!(store.last_activity(&id).await.unwrap(), None);
+    assert!(!store.account_exists(&id).await.unwrap());
+}
+
+async fn private_vcard_blocklist_last_activity_keep_accounts_apart(h: &Harness) {
+    let store = open(&h.url).await.unwrap();
+    let id = alice();
+    let bob = AccountId::new("bob", "a.example");
+    // Same username, other domain: a different account, which stores nothing here.
+    let alice_b = AccountId::new("alice", "b.example");
+    for a in [&id, &bob, &alice_b] {
+        store.create_account(a, &[]).await.unwrap();
+    }
+    for owner in [&id, &bob] {
+        fill_private_vcard_blocklist_last_activity(&*store, owner).await;
+    }
+    assert_private_vcard_blocklist_last_activity(&*store, &id).await;
+    assert_private_vcard_blocklist_last_activity(&*store, &bob).await;
+    assert_eq!(
+        store
+            .private_get(&alice_b, "storage:bookmarks")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(store.vcard(&alice_b).await.unwrap(), None);
+    assert_eq!(store.vcard_photo_hash(&alice_b).await.unwrap(), None);
+    assert!(store.blocklist(&alice_b).await.unwrap().is_empty());
+    assert_eq!(store.last_activity(&alice_b).await.unwrap(), None);
+
+    // Bob's changes, and alice@b.example's, leave alice@a.example's rows as they were.
+    let troll = vec!["troll@t.example".to_string()];
+    assert_eq!(store.unblock(&bob, &troll).await.unwrap(), troll);
+    assert_eq!(
+        store.unblock(&alice_b, &troll).await.unwrap(),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        store.unblock_all(&alice_b).await.unwrap(),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        store.unblock_all(&bob).await.unwrap(),
+        vec!["spam@a.example".to_string()]
+    );
+    store
+        .private_set(&bob, &[("storage:bookmarks".into(), "<storage/>".into())])
+        .await
+        .unwrap();
+    store.set_vcard(&bob, "<vCard/>", None).await.unwrap();
+    store.set_last_activity(&bob, 1, "").await.unwrap();
+    store
+        .set_vcard(&alice_b, "<vCard/>", Some("other"))
+        .await
+        .unwrap();
+    assert_private_vcard_blocklist_last_activity(&*store, &id).await;
+    assert!(store.blocklist(&bob).await.unwrap().is_empty());
+}
+
+async fn private_vcard_blocklist_last_activity_survive_reopen(h: &Harness) {
+    {
+        let store = open(&h.url).await.unwrap();
+        store.create_account(&alice(), &[]).await.unwrap();
+        fill_private_vcard_blocklist_last_activity(&*store, &alice()).await;
+        // Dropped without any close.
+    }
+    let store = open(&h.url).await.unwrap();
+    assert_private_vcard_blocklist_last_activity(&*store, &alice()).await;
 }
 
 // ---- SQLite only ------------------------------------------------------------
