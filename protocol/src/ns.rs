@@ -51,3 +51,21 @@ pub const VERSION: &str = "jabber:iq:version";
 pub const DATA_FORMS: &str = "jabber:x:data";
 /// XEP-0059: Result Set Management.
 pub const RSM: &str = "http://jabber.org/protocol/rsm";
+
+/// XEP-0202: Entity Time.
+pub const TIME: &str = "urn:xmpp:time";
+
+/// XEP-0012: Last Activity.
+pub const LAST: &str = "jabber:iq:last";
+
+/// XEP-0049: Private XML Storage.
+pub const PRIVATE: &str = "jabber:iq:private";
+
+/// XEP-0054: vcard-temp.
+pub const VCARD: &str = "vcard-temp";
+
+/// XEP-0153: vCard-Based Avatars (the presence element).
+pub const VCARD_UPDATE: &str = "vcard-temp:x:update";
+
+/// XEP-0157: the FORM_TYPE of contact addresses in disco#info.
+pub const SERVERINFO: &str = "http://jabber.org/network/serverinfo";

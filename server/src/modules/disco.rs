@@ -1,6 +1,7 @@
 //! XEP-0030: Service Discovery. The server's domain and, on their behalf, accounts' bare
 //! JIDs: identities and features are whatever the modules on for the host registered
-//! (`Registrar::disco_identity`, `Registrar::disco_feature`). No items yet.
+//! (`Registrar::disco_identity`, `Registrar::disco_feature`, and XEP-0128 data forms from
+//! `Registrar::disco_extension`). No items yet.
 
 use std::sync::Arc;
 
@@ -66,6 +67,9 @@ impl IqHandler for Info {
         }
         for feature in modules.disco_features(host, self.0) {
             query.push_child(Element::new("feature", ns::DISCO_INFO).with_attr("var", feature));
+        }
+        for form in modules.disco_extensions(host, self.0) {
+            query.push_child(form.clone());
         }
         Ok(Some(query))
     }

@@ -10,11 +10,17 @@ pub mod hooks;
 pub mod registry;
 pub mod session_state;
 
+mod contact_addresses;
 mod disco;
+mod last;
 mod legacy_session;
 mod ping;
+mod private;
 pub mod register;
 mod roster;
+mod time;
+mod vcard;
+mod version;
 
 use serde::de::DeserializeOwned;
 
@@ -96,6 +102,12 @@ pub const MODULES: &[Descriptor] = &[
     describe::<ping::Ping>(),
     describe::<register::Register>(),
     describe::<roster::Roster>(),
+    describe::<version::Version>(),
+    describe::<time::Time>(),
+    describe::<last::Last>(),
+    describe::<contact_addresses::ContactAddresses>(),
+    describe::<private::Private>(),
+    describe::<vcard::Vcard>(),
 ];
 
 /// The module named `name`.

@@ -139,6 +139,8 @@ pub struct Registry {
     iq: HashMap<&'static str, Vec<IqRoute>>,
     features: Vec<(ModuleId, DiscoTarget, &'static str)>,
     identities: Vec<(ModuleId, DiscoTarget, Identity)>,
+    /// XEP-0128 extended information: data forms in disco#info results.
+    extensions: Vec<(ModuleId, DiscoTarget, Element)>,
     stream_features: Vec<(ModuleId, Stage, Arc<dyn StreamFeature>)>,
     /// Nonza handlers by namespace: (element name, module, handler).
     nonzas: HashMap<&'static str, Vec<NonzaRoute>>,
@@ -185,6 +187,11 @@ impl Registrar<'_> {
         self.registry
             .identities
             .push((self.module, target, identity));
+    }
+
+    /// A data form added to `target`'s disco#info (XEP-0128), e.g. XEP-0157's addresses.
+    pub fn disco_extension(&mut self, target: DiscoTarget, form: Element) {
+        self.registry.extensions.push((self.module, target, form));
     }
 
     /// A stream feature offered at `stage`.
@@ -308,6 +315,16 @@ impl Registry {
             .iter()
             .filter(|(m, t, _)| *t == target && mask & m.bit() != 0)
             .map(|(_, _, i)| i)
+            .collect()
+    }
+
+    /// The XEP-0128 data forms of `target` on `host`.
+    pub fn disco_extensions(&self, host: &str, target: DiscoTarget) -> Vec<&Element> {
+        let mask = self.mask(host);
+        self.extensions
+            .iter()
+            .filter(|(m, t, _)| *t == target && mask & m.bit() != 0)
+            .map(|(_, _, form)| form)
             .collect()
     }
 

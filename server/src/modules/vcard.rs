@@ -1,0 +1,177 @@
+//! XEP-0054 vcard-temp, with XEP-0153 vCard-based avatars: each account's vCard, set by
+//! the account and readable by anyone; the SHA-1 of its photo is put into the account's
+//! broadcast presence (`<x xmlns='vcard-temp:x:update'><photo>…`) when the client did not
+//! put one there itself, so contacts learn of a new avatar without asking.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use jabberwock_protocol::ns;
+use jabberwock_protocol::stanza::{Condition, IqType, StanzaError};
+use jabberwock_protocol::xml::{parse_stanza, Element};
+use sha1::{Digest, Sha1};
+
+use super::{
+    xep, Event, EventKind, Flow, Hook, IqHandler, IqRequest, Module, NoConfig, Registrar, Target,
+    Xep,
+};
+use crate::accounts::account_of;
+use crate::error::store_to_stanza_error;
+use crate::server::Server;
+
+pub struct Vcard;
+
+struct Get;
+struct Set;
+struct AvatarInPresence;
+
+/// The session's copy of its account's photo hash: `None` until read from storage once.
+#[derive(Default)]
+struct PhotoHash(Mutex<Option<Option<String>>>);
+
+impl PhotoHash {
+    fn get(&self) -> Option<Option<String>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn set(&self, hash: Option<String>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(hash);
+    }
+}
+
+/// XEP-0153 §2: the hex SHA-1 of the photo's binary data; `None` without a photo.
+fn photo_hash(vcard: &Element) -> Option<String> {
+    let binval = vcard
+        .get_child("PHOTO", ns::VCARD)?
+        .get_child("BINVAL", ns::VCARD)?
+        .text();
+    let cleaned: String = binval.split_whitespace().collect();
+    let bytes = B64.decode(cleaned).ok()?;
+    let digest = Sha1::digest(&bytes);
+    Some(digest.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+#[async_trait]
+impl IqHandler for Get {
+    async fn handle(&self, request: IqRequest<'_>) -> Result<Option<Element>, StanzaError> {
+        let stored = request
+            .server
+            .store
+            .vcard(&account_of(&request.to.to_bare()))
+            .await
+            .map_err(store_to_stanza_error)?;
+        // XEP-0054 §3.1 allows an empty vCard for "none"; the same answer for an account
+        // that does not exist tells a stranger nothing.
+        Ok(Some(
+            stored
+                .and_then(|v| parse_stanza(v.xml.as_bytes()).ok())
+                .unwrap_or_else(|| Element::new("vCard", ns::VCARD)),
+        ))
+    }
+}
+
+#[async_trait]
+impl IqHandler for Set {
+    async fn handle(&self, request: IqRequest<'_>) -> Result<Option<Element>, StanzaError> {
+        // XEP-0054 §3.2: only the account publishes its own vCard.
+        let owner = request.from.to_bare();
+        if request.to.to_bare() != owner {
+            return Err(StanzaError::new(Condition::Forbidden));
+        }
+        let vcard = request.payload;
+        let hash = photo_hash(vcard);
+        let xml = String::from_utf8_lossy(&vcard.to_bytes(ns::CLIENT)).into_owned();
+        let server = request.server;
+        server
+            .store
+            .set_vcard(&account_of(&owner), &xml, hash.as_deref())
+            .await
+            .map_err(store_to_stanza_error)?;
+        // Every session of the account puts the new hash into its next presence.
+        server
+            .router
+            .table
+            .send_to_each(owner.as_str(), |_, state| {
+                state
+                    .get_or_insert_with(PhotoHash::default)
+                    .set(hash.clone());
+                None
+            });
+        Ok(None)
+    }
+}
+
+async fn session_photo_hash(
+    server: &Server,
+    from: &jabberwock_protocol::jid::FullJid,
+) -> Option<String> {
+    let state = server.router.table.session_state(from)?;
+    let cached = state.get_or_insert_with(PhotoHash::default);
+    if let Some(hash) = cached.get() {
+        return hash;
+    }
+    let hash = match server
+        .store
+        .vcard_photo_hash(&account_of(&from.to_bare()))
+        .await
+    {
+        Ok(hash) => hash,
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the avatar hash failed");
+            return None;
+        }
+    };
+    cached.set(hash.clone());
+    hash
+}
+
+#[async_trait]
+impl Hook for AvatarInPresence {
+    async fn on(&self, server: &Server, event: &mut Event<'_>) -> Flow {
+        let Event::PresenceOut { from, stanza } = event else {
+            return Flow::Continue;
+        };
+        // Broadcast available presence only; a client's own <x/> is left as it is.
+        if stanza.to().is_some()
+            || stanza.type_attr().is_some()
+            || stanza.element().get_child("x", ns::VCARD_UPDATE).is_some()
+        {
+            return Flow::Continue;
+        }
+        if let Some(hash) = session_photo_hash(server, from).await {
+            stanza.element_mut().push_child(
+                Element::new("x", ns::VCARD_UPDATE)
+                    .with_child(Element::new("photo", ns::VCARD_UPDATE).with_text(hash)),
+            );
+        }
+        Flow::Continue
+    }
+}
+
+impl Module for Vcard {
+    const NAME: &'static str = "vcard";
+    const XEPS: &'static [Xep] = &[xep(54, "1.2"), xep(153, "1.1")];
+    type Config = NoConfig;
+
+    fn register(_config: NoConfig, registry: &mut Registrar<'_>) {
+        registry.iq(
+            IqType::Get,
+            Target::Account,
+            ns::VCARD,
+            "vCard",
+            Arc::new(Get),
+        );
+        registry.iq(
+            IqType::Set,
+            Target::Account,
+            ns::VCARD,
+            "vCard",
+            Arc::new(Set),
+        );
+        registry.disco_feature(Target::Host, ns::VCARD);
+        registry.disco_feature(Target::Account, ns::VCARD);
+        registry.hook(EventKind::PresenceOut, 0, Arc::new(AvatarInPresence));
+    }
+}
