@@ -51,3 +51,7 @@ pub const VERSION: &str = "jabber:iq:version";
 pub const DATA_FORMS: &str = "jabber:x:data";
 /// XEP-0059: Result Set Management.
 pub const RSM: &str = "http://jabber.org/protocol/rsm";
+/// XEP-0191: Blocking Command.
+pub const BLOCKING: &str = "urn:xmpp:blocking";
+/// XEP-0191: the application-specific error condition for a stanza to a blocked entity.
+pub const BLOCKING_ERRORS: &str = "urn:xmpp:blocking:errors";
