@@ -69,3 +69,7 @@ pub const VCARD_UPDATE: &str = "vcard-temp:x:update";
 
 /// XEP-0157: the FORM_TYPE of contact addresses in disco#info.
 pub const SERVERINFO: &str = "http://jabber.org/network/serverinfo";
+/// XEP-0191: Blocking Command.
+pub const BLOCKING: &str = "urn:xmpp:blocking";
+/// XEP-0191: the application-specific error condition for a stanza to a blocked entity.
+pub const BLOCKING_ERRORS: &str = "urn:xmpp:blocking:errors";

@@ -200,7 +200,7 @@ async fn initial_presence(
             .into_iter()
             .collect();
         for contact in contacts.iter().filter(|c| sharing.contains(&account_of(c))) {
-            send_presences(server, from, contact, &mut state.to_self);
+            send_presences(server, from, contact, &mut state.to_self).await;
         }
     }
     // §3.1.3: subscription requests that arrived while the user was away.
@@ -350,23 +350,34 @@ async fn probe(
         .roster_entry(&account_of(contact), prober.to_bare().as_str())
         .await?;
     if entry.is_some_and(|e| matches!(e.subscription, Subscription::From | Subscription::Both)) {
-        send_presences(server, prober, contact, to_self);
+        send_presences(server, prober, contact, to_self).await;
     }
     Ok(())
 }
 
-/// The answer to a probe the contact accepts: its available resources' presence.
-fn send_presences(
+/// The answer to a probe the contact accepts: its available resources' presence. Each copy
+/// is presence for the prober, so modules see it as such (a blocklist stops it there).
+async fn send_presences(
     server: &Server,
     prober: &FullJid,
     contact: &BareJid,
     to_self: &mut Vec<Element>,
 ) {
+    let to = Jid::from(prober.clone());
     for (full, presence) in server.router.table.available_presences(contact.as_str()) {
         let mut copy = (*presence).clone();
         copy.set_attr("from", full.as_str());
         copy.set_attr("to", prober.as_str());
-        to_self.push(copy);
+        let mut event = Event::PresenceIn {
+            to: &to,
+            presence: &mut copy,
+        };
+        if matches!(
+            server.modules.fire(server, &mut event).await,
+            Flow::Continue
+        ) {
+            to_self.push(copy);
+        }
     }
 }
 

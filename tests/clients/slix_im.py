@@ -132,7 +132,7 @@ async def stdin_lines():
     return reader
 
 
-async def main():
+async def main(client_class=None):
     p = argparse.ArgumentParser()
     p.add_argument("--jid", required=True)
     p.add_argument("--password", required=True)
@@ -143,7 +143,7 @@ async def main():
     p.add_argument("--timeout", type=float, default=60)
     args = p.parse_args()
 
-    client = Client(args)
+    client = (client_class or Client)(args)
     client.connect(host=args.host, port=args.port)
     ok = False
     try:

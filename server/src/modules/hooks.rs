@@ -14,7 +14,8 @@
 //!   `service-unavailable`.
 //! - [`Event::IqIn`]: `router/`, an IQ for a full JID of one of our accounts, before delivery.
 //! - [`Event::PresenceOut`]: `presence.rs`, a client's presence before it is processed.
-//! - [`Event::PresenceIn`]: `presence.rs`, presence for one of our accounts before delivery.
+//! - [`Event::PresenceIn`]: `presence.rs`, presence for one of our accounts before delivery,
+//!   probe answers included.
 //! - [`Event::InitialPresence`]: `presence.rs`, a resource became available.
 //! - [`Event::SessionBound`], [`Event::SessionEnded`]: `session.rs`.
 //! - [`Event::RosterChanged`]: `roster/`, after an item was stored and pushed.

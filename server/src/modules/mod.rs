@@ -10,6 +10,7 @@ pub mod hooks;
 pub mod registry;
 pub mod session_state;
 
+mod blocking;
 mod contact_addresses;
 mod disco;
 mod last;
@@ -97,6 +98,7 @@ fn register_with<M: Module>(table: toml::Table, registrar: &mut Registrar<'_>) {
 
 /// Every module the server can run, in the order their hooks of equal priority run.
 pub const MODULES: &[Descriptor] = &[
+    describe::<blocking::Blocking>(),
     describe::<disco::Disco>(),
     describe::<legacy_session::LegacySession>(),
     describe::<ping::Ping>(),
