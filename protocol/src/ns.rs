@@ -51,3 +51,13 @@ pub const VERSION: &str = "jabber:iq:version";
 pub const DATA_FORMS: &str = "jabber:x:data";
 /// XEP-0059: Result Set Management.
 pub const RSM: &str = "http://jabber.org/protocol/rsm";
+/// XEP-0280: Message Carbons.
+pub const CARBONS: &str = "urn:xmpp:carbons:2";
+/// XEP-0297: Stanza Forwarding.
+pub const FORWARD: &str = "urn:xmpp:forward:0";
+/// XEP-0334: Message Processing Hints.
+pub const HINTS: &str = "urn:xmpp:hints";
+/// XEP-0045: Multi-User Chat, the user namespace (marks messages from or to a room's occupants).
+pub const MUC_USER: &str = "http://jabber.org/protocol/muc#user";
+/// XEP-0352: Client State Indication.
+pub const CSI: &str = "urn:xmpp:csi:0";

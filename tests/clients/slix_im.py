@@ -132,7 +132,8 @@ async def stdin_lines():
     return reader
 
 
-async def main():
+async def main(client_class=Client):
+    """Runs `client_class` (this script's Client, or a subclass of it) as described above."""
     p = argparse.ArgumentParser()
     p.add_argument("--jid", required=True)
     p.add_argument("--password", required=True)
@@ -143,7 +144,7 @@ async def main():
     p.add_argument("--timeout", type=float, default=60)
     args = p.parse_args()
 
-    client = Client(args)
+    client = client_class(args)
     client.connect(host=args.host, port=args.port)
     ok = False
     try:

@@ -81,9 +81,21 @@ pub struct SlixIm {
 impl SlixIm {
     /// Logs in as `jid` (a full JID) over STARTTLS to `port`, trusting `cafile`.
     pub fn spawn(jid: &str, password: &str, port: u16, cafile: &std::path::Path) -> SlixIm {
+        SlixIm::spawn_script("slix_im.py", jid, password, port, cafile)
+    }
+
+    /// Like [`SlixIm::spawn`] with another script of tests/clients/ that takes the same
+    /// arguments and commands (one that extends slix_im.py).
+    pub fn spawn_script(
+        script: &str,
+        jid: &str,
+        password: &str,
+        port: u16,
+        cafile: &std::path::Path,
+    ) -> SlixIm {
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("clients")
-            .join("slix_im.py");
+            .join(script);
         let mut child = Command::new("python3")
             .arg(script)
             .args(["--jid", jid, "--password", password, "--port"])

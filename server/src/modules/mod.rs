@@ -10,6 +10,7 @@ pub mod hooks;
 pub mod registry;
 pub mod session_state;
 
+mod carbons;
 mod disco;
 mod legacy_session;
 mod ping;
@@ -91,6 +92,7 @@ fn register_with<M: Module>(table: toml::Table, registrar: &mut Registrar<'_>) {
 
 /// Every module the server can run, in the order their hooks of equal priority run.
 pub const MODULES: &[Descriptor] = &[
+    describe::<carbons::Carbons>(),
     describe::<disco::Disco>(),
     describe::<legacy_session::LegacySession>(),
     describe::<ping::Ping>(),
