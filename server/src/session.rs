@@ -210,8 +210,8 @@ async fn from_client(
     presence: &mut PresenceState,
     element: Element,
 ) -> Result<(), SessionEnd> {
-    // A nonza a module handles (XEP-0352's <active/>, XEP-0198's <r/>): its answer, if any,
-    // goes out with what the session writes for itself.
+    // A nonza a module handles (XEP-0352's <active/>, XEP-0198's <r/>): what it writes, and
+    // its answer if any, go out with what the session writes for itself.
     if let Some(handler) = server
         .modules
         .nonza_handler(jid.domain().as_str(), &element)
@@ -221,6 +221,7 @@ async fn from_client(
             jid,
             state,
             element: &element,
+            out: &mut presence.to_self,
         };
         let reply = handler.handle(nonza).await.map_err(SessionEnd::Error)?;
         presence.to_self.extend(reply);

@@ -11,9 +11,10 @@ Commands (stdin):
                                              carbon_private)
   {"cmd": "inactive"} / {"cmd": "active"}    plugin['xep_0352'].send_inactive() / send_active()
   {"cmd": "csi_state"}                       reports "csi" (whether the stream offered CSI)
+  {"cmd": "ping"}                            XEP-0199 ping to the server, the pong awaited
 Events (stdout): carbon_received and carbon_sent (the plugin's events: the carbon's from
 and the forwarded message's from, to and body), csi; "received" (a message that is no
-carbon) also says whether it still carried <private/>.
+carbon) also says whether it still carried <private/>, and "presence" its status.
 """
 
 import asyncio
@@ -29,6 +30,7 @@ class Client(slix_im.Client):
         super().__init__(args)
         self.register_plugin("xep_0280")
         self.register_plugin("xep_0352")
+        self.register_plugin("xep_0199")
         self.add_event_handler("carbon_received", self.on_carbon_received)
         self.add_event_handler("carbon_sent", self.on_carbon_sent)
 
@@ -47,6 +49,16 @@ class Client(slix_im.Client):
                     "private": msg.xml.find(CARBONS + "private") is not None,
                 },
             )
+
+    def on_presence(self, presence):
+        emit(
+            "presence",
+            **{
+                "from": str(presence["from"]),
+                "type": presence["type"],
+                "status": presence["status"],
+            },
+        )
 
     def report_carbon(self, event, msg, forwarded):
         emit(
@@ -79,6 +91,8 @@ class Client(slix_im.Client):
             self.plugin["xep_0352"].send_inactive()
         elif cmd == "active":
             self.plugin["xep_0352"].send_active()
+        elif cmd == "ping":
+            await self.plugin["xep_0199"].ping(jid=self.boundjid.domain, timeout=self.args.timeout)
         elif cmd == "csi_state":
             emit("csi", enabled=self.plugin["xep_0352"].enabled)
         else:

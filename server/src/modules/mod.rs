@@ -11,6 +11,7 @@ pub mod registry;
 pub mod session_state;
 
 mod carbons;
+mod csi;
 mod disco;
 mod legacy_session;
 mod ping;
@@ -93,6 +94,7 @@ fn register_with<M: Module>(table: toml::Table, registrar: &mut Registrar<'_>) {
 /// Every module the server can run, in the order their hooks of equal priority run.
 pub const MODULES: &[Descriptor] = &[
     describe::<carbons::Carbons>(),
+    describe::<csi::Csi>(),
     describe::<disco::Disco>(),
     describe::<legacy_session::LegacySession>(),
     describe::<ping::Ping>(),
