@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use jabberwock_protocol::jid::FullJid;
+use jabberwock_protocol::jid::{FullJid, Jid};
 use jabberwock_protocol::ns;
 use jabberwock_protocol::stanza::{Condition, IqType, StanzaError};
 use jabberwock_protocol::xml::Element;
@@ -111,8 +111,7 @@ impl Hook for Sent {
         // once; a `<sent/>` copy as well would show it twice.
         let to_own_account = stanza
             .to()
-            .and_then(|to| to.split('/').next())
-            .is_none_or(|to| to == bare.as_str());
+            .is_none_or(|to| Jid::new(to).is_ok_and(|to| to.to_bare() == bare));
         if to_own_account {
             return Flow::Continue;
         }
@@ -211,5 +210,66 @@ impl Module for Carbons {
         registry.hook(EventKind::MessageFromClient, -100, Arc::new(Sent));
         registry.hook(EventKind::MessageDelivered, 0, Arc::new(Received));
         registry.hook(EventKind::StanzaToClient, 0, Arc::new(StripPrivate));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(kind: Option<&str>, children: &[(&str, &str)]) -> Element {
+        let mut message = Element::new("message", ns::CLIENT);
+        if let Some(kind) = kind {
+            message.set_attr("type", kind);
+        }
+        for (name, namespace) in children {
+            message.push_child(Element::new(name, namespace));
+        }
+        message
+    }
+
+    #[test]
+    fn chat_and_normal_with_a_body_are_copied() {
+        assert!(eligible(&message(Some("chat"), &[])));
+        assert!(eligible(&message(Some("normal"), &[("body", ns::CLIENT)])));
+        assert!(eligible(&message(None, &[("body", ns::CLIENT)])));
+        assert!(!eligible(&message(None, &[])));
+        assert!(!eligible(&message(
+            Some("headline"),
+            &[("body", ns::CLIENT)]
+        )));
+        assert!(!eligible(&message(
+            Some("groupchat"),
+            &[("body", ns::CLIENT)]
+        )));
+        assert!(!eligible(&message(Some("error"), &[("body", ns::CLIENT)])));
+    }
+
+    #[test]
+    fn private_no_copy_muc_and_carbons_are_not_copied() {
+        for marker in [
+            ("private", ns::CARBONS),
+            ("no-copy", ns::HINTS),
+            ("x", ns::MUC_USER),
+            ("sent", ns::CARBONS),
+            ("received", ns::CARBONS),
+        ] {
+            let m = message(Some("chat"), &[("body", ns::CLIENT), marker]);
+            assert!(!eligible(&m), "{marker:?}");
+        }
+    }
+
+    #[test]
+    fn a_carbon_wraps_the_original_from_the_bare_jid() {
+        let original = message(Some("chat"), &[("body", ns::CLIENT)]);
+        let copy = carbon("sent", &original, "a@x", "a@x/laptop");
+        assert_eq!(copy.attr("from"), Some("a@x"));
+        assert_eq!(copy.attr("to"), Some("a@x/laptop"));
+        assert_eq!(copy.attr("type"), Some("chat"));
+        let inner = copy
+            .get_child("sent", ns::CARBONS)
+            .and_then(|s| s.get_child("forwarded", ns::FORWARD))
+            .and_then(|f| f.get_child("message", ns::CLIENT));
+        assert_eq!(inner, Some(&original));
     }
 }

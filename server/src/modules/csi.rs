@@ -117,3 +117,33 @@ impl Module for Csi {
         registry.hook(EventKind::StanzaToClient, 0, Arc::new(Filter));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn presence(kind: Option<&str>) -> Element {
+        let mut presence = Element::new("presence", ns::CLIENT).with_attr("from", "b@x/desk");
+        if let Some(kind) = kind {
+            presence.set_attr("type", kind);
+        }
+        presence
+    }
+
+    #[test]
+    fn availability_can_wait_and_the_rest_cannot() {
+        assert_eq!(can_wait(&presence(None)), Some("b@x/desk"));
+        assert_eq!(can_wait(&presence(Some("unavailable"))), Some("b@x/desk"));
+        for kind in [
+            "subscribe",
+            "subscribed",
+            "unsubscribe",
+            "unsubscribed",
+            "error",
+        ] {
+            assert_eq!(can_wait(&presence(Some(kind))), None, "{kind}");
+        }
+        let message = Element::new("message", ns::CLIENT).with_attr("from", "b@x/desk");
+        assert_eq!(can_wait(&message), None);
+    }
+}
