@@ -73,3 +73,13 @@ pub const SERVERINFO: &str = "http://jabber.org/network/serverinfo";
 pub const BLOCKING: &str = "urn:xmpp:blocking";
 /// XEP-0191: the application-specific error condition for a stanza to a blocked entity.
 pub const BLOCKING_ERRORS: &str = "urn:xmpp:blocking:errors";
+/// XEP-0280: Message Carbons.
+pub const CARBONS: &str = "urn:xmpp:carbons:2";
+/// XEP-0297: Stanza Forwarding.
+pub const FORWARD: &str = "urn:xmpp:forward:0";
+/// XEP-0334: Message Processing Hints.
+pub const HINTS: &str = "urn:xmpp:hints";
+/// XEP-0045: Multi-User Chat, the user namespace (marks messages from or to a room's occupants).
+pub const MUC_USER: &str = "http://jabber.org/protocol/muc#user";
+/// XEP-0352: Client State Indication.
+pub const CSI: &str = "urn:xmpp:csi:0";

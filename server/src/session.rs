@@ -13,7 +13,7 @@ use tokio::time::{sleep_until, Instant};
 
 use crate::c2s::Bound;
 use crate::error::SessionEnd;
-use crate::modules::{Event as ModuleEvent, Flow, Nonza, SessionState};
+use crate::modules::{Event as ModuleEvent, EventKind, Flow, Nonza, SessionState};
 use crate::presence::{self, PresenceState};
 use crate::router::{Inbox, Outbound};
 use crate::server::Server;
@@ -97,17 +97,26 @@ async fn serve(
             err = end_signal.ended() => return SessionEnd::Error(err),
             outbound = inbox.recv() => match outbound {
                 Some(Outbound::Stanza(element)) => {
-                    // A client that stopped reading blocks this write; once its inbox
-                    // overflows too the session ends without finishing it (the unit is cut, so
-                    // nothing more can be written on this stream).
-                    tokio::select! {
-                        sent = conn.send(&element) => if sent.is_err() {
-                            return SessionEnd::Disconnected;
-                        },
-                        _ = end_signal.ended() => {
-                            tracing::warn!(%jid, "client stopped reading: connection dropped");
-                            server.router.redeliver(server, jid, vec![*element]).await;
-                            return SessionEnd::Disconnected;
+                    let (before, stanza) = if server.modules.listens(EventKind::StanzaToClient) {
+                        Box::pin(through_modules(server, jid, state, *element)).await
+                    } else {
+                        (Vec::new(), Some(*element))
+                    };
+                    let mut pending = before.into_iter().chain(stanza);
+                    while let Some(element) = pending.next() {
+                        // A client that stopped reading blocks this write; once its inbox
+                        // overflows too the session ends without finishing it (the unit is
+                        // cut, so nothing more can be written on this stream).
+                        tokio::select! {
+                            sent = conn.send(&element) => if sent.is_err() {
+                                return SessionEnd::Disconnected;
+                            },
+                            _ = end_signal.ended() => {
+                                tracing::warn!(%jid, "client stopped reading: connection dropped");
+                                let left = std::iter::once(element).chain(pending).collect();
+                                server.router.redeliver(server, jid, left).await;
+                                return SessionEnd::Disconnected;
+                            }
                         }
                     }
                 }
@@ -124,7 +133,7 @@ async fn serve(
                     }
                     // What the stanza earned this session itself, written before more input
                     // is read (see `PresenceState`).
-                    if let Err(end) = Box::pin(write_own(server, conn, jid, presence)).await {
+                    if let Err(end) = Box::pin(write_own(server, conn, jid, state, presence)).await {
                         return end;
                     }
                 }
@@ -151,15 +160,45 @@ async fn write_own(
     server: &Server,
     conn: &mut Connection,
     jid: &FullJid,
+    state: &SessionState,
     presence: &mut PresenceState,
 ) -> Result<(), SessionEnd> {
+    let listens = server.modules.listens(EventKind::StanzaToClient);
     for element in std::mem::take(&mut presence.to_self) {
-        conn.send(&element).await?;
+        if !listens {
+            conn.send(&element).await?;
+            continue;
+        }
+        let (before, stanza) = through_modules(server, jid, state, element).await;
+        for element in before.iter().chain(&stanza) {
+            conn.send(element).await?;
+        }
     }
     if std::mem::take(&mut presence.offline_due) {
         crate::offline::deliver(server, jid, conn).await?;
     }
     Ok(())
+}
+
+/// What the session writes for `element`, as the modules listening to
+/// [`ModuleEvent::StanzaToClient`] leave it: what they put before it, then the stanza unless
+/// one took it.
+async fn through_modules(
+    server: &Server,
+    jid: &FullJid,
+    state: &SessionState,
+    element: Element,
+) -> (Vec<Element>, Option<Element>) {
+    let mut stanza = Some(element);
+    let mut before = Vec::new();
+    let mut event = ModuleEvent::StanzaToClient {
+        jid,
+        state,
+        stanza: &mut stanza,
+        out: &mut before,
+    };
+    server.modules.fire(server, &mut event).await;
+    (before, stanza)
 }
 
 /// One stanza from the client: checked, stamped, then presence to [`presence`], the rest
@@ -171,8 +210,8 @@ async fn from_client(
     presence: &mut PresenceState,
     element: Element,
 ) -> Result<(), SessionEnd> {
-    // A nonza a module handles (XEP-0352's <active/>, XEP-0198's <r/>): its answer, if any,
-    // goes out with what the session writes for itself.
+    // A nonza a module handles (XEP-0352's <active/>, XEP-0198's <r/>): what it writes, and
+    // its answer if any, go out with what the session writes for itself.
     if let Some(handler) = server
         .modules
         .nonza_handler(jid.domain().as_str(), &element)
@@ -182,6 +221,7 @@ async fn from_client(
             jid,
             state,
             element: &element,
+            out: &mut presence.to_self,
         };
         let reply = handler.handle(nonza).await.map_err(SessionEnd::Error)?;
         presence.to_self.extend(reply);

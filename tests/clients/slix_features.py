@@ -108,7 +108,5 @@ class FeaturesClient(slix_im.Client):
         return True
 
 
-slix_im.Client = FeaturesClient
-
 if __name__ == "__main__":
-    asyncio.run(slix_im.main())
+    asyncio.run(slix_im.main(FeaturesClient))

@@ -5,7 +5,8 @@
 //! - [`server`]: `TestServer`, the process under test, its config and its log.
 //! - [`raw`]: `RawClient`, bytes in and out, standard or Flash framing, STARTTLS, direct TLS.
 //! - [`tls`]: a client TLS config that trusts exactly the test server's certificate.
-//! - [`slix`]: runs `tests/clients/slix_chat.py` and `slix_im.py` (slixmpp from PyPI).
+//! - [`slix`]: runs `tests/clients/slix_chat.py`, `slix_im.py` and `slix_devices.py` (slixmpp
+//!   from PyPI).
 
 pub mod bosh;
 pub mod raw;

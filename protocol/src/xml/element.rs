@@ -140,6 +140,22 @@ impl Element {
         })
     }
 
+    /// Removes the child elements with this name and namespace; true if there was one.
+    pub fn remove_child(&mut self, name: &str, ns: &str) -> bool {
+        if self.get_child(name, ns).is_none() {
+            return false;
+        }
+        // Rebuilt through `push_text` so the text around a removed child merges again.
+        for node in std::mem::take(&mut self.nodes) {
+            match node {
+                Node::Element(e) if e.is(name, ns) => {}
+                Node::Element(e) => self.nodes.push(Node::Element(e)),
+                Node::Text(t) => self.push_text(t),
+            }
+        }
+        true
+    }
+
     /// Removes all child nodes (elements and text).
     pub fn remove_children(&mut self) {
         self.nodes.clear();
@@ -224,5 +240,19 @@ mod tests {
         );
         e.remove_children();
         assert!(e.nodes().is_empty());
+    }
+
+    #[test]
+    fn removing_a_child_merges_the_text_around_it() {
+        let mut e = Element::new("message", "jabber:client")
+            .with_text("a")
+            .with_child(Element::new("private", "urn:xmpp:carbons:2"))
+            .with_text("b")
+            .with_child(Element::new("body", "jabber:client"));
+        assert!(!e.remove_child("private", "jabber:client"));
+        assert!(e.remove_child("private", "urn:xmpp:carbons:2"));
+        assert_eq!(e.nodes().len(), 2);
+        assert_eq!(e.text(), "ab");
+        assert!(e.get_child("body", "jabber:client").is_some());
     }
 }

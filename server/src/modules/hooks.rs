@@ -18,6 +18,9 @@
 //!   probe answers included.
 //! - [`Event::InitialPresence`]: `presence.rs`, a resource became available.
 //! - [`Event::SessionBound`], [`Event::SessionEnded`]: `session.rs`.
+//! - [`Event::StanzaToClient`]: `session.rs`, a stanza the session is about to write to its
+//!   client (from its inbox, or what its own stanzas earned it; not the offline backlog).
+//!   Fired only when a module listens.
 //! - [`Event::RosterChanged`]: `roster/`, after an item was stored and pushed.
 //! - [`Event::AccountDeleted`]: `roster/`, after an account and its data were removed.
 
@@ -87,6 +90,15 @@ pub enum Event<'a> {
         /// The account's last session: no resource of it is left.
         last: bool,
     },
+    StanzaToClient {
+        jid: &'a FullJid,
+        state: &'a SessionState,
+        /// The stanza about to be written: a listener may change it, or take it (to hold it
+        /// back, or to drop it).
+        stanza: &'a mut Option<Element>,
+        /// Written before the stanza, in order (e.g. stanzas a listener held and lets go).
+        out: &'a mut Vec<Element>,
+    },
     RosterChanged {
         owner: &'a BareJid,
         item: &'a Element,
@@ -110,6 +122,7 @@ pub enum EventKind {
     InitialPresence,
     SessionBound,
     SessionEnded,
+    StanzaToClient,
     RosterChanged,
     AccountDeleted,
 }
@@ -131,6 +144,7 @@ impl Event<'_> {
             Event::InitialPresence { .. } => EventKind::InitialPresence,
             Event::SessionBound { .. } => EventKind::SessionBound,
             Event::SessionEnded { .. } => EventKind::SessionEnded,
+            Event::StanzaToClient { .. } => EventKind::StanzaToClient,
             Event::RosterChanged { .. } => EventKind::RosterChanged,
             Event::AccountDeleted { .. } => EventKind::AccountDeleted,
         }
@@ -150,7 +164,8 @@ impl Event<'_> {
             | Event::AccountDeleted { account: to } => to.domain().as_str(),
             Event::InitialPresence { jid }
             | Event::SessionBound { jid, .. }
-            | Event::SessionEnded { jid, .. } => jid.domain().as_str(),
+            | Event::SessionEnded { jid, .. }
+            | Event::StanzaToClient { jid, .. } => jid.domain().as_str(),
         }
     }
 }

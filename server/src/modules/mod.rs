@@ -12,6 +12,8 @@ pub mod session_state;
 
 mod blocking;
 mod contact_addresses;
+mod carbons;
+mod csi;
 mod disco;
 mod last;
 mod legacy_session;
@@ -99,6 +101,8 @@ fn register_with<M: Module>(table: toml::Table, registrar: &mut Registrar<'_>) {
 /// Every module the server can run, in the order their hooks of equal priority run.
 pub const MODULES: &[Descriptor] = &[
     describe::<blocking::Blocking>(),
+    describe::<carbons::Carbons>(),
+    describe::<csi::Csi>(),
     describe::<disco::Disco>(),
     describe::<legacy_session::LegacySession>(),
     describe::<ping::Ping>(),

@@ -94,6 +94,9 @@ pub struct Nonza<'a> {
     pub jid: &'a FullJid,
     pub state: &'a SessionState,
     pub element: &'a Element,
+    /// Stanzas to write to the client, in order, before the handler's answer (e.g. what
+    /// XEP-0352 held back while the client was inactive).
+    pub out: &'a mut Vec<Element>,
 }
 
 #[async_trait]
