@@ -25,7 +25,6 @@ pub mod flash_policy;
 pub mod http;
 pub mod listener;
 pub mod modules;
-pub mod offline;
 pub mod per_ip;
 pub mod presence;
 pub mod roster;

@@ -25,7 +25,7 @@ use crate::server::Server;
 /// probe answers, waiting subscription requests, the offline backlog) is produced by the
 /// session's own task, the only one that drains its inbox; at a login with hundreds of
 /// contacts it is far more than the inbox holds. So it is collected here, in
-/// [`PresenceState::to_self`] and [`PresenceState::offline_due`], and the session writes it
+/// [`PresenceState::to_self`] and [`PresenceState::backlog_due`], and the session writes it
 /// to its connection itself once the stanza that caused it is handled, before reading more
 /// input ([`crate::session`]); the offline backlog is read from storage and written there.
 #[derive(Default)]
@@ -35,8 +35,10 @@ pub struct PresenceState {
     directed: HashSet<String>,
     /// Stanzas for this session itself, in order, for it to write.
     pub to_self: Vec<Element>,
-    /// The offline backlog is due to this session (XEP-0160 §4), after [`Self::to_self`].
-    pub offline_due: bool,
+    /// What modules keep for the account (the offline backlog, XEP-0160 §4) is due to this
+    /// session, after [`Self::to_self`]: it became available with a non-negative priority
+    /// while the store says messages wait.
+    pub backlog_due: bool,
 }
 
 /// A presence stanza from the client of session `from` (its `from` already stamped).
@@ -163,7 +165,7 @@ async fn broadcast_available(
     };
     // XEP-0160 §4: a resource that turns non-negative is now one offline messages can reach.
     if previous_priority < 0 && priority >= 0 && offline_waiting {
-        state.offline_due = true;
+        state.backlog_due = true;
     }
     Ok(())
 }
@@ -218,7 +220,7 @@ async fn initial_presence(
     }
     // XEP-0160 §4: offline messages go to a resource with non-negative priority.
     if priority >= 0 && offline_waiting {
-        state.offline_due = true;
+        state.backlog_due = true;
     }
     Ok(())
 }

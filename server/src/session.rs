@@ -155,7 +155,7 @@ async fn serve(
 }
 
 /// Writes what the session's own presence produced for itself, in order: presence, waiting
-/// requests, then the offline backlog.
+/// requests, then what modules kept for the account (the offline backlog).
 async fn write_own(
     server: &Server,
     conn: &mut Connection,
@@ -174,8 +174,10 @@ async fn write_own(
             conn.send(element).await?;
         }
     }
-    if std::mem::take(&mut presence.offline_due) {
-        crate::offline::deliver(server, jid, conn).await?;
+    if std::mem::take(&mut presence.backlog_due) {
+        for backlog in server.modules.backlogs(jid.domain().as_str()) {
+            backlog.write(server, jid, conn).await?;
+        }
     }
     Ok(())
 }

@@ -15,13 +15,13 @@ pub const SCRAM_SHA_256: &str = "SCRAM-SHA-256";
 pub const ANONYMOUS: &str = "ANONYMOUS";
 
 /// The pre-authentication offer; also what we accept, so a client can't use a mechanism
-/// (or STARTTLS, or registration) it wasn't offered.
+/// (or STARTTLS) it wasn't offered. Modules add their own features (XEP-0077's
+/// `<register/>`) through the registry.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Offer {
     /// `Some(required)` when STARTTLS is offered.
     pub starttls: Option<bool>,
     pub mechanisms: Vec<&'static str>,
-    pub register: bool,
     /// XEP-0078 `jabber:iq:auth` (Flash streams with `flash.legacy_auth` only).
     pub iq_auth: bool,
 }
@@ -47,9 +47,6 @@ impl Offer {
             // XEP-0078 §4: the stream feature that says jabber:iq:auth is available.
             features.push_child(Element::new("auth", ns::IQ_AUTH_FEATURE));
         }
-        if self.register {
-            features.push_child(Element::new("register", ns::REGISTER_FEATURE));
-        }
         features
     }
 }
@@ -67,7 +64,6 @@ pub fn pre_auth(
     let flash = &server.config.flash;
     let host_config = server.host(host);
     let anonymous = host_config.is_some_and(|h| h.anonymous);
-    let register = host_config.is_some_and(|h| h.registration);
     let mut offer = Offer::default();
     match dialect {
         _ if flash_policy => {
@@ -116,11 +112,6 @@ pub fn pre_auth(
     if anonymous {
         offer.mechanisms.push(ANONYMOUS);
     }
-    // Over a Flash socket without TLS the new password would cross the network in clear
-    // text: only where the host allows it (`flash_registration`).
-    let clear_flash = *dialect == Dialect::Flash && !encrypted;
-    offer.register =
-        register && (!clear_flash || host_config.is_some_and(|h| h.flash_registration));
     offer
 }
 

@@ -25,8 +25,7 @@ use jabberwock_protocol::xml::Element;
 use std::sync::Arc;
 
 use crate::error::SessionEnd;
-use crate::modules::register;
-use crate::modules::{FeatureContext, SessionState};
+use crate::modules::{FeatureContext, PreAuthIq, SessionState};
 use crate::router::Inbox;
 use crate::server::Server;
 use crate::stream::connection::{new_stream_id, Connection};
@@ -126,12 +125,6 @@ async fn open_stream(
         .version
         .as_deref()
         .is_some_and(|v| v.starts_with("1."));
-    let ctx = FeatureContext {
-        server,
-        host: &host,
-        encrypted: conn.is_encrypted(),
-        flash: conn.is_flash(),
-    };
     let features = match phase {
         Phase::Unauthenticated { .. } => {
             let offer = features::pre_auth(
@@ -141,9 +134,18 @@ async fn open_stream(
                 conn.is_flash(),
                 conn.is_encrypted(),
             );
-            features::pre_auth_element(&offer, &ctx)
+            features::pre_auth_element(&offer, &feature_context(server, conn, &host, &offer))
         }
-        Phase::Authenticated(_) => features::post_auth(&ctx),
+        Phase::Authenticated(_) => {
+            let ctx = FeatureContext {
+                server,
+                host: &host,
+                encrypted: conn.is_encrypted(),
+                flash: conn.is_flash(),
+                auth_offered: true,
+            };
+            features::post_auth(&ctx)
+        }
     };
     let our_header = stream::server_header(
         &header.dialect,
@@ -156,6 +158,22 @@ async fn open_stream(
     conn.send_header(&our_header, modern.then_some(&features), restarted)
         .await?;
     Ok(host)
+}
+
+/// What modules' pre-authentication features and IQ handlers may depend on.
+fn feature_context<'a>(
+    server: &'a Server,
+    conn: &Connection,
+    host: &'a str,
+    offer: &features::Offer,
+) -> FeatureContext<'a> {
+    FeatureContext {
+        server,
+        host,
+        encrypted: conn.is_encrypted(),
+        flash: conn.is_flash(),
+        auth_offered: !offer.mechanisms.is_empty() || offer.iq_auth,
+    }
 }
 
 /// RFC 6120 §4.7.1: `to` names the host; one we don't serve is host-unknown.
@@ -224,24 +242,21 @@ async fn unauthenticated(
             }
             continue;
         }
-        // XEP-0077 §3.1: a host without in-band registration answers service-unavailable
-        // (register::pre_auth does). Registration that is on but not offered yet (TLS
-        // first) falls through to not-authorized.
-        let registration_off = !server.host(host).is_some_and(|h| h.registration);
-        if (offer.register || registration_off) && register::is_register_iq(&stanza) {
-            let reply = register::pre_auth(server, host, conn.peer.ip(), &stanza).await;
-            conn.send(&reply).await?;
-            continue;
-        }
-        if conn.is_flash() && register::is_register_iq(&stanza) {
-            // Registration on, but not over a clear Flash socket (`flash_registration`):
-            // XEP-0077 §3.1 answers an entity that may not register with not-allowed.
-            let err = StanzaError::with_text(
-                Condition::NotAllowed,
-                "Registration over an unencrypted Flash connection is not allowed here",
-            );
-            conn.send(&stanza.error_reply(&err)).await?;
-            continue;
+        // An exchange a module runs before authentication (XEP-0077 registration).
+        let handler = stanza
+            .iq_payload()
+            .and_then(|p| server.modules.pre_auth_iq_handler(host, p));
+        if let Some(handler) = handler {
+            let ctx = feature_context(server, conn, host, &offer);
+            let iq = PreAuthIq {
+                ctx: &ctx,
+                peer: conn.peer.ip(),
+                stanza: &stanza,
+            };
+            if let Some(reply) = handler.handle(iq).await {
+                conn.send(&reply).await?;
+                continue;
+            }
         }
         // RFC 6120 §6.1: no stanzas before authentication.
         return Err(SessionEnd::error(StreamCondition::NotAuthorized));

@@ -11,12 +11,13 @@ pub mod registry;
 pub mod session_state;
 
 mod blocking;
-mod contact_addresses;
 mod carbons;
+mod contact_addresses;
 mod csi;
 mod disco;
 mod last;
 mod legacy_session;
+mod offline;
 mod ping;
 mod private;
 pub mod register;
@@ -29,8 +30,8 @@ use serde::de::DeserializeOwned;
 
 pub use hooks::{Event, EventKind, Flow, Hook};
 pub use registry::{
-    DiscoTarget, EmptyResult, FeatureContext, IqHandler, IqRequest, ModuleId, Nonza, NonzaHandler,
-    Registrar, Registry, Stage, StreamFeature, Target,
+    Backlog, DiscoTarget, EmptyResult, FeatureContext, IqHandler, IqRequest, ModuleId, Nonza,
+    NonzaHandler, PreAuthIq, PreAuthIqHandler, Registrar, Registry, Stage, StreamFeature, Target,
 };
 pub use session_state::SessionState;
 
@@ -105,6 +106,7 @@ pub const MODULES: &[Descriptor] = &[
     describe::<csi::Csi>(),
     describe::<disco::Disco>(),
     describe::<legacy_session::LegacySession>(),
+    describe::<offline::Offline>(),
     describe::<ping::Ping>(),
     describe::<register::Register>(),
     describe::<roster::Roster>(),

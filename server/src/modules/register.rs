@@ -1,6 +1,6 @@
 //! XEP-0077: In-Band Registration. Before authentication (on hosts whose config allows it)
-//! it is run by c2s negotiation, since the client has no JID yet to route from; after
-//! authentication it is a module: password change and account removal.
+//! a pre-authentication IQ handler and stream feature, since the client has no JID yet to
+//! route from; after authentication IQ handlers: password change and account removal.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -16,20 +16,61 @@ use crate::accounts::{self, AccountError};
 use crate::error::store_to_stanza_error;
 use crate::server::Server;
 
-use super::{xep, IqHandler, IqRequest, Module, NoConfig, Registrar, Target, Xep};
+use super::{
+    xep, FeatureContext, IqHandler, IqRequest, Module, NoConfig, PreAuthIq, PreAuthIqHandler,
+    Registrar, Stage, StreamFeature, Target, Xep,
+};
 
-/// Whether an un-authenticated stream's stanza is a registration request.
-pub fn is_register_iq(stanza: &Stanza) -> bool {
-    stanza
-        .iq_payload()
-        .is_some_and(|p| p.is("query", ns::REGISTER))
+/// Whether registration is offered on this stream: on for the host, on a stream where the
+/// core offers a login at all (not before a required STARTTLS), and, over a Flash socket
+/// without TLS, where the new password would cross the network in clear text, only where
+/// the host allows it (`flash_registration`).
+fn offered(ctx: &FeatureContext<'_>) -> bool {
+    let Some(host) = ctx.server.host(ctx.host) else {
+        return false;
+    };
+    let clear_flash = ctx.flash && !ctx.encrypted;
+    host.registration && ctx.auth_offered && (!clear_flash || host.flash_registration)
 }
 
-/// Answers a registration IQ on an unauthenticated stream for `host`, from address `peer`.
-pub async fn pre_auth(server: &Server, host: &str, peer: IpAddr, iq: &Stanza) -> Element {
-    match handle(server, host, peer, iq).await {
-        Ok(result) => iq.iq_result(result),
-        Err(err) => iq.error_reply(&err),
+/// XEP-0077 §4: the stream feature saying registration is possible here.
+struct Feature;
+
+impl StreamFeature for Feature {
+    fn offer(&self, ctx: &FeatureContext<'_>) -> Option<Element> {
+        offered(ctx).then(|| Element::new("register", ns::REGISTER_FEATURE))
+    }
+}
+
+/// Registration before authentication: the client has no JID yet.
+struct PreAuthRegistration;
+
+#[async_trait]
+impl PreAuthIqHandler for PreAuthRegistration {
+    async fn handle(&self, iq: PreAuthIq<'_>) -> Option<Element> {
+        let PreAuthIq { ctx, peer, stanza } = iq;
+        let host = ctx.server.host(ctx.host)?;
+        let refuse = |err: StanzaError| Some(stanza.error_reply(&err));
+        // XEP-0077 §3.1: a host without in-band registration answers service-unavailable.
+        if !host.registration {
+            return refuse(StanzaError::new(Condition::ServiceUnavailable));
+        }
+        if offered(ctx) {
+            return Some(match handle(ctx.server, ctx.host, peer, stanza).await {
+                Ok(result) => stanza.iq_result(result),
+                Err(err) => stanza.error_reply(&err),
+            });
+        }
+        if ctx.flash {
+            // Registration on, but not over a clear Flash socket (`flash_registration`):
+            // XEP-0077 §3.1 answers an entity that may not register with not-allowed.
+            return refuse(StanzaError::with_text(
+                Condition::NotAllowed,
+                "Registration over an unencrypted Flash connection is not allowed here",
+            ));
+        }
+        // On, but not offered yet (TLS first): the stream is closed, not-authorized.
+        None
     }
 }
 
@@ -227,5 +268,7 @@ impl Module for Register {
             );
             registry.iq(IqType::Set, target, ns::REGISTER, "query", Arc::new(Change));
         }
+        registry.pre_auth_iq(ns::REGISTER, "query", Arc::new(PreAuthRegistration));
+        registry.stream_feature(Stage::PreAuth, Arc::new(Feature));
     }
 }

@@ -17,7 +17,9 @@ use super::config::{enabled_globally, split_enabled};
 use super::hooks::{Event, EventKind, Flow, Hook};
 use super::{SessionState, MODULES};
 use crate::config::Config;
+use crate::error::SessionEnd;
 use crate::server::Server;
+use crate::stream::connection::Connection;
 
 /// Who an IQ is addressed to (RFC 6120 §10.3): the server's domain, or an account's bare JID
 /// that the server answers for.
@@ -73,6 +75,25 @@ pub struct FeatureContext<'a> {
     pub encrypted: bool,
     /// The Flash policy applies (a Flash socket or a `<flash:stream>` header).
     pub flash: bool,
+    /// Before authentication: the core offers a way to log in on this stream now (not, for
+    /// one, before a required STARTTLS). After authentication: always true.
+    pub auth_offered: bool,
+}
+
+/// An IQ on a stream that has not authenticated yet (XEP-0077 registration is the one
+/// such exchange): there is no JID to route from, so c2s hands it to its handler directly.
+pub struct PreAuthIq<'a> {
+    pub ctx: &'a FeatureContext<'a>,
+    /// The client's address.
+    pub peer: std::net::IpAddr,
+    pub stanza: &'a Stanza,
+}
+
+#[async_trait]
+pub trait PreAuthIqHandler: Send + Sync {
+    /// The reply to write, or `None` when the IQ may not be asked here (c2s then closes the
+    /// stream with `not-authorized`, RFC 6120 §6.1).
+    async fn handle(&self, iq: PreAuthIq<'_>) -> Option<Element>;
 }
 
 pub trait StreamFeature: Send + Sync {
@@ -85,6 +106,20 @@ impl StreamFeature for Element {
     fn offer(&self, _ctx: &FeatureContext<'_>) -> Option<Element> {
         Some(self.clone())
     }
+}
+
+/// What waits in storage for an account, written by the session itself once a resource
+/// can take it (XEP-0160: at available presence with non-negative priority), before it
+/// reads more input: a backlog may be larger than the session's inbox, which nothing
+/// drains while the session's task is writing.
+#[async_trait]
+pub trait Backlog: Send + Sync {
+    async fn write(
+        &self,
+        server: &Server,
+        jid: &FullJid,
+        conn: &mut Connection,
+    ) -> Result<(), SessionEnd>;
 }
 
 /// A top-level element of a bound session that is not a stanza (XEP-0198's `<r/>`,
@@ -127,6 +162,7 @@ struct IqRoute {
 }
 
 type NonzaRoute = (&'static str, ModuleId, Arc<dyn NonzaHandler>);
+type PreAuthRoute = (&'static str, ModuleId, Arc<dyn PreAuthIqHandler>);
 type HookRoute = (i32, ModuleId, Arc<dyn Hook>);
 
 /// A disco identity (XEP-0030 §3.1).
@@ -145,6 +181,9 @@ pub struct Registry {
     /// XEP-0128 extended information: data forms in disco#info results.
     extensions: Vec<(ModuleId, DiscoTarget, Element)>,
     stream_features: Vec<(ModuleId, Stage, Arc<dyn StreamFeature>)>,
+    backlogs: Vec<(ModuleId, Arc<dyn Backlog>)>,
+    /// Handlers of IQs before authentication, by payload namespace: (name, module, handler).
+    pre_auth_iqs: HashMap<&'static str, Vec<PreAuthRoute>>,
     /// Nonza handlers by namespace: (element name, module, handler).
     nonzas: HashMap<&'static str, Vec<NonzaRoute>>,
     /// Per event kind: (priority, module, listener), highest priority first.
@@ -202,6 +241,25 @@ impl Registrar<'_> {
         self.registry
             .stream_features
             .push((self.module, stage, feature));
+    }
+
+    /// Writes what waits for an account when one of its resources can take it.
+    pub fn backlog(&mut self, backlog: Arc<dyn Backlog>) {
+        self.registry.backlogs.push((self.module, backlog));
+    }
+
+    /// Handles IQs whose payload is `<name xmlns=ns>` on streams not yet authenticated.
+    pub fn pre_auth_iq(
+        &mut self,
+        ns: &'static str,
+        name: &'static str,
+        handler: Arc<dyn PreAuthIqHandler>,
+    ) {
+        self.registry
+            .pre_auth_iqs
+            .entry(ns)
+            .or_default()
+            .push((name, self.module, handler));
     }
 
     /// Handles the nonza `<name xmlns=ns/>` of bound sessions.
@@ -348,6 +406,29 @@ impl Registry {
             .get(element.ns())?
             .iter()
             .find(|(name, module, _)| *name == element.name() && mask & module.bit() != 0)
+            .map(|(_, _, handler)| handler)
+    }
+
+    /// The backlogs of the modules on for `host`, in module order.
+    pub fn backlogs(&self, host: &str) -> impl Iterator<Item = &Arc<dyn Backlog>> {
+        let mask = self.mask(host);
+        self.backlogs
+            .iter()
+            .filter(move |(m, _)| mask & m.bit() != 0)
+            .map(|(_, b)| b)
+    }
+
+    /// The handler for an IQ with this payload on an unauthenticated stream for `host`.
+    pub fn pre_auth_iq_handler(
+        &self,
+        host: &str,
+        payload: &Element,
+    ) -> Option<&Arc<dyn PreAuthIqHandler>> {
+        let mask = self.mask(host);
+        self.pre_auth_iqs
+            .get(payload.ns())?
+            .iter()
+            .find(|(name, module, _)| *name == payload.name() && mask & module.bit() != 0)
             .map(|(_, _, handler)| handler)
     }
 

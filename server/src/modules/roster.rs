@@ -33,7 +33,10 @@ impl IqHandler for Get {
         check_owner(&request)?;
         let owner = request.from.to_bare();
         let server = request.server;
-        server.router.table.set_interested(request.from);
+        // RFC 6121 §2.1.6: a resource that asked for the roster gets its pushes.
+        if let Some(state) = server.router.table.session_state(request.from) {
+            state.insert(rosters::Interested);
+        }
         let (version, entries) = server
             .store
             .roster(&account_of(&owner))

@@ -55,22 +55,28 @@ pub async fn entry(
         }))
 }
 
+/// Marks (in its `SessionState`) a resource that asked for the roster: it gets roster pushes
+/// (RFC 6121 §2.1.6).
+pub struct Interested;
+
 /// Sends a roster push (RFC 6121 §2.1.6) with `item` to every interested resource of `owner`.
 pub async fn push(server: &Server, owner: &BareJid, item: Element, version: u64) {
     let ver = version.to_string();
     server
         .router
         .table
-        .send_to_interested(owner.as_str(), |full| {
-            Element::new("iq", ns::CLIENT)
-                .with_attr("type", "set")
-                .with_attr("id", format!("push-{ver}"))
-                .with_attr("to", full)
-                .with_child(
-                    Element::new("query", ns::ROSTER)
-                        .with_attr("ver", ver.as_str())
-                        .with_child(item.clone()),
-                )
+        .send_to_each(owner.as_str(), |full, state| {
+            state.has::<Interested>().then(|| {
+                Element::new("iq", ns::CLIENT)
+                    .with_attr("type", "set")
+                    .with_attr("id", format!("push-{ver}"))
+                    .with_attr("to", full)
+                    .with_child(
+                        Element::new("query", ns::ROSTER)
+                            .with_attr("ver", ver.as_str())
+                            .with_child(item.clone()),
+                    )
+            })
         });
     let mut event = Event::RosterChanged { owner, item: &item };
     server.modules.fire(server, &mut event).await;

@@ -248,13 +248,12 @@ impl Router {
                     to: &owner,
                     stanza: &stanza,
                 };
+                // Kept for later by the offline storage module; with none on, there is
+                // nobody to deliver to (XEP-0160 §3: service-unavailable).
                 match server.modules.fire(server, &mut event).await {
                     Flow::Handled => return,
                     Flow::Refuse(err) => err,
-                    Flow::Continue => match crate::offline::store(server, &owner, &stanza).await {
-                        Ok(()) => return,
-                        Err(err) => err,
-                    },
+                    Flow::Continue => StanzaError::new(Condition::ServiceUnavailable),
                 }
             }
         };

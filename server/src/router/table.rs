@@ -1,5 +1,5 @@
 //! The table of bound resources: full JID → the session's inbox, with what routing needs to
-//! know about each (availability, priority, last presence, roster interest).
+//! know about each (availability, priority, last presence, module state).
 //!
 //! A plain lock: held only for map operations, never across an await. Sending is
 //! `try_send` on the session's bounded inbox, so a slow client can't stall a sender.
@@ -150,8 +150,6 @@ struct Resource {
     priority: Option<i8>,
     /// The last broadcast presence, answered to probes (RFC 6121 §4.3.2).
     last_presence: Option<Arc<Element>>,
-    /// Asked for the roster, so it gets roster pushes (RFC 6121 §2.1.6).
-    interested: bool,
     /// What modules keep for this session.
     state: Arc<SessionState>,
     tx: InboxSender,
@@ -248,7 +246,6 @@ impl SessionTable {
             session_id,
             priority: None,
             last_presence: None,
-            interested: false,
             state,
             tx,
         });
@@ -285,10 +282,6 @@ impl SessionTable {
             }
         });
         before
-    }
-
-    pub fn set_interested(&self, jid: &FullJid) {
-        self.with_resource(jid, |r| r.interested = true);
     }
 
     /// Whether `jid` is still bound to the session `session_id` (not replaced since).
@@ -428,22 +421,6 @@ impl SessionTable {
         self.send_where(&bare, element, None, |r| {
             r.resource != resource && r.reachable_priority().is_some()
         })
-    }
-
-    /// Roster pushes (RFC 6121 §2.1.6): one element per interested resource, addressed to it.
-    pub fn send_to_interested(&self, bare: &str, make: impl Fn(&str) -> Element) -> usize {
-        let map = self.read();
-        map.get(bare)
-            .map(|rs| {
-                rs.iter()
-                    .filter(|r| r.interested)
-                    .filter(|r| {
-                        let jid = format!("{bare}/{}", r.resource);
-                        send(&jid, &r.tx, make(&jid)).is_ok()
-                    })
-                    .count()
-            })
-            .unwrap_or(0)
     }
 
     /// The last presence of each available resource of `bare`, with its full JID.

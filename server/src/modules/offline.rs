@@ -1,5 +1,6 @@
-//! XEP-0160: messages for an account with no available resource are kept and delivered,
-//! stamped with XEP-0203 `<delay/>`, when the user next sends available presence.
+//! XEP-0160: messages for an account with no available resource are kept (the router's
+//! `MessageOffline` event) and delivered, stamped with XEP-0203 `<delay/>`, when the user
+//! next sends available presence (a `Backlog` the session writes itself).
 
 use jabberwock_protocol::delay::delay;
 use jabberwock_protocol::jid::{BareJid, FullJid};
@@ -8,6 +9,11 @@ use jabberwock_protocol::stanza::{Condition, Stanza, StanzaError};
 use jabberwock_protocol::xml::{parse_stanza, Element};
 use jabberwock_storage::StoreError;
 
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::{xep, Backlog, Event, EventKind, Flow, Hook, Module, NoConfig, Registrar, Xep};
 use crate::accounts::account_of;
 use crate::error::{store_to_stanza_error, SessionEnd};
 use crate::server::Server;
@@ -49,7 +55,7 @@ fn worth_keeping(message: &Element) -> bool {
 /// Keeps `message` for `to`, unless it is not worth keeping (then it is let go, which is no
 /// error for the sender). Errors are the ones the sender gets back: no such account,
 /// storage off or full (XEP-0160 §5: service-unavailable).
-pub async fn store(server: &Server, to: &BareJid, message: &Stanza) -> Result<(), StanzaError> {
+async fn store(server: &Server, to: &BareJid, message: &Stanza) -> Result<(), StanzaError> {
     if !worth_keeping(message.element()) {
         tracing::debug!(%to, "message with nothing to keep not stored offline");
         return Ok(());
@@ -79,11 +85,7 @@ pub async fn store(server: &Server, to: &BareJid, message: &Stanza) -> Result<()
 /// rather than through its inbox: a backlog may be larger than the inbox, which nothing
 /// drains while the session's task is here. A message is deleted only once written, so a
 /// crash or a lost connection in between delivers it again rather than never.
-pub async fn deliver(
-    server: &Server,
-    jid: &FullJid,
-    conn: &mut Connection,
-) -> Result<(), SessionEnd> {
+async fn deliver(server: &Server, jid: &FullJid, conn: &mut Connection) -> Result<(), SessionEnd> {
     let account = account_of(&jid.to_bare());
     let messages = match server.store.offline_messages(&account).await {
         Ok(m) => m,
@@ -122,4 +124,47 @@ async fn forget(server: &Server, account: &jabberwock_storage::AccountId, ids: &
         tracing::error!(error = %e, "deleting delivered offline messages failed");
     }
     ids.clear();
+}
+
+pub struct Offline;
+
+struct Keep;
+struct Deliver;
+
+#[async_trait]
+impl Hook for Keep {
+    async fn on(&self, server: &Server, event: &mut Event<'_>) -> Flow {
+        let Event::MessageOffline { to, stanza } = event else {
+            return Flow::Continue;
+        };
+        match store(server, to, stanza).await {
+            Ok(()) => Flow::Handled,
+            Err(err) => Flow::Refuse(err),
+        }
+    }
+}
+
+#[async_trait]
+impl Backlog for Deliver {
+    async fn write(
+        &self,
+        server: &Server,
+        jid: &FullJid,
+        conn: &mut Connection,
+    ) -> Result<(), SessionEnd> {
+        deliver(server, jid, conn).await
+    }
+}
+
+impl Module for Offline {
+    const NAME: &'static str = "offline";
+    const XEPS: &'static [Xep] = &[xep(160, "1.0.1"), xep(203, "2.0"), xep(334, "0.3.0")];
+    type Config = NoConfig;
+
+    fn register(_config: NoConfig, registry: &mut Registrar<'_>) {
+        registry.hook(EventKind::MessageOffline, 0, Arc::new(Keep));
+        registry.backlog(Arc::new(Deliver));
+        // XEP-0160 §2 has no feature of its own; `msgoffline` is what servers announce.
+        registry.disco_feature(super::Target::Host, "msgoffline");
+    }
 }
