@@ -26,7 +26,6 @@ pub mod http;
 pub mod listener;
 pub mod modules;
 pub mod per_ip;
-pub mod presence;
 pub mod roster;
 pub mod router;
 pub mod server;

@@ -13,8 +13,7 @@ use tokio::time::{sleep_until, Instant};
 
 use crate::c2s::Bound;
 use crate::error::SessionEnd;
-use crate::modules::{Event as ModuleEvent, EventKind, Flow, Nonza, SessionState};
-use crate::presence::{self, PresenceState};
+use crate::modules::{Event as ModuleEvent, EventKind, Flow, Nonza, OwnWrites, SessionState};
 use crate::router::{Inbox, Outbound};
 use crate::server::Server;
 use crate::shutdown::ShutdownSignal;
@@ -36,38 +35,30 @@ pub async fn run(
         guest,
         state,
     } = bound;
-    let mut presence = PresenceState::default();
+    let mut own = OwnWrites::default();
     let mut event = ModuleEvent::SessionBound {
         jid: &jid,
         state: &state,
     };
     server.modules.fire(server, &mut event).await;
-    let end = serve(
-        server,
-        conn,
-        &jid,
-        &state,
-        &mut inbox,
-        &mut presence,
-        shutdown,
-    )
-    .await;
+    let end = serve(server, conn, &jid, &state, &mut inbox, &mut own, shutdown).await;
     // Takes nothing more from here on: senders see this resource as gone and route around it.
     let left = inbox.close_and_drain();
-    // RFC 6121 §4.5.4: whoever saw this session available learns it is gone; unless a newer
-    // login already took this full JID over, whose presence is its own.
-    if server.router.table.is_bound_by(&jid, session_id) {
-        presence::session_ended(server, &mut presence, &jid).await;
-    }
+    // Modules learn of the end while the session is still in the table (the presence
+    // module says goodbye for it, RFC 6121 §4.5.4, unless a newer login took this full JID
+    // over); `last` tells whether another resource of the account stays.
+    let replaced = !server.router.table.is_bound_by(&jid, session_id);
+    let last = server.router.table.resource_count(jid.to_bare().as_str()) <= 1;
+    let mut event = ModuleEvent::SessionEnded {
+        jid: &jid,
+        last,
+        replaced,
+    };
+    server.modules.fire(server, &mut event).await;
     // What was queued for the client and never written is undeliverable, not lost (RFC 6121
     // §8.5.3.2): messages to the bare JID's other resources or offline storage, IQ requests
     // answered with an error.
     server.router.redeliver(server, &jid, left).await;
-    // After the unbind by the caller would be too late for modules to see the session in
-    // the table; `last` tells whether another resource of the account stays.
-    let last = server.router.table.resource_count(jid.to_bare().as_str()) <= 1;
-    let mut event = ModuleEvent::SessionEnded { jid: &jid, last };
-    server.modules.fire(server, &mut event).await;
     // A SASL ANONYMOUS guest's account lives as long as its (only) session.
     if guest {
         crate::c2s::guest::remove(server, &jid.to_bare()).await;
@@ -81,7 +72,7 @@ async fn serve(
     jid: &FullJid,
     state: &SessionState,
     inbox: &mut Inbox,
-    presence: &mut PresenceState,
+    own: &mut OwnWrites,
     shutdown: &mut ShutdownSignal,
 ) -> SessionEnd {
     let idle = server.config.c2s.idle_timeout;
@@ -128,12 +119,12 @@ async fn serve(
                 Ok(Event::Stanza(element)) => {
                     // Boxed: a client stanza's handling (presence, routing, storage) is a large
                     // future, and an idle session should not carry room for it.
-                    if let Err(end) = Box::pin(from_client(server, jid, state, presence, element)).await {
+                    if let Err(end) = Box::pin(from_client(server, jid, state, own, element)).await {
                         return end;
                     }
                     // What the stanza earned this session itself, written before more input
                     // is read (see `PresenceState`).
-                    if let Err(end) = Box::pin(write_own(server, conn, jid, state, presence)).await {
+                    if let Err(end) = Box::pin(write_own(server, conn, jid, state, own)).await {
                         return end;
                     }
                 }
@@ -154,17 +145,17 @@ async fn serve(
     }
 }
 
-/// Writes what the session's own presence produced for itself, in order: presence, waiting
+/// Writes what the client's last stanza earned the session itself, in order: presence, waiting
 /// requests, then what modules kept for the account (the offline backlog).
 async fn write_own(
     server: &Server,
     conn: &mut Connection,
     jid: &FullJid,
     state: &SessionState,
-    presence: &mut PresenceState,
+    own: &mut OwnWrites,
 ) -> Result<(), SessionEnd> {
     let listens = server.modules.listens(EventKind::StanzaToClient);
-    for element in std::mem::take(&mut presence.to_self) {
+    for element in std::mem::take(&mut own.stanzas) {
         if !listens {
             conn.send(&element).await?;
             continue;
@@ -174,7 +165,7 @@ async fn write_own(
             conn.send(element).await?;
         }
     }
-    if std::mem::take(&mut presence.backlog_due) {
+    if std::mem::take(&mut own.backlog_due) {
         for backlog in server.modules.backlogs(jid.domain().as_str()) {
             backlog.write(server, jid, conn).await?;
         }
@@ -203,13 +194,13 @@ async fn through_modules(
     (before, stanza)
 }
 
-/// One stanza from the client: checked, stamped, then presence to [`presence`], the rest
-/// to the router.
+/// One stanza from the client: checked, stamped, then presence to the modules (the presence
+/// module handles it), messages past the modules to the router, IQs to the router.
 async fn from_client(
     server: &Server,
     jid: &FullJid,
     state: &SessionState,
-    presence: &mut PresenceState,
+    own: &mut OwnWrites,
     element: Element,
 ) -> Result<(), SessionEnd> {
     // A nonza a module handles (XEP-0352's <active/>, XEP-0198's <r/>): what it writes, and
@@ -223,10 +214,10 @@ async fn from_client(
             jid,
             state,
             element: &element,
-            out: &mut presence.to_self,
+            out: &mut own.stanzas,
         };
         let reply = handler.handle(nonza).await.map_err(SessionEnd::Error)?;
-        presence.to_self.extend(reply);
+        own.stanzas.extend(reply);
         return Ok(());
     }
     let mut stanza = Stanza::from_element(element)?;
@@ -247,7 +238,18 @@ async fn from_client(
         return Ok(());
     }
     match stanza.kind() {
-        StanzaKind::Presence => presence::outbound(server, presence, jid, stanza).await,
+        StanzaKind::Presence => {
+            let mut event = ModuleEvent::PresenceOut {
+                from: jid,
+                stanza: &mut stanza,
+                own,
+            };
+            match server.modules.fire(server, &mut event).await {
+                Flow::Refuse(err) => server.router.bounce(jid, &stanza, err),
+                // Handled by the presence module; with it switched off, presence goes nowhere.
+                Flow::Handled | Flow::Continue => {}
+            }
+        }
         StanzaKind::Message => {
             let mut event = ModuleEvent::MessageFromClient {
                 from: jid,

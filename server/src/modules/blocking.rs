@@ -344,7 +344,10 @@ async fn go_unavailable(server: &Server, owner: &BareJid, blocked: &[String]) {
                     .with_attr("type", "unavailable")
                     .with_attr("from", full.as_str())
                     .with_attr("to", contact.as_str());
-                crate::presence::deliver_local(server, &contact, presence).await;
+                server
+                    .router
+                    .deliver_presence(server, &contact, presence)
+                    .await;
             }
         }
     }
@@ -406,7 +409,7 @@ async fn come_back(server: &Server, owner: &BareJid, unblocked: &[String]) {
                 let mut copy = (*presence).clone();
                 copy.set_attr("from", full.as_str());
                 copy.set_attr("to", owner.as_str());
-                crate::presence::deliver_local(server, &user, copy).await;
+                server.router.deliver_presence(server, &user, copy).await;
             }
         }
     }
@@ -422,7 +425,9 @@ impl Hook for Lifecycle {
             Event::SessionBound { jid, .. } => {
                 self.0.load(server, &jid.to_bare()).await;
             }
-            Event::SessionEnded { jid, last: true } => self.0.drop_entry(jid.to_bare().as_str()),
+            Event::SessionEnded {
+                jid, last: true, ..
+            } => self.0.drop_entry(jid.to_bare().as_str()),
             Event::AccountDeleted { account } => self.0.drop_entry(account.as_str()),
             _ => {}
         }
@@ -515,7 +520,7 @@ impl Hook for Enforce {
                 }
                 Flow::Continue
             }
-            Event::PresenceOut { from, stanza } => {
+            Event::PresenceOut { from, stanza, .. } => {
                 // Broadcasts are filtered per recipient (PresenceIn); directed presence,
                 // subscription requests and probes are stopped here.
                 let Some(to) = stanza.to().and_then(|t| Jid::new(t).ok()) else {

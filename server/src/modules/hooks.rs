@@ -13,10 +13,12 @@
 //!   resource; the offline storage module handles it, else the sender gets
 //!   `service-unavailable`.
 //! - [`Event::IqIn`]: `router/`, an IQ for a full JID of one of our accounts, before delivery.
-//! - [`Event::PresenceOut`]: `presence.rs`, a client's presence before it is processed.
-//! - [`Event::PresenceIn`]: `presence.rs`, presence for one of our accounts before delivery,
+//! - [`Event::PresenceOut`]: `session.rs`, a client's presence; the presence module (RFC 6121
+//!   §4, lowest priority) handles it after the others' listeners.
+//! - [`Event::PresenceIn`]: `router/` (`deliver_presence`) and the presence module's probe
+//!   answers, presence for one of our accounts before delivery,
 //!   probe answers included.
-//! - [`Event::InitialPresence`]: `presence.rs`, a resource became available.
+//! - [`Event::InitialPresence`]: the presence module, a resource became available.
 //! - [`Event::SessionBound`], [`Event::SessionEnded`]: `session.rs`.
 //! - [`Event::StanzaToClient`]: `session.rs`, a stanza the session is about to write to its
 //!   client (from its inbox, or what its own stanzas earned it; not the offline backlog).
@@ -31,6 +33,15 @@ use jabberwock_protocol::xml::Element;
 
 use super::SessionState;
 use crate::server::Server;
+
+/// What a session writes for itself, never through its own bounded inbox (which only its
+/// task drains): stanzas its client's stanza earned it, in order, then, when
+/// `backlog_due`, the modules' backlogs (`Registrar::backlog`).
+#[derive(Default)]
+pub struct OwnWrites {
+    pub stanzas: Vec<Element>,
+    pub backlog_due: bool,
+}
 
 /// What a listener says about the event.
 #[derive(Debug)]
@@ -73,6 +84,9 @@ pub enum Event<'a> {
     PresenceOut {
         from: &'a FullJid,
         stanza: &'a mut Stanza,
+        /// What the session writes for itself because of it (the presence module's echo,
+        /// probe answers, ...).
+        own: &'a mut OwnWrites,
     },
     PresenceIn {
         to: &'a Jid,
@@ -89,6 +103,9 @@ pub enum Event<'a> {
         jid: &'a FullJid,
         /// The account's last session: no resource of it is left.
         last: bool,
+        /// A newer session took this full JID over (RFC 6120 §7.7.2.2): what the JID shows
+        /// others is that session's now.
+        replaced: bool,
     },
     StanzaToClient {
         jid: &'a FullJid,

@@ -93,7 +93,7 @@ impl IqHandler for OfAccount {
 impl Hook for Record {
     async fn on(&self, server: &Server, event: &mut Event<'_>) -> Flow {
         match event {
-            Event::PresenceOut { from, stanza }
+            Event::PresenceOut { from, stanza, .. }
                 if stanza.to().is_none() && stanza.type_attr() == Some("unavailable") =>
             {
                 if let Some(state) = server.router.table.session_state(from) {
@@ -109,7 +109,9 @@ impl Hook for Record {
                         .unwrap_or_else(|p| p.into_inner()) = status;
                 }
             }
-            Event::SessionEnded { jid, last: true } => {
+            Event::SessionEnded {
+                jid, last: true, ..
+            } => {
                 let status = server
                     .router
                     .table

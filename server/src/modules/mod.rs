@@ -19,6 +19,7 @@ mod last;
 mod legacy_session;
 mod offline;
 mod ping;
+mod presence;
 mod private;
 pub mod register;
 mod roster;
@@ -28,7 +29,7 @@ mod version;
 
 use serde::de::DeserializeOwned;
 
-pub use hooks::{Event, EventKind, Flow, Hook};
+pub use hooks::{Event, EventKind, Flow, Hook, OwnWrites};
 pub use registry::{
     Backlog, DiscoTarget, EmptyResult, FeatureContext, IqHandler, IqRequest, ModuleId, Nonza,
     NonzaHandler, PreAuthIq, PreAuthIqHandler, Registrar, Registry, Stage, StreamFeature, Target,
@@ -108,6 +109,7 @@ pub const MODULES: &[Descriptor] = &[
     describe::<legacy_session::LegacySession>(),
     describe::<offline::Offline>(),
     describe::<ping::Ping>(),
+    describe::<presence::Presence>(),
     describe::<register::Register>(),
     describe::<roster::Roster>(),
     describe::<version::Version>(),

@@ -130,7 +130,7 @@ async fn session_photo_hash(
 #[async_trait]
 impl Hook for AvatarInPresence {
     async fn on(&self, server: &Server, event: &mut Event<'_>) -> Flow {
-        let Event::PresenceOut { from, stanza } = event else {
+        let Event::PresenceOut { from, stanza, .. } = event else {
             return Flow::Continue;
         };
         // Broadcast available presence only; a client's own <x/> is left as it is.

@@ -249,7 +249,10 @@ pub async fn share_presence(server: &Server, owner: &BareJid, to: &BareJid) {
         let mut presence = (*presence).clone();
         presence.set_attr("from", full.as_str());
         presence.set_attr("to", to.as_str());
-        crate::presence::deliver_local(server, &Jid::from(to.clone()), presence).await;
+        server
+            .router
+            .deliver_presence(server, &Jid::from(to.clone()), presence)
+            .await;
     }
 }
 
@@ -260,7 +263,10 @@ async fn withdraw_presence(server: &Server, owner: &BareJid, to: &BareJid) {
             .with_attr("type", "unavailable")
             .with_attr("from", full.as_str())
             .with_attr("to", to.as_str());
-        crate::presence::deliver_local(server, &Jid::from(to.clone()), presence).await;
+        server
+            .router
+            .deliver_presence(server, &Jid::from(to.clone()), presence)
+            .await;
     }
 }
 

@@ -2,8 +2,9 @@
 //!
 //! It never touches a socket: delivering means handing the stanza to the recipient session's
 //! inbox ([`table::SessionTable`]), whose task writes it. Stanzas for the server itself go to
-//! the module registry; presence goes through [`crate::presence`], which uses the table for
-//! delivery; messages for an account with no available resource go to [`crate::offline`].
+//! the module registry; presence a client sends is handled by the presence module, which
+//! hands each copy back here ([`Router::deliver_presence`]); messages for an account with no
+//! available resource fire `MessageOffline` (the offline storage module keeps them).
 //! Remote domains would plug in here (federation): today they are unreachable.
 
 pub mod table;
@@ -59,7 +60,6 @@ impl Router {
     }
 
     /// Routes a message or IQ sent by the session `from` (its `from` already stamped).
-    /// Presence takes its own path through [`crate::presence::outbound`].
     pub async fn route(&self, server: &Server, from: &FullJid, stanza: Stanza) {
         let destination = match destination(server, stanza.to(), from) {
             Ok(d) => d,
@@ -305,6 +305,40 @@ impl Router {
             None => iq.error_reply(&StanzaError::new(Condition::ServiceUnavailable)),
         };
         self.reply(from, reply);
+    }
+
+    /// Presence for `to` (RFC 6121 §4.4.3, §4.6.3): one of our accounts gets it, after the
+    /// modules' `PresenceIn` listeners (a full JID if bound, a bare JID's available
+    /// resources all); presence for the server itself has no recipient (§8.5.1); a remote
+    /// domain can't be reached without federation, and presence is never bounced for that
+    /// here (the presence module answers directed presence itself).
+    pub async fn deliver_presence(&self, server: &Server, to: &Jid, mut presence: Element) {
+        if server.host(to.domain().as_str()).is_none() {
+            tracing::debug!(%to, "presence for a remote domain let go: no federation");
+            return;
+        }
+        if to.node().is_none() {
+            return;
+        }
+        let mut event = Event::PresenceIn {
+            to,
+            presence: &mut presence,
+        };
+        if !matches!(
+            server.modules.fire(server, &mut event).await,
+            Flow::Continue
+        ) {
+            return;
+        }
+        match to.try_as_full() {
+            Ok(full) => {
+                let _ = self.table.send_to_full(full, presence);
+            }
+            Err(bare) => {
+                self.table
+                    .send_to_available(bare.as_str(), &presence, false, None);
+            }
+        }
     }
 
     /// Sends a stanza error back to the sender, unless the stanza was itself an error

@@ -5,58 +5,58 @@
 //! to the user's own resources, and to entities the user sent directed presence to.
 
 use std::collections::HashSet;
+use std::sync::{Arc, Mutex, MutexGuard};
 
+use async_trait::async_trait;
 use jabberwock_protocol::jid::{BareJid, FullJid, Jid};
 use jabberwock_protocol::ns;
 use jabberwock_protocol::stanza::{Condition, Stanza, StanzaError};
 use jabberwock_protocol::xml::Element;
 use jabberwock_storage::{AccountId, RosterEntry, StoreError, Subscription};
 
+use super::{Event, EventKind, Flow, Hook, Module, NoConfig, OwnWrites, Registrar, Xep};
 use crate::accounts::account_of;
-use crate::modules::{Event, Flow};
 use crate::roster::{self, subscription::Kind};
 use crate::router::{destination, Destination};
 use crate::server::Server;
 
-/// What a session remembers about its own presence.
+/// Entities (bare or full JIDs) a session sent available directed presence to (RFC 6121
+/// §4.6): they get unavailable when the session goes away. Kept in the session's
+/// `SessionState`.
+#[derive(Default)]
+struct Directed(Mutex<HashSet<String>>);
+
+/// What one presence stanza's handling works on.
 ///
 /// **Design: a session's own login state does not go through its inbox.** What a session's
 /// presence earns the session itself (its presence echo, its other resources' presence,
 /// probe answers, waiting subscription requests, the offline backlog) is produced by the
 /// session's own task, the only one that drains its inbox; at a login with hundreds of
-/// contacts it is far more than the inbox holds. So it is collected here, in
-/// [`PresenceState::to_self`] and [`PresenceState::backlog_due`], and the session writes it
-/// to its connection itself once the stanza that caused it is handled, before reading more
-/// input ([`crate::session`]); the offline backlog is read from storage and written there.
-#[derive(Default)]
-pub struct PresenceState {
-    /// Entities (bare or full JIDs) this session sent available directed presence to (RFC
-    /// 6121 §4.6): they get unavailable when the session goes away.
-    directed: HashSet<String>,
-    /// Stanzas for this session itself, in order, for it to write.
-    pub to_self: Vec<Element>,
-    /// What modules keep for the account (the offline backlog, XEP-0160 §4) is due to this
-    /// session, after [`Self::to_self`]: it became available with a non-negative priority
-    /// while the store says messages wait.
-    pub backlog_due: bool,
+/// contacts it is far more than the inbox holds. So it is collected in the session's
+/// [`OwnWrites`] (stanzas, and `backlog_due`), and the session writes it to its connection
+/// itself once the stanza that caused it is handled, before reading more input.
+struct PresenceState<'a> {
+    directed: Arc<Directed>,
+    own: &'a mut OwnWrites,
+}
+
+impl PresenceState<'_> {
+    fn directed(&self) -> MutexGuard<'_, HashSet<String>> {
+        self.directed.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn directed_of(server: &Server, jid: &FullJid) -> Arc<Directed> {
+    server
+        .router
+        .table
+        .session_state(jid)
+        .map(|s| s.get_or_insert_with(Directed::default))
+        .unwrap_or_default()
 }
 
 /// A presence stanza from the client of session `from` (its `from` already stamped).
-pub async fn outbound(
-    server: &Server,
-    state: &mut PresenceState,
-    from: &FullJid,
-    mut stanza: Stanza,
-) {
-    let mut event = Event::PresenceOut {
-        from,
-        stanza: &mut stanza,
-    };
-    match server.modules.fire(server, &mut event).await {
-        Flow::Continue => {}
-        Flow::Handled => return,
-        Flow::Refuse(err) => return server.router.bounce(from, &stanza, err),
-    }
+async fn outbound(server: &Server, state: &mut PresenceState<'_>, from: &FullJid, stanza: Stanza) {
     let result = match stanza.to() {
         None => match stanza.type_attr() {
             None => broadcast_available(server, state, from, stanza.into_element()).await,
@@ -119,7 +119,7 @@ async fn fan_out(
     for target in targets {
         let mut copy = presence.clone();
         copy.set_attr("to", target.as_str());
-        deliver_local(server, target, copy).await;
+        server.router.deliver_presence(server, target, copy).await;
     }
     let user = from.to_bare();
     let mut own = presence.clone();
@@ -133,7 +133,7 @@ async fn fan_out(
 /// RFC 6121 §4.2 (initial) and §4.4 (subsequent) available presence.
 async fn broadcast_available(
     server: &Server,
-    state: &mut PresenceState,
+    state: &mut PresenceState<'_>,
     from: &FullJid,
     presence: Element,
 ) -> Result<(), StoreError> {
@@ -147,7 +147,7 @@ async fn broadcast_available(
     // available above, so a message that arrives from now on goes to it, not to storage.
     let (entries, offline_waiting) = server.store.presence_roster(&account_of(&user)).await?;
     let targets: Vec<Jid> = subscribers(&entries).into_iter().map(Jid::from).collect();
-    fan_out(server, from, &presence, &targets, &mut state.to_self).await;
+    fan_out(server, from, &presence, &targets, &mut state.own.stanzas).await;
     let Some(previous_priority) = before else {
         initial_presence(
             server,
@@ -165,7 +165,7 @@ async fn broadcast_available(
     };
     // XEP-0160 §4: a resource that turns non-negative is now one offline messages can reach.
     if previous_priority < 0 && priority >= 0 && offline_waiting {
-        state.backlog_due = true;
+        state.own.backlog_due = true;
     }
     Ok(())
 }
@@ -173,7 +173,7 @@ async fn broadcast_available(
 /// RFC 6121 §4.2.2: what a resource that just became available is entitled to see.
 async fn initial_presence(
     server: &Server,
-    state: &mut PresenceState,
+    state: &mut PresenceState<'_>,
     from: &FullJid,
     user: &BareJid,
     priority: i8,
@@ -185,7 +185,7 @@ async fn initial_presence(
         if full != from.as_str() {
             let mut copy = (*other).clone();
             copy.set_attr("to", from.as_str());
-            state.to_self.push(copy);
+            state.own.stanzas.push(copy);
         }
     }
     // §4.3: probes to every contact the user is subscribed to. All contacts are local (a
@@ -202,7 +202,7 @@ async fn initial_presence(
             .into_iter()
             .collect();
         for contact in contacts.iter().filter(|c| sharing.contains(&account_of(c))) {
-            send_presences(server, from, contact, &mut state.to_self).await;
+            send_presences(server, from, contact, &mut state.own.stanzas).await;
         }
     }
     // §3.1.3: subscription requests that arrived while the user was away.
@@ -216,11 +216,11 @@ async fn initial_presence(
             (None, Ok(contact)) => roster::subscription_presence(Kind::Subscribe, &contact, user),
             (None, Err(_)) => continue,
         };
-        state.to_self.push(request);
+        state.own.stanzas.push(request);
     }
     // XEP-0160 §4: offline messages go to a resource with non-negative priority.
     if priority >= 0 && offline_waiting {
-        state.backlog_due = true;
+        state.own.backlog_due = true;
     }
     Ok(())
 }
@@ -228,7 +228,7 @@ async fn initial_presence(
 /// RFC 6121 §4.5: unavailable presence to subscribers, own resources and directed targets.
 async fn broadcast_unavailable(
     server: &Server,
-    state: &mut PresenceState,
+    state: &mut PresenceState<'_>,
     from: &FullJid,
     presence: Element,
 ) -> Result<(), StoreError> {
@@ -243,7 +243,8 @@ async fn broadcast_unavailable(
         Vec::new()
     };
     // §4.6.3: directed presence went to bare and full JIDs alike; each gets its unavailable.
-    for jid in state.directed.drain() {
+    let directed: Vec<String> = state.directed().drain().collect();
+    for jid in directed {
         if let Ok(jid) = Jid::new(&jid) {
             if !targets.contains(&jid) {
                 targets.push(jid);
@@ -257,14 +258,19 @@ async fn broadcast_unavailable(
 }
 
 /// The session is ending without having said goodbye (RFC 6121 §4.5.4): the server says it.
-pub async fn session_ended(server: &Server, state: &mut PresenceState, from: &FullJid) {
-    if !server.router.table.is_available(from) && state.directed.is_empty() {
+async fn session_ended(server: &Server, from: &FullJid) {
+    let mut own = OwnWrites::default();
+    let mut state = PresenceState {
+        directed: directed_of(server, from),
+        own: &mut own,
+    };
+    if !server.router.table.is_available(from) && state.directed().is_empty() {
         return;
     }
     let presence = Element::new("presence", ns::CLIENT)
         .with_attr("type", "unavailable")
         .with_attr("from", from.as_str());
-    if let Err(e) = broadcast_unavailable(server, state, from, presence).await {
+    if let Err(e) = broadcast_unavailable(server, &mut state, from, presence).await {
         tracing::error!(error = %e, "unavailable broadcast failed on storage");
     }
 }
@@ -272,7 +278,7 @@ pub async fn session_ended(server: &Server, state: &mut PresenceState, from: &Fu
 /// Presence with a `to`: subscription management, a probe, or directed presence.
 async fn directed(
     server: &Server,
-    state: &mut PresenceState,
+    state: &mut PresenceState<'_>,
     from: &FullJid,
     stanza: Stanza,
 ) -> Result<(), StoreError> {
@@ -290,17 +296,23 @@ async fn directed(
         return roster::outbound(server, from, &to.to_bare(), kind, stanza.into_element()).await;
     }
     match type_attr.as_deref() {
-        Some("probe") => probe(server, from, &to.to_bare(), &mut state.to_self).await,
+        Some("probe") => probe(server, from, &to.to_bare(), &mut state.own.stanzas).await,
         Some("unavailable") => {
-            state.directed.remove(to.as_str());
-            deliver_local(server, &to, stanza.into_element()).await;
+            state.directed().remove(to.as_str());
+            server
+                .router
+                .deliver_presence(server, &to, stanza.into_element())
+                .await;
             Ok(())
         }
         _ => {
             if type_attr.is_none() {
-                state.directed.insert(to.to_string());
+                state.directed().insert(to.to_string());
             }
-            deliver_local(server, &to, stanza.into_element()).await;
+            server
+                .router
+                .deliver_presence(server, &to, stanza.into_element())
+                .await;
             Ok(())
         }
     }
@@ -383,28 +395,46 @@ async fn send_presences(
     }
 }
 
-/// Inbound presence notification for one of our accounts (RFC 6121 §4.4.3, §4.6.3): a
-/// full JID gets it if bound; a bare JID's available resources all get it.
-pub async fn deliver_local(server: &Server, to: &Jid, mut presence: Element) {
-    let mut event = Event::PresenceIn {
-        to,
-        presence: &mut presence,
-    };
-    if !matches!(
-        server.modules.fire(server, &mut event).await,
-        Flow::Continue
-    ) {
-        return;
+pub struct Presence;
+
+/// Handles every presence a client sends, after the other modules' listeners (lowest
+/// priority), and says goodbye for a session that ends without doing so (first).
+struct Handle;
+
+#[async_trait]
+impl Hook for Handle {
+    async fn on(&self, server: &Server, event: &mut Event<'_>) -> Flow {
+        match event {
+            Event::PresenceOut { from, stanza, own } => {
+                let mut state = PresenceState {
+                    directed: directed_of(server, from),
+                    own,
+                };
+                outbound(server, &mut state, from, stanza.clone()).await;
+                Flow::Handled
+            }
+            Event::SessionEnded {
+                jid,
+                replaced: false,
+                ..
+            } => {
+                session_ended(server, jid).await;
+                Flow::Continue
+            }
+            _ => Flow::Continue,
+        }
     }
-    match to.try_as_full() {
-        Ok(full) => {
-            let _ = server.router.table.send_to_full(full, presence);
-        }
-        Err(bare) => {
-            server
-                .router
-                .table
-                .send_to_available(bare.as_str(), &presence, false, None);
-        }
+}
+
+impl Module for Presence {
+    const NAME: &'static str = "presence";
+    /// RFC 6121 §4 itself; no XEP.
+    const XEPS: &'static [Xep] = &[];
+    type Config = NoConfig;
+
+    fn register(_config: NoConfig, registry: &mut Registrar<'_>) {
+        let handle = Arc::new(Handle);
+        registry.hook(EventKind::PresenceOut, i32::MIN, handle.clone());
+        registry.hook(EventKind::SessionEnded, i32::MAX, handle);
     }
 }
