@@ -138,3 +138,39 @@ async fn disco_of_an_account_is_answered_to_itself_and_to_contacts_it_shares_pre
     assert!(err.contains(SERVICE_UNAVAILABLE), "{err}");
     assert!(!err.contains("registered"), "{err}");
 }
+
+#[tokio::test]
+async fn the_core_features_are_modules_too_registration_and_offline_storage() {
+    let config = TestConfig::default()
+        .host("localhost", "registration = true")
+        .section("modules.register", "enabled = false")
+        .section("modules.offline", "enabled = false");
+    let server = TestServer::start_with(config);
+    // XEP-0077 before authentication: no <register/> feature, and asking anyway is not
+    // answered (the stream closes, RFC 6120 §6.1: no stanzas before authentication).
+    let (mut c, features) = RawClient::starttls_stream(server.c2s, &server.cert_path()).await;
+    assert!(features.contains("<mechanisms"), "{features}");
+    assert!(!features.contains("jabber.org/features/iq-register"), "{features}");
+    c.send("<iq type='get' id='r1'><query xmlns='jabber:iq:register'/></iq>")
+        .await;
+    let closed = c.read_to_close().await;
+    assert!(closed.contains("<not-authorized"), "{closed}");
+
+    // XEP-0160 off: a chat message for an account with no available resource bounces.
+    server.add_user("alice@localhost", "pw-alice");
+    server.add_user("bob@localhost", "pw-bob");
+    let (mut alice, _) = RawClient::login_standard(
+        server.c2s,
+        &server.cert_path(),
+        "alice",
+        "pw-alice",
+        "desk",
+    )
+    .await;
+    alice
+        .send("<message to='bob@localhost' type='chat' id='m1'><body>hi</body></message>")
+        .await;
+    let err = alice.read_stanza_containing("id=\"m1\"").await;
+    assert!(err.contains("type=\"error\""), "{err}");
+    assert!(err.contains(SERVICE_UNAVAILABLE), "{err}");
+}
