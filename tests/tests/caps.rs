@@ -24,7 +24,7 @@ fn caps_in(features: &str) -> caps::Caps {
         .find("<c xmlns=\"http://jabber.org/protocol/caps\"")
         .unwrap_or_else(|| panic!("no caps feature: {features}"));
     let end = start + features[start..].find("/>").expect("an empty <c/>") + 2;
-    let el = parse_stanza(features[start..end].as_bytes()).expect("a well-formed <c/>");
+    let el = parse_stanza(&features.as_bytes()[start..end]).expect("a well-formed <c/>");
     caps::Caps::parse(&el).expect("<c/> with node and ver")
 }
 
