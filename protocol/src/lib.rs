@@ -24,11 +24,13 @@
 //! - [`policy`]: the Flash socket policy request and document.
 //! - [`delay`]: XEP-0203 delay stamps (XEP-0082 date-times to and from Unix seconds).
 //! - [`forms`]: XEP-0004 data forms.
+//! - [`caps`]: XEP-0115 entity capabilities (the `<c/>` element, the verification string).
 //! - [`rsm`]: XEP-0059 result set management.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod bosh;
+pub mod caps;
 /// XEP-0203 delay stamps.
 pub mod delay;
 pub mod forms;

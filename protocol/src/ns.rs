@@ -83,3 +83,5 @@ pub const HINTS: &str = "urn:xmpp:hints";
 pub const MUC_USER: &str = "http://jabber.org/protocol/muc#user";
 /// XEP-0352: Client State Indication.
 pub const CSI: &str = "urn:xmpp:csi:0";
+/// XEP-0115: Entity Capabilities.
+pub const CAPS: &str = "http://jabber.org/protocol/caps";

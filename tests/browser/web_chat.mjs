@@ -5,7 +5,10 @@
 // - starts /usr/bin/chromium through playwright-core (no browser is ever downloaded);
 //   the pages may only fetch from the server under test (--base), loopback only;
 // - a test hook (added before the page's scripts, not part of the page) registers a tiny
-//   Converse plugin that records "connected" and every incoming chat message;
+//   Converse plugin that records "connected", every incoming chat message, and every IQ
+//   request the client makes with its answer ("iq": to, payload namespace and name, the
+//   pubsub node if any, answer type, error condition), read from the connection's
+//   xmlOutput/xmlInput;
 // - waits until each user sees every contact of --peers online (presence), prints
 //   {"kind":"ready"} so the caller can have its TCP and Flash clients send their messages;
 // - each user then opens a chat with every peer through Converse's UI, types a message and
@@ -68,6 +71,48 @@ const hook = () => {
         api.listen.on("connected", () => {
           const conn = api.connection.get();
           window.testEvents.push({ kind: "connected", service: String(conn?.service ?? "") });
+        });
+        // Every IQ request the client makes and how it was answered, from the
+        // connection's own traffic hooks (a BOSH <body/> is opened to its stanzas).
+        api.listen.on("connectionInitialized", () => {
+          const conn = api.connection.get();
+          const asked = new Map();
+          const stanzas = (el) => (el?.nodeName === "body" ? [...el.children] : el ? [el] : []);
+          const output = conn.xmlOutput?.bind(conn);
+          conn.xmlOutput = (el) => {
+            for (const s of stanzas(el)) {
+              const type = s.getAttribute("type");
+              if (s.nodeName !== "iq" || (type !== "get" && type !== "set")) continue;
+              // Strophe writes xmlns as an attribute: namespaceURI stays null.
+              const payload = s.firstElementChild;
+              const ns = payload?.getAttribute("xmlns") ?? payload?.namespaceURI;
+              asked.set(s.getAttribute("id"), {
+                to: s.getAttribute("to") ?? "",
+                type,
+                payload: payload ? `${ns} ${payload.localName}` : "",
+                node: payload?.querySelector("[node]")?.getAttribute("node") ?? "",
+              });
+            }
+            return output?.(el);
+          };
+          const input = conn.xmlInput?.bind(conn);
+          conn.xmlInput = (el) => {
+            for (const s of stanzas(el)) {
+              const request = s.nodeName === "iq" && asked.get(s.getAttribute("id"));
+              if (!request) continue;
+              asked.delete(s.getAttribute("id"));
+              const error = [...(s.querySelector("error")?.children ?? [])].find(
+                (c) => c.namespaceURI === "urn:ietf:params:xml:ns:xmpp-stanzas",
+              );
+              window.testEvents.push({
+                kind: "iq",
+                ...request,
+                answer: s.getAttribute("type"),
+                condition: error?.localName ?? "",
+              });
+            }
+            return input?.(el);
+          };
         });
         api.listen.on("message", (data) => {
           const a = data?.attrs ?? {};

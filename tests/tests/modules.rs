@@ -150,7 +150,10 @@ async fn the_core_features_are_modules_too_registration_and_offline_storage() {
     // answered (the stream closes, RFC 6120 §6.1: no stanzas before authentication).
     let (mut c, features) = RawClient::starttls_stream(server.c2s, &server.cert_path()).await;
     assert!(features.contains("<mechanisms"), "{features}");
-    assert!(!features.contains("jabber.org/features/iq-register"), "{features}");
+    assert!(
+        !features.contains("jabber.org/features/iq-register"),
+        "{features}"
+    );
     c.send("<iq type='get' id='r1'><query xmlns='jabber:iq:register'/></iq>")
         .await;
     let closed = c.read_to_close().await;
@@ -159,14 +162,9 @@ async fn the_core_features_are_modules_too_registration_and_offline_storage() {
     // XEP-0160 off: a chat message for an account with no available resource bounces.
     server.add_user("alice@localhost", "pw-alice");
     server.add_user("bob@localhost", "pw-bob");
-    let (mut alice, _) = RawClient::login_standard(
-        server.c2s,
-        &server.cert_path(),
-        "alice",
-        "pw-alice",
-        "desk",
-    )
-    .await;
+    let (mut alice, _) =
+        RawClient::login_standard(server.c2s, &server.cert_path(), "alice", "pw-alice", "desk")
+            .await;
     alice
         .send("<message to='bob@localhost' type='chat' id='m1'><body>hi</body></message>")
         .await;

@@ -6,7 +6,9 @@
 //! both through Converse's login form. They see each other's
 //! presence and exchange messages with each other, with carol on a standard TCP client
 //! (STARTTLS) and with dave on a Flash XMLSocket client (NUL framing), and the test keeps
-//! a screenshot of each chat page. Needs `chromium` (Debian) and `npm ci` in tests/browser:
+//! a screenshot of each chat page. No IQ Converse sends at login gets service-unavailable,
+//! but for its PEP reads (no PEP yet).
+//! Needs `chromium` (Debian) and `npm ci` in tests/browser:
 //! .ci/run installs them; a missing tool fails the test.
 
 use std::collections::BTreeMap;
@@ -250,6 +252,44 @@ async fn converse_over_websocket_and_bosh_chats_with_each_other_tcp_and_flash() 
                 "{who} did not see {peer} online\n{context}"
             );
         }
+    }
+
+    // Converse's login asks the server what it supports and for the account's data
+    // (disco, roster, vCards, carbons, the blocklist): every request is answered, none
+    // with service-unavailable, which is what an IQ no module handles gets (RFC 6120
+    // §8.4). Its disco#info of the server must be among them, or nothing was captured.
+    // The exception is PEP (XEP-0163): Converse reads its contacts' and its own pubsub
+    // nodes whether or not the account's disco#info shows a pep identity, and without
+    // PEP service-unavailable is the right answer to them.
+    for who in ["alice", "bob"] {
+        let iqs = find(who, "iq");
+        assert!(
+            iqs.iter().any(|e| e["to"] == "localhost"
+                && e["payload"] == "http://jabber.org/protocol/disco#info query"
+                && e["answer"] == "result"),
+            "{who}'s disco#info of the server is not among its requests: {iqs:#?}\n{context}"
+        );
+        for asked in [
+            "jabber:iq:roster query",
+            "vcard-temp vCard",
+            "urn:xmpp:carbons:2 enable",
+            "urn:xmpp:blocking blocklist",
+        ] {
+            assert!(
+                iqs.iter()
+                    .any(|e| e["payload"] == asked && e["answer"] == "result"),
+                "{who} did not ask for {asked}, or got no result: {iqs:#?}\n{context}"
+            );
+        }
+        let unanswered: Vec<_> = iqs
+            .iter()
+            .filter(|e| e["condition"] == "service-unavailable")
+            .filter(|e| e["payload"] != "http://jabber.org/protocol/pubsub pubsub")
+            .collect();
+        assert!(
+            unanswered.is_empty(),
+            "{who}'s requests got service-unavailable: {unanswered:#?}\n{context}"
+        );
     }
 
     // What each browser user received, from whom, intact.

@@ -1,7 +1,8 @@
 //! XEP-0030: Service Discovery. The server's domain and, on their behalf, accounts' bare
 //! JIDs: identities and features are whatever the modules on for the host registered
 //! (`Registrar::disco_identity`, `Registrar::disco_feature`, and XEP-0128 data forms from
-//! `Registrar::disco_extension`). No items yet.
+//! `Registrar::disco_extension`). A node is answered when a module says it names the
+//! target's own info (`Registrar::disco_info_node`, XEP-0115's `NODE#VER`). No items yet.
 
 use std::sync::Arc;
 
@@ -12,7 +13,7 @@ use jabberwock_protocol::xml::Element;
 use jabberwock_storage::Subscription;
 
 use super::registry::Identity;
-use super::{xep, IqHandler, IqRequest, Module, NoConfig, Registrar, Target, Xep};
+use super::{xep, IqHandler, IqRequest, Module, NoConfig, Registrar, Registry, Target, Xep};
 use crate::accounts::account_of;
 use crate::error::store_to_stanza_error;
 
@@ -45,31 +46,43 @@ async fn may_see(request: &IqRequest<'_>, target: Target) -> Result<(), StanzaEr
     }
 }
 
+/// The disco#info `<query/>` of `target` on `host`: whatever the modules on for the host
+/// registered. XEP-0115 hashes exactly this.
+pub(crate) fn info_query(modules: &Registry, host: &str, target: Target) -> Element {
+    let mut query = Element::new("query", ns::DISCO_INFO);
+    for identity in modules.disco_identities(host, target) {
+        let mut el = Element::new("identity", ns::DISCO_INFO)
+            .with_attr("category", identity.category)
+            .with_attr("type", identity.kind);
+        if let Some(name) = identity.name {
+            el.set_attr("name", name);
+        }
+        query.push_child(el);
+    }
+    for feature in modules.disco_features(host, target) {
+        query.push_child(Element::new("feature", ns::DISCO_INFO).with_attr("var", feature));
+    }
+    for form in modules.disco_extensions(host, target) {
+        query.push_child(form.clone());
+    }
+    query
+}
+
 #[async_trait]
 impl IqHandler for Info {
     async fn handle(&self, request: IqRequest<'_>) -> Result<Option<Element>, StanzaError> {
         may_see(&request, self.0).await?;
-        // XEP-0030 §3.1: nodes we don't know are item-not-found.
-        if request.payload.attr("node").is_some() {
-            return Err(StanzaError::new(Condition::ItemNotFound));
-        }
         let host = request.to.domain().as_str();
         let modules = &request.server.modules;
-        let mut query = Element::new("query", ns::DISCO_INFO);
-        for identity in modules.disco_identities(host, self.0) {
-            let mut el = Element::new("identity", ns::DISCO_INFO)
-                .with_attr("category", identity.category)
-                .with_attr("type", identity.kind);
-            if let Some(name) = identity.name {
-                el.set_attr("name", name);
-            }
-            query.push_child(el);
+        let node = request.payload.attr("node");
+        // XEP-0030 §3.1: nodes we don't know are item-not-found. A module may name the
+        // target's own info by a node (XEP-0115 §6.2), which is echoed.
+        if node.is_some_and(|node| !modules.is_own_info_node(request.server, host, self.0, node)) {
+            return Err(StanzaError::new(Condition::ItemNotFound));
         }
-        for feature in modules.disco_features(host, self.0) {
-            query.push_child(Element::new("feature", ns::DISCO_INFO).with_attr("var", feature));
-        }
-        for form in modules.disco_extensions(host, self.0) {
-            query.push_child(form.clone());
+        let mut query = info_query(modules, host, self.0);
+        if let Some(node) = node {
+            query.set_attr("node", node);
         }
         Ok(Some(query))
     }

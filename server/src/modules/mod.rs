@@ -11,10 +11,11 @@ pub mod registry;
 pub mod session_state;
 
 mod blocking;
+pub mod caps;
 mod carbons;
 mod contact_addresses;
 mod csi;
-mod disco;
+pub(crate) mod disco;
 mod last;
 mod legacy_session;
 mod offline;
@@ -31,8 +32,9 @@ use serde::de::DeserializeOwned;
 
 pub use hooks::{Event, EventKind, Flow, Hook, OwnWrites};
 pub use registry::{
-    Backlog, DiscoTarget, EmptyResult, FeatureContext, IqHandler, IqRequest, ModuleId, Nonza,
-    NonzaHandler, PreAuthIq, PreAuthIqHandler, Registrar, Registry, Stage, StreamFeature, Target,
+    Backlog, DiscoTarget, EmptyResult, FeatureContext, InfoNode, IqHandler, IqRequest, ModuleId,
+    Nonza, NonzaHandler, PreAuthIq, PreAuthIqHandler, Registrar, Registry, Stage, StreamFeature,
+    Target,
 };
 pub use session_state::SessionState;
 
@@ -103,6 +105,7 @@ fn register_with<M: Module>(table: toml::Table, registrar: &mut Registrar<'_>) {
 /// Every module the server can run, in the order their hooks of equal priority run.
 pub const MODULES: &[Descriptor] = &[
     describe::<blocking::Blocking>(),
+    describe::<caps::Caps>(),
     describe::<carbons::Carbons>(),
     describe::<csi::Csi>(),
     describe::<disco::Disco>(),

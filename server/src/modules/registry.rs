@@ -140,6 +140,14 @@ pub trait NonzaHandler: Send + Sync {
     async fn handle(&self, nonza: Nonza<'_>) -> Result<Option<Element>, StreamError>;
 }
 
+/// A disco#info node that names the target's own info under another name (XEP-0115 §6.2:
+/// `NODE#VER`, the node a peer asks after reading a `ver`). The info of such a node is the
+/// target's, with the node echoed.
+pub trait InfoNode: Send + Sync {
+    /// Whether `node` is one of these names of `host`'s info.
+    fn is_own(&self, server: &Server, host: &str, node: &str) -> bool;
+}
+
 /// A module's index in [`MODULES`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ModuleId(u8);
@@ -180,6 +188,8 @@ pub struct Registry {
     identities: Vec<(ModuleId, DiscoTarget, Identity)>,
     /// XEP-0128 extended information: data forms in disco#info results.
     extensions: Vec<(ModuleId, DiscoTarget, Element)>,
+    /// Other names of a target's disco#info (XEP-0115 caps nodes).
+    info_nodes: Vec<(ModuleId, DiscoTarget, Arc<dyn InfoNode>)>,
     stream_features: Vec<(ModuleId, Stage, Arc<dyn StreamFeature>)>,
     backlogs: Vec<(ModuleId, Arc<dyn Backlog>)>,
     /// Handlers of IQs before authentication, by payload namespace: (name, module, handler).
@@ -234,6 +244,11 @@ impl Registrar<'_> {
     /// A data form added to `target`'s disco#info (XEP-0128), e.g. XEP-0157's addresses.
     pub fn disco_extension(&mut self, target: DiscoTarget, form: Element) {
         self.registry.extensions.push((self.module, target, form));
+    }
+
+    /// Another name for `target`'s disco#info: the nodes `node` says are its own.
+    pub fn disco_info_node(&mut self, target: DiscoTarget, node: Arc<dyn InfoNode>) {
+        self.registry.info_nodes.push((self.module, target, node));
     }
 
     /// A stream feature offered at `stage`.
@@ -387,6 +402,21 @@ impl Registry {
             .filter(|(m, t, _)| *t == target && mask & m.bit() != 0)
             .map(|(_, _, form)| form)
             .collect()
+    }
+
+    /// Whether disco#info `node` of `target` on `host` is the target's own info.
+    pub fn is_own_info_node(
+        &self,
+        server: &Server,
+        host: &str,
+        target: DiscoTarget,
+        node: &str,
+    ) -> bool {
+        let mask = self.mask(host);
+        self.info_nodes
+            .iter()
+            .filter(|(m, t, _)| *t == target && mask & m.bit() != 0)
+            .any(|(_, _, n)| n.is_own(server, host, node))
     }
 
     /// The module-offered stream features at `stage`, in registration order.
