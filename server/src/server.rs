@@ -14,7 +14,6 @@ use crate::c2s::throttle::AuthThrottle;
 use crate::config::{Config, HostConfig};
 use crate::modules::Registry;
 use crate::per_ip::{IpConnections, RegistrationRate};
-use crate::roster::locks::RosterLocks;
 use crate::router::Router;
 
 pub struct Server {
@@ -24,8 +23,6 @@ pub struct Server {
     pub modules: Registry,
     pub tls: TlsAcceptor,
     pub throttle: AuthThrottle,
-    /// Serialises each account's roster read-modify-writes (subscription races).
-    pub roster_locks: RosterLocks,
     /// One permit per open client connection, TCP or WebSocket (`c2s.max_connections`).
     pub connections: Arc<Semaphore>,
     /// Open client connections per address (`c2s.max_connections_per_ip`).
@@ -44,7 +41,6 @@ impl Server {
     pub fn new(config: Config, store: Arc<dyn Store>, tls: TlsAcceptor) -> Self {
         let policy = policy_for(&config, &config.policy_ports());
         Server {
-            roster_locks: RosterLocks::default(),
             throttle: AuthThrottle::new(config.c2s.auth_failure_delay),
             connections: Arc::new(Semaphore::new(config.c2s.max_connections)),
             per_ip: Arc::new(IpConnections::new(&config)),

@@ -9,7 +9,8 @@
 //! - `account.rs`: [`AccountId`], [`ScramCredential`], [`ScramHash`] and the
 //!   [`AccountStore`] trait.
 //! - `roster.rs`: [`RosterEntry`], [`Subscription`] and the [`RosterStore`]
-//!   trait (RFC 6121 rosters and subscription state).
+//!   trait (RFC 6121 rosters and subscription state), and the one implementation of
+//!   its read-modify-write of an entry ([`RosterUpdate`]) for both backends.
 //! - `offline.rs`: [`OfflineMessage`] and the [`OfflineStore`] trait
 //!   (XEP-0160).
 //! - `private.rs`: the [`PrivateStore`] trait (XEP-0049 private XML storage);
@@ -58,7 +59,9 @@ pub use last_activity::LastActivityStore;
 pub use offline::{OfflineMessage, OfflineStore};
 pub use postgres::PostgresStore;
 pub use private::PrivateStore;
-pub use roster::{RosterEntry, RosterStore, Subscription};
+pub use roster::{
+    RosterEntry, RosterStore, RosterUpdate, RosterUpdateFn, RosterUpdated, Subscription,
+};
 pub use sqlite::SqliteStore;
 pub use vcard::{StoredVcard, VcardStore};
 

@@ -14,7 +14,7 @@ use crate::common::{
     PRESENCE_SHARED_WITH, RAISE_VERSION_FLOOR,
 };
 use crate::offline::{OfflineMessage, OfflineStore};
-use crate::roster::{RosterEntry, RosterStore};
+use crate::roster::{RosterEntry, RosterStore, RosterUpdateFn, RosterUpdated};
 use crate::{Store, StoreError};
 
 /// Embedded like the SQLite set; a separate directory because the dialects
@@ -342,6 +342,15 @@ impl RosterStore for PostgresStore {
         }
         tx.commit().await?;
         version_from_db(version)
+    }
+
+    async fn update_roster_entry(
+        &self,
+        id: &AccountId,
+        contact: &str,
+        update: &mut RosterUpdateFn<'_>,
+    ) -> Result<RosterUpdated, StoreError> {
+        self.read_modify_write_entry(id, contact, update).await
     }
 
     async fn remove_roster_entry(
