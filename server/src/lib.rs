@@ -7,7 +7,8 @@
 //! - [`stream`]: the stream layer. Sniffs first bytes (TLS, XML, Flash, policy request),
 //!   frames the connection ([`stream::connection::Connection`]) for either wire dialect.
 //! - [`c2s`]: negotiation as phases: stream header, STARTTLS, SASL, bind.
-//! - [`session`]: a bound session: client stanzas to the router, inbox to the client.
+//! - [`session`]: a bound session: client stanzas to the router, inbox to the client;
+//!   [`session_id`]: its id, unique across processes.
 //! - [`router`]: who gets a stanza; the server's own IQs go to [`modules`].
 //! - [`presence`], [`roster`], [`offline`]: the IM core (RFC 6121, XEP-0160).
 //! - [`modules`]: one XEP per file, registered in a [`modules::Registry`].
@@ -32,6 +33,7 @@ pub mod roster;
 pub mod router;
 pub mod server;
 pub mod session;
+pub mod session_id;
 pub mod shutdown;
 pub mod stream;
 pub mod tls;
