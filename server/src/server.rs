@@ -32,6 +32,9 @@ pub struct Server {
     /// The secret behind the SCRAM salts shown for unknown users (`c2s/sasl.rs`); random
     /// per process until [`Server::with_decoy_key`] sets the one kept in `data_dir`.
     pub decoy_key: Vec<u8>,
+    /// What this node's guest accounts are tagged with (`node_id.rs`); random per process
+    /// until [`Server::with_node_id`] sets the one kept in `data_dir`.
+    pub node_id: String,
     /// The HTTP stack, for HTTP requests arriving on a c2s port (set while it serves).
     pub http_handoff: std::sync::Mutex<Option<crate::http::conn::Handoff>>,
     policy: Vec<u8>,
@@ -46,6 +49,7 @@ impl Server {
             per_ip: Arc::new(IpConnections::new(&config)),
             registrations: RegistrationRate::new(&config),
             decoy_key: crate::accounts::random_secret(),
+            node_id: crate::node_id::random(),
             modules: Registry::build(&config),
             router: Router::new(),
             http_handoff: std::sync::Mutex::new(None),
@@ -59,6 +63,12 @@ impl Server {
     /// Uses `key` (kept in `data_dir`, see [`crate::accounts::decoy_key`]) for decoy salts.
     pub fn with_decoy_key(mut self, key: Vec<u8>) -> Self {
         self.decoy_key = key;
+        self
+    }
+
+    /// Tags this node's guests with `id` (kept in `data_dir`, see [`crate::node_id`]).
+    pub fn with_node_id(mut self, id: String) -> Self {
+        self.node_id = id;
         self
     }
 

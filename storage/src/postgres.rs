@@ -56,6 +56,11 @@ impl PostgresStore {
         Ok(self.pool.acquire().await?)
     }
 
+    /// A write transaction (the SQLite backend's takes the write lock up front).
+    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
+        Ok(self.pool.begin().await?)
+    }
+
     /// A write transaction for one account's rows, and the account's id (NotFound, rolled
     /// back, when there is no such account). The account row stays locked until the end.
     pub(crate) async fn begin_account_write(

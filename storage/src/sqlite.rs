@@ -154,7 +154,7 @@ impl SqliteStore {
     /// write; if another connection committed in between, SQLite fails the
     /// upgrade with SQLITE_BUSY_SNAPSHOT at once instead of waiting out the
     /// busy timeout. IMMEDIATE queues behind other writers up front instead.
-    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 

@@ -196,6 +196,7 @@ backend_tests!(
     update_roster_entry_reads_decides_and_writes,
     update_roster_entry_within_refuses_a_full_roster,
     two_stores_updating_one_roster_lose_no_change,
+    guests_are_listed_for_their_owner_only,
     offline_store_limit_order_delete_count,
     offline_ids_are_never_reused,
     offline_store_on_missing_account_is_not_found,
@@ -621,8 +622,8 @@ async fn data_survives_reopen(h: &Harness) {
     }
     // One row per migration file (0001 accounts, 0002 rosters/offline, 0003 contact
     // index, 0004 roster version floor, 0005 private XML, vCards, blocklists, last
-    // activity).
-    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 5);
+    // activity, 0006 guest owners).
+    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 6);
 }
 
 /// Catches a deferred BEGIN in SQLite: upgrading a read transaction to a
@@ -1135,6 +1136,58 @@ async fn two_stores_updating_one_roster_lose_no_change(h: &Harness) {
     assert_eq!(groups, every, "every write's group, none lost");
 }
 
+// ---- guests ----------------------------------------------------------------
+
+/// Each node finds its own guests, and the untagged credential-less accounts (guests of a
+/// version before migration 0006), never another node's guests or a user with a password.
+async fn guests_are_listed_for_their_owner_only(h: &Harness) {
+    let store = open(&h.url).await.unwrap();
+    let (a1, a2) = (
+        AccountId::new("guest-a1", "a.example"),
+        AccountId::new("guest-a2", "b.example"),
+    );
+    let b1 = AccountId::new("guest-b1", "a.example");
+    let old = AccountId::new("guest-old", "a.example");
+    store.create_guest(&a2, "node-a").await.unwrap();
+    store.create_guest(&a1, "node-a").await.unwrap();
+    store.create_guest(&b1, "node-b").await.unwrap();
+    store.create_account(&old, &[]).await.unwrap();
+    store
+        .create_account(&alice(), &[cred(ScramHash::Sha256, 1)])
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.create_guest(&a1, "node-b").await,
+        Err(StoreError::AlreadyExists)
+    ));
+    assert!(matches!(
+        store.create_guest(&alice(), "node-b").await,
+        Err(StoreError::AlreadyExists)
+    ));
+    assert_eq!(
+        store.guests_of("node-a").await.unwrap(),
+        vec![a1.clone(), old.clone(), a2.clone()]
+    );
+    assert_eq!(
+        store.guests_of("node-b").await.unwrap(),
+        vec![b1.clone(), old.clone()]
+    );
+    assert_eq!(store.guests_of("node-c").await.unwrap(), vec![old.clone()]);
+    // A guest is an account like any other: it exists, holds a roster, and goes.
+    assert!(store.account_exists(&b1).await.unwrap());
+    store
+        .put_roster_entry(&b1, &item("bob@b.example"))
+        .await
+        .unwrap();
+    assert!(store.remove_account(&b1).await.unwrap());
+    assert_eq!(store.guests_of("node-b").await.unwrap(), vec![old]);
+    assert_eq!(
+        h.count("SELECT COUNT(*) FROM accounts WHERE guest_owner = 'node-a'")
+            .await,
+        2
+    );
+}
+
 // ---- offline messages ------------------------------------------------------
 
 async fn offline_store_limit_order_delete_count(h: &Harness) {
@@ -1340,7 +1393,10 @@ async fn upgrade_from_first_release_keeps_accounts(h: &Harness) {
         .unwrap());
     fill_private_vcard_blocklist_last_activity(&*store, &alice()).await;
     assert_private_vcard_blocklist_last_activity(&*store, &alice()).await;
-    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 5);
+    // Without credentials and from before guests had owners: any node's leftover sweep
+    // finds it.
+    assert_eq!(store.guests_of("node").await.unwrap(), vec![alice()]);
+    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 6);
 }
 
 // ---- private XML, vCards, blocklists, last activity -----------------------
