@@ -7,11 +7,13 @@
 //! - [`stream`]: the stream layer. Sniffs first bytes (TLS, XML, Flash, policy request),
 //!   frames the connection ([`stream::connection::Connection`]) for either wire dialect.
 //! - [`c2s`]: negotiation as phases: stream header, STARTTLS, SASL, bind.
-//! - [`session`]: a bound session: client stanzas to the router, inbox to the client.
+//! - [`session`]: a bound session: client stanzas to the router, inbox to the client;
+//!   [`session_id`]: its id, unique across processes.
 //! - [`router`]: who gets a stanza; the server's own IQs go to [`modules`].
 //! - [`presence`], [`roster`], [`offline`]: the IM core (RFC 6121, XEP-0160).
 //! - [`modules`]: one XEP per file, registered in a [`modules::Registry`].
-//! - [`accounts`], [`config`], [`tls`], [`cli`], [`shutdown`], [`error`]: the supporting cast.
+//! - [`accounts`], [`config`], [`tls`], [`cli`], [`shutdown`], [`error`]: the supporting cast;
+//!   [`node_id`]: this node's id, kept in `data_dir`, that its guests are tagged with.
 //!
 //! Errors: typed enums inside; [`error`] is where internal faults become XMPP conditions.
 #![forbid(unsafe_code)]
@@ -25,11 +27,13 @@ pub mod flash_policy;
 pub mod http;
 pub mod listener;
 pub mod modules;
+pub mod node_id;
 pub mod per_ip;
 pub mod roster;
 pub mod router;
 pub mod server;
 pub mod session;
+pub mod session_id;
 pub mod shutdown;
 pub mod stream;
 pub mod tls;
@@ -102,8 +106,13 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
             source,
         })?;
     let decoy_key = accounts::decoy_key(&config.data_dir)?;
-    let server = Arc::new(Server::new(config, store, acceptor).with_decoy_key(decoy_key));
-    // Before anyone connects: guests a crash left behind (c2s/guest.rs).
+    let node_id = node_id::load_or_create(&config.data_dir)?;
+    let server = Arc::new(
+        Server::new(config, store, acceptor)
+            .with_decoy_key(decoy_key)
+            .with_node_id(node_id),
+    );
+    // Before anyone connects: guests a crash of this node left behind (c2s/guest.rs).
     c2s::guest::remove_leftovers(&server).await;
     // Said only now that storage is ready, so whoever waits for these lines (an admin, a
     // test harness) can rely on the server being able to serve.

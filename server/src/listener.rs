@@ -3,7 +3,6 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -90,8 +89,6 @@ pub async fn bind(addr: SocketAddr, kind: ListenerKind) -> Result<Option<Listene
         Err(source) => Err(BindError { addr, kind, source }),
     }
 }
-
-static NEXT_SESSION_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Accepts on every listener until shutdown, then waits for every connection to close
 /// its stream.
@@ -187,7 +184,8 @@ pub async fn serve_stream(
     deadline: Instant,
     mut shutdown: ShutdownSignal,
 ) {
-    let session_id = NEXT_SESSION_ID.fetch_add(1, Ordering::Relaxed);
+    // Unique across processes too (`session_id.rs`).
+    let session_id = crate::session_id::next();
     let negotiated = tokio::select! {
         // Boxed so that its state is freed once bound, not carried by every idle session.
         result = timeout_at(deadline, Box::pin(c2s::negotiate(server, &mut conn, session_id))) => {

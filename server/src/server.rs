@@ -14,7 +14,6 @@ use crate::c2s::throttle::AuthThrottle;
 use crate::config::{Config, HostConfig};
 use crate::modules::Registry;
 use crate::per_ip::{IpConnections, RegistrationRate};
-use crate::roster::locks::RosterLocks;
 use crate::router::Router;
 
 pub struct Server {
@@ -24,8 +23,6 @@ pub struct Server {
     pub modules: Registry,
     pub tls: TlsAcceptor,
     pub throttle: AuthThrottle,
-    /// Serialises each account's roster read-modify-writes (subscription races).
-    pub roster_locks: RosterLocks,
     /// One permit per open client connection, TCP or WebSocket (`c2s.max_connections`).
     pub connections: Arc<Semaphore>,
     /// Open client connections per address (`c2s.max_connections_per_ip`).
@@ -35,6 +32,9 @@ pub struct Server {
     /// The secret behind the SCRAM salts shown for unknown users (`c2s/sasl.rs`); random
     /// per process until [`Server::with_decoy_key`] sets the one kept in `data_dir`.
     pub decoy_key: Vec<u8>,
+    /// What this node's guest accounts are tagged with (`node_id.rs`); random per process
+    /// until [`Server::with_node_id`] sets the one kept in `data_dir`.
+    pub node_id: String,
     /// The HTTP stack, for HTTP requests arriving on a c2s port (set while it serves).
     pub http_handoff: std::sync::Mutex<Option<crate::http::conn::Handoff>>,
     policy: Vec<u8>,
@@ -44,12 +44,12 @@ impl Server {
     pub fn new(config: Config, store: Arc<dyn Store>, tls: TlsAcceptor) -> Self {
         let policy = policy_for(&config, &config.policy_ports());
         Server {
-            roster_locks: RosterLocks::default(),
             throttle: AuthThrottle::new(config.c2s.auth_failure_delay),
             connections: Arc::new(Semaphore::new(config.c2s.max_connections)),
             per_ip: Arc::new(IpConnections::new(&config)),
             registrations: RegistrationRate::new(&config),
             decoy_key: crate::accounts::random_secret(),
+            node_id: crate::node_id::random(),
             modules: Registry::build(&config),
             router: Router::new(),
             http_handoff: std::sync::Mutex::new(None),
@@ -63,6 +63,12 @@ impl Server {
     /// Uses `key` (kept in `data_dir`, see [`crate::accounts::decoy_key`]) for decoy salts.
     pub fn with_decoy_key(mut self, key: Vec<u8>) -> Self {
         self.decoy_key = key;
+        self
+    }
+
+    /// Tags this node's guests with `id` (kept in `data_dir`, see [`crate::node_id`]).
+    pub fn with_node_id(mut self, id: String) -> Self {
+        self.node_id = id;
         self
     }
 

@@ -9,13 +9,15 @@
 //! - `account.rs`: [`AccountId`], [`ScramCredential`], [`ScramHash`] and the
 //!   [`AccountStore`] trait.
 //! - `roster.rs`: [`RosterEntry`], [`Subscription`] and the [`RosterStore`]
-//!   trait (RFC 6121 rosters and subscription state).
+//!   trait (RFC 6121 rosters and subscription state), and the one implementation of
+//!   its read-modify-write of an entry ([`RosterUpdate`]) for both backends.
 //! - `offline.rs`: [`OfflineMessage`] and the [`OfflineStore`] trait
 //!   (XEP-0160).
 //! - `private.rs`: the [`PrivateStore`] trait (XEP-0049 private XML storage);
 //!   `vcard.rs`: [`StoredVcard`] and the [`VcardStore`] trait (XEP-0054 vCards,
 //!   XEP-0153 photo hashes); `blocking.rs`: the [`BlockingStore`] trait (XEP-0191
-//!   blocklists); `last_activity.rs`: the [`LastActivityStore`] trait (XEP-0012).
+//!   blocklists); `last_activity.rs`: the [`LastActivityStore`] trait (XEP-0012);
+//!   `guest.rs`: the [`GuestStore`] trait (guest accounts tagged with their node).
 //!   Each file also holds its statements and, through a macro, its one
 //!   implementation for both backends.
 //! - `sqlite.rs`: [`SqliteStore`], the default backend; `sqlite_readers.rs`: the
@@ -36,6 +38,7 @@ mod account;
 mod blocking;
 mod common;
 mod error;
+mod guest;
 mod last_activity;
 mod offline;
 mod postgres;
@@ -54,11 +57,14 @@ use std::sync::Arc;
 pub use account::{AccountId, AccountStore, ScramCredential, ScramHash};
 pub use blocking::BlockingStore;
 pub use error::StoreError;
+pub use guest::GuestStore;
 pub use last_activity::LastActivityStore;
 pub use offline::{OfflineMessage, OfflineStore};
 pub use postgres::PostgresStore;
 pub use private::PrivateStore;
-pub use roster::{RosterEntry, RosterStore, Subscription};
+pub use roster::{
+    RosterEntry, RosterStore, RosterUpdate, RosterUpdateFn, RosterUpdated, Subscription,
+};
 pub use sqlite::SqliteStore;
 pub use vcard::{StoredVcard, VcardStore};
 
@@ -72,6 +78,7 @@ pub trait Store:
     + VcardStore
     + BlockingStore
     + LastActivityStore
+    + GuestStore
 {
     /// The account's roster entries for an available-presence broadcast, and whether offline
     /// messages may be waiting for it (XEP-0160: they are read only then). A login reads

@@ -14,7 +14,7 @@ use crate::common::{
     PRESENCE_SHARED_WITH, RAISE_VERSION_FLOOR,
 };
 use crate::offline::{OfflineMessage, OfflineStore};
-use crate::roster::{RosterEntry, RosterStore};
+use crate::roster::{RosterEntry, RosterStore, RosterUpdateFn, RosterUpdated};
 use crate::{Store, StoreError};
 
 /// Embedded like the SQLite set; a separate directory because the dialects
@@ -54,6 +54,11 @@ impl PostgresStore {
     /// The connection for one read (the SQLite backend keeps some aside; here the pool's).
     pub(crate) async fn reader(&self) -> Result<PoolConnection<Postgres>, StoreError> {
         Ok(self.pool.acquire().await?)
+    }
+
+    /// A write transaction (the SQLite backend's takes the write lock up front).
+    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
+        Ok(self.pool.begin().await?)
     }
 
     /// A write transaction for one account's rows, and the account's id (NotFound, rolled
@@ -342,6 +347,15 @@ impl RosterStore for PostgresStore {
         }
         tx.commit().await?;
         version_from_db(version)
+    }
+
+    async fn update_roster_entry(
+        &self,
+        id: &AccountId,
+        contact: &str,
+        update: &mut RosterUpdateFn<'_>,
+    ) -> Result<RosterUpdated, StoreError> {
+        self.read_modify_write_entry(id, contact, update).await
     }
 
     async fn remove_roster_entry(

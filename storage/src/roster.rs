@@ -1,6 +1,8 @@
-//! Rosters (RFC 6121 §2–3): the types and the [`RosterStore`] trait.
+//! Rosters (RFC 6121 §2–3): the types, the [`RosterStore`] trait, and the one
+//! implementation of its read-modify-write of an entry for both backends.
 
-use crate::{AccountId, StoreError};
+use crate::common::{roster_from_rows, roster_query, version_from_db, RosterRow, Sql};
+use crate::{AccountId, PostgresStore, SqliteStore, StoreError};
 
 /// RFC 6121 §2.1.2.5 subscription attribute values.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -58,6 +60,32 @@ pub struct RosterEntry {
     pub pending_in_stanza: Option<String>,
 }
 
+/// What [`RosterStore::update_roster_entry`] is told to do, having seen the stored entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RosterUpdate {
+    /// Leave the entry, and the roster version, as they are.
+    Keep,
+    /// Store this entry (under the contact that was read) and bump the roster version.
+    Put(RosterEntry),
+    /// As `Put`, unless it adds an item to a roster that holds `max_items` items already
+    /// (RFC 6121 §2.3.3): an entry that was an item already may always change.
+    PutWithin { entry: RosterEntry, max_items: u64 },
+}
+
+/// What [`RosterStore::update_roster_entry`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RosterUpdated {
+    /// Nothing was written.
+    Kept,
+    /// The entry was written; the roster's new version.
+    Stored(u64),
+    /// `PutWithin` found the roster full; nothing was written.
+    Full,
+}
+
+/// The read-modify-write callback: sees the stored entry (None: none yet) and decides.
+pub type RosterUpdateFn<'a> = dyn FnMut(Option<RosterEntry>) -> RosterUpdate + Send + 'a;
+
 /// Roster entries and the per-account roster version.
 ///
 /// Every method is keyed by the account: there is no way to read or change
@@ -86,6 +114,21 @@ pub trait RosterStore: Send + Sync {
         entry: &RosterEntry,
     ) -> Result<u64, StoreError>;
 
+    /// Reads the entry of `contact`, lets `update` decide, and writes what it decided, in one
+    /// transaction that holds the account's roster against every other write (another
+    /// process's on the same database included) from the read to the commit. Subscription
+    /// handling reads, transforms and writes an entry; two stanzas for one account handled
+    /// at once, here or on another node, would otherwise lose one of the two changes.
+    ///
+    /// `update` runs exactly once, inside the transaction: it must not wait for anything.
+    /// A missing account is shown as no entry; writing to it is NotFound.
+    async fn update_roster_entry(
+        &self,
+        id: &AccountId,
+        contact: &str,
+        update: &mut RosterUpdateFn<'_>,
+    ) -> Result<RosterUpdated, StoreError>;
+
     /// Deletes the entry; Some(new version) if it existed, None otherwise (version unchanged).
     async fn remove_roster_entry(
         &self,
@@ -102,3 +145,122 @@ pub trait RosterStore: Send + Sync {
     /// Sorted by domain then username.
     async fn presence_shared_with(&self, contact: &str) -> Result<Vec<AccountId>, StoreError>;
 }
+
+/// One entry and its groups, read inside the write transaction (after the account row,
+/// which the transaction holds, so no other write to the roster can come between).
+static ENTRY: Sql = Sql::new(roster_query!("", " AND e.contact = ? ORDER BY g.position"));
+
+static ITEM_COUNT: Sql =
+    Sql::new("SELECT COUNT(*) FROM roster_entries WHERE account_id = ? AND in_roster");
+
+static BUMP_VERSION: Sql = Sql::new(
+    "UPDATE accounts SET roster_version = roster_version + 1 WHERE id = ? \
+     RETURNING roster_version",
+);
+
+/// An upsert, not a delete and insert: a deleted row would cascade to its groups.
+static UPSERT_ENTRY: Sql = Sql::new(
+    "INSERT INTO roster_entries (account_id, contact, name, subscription, \
+     pending_out, pending_in, approved, in_roster, pending_in_stanza) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+     ON CONFLICT (account_id, contact) DO UPDATE SET \
+     name = excluded.name, subscription = excluded.subscription, \
+     pending_out = excluded.pending_out, pending_in = excluded.pending_in, \
+     approved = excluded.approved, in_roster = excluded.in_roster, \
+     pending_in_stanza = excluded.pending_in_stanza",
+);
+
+static DELETE_GROUPS: Sql =
+    Sql::new("DELETE FROM roster_groups WHERE account_id = ? AND contact = ?");
+
+static INSERT_GROUP: Sql =
+    Sql::new("INSERT INTO roster_groups (account_id, contact, position, name) VALUES (?, ?, ?, ?)");
+
+/// [`RosterStore::update_roster_entry`] for a backend: `$dialect` names the statements'
+/// text (`sqlite` or `postgres`); the store provides `begin_account_write()`, whose
+/// transaction holds the account (SQLite: the database's write lock, taken by BEGIN
+/// IMMEDIATE; PostgreSQL: the account row, FOR UPDATE, which every roster write takes
+/// first).
+macro_rules! update_roster_entry {
+    ($store:ty, $dialect:ident) => {
+        impl $store {
+            pub(crate) async fn read_modify_write_entry(
+                &self,
+                id: &AccountId,
+                contact: &str,
+                update: &mut RosterUpdateFn<'_>,
+            ) -> Result<RosterUpdated, StoreError> {
+                let (mut tx, account_id) = match self.begin_account_write(id).await {
+                    Ok(begun) => begun,
+                    Err(StoreError::NotFound) => {
+                        return match update(None) {
+                            RosterUpdate::Keep => Ok(RosterUpdated::Kept),
+                            _ => Err(StoreError::NotFound),
+                        };
+                    }
+                    Err(e) => return Err(e),
+                };
+                let rows: Vec<RosterRow> = sqlx::query_as(ENTRY.$dialect())
+                    .bind(&id.domain)
+                    .bind(&id.username)
+                    .bind(contact)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let stored = roster_from_rows(rows)?.1.pop();
+                let was_item = stored.as_ref().is_some_and(|e| e.in_roster);
+                let entry = match update(stored) {
+                    // Dropping `tx` rolls back: nothing was written.
+                    RosterUpdate::Keep => return Ok(RosterUpdated::Kept),
+                    RosterUpdate::Put(entry) => entry,
+                    RosterUpdate::PutWithin { entry, max_items } => {
+                        if entry.in_roster && !was_item {
+                            let items: i64 = sqlx::query_scalar(ITEM_COUNT.$dialect())
+                                .bind(account_id)
+                                .fetch_one(&mut *tx)
+                                .await?;
+                            if crate::common::count_from_db(items) >= max_items {
+                                return Ok(RosterUpdated::Full);
+                            }
+                        }
+                        entry
+                    }
+                };
+                let version: i64 = sqlx::query_scalar(BUMP_VERSION.$dialect())
+                    .bind(account_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                sqlx::query(UPSERT_ENTRY.$dialect())
+                    .bind(account_id)
+                    .bind(contact)
+                    .bind(&entry.name)
+                    .bind(entry.subscription.as_str())
+                    .bind(entry.pending_out)
+                    .bind(entry.pending_in)
+                    .bind(entry.approved)
+                    .bind(entry.in_roster)
+                    .bind(&entry.pending_in_stanza)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(DELETE_GROUPS.$dialect())
+                    .bind(account_id)
+                    .bind(contact)
+                    .execute(&mut *tx)
+                    .await?;
+                for (position, group) in (0_i64..).zip(&entry.groups) {
+                    sqlx::query(INSERT_GROUP.$dialect())
+                        .bind(account_id)
+                        .bind(contact)
+                        .bind(position)
+                        .bind(group)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(RosterUpdated::Stored(version_from_db(version)?))
+            }
+        }
+    };
+}
+
+update_roster_entry!(SqliteStore, sqlite);
+update_roster_entry!(PostgresStore, postgres);

@@ -20,7 +20,7 @@ use crate::common::{
     PRESENCE_ROSTER_SELECT, PRESENCE_SHARED_WITH, RAISE_VERSION_FLOOR,
 };
 use crate::offline::{OfflineMessage, OfflineStore};
-use crate::roster::{RosterEntry, RosterStore};
+use crate::roster::{RosterEntry, RosterStore, RosterUpdateFn, RosterUpdated};
 use crate::sqlite_readers::{ReadConn, Readers};
 use crate::{Store, StoreError};
 
@@ -154,7 +154,7 @@ impl SqliteStore {
     /// write; if another connection committed in between, SQLite fails the
     /// upgrade with SQLITE_BUSY_SNAPSHOT at once instead of waiting out the
     /// busy timeout. IMMEDIATE queues behind other writers up front instead.
-    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
@@ -480,6 +480,15 @@ impl RosterStore for SqliteStore {
         }
         tx.commit().await?;
         version_from_db(version)
+    }
+
+    async fn update_roster_entry(
+        &self,
+        id: &AccountId,
+        contact: &str,
+        update: &mut RosterUpdateFn<'_>,
+    ) -> Result<RosterUpdated, StoreError> {
+        self.read_modify_write_entry(id, contact, update).await
     }
 
     async fn remove_roster_entry(

@@ -15,8 +15,8 @@ use sqlx::Connection as _;
 use tempfile::TempDir;
 
 use crate::{
-    open, AccountId, AccountStore as _, OfflineMessage, RosterEntry, ScramCredential, ScramHash,
-    SqliteStore, Store, StoreError, StoredVcard, Subscription,
+    open, AccountId, AccountStore as _, OfflineMessage, RosterEntry, RosterUpdate, RosterUpdated,
+    ScramCredential, ScramHash, SqliteStore, Store, StoreError, StoredVcard, Subscription,
 };
 
 /// One fresh, empty database for one test.
@@ -193,6 +193,10 @@ backend_tests!(
     roster_lists_pending_only_entries_and_sizes_only_items,
     rosters_of_two_accounts_do_not_mix,
     concurrent_roster_writes_get_distinct_versions,
+    update_roster_entry_reads_decides_and_writes,
+    update_roster_entry_within_refuses_a_full_roster,
+    two_stores_updating_one_roster_lose_no_change,
+    guests_are_listed_for_their_owner_only,
     offline_store_limit_order_delete_count,
     offline_ids_are_never_reused,
     offline_store_on_missing_account_is_not_found,
@@ -618,8 +622,8 @@ async fn data_survives_reopen(h: &Harness) {
     }
     // One row per migration file (0001 accounts, 0002 rosters/offline, 0003 contact
     // index, 0004 roster version floor, 0005 private XML, vCards, blocklists, last
-    // activity).
-    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 5);
+    // activity, 0006 guest owners).
+    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 6);
 }
 
 /// Catches a deferred BEGIN in SQLite: upgrading a read transaction to a
@@ -970,6 +974,220 @@ async fn concurrent_roster_writes_get_distinct_versions(h: &Harness) {
     assert_eq!(entries[0].groups[1], "common");
 }
 
+/// The read-modify-write sees the stored entry, and writes (and bumps the version) only
+/// when told to.
+async fn update_roster_entry_reads_decides_and_writes(h: &Harness) {
+    let store = open(&h.url).await.unwrap();
+    let id = alice();
+    // No account: shown as no entry; keeping is fine, writing is NotFound.
+    let mut seen = Vec::new();
+    let kept = store
+        .update_roster_entry(&id, "bob@b.example", &mut |e| {
+            seen.push(e);
+            RosterUpdate::Keep
+        })
+        .await
+        .unwrap();
+    assert_eq!((kept, seen), (RosterUpdated::Kept, vec![None]));
+    assert!(matches!(
+        store
+            .update_roster_entry(&id, "bob@b.example", &mut |_| RosterUpdate::Put(item(
+                "bob@b.example"
+            )))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+
+    store.create_account(&id, &[]).await.unwrap();
+    let mut bob = item("bob@b.example");
+    bob.groups = vec!["Friends".into(), "Work".into()];
+    bob.subscription = Subscription::To;
+    let to_write = bob.clone();
+    let stored = store
+        .update_roster_entry(&id, "bob@b.example", &mut |e| {
+            assert_eq!(e, None);
+            RosterUpdate::Put(to_write.clone())
+        })
+        .await
+        .unwrap();
+    assert_eq!(stored, RosterUpdated::Stored(1));
+    assert_eq!(
+        store.roster_entry(&id, "bob@b.example").await.unwrap(),
+        Some(bob.clone())
+    );
+    // Keep: the version stays.
+    let mut seen = None;
+    let kept = store
+        .update_roster_entry(&id, "bob@b.example", &mut |e| {
+            seen = e;
+            RosterUpdate::Keep
+        })
+        .await
+        .unwrap();
+    assert_eq!((kept, seen), (RosterUpdated::Kept, Some(bob.clone())));
+    assert_eq!(store.roster_version(&id).await.unwrap(), 1);
+    // A change of what was read: groups replaced whole, version bumped.
+    let stored = store
+        .update_roster_entry(&id, "bob@b.example", &mut |e| {
+            let mut e = e.expect("stored");
+            e.groups = vec!["Work".into()];
+            e.subscription = Subscription::Both;
+            RosterUpdate::Put(e)
+        })
+        .await
+        .unwrap();
+    assert_eq!(stored, RosterUpdated::Stored(2));
+    let now = store
+        .roster_entry(&id, "bob@b.example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(now.groups, vec!["Work".to_owned()]);
+    assert_eq!(now.subscription, Subscription::Both);
+    assert_eq!(h.count("SELECT COUNT(*) FROM roster_groups").await, 1);
+}
+
+/// RFC 6121 §2.3.3: a full roster refuses a new item, but an item it holds may change and
+/// a pending-only entry may be written.
+async fn update_roster_entry_within_refuses_a_full_roster(h: &Harness) {
+    let store = open(&h.url).await.unwrap();
+    let id = alice();
+    store.create_account(&id, &[]).await.unwrap();
+    for contact in ["bob@b.example", "carol@c.example"] {
+        store.put_roster_entry(&id, &item(contact)).await.unwrap();
+    }
+    let within = |entry: RosterEntry| RosterUpdate::PutWithin {
+        entry,
+        max_items: 2,
+    };
+    let full = store
+        .update_roster_entry(&id, "dave@d.example", &mut |_| {
+            within(item("dave@d.example"))
+        })
+        .await
+        .unwrap();
+    assert_eq!(full, RosterUpdated::Full);
+    assert_eq!(
+        store.roster_entry(&id, "dave@d.example").await.unwrap(),
+        None
+    );
+    assert_eq!(store.roster_version(&id).await.unwrap(), 2);
+    let renamed = store
+        .update_roster_entry(&id, "bob@b.example", &mut |e| {
+            let mut e = e.expect("stored");
+            e.name = Some("Bob".into());
+            within(e)
+        })
+        .await
+        .unwrap();
+    assert_eq!(renamed, RosterUpdated::Stored(3));
+    let pending = RosterEntry {
+        contact: "erin@e.example".into(),
+        pending_in: true,
+        ..RosterEntry::default()
+    };
+    let stored = store
+        .update_roster_entry(&id, "erin@e.example", &mut |_| within(pending.clone()))
+        .await
+        .unwrap();
+    assert_eq!(stored, RosterUpdated::Stored(4));
+    assert_eq!(store.roster_size(&id).await.unwrap(), 2);
+}
+
+/// Two stores with pools of their own on one database, as two server processes sharing
+/// it would be: concurrent read-modify-writes of one entry all land (each adds a group to
+/// what it read), none overwrites another's.
+async fn two_stores_updating_one_roster_lose_no_change(h: &Harness) {
+    const WRITES: usize = 24;
+    let stores = [open(&h.url).await.unwrap(), open(&h.url).await.unwrap()];
+    let id = alice();
+    stores[0].create_account(&id, &[]).await.unwrap();
+    let tasks: Vec<_> = (0..WRITES)
+        .map(|i| {
+            let store = Arc::clone(&stores[i % 2]);
+            tokio::spawn(async move {
+                store
+                    .update_roster_entry(&alice(), "bob@b.example", &mut |e| {
+                        let mut e = e.unwrap_or_else(|| item("bob@b.example"));
+                        e.groups.push(format!("g{i:02}"));
+                        RosterUpdate::Put(e)
+                    })
+                    .await
+            })
+        })
+        .collect();
+    let mut versions = Vec::new();
+    for task in tasks {
+        match task.await.unwrap().unwrap() {
+            RosterUpdated::Stored(v) => versions.push(v),
+            other => panic!("{other:?}"),
+        }
+    }
+    versions.sort_unstable();
+    assert_eq!(versions, (1..=WRITES as u64).collect::<Vec<_>>());
+    let entry = stores[1]
+        .roster_entry(&id, "bob@b.example")
+        .await
+        .unwrap()
+        .unwrap();
+    let mut groups = entry.groups.clone();
+    groups.sort_unstable();
+    let every: Vec<String> = (0..WRITES).map(|i| format!("g{i:02}")).collect();
+    assert_eq!(groups, every, "every write's group, none lost");
+}
+
+// ---- guests ----------------------------------------------------------------
+
+/// Each node finds its own guests, and the untagged credential-less accounts (guests of a
+/// version before migration 0006), never another node's guests or a user with a password.
+async fn guests_are_listed_for_their_owner_only(h: &Harness) {
+    let store = open(&h.url).await.unwrap();
+    let (a1, a2) = (
+        AccountId::new("guest-a1", "a.example"),
+        AccountId::new("guest-a2", "b.example"),
+    );
+    let b1 = AccountId::new("guest-b1", "a.example");
+    let old = AccountId::new("guest-old", "a.example");
+    store.create_guest(&a2, "node-a").await.unwrap();
+    store.create_guest(&a1, "node-a").await.unwrap();
+    store.create_guest(&b1, "node-b").await.unwrap();
+    store.create_account(&old, &[]).await.unwrap();
+    store
+        .create_account(&alice(), &[cred(ScramHash::Sha256, 1)])
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.create_guest(&a1, "node-b").await,
+        Err(StoreError::AlreadyExists)
+    ));
+    assert!(matches!(
+        store.create_guest(&alice(), "node-b").await,
+        Err(StoreError::AlreadyExists)
+    ));
+    assert_eq!(
+        store.guests_of("node-a").await.unwrap(),
+        vec![a1.clone(), old.clone(), a2.clone()]
+    );
+    assert_eq!(
+        store.guests_of("node-b").await.unwrap(),
+        vec![b1.clone(), old.clone()]
+    );
+    assert_eq!(store.guests_of("node-c").await.unwrap(), vec![old.clone()]);
+    // A guest is an account like any other: it exists, holds a roster, and goes.
+    assert!(store.account_exists(&b1).await.unwrap());
+    store
+        .put_roster_entry(&b1, &item("bob@b.example"))
+        .await
+        .unwrap();
+    assert!(store.remove_account(&b1).await.unwrap());
+    assert_eq!(store.guests_of("node-b").await.unwrap(), vec![old]);
+    assert_eq!(
+        h.count("SELECT COUNT(*) FROM accounts WHERE guest_owner = 'node-a'")
+            .await,
+        2
+    );
+}
+
 // ---- offline messages ------------------------------------------------------
 
 async fn offline_store_limit_order_delete_count(h: &Harness) {
@@ -1175,7 +1393,10 @@ async fn upgrade_from_first_release_keeps_accounts(h: &Harness) {
         .unwrap());
     fill_private_vcard_blocklist_last_activity(&*store, &alice()).await;
     assert_private_vcard_blocklist_last_activity(&*store, &alice()).await;
-    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 5);
+    // Without credentials and from before guests had owners: any node's leftover sweep
+    // finds it.
+    assert_eq!(store.guests_of("node").await.unwrap(), vec![alice()]);
+    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 6);
 }
 
 // ---- private XML, vCards, blocklists, last activity -----------------------

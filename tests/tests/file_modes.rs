@@ -36,4 +36,5 @@ async fn data_directory_database_and_key_are_private() {
         assert_eq!(mode(Path::new(&file)), 0o600, "{file}");
     }
     assert_eq!(mode(&data.join("key.pem")), 0o600, "key.pem");
+    assert_eq!(mode(&data.join("node-id")), 0o600, "node-id");
 }

@@ -1,8 +1,9 @@
 //! Regression: two users asking each other for a subscription at the same moment. Each
 //! account's roster entry is read, changed and written back by whichever stanza gets
-//! there; without one lock per account, the contact's incoming request and the user's own
-//! outgoing one could overwrite each other and a pending request was lost, so the pair
-//! never reached `both` (found by the load generator's presence scenario).
+//! there; unless the read and the write are one storage transaction, the contact's incoming
+//! request and the user's own outgoing one could overwrite each other and a pending request
+//! was lost, so the pair never reached `both` (found by the load generator's presence
+//! scenario). The storage tests race two stores on one database the same way.
 
 mod im_support;
 

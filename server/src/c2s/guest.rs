@@ -5,7 +5,10 @@
 //! - a bound session's end: [`remove`], from [`crate::session::run`] after the unavailable
 //!   broadcast (contacts are told, the roster and offline messages go with the account);
 //! - negotiation stopping before a resource is bound (error, timeout, shutdown): [`Guard`];
-//! - a crash: [`remove_leftovers`] at start-up, before anyone can connect.
+//! - a crash: [`remove_leftovers`] at start-up, before anyone can connect. Each guest row
+//!   names the node that created it (`Server::node_id`, kept in `data_dir`), so a node
+//!   restarted after its crash removes its own guests and never the live guests of another
+//!   node sharing the database.
 
 use std::sync::Arc;
 
@@ -15,12 +18,12 @@ use jabberwock_storage::{AccountId, Store, StoreError};
 use crate::error::{store_to_stream_error, SessionEnd};
 use crate::server::Server;
 
-/// Creates the guest's account row on `host`.
+/// Creates the guest's account row on `host`, owned by this node.
 pub async fn create(server: &Server, host: &str) -> Result<AccountId, SessionEnd> {
     loop {
         let n: u64 = rand::Rng::gen(&mut rand::thread_rng());
         let account = AccountId::new(format!("guest-{n:016x}"), host);
-        match server.store.create_account(&account, &[]).await {
+        match server.store.create_guest(&account, &server.node_id).await {
             Ok(()) => return Ok(account),
             // 64 random bits: a clash can only be a user who registered this very name.
             Err(StoreError::AlreadyExists) => continue,
@@ -45,10 +48,11 @@ pub async fn remove(server: &Server, guest: &BareJid) {
     }
 }
 
-/// At start-up: guests left behind by a crash (every account without credentials; only
-/// guests are created without). Their contacts' rosters are updated as if they had left.
+/// At start-up: guests this node left behind by a crash (those it owns, and untagged
+/// credential-less accounts from before guests had owners; only guests are created
+/// without credentials). Their contacts' rosters are updated as if they had left.
 pub async fn remove_leftovers(server: &Server) {
-    let leftovers = match server.store.accounts_without_credentials().await {
+    let leftovers = match server.store.guests_of(&server.node_id).await {
         Ok(accounts) => accounts,
         Err(e) => {
             tracing::warn!(error = %e, "could not list leftover guests");

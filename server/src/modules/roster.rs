@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use jabberwock_protocol::ns;
 use jabberwock_protocol::stanza::{Condition, IqType, StanzaError};
 use jabberwock_protocol::xml::Element;
+use jabberwock_storage::{RosterUpdate, RosterUpdated};
 
 use super::{xep, IqHandler, IqRequest, Module, NoConfig, Registrar, Stage, Target, Xep};
 use crate::accounts::account_of;
@@ -72,35 +73,35 @@ impl IqHandler for Set {
                 }
             }
             ItemRequest::Update { jid, name, groups } => {
-                let account = account_of(&owner);
-                // Held to the write, so a subscription change can't slip in between.
-                let _guard = server.roster_locks.lock(owner.as_str()).await;
-                let mut entry = rosters::entry(server, &owner, &jid)
+                let max_items = server.config.roster.max_items;
+                let mut written = None;
+                // One storage transaction from the read to the write, so a subscription
+                // change can't slip in between (its state is kept, only the item changes).
+                let updated = server
+                    .store
+                    .update_roster_entry(&account_of(&owner), jid.as_str(), &mut |stored| {
+                        let mut entry = rosters::entry_or_fresh(stored, &jid);
+                        entry.name = name.clone();
+                        entry.groups = groups.clone();
+                        entry.in_roster = true;
+                        written = Some(entry.clone());
+                        // §2.3.3: a full roster refuses new items.
+                        RosterUpdate::PutWithin { entry, max_items }
+                    })
                     .await
                     .map_err(store_to_stanza_error)?;
-                if !entry.in_roster {
-                    let size = server
-                        .store
-                        .roster_size(&account)
-                        .await
-                        .map_err(store_to_stanza_error)?;
-                    // §2.3.3: a full roster refuses new items.
-                    if size >= server.config.roster.max_items {
+                match (updated, written) {
+                    (RosterUpdated::Stored(version), Some(entry)) => {
+                        rosters::push(server, &owner, item::to_element(&entry), version).await;
+                    }
+                    (RosterUpdated::Full, _) => {
                         return Err(StanzaError::with_text(
                             Condition::NotAllowed,
                             "The roster is full",
                         ));
                     }
+                    _ => {}
                 }
-                entry.name = name;
-                entry.groups = groups;
-                entry.in_roster = true;
-                let version = server
-                    .store
-                    .put_roster_entry(&account, &entry)
-                    .await
-                    .map_err(store_to_stanza_error)?;
-                rosters::push(server, &owner, item::to_element(&entry), version).await;
             }
         }
         Ok(None)

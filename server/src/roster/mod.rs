@@ -7,13 +7,12 @@
 //! be reached instead where [`deliver_to_contact_server`] says so.
 
 pub mod item;
-pub mod locks;
 pub mod subscription;
 
 use jabberwock_protocol::jid::{BareJid, FullJid, Jid};
 use jabberwock_protocol::ns;
 use jabberwock_protocol::xml::Element;
-use jabberwock_storage::{RosterEntry, StoreError, Subscription};
+use jabberwock_storage::{RosterEntry, RosterUpdate, RosterUpdated, StoreError, Subscription};
 
 use crate::accounts::account_of;
 use crate::modules::Event;
@@ -39,20 +38,12 @@ fn apply(entry: &mut RosterEntry, state: State) {
     }
 }
 
-/// The stored entry of `owner` for `contact`, or a fresh one.
-pub async fn entry(
-    server: &Server,
-    owner: &BareJid,
-    contact: &BareJid,
-) -> Result<RosterEntry, StoreError> {
-    Ok(server
-        .store
-        .roster_entry(&account_of(owner), contact.as_str())
-        .await?
-        .unwrap_or_else(|| RosterEntry {
-            contact: contact.to_string(),
-            ..RosterEntry::default()
-        }))
+/// The stored entry for `contact` (as the store's read-modify-write shows it), or a fresh one.
+pub fn entry_or_fresh(stored: Option<RosterEntry>, contact: &BareJid) -> RosterEntry {
+    stored.unwrap_or_else(|| RosterEntry {
+        contact: contact.to_string(),
+        ..RosterEntry::default()
+    })
 }
 
 /// Marks (in its `SessionState`) a resource that asked for the roster: it gets roster pushes
@@ -104,25 +95,35 @@ pub async fn outbound(
         // A subscription to oneself means nothing: self-presence is always shared.
         return Ok(());
     }
-    let guard = server.roster_locks.lock(owner.as_str()).await;
-    let mut entry = entry(server, &owner, contact).await?;
-    let before = state_of(&entry);
-    let out = subscription::outbound(before, kind);
-    if out.state != before {
-        apply(&mut entry, out.state);
+    // The read, the transition and the write are one storage transaction: a stanza for the
+    // same account handled at once (here or by another process on the same database) waits
+    // for it instead of overwriting it. It ends before routing, so the contact's side never
+    // waits inside it.
+    let mut before = State::default();
+    let mut out = subscription::outbound(before, kind);
+    let mut written = None;
+    let updated = server
+        .store
+        .update_roster_entry(&account_of(&owner), contact.as_str(), &mut |stored| {
+            let mut entry = entry_or_fresh(stored, contact);
+            before = state_of(&entry);
+            out = subscription::outbound(before, kind);
+            if out.state == before {
+                return RosterUpdate::Keep;
+            }
+            apply(&mut entry, out.state);
+            if out.push {
+                entry.in_roster = true;
+            }
+            written = Some(entry.clone());
+            RosterUpdate::Put(entry)
+        })
+        .await?;
+    if let (RosterUpdated::Stored(version), Some(entry)) = (updated, &written) {
         if out.push {
-            entry.in_roster = true;
-        }
-        let version = server
-            .store
-            .put_roster_entry(&account_of(&owner), &entry)
-            .await?;
-        if out.push {
-            push(server, &owner, item::to_element(&entry), version).await;
+            push(server, &owner, item::to_element(entry), version).await;
         }
     }
-    // Released before routing: the contact's side takes its own account's lock.
-    drop(guard);
     if out.route {
         use jabberwock_storage::Subscription::{Both, From};
         // §3.2.2: a contact losing its subscription sees us go unavailable first.
@@ -195,29 +196,41 @@ pub async fn inbound(
         }
         return Ok(());
     }
-    let guard = server.roster_locks.lock(contact.as_str()).await;
-    let mut entry = entry(server, contact, user).await?;
-    let before = state_of(&entry);
-    let result = subscription::inbound(before, kind);
-    if result.state != before {
-        apply(&mut entry, result.state);
-        if kind == Kind::Subscribe && result.deliver {
-            // Kept for the next login if nobody is online to answer it now (§3.1.3).
-            entry.pending_in_stanza =
-                Some(String::from_utf8_lossy(&stanza.to_bytes(ns::CLIENT)).into_owned());
-        }
+    // Serialised before the transaction, which must not wait for anything.
+    let serialized = (kind == Kind::Subscribe)
+        .then(|| String::from_utf8_lossy(&stanza.to_bytes(ns::CLIENT)).into_owned());
+    // One storage transaction from the read to the write, as in `outbound`.
+    let mut before = State::default();
+    let mut result = subscription::inbound(before, kind);
+    let mut written = None;
+    let updated = server
+        .store
+        .update_roster_entry(&account_of(contact), user.as_str(), &mut |stored| {
+            let mut entry = entry_or_fresh(stored, user);
+            before = state_of(&entry);
+            result = subscription::inbound(before, kind);
+            if result.state == before {
+                return RosterUpdate::Keep;
+            }
+            apply(&mut entry, result.state);
+            if result.deliver {
+                if let Some(serialized) = &serialized {
+                    // Kept for the next login if nobody is online to answer it now (§3.1.3).
+                    entry.pending_in_stanza = Some(serialized.clone());
+                }
+            }
+            if result.push {
+                entry.in_roster = true;
+            }
+            written = Some(entry.clone());
+            RosterUpdate::Put(entry)
+        })
+        .await?;
+    if let (RosterUpdated::Stored(version), Some(entry)) = (updated, &written) {
         if result.push {
-            entry.in_roster = true;
-        }
-        let version = server
-            .store
-            .put_roster_entry(&account_of(contact), &entry)
-            .await?;
-        if result.push {
-            push(server, contact, item::to_element(&entry), version).await;
+            push(server, contact, item::to_element(entry), version).await;
         }
     }
-    drop(guard);
     if result.deliver {
         server
             .router
