@@ -37,9 +37,23 @@ pub fn parse_resource(s: &str) -> Result<String, JidError> {
     Ok(full.resource().as_str().to_owned())
 }
 
+/// The bare part of a JID's text, up to the first `/` (RFC 7622 §3.1: the domain and local
+/// parts hold none; a resource may), without parsing it: for JIDs that are already
+/// normalised, on paths where parsing again would cost.
+pub fn bare_part(jid: &str) -> &str {
+    jid.split_once('/').map_or(jid, |(bare, _)| bare)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bare_part_cuts_at_the_first_slash() {
+        assert_eq!(bare_part("a@b/c/d"), "a@b");
+        assert_eq!(bare_part("a@b"), "a@b");
+        assert_eq!(bare_part("b/c"), "b");
+    }
 
     #[test]
     fn accepts_ordinary_resource() {

@@ -51,6 +51,7 @@ pub async fn run(
     let last = server.router.table.resource_count(jid.to_bare().as_str()) <= 1;
     let mut event = ModuleEvent::SessionEnded {
         jid: &jid,
+        state: &state,
         last,
         replaced,
     };

@@ -93,6 +93,16 @@ impl Blocklists {
             .cloned()
     }
 
+    /// Whether `bare`'s list is in memory and empty: nothing to check (the usual case, and
+    /// a look that allocates nothing).
+    fn known_empty(&self, bare: &str) -> bool {
+        self.cache
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(bare)
+            .is_some_and(|list| list.is_empty())
+    }
+
     fn drop_entry(&self, bare: &str) {
         self.cache
             .write()
@@ -459,9 +469,28 @@ impl Enforce {
 
 #[async_trait]
 impl Hook for Enforce {
+    /// Nothing to enforce for accounts whose list is in memory and empty (the usual case).
+    fn quick(&self, _server: &Server, event: &mut Event<'_>) -> Option<Flow> {
+        use jabberwock_protocol::jid::bare_part;
+        let empty = |jid: &str| self.0.known_empty(bare_part(jid));
+        let nothing = match event {
+            Event::MessageFromClient { from, .. } => empty(from.as_str()),
+            Event::MessageIn { to, .. } => empty(to.as_str()),
+            Event::IqIn { from, to, .. } => empty(from.as_str()) && empty(to.as_str()),
+            _ => false,
+        };
+        nothing.then_some(Flow::Continue)
+    }
+
     async fn on(&self, server: &Server, event: &mut Event<'_>) -> Flow {
         match event {
             Event::MessageFromClient { from, stanza } => {
+                if self
+                    .0
+                    .known_empty(jabberwock_protocol::jid::bare_part(from.as_str()))
+                {
+                    return Flow::Continue;
+                }
                 let Some(to) = stanza.to().and_then(|t| Jid::new(t).ok()) else {
                     return Flow::Continue;
                 };
@@ -471,6 +500,12 @@ impl Hook for Enforce {
                 Flow::Continue
             }
             Event::MessageIn { from, to, stanza } => {
+                if self
+                    .0
+                    .known_empty(jabberwock_protocol::jid::bare_part(to.as_str()))
+                {
+                    return Flow::Continue;
+                }
                 let sender = match from {
                     Some(from) => Some(Jid::from((*from).clone())),
                     None => sender(stanza.element()),
@@ -493,6 +528,15 @@ impl Hook for Enforce {
                 Flow::Continue
             }
             Event::IqIn { from, to, stanza } => {
+                if self
+                    .0
+                    .known_empty(jabberwock_protocol::jid::bare_part(from.as_str()))
+                    && self
+                        .0
+                        .known_empty(jabberwock_protocol::jid::bare_part(to.as_str()))
+                {
+                    return Flow::Continue;
+                }
                 let request = matches!(stanza.iq_type(), Some(IqType::Get | IqType::Set));
                 let sender = Jid::from((*from).clone());
                 let recipient = Jid::from((*to).clone());

@@ -3,7 +3,7 @@
 //! those the account receives on its other resources (`<received/>`, §7). A resource that
 //! never asks (a Flash client, for one) never gets a copy.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -31,7 +31,31 @@ fn is_enabled(state: &SessionState) -> bool {
 }
 
 /// `<enable/>` (true) or `<disable/>` (false).
-struct Switch(bool);
+struct Switch(bool, Arc<Sessions>);
+
+/// How many sessions have carbons enabled: while none has, the hooks are inactive and the
+/// router prepares nothing for them.
+#[derive(Default)]
+struct Sessions(AtomicUsize);
+
+impl Sessions {
+    fn any(&self) -> bool {
+        self.0.load(Ordering::Relaxed) > 0
+    }
+
+    /// A session's switch went from `was` to `now`.
+    fn switched(&self, was: bool, now: bool) {
+        match (was, now) {
+            (false, true) => {
+                self.0.fetch_add(1, Ordering::Relaxed);
+            }
+            (true, false) => {
+                self.0.fetch_sub(1, Ordering::Relaxed);
+            }
+            _ => {}
+        }
+    }
+}
 
 #[async_trait]
 impl IqHandler for Switch {
@@ -47,10 +71,11 @@ impl IqHandler for Switch {
             .session_state(request.from)
             .ok_or_else(|| StanzaError::new(Condition::NotAllowed))?;
         // §10.1: enabling twice (or disabling twice) is no error.
-        state
+        let was = state
             .get_or_insert_with(Enabled::default)
             .0
-            .store(self.0, Ordering::Relaxed);
+            .swap(self.0, Ordering::Relaxed);
+        self.1.switched(was, self.0);
         Ok(None)
     }
 }
@@ -94,17 +119,30 @@ fn carbon(direction: &str, original: &Element, bare: &str, to: &str) -> Element 
 
 /// §8: a message a client sends goes, as `<sent/>`, to its account's other carbons-enabled
 /// resources.
-struct Sent;
+struct Sent(Arc<Sessions>);
 
 #[async_trait]
 impl Hook for Sent {
-    async fn on(&self, server: &Server, event: &mut Event<'_>) -> Flow {
+    fn active(&self) -> bool {
+        self.0.any()
+    }
+
+    fn quick(&self, server: &Server, event: &mut Event<'_>) -> Option<Flow> {
         let Event::MessageFromClient { from, stanza } = event else {
-            return Flow::Continue;
+            return Some(Flow::Continue);
         };
         let message = stanza.element();
         if !eligible(message) {
-            return Flow::Continue;
+            return Some(Flow::Continue);
+        }
+        // Nothing to build unless another resource of the sender asked for copies (the
+        // usual case is that none did: a cheap look before parsing the recipient).
+        let own = jabberwock_protocol::jid::bare_part(from.as_str());
+        let wanted = server.router.table.any_resource(own, |full, state| {
+            full != from.as_str() && is_enabled(state)
+        });
+        if !wanted {
+            return Some(Flow::Continue);
         }
         let bare = from.to_bare();
         // A message between resources of one account: the others see it as received (§7),
@@ -113,7 +151,7 @@ impl Hook for Sent {
             .to()
             .is_none_or(|to| Jid::new(to).is_ok_and(|to| to.to_bare() == bare));
         if to_own_account {
-            return Flow::Continue;
+            return Some(Flow::Continue);
         }
         server
             .router
@@ -122,32 +160,71 @@ impl Hook for Sent {
                 (full != from.as_str() && is_enabled(state))
                     .then(|| carbon("sent", message, bare.as_str(), full))
             });
-        Flow::Continue
+        Some(Flow::Continue)
+    }
+
+    async fn on(&self, server: &Server, event: &mut Event<'_>) -> Flow {
+        self.quick(server, event).unwrap_or(Flow::Continue)
     }
 }
 
 /// §7: a message delivered to some resources of an account goes, as `<received/>`, to its
 /// carbons-enabled resources that did not take it.
-struct Received;
+struct Received(Arc<Sessions>);
+
+/// A session that ends with carbons enabled no longer counts.
+struct Ended(Arc<Sessions>);
+
+#[async_trait]
+impl Hook for Ended {
+    fn quick(&self, _server: &Server, event: &mut Event<'_>) -> Option<Flow> {
+        if let Event::SessionEnded { state, .. } = event {
+            if let Some(enabled) = state.get::<Enabled>() {
+                self.0
+                    .switched(enabled.0.swap(false, Ordering::Relaxed), false);
+            }
+        }
+        Some(Flow::Continue)
+    }
+
+    async fn on(&self, server: &Server, event: &mut Event<'_>) -> Flow {
+        self.quick(server, event).unwrap_or(Flow::Continue)
+    }
+}
 
 #[async_trait]
 impl Hook for Received {
-    async fn on(&self, server: &Server, event: &mut Event<'_>) -> Flow {
+    fn active(&self) -> bool {
+        self.0.any()
+    }
+
+    fn quick(&self, server: &Server, event: &mut Event<'_>) -> Option<Flow> {
         let Event::MessageDelivered {
             to,
             resources,
             stanza,
         } = event
         else {
-            return Flow::Continue;
+            return Some(Flow::Continue);
         };
         let message = stanza.element();
         if !eligible(message) {
-            return Flow::Continue;
+            return Some(Flow::Continue);
         }
-        let bare = to.to_bare();
         // A message from one of the account's own resources: that one wrote it.
         let sender = stanza.from();
+        let wanted = server.router.table.any_resource(
+            jabberwock_protocol::jid::bare_part(to.as_str()),
+            |full, state| {
+                sender != Some(full)
+                    && is_enabled(state)
+                    && !resources.iter().any(|r: &FullJid| r.as_str() == full)
+            },
+        );
+        if !wanted {
+            return Some(Flow::Continue);
+        }
+        let bare = to.to_bare();
         server
             .router
             .table
@@ -156,7 +233,11 @@ impl Hook for Received {
                 (!took && sender != Some(full) && is_enabled(state))
                     .then(|| carbon("received", message, bare.as_str(), full))
             });
-        Flow::Continue
+        Some(Flow::Continue)
+    }
+
+    async fn on(&self, server: &Server, event: &mut Event<'_>) -> Flow {
+        self.quick(server, event).unwrap_or(Flow::Continue)
     }
 }
 
@@ -167,7 +248,7 @@ struct StripPrivate;
 
 #[async_trait]
 impl Hook for StripPrivate {
-    async fn on(&self, _server: &Server, event: &mut Event<'_>) -> Flow {
+    fn quick(&self, _server: &Server, event: &mut Event<'_>) -> Option<Flow> {
         if let Event::StanzaToClient {
             stanza: Some(element),
             ..
@@ -177,7 +258,11 @@ impl Hook for StripPrivate {
                 element.remove_child("private", ns::CARBONS);
             }
         }
-        Flow::Continue
+        Some(Flow::Continue)
+    }
+
+    async fn on(&self, server: &Server, event: &mut Event<'_>) -> Flow {
+        self.quick(server, event).unwrap_or(Flow::Continue)
     }
 }
 
@@ -187,28 +272,38 @@ impl Module for Carbons {
     type Config = NoConfig;
 
     fn register(_config: NoConfig, registry: &mut Registrar<'_>) {
+        let sessions = Arc::new(Sessions::default());
         // §4, §5: addressed to the account (no `to`, or the own bare JID).
         registry.iq(
             IqType::Set,
             Target::Account,
             ns::CARBONS,
             "enable",
-            Arc::new(Switch(true)),
+            Arc::new(Switch(true, sessions.clone())),
         );
         registry.iq(
             IqType::Set,
             Target::Account,
             ns::CARBONS,
             "disable",
-            Arc::new(Switch(false)),
+            Arc::new(Switch(false, sessions.clone())),
         );
         // §3: a client asks its server. Not on the account: contacts who may see its disco
         // have no use for it.
         registry.disco_feature(Target::Host, ns::CARBONS);
         // After the modules that may stop a message (blocking): a refused message is not
         // copied.
-        registry.hook(EventKind::MessageFromClient, -100, Arc::new(Sent));
-        registry.hook(EventKind::MessageDelivered, 0, Arc::new(Received));
+        registry.hook(
+            EventKind::MessageFromClient,
+            -100,
+            Arc::new(Sent(sessions.clone())),
+        );
+        registry.hook(
+            EventKind::MessageDelivered,
+            0,
+            Arc::new(Received(sessions.clone())),
+        );
+        registry.hook(EventKind::SessionEnded, 0, Arc::new(Ended(sessions)));
         registry.hook(EventKind::StanzaToClient, 0, Arc::new(StripPrivate));
     }
 }

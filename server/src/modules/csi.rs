@@ -76,15 +76,15 @@ struct Filter;
 
 #[async_trait]
 impl Hook for Filter {
-    async fn on(&self, _server: &Server, event: &mut Event<'_>) -> Flow {
+    fn quick(&self, _server: &Server, event: &mut Event<'_>) -> Option<Flow> {
         let Event::StanzaToClient {
             state, stanza, out, ..
         } = event
         else {
-            return Flow::Continue;
+            return Some(Flow::Continue);
         };
         let Some(client) = state.get::<ClientState>() else {
-            return Flow::Continue;
+            return Some(Flow::Continue);
         };
         let mut held = client.lock();
         if held.inactive {
@@ -96,11 +96,15 @@ impl Hook for Filter {
                 if held.presences.len() > MAX_HELD {
                     out.extend(held.presences.drain(..).map(|(_, presence)| presence));
                 }
-                return Flow::Continue;
+                return Some(Flow::Continue);
             }
         }
         out.extend(held.presences.drain(..).map(|(_, presence)| presence));
-        Flow::Continue
+        Some(Flow::Continue)
+    }
+
+    async fn on(&self, server: &Server, event: &mut Event<'_>) -> Flow {
+        self.quick(server, event).unwrap_or(Flow::Continue)
     }
 }
 

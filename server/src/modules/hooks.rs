@@ -101,6 +101,8 @@ pub enum Event<'a> {
     },
     SessionEnded {
         jid: &'a FullJid,
+        /// The ending session's module state (the JID may already be another session's).
+        state: &'a SessionState,
         /// The account's last session: no resource of it is left.
         last: bool,
         /// A newer session took this full JID over (RFC 6120 §7.7.2.2): what the JID shows
@@ -189,5 +191,19 @@ impl Event<'_> {
 
 #[async_trait]
 pub trait Hook: Send + Sync {
+    /// The synchronous part: a listener that can decide without waiting (most can, most of
+    /// the time: "nothing to do here") answers here, and no future is made for it. `None`
+    /// goes on to [`Hook::on`].
+    fn quick(&self, _server: &Server, _event: &mut Event<'_>) -> Option<Flow> {
+        None
+    }
+
+    /// Whether the listener has anything to do at all right now (carbons: some session
+    /// enabled them). While none of an event's listeners is active the core skips the
+    /// event, and what it would prepare for it, entirely.
+    fn active(&self) -> bool {
+        true
+    }
+
     async fn on(&self, server: &Server, event: &mut Event<'_>) -> Flow;
 }

@@ -110,13 +110,13 @@ impl Hook for Record {
                 }
             }
             Event::SessionEnded {
-                jid, last: true, ..
+                jid,
+                state,
+                last: true,
+                ..
             } => {
-                let status = server
-                    .router
-                    .table
-                    .session_state(jid)
-                    .and_then(|s| s.get::<LeftWith>())
+                let status = state
+                    .get::<LeftWith>()
                     .map(|l| l.0.lock().unwrap_or_else(|p| p.into_inner()).clone())
                     .unwrap_or_default();
                 let account = account_of(&jid.to_bare());

@@ -202,6 +202,8 @@ pub struct Registry {
     hosts: HashMap<String, u64>,
     /// The modules on globally (for a domain that is none of the hosts).
     global: u64,
+    /// Every host runs exactly the global modules (the usual case): no per-host lookup.
+    uniform: bool,
 }
 
 /// A module's handle on the registry while it registers.
@@ -333,10 +335,14 @@ impl Registry {
             }
             registry.hosts.insert(host.clone(), mask);
         }
+        registry.uniform = registry.hosts.values().all(|m| *m == registry.global);
         registry
     }
 
     fn mask(&self, host: &str) -> u64 {
+        if self.uniform {
+            return self.global;
+        }
         self.hosts.get(host).copied().unwrap_or(self.global)
     }
 
@@ -464,7 +470,7 @@ impl Registry {
 
     /// Whether any module listens to `kind` (lets the core skip preparing an event).
     pub fn listens(&self, kind: EventKind) -> bool {
-        !self.hooks[kind as usize].is_empty()
+        self.hooks[kind as usize].iter().any(|(_, _, h)| h.active())
     }
 
     /// Runs the listeners of `event` until one handles or refuses it.
@@ -473,12 +479,21 @@ impl Registry {
         if hooks.is_empty() {
             return Flow::Continue;
         }
-        let mask = self.mask(event.host());
+        // The usual case, every host running the same modules, needs no host lookup.
+        let mask = if self.uniform {
+            self.global
+        } else {
+            self.mask(event.host())
+        };
         for (_, module, hook) in hooks {
-            if mask & module.bit() == 0 {
+            if mask & module.bit() == 0 || !hook.active() {
                 continue;
             }
-            match hook.on(server, event).await {
+            let flow = match hook.quick(server, event) {
+                Some(flow) => flow,
+                None => hook.on(server, event).await,
+            };
+            match flow {
                 Flow::Continue => {}
                 stop => return stop,
             }

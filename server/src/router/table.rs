@@ -144,7 +144,8 @@ impl InboxSender {
 }
 
 struct Resource {
-    resource: String,
+    /// The bound full JID (its resource part is what the entry is found by).
+    jid: FullJid,
     session_id: u64,
     /// `None` until the session sends available presence (RFC 6121 §4.2); then its priority.
     priority: Option<i8>,
@@ -210,11 +211,10 @@ impl SessionTable {
 
     fn with_resource(&self, jid: &FullJid, f: impl FnOnce(&mut Resource)) {
         let (bare, resource) = keys(jid);
-        if let Some(r) = self
-            .write()
-            .get_mut(&bare)
-            .and_then(|rs| rs.iter_mut().find(|r| r.resource == resource))
-        {
+        if let Some(r) = self.write().get_mut(&bare).and_then(|rs| {
+            rs.iter_mut()
+                .find(|r| r.jid.resource().as_str() == resource)
+        }) {
             f(r);
         }
     }
@@ -234,7 +234,10 @@ impl SessionTable {
         let (bare, resource) = keys(jid);
         let mut map = self.write();
         let resources = map.entry(bare).or_default();
-        if let Some(pos) = resources.iter().position(|r| r.resource == resource) {
+        if let Some(pos) = resources
+            .iter()
+            .position(|r| r.jid.resource().as_str() == resource)
+        {
             let old = resources.remove(pos);
             old.tx.close(replaced);
         } else if resources.len() >= max {
@@ -242,7 +245,7 @@ impl SessionTable {
             return false;
         }
         resources.push(Resource {
-            resource: resource.to_owned(),
+            jid: jid.clone(),
             session_id,
             priority: None,
             last_presence: None,
@@ -257,7 +260,8 @@ impl SessionTable {
         let (bare, resource) = keys(jid);
         let mut map = self.write();
         if let Some(resources) = map.get_mut(&bare) {
-            resources.retain(|r| !(r.resource == resource && r.session_id == session_id));
+            resources
+                .retain(|r| !(r.jid.resource().as_str() == resource && r.session_id == session_id));
             if resources.is_empty() {
                 map.remove(&bare);
             }
@@ -289,7 +293,7 @@ impl SessionTable {
         let (bare, resource) = keys(jid);
         self.read().get(&bare).is_some_and(|rs| {
             rs.iter()
-                .any(|r| r.resource == resource && r.session_id == session_id)
+                .any(|r| r.jid.resource().as_str() == resource && r.session_id == session_id)
         })
     }
 
@@ -303,7 +307,7 @@ impl SessionTable {
         let (bare, resource) = keys(jid);
         self.read().get(&bare).is_some_and(|rs| {
             rs.iter()
-                .any(|r| r.resource == resource && r.priority.is_some())
+                .any(|r| r.jid.resource().as_str() == resource && r.priority.is_some())
         })
     }
 
@@ -314,7 +318,7 @@ impl SessionTable {
         let map = self.read();
         match map
             .get(&bare)
-            .and_then(|rs| rs.iter().find(|r| r.resource == resource))
+            .and_then(|rs| rs.iter().find(|r| r.jid.resource().as_str() == resource))
         {
             Some(r) => send(jid.as_str(), &r.tx, element),
             None => Err(element),
@@ -336,11 +340,10 @@ impl SessionTable {
         };
         let mut count = 0;
         for r in rs.iter().filter(|r| pick(r)) {
-            let jid = format!("{bare}/{}", r.resource);
-            if send(&jid, &r.tx, element.clone()).is_ok() {
+            if send(r.jid.as_str(), &r.tx, element.clone()).is_ok() {
                 count += 1;
                 if let Some(took) = took.as_deref_mut() {
-                    took.extend(FullJid::new(&jid).ok());
+                    took.push(r.jid.clone());
                 }
             }
         }
@@ -353,7 +356,7 @@ impl SessionTable {
         self.read()
             .get(&bare)?
             .iter()
-            .find(|r| r.resource == resource)
+            .find(|r| r.jid.resource().as_str() == resource)
             .map(|r| r.state.clone())
     }
 
@@ -370,12 +373,19 @@ impl SessionTable {
         };
         let mut count = 0;
         for r in rs {
-            let jid = format!("{bare}/{}", r.resource);
-            if let Some(element) = make(&jid, &r.state) {
-                count += usize::from(send(&jid, &r.tx, element).is_ok());
+            if let Some(element) = make(r.jid.as_str(), &r.state) {
+                count += usize::from(send(r.jid.as_str(), &r.tx, element).is_ok());
             }
         }
         count
+    }
+
+    /// Whether some bound resource of `bare` is one `pick` selects, given its full JID and
+    /// module state (a cheap test before building anything for them).
+    pub fn any_resource(&self, bare: &str, pick: impl Fn(&str, &SessionState) -> bool) -> bool {
+        self.read()
+            .get(bare)
+            .is_some_and(|rs| rs.iter().any(|r| pick(r.jid.as_str(), &r.state)))
     }
 
     /// RFC 6121 §8.5.2.1.1: the available resources sharing the highest non-negative
@@ -419,7 +429,7 @@ impl SessionTable {
     pub fn send_to_other_available(&self, except: &FullJid, element: &Element) -> usize {
         let (bare, resource) = keys(except);
         self.send_where(&bare, element, None, |r| {
-            r.resource != resource && r.reachable_priority().is_some()
+            r.jid.resource().as_str() != resource && r.reachable_priority().is_some()
         })
     }
 
@@ -429,9 +439,7 @@ impl SessionTable {
             .get(bare)
             .map(|rs| {
                 rs.iter()
-                    .filter_map(|r| {
-                        Some((format!("{bare}/{}", r.resource), r.last_presence.clone()?))
-                    })
+                    .filter_map(|r| Some((r.jid.to_string(), r.last_presence.clone()?)))
                     .collect()
             })
             .unwrap_or_default()
