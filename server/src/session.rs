@@ -89,26 +89,36 @@ async fn serve(
             err = end_signal.ended() => return SessionEnd::Error(err),
             outbound = inbox.recv() => match outbound {
                 Some(Outbound::Stanza(element)) => {
+                    // Kept small across the writes below (a Vec and a Box, not elements):
+                    // this future is every idle session's, and its largest state counts.
                     let (before, stanza) = if server.modules.listens(EventKind::StanzaToClient) {
-                        Box::pin(through_modules(server, jid, state, *element)).await
+                        let (before, stanza) =
+                            Box::pin(through_modules(server, jid, state, *element)).await;
+                        (before, stanza.map(Box::new))
                     } else {
-                        (Vec::new(), Some(*element))
+                        (Vec::new(), Some(element))
                     };
-                    let mut pending = before.into_iter().chain(stanza);
-                    while let Some(element) = pending.next() {
+                    let count = before.len() + usize::from(stanza.is_some());
+                    for i in 0..count {
+                        let element = before.get(i).or(stanza.as_deref());
+                        let Some(element) = element else { break };
                         // A client that stopped reading blocks this write; once its inbox
                         // overflows too the session ends without finishing it (the unit is
                         // cut, so nothing more can be written on this stream).
-                        tokio::select! {
-                            sent = conn.send(&element) => if sent.is_err() {
+                        let stopped = tokio::select! {
+                            sent = conn.send(element) => if sent.is_err() {
                                 return SessionEnd::Disconnected;
+                            } else {
+                                false
                             },
-                            _ = end_signal.ended() => {
-                                tracing::warn!(%jid, "client stopped reading: connection dropped");
-                                let left = std::iter::once(element).chain(pending).collect();
-                                server.router.redeliver(server, jid, left).await;
-                                return SessionEnd::Disconnected;
-                            }
+                            _ = end_signal.ended() => true,
+                        };
+                        if stopped {
+                            tracing::warn!(%jid, "client stopped reading: connection dropped");
+                            let mut left: Vec<Element> = before.into_iter().skip(i).collect();
+                            left.extend(stanza.map(|s| *s));
+                            Box::pin(server.router.redeliver(server, jid, left)).await;
+                            return SessionEnd::Disconnected;
                         }
                     }
                 }

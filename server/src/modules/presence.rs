@@ -5,7 +5,7 @@
 //! to the user's own resources, and to entities the user sent directed presence to.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use jabberwock_protocol::jid::{BareJid, FullJid, Jid};
@@ -14,7 +14,9 @@ use jabberwock_protocol::stanza::{Condition, Stanza, StanzaError};
 use jabberwock_protocol::xml::Element;
 use jabberwock_storage::{AccountId, RosterEntry, StoreError, Subscription};
 
-use super::{Event, EventKind, Flow, Hook, Module, NoConfig, OwnWrites, Registrar, Xep};
+use super::{
+    Event, EventKind, Flow, Hook, Module, NoConfig, OwnWrites, Registrar, SessionState, Xep,
+};
 use crate::accounts::account_of;
 use crate::roster::{self, subscription::Kind};
 use crate::router::{destination, Destination};
@@ -36,23 +38,31 @@ struct Directed(Mutex<HashSet<String>>);
 /// [`OwnWrites`] (stanzas, and `backlog_due`), and the session writes it to its connection
 /// itself once the stanza that caused it is handled, before reading more input.
 struct PresenceState<'a> {
-    directed: Arc<Directed>,
+    /// The session's module state; its `Directed` is made only when it first sends
+    /// directed presence (most sessions never do, and each keeps little).
+    session: Option<Arc<SessionState>>,
     own: &'a mut OwnWrites,
 }
 
 impl PresenceState<'_> {
-    fn directed(&self) -> MutexGuard<'_, HashSet<String>> {
-        self.directed.0.lock().unwrap_or_else(|p| p.into_inner())
+    fn with_directed<T>(
+        &self,
+        create: bool,
+        f: impl FnOnce(&mut HashSet<String>) -> T,
+    ) -> Option<T> {
+        let session = self.session.as_ref()?;
+        let directed = if create {
+            session.get_or_insert_with(Directed::default)
+        } else {
+            session.get::<Directed>()?
+        };
+        let mut set = directed.0.lock().unwrap_or_else(|p| p.into_inner());
+        Some(f(&mut set))
     }
 }
 
-fn directed_of(server: &Server, jid: &FullJid) -> Arc<Directed> {
-    server
-        .router
-        .table
-        .session_state(jid)
-        .map(|s| s.get_or_insert_with(Directed::default))
-        .unwrap_or_default()
+fn session_of(server: &Server, jid: &FullJid) -> Option<Arc<SessionState>> {
+    server.router.table.session_state(jid)
 }
 
 /// A presence stanza from the client of session `from` (its `from` already stamped).
@@ -243,7 +253,9 @@ async fn broadcast_unavailable(
         Vec::new()
     };
     // §4.6.3: directed presence went to bare and full JIDs alike; each gets its unavailable.
-    let directed: Vec<String> = state.directed().drain().collect();
+    let directed: Vec<String> = state
+        .with_directed(false, |set| set.drain().collect())
+        .unwrap_or_default();
     for jid in directed {
         if let Ok(jid) = Jid::new(&jid) {
             if !targets.contains(&jid) {
@@ -261,10 +273,14 @@ async fn broadcast_unavailable(
 async fn session_ended(server: &Server, from: &FullJid) {
     let mut own = OwnWrites::default();
     let mut state = PresenceState {
-        directed: directed_of(server, from),
+        session: session_of(server, from),
         own: &mut own,
     };
-    if !server.router.table.is_available(from) && state.directed().is_empty() {
+    if !server.router.table.is_available(from)
+        && state
+            .with_directed(false, |set| set.is_empty())
+            .unwrap_or(true)
+    {
         return;
     }
     let presence = Element::new("presence", ns::CLIENT)
@@ -298,7 +314,7 @@ async fn directed(
     match type_attr.as_deref() {
         Some("probe") => probe(server, from, &to.to_bare(), &mut state.own.stanzas).await,
         Some("unavailable") => {
-            state.directed().remove(to.as_str());
+            state.with_directed(false, |set| set.remove(to.as_str()));
             server
                 .router
                 .deliver_presence(server, &to, stanza.into_element())
@@ -307,7 +323,7 @@ async fn directed(
         }
         _ => {
             if type_attr.is_none() {
-                state.directed().insert(to.to_string());
+                state.with_directed(true, |set| set.insert(to.to_string()));
             }
             server
                 .router
@@ -407,7 +423,7 @@ impl Hook for Handle {
         match event {
             Event::PresenceOut { from, stanza, own } => {
                 let mut state = PresenceState {
-                    directed: directed_of(server, from),
+                    session: session_of(server, from),
                     own,
                 };
                 outbound(server, &mut state, from, stanza.clone()).await;

@@ -39,6 +39,8 @@ impl SessionState {
             }
         }
         let value = Arc::new(make());
+        // One slot at a time: a session keeps a few values, and idle sessions are many.
+        values.reserve_exact(1);
         values.push((id, value.clone()));
         value
     }
@@ -48,6 +50,7 @@ impl SessionState {
         let id = TypeId::of::<T>();
         let mut values = self.values();
         values.retain(|(t, _)| *t != id);
+        values.reserve_exact(1);
         values.push((id, Arc::new(value)));
     }
 
