@@ -14,7 +14,9 @@ use crate::common::{
     PRESENCE_SHARED_WITH, RAISE_VERSION_FLOOR,
 };
 use crate::offline::{OfflineMessage, OfflineStore};
-use crate::roster::{RosterEntry, RosterStore, RosterUpdateFn, RosterUpdated};
+use crate::roster::{
+    RosterEntry, RosterStore, RosterUpdateFn, RosterUpdated, DELETE_GROUPS, UPSERT_ENTRY,
+};
 use crate::{Store, StoreError};
 
 /// Embedded like the SQLite set; a separate directory because the dialects
@@ -59,6 +61,48 @@ impl PostgresStore {
     /// A write transaction (the SQLite backend's takes the write lock up front).
     pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
         Ok(self.pool.begin().await?)
+    }
+
+    /// Writes `entry` (its row and its groups, in order) for `contact` of account
+    /// `account_id` inside `tx`, the account's roster version already bumped: the one
+    /// roster entry write, for [`RosterStore::put_roster_entry`] and the read-modify-write.
+    pub(crate) async fn write_entry(
+        tx: &mut Transaction<'static, Postgres>,
+        account_id: i64,
+        contact: &str,
+        entry: &RosterEntry,
+    ) -> Result<(), StoreError> {
+        sqlx::query(UPSERT_ENTRY.postgres())
+            .bind(account_id)
+            .bind(contact)
+            .bind(&entry.name)
+            .bind(entry.subscription.as_str())
+            .bind(entry.pending_out)
+            .bind(entry.pending_in)
+            .bind(entry.approved)
+            .bind(entry.in_roster)
+            .bind(&entry.pending_in_stanza)
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query(DELETE_GROUPS.postgres())
+            .bind(account_id)
+            .bind(contact)
+            .execute(&mut **tx)
+            .await?;
+        if !entry.groups.is_empty() {
+            // One statement for all groups: positions are the array indexes.
+            sqlx::query(
+                "INSERT INTO roster_groups (account_id, contact, position, name) \
+                 SELECT $1, $2, g.ord - 1, g.name \
+                 FROM unnest($3::text[]) WITH ORDINALITY AS g(name, ord)",
+            )
+            .bind(account_id)
+            .bind(contact)
+            .bind(&entry.groups)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
     }
 
     /// A write transaction for one account's rows, and the account's id (NotFound, rolled
@@ -306,45 +350,7 @@ impl RosterStore for PostgresStore {
         .fetch_optional(&mut *tx)
         .await?;
         let (account_id, version) = bumped.ok_or(StoreError::NotFound)?;
-        sqlx::query(
-            "INSERT INTO roster_entries (account_id, contact, name, subscription, \
-             pending_out, pending_in, approved, in_roster, pending_in_stanza) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-             ON CONFLICT (account_id, contact) DO UPDATE SET \
-             name = excluded.name, subscription = excluded.subscription, \
-             pending_out = excluded.pending_out, pending_in = excluded.pending_in, \
-             approved = excluded.approved, in_roster = excluded.in_roster, \
-             pending_in_stanza = excluded.pending_in_stanza",
-        )
-        .bind(account_id)
-        .bind(&entry.contact)
-        .bind(&entry.name)
-        .bind(entry.subscription.as_str())
-        .bind(entry.pending_out)
-        .bind(entry.pending_in)
-        .bind(entry.approved)
-        .bind(entry.in_roster)
-        .bind(&entry.pending_in_stanza)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM roster_groups WHERE account_id = $1 AND contact = $2")
-            .bind(account_id)
-            .bind(&entry.contact)
-            .execute(&mut *tx)
-            .await?;
-        if !entry.groups.is_empty() {
-            // One statement for all groups: positions are the array indexes.
-            sqlx::query(
-                "INSERT INTO roster_groups (account_id, contact, position, name) \
-                 SELECT $1, $2, g.ord - 1, g.name \
-                 FROM unnest($3::text[]) WITH ORDINALITY AS g(name, ord)",
-            )
-            .bind(account_id)
-            .bind(&entry.contact)
-            .bind(&entry.groups)
-            .execute(&mut *tx)
-            .await?;
-        }
+        Self::write_entry(&mut tx, account_id, &entry.contact, entry).await?;
         tx.commit().await?;
         version_from_db(version)
     }

@@ -158,8 +158,9 @@ static BUMP_VERSION: Sql = Sql::new(
      RETURNING roster_version",
 );
 
-/// An upsert, not a delete and insert: a deleted row would cascade to its groups.
-static UPSERT_ENTRY: Sql = Sql::new(
+/// A roster entry's row, written: an upsert, not a delete and insert (nor SQLite's INSERT OR
+/// REPLACE), since a deleted row would cascade to its groups.
+pub(crate) static UPSERT_ENTRY: Sql = Sql::new(
     "INSERT INTO roster_entries (account_id, contact, name, subscription, \
      pending_out, pending_in, approved, in_roster, pending_in_stanza) \
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
@@ -170,11 +171,9 @@ static UPSERT_ENTRY: Sql = Sql::new(
      pending_in_stanza = excluded.pending_in_stanza",
 );
 
-static DELETE_GROUPS: Sql =
+/// An entry's groups, removed before they are written again in order.
+pub(crate) static DELETE_GROUPS: Sql =
     Sql::new("DELETE FROM roster_groups WHERE account_id = ? AND contact = ?");
-
-static INSERT_GROUP: Sql =
-    Sql::new("INSERT INTO roster_groups (account_id, contact, position, name) VALUES (?, ?, ?, ?)");
 
 /// [`RosterStore::update_roster_entry`] for a backend: `$dialect` names the statements'
 /// text (`sqlite` or `postgres`); the store provides `begin_account_write()`, whose
@@ -229,32 +228,7 @@ macro_rules! update_roster_entry {
                     .bind(account_id)
                     .fetch_one(&mut *tx)
                     .await?;
-                sqlx::query(UPSERT_ENTRY.$dialect())
-                    .bind(account_id)
-                    .bind(contact)
-                    .bind(&entry.name)
-                    .bind(entry.subscription.as_str())
-                    .bind(entry.pending_out)
-                    .bind(entry.pending_in)
-                    .bind(entry.approved)
-                    .bind(entry.in_roster)
-                    .bind(&entry.pending_in_stanza)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query(DELETE_GROUPS.$dialect())
-                    .bind(account_id)
-                    .bind(contact)
-                    .execute(&mut *tx)
-                    .await?;
-                for (position, group) in (0_i64..).zip(&entry.groups) {
-                    sqlx::query(INSERT_GROUP.$dialect())
-                        .bind(account_id)
-                        .bind(contact)
-                        .bind(position)
-                        .bind(group)
-                        .execute(&mut *tx)
-                        .await?;
-                }
+                Self::write_entry(&mut tx, account_id, contact, &entry).await?;
                 tx.commit().await?;
                 Ok(RosterUpdated::Stored(version_from_db(version)?))
             }

@@ -20,7 +20,9 @@ use crate::common::{
     PRESENCE_ROSTER_SELECT, PRESENCE_SHARED_WITH, RAISE_VERSION_FLOOR,
 };
 use crate::offline::{OfflineMessage, OfflineStore};
-use crate::roster::{RosterEntry, RosterStore, RosterUpdateFn, RosterUpdated};
+use crate::roster::{
+    RosterEntry, RosterStore, RosterUpdateFn, RosterUpdated, DELETE_GROUPS, UPSERT_ENTRY,
+};
 use crate::sqlite_readers::{ReadConn, Readers};
 use crate::{Store, StoreError};
 
@@ -156,6 +158,47 @@ impl SqliteStore {
     /// busy timeout. IMMEDIATE queues behind other writers up front instead.
     pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// Writes `entry` (its row and its groups, in order) for `contact` of account
+    /// `account_id` inside `tx`, the account's roster version already bumped: the one
+    /// roster entry write, for [`RosterStore::put_roster_entry`] and the read-modify-write.
+    pub(crate) async fn write_entry(
+        tx: &mut Transaction<'static, Sqlite>,
+        account_id: i64,
+        contact: &str,
+        entry: &RosterEntry,
+    ) -> Result<(), StoreError> {
+        sqlx::query(UPSERT_ENTRY.sqlite())
+            .bind(account_id)
+            .bind(contact)
+            .bind(&entry.name)
+            .bind(entry.subscription.as_str())
+            .bind(entry.pending_out)
+            .bind(entry.pending_in)
+            .bind(entry.approved)
+            .bind(entry.in_roster)
+            .bind(&entry.pending_in_stanza)
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query(DELETE_GROUPS.sqlite())
+            .bind(account_id)
+            .bind(contact)
+            .execute(&mut **tx)
+            .await?;
+        for (position, group) in (0_i64..).zip(&entry.groups) {
+            sqlx::query(
+                "INSERT INTO roster_groups (account_id, contact, position, name) \
+                 VALUES (?, ?, ?, ?)",
+            )
+            .bind(account_id)
+            .bind(contact)
+            .bind(position)
+            .bind(group)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
     }
 
     /// A write transaction for one account's rows, and the account's id (NotFound, rolled
@@ -438,46 +481,7 @@ impl RosterStore for SqliteStore {
         .fetch_optional(&mut *tx)
         .await?;
         let (account_id, version) = bumped.ok_or(StoreError::NotFound)?;
-        // An upsert, not INSERT OR REPLACE: REPLACE deletes the old row
-        // first, which would cascade to its groups behind our back.
-        sqlx::query(
-            "INSERT INTO roster_entries (account_id, contact, name, subscription, \
-             pending_out, pending_in, approved, in_roster, pending_in_stanza) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
-             ON CONFLICT (account_id, contact) DO UPDATE SET \
-             name = excluded.name, subscription = excluded.subscription, \
-             pending_out = excluded.pending_out, pending_in = excluded.pending_in, \
-             approved = excluded.approved, in_roster = excluded.in_roster, \
-             pending_in_stanza = excluded.pending_in_stanza",
-        )
-        .bind(account_id)
-        .bind(&entry.contact)
-        .bind(&entry.name)
-        .bind(entry.subscription.as_str())
-        .bind(entry.pending_out)
-        .bind(entry.pending_in)
-        .bind(entry.approved)
-        .bind(entry.in_roster)
-        .bind(&entry.pending_in_stanza)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM roster_groups WHERE account_id = ? AND contact = ?")
-            .bind(account_id)
-            .bind(&entry.contact)
-            .execute(&mut *tx)
-            .await?;
-        for (position, group) in (0_i64..).zip(&entry.groups) {
-            sqlx::query(
-                "INSERT INTO roster_groups (account_id, contact, position, name) \
-                 VALUES (?, ?, ?, ?)",
-            )
-            .bind(account_id)
-            .bind(&entry.contact)
-            .bind(position)
-            .bind(group)
-            .execute(&mut *tx)
-            .await?;
-        }
+        Self::write_entry(&mut tx, account_id, &entry.contact, entry).await?;
         tx.commit().await?;
         version_from_db(version)
     }
