@@ -20,6 +20,25 @@ fn spawn(server: &TestServer, jid: &str, password: &str) -> SlixIm {
     )
 }
 
+/// alice and bob, each one slixmpp resource, available, and subscribed to each other (bob
+/// asks; both clients approve and return subscriptions by themselves): bob sees alice.
+async fn alice_and_bob_subscribed(server: &TestServer) -> (SlixIm, SlixIm) {
+    let mut alice = spawn(server, "alice@localhost/slix", "pw-alice");
+    let mut bob = spawn(server, "bob@localhost/slix", "pw-bob");
+    alice.expect_all(&["session_start"]).await;
+    bob.expect_all(&["session_start"]).await;
+    alice.command(r#"{"cmd": "available"}"#).await;
+    bob.command(r#"{"cmd": "available"}"#).await;
+    bob.command(r#"{"cmd": "subscribe", "to": "alice@localhost"}"#)
+        .await;
+    bob.expect_ever(&[
+        "\"event\": \"presence\"",
+        "\"from\": \"alice@localhost/slix\"",
+    ])
+    .await;
+    (alice, bob)
+}
+
 /// The most recent event named `event` (a command's results come before its `ok`).
 fn latest(client: &SlixIm, event: &str) -> String {
     let needle = format!("\"event\": \"{event}\"");
@@ -141,20 +160,7 @@ async fn a_vcard_set_by_one_client_is_read_by_another_and_its_avatar_hash_shows_
     let server = TestServer::start();
     server.add_user("alice@localhost", "pw-alice");
     server.add_user("bob@localhost", "pw-bob");
-    let mut alice = spawn(&server, "alice@localhost/slix", "pw-alice");
-    let mut bob = spawn(&server, "bob@localhost/slix", "pw-bob");
-    alice.expect_all(&["session_start"]).await;
-    bob.expect_all(&["session_start"]).await;
-    alice.command(r#"{"cmd": "available"}"#).await;
-    bob.command(r#"{"cmd": "available"}"#).await;
-    // Mutual subscription (both clients approve automatically).
-    bob.command(r#"{"cmd": "subscribe", "to": "alice@localhost"}"#)
-        .await;
-    bob.expect_ever(&[
-        "\"event\": \"presence\"",
-        "\"from\": \"alice@localhost/slix\"",
-    ])
-    .await;
+    let (mut alice, mut bob) = alice_and_bob_subscribed(&server).await;
 
     alice
         .command(r#"{"cmd": "set_fn", "fn": "Alice Liddell"}"#)
@@ -214,19 +220,7 @@ async fn last_activity_of_a_contact_who_left_and_refused_to_strangers() {
     server.add_user("alice@localhost", "pw-alice");
     server.add_user("bob@localhost", "pw-bob");
     server.add_user("eve@localhost", "pw-eve");
-    let mut alice = spawn(&server, "alice@localhost/slix", "pw-alice");
-    let mut bob = spawn(&server, "bob@localhost/slix", "pw-bob");
-    alice.expect_all(&["session_start"]).await;
-    bob.expect_all(&["session_start"]).await;
-    alice.command(r#"{"cmd": "available"}"#).await;
-    bob.command(r#"{"cmd": "available"}"#).await;
-    bob.command(r#"{"cmd": "subscribe", "to": "alice@localhost"}"#)
-        .await;
-    bob.expect_ever(&[
-        "\"event\": \"presence\"",
-        "\"from\": \"alice@localhost/slix\"",
-    ])
-    .await;
+    let (mut alice, mut bob) = alice_and_bob_subscribed(&server).await;
     // Online: nothing to tell but "now".
     bob.command(r#"{"cmd": "last", "to": "alice@localhost"}"#)
         .await;

@@ -18,16 +18,34 @@ fn ping(id: &str, to: &str) -> String {
     format!("<iq type='get' id='{id}' to='{to}'><ping xmlns='urn:xmpp:ping'/></iq>")
 }
 
+/// Starts a server with `config` and alice on it; logs her in up to the post-auth
+/// features, which it returns with her client.
+async fn alice_logs_in(config: TestConfig) -> (TestServer, RawClient, String) {
+    let server = TestServer::start_with(config);
+    server.add_user("alice@localhost", "pw-alice");
+    let (alice, features) =
+        RawClient::login_standard_features(server.c2s, &server.cert_path(), "alice", "pw-alice")
+            .await;
+    (server, alice, features)
+}
+
+/// XEP-0199 is gone from localhost: not in its disco#info, and a ping is not answered.
+async fn ping_is_gone(client: &mut RawClient) {
+    client.send(disco_info("gone-d", "localhost")).await;
+    let info = client.read_stanza_containing("id=\"gone-d\"").await;
+    assert!(info.contains("type=\"result\""), "{info}");
+    assert!(!info.contains("urn:xmpp:ping"), "{info}");
+    client.send(ping("gone-p", "localhost")).await;
+    let err = client.read_stanza_containing("id=\"gone-p\"").await;
+    assert!(err.contains(SERVICE_UNAVAILABLE), "{err}");
+}
+
 #[tokio::test]
 async fn a_module_switched_off_for_one_host_is_gone_there_and_only_there() {
     let config = TestConfig::default()
         .host("localhost", "modules_disabled = [\"ping\", \"roster\"]")
         .host("example.org", "registration = false");
-    let server = TestServer::start_with(config);
-    server.add_user("alice@localhost", "pw-alice");
-    let (mut alice, features) =
-        RawClient::login_standard_features(server.c2s, &server.cert_path(), "alice", "pw-alice")
-            .await;
+    let (_server, mut alice, features) = alice_logs_in(config).await;
     // Roster versioning is the roster module's stream feature; the legacy session's stays.
     assert!(
         !features.contains("urn:xmpp:features:rosterver"),
@@ -39,14 +57,8 @@ async fn a_module_switched_off_for_one_host_is_gone_there_and_only_there() {
     );
     alice.bind_only("desk", "").await;
 
-    alice.send(disco_info("d1", "localhost")).await;
-    let info = alice.read_stanza_containing("id=\"d1\"").await;
-    assert!(info.contains("type=\"result\""), "{info}");
-    assert!(!info.contains("urn:xmpp:ping"), "{info}");
-    // Routing: nobody answers a ping or a roster request on this host any more.
-    alice.send(ping("p1", "localhost")).await;
-    let err = alice.read_stanza_containing("id=\"p1\"").await;
-    assert!(err.contains(SERVICE_UNAVAILABLE), "{err}");
+    ping_is_gone(&mut alice).await;
+    // Routing: nobody answers a roster request on this host any more.
     alice
         .send("<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>")
         .await;
@@ -67,32 +79,18 @@ async fn a_module_switched_off_globally_is_gone_from_features_disco_and_routing(
     let config = TestConfig::default()
         .section("modules.roster", "enabled = false")
         .section("modules.ping", "enabled = false");
-    let server = TestServer::start_with(config);
-    server.add_user("alice@localhost", "pw-alice");
-    let (mut alice, features) =
-        RawClient::login_standard_features(server.c2s, &server.cert_path(), "alice", "pw-alice")
-            .await;
+    let (_server, mut alice, features) = alice_logs_in(config).await;
     assert!(
         !features.contains("urn:xmpp:features:rosterver"),
         "{features}"
     );
     alice.bind_only("desk", "").await;
-    alice.send(disco_info("d1", "localhost")).await;
-    let info = alice.read_stanza_containing("id=\"d1\"").await;
-    assert!(info.contains("type=\"result\""), "{info}");
-    assert!(!info.contains("urn:xmpp:ping"), "{info}");
-    alice.send(ping("p1", "localhost")).await;
-    let err = alice.read_stanza_containing("id=\"p1\"").await;
-    assert!(err.contains(SERVICE_UNAVAILABLE), "{err}");
+    ping_is_gone(&mut alice).await;
 }
 
 #[tokio::test]
 async fn stream_features_come_from_the_modules_when_all_are_on() {
-    let server = TestServer::start();
-    server.add_user("alice@localhost", "pw-alice");
-    let (_alice, features) =
-        RawClient::login_standard_features(server.c2s, &server.cert_path(), "alice", "pw-alice")
-            .await;
+    let (_server, _alice, features) = alice_logs_in(TestConfig::default()).await;
     for feature in [
         "urn:ietf:params:xml:ns:xmpp-bind",
         "urn:xmpp:features:rosterver",
