@@ -1,8 +1,10 @@
-//! XEP-0030: Service Discovery. The server's domain and, on their behalf, accounts' bare
-//! JIDs: identities and features are whatever the modules on for the host registered
-//! (`Registrar::disco_identity`, `Registrar::disco_feature`, and XEP-0128 data forms from
-//! `Registrar::disco_extension`). A node is answered when a module says it names the
-//! target's own info (`Registrar::disco_info_node`, XEP-0115's `NODE#VER`). No items yet.
+//! XEP-0030: Service Discovery. The server's domain, services' domains and, on their
+//! behalf, accounts' bare JIDs: identities and features are whatever the modules on for the
+//! host registered (`Registrar::disco_identity`, `Registrar::disco_feature`, and XEP-0128
+//! data forms from `Registrar::disco_extension`). A node is answered when a module says it
+//! names the target's own info (`Registrar::disco_info_node`, XEP-0115's `NODE#VER`). The
+//! host's items are its services (`Registrar::service`, XEP-0030 §4); a service that has
+//! items of its own (rooms) answers its disco#items itself.
 
 use std::sync::Arc;
 
@@ -26,7 +28,7 @@ struct Items(Target);
 /// contacts it shares its presence with; anyone else learns nothing, not even that the
 /// account exists (service-unavailable, as for an IQ nobody answers).
 async fn may_see(request: &IqRequest<'_>, target: Target) -> Result<(), StanzaError> {
-    if target == Target::Host {
+    if target != Target::Account {
         return Ok(());
     }
     let owner = request.to.to_bare();
@@ -95,7 +97,19 @@ impl IqHandler for Items {
         if request.payload.attr("node").is_some() {
             return Err(StanzaError::new(Condition::ItemNotFound));
         }
-        Ok(Some(Element::new("query", ns::DISCO_ITEMS)))
+        let mut query = Element::new("query", ns::DISCO_ITEMS);
+        if self.0 == Target::Host {
+            let host = request.to.domain().as_str();
+            for service in request.server.modules.services_of(host) {
+                let mut item =
+                    Element::new("item", ns::DISCO_ITEMS).with_attr("jid", service.domain.as_str());
+                if let Some(name) = service.name {
+                    item.set_attr("name", name);
+                }
+                query.push_child(item);
+            }
+        }
+        Ok(Some(query))
     }
 }
 
@@ -105,7 +119,7 @@ impl Module for Disco {
     type Config = NoConfig;
 
     fn register(_config: NoConfig, registry: &mut Registrar<'_>) {
-        for target in [Target::Host, Target::Account] {
+        for target in [Target::Host, Target::Account, Target::Service] {
             registry.iq(
                 IqType::Get,
                 target,

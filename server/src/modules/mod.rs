@@ -33,8 +33,8 @@ use serde::de::DeserializeOwned;
 pub use hooks::{Event, EventKind, Flow, Hook, OwnWrites};
 pub use registry::{
     Backlog, DiscoTarget, EmptyResult, FeatureContext, InfoNode, IqHandler, IqRequest, ModuleId,
-    Nonza, NonzaHandler, PreAuthIq, PreAuthIqHandler, Registrar, Registry, Stage, StreamFeature,
-    Target,
+    Nonza, NonzaHandler, PreAuthIq, PreAuthIqHandler, Registrar, Registry, Service,
+    ServiceDelivery, ServiceEntry, Stage, StreamFeature, Target,
 };
 pub use session_state::SessionState;
 

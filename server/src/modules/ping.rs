@@ -15,11 +15,11 @@ impl Module for Ping {
     type Config = NoConfig;
 
     fn register(_config: NoConfig, registry: &mut Registrar<'_>) {
-        // A ping to an account's bare JID is the server's to answer (RFC 6120 §10.3.3).
-        for target in [Target::Host, Target::Account] {
+        // A ping to an account's bare JID is the server's to answer (RFC 6120 §10.3.3); a
+        // service's domain answers too (XEP-0199 §4.2: pinging any entity).
+        for target in [Target::Host, Target::Account, Target::Service] {
             registry.iq(IqType::Get, target, ns::PING, "ping", Arc::new(EmptyResult));
+            registry.disco_feature(target, ns::PING);
         }
-        registry.disco_feature(Target::Host, ns::PING);
-        registry.disco_feature(Target::Account, ns::PING);
     }
 }

@@ -298,8 +298,11 @@ async fn directed(
     from: &FullJid,
     stanza: Stanza,
 ) -> Result<(), StoreError> {
-    let to = match destination(server, stanza.to(), from) {
-        Ok(Destination::Local(to)) => to,
+    let (to, local) = match destination(server, stanza.to(), from) {
+        Ok(Destination::Local(to)) => (to, true),
+        // A service answers its own probes and tracks its own directed presence (XEP-0045
+        // §7.2: joining a room); unavailable still goes to it when the session ends.
+        Ok(Destination::Service(to)) => (to, false),
         Ok(Destination::Host(_)) => return Ok(()),
         Ok(Destination::Remote) => return to_remote(server, from, stanza).await,
         Err(err) => {
@@ -312,7 +315,7 @@ async fn directed(
         return roster::outbound(server, from, &to.to_bare(), kind, stanza.into_element()).await;
     }
     match type_attr.as_deref() {
-        Some("probe") => probe(server, from, &to.to_bare(), &mut state.own.stanzas).await,
+        Some("probe") if local => probe(server, from, &to.to_bare(), &mut state.own.stanzas).await,
         Some("unavailable") => {
             state.with_directed(false, |set| set.remove(to.as_str()));
             server

@@ -21,16 +21,21 @@ use crate::error::SessionEnd;
 use crate::server::Server;
 use crate::stream::connection::Connection;
 
-/// Who an IQ is addressed to (RFC 6120 §10.3): the server's domain, or an account's bare JID
-/// that the server answers for.
+/// Who an IQ is addressed to (RFC 6120 §10.3): the server's domain, an account's bare JID
+/// that the server answers for, or the domain of a service (`conference.HOST`).
+///
+/// What a module registers for `Service` shows on the domains of the services it owns
+/// ([`Registrar::service`]); what a module that owns no service registers for `Service`
+/// (disco itself, ping) shows on every service's domain of the hosts it runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Target {
     Host,
     Account,
+    Service,
 }
 
-/// Where a disco#info feature or identity shows (XEP-0030): the server's domain, or an
-/// account's bare JID.
+/// Where a disco#info feature or identity shows (XEP-0030): the server's domain, an
+/// account's bare JID, or a service's domain.
 pub type DiscoTarget = Target;
 
 /// One IQ for a handler: the payload is the iq's first child, already namespace-matched.
@@ -148,6 +153,53 @@ pub trait InfoNode: Send + Sync {
     fn is_own(&self, server: &Server, host: &str, node: &str) -> bool;
 }
 
+/// A domain of its own that a module serves beside a host (XEP-0045's `conference.HOST`,
+/// XEP-0363's `upload.HOST`), the way Prosody's components and ejabberd's service hosts
+/// do. Every stanza addressed to the domain or to a JID at it (`room@conference.HOST/nick`)
+/// comes to [`Service::receive`], except IQs to the bare domain that a handler registered
+/// for [`Target::Service`] answers (disco#info, the owner's own). The service answers
+/// through [`crate::router::Router::route_from_service`]. The host lists it in its
+/// disco#items (XEP-0030 §4).
+#[async_trait]
+pub trait Service: Send + Sync {
+    /// The service's domain on `host`, or `None` to run none there. Asked once per host
+    /// at start.
+    fn domain(&self, host: &str) -> Option<String>;
+    /// The name shown beside the domain in the host's disco#items.
+    fn name(&self) -> Option<&'static str> {
+        None
+    }
+    /// A stanza for the service: a client's message, presence or IQ, or the error a stanza
+    /// the service sent earned (RFC 6120 §8.3: never answer that one with an error).
+    async fn receive(&self, delivery: ServiceDelivery<'_>);
+}
+
+/// One stanza for a [`Service`]: `from` is already checked (the session stamped it, RFC
+/// 6120 §8.1.2.1), `to` is at the service's domain.
+pub struct ServiceDelivery<'a> {
+    pub server: &'a Server,
+    /// The service's domain and the host it serves.
+    pub domain: &'a str,
+    pub host: &'a str,
+    pub from: Jid,
+    pub to: Jid,
+    pub stanza: Stanza,
+}
+
+/// A service as the registry keeps it, found by its domain.
+pub struct ServiceEntry {
+    pub domain: String,
+    /// The host whose service this is (its modules and disco#items).
+    pub host: String,
+    pub name: Option<&'static str>,
+    pub service: Arc<dyn Service>,
+    /// The modules that show on this domain: the owner, and the host's modules that own no
+    /// service.
+    mask: u64,
+    /// The owner's bit: its IQ handlers come first on its domain.
+    owner: u64,
+}
+
 /// A module's index in [`MODULES`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ModuleId(u8);
@@ -198,6 +250,10 @@ pub struct Registry {
     nonzas: HashMap<&'static str, Vec<NonzaRoute>>,
     /// Per event kind: (priority, module, listener), highest priority first.
     hooks: [Vec<HookRoute>; EventKind::COUNT],
+    /// Services as registered (module, service), before their domains are known.
+    service_list: Vec<(ModuleId, Arc<dyn Service>)>,
+    /// Every service domain of every host.
+    services: HashMap<String, ServiceEntry>,
     /// The modules on for each host, one bit per [`ModuleId`].
     hosts: HashMap<String, u64>,
     /// The modules on globally (for a domain that is none of the hosts).
@@ -288,6 +344,11 @@ impl Registrar<'_> {
             .push((name, self.module, handler));
     }
 
+    /// Serves a domain beside each host this module runs on (see [`Service`]).
+    pub fn service(&mut self, service: Arc<dyn Service>) {
+        self.registry.service_list.push((self.module, service));
+    }
+
     /// Listens to events of `kind`; higher `priority` runs first (0 is the usual).
     pub fn hook(&mut self, kind: EventKind, priority: i32, hook: Arc<dyn Hook>) {
         let list = &mut self.registry.hooks[kind as usize];
@@ -336,14 +397,74 @@ impl Registry {
             registry.hosts.insert(host.clone(), mask);
         }
         registry.uniform = registry.hosts.values().all(|m| *m == registry.global);
+        registry.place_services();
         registry
     }
 
-    fn mask(&self, host: &str) -> u64 {
+    /// Gives each registered service its domain on every host its module runs on.
+    fn place_services(&mut self) {
+        let owners = self
+            .service_list
+            .iter()
+            .fold(0, |bits, (m, _)| bits | m.bit());
+        let mut hosts: Vec<(&String, &u64)> = self.hosts.iter().collect();
+        hosts.sort();
+        for (host, host_mask) in hosts {
+            for (module, service) in &self.service_list {
+                if host_mask & module.bit() == 0 {
+                    continue;
+                }
+                let Some(domain) = service.domain(host).map(|d| d.to_lowercase()) else {
+                    continue;
+                };
+                if self.hosts.contains_key(&domain) || self.services.contains_key(&domain) {
+                    tracing::error!(
+                        %domain,
+                        module = MODULES[module.0 as usize].name,
+                        "a service's domain is already a host's or another service's: not served"
+                    );
+                    continue;
+                }
+                let entry = ServiceEntry {
+                    domain: domain.clone(),
+                    host: host.clone(),
+                    name: service.name(),
+                    service: service.clone(),
+                    mask: (host_mask & !owners) | module.bit(),
+                    owner: module.bit(),
+                };
+                self.services.insert(domain, entry);
+            }
+        }
+    }
+
+    /// The modules that show on `domain`: a host's, or a service domain's.
+    fn mask(&self, domain: &str) -> u64 {
+        if !self.services.is_empty() {
+            if let Some(service) = self.services.get(domain) {
+                return service.mask;
+            }
+        }
         if self.uniform {
             return self.global;
         }
-        self.hosts.get(host).copied().unwrap_or(self.global)
+        self.hosts.get(domain).copied().unwrap_or(self.global)
+    }
+
+    /// The service whose domain is `domain`.
+    pub fn service(&self, domain: &str) -> Option<&ServiceEntry> {
+        if self.services.is_empty() {
+            return None;
+        }
+        self.services.get(domain)
+    }
+
+    /// The services of `host`, by domain (its disco#items, XEP-0030 §4).
+    pub fn services_of(&self, host: &str) -> Vec<&ServiceEntry> {
+        let mut list: Vec<&ServiceEntry> =
+            self.services.values().filter(|s| s.host == host).collect();
+        list.sort_by(|a, b| a.domain.cmp(&b.domain));
+        list
     }
 
     /// Whether module `name` runs for `host`.
@@ -354,26 +475,35 @@ impl Registry {
             .is_some_and(|i| self.mask(host) & ModuleId(i as u8).bit() != 0)
     }
 
-    /// The handler for an IQ of `iq_type` to `target` on `host` with this payload.
+    /// The handler for an IQ of `iq_type` to `target` on `domain` (a host's, or a service's
+    /// for [`Target::Service`]) with this payload. On a service's domain, its owner's
+    /// handler comes before another module's for the same payload.
     pub fn iq_handler(
         &self,
-        host: &str,
+        domain: &str,
         iq_type: IqType,
         target: Target,
         ns: &str,
         name: &str,
     ) -> Option<&Arc<dyn IqHandler>> {
-        let mask = self.mask(host);
-        self.iq
-            .get(ns)?
-            .iter()
-            .find(|r| {
-                r.iq_type == iq_type
-                    && r.target == target
-                    && r.name == name
-                    && mask & r.module.bit() != 0
-            })
-            .map(|r| &r.handler)
+        let mask = self.mask(domain);
+        let owner = match target {
+            Target::Service => self.service(domain).map_or(0, |s| s.owner),
+            _ => 0,
+        };
+        let mut found = None;
+        for r in self.iq.get(ns)?.iter().filter(|r| {
+            r.iq_type == iq_type
+                && r.target == target
+                && r.name == name
+                && mask & r.module.bit() != 0
+        }) {
+            if owner == 0 || r.module.bit() == owner {
+                return Some(&r.handler);
+            }
+            found.get_or_insert(&r.handler);
+        }
+        found
     }
 
     /// The disco#info features of `target` on `host`, sorted and without repeats.

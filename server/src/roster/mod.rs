@@ -133,7 +133,8 @@ pub async fn outbound(
         // §3.1.2: stamped with the user's bare JID, addressed to the contact's bare JID.
         stanza.set_attr("from", owner.as_str());
         stanza.set_attr("to", contact.as_str());
-        if server.host(contact.domain().as_str()).is_none() {
+        let domain = contact.domain().as_str();
+        if server.host(domain).is_none() && server.modules.service(domain).is_none() {
             // No federation yet (RFC 6120 §10.4.3): the request can't leave this server, and
             // the user's client hears so instead of waiting (RFC 6120 §8.3.3.12).
             if let Ok(sent) = jabberwock_protocol::stanza::Stanza::from_element(stanza) {
@@ -154,8 +155,8 @@ pub async fn outbound(
     Ok(())
 }
 
-/// Where a routed subscription stanza goes: our own account's inbound processing, or (not
-/// yet) a remote server.
+/// Where a routed subscription stanza goes: our own account's inbound processing, a
+/// service's module, or (not yet) a remote server.
 async fn deliver_to_contact_server(
     server: &Server,
     from: &BareJid,
@@ -163,8 +164,14 @@ async fn deliver_to_contact_server(
     kind: Kind,
     stanza: Element,
 ) -> Result<(), StoreError> {
-    if server.host(to.domain().as_str()).is_some() {
+    let domain = to.domain().as_str();
+    if server.host(domain).is_some() {
         Box::pin(inbound(server, from, to, kind, stanza)).await
+    } else if server.modules.service(domain).is_some() {
+        // A service's domain (a gateway, a room) decides about subscriptions itself.
+        let to = jabberwock_protocol::jid::Jid::from(to.clone());
+        server.router.deliver_presence(server, &to, stanza).await;
+        Ok(())
     } else {
         // No federation yet: the request can't leave this server.
         tracing::debug!(%to, "subscription stanza for a remote domain dropped");

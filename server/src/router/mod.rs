@@ -2,10 +2,12 @@
 //!
 //! It never touches a socket: delivering means handing the stanza to the recipient session's
 //! inbox ([`table::SessionTable`]), whose task writes it. Stanzas for the server itself go to
-//! the module registry; presence a client sends is handled by the presence module, which
-//! hands each copy back here ([`Router::deliver_presence`]); messages for an account with no
-//! available resource fire `MessageOffline` (the offline storage module keeps them).
-//! Remote domains would plug in here (federation): today they are unreachable.
+//! the module registry; stanzas for a service's domain (`conference.HOST`) go to the module
+//! that serves it ([`crate::modules::Service`]), which answers through
+//! [`Router::route_from_service`]; presence a client sends is handled by the presence
+//! module, which hands each copy back here ([`Router::deliver_presence`]); messages for an
+//! account with no available resource fire `MessageOffline` (the offline storage module
+//! keeps them). Remote domains would plug in here (federation): today they are unreachable.
 
 pub mod table;
 
@@ -13,7 +15,7 @@ use jabberwock_protocol::jid::{FullJid, Jid};
 use jabberwock_protocol::stanza::{Condition, IqType, Stanza, StanzaError, StanzaKind};
 use jabberwock_protocol::xml::Element;
 
-use crate::modules::{Event, EventKind, Flow, IqRequest, Target};
+use crate::modules::{Event, EventKind, Flow, IqHandler, IqRequest, ServiceDelivery, Target};
 use crate::server::Server;
 
 pub use table::{inbox, Inbox, InboxSender, Outbound, SessionTable, INBOX_CAPACITY};
@@ -29,6 +31,8 @@ pub enum Destination {
     Host(Jid),
     /// An account on one of our domains, bare or full.
     Local(Jid),
+    /// A service's domain, or a JID at it (`room@conference.HOST/nick`).
+    Service(Jid),
     /// Somewhere we can't reach (no federation yet).
     Remote,
 }
@@ -44,14 +48,42 @@ pub fn destination(
         Some(Ok(jid)) => jid,
         Some(Err(_)) => return Err(StanzaError::new(Condition::JidMalformed)),
     };
-    if server.host(to.domain().as_str()).is_none() {
-        return Ok(Destination::Remote);
+    Ok(classify(server, to))
+}
+
+fn classify(server: &Server, to: Jid) -> Destination {
+    let domain = to.domain().as_str();
+    if server.host(domain).is_none() {
+        return match server.modules.service(domain) {
+            Some(_) => Destination::Service(to),
+            None => Destination::Remote,
+        };
     }
-    Ok(if to.node().is_none() {
+    if to.node().is_none() {
         Destination::Host(to)
     } else {
         Destination::Local(to)
-    })
+    }
+}
+
+/// Where the error a stanza earns goes (RFC 6120 §8.3): back to the session or the service
+/// that sent it, or nowhere (a sender that is neither, or gone).
+#[derive(Clone, Copy)]
+pub enum ReturnPath<'a> {
+    Session(&'a FullJid),
+    Service(&'a Jid),
+    Nobody,
+}
+
+impl ReturnPath<'_> {
+    /// The sending session's JID, for what only sessions may ask (IQs the server answers
+    /// on an account's behalf) and the hooks that name a full JID.
+    fn session(&self) -> Option<&FullJid> {
+        match self {
+            ReturnPath::Session(from) => Some(from),
+            _ => None,
+        }
+    }
 }
 
 impl Router {
@@ -61,6 +93,7 @@ impl Router {
 
     /// Routes a message or IQ sent by the session `from` (its `from` already stamped).
     pub async fn route(&self, server: &Server, from: &FullJid, stanza: Stanza) {
+        let back = ReturnPath::Session(from);
         let destination = match destination(server, stanza.to(), from) {
             Ok(d) => d,
             Err(err) => return self.bounce(from, &stanza, err),
@@ -79,45 +112,120 @@ impl Router {
                         .await;
                 }
             }
-            Destination::Local(to) => {
-                let mut stanza = stanza;
-                // Modules see what arrives for an account before it is delivered (blocking,
-                // for one, stops it here).
-                let event = match stanza.kind() {
-                    StanzaKind::Message => Some(Event::MessageIn {
-                        from: Some(from),
-                        to: &to,
-                        stanza: &mut stanza,
-                    }),
-                    StanzaKind::Iq => to.try_as_full().ok().map(|full| Event::IqIn {
-                        from,
-                        to: full,
-                        stanza: &stanza,
-                    }),
-                    StanzaKind::Presence => None,
-                };
-                let flow = match event {
-                    Some(mut event) => server.modules.fire(server, &mut event).await,
-                    None => Flow::Continue,
-                };
-                match flow {
-                    Flow::Continue => {}
-                    Flow::Handled => return,
-                    Flow::Refuse(err) => return self.bounce(from, &stanza, err),
+            Destination::Local(to) => self.to_local(server, back, Some(from), &to, stanza).await,
+            Destination::Service(to) => {
+                if let Some(handler) = service_iq_handler(server, &to, &stanza) {
+                    return self.answer_iq(server, from, &to, handler, stanza).await;
                 }
-                match to.try_as_full() {
-                    Ok(full) => {
-                        let full = full.clone();
-                        self.to_full(server, from, &full, stanza).await
-                    }
-                    Err(_) => self.to_bare(server, Some(from), &to, stanza).await,
-                }
+                self.to_service(server, Jid::from(from.clone()), to, stanza)
+                    .await
             }
         }
     }
 
+    /// Routes a stanza a service sends (its `from` at the service's domain): to one of our
+    /// accounts, or to another service. Errors it earns go back to the service.
+    pub async fn route_from_service(&self, server: &Server, stanza: Stanza) {
+        let Some(from) = stanza.from().and_then(|f| Jid::new(f).ok()) else {
+            tracing::warn!("a service sent a stanza without a valid from: dropped");
+            return;
+        };
+        if server.modules.service(from.domain().as_str()).is_none() {
+            tracing::warn!(%from, "a service sent a stanza from outside its domain: dropped");
+            return;
+        }
+        let back = ReturnPath::Service(&from);
+        let to = match stanza.to().map(Jid::new) {
+            Some(Ok(to)) => to,
+            _ => {
+                let err = StanzaError::new(Condition::JidMalformed);
+                return self.bounce_to(server, back, &stanza, err).await;
+            }
+        };
+        match classify(server, to) {
+            Destination::Local(to) => match stanza.kind() {
+                StanzaKind::Presence => {
+                    self.deliver_presence(server, &to, stanza.into_element())
+                        .await
+                }
+                _ => {
+                    let from_full = from.try_as_full().ok();
+                    self.to_local(server, back, from_full, &to, stanza).await
+                }
+            },
+            Destination::Service(to) => self.to_service(server, from.clone(), to, stanza).await,
+            // Nothing a service sends asks the server itself anything.
+            Destination::Host(to) => {
+                tracing::debug!(%from, %to, "service stanza for a host let go")
+            }
+            Destination::Remote => {
+                let err = StanzaError::new(Condition::RemoteServerNotFound);
+                self.bounce_to(server, back, &stanza, err).await
+            }
+        }
+    }
+
+    /// A message or IQ for one of our accounts, bare or full.
+    async fn to_local(
+        &self,
+        server: &Server,
+        back: ReturnPath<'_>,
+        from: Option<&FullJid>,
+        to: &Jid,
+        stanza: Stanza,
+    ) {
+        let mut stanza = stanza;
+        // Modules see what arrives for an account before it is delivered (blocking, for
+        // one, stops it here).
+        let event = match stanza.kind() {
+            StanzaKind::Message => Some(Event::MessageIn {
+                from,
+                to,
+                stanza: &mut stanza,
+            }),
+            StanzaKind::Iq => match (from, to.try_as_full()) {
+                (Some(from), Ok(full)) => Some(Event::IqIn {
+                    from,
+                    to: full,
+                    stanza: &stanza,
+                }),
+                _ => None,
+            },
+            StanzaKind::Presence => None,
+        };
+        let flow = match event {
+            Some(mut event) => server.modules.fire(server, &mut event).await,
+            None => Flow::Continue,
+        };
+        match flow {
+            Flow::Continue => {}
+            Flow::Handled => return,
+            Flow::Refuse(err) => return self.bounce_to(server, back, &stanza, err).await,
+        }
+        match to.try_as_full() {
+            Ok(full) => self.to_full(server, back, full, stanza).await,
+            Err(_) => self.to_bare(server, back, to, stanza).await,
+        }
+    }
+
+    /// Hands a stanza to the service whose domain `to` is at.
+    async fn to_service(&self, server: &Server, from: Jid, to: Jid, stanza: Stanza) {
+        let Some(entry) = server.modules.service(to.domain().as_str()) else {
+            return;
+        };
+        let delivery = ServiceDelivery {
+            server,
+            domain: &entry.domain,
+            host: &entry.host,
+            from,
+            to,
+            stanza,
+        };
+        entry.service.receive(delivery).await;
+    }
+
     /// RFC 6121 §8.5.3: a full JID, bound or not.
-    async fn to_full(&self, server: &Server, from: &FullJid, to: &FullJid, stanza: Stanza) {
+    async fn to_full(&self, server: &Server, back: ReturnPath<'_>, to: &FullJid, stanza: Stanza) {
         let is_message = stanza.kind() == StanzaKind::Message;
         // The copy for the hooks is made only when a module listens.
         let copy = (is_message && server.modules.listens(EventKind::MessageDelivered))
@@ -138,15 +246,15 @@ impl Router {
         let Ok(stanza) = Stanza::from_element(element) else {
             return;
         };
-        self.undeliverable(server, Some(from), to, stanza).await;
+        self.undeliverable(server, back, to, stanza).await;
     }
 
-    /// RFC 6121 §8.5.3.2: `to` is no session that can take `stanza`. `from` is whom to
-    /// bounce to, when the sender is one of our sessions.
+    /// RFC 6121 §8.5.3.2: `to` is no session that can take `stanza`; `back` is where its
+    /// error goes.
     async fn undeliverable(
         &self,
         server: &Server,
-        from: Option<&FullJid>,
+        back: ReturnPath<'_>,
         to: &FullJid,
         stanza: Stanza,
     ) {
@@ -154,18 +262,13 @@ impl Router {
             // §8.5.3.2.1: a message for an unavailable resource goes to the bare JID.
             StanzaKind::Message => {
                 let bare = Jid::from(to.to_bare());
-                Box::pin(self.to_bare(server, from, &bare, stanza)).await;
+                Box::pin(self.to_bare(server, back, &bare, stanza)).await;
             }
             // §8.5.3.2.2: an IQ request is answered with an error; an answer has no one to go to.
             StanzaKind::Iq => {
-                if let Some(from) = from {
-                    if matches!(stanza.iq_type(), Some(IqType::Get | IqType::Set)) {
-                        self.bounce(
-                            from,
-                            &stanza,
-                            StanzaError::new(Condition::ServiceUnavailable),
-                        );
-                    }
+                if matches!(stanza.iq_type(), Some(IqType::Get | IqType::Set)) {
+                    let err = StanzaError::new(Condition::ServiceUnavailable);
+                    Box::pin(self.bounce_to(server, back, &stanza, err)).await;
                 }
             }
             // §8.5.3.2.3: presence for a resource that is gone is ignored.
@@ -183,22 +286,36 @@ impl Router {
             let Ok(stanza) = Stanza::from_element(element) else {
                 continue;
             };
-            let from = stanza.from().and_then(|f| FullJid::new(f).ok());
-            self.undeliverable(server, from.as_ref(), to, stanza).await;
+            let from = stanza.from().and_then(|f| Jid::new(f).ok());
+            let back = match &from {
+                Some(from) if server.modules.service(from.domain().as_str()).is_some() => {
+                    ReturnPath::Service(from)
+                }
+                Some(from) => from
+                    .try_as_full()
+                    .map_or(ReturnPath::Nobody, ReturnPath::Session),
+                None => ReturnPath::Nobody,
+            };
+            self.undeliverable(server, back, to, stanza).await;
         }
     }
 
     /// RFC 6121 §8.5.2: the bare JID of one of our accounts.
-    async fn to_bare(&self, server: &Server, from: Option<&FullJid>, to: &Jid, stanza: Stanza) {
+    async fn to_bare(&self, server: &Server, back: ReturnPath<'_>, to: &Jid, stanza: Stanza) {
         match stanza.kind() {
-            // RFC 6120 §10.3.3: an IQ to a bare JID is answered by the server for the account.
-            StanzaKind::Iq => {
-                if let Some(from) = from {
+            // RFC 6120 §10.3.3: an IQ to a bare JID is answered by the server for the account
+            // (to the account's sessions and contacts; a service asks it nothing).
+            StanzaKind::Iq => match back.session() {
+                Some(from) => {
                     self.handle_iq(server, from, to, Target::Account, stanza)
                         .await
                 }
-            }
-            StanzaKind::Message => self.message_to_bare(server, from, to, stanza).await,
+                None => {
+                    let err = StanzaError::new(Condition::ServiceUnavailable);
+                    self.bounce_to(server, back, &stanza, err).await
+                }
+            },
+            StanzaKind::Message => self.message_to_bare(server, back, to, stanza).await,
             StanzaKind::Presence => {}
         }
     }
@@ -206,7 +323,7 @@ impl Router {
     async fn message_to_bare(
         &self,
         server: &Server,
-        from: Option<&FullJid>,
+        back: ReturnPath<'_>,
         to: &Jid,
         stanza: Stanza,
     ) {
@@ -257,12 +374,10 @@ impl Router {
                 }
             }
         };
-        match from {
-            Some(from) => self.bounce(from, &stanza, err),
-            None => tracing::debug!(%to, "undeliverable message from no session dropped"),
-        }
+        self.bounce_to(server, back, &stanza, err).await
     }
 
+    /// An IQ the server answers: to a host, or to an account's bare JID on its behalf.
     async fn handle_iq(
         &self,
         server: &Server,
@@ -288,34 +403,58 @@ impl Router {
             payload.ns(),
             payload.name(),
         );
-        let reply = match handler {
-            Some(handler) => {
-                let request = IqRequest {
-                    server,
-                    from,
-                    to,
-                    stanza: &iq,
-                    payload,
-                };
-                match handler.handle(request).await {
-                    Ok(result) => iq.iq_result(result),
-                    Err(err) => iq.error_reply(&err),
-                }
-            }
-            None => iq.error_reply(&StanzaError::new(Condition::ServiceUnavailable)),
+        match handler {
+            Some(handler) => self.answer_iq(server, from, to, handler, iq).await,
+            None => self.bounce(from, &iq, StanzaError::new(Condition::ServiceUnavailable)),
+        }
+    }
+
+    /// Runs a registered IQ handler and sends its answer to the session that asked.
+    async fn answer_iq(
+        &self,
+        server: &Server,
+        from: &FullJid,
+        to: &Jid,
+        handler: &std::sync::Arc<dyn IqHandler>,
+        iq: Stanza,
+    ) {
+        let Some(payload) = iq.iq_payload() else {
+            return self.bounce(from, &iq, StanzaError::new(Condition::BadRequest));
+        };
+        let request = IqRequest {
+            server,
+            from,
+            to,
+            stanza: &iq,
+            payload,
+        };
+        let reply = match handler.handle(request).await {
+            Ok(result) => iq.iq_result(result),
+            Err(err) => iq.error_reply(&err),
         };
         self.reply(from, reply);
     }
 
     /// Presence for `to` (RFC 6121 §4.4.3, §4.6.3): one of our accounts gets it, after the
     /// modules' `PresenceIn` listeners (a full JID if bound, a bare JID's available
-    /// resources all); presence for the server itself has no recipient (§8.5.1); a remote
-    /// domain can't be reached without federation, and presence is never bounced for that
-    /// here (the presence module answers directed presence itself).
+    /// resources all); a service's domain gets it through its module (joining a room is
+    /// directed presence, XEP-0045 §7.2); presence for the server itself has no recipient
+    /// (§8.5.1); a remote domain can't be reached without federation, and presence is never
+    /// bounced for that here (the presence module answers directed presence itself).
     pub async fn deliver_presence(&self, server: &Server, to: &Jid, mut presence: Element) {
-        if server.host(to.domain().as_str()).is_none() {
-            tracing::debug!(%to, "presence for a remote domain let go: no federation");
-            return;
+        let domain = to.domain().as_str();
+        if server.host(domain).is_none() {
+            if server.modules.service(domain).is_none() {
+                tracing::debug!(%to, "presence for a remote domain let go: no federation");
+                return;
+            }
+            let Ok(stanza) = Stanza::from_element(presence) else {
+                return;
+            };
+            let Some(from) = stanza.from().and_then(|f| Jid::new(f).ok()) else {
+                return;
+            };
+            return self.to_service(server, from, to.clone(), stanza).await;
         }
         if to.node().is_none() {
             return;
@@ -341,6 +480,33 @@ impl Router {
         }
     }
 
+    /// Sends the error `stanza` earned to where `back` says, unless it was itself an error
+    /// (RFC 6120 §8.3.1: never answer an error with an error).
+    async fn bounce_to(
+        &self,
+        server: &Server,
+        back: ReturnPath<'_>,
+        stanza: &Stanza,
+        err: StanzaError,
+    ) {
+        match back {
+            ReturnPath::Session(from) => self.bounce(from, stanza, err),
+            ReturnPath::Service(service) if !stanza.is_error() => {
+                let Ok(reply) = Stanza::from_element(stanza.error_reply(&err)) else {
+                    return;
+                };
+                // The error comes from where the stanza was going.
+                let from = reply.from().and_then(|f| Jid::new(f).ok());
+                let from = from.unwrap_or_else(|| Jid::from(service.to_bare()));
+                self.to_service(server, from, service.clone(), reply).await
+            }
+            ReturnPath::Service(_) => {}
+            ReturnPath::Nobody => {
+                tracing::debug!("undeliverable stanza from no session or service dropped")
+            }
+        }
+    }
+
     /// Sends a stanza error back to the sender, unless the stanza was itself an error
     /// (RFC 6120 §8.3.1: never answer an error with an error).
     pub fn bounce(&self, from: &FullJid, stanza: &Stanza, err: StanzaError) {
@@ -351,10 +517,34 @@ impl Router {
     }
 
     /// Hands a server-generated stanza to one session. If that session is gone or ending
-    /// (its own end is logged), the answer has no one left to go to.
+    /// (its own end is logged), the answer has no one to go to.
     pub fn reply(&self, to: &FullJid, element: Element) {
         if self.table.send_to_full(to, element).is_err() {
             tracing::debug!(%to, "reply for a session that is gone");
         }
     }
+}
+
+/// The handler registered for an IQ to a service's bare domain (disco#info, or the owner's
+/// own), if any: anything else for the service goes to the service.
+fn service_iq_handler<'s>(
+    server: &'s Server,
+    to: &Jid,
+    iq: &Stanza,
+) -> Option<&'s std::sync::Arc<dyn IqHandler>> {
+    if to.node().is_some() || to.try_as_full().is_ok() {
+        return None;
+    }
+    let iq_type = iq.iq_type()?;
+    if !matches!(iq_type, IqType::Get | IqType::Set) {
+        return None;
+    }
+    let payload = iq.iq_payload()?;
+    server.modules.iq_handler(
+        to.domain().as_str(),
+        iq_type,
+        Target::Service,
+        payload.ns(),
+        payload.name(),
+    )
 }
