@@ -226,7 +226,7 @@ fn push(server: &Server, owner: &BareJid, command: &str, jids: &[String]) {
     server
         .router
         .table
-        .send_to_each(owner.as_str(), |full, state| {
+        .send_to_each(owner.as_str(), &|full, state| {
             state.has::<Interested>().then(|| {
                 Element::new("iq", ns::CLIENT)
                     .with_attr("type", "set")

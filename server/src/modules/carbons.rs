@@ -138,7 +138,7 @@ impl Hook for Sent {
         // Nothing to build unless another resource of the sender asked for copies (the
         // usual case is that none did: a cheap look before parsing the recipient).
         let own = jabberwock_protocol::jid::bare_part(from.as_str());
-        let wanted = server.router.table.any_resource(own, |full, state| {
+        let wanted = server.router.table.any_resource(own, &|full, state| {
             full != from.as_str() && is_enabled(state)
         });
         if !wanted {
@@ -156,7 +156,7 @@ impl Hook for Sent {
         server
             .router
             .table
-            .send_to_each(bare.as_str(), |full, state| {
+            .send_to_each(bare.as_str(), &|full, state| {
                 (full != from.as_str() && is_enabled(state))
                     .then(|| carbon("sent", message, bare.as_str(), full))
             });
@@ -215,7 +215,7 @@ impl Hook for Received {
         let sender = stanza.from();
         let wanted = server.router.table.any_resource(
             jabberwock_protocol::jid::bare_part(to.as_str()),
-            |full, state| {
+            &|full, state| {
                 sender != Some(full)
                     && is_enabled(state)
                     && !resources.iter().any(|r: &FullJid| r.as_str() == full)
@@ -228,7 +228,7 @@ impl Hook for Received {
         server
             .router
             .table
-            .send_to_each(bare.as_str(), |full, state| {
+            .send_to_each(bare.as_str(), &|full, state| {
                 let took = resources.iter().any(|r: &FullJid| r.as_str() == full);
                 (!took && sender != Some(full) && is_enabled(state))
                     .then(|| carbon("received", message, bare.as_str(), full))

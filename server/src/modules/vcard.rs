@@ -93,7 +93,7 @@ impl IqHandler for Set {
         server
             .router
             .table
-            .send_to_each(owner.as_str(), |_, state| {
+            .send_to_each(owner.as_str(), &|_, state| {
                 state
                     .get_or_insert_with(PhotoHash::default)
                     .set(hash.clone());

@@ -56,7 +56,7 @@ pub async fn push(server: &Server, owner: &BareJid, item: Element, version: u64)
     server
         .router
         .table
-        .send_to_each(owner.as_str(), |full, state| {
+        .send_to_each(owner.as_str(), &|full, state| {
             state.has::<Interested>().then(|| {
                 Element::new("iq", ns::CLIENT)
                     .with_attr("type", "set")

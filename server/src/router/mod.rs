@@ -1,7 +1,8 @@
 //! The router: where every stanza goes next (RFC 6120 §10, RFC 6121 §8).
 //!
-//! It never touches a socket: delivering means handing the stanza to the recipient session's
-//! inbox ([`table::SessionTable`]), whose task writes it. Stanzas for the server itself go to
+//! It never touches a socket: delivering means handing the stanza to the recipient's
+//! session through the [`Sessions`] interface (this process's [`table::SessionTable`]:
+//! the session's inbox, whose task writes it). Stanzas for the server itself go to
 //! the module registry; stanzas for a service's domain (`conference.HOST`) go to the module
 //! that serves it ([`crate::modules::Service`]), which answers through
 //! [`Router::route_from_service`]; presence a client sends is handled by the presence
@@ -9,6 +10,7 @@
 //! account with no available resource fire `MessageOffline` (the offline storage module
 //! keeps them). Remote domains would plug in here (federation): today they are unreachable.
 
+pub mod sessions;
 pub mod table;
 
 use jabberwock_protocol::jid::{FullJid, Jid};
@@ -18,11 +20,20 @@ use jabberwock_protocol::xml::Element;
 use crate::modules::{Event, EventKind, Flow, IqHandler, IqRequest, ServiceDelivery, Target};
 use crate::server::Server;
 
+pub use sessions::Sessions;
 pub use table::{inbox, Inbox, InboxSender, Outbound, SessionTable, INBOX_CAPACITY};
 
-#[derive(Default)]
 pub struct Router {
-    pub table: SessionTable,
+    /// The sessions delivered to (see [`Sessions`] for what its answers promise).
+    pub table: Box<dyn Sessions>,
+}
+
+impl Default for Router {
+    fn default() -> Self {
+        Router {
+            table: Box::new(SessionTable::default()),
+        }
+    }
 }
 
 /// Where a stanza's `to` points, from our point of view.

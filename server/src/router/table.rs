@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use jabberwock_protocol::jid::FullJid;
 
+use super::sessions::{PerResource, Sessions};
 use crate::modules::SessionState;
 use jabberwock_protocol::stream::{StreamCondition, StreamError};
 use jabberwock_protocol::xml::Element;
@@ -219,10 +220,34 @@ impl SessionTable {
         }
     }
 
-    /// Binds a full JID to a session's inbox. An existing session with the same full JID is
-    /// told to close with `conflict` (the newest login wins, as in Prosody). A new resource
-    /// when the account already has `max` is refused: `false`, nothing changed.
-    pub fn bind(
+    /// Sends a copy to every resource `pick` selects; returns how many took it, and adds
+    /// their full JIDs to `took` when asked.
+    fn send_where(
+        &self,
+        bare: &str,
+        element: &Element,
+        mut took: Option<&mut Vec<FullJid>>,
+        pick: impl Fn(&Resource) -> bool,
+    ) -> usize {
+        let map = self.read();
+        let Some(rs) = map.get(bare) else {
+            return 0;
+        };
+        let mut count = 0;
+        for r in rs.iter().filter(|r| pick(r)) {
+            if send(r.jid.as_str(), &r.tx, element.clone()).is_ok() {
+                count += 1;
+                if let Some(took) = took.as_deref_mut() {
+                    took.push(r.jid.clone());
+                }
+            }
+        }
+        count
+    }
+}
+
+impl Sessions for SessionTable {
+    fn bind(
         &self,
         jid: &FullJid,
         session_id: u64,
@@ -255,8 +280,7 @@ impl SessionTable {
         true
     }
 
-    /// Removes a session's entry, unless a newer session already took the JID over.
-    pub fn unbind(&self, jid: &FullJid, session_id: u64) {
+    fn unbind(&self, jid: &FullJid, session_id: u64) {
         let (bare, resource) = keys(jid);
         let mut map = self.write();
         if let Some(resources) = map.get_mut(&bare) {
@@ -268,9 +292,7 @@ impl SessionTable {
         }
     }
 
-    /// Records broadcast presence: `Some((priority, presence))` when available, `None` when
-    /// unavailable. Returns the priority it had before (`None`: it was unavailable).
-    pub fn set_presence(&self, jid: &FullJid, presence: Option<(i8, Element)>) -> Option<i8> {
+    fn set_presence(&self, jid: &FullJid, presence: Option<(i8, Element)>) -> Option<i8> {
         let mut before = None;
         self.with_resource(jid, |r| {
             before = r.priority;
@@ -288,8 +310,7 @@ impl SessionTable {
         before
     }
 
-    /// Whether `jid` is still bound to the session `session_id` (not replaced since).
-    pub fn is_bound_by(&self, jid: &FullJid, session_id: u64) -> bool {
+    fn is_bound_by(&self, jid: &FullJid, session_id: u64) -> bool {
         let (bare, resource) = keys(jid);
         self.read().get(&bare).is_some_and(|rs| {
             rs.iter()
@@ -297,13 +318,11 @@ impl SessionTable {
         })
     }
 
-    /// How many resources of `bare` are bound.
-    pub fn resource_count(&self, bare: &str) -> usize {
+    fn resource_count(&self, bare: &str) -> usize {
         self.read().get(bare).map_or(0, Vec::len)
     }
 
-    /// Whether `jid` is bound and has sent available presence.
-    pub fn is_available(&self, jid: &FullJid) -> bool {
+    fn is_available(&self, jid: &FullJid) -> bool {
         let (bare, resource) = keys(jid);
         self.read().get(&bare).is_some_and(|rs| {
             rs.iter()
@@ -311,9 +330,7 @@ impl SessionTable {
         })
     }
 
-    /// Gives `element` to the session bound to `jid`; back when it can't take it (not bound,
-    /// ending, or its inbox overflowed).
-    pub fn send_to_full(&self, jid: &FullJid, element: Element) -> Result<(), Element> {
+    fn send_to_full(&self, jid: &FullJid, element: Element) -> Result<(), Element> {
         let (bare, resource) = keys(jid);
         let map = self.read();
         match map
@@ -325,33 +342,7 @@ impl SessionTable {
         }
     }
 
-    /// Sends a copy to every resource `pick` selects; returns how many took it, and adds
-    /// their full JIDs to `took` when asked.
-    fn send_where(
-        &self,
-        bare: &str,
-        element: &Element,
-        mut took: Option<&mut Vec<FullJid>>,
-        pick: impl Fn(&Resource) -> bool,
-    ) -> usize {
-        let map = self.read();
-        let Some(rs) = map.get(bare) else {
-            return 0;
-        };
-        let mut count = 0;
-        for r in rs.iter().filter(|r| pick(r)) {
-            if send(r.jid.as_str(), &r.tx, element.clone()).is_ok() {
-                count += 1;
-                if let Some(took) = took.as_deref_mut() {
-                    took.push(r.jid.clone());
-                }
-            }
-        }
-        count
-    }
-
-    /// The state modules keep for the session bound to `jid`.
-    pub fn session_state(&self, jid: &FullJid) -> Option<Arc<SessionState>> {
+    fn session_state(&self, jid: &FullJid) -> Option<Arc<SessionState>> {
         let (bare, resource) = keys(jid);
         self.read()
             .get(&bare)?
@@ -360,13 +351,7 @@ impl SessionTable {
             .map(|r| r.state.clone())
     }
 
-    /// Offers each bound resource of `bare` (available or not) what `make` returns for it,
-    /// given its full JID and module state; returns how many took something.
-    pub fn send_to_each(
-        &self,
-        bare: &str,
-        make: impl Fn(&str, &SessionState) -> Option<Element>,
-    ) -> usize {
+    fn send_to_each(&self, bare: &str, make: PerResource<'_, Option<Element>>) -> usize {
         let map = self.read();
         let Some(rs) = map.get(bare) else {
             return 0;
@@ -380,17 +365,13 @@ impl SessionTable {
         count
     }
 
-    /// Whether some bound resource of `bare` is one `pick` selects, given its full JID and
-    /// module state (a cheap test before building anything for them).
-    pub fn any_resource(&self, bare: &str, pick: impl Fn(&str, &SessionState) -> bool) -> bool {
+    fn any_resource(&self, bare: &str, pick: PerResource<'_, bool>) -> bool {
         self.read()
             .get(bare)
             .is_some_and(|rs| rs.iter().any(|r| pick(r.jid.as_str(), &r.state)))
     }
 
-    /// RFC 6121 §8.5.2.1.1: the available resources sharing the highest non-negative
-    /// priority. `took`, when given, learns which took it.
-    pub fn send_to_most_available(
+    fn send_to_most_available(
         &self,
         bare: &str,
         element: &Element,
@@ -410,8 +391,7 @@ impl SessionTable {
         }
     }
 
-    /// Every available resource, or only those with non-negative priority.
-    pub fn send_to_available(
+    fn send_to_available(
         &self,
         bare: &str,
         element: &Element,
@@ -424,17 +404,14 @@ impl SessionTable {
         })
     }
 
-    /// Like [`SessionTable::send_to_available`] with every available resource, except
-    /// `except` (a session's own copy, which it writes itself).
-    pub fn send_to_other_available(&self, except: &FullJid, element: &Element) -> usize {
+    fn send_to_other_available(&self, except: &FullJid, element: &Element) -> usize {
         let (bare, resource) = keys(except);
         self.send_where(&bare, element, None, |r| {
             r.jid.resource().as_str() != resource && r.reachable_priority().is_some()
         })
     }
 
-    /// The last presence of each available resource of `bare`, with its full JID.
-    pub fn available_presences(&self, bare: &str) -> Vec<(String, Arc<Element>)> {
+    fn available_presences(&self, bare: &str) -> Vec<(String, Arc<Element>)> {
         self.read()
             .get(bare)
             .map(|rs| {
@@ -445,8 +422,7 @@ impl SessionTable {
             .unwrap_or_default()
     }
 
-    /// Tells every session of `bare` to close with `error` (e.g. the account was deleted).
-    pub fn close_all(&self, bare: &str, error: &StreamError) {
+    fn close_all(&self, bare: &str, error: &StreamError) {
         if let Some(rs) = self.read().get(bare) {
             for r in rs {
                 r.tx.close(error.clone());
