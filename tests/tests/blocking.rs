@@ -326,6 +326,25 @@ async fn raw_iqs_and_the_blocked_error_are_exact() {
          <error type=\"cancel\"><service-unavailable xmlns=\"urn:ietf:params:xml:ns:xmpp-stanzas\"/>\
          </error></iq>"
     );
+    // §3.5 covers what the server answers on an account's behalf too: the contact's vCard
+    // request to the user's bare JID finds nobody, the user's to the contact is refused.
+    bob.send("<iq to='alice@localhost' type='get' id='v1'><vCard xmlns='vcard-temp'/></iq>")
+        .await;
+    assert_eq!(
+        bob.c.read_stanza_containing("id=\"v1\"").await,
+        "<iq type=\"error\" id=\"v1\" to=\"bob@localhost/phone\" from=\"alice@localhost\">\
+         <error type=\"cancel\"><service-unavailable xmlns=\"urn:ietf:params:xml:ns:xmpp-stanzas\"/>\
+         </error></iq>"
+    );
+    alice
+        .send("<iq to='bob@localhost' type='get' id='v2'><vCard xmlns='vcard-temp'/></iq>")
+        .await;
+    assert_eq!(
+        alice.c.read_stanza_containing("id=\"v2\"").await,
+        "<iq type=\"error\" id=\"v2\" to=\"alice@localhost/desk\" from=\"bob@localhost\">\
+         <error type=\"modify\"><not-acceptable xmlns=\"urn:ietf:params:xml:ns:xmpp-stanzas\"/>\
+         <blocked xmlns=\"urn:xmpp:blocking:errors\"/></error></iq>"
+    );
     // Neither the message nor the IQ reached Bob or Alice.
     let to_bob = bob.sync().await;
     assert!(
@@ -352,6 +371,15 @@ async fn raw_iqs_and_the_blocked_error_are_exact() {
         list.contains("<blocklist xmlns=\"urn:xmpp:blocking\"/>"),
         "{list}"
     );
+    // Unblocked, the same vCard requests are answered.
+    let (vcard, _) = bob
+        .iq("<iq to='alice@localhost' type='get' id='{id}'><vCard xmlns='vcard-temp'/></iq>")
+        .await;
+    assert!(vcard.contains("type=\"result\""), "{vcard}");
+    let (vcard, _) = alice
+        .iq("<iq to='bob@localhost' type='get' id='{id}'><vCard xmlns='vcard-temp'/></iq>")
+        .await;
+    assert!(vcard.contains("type=\"result\""), "{vcard}");
 }
 
 #[tokio::test]

@@ -539,10 +539,17 @@ impl Hook for Enforce {
                 }
                 let request = matches!(stanza.iq_type(), Some(IqType::Get | IqType::Set));
                 let sender = Jid::from((*from).clone());
-                let recipient = Jid::from((*to).clone());
+                let recipient = (*to).clone();
+                // §3.5: the server answers an IQ to a bare JID for the account (its vCard,
+                // last activity), online or not; one to a full JID reaches a session only.
+                let offline = if to.try_as_full().is_ok() {
+                    Offline::Skip
+                } else {
+                    Offline::Read
+                };
                 if self
                     .0
-                    .owner_blocks(server, &to.to_bare(), &sender, Offline::Skip)
+                    .owner_blocks(server, &to.to_bare(), &sender, offline)
                     .await
                 {
                     // Results and errors are dropped silently.

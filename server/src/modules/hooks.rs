@@ -12,7 +12,8 @@
 //! - [`Event::MessageOffline`]: `router/`, a message for an account with no available
 //!   resource; the offline storage module handles it, else the sender gets
 //!   `service-unavailable`.
-//! - [`Event::IqIn`]: `router/`, an IQ for a full JID of one of our accounts, before delivery.
+//! - [`Event::IqIn`]: `router/`, a session's IQ for one of our accounts (a full JID, or the
+//!   bare JID the server answers for), before delivery or the server's answer.
 //! - [`Event::PresenceOut`]: `session.rs`, a client's presence; the presence module (RFC 6121
 //!   §4, lowest priority) handles it after the others' listeners.
 //! - [`Event::PresenceIn`]: `router/` (`deliver_presence`) and the presence module's probe
@@ -78,7 +79,9 @@ pub enum Event<'a> {
     },
     IqIn {
         from: &'a FullJid,
-        to: &'a FullJid,
+        /// A full JID (delivered to that resource) or a bare one (answered by the server on
+        /// the account's behalf, RFC 6120 §10.3.3).
+        to: &'a Jid,
         stanza: &'a Stanza,
     },
     PresenceOut {
@@ -172,10 +175,11 @@ impl Event<'_> {
     /// The host whose modules hear the event: the domain of the account it concerns.
     pub fn host(&self) -> &str {
         match self {
-            Event::MessageFromClient { from, .. }
-            | Event::PresenceOut { from, .. }
-            | Event::IqIn { to: from, .. } => from.domain().as_str(),
+            Event::MessageFromClient { from, .. } | Event::PresenceOut { from, .. } => {
+                from.domain().as_str()
+            }
             Event::MessageIn { to, .. }
+            | Event::IqIn { to, .. }
             | Event::MessageDelivered { to, .. }
             | Event::PresenceIn { to, .. } => to.domain().as_str(),
             Event::MessageOffline { to, .. }

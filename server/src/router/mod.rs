@@ -194,14 +194,11 @@ impl Router {
                 to,
                 stanza: &mut stanza,
             }),
-            StanzaKind::Iq => match (from, to.try_as_full()) {
-                (Some(from), Ok(full)) => Some(Event::IqIn {
-                    from,
-                    to: full,
-                    stanza: &stanza,
-                }),
-                _ => None,
-            },
+            StanzaKind::Iq => from.map(|from| Event::IqIn {
+                from,
+                to,
+                stanza: &stanza,
+            }),
             StanzaKind::Presence => None,
         };
         let flow = match event {
