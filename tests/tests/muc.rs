@@ -279,6 +279,13 @@ async fn nickname_conflict_and_messages_from_non_occupants_are_refused() {
     bob.send(groupchat("hall", "let me in")).await;
     let refused = bob.read_stanza_containing("type=\"error\"").await;
     assert!(refused.contains("<not-acceptable"), "{refused}");
+    // XEP-0410 self-ping: a non-occupant is told it is not in the room; an occupant's IQ
+    // to an occupant is not relayed yet.
+    let ping = "<ping xmlns='urn:xmpp:ping'/>";
+    let answer = iq(bob, "p1", "get", &occupant("hall", "Alice"), ping).await;
+    assert!(answer.contains("<not-acceptable"), "{answer}");
+    let answer = iq(alice, "p2", "get", &occupant("hall", "Alice"), ping).await;
+    assert!(answer.contains("<feature-not-implemented"), "{answer}");
     // A room that does not exist.
     bob.send(groupchat("nowhere", "anyone?")).await;
     let refused = bob.read_stanza_containing("type=\"error\"").await;

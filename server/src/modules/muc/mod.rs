@@ -23,7 +23,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use jabberwock_protocol::jid::{BareJid, Jid};
+use jabberwock_protocol::jid::{BareJid, FullJid, Jid};
 use jabberwock_protocol::muc::{Affiliation, Join};
 use jabberwock_protocol::ns;
 use jabberwock_protocol::stanza::{Condition, IqType, Stanza, StanzaError, StanzaKind};
@@ -185,6 +185,15 @@ impl MucService {
         }
     }
 
+    /// Whether `jid` is in the room at `room`.
+    fn is_occupant(&self, room: &BareJid, jid: &FullJid) -> bool {
+        let Some(slot) = lock(&self.rooms.0).get(room.as_str()).cloned() else {
+            return false;
+        };
+        let slot = lock(&slot);
+        !slot.forgotten && slot.room.by_jid(jid).is_some()
+    }
+
     /// A stanza for the service's own domain that no registered handler took.
     async fn to_domain(&self, server: &Server, stanza: &Stanza) {
         let asks = match stanza.kind() {
@@ -308,10 +317,20 @@ impl MucService {
             return;
         };
         if to.resource().is_some() {
-            let err = StanzaError::with_text(
-                Condition::FeatureNotImplemented,
-                "IQs to occupants are not relayed yet",
-            );
+            // §7.2 (and XEP-0410 self-ping): only occupants address occupants; relaying
+            // their IQs is not done yet.
+            let occupant = from
+                .try_as_full()
+                .ok()
+                .is_some_and(|full| self.is_occupant(&to.to_bare(), full));
+            let err = if occupant {
+                StanzaError::with_text(
+                    Condition::FeatureNotImplemented,
+                    "IQs to occupants are not relayed yet",
+                )
+            } else {
+                StanzaError::new(Condition::NotAcceptable)
+            };
             return route(server, vec![error_reply(stanza, &err)]).await;
         }
         let found = self
