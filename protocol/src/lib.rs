@@ -26,6 +26,7 @@
 //! - [`forms`]: XEP-0004 data forms.
 //! - [`caps`]: XEP-0115 entity capabilities (the `<c/>` element, the verification string).
 //! - [`rsm`]: XEP-0059 result set management.
+//! - [`muc`]: XEP-0045 multi-user chat payloads (join, items, status codes, destroy).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -35,6 +36,7 @@ pub mod caps;
 pub mod delay;
 pub mod forms;
 pub mod jid;
+pub mod muc;
 pub mod ns;
 pub mod policy;
 pub mod rsm;

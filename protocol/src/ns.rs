@@ -85,3 +85,14 @@ pub const MUC_USER: &str = "http://jabber.org/protocol/muc#user";
 pub const CSI: &str = "urn:xmpp:csi:0";
 /// XEP-0115: Entity Capabilities.
 pub const CAPS: &str = "http://jabber.org/protocol/caps";
+/// XEP-0045: Multi-User Chat, the base namespace (the `<x/>` of a join presence, the
+/// service's and rooms' disco feature).
+pub const MUC: &str = "http://jabber.org/protocol/muc";
+/// XEP-0045: Multi-User Chat, the admin namespace (roles and affiliations, §8, §9).
+pub const MUC_ADMIN: &str = "http://jabber.org/protocol/muc#admin";
+/// XEP-0045: Multi-User Chat, the owner namespace (configuration and destruction, §10).
+pub const MUC_OWNER: &str = "http://jabber.org/protocol/muc#owner";
+/// XEP-0045: the FORM_TYPE of the room configuration form (§15.5.3).
+pub const MUC_ROOMCONFIG: &str = "http://jabber.org/protocol/muc#roomconfig";
+/// XEP-0045: the FORM_TYPE of extended room information in disco#info (§15.5.4).
+pub const MUC_ROOMINFO: &str = "http://jabber.org/protocol/muc#roominfo";

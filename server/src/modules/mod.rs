@@ -18,6 +18,7 @@ mod csi;
 pub(crate) mod disco;
 mod last;
 mod legacy_session;
+mod muc;
 mod offline;
 mod ping;
 mod presence;
@@ -121,6 +122,7 @@ pub const MODULES: &[Descriptor] = &[
     describe::<contact_addresses::ContactAddresses>(),
     describe::<private::Private>(),
     describe::<vcard::Vcard>(),
+    describe::<muc::Muc>(),
 ];
 
 /// The module named `name`.

@@ -1,0 +1,108 @@
+//! Messages to a room (XEP-0045 §7.4 groupchat, §8.1 subject) and between occupants (§7.5
+//! private messages).
+
+use jabberwock_protocol::jid::FullJid;
+use jabberwock_protocol::muc::Role;
+use jabberwock_protocol::ns;
+use jabberwock_protocol::stanza::{Condition, StanzaError};
+use jabberwock_protocol::xml::Element;
+
+use super::presence::has_voice;
+use super::room::{Out, Room, Subject};
+
+/// A groupchat message to the room from `from`: broadcast and kept in the history, or, with
+/// a subject and no body, a subject change.
+pub fn groupchat(
+    room: &mut Room,
+    from: &FullJid,
+    message: &Element,
+    now: i64,
+) -> Result<Out, StanzaError> {
+    // §7.4: only occupants may send to the room.
+    let Some(index) = room.by_jid(from) else {
+        return Err(StanzaError::with_text(
+            Condition::NotAcceptable,
+            "only occupants may send messages to the room",
+        ));
+    };
+    let sender = &room.occupants[index];
+    let nick = sender.nick.clone();
+    let role = sender.role;
+    // §7.4 (§5.1.1): visitors in a moderated room have no voice.
+    if !has_voice(role) {
+        return Err(StanzaError::with_text(
+            Condition::Forbidden,
+            "visitors may not speak in a moderated room",
+        ));
+    }
+    let subject = message.get_child("subject", ns::CLIENT);
+    let body = message.get_child("body", ns::CLIENT);
+    let mut reflected = message.clone();
+    reflected.set_attr("from", room.nick_jid(&nick));
+    reflected.remove_attr("to");
+    match (subject, body) {
+        // §8.1: a subject without a body changes the subject, if the sender may.
+        (Some(subject), None) => {
+            if !(role == Role::Moderator || room.settings.change_subject) {
+                return Err(StanzaError::with_text(
+                    Condition::Forbidden,
+                    "only moderators may change the subject",
+                ));
+            }
+            room.subject = Subject {
+                text: subject.text(),
+                nick: Some(nick),
+            };
+        }
+        // §7.2.14: what was said is kept for later entrants.
+        (_, Some(_)) => room.history.push(room.jid.as_str(), reflected.clone(), now),
+        // Chat states and other bodiless messages are passed on, not kept.
+        (None, None) => {}
+    }
+    Ok(to_everyone(room, &reflected))
+}
+
+fn to_everyone(room: &Room, message: &Element) -> Out {
+    room.occupants
+        .iter()
+        .map(|occupant| {
+            let mut copy = message.clone();
+            copy.set_attr("to", occupant.jid.as_str());
+            copy
+        })
+        .collect()
+}
+
+/// §7.5: a private message from occupant `from` to the occupant `nick`, delivered to its
+/// real JID from the sender's room JID.
+pub fn private(
+    room: &Room,
+    from: &FullJid,
+    nick: &str,
+    message: &Element,
+) -> Result<Out, StanzaError> {
+    // §7.5: groupchat is for the whole room.
+    if message.attr("type") == Some("groupchat") {
+        return Err(StanzaError::with_text(
+            Condition::BadRequest,
+            "a groupchat message goes to the room, not to an occupant",
+        ));
+    }
+    let Some(sender) = room.by_jid(from) else {
+        return Err(StanzaError::with_text(
+            Condition::NotAcceptable,
+            "only occupants may send private messages",
+        ));
+    };
+    let Some(recipient) = room.by_nick(nick) else {
+        return Err(StanzaError::new(Condition::ItemNotFound));
+    };
+    let mut copy = message.clone();
+    copy.set_attr("from", room.nick_jid(&room.occupants[sender].nick));
+    copy.set_attr("to", room.occupants[recipient].jid.as_str());
+    // §7.5: marked as coming through a room (so carbons and clients know).
+    if copy.get_child("x", ns::MUC_USER).is_none() {
+        copy.push_child(Element::new("x", ns::MUC_USER));
+    }
+    Ok(vec![copy])
+}

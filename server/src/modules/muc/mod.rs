@@ -1,0 +1,482 @@
+//! XEP-0045: Multi-User Chat, as a service beside each host (`conference.HOST`): rooms are
+//! created by their first entrant, kept in memory (persistence is a later increment), and
+//! every stanza for them comes to [`MucService::receive`].
+//!
+//! **Design:** a room is data behind a `std` mutex (`room.rs`). A stanza is handled under
+//! the room's lock without awaiting; the stanzas it causes go into the room's outbox, and
+//! the task that finds the outbox idle routes it (`Router::route_from_service`) after
+//! releasing the lock, until it is empty. So no lock is held across an await, and each
+//! room's stanzas leave in the order the room made them, whichever sessions' tasks send
+//! them.
+
+mod admin;
+mod disco;
+mod history;
+mod message;
+mod occupant;
+mod owner;
+mod presence;
+mod room;
+mod settings;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use jabberwock_protocol::jid::{BareJid, FullJid, Jid};
+use jabberwock_protocol::muc::{Affiliation, Join};
+use jabberwock_protocol::ns;
+use jabberwock_protocol::stanza::{Condition, IqType, Stanza, StanzaError, StanzaKind};
+use jabberwock_protocol::xml::Element;
+use serde::Deserialize;
+
+use super::registry::Identity;
+use super::{xep, IqHandler, IqRequest, Module, Registrar, Service, ServiceDelivery, Target, Xep};
+use crate::server::Server;
+use admin::Actor;
+use presence::Entry;
+use room::{Out, Room};
+
+pub struct Muc;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MucConfig {
+    /// The service's domain on each host; `{host}` is the host's name.
+    domain: String,
+    /// Groupchat messages each room keeps for entrants (§7.2.14); 0 keeps none.
+    history_length: usize,
+}
+
+impl Default for MucConfig {
+    fn default() -> MucConfig {
+        MucConfig {
+            domain: "conference.{host}".to_owned(),
+            history_length: 20,
+        }
+    }
+}
+
+/// One room and what it has to send.
+struct Slot {
+    room: Room,
+    /// Stanzas made under the lock, routed in order by whoever drains.
+    outbox: VecDeque<Element>,
+    /// A task is routing the outbox.
+    draining: bool,
+    /// The service no longer lists this slot (the room was destroyed or emptied): a task
+    /// that took it before then looks again.
+    forgotten: bool,
+}
+
+/// Every room of every host's service, by bare room JID.
+#[derive(Default)]
+struct Rooms(Mutex<HashMap<String, Arc<Mutex<Slot>>>>);
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Rooms {
+    /// The room's slot, created if `create` (then also saying so).
+    fn get(&self, jid: &BareJid, create: Option<usize>) -> Option<(Arc<Mutex<Slot>>, bool)> {
+        let mut map = lock(&self.0);
+        if let Some(slot) = map.get(jid.as_str()) {
+            return Some((slot.clone(), false));
+        }
+        let history_length = create?;
+        let slot = Arc::new(Mutex::new(Slot {
+            room: Room::new(jid.clone(), history_length),
+            outbox: VecDeque::new(),
+            draining: false,
+            forgotten: false,
+        }));
+        map.insert(jid.to_string(), slot.clone());
+        Some((slot, true))
+    }
+
+    /// Every slot whose room is on `domain` (the map's lock is not held while a room's is).
+    fn on_domain(&self, domain: &str) -> Vec<Arc<Mutex<Slot>>> {
+        let suffix = format!("@{domain}");
+        lock(&self.0)
+            .iter()
+            .filter(|(jid, _)| jid.ends_with(&suffix))
+            .map(|(_, slot)| slot.clone())
+            .collect()
+    }
+}
+
+pub struct MucService {
+    domain: String,
+    history_length: usize,
+    rooms: Arc<Rooms>,
+}
+
+/// The error reply to `stanza`; a presence error carries the MUC `<x/>` before the
+/// `<error/>`, as §7.2's examples do (clients match join errors by it).
+fn error_reply(stanza: &Stanza, err: &StanzaError) -> Element {
+    let mut reply = stanza.error_reply(err);
+    if stanza.kind() == StanzaKind::Presence {
+        reply.remove_child("error", ns::CLIENT);
+        reply.push_child(Element::new("x", ns::MUC));
+        reply.push_child(err.to_element());
+    }
+    reply
+}
+
+fn reply(stanza: &Stanza, result: Result<Out, StanzaError>) -> Out {
+    match result {
+        Ok(out) => out,
+        Err(err) => vec![error_reply(stanza, &err)],
+    }
+}
+
+async fn route(server: &Server, out: Out) {
+    for element in out {
+        match Stanza::from_element(element) {
+            Ok(stanza) => server.router.route_from_service(server, stanza).await,
+            Err(e) => tracing::error!(error = %e, "the room made something that is no stanza"),
+        }
+    }
+}
+
+impl MucService {
+    /// Runs `handle` on the room at `jid` under its lock (creating the room when
+    /// `create`), queues what it returns and, unless another task already does, routes the
+    /// room's outbox. `None` when there is no such room.
+    async fn in_room(
+        &self,
+        server: &Server,
+        jid: &BareJid,
+        create: bool,
+        mut handle: impl FnMut(&mut Room, bool) -> Out,
+    ) -> Option<()> {
+        let create = create.then_some(self.history_length);
+        let slot = loop {
+            let (slot, created) = self.rooms.get(jid, create)?;
+            let mut guard = lock(&slot);
+            if guard.forgotten {
+                // Emptied or destroyed since it was looked up: look again.
+                continue;
+            }
+            let out = handle(&mut guard.room, created);
+            guard.outbox.extend(out);
+            if guard.room.is_gone() {
+                guard.forgotten = true;
+                lock(&self.rooms.0).remove(jid.as_str());
+            }
+            if guard.draining || guard.outbox.is_empty() {
+                return Some(());
+            }
+            guard.draining = true;
+            drop(guard);
+            break slot;
+        };
+        loop {
+            let batch: Out = {
+                let mut guard = lock(&slot);
+                if guard.outbox.is_empty() {
+                    guard.draining = false;
+                    return Some(());
+                }
+                guard.outbox.drain(..).collect()
+            };
+            route(server, batch).await;
+        }
+    }
+
+    /// Whether `jid` is in the room at `room`.
+    fn is_occupant(&self, room: &BareJid, jid: &FullJid) -> bool {
+        let Some(slot) = lock(&self.rooms.0).get(room.as_str()).cloned() else {
+            return false;
+        };
+        let slot = lock(&slot);
+        !slot.forgotten && slot.room.by_jid(jid).is_some()
+    }
+
+    /// A stanza for the service's own domain that no registered handler took.
+    async fn to_domain(&self, server: &Server, stanza: &Stanza) {
+        let asks = match stanza.kind() {
+            StanzaKind::Iq => matches!(stanza.iq_type(), Some(IqType::Get | IqType::Set)),
+            StanzaKind::Message => !stanza.is_error(),
+            StanzaKind::Presence => false,
+        };
+        if asks {
+            let err = StanzaError::new(Condition::ServiceUnavailable);
+            route(server, vec![error_reply(stanza, &err)]).await;
+        }
+    }
+
+    async fn presence(&self, server: &Server, from: &Jid, to: &Jid, stanza: &Stanza) {
+        let (Ok(full), Some(nick)) = (from.try_as_full(), to.resource()) else {
+            // §7.2.1: entering needs a nickname.
+            if stanza.type_attr().is_none() {
+                let err = StanzaError::with_text(Condition::JidMalformed, "no nickname");
+                route(server, vec![error_reply(stanza, &err)]).await;
+            }
+            return;
+        };
+        let room_jid = to.to_bare();
+        let nick = nick.as_str();
+        match stanza.type_attr() {
+            None => {
+                let join = match Join::from_presence(stanza.element()).transpose() {
+                    Ok(join) => join,
+                    Err(e) => {
+                        let err = StanzaError::with_text(Condition::BadRequest, e.to_string());
+                        return route(server, vec![error_reply(stanza, &err)]).await;
+                    }
+                };
+                let now = super::time::now_unix();
+                self.in_room(server, &room_jid, true, |room, created| {
+                    if let Some(index) = room.by_jid(full) {
+                        return reply(
+                            stanza,
+                            presence::update(room, index, nick, stanza.element()),
+                        );
+                    }
+                    if created {
+                        // §10.1.1: the creator owns the room, which stays locked until
+                        // configured; a groupchat 1.0 client can't configure, so its room
+                        // is an instant one (§7.1.1).
+                        room.set_affiliation(full.to_bare().as_str(), Affiliation::Owner);
+                        room.locked = join.is_some();
+                    }
+                    let entry = Entry {
+                        from: full,
+                        nick,
+                        join: join.clone(),
+                        presence: stanza.element(),
+                        created,
+                        now,
+                    };
+                    reply(stanza, presence::enter(room, entry))
+                })
+                .await;
+            }
+            Some("unavailable") => {
+                self.in_room(server, &room_jid, false, |room, _| {
+                    match room.by_jid(full) {
+                        Some(index) => presence::leave(room, index, stanza.element()),
+                        None => Out::new(),
+                    }
+                })
+                .await;
+            }
+            // Subscriptions and probes mean nothing to a room.
+            Some(_) => {}
+        }
+    }
+
+    async fn message(&self, server: &Server, from: &Jid, to: &Jid, stanza: &Stanza) {
+        let Ok(full) = from.try_as_full() else {
+            return;
+        };
+        let now = super::time::now_unix();
+        let element = stanza.element();
+        let found = match to.resource() {
+            Some(nick) => {
+                let nick = nick.as_str();
+                self.in_room(server, &to.to_bare(), false, |room, _| {
+                    reply(stanza, message::private(room, full, nick, element))
+                })
+                .await
+            }
+            None if stanza.type_attr() == Some("groupchat") => {
+                self.in_room(server, &to.to_bare(), false, |room, _| {
+                    reply(stanza, message::groupchat(room, full, element, now))
+                })
+                .await
+            }
+            None => {
+                // §7.8 invitations and §8.6 voice requests are not done yet.
+                let err = if element.get_child("x", ns::MUC_USER).is_some() {
+                    StanzaError::with_text(
+                        Condition::FeatureNotImplemented,
+                        "invitations and voice requests are not supported yet",
+                    )
+                } else {
+                    StanzaError::with_text(
+                        Condition::BadRequest,
+                        "messages to a room are of type groupchat",
+                    )
+                };
+                return route(server, vec![error_reply(stanza, &err)]).await;
+            }
+        };
+        if found.is_none() {
+            let err = StanzaError::new(Condition::ItemNotFound);
+            route(server, vec![error_reply(stanza, &err)]).await;
+        }
+    }
+
+    async fn iq(&self, server: &Server, from: &Jid, to: &Jid, stanza: &Stanza) {
+        let (Some(iq_type @ (IqType::Get | IqType::Set)), Some(payload)) =
+            (stanza.iq_type(), stanza.iq_payload())
+        else {
+            return;
+        };
+        if to.resource().is_some() {
+            // §7.2 (and XEP-0410 self-ping): only occupants address occupants; relaying
+            // their IQs is not done yet.
+            let occupant = from
+                .try_as_full()
+                .ok()
+                .is_some_and(|full| self.is_occupant(&to.to_bare(), full));
+            let err = if occupant {
+                StanzaError::with_text(
+                    Condition::FeatureNotImplemented,
+                    "IQs to occupants are not relayed yet",
+                )
+            } else {
+                StanzaError::new(Condition::NotAcceptable)
+            };
+            return route(server, vec![error_reply(stanza, &err)]).await;
+        }
+        let found = self
+            .in_room(server, &to.to_bare(), false, |room, _| {
+                let actor = Actor::of(room, from);
+                let answer = room_iq(room, &actor, iq_type, payload);
+                match answer {
+                    Ok((result, mut out)) => {
+                        out.insert(0, stanza.iq_result(result));
+                        out
+                    }
+                    Err(err) => vec![error_reply(stanza, &err)],
+                }
+            })
+            .await;
+        if found.is_none() {
+            let err = StanzaError::new(Condition::ItemNotFound);
+            route(server, vec![error_reply(stanza, &err)]).await;
+        }
+    }
+}
+
+/// An IQ to a room's bare JID: its answer's payload and what else it makes the room send.
+fn room_iq(
+    room: &mut Room,
+    actor: &Actor,
+    iq_type: IqType,
+    payload: &Element,
+) -> Result<(Option<Element>, Out), StanzaError> {
+    match (iq_type, payload.ns(), payload.name()) {
+        (IqType::Get, ns::DISCO_INFO, "query") if payload.attr("node").is_none() => {
+            Ok((Some(disco::info(room)), Out::new()))
+        }
+        // §6.5: occupants are not listed to anyone.
+        (IqType::Get, ns::DISCO_ITEMS, "query") => {
+            Ok((Some(Element::new("query", ns::DISCO_ITEMS)), Out::new()))
+        }
+        (IqType::Get, ns::MUC_OWNER, "query") => Ok((Some(owner::form(room, actor)?), Out::new())),
+        (IqType::Set, ns::MUC_OWNER, "query") => Ok((None, owner::set(room, actor, payload)?)),
+        (IqType::Get, ns::MUC_ADMIN, "query") => {
+            Ok((Some(admin::list(room, actor, payload)?), Out::new()))
+        }
+        (IqType::Set, ns::MUC_ADMIN, "query") => Ok((None, admin::change(room, actor, payload)?)),
+        _ => Err(StanzaError::new(Condition::ServiceUnavailable)),
+    }
+}
+
+#[async_trait]
+impl Service for MucService {
+    fn domain(&self, host: &str) -> Option<String> {
+        Some(self.domain.replace("{host}", host))
+    }
+
+    fn name(&self) -> Option<&'static str> {
+        Some("Chatrooms")
+    }
+
+    async fn receive(&self, delivery: ServiceDelivery<'_>) {
+        let ServiceDelivery {
+            server,
+            from,
+            to,
+            stanza,
+            ..
+        } = delivery;
+        if to.node().is_none() {
+            return self.to_domain(server, &stanza).await;
+        }
+        if stanza.is_error() {
+            // An occupant's address answered the room with an error: it is gone.
+            if let Ok(full) = from.try_as_full() {
+                self.in_room(server, &to.to_bare(), false, |room, _| {
+                    presence::remove_on_error(room, full)
+                })
+                .await;
+            }
+            return;
+        }
+        match stanza.kind() {
+            StanzaKind::Presence => self.presence(server, &from, &to, &stanza).await,
+            StanzaKind::Message => self.message(server, &from, &to, &stanza).await,
+            StanzaKind::Iq => self.iq(server, &from, &to, &stanza).await,
+        }
+    }
+}
+
+/// §6.2: the service's disco#items, its public rooms.
+struct ServiceItems(Arc<Rooms>);
+
+#[async_trait]
+impl IqHandler for ServiceItems {
+    async fn handle(&self, request: IqRequest<'_>) -> Result<Option<Element>, StanzaError> {
+        if request.payload.attr("node").is_some() {
+            return Err(StanzaError::new(Condition::ItemNotFound));
+        }
+        let mut items: Vec<(String, String)> = self
+            .0
+            .on_domain(request.to.domain().as_str())
+            .iter()
+            .filter_map(|slot| {
+                let slot = lock(slot);
+                (!slot.forgotten && disco::is_listed(&slot.room))
+                    .then(|| (slot.room.jid.to_string(), disco::display_name(&slot.room)))
+            })
+            .collect();
+        items.sort();
+        let mut query = Element::new("query", ns::DISCO_ITEMS);
+        for (jid, name) in items {
+            query.push_child(
+                Element::new("item", ns::DISCO_ITEMS)
+                    .with_attr("jid", jid)
+                    .with_attr("name", name),
+            );
+        }
+        Ok(Some(query))
+    }
+}
+
+impl Module for Muc {
+    const NAME: &'static str = "muc";
+    const XEPS: &'static [Xep] = &[xep(45, "1.35")];
+    type Config = MucConfig;
+
+    fn register(config: MucConfig, registry: &mut Registrar<'_>) {
+        let rooms = Arc::new(Rooms::default());
+        registry.service(Arc::new(MucService {
+            domain: config.domain,
+            history_length: config.history_length,
+            rooms: rooms.clone(),
+        }));
+        // §6.1: the service is a text conference service that speaks MUC.
+        registry.disco_identity(
+            Target::Service,
+            Identity {
+                category: "conference",
+                kind: "text",
+                name: Some("Chatrooms"),
+            },
+        );
+        registry.disco_feature(Target::Service, ns::MUC);
+        registry.iq(
+            IqType::Get,
+            Target::Service,
+            ns::DISCO_ITEMS,
+            "query",
+            Arc::new(ServiceItems(rooms)),
+        );
+    }
+}

@@ -1,0 +1,210 @@
+//! One room's state and the presence it sends about its occupants (XEP-0045 §5, §7.2.3).
+//!
+//! **Design:** a room is plain data behind one lock. Every handler (presence.rs, message.rs,
+//! admin.rs, owner.rs) runs under that lock without awaiting anything and returns the stanzas
+//! to send, which the service routes after the lock is released (mod.rs). What a later
+//! increment stores for persistent rooms is `settings`, `affiliations` and `subject`; the
+//! occupants, history and lock live only as long as the process.
+
+use std::collections::HashMap;
+
+use jabberwock_protocol::jid::{BareJid, FullJid};
+use jabberwock_protocol::muc::{status, Affiliation, Destroy, Item, Role, UserX};
+use jabberwock_protocol::ns;
+use jabberwock_protocol::xml::Element;
+
+use super::history::History;
+use super::occupant::Occupant;
+use super::settings::{Settings, Whois};
+
+/// Stanzas a handler wants sent, in order.
+pub type Out = Vec<Element>;
+
+/// The room's subject (§8.1) and the nickname of who set it.
+#[derive(Clone, Debug, Default)]
+pub struct Subject {
+    pub text: String,
+    pub nick: Option<String>,
+}
+
+pub struct Room {
+    /// `room@service`.
+    pub jid: BareJid,
+    pub settings: Settings,
+    /// Affiliations by bare JID (or domain); `none` is not kept.
+    pub affiliations: HashMap<String, Affiliation>,
+    pub subject: Subject,
+    /// §10.1.1: a new room refuses entrants until its owner configures it.
+    pub locked: bool,
+    /// In order of entry.
+    pub occupants: Vec<Occupant>,
+    pub history: History,
+    /// §10.9: destroyed; the service forgets it.
+    pub destroyed: bool,
+}
+
+/// What a presence about an occupant says besides the occupant's item.
+#[derive(Clone, Copy, Default)]
+pub struct Notice<'a> {
+    pub unavailable: bool,
+    /// Status codes for every recipient; 110 is added for the occupant itself.
+    pub codes: &'a [u16],
+    /// Status codes for the occupant itself only (100, 201, 210).
+    pub self_codes: &'a [u16],
+    /// The item's `nick`: the new nickname of a nickname change (§7.6).
+    pub nick: Option<&'a str>,
+    pub actor: Option<&'a str>,
+    pub reason: Option<&'a str>,
+    pub destroy: Option<&'a Destroy>,
+}
+
+impl Room {
+    pub fn new(jid: BareJid, history_length: usize) -> Room {
+        Room {
+            jid,
+            settings: Settings::default(),
+            affiliations: HashMap::new(),
+            subject: Subject::default(),
+            locked: false,
+            occupants: Vec::new(),
+            history: History::new(history_length),
+            destroyed: false,
+        }
+    }
+
+    /// Nothing keeps the room once its last occupant is gone: not persistent, or never
+    /// configured, or destroyed.
+    pub fn is_gone(&self) -> bool {
+        self.destroyed || (self.occupants.is_empty() && (!self.settings.persistent || self.locked))
+    }
+
+    /// The affiliation of a real JID: its bare JID's, else its domain's (§9.1: a ban may
+    /// name a whole domain).
+    pub fn affiliation(&self, jid: &BareJid) -> Affiliation {
+        self.affiliations
+            .get(jid.as_str())
+            .or_else(|| self.affiliations.get(jid.domain().as_str()))
+            .copied()
+            .unwrap_or(Affiliation::None)
+    }
+
+    pub fn set_affiliation(&mut self, jid: &str, affiliation: Affiliation) {
+        if affiliation == Affiliation::None {
+            self.affiliations.remove(jid);
+        } else {
+            self.affiliations.insert(jid.to_owned(), affiliation);
+        }
+    }
+
+    /// The role an occupant with this affiliation gets on entering (§5.1.2's defaults).
+    pub fn default_role(&self, affiliation: Affiliation) -> Role {
+        match affiliation {
+            Affiliation::Owner | Affiliation::Admin => Role::Moderator,
+            Affiliation::Member => Role::Participant,
+            Affiliation::None if self.settings.moderated => Role::Visitor,
+            Affiliation::None => Role::Participant,
+            Affiliation::Outcast => Role::None,
+        }
+    }
+
+    pub fn by_jid(&self, jid: &FullJid) -> Option<usize> {
+        self.occupants.iter().position(|o| &o.jid == jid)
+    }
+
+    pub fn by_nick(&self, nick: &str) -> Option<usize> {
+        self.occupants.iter().position(|o| o.nick == nick)
+    }
+
+    /// `room@service/nick`.
+    pub fn nick_jid(&self, nick: &str) -> String {
+        format!("{}/{}", self.jid, nick)
+    }
+
+    /// §7.2.3, §7.2.4: real JIDs show to moderators, or to everyone in a non-anonymous room.
+    fn shows_jids_to(&self, recipient: &Occupant) -> bool {
+        self.settings.whois == Whois::Anyone || recipient.role == Role::Moderator
+    }
+
+    /// `occupant`'s presence as `recipient` gets it (§7.2.3): from the occupant's room JID,
+    /// with its item (real JID only to those who may see it, and always to itself) and the
+    /// notice's status codes.
+    pub fn presence_of(
+        &self,
+        occupant: &Occupant,
+        recipient: &Occupant,
+        notice: &Notice,
+    ) -> Element {
+        let is_self = occupant.jid == recipient.jid;
+        let mut presence = Element::new("presence", ns::CLIENT)
+            .with_attr("from", self.nick_jid(&occupant.nick))
+            .with_attr("to", recipient.jid.as_str());
+        if notice.unavailable {
+            presence.set_attr("type", "unavailable");
+        }
+        for child in &occupant.payload {
+            presence.push_child(child.clone());
+        }
+        let item = Item {
+            affiliation: Some(self.affiliation(&occupant.jid.to_bare())),
+            role: Some(occupant.role),
+            jid: (is_self || self.shows_jids_to(recipient)).then(|| occupant.jid.to_string()),
+            nick: notice.nick.map(str::to_owned),
+            actor: notice.actor.map(str::to_owned),
+            reason: notice.reason.map(str::to_owned),
+        };
+        let mut statuses = notice.codes.to_vec();
+        if is_self {
+            statuses.extend_from_slice(notice.self_codes);
+            statuses.push(status::SELF_PRESENCE);
+        }
+        statuses.sort_unstable();
+        statuses.dedup();
+        let x = UserX {
+            items: vec![item],
+            statuses,
+            destroy: notice.destroy.cloned(),
+        };
+        presence.with_child(x.to_element())
+    }
+
+    /// `occupant`'s presence to every occupant, the occupant itself last (§7.2.3: the
+    /// entrant's own presence ends the others'). The occupant may already have left the
+    /// list (it still gets its own).
+    pub fn broadcast_presence(&self, occupant: &Occupant, notice: &Notice, out: &mut Out) {
+        for recipient in self.occupants.iter().filter(|r| r.jid != occupant.jid) {
+            out.push(self.presence_of(occupant, recipient, notice));
+        }
+        out.push(self.presence_of(occupant, occupant, notice));
+    }
+
+    /// Removes the occupant at `index` and tells everyone, with `codes` (307 kicked, 301
+    /// banned, 321/322 removed, 333 gone on error; none for leaving).
+    pub fn remove(&mut self, index: usize, notice: &Notice, out: &mut Out) {
+        let mut gone = self.occupants.remove(index);
+        gone.role = Role::None;
+        let notice = Notice {
+            unavailable: true,
+            ..*notice
+        };
+        self.broadcast_presence(&gone, &notice, out);
+    }
+
+    /// A message from the room itself to every occupant (§10.2.1's configuration change
+    /// notices), carrying status codes.
+    pub fn notify(&self, codes: &[u16], out: &mut Out) {
+        let x = UserX {
+            statuses: codes.to_vec(),
+            ..UserX::default()
+        }
+        .to_element();
+        for occupant in &self.occupants {
+            out.push(
+                Element::new("message", ns::CLIENT)
+                    .with_attr("type", "groupchat")
+                    .with_attr("from", self.jid.as_str())
+                    .with_attr("to", occupant.jid.as_str())
+                    .with_child(x.clone()),
+            );
+        }
+    }
+}

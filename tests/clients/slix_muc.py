@@ -1,0 +1,104 @@
+"""slix_features.py's client with slixmpp's own XEP-0045 plugin (xep_0045, with xep_0030 and
+xep_0004): every room operation goes through the plugin's API. Results are JSON events; the
+`ok` of a command carries what it returned.
+
+Usage and the base commands: see slix_im.py and slix_features.py. More commands:
+  {"cmd": "join", "room": JID, "nick": N}    join_muc_wait; ok has "statuses" (own presence)
+                                             and "occupants" (the others' nicks), or
+                                             "condition" when the room refused
+  {"cmd": "instant", "room": JID}            set_room_config with an empty submitted form
+  {"cmd": "configure", "room": JID, "fields": {VAR: VALUE}}
+                                             get_room_config (reported as "config", its
+                                             fields), then the same form submitted with these
+                                             values
+  {"cmd": "say", "room": JID, "body": B}     a groupchat message
+  {"cmd": "subject", "room": JID, "subject": S}
+  {"cmd": "kick", "room": JID, "nick": N}    set_role none
+  {"cmd": "ban", "room": JID, "jid": J}      set_affiliation outcast
+  {"cmd": "destroy", "room": JID, "reason": R, "alt": JID}
+Events: muc_presence (nick, type, statuses, destroy), groupchat (nick, body), subject (nick,
+subject).
+"""
+
+import asyncio
+
+from slixmpp import JID
+from slixmpp.exceptions import IqError, PresenceError
+
+import slix_im
+import slix_features
+from slix_im import emit
+
+MUC_USER = "{http://jabber.org/protocol/muc#user}"
+
+
+class MucClient(slix_features.FeaturesClient):
+    def __init__(self, args):
+        super().__init__(args)
+        for plugin in ["xep_0004", "xep_0045"]:
+            self.register_plugin(plugin)
+        self.add_event_handler("groupchat_presence", self.on_muc_presence)
+        self.add_event_handler("groupchat_message", self.on_groupchat)
+        self.add_event_handler("groupchat_subject", self.on_subject)
+
+    def on_muc_presence(self, pr):
+        destroy = pr.xml.find(f"{MUC_USER}x/{MUC_USER}destroy")
+        reason = destroy.find(f"{MUC_USER}reason") if destroy is not None else None
+        emit("muc_presence", nick=pr["from"].resource, type=pr["type"],
+             statuses=sorted(pr["muc"]["status_codes"]),
+             destroy=None if destroy is None else {
+                 "jid": destroy.get("jid"),
+                 "reason": reason.text if reason is not None else None})
+
+    def on_groupchat(self, msg):
+        emit("groupchat", nick=msg["from"].resource, body=msg["body"])
+
+    def on_subject(self, msg):
+        emit("subject", nick=msg["from"].resource, subject=msg["subject"])
+
+    async def run(self, command):
+        cmd = command["cmd"]
+        t = self.args.timeout
+        muc = self.plugin["xep_0045"]
+        extra = {}
+        try:
+            if cmd == "join":
+                room, nick = JID(command["room"]), command["nick"]
+                try:
+                    pres, _subject, occupants, _history = await muc.join_muc_wait(
+                        room, nick, timeout=t)
+                    extra["statuses"] = sorted(pres["muc"]["status_codes"])
+                    extra["occupants"] = sorted(
+                        p["from"].resource for p in occupants if p["from"].resource != nick)
+                except PresenceError as e:
+                    extra["condition"] = e.presence["error"]["condition"]
+            elif cmd == "instant":
+                form = self.plugin["xep_0004"].make_form(ftype="submit")
+                await muc.set_room_config(command["room"], form, timeout=t)
+            elif cmd == "configure":
+                form = await muc.get_room_config(command["room"], timeout=t)
+                emit("config", fields=sorted(form.get_fields().keys()))
+                form.set_values(command["fields"])
+                await muc.set_room_config(command["room"], form, timeout=t)
+            elif cmd == "say":
+                self.send_message(mto=command["room"], mbody=command["body"], mtype="groupchat")
+            elif cmd == "subject":
+                muc.set_subject(command["room"], command["subject"])
+            elif cmd == "kick":
+                await muc.set_role(command["room"], command["nick"], "none", timeout=t)
+            elif cmd == "ban":
+                await muc.set_affiliation(command["room"], "outcast", jid=command["jid"],
+                                          timeout=t)
+            elif cmd == "destroy":
+                await muc.destroy(command["room"], reason=command["reason"],
+                                  altroom=command["alt"], timeout=t)
+            else:
+                return await super().run(command)
+        except IqError as e:
+            emit("iq_error", cmd=cmd, condition=e.iq["error"]["condition"])
+        emit("ok", cmd=cmd, **extra)
+        return True
+
+
+if __name__ == "__main__":
+    asyncio.run(slix_im.main(MucClient))

@@ -1,0 +1,93 @@
+//! Helpers for the XEP-0045 tests: raw clients logged in, entering rooms and reading what
+//! entering brings (the occupants' presence, one's own, the history, the subject).
+
+use crate::{RawClient, TestServer};
+
+/// The MUC service of `localhost`.
+pub const SERVICE: &str = "conference.localhost";
+
+/// Creates each user (password `pw-NAME`) and logs it in over STARTTLS as `NAME@localhost/desk`,
+/// available.
+pub async fn log_in(server: &TestServer, names: &[&str]) -> Vec<RawClient> {
+    let mut clients = Vec::new();
+    for name in names {
+        server.add_user(&format!("{name}@localhost"), &format!("pw-{name}"));
+        let (client, _) = RawClient::login_standard(
+            server.c2s,
+            &server.cert_path(),
+            name,
+            &format!("pw-{name}"),
+            "desk",
+        )
+        .await;
+        clients.push(client);
+    }
+    clients
+}
+
+/// `room@conference.localhost/nick`.
+pub fn occupant(room: &str, nick: &str) -> String {
+    format!("{room}@{SERVICE}/{nick}")
+}
+
+/// Sends a join presence to `room` as `nick` with `x` as its MUC payload (`None`: a
+/// groupchat 1.0 join, no `<x/>`); `sep` ends the unit ("\0" for Flash).
+pub async fn send_join(client: &mut RawClient, room: &str, nick: &str, x: Option<&str>, sep: &str) {
+    let to = occupant(room, nick);
+    let presence = match x {
+        Some(x) => format!("<presence to='{to}'>{x}</presence>{sep}"),
+        None => format!("<presence to='{to}'/>{sep}"),
+    };
+    client.send(presence).await;
+}
+
+/// The plain MUC payload of a join.
+pub const MUC_X: &str = "<x xmlns='http://jabber.org/protocol/muc'/>";
+
+/// Every stanza up to and including the room's subject message, which ends a successful
+/// entry (XEP-0045 §7.2.15).
+pub async fn until_subject(client: &mut RawClient) -> Vec<String> {
+    let mut got = Vec::new();
+    loop {
+        let stanza = client.read_stanza().await;
+        let done = stanza.starts_with("<message") && stanza.contains("<subject");
+        got.push(stanza);
+        if done {
+            return got;
+        }
+    }
+}
+
+/// Enters `room` (with the MUC payload) and returns what entering brought.
+pub async fn enter(client: &mut RawClient, room: &str, nick: &str) -> Vec<String> {
+    send_join(client, room, nick, Some(MUC_X), "").await;
+    until_subject(client).await
+}
+
+/// Creates `room` with `owner` as `nick` and makes it an instant room (§10.1.2: an empty
+/// submitted form), so others may enter.
+pub async fn instant_room(owner: &mut RawClient, room: &str, nick: &str) -> Vec<String> {
+    let entered = enter(owner, room, nick).await;
+    owner
+        .send(format!(
+            "<iq type='set' id='instant-{room}' to='{room}@{SERVICE}'>\
+             <query xmlns='http://jabber.org/protocol/muc#owner'>\
+             <x xmlns='jabber:x:data' type='submit'/></query></iq>"
+        ))
+        .await;
+    let answer = owner
+        .read_stanza_containing(&format!("id=\"instant-{room}\""))
+        .await;
+    assert!(answer.contains("type=\"result\""), "{answer}");
+    entered
+}
+
+/// An IQ to `to` with `payload`; returns the answer.
+pub async fn iq(client: &mut RawClient, id: &str, kind: &str, to: &str, payload: &str) -> String {
+    client
+        .send(format!(
+            "<iq type='{kind}' id='{id}' to='{to}'>{payload}</iq>"
+        ))
+        .await;
+    client.read_stanza_containing(&format!("id=\"{id}\"")).await
+}
