@@ -8,6 +8,7 @@
 #   bench/compare.sh messages --pairs 100 --duration 10
 #   bench/compare.sh login --users 200 --duration 10 --mechanism PLAIN
 #   bench/compare.sh idle --users 5000 --steps 5 --duration 5
+#   bench/compare.sh muc --rooms 10 --occupants 20 --duration 10
 #   bench/compare.sh messages --pairs 100 --duration 10 --transport starttls
 #
 # What it does:
@@ -44,7 +45,7 @@ usage() {
 }
 [ $# -ge 1 ] || usage
 case "$1" in
-    idle | login | messages | presence | register) ;;
+    idle | login | messages | muc | presence | register) ;;
     -h | --help) usage ;;
     *) echo "compare.sh: unknown scenario '$1'" >&2; usage ;;
 esac

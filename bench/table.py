@@ -19,7 +19,7 @@ ORDER = ["jabberwock", "prosody", "ejabberd"]
 SHORT = {"jabberwock": "J", "prosody": "P", "ejabberd": "E"}
 # Keys that are not measurements of the server.
 SKIP = re.compile(
-    r"(^|\.)(errors|mode|pairs|users|roster|rounds|steps|sessions_per_step|worker_cpu_s|workers)$"
+    r"(^|\.)(errors|mode|pairs|users|roster|rounds|steps|sessions_per_step|worker_cpu_s|workers|rooms|occupants_per_room)$"
     r"|(^|\.)(count|n)$"
 )
 HIGHER_BETTER = re.compile(r"per_sec|per_s$|_per_second")
@@ -29,7 +29,7 @@ LOWER_BETTER = re.compile(
 # No ratio: the load generator's own figures, and totals that depend on how
 # long a run took (server_cpu_s: use the per-message/per-login figure).
 NOT_SERVER = re.compile(
-    r"^(bench_cpu_s|elapsed_s|login_s|setup_s|server_cpu_s)$|^send_lag_ms\."
+    r"^(bench_cpu_s|elapsed_s|login_s|join_s|setup_s|server_cpu_s)$|^send_lag_ms\."
 )
 
 

@@ -105,3 +105,9 @@ allow_registration = true
 
 VirtualHost "localhost"
 -- CHANGED: no Include "conf.d/*.cfg.lua" (nothing of /etc is read).
+
+-- CHANGED: group chat for the muc scenario: the package config's commented
+-- example, enabled. Everything else is mod_muc's default (rooms locked until
+-- their creator asks for an instant room, 20 messages of history, no rate
+-- limit: mod_muc_limits is not loaded).
+Component "conference.localhost" "muc"

@@ -1,8 +1,9 @@
 //! jabberwock-bench: a load generator for XMPP servers (Jabberwock, Prosody, ejabberd).
-//! Scenarios: idle, login, messages, presence, register (see bench/README.md). Every run
+//! Scenarios: idle, login, messages, muc, presence, register (see bench/README.md). Every run
 //! prints a human table on stderr and exactly one JSON line on stdout.
 
 mod conn;
+mod muc;
 mod pacer;
 mod scenarios;
 mod stats;
@@ -20,6 +21,7 @@ pub enum Scenario {
     Idle,
     Login,
     Messages,
+    Muc,
     Presence,
     Register,
 }
@@ -81,10 +83,19 @@ pub struct Args {
     /// messages: sender→receiver pairs (accounts 0..2P).
     #[arg(long, default_value_t = 100)]
     pub pairs: usize,
+    /// muc: rooms, each with `--occupants` occupants (accounts 0..R·O).
+    #[arg(long, default_value_t = 10)]
+    pub rooms: usize,
+    /// muc: occupants per room; occupant 0 of each room sends.
+    #[arg(long, default_value_t = 10)]
+    pub occupants: usize,
+    /// muc: the MUC service's domain (empty = conference.DOMAIN).
+    #[arg(long, default_value = "")]
+    pub muc_domain: String,
     /// messages: total messages per second (open loop); 0 = closed loop (see --window).
     #[arg(long, default_value_t = 0.0)]
     pub rate: f64,
-    /// messages, closed loop: messages in flight per pair.
+    /// messages, closed loop: messages in flight per pair; muc: per room.
     #[arg(long, default_value_t = 5)]
     pub window: usize,
     /// Seconds of measurement (idle: holding time after the last step).
@@ -134,7 +145,11 @@ impl Args {
         if self.timeout > 0.0 {
             return Duration::from_secs_f64(self.timeout);
         }
-        let logins = (self.users.max(self.pairs * 2) as f64 / 50.0).max(0.0);
+        let accounts = self
+            .users
+            .max(self.pairs * 2)
+            .max(self.rooms * self.occupants);
+        let logins = (accounts as f64 / 50.0).max(0.0);
         Duration::from_secs_f64(120.0 + 3.0 * self.duration + logins + self.drain)
     }
 
@@ -153,6 +168,10 @@ impl Args {
             Scenario::Messages => {
                 json!({"pairs": self.pairs, "rate": self.rate, "window": self.window, "drain": self.drain})
             }
+            Scenario::Muc => json!({
+                "rooms": self.rooms, "occupants": self.occupants, "window": self.window,
+                "drain": self.drain, "muc_domain": muc::muc_domain(self),
+            }),
             Scenario::Presence => json!({"roster": self.roster}),
             _ => json!({}),
         };
@@ -184,6 +203,7 @@ fn scenario_name(s: Scenario) -> &'static str {
         Scenario::Idle => "idle",
         Scenario::Login => "login",
         Scenario::Messages => "messages",
+        Scenario::Muc => "muc",
         Scenario::Presence => "presence",
         Scenario::Register => "register",
     }
@@ -236,6 +256,7 @@ fn main() {
             if args.provision == Provision::Register && args.scenario != Scenario::Register {
                 let n = match args.scenario {
                     Scenario::Messages => args.pairs * 2,
+                    Scenario::Muc => args.rooms * args.occupants,
                     _ => args.users,
                 };
                 scenarios::provision(&args, &target, n).await?;
@@ -244,6 +265,7 @@ fn main() {
                 Scenario::Idle => scenarios::idle(&args, &target).await,
                 Scenario::Login => scenarios::login(&args, &target).await,
                 Scenario::Messages => scenarios::messages(&args, &target).await,
+                Scenario::Muc => muc::muc(&args, &target).await,
                 Scenario::Presence => scenarios::presence(&args, &target).await,
                 Scenario::Register => scenarios::register(&args, &target).await,
             }

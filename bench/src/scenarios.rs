@@ -25,37 +25,37 @@ fn base() -> Instant {
     *BASE.get_or_init(Instant::now)
 }
 
-fn now_ns() -> u64 {
+pub(crate) fn now_ns() -> u64 {
     base().elapsed().as_nanos() as u64
 }
 
-fn server_cpu(args: &Args) -> Option<f64> {
+pub(crate) fn server_cpu(args: &Args) -> Option<f64> {
     args.server_pid.and_then(stats::cpu_seconds)
 }
 
-fn cpu_delta(args: &Args, before: Option<f64>) -> Option<f64> {
+pub(crate) fn cpu_delta(args: &Args, before: Option<f64>) -> Option<f64> {
     Some(server_cpu(args)? - before?)
 }
 
 /// First few distinct errors, for the report.
 #[derive(Default)]
-struct Errors {
+pub(crate) struct Errors {
     count: AtomicU64,
     first: Mutex<Vec<String>>,
 }
 
 impl Errors {
-    fn add(&self, e: String) {
+    pub(crate) fn add(&self, e: String) {
         self.count.fetch_add(1, Ordering::Relaxed);
         let mut first = self.first.lock().unwrap();
         if first.len() < 5 && !first.contains(&e) {
             first.push(e);
         }
     }
-    fn count(&self) -> u64 {
+    pub(crate) fn count(&self) -> u64 {
         self.count.load(Ordering::Relaxed)
     }
-    fn list(&self) -> Value {
+    pub(crate) fn list(&self) -> Value {
         json!(*self.first.lock().unwrap())
     }
 }
@@ -71,7 +71,7 @@ async fn login_one(target: &Target, user: &str, resource: &str) -> Res<(Conn, us
 }
 
 /// Logs in `users` with at most `concurrency` logins at a time; failures are counted.
-async fn login_many(
+pub(crate) async fn login_many(
     target: &Arc<Target>,
     users: Vec<String>,
     concurrency: usize,
@@ -272,7 +272,7 @@ struct PairResult {
 
 /// The receiver's part of a message: `bench SEQ TS SENT` in the body (TS the intended
 /// send time, SENT the actual one, both ns since the bench started).
-fn parse_body(u: &[u8]) -> Option<(u64, u64, u64)> {
+pub(crate) fn parse_body(u: &[u8]) -> Option<(u64, u64, u64)> {
     if !u.starts_with(b"<message") {
         return None;
     }

@@ -157,6 +157,33 @@ fn messages_closed_loop_loses_nothing() {
 }
 
 #[test]
+fn muc_rooms_deliver_every_message_to_every_occupant() {
+    let s = server();
+    let v = bench(
+        &s,
+        &[
+            "muc",
+            "--rooms",
+            "2",
+            "--occupants",
+            "4",
+            "--provision",
+            "register",
+            "--duration",
+            "1",
+        ],
+    );
+    assert_eq!(v["results"]["muc_domain"], "conference.localhost");
+    let sent = num(&v, "sent");
+    assert!(sent > 0.0, "{v}");
+    // Every message reaches all four occupants of its room, the sender included.
+    assert_eq!(num(&v, "expected_deliveries"), sent * 4.0, "{v}");
+    assert_eq!(num(&v, "received"), sent * 4.0, "{v}");
+    assert_eq!(num(&v, "lost"), 0.0, "{v}");
+    assert!(num(&v, "server_cpu_us_per_delivery") > 0.0, "{v}");
+}
+
+#[test]
 fn messages_open_loop_over_flash_with_plain() {
     let s = server();
     let v = bench(
