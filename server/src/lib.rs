@@ -114,8 +114,10 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
     );
     // Before anyone connects: guests a crash of this node left behind (c2s/guest.rs).
     c2s::guest::remove_leftovers(&server).await;
-    // Said only now that storage is ready, so whoever waits for these lines (an admin, a
-    // test harness) can rely on the server being able to serve.
+    let termination = shutdown::Termination::install();
+    // Said only now that storage is ready and the signals are caught, so whoever waits for
+    // these lines (an admin, a test harness) can rely on the server being able to serve,
+    // and to stop gracefully.
     for l in listeners
         .iter()
         .chain(&http_listeners)
@@ -137,7 +139,7 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
             tokio::join!(c2s, http, policy);
         }
     });
-    shutdown::termination_requested().await;
+    termination.requested().await;
     tracing::info!("shutting down: closing every stream");
     shutdown.trigger();
     if tokio::time::timeout(SHUTDOWN_GRACE, serving).await.is_err() {

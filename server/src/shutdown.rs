@@ -49,25 +49,38 @@ impl Default for Shutdown {
     }
 }
 
-/// Resolves on SIGTERM or SIGINT (Ctrl-C).
-pub async fn termination_requested() {
+/// SIGTERM and SIGINT (Ctrl-C), caught from the moment [`Termination::install`] returns:
+/// installed before the server says it started, so a signal sent as soon as it did ends it
+/// gracefully instead of by the default disposition (killed, nothing closed).
+pub struct Termination {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+    signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl Termination {
+    pub fn install() -> Termination {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let signals = signal(SignalKind::terminate())
+                .and_then(|term| Ok((term, signal(SignalKind::interrupt())?)))
+                .ok();
+            Termination { signals }
         }
+        #[cfg(not(unix))]
+        Termination {}
     }
-    #[cfg(not(unix))]
-    {
+
+    /// Resolves when one of the signals arrives.
+    pub async fn requested(self) {
+        #[cfg(unix)]
+        if let Some((mut term, mut int)) = self.signals {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            return;
+        }
         let _ = tokio::signal::ctrl_c().await;
     }
 }
