@@ -2,10 +2,12 @@
 //! (create, configure, chat, subject, private message, kick, ban, destroy); raw clients show
 //! the wire details slixmpp hides (groupchat 1.0 entry, stanza order and status codes,
 //! nickname conflicts, history limits, leaving on disconnect, members-only, passwords, a
-//! Flash client in a room) and the service as the host shows it (disco, switched off).
+//! Flash client in a room, XEP-0421 occupant ids) and the service as the host shows it (disco,
+//! switched off).
 
 use jabberwock_tests::muc::{
-    enter, instant_room, iq, log_in, occupant, send_join, until_subject, MUC_X, SERVICE,
+    enter, instant_room, iq, log_in, occupant, occupant_id, send_join, until_subject, MUC_X,
+    SERVICE,
 };
 use jabberwock_tests::slix::SlixIm;
 use jabberwock_tests::{RawClient, TestConfig, TestServer};
@@ -239,6 +241,7 @@ async fn a_new_room_is_locked_until_its_owner_configures_it() {
         "muc_unmoderated",
         "muc_nonanonymous",
         "muc_unsecured",
+        "urn:xmpp:occupant-id:0",
     ] {
         assert!(
             info.contains(&format!("<feature var=\"{feature}\"/>")),
@@ -905,4 +908,86 @@ async fn voice_in_a_moderated_room_and_admins_under_owners() {
     )
     .await;
     assert!(refused.contains("<jid-malformed"), "{refused}");
+}
+
+#[tokio::test]
+async fn occupant_ids_are_stable_per_user_and_room_and_never_the_clients_own() {
+    let server = TestServer::start();
+    let mut users = log_in(&server, &["alice", "bob", "carol"]).await;
+    let [alice, bob, carol] = &mut users[..] else {
+        unreachable!()
+    };
+    let forged = "<occupant-id xmlns='urn:xmpp:occupant-id:0' id='forged'/>";
+    let got = instant_room(alice, "masks", "Alice").await;
+    let alice_id = occupant_id(&got[0]);
+    // XEP-0421 §4: what a client claims is replaced, in presence...
+    send_join(bob, "masks", "Bob", Some(&format!("{MUC_X}{forged}")), "").await;
+    let got = until_subject(bob).await;
+    assert_eq!(occupant_id(&got[0]), alice_id, "{got:?}");
+    let bob_id = occupant_id(&got[1]);
+    assert_ne!(bob_id, alice_id);
+    assert!(
+        !bob_id.contains("bob") && !got[1].contains("forged"),
+        "{got:?}"
+    );
+    let seen = alice
+        .read_stanza_containing(&occupant("masks", "Bob"))
+        .await;
+    assert_eq!(occupant_id(&seen), bob_id);
+
+    // ...in groupchat messages...
+    bob.send(format!(
+        "<message type='groupchat' to='masks@{SERVICE}'><body>it is me</body>{forged}</message>"
+    ))
+    .await;
+    for client in [&mut *alice, &mut *bob] {
+        let message = client.read_stanza_containing("it is me").await;
+        assert_eq!(occupant_id(&message), bob_id, "{message}");
+    }
+    // ...and in private messages.
+    bob.send(format!(
+        "<message type='chat' to='{}'><body>psst</body>{forged}</message>",
+        occupant("masks", "Alice")
+    ))
+    .await;
+    let private = alice.read_stanza_containing("psst").await;
+    assert_eq!(occupant_id(&private), bob_id, "{private}");
+
+    // A new nickname, leaving and another session of the same user: the same id.
+    bob.send(format!("<presence to='{}'/>", occupant("masks", "Robert")))
+        .await;
+    let renamed = alice.read_stanza_containing("nick=\"Robert\"").await;
+    assert_eq!(occupant_id(&renamed), bob_id, "{renamed}");
+    bob.send(format!(
+        "<presence type='unavailable' to='{}'/>",
+        occupant("masks", "Robert")
+    ))
+    .await;
+    let left = alice.read_stanza_containing("unavailable").await;
+    assert_eq!(occupant_id(&left), bob_id, "{left}");
+    let (mut phone, _) =
+        RawClient::login_standard(server.c2s, &server.cert_path(), "bob", "pw-bob", "phone").await;
+    let got = enter(&mut phone, "masks", "Bobby").await;
+    let own = got.iter().find(|s| s.contains(&status(110))).unwrap();
+    assert_eq!(occupant_id(own), bob_id, "{own}");
+
+    // The subject and the history carry their senders' ids.
+    alice
+        .send(format!(
+            "<message type='groupchat' to='masks@{SERVICE}'><subject>Masks on</subject></message>"
+        ))
+        .await;
+    alice.read_stanza_containing("Masks on").await;
+    let got = enter(carol, "masks", "Carol").await;
+    let history = got.iter().find(|s| s.contains("it is me")).unwrap();
+    assert_eq!(occupant_id(history), bob_id, "{history}");
+    assert_eq!(occupant_id(got.last().unwrap()), alice_id, "{got:?}");
+
+    // Another room, another id.
+    let got = instant_room(bob, "other", "Bob").await;
+    let own = got
+        .iter()
+        .find(|s| s.contains(&occupant("other", "Bob")))
+        .unwrap();
+    assert_ne!(occupant_id(own), bob_id, "{own}");
 }

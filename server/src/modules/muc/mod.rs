@@ -28,6 +28,8 @@ use jabberwock_protocol::muc::{Affiliation, Join};
 use jabberwock_protocol::ns;
 use jabberwock_protocol::stanza::{Condition, IqType, Stanza, StanzaError, StanzaKind};
 use jabberwock_protocol::xml::Element;
+use rand::rngs::OsRng;
+use rand::RngCore as _;
 use serde::Deserialize;
 
 use super::registry::Identity;
@@ -110,6 +112,8 @@ pub struct MucService {
     domain: String,
     history_length: usize,
     rooms: Arc<Rooms>,
+    /// XEP-0421: the key occupant ids are made with, drawn at start (`occupant::occupant_id`).
+    id_secret: [u8; 32],
 }
 
 /// The error reply to `stanza`; a presence error carries the MUC `<x/>` before the
@@ -218,6 +222,7 @@ impl MucService {
         };
         let room_jid = to.to_bare();
         let nick = nick.as_str();
+        let occupant_id = occupant::occupant_id(&self.id_secret, &room_jid, &full.to_bare());
         match stanza.type_attr() {
             None => {
                 let join = match Join::from_presence(stanza.element()).transpose() {
@@ -248,6 +253,7 @@ impl MucService {
                         join: join.clone(),
                         presence: stanza.element(),
                         created,
+                        occupant_id: occupant_id.clone(),
                         now,
                     };
                     reply(stanza, presence::enter(room, entry))
@@ -451,15 +457,18 @@ impl IqHandler for ServiceItems {
 
 impl Module for Muc {
     const NAME: &'static str = "muc";
-    const XEPS: &'static [Xep] = &[xep(45, "1.35")];
+    const XEPS: &'static [Xep] = &[xep(45, "1.35"), xep(421, "1.0.1")];
     type Config = MucConfig;
 
     fn register(config: MucConfig, registry: &mut Registrar<'_>) {
         let rooms = Arc::new(Rooms::default());
+        let mut id_secret = [0u8; 32];
+        OsRng.fill_bytes(&mut id_secret);
         registry.service(Arc::new(MucService {
             domain: config.domain,
             history_length: config.history_length,
             rooms: rooms.clone(),
+            id_secret,
         }));
         // §6.1: the service is a text conference service that speaks MUC.
         registry.disco_identity(

@@ -14,17 +14,18 @@ use jabberwock_protocol::ns;
 use jabberwock_protocol::xml::Element;
 
 use super::history::History;
-use super::occupant::Occupant;
+use super::occupant::{self, Occupant};
 use super::settings::{Settings, Whois};
 
 /// Stanzas a handler wants sent, in order.
 pub type Out = Vec<Element>;
 
-/// The room's subject (§8.1) and the nickname of who set it.
+/// The room's subject (§8.1) and the nickname and XEP-0421 occupant id of who set it.
 #[derive(Clone, Debug, Default)]
 pub struct Subject {
     pub text: String,
     pub nick: Option<String>,
+    pub occupant_id: Option<String>,
 }
 
 pub struct Room {
@@ -144,6 +145,8 @@ impl Room {
         for child in &occupant.payload {
             presence.push_child(child.clone());
         }
+        // XEP-0421 §4: every presence from an occupant carries its occupant id.
+        occupant::stamp(&mut presence, &occupant.id);
         let item = Item {
             affiliation: Some(self.affiliation(&occupant.jid.to_bare())),
             role: Some(occupant.role),
