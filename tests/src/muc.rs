@@ -92,6 +92,14 @@ pub async fn iq(client: &mut RawClient, id: &str, kind: &str, to: &str, payload:
     client.read_stanza_containing(&format!("id=\"{id}\"")).await
 }
 
+/// A mediated invitation (XEP-0045 §7.8.2) to `room` for `invitee`, as an occupant sends it.
+pub fn invitation(room: &str, id: &str, invitee: &str, reason: &str) -> String {
+    format!(
+        "<message to='{room}@{SERVICE}' id='{id}'><x xmlns='http://jabber.org/protocol/muc#user'>\
+         <invite to='{invitee}'><reason>{reason}</reason></invite></x></message>"
+    )
+}
+
 /// The id of the XEP-0421 `<occupant-id/>` in a stanza the room sent, asserting there is
 /// exactly one.
 pub fn occupant_id(stanza: &str) -> String {

@@ -12,6 +12,7 @@
 mod admin;
 mod disco;
 mod history;
+mod invite;
 mod message;
 mod occupant;
 mod owner;
@@ -295,19 +296,20 @@ impl MucService {
                 .await
             }
             None => {
-                // §7.8 invitations and §8.6 voice requests are not done yet.
-                let err = if element.get_child("x", ns::MUC_USER).is_some() {
-                    StanzaError::with_text(
-                        Condition::FeatureNotImplemented,
-                        "invitations and voice requests are not supported yet",
-                    )
-                } else {
-                    StanzaError::with_text(
+                let Some(x) = element.get_child("x", ns::MUC_USER) else {
+                    // §8.6 voice requests (a muc#request form) are not done yet: they get
+                    // this answer too.
+                    let err = StanzaError::with_text(
                         Condition::BadRequest,
                         "messages to a room are of type groupchat",
-                    )
+                    );
+                    return route(server, vec![error_reply(stanza, &err)]).await;
                 };
-                return route(server, vec![error_reply(stanza, &err)]).await;
+                // §7.8.2: invitations and declines.
+                self.in_room(server, &to.to_bare(), false, |room, _| {
+                    reply(stanza, invite::receive(room, full, element, x))
+                })
+                .await
             }
         };
         if found.is_none() {

@@ -6,7 +6,7 @@
 //! increment stores for persistent rooms is `settings`, `affiliations` and `subject`; the
 //! occupants, history and lock live only as long as the process.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use jabberwock_protocol::jid::{BareJid, FullJid};
 use jabberwock_protocol::muc::{status, Affiliation, Destroy, Item, Role, UserX};
@@ -14,6 +14,7 @@ use jabberwock_protocol::ns;
 use jabberwock_protocol::xml::Element;
 
 use super::history::History;
+use super::invite::Pending;
 use super::occupant::{self, Occupant};
 use super::settings::{Settings, Whois};
 
@@ -42,6 +43,8 @@ pub struct Room {
     pub history: History,
     /// §10.9: destroyed; the service forgets it.
     pub destroyed: bool,
+    /// §7.8.2: the invitations the room sent, which a decline may answer (invite.rs).
+    pub invitations: VecDeque<Pending>,
 }
 
 /// What a presence about an occupant says besides the occupant's item.
@@ -70,6 +73,7 @@ impl Room {
             occupants: Vec::new(),
             history: History::new(history_length),
             destroyed: false,
+            invitations: VecDeque::new(),
         }
     }
 
