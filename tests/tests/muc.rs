@@ -3,7 +3,8 @@
 //! the wire details slixmpp hides (groupchat 1.0 entry, stanza order and status codes,
 //! nickname conflicts, history limits, leaving on disconnect, members-only, passwords, a
 //! Flash client in a room, mediated invitations and declines, XEP-0421 occupant ids) and the
-//! service as the host shows it (disco, switched off).
+//! service as the host shows it (disco, switched off); XEP-0249 direct invitations pass
+//! through the server untouched.
 
 use jabberwock_tests::muc::{
     enter, instant_room, invitation, iq, log_in, occupant, occupant_id, send_join, until_subject,
@@ -1191,6 +1192,31 @@ async fn occupant_ids_are_stable_per_user_and_room_and_never_the_clients_own() {
         .find(|s| s.contains(&occupant("other", "Bob")))
         .unwrap();
     assert_ne!(occupant_id(own), bob_id, "{own}");
+}
+
+#[tokio::test]
+async fn a_direct_invitation_is_delivered_intact() {
+    let server = TestServer::start();
+    let mut users = log_in(&server, &["alice", "bob"]).await;
+    let [alice, bob] = &mut users[..] else {
+        unreachable!()
+    };
+    // XEP-0249 §2: from one user to another; the server only routes it.
+    let x = format!(
+        "<x xmlns=\"jabber:x:conference\" jid=\"party@{SERVICE}\" password=\"sesame\" \
+         reason=\"Come to the party\" continue=\"true\" thread=\"e0ffe42b\"/>"
+    );
+    alice
+        .send(format!(
+            "<message to='bob@localhost' id='d1'><body>join us</body>{x}</message>"
+        ))
+        .await;
+    let got = bob.read_stanza_containing("jabber:x:conference").await;
+    assert!(
+        got.contains("from=\"alice@localhost/desk\"") && got.contains("id=\"d1\""),
+        "{got}"
+    );
+    assert!(got.contains(&format!("<body>join us</body>{x}")), "{got}");
 }
 
 #[tokio::test]
