@@ -26,7 +26,8 @@
 //! - [`forms`]: XEP-0004 data forms.
 //! - [`caps`]: XEP-0115 entity capabilities (the `<c/>` element, the verification string).
 //! - [`rsm`]: XEP-0059 result set management.
-//! - [`muc`]: XEP-0045 multi-user chat payloads (join, items, status codes, destroy).
+//! - [`muc`]: XEP-0045 multi-user chat payloads (join, items, status codes, destroy,
+//!   invitations and declines).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

@@ -1,7 +1,8 @@
 //! XEP-0045: Multi-User Chat payloads — the `<x xmlns='…/muc'/>` of a join presence (password,
 //! history limits), affiliations and roles, the `<item/>` of `muc#user` and `muc#admin`, the
 //! `<x xmlns='…/muc#user'/>` a room adds to what it sends (items, status codes, destroy), and
-//! the `<destroy/>` of `muc#owner`. Read and written; no room logic here.
+//! the `<destroy/>` of `muc#owner`, and the `<invite/>`/`<decline/>` of mediated invitations.
+//! Read and written; no room logic here.
 
 use crate::delay::parse_datetime;
 use crate::ns;
@@ -353,6 +354,82 @@ impl UserX {
     }
 }
 
+/// Which half of a mediated invitation (§7.8.2) an element is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InvitationKind {
+    /// `<invite/>`: from an occupant to the room (`to` the invitee), or from the room to the
+    /// invitee (`from` the inviter).
+    Invite,
+    /// `<decline/>`: from the invitee to the room (`to` the inviter), or from the room to the
+    /// inviter (`from` the invitee).
+    Decline,
+}
+
+/// An `<invite/>` or `<decline/>` of `muc#user` (§7.8.2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invitation {
+    /// Invite or decline.
+    pub kind: InvitationKind,
+    /// `to`: whom the room is to send it to.
+    pub to: Option<String>,
+    /// `from`: whom the room sends it for.
+    pub from: Option<String>,
+    /// `<reason/>`.
+    pub reason: Option<String>,
+}
+
+impl Invitation {
+    /// An invitation or decline with no addresses yet.
+    pub fn new(kind: InvitationKind) -> Invitation {
+        Invitation {
+            kind,
+            to: None,
+            from: None,
+            reason: None,
+        }
+    }
+
+    /// Every `<invite/>` and `<decline/>` of a `muc#user` `<x/>`, in order (§7.8.2: one
+    /// message may invite several).
+    pub fn all(x: &Element) -> Vec<Invitation> {
+        x.children().filter_map(Invitation::parse).collect()
+    }
+
+    /// Reads an `<invite/>` or `<decline/>` of `muc#user`; `None` for any other element.
+    pub fn parse(el: &Element) -> Option<Invitation> {
+        let kind = match (el.ns(), el.name()) {
+            (ns::MUC_USER, "invite") => InvitationKind::Invite,
+            (ns::MUC_USER, "decline") => InvitationKind::Decline,
+            _ => return None,
+        };
+        Some(Invitation {
+            kind,
+            to: el.attr("to").map(str::to_owned),
+            from: el.attr("from").map(str::to_owned),
+            reason: el.get_child("reason", ns::MUC_USER).map(Element::text),
+        })
+    }
+
+    /// Writes the element, in `muc#user`.
+    pub fn to_element(&self) -> Element {
+        let name = match self.kind {
+            InvitationKind::Invite => "invite",
+            InvitationKind::Decline => "decline",
+        };
+        let mut el = Element::new(name, ns::MUC_USER);
+        if let Some(from) = &self.from {
+            el.set_attr("from", from.as_str());
+        }
+        if let Some(to) = &self.to {
+            el.set_attr("to", to.as_str());
+        }
+        if let Some(reason) = &self.reason {
+            el.push_child(Element::new("reason", ns::MUC_USER).with_text(reason.as_str()));
+        }
+        el
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -466,5 +543,49 @@ mod tests {
         assert_eq!(destroy.reason.as_deref(), Some("Macbeth doth come."));
         let user = destroy.to_element(ns::MUC_USER);
         assert_eq!(Destroy::parse(&user), destroy);
+    }
+
+    #[test]
+    fn invitations_and_declines() {
+        // §7.8.2's examples: an occupant invites two, the invitee declines.
+        let x = element(concat!(
+            "<x xmlns='http://jabber.org/protocol/muc#user'>",
+            "<invite to='hecate@shakespeare.lit'><reason>Hey Hecate</reason></invite>",
+            "<invite to='wiccarocks@shakespeare.lit/laptop'/><status code='110'/></x>"
+        ));
+        let all = Invitation::all(&x);
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].kind, InvitationKind::Invite);
+        assert_eq!(all[0].to.as_deref(), Some("hecate@shakespeare.lit"));
+        assert_eq!(all[0].reason.as_deref(), Some("Hey Hecate"));
+        assert_eq!(all[1].reason, None);
+
+        let decline = element(concat!(
+            "<decline xmlns='http://jabber.org/protocol/muc#user' to='crone1@shakespeare.lit'>",
+            "<reason>Sorry, I'm too busy right now.</reason></decline>"
+        ));
+        let decline = Invitation::parse(&decline).unwrap();
+        assert_eq!(decline.kind, InvitationKind::Decline);
+        assert_eq!(decline.to.as_deref(), Some("crone1@shakespeare.lit"));
+        // What the room sends on: from the invitee, in the same shape.
+        let forwarded = Invitation {
+            to: None,
+            from: Some("hecate@shakespeare.lit".to_owned()),
+            ..decline
+        };
+        assert_eq!(
+            forwarded.to_element().to_string(),
+            concat!(
+                r#"<decline xmlns="http://jabber.org/protocol/muc#user" from="hecate@shakespeare.lit">"#,
+                r#"<reason>Sorry, I'm too busy right now.</reason></decline>"#
+            )
+        );
+        assert_eq!(Invitation::parse(&forwarded.to_element()), Some(forwarded));
+        assert_eq!(
+            Invitation::parse(&element(
+                "<status xmlns='http://jabber.org/protocol/muc#user'/>"
+            )),
+            None
+        );
     }
 }

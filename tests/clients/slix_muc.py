@@ -1,5 +1,6 @@
 """slix_features.py's client with slixmpp's own XEP-0045 plugin (xep_0045, with xep_0030 and
-xep_0004): every room operation goes through the plugin's API. Results are JSON events; the
+xep_0004) and its XEP-0249 plugin (xep_0249): every room operation goes through the plugins'
+API. Results are JSON events; the
 `ok` of a command carries what it returned.
 
 Usage and the base commands: see slix_im.py and slix_features.py. More commands:
@@ -16,8 +17,15 @@ Usage and the base commands: see slix_im.py and slix_features.py. More commands:
   {"cmd": "kick", "room": JID, "nick": N}    set_role none
   {"cmd": "ban", "room": JID, "jid": J}      set_affiliation outcast
   {"cmd": "destroy", "room": JID, "reason": R, "alt": JID}
+  {"cmd": "invite", "room": JID, "jid": J, "reason": R}
+                                             a mediated invitation (XEP-0045 §7.8.2)
+  {"cmd": "decline", "room": JID, "jid": J, "reason": R}
+                                             declines one, to the inviter J
+  {"cmd": "direct_invite", "jid": J, "room": JID, "password": P, "reason": R}
+                                             a direct invitation (XEP-0249)
 Events: muc_presence (nick, type, statuses, destroy), groupchat (nick, body), subject (nick,
-subject).
+subject), invite (room, inviter, reason, password), decline (room, decliner, reason),
+direct_invite (from, room, password, reason).
 """
 
 import asyncio
@@ -35,11 +43,16 @@ MUC_USER = "{http://jabber.org/protocol/muc#user}"
 class MucClient(slix_features.FeaturesClient):
     def __init__(self, args):
         super().__init__(args)
-        for plugin in ["xep_0004", "xep_0045"]:
+        for plugin in ["xep_0004", "xep_0045", "xep_0249"]:
             self.register_plugin(plugin)
         self.add_event_handler("groupchat_presence", self.on_muc_presence)
         self.add_event_handler("groupchat_message", self.on_groupchat)
         self.add_event_handler("groupchat_subject", self.on_subject)
+        self.add_event_handler("groupchat_invite", self.on_invite)
+        # slixmpp 1.17's groupchat_decline looks the room up among the wrong keys and never
+        # fires for a client: declines are read from every message instead.
+        self.add_event_handler("message", self.on_decline)
+        self.add_event_handler("groupchat_direct_invite", self.on_direct_invite)
 
     def on_muc_presence(self, pr):
         destroy = pr.xml.find(f"{MUC_USER}x/{MUC_USER}destroy")
@@ -55,6 +68,24 @@ class MucClient(slix_features.FeaturesClient):
 
     def on_subject(self, msg):
         emit("subject", nick=msg["from"].resource, subject=msg["subject"])
+
+    def on_invite(self, msg):
+        # XEP-0045 puts the password beside the <invite/>, where the plugin does not look.
+        password = msg.xml.find(f"{MUC_USER}x/{MUC_USER}password")
+        emit("invite", room=str(msg["from"]), inviter=str(msg["muc"]["invite"]["from"]),
+             reason=msg["muc"]["invite"]["reason"],
+             password=password.text if password is not None else None)
+
+    def on_decline(self, msg):
+        if msg.xml.find(f"{MUC_USER}x/{MUC_USER}decline") is None:
+            return
+        emit("decline", room=str(msg["from"]), decliner=str(msg["muc"]["decline"]["from"]),
+             reason=msg["muc"]["decline"]["reason"])
+
+    def on_direct_invite(self, msg):
+        invite = msg["groupchat_invite"]
+        emit("direct_invite", **{"from": str(msg["from"])}, room=str(invite["jid"]),
+             password=invite["password"], reason=invite["reason"])
 
     async def run(self, command):
         cmd = command["cmd"]
@@ -92,6 +123,14 @@ class MucClient(slix_features.FeaturesClient):
             elif cmd == "destroy":
                 await muc.destroy(command["room"], reason=command["reason"],
                                   altroom=command["alt"], timeout=t)
+            elif cmd == "invite":
+                muc.invite(command["room"], command["jid"], command["reason"])
+            elif cmd == "decline":
+                muc.decline(command["room"], command["jid"], command["reason"])
+            elif cmd == "direct_invite":
+                self.plugin["xep_0249"].send_invitation(
+                    JID(command["jid"]), JID(command["room"]),
+                    password=command["password"], reason=command["reason"])
             else:
                 return await super().run(command)
         except IqError as e:

@@ -91,3 +91,23 @@ pub async fn iq(client: &mut RawClient, id: &str, kind: &str, to: &str, payload:
         .await;
     client.read_stanza_containing(&format!("id=\"{id}\"")).await
 }
+
+/// A mediated invitation (XEP-0045 §7.8.2) to `room` for `invitee`, as an occupant sends it.
+pub fn invitation(room: &str, id: &str, invitee: &str, reason: &str) -> String {
+    format!(
+        "<message to='{room}@{SERVICE}' id='{id}'><x xmlns='http://jabber.org/protocol/muc#user'>\
+         <invite to='{invitee}'><reason>{reason}</reason></invite></x></message>"
+    )
+}
+
+/// The id of the XEP-0421 `<occupant-id/>` in a stanza the room sent, asserting there is
+/// exactly one.
+pub fn occupant_id(stanza: &str) -> String {
+    const TAG: &str = "<occupant-id xmlns=\"urn:xmpp:occupant-id:0\" id=\"";
+    assert_eq!(stanza.matches("<occupant-id").count(), 1, "{stanza}");
+    let start = stanza.find(TAG).unwrap_or_else(|| panic!("{stanza}")) + TAG.len();
+    let len = stanza[start..]
+        .find('"')
+        .unwrap_or_else(|| panic!("{stanza}"));
+    stanza[start..start + len].to_owned()
+}

@@ -2,10 +2,13 @@
 //! (create, configure, chat, subject, private message, kick, ban, destroy); raw clients show
 //! the wire details slixmpp hides (groupchat 1.0 entry, stanza order and status codes,
 //! nickname conflicts, history limits, leaving on disconnect, members-only, passwords, a
-//! Flash client in a room) and the service as the host shows it (disco, switched off).
+//! Flash client in a room, mediated invitations and declines, XEP-0421 occupant ids) and the
+//! service as the host shows it (disco, switched off); XEP-0249 direct invitations pass
+//! through the server untouched.
 
 use jabberwock_tests::muc::{
-    enter, instant_room, iq, log_in, occupant, send_join, until_subject, MUC_X, SERVICE,
+    enter, instant_room, invitation, iq, log_in, occupant, occupant_id, send_join, until_subject,
+    MUC_X, SERVICE,
 };
 use jabberwock_tests::slix::SlixIm;
 use jabberwock_tests::{RawClient, TestConfig, TestServer};
@@ -193,6 +196,7 @@ async fn a_new_room_is_locked_until_its_owner_configures_it() {
         "changesubject",
         "maxusers",
         "persistentroom",
+        "allowinvites",
     ] {
         assert!(
             form.contains(&format!("var=\"muc#roomconfig_{var}\"")),
@@ -239,6 +243,7 @@ async fn a_new_room_is_locked_until_its_owner_configures_it() {
         "muc_unmoderated",
         "muc_nonanonymous",
         "muc_unsecured",
+        "urn:xmpp:occupant-id:0",
     ] {
         assert!(
             info.contains(&format!("<feature var=\"{feature}\"/>")),
@@ -905,4 +910,369 @@ async fn voice_in_a_moderated_room_and_admins_under_owners() {
     )
     .await;
     assert!(refused.contains("<jid-malformed"), "{refused}");
+}
+
+#[tokio::test]
+async fn mediated_invitations_reach_the_invitee_and_declines_the_inviter() {
+    let server = TestServer::start();
+    let mut users = log_in(&server, &["alice", "bob", "carol"]).await;
+    let [alice, bob, carol] = &mut users[..] else {
+        unreachable!()
+    };
+    let room = format!("party@{SERVICE}");
+    enter(alice, "party", "Alice").await;
+    configure(
+        alice,
+        "party",
+        "c1",
+        &[("passwordprotectedroom", "1"), ("roomsecret", "sesame")],
+    )
+    .await;
+
+    // §7.8.2: alice, an occupant, invites bob; the room sends the invitation from itself,
+    // with her real JID, her reason and the room's password, keeping her id.
+    alice
+        .send(invitation(
+            "party",
+            "inv1",
+            "bob@localhost",
+            "Come to the party",
+        ))
+        .await;
+    let invited = bob.read_stanza_containing("<invite").await;
+    assert!(
+        invited.contains(&format!("from=\"{room}\"")) && invited.contains("id=\"inv1\""),
+        "{invited}"
+    );
+    assert!(
+        invited.contains(concat!(
+            "<x xmlns=\"http://jabber.org/protocol/muc#user\"><invite from=\"alice@localhost/desk\">",
+            "<reason>Come to the party</reason></invite><password>sesame</password></x>"
+        )),
+        "{invited}"
+    );
+    // A line for clients that know no invitations.
+    assert!(
+        invited.contains(&format!(
+            "<body>alice@localhost/desk invited you to the room {room} (Come to the party)</body>"
+        )),
+        "{invited}"
+    );
+
+    // Bob declines, naming alice's bare JID; she gets it at the JID she invited from,
+    // naming his bare JID.
+    bob.send(format!(
+        "<message to='{room}' id='no1'><x xmlns='http://jabber.org/protocol/muc#user'>\
+         <decline to='alice@localhost'><reason>Too busy</reason></decline></x></message>"
+    ))
+    .await;
+    let declined = alice.read_stanza_containing("<decline").await;
+    assert!(
+        declined.contains(&format!("from=\"{room}\""))
+            && declined.contains("to=\"alice@localhost/desk\""),
+        "{declined}"
+    );
+    assert!(
+        declined.contains("<decline from=\"bob@localhost\"><reason>Too busy</reason></decline>"),
+        "{declined}"
+    );
+    // That invitation is answered; nobody invited carol: the room passes no decline on
+    // that does not answer one of its invitations.
+    let decline = format!(
+        "<message to='{room}'><x xmlns='http://jabber.org/protocol/muc#user'>\
+         <decline to='alice@localhost'/></x></message>"
+    );
+    for client in [&mut *bob, &mut *carol] {
+        client.send(decline.as_str()).await;
+        let refused = client.read_stanza_containing("type=\"error\"").await;
+        assert!(refused.contains("<item-not-found"), "{refused}");
+    }
+
+    // Only occupants invite.
+    carol
+        .send(invitation("party", "inv2", "bob@localhost", "me too"))
+        .await;
+    let refused = carol.read_stanza_containing("type=\"error\"").await;
+    assert!(refused.contains("<not-acceptable"), "{refused}");
+    // An invitee that is no JID: nothing is sent.
+    alice
+        .send(invitation("party", "inv3", "@@", "anyone"))
+        .await;
+    let refused = alice.read_stanza_containing("type=\"error\"").await;
+    assert!(
+        refused.contains("id=\"inv3\"") && refused.contains("<jid-malformed"),
+        "{refused}"
+    );
+    // A muc#user payload that is neither an invitation nor a decline.
+    alice
+        .send(format!(
+            "<message to='{room}' id='x1'><x xmlns='http://jabber.org/protocol/muc#user'/></message>"
+        ))
+        .await;
+    let refused = alice.read_stanza_containing("id=\"x1\"").await;
+    assert!(refused.contains("<bad-request"), "{refused}");
+    // §8.6 voice requests are still answered as before.
+    alice
+        .send(format!(
+            "<message to='{room}' id='v1'><x xmlns='jabber:x:data' type='submit'>\
+             <field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#request</value></field>\
+             <field var='muc#role'><value>participant</value></field></x></message>"
+        ))
+        .await;
+    let refused = alice.read_stanza_containing("id=\"v1\"").await;
+    assert!(refused.contains("<bad-request"), "{refused}");
+    // Bob got nothing more.
+    let rest = bob.read_for(std::time::Duration::from_millis(300)).await;
+    assert!(!rest.contains("<message"), "{rest}");
+}
+
+#[tokio::test]
+async fn in_members_only_rooms_admins_invite_members_and_members_only_when_allowed() {
+    let server = TestServer::start();
+    let mut users = log_in(&server, &["alice", "bob", "carol", "dave"]).await;
+    let [alice, bob, carol, dave] = &mut users[..] else {
+        unreachable!()
+    };
+    let room = format!("club@{SERVICE}");
+    enter(alice, "club", "Alice").await;
+    configure(alice, "club", "c1", &[("membersonly", "1")]).await;
+    let answer = iq(
+        alice,
+        "m1",
+        "set",
+        &room,
+        &admin_item("<item affiliation='member' jid='bob@localhost'/>"),
+    )
+    .await;
+    assert!(answer.contains("type=\"result\""), "{answer}");
+    enter(bob, "club", "Bob").await;
+
+    // §7.8.2: a member may not invite while allowinvites is off.
+    bob.send(invitation("club", "b1", "carol@localhost", "join"))
+        .await;
+    let refused = bob.read_stanza_containing("type=\"error\"").await;
+    assert!(refused.contains("<forbidden"), "{refused}");
+
+    // The owner may, and the invitee becomes a member, so she can enter.
+    alice
+        .send(invitation("club", "a1", "carol@localhost", "join"))
+        .await;
+    let invited = carol.read_stanza_containing("<invite").await;
+    assert!(
+        invited.contains("<invite from=\"alice@localhost/desk\">"),
+        "{invited}"
+    );
+    let members = admin_item("<item affiliation='member'/>");
+    let list = iq(alice, "m2", "get", &room, &members).await;
+    assert!(list.contains("jid=\"carol@localhost\""), "{list}");
+    let got = enter(carol, "club", "Carol").await;
+    assert!(
+        got.iter()
+            .any(|s| s.contains(&status(110)) && s.contains("affiliation=\"member\"")),
+        "{got:?}"
+    );
+
+    // With allowinvites on, a member invites; as in Prosody, a member's invitation does not
+    // change the member list (members may not), so dave still may not enter.
+    configure(alice, "club", "c2", &[("allowinvites", "1")]).await;
+    bob.send(invitation("club", "b2", "dave@localhost", "join"))
+        .await;
+    let invited = dave.read_stanza_containing("<invite").await;
+    assert!(
+        invited.contains("<invite from=\"bob@localhost/desk\">"),
+        "{invited}"
+    );
+    let list = iq(alice, "m3", "get", &room, &members).await;
+    assert!(!list.contains("dave@localhost"), "{list}");
+    send_join(dave, "club", "Dave", Some(MUC_X), "").await;
+    let refused = dave.read_stanza().await;
+    assert!(refused.contains("<registration-required"), "{refused}");
+
+    // An invitation does not lift a ban.
+    iq(
+        alice,
+        "m4",
+        "set",
+        &room,
+        &admin_item("<item affiliation='outcast' jid='dave@localhost'/>"),
+    )
+    .await;
+    alice
+        .send(invitation("club", "a2", "dave@localhost", "sorry"))
+        .await;
+    dave.read_stanza_containing("<invite").await;
+    let outcasts = iq(
+        alice,
+        "m5",
+        "get",
+        &room,
+        &admin_item("<item affiliation='outcast'/>"),
+    )
+    .await;
+    assert!(outcasts.contains("jid=\"dave@localhost\""), "{outcasts}");
+}
+
+#[tokio::test]
+async fn occupant_ids_are_stable_per_user_and_room_and_never_the_clients_own() {
+    let server = TestServer::start();
+    let mut users = log_in(&server, &["alice", "bob", "carol"]).await;
+    let [alice, bob, carol] = &mut users[..] else {
+        unreachable!()
+    };
+    let forged = "<occupant-id xmlns='urn:xmpp:occupant-id:0' id='forged'/>";
+    let got = instant_room(alice, "masks", "Alice").await;
+    let alice_id = occupant_id(&got[0]);
+    // XEP-0421 §4: what a client claims is replaced, in presence...
+    send_join(bob, "masks", "Bob", Some(&format!("{MUC_X}{forged}")), "").await;
+    let got = until_subject(bob).await;
+    assert_eq!(occupant_id(&got[0]), alice_id, "{got:?}");
+    let bob_id = occupant_id(&got[1]);
+    assert_ne!(bob_id, alice_id);
+    assert!(
+        !bob_id.contains("bob") && !got[1].contains("forged"),
+        "{got:?}"
+    );
+    let seen = alice
+        .read_stanza_containing(&occupant("masks", "Bob"))
+        .await;
+    assert_eq!(occupant_id(&seen), bob_id);
+
+    // ...in groupchat messages...
+    bob.send(format!(
+        "<message type='groupchat' to='masks@{SERVICE}'><body>it is me</body>{forged}</message>"
+    ))
+    .await;
+    for client in [&mut *alice, &mut *bob] {
+        let message = client.read_stanza_containing("it is me").await;
+        assert_eq!(occupant_id(&message), bob_id, "{message}");
+    }
+    // ...and in private messages.
+    bob.send(format!(
+        "<message type='chat' to='{}'><body>psst</body>{forged}</message>",
+        occupant("masks", "Alice")
+    ))
+    .await;
+    let private = alice.read_stanza_containing("psst").await;
+    assert_eq!(occupant_id(&private), bob_id, "{private}");
+
+    // A new nickname, leaving and another session of the same user: the same id.
+    bob.send(format!("<presence to='{}'/>", occupant("masks", "Robert")))
+        .await;
+    let renamed = alice.read_stanza_containing("nick=\"Robert\"").await;
+    assert_eq!(occupant_id(&renamed), bob_id, "{renamed}");
+    bob.send(format!(
+        "<presence type='unavailable' to='{}'/>",
+        occupant("masks", "Robert")
+    ))
+    .await;
+    let left = alice.read_stanza_containing("unavailable").await;
+    assert_eq!(occupant_id(&left), bob_id, "{left}");
+    let (mut phone, _) =
+        RawClient::login_standard(server.c2s, &server.cert_path(), "bob", "pw-bob", "phone").await;
+    let got = enter(&mut phone, "masks", "Bobby").await;
+    let own = got.iter().find(|s| s.contains(&status(110))).unwrap();
+    assert_eq!(occupant_id(own), bob_id, "{own}");
+
+    // The subject and the history carry their senders' ids.
+    alice
+        .send(format!(
+            "<message type='groupchat' to='masks@{SERVICE}'><subject>Masks on</subject></message>"
+        ))
+        .await;
+    alice.read_stanza_containing("Masks on").await;
+    let got = enter(carol, "masks", "Carol").await;
+    let history = got.iter().find(|s| s.contains("it is me")).unwrap();
+    assert_eq!(occupant_id(history), bob_id, "{history}");
+    assert_eq!(occupant_id(got.last().unwrap()), alice_id, "{got:?}");
+
+    // Another room, another id.
+    let got = instant_room(bob, "other", "Bob").await;
+    let own = got
+        .iter()
+        .find(|s| s.contains(&occupant("other", "Bob")))
+        .unwrap();
+    assert_ne!(occupant_id(own), bob_id, "{own}");
+}
+
+#[tokio::test]
+async fn a_direct_invitation_is_delivered_intact() {
+    let server = TestServer::start();
+    let mut users = log_in(&server, &["alice", "bob"]).await;
+    let [alice, bob] = &mut users[..] else {
+        unreachable!()
+    };
+    // XEP-0249 §2: from one user to another; the server only routes it.
+    let x = format!(
+        "<x xmlns=\"jabber:x:conference\" jid=\"party@{SERVICE}\" password=\"sesame\" \
+         reason=\"Come to the party\" continue=\"true\" thread=\"e0ffe42b\"/>"
+    );
+    alice
+        .send(format!(
+            "<message to='bob@localhost' id='d1'><body>join us</body>{x}</message>"
+        ))
+        .await;
+    let got = bob.read_stanza_containing("jabber:x:conference").await;
+    assert!(
+        got.contains("from=\"alice@localhost/desk\"") && got.contains("id=\"d1\""),
+        "{got}"
+    );
+    assert!(got.contains(&format!("<body>join us</body>{x}")), "{got}");
+}
+
+#[tokio::test]
+async fn slixmpp_invites_through_the_room_declines_and_invites_directly() {
+    let server = TestServer::start();
+    let mut alice = slix(&server, "alice").await;
+    let mut bob = slix(&server, "bob").await;
+    let room = format!("soiree@{SERVICE}");
+    alice
+        .command(&format!(
+            r#"{{"cmd": "join", "room": "{room}", "nick": "Alice"}}"#
+        ))
+        .await;
+    alice
+        .command(&format!(r#"{{"cmd": "instant", "room": "{room}"}}"#))
+        .await;
+
+    // XEP-0045 §7.8.2 through slixmpp's xep_0045: invited, bob declines.
+    alice
+        .command(&format!(
+            r#"{{"cmd": "invite", "room": "{room}", "jid": "bob@localhost", "reason": "do come"}}"#
+        ))
+        .await;
+    let invited = bob.expect_ever(&["\"event\": \"invite\""]).await;
+    for part in [
+        format!("\"room\": \"{room}\""),
+        "\"inviter\": \"alice@localhost/slix\"".to_owned(),
+        "\"reason\": \"do come\"".to_owned(),
+    ] {
+        assert!(invited.contains(&part), "{part}: {invited}");
+    }
+    bob.command(&format!(
+        r#"{{"cmd": "decline", "room": "{room}", "jid": "alice@localhost/slix", "reason": "another time"}}"#
+    ))
+    .await;
+    let declined = alice.expect_ever(&["\"event\": \"decline\""]).await;
+    assert!(
+        declined.contains("\"decliner\": \"bob@localhost\"") && declined.contains("another time"),
+        "{declined}"
+    );
+
+    // XEP-0249 through slixmpp's xep_0249: straight from alice to bob.
+    alice
+        .command(&format!(
+            r#"{{"cmd": "direct_invite", "jid": "bob@localhost", "room": "{room}", "password": "sesame", "reason": "still"}}"#
+        ))
+        .await;
+    let direct = bob.expect_ever(&["\"event\": \"direct_invite\""]).await;
+    for part in [
+        "\"from\": \"alice@localhost/slix\"".to_owned(),
+        format!("\"room\": \"{room}\""),
+        "\"password\": \"sesame\"".to_owned(),
+        "\"reason\": \"still\"".to_owned(),
+    ] {
+        assert!(direct.contains(&part), "{part}: {direct}");
+    }
+    assert!(alice.quit().await);
+    assert!(bob.quit().await);
 }

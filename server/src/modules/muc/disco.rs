@@ -35,6 +35,8 @@ pub fn info(room: &Room) -> Element {
     let features = [
         ns::MUC,
         ns::DISCO_INFO,
+        // XEP-0421 §3: occupant ids on everything from occupants.
+        ns::OCCUPANT_ID,
         pick(settings.public, "muc_public", "muc_hidden"),
         pick(settings.members_only, "muc_membersonly", "muc_open"),
         pick(settings.persistent, "muc_persistent", "muc_temporary"),

@@ -7,6 +7,7 @@ use jabberwock_protocol::ns;
 use jabberwock_protocol::stanza::{Condition, StanzaError};
 use jabberwock_protocol::xml::Element;
 
+use super::occupant::stamp;
 use super::presence::has_voice;
 use super::room::{Out, Room, Subject};
 
@@ -28,6 +29,7 @@ pub fn groupchat(
     let sender = &room.occupants[index];
     let nick = sender.nick.clone();
     let role = sender.role;
+    let occupant_id = sender.id.clone();
     // §7.4 (§5.1.1): visitors in a moderated room have no voice.
     if !has_voice(role) {
         return Err(StanzaError::with_text(
@@ -40,6 +42,8 @@ pub fn groupchat(
     let mut reflected = message.clone();
     reflected.set_attr("from", room.nick_jid(&nick));
     reflected.remove_attr("to");
+    // XEP-0421 §4: the room's occupant id, never the sender's own.
+    stamp(&mut reflected, &occupant_id);
     match (subject, body) {
         // §8.1: a subject without a body changes the subject, if the sender may.
         (Some(subject), None) => {
@@ -52,6 +56,7 @@ pub fn groupchat(
             room.subject = Subject {
                 text: subject.text(),
                 nick: Some(nick),
+                occupant_id: Some(occupant_id),
             };
         }
         // §7.2.14: what was said is kept for later entrants.
@@ -97,9 +102,12 @@ pub fn private(
     let Some(recipient) = room.by_nick(nick) else {
         return Err(StanzaError::new(Condition::ItemNotFound));
     };
+    let sender = &room.occupants[sender];
     let mut copy = message.clone();
-    copy.set_attr("from", room.nick_jid(&room.occupants[sender].nick));
+    copy.set_attr("from", room.nick_jid(&sender.nick));
     copy.set_attr("to", room.occupants[recipient].jid.as_str());
+    // XEP-0421 §4: the room's occupant id of the sender, never the sender's own.
+    stamp(&mut copy, &sender.id);
     // §7.5: marked as coming through a room (so carbons and clients know).
     if copy.get_child("x", ns::MUC_USER).is_none() {
         copy.push_child(Element::new("x", ns::MUC_USER));

@@ -12,6 +12,7 @@
 mod admin;
 mod disco;
 mod history;
+mod invite;
 mod message;
 mod occupant;
 mod owner;
@@ -28,6 +29,8 @@ use jabberwock_protocol::muc::{Affiliation, Join};
 use jabberwock_protocol::ns;
 use jabberwock_protocol::stanza::{Condition, IqType, Stanza, StanzaError, StanzaKind};
 use jabberwock_protocol::xml::Element;
+use rand::rngs::OsRng;
+use rand::RngCore as _;
 use serde::Deserialize;
 
 use super::registry::Identity;
@@ -110,6 +113,8 @@ pub struct MucService {
     domain: String,
     history_length: usize,
     rooms: Arc<Rooms>,
+    /// XEP-0421: the key occupant ids are made with, drawn at start (`occupant::occupant_id`).
+    id_secret: [u8; 32],
 }
 
 /// The error reply to `stanza`; a presence error carries the MUC `<x/>` before the
@@ -218,6 +223,7 @@ impl MucService {
         };
         let room_jid = to.to_bare();
         let nick = nick.as_str();
+        let occupant_id = occupant::occupant_id(&self.id_secret, &room_jid, &full.to_bare());
         match stanza.type_attr() {
             None => {
                 let join = match Join::from_presence(stanza.element()).transpose() {
@@ -248,6 +254,7 @@ impl MucService {
                         join: join.clone(),
                         presence: stanza.element(),
                         created,
+                        occupant_id: occupant_id.clone(),
                         now,
                     };
                     reply(stanza, presence::enter(room, entry))
@@ -289,19 +296,20 @@ impl MucService {
                 .await
             }
             None => {
-                // §7.8 invitations and §8.6 voice requests are not done yet.
-                let err = if element.get_child("x", ns::MUC_USER).is_some() {
-                    StanzaError::with_text(
-                        Condition::FeatureNotImplemented,
-                        "invitations and voice requests are not supported yet",
-                    )
-                } else {
-                    StanzaError::with_text(
+                let Some(x) = element.get_child("x", ns::MUC_USER) else {
+                    // §8.6 voice requests (a muc#request form) are not done yet: they get
+                    // this answer too.
+                    let err = StanzaError::with_text(
                         Condition::BadRequest,
                         "messages to a room are of type groupchat",
-                    )
+                    );
+                    return route(server, vec![error_reply(stanza, &err)]).await;
                 };
-                return route(server, vec![error_reply(stanza, &err)]).await;
+                // §7.8.2: invitations and declines.
+                self.in_room(server, &to.to_bare(), false, |room, _| {
+                    reply(stanza, invite::receive(room, full, element, x))
+                })
+                .await
             }
         };
         if found.is_none() {
@@ -451,15 +459,18 @@ impl IqHandler for ServiceItems {
 
 impl Module for Muc {
     const NAME: &'static str = "muc";
-    const XEPS: &'static [Xep] = &[xep(45, "1.35")];
+    const XEPS: &'static [Xep] = &[xep(45, "1.35"), xep(421, "1.0.1")];
     type Config = MucConfig;
 
     fn register(config: MucConfig, registry: &mut Registrar<'_>) {
         let rooms = Arc::new(Rooms::default());
+        let mut id_secret = [0u8; 32];
+        OsRng.fill_bytes(&mut id_secret);
         registry.service(Arc::new(MucService {
             domain: config.domain,
             history_length: config.history_length,
             rooms: rooms.clone(),
+            id_secret,
         }));
         // §6.1: the service is a text conference service that speaks MUC.
         registry.disco_identity(

@@ -8,7 +8,7 @@ use jabberwock_protocol::ns;
 use jabberwock_protocol::stanza::{Condition, StanzaError};
 use jabberwock_protocol::xml::Element;
 
-use super::occupant::Occupant;
+use super::occupant::{stamp, Occupant};
 use super::room::{Notice, Out, Room};
 use super::settings::Whois;
 
@@ -21,6 +21,8 @@ pub struct Entry<'a> {
     pub presence: &'a Element,
     /// The entrant just created the room (status 201).
     pub created: bool,
+    /// XEP-0421: the entrant's occupant id in this room.
+    pub occupant_id: String,
     pub now: i64,
 }
 
@@ -68,6 +70,7 @@ pub fn enter(room: &mut Room, entry: Entry<'_>) -> Result<Out, StanzaError> {
         entry.nick,
         entry.from.clone(),
         room.default_role(affiliation),
+        entry.occupant_id,
         entry.presence,
     );
     let mut out = Out::new();
@@ -110,11 +113,16 @@ pub fn subject_message(room: &Room, to: &FullJid) -> Element {
     if !room.subject.text.is_empty() {
         subject.push_text(room.subject.text.as_str());
     }
-    Element::new("message", ns::CLIENT)
+    let mut message = Element::new("message", ns::CLIENT)
         .with_attr("type", "groupchat")
         .with_attr("from", from)
         .with_attr("to", to.as_str())
-        .with_child(subject)
+        .with_child(subject);
+    // XEP-0421 §4: set by an occupant, it carries that occupant's id.
+    if let Some(id) = &room.subject.occupant_id {
+        stamp(&mut message, id);
+    }
+    message
 }
 
 /// Available presence from an occupant: to its own nickname a change of availability

@@ -6,7 +6,7 @@
 //! increment stores for persistent rooms is `settings`, `affiliations` and `subject`; the
 //! occupants, history and lock live only as long as the process.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use jabberwock_protocol::jid::{BareJid, FullJid};
 use jabberwock_protocol::muc::{status, Affiliation, Destroy, Item, Role, UserX};
@@ -14,17 +14,19 @@ use jabberwock_protocol::ns;
 use jabberwock_protocol::xml::Element;
 
 use super::history::History;
-use super::occupant::Occupant;
+use super::invite::Pending;
+use super::occupant::{self, Occupant};
 use super::settings::{Settings, Whois};
 
 /// Stanzas a handler wants sent, in order.
 pub type Out = Vec<Element>;
 
-/// The room's subject (§8.1) and the nickname of who set it.
+/// The room's subject (§8.1) and the nickname and XEP-0421 occupant id of who set it.
 #[derive(Clone, Debug, Default)]
 pub struct Subject {
     pub text: String,
     pub nick: Option<String>,
+    pub occupant_id: Option<String>,
 }
 
 pub struct Room {
@@ -41,6 +43,8 @@ pub struct Room {
     pub history: History,
     /// §10.9: destroyed; the service forgets it.
     pub destroyed: bool,
+    /// §7.8.2: the invitations the room sent, which a decline may answer (invite.rs).
+    pub invitations: VecDeque<Pending>,
 }
 
 /// What a presence about an occupant says besides the occupant's item.
@@ -69,6 +73,7 @@ impl Room {
             occupants: Vec::new(),
             history: History::new(history_length),
             destroyed: false,
+            invitations: VecDeque::new(),
         }
     }
 
@@ -144,6 +149,8 @@ impl Room {
         for child in &occupant.payload {
             presence.push_child(child.clone());
         }
+        // XEP-0421 §4: every presence from an occupant carries its occupant id.
+        occupant::stamp(&mut presence, &occupant.id);
         let item = Item {
             affiliation: Some(self.affiliation(&occupant.jid.to_bare())),
             role: Some(occupant.role),

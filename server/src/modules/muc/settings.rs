@@ -32,11 +32,14 @@ pub struct Settings {
     pub change_subject: bool,
     /// At most this many occupants (owners and admins may still enter).
     pub max_users: Option<usize>,
+    /// §7.8.2, §10.2 `allowinvites`: members may invite others to a members-only room
+    /// (admins and owners always may; in an open room any occupant with voice may).
+    pub allow_invites: bool,
 }
 
 impl Default for Settings {
     /// Prosody's defaults: public, open, unmoderated, semi-anonymous, temporary, only
-    /// moderators change the subject.
+    /// moderators change the subject, only admins and owners invite to members-only rooms.
     fn default() -> Settings {
         Settings {
             name: String::new(),
@@ -49,6 +52,7 @@ impl Default for Settings {
             whois: Whois::Moderators,
             change_subject: false,
             max_users: None,
+            allow_invites: false,
         }
     }
 }
@@ -64,6 +68,7 @@ const FIELD_SECRET: &str = "muc#roomconfig_roomsecret";
 const FIELD_WHOIS: &str = "muc#roomconfig_whois";
 const FIELD_CHANGE_SUBJECT: &str = "muc#roomconfig_changesubject";
 const FIELD_MAX_USERS: &str = "muc#roomconfig_maxusers";
+const FIELD_ALLOW_INVITES: &str = "muc#roomconfig_allowinvites";
 
 /// What a submitted form changed that occupants are told about (§10.2.1).
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -149,6 +154,10 @@ impl Settings {
                     .with_label("Participants may change the subject"),
             )
             .with_field(max_users)
+            .with_field(
+                boolean(FIELD_ALLOW_INVITES, self.allow_invites)
+                    .with_label("Members may invite others to a members-only room"),
+            )
     }
 
     /// Applies a submitted form (§10.2): fields left out keep their value; unknown fields
@@ -182,6 +191,7 @@ impl Settings {
         flag(FIELD_MEMBERS_ONLY, &mut next.members_only)?;
         flag(FIELD_MODERATED, &mut next.moderated)?;
         flag(FIELD_CHANGE_SUBJECT, &mut next.change_subject)?;
+        flag(FIELD_ALLOW_INVITES, &mut next.allow_invites)?;
         let mut protected = next.password.is_some();
         flag(FIELD_PASSWORD_PROTECTED, &mut protected)?;
         let secret = form.value(FIELD_SECRET).map(str::to_owned);
@@ -239,6 +249,7 @@ mod tests {
         assert_eq!(form.value(FIELD_PUBLIC), Some("1"));
         assert_eq!(form.value(FIELD_WHOIS), Some("moderators"));
         assert_eq!(form.value(FIELD_MAX_USERS), Some("none"));
+        assert_eq!(form.value(FIELD_ALLOW_INVITES), Some("0"));
 
         let changed = settings
             .apply(&submit(&[
@@ -248,6 +259,7 @@ mod tests {
                 (FIELD_SECRET, "cauldron"),
                 (FIELD_WHOIS, "anyone"),
                 (FIELD_MAX_USERS, "20"),
+                (FIELD_ALLOW_INVITES, "1"),
             ]))
             .unwrap();
         assert_eq!(
@@ -261,6 +273,7 @@ mod tests {
         assert!(settings.members_only && settings.public);
         assert_eq!(settings.password.as_deref(), Some("cauldron"));
         assert_eq!(settings.max_users, Some(20));
+        assert!(settings.allow_invites);
 
         // Fields left out keep their values; switching protection off drops the secret.
         settings
@@ -284,6 +297,7 @@ mod tests {
             &[(FIELD_NAME, "x"), (FIELD_PUBLIC, "maybe")][..],
             &[(FIELD_MAX_USERS, "many")],
             &[(FIELD_WHOIS, "nobody")],
+            &[(FIELD_ALLOW_INVITES, "sometimes")],
             &[(FIELD_PASSWORD_PROTECTED, "1")],
         ] {
             let err = settings.apply(&submit(fields)).unwrap_err();
