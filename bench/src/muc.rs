@@ -55,9 +55,7 @@ async fn enter(c: &mut Conn, room: &str, nick: &str) -> Res<()> {
         .wait_for("own room presence", |u| {
             u.starts_with(b"<presence")
                 && attr(u, b"from") == Some(own.as_bytes())
-                && (contains(u, b"code='110'")
-                    || contains(u, b"code=\"110\"")
-                    || attr(u, b"type") == Some(b"error"))
+                && (has_status(u, "110") || attr(u, b"type") == Some(b"error"))
         })
         .await?;
     let presence = c.bytes(s, e).to_vec();
@@ -67,7 +65,7 @@ async fn enter(c: &mut Conn, room: &str, nick: &str) -> Res<()> {
             String::from_utf8_lossy(&presence)
         ));
     }
-    if contains(&presence, b"code='201'") || contains(&presence, b"code=\"201\"") {
+    if has_status(&presence, "201") {
         let iq = format!(
             "<iq type='set' id='instant' to='{room}'>\
              <query xmlns='http://jabber.org/protocol/muc#owner'>\
@@ -85,8 +83,11 @@ async fn enter(c: &mut Conn, room: &str, nick: &str) -> Res<()> {
     Ok(())
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    memchr::memmem::find(haystack, needle).is_some()
+/// Whether a MUC presence carries `<status code='CODE'/>` (either quote style).
+fn has_status(presence: &[u8], code: &str) -> bool {
+    [format!("code='{code}'"), format!("code=\"{code}\"")]
+        .iter()
+        .any(|needle| memchr::memmem::find(presence, needle.as_bytes()).is_some())
 }
 
 /// Counts the room's messages reaching one occupant until the sender's total has arrived
