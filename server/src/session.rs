@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use jabberwock_protocol::jid::FullJid;
+use jabberwock_protocol::jid::{bare_part, FullJid};
 use jabberwock_protocol::stanza::{Stanza, StanzaKind};
 use jabberwock_protocol::stream::StreamCondition;
 use jabberwock_protocol::xml::reader::Event;
@@ -235,8 +235,7 @@ async fn from_client(
     // RFC 6120 §8.1.2.1: `from` is the server's to set; a client may only repeat its own
     // full or bare JID, anything else is a spoof.
     if let Some(from) = stanza.from() {
-        let bare = jid.to_bare();
-        if from != jid.as_str() && from != bare.as_str() {
+        if from != jid.as_str() && from != bare_part(jid.as_str()) {
             return Err(SessionEnd::error(StreamCondition::InvalidFrom));
         }
     }

@@ -11,7 +11,7 @@
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, LazyLock, RwLock};
 
 use async_trait::async_trait;
 use jabberwock_protocol::jid::{BareJid, Jid};
@@ -21,8 +21,8 @@ use jabberwock_protocol::xml::Element;
 use jabberwock_storage::{RosterEntry, Subscription};
 
 use super::{
-    xep, Event, EventKind, Flow, Hook, IqHandler, IqRequest, Module, NoConfig, Registrar, Target,
-    Xep,
+    xep, Event, EventKind, Flow, Hook, IqHandler, IqRequest, Module, NoConfig, Registrar,
+    SessionFlag, Target, Xep,
 };
 use crate::accounts::account_of;
 use crate::error::store_to_stanza_error;
@@ -30,8 +30,8 @@ use crate::server::Server;
 
 pub struct Blocking;
 
-/// Session state: the resource retrieved the blocklist, so it gets pushes (§3.2).
-struct Interested;
+/// Set on a resource that retrieved the blocklist: it gets pushes (§3.2).
+static INTERESTED: SessionFlag = SessionFlag::new();
 
 /// Blocking runs before other listeners: a blocked stanza is nobody else's business.
 const PRIORITY: i32 = 100;
@@ -66,6 +66,18 @@ fn blocks(list: &HashSet<String>, jid: &Jid) -> bool {
     match jid.resource() {
         Some(resource) => list.contains(&format!("{domain}/{}", resource.as_str())),
         None => false,
+    }
+}
+
+/// A list as the cache keeps it. Most accounts block nobody: they all share one empty set,
+/// so an online account without a list costs the cache its key alone (a change to the
+/// shared set copies it first, `Arc::make_mut`).
+fn shared_list(items: Vec<String>) -> Arc<HashSet<String>> {
+    static EMPTY: LazyLock<Arc<HashSet<String>>> = LazyLock::new(Arc::default);
+    if items.is_empty() {
+        EMPTY.clone()
+    } else {
+        Arc::new(items.into_iter().collect())
     }
 }
 
@@ -118,7 +130,7 @@ impl Blocklists {
         }
         match server.store.blocklist(&account_of(bare)).await {
             Ok(items) => {
-                let list = Arc::new(items.into_iter().collect::<HashSet<_>>());
+                let list = shared_list(items);
                 self.cache
                     .write()
                     .unwrap_or_else(|p| p.into_inner())
@@ -150,7 +162,7 @@ impl Blocklists {
             return None;
         }
         match server.store.blocklist(&account_of(bare)).await {
-            Ok(items) => Some(Arc::new(items.into_iter().collect())),
+            Ok(items) => Some(shared_list(items)),
             Err(e) => {
                 tracing::error!(error = %e, %bare, "blocklist read failed");
                 None
@@ -227,7 +239,7 @@ fn push(server: &Server, owner: &BareJid, command: &str, jids: &[String]) {
         .router
         .table
         .send_to_each(owner.as_str(), &|full, state| {
-            state.has::<Interested>().then(|| {
+            state.is_set(&INTERESTED).then(|| {
                 Element::new("iq", ns::CLIENT)
                     .with_attr("type", "set")
                     .with_attr("id", format!("{command}-push"))
@@ -282,7 +294,7 @@ impl IqHandler for GetList {
         let server = request.server;
         // §3.2: from now on this resource hears of changes.
         if let Some(state) = server.router.table.session_state(request.from) {
-            state.insert(Interested);
+            state.set(&INTERESTED);
         }
         // The cached copy when there is one (sorted, like the store's).
         let items = match self.0.cached(owner.as_str()) {

@@ -37,7 +37,7 @@ pub use registry::{
     Nonza, NonzaHandler, PreAuthIq, PreAuthIqHandler, Registrar, Registry, Service,
     ServiceDelivery, ServiceEntry, Stage, StreamFeature, Target,
 };
-pub use session_state::SessionState;
+pub use session_state::{SessionFlag, SessionState};
 
 /// A XEP a module implements and the version of it followed (ejabberd's `-protocol`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -36,7 +36,7 @@ impl IqHandler for Get {
         let server = request.server;
         // RFC 6121 §2.1.6: a resource that asked for the roster gets its pushes.
         if let Some(state) = server.router.table.session_state(request.from) {
-            state.insert(rosters::Interested);
+            state.set(&rosters::INTERESTED);
         }
         let (version, entries) = server
             .store

@@ -3,19 +3,64 @@
 //! table and other sessions' tasks can read it (carbons are decided by the sender's task).
 //!
 //! Each module stores its own type; the value is shared (`Arc`) and, when it changes, has
-//! its own interior mutability (atomics, a mutex held for no await).
+//! its own interior mutability (atomics, a mutex held for no await). A yes/no that many
+//! sessions carry (this resource asked for roster pushes) is a [`SessionFlag`] instead: one
+//! bit, no allocation, which is what keeps idle sessions small.
 
 use std::any::{Any, TypeId};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
-/// A session's module state: at most one value per type.
+/// A session's module state: at most one value per type, and the flags set on it.
 #[derive(Default)]
 pub struct SessionState {
     // Few entries (one per module that keeps something): a vector beats a map here.
     values: Mutex<Vec<(TypeId, Arc<dyn Any + Send + Sync>)>>,
+    flags: AtomicU64,
+}
+
+/// A per-session yes/no a module declares as a `static`; its bit is handed out on first use.
+pub struct SessionFlag(OnceLock<u64>);
+
+/// Bits handed out so far.
+static FLAGS_USED: AtomicU32 = AtomicU32::new(0);
+
+impl SessionFlag {
+    pub const fn new() -> SessionFlag {
+        SessionFlag(OnceLock::new())
+    }
+
+    fn mask(&self) -> u64 {
+        *self.0.get_or_init(|| {
+            let bit = FLAGS_USED.fetch_add(1, Ordering::Relaxed);
+            assert!(bit < u64::BITS, "more than 64 session flags");
+            1 << bit
+        })
+    }
+}
+
+impl Default for SessionFlag {
+    fn default() -> SessionFlag {
+        SessionFlag::new()
+    }
 }
 
 impl SessionState {
+    /// Sets `flag` on this session.
+    pub fn set(&self, flag: &SessionFlag) {
+        self.flags.fetch_or(flag.mask(), Ordering::Relaxed);
+    }
+
+    /// Clears `flag` on this session.
+    pub fn clear(&self, flag: &SessionFlag) {
+        self.flags.fetch_and(!flag.mask(), Ordering::Relaxed);
+    }
+
+    /// Whether `flag` is set on this session.
+    pub fn is_set(&self, flag: &SessionFlag) -> bool {
+        self.flags.load(Ordering::Relaxed) & flag.mask() != 0
+    }
+
     fn values(&self) -> std::sync::MutexGuard<'_, Vec<(TypeId, Arc<dyn Any + Send + Sync>)>> {
         self.values.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -81,5 +126,19 @@ mod tests {
         state.insert(Name("b"));
         assert_eq!(state.get::<Name>().unwrap().0, "b");
         assert!(state.has::<Flag>());
+    }
+
+    #[test]
+    fn flags_are_bits_of_their_own() {
+        static A: SessionFlag = SessionFlag::new();
+        static B: SessionFlag = SessionFlag::new();
+        let state = SessionState::default();
+        assert!(!state.is_set(&A) && !state.is_set(&B));
+        state.set(&A);
+        assert!(state.is_set(&A) && !state.is_set(&B));
+        state.set(&B);
+        state.clear(&A);
+        assert!(!state.is_set(&A) && state.is_set(&B));
+        assert!(state.values().is_empty(), "a flag allocates no value");
     }
 }

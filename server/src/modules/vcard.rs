@@ -14,8 +14,8 @@ use jabberwock_protocol::xml::{parse_stanza, Element};
 use sha1::{Digest, Sha1};
 
 use super::{
-    xep, Event, EventKind, Flow, Hook, IqHandler, IqRequest, Module, NoConfig, Registrar, Target,
-    Xep,
+    xep, Event, EventKind, Flow, Hook, IqHandler, IqRequest, Module, NoConfig, Registrar,
+    SessionFlag, SessionState, Target, Xep,
 };
 use crate::accounts::account_of;
 use crate::error::store_to_stanza_error;
@@ -27,17 +27,43 @@ struct Get;
 struct Set;
 struct AvatarInPresence;
 
-/// The session's copy of its account's photo hash: `None` until read from storage once.
+/// Set on a session whose account is known to have no photo: the usual case, kept as a bit
+/// so that an idle session without an avatar holds nothing more.
+static NO_PHOTO: SessionFlag = SessionFlag::new();
+
+/// The session's copy of its account's photo hash, when it has one.
 #[derive(Default)]
-struct PhotoHash(Mutex<Option<Option<String>>>);
+struct PhotoHash(Mutex<Option<String>>);
 
-impl PhotoHash {
-    fn get(&self) -> Option<Option<String>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+/// The session's cached photo hash: `None` until read from storage once, `Some(None)`
+/// when the account has no photo.
+fn cached_hash(state: &SessionState) -> Option<Option<String>> {
+    if state.is_set(&NO_PHOTO) {
+        return Some(None);
     }
+    let value = state.get::<PhotoHash>()?;
+    let hash = value.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    hash.map(Some)
+}
 
-    fn set(&self, hash: Option<String>) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(hash);
+/// Caches `hash` on the session (what a reader sees is the old or the new hash, never none
+/// where there is one).
+fn remember_hash(state: &SessionState, hash: Option<String>) {
+    match hash {
+        None => {
+            state.set(&NO_PHOTO);
+            if let Some(value) = state.get::<PhotoHash>() {
+                *value.0.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            }
+        }
+        Some(hash) => {
+            *state
+                .get_or_insert_with(PhotoHash::default)
+                .0
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some(hash);
+            state.clear(&NO_PHOTO);
+        }
     }
 }
 
@@ -94,9 +120,7 @@ impl IqHandler for Set {
             .router
             .table
             .send_to_each(owner.as_str(), &|_, state| {
-                state
-                    .get_or_insert_with(PhotoHash::default)
-                    .set(hash.clone());
+                remember_hash(state, hash.clone());
                 None
             });
         Ok(None)
@@ -108,8 +132,7 @@ async fn session_photo_hash(
     from: &jabberwock_protocol::jid::FullJid,
 ) -> Option<String> {
     let state = server.router.table.session_state(from)?;
-    let cached = state.get_or_insert_with(PhotoHash::default);
-    if let Some(hash) = cached.get() {
+    if let Some(hash) = cached_hash(&state) {
         return hash;
     }
     let hash = match server
@@ -123,7 +146,7 @@ async fn session_photo_hash(
             return None;
         }
     };
-    cached.set(hash.clone());
+    remember_hash(&state, hash.clone());
     hash
 }
 

@@ -15,7 +15,7 @@ use jabberwock_protocol::xml::Element;
 use jabberwock_storage::{RosterEntry, RosterUpdate, RosterUpdated, StoreError, Subscription};
 
 use crate::accounts::account_of;
-use crate::modules::Event;
+use crate::modules::{Event, SessionFlag};
 use crate::server::Server;
 use subscription::{Kind, State};
 
@@ -46,9 +46,9 @@ pub fn entry_or_fresh(stored: Option<RosterEntry>, contact: &BareJid) -> RosterE
     })
 }
 
-/// Marks (in its `SessionState`) a resource that asked for the roster: it gets roster pushes
-/// (RFC 6121 §2.1.6).
-pub struct Interested;
+/// Set (in its `SessionState`) on a resource that asked for the roster: it gets roster
+/// pushes (RFC 6121 §2.1.6).
+pub static INTERESTED: SessionFlag = SessionFlag::new();
 
 /// Sends a roster push (RFC 6121 §2.1.6) with `item` to every interested resource of `owner`.
 pub async fn push(server: &Server, owner: &BareJid, item: Element, version: u64) {
@@ -57,7 +57,7 @@ pub async fn push(server: &Server, owner: &BareJid, item: Element, version: u64)
         .router
         .table
         .send_to_each(owner.as_str(), &|full, state| {
-            state.has::<Interested>().then(|| {
+            state.is_set(&INTERESTED).then(|| {
                 Element::new("iq", ns::CLIENT)
                     .with_attr("type", "set")
                     .with_attr("id", format!("push-{ver}"))

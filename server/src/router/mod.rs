@@ -13,7 +13,7 @@
 pub mod sessions;
 pub mod table;
 
-use jabberwock_protocol::jid::{FullJid, Jid};
+use jabberwock_protocol::jid::{bare_part, FullJid, Jid};
 use jabberwock_protocol::stanza::{Condition, IqType, Stanza, StanzaError, StanzaKind};
 use jabberwock_protocol::xml::Element;
 
@@ -335,7 +335,7 @@ impl Router {
         to: &Jid,
         stanza: Stanza,
     ) {
-        let bare = to.to_bare().to_string();
+        let bare = bare_part(to.as_str());
         let message_type = stanza.type_attr().unwrap_or("normal");
         let mut took = Vec::new();
         let listens = server.modules.listens(EventKind::MessageDelivered);
@@ -346,10 +346,10 @@ impl Router {
             // §8.5.2.1.1: headlines go to every non-negative available resource.
             "headline" => self
                 .table
-                .send_to_available(&bare, stanza.element(), true, took_ref),
+                .send_to_available(bare, stanza.element(), true, took_ref),
             _ => self
                 .table
-                .send_to_most_available(&bare, stanza.element(), took_ref),
+                .send_to_most_available(bare, stanza.element(), took_ref),
         };
         if delivered > 0 {
             if listens {

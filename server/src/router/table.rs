@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use jabberwock_protocol::jid::FullJid;
+use jabberwock_protocol::jid::{bare_part, FullJid};
 
 use super::sessions::{PerResource, Sessions};
 use crate::modules::SessionState;
@@ -169,8 +169,9 @@ pub struct SessionTable {
     by_bare: RwLock<HashMap<String, Vec<Resource>>>,
 }
 
-fn keys(jid: &FullJid) -> (String, &str) {
-    (jid.to_bare().to_string(), jid.resource().as_str())
+/// The table's keys for `jid`, borrowed from it: lookups allocate nothing.
+fn keys(jid: &FullJid) -> (&str, &str) {
+    (bare_part(jid.as_str()), jid.resource().as_str())
 }
 
 /// Hands `element` to the inbox of `jid`; gives it back, for the caller to handle as
@@ -212,7 +213,7 @@ impl SessionTable {
 
     fn with_resource(&self, jid: &FullJid, f: impl FnOnce(&mut Resource)) {
         let (bare, resource) = keys(jid);
-        if let Some(r) = self.write().get_mut(&bare).and_then(|rs| {
+        if let Some(r) = self.write().get_mut(bare).and_then(|rs| {
             rs.iter_mut()
                 .find(|r| r.jid.resource().as_str() == resource)
         }) {
@@ -258,7 +259,10 @@ impl Sessions for SessionTable {
     ) -> bool {
         let (bare, resource) = keys(jid);
         let mut map = self.write();
-        let resources = map.entry(bare).or_default();
+        let resources = match map.get_mut(bare) {
+            Some(resources) => resources,
+            None => map.entry(bare.to_owned()).or_default(),
+        };
         if let Some(pos) = resources
             .iter()
             .position(|r| r.jid.resource().as_str() == resource)
@@ -269,6 +273,9 @@ impl Sessions for SessionTable {
             // Checked under the write lock, so concurrent binds can't overshoot.
             return false;
         }
+        // Most accounts have one session: grow one slot at a time, not by Vec's usual four,
+        // since idle sessions are many.
+        resources.reserve_exact(1);
         resources.push(Resource {
             jid: jid.clone(),
             session_id,
@@ -283,11 +290,11 @@ impl Sessions for SessionTable {
     fn unbind(&self, jid: &FullJid, session_id: u64) {
         let (bare, resource) = keys(jid);
         let mut map = self.write();
-        if let Some(resources) = map.get_mut(&bare) {
+        if let Some(resources) = map.get_mut(bare) {
             resources
                 .retain(|r| !(r.jid.resource().as_str() == resource && r.session_id == session_id));
             if resources.is_empty() {
-                map.remove(&bare);
+                map.remove(bare);
             }
         }
     }
@@ -312,7 +319,7 @@ impl Sessions for SessionTable {
 
     fn is_bound_by(&self, jid: &FullJid, session_id: u64) -> bool {
         let (bare, resource) = keys(jid);
-        self.read().get(&bare).is_some_and(|rs| {
+        self.read().get(bare).is_some_and(|rs| {
             rs.iter()
                 .any(|r| r.jid.resource().as_str() == resource && r.session_id == session_id)
         })
@@ -324,7 +331,7 @@ impl Sessions for SessionTable {
 
     fn is_available(&self, jid: &FullJid) -> bool {
         let (bare, resource) = keys(jid);
-        self.read().get(&bare).is_some_and(|rs| {
+        self.read().get(bare).is_some_and(|rs| {
             rs.iter()
                 .any(|r| r.jid.resource().as_str() == resource && r.priority.is_some())
         })
@@ -334,7 +341,7 @@ impl Sessions for SessionTable {
         let (bare, resource) = keys(jid);
         let map = self.read();
         match map
-            .get(&bare)
+            .get(bare)
             .and_then(|rs| rs.iter().find(|r| r.jid.resource().as_str() == resource))
         {
             Some(r) => send(jid.as_str(), &r.tx, element),
@@ -345,7 +352,7 @@ impl Sessions for SessionTable {
     fn session_state(&self, jid: &FullJid) -> Option<Arc<SessionState>> {
         let (bare, resource) = keys(jid);
         self.read()
-            .get(&bare)?
+            .get(bare)?
             .iter()
             .find(|r| r.jid.resource().as_str() == resource)
             .map(|r| r.state.clone())
@@ -406,7 +413,7 @@ impl Sessions for SessionTable {
 
     fn send_to_other_available(&self, except: &FullJid, element: &Element) -> usize {
         let (bare, resource) = keys(except);
-        self.send_where(&bare, element, None, |r| {
+        self.send_where(bare, element, None, |r| {
             r.jid.resource().as_str() != resource && r.reachable_priority().is_some()
         })
     }
