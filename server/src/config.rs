@@ -10,7 +10,7 @@
 //! default; a test below parses it and compares it with `Config::default()` so
 //! the two cannot drift apart.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -1180,8 +1180,10 @@ fn split_key_path(path: &str) -> Vec<String> {
 fn render_key_path(path: &[String]) -> String {
     path.iter()
         .map(|seg| {
-            let bare = !seg.is_empty()
-                && seg
+            // An array index (`rooms[1]`) is written as serde_path_to_error does.
+            let key = split_index(seg).0;
+            let bare = !key.is_empty()
+                && key
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
             if bare {
@@ -1202,12 +1204,43 @@ fn render_key_path(path: &[String]) -> String {
 /// with bare, quoted and dotted keys, and skips multi-line strings. When the
 /// exact key is not written (e.g. it sits in an inline table), the line of
 /// the closest enclosing table or key is returned instead.
+///
+/// A path may index an array of tables (`modules.muc.rooms[1].jid`: the `jid` below the
+/// second `[[modules.muc.rooms]]`); an index on a key whose value is written inline
+/// (`listen[1]`) finds that key's line.
 fn line_of(text: &str, path: &[String]) -> Option<usize> {
+    let indexed = path.iter().any(|seg| split_index(seg).1.is_some());
+    line_of_ranked(text, path, indexed)
+}
+
+/// A key path segment and its array index: `rooms[1]` is `("rooms", Some(1))`.
+fn split_index(seg: &str) -> (&str, Option<usize>) {
+    seg.strip_suffix(']')
+        .and_then(|s| s.rsplit_once('['))
+        .and_then(|(key, index)| Some((key, Some(index.parse().ok()?))))
+        .unwrap_or((seg, None))
+}
+
+/// Whether a written key (`candidate`, indexed only for `[[array]]` headers) is the path's
+/// segment.
+fn same_key(path: &str, candidate: &str) -> bool {
+    path == candidate || (split_index(path).0 == candidate && split_index(candidate).1.is_none())
+}
+
+/// Whether `path` starts with the keys of `prefix`.
+fn key_prefix(path: &[String], prefix: &[String]) -> bool {
+    prefix.len() <= path.len() && prefix.iter().zip(path).all(|(c, p)| same_key(p, c))
+}
+
+/// [`line_of`]'s scan; `indexed`: each `[[array]]` header names its element
+/// (`array[n]`), for paths that index arrays of tables.
+fn line_of_ranked(text: &str, path: &[String], indexed: bool) -> Option<usize> {
     // (rank, line): 3 = exact key, 2 = a table below the key, 1.. = an
     // enclosing table, deeper is better. Earliest line wins a tie.
     let mut best: Option<((u8, usize), usize)> = None;
     let mut table: Vec<String> = Vec::new();
     let mut open_string: Option<&str> = None;
+    let mut arrays: HashMap<Vec<String>, usize> = HashMap::new();
 
     for (index, line) in text.lines().enumerate() {
         if let Some(delimiter) = open_string {
@@ -1218,9 +1251,17 @@ fn line_of(text: &str, path: &[String]) -> Option<usize> {
         }
         let trimmed = line.trim_start();
         let candidate = if let Some(header) = trimmed.strip_prefix('[') {
-            let header = header.strip_prefix('[').unwrap_or(header);
+            let array = header.strip_prefix('[');
+            let header = array.unwrap_or(header);
             match parse_dotted_key(header) {
-                Some((keys, rest)) if rest.trim_start().starts_with(']') => {
+                Some((mut keys, rest)) if rest.trim_start().starts_with(']') => {
+                    if array.is_some() && indexed {
+                        let count = arrays.entry(keys.clone()).or_default();
+                        if let Some(last) = keys.last_mut() {
+                            *last = format!("{last}[{count}]");
+                        }
+                        *count += 1;
+                    }
                     table = keys.clone();
                     keys
                 }
@@ -1242,11 +1283,11 @@ fn line_of(text: &str, path: &[String]) -> Option<usize> {
                 None => continue,
             }
         };
-        let rank = if candidate == path {
+        let rank = if candidate.len() == path.len() && key_prefix(path, &candidate) {
             (3, 0)
-        } else if candidate.starts_with(path) {
+        } else if key_prefix(&candidate, path) {
             (2, 0)
-        } else if path.starts_with(&candidate) {
+        } else if key_prefix(path, &candidate) {
             (1, candidate.len())
         } else {
             continue;

@@ -37,6 +37,7 @@ pub mod session_id;
 pub mod shutdown;
 pub mod stream;
 pub mod tls;
+pub mod token_bucket;
 
 use std::sync::Arc;
 use std::time::Duration;

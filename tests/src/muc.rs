@@ -1,10 +1,50 @@
 //! Helpers for the XEP-0045 tests: raw clients logged in, entering rooms and reading what
 //! entering brings (the occupants' presence, one's own, the history, the subject).
 
+use crate::slix::SlixIm;
 use crate::{RawClient, TestServer};
 
 /// The MUC service of `localhost`.
 pub const SERVICE: &str = "conference.localhost";
+
+pub const DISCO_INFO: &str = "<query xmlns='http://jabber.org/protocol/disco#info'/>";
+pub const DISCO_ITEMS: &str = "<query xmlns='http://jabber.org/protocol/disco#items'/>";
+
+/// A `muc#user` status code as the server writes it.
+pub fn status(code: u16) -> String {
+    format!("<status code=\"{code}\"/>")
+}
+
+/// A groupchat message to `room` with `body`.
+pub fn groupchat(room: &str, body: &str) -> String {
+    format!("<message type='groupchat' to='{room}@{SERVICE}'><body>{body}</body></message>")
+}
+
+/// slixmpp's xep_0045 client (`tests/clients/slix_muc.py`) as `user`, created with password
+/// `pw-USER`, logged in and available.
+pub async fn slix(server: &TestServer, user: &str) -> SlixIm {
+    server.add_user(&format!("{user}@localhost"), &format!("pw-{user}"));
+    let mut client = SlixIm::spawn_script(
+        "slix_muc.py",
+        &format!("{user}@localhost/slix"),
+        &format!("pw-{user}"),
+        server.c2s.port(),
+        &server.cert_path(),
+    );
+    client.expect_all(&["session_start"]).await;
+    client.command(r#"{"cmd": "available"}"#).await;
+    client
+}
+
+/// Has slixmpp's client `client` enter `room` (a room JID) as `nick`; returns the command's
+/// answer (the statuses and the others' nicknames, or the refusal's condition).
+pub async fn slix_join(client: &mut SlixIm, room: &str, nick: &str) -> String {
+    client
+        .command(&format!(
+            r#"{{"cmd": "join", "room": "{room}", "nick": "{nick}"}}"#
+        ))
+        .await
+}
 
 /// Creates each user (password `pw-NAME`) and logs it in over STARTTLS as `NAME@localhost/desk`,
 /// available.

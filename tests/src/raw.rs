@@ -247,18 +247,35 @@ impl RawClient {
         password: &str,
         resource: &str,
     ) -> (RawClient, String) {
-        let mut c = RawClient::connect(addr).await;
-        c.send(STREAM_HEADER).await;
-        c.read_until("</stream:features>").await;
-        c.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
-            .await;
-        c.read_until("<proceed xmlns=\"urn:ietf:params:xml:ns:xmpp-tls\"/>")
-            .await;
-        c.tls_handshake(cert).await;
+        let mut c = RawClient::connect_starttls(addr, cert).await;
         c.authenticate_plain(STREAM_HEADER, user, password, "</stream:features>")
             .await;
         let jid = c.bind(resource, "").await;
         (c, jid)
+    }
+
+    /// Standard login as a SASL ANONYMOUS guest (the host has `anonymous = true`): STARTTLS,
+    /// ANONYMOUS, restart, bind `resource`, initial presence. Returns the bound full JID,
+    /// whose node the server made up.
+    pub async fn login_anonymous(
+        addr: SocketAddr,
+        cert: &Path,
+        resource: &str,
+    ) -> (RawClient, String) {
+        let mut c = RawClient::connect_starttls(addr, cert).await;
+        c.authenticate(STREAM_HEADER, "ANONYMOUS", "", "</stream:features>")
+            .await;
+        let jid = c.bind(resource, "").await;
+        (c, jid)
+    }
+
+    /// A standard stream secured with STARTTLS, before the new stream header.
+    async fn connect_starttls(addr: SocketAddr, cert: &Path) -> RawClient {
+        let mut c = RawClient::connect(addr).await;
+        c.send(STREAM_HEADER).await;
+        c.read_until("</stream:features>").await;
+        c.starttls(cert).await;
+        c
     }
 
     /// Over an already secured (or Flash) stream: header, PLAIN, restart, bind.
@@ -269,26 +286,39 @@ impl RawClient {
         password: &str,
         features_end: &str,
     ) -> String {
+        let token = B64.encode(format!("\0{user}\0{password}"));
+        self.authenticate(header, "PLAIN", &token, features_end)
+            .await
+    }
+
+    /// Over an already secured (or Flash) stream: header, a one-step SASL `mechanism` with
+    /// `token` (base64), restart; returns the post-auth features.
+    async fn authenticate(
+        &mut self,
+        header: &str,
+        mechanism: &str,
+        token: &str,
+        features_end: &str,
+    ) -> String {
         self.send(header).await;
         let features = self.read_until(features_end).await;
         assert!(
-            features.contains("<mechanism>PLAIN</mechanism>"),
-            "PLAIN not offered: {features}"
+            features.contains(&format!("<mechanism>{mechanism}</mechanism>")),
+            "{mechanism} not offered: {features}"
         );
         let sep = if header.contains("flash:stream") {
             "\0"
         } else {
             ""
         };
-        let token = B64.encode(format!("\0{user}\0{password}"));
         self.send(format!(
-            "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{token}</auth>{sep}"
+            "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='{mechanism}'>{token}</auth>{sep}"
         ))
         .await;
         let answer = self.read_until("/>").await;
         assert!(
             answer.contains("<success"),
-            "login of {user} failed: {answer}"
+            "{mechanism} login failed: {answer}"
         );
         self.send(header).await;
         let features = self.read_until(features_end).await;
@@ -453,10 +483,7 @@ impl RawClient {
         user: &str,
         password: &str,
     ) -> (RawClient, String) {
-        let mut c = RawClient::connect(addr).await;
-        c.send(STREAM_HEADER).await;
-        c.read_until("</stream:features>").await;
-        c.starttls(cert).await;
+        let mut c = RawClient::connect_starttls(addr, cert).await;
         let features = c
             .authenticate_plain(STREAM_HEADER, user, password, "</stream:features>")
             .await;

@@ -7,22 +7,10 @@
 //! through the server untouched.
 
 use jabberwock_tests::muc::{
-    enter, instant_room, invitation, iq, log_in, occupant, occupant_id, send_join, until_subject,
-    MUC_X, SERVICE,
+    enter, groupchat, instant_room, invitation, iq, log_in, occupant, occupant_id, send_join, slix,
+    slix_join, status, until_subject, DISCO_INFO, DISCO_ITEMS, MUC_X, SERVICE,
 };
-use jabberwock_tests::slix::SlixIm;
 use jabberwock_tests::{RawClient, TestConfig, TestServer};
-
-const DISCO_INFO: &str = "<query xmlns='http://jabber.org/protocol/disco#info'/>";
-const DISCO_ITEMS: &str = "<query xmlns='http://jabber.org/protocol/disco#items'/>";
-
-fn status(code: u16) -> String {
-    format!("<status code=\"{code}\"/>")
-}
-
-fn groupchat(room: &str, body: &str) -> String {
-    format!("<message type='groupchat' to='{room}@{SERVICE}'><body>{body}</body></message>")
-}
 
 /// The room's JID and a submitted configuration form with these fields.
 fn config_form(room: &str, fields: &[(&str, &str)]) -> (String, String) {
@@ -641,21 +629,6 @@ async fn switched_off_the_service_is_gone_from_disco_and_routing() {
     assert!(err.contains("<remote-server-not-found"), "{err}");
 }
 
-/// slixmpp's xep_0045 client, logged in and available.
-async fn slix(server: &TestServer, user: &str) -> SlixIm {
-    server.add_user(&format!("{user}@localhost"), &format!("pw-{user}"));
-    let mut client = SlixIm::spawn_script(
-        "slix_muc.py",
-        &format!("{user}@localhost/slix"),
-        &format!("pw-{user}"),
-        server.c2s.port(),
-        &server.cert_path(),
-    );
-    client.expect_all(&["session_start"]).await;
-    client.command(r#"{"cmd": "available"}"#).await;
-    client
-}
-
 #[tokio::test]
 async fn slixmpp_runs_a_room_from_creation_to_destruction() {
     let server = TestServer::start();
@@ -664,11 +637,7 @@ async fn slixmpp_runs_a_room_from_creation_to_destruction() {
     let room = format!("lounge@{SERVICE}");
 
     // Created (201) and made an instant room through slixmpp's own calls.
-    let joined = alice
-        .command(&format!(
-            r#"{{"cmd": "join", "room": "{room}", "nick": "Alice"}}"#
-        ))
-        .await;
+    let joined = slix_join(&mut alice, &room, "Alice").await;
     assert!(joined.contains("201") && joined.contains("110"), "{joined}");
     alice
         .command(&format!(r#"{{"cmd": "instant", "room": "{room}"}}"#))
@@ -680,11 +649,7 @@ async fn slixmpp_runs_a_room_from_creation_to_destruction() {
     let form = alice.expect_ever(&["\"event\": \"config\""]).await;
     assert!(form.contains("muc#roomconfig_roomname"), "{form}");
 
-    let joined = bob
-        .command(&format!(
-            r#"{{"cmd": "join", "room": "{room}", "nick": "Bob"}}"#
-        ))
-        .await;
+    let joined = slix_join(&mut bob, &room, "Bob").await;
     assert!(joined.contains("\"occupants\": [\"Alice\"]"), "{joined}");
     alice
         .expect_ever(&["\"event\": \"muc_presence\"", "\"nick\": \"Bob\""])
@@ -734,10 +699,7 @@ async fn slixmpp_runs_a_room_from_creation_to_destruction() {
         .expect_all(&["\"event\": \"muc_presence\"", "unavailable", "307"])
         .await;
     assert!(kicked.contains("110"), "{kicked}");
-    bob.command(&format!(
-        r#"{{"cmd": "join", "room": "{room}", "nick": "Bob"}}"#
-    ))
-    .await;
+    slix_join(&mut bob, &room, "Bob").await;
     // Banned: 301, and no way back (forbidden).
     alice
         .command(&format!(
@@ -746,11 +708,7 @@ async fn slixmpp_runs_a_room_from_creation_to_destruction() {
         .await;
     bob.expect_all(&["\"event\": \"muc_presence\"", "unavailable", "301"])
         .await;
-    let refused = bob
-        .command(&format!(
-            r#"{{"cmd": "join", "room": "{room}", "nick": "Bob"}}"#
-        ))
-        .await;
+    let refused = slix_join(&mut bob, &room, "Bob").await;
     assert!(
         refused.contains("\"condition\": \"forbidden\""),
         "{refused}"
@@ -1225,11 +1183,7 @@ async fn slixmpp_invites_through_the_room_declines_and_invites_directly() {
     let mut alice = slix(&server, "alice").await;
     let mut bob = slix(&server, "bob").await;
     let room = format!("soiree@{SERVICE}");
-    alice
-        .command(&format!(
-            r#"{{"cmd": "join", "room": "{room}", "nick": "Alice"}}"#
-        ))
-        .await;
+    slix_join(&mut alice, &room, "Alice").await;
     alice
         .command(&format!(r#"{{"cmd": "instant", "room": "{room}"}}"#))
         .await;

@@ -147,6 +147,53 @@ fn a_typo_in_a_module_table_exits_2_naming_file_key_and_line() {
 }
 
 #[test]
+fn a_bad_declared_room_exits_2_naming_file_key_and_line() {
+    const FIRST: &str = "[modules.muc]\nmax_occupants = 50\n\n[[modules.muc.rooms]]\njid = \"lobby\"\nowners = [\"staff@localhost\"]\n\n[[modules.muc.rooms]]\n";
+    assert_config_error(
+        &format!("{FIRST}jid = \"the lobby\"\n"),
+        9,
+        "modules.muc.rooms[1].jid",
+        &["\"the lobby\" is no room localpart"],
+    );
+    assert_config_error(
+        &format!("{FIRST}jid = \"help@conference.elsewhere.example\"\n"),
+        9,
+        "modules.muc.rooms[1].jid",
+        &["on no host's MUC service", "conference.localhost"],
+    );
+    assert_config_error(
+        &format!("{FIRST}jid = \"LOBBY\"\n"),
+        9,
+        "modules.muc.rooms[1].jid",
+        &["lobby@conference.localhost is declared twice"],
+    );
+    assert_config_error(
+        &format!("{FIRST}jid = \"help\"\nowners = [\"staff@localhost/desk\"]\n"),
+        10,
+        "modules.muc.rooms[1].owners[0]",
+        &["\"staff@localhost/desk\" is no bare JID"],
+    );
+    assert_config_error(
+        &format!("{FIRST}jid = \"help\"\ntopic = \"hi\"\n"),
+        10,
+        "modules.muc.rooms[1].topic",
+        &["unknown"],
+    );
+    assert_config_error(
+        &format!("{FIRST}jid = \"help\"\nmax_occupants = -1\n"),
+        10,
+        "modules.muc.rooms[1].max_occupants",
+        &["-1"],
+    );
+    assert_config_error(
+        "[modules.muc]\nmessages_per_second = -2.0\n",
+        2,
+        "modules.muc.messages_per_second",
+        &["must be 0 (no limit) or more"],
+    );
+}
+
+#[test]
 fn missing_cert_file_exits_2_naming_key_and_path() {
     assert_config_error(
         "[tls]\ncert = \"/nope.pem\"\nkey = \"/nope.key\"\n",

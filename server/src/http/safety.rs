@@ -31,6 +31,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 
 use crate::config::Config;
+use crate::token_bucket::TokenBucket;
 
 /// An address or network of `http.trusted_proxies`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,12 +214,7 @@ const MAX_TRACKED: usize = 100_000;
 /// A token bucket per client address.
 struct RateLimiter {
     rate: f64,
-    buckets: Mutex<HashMap<IpAddr, Bucket>>,
-}
-
-struct Bucket {
-    tokens: f64,
-    updated: Instant,
+    buckets: Mutex<HashMap<IpAddr, TokenBucket>>,
 }
 
 impl RateLimiter {
@@ -233,24 +229,15 @@ impl RateLimiter {
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         if buckets.len() >= PRUNE_AT && !buckets.contains_key(&ip) {
             // Refilled to the brim after one second without requests.
-            buckets.retain(|_, b| now.duration_since(b.updated).as_secs_f64() < 1.0);
+            buckets.retain(|_, b| now.duration_since(b.updated()).as_secs_f64() < 1.0);
             if buckets.len() >= MAX_TRACKED {
                 return true;
             }
         }
-        let bucket = buckets.entry(ip).or_insert(Bucket {
-            tokens: self.rate,
-            updated: now,
-        });
-        let elapsed = now.duration_since(bucket.updated).as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * self.rate).min(self.rate);
-        bucket.updated = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+        buckets
+            .entry(ip)
+            .or_insert_with(|| TokenBucket::full(self.rate, now))
+            .take(self.rate, self.rate, now)
     }
 }
 

@@ -103,7 +103,12 @@ pub fn check(tables: &ModuleTables, hosts: &BTreeMap<String, HostConfig>) -> Res
             ));
         };
         let (_, rest) = split_enabled(name, table)?;
-        (module.check)(rest).map_err(|e| {
+        let running: Vec<String> = hosts
+            .iter()
+            .filter(|(_, config)| !config.modules_disabled.iter().any(|d| d == name))
+            .map(|(host, _)| host.clone())
+            .collect();
+        (module.check)(rest, &running).map_err(|e| {
             let mut path = vec!["modules".to_owned(), name.clone()];
             path.extend(e.path);
             Problem {

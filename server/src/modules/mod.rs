@@ -61,7 +61,12 @@ pub trait Module: Send + Sync + 'static {
     const DEPENDS: &'static [&'static str] = &[];
     /// The keys of `[modules.NAME]` besides `enabled`; unknown keys are config errors.
     type Config: DeserializeOwned + Default;
-    /// Registers the module's handlers and hooks.
+    /// Checks what the config type alone cannot, knowing the hosts the module runs on (a
+    /// name that must be on one of them, say); the error's path is below `modules.NAME`.
+    fn check(_config: &Self::Config, _hosts: &[String]) -> Result<(), config::TableError> {
+        Ok(())
+    }
+    /// Registers the module's handlers and hooks ([`Registrar::hosts`]: where it runs).
     fn register(config: Self::Config, registrar: &mut Registrar<'_>);
 }
 
@@ -76,8 +81,9 @@ pub struct Descriptor {
     pub name: &'static str,
     pub xeps: &'static [Xep],
     pub depends: &'static [&'static str],
-    /// Checks a `[modules.NAME]` table (without `enabled`) against the module's config type.
-    check: fn(toml::Table) -> Result<(), config::TableError>,
+    /// Checks a `[modules.NAME]` table (without `enabled`) against the module's config type
+    /// and [`Module::check`], given the hosts the module runs on.
+    check: fn(toml::Table, &[String]) -> Result<(), config::TableError>,
     /// Registers the module with its config table (without `enabled`).
     register: fn(toml::Table, &mut Registrar<'_>),
 }
@@ -93,8 +99,8 @@ pub const fn describe<M: Module>() -> Descriptor {
     }
 }
 
-fn check_table<M: Module>(table: toml::Table) -> Result<(), config::TableError> {
-    config::parse::<M::Config>(table).map(drop)
+fn check_table<M: Module>(table: toml::Table, hosts: &[String]) -> Result<(), config::TableError> {
+    M::check(&config::parse::<M::Config>(table)?, hosts)
 }
 
 fn register_with<M: Module>(table: toml::Table, registrar: &mut Registrar<'_>) {

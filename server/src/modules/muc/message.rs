@@ -1,5 +1,7 @@
 //! Messages to a room (XEP-0045 §7.4 groupchat, §8.1 subject) and between occupants (§7.5
-//! private messages).
+//! private messages). Both pass the room's size and rate limits first (limits.rs).
+
+use std::time::Instant;
 
 use jabberwock_protocol::jid::FullJid;
 use jabberwock_protocol::muc::Role;
@@ -37,6 +39,9 @@ pub fn groupchat(
             "visitors may not speak in a moderated room",
         ));
     }
+    // Over a limit, the message goes back to its sender and to no one else.
+    let limits = room.limits;
+    limits.check_message(&mut room.occupants[index].bucket, message, Instant::now())?;
     let subject = message.get_child("subject", ns::CLIENT);
     let body = message.get_child("body", ns::CLIENT);
     let mut reflected = message.clone();
@@ -81,7 +86,7 @@ fn to_everyone(room: &Room, message: &Element) -> Out {
 /// §7.5: a private message from occupant `from` to the occupant `nick`, delivered to its
 /// real JID from the sender's room JID.
 pub fn private(
-    room: &Room,
+    room: &mut Room,
     from: &FullJid,
     nick: &str,
     message: &Element,
@@ -102,6 +107,8 @@ pub fn private(
     let Some(recipient) = room.by_nick(nick) else {
         return Err(StanzaError::new(Condition::ItemNotFound));
     };
+    let limits = room.limits;
+    limits.check_message(&mut room.occupants[sender].bucket, message, Instant::now())?;
     let sender = &room.occupants[sender];
     let mut copy = message.clone();
     copy.set_attr("from", room.nick_jid(&sender.nick));

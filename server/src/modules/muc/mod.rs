@@ -10,9 +10,11 @@
 //! them.
 
 mod admin;
+mod declared;
 mod disco;
 mod history;
 mod invite;
+mod limits;
 mod message;
 mod occupant;
 mod owner;
@@ -33,10 +35,12 @@ use rand::rngs::OsRng;
 use rand::RngCore as _;
 use serde::Deserialize;
 
+use super::config::TableError;
 use super::registry::Identity;
 use super::{xep, IqHandler, IqRequest, Module, Registrar, Service, ServiceDelivery, Target, Xep};
 use crate::server::Server;
 use admin::Actor;
+use limits::Limits;
 use presence::Entry;
 use room::{Out, Room};
 
@@ -49,13 +53,46 @@ pub struct MucConfig {
     domain: String,
     /// Groupchat messages each room keeps for entrants (§7.2.14); 0 keeps none.
     history_length: usize,
+    /// Occupants a room holds at most (0: no limit); owners and admins still enter (§7.2.10).
+    max_occupants: usize,
+    /// Messages each occupant may send per second on average (0: no limit)...
+    messages_per_second: f64,
+    /// ...after a burst of this many.
+    message_burst: u32,
+    /// Largest groupchat or private message, in bytes (0: no limit).
+    max_message_bytes: usize,
+    /// Rooms that exist from the start (declared.rs).
+    rooms: Vec<declared::DeclaredRoom>,
 }
 
 impl Default for MucConfig {
     fn default() -> MucConfig {
+        let limits = Limits::default();
         MucConfig {
             domain: "conference.{host}".to_owned(),
             history_length: 20,
+            max_occupants: limits.max_occupants,
+            messages_per_second: limits.messages_per_second,
+            message_burst: limits.message_burst,
+            max_message_bytes: limits.max_message_bytes,
+            rooms: Vec::new(),
+        }
+    }
+}
+
+impl MucConfig {
+    /// The service's domain on `host`.
+    fn domain_of(&self, host: &str) -> String {
+        self.domain.replace("{host}", host).to_lowercase()
+    }
+
+    /// Every room's limits unless it is declared with its own.
+    fn limits(&self) -> Limits {
+        Limits {
+            max_occupants: self.max_occupants,
+            messages_per_second: self.messages_per_second,
+            message_burst: self.message_burst,
+            max_message_bytes: self.max_message_bytes,
         }
     }
 }
@@ -112,6 +149,8 @@ impl Rooms {
 pub struct MucService {
     domain: String,
     history_length: usize,
+    /// What a room someone creates is allowed (declared rooms have their own).
+    limits: Limits,
     rooms: Arc<Rooms>,
     /// XEP-0421: the key occupant ids are made with, drawn at start (`occupant::occupant_id`).
     id_secret: [u8; 32],
@@ -247,6 +286,7 @@ impl MucService {
                         // is an instant one (§7.1.1).
                         room.set_affiliation(full.to_bare().as_str(), Affiliation::Owner);
                         room.locked = join.is_some();
+                        room.limits = self.limits;
                     }
                     let entry = Entry {
                         from: full,
@@ -462,11 +502,23 @@ impl Module for Muc {
     const XEPS: &'static [Xep] = &[xep(45, "1.35"), xep(421, "1.0.1")];
     type Config = MucConfig;
 
+    fn check(config: &MucConfig, hosts: &[String]) -> Result<(), TableError> {
+        if !(config.messages_per_second >= 0.0 && config.messages_per_second.is_finite()) {
+            return Err(TableError {
+                path: vec!["messages_per_second".to_owned()],
+                message: "must be 0 (no limit) or more".to_owned(),
+            });
+        }
+        declared::check(config, hosts)
+    }
+
     fn register(config: MucConfig, registry: &mut Registrar<'_>) {
         let rooms = Arc::new(Rooms::default());
+        declared::create(&config, registry.hosts(), &rooms);
         let mut id_secret = [0u8; 32];
         OsRng.fill_bytes(&mut id_secret);
         registry.service(Arc::new(MucService {
+            limits: config.limits(),
             domain: config.domain,
             history_length: config.history_length,
             rooms: rooms.clone(),

@@ -10,6 +10,8 @@ use jabberwock_protocol::muc::Role;
 use jabberwock_protocol::ns;
 use jabberwock_protocol::xml::Element;
 
+use super::limits::{Bucket, Limits};
+
 #[derive(Clone, Debug)]
 pub struct Occupant {
     pub nick: String,
@@ -21,16 +23,26 @@ pub struct Occupant {
     /// The children of the occupant's last presence (show, status, priority, caps...),
     /// without the MUC payloads, which the room writes itself.
     pub payload: Vec<Element>,
+    /// What the room's message rate still lets this occupant send (limits.rs).
+    pub bucket: Bucket,
 }
 
 impl Occupant {
-    pub fn new(nick: &str, jid: FullJid, role: Role, id: String, presence: &Element) -> Occupant {
+    pub fn new(
+        nick: &str,
+        jid: FullJid,
+        role: Role,
+        id: String,
+        presence: &Element,
+        limits: &Limits,
+    ) -> Occupant {
         Occupant {
             nick: nick.to_owned(),
             jid,
             role,
             id,
             payload: payload_of(presence),
+            bucket: Bucket::full(limits),
         }
     }
 

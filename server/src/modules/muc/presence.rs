@@ -5,7 +5,7 @@
 use jabberwock_protocol::jid::FullJid;
 use jabberwock_protocol::muc::{status, Affiliation, Join, Role};
 use jabberwock_protocol::ns;
-use jabberwock_protocol::stanza::{Condition, StanzaError};
+use jabberwock_protocol::stanza::{Condition, ErrorType, StanzaError};
 use jabberwock_protocol::xml::Element;
 
 use super::occupant::{stamp, Occupant};
@@ -57,14 +57,17 @@ pub fn enter(room: &mut Room, entry: Entry<'_>) -> Result<Out, StanzaError> {
             return Err(StanzaError::new(Condition::NotAuthorized));
         }
     }
-    // §7.2.10: full, except for its owners and admins.
+    // §7.2.10: full (the admin's limit or the owner's), except for its owners and admins,
+    // so a room's staff can always come in to moderate; type wait, as Example 41 has it.
     if room
-        .settings
-        .max_users
-        .is_some_and(|max| room.occupants.len() >= max)
+        .limits
+        .is_full(room.occupants.len(), room.settings.max_users)
         && affiliation < Affiliation::Admin
     {
-        return Err(StanzaError::new(Condition::ServiceUnavailable));
+        return Err(StanzaError {
+            error_type: ErrorType::Wait,
+            ..StanzaError::with_text(Condition::ServiceUnavailable, "the room is full")
+        });
     }
     let entrant = Occupant::new(
         entry.nick,
@@ -72,6 +75,7 @@ pub fn enter(room: &mut Room, entry: Entry<'_>) -> Result<Out, StanzaError> {
         room.default_role(affiliation),
         entry.occupant_id,
         entry.presence,
+        &room.limits,
     );
     let mut out = Out::new();
     // §7.2.3: the others first, as the entrant may see them.

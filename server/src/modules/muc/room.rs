@@ -15,6 +15,7 @@ use jabberwock_protocol::xml::Element;
 
 use super::history::History;
 use super::invite::Pending;
+use super::limits::Limits;
 use super::occupant::{self, Occupant};
 use super::settings::{Settings, Whois};
 
@@ -45,6 +46,8 @@ pub struct Room {
     pub destroyed: bool,
     /// §7.8.2: the invitations the room sent, which a decline may answer (invite.rs).
     pub invitations: VecDeque<Pending>,
+    /// What the service's admin allows this room (limits.rs).
+    pub limits: Limits,
 }
 
 /// What a presence about an occupant says besides the occupant's item.
@@ -74,6 +77,7 @@ impl Room {
             history: History::new(history_length),
             destroyed: false,
             invitations: VecDeque::new(),
+            limits: Limits::default(),
         }
     }
 
