@@ -90,7 +90,7 @@ pub async fn instant_room(owner: &mut RawClient, room: &str, nick: &str) -> Vec<
 }
 
 /// The room's JID and a submitted configuration form with these fields.
-pub fn config_form(room: &str, fields: &[(&str, &str)]) -> (String, String) {
+fn config_form(room: &str, fields: &[(&str, &str)]) -> (String, String) {
     let fields: String = fields
         .iter()
         .map(|(var, value)| {

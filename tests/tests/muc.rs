@@ -7,8 +7,8 @@
 //! through the server untouched.
 
 use jabberwock_tests::muc::{
-    admin_item, config_form, configure, enter, instant_room, invitation, iq, log_in, occupant,
-    occupant_id, send_join, until_subject, DISCO_INFO, DISCO_ITEMS, MUC_X, SERVICE,
+    admin_item, configure, enter, instant_room, invitation, iq, log_in, occupant, occupant_id,
+    send_join, until_subject, DISCO_INFO, DISCO_ITEMS, MUC_X, SERVICE,
 };
 use jabberwock_tests::slix::SlixIm;
 use jabberwock_tests::{RawClient, TestConfig, TestServer};
