@@ -626,8 +626,8 @@ async fn data_survives_reopen(h: &Harness) {
     }
     // One row per migration file (0001 accounts, 0002 rosters/offline, 0003 contact
     // index, 0004 roster version floor, 0005 private XML, vCards, blocklists, last
-    // activity, 0006 guest owners).
-    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 6);
+    // activity, 0006 guest owners, 0007 MUC rooms).
+    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 7);
 }
 
 /// Catches a deferred BEGIN in SQLite: upgrading a read transaction to a
@@ -1400,7 +1400,8 @@ async fn upgrade_from_first_release_keeps_accounts(h: &Harness) {
     // Without credentials and from before guests had owners: any node's leftover sweep
     // finds it.
     assert_eq!(store.guests_of("node").await.unwrap(), vec![alice()]);
-    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 6);
+    assert!(store.muc_rooms("localhost").await.unwrap().is_empty());
+    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 7);
 }
 
 // ---- private XML, vCards, blocklists, last activity -----------------------
