@@ -8,8 +8,9 @@
 //! releasing the lock, until it is empty. So no lock is held across an await, and each
 //! room's stanzas leave in the order the room made them, whichever sessions' tasks send
 //! them. A change that storage must take first is written with the lock released, while
-//! the room's turn (an async mutex, never held by a stanza that writes nothing for longer
-//! than its handling) keeps the room's other stanzas waiting (persist.rs).
+//! the room's turn (an async mutex each stanza takes while it is handled, and a stanza
+//! that writes keeps until its change is in the room) holds the room's other stanzas
+//! back (persist.rs).
 
 mod admin;
 mod disco;
