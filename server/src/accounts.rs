@@ -217,7 +217,13 @@ pub struct SecretError {
 /// (random, mode 0600) on first start. It keeps the salts shown for unknown users stable
 /// across restarts and unpredictable to anyone without the file.
 pub fn decoy_key(data_dir: &Path) -> Result<Vec<u8>, SecretError> {
-    let path = data_dir.join(DECOY_KEY_FILE);
+    kept_secret(data_dir, DECOY_KEY_FILE)
+}
+
+/// A 32-byte secret kept in `<data_dir>/<file>`: read, or created there (random, mode
+/// 0600) on first start, so what it keys stays the same across restarts.
+pub fn kept_secret(data_dir: &Path, file: &str) -> Result<Vec<u8>, SecretError> {
+    let path = data_dir.join(file);
     let err = |source| SecretError {
         path: path.clone(),
         source,

@@ -58,6 +58,9 @@ pub enum StartError {
     },
     #[error("decoy salt secret: {0}")]
     Secret(#[from] accounts::SecretError),
+    /// The key of XEP-0421 occupant ids (`modules/muc/`), kept in `data_dir`.
+    #[error("occupant id secret: {0}")]
+    OccupantIdSecret(accounts::SecretError),
     /// A listen address that can't be used, reported against its config key.
     #[error(transparent)]
     Listen(#[from] config::ConfigError),
@@ -115,6 +118,8 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
     );
     // Before anyone connects: guests a crash of this node left behind (c2s/guest.rs).
     c2s::guest::remove_leftovers(&server).await;
+    // And what services kept from an earlier run (persistent rooms, modules/muc/).
+    server.modules.start_services(&server).await?;
     let termination = shutdown::Termination::install();
     // Said only now that storage is ready and the signals are caught, so whoever waits for
     // these lines (an admin, a test harness) can rely on the server being able to serve,

@@ -17,7 +17,8 @@
 //!   `vcard.rs`: [`StoredVcard`] and the [`VcardStore`] trait (XEP-0054 vCards,
 //!   XEP-0153 photo hashes); `blocking.rs`: the [`BlockingStore`] trait (XEP-0191
 //!   blocklists); `last_activity.rs`: the [`LastActivityStore`] trait (XEP-0012);
-//!   `guest.rs`: the [`GuestStore`] trait (guest accounts tagged with their node).
+//!   `guest.rs`: the [`GuestStore`] trait (guest accounts tagged with their node);
+//!   `muc.rs`: [`StoredRoom`] and the [`MucStore`] trait (XEP-0045 persistent rooms).
 //!   Each file also holds its statements and, through a macro, its one
 //!   implementation for both backends.
 //! - `sqlite.rs`: [`SqliteStore`], the default backend; `sqlite_readers.rs`: the
@@ -40,6 +41,7 @@ mod common;
 mod error;
 mod guest;
 mod last_activity;
+mod muc;
 mod offline;
 mod postgres;
 mod private;
@@ -59,6 +61,7 @@ pub use blocking::BlockingStore;
 pub use error::StoreError;
 pub use guest::GuestStore;
 pub use last_activity::LastActivityStore;
+pub use muc::{AffiliationChange, MucStore, StoredAffiliation, StoredRoom, StoredSubject};
 pub use offline::{OfflineMessage, OfflineStore};
 pub use postgres::PostgresStore;
 pub use private::PrivateStore;
@@ -79,6 +82,7 @@ pub trait Store:
     + BlockingStore
     + LastActivityStore
     + GuestStore
+    + MucStore
 {
     /// The account's roster entries for an available-presence broadcast, and whether offline
     /// messages may be waiting for it (XEP-0160: they are read only then). A login reads

@@ -18,6 +18,7 @@ use crate::{
     open, AccountId, AccountStore as _, OfflineMessage, RosterEntry, RosterUpdate, RosterUpdated,
     ScramCredential, ScramHash, SqliteStore, Store, StoreError, StoredVcard, Subscription,
 };
+use crate::{AffiliationChange, StoredAffiliation, StoredRoom, StoredSubject};
 
 /// One fresh, empty database for one test.
 struct Harness {
@@ -215,6 +216,9 @@ backend_tests!(
     writes_to_a_missing_account_are_not_found,
     private_vcard_blocklist_last_activity_keep_accounts_apart,
     private_vcard_blocklist_last_activity_survive_reopen,
+    muc_rooms_round_trip_per_host,
+    muc_affiliation_changes_apply_in_order,
+    muc_room_deletion_takes_its_affiliations,
 );
 
 /// XEP-0237: a client that cached the roster of a removed account must not find its
@@ -622,8 +626,8 @@ async fn data_survives_reopen(h: &Harness) {
     }
     // One row per migration file (0001 accounts, 0002 rosters/offline, 0003 contact
     // index, 0004 roster version floor, 0005 private XML, vCards, blocklists, last
-    // activity, 0006 guest owners).
-    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 6);
+    // activity, 0006 guest owners, 0007 MUC rooms).
+    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 7);
 }
 
 /// Catches a deferred BEGIN in SQLite: upgrading a read transaction to a
@@ -1396,7 +1400,8 @@ async fn upgrade_from_first_release_keeps_accounts(h: &Harness) {
     // Without credentials and from before guests had owners: any node's leftover sweep
     // finds it.
     assert_eq!(store.guests_of("node").await.unwrap(), vec![alice()]);
-    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 6);
+    assert!(store.muc_rooms("localhost").await.unwrap().is_empty());
+    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 7);
 }
 
 // ---- private XML, vCards, blocklists, last activity -----------------------
@@ -1867,6 +1872,163 @@ async fn private_vcard_blocklist_last_activity_survive_reopen(h: &Harness) {
     }
     let store = open(&h.url).await.unwrap();
     assert_private_vcard_blocklist_last_activity(&*store, &alice()).await;
+}
+
+fn muc_room(jid: &str, host: &str, config: &str) -> StoredRoom {
+    StoredRoom {
+        jid: jid.to_owned(),
+        host: host.to_owned(),
+        config: config.to_owned(),
+        ..StoredRoom::default()
+    }
+}
+
+fn affiliation(jid: &str, affiliation: &str) -> StoredAffiliation {
+    StoredAffiliation {
+        jid: jid.to_owned(),
+        affiliation: affiliation.to_owned(),
+        nick: None,
+        reason: None,
+    }
+}
+
+async fn muc_rooms_round_trip_per_host(h: &Harness) {
+    {
+        let store = open(&h.url).await.unwrap();
+        assert!(store.muc_rooms("example.org").await.unwrap().is_empty());
+        let mut den = muc_room(
+            "den@conference.example.org",
+            "example.org",
+            r#"{"name":"Den"}"#,
+        );
+        den.subject = StoredSubject {
+            text: "Brillig".into(),
+            nick: Some("alice".into()),
+            occupant_id: Some("b2NjdXBhbnQ=".into()),
+        };
+        let banned = StoredAffiliation {
+            nick: Some("slithy".into()),
+            reason: Some("gyred".into()),
+            ..affiliation("tove@example.net", "outcast")
+        };
+        let changes = [
+            AffiliationChange::Set(affiliation("alice@example.org", "owner")),
+            AffiliationChange::Set(banned.clone()),
+            AffiliationChange::Set(affiliation("bob@example.org", "member")),
+        ];
+        store.save_muc_room(&den, &changes).await.unwrap();
+        let tea = muc_room("tea@conference.example.org", "example.org", "{}");
+        store.save_muc_room(&tea, &[]).await.unwrap();
+        let other = muc_room("tea@conference.example.com", "example.com", "{}");
+        store.save_muc_room(&other, &[]).await.unwrap();
+        // Dropped without any close: what was saved is committed.
+    }
+    let store = open(&h.url).await.unwrap();
+    let rooms = store.muc_rooms("example.org").await.unwrap();
+    let jids: Vec<&str> = rooms.iter().map(|r| r.jid.as_str()).collect();
+    assert_eq!(
+        jids,
+        ["den@conference.example.org", "tea@conference.example.org"]
+    );
+    let den = &rooms[0];
+    assert_eq!(den.host, "example.org");
+    assert_eq!(den.config, r#"{"name":"Den"}"#);
+    assert_eq!(den.subject.text, "Brillig");
+    assert_eq!(den.subject.nick.as_deref(), Some("alice"));
+    assert_eq!(den.subject.occupant_id.as_deref(), Some("b2NjdXBhbnQ="));
+    // Sorted by JID, nick and reason kept.
+    assert_eq!(
+        den.affiliations,
+        [
+            affiliation("alice@example.org", "owner"),
+            affiliation("bob@example.org", "member"),
+            StoredAffiliation {
+                nick: Some("slithy".into()),
+                reason: Some("gyred".into()),
+                ..affiliation("tove@example.net", "outcast")
+            },
+        ]
+    );
+    assert!(rooms[1].affiliations.is_empty());
+    assert_eq!(rooms[1].subject, StoredSubject::default());
+    let com = store.muc_rooms("example.com").await.unwrap();
+    assert_eq!(com.len(), 1);
+    assert_eq!(com[0].jid, "tea@conference.example.com");
+}
+
+async fn muc_affiliation_changes_apply_in_order(h: &Harness) {
+    let store = open(&h.url).await.unwrap();
+    let mut room = muc_room("den@conference.example.org", "example.org", "{}");
+    let set = |jid: &str, a: &str| AffiliationChange::Set(affiliation(jid, a));
+    store
+        .save_muc_room(
+            &room,
+            &[
+                set("alice@example.org", "owner"),
+                set("bob@example.org", "member"),
+            ],
+        )
+        .await
+        .unwrap();
+    // Config and subject replaced; bob promoted then demoted in one save (the last wins);
+    // carol added; alice untouched since no change names her.
+    room.config = r#"{"persistent":true}"#.into();
+    room.subject.text = "Mimsy".into();
+    store
+        .save_muc_room(
+            &room,
+            &[
+                set("bob@example.org", "admin"),
+                AffiliationChange::Remove("bob@example.org".into()),
+                set("carol@example.org", "outcast"),
+                // Removing one that is not there changes nothing.
+                AffiliationChange::Remove("dave@example.org".into()),
+            ],
+        )
+        .await
+        .unwrap();
+    let rooms = store.muc_rooms("example.org").await.unwrap();
+    assert_eq!(rooms.len(), 1);
+    assert_eq!(rooms[0].config, r#"{"persistent":true}"#);
+    assert_eq!(rooms[0].subject.text, "Mimsy");
+    assert_eq!(
+        rooms[0].affiliations,
+        [
+            affiliation("alice@example.org", "owner"),
+            affiliation("carol@example.org", "outcast"),
+        ]
+    );
+    // An affiliation the schema does not know is refused, and the whole save with it.
+    room.config = "{}".into();
+    let err = store
+        .save_muc_room(&room, &[set("eve@example.org", "none")])
+        .await;
+    assert!(matches!(err, Err(StoreError::Database(_))), "{err:?}");
+    let rooms = store.muc_rooms("example.org").await.unwrap();
+    assert_eq!(rooms[0].config, r#"{"persistent":true}"#);
+}
+
+async fn muc_room_deletion_takes_its_affiliations(h: &Harness) {
+    let store = open(&h.url).await.unwrap();
+    let den = muc_room("den@conference.example.org", "example.org", "{}");
+    let tea = muc_room("tea@conference.example.org", "example.org", "{}");
+    let owner = [AffiliationChange::Set(affiliation(
+        "alice@example.org",
+        "owner",
+    ))];
+    store.save_muc_room(&den, &owner).await.unwrap();
+    store.save_muc_room(&tea, &owner).await.unwrap();
+    assert!(store.delete_muc_room(&den.jid).await.unwrap());
+    assert!(!store.delete_muc_room(&den.jid).await.unwrap());
+    let rooms = store.muc_rooms("example.org").await.unwrap();
+    assert_eq!(rooms.len(), 1);
+    assert_eq!(rooms[0].jid, tea.jid);
+    assert_eq!(rooms[0].affiliations.len(), 1);
+    assert_eq!(
+        h.count("SELECT COUNT(*) FROM muc_affiliations WHERE room = 'den@conference.example.org'")
+            .await,
+        0
+    );
 }
 
 // ---- SQLite only ------------------------------------------------------------

@@ -5,12 +5,14 @@
 //! - [`server`]: `TestServer`, the process under test, its config and its log.
 //! - [`raw`]: `RawClient`, bytes in and out, standard or Flash framing, STARTTLS, direct TLS.
 //! - [`muc`]: XEP-0045 helpers (logging users in, entering rooms).
+//! - [`postgres`]: `Scratch`, a PostgreSQL database of a test's own.
 //! - [`tls`]: a client TLS config that trusts exactly the test server's certificate.
 //! - [`slix`]: runs `tests/clients/slix_chat.py`, `slix_im.py` and `slix_devices.py` (slixmpp
 //!   from PyPI).
 
 pub mod bosh;
 pub mod muc;
+pub mod postgres;
 pub mod raw;
 pub mod server;
 pub mod slix;

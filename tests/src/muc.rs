@@ -49,9 +49,16 @@ pub async fn slix_join(client: &mut SlixIm, room: &str, nick: &str) -> String {
 /// Creates each user (password `pw-NAME`) and logs it in over STARTTLS as `NAME@localhost/desk`,
 /// available.
 pub async fn log_in(server: &TestServer, names: &[&str]) -> Vec<RawClient> {
-    let mut clients = Vec::new();
     for name in names {
         server.add_user(&format!("{name}@localhost"), &format!("pw-{name}"));
+    }
+    log_in_again(server, names).await
+}
+
+/// Logs in users [`log_in`] created (after a restart, say), the same way.
+pub async fn log_in_again(server: &TestServer, names: &[&str]) -> Vec<RawClient> {
+    let mut clients = Vec::new();
+    for name in names {
         let (client, _) = RawClient::login_standard(
             server.c2s,
             &server.cert_path(),
@@ -120,6 +127,36 @@ pub async fn instant_room(owner: &mut RawClient, room: &str, nick: &str) -> Vec<
         .await;
     assert!(answer.contains("type=\"result\""), "{answer}");
     entered
+}
+
+/// The room's JID and a submitted configuration form with these fields.
+fn config_form(room: &str, fields: &[(&str, &str)]) -> (String, String) {
+    let fields: String = fields
+        .iter()
+        .map(|(var, value)| {
+            format!("<field var='muc#roomconfig_{var}'><value>{value}</value></field>")
+        })
+        .collect();
+    (
+        format!("{room}@{SERVICE}"),
+        format!(
+            "<query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'>\
+             <field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#roomconfig</value></field>\
+             {fields}</x></query>"
+        ),
+    )
+}
+
+/// Submits the configuration form (`config_form`) as `owner`; asserts it was accepted.
+pub async fn configure(owner: &mut RawClient, room: &str, id: &str, fields: &[(&str, &str)]) {
+    let (to, payload) = config_form(room, fields);
+    let answer = iq(owner, id, "set", &to, &payload).await;
+    assert!(answer.contains("type=\"result\""), "{answer}");
+}
+
+/// A `muc#admin` query holding `item`.
+pub fn admin_item(item: &str) -> String {
+    format!("<query xmlns='http://jabber.org/protocol/muc#admin'>{item}</query>")
 }
 
 /// An IQ to `to` with `payload`; returns the answer.

@@ -7,34 +7,12 @@
 //! through the server untouched.
 
 use jabberwock_tests::muc::{
-    enter, groupchat, instant_room, invitation, iq, log_in, occupant, occupant_id, send_join, slix,
-    slix_join, status, until_subject, DISCO_INFO, DISCO_ITEMS, MUC_X, SERVICE,
+    admin_item, configure, enter, groupchat, instant_room, invitation, iq, log_in, occupant,
+    occupant_id, send_join, slix, slix_join, status, until_subject, DISCO_INFO, DISCO_ITEMS, MUC_X,
+    SERVICE,
 };
 use jabberwock_tests::{RawClient, TestConfig, TestServer};
 
-/// The room's JID and a submitted configuration form with these fields.
-fn config_form(room: &str, fields: &[(&str, &str)]) -> (String, String) {
-    let fields: String = fields
-        .iter()
-        .map(|(var, value)| {
-            format!("<field var='muc#roomconfig_{var}'><value>{value}</value></field>")
-        })
-        .collect();
-    (
-        format!("{room}@{SERVICE}"),
-        format!(
-            "<query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'>\
-             <field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#roomconfig</value></field>\
-             {fields}</x></query>"
-        ),
-    )
-}
-
-async fn configure(owner: &mut RawClient, room: &str, id: &str, fields: &[(&str, &str)]) {
-    let (to, payload) = config_form(room, fields);
-    let answer = iq(owner, id, "set", &to, &payload).await;
-    assert!(answer.contains("type=\"result\""), "{answer}");
-}
 
 #[tokio::test]
 async fn groupchat_1_0_entry_makes_an_instant_room_and_entering_comes_in_order() {
@@ -732,10 +710,6 @@ async fn slixmpp_runs_a_room_from_creation_to_destruction() {
     assert!(alice.seen(&["\"iq_error\"", "item-not-found"]), "{info}");
     assert!(alice.quit().await);
     assert!(bob.quit().await);
-}
-
-fn admin_item(item: &str) -> String {
-    format!("<query xmlns='http://jabber.org/protocol/muc#admin'>{item}</query>")
 }
 
 #[tokio::test]

@@ -4,63 +4,11 @@
 //! (`JABBERWOCK_TEST_POSTGRES`, default postgres://postgres@127.0.0.1/test) and a fresh
 //! database per run, dropped afterwards.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
+use jabberwock_tests::postgres::Scratch;
 use jabberwock_tests::raw::FLASH_HEADER;
 use jabberwock_tests::slix::Slix;
 use jabberwock_tests::{RawClient, TestConfig, TestServer};
 use sqlx::Connection;
-
-fn admin_url() -> String {
-    std::env::var("JABBERWOCK_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1/test".into())
-}
-
-/// A database of our own, so parallel runs and other tests can't collide.
-struct Scratch {
-    name: String,
-}
-
-impl Scratch {
-    async fn create() -> Scratch {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let name = format!("jw_e2e_{}_{nanos}", std::process::id());
-        let mut admin = sqlx::PgConnection::connect(&admin_url())
-            .await
-            .expect("PostgreSQL must be running for this test (see README, Tests)");
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .await
-            .expect("create database");
-        Scratch { name }
-    }
-
-    fn url(&self) -> String {
-        let admin = admin_url();
-        let base = admin
-            .rsplit_once('/')
-            .map(|(b, _)| b)
-            .unwrap_or(&admin)
-            .to_owned();
-        format!("{base}/{}", self.name)
-    }
-
-    async fn drop_now(self) {
-        let mut admin = sqlx::PgConnection::connect(&admin_url())
-            .await
-            .expect("connect");
-        sqlx::query(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        ))
-        .execute(&mut admin)
-        .await
-        .expect("drop database");
-    }
-}
 
 #[tokio::test]
 async fn accounts_in_postgres_serve_standard_and_flash_clients() {

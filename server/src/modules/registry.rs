@@ -172,6 +172,17 @@ pub trait Service: Send + Sync {
     /// A stanza for the service: a client's message, presence or IQ, or the error a stanza
     /// the service sent earned (RFC 6120 §8.3: never answer that one with an error).
     async fn receive(&self, delivery: ServiceDelivery<'_>);
+    /// Runs once per domain the service got, after storage opened and before anyone
+    /// connects (what it kept from an earlier run is loaded here). An error stops the
+    /// server from starting.
+    async fn start(
+        &self,
+        _server: &Server,
+        _host: &str,
+        _domain: &str,
+    ) -> Result<(), crate::StartError> {
+        Ok(())
+    }
 }
 
 /// One stanza for a [`Service`]: `from` is already checked (the session stamped it, RFC
@@ -413,6 +424,19 @@ impl Registry {
         registry.uniform = registry.hosts.values().all(|m| *m == registry.global);
         registry.place_services();
         registry
+    }
+
+    /// Starts every placed service ([`Service::start`]), in domain order.
+    pub async fn start_services(&self, server: &Server) -> Result<(), crate::StartError> {
+        let mut entries: Vec<&ServiceEntry> = self.services.values().collect();
+        entries.sort_by(|a, b| a.domain.cmp(&b.domain));
+        for entry in entries {
+            entry
+                .service
+                .start(server, &entry.host, &entry.domain)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Gives each registered service its domain on every host its module runs on.

@@ -249,9 +249,15 @@ impl DeclaredRoom {
 
 /// Creates (or, when the room is already there, updates) every declared room on the
 /// services of `hosts`.
-pub fn create(config: &MucConfig, hosts: &[String], rooms: &Rooms) {
+/// Makes the rooms declared for `host` on its service at `domain` (over any that storage
+/// kept: the config wins for what it says).
+pub fn create(config: &MucConfig, host: &str, domain: &str, rooms: &Rooms) {
+    let hosts = [host.to_owned()];
     for declared in &config.rooms {
-        for jid in declared.jids(config, hosts) {
+        for jid in declared.jids(config, &hosts) {
+            if !jid.domain().as_str().eq_ignore_ascii_case(domain) {
+                continue;
+            }
             let Some((slot, _)) = rooms.get(&jid, Some(config.history_length)) else {
                 continue;
             };

@@ -8,6 +8,7 @@ use jabberwock_protocol::muc::HistoryLimits;
 use jabberwock_protocol::ns;
 use jabberwock_protocol::xml::Element;
 
+#[derive(Clone)]
 struct Entry {
     /// The message as the room sent it (`from` the occupant's room JID, no `to`), with its
     /// delay stamp already added.
@@ -17,6 +18,7 @@ struct Entry {
     chars: usize,
 }
 
+#[derive(Clone)]
 pub struct History {
     entries: VecDeque<Entry>,
     capacity: usize,

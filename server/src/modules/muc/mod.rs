@@ -1,13 +1,16 @@
 //! XEP-0045: Multi-User Chat, as a service beside each host (`conference.HOST`): rooms are
-//! created by their first entrant, kept in memory (persistence is a later increment), and
-//! every stanza for them comes to [`MucService::receive`].
+//! created by their first entrant and kept in memory, persistent ones in storage too
+//! (persist.rs), and every stanza for them comes to [`MucService::receive`].
 //!
 //! **Design:** a room is data behind a `std` mutex (`room.rs`). A stanza is handled under
 //! the room's lock without awaiting; the stanzas it causes go into the room's outbox, and
 //! the task that finds the outbox idle routes it (`Router::route_from_service`) after
 //! releasing the lock, until it is empty. So no lock is held across an await, and each
 //! room's stanzas leave in the order the room made them, whichever sessions' tasks send
-//! them.
+//! them. A change that storage must take first is written with the lock released, while
+//! the room's turn (an async mutex each stanza takes while it is handled, and a stanza
+//! that writes keeps until its change is in the room) holds the room's other stanzas
+//! back (persist.rs).
 
 mod admin;
 mod declared;
@@ -18,12 +21,13 @@ mod limits;
 mod message;
 mod occupant;
 mod owner;
+mod persist;
 mod presence;
 mod room;
 mod settings;
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use async_trait::async_trait;
 use jabberwock_protocol::jid::{BareJid, FullJid, Jid};
@@ -31,14 +35,13 @@ use jabberwock_protocol::muc::{Affiliation, Join};
 use jabberwock_protocol::ns;
 use jabberwock_protocol::stanza::{Condition, IqType, Stanza, StanzaError, StanzaKind};
 use jabberwock_protocol::xml::Element;
-use rand::rngs::OsRng;
-use rand::RngCore as _;
 use serde::Deserialize;
 
 use super::config::TableError;
 use super::registry::Identity;
 use super::{xep, IqHandler, IqRequest, Module, Registrar, Service, ServiceDelivery, Target, Xep};
 use crate::server::Server;
+use crate::StartError;
 use admin::Actor;
 use limits::Limits;
 use presence::Entry;
@@ -107,6 +110,21 @@ struct Slot {
     /// The service no longer lists this slot (the room was destroyed or emptied): a task
     /// that took it before then looks again.
     forgotten: bool,
+    /// Taken by each stanza for the room, and held by one whose change is being stored
+    /// (persist.rs) until the change is in the room: the others wait their turn.
+    turn: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Slot {
+    fn new(room: Room) -> Slot {
+        Slot {
+            room,
+            outbox: VecDeque::new(),
+            draining: false,
+            forgotten: false,
+            turn: Arc::default(),
+        }
+    }
 }
 
 /// Every room of every host's service, by bare room JID.
@@ -125,14 +143,18 @@ impl Rooms {
             return Some((slot.clone(), false));
         }
         let history_length = create?;
-        let slot = Arc::new(Mutex::new(Slot {
-            room: Room::new(jid.clone(), history_length),
-            outbox: VecDeque::new(),
-            draining: false,
-            forgotten: false,
-        }));
+        let slot = Arc::new(Mutex::new(Slot::new(Room::new(
+            jid.clone(),
+            history_length,
+        ))));
         map.insert(jid.to_string(), slot.clone());
         Some((slot, true))
+    }
+
+    /// Lists a room loaded from storage (at start, before anyone can enter).
+    fn insert(&self, room: Room) {
+        let jid = room.jid.to_string();
+        lock(&self.0).insert(jid, Arc::new(Mutex::new(Slot::new(room))));
     }
 
     /// Every slot whose room is on `domain` (the map's lock is not held while a room's is).
@@ -152,8 +174,11 @@ pub struct MucService {
     /// What a room someone creates is allowed (declared rooms have their own).
     limits: Limits,
     rooms: Arc<Rooms>,
-    /// XEP-0421: the key occupant ids are made with, drawn at start (`occupant::occupant_id`).
-    id_secret: [u8; 32],
+    /// XEP-0421: the key occupant ids are made with (`occupant::occupant_id`), kept in
+    /// `data_dir` and read at start.
+    id_secret: OnceLock<Vec<u8>>,
+    /// The rooms declared in config, made at start over what storage kept (declared.rs).
+    config: MucConfig,
 }
 
 /// The error reply to `stanza`; a presence error carries the MUC `<x/>` before the
@@ -193,17 +218,70 @@ impl MucService {
         server: &Server,
         jid: &BareJid,
         create: bool,
+        handle: impl FnMut(&mut Room, bool) -> Out,
+    ) -> Option<()> {
+        self.handle_in_room(server, jid, create, None, handle).await
+    }
+
+    /// [`Self::in_room`] for `stanza`, which may change what storage keeps of a persistent
+    /// room: then the change is stored before anything it caused is sent (persist.rs).
+    async fn in_room_saved(
+        &self,
+        server: &Server,
+        jid: &BareJid,
+        stanza: &Stanza,
+        handle: impl FnMut(&mut Room, bool) -> Out,
+    ) -> Option<()> {
+        let saved = persist::may_change(stanza).then_some(stanza);
+        self.handle_in_room(server, jid, false, saved, handle).await
+    }
+
+    async fn handle_in_room(
+        &self,
+        server: &Server,
+        jid: &BareJid,
+        create: bool,
+        saved: Option<&Stanza>,
         mut handle: impl FnMut(&mut Room, bool) -> Out,
     ) -> Option<()> {
         let create = create.then_some(self.history_length);
         let slot = loop {
             let (slot, created) = self.rooms.get(jid, create)?;
+            let turn = lock(&slot).turn.clone();
+            let _turn = turn.lock_owned().await;
+            let (out, pending) = {
+                let mut guard = lock(&slot);
+                if guard.forgotten {
+                    // Emptied or destroyed since it was looked up: look again.
+                    continue;
+                }
+                match saved {
+                    None => (handle(&mut guard.room, created), None),
+                    Some(stanza) => {
+                        let mut next = guard.room.clone();
+                        let out = handle(&mut next, created);
+                        match persist::write_for(&guard.room, &next) {
+                            None => {
+                                guard.room = next;
+                                (out, None)
+                            }
+                            Some(write) => (out, Some((stanza, next, write))),
+                        }
+                    }
+                }
+            };
+            // The room's lock is released for the write; its turn is still ours.
+            let out = match pending {
+                None => out,
+                Some((stanza, next, write)) => match persist::apply(server, write).await {
+                    Ok(()) => {
+                        lock(&slot).room = next;
+                        out
+                    }
+                    Err(err) => vec![error_reply(stanza, &err)],
+                },
+            };
             let mut guard = lock(&slot);
-            if guard.forgotten {
-                // Emptied or destroyed since it was looked up: look again.
-                continue;
-            }
-            let out = handle(&mut guard.room, created);
             guard.outbox.extend(out);
             if guard.room.is_gone() {
                 guard.forgotten = true;
@@ -227,6 +305,12 @@ impl MucService {
             };
             route(server, batch).await;
         }
+    }
+
+    /// XEP-0421: the occupant id key read at start; a process that never started the
+    /// service (a unit test) draws one.
+    fn id_secret(&self) -> &[u8] {
+        self.id_secret.get_or_init(crate::accounts::random_secret)
     }
 
     /// Whether `jid` is in the room at `room`.
@@ -262,7 +346,7 @@ impl MucService {
         };
         let room_jid = to.to_bare();
         let nick = nick.as_str();
-        let occupant_id = occupant::occupant_id(&self.id_secret, &room_jid, &full.to_bare());
+        let occupant_id = occupant::occupant_id(self.id_secret(), &room_jid, &full.to_bare());
         match stanza.type_attr() {
             None => {
                 let join = match Join::from_presence(stanza.element()).transpose() {
@@ -330,7 +414,7 @@ impl MucService {
                 .await
             }
             None if stanza.type_attr() == Some("groupchat") => {
-                self.in_room(server, &to.to_bare(), false, |room, _| {
+                self.in_room_saved(server, &to.to_bare(), stanza, |room, _| {
                     reply(stanza, message::groupchat(room, full, element, now))
                 })
                 .await
@@ -346,7 +430,7 @@ impl MucService {
                     return route(server, vec![error_reply(stanza, &err)]).await;
                 };
                 // §7.8.2: invitations and declines.
-                self.in_room(server, &to.to_bare(), false, |room, _| {
+                self.in_room_saved(server, &to.to_bare(), stanza, |room, _| {
                     reply(stanza, invite::receive(room, full, element, x))
                 })
                 .await
@@ -382,7 +466,7 @@ impl MucService {
             return route(server, vec![error_reply(stanza, &err)]).await;
         }
         let found = self
-            .in_room(server, &to.to_bare(), false, |room, _| {
+            .in_room_saved(server, &to.to_bare(), stanza, |room, _| {
                 let actor = Actor::of(room, from);
                 let answer = room_iq(room, &actor, iq_type, payload);
                 match answer {
@@ -434,6 +518,49 @@ impl Service for MucService {
 
     fn name(&self) -> Option<&'static str> {
         Some("Chatrooms")
+    }
+
+    /// XEP-0421's key, once, and the host's persistent rooms, listed as they were left:
+    /// configured, empty, open to their first entrant.
+    async fn start(&self, server: &Server, host: &str, domain: &str) -> Result<(), StartError> {
+        if self.id_secret.get().is_none() {
+            let key = crate::accounts::kept_secret(
+                &server.config.data_dir,
+                persist::OCCUPANT_ID_KEY_FILE,
+            )
+            .map_err(StartError::OccupantIdSecret)?;
+            // Only this task starts services: nothing set it since.
+            let _ = self.id_secret.set(key);
+        }
+        let stored = server
+            .store
+            .muc_rooms(host)
+            .await
+            .map_err(|source| StartError::Storage {
+                url: server.config.storage_url(),
+                source,
+            })?;
+        let suffix = format!("@{domain}");
+        for room in stored {
+            if !room.jid.ends_with(&suffix) {
+                // Stored under another `[modules.muc] domain`: kept, but not served here.
+                tracing::warn!(room = %room.jid, %domain, "a stored room is not on this service's domain: not loaded");
+                continue;
+            }
+            let jid = room.jid.clone();
+            match persist::room_from(room, self.history_length) {
+                Ok(mut room) => {
+                    room.limits = self.limits;
+                    self.rooms.insert(room)
+                }
+                Err(e) => {
+                    tracing::error!(room = %jid, error = %e, "a stored room could not be loaded")
+                }
+            }
+        }
+        // Then the declared rooms, over what storage kept: the config wins for what it says.
+        declared::create(&self.config, host, domain, &self.rooms);
+        Ok(())
     }
 
     async fn receive(&self, delivery: ServiceDelivery<'_>) {
@@ -514,15 +641,13 @@ impl Module for Muc {
 
     fn register(config: MucConfig, registry: &mut Registrar<'_>) {
         let rooms = Arc::new(Rooms::default());
-        declared::create(&config, registry.hosts(), &rooms);
-        let mut id_secret = [0u8; 32];
-        OsRng.fill_bytes(&mut id_secret);
         registry.service(Arc::new(MucService {
             limits: config.limits(),
-            domain: config.domain,
+            domain: config.domain.clone(),
             history_length: config.history_length,
             rooms: rooms.clone(),
-            id_secret,
+            id_secret: OnceLock::new(),
+            config,
         }));
         // §6.1: the service is a text conference service that speaks MUC.
         registry.disco_identity(

@@ -70,8 +70,8 @@ fn payload_of(presence: &Element) -> Vec<Element> {
 /// XEP-0421 §4: the occupant id of `real` in `room`: the same for every session of that user
 /// in that room (stable across nickname changes, leaving and coming back), different in
 /// another room, and not revealing the JID — HMAC-SHA-256 of both JIDs under the service's
-/// secret, in base64. The secret is drawn at start, so ids last as long as the process,
-/// as the rooms do.
+/// secret, in base64. The secret is kept in `data_dir` (persist.rs), so ids outlive a
+/// restart, as persistent rooms do.
 pub fn occupant_id(secret: &[u8], room: &BareJid, real: &BareJid) -> String {
     let data = format!("{room}\0{real}");
     // HMAC takes keys of any length: this cannot fail.

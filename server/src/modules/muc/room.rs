@@ -23,13 +23,15 @@ use super::settings::{Settings, Whois};
 pub type Out = Vec<Element>;
 
 /// The room's subject (§8.1) and the nickname and XEP-0421 occupant id of who set it.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Subject {
     pub text: String,
     pub nick: Option<String>,
     pub occupant_id: Option<String>,
 }
 
+/// Cloned only by a change that storage must take first (persist.rs).
+#[derive(Clone)]
 pub struct Room {
     /// `room@service`.
     pub jid: BareJid,

@@ -1,12 +1,14 @@
 //! A room's configuration (XEP-0045 §10.2) and the `muc#roomconfig` form that shows and
-//! changes it (§15.5.3). Plain data: what a later increment stores for persistent rooms.
+//! changes it (§15.5.3). Plain data, which persist.rs stores for persistent rooms.
 
 use jabberwock_protocol::forms::{DataForm, Field, FieldType, FormType};
 use jabberwock_protocol::ns;
 use jabberwock_protocol::stanza::{Condition, StanzaError};
+use serde::{Deserialize, Serialize};
 
 /// Who sees occupants' real JIDs (`muc#roomconfig_whois`, §4.1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Whois {
     /// Semi-anonymous: moderators only.
     Moderators,
@@ -14,11 +16,14 @@ pub enum Whois {
     Anyone,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Stored as JSON for persistent rooms (persist.rs): a field added later is read as its
+/// default from rooms stored before it existed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Settings {
     pub name: String,
     pub description: String,
-    /// Kept when the last occupant leaves (in memory only for now).
+    /// Kept when the last occupant leaves, and across restarts (persist.rs).
     pub persistent: bool,
     /// Listed in the service's disco#items.
     pub public: bool,
