@@ -1,6 +1,7 @@
 //! Helpers for the XEP-0045 tests: raw clients logged in, entering rooms and reading what
 //! entering brings (the occupants' presence, one's own, the history, the subject).
 
+use crate::slix::SlixIm;
 use crate::{RawClient, TestServer};
 
 /// The MUC service of `localhost`.
@@ -110,4 +111,20 @@ pub fn occupant_id(stanza: &str) -> String {
         .find('"')
         .unwrap_or_else(|| panic!("{stanza}"));
     stanza[start..start + len].to_owned()
+}
+
+/// slixmpp's xep_0045 client (tests/clients/slix_muc.py) as `USER@localhost/slix`, a new
+/// account (password `pw-USER`), logged in and available.
+pub async fn slix_muc(server: &TestServer, user: &str) -> SlixIm {
+    server.add_user(&format!("{user}@localhost"), &format!("pw-{user}"));
+    let mut client = SlixIm::spawn_script(
+        "slix_muc.py",
+        &format!("{user}@localhost/slix"),
+        &format!("pw-{user}"),
+        server.c2s.port(),
+        &server.cert_path(),
+    );
+    client.expect_all(&["session_start"]).await;
+    client.command(r#"{"cmd": "available"}"#).await;
+    client
 }

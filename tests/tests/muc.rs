@@ -7,10 +7,9 @@
 //! through the server untouched.
 
 use jabberwock_tests::muc::{
-    enter, instant_room, invitation, iq, log_in, occupant, occupant_id, send_join, until_subject,
-    MUC_X, SERVICE,
+    enter, instant_room, invitation, iq, log_in, occupant, occupant_id, send_join, slix_muc,
+    until_subject, MUC_X, SERVICE,
 };
-use jabberwock_tests::slix::SlixIm;
 use jabberwock_tests::{RawClient, TestConfig, TestServer};
 
 const DISCO_INFO: &str = "<query xmlns='http://jabber.org/protocol/disco#info'/>";
@@ -641,26 +640,11 @@ async fn switched_off_the_service_is_gone_from_disco_and_routing() {
     assert!(err.contains("<remote-server-not-found"), "{err}");
 }
 
-/// slixmpp's xep_0045 client, logged in and available.
-async fn slix(server: &TestServer, user: &str) -> SlixIm {
-    server.add_user(&format!("{user}@localhost"), &format!("pw-{user}"));
-    let mut client = SlixIm::spawn_script(
-        "slix_muc.py",
-        &format!("{user}@localhost/slix"),
-        &format!("pw-{user}"),
-        server.c2s.port(),
-        &server.cert_path(),
-    );
-    client.expect_all(&["session_start"]).await;
-    client.command(r#"{"cmd": "available"}"#).await;
-    client
-}
-
 #[tokio::test]
 async fn slixmpp_runs_a_room_from_creation_to_destruction() {
     let server = TestServer::start();
-    let mut alice = slix(&server, "alice").await;
-    let mut bob = slix(&server, "bob").await;
+    let mut alice = slix_muc(&server, "alice").await;
+    let mut bob = slix_muc(&server, "bob").await;
     let room = format!("lounge@{SERVICE}");
 
     // Created (201) and made an instant room through slixmpp's own calls.
@@ -1222,8 +1206,8 @@ async fn a_direct_invitation_is_delivered_intact() {
 #[tokio::test]
 async fn slixmpp_invites_through_the_room_declines_and_invites_directly() {
     let server = TestServer::start();
-    let mut alice = slix(&server, "alice").await;
-    let mut bob = slix(&server, "bob").await;
+    let mut alice = slix_muc(&server, "alice").await;
+    let mut bob = slix_muc(&server, "bob").await;
     let room = format!("soiree@{SERVICE}");
     alice
         .command(&format!(
