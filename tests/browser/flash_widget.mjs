@@ -17,6 +17,12 @@
 //          [--host 127.0.0.1] [--domain localhost] [--resource flashwidget] [--body text]
 //          [--header flash|standard|selfclosed] [--nul 1|0] [--timeout 60]
 //          [--variants JSON]
+//          [--room ROOM@SERVICE --nick N --join muc|plain --occupants N1,N2]
+// --room puts the widget in room mode (XEP-0045; see FlashXmpp.hx) instead of chatting with
+// --peer: it enters ROOM as --nick, speaks once every nick of --occupants is there and is
+// done once each of them has spoken. The screenshot's room panel is then measured: one
+// {"kind":"ink","text":"{\"rows\":R,\"dark\":D}"} line gives the text lines (bands of dark
+// pixels) and dark pixels inside it (chromium.mjs's ink).
 // --variants runs several widgets one after another in the same browser, each in its own
 // page: a JSON array of objects overriding any of name, proxyUrl, port, header, nul,
 // resource, body (the screenshot of each is saved as <screenshot>-<name>.png). The exit
@@ -30,6 +36,7 @@ import { dirname, extname, join, normalize } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { chromium } from "playwright-core";
+import { chromiumOptions, ink } from "./chromium.mjs";
 
 const { values: opt } = parseArgs({
   options: {
@@ -46,11 +53,15 @@ const { values: opt } = parseArgs({
     header: { type: "string", default: "flash" },
     nul: { type: "string", default: "1" },
     variants: { type: "string" },
+    room: { type: "string", default: "" },
+    nick: { type: "string" },
+    join: { type: "string", default: "muc" },
+    occupants: { type: "string", default: "" },
     screenshot: { type: "string" },
     timeout: { type: "string", default: "60" },
   },
 });
-for (const name of ["swf", "proxy-url", "port", "user", "pass", "peer", "screenshot"]) {
+for (const name of ["swf", "proxy-url", "port", "user", "pass", "screenshot", opt.room ? "nick" : "peer"]) {
   if (!opt[name]) {
     console.error(`missing --${name}`);
     process.exit(2);
@@ -79,6 +90,10 @@ const single = {
   nul: opt.nul,
   resource: opt.resource,
   body: opt.body,
+  room: opt.room,
+  nick: opt.nick ?? "",
+  join: opt.join,
+  occupants: opt.occupants,
 };
 const variants = opt.variants ? JSON.parse(opt.variants).map((v) => ({ ...single, ...v })) : [single];
 
@@ -90,8 +105,12 @@ function page(v) {
     user: opt.user,
     pass: opt.pass,
     resource: v.resource,
-    peer: opt.peer,
+    peer: opt.peer ?? "",
     body: v.body,
+    room: v.room,
+    nick: v.nick,
+    join: v.join,
+    occupants: v.occupants,
     header: v.header,
     nul: String(v.nul),
   };
@@ -153,22 +172,8 @@ let context;
 let ok = false;
 try {
   context = await chromium.launchPersistentContext(profile, {
-    executablePath: "/usr/bin/chromium",
-    headless: true,
+    ...chromiumOptions,
     viewport: { width: 800, height: 600 },
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      // Loopback only: no name resolves, and only IP literals are used.
-      "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-      // The server under test has a self-signed certificate (generated into its data dir).
-      "--ignore-certificate-errors",
-    ],
   });
   // Anything the page fetches must come from our own server.
   await context.route("**/*", (route) =>
@@ -223,5 +228,10 @@ async function run(index, v, screenshot) {
   if (!finished) console.error(tag(`flash_widget: deadline of ${opt.timeout} s reached`));
   await tab.screenshot({ path: screenshot });
   await tab.close();
+  if (v.room) {
+    // The room panel (FlashXmpp.hx: x 400, y 44, 390 x 546), inside its 1-pixel border.
+    const measured = await ink(context, screenshot, { x: 403, y: 47, width: 384, height: 540 });
+    console.log(JSON.stringify({ variant: v.name, kind: "ink", text: JSON.stringify(measured) }));
+  }
   return steps.some(([k]) => k === "received") && !steps.some(([k]) => k === "error");
 }

@@ -26,6 +26,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { chromium } from "playwright-core";
+import { chromiumOptions } from "./chromium.mjs";
 
 const { values: opt } = parseArgs({
   options: {
@@ -145,23 +146,7 @@ for (const u of users) {
 let browser;
 let ok = false;
 try {
-  browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    headless: true,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      // Loopback only: no name resolves, and only IP literals are used.
-      "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-      // The server under test has a self-signed certificate (generated into its data dir).
-      "--ignore-certificate-errors",
-    ],
-  });
+  browser = await chromium.launch(chromiumOptions);
   for (const u of users) {
     u.context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
     // Anything the page fetches must come from the server under test.

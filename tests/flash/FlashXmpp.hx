@@ -31,9 +31,19 @@ import haxe.io.BytesBuffer;
 	Other flashvars: host, port (what `connect` is given; under Ruffle only the lookup key
 	of its socketProxy table), domain, user, pass, resource, peer (bare JID to chat with), body.
 
+	Room mode (XEP-0045), when `room` (a room's bare JID) is given instead of chatting with
+	`peer`: after its own presence the widget enters the room as `nick`, with `join` "muc"
+	(the XEP-0045 §7.2.2 presence carrying `<x xmlns="http://jabber.org/protocol/muc"/>`) or
+	"plain" (the groupchat 1.0 presence without it, §7.1.1, as XIFF-era widgets sent). It sends
+	`body` to the room once every nick of `occupants` (comma-separated) is in the room, and
+	is done once a live groupchat message from each of them has arrived (and stays in the
+	room: the page's end ends the session). The room's
+	occupants and messages are shown in a panel of their own on the right.
+
 	Every step is reported to the page with `ExternalInterface.call("xmppStep", kind, text)`
 	(kinds: start, connected, header, features, auth, bound, session, roster, presence, sent,
-	received, closing, closed, error; raw units as "in"/"out") and shown in a TextField.
+	received, closing, closed, error; in room mode also joined, occupant, subject, groupchat,
+	echo; raw units as "in"/"out") and shown in a TextField.
 
 	A stream header is not a complete XML document, so it is cut off by string search and only
 	the stanzas after it go through Xml.parse.
@@ -59,6 +69,18 @@ class FlashXmpp extends Sprite {
 	var jid = "";
 	var sent = false;
 	var received = false;
+	/** Room mode: the room's bare JID ("" = chat with `peer`), our nick, the join kind. **/
+	var room:String;
+	var nick:String;
+	var join:String;
+	/** The nicks to wait for, those present (nick → role) and what each said live. **/
+	var expected:Array<String>;
+	var present = new Map<String, String>();
+	var heard = new Map<String, String>();
+	var joined = false;
+	var joinSent = false;
+	var roomView:TextField;
+	var roomLines:Array<String> = [];
 
 	static function main() {
 		flash.Lib.current.addChild(new FlashXmpp());
@@ -77,24 +99,45 @@ class FlashXmpp extends Sprite {
 		body = param(params, "body", "hello from Flash");
 		header = param(params, "header", "flash");
 		nul = param(params, "nul", "1") != "0";
+		room = param(params, "room", "");
+		nick = param(params, "nick", user);
+		join = param(params, "join", "muc");
+		expected = [for (n in param(params, "occupants", "").split(",")) if (n != "") n];
 
 		var title = new TextField();
 		title.x = 10;
 		title.y = 8;
 		title.width = 780;
 		title.defaultTextFormat = new TextFormat("_sans", 20, 0x1F4E79, true);
-		title.text = "Jabberwock Flash widget (AS3 " + (nul ? "XMLSocket" : "Socket") + ", " + header + " header)";
+		title.text = "Jabberwock Flash widget (AS3 " + (nul ? "XMLSocket" : "Socket") + ", " + header + " header"
+			+ (room == "" ? ")" : ", " + join + " join)");
 		addChild(title);
 
 		transcript = new TextField();
 		transcript.x = 10;
 		transcript.y = 44;
-		transcript.width = 780;
+		transcript.width = room == "" ? 780 : 380;
 		transcript.height = 546;
 		transcript.multiline = true;
 		transcript.wordWrap = true;
 		transcript.defaultTextFormat = new TextFormat("_sans", 15, 0x202020);
 		addChild(transcript);
+		if (room != "") {
+			roomView = new TextField();
+			roomView.x = 400;
+			roomView.y = 44;
+			roomView.width = 390;
+			roomView.height = 546;
+			roomView.multiline = true;
+			roomView.wordWrap = true;
+			roomView.background = true;
+			roomView.backgroundColor = 0xE8F0FA;
+			roomView.border = true;
+			roomView.borderColor = 0x1F4E79;
+			roomView.defaultTextFormat = new TextFormat("_sans", 16, 0x0A2540);
+			addChild(roomView);
+			showRoom();
+		}
 
 		var onConnect = function(_) {
 			// Under Ruffle this fires when the WebSocket is created, not when it is open.
@@ -361,7 +404,21 @@ class FlashXmpp extends Sprite {
 	function onPresence(presence:Xml) {
 		var from = presence.get("from");
 		var type = presence.get("type");
+		if (room != "" && from != null && StringTools.startsWith(from, room + "/")) {
+			onRoomPresence(presence, from.substr(room.length + 1), type);
+			return;
+		}
 		step("presence", from + " " + (type == null ? "available" : type));
+		if (room != "") {
+			// Online: enter the room (XEP-0045 §7.2.2), or the groupchat 1.0 way (§7.1.1).
+			if (from == jid && type == null && !joinSent) {
+				joinSent = true;
+				var x = join == "plain" ? "" : '<x xmlns="http://jabber.org/protocol/muc"/>';
+				send('<presence to="' + StringTools.htmlEscape(room + "/" + nick, true) + '">' + x + '</presence>');
+				step("joining", room + " as " + nick + " (" + join + " join)");
+			}
+			return;
+		}
 		// Our own presence echoed back: we are online, say hello.
 		if (from == jid && type == null && !sent) {
 			sent = true;
@@ -371,10 +428,99 @@ class FlashXmpp extends Sprite {
 		}
 	}
 
+	/** An occupant's presence (XEP-0045 §7.2.3), ours with status 110 (§7.2.2). **/
+	function onRoomPresence(presence:Xml, who:String, type:String) {
+		if (type == "error") {
+			step("error", "the room refused: " + presence.toString());
+			return;
+		}
+		var role = "";
+		var self = false;
+		for (x in presence.elementsNamed("x")) {
+			if (x.get("xmlns") != "http://jabber.org/protocol/muc#user")
+				continue;
+			for (item in x.elementsNamed("item"))
+				role = item.get("role");
+			for (status in x.elementsNamed("status"))
+				if (status.get("code") == "110")
+					self = true;
+		}
+		if (type == "unavailable") {
+			present.remove(who);
+			step("occupant", who + " left");
+			roomLines.push("* " + who + " left");
+		} else if (self || who == nick) {
+			if (!joined) {
+				joined = true;
+				step("joined", room + "/" + who + " as " + role);
+				roomLines.push("* you joined as " + who + " (" + role + ")");
+			}
+		} else if (!present.exists(who)) {
+			present.set(who, role);
+			step("occupant", who + " joined (" + role + ")");
+			roomLines.push("* " + who + " joined (" + role + ")");
+		}
+		showRoom();
+		sayToRoom();
+	}
+
+	/** Speaks once in the room and all the expected occupants are there. **/
+	function sayToRoom() {
+		if (!joined || sent)
+			return;
+		for (n in expected)
+			if (!present.exists(n))
+				return;
+		sent = true;
+		send('<message type="groupchat" to="' + StringTools.htmlEscape(room, true) + '" id="g_1"><body>' + StringTools.htmlEscape(body)
+			+ '</body></message>');
+		step("sent", "to " + room + ": " + body);
+	}
+
+	/** A message from the room (§7.4) or one of its occupants; history (delayed) is shown only. **/
+	function onRoomMessage(message:Xml, who:String) {
+		for (s in message.elementsNamed("subject")) {
+			step("subject", "'" + text(s) + "'" + (who == "" ? "" : " set by " + who));
+			return;
+		}
+		var live = !message.elementsNamed("delay").hasNext();
+		for (b in message.elementsNamed("body")) {
+			var said = text(b);
+			if (who == nick) {
+				step("echo", who + ": " + said);
+			} else {
+				step("groupchat", who + ": " + said + (live ? "" : " (history)"));
+				if (live && expected.indexOf(who) >= 0 && !heard.exists(who))
+					heard.set(who, said);
+			}
+			roomLines.push(who + ": " + said);
+		}
+		showRoom();
+		if (received)
+			return;
+		for (n in expected)
+			if (!heard.exists(n))
+				return;
+		received = true;
+		// Still in the room, so the others keep seeing us until the page is closed.
+		step("received", "from " + expected.join(", ") + " in " + room);
+	}
+
+	function showRoom() {
+		var nicks = [for (n in present.keys()) n];
+		nicks.sort(function(a, b) return a < b ? -1 : (a > b ? 1 : 0));
+		roomView.text = "Room " + room + (joined ? " as " + nick : "") + "\n" + "Occupants (" + nicks.length + "): " + nicks.join(", ") + "\n\n"
+			+ roomLines.join("\n");
+	}
+
 	function onMessage(message:Xml) {
 		var from = message.get("from");
 		if (message.get("type") == "error") {
 			step("error", "message error: " + message.toString());
+			return;
+		}
+		if (room != "" && from != null && (from == room || StringTools.startsWith(from, room + "/"))) {
+			onRoomMessage(message, from == room ? "" : from.substr(room.length + 1));
 			return;
 		}
 		var bare = from == null ? "" : from.split("/")[0];

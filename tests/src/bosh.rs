@@ -85,6 +85,19 @@ pub fn attr(xml: &str, name: &str) -> Option<String> {
     None
 }
 
+/// The stanzas inside the `<body/>` wrappers of `answers` (one or more answers' text).
+pub fn payloads(answers: &str) -> Vec<String> {
+    crate::raw::elements(answers)
+        .iter()
+        .flat_map(|body| match (body.find('>'), body.rfind("</body>")) {
+            (Some(open), Some(close)) if !body[..=open].ends_with("/>") => {
+                crate::raw::elements(&body[open + 1..close])
+            }
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
 /// One BOSH session as a client sees it.
 pub struct BoshClient {
     pub addr: SocketAddr,

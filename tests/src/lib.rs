@@ -9,14 +9,20 @@
 //! - [`tls`]: a client TLS config that trusts exactly the test server's certificate.
 //! - [`slix`]: runs `tests/clients/slix_chat.py`, `slix_im.py` and `slix_devices.py` (slixmpp
 //!   from PyPI).
+//! - [`browser`]: the node scripts driving headless Chromium, and the Converse.js page.
+//! - [`flash_widget`]: the SWF test widget built with Haxe and run under Ruffle.
+//! - [`xmpp_rs`]: xmpp-rs's tokio-xmpp client, logged in over STARTTLS.
 
 pub mod bosh;
+pub mod browser;
+pub mod flash_widget;
 pub mod muc;
 pub mod postgres;
 pub mod raw;
 pub mod server;
 pub mod slix;
 pub mod tls;
+pub mod xmpp_rs;
 
 pub use raw::RawClient;
 pub use server::{TestConfig, TestServer};

@@ -530,6 +530,23 @@ impl RawClient {
         }
     }
 
+    /// The next complete top-level element if one arrives within `wait`; `None` if none
+    /// does, or once the connection is closed (for clients that also wait on others).
+    pub async fn read_stanza_within(&mut self, wait: Duration) -> Option<String> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some((start, end)) = complete_element(&self.pending) {
+                let out: Vec<u8> = self.pending.drain(..end).collect();
+                return Some(String::from_utf8_lossy(&out[start..]).into_owned());
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if self.eof || left.is_zero() {
+                return None;
+            }
+            self.fill(left).await;
+        }
+    }
+
     /// Skips stanzas until one contains `needle`, and returns it.
     pub async fn read_stanza_containing(&mut self, needle: &str) -> String {
         let deadline = tokio::time::Instant::now() + WAIT;
@@ -546,6 +563,18 @@ impl RawClient {
             skipped.push(stanza);
         }
     }
+}
+
+/// The complete top-level elements of `text`, in order (e.g. the stanzas inside a BOSH
+/// `<body/>`); an unfinished one at the end is left out.
+pub fn elements(text: &str) -> Vec<String> {
+    let mut rest = text.as_bytes();
+    let mut out = Vec::new();
+    while let Some((start, end)) = complete_element(rest) {
+        out.push(String::from_utf8_lossy(&rest[start..end]).into_owned());
+        rest = &rest[end..];
+    }
+    out
 }
 
 /// Where the first complete top-level element of `buf` starts and ends, if it has arrived.

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use jabberwock_tests::flash_widget::{build_widget, proxy_url, spawn_widget};
 use jabberwock_tests::{RawClient, TestConfig, TestServer};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::Command;
 
 const ALICE_PASSWORD: &str = "wonderland";
@@ -22,29 +22,6 @@ const FLASH_BODY: &str = "héllo ☃ from the Flash widget";
 const TCP_BODY: &str = "hello widget, from TCP <&> ü";
 /// The whole browser run: Chromium start, Ruffle's WASM, the XMPP session.
 const BROWSER_DEADLINE: Duration = Duration::from_secs(90);
-
-fn tests_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Compiles the widget with Haxe into `out_dir`; returns the SWF's path.
-fn build_widget(out_dir: &Path) -> PathBuf {
-    let swf = out_dir.join("FlashXmpp.swf");
-    let output = std::process::Command::new("haxe")
-        .arg("-cp")
-        .arg(tests_dir().join("flash"))
-        .args(["-main", "FlashXmpp", "-swf"])
-        .arg(&swf)
-        .args(["-swf-version", "11", "-swf-header", "800:600:30:FFFFFF"])
-        .output()
-        .expect("haxe is needed to build the Flash widget (apt-get install haxe)");
-    assert!(
-        output.status.success(),
-        "haxe failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    swf
-}
 
 /// Waits for a stanza containing every one of `needles`, skipping others; returns it and
 /// the stanzas skipped before it.
@@ -85,85 +62,6 @@ async fn befriend(server: &TestServer, bob: &mut RawClient) {
         &["from=\"alice@localhost/setup\"", "type=\"unavailable\""],
     )
     .await;
-}
-
-/// A run of tests/browser/flash_widget.mjs: its JSON step lines, and its console (stderr).
-struct WidgetRun {
-    child: tokio::process::Child,
-    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
-    console: tokio::task::JoinHandle<String>,
-}
-
-/// Starts node on flash_widget.mjs with the SWF and `args`.
-fn spawn_widget(swf: &Path, screenshot: &Path, args: &[&str]) -> WidgetRun {
-    let browser_dir = tests_dir().join("browser");
-    assert!(
-        browser_dir
-            .join("node_modules/@ruffle-rs/ruffle/ruffle.js")
-            .exists()
-            && browser_dir.join("node_modules/playwright-core").exists(),
-        "Ruffle and playwright-core are missing: run `npm ci` in {}",
-        browser_dir.display()
-    );
-    let mut child = Command::new("node")
-        .arg(browser_dir.join("flash_widget.mjs"))
-        .arg("--swf")
-        .arg(swf)
-        .arg("--screenshot")
-        .arg(screenshot)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("node is needed to run the browser test");
-    let mut stderr = child.stderr.take().expect("stderr");
-    let console = tokio::spawn(async move {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text).await;
-        text
-    });
-    let lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    WidgetRun {
-        child,
-        lines,
-        console,
-    }
-}
-
-impl WidgetRun {
-    /// The next step (variant, kind, text), or `None` when the run is over.
-    async fn next_step(
-        &mut self,
-        deadline: tokio::time::Instant,
-    ) -> Option<(String, String, String)> {
-        let line = match tokio::time::timeout_at(deadline, self.lines.next_line()).await {
-            Ok(Ok(Some(line))) => line,
-            Ok(_) => return None,
-            Err(_) => panic!("the browser run took longer than its deadline"),
-        };
-        let step: serde_json::Value =
-            serde_json::from_str(&line).unwrap_or_else(|e| panic!("not a JSON step ({e}): {line}"));
-        let field = |name: &str| step[name].as_str().unwrap_or_default().to_owned();
-        Some((field("variant"), field("kind"), field("text")))
-    }
-
-    /// Waits for node to exit; its status and console.
-    async fn finish(mut self) -> (std::process::ExitStatus, String) {
-        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
-            .await
-            .expect("the browser run did not exit")
-            .expect("wait for node");
-        (status, self.console.await.unwrap_or_default())
-    }
-}
-
-/// Ruffle's socketProxy target: our own WebSocket endpoint for XMLSocket clients.
-fn proxy_url(server: &TestServer) -> String {
-    let http = server
-        .http
-        .expect("the test server has an HTTP listener ([http] listen)");
-    format!("ws://{http}/flash")
 }
 
 #[tokio::test]

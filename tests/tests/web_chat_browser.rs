@@ -13,21 +13,15 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
-use jabberwock_tests::{RawClient, TestConfig, TestServer};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
-use tokio::process::Command;
+use jabberwock_tests::browser::{start_with_chat_page, NodeRun};
+use jabberwock_tests::{RawClient, TestServer};
 
 /// The whole browser run: Chromium start, Converse's load and login, the chat.
 const BROWSER_DEADLINE: Duration = Duration::from_secs(120);
 const PASSWORD: &str = "looking-glass";
 const USERS: [&str; 4] = ["alice", "bob", "carol", "dave"];
-
-fn tests_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
@@ -95,19 +89,7 @@ async fn message_from(client: &mut RawClient, from: &str) -> String {
 
 #[tokio::test]
 async fn converse_over_websocket_and_bosh_chats_with_each_other_tcp_and_flash() {
-    let browser_dir = tests_dir().join("browser");
-    let converse = browser_dir.join("node_modules/converse.js/dist");
-    assert!(
-        converse.join("converse.min.js").exists()
-            && browser_dir.join("node_modules/playwright-core").exists(),
-        "converse.js and playwright-core are missing: run `npm ci` in {}",
-        browser_dir.display()
-    );
-    let server = TestServer::start_with(TestConfig::default().section(
-        "http",
-        &format!("chat_assets = {:?}", converse.display().to_string()),
-    ));
-    server.wait_started();
+    let server = start_with_chat_page();
     for user in USERS {
         server.add_user(&format!("{user}@localhost"), PASSWORD);
     }
@@ -128,42 +110,39 @@ async fn converse_over_websocket_and_bosh_chats_with_each_other_tcp_and_flash() 
     for name in ["web-chat-alice-websocket.png", "web-chat-bob-bosh.png"] {
         let _ = std::fs::remove_file(shots.join(name));
     }
-    let mut browser = Command::new("node")
-        .arg(browser_dir.join("web_chat.mjs"))
-        .args(["--base", &format!("https://{http}")])
-        .args(["--chat-path", "/chat", "--domain", "localhost"])
-        .args(["--ws-user", "alice", "--ws-pass", PASSWORD])
-        .args(["--bosh-user", "bob", "--bosh-pass", PASSWORD])
-        .args(["--peers", "carol@localhost,dave@localhost"])
-        .arg("--screenshot-dir")
-        .arg(&shots)
-        .args(["--timeout", "90"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("node is needed to run the browser test");
-    let mut stderr = browser.stderr.take().expect("stderr");
-    let console = tokio::spawn(async move {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text).await;
-        text
-    });
-    let mut lines = BufReader::new(browser.stdout.take().expect("stdout")).lines();
+    let https = format!("https://{http}");
+    let mut browser = NodeRun::spawn(
+        "web_chat.mjs",
+        &[
+            "--base".as_ref(),
+            https.as_ref(),
+            "--chat-path".as_ref(),
+            "/chat".as_ref(),
+            "--domain".as_ref(),
+            "localhost".as_ref(),
+            "--ws-user".as_ref(),
+            "alice".as_ref(),
+            "--ws-pass".as_ref(),
+            PASSWORD.as_ref(),
+            "--bosh-user".as_ref(),
+            "bob".as_ref(),
+            "--bosh-pass".as_ref(),
+            PASSWORD.as_ref(),
+            "--peers".as_ref(),
+            "carol@localhost,dave@localhost".as_ref(),
+            "--screenshot-dir".as_ref(),
+            shots.as_os_str(),
+            "--timeout".as_ref(),
+            "90".as_ref(),
+        ],
+    );
 
     let to_browser = |from: &str, to: &str, transport: &str| {
         format!("{from} to {to} over {transport}: héllo <&> ✓")
     };
     let mut events: Vec<serde_json::Value> = Vec::new();
     let deadline = tokio::time::Instant::now() + BROWSER_DEADLINE;
-    loop {
-        let line = match tokio::time::timeout_at(deadline, lines.next_line()).await {
-            Ok(Ok(Some(line))) => line,
-            Ok(_) => break,
-            Err(_) => panic!("the browser run took longer than {BROWSER_DEADLINE:?}: {events:#?}"),
-        };
-        let event: serde_json::Value = serde_json::from_str(&line)
-            .unwrap_or_else(|e| panic!("not a JSON event ({e}): {line}"));
+    while let Some(event) = browser.next_json(deadline).await {
         if event["kind"] == "ready" {
             // Both browser users are online and see everyone: TCP and Flash write to them.
             for to in ["alice", "bob"] {
@@ -182,11 +161,7 @@ async fn converse_over_websocket_and_bosh_chats_with_each_other_tcp_and_flash() 
         }
         events.push(event);
     }
-    let status = tokio::time::timeout(Duration::from_secs(30), browser.wait())
-        .await
-        .expect("the browser run did not exit")
-        .expect("wait for node");
-    let console = console.await.unwrap_or_default();
+    let (status, console) = browser.finish().await;
     let transcript = events
         .iter()
         .map(|e| e.to_string())
