@@ -13,7 +13,6 @@ use jabberwock_tests::muc::{
 };
 use jabberwock_tests::{RawClient, TestConfig, TestServer};
 
-
 #[tokio::test]
 async fn groupchat_1_0_entry_makes_an_instant_room_and_entering_comes_in_order() {
     let server = TestServer::start();

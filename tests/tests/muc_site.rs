@@ -5,8 +5,8 @@
 //! nothing of what they refuse.
 
 use jabberwock_tests::muc::{
-    enter, groupchat, instant_room, iq, log_in, occupant, send_join, slix, slix_join, status,
-    until_subject, DISCO_INFO, DISCO_ITEMS, MUC_X, SERVICE,
+    admin_item, configure, enter, groupchat, instant_room, iq, log_in, log_in_again, occupant,
+    send_join, slix, slix_join, status, until_subject, DISCO_INFO, DISCO_ITEMS, MUC_X, SERVICE,
 };
 use jabberwock_tests::{RawClient, TestConfig, TestServer};
 
@@ -359,4 +359,47 @@ async fn a_message_over_the_size_limit_is_refused_and_nothing_is_delivered() {
     enter(bob, "lobby", "Bob").await;
     alice.send(groupchat("lobby", &long)).await;
     bob.read_stanza_containing(&long).await;
+}
+
+/// A declared room is also a stored one: what its owner changes survives a restart, except
+/// what the config declares, where the config wins again.
+#[tokio::test]
+async fn a_declared_room_keeps_its_owners_changes_across_a_restart_but_not_over_the_config() {
+    let mut server = site(&[]);
+    let mut users = log_in(&server, &["staff"]).await;
+    let staff = &mut users[0];
+    enter(staff, "lobby", "Staff").await;
+    // The name is declared; moderation and the member list are not.
+    configure(
+        staff,
+        "lobby",
+        "c1",
+        &[("roomname", "Renamed"), ("moderatedroom", "1")],
+    )
+    .await;
+    let member = admin_item("<item affiliation='member' jid='carol@localhost'/>");
+    let answer = iq(staff, "a1", "set", &format!("lobby@{SERVICE}"), &member).await;
+    assert!(answer.contains("type=\"result\""), "{answer}");
+    let info = iq(staff, "i1", "get", &format!("lobby@{SERVICE}"), DISCO_INFO).await;
+    assert!(
+        info.contains("name=\"Renamed\"") && info.contains("muc_moderated"),
+        "{info}"
+    );
+
+    assert!(server.terminate().success());
+    server.restart();
+    let mut users = log_in_again(&server, &["staff"]).await;
+    let staff = &mut users[0];
+    let info = iq(staff, "i2", "get", &format!("lobby@{SERVICE}"), DISCO_INFO).await;
+    assert!(
+        info.contains("name=\"Website Lobby\""),
+        "the config's name: {info}"
+    );
+    assert!(
+        info.contains("muc_moderated"),
+        "the owner's moderation kept: {info}"
+    );
+    let members = admin_item("<item affiliation='member'/>");
+    let list = iq(staff, "a2", "get", &format!("lobby@{SERVICE}"), &members).await;
+    assert!(list.contains("jid=\"carol@localhost\""), "{list}");
 }
