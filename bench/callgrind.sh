@@ -18,6 +18,7 @@
 #
 # Environment (all optional): PAIRS=50 SHORT=2 LONG=8 PORT=26333
 #   BENCH=target/release/jabberwock-bench  KEEP_WORK=1 (keep the run directories)
+#   CONFIG=bench/configs/jabberwock.toml (an older build needs its own checkout's)
 # Needs valgrind and openssl; talks to 127.0.0.1 only; every run is bounded.
 set -euo pipefail
 
@@ -28,6 +29,7 @@ PAIRS=${PAIRS:-50}
 SHORT=${SHORT:-2}
 LONG=${LONG:-8}
 PORT=${PORT:-26333}
+CONFIG=${CONFIG:-$REPO/bench/configs/jabberwock.toml}
 
 die() {
     echo "callgrind.sh: $*" >&2
@@ -55,7 +57,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
 run() {
     local seconds=$1 dir=$WORK/run-$1
     mkdir -p "$dir"
-    sed -e "s|@RUNDIR@|$dir|g" -e "s|@PORT@|$PORT|g" "$REPO/bench/configs/jabberwock.toml" \
+    sed -e "s|@RUNDIR@|$dir|g" -e "s|@PORT@|$PORT|g" "$CONFIG" \
         >"$dir/jabberwock.toml"
     valgrind --tool=callgrind --callgrind-out-file="$dir/callgrind.out" \
         "$SERVER" --config "$dir/jabberwock.toml" >"$dir/server.log" 2>&1 &
@@ -75,7 +77,7 @@ run() {
     SERVER_PID=""
     local instructions delivered
     instructions=$(sed -n 's/^totals: *\([0-9]*\).*/\1/p' "$dir/callgrind.out")
-    delivered=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["received"])' \
+    delivered=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"]["received"])' \
         "$dir/result.json")
     [ -n "$instructions" ] || die "no totals in $dir/callgrind.out"
     echo "$instructions $delivered"
