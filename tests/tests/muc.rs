@@ -942,16 +942,6 @@ async fn mediated_invitations_reach_the_invitee_and_declines_the_inviter() {
         .await;
     let refused = alice.read_stanza_containing("id=\"x1\"").await;
     assert!(refused.contains("<bad-request"), "{refused}");
-    // §8.6 voice requests are still answered as before.
-    alice
-        .send(format!(
-            "<message to='{room}' id='v1'><x xmlns='jabber:x:data' type='submit'>\
-             <field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#request</value></field>\
-             <field var='muc#role'><value>participant</value></field></x></message>"
-        ))
-        .await;
-    let refused = alice.read_stanza_containing("id=\"v1\"").await;
-    assert!(refused.contains("<bad-request"), "{refused}");
     // Bob got nothing more.
     let rest = bob.read_for(std::time::Duration::from_millis(300)).await;
     assert!(!rest.contains("<message"), "{rest}");
@@ -1202,4 +1192,78 @@ async fn slixmpp_invites_through_the_room_declines_and_invites_directly() {
     }
     assert!(alice.quit().await);
     assert!(bob.quit().await);
+}
+
+/// A visitor's `muc#request` form (§8.6 Example 111).
+fn voice_request(room: &str) -> String {
+    format!(
+        "<message to='{room}@{SERVICE}'><x xmlns='jabber:x:data' type='submit'>\
+         <field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#request</value></field>\
+         <field var='muc#role' type='list-single'><value>participant</value></field>\
+         </x></message>"
+    )
+}
+
+/// A moderator's answer to a voice request for `nick` (§8.6 Example 113).
+fn voice_answer(room: &str, nick: &str, allow: &str) -> String {
+    format!(
+        "<message to='{room}@{SERVICE}'><x xmlns='jabber:x:data' type='submit'>\
+         <field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#request</value></field>\
+         <field var='muc#role'><value>participant</value></field>\
+         <field var='muc#roomnick'><value>{nick}</value></field>\
+         <field var='muc#request_allow'><value>{allow}</value></field>\
+         </x></message>"
+    )
+}
+
+#[tokio::test]
+async fn a_visitor_asks_for_voice_and_a_moderator_grants_it() {
+    let server = TestServer::start();
+    let mut users = log_in(&server, &["alice", "bob", "carol"]).await;
+    let [alice, bob, carol] = &mut users[..] else {
+        panic!("three clients");
+    };
+    enter(alice, "forum", "Alice").await;
+    configure(alice, "forum", "c1", &[("moderatedroom", "1")]).await;
+    enter(bob, "forum", "Bob").await;
+    enter(carol, "forum", "Carol").await;
+    alice.read_stanza_containing("Carol").await;
+
+    // §8.6: the request reaches the moderator as a form naming the visitor.
+    bob.send(voice_request("forum")).await;
+    let form = alice
+        .read_stanza_containing("http://jabber.org/protocol/muc#request")
+        .await;
+    for needle in [
+        &format!("from=\"forum@{SERVICE}\""),
+        "type=\"form\"",
+        "<field var=\"muc#roomnick\" type=\"text-single\"",
+        "<value>Bob</value>",
+        "<value>bob@localhost/",
+        "<field var=\"muc#request_allow\" type=\"boolean\"",
+    ] {
+        assert!(form.contains(needle), "{needle} in {form}");
+    }
+    // Only a moderator answers: a visitor's approval is refused, and grants nothing.
+    carol.send(voice_answer("forum", "Bob", "true")).await;
+    let refused = carol.read_stanza_containing("type=\"error\"").await;
+    assert!(refused.contains("<forbidden"), "{refused}");
+    // A declined request changes nothing; an approval makes Bob a participant, seen by all.
+    alice.send(voice_answer("forum", "Bob", "false")).await;
+    alice.send(voice_answer("forum", "Bob", "true")).await;
+    for client in [&mut *alice, &mut *carol] {
+        let seen = client.read_stanza_containing("role=\"participant\"").await;
+        assert!(
+            seen.contains(&format!("from=\"forum@{SERVICE}/Bob\"")),
+            "{seen}"
+        );
+    }
+    let own = bob.read_stanza_containing("role=\"participant\"").await;
+    assert!(own.contains(&status(110)), "{own}");
+    bob.send(groupchat("forum", "thanks for the voice")).await;
+    carol.read_stanza_containing("thanks for the voice").await;
+    // Carol is still a visitor: her role did not change on the way.
+    carol.send(groupchat("forum", "me too?")).await;
+    let refused = carol.read_stanza_containing("type=\"error\"").await;
+    assert!(refused.contains("<forbidden"), "{refused}");
 }

@@ -114,7 +114,7 @@ pub fn change(room: &mut Room, actor: &Actor, query: &Element) -> Result<Out, St
 }
 
 /// §8.2 kick (role none), §8.3/§8.4 voice (participant/visitor), §9.6/§9.7 moderator.
-fn change_role(
+pub(super) fn change_role(
     room: &mut Room,
     actor: &Actor,
     item: &Item,

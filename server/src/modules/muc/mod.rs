@@ -25,6 +25,7 @@ mod persist;
 mod presence;
 mod room;
 mod settings;
+mod voice;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -420,20 +421,26 @@ impl MucService {
                 .await
             }
             None => {
-                let Some(x) = element.get_child("x", ns::MUC_USER) else {
-                    // §8.6 voice requests (a muc#request form) are not done yet: they get
-                    // this answer too.
-                    let err = StanzaError::with_text(
-                        Condition::BadRequest,
-                        "messages to a room are of type groupchat",
-                    );
-                    return route(server, vec![error_reply(stanza, &err)]).await;
-                };
-                // §7.8.2: invitations and declines.
-                self.in_room_saved(server, &to.to_bare(), stanza, |room, _| {
-                    reply(stanza, invite::receive(room, full, element, x))
-                })
-                .await
+                // §8.6: a voice request, or a moderator's answer to one.
+                if let Some(form) = voice::form_of(element) {
+                    self.in_room(server, &to.to_bare(), false, |room, _| {
+                        reply(stanza, voice::receive(room, full, element, &form))
+                    })
+                    .await
+                } else {
+                    let Some(x) = element.get_child("x", ns::MUC_USER) else {
+                        let err = StanzaError::with_text(
+                            Condition::BadRequest,
+                            "messages to a room are of type groupchat",
+                        );
+                        return route(server, vec![error_reply(stanza, &err)]).await;
+                    };
+                    // §7.8.2: invitations and declines.
+                    self.in_room_saved(server, &to.to_bare(), stanza, |room, _| {
+                        reply(stanza, invite::receive(room, full, element, x))
+                    })
+                    .await
+                }
             }
         };
         if found.is_none() {
