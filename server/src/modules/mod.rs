@@ -66,7 +66,7 @@ pub trait Module: Send + Sync + 'static {
     fn check(_config: &Self::Config, _hosts: &[String]) -> Result<(), config::TableError> {
         Ok(())
     }
-    /// Registers the module's handlers and hooks ([`Registrar::hosts`]: where it runs).
+    /// Registers the module's handlers and hooks.
     fn register(config: Self::Config, registrar: &mut Registrar<'_>);
 }
 

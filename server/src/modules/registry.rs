@@ -277,16 +277,9 @@ pub struct Registry {
 pub struct Registrar<'a> {
     registry: &'a mut Registry,
     module: ModuleId,
-    /// The hosts the module runs on.
-    hosts: Vec<String>,
 }
 
 impl Registrar<'_> {
-    /// The hosts the module runs on (those that do not switch it off).
-    pub fn hosts(&self) -> &[String] {
-        &self.hosts
-    }
-
     /// Answer IQs of `iq_type` to `target` whose payload is `<name xmlns=ns>`.
     pub fn iq(
         &mut self,
@@ -393,18 +386,11 @@ impl Registry {
                 .and_then(|t| split_enabled(module.name, t).ok())
                 .map(|(_, rest)| rest)
                 .unwrap_or_default();
-            let hosts = config
-                .hosts
-                .iter()
-                .filter(|(_, h)| !h.modules_disabled.iter().any(|d| d == module.name))
-                .map(|(host, _)| host.clone())
-                .collect();
             (module.register)(
                 table,
                 &mut Registrar {
                     registry: &mut registry,
                     module: id,
-                    hosts,
                 },
             );
         }

@@ -255,7 +255,7 @@ pub fn create(config: &MucConfig, host: &str, domain: &str, rooms: &Rooms) {
     let hosts = [host.to_owned()];
     for declared in &config.rooms {
         for jid in declared.jids(config, &hosts) {
-            if !jid.domain().as_str().eq_ignore_ascii_case(domain) {
+            if jid.domain().as_str() != domain {
                 continue;
             }
             let Some((slot, _)) = rooms.get(&jid, Some(config.history_length)) else {

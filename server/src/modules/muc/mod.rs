@@ -170,16 +170,13 @@ impl Rooms {
 }
 
 pub struct MucService {
-    domain: String,
-    history_length: usize,
-    /// What a room someone creates is allowed (declared rooms have their own).
-    limits: Limits,
+    /// `[modules.muc]`: the domain, history length and limits of every room, and the rooms
+    /// declared there, made at start over what storage kept (declared.rs).
+    config: MucConfig,
     rooms: Arc<Rooms>,
     /// XEP-0421: the key occupant ids are made with (`occupant::occupant_id`), kept in
     /// `data_dir` and read at start.
     id_secret: OnceLock<Vec<u8>>,
-    /// The rooms declared in config, made at start over what storage kept (declared.rs).
-    config: MucConfig,
 }
 
 /// The error reply to `stanza`; a presence error carries the MUC `<x/>` before the
@@ -245,7 +242,7 @@ impl MucService {
         saved: Option<&Stanza>,
         mut handle: impl FnMut(&mut Room, bool) -> Out,
     ) -> Option<()> {
-        let create = create.then_some(self.history_length);
+        let create = create.then_some(self.config.history_length);
         let slot = loop {
             let (slot, created) = self.rooms.get(jid, create)?;
             let turn = lock(&slot).turn.clone();
@@ -371,7 +368,7 @@ impl MucService {
                         // is an instant one (§7.1.1).
                         room.set_affiliation(full.to_bare().as_str(), Affiliation::Owner);
                         room.locked = join.is_some();
-                        room.limits = self.limits;
+                        room.limits = self.config.limits();
                     }
                     let entry = Entry {
                         from: full,
@@ -520,7 +517,7 @@ fn room_iq(
 #[async_trait]
 impl Service for MucService {
     fn domain(&self, host: &str) -> Option<String> {
-        Some(self.domain.replace("{host}", host))
+        Some(self.config.domain_of(host))
     }
 
     fn name(&self) -> Option<&'static str> {
@@ -555,9 +552,9 @@ impl Service for MucService {
                 continue;
             }
             let jid = room.jid.clone();
-            match persist::room_from(room, self.history_length) {
+            match persist::room_from(room, self.config.history_length) {
                 Ok(mut room) => {
-                    room.limits = self.limits;
+                    room.limits = self.config.limits();
                     self.rooms.insert(room)
                 }
                 Err(e) => {
@@ -649,12 +646,9 @@ impl Module for Muc {
     fn register(config: MucConfig, registry: &mut Registrar<'_>) {
         let rooms = Arc::new(Rooms::default());
         registry.service(Arc::new(MucService {
-            limits: config.limits(),
-            domain: config.domain.clone(),
-            history_length: config.history_length,
+            config,
             rooms: rooms.clone(),
             id_secret: OnceLock::new(),
-            config,
         }));
         // §6.1: the service is a text conference service that speaks MUC.
         registry.disco_identity(
