@@ -19,6 +19,7 @@ pub mod flash_widget;
 pub mod muc;
 pub mod postgres;
 pub mod raw;
+pub mod s2s;
 pub mod server;
 pub mod slix;
 pub mod tls;
