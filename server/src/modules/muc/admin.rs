@@ -9,8 +9,9 @@ use jabberwock_protocol::xml::Element;
 
 use super::room::{Affiliated, Notice, Out, Room};
 
-/// Who asks: its affiliation, and its role and nickname if it is in the room.
+/// Who asks: its bare JID and affiliation, and its role and nickname if it is in the room.
 pub struct Actor {
+    pub jid: BareJid,
     pub affiliation: Affiliation,
     pub role: Role,
     pub nick: Option<String>,
@@ -23,8 +24,10 @@ impl Actor {
             .ok()
             .and_then(|full| room.by_jid(full))
             .map(|i| &room.occupants[i]);
+        let jid = from.to_bare();
         Actor {
-            affiliation: room.affiliation(&from.to_bare()),
+            affiliation: room.affiliation(&jid),
+            jid,
             role: occupant.map_or(Role::None, |o| o.role),
             nick: occupant.map(|o| o.nick.clone()),
         }
