@@ -102,5 +102,7 @@ pub const MUC_OWNER: &str = "http://jabber.org/protocol/muc#owner";
 pub const MUC_ROOMCONFIG: &str = "http://jabber.org/protocol/muc#roomconfig";
 /// XEP-0045: the FORM_TYPE of extended room information in disco#info (§15.5.4).
 pub const MUC_ROOMINFO: &str = "http://jabber.org/protocol/muc#roominfo";
+/// XEP-0045: the FORM_TYPE of the form for registering with a room (§7.10, §15.5.1).
+pub const MUC_REGISTER: &str = "http://jabber.org/protocol/muc#register";
 /// XEP-0421: Occupant identifiers for semi-anonymous MUCs.
 pub const OCCUPANT_ID: &str = "urn:xmpp:occupant-id:0";

@@ -23,6 +23,7 @@ mod occupant;
 mod owner;
 mod persist;
 mod presence;
+mod register;
 mod room;
 mod settings;
 mod voice;
@@ -500,6 +501,12 @@ fn room_iq(
         (IqType::Get, ns::DISCO_INFO, "query") if payload.attr("node").is_none() => {
             Ok((Some(disco::info(room)), Out::new()))
         }
+        // §7.12: the requester's reserved nickname, asked before entering or after.
+        (IqType::Get, ns::DISCO_INFO, "query")
+            if payload.attr("node") == Some(register::RESERVED_NICK_NODE) =>
+        {
+            Ok((Some(register::reserved_nick_info(room, actor)), Out::new()))
+        }
         // §6.5: occupants are not listed to anyone.
         (IqType::Get, ns::DISCO_ITEMS, "query") => {
             Ok((Some(Element::new("query", ns::DISCO_ITEMS)), Out::new()))
@@ -510,6 +517,9 @@ fn room_iq(
             Ok((Some(admin::list(room, actor, payload)?), Out::new()))
         }
         (IqType::Set, ns::MUC_ADMIN, "query") => Ok((None, admin::change(room, actor, payload)?)),
+        // §7.10: registering with the room.
+        (IqType::Get, ns::REGISTER, "query") => Ok((Some(register::get(room, actor)?), Out::new())),
+        (IqType::Set, ns::REGISTER, "query") => Ok((None, register::set(room, actor, payload)?)),
         _ => Err(StanzaError::new(Condition::ServiceUnavailable)),
     }
 }

@@ -46,8 +46,8 @@ pub fn enter(room: &mut Room, entry: Entry<'_>) -> Result<Out, StanzaError> {
     if room.settings.members_only && affiliation < Affiliation::Member {
         return Err(StanzaError::new(Condition::RegistrationRequired));
     }
-    // §7.2.9: a nickname another occupant holds.
-    if room.by_nick(entry.nick).is_some() {
+    // §7.2.9: a nickname another occupant holds, or (§7.12) another user reserved.
+    if room.by_nick(entry.nick).is_some() || !room.may_use_nick(entry.nick, &bare) {
         return Err(StanzaError::new(Condition::Conflict));
     }
     // §7.2.6: the password, unless the entrant owns the room.
@@ -144,8 +144,9 @@ pub fn update(
         room.broadcast_presence(&occupant, &Notice::default(), &mut out);
         return Ok(out);
     }
-    // §7.6: the new nickname must be free.
-    if room.by_nick(nick).is_some() {
+    // §7.6: the new nickname must be free, and (§7.12) not reserved by another user.
+    let bare = room.occupants[index].jid.to_bare();
+    if room.by_nick(nick).is_some() || !room.may_use_nick(nick, &bare) {
         return Err(StanzaError::new(Condition::Conflict));
     }
     let old = room.occupants[index].clone();

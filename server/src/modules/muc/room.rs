@@ -30,6 +30,26 @@ pub struct Subject {
     pub occupant_id: Option<String>,
 }
 
+/// An affiliation and what the change that gave it said (§9, §10: an item's `nick` and
+/// `<reason/>`); the nick is the user's reserved nickname (§7.10, §7.12).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Affiliated {
+    pub affiliation: Affiliation,
+    pub nick: Option<String>,
+    pub reason: Option<String>,
+}
+
+impl Affiliated {
+    /// An affiliation with no nick or reason.
+    pub fn new(affiliation: Affiliation) -> Affiliated {
+        Affiliated {
+            affiliation,
+            nick: None,
+            reason: None,
+        }
+    }
+}
+
 /// Cloned only by a change that storage must take first (persist.rs).
 #[derive(Clone)]
 pub struct Room {
@@ -37,7 +57,7 @@ pub struct Room {
     pub jid: BareJid,
     pub settings: Settings,
     /// Affiliations by bare JID (or domain); `none` is not kept.
-    pub affiliations: HashMap<String, Affiliation>,
+    pub affiliations: HashMap<String, Affiliated>,
     pub subject: Subject,
     /// §10.1.1: a new room refuses entrants until its owner configures it.
     pub locked: bool,
@@ -95,16 +115,49 @@ impl Room {
         self.affiliations
             .get(jid.as_str())
             .or_else(|| self.affiliations.get(jid.domain().as_str()))
-            .copied()
-            .unwrap_or(Affiliation::None)
+            .map_or(Affiliation::None, |a| a.affiliation)
     }
 
+    /// Sets the affiliation of `jid`, keeping the nick and reason it had; `none` removes
+    /// the entry with them.
     pub fn set_affiliation(&mut self, jid: &str, affiliation: Affiliation) {
-        if affiliation == Affiliation::None {
+        let entry = match self.affiliations.get(jid) {
+            Some(kept) => Affiliated {
+                affiliation,
+                ..kept.clone()
+            },
+            None => Affiliated::new(affiliation),
+        };
+        self.set_affiliated(jid, entry);
+    }
+
+    /// Replaces the entry of `jid`; one of affiliation `none` removes it (a reserved nick
+    /// goes with it).
+    pub fn set_affiliated(&mut self, jid: &str, entry: Affiliated) {
+        if entry.affiliation == Affiliation::None {
             self.affiliations.remove(jid);
         } else {
-            self.affiliations.insert(jid.to_owned(), affiliation);
+            self.affiliations.insert(jid.to_owned(), entry);
         }
+    }
+
+    /// The nickname `jid` reserved (§7.12), by its own entry (a domain's reserves none).
+    pub fn reserved_nick(&self, jid: &BareJid) -> Option<&str> {
+        self.affiliations.get(jid.as_str())?.nick.as_deref()
+    }
+
+    /// Whoever reserved `nick`, if anyone.
+    pub fn reserved_by(&self, nick: &str) -> Option<&str> {
+        self.affiliations
+            .iter()
+            .find(|(_, a)| a.nick.as_deref() == Some(nick))
+            .map(|(jid, _)| jid.as_str())
+    }
+
+    /// §7.12: a nickname reserved by another user is theirs alone.
+    pub fn may_use_nick(&self, nick: &str, jid: &BareJid) -> bool {
+        self.reserved_by(nick)
+            .is_none_or(|owner| owner == jid.as_str())
     }
 
     /// The role an occupant with this affiliation gets on entering (§5.1.2's defaults).
