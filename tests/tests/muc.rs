@@ -552,6 +552,37 @@ async fn members_only_rooms_want_members_and_protected_rooms_the_password() {
 }
 
 #[tokio::test]
+async fn an_admin_request_with_a_refused_item_changes_nothing() {
+    let server = TestServer::start();
+    let mut users = log_in(&server, &["alice"]).await;
+    let alice = &mut users[0];
+    enter(alice, "club", "Alice").await;
+    configure(alice, "club", "c1", &[("persistentroom", "1")]).await;
+    // The first item alone would pass; the second is refused (§9: the whole request is).
+    let answer = iq(
+        alice,
+        "a1",
+        "set",
+        &format!("club@{SERVICE}"),
+        "<query xmlns='http://jabber.org/protocol/muc#admin'>\
+         <item affiliation='member' jid='bob@localhost'/>\
+         <item affiliation='member' jid='@bad'/></query>",
+    )
+    .await;
+    assert!(answer.contains("type=\"error\""), "{answer}");
+    let list = iq(
+        alice,
+        "a2",
+        "get",
+        &format!("club@{SERVICE}"),
+        "<query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='member'/></query>",
+    )
+    .await;
+    assert!(list.contains("type=\"result\""), "{list}");
+    assert!(!list.contains("bob@localhost"), "{list}");
+}
+
+#[tokio::test]
 async fn the_host_lists_the_service_and_the_service_its_public_rooms() {
     let server = TestServer::start();
     let mut users = log_in(&server, &["alice"]).await;

@@ -99,21 +99,29 @@ pub fn list(room: &Room, actor: &Actor, query: &Element) -> Result<Element, Stan
     Ok(answer)
 }
 
-/// The changes of a `muc#admin` set, in order; the first that is refused stops the rest.
+/// The changes of a `muc#admin` set, in order, all or none: the first that is refused
+/// stops the rest and leaves the room as it was (ejabberd's behaviour; a request answered
+/// with an error must not have half happened, nor be stored so).
 pub fn change(room: &mut Room, actor: &Actor, query: &Element) -> Result<Out, StanzaError> {
     let items = items(query)?;
     if items.is_empty() {
         return Err(bad_request("no item"));
     }
+    // Worked on a copy only when a later item could still be refused.
+    let mut next = (items.len() > 1).then(|| room.clone());
+    let target = next.as_mut().unwrap_or(room);
     let mut out = Out::new();
     for item in items {
         match (item.role, item.affiliation) {
-            (Some(role), None) => change_role(room, actor, &item, role, &mut out)?,
+            (Some(role), None) => change_role(target, actor, &item, role, &mut out)?,
             (None, Some(affiliation)) => {
-                change_affiliation(room, actor, &item, affiliation, &mut out)?
+                change_affiliation(target, actor, &item, affiliation, &mut out)?
             }
             _ => return Err(bad_request("an item changes one role or one affiliation")),
         }
+    }
+    if let Some(next) = next {
+        *room = next;
     }
     Ok(out)
 }
