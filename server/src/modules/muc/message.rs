@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use jabberwock_protocol::jid::FullJid;
-use jabberwock_protocol::muc::Role;
+use jabberwock_protocol::muc::{Affiliation, Role};
 use jabberwock_protocol::ns;
 use jabberwock_protocol::stanza::{Condition, StanzaError};
 use jabberwock_protocol::xml::Element;
@@ -65,7 +65,14 @@ pub fn groupchat(
             };
         }
         // §7.2.14: what was said is kept for later entrants.
-        (_, Some(_)) => room.history.push(room.jid.as_str(), reflected.clone(), now),
+        (_, Some(_)) => {
+            // §7.9: the one-to-one history an owner sends on keeps its own stamps, without
+            // the room's.
+            let prior = message.get_child("delay", ns::DELAY).is_some()
+                && room.affiliation(&from.to_bare()) == Affiliation::Owner;
+            room.history
+                .push(room.jid.as_str(), reflected.clone(), now, prior)
+        }
         // Chat states and other bodiless messages are passed on, not kept.
         (None, None) => {}
     }
