@@ -386,7 +386,7 @@ impl MucService {
             Some("unavailable") => {
                 self.in_room(server, &room_jid, false, |room, _| {
                     match room.by_jid(full) {
-                        Some(index) => presence::leave(room, index, stanza.element()),
+                        Some(index) => presence::leave(room, index, full, stanza.element()),
                         None => Out::new(),
                     }
                 })
