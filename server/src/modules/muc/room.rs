@@ -17,6 +17,7 @@ use super::history::History;
 use super::invite::Pending;
 use super::limits::Limits;
 use super::occupant::{self, Occupant};
+use super::relay::Relayed;
 use super::settings::{Settings, Whois};
 
 /// Stanzas a handler wants sent, in order.
@@ -50,6 +51,8 @@ pub struct Room {
     pub invitations: VecDeque<Pending>,
     /// What the service's admin allows this room (limits.rs).
     pub limits: Limits,
+    /// IQs between occupants waiting for their answer (relay.rs).
+    pub relayed: Relayed,
 }
 
 /// What a presence about an occupant says besides the occupant's item.
@@ -80,6 +83,7 @@ impl Room {
             destroyed: false,
             invitations: VecDeque::new(),
             limits: Limits::default(),
+            relayed: Relayed::default(),
         }
     }
 
