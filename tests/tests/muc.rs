@@ -249,8 +249,8 @@ async fn nickname_conflict_and_messages_from_non_occupants_are_refused() {
     bob.send(groupchat("hall", "let me in")).await;
     let refused = bob.read_stanza_containing("type=\"error\"").await;
     assert!(refused.contains("<not-acceptable"), "{refused}");
-    // XEP-0410 self-ping: a non-occupant is told it is not in the room; an occupant's IQ
-    // to an occupant is not relayed yet.
+    // XEP-0410 self-ping: a non-occupant is told it is not in the room; an occupant's
+    // ping to itself is answered by the room (joined), not relayed.
     let ping = "<ping xmlns='urn:xmpp:ping'/>";
     let answer = iq(bob, "p1", "get", &occupant("hall", "Alice"), ping).await;
     assert!(answer.contains("<not-acceptable"), "{answer}");

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use jabberwock_protocol::jid::FullJid;
-use jabberwock_protocol::muc::Role;
+use jabberwock_protocol::muc::{Affiliation, Role};
 use jabberwock_protocol::ns;
 use jabberwock_protocol::stanza::{Condition, StanzaError};
 use jabberwock_protocol::xml::Element;
@@ -65,7 +65,14 @@ pub fn groupchat(
             };
         }
         // §7.2.14: what was said is kept for later entrants.
-        (_, Some(_)) => room.history.push(room.jid.as_str(), reflected.clone(), now),
+        (_, Some(_)) => {
+            // §7.9: the one-to-one history an owner sends on keeps its own stamps, without
+            // the room's.
+            let prior = message.get_child("delay", ns::DELAY).is_some()
+                && room.affiliation(&from.to_bare()) == Affiliation::Owner;
+            room.history
+                .push(room.jid.as_str(), reflected.clone(), now, prior)
+        }
         // Chat states and other bodiless messages are passed on, not kept.
         (None, None) => {}
     }
@@ -73,14 +80,11 @@ pub fn groupchat(
 }
 
 fn to_everyone(room: &Room, message: &Element) -> Out {
-    room.occupants
-        .iter()
-        .map(|occupant| {
-            let mut copy = message.clone();
-            copy.set_attr("to", occupant.jid.as_str());
-            copy
-        })
-        .collect()
+    let mut out = Out::new();
+    for occupant in &room.occupants {
+        occupant.to_each_session(message, &mut out);
+    }
+    out
 }
 
 /// §7.5: a private message from occupant `from` to the occupant `nick`, delivered to its
@@ -112,12 +116,14 @@ pub fn private(
     let sender = &room.occupants[sender];
     let mut copy = message.clone();
     copy.set_attr("from", room.nick_jid(&sender.nick));
-    copy.set_attr("to", room.occupants[recipient].jid.as_str());
     // XEP-0421 §4: the room's occupant id of the sender, never the sender's own.
     stamp(&mut copy, &sender.id);
     // §7.5: marked as coming through a room (so carbons and clients know).
     if copy.get_child("x", ns::MUC_USER).is_none() {
         copy.push_child(Element::new("x", ns::MUC_USER));
     }
-    Ok(vec![copy])
+    // Every session behind the nickname gets it.
+    let mut out = Out::new();
+    room.occupants[recipient].to_each_session(&copy, &mut out);
+    Ok(out)
 }

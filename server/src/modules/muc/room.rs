@@ -17,6 +17,7 @@ use super::history::History;
 use super::invite::Pending;
 use super::limits::Limits;
 use super::occupant::{self, Occupant};
+use super::relay::Relayed;
 use super::settings::{Settings, Whois};
 
 /// Stanzas a handler wants sent, in order.
@@ -70,6 +71,8 @@ pub struct Room {
     pub invitations: VecDeque<Pending>,
     /// What the service's admin allows this room (limits.rs).
     pub limits: Limits,
+    /// IQs between occupants waiting for their answer (relay.rs).
+    pub relayed: Relayed,
 }
 
 /// What a presence about an occupant says besides the occupant's item.
@@ -100,6 +103,7 @@ impl Room {
             destroyed: false,
             invitations: VecDeque::new(),
             limits: Limits::default(),
+            relayed: Relayed::default(),
         }
     }
 
@@ -171,8 +175,9 @@ impl Room {
         }
     }
 
+    /// The occupant one of whose sessions is `jid`.
     pub fn by_jid(&self, jid: &FullJid) -> Option<usize> {
-        self.occupants.iter().position(|o| &o.jid == jid)
+        self.occupants.iter().position(|o| o.has_session(jid))
     }
 
     pub fn by_nick(&self, nick: &str) -> Option<usize> {
@@ -189,19 +194,20 @@ impl Room {
         self.settings.whois == Whois::Anyone || recipient.role == Role::Moderator
     }
 
-    /// `occupant`'s presence as `recipient` gets it (§7.2.3): from the occupant's room JID,
-    /// with its item (real JID only to those who may see it, and always to itself) and the
-    /// notice's status codes.
+    /// `occupant`'s presence as `recipient` gets it at its session `to` (§7.2.3): from the
+    /// occupant's room JID, with its item (real JID only to those who may see it, and always
+    /// to itself: the session's own) and the notice's status codes.
     pub fn presence_of(
         &self,
         occupant: &Occupant,
         recipient: &Occupant,
+        to: &FullJid,
         notice: &Notice,
     ) -> Element {
         let is_self = occupant.jid == recipient.jid;
         let mut presence = Element::new("presence", ns::CLIENT)
             .with_attr("from", self.nick_jid(&occupant.nick))
-            .with_attr("to", recipient.jid.as_str());
+            .with_attr("to", to.as_str());
         if notice.unavailable {
             presence.set_attr("type", "unavailable");
         }
@@ -213,7 +219,12 @@ impl Room {
         let item = Item {
             affiliation: Some(self.affiliation(&occupant.jid.to_bare())),
             role: Some(occupant.role),
-            jid: (is_self || self.shows_jids_to(recipient)).then(|| occupant.jid.to_string()),
+            jid: if is_self {
+                Some(to.to_string())
+            } else {
+                self.shows_jids_to(recipient)
+                    .then(|| occupant.jid.to_string())
+            },
             nick: notice.nick.map(str::to_owned),
             actor: notice.actor.map(str::to_owned),
             reason: notice.reason.map(str::to_owned),
@@ -233,14 +244,18 @@ impl Room {
         presence.with_child(x.to_element())
     }
 
-    /// `occupant`'s presence to every occupant, the occupant itself last (§7.2.3: the
-    /// entrant's own presence ends the others'). The occupant may already have left the
-    /// list (it still gets its own).
+    /// `occupant`'s presence to every occupant's every session, the occupant's own sessions
+    /// last (§7.2.3: the entrant's own presence ends the others'). The occupant may already
+    /// have left the list (it still gets its own).
     pub fn broadcast_presence(&self, occupant: &Occupant, notice: &Notice, out: &mut Out) {
         for recipient in self.occupants.iter().filter(|r| r.jid != occupant.jid) {
-            out.push(self.presence_of(occupant, recipient, notice));
+            for to in recipient.sessions() {
+                out.push(self.presence_of(occupant, recipient, to, notice));
+            }
         }
-        out.push(self.presence_of(occupant, occupant, notice));
+        for to in occupant.sessions() {
+            out.push(self.presence_of(occupant, occupant, to, notice));
+        }
     }
 
     /// Removes the occupant at `index` and tells everyone, with `codes` (307 kicked, 301
@@ -263,14 +278,12 @@ impl Room {
             ..UserX::default()
         }
         .to_element();
+        let message = Element::new("message", ns::CLIENT)
+            .with_attr("type", "groupchat")
+            .with_attr("from", self.jid.as_str())
+            .with_child(x);
         for occupant in &self.occupants {
-            out.push(
-                Element::new("message", ns::CLIENT)
-                    .with_attr("type", "groupchat")
-                    .with_attr("from", self.jid.as_str())
-                    .with_attr("to", occupant.jid.as_str())
-                    .with_child(x.clone()),
-            );
+            occupant.to_each_session(&message, out);
         }
     }
 }
