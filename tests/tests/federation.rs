@@ -4,7 +4,7 @@
 //! their users over STARTTLS + dialback; a peer can't send from a domain it did not
 //! prove, a wrong dialback key is refused, and unreachable domains bounce.
 
-use jabberwock_tests::s2s::{federated, federated_pair, open_s2s, S2S_PORT};
+use jabberwock_tests::s2s::{bounces, federated, federated_pair, open_s2s, S2S_PORT};
 use jabberwock_tests::RawClient;
 
 #[tokio::test]
@@ -267,20 +267,7 @@ async fn unreachable_domains_bounce() {
         ("bob@nowhere.test", "m-nowhere", "remote-server-not-found"),
         ("bob@slow.test", "m-slow", "remote-server-timeout"),
     ] {
-        alice
-            .send(format!(
-                "<message to='{to}' type='chat' id='{id}'><body>hi</body></message>"
-            ))
-            .await;
-        let error = alice.read_stanza_containing(&format!("id=\"{id}\"")).await;
-        assert!(error.contains("type=\"error\""), "{error}");
-        assert!(error.contains(&format!("from=\"{to}\"")), "{error}");
-        assert!(
-            error.contains(&format!(
-                "<{condition} xmlns=\"urn:ietf:params:xml:ns:xmpp-stanzas\"/>"
-            )),
-            "{error}"
-        );
+        bounces(&mut alice, to, id, condition).await;
     }
     drop(blackhole);
 }

@@ -7,7 +7,7 @@
 //! connect to our listener ([`listener`], [`inbound`]); what they send, once dialback
 //! ([`dialback`]) proved the sending domain, enters the router through
 //! `Router::route_from_remote`. Peers are found through a static map in the config
-//! ([`config`]); DNS SRV comes later.
+//! ([`config`]), else DNS SRV and A/AAAA ([`resolve`]).
 
 mod config;
 mod dialback;
@@ -15,6 +15,7 @@ mod inbound;
 mod listener;
 mod outbound;
 mod pool;
+mod resolve;
 
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
@@ -64,19 +65,28 @@ pub(crate) struct Shared {
     shutdown: OnceLock<ShutdownSignal>,
     listeners: Mutex<Vec<TcpListener>>,
     pool: pool::Pool,
+    resolver: resolve::Resolver,
     tls: tokio_rustls::TlsConnector,
+    /// The same with ALPN `xmpp-server`, for XEP-0368 direct TLS.
+    tls_direct: tokio_rustls::TlsConnector,
 }
 
 impl Federation {
     fn new(config: S2sConfig) -> Self {
+        let tls = outbound::tls_connector();
+        // XEP-0368 §4: a direct TLS s2s connection names its protocol in ALPN.
+        let mut direct = (**tls.config()).clone();
+        direct.alpn_protocols = vec![b"xmpp-server".to_vec()];
         Federation(Arc::new(Shared {
+            resolver: resolve::Resolver::new(&config),
             config,
             secret: OnceLock::new(),
             server: OnceLock::new(),
             shutdown: OnceLock::new(),
             listeners: Mutex::new(Vec::new()),
             pool: pool::Pool::default(),
-            tls: outbound::tls_connector(),
+            tls,
+            tls_direct: tokio_rustls::TlsConnector::from(Arc::new(direct)),
         }))
     }
 }
