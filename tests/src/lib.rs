@@ -21,6 +21,7 @@ pub mod dns;
 pub mod flash_widget;
 pub mod muc;
 pub mod postgres;
+pub mod prosody;
 pub mod raw;
 pub mod s2s;
 pub mod server;

@@ -69,6 +69,8 @@ pub(crate) struct Shared {
     tls: tokio_rustls::TlsConnector,
     /// The same with ALPN `xmpp-server`, for XEP-0368 direct TLS.
     tls_direct: tokio_rustls::TlsConnector,
+    /// The c2s certificate with ALPN `xmpp-server` for incoming STARTTLS, set at start.
+    tls_in: OnceLock<tokio_rustls::TlsAcceptor>,
 }
 
 impl Federation {
@@ -87,6 +89,7 @@ impl Federation {
             pool: pool::Pool::default(),
             tls,
             tls_direct: tokio_rustls::TlsConnector::from(Arc::new(direct)),
+            tls_in: OnceLock::new(),
         }))
     }
 }
@@ -120,6 +123,14 @@ impl Remote for Federation {
             .map_err(crate::StartError::DialbackSecret)?;
         let _ = shared.secret.set(secret);
         let _ = shared.server.set(Arc::downgrade(server));
+        // COMPAT: Prosody offers ALPN `xmpp-server` in its STARTTLS handshakes too, and
+        // rustls refuses an offer with nothing in common with ours (RFC 7301 §3.2); the
+        // c2s acceptor says `xmpp-client` (XEP-0368), so s2s has its own.
+        let mut tls_in = (**server.tls.config()).clone();
+        tls_in.alpn_protocols = vec![b"xmpp-server".to_vec()];
+        let _ = shared
+            .tls_in
+            .set(tokio_rustls::TlsAcceptor::from(Arc::new(tls_in)));
         let bound = listener::bind(&server.config, &shared.config.listen).await?;
         *shared.listeners.lock().unwrap_or_else(|p| p.into_inner()) = bound;
         Ok(())
