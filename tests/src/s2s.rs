@@ -4,6 +4,7 @@
 
 use crate::raw::RawClient;
 use crate::server::{TestConfig, TestServer};
+use crate::slix::SlixIm;
 
 /// The s2s port every test server listens on, each on its own address.
 pub const S2S_PORT: u16 = 5269;
@@ -113,4 +114,47 @@ pub async fn bounces(client: &mut RawClient, to: &str, id: &str, condition: &str
         )),
         "{error}"
     );
+}
+
+/// `local` (nick alice) creates `room` as an instant room; `remote` (nick bob, a user of
+/// another server) enters it and sees alice there, alice sees bob come, and a groupchat
+/// message crosses each way (the room reflecting bob's own back to him).
+pub async fn remote_occupant_chats(local: &mut SlixIm, remote: &mut SlixIm, room: &str) {
+    let created = local
+        .command(&format!(
+            r#"{{"cmd": "join", "room": "{room}", "nick": "alice"}}"#
+        ))
+        .await;
+    assert!(created.contains("201"), "{created}");
+    local
+        .command(&format!(r#"{{"cmd": "instant", "room": "{room}"}}"#))
+        .await;
+    let entered = remote
+        .command(&format!(
+            r#"{{"cmd": "join", "room": "{room}", "nick": "bob"}}"#
+        ))
+        .await;
+    assert!(entered.contains(r#""occupants": ["alice"]"#), "{entered}");
+    local
+        .expect_all(&["muc_presence", r#""nick": "bob""#, r#""type": "available""#])
+        .await;
+    local
+        .command(&format!(
+            r#"{{"cmd": "say", "room": "{room}", "body": "welcome, bob"}}"#
+        ))
+        .await;
+    remote
+        .expect_all(&["groupchat", r#""nick": "alice""#, "welcome, bob"])
+        .await;
+    remote
+        .command(&format!(
+            r#"{{"cmd": "say", "room": "{room}", "body": "thanks, alice"}}"#
+        ))
+        .await;
+    local
+        .expect_all(&["groupchat", r#""nick": "bob""#, "thanks, alice"])
+        .await;
+    remote
+        .expect_all(&["groupchat", r#""nick": "bob""#, "thanks, alice"])
+        .await;
 }

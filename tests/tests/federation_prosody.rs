@@ -8,7 +8,7 @@ use std::net::Ipv4Addr;
 
 use jabberwock_tests::dns::TestDns;
 use jabberwock_tests::prosody::{require_root, Prosody};
-use jabberwock_tests::s2s::federated_at;
+use jabberwock_tests::s2s::{federated_at, remote_occupant_chats};
 use jabberwock_tests::slix::SlixIm;
 
 /// The test's network: a.test on .1, b.test on .2, the nameserver on .53.
@@ -34,6 +34,7 @@ async fn prosody_and_jabberwock_users_subscribe_see_presence_and_chat() {
     require_root("Prosody as a peer");
     let dns = TestDns::start(&format!("{}:53", ip(53)));
     dns.a("a.test", ip(1));
+    dns.a("conference.a.test", ip(1));
     dns.srv("_xmpp-server._tcp.b.test", 0, 0, 5269, "b.test.");
     dns.a("b.test", ip(2));
     let resolvers = format!("resolvers = [\"{}\"]", dns.addr);
@@ -43,10 +44,17 @@ async fn prosody_and_jabberwock_users_subscribe_see_presence_and_chat() {
     a.add_user("alice@a.test", "alicepw");
     b.register("bob", "bobpw");
 
-    let mut alice = SlixIm::spawn("alice@a.test/slix", "alicepw", a.c2s.port(), &a.cert_path());
+    // slixmpp with its XEP-0045 plugin (slix_muc.py: slix_im.py's commands and more).
+    let mut alice = SlixIm::spawn_script(
+        "slix_muc.py",
+        "alice@a.test/slix",
+        "alicepw",
+        a.c2s.port(),
+        &a.cert_path(),
+    );
     alice.expect_all(&["session_start"]).await;
     let mut bob = SlixIm::spawn_script_at(
-        "slix_im.py",
+        "slix_muc.py",
         "bob@b.test/slix",
         "bobpw",
         b.c2s,
@@ -137,6 +145,10 @@ async fn prosody_and_jabberwock_users_subscribe_see_presence_and_chat() {
         "\"available\"",
     ])
     .await;
+
+    // Bob, on Prosody, enters a room of ours (Prosody finds conference.a.test through
+    // DNS) and chats with Alice there.
+    remote_occupant_chats(&mut alice, &mut bob, "lounge@conference.a.test").await;
 
     // Both directions were dialback-authenticated streams, as each side logs them.
     assert!(
