@@ -30,7 +30,7 @@ impl Drop for LogOnPanic<'_> {
 }
 
 #[tokio::test]
-async fn prosody_and_jabberwock_users_subscribe_see_presence_and_chat() {
+async fn prosody_and_jabberwock_users_subscribe_see_presence_chat_and_share_a_room() {
     require_root("Prosody as a peer");
     let dns = TestDns::start(&format!("{}:53", ip(53)));
     dns.a("a.test", ip(1));
