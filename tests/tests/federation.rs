@@ -4,7 +4,10 @@
 //! their users over STARTTLS + dialback; a peer can't send from a domain it did not
 //! prove, a wrong dialback key is refused, and unreachable domains bounce.
 
-use jabberwock_tests::s2s::{federated, federated_pair, open_s2s, S2S_PORT};
+use jabberwock_tests::s2s::{
+    bounces, federated, federated_pair, open_s2s, remote_occupant_chats, S2S_PORT,
+};
+use jabberwock_tests::slix::SlixIm;
 use jabberwock_tests::RawClient;
 
 #[tokio::test]
@@ -267,20 +270,59 @@ async fn unreachable_domains_bounce() {
         ("bob@nowhere.test", "m-nowhere", "remote-server-not-found"),
         ("bob@slow.test", "m-slow", "remote-server-timeout"),
     ] {
-        alice
-            .send(format!(
-                "<message to='{to}' type='chat' id='{id}'><body>hi</body></message>"
-            ))
-            .await;
-        let error = alice.read_stanza_containing(&format!("id=\"{id}\"")).await;
-        assert!(error.contains("type=\"error\""), "{error}");
-        assert!(error.contains(&format!("from=\"{to}\"")), "{error}");
-        assert!(
-            error.contains(&format!(
-                "<{condition} xmlns=\"urn:ietf:params:xml:ns:xmpp-stanzas\"/>"
-            )),
-            "{error}"
-        );
+        bounces(&mut alice, to, id, condition).await;
     }
     drop(blackhole);
+}
+
+/// slixmpp's XEP-0045 client (tests/clients/slix_muc.py) as `jid`, logged in to `server`
+/// and available.
+async fn slix_muc(server: &jabberwock_tests::TestServer, jid: &str, password: &str) -> SlixIm {
+    let mut client = SlixIm::spawn_script(
+        "slix_muc.py",
+        &format!("{jid}/slix"),
+        password,
+        server.c2s.port(),
+        &server.cert_path(),
+    );
+    client.expect_all(&["session_start"]).await;
+    client.command(r#"{"cmd": "available"}"#).await;
+    client
+}
+
+/// A user of b.test enters a room of a.test's MUC service (its domain, conference.a.test,
+/// is in b.test's map and is dialback-authenticated on a stream of its own), sees the
+/// local occupant, chats both ways and sees the local occupant leave.
+#[tokio::test]
+async fn a_remote_user_joins_a_room_and_chats_with_local_occupants() {
+    let a_addr = format!("127.0.5.1:{S2S_PORT}");
+    let a = federated(
+        "a.test",
+        "127.0.5.1",
+        &[("b.test", format!("127.0.5.2:{S2S_PORT}"))],
+        &[],
+    );
+    let b = federated(
+        "b.test",
+        "127.0.5.2",
+        &[("a.test", a_addr.clone()), ("conference.a.test", a_addr)],
+        &[],
+    );
+    a.add_user("alice@a.test", "alicepw");
+    b.add_user("bob@b.test", "bobpw");
+    let room = "lounge@conference.a.test";
+    let mut alice = slix_muc(&a, "alice@a.test", "alicepw").await;
+    let mut bob = slix_muc(&b, "bob@b.test", "bobpw").await;
+    remote_occupant_chats(&mut alice, &mut bob, room).await;
+
+    // Alice goes offline: she leaves the room, and Bob is told.
+    alice.command(r#"{"cmd": "unavailable"}"#).await;
+    bob.expect_all(&[
+        "muc_presence",
+        r#""nick": "alice""#,
+        r#""type": "unavailable""#,
+    ])
+    .await;
+    assert!(bob.quit().await);
+    assert!(alice.quit().await);
 }

@@ -14,8 +14,15 @@ pub struct S2sConfig {
     /// Where other servers connect (RFC 6120 §14.7: port 5269).
     pub listen: Vec<SocketAddr>,
     /// Remote domains and the address each is reached at (`"b.test" = "127.0.0.1:5270"`),
-    /// instead of DNS, which this version does not ask yet.
+    /// asked before DNS: a domain listed here is never looked up.
     pub peers: BTreeMap<String, String>,
+    /// Nameservers asked for SRV, A and AAAA records (`["127.0.0.53:53"]`); empty = the
+    /// system's (/etc/resolv.conf).
+    pub resolvers: Vec<SocketAddr>,
+    /// Seconds a domain that could not be reached is not tried again: stanzas for it
+    /// bounce at once with the same error, so a dead domain costs one lookup and one
+    /// connection attempt per period rather than per stanza. 0 = try every time.
+    pub retry_after: u64,
     /// Seconds to connect, STARTTLS and pass dialback before queued stanzas bounce with
     /// `remote-server-timeout`.
     pub connect_timeout: u64,
@@ -35,6 +42,8 @@ impl Default for S2sConfig {
                 SocketAddr::from(([0u16; 8], 5269)),
             ],
             peers: BTreeMap::new(),
+            resolvers: Vec::new(),
+            retry_after: 30,
             connect_timeout: 10,
             idle_timeout: 600,
             require_encryption: true,
@@ -50,6 +59,10 @@ impl S2sConfig {
 
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_secs(self.idle_timeout)
+    }
+
+    pub fn retry_after(&self) -> Duration {
+        Duration::from_secs(self.retry_after)
     }
 
     /// The address `domain` is reached at, if the static map has it.

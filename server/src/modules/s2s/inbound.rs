@@ -126,7 +126,8 @@ impl Inbound<'_> {
     async fn element(&mut self, element: Element) -> Result<(), StreamError> {
         if element.is("starttls", ns::TLS) && !self.conn.is_encrypted() {
             let _ = self.conn.send(&Element::new("proceed", ns::TLS)).await;
-            return self.conn.start_tls(&self.server.tls).await.map_err(|e| {
+            let acceptor = self.shared.tls_in.get().unwrap_or(&self.server.tls);
+            return self.conn.start_tls(acceptor).await.map_err(|e| {
                 tracing::info!(error = %e, "s2s TLS handshake failed");
                 error(StreamCondition::UndefinedCondition, "TLS handshake failed")
             });

@@ -7,7 +7,7 @@
 //! connect to our listener ([`listener`], [`inbound`]); what they send, once dialback
 //! ([`dialback`]) proved the sending domain, enters the router through
 //! `Router::route_from_remote`. Peers are found through a static map in the config
-//! ([`config`]); DNS SRV comes later.
+//! ([`config`]), else DNS SRV and A/AAAA ([`resolve`]).
 
 mod config;
 mod dialback;
@@ -15,6 +15,7 @@ mod inbound;
 mod listener;
 mod outbound;
 mod pool;
+mod resolve;
 
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
@@ -64,19 +65,31 @@ pub(crate) struct Shared {
     shutdown: OnceLock<ShutdownSignal>,
     listeners: Mutex<Vec<TcpListener>>,
     pool: pool::Pool,
+    resolver: resolve::Resolver,
     tls: tokio_rustls::TlsConnector,
+    /// The same with ALPN `xmpp-server`, for XEP-0368 direct TLS.
+    tls_direct: tokio_rustls::TlsConnector,
+    /// The c2s certificate with ALPN `xmpp-server` for incoming STARTTLS, set at start.
+    tls_in: OnceLock<tokio_rustls::TlsAcceptor>,
 }
 
 impl Federation {
     fn new(config: S2sConfig) -> Self {
+        let tls = outbound::tls_connector();
+        // XEP-0368 §4: a direct TLS s2s connection names its protocol in ALPN.
+        let mut direct = (**tls.config()).clone();
+        direct.alpn_protocols = vec![b"xmpp-server".to_vec()];
         Federation(Arc::new(Shared {
+            resolver: resolve::Resolver::new(&config),
             config,
             secret: OnceLock::new(),
             server: OnceLock::new(),
             shutdown: OnceLock::new(),
             listeners: Mutex::new(Vec::new()),
             pool: pool::Pool::default(),
-            tls: outbound::tls_connector(),
+            tls,
+            tls_direct: tokio_rustls::TlsConnector::from(Arc::new(direct)),
+            tls_in: OnceLock::new(),
         }))
     }
 }
@@ -110,6 +123,14 @@ impl Remote for Federation {
             .map_err(crate::StartError::DialbackSecret)?;
         let _ = shared.secret.set(secret);
         let _ = shared.server.set(Arc::downgrade(server));
+        // COMPAT: Prosody offers ALPN `xmpp-server` in its STARTTLS handshakes too, and
+        // rustls refuses an offer with nothing in common with ours (RFC 7301 §3.2); the
+        // c2s acceptor says `xmpp-client` (XEP-0368), so s2s has its own.
+        let mut tls_in = (**server.tls.config()).clone();
+        tls_in.alpn_protocols = vec![b"xmpp-server".to_vec()];
+        let _ = shared
+            .tls_in
+            .set(tokio_rustls::TlsAcceptor::from(Arc::new(tls_in)));
         let bound = listener::bind(&server.config, &shared.config.listen).await?;
         *shared.listeners.lock().unwrap_or_else(|p| p.into_inner()) = bound;
         Ok(())

@@ -2,7 +2,6 @@
 //! the peer's address, STARTTLS (§5), then XEP-0220 dialback for the (local, remote)
 //! pair; stanzas queued meanwhile go out once it passed, and an idle stream is closed.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use jabberwock_protocol::dialback::{self, Dialback, Kind, Outcome};
@@ -14,11 +13,11 @@ use jabberwock_protocol::xml::Element;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::{sleep_until, timeout, Instant};
 
 use super::pool::{self, Pair};
+use super::resolve;
 use super::Shared;
 use crate::server::Server;
 use crate::stream::connection::{Connection, ReadError};
@@ -27,8 +26,8 @@ use crate::stream::transport::Transport;
 /// Why an outgoing stream could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
-    #[error("no address known for {0}")]
-    NoAddress(String),
+    #[error("{0}")]
+    Find(#[from] resolve::FindError),
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
     #[error("stream: {0}")]
@@ -58,13 +57,14 @@ pub async fn open(
     local: &str,
     remote: &str,
 ) -> Result<Opened, OpenError> {
-    let addr: SocketAddr = shared
-        .config
-        .peer(remote)
-        .ok_or_else(|| OpenError::NoAddress(remote.to_owned()))?;
-    let tcp = TcpStream::connect(addr).await?;
-    let _ = tcp.set_nodelay(true);
-    let mut conn = Connection::server_to_server(Transport::Plain(tcp), addr, server.limits());
+    let found = shared.resolver.connect(&shared.config, remote).await?;
+    let _ = found.tcp.set_nodelay(true);
+    let transport = Transport::Plain(found.tcp);
+    let mut conn = Connection::server_to_server(transport, found.addr, server.limits());
+    if found.direct_tls {
+        conn.start_tls_client(&shared.tls_direct, tls_name(remote)?)
+            .await?;
+    }
     let (mut header, mut features) = exchange_headers(&mut conn, local, remote).await?;
     if !conn.is_encrypted() {
         if features.get_child("starttls", ns::TLS).is_some() {
@@ -73,9 +73,8 @@ pub async fn open(
             if !proceed.is("proceed", ns::TLS) {
                 return Err(OpenError::Unexpected(proceed.name().to_owned()));
             }
-            let name = ServerName::try_from(remote.to_owned())
-                .map_err(|_| OpenError::Unexpected("a domain that is no TLS name".into()))?;
-            conn.start_tls_client(&shared.tls, name).await?;
+            conn.start_tls_client(&shared.tls, tls_name(remote)?)
+                .await?;
             (header, features) = exchange_headers(&mut conn, local, remote).await?;
         } else if shared.config.require_encryption {
             return Err(OpenError::NoTls);
@@ -84,6 +83,11 @@ pub async fn open(
     let _ = features;
     let stream_id = header.id.ok_or(OpenError::NoStreamId)?;
     Ok(Opened { conn, stream_id })
+}
+
+fn tls_name(remote: &str) -> Result<ServerName<'static>, OpenError> {
+    ServerName::try_from(remote.to_owned())
+        .map_err(|_| OpenError::Unexpected("a domain that is no TLS name".into()))
 }
 
 /// Sends our header, reads the peer's and its features.
@@ -247,6 +251,9 @@ async fn give_up(
     condition: Condition,
 ) {
     shared.pool.remove(pair, queue);
+    shared
+        .pool
+        .failed(&pair.1, condition, shared.config.retry_after());
     rx.close();
     while let Ok(stanza) = rx.try_recv() {
         pool::bounce(server, stanza, condition).await;

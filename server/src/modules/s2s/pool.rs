@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use jabberwock_protocol::jid::Jid;
 use jabberwock_protocol::stanza::{Condition, IqType, Stanza, StanzaError, StanzaKind};
@@ -21,9 +22,34 @@ pub type Pair = (String, String);
 #[derive(Default)]
 pub struct Pool {
     queues: Mutex<HashMap<Pair, mpsc::Sender<Element>>>,
+    /// Remote domains whose last attempt failed: until when, and the error it earned.
+    failed: Mutex<HashMap<String, (Instant, Condition)>>,
 }
 
 impl Pool {
+    /// `remote` could not be reached: stanzas for it bounce with `condition` for `period`
+    /// without a new attempt (ejabberd's s2s retry delay), so a dead domain costs one
+    /// lookup and one connect per period, not per stanza.
+    pub fn failed(&self, remote: &str, condition: Condition, period: Duration) {
+        if period.is_zero() {
+            return;
+        }
+        let mut failed = self.failed.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        // Forgotten once due, so the map holds only the recently failed.
+        failed.retain(|_, (until, _)| *until > now);
+        failed.insert(remote.to_owned(), (now + period, condition));
+    }
+
+    /// The error `remote` earns while its last failure is recent.
+    fn recently_failed(&self, remote: &str) -> Option<Condition> {
+        let failed = self.failed.lock().unwrap_or_else(|p| p.into_inner());
+        failed
+            .get(remote)
+            .filter(|(until, _)| *until > Instant::now())
+            .map(|(_, condition)| *condition)
+    }
+
     /// Forgets `pair`'s queue if it is still `queue` (a newer stream may have replaced it).
     pub fn remove(&self, pair: &Pair, queue: &mpsc::Sender<Element>) {
         let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
@@ -45,9 +71,9 @@ pub fn send(shared: &Arc<Shared>, stanza: Element) {
         tracing::debug!("stanza for a remote domain without a valid from or to dropped");
         return;
     };
-    if shared.config.peer(&remote).is_none() {
-        tracing::info!(%remote, "no address known for a remote domain");
-        return bounce_later(shared, stanza, Condition::RemoteServerNotFound);
+    if let Some(condition) = shared.pool.recently_failed(&remote) {
+        tracing::debug!(%remote, "remote domain failed recently: stanza bounced");
+        return bounce_later(shared, stanza, condition);
     }
     let pair = (local, remote);
     let mut queues = shared.pool.queues.lock().unwrap_or_else(|p| p.into_inner());
