@@ -76,3 +76,12 @@ pub async fn open_s2s(
     }
     (peer, features)
 }
+
+/// The log line of a stream authenticated for (`local`, `remote`) by `method` ("EXTERNAL" or
+/// "dialback"), `direction` "incoming" or "outgoing", over TLS 1.3.
+pub fn authenticated(direction: &str, local: &str, remote: &str, method: &str) -> String {
+    format!(
+        "s2s stream authenticated direction={direction} local={local} remote={remote} \
+         method={method} tls=TLSv1.3"
+    )
+}
