@@ -2,6 +2,10 @@
 //! its own (so every server listens on the standard s2s port 5269 and the static peer maps
 //! are known before any starts), and a raw peer that speaks `jabber:server` by hand.
 
+use std::path::PathBuf;
+
+use tempfile::TempDir;
+
 use crate::raw::RawClient;
 use crate::server::{TestConfig, TestServer};
 
@@ -11,6 +15,16 @@ pub const S2S_PORT: u16 = 5269;
 /// A server for `domain` whose s2s listener is `ip:5269`, with `peers` (domain, address)
 /// in its static map and `lines` added to `[modules.s2s]`.
 pub fn federated(domain: &str, ip: &str, peers: &[(&str, String)], lines: &[&str]) -> TestServer {
+    start_federated(federated_config(domain, ip, peers, lines))
+}
+
+/// The config [`federated`] starts a server with, for a test to add to.
+pub fn federated_config(
+    domain: &str,
+    ip: &str,
+    peers: &[(&str, String)],
+    lines: &[&str],
+) -> TestConfig {
     let map: Vec<String> = peers
         .iter()
         .map(|(d, a)| format!("{d:?} = {a:?}"))
@@ -25,22 +39,117 @@ pub fn federated(domain: &str, ip: &str, peers: &[(&str, String)], lines: &[&str
     for line in lines {
         config = config.section("modules.s2s", line);
     }
+    config
+}
+
+/// Starts a server from [`federated_config`] and waits until it serves.
+pub fn start_federated(config: TestConfig) -> TestServer {
     let server = TestServer::start_with(config);
     server.wait_started();
     server
 }
 
+/// A throwaway certificate authority (RFC 5280) made by the test: the certificates it
+/// issues pass a server's check once the server trusts its file (`ca_file`).
+pub struct TestCa {
+    dir: TempDir,
+    cert: rcgen::Certificate,
+    key: rcgen::KeyPair,
+}
+
+impl Default for TestCa {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TestCa {
+    pub fn new() -> TestCa {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let key = rcgen::KeyPair::generate().expect("CA key");
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "Jabberwock test CA");
+        let cert = params.self_signed(&key).expect("CA certificate");
+        std::fs::write(dir.path().join("ca.pem"), cert.pem()).expect("write the CA");
+        TestCa { dir, cert, key }
+    }
+
+    /// The CA's certificate (PEM), what a server's `ca_file` names.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    /// Issues a certificate for the DNS names `names`, written as `LABEL.pem` and
+    /// `LABEL.key`; returns their paths.
+    pub fn issue(&self, label: &str, names: &[&str]) -> (PathBuf, PathBuf) {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let params = rcgen::CertificateParams::new(names).expect("params");
+        let cert = params
+            .signed_by(&key, &self.cert, &self.key)
+            .expect("certificate");
+        let cert_path = self.dir.path().join(format!("{label}.pem"));
+        let key_path = self.dir.path().join(format!("{label}.key"));
+        std::fs::write(&cert_path, cert.pem()).expect("write the certificate");
+        std::fs::write(&key_path, key.serialize_pem()).expect("write the key");
+        (cert_path, key_path)
+    }
+
+    /// `config` serving a certificate for `names` issued by this CA, and trusting it for
+    /// peers; returns the config and the certificate's path (what clients pin).
+    pub fn configure(
+        &self,
+        config: TestConfig,
+        label: &str,
+        names: &[&str],
+    ) -> (TestConfig, PathBuf) {
+        let (cert, key) = self.issue(label, names);
+        let config = config
+            .section("tls", &format!("cert = {:?}", cert.display().to_string()))
+            .section("tls", &format!("key = {:?}", key.display().to_string()))
+            .section(
+                "modules.s2s",
+                &format!("ca_file = {:?}", self.ca_file().display().to_string()),
+            );
+        (config, cert)
+    }
+}
+
+/// The first log line of `server` containing `needle` (waiting for it as `wait_log` does).
+pub fn log_line(server: &TestServer, needle: &str) -> String {
+    assert!(
+        server.wait_log(needle),
+        "no {needle:?} in {}",
+        server.log_text()
+    );
+    server
+        .log_text()
+        .lines()
+        .find(|l| l.contains(needle))
+        .map(str::to_owned)
+        .unwrap_or_default()
+}
+
 /// `a.test` on 127.0.NET.1 and `b.test` on 127.0.NET.2, each in the other's map.
 pub fn federated_pair(net: u8) -> (TestServer, TestServer) {
+    let (a, b) = federated_pair_configs(net);
+    (start_federated(a), start_federated(b))
+}
+
+/// The configs of [`federated_pair`], for a test to add to.
+pub fn federated_pair_configs(net: u8) -> (TestConfig, TestConfig) {
     let a_addr = format!("127.0.{net}.1:{S2S_PORT}");
     let b_addr = format!("127.0.{net}.2:{S2S_PORT}");
-    let a = federated(
+    let a = federated_config(
         "a.test",
         &format!("127.0.{net}.1"),
         &[("b.test", b_addr)],
         &[],
     );
-    let b = federated(
+    let b = federated_config(
         "b.test",
         &format!("127.0.{net}.2"),
         &[("a.test", a_addr)],

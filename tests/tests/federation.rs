@@ -1,11 +1,18 @@
-//! Federation (RFC 6120 server-to-server streams, XEP-0220 dialback): two Jabberwock
-//! instances, `a.test` and `b.test`, each on its own loopback address and found through
-//! the other's static peer map, carry messages, IQs, presence and subscriptions between
-//! their users over STARTTLS + dialback; a peer can't send from a domain it did not
-//! prove, a wrong dialback key is refused, and unreachable domains bounce.
+//! Federation (RFC 6120 server-to-server streams, XEP-0178 SASL EXTERNAL, XEP-0220
+//! dialback): two Jabberwock instances, `a.test` and `b.test`, each on its own loopback
+//! address and found through the other's static peer map, carry messages, IQs, presence
+//! and subscriptions between their users over STARTTLS, authenticated by certificates
+//! from a CA the test makes or by dialback; a peer can't send from a domain it did not
+//! prove, a wrong dialback key is refused, policy (a required valid certificate, a deny
+//! list, a limit per address) refuses streams, and unreachable domains bounce.
 
-use jabberwock_tests::s2s::{authenticated, federated, federated_pair, open_s2s, S2S_PORT};
-use jabberwock_tests::RawClient;
+use std::path::PathBuf;
+
+use jabberwock_tests::s2s::{
+    authenticated, federated, federated_pair, federated_pair_configs, log_line, open_s2s,
+    start_federated, TestCa, S2S_PORT,
+};
+use jabberwock_tests::{RawClient, TestServer};
 
 #[tokio::test]
 async fn two_servers_carry_messages_iqs_presence_and_subscriptions() {
@@ -284,4 +291,247 @@ async fn unreachable_domains_bounce() {
         );
     }
     drop(blackhole);
+}
+
+/// [`federated_pair_configs`]'s servers, each serving a certificate the test CA issued
+/// for the names given and trusting that CA, b.test with `b_policy`'s (table, line)s.
+/// Returns each server with the certificate its clients pin.
+fn pair_with_certificates(
+    net: u8,
+    ca: &TestCa,
+    a_names: &[&str],
+    b_names: &[&str],
+    b_policy: &[(&str, &str)],
+) -> ((TestServer, PathBuf), (TestServer, PathBuf)) {
+    let (a, b) = federated_pair_configs(net);
+    let (a, a_cert) = ca.configure(a, "a", a_names);
+    let (mut b, b_cert) = ca.configure(b, "b", b_names);
+    for (table, line) in b_policy {
+        b = b.section(table, line);
+    }
+    ((start_federated(a), a_cert), (start_federated(b), b_cert))
+}
+
+/// Alice on a.test and Bob on b.test, logged in (each pinning its server's certificate).
+async fn alice_and_bob(
+    (a, a_cert): &(TestServer, PathBuf),
+    (b, b_cert): &(TestServer, PathBuf),
+) -> (RawClient, RawClient) {
+    a.add_user("alice@a.test", "alicepw");
+    b.add_user("bob@b.test", "bobpw");
+    let (alice, _) =
+        RawClient::login_standard_at(a.c2s, a_cert, "a.test", "alice", "alicepw", "home").await;
+    let (bob, _) =
+        RawClient::login_standard_at(b.c2s, b_cert, "b.test", "bob", "bobpw", "desk").await;
+    (alice, bob)
+}
+
+/// A chat message from `from` to `to`, received.
+async fn message_crosses(from: &mut RawClient, receiver: &mut RawClient, to: &str, body: &str) {
+    from.send(format!(
+        "<message to='{to}' type='chat'><body>{body}</body></message>"
+    ))
+    .await;
+    let got = receiver.read_stanza_containing(body).await;
+    assert!(got.starts_with("<message"), "{got}");
+}
+
+/// A chat message from `client` to `to` comes back as an error with `condition`.
+async fn message_bounces(client: &mut RawClient, to: &str, id: &str, condition: &str) {
+    client
+        .send(format!(
+            "<message to='{to}' type='chat' id='{id}'><body>lost</body></message>"
+        ))
+        .await;
+    let error = client.read_stanza_containing(&format!("id=\"{id}\"")).await;
+    assert!(error.contains("type=\"error\""), "{error}");
+    assert!(
+        error.contains(&format!(
+            "<{condition} xmlns=\"urn:ietf:params:xml:ns:xmpp-stanzas\"/>"
+        )),
+        "{error}"
+    );
+}
+
+/// Both servers' certificates come from a CA both trust: each side offers and uses SASL
+/// EXTERNAL (XEP-0178), no dialback happens, and messages flow both ways.
+#[tokio::test]
+async fn certificates_from_a_trusted_ca_authenticate_with_sasl_external_both_ways() {
+    let ca = TestCa::new();
+    let (a, b) = pair_with_certificates(5, &ca, &["a.test"], &["b.test"], &[]);
+    let (mut alice, mut bob) = alice_and_bob(&a, &b).await;
+    message_crosses(&mut alice, &mut bob, "bob@b.test", "over external a").await;
+    message_crosses(&mut bob, &mut alice, "alice@a.test", "over external b").await;
+    let ((a, _), (b, _)) = (a, b);
+    for (server, direction, local, remote) in [
+        (&a, "outgoing", "a.test", "b.test"),
+        (&a, "incoming", "a.test", "b.test"),
+        (&b, "outgoing", "b.test", "a.test"),
+        (&b, "incoming", "b.test", "a.test"),
+    ] {
+        log_line(server, &authenticated(direction, local, remote, "EXTERNAL"));
+    }
+    for server in [&a, &b] {
+        assert!(
+            !server.log_text().contains("method=dialback"),
+            "{}",
+            server.log_text()
+        );
+    }
+}
+
+/// a.test's certificate names another domain: b.test offers it no EXTERNAL and dialback
+/// authenticates it instead, while b.test's good certificate still gets EXTERNAL.
+#[tokio::test]
+async fn a_certificate_for_the_wrong_name_falls_back_to_dialback() {
+    let ca = TestCa::new();
+    let (a, b) = pair_with_certificates(6, &ca, &["wrong.test"], &["b.test"], &[]);
+    let (mut alice, mut bob) = alice_and_bob(&a, &b).await;
+    message_crosses(&mut alice, &mut bob, "bob@b.test", "over dialback").await;
+    message_crosses(&mut bob, &mut alice, "alice@a.test", "over external").await;
+    let ((a, _), (b, _)) = (a, b);
+    log_line(
+        &a,
+        &authenticated("outgoing", "a.test", "b.test", "dialback"),
+    );
+    log_line(
+        &b,
+        &authenticated("incoming", "b.test", "a.test", "dialback"),
+    );
+    log_line(
+        &a,
+        &authenticated("incoming", "a.test", "b.test", "EXTERNAL"),
+    );
+    log_line(
+        &b,
+        &authenticated("outgoing", "b.test", "a.test", "EXTERNAL"),
+    );
+}
+
+/// b.test requires a valid certificate of a.test, whose certificate names another
+/// domain: the stream is refused both ways and messages bounce.
+#[tokio::test]
+async fn a_required_valid_certificate_refuses_the_stream_and_messages_bounce() {
+    let ca = TestCa::new();
+    let policy = [(
+        "modules.s2s.domains.\"a.test\"",
+        "require_valid_certificate = true",
+    )];
+    let (a, b) = pair_with_certificates(7, &ca, &["wrong.test"], &["b.test"], &policy);
+    let (mut alice, mut bob) = alice_and_bob(&a, &b).await;
+    message_bounces(&mut alice, "bob@b.test", "to-b", "remote-server-not-found").await;
+    message_bounces(&mut bob, "alice@a.test", "to-a", "remote-server-not-found").await;
+    let ((_a, _), (b, _)) = (a, b);
+    let refused = log_line(&b, "dialback refused by policy");
+    assert!(
+        refused.contains("a valid certificate is required"),
+        "{refused}"
+    );
+    let outgoing = log_line(&b, "could not reach the remote server");
+    assert!(
+        outgoing.contains("a valid certificate is required"),
+        "{outgoing}"
+    );
+    assert!(
+        !b.log_text().contains("s2s stream authenticated"),
+        "{}",
+        b.log_text()
+    );
+}
+
+/// a.test denies b.test: Alice's message for Bob bounces `not-allowed` at once (RFC 6120
+/// §8.3.3.10), and b.test's stream to a.test is refused with `policy-violation`, so
+/// Bob's message bounces too.
+#[tokio::test]
+async fn a_denied_domain_can_neither_send_nor_receive() {
+    let (a, b) = federated_pair_configs(8);
+    let a = start_federated(a.section("modules.s2s", "deny = [\"b.test\"]"));
+    let b = start_federated(b);
+    let (a_cert, b_cert) = (a.cert_path(), b.cert_path());
+    let (a, b) = ((a, a_cert), (b, b_cert));
+    let (mut alice, mut bob) = alice_and_bob(&a, &b).await;
+    message_bounces(&mut alice, "bob@b.test", "to-b", "not-allowed").await;
+    message_bounces(&mut bob, "alice@a.test", "to-a", "remote-server-not-found").await;
+    let refused = log_line(&a.0, "incoming stream refused");
+    assert!(refused.contains("policy-violation"), "{refused}");
+    log_line(&a.0, "stream from a denied domain");
+    log_line(&a.0, "stanza for a denied domain bounced");
+}
+
+/// a.test's own domain and its MUC service both send to b.test: the service's stanza
+/// rides the stream a.test opened, authenticated there by a second dialback (XEP-0220
+/// §2.5), so b.test sees both domains authenticated on one TCP connection.
+#[tokio::test]
+async fn two_of_our_domains_share_one_outgoing_stream() {
+    let a_addr = format!("127.0.9.1:{S2S_PORT}");
+    let a = federated(
+        "a.test",
+        "127.0.9.1",
+        &[("b.test", format!("127.0.9.2:{S2S_PORT}"))],
+        &[],
+    );
+    let b = federated(
+        "b.test",
+        "127.0.9.2",
+        &[("a.test", a_addr.clone()), ("conference.a.test", a_addr)],
+        &[],
+    );
+    let (a_cert, b_cert) = (a.cert_path(), b.cert_path());
+    let (a, b) = ((a, a_cert), (b, b_cert));
+    let (mut alice, mut bob) = alice_and_bob(&a, &b).await;
+    message_crosses(&mut alice, &mut bob, "bob@b.test", "first from a.test").await;
+    // Bob asks the MUC service; its answer, whatever it is, comes from conference.a.test
+    // to b.test.
+    bob.send("<iq type='get' to='conference.a.test' id='d1'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>")
+        .await;
+    let answer = bob.read_stanza_containing("id=\"d1\"").await;
+    assert!(answer.contains("from=\"conference.a.test\""), "{answer}");
+    let ((a, _), (b, _)) = (a, b);
+    log_line(
+        &a,
+        &authenticated("outgoing", "conference.a.test", "b.test", "dialback"),
+    );
+    let first = log_line(
+        &b,
+        &authenticated("incoming", "b.test", "a.test", "dialback"),
+    );
+    let second = log_line(
+        &b,
+        &authenticated("incoming", "b.test", "conference.a.test", "dialback"),
+    );
+    let peer = |line: &str| {
+        line.split("peer=")
+            .nth(1)
+            .and_then(|rest| rest.split(['}', ' ']).next())
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("no peer address in {line}"))
+    };
+    assert_eq!(peer(&first), peer(&second), "{first}\n{second}");
+}
+
+/// With `max_streams_per_address = 1`, a second stream from the same address is refused
+/// with `policy-violation` while the first goes on.
+#[tokio::test]
+async fn the_incoming_limit_per_address_refuses_the_extra_stream() {
+    let a = federated(
+        "a.test",
+        "127.0.10.1",
+        &[],
+        &["max_streams_per_address = 1"],
+    );
+    let a_addr = format!("127.0.10.1:{S2S_PORT}").parse().unwrap();
+    let (mut first, features) = open_s2s(a_addr, "x.test", "a.test", None).await;
+    assert!(features.contains("starttls"), "{features}");
+    let mut second = RawClient::connect(a_addr).await;
+    let closed = second.read_to_close().await;
+    assert!(
+        closed.contains("<policy-violation xmlns=\"urn:ietf:params:xml:ns:xmpp-streams\"/>"),
+        "{closed}"
+    );
+    log_line(&a, "too many from this address");
+    // The first stream is still served: STARTTLS proceeds.
+    first
+        .send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+        .await;
+    first.read_until("<proceed").await;
 }
