@@ -155,14 +155,15 @@ impl Inbound<'_> {
         let mut features = Element::new("features", ns::STREAM);
         let encrypted = self.conn.is_encrypted();
         // XEP-0178 §3: EXTERNAL only when the certificate proves the header's domain.
-        let external = encrypted
-            && !self.sasl_done
-            && self
-                .from
-                .as_deref()
-                .is_some_and(|from| self.shared.certificate_proves(&self.conn, from).is_ok());
-        if external {
-            features.push_child(sasl::mechanisms(&["EXTERNAL"]));
+        if let (true, false, Some(from)) = (encrypted, self.sasl_done, self.from.as_deref()) {
+            match self.shared.certificate_proves(&self.conn, from) {
+                Ok(()) => features.push_child(sasl::mechanisms(&["EXTERNAL"])),
+                Err(e) => tracing::info!(
+                    remote = %from,
+                    reason = %e,
+                    "the peer's certificate does not prove its domain"
+                ),
+            }
         }
         if !encrypted {
             let mut starttls = Element::new("starttls", ns::TLS);

@@ -92,7 +92,8 @@ pub fn send(shared: &Arc<Shared>, stanza: Element) {
     let _ = tx.try_send(stanza);
     queues.insert(pair.clone(), tx.clone());
     drop(queues);
-    let span = tracing::info_span!("s2s-out", local = %pair.0, remote = %pair.1);
+    // Its own root: the stream outlives the session whose stanza opened it.
+    let span = tracing::info_span!(parent: None, "s2s-out", local = %pair.0, remote = %pair.1);
     tokio::spawn(tracing::Instrument::instrument(
         outbound::run(shared.clone(), server, pair, tx, rx),
         span,
