@@ -2,6 +2,7 @@
 //! its own (so every server listens on the standard s2s port 5269 and the static peer maps
 //! are known before any starts), and a raw peer that speaks `jabber:server` by hand.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use tempfile::TempDir;
@@ -193,4 +194,77 @@ pub fn authenticated(direction: &str, local: &str, remote: &str, method: &str) -
         "s2s stream authenticated direction={direction} local={local} remote={remote} \
          method={method} tls=TLSv1.3"
     )
+}
+
+/// `a.test` on 127.0.NET.1 (no STARTTLS required, `lines` added to `[modules.s2s]`) with
+/// `x.test` in its map at 127.0.NET.2, where the test plays x.test's authoritative server,
+/// answering every `<db:verify/>` valid: a raw peer claiming x.test passes dialback.
+/// Returns the server and its s2s address.
+pub async fn federated_with_x_test(net: u8, lines: &[&str]) -> (TestServer, SocketAddr) {
+    let x_addr = format!("127.0.{net}.2:{S2S_PORT}");
+    let authoritative = tokio::net::TcpListener::bind(&x_addr)
+        .await
+        .expect("bind x.test");
+    let mut lines = lines.to_vec();
+    lines.push("require_encryption = false");
+    let a = federated(
+        "a.test",
+        &format!("127.0.{net}.1"),
+        &[("x.test", x_addr)],
+        &lines,
+    );
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = authoritative.accept().await {
+            tokio::spawn(answer_verify_valid(tcp));
+        }
+    });
+    let a_addr = format!("127.0.{net}.1:{S2S_PORT}")
+        .parse()
+        .expect("an address");
+    (a, a_addr)
+}
+
+/// Plays x.test's authoritative server for one stream: header and features, then a valid
+/// answer to the `<db:verify/>` asked.
+async fn answer_verify_valid(tcp: tokio::net::TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tcp;
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    let mut answered_header = false;
+    loop {
+        let Ok(n) = tcp.read(&mut buf).await else {
+            return;
+        };
+        if n == 0 {
+            return;
+        }
+        seen.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&seen).into_owned();
+        if !answered_header && text.contains("version=\"1.0\">") {
+            answered_header = true;
+            let header = "<stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' \
+                 xmlns:db='jabber:server:dialback' id='x-stream' from='x.test' to='a.test' version='1.0'>\
+                 <stream:features/>";
+            if tcp.write_all(header.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+        if let Some(verify) = text
+            .split("<verify")
+            .nth(1)
+            .filter(|v| v.contains("</verify>"))
+        {
+            let id = verify
+                .split("id=\"")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .unwrap_or_default();
+            let answer = format!(
+                "<db:verify from='x.test' to='a.test' id='{id}' type='valid'/></stream:stream>"
+            );
+            let _ = tcp.write_all(answer.as_bytes()).await;
+            return;
+        }
+    }
 }

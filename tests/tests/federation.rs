@@ -9,8 +9,8 @@
 use std::path::PathBuf;
 
 use jabberwock_tests::s2s::{
-    authenticated, federated, federated_pair, federated_pair_configs, log_line, open_s2s,
-    start_federated, TestCa, S2S_PORT,
+    authenticated, federated, federated_pair, federated_pair_configs, federated_with_x_test,
+    log_line, open_s2s, start_federated, TestCa, S2S_PORT,
 };
 use jabberwock_tests::{RawClient, TestServer};
 
@@ -122,30 +122,11 @@ async fn two_servers_carry_messages_iqs_presence_and_subscriptions() {
 /// reaches no one.
 #[tokio::test]
 async fn a_stanza_from_a_domain_the_peer_did_not_prove_is_invalid_from() {
-    let x_addr = format!("127.0.2.2:{S2S_PORT}");
-    let authoritative = tokio::net::TcpListener::bind(&x_addr)
-        .await
-        .expect("bind x.test");
-    let a = federated(
-        "a.test",
-        "127.0.2.1",
-        &[("x.test", x_addr.clone())],
-        &["require_encryption = false"],
-    );
+    let (a, a_addr) = federated_with_x_test(2, &[]).await;
     a.add_user("alice@a.test", "alicepw");
     let (mut alice, _) =
         RawClient::login_standard_at(a.c2s, &a.cert_path(), "a.test", "alice", "alicepw", "home")
             .await;
-    // x.test's authoritative server: answers every <db:verify/> valid.
-    tokio::spawn(async move {
-        loop {
-            let Ok((tcp, _)) = authoritative.accept().await else {
-                return;
-            };
-            tokio::spawn(answer_verify_valid(tcp));
-        }
-    });
-    let a_addr = format!("127.0.2.1:{S2S_PORT}").parse().unwrap();
 
     let (mut x, features) = open_s2s(a_addr, "x.test", "a.test", None).await;
     assert!(
@@ -177,51 +158,6 @@ async fn a_stanza_from_a_domain_the_peer_did_not_prove_is_invalid_from() {
         first.contains("genuine") && !first.contains("forged"),
         "{first}"
     );
-}
-
-/// Plays x.test's authoritative server for one stream: header and features, then a valid
-/// answer to the `<db:verify/>` asked.
-async fn answer_verify_valid(tcp: tokio::net::TcpStream) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut tcp = tcp;
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 4096];
-    let mut answered_header = false;
-    loop {
-        let Ok(n) = tcp.read(&mut buf).await else {
-            return;
-        };
-        if n == 0 {
-            return;
-        }
-        seen.extend_from_slice(&buf[..n]);
-        let text = String::from_utf8_lossy(&seen).into_owned();
-        if !answered_header && text.contains("version=\"1.0\">") {
-            answered_header = true;
-            let header = "<stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' \
-                 xmlns:db='jabber:server:dialback' id='x-stream' from='x.test' to='a.test' version='1.0'>\
-                 <stream:features/>";
-            if tcp.write_all(header.as_bytes()).await.is_err() {
-                return;
-            }
-        }
-        if let Some(verify) = text
-            .split("<verify")
-            .nth(1)
-            .filter(|v| v.contains("</verify>"))
-        {
-            let id = verify
-                .split("id=\"")
-                .nth(1)
-                .and_then(|r| r.split('"').next())
-                .unwrap_or_default();
-            let answer = format!(
-                "<db:verify from='x.test' to='a.test' id='{id}' type='valid'/></stream:stream>"
-            );
-            let _ = tcp.write_all(answer.as_bytes()).await;
-            return;
-        }
-    }
 }
 
 /// A raw peer claims b.test to a.test with a key b.test never made: a.test asks b.test
@@ -534,4 +470,54 @@ async fn the_incoming_limit_per_address_refuses_the_extra_stream() {
         .send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
         .await;
     first.read_until("<proceed").await;
+}
+
+/// A peer without a certificate that tries SASL anyway gets the SASL failure for each
+/// attempt (XEP-0178: `not-authorized`; RFC 6120 §6.5.5: `invalid-mechanism`), and the
+/// stream stays open for dialback, which then checks its key.
+#[tokio::test]
+async fn a_refused_sasl_external_leaves_dialback_possible() {
+    let (a, _b) = federated_pair(11);
+    let a_addr = format!("127.0.11.1:{S2S_PORT}").parse().unwrap();
+    let (mut peer, features) = open_s2s(a_addr, "b.test", "a.test", Some(&a.cert_path())).await;
+    assert!(!features.contains("EXTERNAL"), "{features}");
+    peer.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>=</auth>")
+        .await;
+    let failure = peer.read_until("</failure>").await;
+    assert!(
+        failure.contains("<not-authorized/>") && failure.contains("no certificate"),
+        "{failure}"
+    );
+    peer.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGEAYg==</auth>")
+        .await;
+    let failure = peer.read_until("</failure>").await;
+    assert!(failure.contains("<invalid-mechanism/>"), "{failure}");
+    peer.send("<db:result from='b.test' to='a.test'>0123456789abcdef</db:result>")
+        .await;
+    let closed = peer.read_to_close().await;
+    assert!(closed.contains("type=\"invalid\""), "{closed}");
+    log_line(&a, "SASL EXTERNAL refused");
+}
+
+/// With `max_streams_per_domain = 1`, a second stream that proves the same remote domain
+/// is refused with `policy-violation` instead of its `valid` answer.
+#[tokio::test]
+async fn the_incoming_limit_per_domain_refuses_the_extra_stream() {
+    let (a, a_addr) = federated_with_x_test(12, &["max_streams_per_domain = 1"]).await;
+    let (mut first, _) = open_s2s(a_addr, "x.test", "a.test", None).await;
+    first
+        .send("<db:result from='x.test' to='a.test'>some-key</db:result>")
+        .await;
+    first.read_until("type=\"valid\"").await;
+    let (mut second, _) = open_s2s(a_addr, "x.test", "a.test", None).await;
+    second
+        .send("<db:result from='x.test' to='a.test'>some-key</db:result>")
+        .await;
+    let closed = second.read_to_close().await;
+    assert!(
+        closed.contains("<policy-violation xmlns=\"urn:ietf:params:xml:ns:xmpp-streams\"/>"),
+        "{closed}"
+    );
+    assert!(!closed.contains("type=\"valid\""), "{closed}");
+    log_line(&a, "too many streams authenticated for one remote domain");
 }
