@@ -1,6 +1,8 @@
 //! Federation helpers: Jabberwock servers each serving one domain on a loopback address of
 //! its own (so every server listens on the standard s2s port 5269 and the static peer maps
-//! are known before any starts), and a raw peer that speaks `jabber:server` by hand.
+//! are known before any starts), a throwaway CA for their certificates, a raw peer that
+//! speaks `jabber:server` by hand and a scripted authoritative server for it, and the log
+//! line of an authenticated stream.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
