@@ -521,3 +521,98 @@ async fn the_incoming_limit_per_domain_refuses_the_extra_stream() {
     assert!(!closed.contains("type=\"valid\""), "{closed}");
     log_line(&a, "too many streams authenticated for one remote domain");
 }
+
+/// A peer that answers the dialback of a.test's own domain but never that of its MUC
+/// service on the same stream: after `connect_timeout` the service's stanza is given up
+/// (and bounced), rather than waiting as long as the stream lives.
+// Multi-threaded: the scripted b.test answers while the test waits for log lines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_piggybacked_dialback_left_unanswered_times_out() {
+    let b_addr = format!("127.0.13.2:{S2S_PORT}");
+    let scripted_b = tokio::net::TcpListener::bind(&b_addr)
+        .await
+        .expect("bind b.test");
+    let a = federated(
+        "a.test",
+        "127.0.13.1",
+        &[("b.test", b_addr)],
+        &["require_encryption = false", "connect_timeout = 1"],
+    );
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = scripted_b.accept().await {
+            tokio::spawn(play_b_test_answering_a_test_only(tcp));
+        }
+    });
+    // Bob's server (a raw peer) proves b.test to a.test and its MUC service, then asks
+    // each something: the answers go back over a.test's stream to b.test.
+    let a_addr = format!("127.0.13.1:{S2S_PORT}").parse().unwrap();
+    let (mut bob_server, _) = open_s2s(a_addr, "b.test", "a.test", None).await;
+    for to in ["a.test", "conference.a.test"] {
+        bob_server
+            .send(format!(
+                "<db:result from='b.test' to='{to}'>some-key</db:result>"
+            ))
+            .await;
+        bob_server.read_until("type=\"valid\"").await;
+    }
+    bob_server
+        .send("<iq from='bob@b.test/r' to='a.test' type='get' id='v1'><query xmlns='jabber:iq:version'/></iq>")
+        .await;
+    log_line(
+        &a,
+        &authenticated("outgoing", "a.test", "b.test", "dialback")
+            .replace(" tls=TLSv1.3", " tls=none"),
+    );
+    bob_server
+        .send("<iq from='bob@b.test/r' to='conference.a.test' type='get' id='v2'><query xmlns='jabber:iq:version'/></iq>")
+        .await;
+    log_line(
+        &a,
+        "no dialback answer for another of our domains within connect_timeout",
+    );
+}
+
+/// b.test played by the test, without TLS: answers a header with its own, a
+/// `<db:verify/>` valid, and a `<db:result/>` valid only for a.test.
+async fn play_b_test_answering_a_test_only(mut tcp: tokio::net::TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    let mut done = 0;
+    loop {
+        let Ok(n) = tcp.read(&mut buf).await else {
+            return;
+        };
+        if n == 0 {
+            return;
+        }
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        let mut answers = String::new();
+        // Each complete unit not yet answered: the header, then dialback elements.
+        while let Some(end) = seen[done..].find('>').map(|e| done + e + 1) {
+            let unit = &seen[done..end];
+            if unit.contains("<stream:stream") {
+                answers.push_str(
+                    "<stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' \
+                     xmlns:db='jabber:server:dialback' id='b-stream' from='b.test' version='1.0'>\
+                     <stream:features/>",
+                );
+            } else if unit.starts_with("<verify") {
+                let id = unit
+                    .split("id=\"")
+                    .nth(1)
+                    .and_then(|r| r.split('"').next())
+                    .unwrap_or_default();
+                answers.push_str(&format!(
+                    "<db:verify from='b.test' to='a.test' id='{id}' type='valid'/>"
+                ));
+            } else if unit.starts_with("<result") && unit.contains("from=\"a.test\"") {
+                answers.push_str("<db:result from='b.test' to='a.test' type='valid'/>");
+            }
+            done = end;
+        }
+        if !answers.is_empty() && tcp.write_all(answers.as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}

@@ -277,8 +277,9 @@ pub async fn run(
     };
     let remote = pair.1.as_str();
     let mut authenticated: HashSet<String> = HashSet::from([pair.0.clone()]);
-    // Our domains whose dialback on this stream is under way, with what waits for it.
-    let mut pending: HashMap<String, Vec<Element>> = HashMap::new();
+    // Our domains whose dialback on this stream is under way: since when, and what waits
+    // for it. An answer that does not come within `connect_timeout` bounces those.
+    let mut pending: HashMap<String, (Instant, Vec<Element>)> = HashMap::new();
     let idle = shared.config.idle_timeout();
     let mut shutdown = shared.shutdown();
     let mut last = Instant::now();
@@ -299,7 +300,7 @@ pub async fn run(
                         pool::bounce(&server, stanza, Condition::RemoteServerTimeout).await;
                         return give_up(&shared, &server, &queue, rx, Condition::RemoteServerTimeout).await;
                     }
-                } else if let Some(waiting) = pending.get_mut(&local) {
+                } else if let Some((_, waiting)) = pending.get_mut(&local) {
                     if waiting.len() < shared.config.max_queue {
                         waiting.push(stanza);
                     } else {
@@ -313,7 +314,7 @@ pub async fn run(
                         pool::bounce(&server, stanza, Condition::RemoteServerTimeout).await;
                         return give_up(&shared, &server, &queue, rx, Condition::RemoteServerTimeout).await;
                     }
-                    pending.insert(local, vec![stanza]);
+                    pending.insert(local, (Instant::now(), vec![stanza]));
                 }
                 last = Instant::now();
             }
@@ -327,7 +328,7 @@ pub async fn run(
                         tracing::debug!(name = el.name(), "ignored on an outgoing stream");
                         continue;
                     };
-                    let waiting = pending.remove(&local).unwrap_or_default();
+                    let waiting = pending.remove(&local).map(|(_, w)| w).unwrap_or_default();
                     if outcome == Some(Outcome::Valid) {
                         log_authenticated("outgoing", &local, remote, Method::Dialback, &conn);
                         for stanza in waiting {
@@ -349,6 +350,20 @@ pub async fn run(
                     break;
                 }
             },
+            _ = until(first_deadline(&pending, limit)) => {
+                let now = Instant::now();
+                pending.retain(|local, (since, waiting)| {
+                    if *since + limit > now {
+                        return true;
+                    }
+                    tracing::warn!(%local, "no dialback answer for another of our domains within connect_timeout");
+                    shared.pool.forget(&(local.clone(), pair.1.clone()), &queue);
+                    for stanza in waiting.drain(..) {
+                        pool::bounce_later(&shared, stanza, Condition::RemoteServerTimeout);
+                    }
+                    false
+                });
+            }
             _ = sleep_until(last + idle) => {
                 tracing::info!("idle outgoing stream closed");
                 break;
@@ -361,11 +376,27 @@ pub async fn run(
     // Stanzas that raced the close, and those still waiting for dialback, start a new
     // stream.
     rx.close();
-    for stanza in pending.into_values().flatten() {
+    for stanza in pending.into_values().flat_map(|(_, waiting)| waiting) {
         pool::send(&shared, stanza);
     }
     while let Ok(stanza) = rx.try_recv() {
         pool::send(&shared, stanza);
+    }
+}
+
+/// When the oldest piggybacked dialback in `pending` runs out of time, if any waits.
+fn first_deadline(
+    pending: &HashMap<String, (Instant, Vec<Element>)>,
+    limit: std::time::Duration,
+) -> Option<Instant> {
+    pending.values().map(|(since, _)| *since + limit).min()
+}
+
+/// Sleeps until `deadline`; forever without one.
+async fn until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => sleep_until(deadline).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -121,7 +121,7 @@ fn stream_to_join(
 }
 
 /// Bounces `stanza` from a task (the caller may hold no runtime context to await in).
-fn bounce_later(shared: &Arc<Shared>, stanza: Element, condition: Condition) {
+pub fn bounce_later(shared: &Arc<Shared>, stanza: Element, condition: Condition) {
     if let Some(server) = shared.server() {
         tokio::spawn(async move { bounce(&server, stanza, condition).await });
     }
