@@ -156,6 +156,17 @@ pub fn failure(cond: SaslFailure, text: Option<&str>) -> Element {
     el
 }
 
+/// `<auth mechanism="…"/>` with an initial response (RFC 6120 §6.4.2): `=` for an empty
+/// one, as a server-to-server EXTERNAL without authorization identity sends (XEP-0178).
+pub fn auth(mechanism: &str, initial: &[u8]) -> Element {
+    let el = Element::new("auth", ns::SASL).with_attr("mechanism", mechanism);
+    if initial.is_empty() {
+        el.with_text("=")
+    } else {
+        el.with_text(STANDARD.encode(initial))
+    }
+}
+
 /// The `<mechanisms/>` stream feature listing `names` in order (RFC 6120 §6.4.1).
 pub fn mechanisms(names: &[&str]) -> Element {
     names
@@ -174,6 +185,19 @@ mod tests {
         match text {
             Some(t) => el.with_text(t),
             None => el,
+        }
+    }
+
+    #[test]
+    fn auth_written_reads_back() {
+        for initial in [&b""[..], b"a.test"] {
+            assert_eq!(
+                parse_request(&super::auth("EXTERNAL", initial)),
+                Ok(SaslRequest::Auth {
+                    mechanism: "EXTERNAL".into(),
+                    initial: Some(initial.to_vec())
+                })
+            );
         }
     }
 

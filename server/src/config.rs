@@ -1360,7 +1360,9 @@ fn parse_simple_key(s: &str) -> Option<(String, &str)> {
 }
 
 /// `""` in the file means "not set".
-fn empty_path_as_none<'de, D: Deserializer<'de>>(de: D) -> Result<Option<PathBuf>, D::Error> {
+pub(crate) fn empty_path_as_none<'de, D: Deserializer<'de>>(
+    de: D,
+) -> Result<Option<PathBuf>, D::Error> {
     let text = String::deserialize(de)?;
     Ok((!text.is_empty()).then(|| PathBuf::from(text)))
 }

@@ -103,7 +103,7 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
     let acceptor = stream::transport::acceptor(tls_config);
     if config.tls.cert.is_none() {
         // A generated certificate is ours to renew before it ends (tls.rs).
-        tokio::spawn(tls::renew_daily(config.clone(), current_cert));
+        tokio::spawn(tls::renew_daily(config.clone(), current_cert.clone()));
     }
     let url = config.storage_url();
     let store = jabberwock_storage::open(&url)
@@ -117,7 +117,8 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
     let server = Arc::new(
         Server::new(config, store, acceptor)
             .with_decoy_key(decoy_key)
-            .with_node_id(node_id),
+            .with_node_id(node_id)
+            .with_certificate(current_cert),
     );
     // Before anyone connects: guests a crash of this node left behind (c2s/guest.rs).
     c2s::guest::remove_leftovers(&server).await;

@@ -22,6 +22,9 @@ pub struct Server {
     pub router: Router,
     pub modules: Registry,
     pub tls: TlsAcceptor,
+    /// The certificate `tls` serves, for other TLS configs that present it (federation's
+    /// outgoing and incoming streams); `None` until [`Server::with_certificate`].
+    pub certificate: Option<Arc<crate::tls::CurrentCert>>,
     pub throttle: AuthThrottle,
     /// One permit per open client connection, TCP or WebSocket (`c2s.max_connections`).
     pub connections: Arc<Semaphore>,
@@ -56,8 +59,15 @@ impl Server {
             config,
             store,
             tls,
+            certificate: None,
             policy,
         }
+    }
+
+    /// Shares `current`, the certificate the c2s listeners serve, with other TLS configs.
+    pub fn with_certificate(mut self, current: Arc<crate::tls::CurrentCert>) -> Self {
+        self.certificate = Some(current);
+        self
     }
 
     /// Uses `key` (kept in `data_dir`, see [`crate::accounts::decoy_key`]) for decoy salts.

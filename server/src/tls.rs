@@ -298,6 +298,22 @@ impl ResolvesServerCert for CurrentCert {
     }
 }
 
+/// The same certificate when we are the TLS client: an outgoing server-to-server stream
+/// presents it so the peer can check our domain (XEP-0178, `modules/s2s/`).
+impl rustls::client::ResolvesClientCert for CurrentCert {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[rustls::SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.read().unwrap_or_else(|p| p.into_inner()).clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
 /// While the server runs on a generated certificate, checks it once a day and replaces it
 /// ([`ensure_identity`] regenerates it) when it ends within [`RENEW_BEFORE`].
 pub async fn renew_daily(config: Config, current: Arc<CurrentCert>) {

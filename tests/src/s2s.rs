@@ -1,6 +1,13 @@
 //! Federation helpers: Jabberwock servers each serving one domain on a loopback address of
 //! its own (so every server listens on the standard s2s port 5269 and the static peer maps
-//! are known before any starts), and a raw peer that speaks `jabber:server` by hand.
+//! are known before any starts), a throwaway CA for their certificates, a raw peer that
+//! speaks `jabber:server` by hand and a scripted authoritative server for it, and the log
+//! line of an authenticated stream.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use tempfile::TempDir;
 
 use crate::raw::RawClient;
 use crate::server::{TestConfig, TestServer};
@@ -12,18 +19,37 @@ pub const S2S_PORT: u16 = 5269;
 /// A server for `domain` whose s2s listener is `ip:5269`, with `peers` (domain, address)
 /// in its static map and `lines` added to `[modules.s2s]`.
 pub fn federated(domain: &str, ip: &str, peers: &[(&str, String)], lines: &[&str]) -> TestServer {
-    federated_at(domain, &format!("{ip}:{S2S_PORT}"), peers, lines)
+    start_federated(federated_config(domain, ip, peers, lines))
 }
 
-/// Like [`federated`], listening on `listen` (`IP:port`). Unless `lines` name
-/// `resolvers`, DNS questions go to [`crate::dns::nowhere`], never to the machine's
-/// nameserver.
+/// Like [`federated`], listening on `listen` (`IP:port`).
 pub fn federated_at(
     domain: &str,
     listen: &str,
     peers: &[(&str, String)],
     lines: &[&str],
 ) -> TestServer {
+    start_federated(federated_config_at(domain, listen, peers, lines))
+}
+
+/// The config [`federated`] starts a server with, for a test to add to.
+pub fn federated_config(
+    domain: &str,
+    ip: &str,
+    peers: &[(&str, String)],
+    lines: &[&str],
+) -> TestConfig {
+    federated_config_at(domain, &format!("{ip}:{S2S_PORT}"), peers, lines)
+}
+
+/// The config [`federated_at`] starts a server with. Unless `lines` name `resolvers`, DNS
+/// questions go to [`crate::dns::nowhere`], never to the machine's nameserver.
+pub fn federated_config_at(
+    domain: &str,
+    listen: &str,
+    peers: &[(&str, String)],
+    lines: &[&str],
+) -> TestConfig {
     let map: Vec<String> = peers
         .iter()
         .map(|(d, a)| format!("{d:?} = {a:?}"))
@@ -45,22 +71,117 @@ pub fn federated_at(
     for line in lines {
         config = config.section("modules.s2s", line);
     }
+    config
+}
+
+/// Starts a server from [`federated_config`] and waits until it serves.
+pub fn start_federated(config: TestConfig) -> TestServer {
     let server = TestServer::start_with(config);
     server.wait_started();
     server
 }
 
+/// A throwaway certificate authority (RFC 5280) made by the test: the certificates it
+/// issues pass a server's check once the server trusts its file (`ca_file`).
+pub struct TestCa {
+    dir: TempDir,
+    cert: rcgen::Certificate,
+    key: rcgen::KeyPair,
+}
+
+impl Default for TestCa {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TestCa {
+    pub fn new() -> TestCa {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let key = rcgen::KeyPair::generate().expect("CA key");
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "Jabberwock test CA");
+        let cert = params.self_signed(&key).expect("CA certificate");
+        std::fs::write(dir.path().join("ca.pem"), cert.pem()).expect("write the CA");
+        TestCa { dir, cert, key }
+    }
+
+    /// The CA's certificate (PEM), what a server's `ca_file` names.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    /// Issues a certificate for the DNS names `names`, written as `LABEL.pem` and
+    /// `LABEL.key`; returns their paths.
+    pub fn issue(&self, label: &str, names: &[&str]) -> (PathBuf, PathBuf) {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let params = rcgen::CertificateParams::new(names).expect("params");
+        let cert = params
+            .signed_by(&key, &self.cert, &self.key)
+            .expect("certificate");
+        let cert_path = self.dir.path().join(format!("{label}.pem"));
+        let key_path = self.dir.path().join(format!("{label}.key"));
+        std::fs::write(&cert_path, cert.pem()).expect("write the certificate");
+        std::fs::write(&key_path, key.serialize_pem()).expect("write the key");
+        (cert_path, key_path)
+    }
+
+    /// `config` serving a certificate for `names` issued by this CA, and trusting it for
+    /// peers; returns the config and the certificate's path (what clients pin).
+    pub fn configure(
+        &self,
+        config: TestConfig,
+        label: &str,
+        names: &[&str],
+    ) -> (TestConfig, PathBuf) {
+        let (cert, key) = self.issue(label, names);
+        let config = config
+            .section("tls", &format!("cert = {:?}", cert.display().to_string()))
+            .section("tls", &format!("key = {:?}", key.display().to_string()))
+            .section(
+                "modules.s2s",
+                &format!("ca_file = {:?}", self.ca_file().display().to_string()),
+            );
+        (config, cert)
+    }
+}
+
+/// The first log line of `server` containing `needle` (waiting for it as `wait_log` does).
+pub fn log_line(server: &TestServer, needle: &str) -> String {
+    assert!(
+        server.wait_log(needle),
+        "no {needle:?} in {}",
+        server.log_text()
+    );
+    server
+        .log_text()
+        .lines()
+        .find(|l| l.contains(needle))
+        .map(str::to_owned)
+        .unwrap_or_default()
+}
+
 /// `a.test` on 127.0.NET.1 and `b.test` on 127.0.NET.2, each in the other's map.
 pub fn federated_pair(net: u8) -> (TestServer, TestServer) {
+    let (a, b) = federated_pair_configs(net);
+    (start_federated(a), start_federated(b))
+}
+
+/// The configs of [`federated_pair`], for a test to add to.
+pub fn federated_pair_configs(net: u8) -> (TestConfig, TestConfig) {
     let a_addr = format!("127.0.{net}.1:{S2S_PORT}");
     let b_addr = format!("127.0.{net}.2:{S2S_PORT}");
-    let a = federated(
+    let a = federated_config(
         "a.test",
         &format!("127.0.{net}.1"),
         &[("b.test", b_addr)],
         &[],
     );
-    let b = federated(
+    let b = federated_config(
         "b.test",
         &format!("127.0.{net}.2"),
         &[("a.test", a_addr)],
@@ -157,4 +278,86 @@ pub async fn remote_occupant_chats(local: &mut SlixIm, remote: &mut SlixIm, room
     remote
         .expect_all(&["groupchat", r#""nick": "bob""#, "thanks, alice"])
         .await;
+}
+
+/// The log line of a stream authenticated for (`local`, `remote`) by `method` ("EXTERNAL" or
+/// "dialback"), `direction` "incoming" or "outgoing", over TLS 1.3.
+pub fn authenticated(direction: &str, local: &str, remote: &str, method: &str) -> String {
+    format!(
+        "s2s stream authenticated direction={direction} local={local} remote={remote} \
+         method={method} tls=TLSv1.3"
+    )
+}
+
+/// `a.test` on 127.0.NET.1 (no STARTTLS required, `lines` added to `[modules.s2s]`) with
+/// `x.test` in its map at 127.0.NET.2, where the test plays x.test's authoritative server,
+/// answering every `<db:verify/>` valid: a raw peer claiming x.test passes dialback.
+/// Returns the server and its s2s address.
+pub async fn federated_with_x_test(net: u8, lines: &[&str]) -> (TestServer, SocketAddr) {
+    let x_addr = format!("127.0.{net}.2:{S2S_PORT}");
+    let authoritative = tokio::net::TcpListener::bind(&x_addr)
+        .await
+        .expect("bind x.test");
+    let mut lines = lines.to_vec();
+    lines.push("require_encryption = false");
+    let a = federated(
+        "a.test",
+        &format!("127.0.{net}.1"),
+        &[("x.test", x_addr)],
+        &lines,
+    );
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = authoritative.accept().await {
+            tokio::spawn(answer_verify_valid(tcp));
+        }
+    });
+    let a_addr = format!("127.0.{net}.1:{S2S_PORT}")
+        .parse()
+        .expect("an address");
+    (a, a_addr)
+}
+
+/// Plays x.test's authoritative server for one stream: header and features, then a valid
+/// answer to the `<db:verify/>` asked.
+async fn answer_verify_valid(tcp: tokio::net::TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tcp;
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    let mut answered_header = false;
+    loop {
+        let Ok(n) = tcp.read(&mut buf).await else {
+            return;
+        };
+        if n == 0 {
+            return;
+        }
+        seen.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&seen).into_owned();
+        if !answered_header && text.contains("version=\"1.0\">") {
+            answered_header = true;
+            let header = "<stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' \
+                 xmlns:db='jabber:server:dialback' id='x-stream' from='x.test' to='a.test' version='1.0'>\
+                 <stream:features/>";
+            if tcp.write_all(header.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+        if let Some(verify) = text
+            .split("<verify")
+            .nth(1)
+            .filter(|v| v.contains("</verify>"))
+        {
+            let id = verify
+                .split("id=\"")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .unwrap_or_default();
+            let answer = format!(
+                "<db:verify from='x.test' to='a.test' id='{id}' type='valid'/></stream:stream>"
+            );
+            let _ = tcp.write_all(answer.as_bytes()).await;
+            return;
+        }
+    }
 }

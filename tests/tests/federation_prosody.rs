@@ -8,7 +8,7 @@ use std::net::Ipv4Addr;
 
 use jabberwock_tests::dns::TestDns;
 use jabberwock_tests::prosody::{require_root, Prosody};
-use jabberwock_tests::s2s::{federated_at, remote_occupant_chats};
+use jabberwock_tests::s2s::{federated_at, log_line, remote_occupant_chats};
 use jabberwock_tests::slix::SlixIm;
 
 /// The test's network: a.test on .1, b.test on .2, the nameserver on .53.
@@ -151,16 +151,13 @@ async fn prosody_and_jabberwock_users_subscribe_see_presence_chat_and_share_a_ro
     remote_occupant_chats(&mut alice, &mut bob, "lounge@conference.a.test").await;
 
     // Both directions were dialback-authenticated streams, as each side logs them.
-    assert!(
-        a.wait_log("outgoing stream authenticated (dialback)"),
-        "{}",
-        a.log_text()
-    );
-    assert!(
-        a.wait_log("incoming stream authenticated (dialback)"),
-        "{}",
-        a.log_text()
-    );
+    for direction in ["outgoing", "incoming"] {
+        let line = log_line(
+            &a,
+            &format!("s2s stream authenticated direction={direction} local=a.test remote=b.test"),
+        );
+        assert!(line.contains("method=dialback"), "{line}");
+    }
     assert!(alice.quit().await);
     assert!(bob.quit().await);
 }

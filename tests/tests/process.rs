@@ -194,6 +194,28 @@ fn a_bad_declared_room_exits_2_naming_file_key_and_line() {
 }
 
 #[test]
+fn bad_federation_trust_policy_and_limits_exit_2_naming_file_key_and_line() {
+    assert_config_error(
+        "[modules.s2s]\nenabled = true\nca_file = \"/nope-ca.pem\"\n",
+        3,
+        "modules.s2s.ca_file",
+        &["/nope-ca.pem"],
+    );
+    assert_config_error(
+        "[modules.s2s]\nmax_streams_per_address = 0\n",
+        2,
+        "modules.s2s.max_streams_per_address",
+        &["at least 1"],
+    );
+    assert_config_error(
+        "[modules.s2s.domains.\"b.test\"]\nallow_dialback = \"no\"\n",
+        2,
+        "modules.s2s.domains.\"b.test\".allow_dialback",
+        &["boolean"],
+    );
+}
+
+#[test]
 fn missing_cert_file_exits_2_naming_key_and_path() {
     assert_config_error(
         "[tls]\ncert = \"/nope.pem\"\nkey = \"/nope.key\"\n",

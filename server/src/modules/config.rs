@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use serde_path_to_error::Segment;
 
 use super::{find, MODULES};
 use crate::config::HostConfig;
@@ -31,12 +32,19 @@ pub struct TableError {
 /// Parses a module's table (without `enabled`) into its config type.
 pub fn parse<C: DeserializeOwned>(table: toml::Table) -> Result<C, TableError> {
     serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
-        let path = e.path().to_string();
-        let path = if path == "." {
-            Vec::new()
-        } else {
-            path.split('.').map(str::to_owned).collect()
-        };
+        // Segment by segment: a key may hold a dot (`domains."b.example"`).
+        let mut path: Vec<String> = Vec::new();
+        for segment in e.path().iter() {
+            match segment {
+                Segment::Seq { index } => match path.last_mut() {
+                    Some(last) => last.push_str(&format!("[{index}]")),
+                    None => path.push(format!("[{index}]")),
+                },
+                Segment::Map { key } => path.push(key.clone()),
+                Segment::Enum { variant } => path.push(variant.clone()),
+                Segment::Unknown => path.push("?".to_owned()),
+            }
+        }
         TableError {
             path,
             message: e.into_inner().message().to_owned(),

@@ -126,6 +126,16 @@ impl Connection {
         self.transport.is_encrypted()
     }
 
+    /// The peer's TLS certificate chain, if it presented one (server-to-server streams).
+    pub fn peer_certificates(&self) -> Option<&[rustls::pki_types::CertificateDer<'static>]> {
+        self.transport.peer_certificates()
+    }
+
+    /// The negotiated TLS version, if the stream is TLS.
+    pub fn tls_version(&self) -> Option<rustls::ProtocolVersion> {
+        self.transport.tls_version()
+    }
+
     /// The next stream event. Cancel-safe: bytes read are handed to the reader before any
     /// await point that could be dropped.
     pub async fn next_event(&mut self) -> Result<Event, ReadError> {

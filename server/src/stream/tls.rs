@@ -107,6 +107,17 @@ impl TlsTcp {
         Ok(tls)
     }
 
+    /// The certificate chain the client presented, if it was asked for one and sent it
+    /// (server-to-server streams ask: `modules/s2s/certificate.rs`).
+    pub fn peer_certificates(&self) -> Option<&[rustls::pki_types::CertificateDer<'static>]> {
+        self.conn.peer_certificates()
+    }
+
+    /// The negotiated TLS version, for the logs.
+    pub fn protocol_version(&self) -> Option<rustls::ProtocolVersion> {
+        self.conn.protocol_version()
+    }
+
     /// Waits until a read would find something: buffered plaintext or TLS bytes, or the
     /// socket readable (or at end of file).
     pub async fn readable(&self) -> io::Result<()> {

@@ -61,6 +61,24 @@ impl Transport {
         }
     }
 
+    /// The peer's certificate chain on a TLS transport, if it sent one.
+    pub fn peer_certificates(&self) -> Option<&[rustls::pki_types::CertificateDer<'static>]> {
+        match self {
+            Transport::Tls(tls) => tls.peer_certificates(),
+            Transport::TlsClient(tls) => tls.get_ref().1.peer_certificates(),
+            _ => None,
+        }
+    }
+
+    /// The negotiated TLS version on a TLS transport.
+    pub fn tls_version(&self) -> Option<rustls::ProtocolVersion> {
+        match self {
+            Transport::Tls(tls) => tls.protocol_version(),
+            Transport::TlsClient(tls) => tls.get_ref().1.protocol_version(),
+            _ => None,
+        }
+    }
+
     /// Runs the server side of a TLS handshake over the plain socket (RFC 6120 §5.4.3.3 for
     /// STARTTLS, XEP-0368 for direct TLS). On failure the transport is gone: the caller closes.
     pub async fn upgrade(&mut self, acceptor: &TlsAcceptor) -> io::Result<()> {

@@ -1,7 +1,9 @@
-//! `[modules.s2s]`: where federation listens, where peers are, and its timeouts.
+//! `[modules.s2s]`: where federation listens, where peers are, its timeouts, whom it
+//! trusts and refuses, and its limits per peer.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -32,6 +34,43 @@ pub struct S2sConfig {
     pub require_encryption: bool,
     /// Stanzas queued per remote domain while its stream is being set up; more bounce.
     pub max_queue: usize,
+    /// PEM file of CA certificates trusted beside the system's roots for peers'
+    /// certificates (a lab's or a private federation's CA). `""`: the system's only.
+    #[serde(deserialize_with = "crate::config::empty_path_as_none")]
+    pub ca_file: Option<PathBuf>,
+    /// Remote domains refused both ways: their streams are closed with
+    /// `policy-violation`, stanzas for them bounce with `not-allowed`.
+    pub deny: Vec<String>,
+    /// The policy for remote domains without a table of their own in `domains`.
+    pub require_valid_certificate: bool,
+    pub allow_dialback: bool,
+    /// A policy per remote domain (`[modules.s2s.domains."b.example"]`), each key
+    /// defaulting to the one above.
+    pub domains: BTreeMap<String, DomainPolicy>,
+    /// Incoming streams open at once from one IP address; more are refused with
+    /// `policy-violation`.
+    pub max_streams_per_address: usize,
+    /// Incoming streams authenticated at once for one remote domain; more are refused
+    /// with `policy-violation`.
+    pub max_streams_per_domain: usize,
+}
+
+/// How one remote domain must authenticate, both ways.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DomainPolicy {
+    /// Its certificate must be valid for it (RFC 6125): no stream otherwise, whatever
+    /// dialback would say.
+    pub require_valid_certificate: Option<bool>,
+    /// XEP-0220 dialback may authenticate it (else only SASL EXTERNAL, XEP-0178).
+    pub allow_dialback: Option<bool>,
+}
+
+/// The policy that applies to one remote domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    pub require_valid_certificate: bool,
+    pub allow_dialback: bool,
 }
 
 impl Default for S2sConfig {
@@ -48,6 +87,15 @@ impl Default for S2sConfig {
             idle_timeout: 600,
             require_encryption: true,
             max_queue: 1000,
+            ca_file: None,
+            deny: Vec::new(),
+            require_valid_certificate: false,
+            allow_dialback: true,
+            domains: BTreeMap::new(),
+            // A server with many domains may open a stream per pair of domains (and
+            // dialback opens more), so an address gets room for several.
+            max_streams_per_address: 32,
+            max_streams_per_domain: 8,
         }
     }
 }
@@ -70,8 +118,49 @@ impl S2sConfig {
         self.peers.get(domain).and_then(|a| a.parse().ok())
     }
 
-    /// Every peer address must be `IP:port` (no names to resolve yet).
+    /// Whether `domain` is on the deny list.
+    pub fn denied(&self, domain: &str) -> bool {
+        self.deny.iter().any(|d| d.eq_ignore_ascii_case(domain))
+    }
+
+    /// The policy for `domain`: its own table's keys, the defaults for the rest.
+    pub fn policy(&self, domain: &str) -> Policy {
+        let own = self
+            .domains
+            .iter()
+            .find(|(d, _)| d.eq_ignore_ascii_case(domain))
+            .map(|(_, p)| p.clone())
+            .unwrap_or_default();
+        Policy {
+            require_valid_certificate: own
+                .require_valid_certificate
+                .unwrap_or(self.require_valid_certificate),
+            allow_dialback: own.allow_dialback.unwrap_or(self.allow_dialback),
+        }
+    }
+
+    /// Every peer address must be `IP:port` (no names to resolve yet), the CA file must
+    /// hold certificates, limits must let something through.
     pub fn check(&self) -> Result<(), TableError> {
+        if let Some(path) = &self.ca_file {
+            if let Err(e) = super::certificate::read_ca_file(path) {
+                return Err(TableError {
+                    path: vec!["ca_file".to_owned()],
+                    message: format!("{}: {e}", path.display()),
+                });
+            }
+        }
+        for (key, value) in [
+            ("max_streams_per_address", self.max_streams_per_address),
+            ("max_streams_per_domain", self.max_streams_per_domain),
+        ] {
+            if value == 0 {
+                return Err(TableError {
+                    path: vec![key.to_owned()],
+                    message: "must be at least 1".to_owned(),
+                });
+            }
+        }
         for (domain, addr) in &self.peers {
             if addr.parse::<SocketAddr>().is_err() {
                 return Err(TableError {

@@ -1,8 +1,10 @@
 //! The receiving side of a server-to-server stream (RFC 6120 §4, the receiving entity):
-//! our header and features, STARTTLS, then XEP-0220 dialback for each domain the peer
-//! claims; only stanzas from a domain it proved, for a domain of ours, enter the router
-//! (§4.9.3.10 `invalid-from` otherwise). `<db:verify/>` questions about our own keys are
-//! answered on any stream.
+//! our header and features, STARTTLS (asking for the peer's certificate), then SASL
+//! EXTERNAL (XEP-0178) for the header's domain when its certificate proves it, and
+//! XEP-0220 dialback for each domain the peer claims, as the domain's policy allows; only
+//! stanzas from a domain it proved, for a domain of ours, enter the router (§4.9.3.10
+//! `invalid-from` otherwise). `<db:verify/>` questions about our own keys are answered on
+//! any stream. Denied domains, and peers over their limits, get `policy-violation`.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -11,14 +13,16 @@ use std::sync::Arc;
 use jabberwock_protocol::dialback::{Dialback, Kind, Outcome};
 use jabberwock_protocol::jid::Jid;
 use jabberwock_protocol::ns;
-use jabberwock_protocol::stanza::Stanza;
+use jabberwock_protocol::sasl::{self, SaslFailure, SaslRequest};
+use jabberwock_protocol::stanza::{Condition, Stanza};
 use jabberwock_protocol::stream::{s2s_header, StreamCondition, StreamError};
 use jabberwock_protocol::xml::reader::Event;
 use jabberwock_protocol::xml::Element;
 use tokio::net::TcpStream;
 use tokio::time::sleep_until;
 
-use super::{dialback, is_ours, Shared};
+use super::limits::Slot;
+use super::{dialback, is_ours, log_authenticated, Method, Shared};
 use crate::server::Server;
 use crate::shutdown::ShutdownSignal;
 use crate::stream::connection::{new_stream_id, Connection, ReadError};
@@ -31,8 +35,15 @@ struct Inbound<'a> {
     conn: Connection,
     /// The id of our current stream header (what the peer's dialback keys are made for).
     stream_id: String,
-    /// (remote domain, our domain) pairs dialback proved on this stream.
+    /// (remote domain, our domain) pairs SASL or dialback proved on this stream.
     verified: HashSet<(String, String)>,
+    /// The domains of the peer's current header (`from`, `to`).
+    from: Option<String>,
+    to: String,
+    /// SASL succeeded on this stream: it is not offered again (RFC 6120 §6.4.6).
+    sasl_done: bool,
+    /// Our places in the per-domain counts, one per remote domain authenticated here.
+    domain_slots: Vec<Slot<String>>,
 }
 
 /// Serves one incoming connection until it closes, idles out or the server stops.
@@ -43,13 +54,29 @@ pub async fn serve(
     peer: SocketAddr,
     mut shutdown: ShutdownSignal,
 ) {
-    let conn = Connection::server_to_server(Transport::Plain(tcp), peer, server.limits());
+    let mut conn = Connection::server_to_server(Transport::Plain(tcp), peer, server.limits());
+    let Some(_address_slot) = shared.per_address.take(peer.ip()) else {
+        tracing::warn!(
+            max = shared.config.max_streams_per_address,
+            "incoming stream refused: too many from this address"
+        );
+        let refusal = error(
+            StreamCondition::PolicyViolation,
+            "too many streams from your address",
+        );
+        conn.close(Some(&refusal), server.default_host()).await;
+        return;
+    };
     let mut stream = Inbound {
         shared: &shared,
         server: &server,
         conn,
         stream_id: new_stream_id(),
         verified: HashSet::new(),
+        from: None,
+        to: String::new(),
+        sasl_done: false,
+        domain_slots: Vec::new(),
     };
     let idle = shared.config.idle_timeout();
     let end = loop {
@@ -78,7 +105,11 @@ pub async fn serve(
             }
         };
         if let Err(err) = result {
-            tracing::info!(condition = err.condition.as_str(), "s2s stream error sent");
+            tracing::warn!(
+                condition = err.condition.as_str(),
+                reason = err.text.as_deref().unwrap_or(""),
+                "incoming stream refused"
+            );
             break Some(err);
         }
     };
@@ -88,6 +119,17 @@ pub async fn serve(
 
 fn error(condition: StreamCondition, text: &str) -> StreamError {
     StreamError::with_text(condition, text)
+}
+
+/// A `<db:result type='error'/>` answer to `request` (XEP-0220 §2.4).
+fn refusal(request: &Dialback, condition: Condition) -> Element {
+    let mut answer = request.answer(Outcome::Error).to_element();
+    answer.push_child(
+        Element::new("error", ns::CLIENT)
+            .with_attr("type", "cancel")
+            .with_child(Element::new(condition.as_str(), ns::STANZAS)),
+    );
+    answer
 }
 
 impl Inbound<'_> {
@@ -100,9 +142,29 @@ impl Inbound<'_> {
                 "not a domain of this server",
             ));
         };
+        if let Some(from) = from.filter(|from| self.shared.config.denied(from)) {
+            tracing::warn!(remote = %from, "stream from a denied domain");
+            return Err(error(
+                StreamCondition::PolicyViolation,
+                "your domain is denied",
+            ));
+        }
+        self.from = from.map(str::to_ascii_lowercase);
+        self.to = to.to_ascii_lowercase();
         self.stream_id = new_stream_id();
         let mut features = Element::new("features", ns::STREAM);
         let encrypted = self.conn.is_encrypted();
+        // XEP-0178 §3: EXTERNAL only when the certificate proves the header's domain.
+        if let (true, false, Some(from)) = (encrypted, self.sasl_done, self.from.as_deref()) {
+            match self.shared.certificate_proves(&self.conn, from) {
+                Ok(()) => features.push_child(sasl::mechanisms(&["EXTERNAL"])),
+                Err(e) => tracing::info!(
+                    remote = %from,
+                    reason = %e,
+                    "the peer's certificate does not prove its domain"
+                ),
+            }
+        }
         if !encrypted {
             let mut starttls = Element::new("starttls", ns::TLS);
             if self.shared.config.require_encryption {
@@ -126,8 +188,10 @@ impl Inbound<'_> {
     async fn element(&mut self, element: Element) -> Result<(), StreamError> {
         if element.is("starttls", ns::TLS) && !self.conn.is_encrypted() {
             let _ = self.conn.send(&Element::new("proceed", ns::TLS)).await;
-            let acceptor = self.shared.tls_in.get().unwrap_or(&self.server.tls);
-            return self.conn.start_tls(acceptor).await.map_err(|e| {
+            let Some(tls) = self.shared.tls_in.get() else {
+                return Err(error(StreamCondition::InternalServerError, "no TLS"));
+            };
+            return self.conn.start_tls(tls).await.map_err(|e| {
                 tracing::info!(error = %e, "s2s TLS handshake failed");
                 error(StreamCondition::UndefinedCondition, "TLS handshake failed")
             });
@@ -135,7 +199,96 @@ impl Inbound<'_> {
         if element.ns() == ns::DIALBACK {
             return self.dialback(&element).await;
         }
+        if element.ns() == ns::SASL {
+            return self.sasl(&element).await;
+        }
         self.stanza(element).await
+    }
+
+    /// XEP-0178 §3 (RFC 6120 §6): SASL EXTERNAL for the header's `from`, proved by the
+    /// certificate; the authorization identity, if any, must be that domain. A failure
+    /// leaves the stream open: dialback may still authenticate the peer.
+    async fn sasl(&mut self, element: &Element) -> Result<(), StreamError> {
+        let refused = match self.external(element) {
+            Ok(remote) => {
+                let local = self.to.clone();
+                self.authenticated(remote.clone(), local.clone())?;
+                log_authenticated("incoming", &local, &remote, Method::External, &self.conn);
+                self.sasl_done = true;
+                self.send(&sasl::success(&[])).await?;
+                // RFC 6120 §6.4.6: the peer opens a new stream on the same connection.
+                self.conn.restart();
+                return Ok(());
+            }
+            Err(refused) => refused,
+        };
+        tracing::warn!(
+            remote = self.from.as_deref().unwrap_or(""),
+            failure = refused.0.as_str(),
+            reason = %refused.1,
+            "SASL EXTERNAL refused"
+        );
+        self.send(&sasl::failure(refused.0, Some(&refused.1))).await
+    }
+
+    /// The domain EXTERNAL proves, or the failure to answer with and why.
+    fn external(&self, element: &Element) -> Result<String, (SaslFailure, String)> {
+        let request = sasl::parse_request(element).map_err(|e| (e.failure(), e.to_string()))?;
+        let initial = match request {
+            SaslRequest::Auth { mechanism, initial } if mechanism == "EXTERNAL" => initial,
+            SaslRequest::Auth { .. } => {
+                return Err((SaslFailure::InvalidMechanism, "only EXTERNAL".into()))
+            }
+            SaslRequest::Abort => return Err((SaslFailure::Aborted, "aborted".into())),
+            SaslRequest::Response(_) => {
+                return Err((SaslFailure::MalformedRequest, "no exchange open".into()))
+            }
+        };
+        if !self.conn.is_encrypted() {
+            return Err((SaslFailure::EncryptionRequired, "STARTTLS first".into()));
+        }
+        if self.sasl_done {
+            return Err((
+                SaslFailure::MalformedRequest,
+                "already authenticated".into(),
+            ));
+        }
+        let Some(from) = self.from.clone() else {
+            return Err((
+                SaslFailure::NotAuthorized,
+                "the stream header has no from".into(),
+            ));
+        };
+        // XEP-0178 §3: no authorization identity (or `=`) means the header's domain.
+        let authzid = initial.unwrap_or_default();
+        if !authzid.is_empty() && !authzid.eq_ignore_ascii_case(from.as_bytes()) {
+            return Err((SaslFailure::InvalidAuthzid, "not the stream's from".into()));
+        }
+        self.shared
+            .certificate_proves(&self.conn, &from)
+            .map_err(|e| (SaslFailure::NotAuthorized, e.to_string()))?;
+        Ok(from)
+    }
+
+    /// Records that `remote` proved itself to `local` on this stream, unless the remote
+    /// domain has all the authenticated streams it may have.
+    fn authenticated(&mut self, remote: String, local: String) -> Result<(), StreamError> {
+        if !self.verified.iter().any(|(r, _)| *r == remote) {
+            let Some(slot) = self.shared.per_domain.take(remote.clone()) else {
+                tracing::warn!(
+                    %remote,
+                    max = self.shared.config.max_streams_per_domain,
+                    "too many streams authenticated for one remote domain"
+                );
+                return Err(error(
+                    StreamCondition::PolicyViolation,
+                    "too many streams for your domain",
+                ));
+            };
+            self.domain_slots.push(slot);
+        }
+        self.verified.insert((remote, local));
+        Ok(())
     }
 
     async fn dialback(&mut self, element: &Element) -> Result<(), StreamError> {
@@ -172,6 +325,13 @@ impl Inbound<'_> {
         let Some(key) = request.key.as_deref() else {
             return Err(error(StreamCondition::BadFormat, "db:result without a key"));
         };
+        if let Some(why) = self.dialback_refusal(&request.from) {
+            tracing::warn!(remote = %request.from, local = %request.to, reason = why, "dialback refused by policy");
+            // XEP-0220 §2.4: an error answer refuses this domain only; other domains on
+            // the stream stay as they are.
+            let answer = refusal(&request, Condition::PolicyViolation);
+            return self.send(&answer).await;
+        }
         let limit = self.shared.config.connect_timeout();
         let asked = tokio::time::timeout(
             limit,
@@ -188,8 +348,8 @@ impl Inbound<'_> {
         let (remote, local) = (request.from.clone(), request.to.clone());
         match asked {
             Ok(Ok(true)) => {
-                tracing::info!(%remote, %local, "incoming stream authenticated (dialback)");
-                self.verified.insert((remote, local));
+                self.authenticated(remote.clone(), local.clone())?;
+                log_authenticated("incoming", &local, &remote, Method::Dialback, &self.conn);
                 self.send(&request.answer(Outcome::Valid).to_element())
                     .await
             }
@@ -209,21 +369,35 @@ impl Inbound<'_> {
                 };
                 tracing::warn!(%remote, %local, %why, "could not check a dialback key");
                 // XEP-0220 §2.4: an error answer; the peer may try again later.
-                let mut answer = request.answer(Outcome::Error).to_element();
-                answer.push_child(
-                    Element::new("error", ns::CLIENT)
-                        .with_attr("type", "cancel")
-                        .with_child(Element::new("remote-server-not-found", ns::STANZAS)),
-                );
+                let answer = refusal(&request, Condition::RemoteServerNotFound);
                 self.send(&answer).await
             }
         }
     }
 
+    /// Why policy keeps dialback from authenticating `remote` here, if it does: a denied
+    /// domain, one that must use SASL EXTERNAL, or one whose certificate must be valid
+    /// and is not.
+    fn dialback_refusal(&self, remote: &str) -> Option<&'static str> {
+        if self.shared.config.denied(remote) {
+            return Some("the domain is denied");
+        }
+        let policy = self.shared.config.policy(remote);
+        if !policy.allow_dialback {
+            return Some("dialback is not allowed for the domain");
+        }
+        if policy.require_valid_certificate
+            && self.shared.certificate_proves(&self.conn, remote).is_err()
+        {
+            return Some("a valid certificate is required for the domain");
+        }
+        None
+    }
+
     /// A stanza: only from a domain dialback proved, to the domain it proved it for.
     async fn stanza(&mut self, element: Element) -> Result<(), StreamError> {
         if self.verified.is_empty() {
-            return Err(error(StreamCondition::NotAuthorized, "dialback first"));
+            return Err(error(StreamCondition::NotAuthorized, "authenticate first"));
         }
         let stanza = Stanza::from_element(element)?;
         let (Some(from), Some(to)) = (stanza.from(), stanza.to()) else {

@@ -1,5 +1,7 @@
 //! Federation: server-to-server streams (RFC 6120, `jabber:server`) with other servers,
-//! authenticated by XEP-0220 server dialback (keys as XEP-0185) after STARTTLS.
+//! after STARTTLS authenticated by SASL EXTERNAL (XEP-0178) when the peer's certificate
+//! proves its domain ([`certificate`]), else by XEP-0220 server dialback (keys as
+//! XEP-0185), as each remote domain's policy allows ([`config`]).
 //!
 //! The router hands this module every stanza for a domain we don't serve
 //! ([`crate::modules::Remote`]); it goes out on the stream for its (local, remote) domain
@@ -9,14 +11,17 @@
 //! `Router::route_from_remote`. Peers are found through a static map in the config
 //! ([`config`]), else DNS SRV and A/AAAA ([`resolve`]).
 
+mod certificate;
 mod config;
 mod dialback;
 mod inbound;
+mod limits;
 mod listener;
 mod outbound;
 mod pool;
 mod resolve;
 
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use async_trait::async_trait;
@@ -27,6 +32,7 @@ use super::config::TableError;
 use super::{xep, Module, Registrar, Remote, Xep};
 use crate::server::Server;
 use crate::shutdown::ShutdownSignal;
+use crate::stream::connection::Connection;
 pub use config::S2sConfig;
 
 /// The file in `data_dir` holding the secret dialback keys are derived from (0600).
@@ -36,7 +42,7 @@ pub struct S2s;
 
 impl Module for S2s {
     const NAME: &'static str = "s2s";
-    const XEPS: &'static [Xep] = &[xep(220, "1.1.1"), xep(185, "1.0")];
+    const XEPS: &'static [Xep] = &[xep(220, "1.1.1"), xep(185, "1.0"), xep(178, "1.2")];
     /// Off unless the config turns it on: the zero-config host is `localhost` with a
     /// self-signed certificate, which no other server can reach or believe, so listening
     /// on 5269 would only open a port (README, "Federation").
@@ -66,30 +72,35 @@ pub(crate) struct Shared {
     listeners: Mutex<Vec<TcpListener>>,
     pool: pool::Pool,
     resolver: resolve::Resolver,
-    tls: tokio_rustls::TlsConnector,
+    /// TLS of outgoing streams (presenting our certificate) and incoming ones (asking for
+    /// the peer's), set at start.
+    tls_out: OnceLock<tokio_rustls::TlsConnector>,
     /// The same with ALPN `xmpp-server`, for XEP-0368 direct TLS.
-    tls_direct: tokio_rustls::TlsConnector,
-    /// The c2s certificate with ALPN `xmpp-server` for incoming STARTTLS, set at start.
+    tls_direct: OnceLock<tokio_rustls::TlsConnector>,
     tls_in: OnceLock<tokio_rustls::TlsAcceptor>,
+    /// The roots peers' certificates are checked against, loaded at start.
+    trust: OnceLock<certificate::Trust>,
+    /// Incoming streams per remote address, and authenticated ones per remote domain.
+    per_address: Arc<limits::Counts<IpAddr>>,
+    per_domain: Arc<limits::Counts<String>>,
 }
 
 impl Federation {
     fn new(config: S2sConfig) -> Self {
-        let tls = outbound::tls_connector();
-        // XEP-0368 §4: a direct TLS s2s connection names its protocol in ALPN.
-        let mut direct = (**tls.config()).clone();
-        direct.alpn_protocols = vec![b"xmpp-server".to_vec()];
         Federation(Arc::new(Shared {
             resolver: resolve::Resolver::new(&config),
+            per_address: limits::Counts::new(config.max_streams_per_address),
+            per_domain: limits::Counts::new(config.max_streams_per_domain),
             config,
             secret: OnceLock::new(),
             server: OnceLock::new(),
             shutdown: OnceLock::new(),
             listeners: Mutex::new(Vec::new()),
             pool: pool::Pool::default(),
-            tls,
-            tls_direct: tokio_rustls::TlsConnector::from(Arc::new(direct)),
+            tls_out: OnceLock::new(),
+            tls_direct: OnceLock::new(),
             tls_in: OnceLock::new(),
+            trust: OnceLock::new(),
         }))
     }
 }
@@ -101,6 +112,18 @@ impl Shared {
 
     fn server(&self) -> Option<Arc<Server>> {
         self.server.get().and_then(Weak::upgrade)
+    }
+
+    /// Whether the peer's certificate on `conn` proves `domain`; the reason if not.
+    fn certificate_proves(
+        &self,
+        conn: &Connection,
+        domain: &str,
+    ) -> Result<(), certificate::CertificateError> {
+        match self.trust.get() {
+            Some(trust) => trust.check(conn.peer_certificates(), domain),
+            None => Err(certificate::CertificateError::Missing),
+        }
     }
 
     /// A signal for tasks started after shutdown began, or before serving: never triggered
@@ -115,6 +138,54 @@ fn is_ours(server: &Server, domain: &str) -> bool {
     server.host(domain).is_some() || server.modules.service(domain).is_some()
 }
 
+/// The host `domain` belongs to: itself, or the host whose service it is.
+fn host_of<'a>(server: &'a Server, domain: &'a str) -> Option<&'a str> {
+    if server.host(domain).is_some() {
+        return Some(domain);
+    }
+    server.modules.service(domain).map(|s| s.host.as_str())
+}
+
+/// How a stream was authenticated, for the log.
+#[derive(Clone, Copy, Debug)]
+enum Method {
+    External,
+    Dialback,
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Method::External => "EXTERNAL",
+            Method::Dialback => "dialback",
+        })
+    }
+}
+
+/// The one line an admin reads per authenticated stream (or domain pair on it).
+fn log_authenticated(
+    direction: &str,
+    local: &str,
+    remote: &str,
+    method: Method,
+    conn: &Connection,
+) {
+    let tls = match conn.tls_version() {
+        Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
+        Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
+        Some(_) => "other",
+        None => "none",
+    };
+    tracing::info!(
+        %direction,
+        %local,
+        %remote,
+        %method,
+        %tls,
+        "s2s stream authenticated"
+    );
+}
+
 #[async_trait]
 impl Remote for Federation {
     async fn start(&self, server: &Arc<Server>) -> Result<(), crate::StartError> {
@@ -123,14 +194,23 @@ impl Remote for Federation {
             .map_err(crate::StartError::DialbackSecret)?;
         let _ = shared.secret.set(secret);
         let _ = shared.server.set(Arc::downgrade(server));
-        // COMPAT: Prosody offers ALPN `xmpp-server` in its STARTTLS handshakes too, and
-        // rustls refuses an offer with nothing in common with ours (RFC 7301 §3.2); the
-        // c2s acceptor says `xmpp-client` (XEP-0368), so s2s has its own.
-        let mut tls_in = (**server.tls.config()).clone();
-        tls_in.alpn_protocols = vec![b"xmpp-server".to_vec()];
+        let ca_problem = |e: String| {
+            crate::StartError::from(server.config.problem(&["modules", "s2s", "ca_file"], e))
+        };
+        let trust = certificate::Trust::load(shared.config.ca_file.as_deref())
+            .map_err(|e| ca_problem(e.to_string()))?;
+        let _ = shared.trust.set(trust);
+        let tls_error = |e: rustls::Error| crate::StartError::Tls(e.into());
+        let client = certificate::client_config(server.certificate.clone()).map_err(tls_error)?;
+        // XEP-0368 §4: a direct TLS s2s connection names its protocol in ALPN.
+        let mut direct = (*client).clone();
+        direct.alpn_protocols = vec![certificate::ALPN.to_vec()];
+        let _ = shared.tls_out.set(tokio_rustls::TlsConnector::from(client));
         let _ = shared
-            .tls_in
-            .set(tokio_rustls::TlsAcceptor::from(Arc::new(tls_in)));
+            .tls_direct
+            .set(tokio_rustls::TlsConnector::from(Arc::new(direct)));
+        let incoming = certificate::server_config(server.tls.config()).map_err(tls_error)?;
+        let _ = shared.tls_in.set(tokio_rustls::TlsAcceptor::from(incoming));
         let bound = listener::bind(&server.config, &shared.config.listen).await?;
         *shared.listeners.lock().unwrap_or_else(|p| p.into_inner()) = bound;
         Ok(())

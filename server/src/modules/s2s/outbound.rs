@@ -1,24 +1,29 @@
 //! Our side of a server-to-server stream (RFC 6120 §4, the initiating entity): connect to
-//! the peer's address, STARTTLS (§5), then XEP-0220 dialback for the (local, remote)
-//! pair; stanzas queued meanwhile go out once it passed, and an idle stream is closed.
+//! the peer's address, STARTTLS (§5) with the peer's certificate checked against its
+//! domain, then SASL EXTERNAL (XEP-0178) when the peer offers it, else XEP-0220 dialback
+//! for the (local, remote) pair, as the remote domain's policy allows. Stanzas queued
+//! meanwhile go out once it passed; another of our domains of the same host may join the
+//! stream by dialback (XEP-0220 §2.5, piggybacking); an idle stream is closed.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use jabberwock_protocol::dialback::{self, Dialback, Kind, Outcome};
+use jabberwock_protocol::jid::Jid;
 use jabberwock_protocol::ns;
+use jabberwock_protocol::sasl;
 use jabberwock_protocol::stanza::Condition;
 use jabberwock_protocol::stream::{s2s_header, StreamHeader};
 use jabberwock_protocol::xml::reader::Event;
 use jabberwock_protocol::xml::Element;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls::pki_types::ServerName;
 use tokio::sync::mpsc;
 use tokio::time::{sleep_until, timeout, Instant};
 
+use super::certificate::CertificateError;
 use super::pool::{self, Pair};
 use super::resolve;
-use super::Shared;
+use super::{log_authenticated, Method, Shared};
 use crate::server::Server;
 use crate::stream::connection::{Connection, ReadError};
 use crate::stream::transport::Transport;
@@ -40,14 +45,21 @@ pub enum OpenError {
     NoStreamId,
     #[error("dialback refused by the peer")]
     Refused,
+    #[error("a valid certificate is required and the peer's is not: {0}")]
+    Certificate(CertificateError),
+    #[error("SASL EXTERNAL was not possible and dialback is not allowed for the domain")]
+    DialbackNotAllowed,
 }
 
 /// An open, encrypted (unless the config allows otherwise) stream to `remote`, its header
-/// sent and the peer's header and features read: what dialback is done over.
+/// sent and the peer's header and features read: what authentication is done over.
 pub struct Opened {
     pub conn: Connection,
     /// The id of the peer's current stream (XEP-0185's Stream ID).
     pub stream_id: String,
+    pub features: Element,
+    /// Whether the peer's certificate proves `remote` (an unencrypted stream has none).
+    pub certificate: Result<(), CertificateError>,
 }
 
 /// Connects to `remote` for `local`, STARTTLS included.
@@ -62,8 +74,10 @@ pub async fn open(
     let transport = Transport::Plain(found.tcp);
     let mut conn = Connection::server_to_server(transport, found.addr, server.limits());
     if found.direct_tls {
-        conn.start_tls_client(&shared.tls_direct, tls_name(remote)?)
-            .await?;
+        let Some(tls) = shared.tls_direct.get() else {
+            return Err(OpenError::NoTls);
+        };
+        conn.start_tls_client(tls, tls_name(remote)?).await?;
     }
     let (mut header, mut features) = exchange_headers(&mut conn, local, remote).await?;
     if !conn.is_encrypted() {
@@ -73,16 +87,23 @@ pub async fn open(
             if !proceed.is("proceed", ns::TLS) {
                 return Err(OpenError::Unexpected(proceed.name().to_owned()));
             }
-            conn.start_tls_client(&shared.tls, tls_name(remote)?)
-                .await?;
+            let Some(tls) = shared.tls_out.get() else {
+                return Err(OpenError::NoTls);
+            };
+            conn.start_tls_client(tls, tls_name(remote)?).await?;
             (header, features) = exchange_headers(&mut conn, local, remote).await?;
         } else if shared.config.require_encryption {
             return Err(OpenError::NoTls);
         }
     }
-    let _ = features;
+    let certificate = shared.certificate_proves(&conn, remote);
     let stream_id = header.id.ok_or(OpenError::NoStreamId)?;
-    Ok(Opened { conn, stream_id })
+    Ok(Opened {
+        conn,
+        stream_id,
+        features,
+        certificate,
+    })
 }
 
 fn tls_name(remote: &str) -> Result<ServerName<'static>, OpenError> {
@@ -126,27 +147,53 @@ pub async fn next_element(conn: &mut Connection) -> Result<Element, OpenError> {
     }
 }
 
-/// Opens the pair's stream and passes dialback (XEP-0220 §2.1): our `<db:result/>` with
-/// the key for the peer's stream id, answered `valid`.
-async fn establish(shared: &Shared, server: &Server, pair: &Pair) -> Result<Connection, OpenError> {
+/// An authenticated outgoing stream: the connection and the peer's current stream id
+/// (what piggybacked dialback keys are made for).
+struct Link {
+    conn: Connection,
+    stream_id: String,
+}
+
+/// Opens the pair's stream and authenticates it: SASL EXTERNAL when the peer offers it
+/// (it found our certificate good for `local`), else dialback (XEP-0220 §2.1), as the
+/// remote domain's policy allows.
+async fn establish(shared: &Shared, server: &Server, pair: &Pair) -> Result<Link, OpenError> {
     let (local, remote) = (pair.0.as_str(), pair.1.as_str());
+    let policy = shared.config.policy(remote);
     let Opened {
         mut conn,
         stream_id,
+        features,
+        certificate,
     } = open(shared, server, local, remote).await?;
+    match certificate {
+        Err(e) if policy.require_valid_certificate => return Err(OpenError::Certificate(e)),
+        Err(e) => tracing::info!(reason = %e, "the peer's certificate does not prove its domain"),
+        Ok(()) => {}
+    }
+    if offers_external(&features) {
+        if let Some(stream_id) = external(&mut conn, local, remote).await? {
+            log_authenticated("outgoing", local, remote, Method::External, &conn);
+            return Ok(Link { conn, stream_id });
+        }
+    }
+    if !policy.allow_dialback {
+        conn.close(None, local).await;
+        return Err(OpenError::DialbackNotAllowed);
+    }
     let key = dialback::key(shared.secret(), remote, local, &stream_id);
     let request = Dialback::request(Kind::Result, local, remote, None, &key);
     conn.send(&request.to_element()).await?;
     loop {
         let el = next_element(&mut conn).await?;
-        let Ok(answer) = Dialback::parse(&el) else {
+        let Some(outcome) = dialback_answer(&el, remote, local) else {
             continue;
         };
-        if answer.kind != Kind::Result || answer.from != remote || answer.to != local {
-            continue;
-        }
-        return match answer.outcome {
-            Some(Outcome::Valid) => Ok(conn),
+        return match outcome {
+            Some(Outcome::Valid) => {
+                log_authenticated("outgoing", local, remote, Method::Dialback, &conn);
+                Ok(Link { conn, stream_id })
+            }
             _ => {
                 conn.close(None, local).await;
                 Err(OpenError::Refused)
@@ -155,8 +202,51 @@ async fn establish(shared: &Shared, server: &Server, pair: &Pair) -> Result<Conn
     }
 }
 
+/// Whether the features offer SASL EXTERNAL.
+fn offers_external(features: &Element) -> bool {
+    features.get_child("mechanisms", ns::SASL).is_some_and(|m| {
+        m.children()
+            .any(|c| c.name() == "mechanism" && c.text().trim() == "EXTERNAL")
+    })
+}
+
+/// XEP-0178 §3: EXTERNAL with our domain as authorization identity; on success the
+/// stream restarts (RFC 6120 §6.4.6) and the new stream's id is returned, on failure
+/// `None` (the stream stays open for dialback).
+async fn external(
+    conn: &mut Connection,
+    local: &str,
+    remote: &str,
+) -> Result<Option<String>, OpenError> {
+    conn.send(&sasl::auth("EXTERNAL", local.as_bytes())).await?;
+    let answer = next_element(conn).await?;
+    if answer.is("success", ns::SASL) {
+        conn.restart();
+        let (header, _features) = exchange_headers(conn, local, remote).await?;
+        return header.id.map(Some).ok_or(OpenError::NoStreamId);
+    }
+    let condition = answer.children().next().map(|c| c.name().to_owned());
+    tracing::warn!(
+        failure = condition.as_deref().unwrap_or(""),
+        "SASL EXTERNAL refused by the peer; trying dialback"
+    );
+    Ok(None)
+}
+
+/// The outcome of a `<db:result/>` answer from `remote` to `local` (`Some(None)`: an
+/// answer with no type), or `None` when `el` is no such answer.
+fn dialback_answer(el: &Element, remote: &str, local: &str) -> Option<Option<Outcome>> {
+    let answer = Dialback::parse(el).ok()?;
+    let ours = answer.kind == Kind::Result
+        && answer.from.eq_ignore_ascii_case(remote)
+        && answer.to.eq_ignore_ascii_case(local);
+    ours.then_some(answer.outcome)
+}
+
 /// The pair's stream for its life: set up within `connect_timeout`, then stanzas from the
 /// queue out until idle, closed or shut down. Whatever it could not send is bounced.
+/// Stanzas from another of our domains (the pool sends those of the same host here)
+/// wait while that domain is authenticated by dialback on this stream (XEP-0220 §2.5).
 pub async fn run(
     shared: Arc<Shared>,
     server: Arc<Server>,
@@ -166,14 +256,21 @@ pub async fn run(
 ) {
     let limit = shared.config.connect_timeout();
     let established = timeout(limit, establish(&shared, &server, &pair)).await;
-    let mut conn = match established {
-        Ok(Ok(conn)) => conn,
+    let Link {
+        mut conn,
+        stream_id,
+    } = match established {
+        Ok(Ok(link)) => link,
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "could not reach the remote server");
+            // A stream that could not be set up: not tried again for a while (pool.rs).
+            let retry = shared.config.retry_after();
+            shared
+                .pool
+                .failed(&pair.1, Condition::RemoteServerNotFound, retry);
             return give_up(
                 &shared,
                 &server,
-                &pair,
                 &queue,
                 rx,
                 Condition::RemoteServerNotFound,
@@ -185,18 +282,18 @@ pub async fn run(
                 seconds = limit.as_secs(),
                 "remote server not ready within connect_timeout"
             );
-            return give_up(
-                &shared,
-                &server,
-                &pair,
-                &queue,
-                rx,
-                Condition::RemoteServerTimeout,
-            )
-            .await;
+            let retry = shared.config.retry_after();
+            shared
+                .pool
+                .failed(&pair.1, Condition::RemoteServerTimeout, retry);
+            return give_up(&shared, &server, &queue, rx, Condition::RemoteServerTimeout).await;
         }
     };
-    tracing::info!("outgoing stream authenticated (dialback)");
+    let remote = pair.1.as_str();
+    let mut authenticated: HashSet<String> = HashSet::from([pair.0.clone()]);
+    // Our domains whose dialback on this stream is under way: since when, and what waits
+    // for it. An answer that does not come within `connect_timeout` bounces those.
+    let mut pending: HashMap<String, (Instant, Vec<Element>)> = HashMap::new();
     let idle = shared.config.idle_timeout();
     let mut shutdown = shared.shutdown();
     let mut last = Instant::now();
@@ -210,21 +307,77 @@ pub async fn run(
         tokio::select! {
             next = rx.recv() => {
                 let Some(stanza) = next else { break };
-                if let Err(e) = conn.send(&stanza).await {
-                    tracing::warn!(error = %e, "outgoing stream failed");
-                    pool::bounce(&server, stanza, Condition::RemoteServerTimeout).await;
-                    return give_up(&shared, &server, &pair, &queue, rx, Condition::RemoteServerTimeout).await;
+                let local = sender_domain(&stanza);
+                if authenticated.contains(&local) {
+                    if let Err(e) = conn.send(&stanza).await {
+                        tracing::warn!(error = %e, "outgoing stream failed");
+                        pool::bounce(&server, stanza, Condition::RemoteServerTimeout).await;
+                        return give_up(&shared, &server, &queue, rx, Condition::RemoteServerTimeout).await;
+                    }
+                } else if let Some((_, waiting)) = pending.get_mut(&local) {
+                    if waiting.len() < shared.config.max_queue {
+                        waiting.push(stanza);
+                    } else {
+                        pool::bounce(&server, stanza, Condition::ResourceConstraint).await;
+                    }
+                } else {
+                    // XEP-0220 §2.5: another of our domains asks for this stream.
+                    let key = dialback::key(shared.secret(), remote, &local, &stream_id);
+                    let request = Dialback::request(Kind::Result, &local, remote, None, &key);
+                    if conn.send(&request.to_element()).await.is_err() {
+                        pool::bounce(&server, stanza, Condition::RemoteServerTimeout).await;
+                        return give_up(&shared, &server, &queue, rx, Condition::RemoteServerTimeout).await;
+                    }
+                    pending.insert(local, (Instant::now(), vec![stanza]));
                 }
                 last = Instant::now();
             }
             event = conn.next_event() => match event {
-                // Nothing is expected on our stream but dialback answers and whitespace.
-                Ok(Event::Stanza(el)) => tracing::debug!(name = el.name(), "ignored on an outgoing stream"),
+                Ok(Event::Stanza(el)) => {
+                    // Nothing is expected on our stream but dialback answers and whitespace.
+                    let answered = pending.keys().find_map(|local| {
+                        dialback_answer(&el, remote, local).map(|outcome| (local.clone(), outcome))
+                    });
+                    let Some((local, outcome)) = answered else {
+                        tracing::debug!(name = el.name(), "ignored on an outgoing stream");
+                        continue;
+                    };
+                    let waiting = pending.remove(&local).map(|(_, w)| w).unwrap_or_default();
+                    if outcome == Some(Outcome::Valid) {
+                        log_authenticated("outgoing", &local, remote, Method::Dialback, &conn);
+                        for stanza in waiting {
+                            if conn.send(&stanza).await.is_err() {
+                                pool::bounce(&server, stanza, Condition::RemoteServerTimeout).await;
+                            }
+                        }
+                        authenticated.insert(local);
+                    } else {
+                        tracing::warn!(%local, "dialback for another of our domains refused by the peer");
+                        shared.pool.forget(&(local, pair.1.clone()), &queue);
+                        for stanza in waiting {
+                            pool::bounce(&server, stanza, Condition::RemoteServerNotFound).await;
+                        }
+                    }
+                }
                 Ok(Event::Header(_)) | Ok(Event::Close) | Err(_) => {
                     tracing::info!("the remote server closed the stream");
                     break;
                 }
             },
+            _ = until(first_deadline(&pending, limit)) => {
+                let now = Instant::now();
+                pending.retain(|local, (since, waiting)| {
+                    if *since + limit > now {
+                        return true;
+                    }
+                    tracing::warn!(%local, "no dialback answer for another of our domains within connect_timeout");
+                    shared.pool.forget(&(local.clone(), pair.1.clone()), &queue);
+                    for stanza in waiting.drain(..) {
+                        pool::bounce_later(&shared, stanza, Condition::RemoteServerTimeout);
+                    }
+                    false
+                });
+            }
             _ = sleep_until(last + idle) => {
                 tracing::info!("idle outgoing stream closed");
                 break;
@@ -232,107 +385,55 @@ pub async fn run(
             _ = stop => break,
         }
     }
-    shared.pool.remove(&pair, &queue);
+    shared.pool.remove(&queue);
     conn.close(None, &pair.0).await;
-    // Stanzas that raced the close start a new stream.
+    // Stanzas that raced the close, and those still waiting for dialback, start a new
+    // stream.
     rx.close();
+    for stanza in pending.into_values().flat_map(|(_, waiting)| waiting) {
+        pool::send(&shared, stanza);
+    }
     while let Ok(stanza) = rx.try_recv() {
         pool::send(&shared, stanza);
     }
+}
+
+/// When the oldest piggybacked dialback in `pending` runs out of time, if any waits.
+fn first_deadline(
+    pending: &HashMap<String, (Instant, Vec<Element>)>,
+    limit: std::time::Duration,
+) -> Option<Instant> {
+    pending.values().map(|(since, _)| *since + limit).min()
+}
+
+/// Sleeps until `deadline`; forever without one.
+async fn until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The domain of a queued stanza's sender (the pool only queues stanzas that have one).
+fn sender_domain(stanza: &Element) -> String {
+    stanza
+        .attr("from")
+        .and_then(|a| Jid::new(a).ok())
+        .map(|j| j.domain().as_str().to_ascii_lowercase())
+        .unwrap_or_default()
 }
 
 /// The stream won't come: everything queued for it bounces with `condition`.
 async fn give_up(
     shared: &Shared,
     server: &Server,
-    pair: &Pair,
     queue: &mpsc::Sender<Element>,
     mut rx: mpsc::Receiver<Element>,
     condition: Condition,
 ) {
-    shared.pool.remove(pair, queue);
-    shared
-        .pool
-        .failed(&pair.1, condition, shared.config.retry_after());
+    shared.pool.remove(queue);
     rx.close();
     while let Ok(stanza) = rx.try_recv() {
         pool::bounce(server, stanza, condition).await;
-    }
-}
-
-/// TLS for outgoing streams. In this version the peer's certificate buys encryption only:
-/// the peer's identity comes from dialback, so any certificate is taken (XEP-0220 §1.3,
-/// dialback's "weak identity verification"); checking it against the domain comes with
-/// SASL EXTERNAL.
-pub fn tls_connector() -> tokio_rustls::TlsConnector {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier = Arc::new(AnyCertificate(provider.clone()));
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map(|b| {
-            b.dangerous()
-                .with_custom_certificate_verifier(verifier)
-                .with_no_client_auth()
-        });
-    match config {
-        Ok(config) => tokio_rustls::TlsConnector::from(Arc::new(config)),
-        // ring supports the default versions; should it not, no TLS is possible at all.
-        Err(e) => {
-            tracing::error!(error = %e, "no TLS client configuration for s2s");
-            tokio_rustls::TlsConnector::from(Arc::new(
-                rustls::ClientConfig::builder()
-                    .with_root_certificates(rustls::RootCertStore::empty())
-                    .with_no_client_auth(),
-            ))
-        }
-    }
-}
-
-/// Takes any certificate, still checking the handshake's signatures with it.
-#[derive(Debug)]
-struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
     }
 }

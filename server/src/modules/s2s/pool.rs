@@ -1,8 +1,13 @@
-//! Outgoing streams, one per (local domain, remote domain) pair (XEP-0220 authenticates a
-//! pair): a stanza goes to its pair's queue, and the first one starts the stream
-//! ([`super::outbound`]), which sends what queued up once dialback passed. What can't be
+//! Outgoing streams, one per remote domain and host of ours (XEP-0220 authenticates a
+//! (local, remote) pair): a stanza goes to its pair's queue, and the first one starts the
+//! stream ([`super::outbound`]), which sends what queued up once it is authenticated. A
+//! pair whose local domain belongs to the same host as a stream already there (`a.test`
+//! and `conference.a.test`) shares that stream's queue, and the stream authenticates it
+//! by dialback (XEP-0220 §2.5) rather than a connection of its own. What can't be
 //! delivered comes back to its sender as an error from the remote address (RFC 6120
-//! §8.3.3.12 `remote-server-not-found`, §8.3.3.13 `remote-server-timeout`).
+//! §8.3.3.16 `remote-server-not-found`, §8.3.3.17 `remote-server-timeout`; a denied
+//! domain §8.3.3.10 `not-allowed`, the condition RFC 6120 gives for a blacklisted
+//! domain: the domain may well exist, we refuse to talk to it).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -13,7 +18,7 @@ use jabberwock_protocol::stanza::{Condition, IqType, Stanza, StanzaError, Stanza
 use jabberwock_protocol::xml::Element;
 use tokio::sync::mpsc;
 
-use super::{outbound, Shared};
+use super::{host_of, outbound, Shared};
 use crate::server::Server;
 
 /// (local domain, remote domain).
@@ -50,8 +55,15 @@ impl Pool {
             .map(|(_, condition)| *condition)
     }
 
-    /// Forgets `pair`'s queue if it is still `queue` (a newer stream may have replaced it).
-    pub fn remove(&self, pair: &Pair, queue: &mpsc::Sender<Element>) {
+    /// Forgets every pair whose queue is still `queue` (a newer stream may have replaced
+    /// some).
+    pub fn remove(&self, queue: &mpsc::Sender<Element>) {
+        let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
+        queues.retain(|_, q| !q.same_channel(queue));
+    }
+
+    /// Forgets `pair` if its queue is still `queue`.
+    pub fn forget(&self, pair: &Pair, queue: &mpsc::Sender<Element>) {
         let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
         if queues.get(pair).is_some_and(|q| q.same_channel(queue)) {
             queues.remove(pair);
@@ -71,12 +83,24 @@ pub fn send(shared: &Arc<Shared>, stanza: Element) {
         tracing::debug!("stanza for a remote domain without a valid from or to dropped");
         return;
     };
+    if shared.config.denied(&remote) {
+        tracing::warn!(%remote, "stanza for a denied domain bounced");
+        return bounce_later(shared, stanza, Condition::NotAllowed);
+    }
     if let Some(condition) = shared.pool.recently_failed(&remote) {
         tracing::debug!(%remote, "remote domain failed recently: stanza bounced");
         return bounce_later(shared, stanza, condition);
     }
-    let pair = (local, remote);
+    let Some(server) = shared.server() else {
+        return;
+    };
+    let pair = (local.to_ascii_lowercase(), remote.to_ascii_lowercase());
     let mut queues = shared.pool.queues.lock().unwrap_or_else(|p| p.into_inner());
+    if !queues.contains_key(&pair) {
+        if let Some(queue) = stream_to_join(shared, &server, &queues, &pair) {
+            queues.insert(pair.clone(), queue);
+        }
+    }
     let stanza = match queues.get(&pair) {
         None => stanza,
         Some(queue) => match queue.try_send(stanza) {
@@ -90,22 +114,40 @@ pub fn send(shared: &Arc<Shared>, stanza: Element) {
             Err(mpsc::error::TrySendError::Closed(stanza)) => stanza,
         },
     };
-    let Some(server_arc) = shared.server() else {
-        return;
-    };
     let (tx, rx) = mpsc::channel(shared.config.max_queue.max(1));
     let _ = tx.try_send(stanza);
     queues.insert(pair.clone(), tx.clone());
     drop(queues);
-    let span = tracing::info_span!("s2s-out", local = %pair.0, remote = %pair.1);
+    // Its own root: the stream outlives the session whose stanza opened it.
+    let span = tracing::info_span!(parent: None, "s2s-out", local = %pair.0, remote = %pair.1);
     tokio::spawn(tracing::Instrument::instrument(
-        outbound::run(shared.clone(), server_arc, pair, tx, rx),
+        outbound::run(shared.clone(), server, pair, tx, rx),
         span,
     ));
 }
 
+/// The queue of a stream to `pair`'s remote domain that `pair` may join: one opened for
+/// another domain of the same host of ours, still running, where dialback is allowed.
+fn stream_to_join(
+    shared: &Shared,
+    server: &Server,
+    queues: &HashMap<Pair, mpsc::Sender<Element>>,
+    pair: &Pair,
+) -> Option<mpsc::Sender<Element>> {
+    if !shared.config.policy(&pair.1).allow_dialback {
+        return None;
+    }
+    let host = host_of(server, &pair.0)?;
+    queues
+        .iter()
+        .find(|((local, remote), queue)| {
+            *remote == pair.1 && !queue.is_closed() && host_of(server, local) == Some(host)
+        })
+        .map(|(_, queue)| queue.clone())
+}
+
 /// Bounces `stanza` from a task (the caller may hold no runtime context to await in).
-fn bounce_later(shared: &Arc<Shared>, stanza: Element, condition: Condition) {
+pub fn bounce_later(shared: &Arc<Shared>, stanza: Element, condition: Condition) {
     if let Some(server) = shared.server() {
         tokio::spawn(async move { bounce(&server, stanza, condition).await });
     }
