@@ -322,10 +322,13 @@ impl StreamReader {
     }
 
     /// Whether the first byte after what was just consumed, past whitespace, is a NUL.
+    /// XML's whitespace only (XML 1.0 §2.3 `S`): a form feed, which `is_ascii_whitespace`
+    /// would skip, is text the scanner refuses, so skipping it here would make the dialect
+    /// of a refused stream depend on whether the NUL arrived in the same read.
     fn nul_follows(&self) -> bool {
         self.buf[self.start..]
             .iter()
-            .find(|b| !b.is_ascii_whitespace())
+            .find(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
             == Some(&0)
     }
 
