@@ -69,18 +69,9 @@ pub fn groupchat(
         // Chat states and other bodiless messages are passed on, not kept.
         (None, None) => {}
     }
-    Ok(to_everyone(room, &reflected))
-}
-
-fn to_everyone(room: &Room, message: &Element) -> Out {
-    room.occupants
-        .iter()
-        .map(|occupant| {
-            let mut copy = message.clone();
-            copy.set_attr("to", occupant.jid.as_str());
-            copy
-        })
-        .collect()
+    let mut out = Out::new();
+    out.push_to_each(reflected, room.occupant_jids());
+    Ok(out)
 }
 
 /// §7.5: a private message from occupant `from` to the occupant `nick`, delivered to its
@@ -119,5 +110,5 @@ pub fn private(
     if copy.get_child("x", ns::MUC_USER).is_none() {
         copy.push_child(Element::new("x", ns::MUC_USER));
     }
-    Ok(vec![copy])
+    Ok(vec![copy].into())
 }

@@ -19,8 +19,7 @@ use super::limits::Limits;
 use super::occupant::{self, Occupant};
 use super::settings::{Settings, Whois};
 
-/// Stanzas a handler wants sent, in order.
-pub type Out = Vec<Element>;
+pub use super::out::Out;
 
 /// The room's subject (§8.1) and the nickname and XEP-0421 occupant id of who set it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -210,14 +209,16 @@ impl Room {
             ..UserX::default()
         }
         .to_element();
-        for occupant in &self.occupants {
-            out.push(
-                Element::new("message", ns::CLIENT)
-                    .with_attr("type", "groupchat")
-                    .with_attr("from", self.jid.as_str())
-                    .with_attr("to", occupant.jid.as_str())
-                    .with_child(x.clone()),
-            );
-        }
+        let notice = Element::new("message", ns::CLIENT)
+            .with_attr("type", "groupchat")
+            .with_attr("from", self.jid.as_str())
+            .with_child(x);
+        out.push_to_each(notice, self.occupant_jids());
+    }
+
+    /// Every occupant's real JID, in order of entry: the recipients of what the room says
+    /// to everyone.
+    pub fn occupant_jids(&self) -> Vec<FullJid> {
+        self.occupants.iter().map(|o| o.jid.clone()).collect()
     }
 }
