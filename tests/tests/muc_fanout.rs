@@ -1,5 +1,6 @@
 //! A room's groupchat message is serialised once per wire form, not once per occupant, and
-//! every occupant still gets exactly what its own copy would have been: a standard TCP
+//! an occupant's presence once per form for those who see its real JID and once for the
+//! others; every occupant still gets exactly what its own copy would have been: a standard TCP
 //! client (whose resource needs escaping), a raw Flash client (a NUL after the stanza), an
 //! RFC 7395 WebSocket client (`xmlns="jabber:client"` on the stanza) and a BOSH client, each
 //! with its own `to`. What the session modules do on the way out still happens (XEP-0352:
@@ -16,6 +17,8 @@ use jabberwock_tests::xmpp_ws::XmppWs;
 use jabberwock_tests::{RawClient, TestConfig, TestServer, WAIT};
 
 const SERIALISED: &str = "shared stanza serialised";
+const MESSAGE: &str = "kind=message";
+const PRESENCE: &str = "kind=presence";
 /// How long a presence that is not held would take, at most, to reach a client on loopback.
 const QUIET: Duration = Duration::from_secs(1);
 
@@ -32,18 +35,23 @@ fn server() -> TestServer {
     server
 }
 
-fn serialised(server: &TestServer) -> usize {
-    server.log_text().matches(SERIALISED).count()
+/// How many shared stanzas of `kind` (`MESSAGE`, `PRESENCE`) the log says were serialised.
+fn serialised(server: &TestServer, kind: &str) -> usize {
+    server
+        .log_text()
+        .lines()
+        .filter(|line| line.contains(SERIALISED) && line.contains(kind))
+        .count()
 }
 
-/// Waits until the log says `count` shared stanzas were serialised, then checks that it
-/// says no more than that.
-fn assert_serialised(server: &TestServer, count: usize) {
+/// Waits until the log says `count` shared stanzas of `kind` were serialised, then checks
+/// that it says no more than that.
+fn assert_serialised(server: &TestServer, kind: &str, count: usize) {
     let deadline = std::time::Instant::now() + WAIT;
-    while serialised(server) < count && std::time::Instant::now() < deadline {
+    while serialised(server, kind) < count && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(serialised(server), count, "{}", server.log_text());
+    assert_eq!(serialised(server, kind), count, "{}", server.log_text());
 }
 
 /// The groupchat message `id` from `room/nick` with `body` (already escaped), as the room
@@ -135,7 +143,7 @@ async fn every_client_kind_gets_the_shared_message_exactly_as_its_own_copy() {
     .await;
     bosh.read_until("<subject").await;
 
-    let before = serialised(&server);
+    let before = serialised(&server, MESSAGE);
     let body = "fish &amp; \"chips\" &lt;3 ✓";
     tcp.send(format!(
         "<message type='groupchat' to='{room}@conference.localhost' id='m1'><body>{body}</body></message>"
@@ -169,7 +177,7 @@ async fn every_client_kind_gets_the_shared_message_exactly_as_its_own_copy() {
 
     // Made twice for four occupants: once inside a `jabber:client` stream (TCP, Flash and
     // BOSH's pipe), once as an RFC 7395 document of its own.
-    assert_serialised(&server, before + 2);
+    assert_serialised(&server, MESSAGE, before + 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -190,7 +198,7 @@ async fn presence_held_for_an_inactive_occupant_goes_out_before_the_next_message
     let held = alice.read_for(QUIET).await;
     assert!(!held.contains("<presence"), "not held: {held}");
 
-    let before = serialised(&server);
+    let before = serialised(&server, MESSAGE);
     bob.send(format!(
         "<message type='groupchat' to='{room}@conference.localhost' id='after'><body>back?</body></message>"
     ))
@@ -210,7 +218,7 @@ async fn presence_held_for_an_inactive_occupant_goes_out_before_the_next_message
     for client in [&mut bob, &mut carol] {
         client.read_stanza_containing("id=\"after\"").await;
     }
-    assert_serialised(&server, before + 1);
+    assert_serialised(&server, MESSAGE, before + 1);
 }
 
 /// Enough 32 KiB messages to fill a stalled client's socket buffers, then its inbox.
@@ -239,7 +247,7 @@ async fn a_stalled_occupant_is_cut_off_while_the_others_get_everything() {
         }
         (ids, gone.unwrap_or_default())
     });
-    let before = serialised(&server);
+    let before = serialised(&server, MESSAGE);
     let body = "x".repeat(32 * 1024);
     for n in 0..MESSAGES {
         alice
@@ -271,5 +279,32 @@ async fn a_stalled_occupant_is_cut_off_while_the_others_get_everything() {
     // as errors) and removes it with status 333.
     assert!(gone.contains(&status(333)), "{gone}");
     // Each message was serialised once for its three occupants.
-    assert_serialised(&server, before + MESSAGES);
+    assert_serialised(&server, MESSAGE, before + MESSAGES);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entrants_presence_is_shared_by_those_who_get_the_same_one() {
+    let server = server();
+    let room = "pres";
+    // The owner is a moderator, who sees real JIDs (§7.2.3); the others do not.
+    let mut others = room_of(&server, room, &["alice", "bob", "carol"]).await;
+    let before = serialised(&server, PRESENCE);
+    let (mut dave, dave_jid) = raw(&server, "dave", "desk").await;
+    enter(&mut dave, room, "dave").await;
+    let from = format!("from=\"{}\"", occupant(room, "dave"));
+    let mut got = Vec::new();
+    for (client, jid) in &mut others {
+        let presence = client.read_stanza_containing(&from).await;
+        assert!(presence.contains(&format!(" to=\"{jid}\"")), "{presence}");
+        got.push(presence.replace(&format!(" to=\"{jid}\""), ""));
+    }
+    assert!(
+        got[0].contains(&format!("jid=\"{dave_jid}\"")),
+        "{}",
+        got[0]
+    );
+    assert!(!got[1].contains("jid="), "{}", got[1]);
+    assert_eq!(got[1], got[2], "the same presence but for its `to`");
+    // One for the moderator, one for the two others.
+    assert_serialised(&server, PRESENCE, before + 2);
 }

@@ -95,8 +95,10 @@ pub enum Event<'a> {
         own: &'a mut OwnWrites,
     },
     PresenceIn {
+        /// The recipient: a presence shared by many (`Router::route_shared_from_service`)
+        /// has no `to` of its own.
         to: &'a Jid,
-        presence: &'a mut Element,
+        presence: &'a Element,
     },
     InitialPresence {
         jid: &'a FullJid,

@@ -179,9 +179,9 @@ impl Router {
 
     /// Routes one stanza a service sends to many recipients (a room's groupchat message to
     /// its occupants), as [`Self::route_from_service`] would route each recipient's own
-    /// copy, in order; a message for a full JID of ours is shared, not copied: its session
-    /// serialises it once for every session of its dialect (`Outbound::Shared`). Anything
-    /// else (presence, IQs, other domains) is routed as the recipient's own copy.
+    /// copy, in order; a message or presence for a full JID of ours is shared, not copied:
+    /// sessions write it from bytes made once per dialect's form (`Outbound::Shared`).
+    /// Anything else (IQs, other domains) is routed as the recipient's own copy.
     pub async fn route_shared_from_service(
         &self,
         server: &Server,
@@ -191,16 +191,42 @@ impl Router {
         let Some(from) = service_sender(server, stanza.stanza()) else {
             return;
         };
-        let message = stanza.stanza().kind() == StanzaKind::Message;
+        let kind = stanza.stanza().kind();
         for to in recipients {
-            if !message || server.host(to.domain().as_str()).is_none() {
+            let ours = to.node().is_some() && server.host(to.domain().as_str()).is_some();
+            if kind == StanzaKind::Iq || !ours {
                 let own = stanza.to_stanza(to.as_str());
                 Box::pin(self.route_from_service(server, own)).await;
+                continue;
+            }
+            if kind == StanzaKind::Presence {
+                self.shared_presence_to_full(server, to, &stanza).await;
                 continue;
             }
             let back = ReturnPath::Service(&from);
             self.shared_to_full(server, back, from.try_as_full().ok(), to, &stanza)
                 .await;
+        }
+    }
+
+    /// [`Self::deliver_presence`] to a full JID of ours for a shared presence: the same
+    /// hook, and nothing more if the resource is gone (RFC 6121 §8.5.3.2.3).
+    async fn shared_presence_to_full(
+        &self,
+        server: &Server,
+        to: &FullJid,
+        shared: &Arc<SharedStanza>,
+    ) {
+        let recipient = Jid::from(to.clone());
+        let mut event = Event::PresenceIn {
+            to: &recipient,
+            presence: shared.element(),
+        };
+        if matches!(
+            server.modules.fire(server, &mut event).await,
+            Flow::Continue
+        ) {
+            self.table.send_shared_to_full(to, shared);
         }
     }
 
@@ -506,7 +532,7 @@ impl Router {
     /// directed presence, XEP-0045 §7.2); presence for the server itself has no recipient
     /// (§8.5.1); a remote domain can't be reached without federation, and presence is never
     /// bounced for that here (the presence module answers directed presence itself).
-    pub async fn deliver_presence(&self, server: &Server, to: &Jid, mut presence: Element) {
+    pub async fn deliver_presence(&self, server: &Server, to: &Jid, presence: Element) {
         let domain = to.domain().as_str();
         if server.host(domain).is_none() {
             if server.modules.service(domain).is_none() {
@@ -526,7 +552,7 @@ impl Router {
         }
         let mut event = Event::PresenceIn {
             to,
-            presence: &mut presence,
+            presence: &presence,
         };
         if !matches!(
             server.modules.fire(server, &mut event).await,

@@ -235,7 +235,11 @@ impl Connection {
         let parent_ns = self.stanza_parent_ns();
         if stanza.write_to(&mut self.write_buf, parent_ns, to) {
             // Once per dialect's form for all the stanza's recipients (tests count these).
-            tracing::debug!(dialect = ?self.dialect, "shared stanza serialised");
+            tracing::debug!(
+                dialect = ?self.dialect,
+                kind = %stanza.element().name(),
+                "shared stanza serialised"
+            );
         }
         self.end_unit();
         self.flush_write_buf().await

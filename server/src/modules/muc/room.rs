@@ -181,10 +181,19 @@ impl Room {
 
     /// `occupant`'s presence to every occupant, the occupant itself last (§7.2.3: the
     /// entrant's own presence ends the others'). The occupant may already have left the
-    /// list (it still gets its own).
+    /// list (it still gets its own). The others get one of two presences (with the real JID
+    /// or without), each shared by all who get it.
     pub fn broadcast_presence(&self, occupant: &Occupant, notice: &Notice, out: &mut Out) {
-        for recipient in self.occupants.iter().filter(|r| r.jid != occupant.jid) {
-            out.push(self.presence_of(occupant, recipient, notice));
+        let (seeing, blind): (Vec<&Occupant>, Vec<&Occupant>) = self
+            .occupants
+            .iter()
+            .filter(|r| r.jid != occupant.jid)
+            .partition(|r| self.shows_jids_to(r));
+        for group in [seeing, blind] {
+            if let Some(first) = group.first() {
+                let presence = self.presence_of(occupant, first, notice);
+                out.push_to_each(presence, group.iter().map(|r| r.jid.clone()).collect());
+            }
         }
         out.push(self.presence_of(occupant, occupant, notice));
     }
