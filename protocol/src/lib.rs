@@ -36,6 +36,7 @@ pub mod bosh;
 pub mod caps;
 /// XEP-0203 delay stamps.
 pub mod delay;
+pub mod dialback;
 pub mod forms;
 pub mod jid;
 pub mod muc;

@@ -376,6 +376,16 @@ pub struct Invitation {
     pub from: Option<String>,
     /// `<reason/>`.
     pub reason: Option<String>,
+    /// `<continue/>` (§7.9): the invitation carries a one-to-one chat on in the room.
+    pub continues: Option<Continue>,
+}
+
+/// An invitation's `<continue/>` (XEP-0045 §7.9), naming the one-to-one chat's thread if
+/// the inviter gave it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Continue {
+    /// `thread`.
+    pub thread: Option<String>,
 }
 
 impl Invitation {
@@ -386,6 +396,7 @@ impl Invitation {
             to: None,
             from: None,
             reason: None,
+            continues: None,
         }
     }
 
@@ -407,6 +418,9 @@ impl Invitation {
             to: el.attr("to").map(str::to_owned),
             from: el.attr("from").map(str::to_owned),
             reason: el.get_child("reason", ns::MUC_USER).map(Element::text),
+            continues: el.get_child("continue", ns::MUC_USER).map(|c| Continue {
+                thread: c.attr("thread").map(str::to_owned),
+            }),
         })
     }
 
@@ -425,6 +439,13 @@ impl Invitation {
         }
         if let Some(reason) = &self.reason {
             el.push_child(Element::new("reason", ns::MUC_USER).with_text(reason.as_str()));
+        }
+        if let Some(continues) = &self.continues {
+            let mut c = Element::new("continue", ns::MUC_USER);
+            if let Some(thread) = &continues.thread {
+                c.set_attr("thread", thread.as_str());
+            }
+            el.push_child(c);
         }
         el
     }
@@ -581,6 +602,28 @@ mod tests {
             )
         );
         assert_eq!(Invitation::parse(&forwarded.to_element()), Some(forwarded));
+        // §7.9: an invitation continuing a one-to-one chat keeps its <continue/> and thread.
+        let continued = element(concat!(
+            "<invite xmlns='http://jabber.org/protocol/muc#user' to='wiccarocks@shakespeare.lit/laptop'>",
+            "<reason>This coven needs both.</reason><continue thread='e0ffe42b28561960c6b12b944a092794b9683a38'/></invite>"
+        ));
+        let continued = Invitation::parse(&continued).unwrap();
+        assert_eq!(
+            continued.continues,
+            Some(Continue {
+                thread: Some("e0ffe42b28561960c6b12b944a092794b9683a38".to_owned())
+            })
+        );
+        let bare_continue =
+            element("<invite xmlns='http://jabber.org/protocol/muc#user'><continue/></invite>");
+        let bare_continue = Invitation::parse(&bare_continue).unwrap();
+        assert_eq!(bare_continue.continues, Some(Continue::default()));
+        assert_eq!(
+            bare_continue.to_element().to_string(),
+            r#"<invite xmlns="http://jabber.org/protocol/muc#user"><continue/></invite>"#
+        );
+        assert_eq!(Invitation::parse(&continued.to_element()), Some(continued));
+        assert_eq!(all[0].continues, None);
         assert_eq!(
             Invitation::parse(&element(
                 "<status xmlns='http://jabber.org/protocol/muc#user'/>"

@@ -5,6 +5,12 @@
 
 /// Content namespace of client-to-server streams (RFC 6120 §4.8.2).
 pub const CLIENT: &str = "jabber:client";
+/// Content namespace of server-to-server streams (RFC 6120 §4.8.2).
+pub const SERVER: &str = "jabber:server";
+/// XEP-0220: Server Dialback elements (`db:result`, `db:verify`).
+pub const DIALBACK: &str = "jabber:server:dialback";
+/// XEP-0220 §2.1: the stream feature that says a server speaks dialback.
+pub const DIALBACK_FEATURE: &str = "urn:xmpp:features:dialback";
 /// The stream namespace, bound to the `stream` prefix (RFC 6120 §4.8.1).
 pub const STREAM: &str = "http://etherx.jabber.org/streams";
 /// RFC 7395 §3.3.1: the `<open/>` and `<close/>` framing elements of XMPP over WebSocket.
@@ -96,5 +102,7 @@ pub const MUC_OWNER: &str = "http://jabber.org/protocol/muc#owner";
 pub const MUC_ROOMCONFIG: &str = "http://jabber.org/protocol/muc#roomconfig";
 /// XEP-0045: the FORM_TYPE of extended room information in disco#info (§15.5.4).
 pub const MUC_ROOMINFO: &str = "http://jabber.org/protocol/muc#roominfo";
+/// XEP-0045: the FORM_TYPE of the form for registering with a room (§7.10, §15.5.1).
+pub const MUC_REGISTER: &str = "http://jabber.org/protocol/muc#register";
 /// XEP-0421: Occupant identifiers for semi-anonymous MUCs.
 pub const OCCUPANT_ID: &str = "urn:xmpp:occupant-id:0";

@@ -61,6 +61,9 @@ pub enum StartError {
     /// The key of XEP-0421 occupant ids (`modules/muc/`), kept in `data_dir`.
     #[error("occupant id secret: {0}")]
     OccupantIdSecret(accounts::SecretError),
+    /// The secret behind XEP-0185 dialback keys (`modules/s2s/`), kept in `data_dir`.
+    #[error("dialback secret: {0}")]
+    DialbackSecret(accounts::SecretError),
     /// A listen address that can't be used, reported against its config key.
     #[error(transparent)]
     Listen(#[from] config::ConfigError),
@@ -120,6 +123,8 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
     c2s::guest::remove_leftovers(&server).await;
     // And what services kept from an earlier run (persistent rooms, modules/muc/).
     server.modules.start_services(&server).await?;
+    // And federation's listener, if the module is on (modules/s2s/).
+    server.modules.start_remote(&server).await?;
     let termination = shutdown::Termination::install();
     // Said only now that storage is ready and the signals are caught, so whoever waits for
     // these lines (an admin, a test harness) can rely on the server being able to serve,
@@ -141,8 +146,13 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
         let c2s = listener::serve(server.clone(), listeners, shutdown.signal());
         let http = http::serve(server.clone(), http_listeners, shutdown.signal());
         let policy = flash_policy::serve(server.clone(), policy_listeners, shutdown.signal());
+        let remote = {
+            let server = server.clone();
+            let signal = shutdown.signal();
+            async move { server.modules.serve_remote(server.clone(), signal).await }
+        };
         async move {
-            tokio::join!(c2s, http, policy);
+            tokio::join!(c2s, http, policy, remote);
         }
     });
     termination.requested().await;

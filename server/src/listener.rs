@@ -34,6 +34,8 @@ pub enum ListenerKind {
     Https,
     /// Dedicated Flash socket policy port (`crate::flash_policy`).
     FlashPolicy,
+    /// Server-to-server port (federation, `modules/s2s/`).
+    S2s,
 }
 
 impl std::fmt::Display for ListenerKind {
@@ -44,6 +46,7 @@ impl std::fmt::Display for ListenerKind {
             ListenerKind::Http => "http",
             ListenerKind::Https => "https",
             ListenerKind::FlashPolicy => "flash-policy",
+            ListenerKind::S2s => "s2s",
         })
     }
 }

@@ -23,6 +23,18 @@ Usage and the base commands: see slix_im.py and slix_features.py. More commands:
                                              declines one, to the inviter J
   {"cmd": "direct_invite", "jid": J, "room": JID, "password": P, "reason": R}
                                              a direct invitation (XEP-0249)
+  {"cmd": "register", "room": JID, "nick": N}
+                                             registering with the room (XEP-0045 §7.10)
+                                             through xep_0077's get_registration: reported
+                                             as "registration" (registered, username, the
+                                             form's fields and required ones); unless
+                                             already registered, the same form submitted
+                                             with the nickname
+  {"cmd": "unregister", "room": JID}         xep_0077's cancel_registration
+  {"cmd": "reserved_nick", "room": JID}      xep_0030's get_info on node x-roomuser-item
+                                             (§7.12); ok has "names" (the identities')
+  {"cmd": "affiliations", "room": JID, "affiliation": A}
+                                             get_affiliation_list; ok has "jids"
 Events: muc_presence (nick, type, statuses, destroy), groupchat (nick, body), subject (nick,
 subject), invite (room, inviter, reason, password), decline (room, decliner, reason),
 direct_invite (from, room, password, reason).
@@ -43,7 +55,7 @@ MUC_USER = "{http://jabber.org/protocol/muc#user}"
 class MucClient(slix_features.FeaturesClient):
     def __init__(self, args):
         super().__init__(args)
-        for plugin in ["xep_0004", "xep_0045", "xep_0249"]:
+        for plugin in ["xep_0004", "xep_0045", "xep_0249", "xep_0077"]:
             self.register_plugin(plugin)
         self.add_event_handler("groupchat_presence", self.on_muc_presence)
         self.add_event_handler("groupchat_message", self.on_groupchat)
@@ -86,6 +98,22 @@ class MucClient(slix_features.FeaturesClient):
         invite = msg["groupchat_invite"]
         emit("direct_invite", **{"from": str(msg["from"])}, room=str(invite["jid"]),
              password=invite["password"], reason=invite["reason"])
+
+    async def register_with(self, room, nick, timeout):
+        reply = await self.plugin["xep_0077"].get_registration(jid=room, timeout=timeout)
+        register = reply["register"]
+        form = register["form"]
+        fields = form.get_fields()
+        emit("registration", registered=register["registered"], username=register["username"],
+             fields=sorted(fields.keys()),
+             required=sorted(var for var, f in fields.items() if f["required"]))
+        if register["registered"]:
+            return
+        form["type"] = "submit"
+        form.set_values({"muc#register_roomnick": nick})
+        iq = self.make_iq_set(ito=room)
+        iq["register"].append(form)
+        await iq.send(timeout=timeout)
 
     async def run(self, command):
         cmd = command["cmd"]
@@ -131,6 +159,18 @@ class MucClient(slix_features.FeaturesClient):
                 self.plugin["xep_0249"].send_invitation(
                     JID(command["jid"]), JID(command["room"]),
                     password=command["password"], reason=command["reason"])
+            elif cmd == "register":
+                await self.register_with(command["room"], command["nick"], t)
+            elif cmd == "unregister":
+                await self.plugin["xep_0077"].cancel_registration(jid=command["room"], timeout=t)
+            elif cmd == "reserved_nick":
+                info = await self.plugin["xep_0030"].get_info(
+                    jid=command["room"], node="x-roomuser-item", timeout=t)
+                extra["names"] = sorted(i[3] for i in info["disco_info"]["identities"])
+            elif cmd == "affiliations":
+                jids = await muc.get_affiliation_list(
+                    command["room"], command["affiliation"], timeout=t)
+                extra["jids"] = sorted(str(j) for j in jids)
             else:
                 return await super().run(command)
         except IqError as e:

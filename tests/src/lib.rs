@@ -13,13 +13,18 @@
 //! - [`flash_widget`]: the SWF test widget built with Haxe and run under Ruffle.
 //! - [`xmpp_rs`]: xmpp-rs's tokio-xmpp client, logged in over STARTTLS.
 //! - [`xmpp_ws`]: an XMPP-over-WebSocket (RFC 7395) client on tokio-tungstenite.
+//! - [`s2s`]: federated test servers and a raw peer; [`dns`]: a nameserver for test names;
+//!   [`prosody`]: Debian's Prosody as a peer, privately.
 
 pub mod bosh;
 pub mod browser;
+pub mod dns;
 pub mod flash_widget;
 pub mod muc;
 pub mod postgres;
+pub mod prosody;
 pub mod raw;
+pub mod s2s;
 pub mod server;
 pub mod slix;
 pub mod tls;

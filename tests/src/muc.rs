@@ -46,6 +46,24 @@ pub async fn slix_join(client: &mut SlixIm, room: &str, nick: &str) -> String {
         .await
 }
 
+/// The names slixmpp's client finds for `room`'s `x-roomuser-item` node (XEP-0045 §7.12):
+/// the command's answer, with `"names"`.
+pub async fn slix_reserved_nick(client: &mut SlixIm, room: &str) -> String {
+    client
+        .command(&format!(r#"{{"cmd": "reserved_nick", "room": "{room}"}}"#))
+        .await
+}
+
+/// The JIDs slixmpp's client gets for `room`'s list of `affiliation` (§9.5): the command's
+/// answer, with `"jids"`.
+pub async fn slix_affiliations(client: &mut SlixIm, room: &str, affiliation: &str) -> String {
+    client
+        .command(&format!(
+            r#"{{"cmd": "affiliations", "room": "{room}", "affiliation": "{affiliation}"}}"#
+        ))
+        .await
+}
+
 /// Creates each user (password `pw-NAME`) and logs it in over STARTTLS as `NAME@localhost/desk`,
 /// available.
 pub async fn log_in(server: &TestServer, names: &[&str]) -> Vec<RawClient> {
@@ -70,6 +88,11 @@ pub async fn log_in_again(server: &TestServer, names: &[&str]) -> Vec<RawClient>
         clients.push(client);
     }
     clients
+}
+
+/// `room@conference.localhost`.
+pub fn room_jid(room: &str) -> String {
+    format!("{room}@{SERVICE}")
 }
 
 /// `room@conference.localhost/nick`.

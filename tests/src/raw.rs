@@ -269,10 +269,32 @@ impl RawClient {
         (c, jid)
     }
 
+    /// [`RawClient::login_standard`] on the virtual host `domain` (the stream headers' `to`).
+    pub async fn login_standard_at(
+        addr: SocketAddr,
+        cert: &Path,
+        domain: &str,
+        user: &str,
+        password: &str,
+        resource: &str,
+    ) -> (RawClient, String) {
+        let header = STREAM_HEADER.replace("to='localhost'", &format!("to='{domain}'"));
+        let mut c = RawClient::connect_starttls_with(addr, cert, &header).await;
+        c.authenticate_plain(&header, user, password, "</stream:features>")
+            .await;
+        let jid = c.bind(resource, "").await;
+        (c, jid)
+    }
+
     /// A standard stream secured with STARTTLS, before the new stream header.
     async fn connect_starttls(addr: SocketAddr, cert: &Path) -> RawClient {
+        RawClient::connect_starttls_with(addr, cert, STREAM_HEADER).await
+    }
+
+    /// [`RawClient::connect_starttls`] opening with `header`.
+    async fn connect_starttls_with(addr: SocketAddr, cert: &Path, header: &str) -> RawClient {
         let mut c = RawClient::connect(addr).await;
-        c.send(STREAM_HEADER).await;
+        c.send(header).await;
         c.read_until("</stream:features>").await;
         c.starttls(cert).await;
         c

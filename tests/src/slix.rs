@@ -93,13 +93,27 @@ impl SlixIm {
         port: u16,
         cafile: &std::path::Path,
     ) -> SlixIm {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        SlixIm::spawn_script_at(script, jid, password, addr, cafile)
+    }
+
+    /// Like [`SlixIm::spawn_script`], connecting to `addr` (another server's c2s, say).
+    pub fn spawn_script_at(
+        script: &str,
+        jid: &str,
+        password: &str,
+        addr: std::net::SocketAddr,
+        cafile: &std::path::Path,
+    ) -> SlixIm {
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("clients")
             .join(script);
         let mut child = Command::new("python3")
             .arg(script)
-            .args(["--jid", jid, "--password", password, "--port"])
-            .arg(port.to_string())
+            .args(["--jid", jid, "--password", password, "--host"])
+            .arg(addr.ip().to_string())
+            .arg("--port")
+            .arg(addr.port().to_string())
             .arg("--cafile")
             .arg(cafile)
             .stdin(Stdio::piped())

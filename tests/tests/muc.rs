@@ -249,8 +249,8 @@ async fn nickname_conflict_and_messages_from_non_occupants_are_refused() {
     bob.send(groupchat("hall", "let me in")).await;
     let refused = bob.read_stanza_containing("type=\"error\"").await;
     assert!(refused.contains("<not-acceptable"), "{refused}");
-    // XEP-0410 self-ping: a non-occupant is told it is not in the room; an occupant's IQ
-    // to an occupant is not relayed yet.
+    // XEP-0410 self-ping: a non-occupant is told it is not in the room; an occupant's
+    // ping to itself is answered by the room (joined), not relayed.
     let ping = "<ping xmlns='urn:xmpp:ping'/>";
     let answer = iq(bob, "p1", "get", &occupant("hall", "Alice"), ping).await;
     assert!(answer.contains("<not-acceptable"), "{answer}");
@@ -549,6 +549,37 @@ async fn members_only_rooms_want_members_and_protected_rooms_the_password() {
     .await;
     let refused = carol.read_stanza().await;
     assert!(refused.contains("<service-unavailable"), "{refused}");
+}
+
+#[tokio::test]
+async fn an_admin_request_with_a_refused_item_changes_nothing() {
+    let server = TestServer::start();
+    let mut users = log_in(&server, &["alice"]).await;
+    let alice = &mut users[0];
+    enter(alice, "club", "Alice").await;
+    configure(alice, "club", "c1", &[("persistentroom", "1")]).await;
+    // The first item alone would pass; the second is refused (§9: the whole request is).
+    let answer = iq(
+        alice,
+        "a1",
+        "set",
+        &format!("club@{SERVICE}"),
+        "<query xmlns='http://jabber.org/protocol/muc#admin'>\
+         <item affiliation='member' jid='bob@localhost'/>\
+         <item affiliation='member' jid='@bad'/></query>",
+    )
+    .await;
+    assert!(answer.contains("type=\"error\""), "{answer}");
+    let list = iq(
+        alice,
+        "a2",
+        "get",
+        &format!("club@{SERVICE}"),
+        "<query xmlns='http://jabber.org/protocol/muc#admin'><item affiliation='member'/></query>",
+    )
+    .await;
+    assert!(list.contains("type=\"result\""), "{list}");
+    assert!(!list.contains("bob@localhost"), "{list}");
 }
 
 #[tokio::test]

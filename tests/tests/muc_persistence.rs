@@ -7,18 +7,14 @@
 //! refuses is answered with an error and does not happen.
 
 use jabberwock_tests::muc::{
-    admin_item, configure, enter, instant_room, iq, log_in, log_in_again, occupant_id, send_join,
-    until_subject, DISCO_INFO, DISCO_ITEMS, MUC_X, SERVICE,
+    admin_item, configure, enter, instant_room, iq, log_in, log_in_again, occupant_id, room_jid,
+    send_join, until_subject, DISCO_INFO, DISCO_ITEMS, MUC_X, SERVICE,
 };
 use jabberwock_tests::postgres::Scratch;
 use jabberwock_tests::{RawClient, TestConfig, TestServer};
 use sqlx::Connection as _;
 
 const SECRET: &str = "cauldron";
-
-fn room_jid(room: &str) -> String {
-    format!("{room}@{SERVICE}")
-}
 
 /// A join's MUC payload with a password (§7.2.6).
 fn with_password(password: &str) -> String {

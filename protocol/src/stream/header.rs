@@ -44,7 +44,13 @@ pub struct StreamHeader {
 
 /// Validates a parsed header start tag and returns the header plus the namespace scope its
 /// declarations establish for the rest of the stream.
-pub(crate) fn from_start_tag(tag: &StartTag) -> Result<(StreamHeader, Scope), StreamError> {
+///
+/// `content` is the content namespace the stream must declare (RFC 6120 §4.8.2):
+/// `jabber:client` on client streams, `jabber:server` on server-to-server streams.
+pub(crate) fn from_start_tag(
+    tag: &StartTag,
+    content: &str,
+) -> Result<(StreamHeader, Scope), StreamError> {
     let mut scope = Scope::new();
     scope.push_declarations(&tag.attrs)?;
     let (prefix, local) = tag.split_name();
@@ -73,9 +79,14 @@ pub(crate) fn from_start_tag(tag: &StartTag) -> Result<(StreamHeader, Scope), St
     if local != "stream" {
         return Err(invalid_namespace("stream root must be named 'stream'"));
     }
-    // RFC 6120 §4.8.2: a c2s stream's content namespace is jabber:client.
-    if scope.resolve("") != Some(ns::CLIENT) {
-        return Err(invalid_namespace("content namespace must be jabber:client"));
+    // RFC 6120 §4.8.2: a c2s stream's content namespace is jabber:client, an s2s
+    // stream's jabber:server.
+    if scope.resolve("") != Some(content) {
+        return Err(invalid_namespace(if content == ns::SERVER {
+            "content namespace must be jabber:server"
+        } else {
+            "content namespace must be jabber:client"
+        }));
     }
     if dialect == Dialect::Flash && scope.resolve("stream").is_none() {
         // COMPAT: XIFF never declares xmlns:stream, yet stanzas such as <stream:error> may
@@ -182,6 +193,27 @@ pub fn server_header(
             return out;
         }
     }
+    out.push(b'>');
+    out
+}
+
+/// Our header on a server-to-server stream (RFC 6120 §4.7, §4.8.2), initiating (`id`
+/// absent) or responding: content namespace `jabber:server`, and the `db` prefix declared
+/// as XEP-0220 §2.1 asks of a server that speaks dialback.
+pub fn s2s_header(from: &str, to: Option<&str>, id: Option<&str>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(b"<?xml version='1.0'?><stream:stream");
+    write_attr(&mut out, "xmlns", ns::SERVER);
+    write_attr(&mut out, "xmlns:stream", ns::STREAM);
+    write_attr(&mut out, "xmlns:db", ns::DIALBACK);
+    if let Some(id) = id {
+        write_attr(&mut out, "id", id);
+    }
+    write_attr(&mut out, "from", from);
+    if let Some(to) = to {
+        write_attr(&mut out, "to", to);
+    }
+    write_attr(&mut out, "version", "1.0");
     out.push(b'>');
     out
 }

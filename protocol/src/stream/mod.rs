@@ -9,4 +9,4 @@ mod header;
 
 pub use error::{StreamCondition, StreamError};
 pub(crate) use header::from_start_tag;
-pub use header::{server_header, stream_close, Dialect, StreamHeader};
+pub use header::{s2s_header, server_header, stream_close, Dialect, StreamHeader};

@@ -24,6 +24,7 @@ use super::element::Element;
 use super::scanner::{Context, Scan, Scanner, UnitKind};
 use super::scope::Scope;
 use super::tree;
+use crate::ns;
 use crate::stream::{self, Dialect, StreamCondition, StreamError, StreamHeader};
 
 /// Resource limits, checked while scanning so that over-limit input is never buffered whole.
@@ -89,6 +90,8 @@ pub struct StreamReader {
     nul_may_follow: bool,
     /// Qualified name of the stream root, which the close tag must repeat.
     root_name: String,
+    /// The content namespace the header must declare (RFC 6120 §4.8.2).
+    content: &'static str,
 }
 
 impl StreamReader {
@@ -107,6 +110,19 @@ impl StreamReader {
             dialect: None,
             nul_may_follow: false,
             root_name: String::new(),
+            content: ns::CLIENT,
+        }
+    }
+
+    /// A reader for a server-to-server stream: its header must declare `jabber:server`
+    /// (RFC 6120 §4.8.2), and its stanzas are read as `jabber:client` ones. RFC 6120 §4.8.3
+    /// makes the two content namespaces carry the same stanzas, so the server handles one
+    /// (and writes stanzas without a namespace, which the peer's `jabber:server` default
+    /// binds again).
+    pub fn for_servers(limits: Limits) -> StreamReader {
+        StreamReader {
+            content: ns::SERVER,
+            ..StreamReader::new(limits)
         }
     }
 
@@ -277,7 +293,11 @@ impl StreamReader {
 
     fn header(&mut self, at: usize, len: usize) -> Result<Event, StreamError> {
         let tag = tree::parse_start_tag(&self.buf[at..at + len])?;
-        let (mut header, scope) = stream::from_start_tag(&tag)?;
+        let (mut header, mut scope) = stream::from_start_tag(&tag, self.content)?;
+        if self.content == ns::SERVER {
+            // Read as jabber:client from here on (see `for_servers`).
+            scope.push_declarations(&[("xmlns".to_owned(), ns::CLIENT.to_owned())])?;
+        }
         // COMPAT: a standard header sent over Flash's XMLSocket arrives NUL-terminated, and
         // such a client sees nothing we send until a NUL: serve it as a Flash stream, as
         // jabberd2 did for any NUL in the first read (flash-protocol.md §3). Its restart

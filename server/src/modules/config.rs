@@ -62,7 +62,7 @@ fn problem(path: &[&str], message: impl Into<String>) -> Problem {
 pub fn split_enabled(name: &str, table: &toml::Table) -> Result<(bool, toml::Table), Problem> {
     let mut rest = table.clone();
     let enabled = match rest.remove("enabled") {
-        None => true,
+        None => find(name).is_none_or(|m| m.on_by_default),
         Some(toml::Value::Boolean(b)) => b,
         Some(other) => {
             return Err(problem(
@@ -82,13 +82,12 @@ fn known_names() -> String {
         .join(", ")
 }
 
-/// Whether module `name` is switched on globally.
+/// Whether module `name` is switched on globally (without a table: its default).
 pub fn enabled_globally(tables: &ModuleTables, name: &str) -> bool {
-    tables
-        .0
-        .get(name)
-        .and_then(|t| split_enabled(name, t).ok())
-        .is_none_or(|(enabled, _)| enabled)
+    match tables.0.get(name) {
+        Some(table) => split_enabled(name, table).is_ok_and(|(enabled, _)| enabled),
+        None => find(name).is_none_or(|m| m.on_by_default),
+    }
 }
 
 /// Checks the `[modules.…]` tables and the hosts' `modules_disabled` lists: known module

@@ -25,6 +25,7 @@ mod presence;
 mod private;
 pub mod register;
 mod roster;
+mod s2s;
 mod time;
 mod vcard;
 mod version;
@@ -34,7 +35,7 @@ use serde::de::DeserializeOwned;
 pub use hooks::{Event, EventKind, Flow, Hook, OwnWrites};
 pub use registry::{
     Backlog, DiscoTarget, EmptyResult, FeatureContext, InfoNode, IqHandler, IqRequest, ModuleId,
-    Nonza, NonzaHandler, PreAuthIq, PreAuthIqHandler, Registrar, Registry, Service,
+    Nonza, NonzaHandler, PreAuthIq, PreAuthIqHandler, Registrar, Registry, Remote, Service,
     ServiceDelivery, ServiceEntry, Stage, StreamFeature, Target,
 };
 pub use session_state::{SessionFlag, SessionState};
@@ -59,6 +60,8 @@ pub trait Module: Send + Sync + 'static {
     const XEPS: &'static [Xep];
     /// Modules that must be enabled wherever this one is.
     const DEPENDS: &'static [&'static str] = &[];
+    /// Whether it runs when the config does not mention it (`[modules.NAME] enabled`).
+    const ON_BY_DEFAULT: bool = true;
     /// The keys of `[modules.NAME]` besides `enabled`; unknown keys are config errors.
     type Config: DeserializeOwned + Default;
     /// Checks what the config type alone cannot, knowing the hosts the module runs on (a
@@ -81,6 +84,8 @@ pub struct Descriptor {
     pub name: &'static str,
     pub xeps: &'static [Xep],
     pub depends: &'static [&'static str],
+    /// Runs without `enabled = true` in its table.
+    pub on_by_default: bool,
     /// Checks a `[modules.NAME]` table (without `enabled`) against the module's config type
     /// and [`Module::check`], given the hosts the module runs on.
     check: fn(toml::Table, &[String]) -> Result<(), config::TableError>,
@@ -94,6 +99,7 @@ pub const fn describe<M: Module>() -> Descriptor {
         name: M::NAME,
         xeps: M::XEPS,
         depends: M::DEPENDS,
+        on_by_default: M::ON_BY_DEFAULT,
         check: check_table::<M>,
         register: register_with::<M>,
     }
@@ -129,6 +135,7 @@ pub const MODULES: &[Descriptor] = &[
     describe::<private::Private>(),
     describe::<vcard::Vcard>(),
     describe::<muc::Muc>(),
+    describe::<s2s::S2s>(),
 ];
 
 /// The module named `name`.

@@ -198,12 +198,30 @@ async fn initial_presence(
             state.own.stanzas.push(copy);
         }
     }
-    // §4.3: probes to every contact the user is subscribed to. All contacts are local (a
-    // remote domain is not reachable yet), so one read tells which of them share their
-    // presence with the user: the answer to every probe at once.
-    let contacts = contacts_where(entries, |s| {
+    // §4.3: probes to every contact the user is subscribed to. For local contacts one read
+    // tells which of them share their presence with the user: the answer to every probe at
+    // once. Contacts on other servers get a probe from the user's bare JID (§4.3.1), which
+    // their server answers to all of the user's available resources.
+    let (contacts, remote): (Vec<BareJid>, Vec<BareJid>) = contacts_where(entries, |s| {
         matches!(s, Subscription::To | Subscription::Both)
+    })
+    .into_iter()
+    .partition(|c| {
+        let domain = c.domain().as_str();
+        server.host(domain).is_some() || server.modules.service(domain).is_some()
     });
+    if server.modules.remote().is_some() {
+        for contact in remote {
+            let probe = Element::new("presence", ns::CLIENT)
+                .with_attr("type", "probe")
+                .with_attr("from", user.as_str())
+                .with_attr("to", contact.as_str());
+            server
+                .router
+                .deliver_presence(server, &Jid::from(contact), probe)
+                .await;
+        }
+    }
     if !contacts.is_empty() {
         let sharing: HashSet<AccountId> = server
             .store
@@ -304,6 +322,14 @@ async fn directed(
         // §7.2: joining a room); unavailable still goes to it when the session ends.
         Ok(Destination::Service(to)) => (to, false),
         Ok(Destination::Host(_)) => return Ok(()),
+        // Federation carries it as it is (the remote server answers probes and keeps its
+        // own directed presence state); the session still says unavailable to it at its end.
+        Ok(Destination::Remote) if server.modules.remote().is_some() => {
+            match stanza.to().map(Jid::new) {
+                Some(Ok(to)) => (to, false),
+                _ => return Ok(()),
+            }
+        }
         Ok(Destination::Remote) => return to_remote(server, from, stanza).await,
         Err(err) => {
             server.router.bounce(from, &stanza, err);

@@ -197,6 +197,23 @@ pub struct ServiceDelivery<'a> {
     pub stanza: Stanza,
 }
 
+/// Where stanzas go whose domain is neither one of our hosts nor one of our services:
+/// federation (RFC 6120 §10.4.3, §13.7). One module provides it ([`Registrar::remote`]);
+/// with none, the router bounces such stanzas with `remote-server-not-found` and lets
+/// presence go. What comes back from a remote server enters the router through
+/// [`crate::router::Router::route_from_remote`].
+#[async_trait]
+pub trait Remote: Send + Sync {
+    /// Binds what the module listens on and logs it, after storage opened and before the
+    /// server says it started. An error stops the server from starting.
+    async fn start(&self, server: &Arc<Server>) -> Result<(), crate::StartError>;
+    /// Serves until `shutdown`, then closes its streams.
+    async fn serve(&self, server: Arc<Server>, shutdown: crate::shutdown::ShutdownSignal);
+    /// Takes a stanza (`from` and `to` set) for a domain we don't serve. Never waits: it is
+    /// queued, or it earns an error that comes back through `route_from_remote`.
+    fn send(&self, server: &Server, stanza: Element);
+}
+
 /// A service as the registry keeps it, found by its domain.
 pub struct ServiceEntry {
     pub domain: String,
@@ -265,6 +282,8 @@ pub struct Registry {
     service_list: Vec<(ModuleId, Arc<dyn Service>)>,
     /// Every service domain of every host.
     services: HashMap<String, ServiceEntry>,
+    /// Where stanzas for other servers go (federation), if a module took them.
+    remote: Option<Arc<dyn Remote>>,
     /// The modules on for each host, one bit per [`ModuleId`].
     hosts: HashMap<String, u64>,
     /// The modules on globally (for a domain that is none of the hosts).
@@ -358,6 +377,12 @@ impl Registrar<'_> {
     /// Serves a domain beside each host this module runs on (see [`Service`]).
     pub fn service(&mut self, service: Arc<dyn Service>) {
         self.registry.service_list.push((self.module, service));
+    }
+
+    /// Takes the stanzas for domains we don't serve (see [`Remote`]); the last module to
+    /// register one wins, and only one does (federation).
+    pub fn remote(&mut self, remote: Arc<dyn Remote>) {
+        self.registry.remote = Some(remote);
     }
 
     /// Listens to events of `kind`; higher `priority` runs first (0 is the usual).
@@ -473,6 +498,30 @@ impl Registry {
             return self.global;
         }
         self.hosts.get(domain).copied().unwrap_or(self.global)
+    }
+
+    /// Where stanzas for other servers go, if a module takes them.
+    pub fn remote(&self) -> Option<&Arc<dyn Remote>> {
+        self.remote.as_ref()
+    }
+
+    /// Starts the remote delivery, if any ([`Remote::start`]).
+    pub async fn start_remote(&self, server: &Arc<Server>) -> Result<(), crate::StartError> {
+        match &self.remote {
+            Some(remote) => remote.start(server).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Serves the remote delivery until shutdown, if there is one.
+    pub async fn serve_remote(
+        &self,
+        server: Arc<Server>,
+        shutdown: crate::shutdown::ShutdownSignal,
+    ) {
+        if let Some(remote) = &self.remote {
+            remote.serve(server, shutdown).await;
+        }
     }
 
     /// The service whose domain is `domain`.

@@ -3,8 +3,9 @@
 //!
 //! Both server roles live here: [`outbound`] is the user's server handling what the user
 //! sends, [`inbound`] is the contact's server handling what arrives for the contact. Between
-//! two of our own accounts one calls the other directly; a remote domain (federation) would
-//! be reached instead where [`deliver_to_contact_server`] says so.
+//! two of our own accounts one calls the other directly; a remote domain is reached through
+//! federation at [`deliver_to_contact_server`], and what a remote server sends comes to
+//! [`inbound`] and [`answer_probe`] through the router.
 
 pub mod item;
 pub mod subscription;
@@ -134,8 +135,11 @@ pub async fn outbound(
         stanza.set_attr("from", owner.as_str());
         stanza.set_attr("to", contact.as_str());
         let domain = contact.domain().as_str();
-        if server.host(domain).is_none() && server.modules.service(domain).is_none() {
-            // No federation yet (RFC 6120 §10.4.3): the request can't leave this server, and
+        if server.host(domain).is_none()
+            && server.modules.service(domain).is_none()
+            && server.modules.remote().is_none()
+        {
+            // No federation (RFC 6120 §10.4.3): the request can't leave this server, and
             // the user's client hears so instead of waiting (RFC 6120 §8.3.3.12).
             if let Ok(sent) = jabberwock_protocol::stanza::Stanza::from_element(stanza) {
                 let mut error = sent.error_reply(&jabberwock_protocol::stanza::StanzaError::new(
@@ -156,7 +160,7 @@ pub async fn outbound(
 }
 
 /// Where a routed subscription stanza goes: our own account's inbound processing, a
-/// service's module, or (not yet) a remote server.
+/// service's module, or a remote server (federation).
 async fn deliver_to_contact_server(
     server: &Server,
     from: &BareJid,
@@ -172,8 +176,11 @@ async fn deliver_to_contact_server(
         let to = jabberwock_protocol::jid::Jid::from(to.clone());
         server.router.deliver_presence(server, &to, stanza).await;
         Ok(())
+    } else if let Some(remote) = server.modules.remote() {
+        remote.send(server, stanza);
+        Ok(())
     } else {
-        // No federation yet: the request can't leave this server.
+        // No federation: the request can't leave this server.
         tracing::debug!(%to, "subscription stanza for a remote domain dropped");
         Ok(())
     }
@@ -274,6 +281,33 @@ pub async fn share_presence(server: &Server, owner: &BareJid, to: &BareJid) {
             .deliver_presence(server, &Jid::from(to.clone()), presence)
             .await;
     }
+}
+
+/// RFC 6121 §4.3.2: the contact's server answers a probe from another server's `prober`
+/// with `contact`'s available presence, if the prober is subscribed to it (nothing
+/// otherwise, which says as little as §4.3.2 allows).
+pub async fn answer_probe(
+    server: &Server,
+    prober: &Jid,
+    contact: &BareJid,
+) -> Result<(), StoreError> {
+    let prober_bare = prober.to_bare();
+    let entry = server
+        .store
+        .roster_entry(&account_of(contact), prober_bare.as_str())
+        .await?;
+    if entry.is_some_and(|e| matches!(e.subscription, Subscription::From | Subscription::Both)) {
+        for (full, presence) in server.router.table.available_presences(contact.as_str()) {
+            let mut presence = (*presence).clone();
+            presence.set_attr("from", full.as_str());
+            presence.set_attr("to", prober.as_str());
+            server
+                .router
+                .deliver_presence(server, prober, presence)
+                .await;
+        }
+    }
+    Ok(())
 }
 
 /// Tells `to` that each of `owner`'s available resources is now unavailable to it.

@@ -8,7 +8,9 @@
 //! [`Router::route_from_service`]; presence a client sends is handled by the presence
 //! module, which hands each copy back here ([`Router::deliver_presence`]); messages for an
 //! account with no available resource fire `MessageOffline` (the offline storage module
-//! keeps them). Remote domains would plug in here (federation): today they are unreachable.
+//! keeps them). Stanzas for other domains go to the module that registered remote delivery
+//! ([`crate::modules::Remote`], federation), or bounce when none did; what remote servers
+//! send enters through [`Router::route_from_remote`], under the same delivery rules.
 
 pub mod outgoing;
 pub mod sessions;
@@ -50,7 +52,7 @@ pub enum Destination {
     Local(Jid),
     /// A service's domain, or a JID at it (`room@conference.HOST/nick`).
     Service(Jid),
-    /// Somewhere we can't reach (no federation yet).
+    /// A domain we don't serve: another server's (federation), if we can reach it.
     Remote,
 }
 
@@ -89,15 +91,18 @@ fn classify(server: &Server, to: Jid) -> Destination {
 pub enum ReturnPath<'a> {
     Session(&'a FullJid),
     Service(&'a Jid),
+    /// A remote server's entity (federation): its errors leave through remote delivery.
+    Remote(&'a Jid),
     Nobody,
 }
 
 impl ReturnPath<'_> {
-    /// The sending session's JID, for what only sessions may ask (IQs the server answers
-    /// on an account's behalf) and the hooks that name a full JID.
-    fn session(&self) -> Option<&FullJid> {
+    /// The asking entity's full JID, for what only sessions, local or remote, may ask (IQs
+    /// the server answers on an account's behalf) and the hooks that name a full JID.
+    fn asker(&self) -> Option<&FullJid> {
         match self {
             ReturnPath::Session(from) => Some(from),
+            ReturnPath::Remote(from) => from.try_as_full().ok(),
             _ => None,
         }
     }
@@ -116,23 +121,28 @@ impl Router {
             Err(err) => return self.bounce(from, &stanza, err),
         };
         match destination {
-            // RFC 6120 §10.4.3: no federation yet, so a remote domain can't be reached.
-            Destination::Remote => self.bounce(
-                from,
-                &stanza,
-                StanzaError::new(Condition::RemoteServerNotFound),
-            ),
+            // RFC 6120 §10.4.3: another server's, if federation can reach it.
+            Destination::Remote => match server.modules.remote() {
+                Some(remote) => remote.send(server, stanza.into_element()),
+                None => self.bounce(
+                    from,
+                    &stanza,
+                    StanzaError::new(Condition::RemoteServerNotFound),
+                ),
+            },
             Destination::Host(to) => {
                 // Messages and presence to the server itself have no recipient (RFC 6121 §8.5.1).
                 if stanza.kind() == StanzaKind::Iq {
-                    self.handle_iq(server, from, &to, Target::Host, stanza)
+                    self.handle_iq(server, from, back, &to, Target::Host, stanza)
                         .await;
                 }
             }
             Destination::Local(to) => self.to_local(server, back, Some(from), &to, stanza).await,
             Destination::Service(to) => {
                 if let Some(handler) = service_iq_handler(server, &to, &stanza) {
-                    return self.answer_iq(server, from, &to, handler, stanza).await;
+                    return self
+                        .answer_iq(server, from, back, &to, handler, stanza)
+                        .await;
                 }
                 self.to_service(server, Jid::from(from.clone()), to, stanza)
                     .await
@@ -147,12 +157,9 @@ impl Router {
             return;
         };
         let back = ReturnPath::Service(&from);
-        let to = match stanza.to().map(Jid::new) {
-            Some(Ok(to)) => to,
-            _ => {
-                let err = StanzaError::new(Condition::JidMalformed);
-                return self.bounce_to(server, back, &stanza, err).await;
-            }
+        let Some(to) = stanza.to().and_then(|to| Jid::new(to).ok()) else {
+            let err = StanzaError::new(Condition::JidMalformed);
+            return self.bounce_to(server, back, &stanza, err).await;
         };
         match classify(server, to) {
             Destination::Local(to) => match stanza.kind() {
@@ -170,10 +177,77 @@ impl Router {
             Destination::Host(to) => {
                 tracing::debug!(%from, %to, "service stanza for a host let go")
             }
-            Destination::Remote => {
-                let err = StanzaError::new(Condition::RemoteServerNotFound);
-                self.bounce_to(server, back, &stanza, err).await
+            Destination::Remote => match server.modules.remote() {
+                Some(remote) => remote.send(server, stanza.into_element()),
+                None => {
+                    let err = StanzaError::new(Condition::RemoteServerNotFound);
+                    self.bounce_to(server, back, &stanza, err).await
+                }
+            },
+        }
+    }
+
+    /// Routes a stanza a remote server sent over a stream that authenticated `from`'s
+    /// domain for one of ours (federation checked both): RFC 6121's rules apply as for a
+    /// local sender, with the contact's server role for subscriptions (Appendix A.3) and
+    /// probes (§4.3.2); errors it earns go back to the remote sender.
+    pub async fn route_from_remote(&self, server: &Server, from: Jid, stanza: Stanza) {
+        let back = ReturnPath::Remote(&from);
+        let Some(to) = stanza.to().and_then(|to| Jid::new(to).ok()) else {
+            let err = StanzaError::new(Condition::JidMalformed);
+            return self.bounce_to(server, back, &stanza, err).await;
+        };
+        match classify(server, to) {
+            Destination::Local(to) if stanza.kind() == StanzaKind::Presence => {
+                self.presence_from_remote(server, &from, &to, stanza).await
             }
+            Destination::Local(to) => {
+                let from_full = from.try_as_full().ok();
+                self.to_local(server, back, from_full, &to, stanza).await
+            }
+            Destination::Host(to) => match (stanza.kind(), from.try_as_full()) {
+                (StanzaKind::Iq, Ok(from_full)) => {
+                    self.handle_iq(server, from_full, back, &to, Target::Host, stanza)
+                        .await
+                }
+                (StanzaKind::Iq, Err(_)) => {
+                    let err = StanzaError::new(Condition::ServiceUnavailable);
+                    self.bounce_to(server, back, &stanza, err).await
+                }
+                // RFC 6121 §8.5.1: no recipient.
+                _ => {}
+            },
+            Destination::Service(to) => self.to_service(server, from, to, stanza).await,
+            // A peer may only reach our domains through us (federation checked `to`).
+            Destination::Remote => {
+                tracing::debug!(%from, "stanza from a remote server for another remote domain dropped")
+            }
+        }
+    }
+
+    /// Presence a remote server sent for one of our accounts: subscription management
+    /// goes to the contact's server role (RFC 6121 Appendix A.3), a probe is answered for
+    /// the account (§4.3.2), the rest is delivered as local presence is.
+    async fn presence_from_remote(&self, server: &Server, from: &Jid, to: &Jid, stanza: Stanza) {
+        use crate::roster::subscription::Kind;
+        let kind = stanza.type_attr().and_then(Kind::from_presence_type);
+        let result = match (kind, stanza.type_attr()) {
+            (Some(kind), _) => {
+                let stamped = from.to_bare();
+                let mut element = stanza.into_element();
+                // §3.1.3: the contact's server sees the user's bare JID.
+                element.set_attr("from", stamped.as_str());
+                crate::roster::inbound(server, &stamped, &to.to_bare(), kind, element).await
+            }
+            (None, Some("probe")) => crate::roster::answer_probe(server, from, &to.to_bare()).await,
+            _ => {
+                self.deliver_presence(server, to, stanza.into_element())
+                    .await;
+                Ok(())
+            }
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %e, "remote presence processing failed on storage");
         }
     }
 
@@ -382,6 +456,9 @@ impl Router {
                 Some(from) if server.modules.service(from.domain().as_str()).is_some() => {
                     ReturnPath::Service(from)
                 }
+                Some(from) if server.host(from.domain().as_str()).is_none() => {
+                    ReturnPath::Remote(from)
+                }
                 Some(from) => from
                     .try_as_full()
                     .map_or(ReturnPath::Nobody, ReturnPath::Session),
@@ -396,9 +473,9 @@ impl Router {
         match stanza.kind() {
             // RFC 6120 §10.3.3: an IQ to a bare JID is answered by the server for the account
             // (to the account's sessions and contacts; a service asks it nothing).
-            StanzaKind::Iq => match back.session() {
+            StanzaKind::Iq => match back.asker() {
                 Some(from) => {
-                    self.handle_iq(server, from, to, Target::Account, stanza)
+                    self.handle_iq(server, from, back, to, Target::Account, stanza)
                         .await
                 }
                 None => {
@@ -473,19 +550,20 @@ impl Router {
         &self,
         server: &Server,
         from: &FullJid,
+        back: ReturnPath<'_>,
         to: &Jid,
         target: Target,
         iq: Stanza,
     ) {
         let Some(iq_type) = iq.iq_type() else {
-            return self.bounce(from, &iq, StanzaError::new(Condition::BadRequest));
+            return self.bounce_back(server, back, &iq, StanzaError::new(Condition::BadRequest));
         };
         // Results and errors addressed to the server answer nothing we asked: drop them.
         if matches!(iq_type, IqType::Result | IqType::Error) {
             return;
         }
         let Some(payload) = iq.iq_payload() else {
-            return self.bounce(from, &iq, StanzaError::new(Condition::BadRequest));
+            return self.bounce_back(server, back, &iq, StanzaError::new(Condition::BadRequest));
         };
         let handler = server.modules.iq_handler(
             to.domain().as_str(),
@@ -495,8 +573,11 @@ impl Router {
             payload.name(),
         );
         match handler {
-            Some(handler) => self.answer_iq(server, from, to, handler, iq).await,
-            None => self.bounce(from, &iq, StanzaError::new(Condition::ServiceUnavailable)),
+            Some(handler) => self.answer_iq(server, from, back, to, handler, iq).await,
+            None => {
+                let err = StanzaError::new(Condition::ServiceUnavailable);
+                self.bounce_back(server, back, &iq, err)
+            }
         }
     }
 
@@ -505,12 +586,13 @@ impl Router {
         &self,
         server: &Server,
         from: &FullJid,
+        back: ReturnPath<'_>,
         to: &Jid,
         handler: &std::sync::Arc<dyn IqHandler>,
         iq: Stanza,
     ) {
         let Some(payload) = iq.iq_payload() else {
-            return self.bounce(from, &iq, StanzaError::new(Condition::BadRequest));
+            return self.bounce_back(server, back, &iq, StanzaError::new(Condition::BadRequest));
         };
         let request = IqRequest {
             server,
@@ -523,20 +605,52 @@ impl Router {
             Ok(result) => iq.iq_result(result),
             Err(err) => iq.error_reply(&err),
         };
-        self.reply(from, reply);
+        self.send_back(server, back, reply);
+    }
+
+    /// A server-generated answer for a session or a remote entity (services are answered
+    /// through `bounce_to`).
+    fn send_back(&self, server: &Server, back: ReturnPath<'_>, element: Element) {
+        match back {
+            ReturnPath::Session(to) => self.reply(to, element),
+            ReturnPath::Remote(_) => {
+                if let Some(remote) = server.modules.remote() {
+                    remote.send(server, element);
+                }
+            }
+            ReturnPath::Service(_) | ReturnPath::Nobody => {}
+        }
+    }
+
+    /// [`Router::bounce`] for a session or a remote entity.
+    fn bounce_back(
+        &self,
+        server: &Server,
+        back: ReturnPath<'_>,
+        stanza: &Stanza,
+        err: StanzaError,
+    ) {
+        if !stanza.is_error() {
+            self.send_back(server, back, stanza.error_reply(&err));
+        }
     }
 
     /// Presence for `to` (RFC 6121 §4.4.3, §4.6.3): one of our accounts gets it, after the
     /// modules' `PresenceIn` listeners (a full JID if bound, a bare JID's available
     /// resources all); a service's domain gets it through its module (joining a room is
     /// directed presence, XEP-0045 §7.2); presence for the server itself has no recipient
-    /// (§8.5.1); a remote domain can't be reached without federation, and presence is never
-    /// bounced for that here (the presence module answers directed presence itself).
+    /// (§8.5.1); a remote domain's goes to federation, or nowhere without it, and presence
+    /// is never bounced for that here (the presence module answers directed presence itself).
     pub async fn deliver_presence(&self, server: &Server, to: &Jid, presence: Element) {
         let domain = to.domain().as_str();
         if server.host(domain).is_none() {
             if server.modules.service(domain).is_none() {
-                tracing::debug!(%to, "presence for a remote domain let go: no federation");
+                match server.modules.remote() {
+                    Some(remote) => remote.send(server, presence),
+                    None => {
+                        tracing::debug!(%to, "presence for a remote domain let go: no federation")
+                    }
+                }
                 return;
             }
             let Ok(stanza) = Stanza::from_element(presence) else {
@@ -592,6 +706,7 @@ impl Router {
                 self.to_service(server, from, service.clone(), reply).await
             }
             ReturnPath::Service(_) => {}
+            ReturnPath::Remote(_) => self.bounce_back(server, back, stanza, err),
             ReturnPath::Nobody => {
                 tracing::debug!("undeliverable stanza from no session or service dropped")
             }

@@ -59,6 +59,9 @@ pub struct Connection {
     /// The client terminates its units with NUL, so ours are too (always in the Flash
     /// dialect; on a Flash socket also after a standard header, see [`Self::flash_socket`]).
     nul_units: bool,
+    /// A server-to-server stream (`jabber:server`, RFC 6120 §4.8.2): its reader maps the
+    /// content namespace, and a header we still owe is the s2s one.
+    s2s: bool,
 }
 
 impl Connection {
@@ -87,7 +90,16 @@ impl Connection {
             unit_ends: Vec::new(),
             flash_socket: false,
             nul_units: false,
+            s2s: false,
         }
+    }
+
+    /// A server-to-server stream over `transport` (federation, `modules/s2s/`), either way.
+    pub fn server_to_server(transport: Transport, peer: SocketAddr, limits: Limits) -> Self {
+        let mut conn = Connection::new(transport, peer, limits.clone(), &[]);
+        conn.reader = StreamReader::for_servers(limits);
+        conn.s2s = true;
+        conn
     }
 
     /// Marks a connection that came through a Flash socket endpoint (`/flash`): every
@@ -260,6 +272,17 @@ impl Connection {
         self.transport.upgrade(acceptor).await
     }
 
+    /// RFC 6120 §5.4.3.3, the initiating side: after `<proceed/>` we run the TLS client
+    /// handshake for `name`, and the stream starts again from scratch.
+    pub async fn start_tls_client(
+        &mut self,
+        connector: &tokio_rustls::TlsConnector,
+        name: rustls::pki_types::ServerName<'static>,
+    ) -> io::Result<()> {
+        self.reader.restart();
+        self.transport.upgrade_client(connector, name).await
+    }
+
     /// RFC 6120 §4.3.3: after SASL success both sides start a new stream on the same socket.
     /// What the client already sent after its last SASL element (a pipelined restart header
     /// and bind) is read as that new stream, unlike after STARTTLS.
@@ -276,14 +299,18 @@ impl Connection {
         self.closed = true;
         self.begin_write();
         if !self.header_sent {
-            let header = stream::server_header(
-                &self.dialect,
-                default_host,
-                &new_stream_id(),
-                None,
-                true,
-                "en",
-            );
+            let header = if self.s2s {
+                stream::s2s_header(default_host, None, Some(&new_stream_id()))
+            } else {
+                stream::server_header(
+                    &self.dialect,
+                    default_host,
+                    &new_stream_id(),
+                    None,
+                    true,
+                    "en",
+                )
+            };
             self.write_buf.extend_from_slice(&header);
             self.end_unit();
         }

@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio_rustls::TlsAcceptor;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use super::tls::TlsTcp;
 use super::websocket::WsStream;
@@ -19,6 +19,9 @@ use super::websocket::WsStream;
 pub enum Transport {
     Plain(TcpStream),
     Tls(Box<TlsTcp>),
+    /// TLS we initiated: an outgoing server-to-server stream after STARTTLS (RFC 6120
+    /// §5.4.3.3, the initiating entity's side).
+    TlsClient(Box<tokio_rustls::client::TlsStream<TcpStream>>),
     /// Binary WebSocket frames carrying the stream's bytes (no TLS of its own).
     WebSocket(Box<WsStream>),
     /// An in-memory pipe whose far end is a BOSH session (`crate::http::bosh`), which
@@ -51,7 +54,7 @@ impl Transport {
 
     pub fn is_encrypted(&self) -> bool {
         match self {
-            Transport::Tls(_) => true,
+            Transport::Tls(_) | Transport::TlsClient(_) => true,
             Transport::WebSocket(ws) => ws.is_secure(),
             Transport::Memory { secure, .. } => *secure,
             _ => false,
@@ -83,6 +86,27 @@ impl Transport {
     }
 }
 
+impl Transport {
+    /// Runs the client side of a TLS handshake over the plain socket, for `name`.
+    pub async fn upgrade_client(
+        &mut self,
+        connector: &TlsConnector,
+        name: rustls::pki_types::ServerName<'static>,
+    ) -> io::Result<()> {
+        match std::mem::replace(self, Transport::Upgrading) {
+            Transport::Plain(tcp) => {
+                let tls = connector.connect(name, tcp).await?;
+                *self = Transport::TlsClient(Box::new(tls));
+                Ok(())
+            }
+            other => {
+                *self = other;
+                Err(io::Error::other("TLS needs a plain TCP transport"))
+            }
+        }
+    }
+}
+
 /// Builds the acceptor once; every connection shares it.
 pub fn acceptor(config: Arc<rustls::ServerConfig>) -> TlsAcceptor {
     TlsAcceptor::from(config)
@@ -101,6 +125,7 @@ impl AsyncRead for Transport {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Transport::TlsClient(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
             Transport::WebSocket(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
             Transport::Memory { io, .. } => Pin::new(io).poll_read(cx, buf),
             Transport::Upgrading => Poll::Ready(Err(gone())),
@@ -117,6 +142,7 @@ impl AsyncWrite for Transport {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Transport::TlsClient(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
             Transport::WebSocket(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
             Transport::Memory { io, .. } => Pin::new(io).poll_write(cx, buf),
             Transport::Upgrading => Poll::Ready(Err(gone())),
@@ -127,6 +153,7 @@ impl AsyncWrite for Transport {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_flush(cx),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Transport::TlsClient(s) => Pin::new(s.as_mut()).poll_flush(cx),
             Transport::WebSocket(s) => Pin::new(s.as_mut()).poll_flush(cx),
             Transport::Memory { io, .. } => Pin::new(io).poll_flush(cx),
             Transport::Upgrading => Poll::Ready(Err(gone())),
@@ -137,6 +164,7 @@ impl AsyncWrite for Transport {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Transport::TlsClient(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
             Transport::WebSocket(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
             Transport::Memory { io, .. } => Pin::new(io).poll_shutdown(cx),
             Transport::Upgrading => Poll::Ready(Ok(())),

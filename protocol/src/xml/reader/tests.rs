@@ -801,3 +801,41 @@ fn shrink_releases_capacity() {
     reader.shrink_to_fit();
     assert_eq!(reader.buffered_len(), 0);
 }
+
+#[test]
+fn server_streams_read_jabber_server_as_jabber_client() {
+    let mut reader = StreamReader::for_servers(Limits::default());
+    reader.feed(
+        b"<stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' \
+          xmlns:db='jabber:server:dialback' from='b.test' to='a.test' version='1.0'>\
+          <db:result from='b.test' to='a.test'>k</db:result>\
+          <message from='u@b.test' to='v@a.test'><body>hi</body></message>",
+    );
+    let Ok(Some(Event::Header(header))) = reader.next_event() else {
+        panic!("no header");
+    };
+    assert_eq!(header.from.as_deref(), Some("b.test"));
+    let Ok(Some(Event::Stanza(db))) = reader.next_event() else {
+        panic!("no dialback element");
+    };
+    assert!(db.is("result", ns::DIALBACK));
+    let Ok(Some(Event::Stanza(message))) = reader.next_event() else {
+        panic!("no message");
+    };
+    assert!(message.is("message", ns::CLIENT));
+    assert!(message.get_child("body", ns::CLIENT).is_some());
+}
+
+#[test]
+fn server_streams_refuse_jabber_client_and_client_streams_jabber_server() {
+    let mut reader = StreamReader::for_servers(Limits::default());
+    reader.feed(HEADER.as_bytes());
+    let err = reader.next_event().err().map(|e| e.condition);
+    assert_eq!(err, Some(StreamCondition::InvalidNamespace));
+    let mut reader = StreamReader::new(Limits::default());
+    reader.feed(
+        b"<stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams'>",
+    );
+    let err = reader.next_event().err().map(|e| e.condition);
+    assert_eq!(err, Some(StreamCondition::InvalidNamespace));
+}

@@ -1,16 +1,17 @@
 //! Roles and affiliations (XEP-0045 §8 moderator use cases, §9 admin use cases, §10.3-10.8
 //! owners and admins): `muc#admin` lists and changes.
 
-use jabberwock_protocol::jid::{BareJid, Jid};
+use jabberwock_protocol::jid::{parse_resource, BareJid, Jid};
 use jabberwock_protocol::muc::{status, Affiliation, Item, Role};
 use jabberwock_protocol::ns;
 use jabberwock_protocol::stanza::{Condition, StanzaError};
 use jabberwock_protocol::xml::Element;
 
-use super::room::{Notice, Out, Room};
+use super::room::{Affiliated, Notice, Out, Room};
 
-/// Who asks: its affiliation, and its role and nickname if it is in the room.
+/// Who asks: its bare JID and affiliation, and its role and nickname if it is in the room.
 pub struct Actor {
+    pub jid: BareJid,
     pub affiliation: Affiliation,
     pub role: Role,
     pub nick: Option<String>,
@@ -23,8 +24,10 @@ impl Actor {
             .ok()
             .and_then(|full| room.by_jid(full))
             .map(|i| &room.occupants[i]);
+        let jid = from.to_bare();
         Actor {
-            affiliation: room.affiliation(&from.to_bare()),
+            affiliation: room.affiliation(&jid),
+            jid,
             role: occupant.map_or(Role::None, |o| o.role),
             nick: occupant.map(|o| o.nick.clone()),
         }
@@ -57,20 +60,22 @@ pub fn list(room: &Room, actor: &Actor, query: &Element) -> Result<Element, Stan
             if actor.affiliation < Affiliation::Admin {
                 return Err(StanzaError::new(Condition::Forbidden));
             }
-            let mut jids: Vec<&String> = room
+            let mut entries: Vec<(&String, &Affiliated)> = room
                 .affiliations
                 .iter()
-                .filter(|(_, a)| **a == affiliation)
-                .map(|(jid, _)| jid)
+                .filter(|(_, a)| a.affiliation == affiliation)
                 .collect();
-            jids.sort();
-            for jid in jids {
-                let entry = Item {
+            entries.sort_by_key(|(jid, _)| *jid);
+            // §9.5, §10.5: each with the reserved nick and the reason it was given with.
+            for (jid, entry) in entries {
+                let item = Item {
                     affiliation: Some(affiliation),
                     jid: Some(jid.clone()),
+                    nick: entry.nick.clone(),
+                    reason: entry.reason.clone(),
                     ..Item::default()
                 };
-                answer.push_child(entry.to_element(ns::MUC_ADMIN));
+                answer.push_child(item.to_element(ns::MUC_ADMIN));
             }
         }
         (None, Some(role)) => {
@@ -94,21 +99,29 @@ pub fn list(room: &Room, actor: &Actor, query: &Element) -> Result<Element, Stan
     Ok(answer)
 }
 
-/// The changes of a `muc#admin` set, in order; the first that is refused stops the rest.
+/// The changes of a `muc#admin` set, in order, all or none: the first that is refused
+/// stops the rest and leaves the room as it was (ejabberd's behaviour; a request answered
+/// with an error must not have half happened, nor be stored so).
 pub fn change(room: &mut Room, actor: &Actor, query: &Element) -> Result<Out, StanzaError> {
     let items = items(query)?;
     if items.is_empty() {
         return Err(bad_request("no item"));
     }
+    // Worked on a copy only when a later item could still be refused.
+    let mut next = (items.len() > 1).then(|| room.clone());
+    let target = next.as_mut().unwrap_or(room);
     let mut out = Out::new();
     for item in items {
         match (item.role, item.affiliation) {
-            (Some(role), None) => change_role(room, actor, &item, role, &mut out)?,
+            (Some(role), None) => change_role(target, actor, &item, role, &mut out)?,
             (None, Some(affiliation)) => {
-                change_affiliation(room, actor, &item, affiliation, &mut out)?
+                change_affiliation(target, actor, &item, affiliation, &mut out)?
             }
             _ => return Err(bad_request("an item changes one role or one affiliation")),
         }
+    }
+    if let Some(next) = next {
+        *room = next;
     }
     Ok(out)
 }
@@ -204,7 +217,7 @@ fn change_affiliation(
     let owners = room
         .affiliations
         .values()
-        .filter(|a| **a == Affiliation::Owner)
+        .filter(|a| a.affiliation == Affiliation::Owner)
         .count();
     if current == Affiliation::Owner && affiliation != Affiliation::Owner && owners == 1 {
         return Err(StanzaError::with_text(
@@ -212,17 +225,60 @@ fn change_affiliation(
             "the room's only owner",
         ));
     }
-    room.set_affiliation(jid.as_str(), affiliation);
+    // §9.3: an item naming the user by `jid` may carry the nick reserved for them; one
+    // naming an occupant by `nick` only names them. A change without a nick keeps the one
+    // reserved before; the reason is the latest change's.
+    let nick = match (&item.jid, &item.nick) {
+        (Some(_), Some(nick)) => Some(reservable_nick(room, &jid, nick)?),
+        _ => room.reserved_nick(&jid).map(str::to_owned),
+    };
+    let entry = Affiliated {
+        affiliation,
+        nick,
+        reason: item.reason.clone(),
+    };
+    affiliate(room, &jid, entry, out);
+    Ok(())
+}
+
+/// `nick` in its normal form (a room JID's resource, as occupants' nicks are), if `jid`
+/// may reserve it: §7.10, it is neither reserved by nor in use by another user.
+pub(super) fn reservable_nick(
+    room: &Room,
+    jid: &BareJid,
+    nick: &str,
+) -> Result<String, StanzaError> {
+    let nick = parse_resource(nick)
+        .map_err(|_| StanzaError::with_text(Condition::NotAcceptable, "not a valid nickname"))?;
+    let in_use = room
+        .by_nick(&nick)
+        .is_some_and(|i| room.occupants[i].jid.to_bare() != *jid);
+    if in_use || !room.may_use_nick(&nick, jid) {
+        return Err(StanzaError::with_text(
+            Condition::Conflict,
+            "the nickname is another user's",
+        ));
+    }
+    Ok(nick)
+}
+
+/// Gives `jid` its new affiliation `entry`, and every occupant of that user's the role
+/// it brings: removed if it keeps them out (§9.1 banned, §9.4 no longer a member of a
+/// members-only room), else their presence with the new item to everyone (§9.3, §7.10).
+pub(super) fn affiliate(room: &mut Room, jid: &BareJid, entry: Affiliated, out: &mut Out) {
+    let affiliation = entry.affiliation;
+    let reason = entry.reason.clone();
+    room.set_affiliated(jid.as_str(), entry);
     let notice = Notice {
         actor: None,
-        reason: item.reason.as_deref(),
+        reason: reason.as_deref(),
         ..Notice::default()
     };
     // Every session of that user in the room sees the change.
     while let Some(index) = room
         .occupants
         .iter()
-        .position(|o| o.jid.to_bare() == jid && needs_removal(room, affiliation))
+        .position(|o| o.jid.to_bare() == *jid && needs_removal(room, affiliation))
     {
         let code = if affiliation == Affiliation::Outcast {
             // §9.1: banned, status 301.
@@ -240,14 +296,13 @@ fn change_affiliation(
     }
     let role = room.default_role(affiliation);
     for index in 0..room.occupants.len() {
-        if room.occupants[index].jid.to_bare() != jid {
+        if room.occupants[index].jid.to_bare() != *jid {
             continue;
         }
         room.occupants[index].role = role;
         let occupant = room.occupants[index].clone();
         room.broadcast_presence(&occupant, &notice, out);
     }
-    Ok(())
 }
 
 fn needs_removal(room: &Room, affiliation: Affiliation) -> bool {

@@ -1,5 +1,5 @@
 //! Service discovery of rooms (XEP-0045 §6.2 the service's rooms, §6.4 a room's info with
-//! its features and the `muc#roominfo` form).
+//! its features and the `muc#roominfo` form; §7.12's `x-roomuser-item` node is register.rs').
 
 use jabberwock_protocol::forms::{DataForm, Field, FormType};
 use jabberwock_protocol::ns;
@@ -37,6 +37,8 @@ pub fn info(room: &Room) -> Element {
         ns::DISCO_INFO,
         // XEP-0421 §3: occupant ids on everything from occupants.
         ns::OCCUPANT_ID,
+        // §7.10: registering with the room (register.rs).
+        ns::REGISTER,
         pick(settings.public, "muc_public", "muc_hidden"),
         pick(settings.members_only, "muc_membersonly", "muc_open"),
         pick(settings.persistent, "muc_persistent", "muc_temporary"),

@@ -33,13 +33,16 @@ impl History {
     }
 
     /// Keeps `message` (sent at `stamp`, Unix seconds) for later entrants, dropping the
-    /// oldest beyond capacity.
-    pub fn push(&mut self, room: &str, mut message: Element, stamp: i64) {
+    /// oldest beyond capacity. `prior`: a message of an earlier conversation an owner sends
+    /// with its own delay stamp (§7.9), which gets none of the room's.
+    pub fn push(&mut self, room: &str, mut message: Element, stamp: i64, prior: bool) {
         if self.capacity == 0 {
             return;
         }
         message.remove_attr("to");
-        message.push_child(delay(room, stamp));
+        if !prior {
+            message.push_child(delay(room, stamp));
+        }
         let chars = String::from_utf8_lossy(&message.to_bytes(ns::CLIENT))
             .chars()
             .count();
@@ -103,7 +106,12 @@ mod tests {
     fn filled() -> History {
         let mut history = History::new(3);
         for (i, body) in ["one", "two", "three", "four"].iter().enumerate() {
-            history.push("room@muc.example", message(body), 100 + i as i64 * 10);
+            history.push(
+                "room@muc.example",
+                message(body),
+                100 + i as i64 * 10,
+                false,
+            );
         }
         history
     }
@@ -151,9 +159,27 @@ mod tests {
     }
 
     #[test]
+    fn prior_history_keeps_only_the_owners_stamp() {
+        let mut history = History::new(3);
+        let stamped = message("earlier").with_child(
+            Element::new("delay", ns::DELAY)
+                .with_attr("from", "crone1@shakespeare.lit/desktop")
+                .with_attr("stamp", "2004-09-29T01:54:37Z"),
+        );
+        history.push("room@muc.example", stamped, 100, true);
+        let all = history.select(&HistoryLimits::default(), 200);
+        let stamps: Vec<_> = all[0]
+            .children()
+            .filter(|c| c.is("delay", ns::DELAY))
+            .map(|c| c.attr("from"))
+            .collect();
+        assert_eq!(stamps, [Some("crone1@shakespeare.lit/desktop")]);
+    }
+
+    #[test]
     fn capacity_zero_keeps_nothing() {
         let mut history = History::new(0);
-        history.push("room@muc.example", message("lost"), 1);
+        history.push("room@muc.example", message("lost"), 1, false);
         assert!(history.select(&HistoryLimits::default(), 2).is_empty());
     }
 }

@@ -138,6 +138,8 @@ fn invite(
             Invitation {
                 from: Some(from.to_string()),
                 reason: invite.reason.clone(),
+                // §7.9: a one-to-one chat carried on in the room, its thread named.
+                continues: invite.continues.clone(),
                 ..Invitation::new(InvitationKind::Invite)
             }
             .to_element(),

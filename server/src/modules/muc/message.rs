@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use jabberwock_protocol::jid::FullJid;
-use jabberwock_protocol::muc::Role;
+use jabberwock_protocol::muc::{Affiliation, Role};
 use jabberwock_protocol::ns;
 use jabberwock_protocol::stanza::{Condition, StanzaError};
 use jabberwock_protocol::xml::Element;
@@ -65,12 +65,19 @@ pub fn groupchat(
             };
         }
         // §7.2.14: what was said is kept for later entrants.
-        (_, Some(_)) => room.history.push(room.jid.as_str(), reflected.clone(), now),
+        (_, Some(_)) => {
+            // §7.9: the one-to-one history an owner sends on keeps its own stamps, without
+            // the room's.
+            let prior = message.get_child("delay", ns::DELAY).is_some()
+                && room.affiliation(&from.to_bare()) == Affiliation::Owner;
+            room.history
+                .push(room.jid.as_str(), reflected.clone(), now, prior)
+        }
         // Chat states and other bodiless messages are passed on, not kept.
         (None, None) => {}
     }
     let mut out = Out::new();
-    out.push_to_each(reflected, room.occupant_jids());
+    out.push_to_each(reflected, room.session_jids());
     Ok(out)
 }
 
@@ -103,12 +110,14 @@ pub fn private(
     let sender = &room.occupants[sender];
     let mut copy = message.clone();
     copy.set_attr("from", room.nick_jid(&sender.nick));
-    copy.set_attr("to", room.occupants[recipient].jid.as_str());
     // XEP-0421 §4: the room's occupant id of the sender, never the sender's own.
     stamp(&mut copy, &sender.id);
     // §7.5: marked as coming through a room (so carbons and clients know).
     if copy.get_child("x", ns::MUC_USER).is_none() {
         copy.push_child(Element::new("x", ns::MUC_USER));
     }
-    Ok(vec![copy].into())
+    // Every session behind the nickname gets it.
+    let mut out = Out::new();
+    room.occupants[recipient].to_each_session(&copy, &mut out);
+    Ok(out)
 }

@@ -24,12 +24,15 @@ mod out;
 mod owner;
 mod persist;
 mod presence;
+mod register;
+mod relay;
 mod room;
 mod settings;
 mod voice;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Instant;
 
 use async_trait::async_trait;
 use jabberwock_protocol::jid::{BareJid, FullJid, Jid};
@@ -48,6 +51,7 @@ use admin::Actor;
 use limits::Limits;
 use out::ToSend;
 use presence::Entry;
+use relay::Relay;
 use room::{Out, Room};
 
 pub struct Muc;
@@ -325,13 +329,100 @@ impl MucService {
         self.id_secret.get_or_init(crate::accounts::random_secret)
     }
 
-    /// Whether `jid` is in the room at `room`.
-    fn is_occupant(&self, room: &BareJid, jid: &FullJid) -> bool {
-        let Some(slot) = lock(&self.rooms.0).get(room.as_str()).cloned() else {
-            return false;
+    /// An IQ request to an occupant's room JID: passed on to the occupant (relay.rs), or a
+    /// vCard request answered for the occupant's account.
+    async fn iq_to_occupant(
+        &self,
+        server: &Server,
+        from: &Jid,
+        to: &Jid,
+        nick: &str,
+        stanza: &Stanza,
+    ) {
+        let Ok(full) = from.try_as_full() else {
+            let err = StanzaError::new(Condition::NotAcceptable);
+            return route(server, vec![error_reply(stanza, &err)]).await;
         };
-        let slot = lock(&slot);
-        !slot.forgotten && slot.room.by_jid(jid).is_some()
+        let now = Instant::now();
+        let mut for_account = None;
+        let found = self
+            .in_room(
+                server,
+                &to.to_bare(),
+                false,
+                |room, _| match relay::request(room, full, nick, stanza.element(), now) {
+                    Ok(Relay::Sent(out)) => out,
+                    Ok(Relay::Account { asker, account }) => {
+                        for_account = Some((asker, account));
+                        Out::new()
+                    }
+                    Err(err) => vec![error_reply(stanza, &err)].into(),
+                },
+            )
+            .await;
+        if found.is_none() {
+            // No room: nobody is in it to ask.
+            let err = StanzaError::new(Condition::NotAcceptable);
+            return route(server, vec![error_reply(stanza, &err)]).await;
+        }
+        if let Some((asker, account)) = for_account {
+            self.ask_account(server, stanza, &asker, account).await;
+        }
+    }
+
+    /// A vCard request to an occupant, answered as the server answers one to the occupant's
+    /// bare JID (Prosody and ejabberd send it there: clients seldom answer for their
+    /// account), by the handler registered for accounts, with the asker's room JID as the
+    /// requester; the answer comes from the occupant's room JID.
+    async fn ask_account(
+        &self,
+        server: &Server,
+        stanza: &Stanza,
+        asker: &FullJid,
+        account: BareJid,
+    ) {
+        let (Some(iq_type), Some(payload)) = (stanza.iq_type(), stanza.iq_payload()) else {
+            return;
+        };
+        let handler = server.modules.iq_handler(
+            account.domain().as_str(),
+            iq_type,
+            Target::Account,
+            payload.ns(),
+            payload.name(),
+        );
+        let reply = match handler {
+            Some(handler) => {
+                let to = Jid::from(account);
+                let request = IqRequest {
+                    server,
+                    from: asker,
+                    to: &to,
+                    stanza,
+                    payload,
+                };
+                match handler.handle(request).await {
+                    Ok(result) => stanza.iq_result(result),
+                    Err(err) => error_reply(stanza, &err),
+                }
+            }
+            // Not an account of ours, or vCards are off for its host.
+            None => error_reply(stanza, &StanzaError::new(Condition::ServiceUnavailable)),
+        };
+        route(server, vec![reply]).await;
+    }
+
+    /// An IQ answer to one of a room's JIDs: passed back if it answers a request the room
+    /// passed on (relay.rs), dropped otherwise (the room asks nothing else).
+    async fn iq_answer(&self, server: &Server, from: &Jid, to: &Jid, stanza: &Stanza) {
+        if to.resource().is_none() {
+            return;
+        }
+        let now = Instant::now();
+        self.in_room(server, &to.to_bare(), false, |room, _| {
+            relay::answer(room, from, stanza.element(), now)
+        })
+        .await;
     }
 
     /// A stanza for the service's own domain that no registered handler took.
@@ -400,7 +491,7 @@ impl MucService {
             Some("unavailable") => {
                 self.in_room(server, &room_jid, false, |room, _| {
                     match room.by_jid(full) {
-                        Some(index) => presence::leave(room, index, stanza.element()),
+                        Some(index) => presence::leave(room, index, full, stanza.element()),
                         None => Out::new(),
                     }
                 })
@@ -466,22 +557,10 @@ impl MucService {
         else {
             return;
         };
-        if to.resource().is_some() {
-            // §7.2 (and XEP-0410 self-ping): only occupants address occupants; relaying
-            // their IQs is not done yet.
-            let occupant = from
-                .try_as_full()
-                .ok()
-                .is_some_and(|full| self.is_occupant(&to.to_bare(), full));
-            let err = if occupant {
-                StanzaError::with_text(
-                    Condition::FeatureNotImplemented,
-                    "IQs to occupants are not relayed yet",
-                )
-            } else {
-                StanzaError::new(Condition::NotAcceptable)
-            };
-            return route(server, vec![error_reply(stanza, &err)]).await;
+        if let Some(nick) = to.resource() {
+            return self
+                .iq_to_occupant(server, from, to, nick.as_str(), stanza)
+                .await;
         }
         let found = self
             .in_room_saved(server, &to.to_bare(), stanza, |room, _| {
@@ -514,6 +593,12 @@ fn room_iq(
         (IqType::Get, ns::DISCO_INFO, "query") if payload.attr("node").is_none() => {
             Ok((Some(disco::info(room)), Out::new()))
         }
+        // §7.12: the requester's reserved nickname, asked before entering or after.
+        (IqType::Get, ns::DISCO_INFO, "query")
+            if payload.attr("node") == Some(register::RESERVED_NICK_NODE) =>
+        {
+            Ok((Some(register::reserved_nick_info(room, actor)), Out::new()))
+        }
         // §6.5: occupants are not listed to anyone.
         (IqType::Get, ns::DISCO_ITEMS, "query") => {
             Ok((Some(Element::new("query", ns::DISCO_ITEMS)), Out::new()))
@@ -524,6 +609,9 @@ fn room_iq(
             Ok((Some(admin::list(room, actor, payload)?), Out::new()))
         }
         (IqType::Set, ns::MUC_ADMIN, "query") => Ok((None, admin::change(room, actor, payload)?)),
+        // §7.10: registering with the room.
+        (IqType::Get, ns::REGISTER, "query") => Ok((Some(register::get(room, actor)?), Out::new())),
+        (IqType::Set, ns::REGISTER, "query") => Ok((None, register::set(room, actor, payload)?)),
         _ => Err(StanzaError::new(Condition::ServiceUnavailable)),
     }
 }
@@ -591,6 +679,12 @@ impl Service for MucService {
         } = delivery;
         if to.node().is_none() {
             return self.to_domain(server, &stanza).await;
+        }
+        if stanza.kind() == StanzaKind::Iq
+            && matches!(stanza.iq_type(), Some(IqType::Result | IqType::Error))
+        {
+            // An answer to a relayed request, not a sign that its sender is gone.
+            return self.iq_answer(server, &from, &to, &stanza).await;
         }
         if stanza.is_error() {
             // An occupant's address answered the room with an error: it is gone.

@@ -1,6 +1,6 @@
-//! One occupant of a room (XEP-0045 §5.1): a nickname, the real full JID behind it, a role,
-//! its XEP-0421 occupant id, and the presence it last sent, which the room repeats to the
-//! others.
+//! One occupant of a room (XEP-0045 §5.1): a nickname, the real full JIDs behind it (one
+//! user's sessions sharing the nickname), a role, its XEP-0421 occupant id, and the presence
+//! it last sent, which the room repeats to the others.
 
 use ::sasl::common::scram::{ScramProvider, Sha256};
 use base64::engine::general_purpose::STANDARD as B64;
@@ -10,13 +10,20 @@ use jabberwock_protocol::muc::Role;
 use jabberwock_protocol::ns;
 use jabberwock_protocol::xml::Element;
 
+use super::room::Out;
+
 use super::limits::{Bucket, Limits};
 
 #[derive(Clone, Debug)]
 pub struct Occupant {
     pub nick: String,
-    /// The real JID: everything for this occupant goes there.
+    /// The real JID of the session that entered first (or the oldest still here): what is
+    /// for one session only (a relayed IQ) goes there, and moderators see it.
     pub jid: FullJid,
+    /// The same user's other sessions under this nickname (§7.2: "already in the room from
+    /// another resource with the same nickname"), in order of entry: they share the
+    /// occupant, and get everything it gets.
+    pub other_sessions: Vec<FullJid>,
     pub role: Role,
     /// XEP-0421: what the room calls this user in `<occupant-id/>` ([`occupant_id`]).
     pub id: String,
@@ -39,6 +46,7 @@ impl Occupant {
         Occupant {
             nick: nick.to_owned(),
             jid,
+            other_sessions: Vec::new(),
             role,
             id,
             payload: payload_of(presence),
@@ -46,9 +54,43 @@ impl Occupant {
         }
     }
 
-    /// Takes a new presence of the occupant's as its own (§7.7: presence changes).
+    /// Takes a new presence of the occupant's as its own (§7.7: presence changes); with
+    /// several sessions, the latest presence any of them sent is the occupant's.
     pub fn update(&mut self, presence: &Element) {
         self.payload = payload_of(presence);
+    }
+
+    /// Every session: the first, then the others in order of entry.
+    pub fn sessions(&self) -> impl Iterator<Item = &FullJid> {
+        std::iter::once(&self.jid).chain(&self.other_sessions)
+    }
+
+    pub fn has_session(&self, jid: &FullJid) -> bool {
+        self.sessions().any(|s| s == jid)
+    }
+
+    /// Takes a session away, unless it is the last (the occupant itself leaves then); the
+    /// oldest remaining session takes the first one's place. Whether one was taken.
+    pub fn remove_session(&mut self, jid: &FullJid) -> bool {
+        if self.other_sessions.is_empty() {
+            return false;
+        }
+        if &self.jid == jid {
+            self.jid = self.other_sessions.remove(0);
+            return true;
+        }
+        let before = self.other_sessions.len();
+        self.other_sessions.retain(|s| s != jid);
+        self.other_sessions.len() < before
+    }
+
+    /// A copy of `stanza` to each session, in `out`.
+    pub fn to_each_session(&self, stanza: &Element, out: &mut Out) {
+        for session in self.sessions() {
+            let mut copy = stanza.clone();
+            copy.set_attr("to", session.as_str());
+            out.push(copy);
+        }
     }
 }
 

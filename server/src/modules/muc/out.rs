@@ -47,6 +47,28 @@ impl Out {
         }
     }
 
+    #[cfg(test)]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Every recipient's own stanza, in order (for tests that look at what was sent).
+    #[cfg(test)]
+    pub fn into_elements(self) -> Vec<Element> {
+        let mut elements = Vec::new();
+        for to_send in self.0 {
+            match to_send {
+                ToSend::One(element) => elements.push(element),
+                ToSend::Many(shared, recipients) => elements.extend(
+                    recipients
+                        .iter()
+                        .map(|to| shared.to_stanza(to.as_str()).into_element()),
+                ),
+            }
+        }
+        elements
+    }
+
     /// Sends `to` nothing of what is here (it answered the room with an error: it is gone).
     pub fn drop_to(&mut self, to: &FullJid) {
         self.0.retain_mut(|outgoing| match outgoing {

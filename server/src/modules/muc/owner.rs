@@ -100,14 +100,14 @@ pub fn destroy_room(room: &mut Room, destroy: &Destroy) -> Out {
     // Affiliations go with the room (the items say none, §10.9's example).
     room.affiliations.clear();
     let mut occupants = std::mem::take(&mut room.occupants);
-    let out = occupants
-        .iter_mut()
-        .map(|occupant| {
-            occupant.payload.clear();
-            occupant.role = Role::None;
-            room.presence_of(occupant, occupant, &notice)
-        })
-        .collect();
+    let mut out = Out::new();
+    for occupant in &mut occupants {
+        occupant.payload.clear();
+        occupant.role = Role::None;
+        for to in occupant.sessions() {
+            out.push(room.presence_of(occupant, occupant, to, &notice));
+        }
+    }
     room.destroyed = true;
     out
 }

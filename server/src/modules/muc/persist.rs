@@ -21,7 +21,7 @@ use jabberwock_protocol::ns;
 use jabberwock_protocol::stanza::{Condition, IqType, Stanza, StanzaError, StanzaKind};
 use jabberwock_storage::{AffiliationChange, StoredAffiliation, StoredRoom, StoredSubject};
 
-use super::room::{Room, Subject};
+use super::room::{Affiliated, Room, Subject};
 use super::settings::Settings;
 use crate::server::Server;
 
@@ -84,24 +84,25 @@ pub fn write_for(before: &Room, after: &Room) -> Option<Write> {
     })
 }
 
-/// The changes from `before` to `after`, by JID (byte order), so writes are repeatable.
+/// The changes from `before` to `after` (an affiliation, its nick or its reason), by JID
+/// (byte order), so writes are repeatable.
 fn affiliation_changes(
-    before: &HashMap<String, Affiliation>,
-    after: &HashMap<String, Affiliation>,
+    before: &HashMap<String, Affiliated>,
+    after: &HashMap<String, Affiliated>,
 ) -> Vec<AffiliationChange> {
-    let mut set: Vec<(&String, &Affiliation)> = after
+    let mut set: Vec<(&String, &Affiliated)> = after
         .iter()
         .filter(|(jid, a)| before.get(*jid) != Some(a))
         .collect();
-    set.sort();
+    set.sort_by_key(|(jid, _)| *jid);
     let mut removed: Vec<&String> = before.keys().filter(|j| !after.contains_key(*j)).collect();
     removed.sort();
-    let set = set.into_iter().map(|(jid, affiliation)| {
+    let set = set.into_iter().map(|(jid, entry)| {
         AffiliationChange::Set(StoredAffiliation {
             jid: jid.clone(),
-            affiliation: affiliation.as_str().to_owned(),
-            nick: None,
-            reason: None,
+            affiliation: entry.affiliation.as_str().to_owned(),
+            nick: entry.nick.clone(),
+            reason: entry.reason.clone(),
         })
     });
     set.chain(
@@ -181,7 +182,12 @@ pub fn room_from(stored: StoredRoom, history_length: usize) -> Result<Room, Load
                 jid: a.jid.clone(),
                 source,
             })?;
-        room.set_affiliation(&a.jid, affiliation);
+        let entry = Affiliated {
+            affiliation,
+            nick: a.nick,
+            reason: a.reason,
+        };
+        room.set_affiliated(&a.jid, entry);
     }
     room.subject = Subject {
         text: stored.subject.text,
@@ -229,6 +235,22 @@ mod tests {
         assert_eq!(changes.len(), 2);
         assert!(matches!(&changes[1], AffiliationChange::Remove(j) if j == "alice@example"));
 
+        // A nick or a reason alone is a change too, written with the entry.
+        let mut next = kept.clone();
+        next.set_affiliated(
+            "alice@example",
+            Affiliated {
+                affiliation: Affiliation::Owner,
+                nick: Some("Alice".into()),
+                reason: Some("founder".into()),
+            },
+        );
+        let Some(Write::Save { changes, .. }) = write_for(&kept, &next) else {
+            panic!("a nick is saved");
+        };
+        assert!(matches!(&changes[..], [AffiliationChange::Set(a)]
+            if a.nick.as_deref() == Some("Alice") && a.reason.as_deref() == Some("founder")));
+
         let mut next = kept.clone();
         next.subject.text = "Brillig".into();
         assert!(
@@ -262,8 +284,8 @@ mod tests {
             affiliations: vec![StoredAffiliation {
                 jid: "bob@example".into(),
                 affiliation: "member".into(),
-                nick: None,
-                reason: None,
+                nick: Some("Bob".into()),
+                reason: Some("a friend".into()),
             }],
         };
         let room = room_from(stored.clone(), 5).unwrap();
@@ -277,6 +299,11 @@ mod tests {
             Affiliation::Member
         );
         assert_eq!(room.subject.text, "Brillig");
+        let bob = &room.affiliations["bob@example"];
+        assert_eq!(
+            (bob.nick.as_deref(), bob.reason.as_deref()),
+            (Some("Bob"), Some("a friend"))
+        );
 
         let mut broken = stored.clone();
         broken.config = "{".into();

@@ -27,7 +27,9 @@ pub struct Entry<'a> {
 }
 
 /// §7.2: entering a room; on success the entrant has the others' presence, its own (110
-/// last), the history and the subject.
+/// last), the history and the subject. The same user entering with the nickname it already
+/// has from another resource joins that occupant as one more session (§7.2.9's allowance,
+/// as Prosody does): the others see the occupant's presence change (§7.7), no new occupant.
 pub fn enter(room: &mut Room, entry: Entry<'_>) -> Result<Out, StanzaError> {
     let bare = entry.from.to_bare();
     let affiliation = room.affiliation(&bare);
@@ -46,8 +48,11 @@ pub fn enter(room: &mut Room, entry: Entry<'_>) -> Result<Out, StanzaError> {
     if room.settings.members_only && affiliation < Affiliation::Member {
         return Err(StanzaError::new(Condition::RegistrationRequired));
     }
-    // §7.2.9: a nickname another occupant holds.
-    if room.by_nick(entry.nick).is_some() {
+    // §7.2.9: a nickname another user holds, or (§7.12) another user reserved.
+    let joined = room.by_nick(entry.nick);
+    if joined.is_some_and(|index| room.occupants[index].jid.to_bare() != bare)
+        || !room.may_use_nick(entry.nick, &bare)
+    {
         return Err(StanzaError::new(Condition::Conflict));
     }
     // §7.2.6: the password, unless the entrant owns the room.
@@ -57,32 +62,44 @@ pub fn enter(room: &mut Room, entry: Entry<'_>) -> Result<Out, StanzaError> {
             return Err(StanzaError::new(Condition::NotAuthorized));
         }
     }
-    // §7.2.10: full (the admin's limit or the owner's), except for its owners and admins,
-    // so a room's staff can always come in to moderate; type wait, as Example 41 has it.
-    if room
-        .limits
-        .is_full(room.occupants.len(), room.settings.max_users)
-        && affiliation < Affiliation::Admin
-    {
-        return Err(StanzaError {
-            error_type: ErrorType::Wait,
-            ..StanzaError::with_text(Condition::ServiceUnavailable, "the room is full")
-        });
-    }
-    let entrant = Occupant::new(
-        entry.nick,
-        entry.from.clone(),
-        room.default_role(affiliation),
-        entry.occupant_id,
-        entry.presence,
-        &room.limits,
-    );
+    let index = match joined {
+        Some(index) => {
+            let occupant = &mut room.occupants[index];
+            occupant.other_sessions.push(entry.from.clone());
+            occupant.update(entry.presence);
+            index
+        }
+        None => {
+            // §7.2.10: full (the admin's limit or the owner's), except for its owners and
+            // admins, so a room's staff can always come in to moderate; type wait, as
+            // Example 41 has it. A session joining its occupant takes no room.
+            if room
+                .limits
+                .is_full(room.occupants.len(), room.settings.max_users)
+                && affiliation < Affiliation::Admin
+            {
+                return Err(StanzaError {
+                    error_type: ErrorType::Wait,
+                    ..StanzaError::with_text(Condition::ServiceUnavailable, "the room is full")
+                });
+            }
+            room.occupants.push(Occupant::new(
+                entry.nick,
+                entry.from.clone(),
+                room.default_role(affiliation),
+                entry.occupant_id,
+                entry.presence,
+                &room.limits,
+            ));
+            room.occupants.len() - 1
+        }
+    };
+    let entrant = room.occupants[index].clone();
     let mut out = Out::new();
     // §7.2.3: the others first, as the entrant may see them.
-    for occupant in &room.occupants {
-        out.push(room.presence_of(occupant, &entrant, &Notice::default()));
+    for occupant in room.occupants.iter().filter(|o| o.jid != entrant.jid) {
+        out.push(room.presence_of(occupant, &entrant, entry.from, &Notice::default()));
     }
-    room.occupants.push(entrant.clone());
     let mut self_codes = Vec::new();
     // §7.2.4: a non-anonymous room says so to the entrant.
     if room.settings.whois == Whois::Anyone {
@@ -144,8 +161,9 @@ pub fn update(
         room.broadcast_presence(&occupant, &Notice::default(), &mut out);
         return Ok(out);
     }
-    // §7.6: the new nickname must be free.
-    if room.by_nick(nick).is_some() {
+    // §7.6: the new nickname must be free, and (§7.12) not reserved by another user.
+    let bare = room.occupants[index].jid.to_bare();
+    if room.by_nick(nick).is_some() || !room.may_use_nick(nick, &bare) {
         return Err(StanzaError::new(Condition::Conflict));
     }
     let old = room.occupants[index].clone();
@@ -164,20 +182,37 @@ pub fn update(
     Ok(out)
 }
 
-/// §7.14: an occupant leaves; unavailable presence sent to any of the room's JIDs counts, so
-/// the goodbye a session's end sends to every nickname it used finds the occupant once.
-pub fn leave(room: &mut Room, index: usize, presence: &Element) -> Out {
+/// §7.14: an occupant's session `from` leaves; unavailable presence sent to any of the
+/// room's JIDs counts, so the goodbye a session's end sends to every nickname it used finds
+/// the occupant once. The occupant leaves with its last session; before that, only the
+/// leaving session is told it is out.
+pub fn leave(room: &mut Room, index: usize, from: &FullJid, presence: &Element) -> Out {
     let mut out = Out::new();
+    let mut gone = room.occupants[index].clone();
+    if room.occupants[index].remove_session(from) {
+        gone.update(presence);
+        gone.role = Role::None;
+        let notice = Notice {
+            unavailable: true,
+            ..Notice::default()
+        };
+        out.push(room.presence_of(&gone, &gone, from, &notice));
+        return out;
+    }
     room.occupants[index].update(presence);
     room.remove(index, &Notice::default(), &mut out);
     out
 }
 
 /// The occupant's real JID answered something the room sent with an error: it is gone
-/// (a session that ended, a server that is unreachable), so it leaves, with status 333.
+/// (a session that ended, a server that is unreachable), so it leaves, with status 333;
+/// one session of several just stops being one.
 pub fn remove_on_error(room: &mut Room, from: &FullJid) -> Out {
     let mut out = Out::new();
     if let Some(index) = room.by_jid(from) {
+        if room.occupants[index].remove_session(from) {
+            return out;
+        }
         room.occupants[index].payload.clear();
         let notice = Notice {
             codes: &[status::REMOVED_ERROR],

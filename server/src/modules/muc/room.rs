@@ -17,6 +17,7 @@ use super::history::History;
 use super::invite::Pending;
 use super::limits::Limits;
 use super::occupant::{self, Occupant};
+use super::relay::Relayed;
 use super::settings::{Settings, Whois};
 
 pub use super::out::Out;
@@ -29,6 +30,26 @@ pub struct Subject {
     pub occupant_id: Option<String>,
 }
 
+/// An affiliation and what the change that gave it said (§9, §10: an item's `nick` and
+/// `<reason/>`); the nick is the user's reserved nickname (§7.10, §7.12).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Affiliated {
+    pub affiliation: Affiliation,
+    pub nick: Option<String>,
+    pub reason: Option<String>,
+}
+
+impl Affiliated {
+    /// An affiliation with no nick or reason.
+    pub fn new(affiliation: Affiliation) -> Affiliated {
+        Affiliated {
+            affiliation,
+            nick: None,
+            reason: None,
+        }
+    }
+}
+
 /// Cloned only by a change that storage must take first (persist.rs).
 #[derive(Clone)]
 pub struct Room {
@@ -36,7 +57,7 @@ pub struct Room {
     pub jid: BareJid,
     pub settings: Settings,
     /// Affiliations by bare JID (or domain); `none` is not kept.
-    pub affiliations: HashMap<String, Affiliation>,
+    pub affiliations: HashMap<String, Affiliated>,
     pub subject: Subject,
     /// §10.1.1: a new room refuses entrants until its owner configures it.
     pub locked: bool,
@@ -49,6 +70,8 @@ pub struct Room {
     pub invitations: VecDeque<Pending>,
     /// What the service's admin allows this room (limits.rs).
     pub limits: Limits,
+    /// IQs between occupants waiting for their answer (relay.rs).
+    pub relayed: Relayed,
 }
 
 /// What a presence about an occupant says besides the occupant's item.
@@ -79,6 +102,7 @@ impl Room {
             destroyed: false,
             invitations: VecDeque::new(),
             limits: Limits::default(),
+            relayed: Relayed::default(),
         }
     }
 
@@ -94,16 +118,49 @@ impl Room {
         self.affiliations
             .get(jid.as_str())
             .or_else(|| self.affiliations.get(jid.domain().as_str()))
-            .copied()
-            .unwrap_or(Affiliation::None)
+            .map_or(Affiliation::None, |a| a.affiliation)
     }
 
+    /// Sets the affiliation of `jid`, keeping the nick and reason it had; `none` removes
+    /// the entry with them.
     pub fn set_affiliation(&mut self, jid: &str, affiliation: Affiliation) {
-        if affiliation == Affiliation::None {
+        let entry = match self.affiliations.get(jid) {
+            Some(kept) => Affiliated {
+                affiliation,
+                ..kept.clone()
+            },
+            None => Affiliated::new(affiliation),
+        };
+        self.set_affiliated(jid, entry);
+    }
+
+    /// Replaces the entry of `jid`; one of affiliation `none` removes it (a reserved nick
+    /// goes with it).
+    pub fn set_affiliated(&mut self, jid: &str, entry: Affiliated) {
+        if entry.affiliation == Affiliation::None {
             self.affiliations.remove(jid);
         } else {
-            self.affiliations.insert(jid.to_owned(), affiliation);
+            self.affiliations.insert(jid.to_owned(), entry);
         }
+    }
+
+    /// The nickname `jid` reserved (§7.12), by its own entry (a domain's reserves none).
+    pub fn reserved_nick(&self, jid: &BareJid) -> Option<&str> {
+        self.affiliations.get(jid.as_str())?.nick.as_deref()
+    }
+
+    /// Whoever reserved `nick`, if anyone.
+    pub fn reserved_by(&self, nick: &str) -> Option<&str> {
+        self.affiliations
+            .iter()
+            .find(|(_, a)| a.nick.as_deref() == Some(nick))
+            .map(|(jid, _)| jid.as_str())
+    }
+
+    /// §7.12: a nickname reserved by another user is theirs alone.
+    pub fn may_use_nick(&self, nick: &str, jid: &BareJid) -> bool {
+        self.reserved_by(nick)
+            .is_none_or(|owner| owner == jid.as_str())
     }
 
     /// The role an occupant with this affiliation gets on entering (§5.1.2's defaults).
@@ -117,8 +174,9 @@ impl Room {
         }
     }
 
+    /// The occupant one of whose sessions is `jid`.
     pub fn by_jid(&self, jid: &FullJid) -> Option<usize> {
-        self.occupants.iter().position(|o| &o.jid == jid)
+        self.occupants.iter().position(|o| o.has_session(jid))
     }
 
     pub fn by_nick(&self, nick: &str) -> Option<usize> {
@@ -135,19 +193,20 @@ impl Room {
         self.settings.whois == Whois::Anyone || recipient.role == Role::Moderator
     }
 
-    /// `occupant`'s presence as `recipient` gets it (§7.2.3): from the occupant's room JID,
-    /// with its item (real JID only to those who may see it, and always to itself) and the
-    /// notice's status codes.
+    /// `occupant`'s presence as `recipient` gets it at its session `to` (§7.2.3): from the
+    /// occupant's room JID, with its item (real JID only to those who may see it, and always
+    /// to itself: the session's own) and the notice's status codes.
     pub fn presence_of(
         &self,
         occupant: &Occupant,
         recipient: &Occupant,
+        to: &FullJid,
         notice: &Notice,
     ) -> Element {
         let is_self = occupant.jid == recipient.jid;
         let mut presence = Element::new("presence", ns::CLIENT)
             .with_attr("from", self.nick_jid(&occupant.nick))
-            .with_attr("to", recipient.jid.as_str());
+            .with_attr("to", to.as_str());
         if notice.unavailable {
             presence.set_attr("type", "unavailable");
         }
@@ -159,7 +218,12 @@ impl Room {
         let item = Item {
             affiliation: Some(self.affiliation(&occupant.jid.to_bare())),
             role: Some(occupant.role),
-            jid: (is_self || self.shows_jids_to(recipient)).then(|| occupant.jid.to_string()),
+            jid: if is_self {
+                Some(to.to_string())
+            } else {
+                self.shows_jids_to(recipient)
+                    .then(|| occupant.jid.to_string())
+            },
             nick: notice.nick.map(str::to_owned),
             actor: notice.actor.map(str::to_owned),
             reason: notice.reason.map(str::to_owned),
@@ -179,10 +243,10 @@ impl Room {
         presence.with_child(x.to_element())
     }
 
-    /// `occupant`'s presence to every occupant, the occupant itself last (§7.2.3: the
-    /// entrant's own presence ends the others'). The occupant may already have left the
-    /// list (it still gets its own). The others get one of two presences (with the real JID
-    /// or without), each shared by all who get it.
+    /// `occupant`'s presence to every occupant's every session, the occupant's own sessions
+    /// last (§7.2.3: the entrant's own presence ends the others'). The occupant may already
+    /// have left the list (it still gets its own). The others get one of two presences (with
+    /// the real JID or without), each shared by all the sessions that get it.
     pub fn broadcast_presence(&self, occupant: &Occupant, notice: &Notice, out: &mut Out) {
         let (seeing, blind): (Vec<&Occupant>, Vec<&Occupant>) = self
             .occupants
@@ -191,11 +255,14 @@ impl Room {
             .partition(|r| self.shows_jids_to(r));
         for group in [seeing, blind] {
             if let Some(first) = group.first() {
-                let presence = self.presence_of(occupant, first, notice);
-                out.push_to_each(presence, group.iter().map(|r| r.jid.clone()).collect());
+                let presence = self.presence_of(occupant, first, &first.jid, notice);
+                let sessions = group.iter().flat_map(|r| r.sessions().cloned()).collect();
+                out.push_to_each(presence, sessions);
             }
         }
-        out.push(self.presence_of(occupant, occupant, notice));
+        for to in occupant.sessions() {
+            out.push(self.presence_of(occupant, occupant, to, notice));
+        }
     }
 
     /// Removes the occupant at `index` and tells everyone, with `codes` (307 kicked, 301
@@ -222,12 +289,15 @@ impl Room {
             .with_attr("type", "groupchat")
             .with_attr("from", self.jid.as_str())
             .with_child(x);
-        out.push_to_each(notice, self.occupant_jids());
+        out.push_to_each(notice, self.session_jids());
     }
 
-    /// Every occupant's real JID, in order of entry: the recipients of what the room says
-    /// to everyone.
-    pub fn occupant_jids(&self) -> Vec<FullJid> {
-        self.occupants.iter().map(|o| o.jid.clone()).collect()
+    /// Every occupant's every session, in order of entry: the recipients of what the room
+    /// says to everyone.
+    pub fn session_jids(&self) -> Vec<FullJid> {
+        self.occupants
+            .iter()
+            .flat_map(|o| o.sessions().cloned())
+            .collect()
     }
 }

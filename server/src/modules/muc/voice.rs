@@ -94,18 +94,14 @@ fn request(room: &mut Room, index: usize, message: &Element) -> Result<Out, Stan
                 .with_value("false"),
         )
         .to_element();
-    let room_jid = room.jid.to_string();
-    Ok(room
-        .occupants
-        .iter()
-        .filter(|o| o.role == Role::Moderator)
-        .map(|moderator| {
-            Element::new("message", ns::CLIENT)
-                .with_attr("from", room_jid.as_str())
-                .with_attr("to", moderator.jid.as_str())
-                .with_child(form.clone())
-        })
-        .collect())
+    let message = Element::new("message", ns::CLIENT)
+        .with_attr("from", room.jid.as_str())
+        .with_child(form);
+    let mut out = Out::new();
+    for moderator in room.occupants.iter().filter(|o| o.role == Role::Moderator) {
+        moderator.to_each_session(&message, &mut out);
+    }
+    Ok(out)
 }
 
 /// §8.6 Example 113: a moderator's answer; an approval makes the occupant a participant.
