@@ -17,7 +17,8 @@
 //!   [`xml::reader`] (a byte scanner that frames units, then quick-xml parses each once).
 //! - [`stream`]: stream headers (XMPP and Flash dialects), the server's header and close,
 //!   stream errors.
-//! - [`stanza`]: message / presence / iq wrapper, replies, stanza errors.
+//! - [`stanza`]: message / presence / iq wrapper, replies, stanza errors, and the shared
+//!   stanza (one stanza for many recipients, serialised once per form).
 //! - [`sasl`]: SASL negotiation elements (RFC 6120 §6.4).
 //! - [`scram`]: the client's SCRAM messages (RFC 5802).
 //! - [`bosh`]: the BOSH `<body/>` wrapper (XEP-0124, XEP-0206).

@@ -14,7 +14,8 @@ use tokio::time::{sleep_until, Instant};
 use crate::c2s::Bound;
 use crate::error::SessionEnd;
 use crate::modules::{Event as ModuleEvent, EventKind, Flow, Nonza, OwnWrites, SessionState};
-use crate::router::{Inbox, Outbound};
+use crate::router::table::EndSignal;
+use crate::router::{Inbox, Outbound, Outgoing};
 use crate::server::Server;
 use crate::shutdown::ShutdownSignal;
 use crate::stream::connection::Connection;
@@ -88,42 +89,18 @@ async fn serve(
             // The slow-client policy (router::table): the inbox overflowed.
             err = end_signal.ended() => return SessionEnd::Error(err),
             outbound = inbox.recv() => match outbound {
-                Some(Outbound::Stanza(element)) => {
-                    // Kept small across the writes below (a Vec and a Box, not elements):
-                    // this future is every idle session's, and its largest state counts.
-                    let (before, stanza) = if server.modules.listens(EventKind::StanzaToClient) {
-                        let (before, stanza) =
-                            Box::pin(through_modules(server, jid, state, *element)).await;
-                        (before, stanza.map(Box::new))
-                    } else {
-                        (Vec::new(), Some(element))
+                Some(outbound) => {
+                    let stanza = match outbound {
+                        Outbound::Stanza(element) => Outgoing::Own(element),
+                        Outbound::Shared(shared) => Outgoing::Shared(shared),
+                        // A newer login for this full JID (RFC 6120 §7.7.2.2), or the
+                        // account is gone.
+                        Outbound::Close(err) => return SessionEnd::Error(*err),
                     };
-                    let count = before.len() + usize::from(stanza.is_some());
-                    for i in 0..count {
-                        let element = before.get(i).or(stanza.as_deref());
-                        let Some(element) = element else { break };
-                        // A client that stopped reading blocks this write; once its inbox
-                        // overflows too the session ends without finishing it (the unit is
-                        // cut, so nothing more can be written on this stream).
-                        let stopped = tokio::select! {
-                            sent = conn.send(element) => if sent.is_err() {
-                                return SessionEnd::Disconnected;
-                            } else {
-                                false
-                            },
-                            _ = end_signal.ended() => true,
-                        };
-                        if stopped {
-                            tracing::warn!(%jid, "client stopped reading: connection dropped");
-                            let mut left: Vec<Element> = before.into_iter().skip(i).collect();
-                            left.extend(stanza.map(|s| *s));
-                            Box::pin(server.router.redeliver(server, jid, left)).await;
-                            return SessionEnd::Disconnected;
-                        }
+                    if let Err(end) = to_client(server, conn, jid, state, &end_signal, stanza).await {
+                        return end;
                     }
                 }
-                // A newer login for this full JID (RFC 6120 §7.7.2.2), or the account is gone.
-                Some(Outbound::Close(err)) => return SessionEnd::Error(*err),
                 None => return SessionEnd::error(StreamCondition::Conflict),
             },
             event = conn.next_event() => match event {
@@ -156,6 +133,54 @@ async fn serve(
     }
 }
 
+/// Writes a stanza from the inbox, as the modules listening to
+/// [`ModuleEvent::StanzaToClient`] leave it, and what they put before it.
+async fn to_client(
+    server: &Server,
+    conn: &mut Connection,
+    jid: &FullJid,
+    state: &SessionState,
+    end_signal: &EndSignal,
+    stanza: Outgoing,
+) -> Result<(), SessionEnd> {
+    // Kept small across the writes below (a Vec and a pointer, not elements): this future
+    // is every idle session's, and its largest state counts.
+    let (before, stanza) = if server.modules.listens(EventKind::StanzaToClient) {
+        Box::pin(through_modules(server, jid, state, stanza)).await
+    } else {
+        (Vec::new(), Some(stanza))
+    };
+    let mut units = before.into_iter().map(Outgoing::own).chain(stanza);
+    while let Some(unit) = units.next() {
+        // A client that stopped reading blocks this write; once its inbox overflows too
+        // the session ends without finishing it (the unit is cut, so nothing more can be
+        // written on this stream).
+        let stopped = tokio::select! {
+            sent = send(conn, jid, &unit) => if sent.is_err() {
+                return Err(SessionEnd::Disconnected);
+            } else {
+                false
+            },
+            _ = end_signal.ended() => true,
+        };
+        if stopped {
+            tracing::warn!(%jid, "client stopped reading: connection dropped");
+            let left = std::iter::once(unit).chain(units).collect();
+            Box::pin(server.router.redeliver(server, jid, left)).await;
+            return Err(SessionEnd::Disconnected);
+        }
+    }
+    Ok(())
+}
+
+/// Writes one stanza; a shared one with this session's JID as its `to`.
+async fn send(conn: &mut Connection, jid: &FullJid, stanza: &Outgoing) -> std::io::Result<()> {
+    match stanza {
+        Outgoing::Own(element) => conn.send(element).await,
+        Outgoing::Shared(shared) => conn.send_shared(shared, jid.as_str()).await,
+    }
+}
+
 /// Writes what the client's last stanza earned the session itself, in order: presence, waiting
 /// requests, then what modules kept for the account (the offline backlog).
 async fn write_own(
@@ -171,9 +196,12 @@ async fn write_own(
             conn.send(&element).await?;
             continue;
         }
-        let (before, stanza) = through_modules(server, jid, state, element).await;
-        for element in before.iter().chain(&stanza) {
-            conn.send(element).await?;
+        let (before, stanza) = through_modules(server, jid, state, Outgoing::own(element)).await;
+        for element in before {
+            conn.send(&element).await?;
+        }
+        if let Some(stanza) = stanza {
+            send(conn, jid, &stanza).await?;
         }
     }
     if std::mem::take(&mut own.backlog_due) {
@@ -191,9 +219,9 @@ async fn through_modules(
     server: &Server,
     jid: &FullJid,
     state: &SessionState,
-    element: Element,
-) -> (Vec<Element>, Option<Element>) {
-    let mut stanza = Some(element);
+    stanza: Outgoing,
+) -> (Vec<Element>, Option<Outgoing>) {
+    let mut stanza = Some(stanza);
     let mut before = Vec::new();
     let mut event = ModuleEvent::StanzaToClient {
         jid,

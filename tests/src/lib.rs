@@ -12,6 +12,7 @@
 //! - [`browser`]: the node scripts driving headless Chromium, and the Converse.js page.
 //! - [`flash_widget`]: the SWF test widget built with Haxe and run under Ruffle.
 //! - [`xmpp_rs`]: xmpp-rs's tokio-xmpp client, logged in over STARTTLS.
+//! - [`xmpp_ws`]: an XMPP-over-WebSocket (RFC 7395) client on tokio-tungstenite.
 //! - [`s2s`]: federated test servers and a raw peer; [`dns`]: a nameserver for test names;
 //!   [`prosody`]: Debian's Prosody as a peer, privately.
 
@@ -28,6 +29,7 @@ pub mod server;
 pub mod slix;
 pub mod tls;
 pub mod xmpp_rs;
+pub mod xmpp_ws;
 
 pub use raw::RawClient;
 pub use server::{TestConfig, TestServer};

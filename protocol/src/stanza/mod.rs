@@ -1,11 +1,14 @@
 //! Stanzas (RFC 6120 §8): the three kinds of first-level elements in `jabber:client`, and
 //! the replies the server builds from them.
 //!
-//! Layout: `mod.rs` ([`Stanza`] and replies), `error.rs` ([`StanzaError`]).
+//! Layout: `mod.rs` ([`Stanza`] and replies), `error.rs` ([`StanzaError`]), `shared.rs`
+//! ([`SharedStanza`]: one stanza for many recipients, serialised once).
 
 mod error;
+mod shared;
 
 pub use error::{Condition, ErrorType, StanzaError};
+pub use shared::SharedStanza;
 
 use crate::ns;
 use crate::stream::{StreamCondition, StreamError};

@@ -16,6 +16,12 @@ use super::escape::{escape_attr, escape_text};
 use crate::ns;
 
 pub(crate) fn write_element(el: &Element, out: &mut Vec<u8>, parent_ns: &str) {
+    write_element_at(el, out, parent_ns);
+}
+
+/// [`write_element`], returning where in `out` the element's own attributes end (the place
+/// of one more attribute, which [`Element::set_attr`] would add last).
+pub(crate) fn write_element_at(el: &Element, out: &mut Vec<u8>, parent_ns: &str) -> usize {
     let prefixed = el.ns() == ns::STREAM;
     // Children see the default namespace in effect inside this element.
     let inner_ns = if prefixed { parent_ns } else { el.ns() };
@@ -31,9 +37,10 @@ pub(crate) fn write_element(el: &Element, out: &mut Vec<u8>, parent_ns: &str) {
             write_attr(out, name, value);
         }
     }
+    let attrs_end = out.len();
     if el.nodes().is_empty() {
         out.extend_from_slice(b"/>");
-        return;
+        return attrs_end;
     }
     out.push(b'>');
     for node in el.nodes() {
@@ -45,6 +52,7 @@ pub(crate) fn write_element(el: &Element, out: &mut Vec<u8>, parent_ns: &str) {
     out.extend_from_slice(b"</");
     write_name(out, el, prefixed);
     out.push(b'>');
+    attrs_end
 }
 
 fn write_name(out: &mut Vec<u8>, el: &Element, prefixed: bool) {

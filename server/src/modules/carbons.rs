@@ -250,12 +250,18 @@ struct StripPrivate;
 impl Hook for StripPrivate {
     fn quick(&self, _server: &Server, event: &mut Event<'_>) -> Option<Flow> {
         if let Event::StanzaToClient {
-            stanza: Some(element),
+            jid,
+            stanza: Some(stanza),
             ..
         } = event
         {
-            if element.name() == "message" {
-                element.remove_child("private", ns::CARBONS);
+            // Looked at first: only a stanza that has one gets changed (a shared one then
+            // becomes this session's own copy).
+            let element = stanza.element();
+            if element.name() == "message" && element.get_child("private", ns::CARBONS).is_some() {
+                stanza
+                    .to_mut(jid.as_str())
+                    .remove_child("private", ns::CARBONS);
             }
         }
         Some(Flow::Continue)

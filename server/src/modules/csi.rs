@@ -14,6 +14,7 @@ use jabberwock_protocol::xml::Element;
 use super::{
     xep, Event, EventKind, Flow, Hook, Module, NoConfig, Nonza, NonzaHandler, Registrar, Stage, Xep,
 };
+use crate::router::Outgoing;
 use crate::server::Server;
 
 pub struct Csi;
@@ -78,7 +79,10 @@ struct Filter;
 impl Hook for Filter {
     fn quick(&self, _server: &Server, event: &mut Event<'_>) -> Option<Flow> {
         let Event::StanzaToClient {
-            state, stanza, out, ..
+            jid,
+            state,
+            stanza,
+            out,
         } = event
         else {
             return Some(Flow::Continue);
@@ -88,9 +92,11 @@ impl Hook for Filter {
         };
         let mut held = client.lock();
         if held.inactive {
-            if let Some(from) = stanza.as_ref().and_then(can_wait).map(str::to_owned) {
+            let from = stanza.as_ref().map(Outgoing::element).and_then(can_wait);
+            if let Some(from) = from.map(str::to_owned) {
                 held.presences.retain(|(f, _)| *f != from);
-                if let Some(presence) = stanza.take() {
+                // Held as the session's own copy (a shared stanza's is made here).
+                if let Some(presence) = stanza.take().map(|s| s.into_element(jid.as_str())) {
                     held.presences.push((from, presence));
                 }
                 if held.presences.len() > MAX_HELD {

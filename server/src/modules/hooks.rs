@@ -33,6 +33,7 @@ use jabberwock_protocol::stanza::{Stanza, StanzaError};
 use jabberwock_protocol::xml::Element;
 
 use super::SessionState;
+use crate::router::Outgoing;
 use crate::server::Server;
 
 /// What a session writes for itself, never through its own bounded inbox (which only its
@@ -64,8 +65,10 @@ pub enum Event<'a> {
     },
     MessageIn {
         from: Option<&'a FullJid>,
+        /// The recipient: a stanza shared by many (`Router::route_shared_from_service`)
+        /// has no `to` of its own.
         to: &'a Jid,
-        stanza: &'a mut Stanza,
+        stanza: &'a Stanza,
     },
     MessageDelivered {
         to: &'a Jid,
@@ -92,8 +95,10 @@ pub enum Event<'a> {
         own: &'a mut OwnWrites,
     },
     PresenceIn {
+        /// The recipient: a presence shared by many (`Router::route_shared_from_service`)
+        /// has no `to` of its own.
         to: &'a Jid,
-        presence: &'a mut Element,
+        presence: &'a Element,
     },
     InitialPresence {
         jid: &'a FullJid,
@@ -115,9 +120,12 @@ pub enum Event<'a> {
     StanzaToClient {
         jid: &'a FullJid,
         state: &'a SessionState,
-        /// The stanza about to be written: a listener may change it, or take it (to hold it
-        /// back, or to drop it).
-        stanza: &'a mut Option<Element>,
+        /// The stanza about to be written: a listener may look at it
+        /// ([`Outgoing::element`]; a shared one has no `to`, `jid` is its `to`), change it
+        /// ([`Outgoing::to_mut`]) or take it ([`Outgoing::into_element`]; to hold it back, or
+        /// to drop it). Changing or taking a shared stanza gives this session its own copy;
+        /// while no listener does, the session writes the shared bytes.
+        stanza: &'a mut Option<Outgoing>,
         /// Written before the stanza, in order (e.g. stanzas a listener held and lets go).
         out: &'a mut Vec<Element>,
     },

@@ -429,7 +429,7 @@ async fn send_presences(
         copy.set_attr("to", prober.as_str());
         let mut event = Event::PresenceIn {
             to: &to,
-            presence: &mut copy,
+            presence: &copy,
         };
         if matches!(
             server.modules.fire(server, &mut event).await,

@@ -12,16 +12,22 @@
 //! ([`crate::modules::Remote`], federation), or bounce when none did; what remote servers
 //! send enters through [`Router::route_from_remote`], under the same delivery rules.
 
+pub mod outgoing;
 pub mod sessions;
 pub mod table;
 
+use std::sync::Arc;
+
 use jabberwock_protocol::jid::{bare_part, FullJid, Jid};
-use jabberwock_protocol::stanza::{Condition, IqType, Stanza, StanzaError, StanzaKind};
+use jabberwock_protocol::stanza::{
+    Condition, IqType, SharedStanza, Stanza, StanzaError, StanzaKind,
+};
 use jabberwock_protocol::xml::Element;
 
 use crate::modules::{Event, EventKind, Flow, IqHandler, IqRequest, ServiceDelivery, Target};
 use crate::server::Server;
 
+pub use outgoing::Outgoing;
 pub use sessions::Sessions;
 pub use table::{inbox, Inbox, InboxSender, Outbound, SessionTable, INBOX_CAPACITY};
 
@@ -147,14 +153,9 @@ impl Router {
     /// Routes a stanza a service sends (its `from` at the service's domain): to one of our
     /// accounts, or to another service. Errors it earns go back to the service.
     pub async fn route_from_service(&self, server: &Server, stanza: Stanza) {
-        let Some(from) = stanza.from().and_then(|f| Jid::new(f).ok()) else {
-            tracing::warn!("a service sent a stanza without a valid from: dropped");
+        let Some(from) = service_sender(server, &stanza) else {
             return;
         };
-        if server.modules.service(from.domain().as_str()).is_none() {
-            tracing::warn!(%from, "a service sent a stanza from outside its domain: dropped");
-            return;
-        }
         let back = ReturnPath::Service(&from);
         let Some(to) = stanza.to().and_then(|to| Jid::new(to).ok()) else {
             let err = StanzaError::new(Condition::JidMalformed);
@@ -250,6 +251,94 @@ impl Router {
         }
     }
 
+    /// Routes one stanza a service sends to many recipients (a room's groupchat message to
+    /// its occupants), as [`Self::route_from_service`] would route each recipient's own
+    /// copy, in order; a message or presence for a full JID of ours is shared, not copied:
+    /// sessions write it from bytes made once per dialect's form (`Outbound::Shared`).
+    /// Anything else (IQs, other domains) is routed as the recipient's own copy.
+    pub async fn route_shared_from_service(
+        &self,
+        server: &Server,
+        stanza: Arc<SharedStanza>,
+        recipients: &[FullJid],
+    ) {
+        let Some(from) = service_sender(server, stanza.stanza()) else {
+            return;
+        };
+        let kind = stanza.stanza().kind();
+        for to in recipients {
+            let ours = to.node().is_some() && server.host(to.domain().as_str()).is_some();
+            if kind == StanzaKind::Iq || !ours {
+                let own = stanza.to_stanza(to.as_str());
+                Box::pin(self.route_from_service(server, own)).await;
+                continue;
+            }
+            if kind == StanzaKind::Presence {
+                self.shared_presence_to_full(server, to, &stanza).await;
+                continue;
+            }
+            let back = ReturnPath::Service(&from);
+            self.shared_to_full(server, back, from.try_as_full().ok(), to, &stanza)
+                .await;
+        }
+    }
+
+    /// [`Self::deliver_presence`] to a full JID of ours for a shared presence: the same
+    /// hook, and nothing more if the resource is gone (RFC 6121 §8.5.3.2.3).
+    async fn shared_presence_to_full(
+        &self,
+        server: &Server,
+        to: &FullJid,
+        shared: &Arc<SharedStanza>,
+    ) {
+        let recipient = Jid::from(to.clone());
+        let mut event = Event::PresenceIn {
+            to: &recipient,
+            presence: shared.element(),
+        };
+        if matches!(
+            server.modules.fire(server, &mut event).await,
+            Flow::Continue
+        ) {
+            self.table.send_shared_to_full(to, shared);
+        }
+    }
+
+    /// [`Self::to_local`] and [`Self::to_full`] for a shared message: the same hooks and
+    /// rules, and the recipient's own copy made only where one is handed on (an error, a
+    /// listener of `MessageDelivered`, re-routing when the session can't take it).
+    async fn shared_to_full(
+        &self,
+        server: &Server,
+        back: ReturnPath<'_>,
+        from: Option<&FullJid>,
+        to: &FullJid,
+        shared: &Arc<SharedStanza>,
+    ) {
+        let recipient = Jid::from(to.clone());
+        let mut event = Event::MessageIn {
+            from,
+            to: &recipient,
+            stanza: shared.stanza(),
+        };
+        match server.modules.fire(server, &mut event).await {
+            Flow::Continue => {}
+            Flow::Handled => return,
+            Flow::Refuse(err) => {
+                let own = shared.to_stanza(to.as_str());
+                return self.bounce_to(server, back, &own, err).await;
+            }
+        }
+        if !self.table.send_shared_to_full(to, shared) {
+            let own = shared.to_stanza(to.as_str());
+            return self.undeliverable(server, back, to, own).await;
+        }
+        if server.modules.listens(EventKind::MessageDelivered) {
+            let own = shared.to_stanza(to.as_str());
+            delivered(server, &recipient, to, &own).await;
+        }
+    }
+
     /// A message or IQ for one of our accounts, bare or full.
     async fn to_local(
         &self,
@@ -259,14 +348,13 @@ impl Router {
         to: &Jid,
         stanza: Stanza,
     ) {
-        let mut stanza = stanza;
         // Modules see what arrives for an account before it is delivered (blocking, for
         // one, stops it here).
         let event = match stanza.kind() {
             StanzaKind::Message => Some(Event::MessageIn {
                 from,
                 to,
-                stanza: &mut stanza,
+                stanza: &stanza,
             }),
             StanzaKind::Iq => from.map(|from| Event::IqIn {
                 from,
@@ -314,13 +402,7 @@ impl Router {
             .then(|| stanza.clone());
         let Err(element) = self.table.send_to_full(to, stanza.into_element()) else {
             if let Some(stanza) = copy {
-                let bare = Jid::from(to.clone());
-                let mut event = Event::MessageDelivered {
-                    to: &bare,
-                    resources: std::slice::from_ref(to),
-                    stanza: &stanza,
-                };
-                server.modules.fire(server, &mut event).await;
+                delivered(server, &Jid::from(to.clone()), to, &stanza).await;
             }
             return;
         };
@@ -359,13 +441,14 @@ impl Router {
     }
 
     /// What a session's inbox still held when it ended (RFC 6121 §8.5.3.2): handled as if
-    /// the session had never been there, so nothing queued for it is lost.
-    pub async fn redeliver(&self, server: &Server, to: &FullJid, left: Vec<Element>) {
+    /// the session had never been there, so nothing queued for it is lost (a shared stanza
+    /// as the session's own copy).
+    pub async fn redeliver(&self, server: &Server, to: &FullJid, left: Vec<Outgoing>) {
         if !left.is_empty() {
             tracing::info!(%to, count = left.len(), "re-routing stanzas the session did not write");
         }
-        for element in left {
-            let Ok(stanza) = Stanza::from_element(element) else {
+        for outgoing in left {
+            let Ok(stanza) = Stanza::from_element(outgoing.into_element(to.as_str())) else {
                 continue;
             };
             let from = stanza.from().and_then(|f| Jid::new(f).ok());
@@ -558,7 +641,7 @@ impl Router {
     /// directed presence, XEP-0045 §7.2); presence for the server itself has no recipient
     /// (§8.5.1); a remote domain's goes to federation, or nowhere without it, and presence
     /// is never bounced for that here (the presence module answers directed presence itself).
-    pub async fn deliver_presence(&self, server: &Server, to: &Jid, mut presence: Element) {
+    pub async fn deliver_presence(&self, server: &Server, to: &Jid, presence: Element) {
         let domain = to.domain().as_str();
         if server.host(domain).is_none() {
             if server.modules.service(domain).is_none() {
@@ -583,7 +666,7 @@ impl Router {
         }
         let mut event = Event::PresenceIn {
             to,
-            presence: &mut presence,
+            presence: &presence,
         };
         if !matches!(
             server.modules.fire(server, &mut event).await,
@@ -646,6 +729,30 @@ impl Router {
             tracing::debug!(%to, "reply for a session that is gone");
         }
     }
+}
+
+/// The `from` of a stanza a service sends, if it is a JID at one of the services' domains
+/// (anything else is dropped, and logged: a service's fault, not a client's).
+fn service_sender(server: &Server, stanza: &Stanza) -> Option<Jid> {
+    let Some(from) = stanza.from().and_then(|f| Jid::new(f).ok()) else {
+        tracing::warn!("a service sent a stanza without a valid from: dropped");
+        return None;
+    };
+    if server.modules.service(from.domain().as_str()).is_none() {
+        tracing::warn!(%from, "a service sent a stanza from outside its domain: dropped");
+        return None;
+    }
+    Some(from)
+}
+
+/// `MessageDelivered` for a message that the full JID `resource` of `to` took.
+async fn delivered(server: &Server, to: &Jid, resource: &FullJid, stanza: &Stanza) {
+    let mut event = Event::MessageDelivered {
+        to,
+        resources: std::slice::from_ref(resource),
+        stanza,
+    };
+    server.modules.fire(server, &mut event).await;
 }
 
 /// The handler registered for an IQ to a service's bare domain (disco#info, or the owner's

@@ -16,6 +16,7 @@
 use std::sync::Arc;
 
 use jabberwock_protocol::jid::FullJid;
+use jabberwock_protocol::stanza::SharedStanza;
 use jabberwock_protocol::stream::StreamError;
 use jabberwock_protocol::xml::Element;
 
@@ -58,6 +59,10 @@ pub trait Sessions: Send + Sync {
     /// Gives `element` to the session bound to `jid`; back when it can't take it (not bound,
     /// ending, or its inbox overflowed).
     fn send_to_full(&self, jid: &FullJid, element: Element) -> Result<(), Element>;
+
+    /// [`Self::send_to_full`] for a stanza shared by many recipients, which the session
+    /// writes with `jid` as its `to`; false when it can't take it (as above).
+    fn send_shared_to_full(&self, jid: &FullJid, stanza: &Arc<SharedStanza>) -> bool;
 
     /// The state modules keep for the session bound to `jid`, if it is one of this process.
     fn session_state(&self, jid: &FullJid) -> Option<Arc<SessionState>>;

@@ -19,8 +19,10 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use jabberwock_protocol::jid::{bare_part, FullJid};
 
+use super::outgoing::Outgoing;
 use super::sessions::{PerResource, Sessions};
 use crate::modules::SessionState;
+use jabberwock_protocol::stanza::SharedStanza;
 use jabberwock_protocol::stream::{StreamCondition, StreamError};
 use jabberwock_protocol::xml::Element;
 use tokio::sync::mpsc::{self, error::TrySendError};
@@ -30,6 +32,9 @@ use tokio::sync::Notify;
 #[derive(Debug)]
 pub enum Outbound {
     Stanza(Box<Element>),
+    /// One stanza for many recipients, serialised once (a room's groupchat message); the
+    /// session writes it with its own JID as `to`.
+    Shared(Arc<SharedStanza>),
     /// Close the stream with this error (a newer login took the JID, RFC 6120 §7.7.2.2; the
     /// account was deleted).
     Close(Box<StreamError>),
@@ -114,13 +119,15 @@ impl Inbox {
 
     /// Takes no more, and gives back the stanzas that were queued and never written, for
     /// the caller to handle as undeliverable (at most [`INBOX_CAPACITY`]).
-    pub fn close_and_drain(&mut self) -> Vec<Element> {
+    pub fn close_and_drain(&mut self) -> Vec<Outgoing> {
         self.ending.ending.store(true, Ordering::Release);
         self.rx.close();
         let mut left = Vec::new();
         while let Ok(outbound) = self.rx.try_recv() {
-            if let Outbound::Stanza(element) = outbound {
-                left.push(*element);
+            match outbound {
+                Outbound::Stanza(element) => left.push(Outgoing::Own(element)),
+                Outbound::Shared(shared) => left.push(Outgoing::Shared(shared)),
+                Outbound::Close(_) => {}
             }
         }
         left
@@ -174,6 +181,14 @@ fn keys(jid: &FullJid) -> (&str, &str) {
     (bare_part(jid.as_str()), jid.resource().as_str())
 }
 
+/// The entry bound to `jid`.
+fn resource<'m>(map: &'m HashMap<String, Vec<Resource>>, jid: &FullJid) -> Option<&'m Resource> {
+    let (bare, resource) = keys(jid);
+    map.get(bare)?
+        .iter()
+        .find(|r| r.jid.resource().as_str() == resource)
+}
+
 /// Hands `element` to the inbox of `jid`; gives it back, for the caller to handle as
 /// undeliverable, when the session is ending or gone. A full inbox ends the session (the
 /// slow-client policy above) and gives the element back too: never a silent drop.
@@ -181,9 +196,18 @@ fn send(jid: &str, tx: &InboxSender, element: Element) -> Result<(), Element> {
     if !tx.open() {
         return Err(element);
     }
-    match tx.tx.try_send(Outbound::Stanza(Box::new(element))) {
+    match offer(jid, tx, Outbound::Stanza(Box::new(element))) {
+        Err(Outbound::Stanza(element)) => Err(*element),
+        _ => Ok(()),
+    }
+}
+
+/// [`send`] for any stanza the inbox carries: what did not fit (the session is then told to
+/// end) or found the inbox closed comes back.
+fn offer(jid: &str, tx: &InboxSender, outbound: Outbound) -> Result<(), Outbound> {
+    match tx.tx.try_send(outbound) {
         Ok(()) => Ok(()),
-        Err(TrySendError::Full(Outbound::Stanza(element))) => {
+        Err(TrySendError::Full(outbound)) => {
             let error = StreamError::with_text(
                 StreamCondition::PolicyViolation,
                 "Too many stanzas waiting for this client to read them",
@@ -195,10 +219,9 @@ fn send(jid: &str, tx: &InboxSender, element: Element) -> Result<(), Element> {
                     "client reads too slowly: inbox full, ending the session"
                 );
             }
-            Err(*element)
+            Err(outbound)
         }
-        Err(TrySendError::Closed(Outbound::Stanza(element))) => Err(*element),
-        Err(_) => Ok(()),
+        Err(TrySendError::Closed(outbound)) => Err(outbound),
     }
 }
 
@@ -338,15 +361,16 @@ impl Sessions for SessionTable {
     }
 
     fn send_to_full(&self, jid: &FullJid, element: Element) -> Result<(), Element> {
-        let (bare, resource) = keys(jid);
-        let map = self.read();
-        match map
-            .get(bare)
-            .and_then(|rs| rs.iter().find(|r| r.jid.resource().as_str() == resource))
-        {
+        match resource(&self.read(), jid) {
             Some(r) => send(jid.as_str(), &r.tx, element),
             None => Err(element),
         }
+    }
+
+    fn send_shared_to_full(&self, jid: &FullJid, stanza: &Arc<SharedStanza>) -> bool {
+        resource(&self.read(), jid).is_some_and(|r| {
+            r.tx.open() && offer(jid.as_str(), &r.tx, Outbound::Shared(stanza.clone())).is_ok()
+        })
     }
 
     fn session_state(&self, jid: &FullJid) -> Option<Arc<SessionState>> {

@@ -10,6 +10,7 @@ use std::io;
 use std::net::SocketAddr;
 
 use jabberwock_protocol::ns;
+use jabberwock_protocol::stanza::SharedStanza;
 use jabberwock_protocol::stream::framing::FrameReader;
 use jabberwock_protocol::stream::{self, Dialect, StreamError};
 use jabberwock_protocol::xml::reader::{Event, Limits, StreamReader};
@@ -249,6 +250,23 @@ impl Connection {
         self.flush_write_buf().await
     }
 
+    /// A stanza shared by many recipients, for the recipient `to`: the bytes its own copy
+    /// would get from [`Self::send`], made once per dialect's form for all of them.
+    pub async fn send_shared(&mut self, stanza: &SharedStanza, to: &str) -> io::Result<()> {
+        self.begin_write();
+        let parent_ns = self.stanza_parent_ns();
+        if stanza.write_to(&mut self.write_buf, parent_ns, to) {
+            // Once per dialect's form for all the stanza's recipients (tests count these).
+            tracing::debug!(
+                dialect = ?self.dialect,
+                kind = %stanza.element().name(),
+                "shared stanza serialised"
+            );
+        }
+        self.end_unit();
+        self.flush_write_buf().await
+    }
+
     /// Raw bytes as one unit (policy answers, pre-built payloads).
     pub async fn send_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.begin_write();
@@ -334,18 +352,23 @@ impl Connection {
         self.write_buf.reserve(WRITE_START);
     }
 
+    /// The namespace a top-level element is written inside: the stream header's
+    /// `jabber:client`, or, RFC 7395 §3.3.2, nothing (every message is a document of its
+    /// own, so stanzas carry xmlns="jabber:client").
+    fn stanza_parent_ns(&self) -> &'static str {
+        match self.dialect {
+            Dialect::WebSocket => "",
+            Dialect::Flash | Dialect::Xmpp => ns::CLIENT,
+        }
+    }
+
     /// Serialises one top-level element as the dialect wants it.
     fn write_element(&mut self, element: &Element) {
-        if self.dialect != Dialect::WebSocket {
-            element.write_to(&mut self.write_buf, ns::CLIENT);
-            return;
-        }
-        // RFC 7395 §3.3.2: every message is a document of its own, so nothing is inherited
-        // from a stream header: stanzas carry xmlns="jabber:client", and stream:features /
-        // stream:error declare the stream prefix they use.
         let start = self.write_buf.len();
-        element.write_to(&mut self.write_buf, "");
-        if element.ns() == ns::STREAM {
+        let parent_ns = self.stanza_parent_ns();
+        element.write_to(&mut self.write_buf, parent_ns);
+        // RFC 7395 §3.3.2: stream:features / stream:error declare the stream prefix they use.
+        if self.dialect == Dialect::WebSocket && element.ns() == ns::STREAM {
             let at = start + "<stream:".len() + element.name().len();
             let decl = format!(" xmlns:stream=\"{}\"", ns::STREAM);
             self.write_buf.splice(at..at, decl.into_bytes());
@@ -389,4 +412,62 @@ pub fn new_stream_id() -> String {
     use rand::Rng;
     let n: u128 = rand::thread_rng().gen();
     format!("{n:032x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jabberwock_protocol::stanza::Stanza;
+
+    /// What `conn` wrote, read from the other end of its in-memory pipe.
+    async fn written(conn: &mut Connection, peer: &mut tokio::io::DuplexStream) -> Vec<u8> {
+        conn.transport.flush().await.unwrap();
+        let mut got = vec![0; 64 * 1024];
+        let n = peer.read(&mut got).await.unwrap();
+        got.truncate(n);
+        got
+    }
+
+    /// A shared stanza's bytes for one recipient are, in every dialect, the bytes the
+    /// per-copy path writes for that recipient's own copy (`to` escaped the same way).
+    #[tokio::test]
+    async fn shared_stanza_bytes_equal_the_own_copys_in_every_dialect() {
+        let message = Element::new("message", ns::CLIENT)
+            .with_attr("from", "room@conference.example.com/N'ck & co")
+            .with_attr("type", "groupchat")
+            .with_attr("id", "m<1>")
+            .with_child(Element::new("body", ns::CLIENT).with_text("fish & \"chips\" <3"))
+            .with_child(Element::new("occupant-id", "urn:xmpp:occupant-id:0").with_attr("id", "x"));
+        let shared = SharedStanza::new(Stanza::from_element(message.clone()).unwrap());
+        let recipients = [
+            "alice@example.com/desk",
+            "bob@example.com/it's mine & \"yours\" <here>",
+        ];
+        for (dialect, nul_units) in [
+            (Dialect::Xmpp, false),
+            (Dialect::Xmpp, true),
+            (Dialect::Flash, true),
+            (Dialect::WebSocket, false),
+        ] {
+            for to in recipients {
+                let (io, mut peer) = tokio::io::duplex(64 * 1024);
+                let transport = Transport::Memory { io, secure: false };
+                let addr = "127.0.0.1:1".parse().unwrap();
+                let mut conn = Connection::new(transport, addr, Limits::default(), b"");
+                conn.dialect = dialect.clone();
+                conn.nul_units = nul_units;
+                let own = message.clone().with_attr("to", to);
+                conn.send(&own).await.unwrap();
+                let want = written(&mut conn, &mut peer).await;
+                conn.send_shared(&shared, to).await.unwrap();
+                let got = written(&mut conn, &mut peer).await;
+                assert_eq!(
+                    String::from_utf8_lossy(&got),
+                    String::from_utf8_lossy(&want),
+                    "{dialect:?} nul={nul_units} to={to}"
+                );
+                assert!(want.windows(4).any(|w| w == b" to="), "{want:?}");
+            }
+        }
+    }
 }

@@ -212,5 +212,6 @@ fn decline_invitation(
     );
     Ok(vec![from_room(room, pending.inviter.as_str(), message)
         .with_child(x)
-        .with_child(body(text, decline.reason.as_deref()))])
+        .with_child(body(text, decline.reason.as_deref()))]
+    .into())
 }

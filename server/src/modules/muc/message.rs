@@ -76,15 +76,9 @@ pub fn groupchat(
         // Chat states and other bodiless messages are passed on, not kept.
         (None, None) => {}
     }
-    Ok(to_everyone(room, &reflected))
-}
-
-fn to_everyone(room: &Room, message: &Element) -> Out {
     let mut out = Out::new();
-    for occupant in &room.occupants {
-        occupant.to_each_session(message, &mut out);
-    }
-    out
+    out.push_to_each(reflected, room.session_jids());
+    Ok(out)
 }
 
 /// §7.5: a private message from occupant `from` to the occupant `nick`, delivered to its

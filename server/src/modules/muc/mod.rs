@@ -20,6 +20,7 @@ mod invite;
 mod limits;
 mod message;
 mod occupant;
+mod out;
 mod owner;
 mod persist;
 mod presence;
@@ -48,6 +49,7 @@ use crate::server::Server;
 use crate::StartError;
 use admin::Actor;
 use limits::Limits;
+use out::ToSend;
 use presence::Entry;
 use relay::Relay;
 use room::{Out, Room};
@@ -109,7 +111,7 @@ impl MucConfig {
 struct Slot {
     room: Room,
     /// Stanzas made under the lock, routed in order by whoever drains.
-    outbox: VecDeque<Element>,
+    outbox: VecDeque<ToSend>,
     /// A task is routing the outbox.
     draining: bool,
     /// The service no longer lists this slot (the room was destroyed or emptied): a task
@@ -198,15 +200,27 @@ fn error_reply(stanza: &Stanza, err: &StanzaError) -> Element {
 fn reply(stanza: &Stanza, result: Result<Out, StanzaError>) -> Out {
     match result {
         Ok(out) => out,
-        Err(err) => vec![error_reply(stanza, &err)],
+        Err(err) => vec![error_reply(stanza, &err)].into(),
     }
 }
 
-async fn route(server: &Server, out: Out) {
-    for element in out {
-        match Stanza::from_element(element) {
-            Ok(stanza) => server.router.route_from_service(server, stanza).await,
-            Err(e) => tracing::error!(error = %e, "the room made something that is no stanza"),
+async fn route(server: &Server, out: impl Into<Out>) {
+    let out: Out = out.into();
+    for to_send in out {
+        match to_send {
+            ToSend::One(element) => match Stanza::from_element(element) {
+                Ok(stanza) => server.router.route_from_service(server, stanza).await,
+                Err(e) => {
+                    tracing::error!(error = %e, "the room made something that is no stanza")
+                }
+            },
+            // Serialised once for every occupant rather than copied for each.
+            ToSend::Many(stanza, recipients) => {
+                let router = &server.router;
+                router
+                    .route_shared_from_service(server, stanza, &recipients)
+                    .await
+            }
         }
     }
 }
@@ -280,7 +294,7 @@ impl MucService {
                         lock(&slot).room = next;
                         out
                     }
-                    Err(err) => vec![error_reply(stanza, &err)],
+                    Err(err) => vec![error_reply(stanza, &err)].into(),
                 },
             };
             let mut guard = lock(&slot);
@@ -342,7 +356,7 @@ impl MucService {
                         for_account = Some((asker, account));
                         Out::new()
                     }
-                    Err(err) => vec![error_reply(stanza, &err)],
+                    Err(err) => vec![error_reply(stanza, &err)].into(),
                 },
             )
             .await;
@@ -557,7 +571,7 @@ impl MucService {
                         out.insert(0, stanza.iq_result(result));
                         out
                     }
-                    Err(err) => vec![error_reply(stanza, &err)],
+                    Err(err) => vec![error_reply(stanza, &err)].into(),
                 }
             })
             .await;

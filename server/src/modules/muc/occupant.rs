@@ -10,6 +10,8 @@ use jabberwock_protocol::muc::Role;
 use jabberwock_protocol::ns;
 use jabberwock_protocol::xml::Element;
 
+use super::room::Out;
+
 use super::limits::{Bucket, Limits};
 
 #[derive(Clone, Debug)]
@@ -83,7 +85,7 @@ impl Occupant {
     }
 
     /// A copy of `stanza` to each session, in `out`.
-    pub fn to_each_session(&self, stanza: &Element, out: &mut Vec<Element>) {
+    pub fn to_each_session(&self, stanza: &Element, out: &mut Out) {
         for session in self.sessions() {
             let mut copy = stanza.clone();
             copy.set_attr("to", session.as_str());

@@ -220,7 +220,7 @@ pub fn remove_on_error(room: &mut Room, from: &FullJid) -> Out {
         };
         room.remove(index, &notice, &mut out);
         // The one that sent the error is not sent more.
-        out.retain(|el| el.attr("to") != Some(from.as_str()));
+        out.drop_to(from);
     }
     out
 }

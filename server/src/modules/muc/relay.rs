@@ -130,7 +130,7 @@ pub fn request(
         asked: room.nick_jid(nick),
         sent: now,
     });
-    Ok(Relay::Sent(vec![out]))
+    Ok(Relay::Sent(vec![out].into()))
 }
 
 /// An IQ answer (`result` or `error`) from `from` to one of the room's JIDs: back to whoever
@@ -159,7 +159,7 @@ pub fn answer(room: &mut Room, from: &Jid, iq: &Element, now: Instant) -> Out {
     out.set_attr("from", pending.asked.as_str());
     out.set_attr("to", pending.requester.as_str());
     out.set_attr("id", pending.requester_id.as_str());
-    vec![out]
+    vec![out].into()
 }
 
 /// An id nobody can guess, so none can be answered ahead of the request.
@@ -202,7 +202,7 @@ mod tests {
 
     fn sent(relay: Result<Relay, StanzaError>) -> Element {
         match relay {
-            Ok(Relay::Sent(out)) => out.into_iter().next().unwrap(),
+            Ok(Relay::Sent(out)) => out.into_elements().remove(0),
             _ => panic!("not relayed"),
         }
     }
@@ -229,11 +229,11 @@ mod tests {
                 .with_attr("id", sent.attr("id").unwrap())
         };
         // Answered in the other order, each reaches its own sender, from B's room JID.
-        let to_c = answer(&mut room, &b, &result(&from_c), now);
+        let to_c = answer(&mut room, &b, &result(&from_c), now).into_elements();
         assert_eq!(to_c[0].attr("to"), Some("c@example/1"));
         assert_eq!(to_c[0].attr("from"), Some("tea@muc.example/B"));
         assert_eq!(to_c[0].attr("id"), Some("same"));
-        let to_a = answer(&mut room, &b, &result(&from_a), now);
+        let to_a = answer(&mut room, &b, &result(&from_a), now).into_elements();
         assert_eq!(to_a[0].attr("to"), Some("a@example/1"));
         // Each answer is taken once.
         assert!(answer(&mut room, &b, &result(&from_a), now).is_empty());

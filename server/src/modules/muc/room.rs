@@ -20,8 +20,7 @@ use super::occupant::{self, Occupant};
 use super::relay::Relayed;
 use super::settings::{Settings, Whois};
 
-/// Stanzas a handler wants sent, in order.
-pub type Out = Vec<Element>;
+pub use super::out::Out;
 
 /// The room's subject (§8.1) and the nickname and XEP-0421 occupant id of who set it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -246,11 +245,19 @@ impl Room {
 
     /// `occupant`'s presence to every occupant's every session, the occupant's own sessions
     /// last (§7.2.3: the entrant's own presence ends the others'). The occupant may already
-    /// have left the list (it still gets its own).
+    /// have left the list (it still gets its own). The others get one of two presences (with
+    /// the real JID or without), each shared by all the sessions that get it.
     pub fn broadcast_presence(&self, occupant: &Occupant, notice: &Notice, out: &mut Out) {
-        for recipient in self.occupants.iter().filter(|r| r.jid != occupant.jid) {
-            for to in recipient.sessions() {
-                out.push(self.presence_of(occupant, recipient, to, notice));
+        let (seeing, blind): (Vec<&Occupant>, Vec<&Occupant>) = self
+            .occupants
+            .iter()
+            .filter(|r| r.jid != occupant.jid)
+            .partition(|r| self.shows_jids_to(r));
+        for group in [seeing, blind] {
+            if let Some(first) = group.first() {
+                let presence = self.presence_of(occupant, first, &first.jid, notice);
+                let sessions = group.iter().flat_map(|r| r.sessions().cloned()).collect();
+                out.push_to_each(presence, sessions);
             }
         }
         for to in occupant.sessions() {
@@ -278,12 +285,19 @@ impl Room {
             ..UserX::default()
         }
         .to_element();
-        let message = Element::new("message", ns::CLIENT)
+        let notice = Element::new("message", ns::CLIENT)
             .with_attr("type", "groupchat")
             .with_attr("from", self.jid.as_str())
             .with_child(x);
-        for occupant in &self.occupants {
-            occupant.to_each_session(&message, out);
-        }
+        out.push_to_each(notice, self.session_jids());
+    }
+
+    /// Every occupant's every session, in order of entry: the recipients of what the room
+    /// says to everyone.
+    pub fn session_jids(&self) -> Vec<FullJid> {
+        self.occupants
+            .iter()
+            .flat_map(|o| o.sessions().cloned())
+            .collect()
     }
 }
