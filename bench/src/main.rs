@@ -122,7 +122,7 @@ pub struct Args {
     /// messages: seconds to wait for messages in flight after sending stops.
     #[arg(long, default_value_t = 5.0)]
     pub drain: f64,
-    /// idle: seconds to let the server settle before each memory reading.
+    /// idle, muc: seconds to let the server settle before each memory reading.
     #[arg(long, default_value_t = 1.0)]
     pub settle: f64,
     /// Hard limit on the whole run in seconds (0 = 120 + 3 × duration + time for logins).
@@ -170,7 +170,7 @@ impl Args {
             }
             Scenario::Muc => json!({
                 "rooms": self.rooms, "occupants": self.occupants, "window": self.window,
-                "drain": self.drain, "muc_domain": muc::muc_domain(self),
+                "drain": self.drain, "settle": self.settle, "muc_domain": muc::muc_domain(self),
             }),
             Scenario::Presence => json!({"roster": self.roster}),
             _ => json!({}),

@@ -16,7 +16,7 @@ use tokio::time::timeout;
 
 use crate::conn::{attr, is_iq, Conn, Res, Target, Unit};
 use crate::scenarios::{cpu_delta, login_many, now_ns, parse_body, server_cpu, Errors};
-use crate::stats::Histogram;
+use crate::stats::{self, Histogram};
 use crate::{round3, Args};
 
 /// Bound on one occupant's entry (presence out to its own presence back).
@@ -197,6 +197,15 @@ pub async fn muc(args: &Args, target: &Arc<Target>) -> Result<Value, String> {
         ));
     }
 
+    // Memory per occupant: the server's RSS once everyone is logged in and again once
+    // everyone is in a room, each after `--settle` seconds, over the occupants.
+    let settled_rss = || async {
+        let pid = args.server_pid?;
+        tokio::time::sleep(Duration::from_secs_f64(args.settle)).await;
+        stats::rss_bytes(pid)
+    };
+    let rss_logged_in = settled_rss().await;
+
     // Entering: in each room the creator first, then the others together; rooms in parallel.
     let t_join = Instant::now();
     let mut it = conns.into_iter().map(|(_, c, _)| c);
@@ -235,6 +244,13 @@ pub async fn muc(args: &Args, target: &Arc<Target>) -> Result<Value, String> {
     }
     joined.sort_by_key(|(r, _, _)| *r);
     let join_s = t_join.elapsed().as_secs_f64();
+    let rss_joined = settled_rss().await;
+    let per_occupant = match (rss_logged_in, rss_joined) {
+        (Some(before), Some(after)) => Some(round3(
+            (after as f64 - before as f64) / (rooms * per_room) as f64,
+        )),
+        _ => None,
+    };
 
     let start = tokio::time::Instant::now() + Duration::from_millis(300);
     let stop = start + Duration::from_secs_f64(args.duration);
@@ -294,6 +310,9 @@ pub async fn muc(args: &Args, target: &Arc<Target>) -> Result<Value, String> {
         "server_cpu_us_per_delivery": cpu.map(|c| round3(c * 1e6 / received.max(1) as f64)),
         "login_s": round3(login_s),
         "join_s": round3(join_s),
+        "rss_logged_in_bytes": rss_logged_in,
+        "rss_joined_bytes": rss_joined,
+        "memory_per_occupant_bytes": per_occupant,
         "failures": errors.count(),
         "errors": errors.list(),
     }))

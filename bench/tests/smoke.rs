@@ -183,6 +183,9 @@ fn muc_rooms_deliver_every_message_to_every_occupant() {
     assert_eq!(num(&v, "received"), sent * 4.0, "{v}");
     assert_eq!(num(&v, "lost"), 0.0, "{v}");
     assert!(num(&v, "server_cpu_us_per_delivery") > 0.0, "{v}");
+    // Read from /proc when the server's pid is given: entering rooms costs the server memory.
+    assert!(num(&v, "rss_joined_bytes") > 0.0, "{v}");
+    assert!(v["results"]["memory_per_occupant_bytes"].is_number(), "{v}");
 }
 
 #[test]
