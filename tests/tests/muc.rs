@@ -583,6 +583,24 @@ async fn an_admin_request_with_a_refused_item_changes_nothing() {
 }
 
 #[tokio::test]
+async fn a_disco_node_the_room_does_not_have_is_item_not_found() {
+    let server = TestServer::start();
+    let mut users = log_in(&server, &["alice"]).await;
+    let alice = &mut users[0];
+    enter(alice, "club", "Alice").await;
+    let answer = iq(
+        alice,
+        "n1",
+        "get",
+        &format!("club@{SERVICE}"),
+        "<query xmlns='http://jabber.org/protocol/disco#info' node='no-such-node'/>",
+    )
+    .await;
+    assert!(answer.contains("type=\"error\""), "{answer}");
+    assert!(answer.contains("<item-not-found"), "{answer}");
+}
+
+#[tokio::test]
 async fn the_host_lists_the_service_and_the_service_its_public_rooms() {
     let server = TestServer::start();
     let mut users = log_in(&server, &["alice"]).await;

@@ -599,6 +599,8 @@ fn room_iq(
         {
             Ok((Some(register::reserved_nick_info(room, actor)), Out::new()))
         }
+        // XEP-0030 §3.2 (Example 10): a node the room does not have.
+        (IqType::Get, ns::DISCO_INFO, "query") => Err(StanzaError::new(Condition::ItemNotFound)),
         // §6.5: occupants are not listed to anyone.
         (IqType::Get, ns::DISCO_ITEMS, "query") => {
             Ok((Some(Element::new("query", ns::DISCO_ITEMS)), Out::new()))
