@@ -171,7 +171,8 @@ pub fn federated_pair(net: u8) -> (TestServer, TestServer) {
     (start_federated(a), start_federated(b))
 }
 
-/// The configs of [`federated_pair`], for a test to add to.
+/// The configs of [`federated_pair`], for a test to add to. b.test's map also names a.test's
+/// MUC service, `conference.a.test`, so its users can reach a.test's rooms.
 pub fn federated_pair_configs(net: u8) -> (TestConfig, TestConfig) {
     let a_addr = format!("127.0.{net}.1:{S2S_PORT}");
     let b_addr = format!("127.0.{net}.2:{S2S_PORT}");
@@ -184,7 +185,7 @@ pub fn federated_pair_configs(net: u8) -> (TestConfig, TestConfig) {
     let b = federated_config(
         "b.test",
         &format!("127.0.{net}.2"),
-        &[("a.test", a_addr)],
+        &[("a.test", a_addr.clone()), ("conference.a.test", a_addr)],
         &[],
     );
     (a, b)

@@ -372,19 +372,7 @@ async fn a_denied_domain_can_neither_send_nor_receive() {
 /// §2.5), so b.test sees both domains authenticated on one TCP connection.
 #[tokio::test]
 async fn two_of_our_domains_share_one_outgoing_stream() {
-    let a_addr = format!("127.0.9.1:{S2S_PORT}");
-    let a = federated(
-        "a.test",
-        "127.0.9.1",
-        &[("b.test", format!("127.0.9.2:{S2S_PORT}"))],
-        &[],
-    );
-    let b = federated(
-        "b.test",
-        "127.0.9.2",
-        &[("a.test", a_addr.clone()), ("conference.a.test", a_addr)],
-        &[],
-    );
+    let (a, b) = federated_pair(9);
     let (a_cert, b_cert) = (a.cert_path(), b.cert_path());
     let (a, b) = ((a, a_cert), (b, b_cert));
     let (mut alice, mut bob) = alice_and_bob(&a, &b).await;
@@ -610,19 +598,7 @@ async fn slix_muc(server: &jabberwock_tests::TestServer, jid: &str, password: &s
 /// local occupant, chats both ways and sees the local occupant leave.
 #[tokio::test]
 async fn a_remote_user_joins_a_room_and_chats_with_local_occupants() {
-    let a_addr = format!("127.0.5.1:{S2S_PORT}");
-    let a = federated(
-        "a.test",
-        "127.0.5.1",
-        &[("b.test", format!("127.0.5.2:{S2S_PORT}"))],
-        &[],
-    );
-    let b = federated(
-        "b.test",
-        "127.0.5.2",
-        &[("a.test", a_addr.clone()), ("conference.a.test", a_addr)],
-        &[],
-    );
+    let (a, b) = federated_pair(5);
     a.add_user("alice@a.test", "alicepw");
     b.add_user("bob@b.test", "bobpw");
     let room = "lounge@conference.a.test";
