@@ -1,5 +1,6 @@
-//! Debian's Prosody as a federation peer, run privately: its own config, data, log and a
-//! throwaway self-signed certificate in a temp directory owned by the `prosody` user, its
+//! Debian's Prosody as a federation peer, run privately: its own config, data, log and
+//! certificate (a throwaway self-signed one, or one a test CA issued, with that CA
+//! trusted) in a temp directory owned by the `prosody` user, its
 //! listeners on a loopback address of the test's, started as that user in a mount
 //! namespace of its own (`unshare -m`) whose /etc/resolv.conf names the test's nameserver
 //! (Prosody asks DNS only: no /etc/hosts, no static map). The machine's files stay as
@@ -43,11 +44,34 @@ fn run(cmd: &mut Command) {
     );
 }
 
+/// The certificate Prosody serves and whom it trusts for server-to-server streams.
+pub enum ProsodyTls<'a> {
+    /// A throwaway self-signed certificate, made at start: no peer can check it, and
+    /// Prosody does not insist on checking theirs (`s2s_secure_auth = false`), so
+    /// federation runs on dialback.
+    SelfSigned,
+    /// `cert` and `key` (PEM) as its certificate, the CA certificates in `ca` trusted, and
+    /// `s2s_secure_auth = true`: a peer must prove its domain with a certificate, which
+    /// with Prosody means SASL EXTERNAL (XEP-0178), dialback refused. The files are copied
+    /// into Prosody's directory, where its user can read them.
+    Issued {
+        cert: &'a Path,
+        key: &'a Path,
+        ca: &'a Path,
+    },
+}
+
 impl Prosody {
     /// Prosody serving `domain` (and a MUC at `conference.DOMAIN`) on `ip` (c2s 5222, s2s
-    /// 5269), asking the nameserver at `nameserver:53`; `extra` is appended to the global
-    /// section of its config.
-    pub fn start(domain: &str, ip: &str, nameserver: &str, extra: &str) -> Prosody {
+    /// 5269) with the certificate `tls` says, asking the nameserver at `nameserver:53`;
+    /// `extra` is appended to the global section of its config.
+    pub fn start(
+        domain: &str,
+        ip: &str,
+        nameserver: &str,
+        tls: ProsodyTls,
+        extra: &str,
+    ) -> Prosody {
         require_root("Prosody as a peer");
         assert!(
             Path::new("/usr/bin/prosody").exists(),
@@ -59,26 +83,40 @@ impl Prosody {
             .expect("temp dir");
         let path = dir.path();
         std::fs::create_dir(path.join("data")).expect("data dir");
-        run(Command::new("openssl")
-            .args([
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            ])
-            .arg("-subj")
-            .arg(format!("/CN={domain}"))
-            .arg("-addext")
-            .arg(format!("subjectAltName=DNS:{domain},DNS:*.{domain}"))
-            .arg("-keyout")
-            .arg(path.join("key.pem"))
-            .arg("-out")
-            .arg(path.join("cert.pem"))
-            .stderr(Stdio::null()));
+        let copy = |from: &Path, to: &str| {
+            std::fs::copy(from, path.join(to))
+                .unwrap_or_else(|e| panic!("copy {} for Prosody: {e}", from.display()));
+        };
+        let (secure_auth, cafile) = match tls {
+            ProsodyTls::SelfSigned => {
+                run(Command::new("openssl")
+                    .args([
+                        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    ])
+                    .arg("-subj")
+                    .arg(format!("/CN={domain}"))
+                    .arg("-addext")
+                    .arg(format!("subjectAltName=DNS:{domain},DNS:*.{domain}"))
+                    .arg("-keyout")
+                    .arg(path.join("key.pem"))
+                    .arg("-out")
+                    .arg(path.join("cert.pem"))
+                    .stderr(Stdio::null()));
+                (false, String::new())
+            }
+            ProsodyTls::Issued { cert, key, ca } => {
+                copy(cert, "cert.pem");
+                copy(key, "key.pem");
+                copy(ca, "ca.pem");
+                (true, format!(", cafile = \"{}/ca.pem\"", path.display()))
+            }
+        };
         std::fs::write(
             path.join("resolv.conf"),
             format!("nameserver {nameserver}\n"),
         )
         .expect("resolv.conf");
         let p = path.display();
-        // s2s_secure_auth = false: our certificate is self-signed, so dialback it is.
         let config = format!(
             r#"pidfile = "{p}/prosody.pid"
 data_path = "{p}/data"
@@ -90,14 +128,14 @@ c2s_direct_tls_ports = {{ }}
 s2s_direct_tls_ports = {{ }}
 http_ports = {{ }}
 https_ports = {{ }}
-s2s_secure_auth = false
+s2s_secure_auth = {secure_auth}
 authentication = "internal_hashed"
 modules_enabled = {{ "roster", "saslauth", "tls", "dialback", "disco", "ping", "version" }}
 {extra}
 VirtualHost "{domain}"
-    ssl = {{ certificate = "{p}/cert.pem", key = "{p}/key.pem" }}
+    ssl = {{ certificate = "{p}/cert.pem", key = "{p}/key.pem"{cafile} }}
 Component "conference.{domain}" "muc"
-    ssl = {{ certificate = "{p}/cert.pem", key = "{p}/key.pem" }}
+    ssl = {{ certificate = "{p}/cert.pem", key = "{p}/key.pem"{cafile} }}
 "#
         );
         std::fs::write(path.join("prosody.cfg.lua"), config).expect("config");
@@ -161,6 +199,18 @@ Component "conference.{domain}" "muc"
             .arg(cfg)
             .args(["register", user, &self.domain, password])
             .current_dir(self.dir.path()));
+    }
+
+    /// Whether Prosody's log comes to contain `needle` within [`WAIT`].
+    pub fn wait_log(&self, needle: &str) -> bool {
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            if self.log_text().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
     }
 
     pub fn log_text(&self) -> String {
