@@ -345,9 +345,9 @@ async fn answer_verify_valid(tcp: tokio::net::TcpStream) {
             }
         }
         if let Some(verify) = text
-            .split("<verify")
+            .split("<db:verify")
             .nth(1)
-            .filter(|v| v.contains("</verify>"))
+            .filter(|v| v.contains("</db:verify>"))
         {
             let id = verify
                 .split("id=\"")
