@@ -14,13 +14,16 @@
 //! - [`xmpp_rs`]: xmpp-rs's tokio-xmpp client, logged in over STARTTLS.
 //! - [`xmpp_ws`]: an XMPP-over-WebSocket (RFC 7395) client on tokio-tungstenite.
 //! - [`s2s`]: federated test servers and a raw peer; [`dns`]: a nameserver for test names;
-//!   [`prosody`]: Debian's Prosody as a peer, privately.
+//!   [`prosody`] and [`ejabberd`]: Debian's Prosody and ejabberd as peers, privately
+//!   ([`peer`]: what they share).
 
 pub mod bosh;
 pub mod browser;
 pub mod dns;
+pub mod ejabberd;
 pub mod flash_widget;
 pub mod muc;
+pub mod peer;
 pub mod postgres;
 pub mod prosody;
 pub mod raw;

@@ -1,18 +1,17 @@
-//! Debian's Prosody as a federation peer, run privately: its own config, data, log and a
-//! throwaway self-signed certificate in a temp directory owned by the `prosody` user, its
-//! listeners on a loopback address of the test's, started as that user in a mount
-//! namespace of its own (`unshare -m`) whose /etc/resolv.conf names the test's nameserver
-//! (Prosody asks DNS only: no /etc/hosts, no static map). The machine's files stay as
-//! they are. Needs root (for `unshare`, `setpriv` and the nameserver's port 53): a test
-//! run without it fails saying so.
+//! Debian's Prosody as a federation peer, run privately ([`crate::peer`]): its own config,
+//! data, log and certificate (a throwaway self-signed one, or one a test CA issued, with
+//! that CA trusted) in a temp directory owned by the `prosody` user, its listeners on a
+//! loopback address of the test's, started as that user in a mount namespace whose
+//! /etc/resolv.conf names the test's nameserver (Prosody asks DNS only: no /etc/hosts, no
+//! static map).
 
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+use crate::peer::{namespaced_as, require_root, run, wait_listening, Peer, PeerTls};
 use crate::WAIT;
 
 pub struct Prosody {
@@ -23,31 +22,11 @@ pub struct Prosody {
     pub c2s: SocketAddr,
 }
 
-/// Panics unless this process runs as root.
-pub fn require_root(what: &str) {
-    let out = Command::new("id").arg("-u").output().expect("run id -u");
-    let uid = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    assert_eq!(
-        uid, "0",
-        "{what} needs root (unshare -m, setpriv, a nameserver on port 53); run the tests as root, as CI does"
-    );
-}
-
-fn run(cmd: &mut Command) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 impl Prosody {
     /// Prosody serving `domain` (and a MUC at `conference.DOMAIN`) on `ip` (c2s 5222, s2s
-    /// 5269), asking the nameserver at `nameserver:53`; `extra` is appended to the global
-    /// section of its config.
-    pub fn start(domain: &str, ip: &str, nameserver: &str, extra: &str) -> Prosody {
+    /// 5269) with the certificate `tls` says, asking the nameserver at `nameserver:53`;
+    /// `extra` is appended to the global section of its config.
+    pub fn start(domain: &str, ip: &str, nameserver: &str, tls: PeerTls, extra: &str) -> Prosody {
         require_root("Prosody as a peer");
         assert!(
             Path::new("/usr/bin/prosody").exists(),
@@ -59,26 +38,20 @@ impl Prosody {
             .expect("temp dir");
         let path = dir.path();
         std::fs::create_dir(path.join("data")).expect("data dir");
-        run(Command::new("openssl")
-            .args([
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            ])
-            .arg("-subj")
-            .arg(format!("/CN={domain}"))
-            .arg("-addext")
-            .arg(format!("subjectAltName=DNS:{domain},DNS:*.{domain}"))
-            .arg("-keyout")
-            .arg(path.join("key.pem"))
-            .arg("-out")
-            .arg(path.join("cert.pem"))
-            .stderr(Stdio::null()));
+        // With a CA: its certificates trusted and a peer's required (`s2s_secure_auth`),
+        // so Prosody refuses dialback and authenticates servers by SASL EXTERNAL.
+        let secure_auth = tls.install(path, domain);
+        let cafile = if secure_auth {
+            format!(", cafile = \"{}/ca.pem\"", path.display())
+        } else {
+            String::new()
+        };
         std::fs::write(
             path.join("resolv.conf"),
             format!("nameserver {nameserver}\n"),
         )
         .expect("resolv.conf");
         let p = path.display();
-        // s2s_secure_auth = false: our certificate is self-signed, so dialback it is.
         let config = format!(
             r#"pidfile = "{p}/prosody.pid"
 data_path = "{p}/data"
@@ -90,14 +63,14 @@ c2s_direct_tls_ports = {{ }}
 s2s_direct_tls_ports = {{ }}
 http_ports = {{ }}
 https_ports = {{ }}
-s2s_secure_auth = false
+s2s_secure_auth = {secure_auth}
 authentication = "internal_hashed"
 modules_enabled = {{ "roster", "saslauth", "tls", "dialback", "disco", "ping", "version" }}
 {extra}
 VirtualHost "{domain}"
-    ssl = {{ certificate = "{p}/cert.pem", key = "{p}/key.pem" }}
+    ssl = {{ certificate = "{p}/cert.pem", key = "{p}/key.pem"{cafile} }}
 Component "conference.{domain}" "muc"
-    ssl = {{ certificate = "{p}/cert.pem", key = "{p}/key.pem" }}
+    ssl = {{ certificate = "{p}/cert.pem", key = "{p}/key.pem"{cafile} }}
 "#
         );
         std::fs::write(path.join("prosody.cfg.lua"), config).expect("config");
@@ -105,19 +78,17 @@ Component "conference.{domain}" "muc"
             .args(["-R", "prosody:prosody"])
             .arg(path));
         let cfg = path.join("prosody.cfg.lua");
-        let script = format!(
-            "mount --bind {p}/resolv.conf /etc/resolv.conf && exec setpriv --reuid=prosody \
-             --regid=prosody --init-groups prosody -F --config {}",
-            cfg.display()
-        );
-        let child = Command::new("unshare")
-            .args(["-m", "sh", "-c", &script])
-            .current_dir(path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn prosody");
+        let child = namespaced_as(
+            "prosody",
+            path,
+            false,
+            "prosody",
+            &format!("-F --config {}", cfg.display()),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn prosody");
         let c2s: SocketAddr = format!("{ip}:5222").parse().expect("c2s address");
         let prosody = Prosody {
             child,
@@ -131,24 +102,29 @@ Component "conference.{domain}" "muc"
     }
 
     fn wait_listening(&self, addr: SocketAddr) {
-        let deadline = Instant::now() + WAIT;
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "Prosody never listened on {addr}; its log:\n{}",
-                self.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_listening(addr, WAIT, "Prosody", || self.log_text());
     }
 
-    /// The certificate Prosody presents (what its clients trust).
-    pub fn cert_path(&self) -> PathBuf {
-        self.dir.path().join("cert.pem")
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(self.log_file()).unwrap_or_default()
+    }
+}
+
+impl Peer for Prosody {
+    fn c2s(&self) -> SocketAddr {
+        self.c2s
+    }
+
+    fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn log_file(&self) -> PathBuf {
+        self.dir.path().join("prosody.log")
     }
 
     /// `prosodyctl register` under the private config, as the prosody user.
-    pub fn register(&self, user: &str, password: &str) {
+    fn register(&self, user: &str, password: &str) {
         let cfg = self.dir.path().join("prosody.cfg.lua");
         run(Command::new("setpriv")
             .args([
@@ -161,10 +137,6 @@ Component "conference.{domain}" "muc"
             .arg(cfg)
             .args(["register", user, &self.domain, password])
             .current_dir(self.dir.path()));
-    }
-
-    pub fn log_text(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("prosody.log")).unwrap_or_default()
     }
 }
 

@@ -162,6 +162,22 @@ async fn a_stanza_from_a_domain_the_peer_did_not_prove_is_invalid_from() {
     );
 }
 
+/// XEP-0220 §2: the dialback elements we send carry the `db` prefix our stream header
+/// binds, not a default-namespace declaration (ejabberd reads no other form as dialback):
+/// the `<db:verify/>` to x.test's authoritative server (the test's, which answers only
+/// that form) and the `<db:result/>` answer to the peer.
+#[tokio::test]
+async fn dialback_elements_we_send_carry_the_db_prefix() {
+    let (_a, a_addr) = federated_with_x_test(15, &[]).await;
+    let (mut x, _) = open_s2s(a_addr, "x.test", "a.test", None).await;
+    x.send("<db:result from='x.test' to='a.test'>some-key</db:result>")
+        .await;
+    let answer = x.read_until("/>").await;
+    assert!(answer.starts_with("<db:result "), "{answer}");
+    assert!(answer.contains("type=\"valid\""), "{answer}");
+    assert!(!answer.contains("xmlns="), "{answer}");
+}
+
 /// A raw peer claims b.test to a.test with a key b.test never made: a.test asks b.test
 /// (the authoritative server), which says invalid, so the claim is refused.
 #[tokio::test]
@@ -558,7 +574,7 @@ async fn play_b_test_answering_a_test_only(mut tcp: tokio::net::TcpStream) {
                      xmlns:db='jabber:server:dialback' id='b-stream' from='b.test' version='1.0'>\
                      <stream:features/>",
                 );
-            } else if unit.starts_with("<verify") {
+            } else if unit.starts_with("<db:verify") {
                 let id = unit
                     .split("id=\"")
                     .nth(1)
@@ -567,7 +583,7 @@ async fn play_b_test_answering_a_test_only(mut tcp: tokio::net::TcpStream) {
                 answers.push_str(&format!(
                     "<db:verify from='b.test' to='a.test' id='{id}' type='valid'/>"
                 ));
-            } else if unit.starts_with("<result") && unit.contains("from=\"a.test\"") {
+            } else if unit.starts_with("<db:result") && unit.contains("from=\"a.test\"") {
                 answers.push_str("<db:result from='b.test' to='a.test' type='valid'/>");
             }
             done = end;

@@ -177,6 +177,13 @@ impl Element {
         super::writer::write_element(self, out, parent_ns);
     }
 
+    /// Serialises into `out` inside a stream whose header also binds the (namespace, prefix)
+    /// pairs in `bound`: elements of those namespaces are written with the prefix and no
+    /// declaration.
+    pub fn write_to_bound(&self, out: &mut Vec<u8>, parent_ns: &str, bound: &[(&str, &str)]) {
+        super::writer::write_bound(self, out, parent_ns, bound);
+    }
+
     /// Serialises into a new buffer.
     pub fn to_bytes(&self, parent_ns: &str) -> Vec<u8> {
         let mut out = Vec::new();

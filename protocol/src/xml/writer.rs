@@ -8,12 +8,16 @@
 //! - elements in the stream namespace are written as `stream:name` without a declaration,
 //!   because every stream header the server sends binds `xmlns:stream` (RFC 6120 §4.8.1);
 //!   they do not change the default namespace, so their children compare against the
-//!   namespace that was in scope outside them;
+//!   namespace that was in scope outside them; likewise for the other prefixes a caller
+//!   says its stream header binds (`db` on a server-to-server stream, [`Bound`]);
 //! - childless elements self-close; attributes keep insertion order.
 
 use super::element::{Element, Node};
 use super::escape::{escape_attr, escape_text};
 use crate::ns;
+
+/// (namespace, prefix) pairs the enclosing stream header declares, beside `stream`.
+pub type Bound<'a> = &'a [(&'a str, &'a str)];
 
 pub(crate) fn write_element(el: &Element, out: &mut Vec<u8>, parent_ns: &str) {
     write_element_at(el, out, parent_ns);
@@ -22,13 +26,25 @@ pub(crate) fn write_element(el: &Element, out: &mut Vec<u8>, parent_ns: &str) {
 /// [`write_element`], returning where in `out` the element's own attributes end (the place
 /// of one more attribute, which [`Element::set_attr`] would add last).
 pub(crate) fn write_element_at(el: &Element, out: &mut Vec<u8>, parent_ns: &str) -> usize {
-    let prefixed = el.ns() == ns::STREAM;
+    write_bound(el, out, parent_ns, &[])
+}
+
+/// [`write_element_at`] inside a stream whose header also binds the prefixes in `bound`.
+pub(crate) fn write_bound(el: &Element, out: &mut Vec<u8>, parent_ns: &str, bound: Bound) -> usize {
+    let prefix = if el.ns() == ns::STREAM {
+        Some("stream")
+    } else {
+        bound
+            .iter()
+            .find(|(uri, _)| *uri == el.ns())
+            .map(|(_, p)| *p)
+    };
     // Children see the default namespace in effect inside this element.
-    let inner_ns = if prefixed { parent_ns } else { el.ns() };
+    let inner_ns = if prefix.is_some() { parent_ns } else { el.ns() };
 
     out.push(b'<');
-    write_name(out, el, prefixed);
-    if !prefixed && el.ns() != parent_ns {
+    write_name(out, el, prefix);
+    if prefix.is_none() && el.ns() != parent_ns {
         write_attr(out, "xmlns", el.ns());
     }
     for (name, value) in el.attr_pairs() {
@@ -45,19 +61,22 @@ pub(crate) fn write_element_at(el: &Element, out: &mut Vec<u8>, parent_ns: &str)
     out.push(b'>');
     for node in el.nodes() {
         match node {
-            Node::Element(child) => write_element(child, out, inner_ns),
+            Node::Element(child) => {
+                write_bound(child, out, inner_ns, bound);
+            }
             Node::Text(text) => escape_text(out, text),
         }
     }
     out.extend_from_slice(b"</");
-    write_name(out, el, prefixed);
+    write_name(out, el, prefix);
     out.push(b'>');
     attrs_end
 }
 
-fn write_name(out: &mut Vec<u8>, el: &Element, prefixed: bool) {
-    if prefixed {
-        out.extend_from_slice(b"stream:");
+fn write_name(out: &mut Vec<u8>, el: &Element, prefix: Option<&str>) {
+    if let Some(prefix) = prefix {
+        out.extend_from_slice(prefix.as_bytes());
+        out.push(b':');
     }
     out.extend_from_slice(el.name().as_bytes());
 }
@@ -102,6 +121,27 @@ mod tests {
         assert_eq!(
             s(&features, ns::CLIENT),
             r#"<stream:features><starttls xmlns="urn:ietf:params:xml:ns:xmpp-tls"/><ver/></stream:features>"#
+        );
+    }
+
+    #[test]
+    fn bound_prefixes_are_used_and_children_keep_the_outer_default() {
+        let answer = Element::new("result", ns::DIALBACK)
+            .with_attr("type", "error")
+            .with_child(
+                Element::new("error", ns::CLIENT)
+                    .with_child(Element::new("item-not-found", ns::STANZAS)),
+            );
+        let mut out = Vec::new();
+        write_bound(&answer, &mut out, ns::CLIENT, &[(ns::DIALBACK, "db")]);
+        assert_eq!(
+            String::from_utf8(out).unwrap_or_default(),
+            r#"<db:result type="error"><error><item-not-found xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></db:result>"#
+        );
+        // Without the binding the namespace is declared as usual.
+        assert_eq!(
+            s(&Element::new("result", ns::DIALBACK), ns::CLIENT),
+            r#"<result xmlns="jabber:server:dialback"/>"#
         );
     }
 

@@ -366,7 +366,14 @@ impl Connection {
     fn write_element(&mut self, element: &Element) {
         let start = self.write_buf.len();
         let parent_ns = self.stanza_parent_ns();
-        element.write_to(&mut self.write_buf, parent_ns);
+        if self.s2s {
+            // XEP-0220 §2: dialback elements carry the prefix our header binds to
+            // `jabber:server:dialback` (s2s_header's `xmlns:db`); ejabberd reads nothing
+            // else as dialback.
+            element.write_to_bound(&mut self.write_buf, parent_ns, &[(ns::DIALBACK, "db")]);
+        } else {
+            element.write_to(&mut self.write_buf, parent_ns);
+        }
         // RFC 7395 §3.3.2: stream:features / stream:error declare the stream prefix they use.
         if self.dialect == Dialect::WebSocket && element.ns() == ns::STREAM {
             let at = start + "<stream:".len() + element.name().len();
