@@ -24,6 +24,7 @@ pub mod muc;
 pub mod postgres;
 pub mod prosody;
 pub mod raw;
+pub mod relay;
 pub mod s2s;
 pub mod server;
 pub mod slix;
