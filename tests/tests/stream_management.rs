@@ -6,6 +6,7 @@
 use jabberwock_tests::raw::RawClient;
 use jabberwock_tests::relay::Relay;
 use jabberwock_tests::slix::SlixIm;
+use jabberwock_tests::xmpp_ws::XmppWs;
 use jabberwock_tests::{TestConfig, TestServer};
 
 const MESSAGES: usize = 100;
@@ -163,12 +164,7 @@ async fn another_account_cannot_resume_a_session() {
         .send("<enable xmlns='urn:xmpp:sm:3' resume='true'/>")
         .await;
     let enabled = alice.read_stanza_containing("<enabled").await;
-    let id = enabled
-        .split("id=\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .expect("an id")
-        .to_owned();
+    let id = attr(&enabled, "id");
     assert!(enabled.contains("resume=\"true\""), "{enabled}");
 
     let mut mallory =
@@ -193,4 +189,74 @@ async fn another_account_cannot_resume_a_session() {
     alice.send("<r xmlns='urn:xmpp:sm:3'/>").await;
     let answer = alice.read_stanza_containing("<a ").await;
     assert!(answer.contains("h=\"0\""), "{answer}");
+}
+
+/// Over RFC 7395 too: a WebSocket client that acknowledged one of two messages and lost
+/// its connection resumes on a new WebSocket and gets the other, then what came meanwhile,
+/// once each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_client_resumes_on_a_new_websocket() {
+    let server = server(60);
+    server.wait_started();
+    let http = server.http.expect("HTTP listener");
+    let mut alice = XmppWs::connect(http, None).await;
+    let jid = alice.login("alice", "alicepw", "web").await;
+    alice
+        .send("<enable xmlns='urn:xmpp:sm:3' resume='true'/>")
+        .await;
+    let enabled = alice.recv_containing("<enabled").await;
+    let id = attr(&enabled, "id");
+    let (mut bob, _) =
+        RawClient::login_standard(server.c2s, &server.cert_path(), "bob", "bobpw", "desk").await;
+    for n in 1..=2 {
+        bob.send(format!(
+            "<message to='{jid}' type='chat' id='m{n}'><body>ws{n}</body></message>"
+        ))
+        .await;
+        alice.recv_containing(&format!("ws{n}")).await;
+    }
+    // The WebSocket's TCP connection goes away without a <close/>.
+    drop(alice);
+    assert!(server.wait_log("stream lost: session waits for resumption"));
+    bob.send(format!(
+        "<message to='{jid}' type='chat' id='m3'><body>ws3</body></message>"
+    ))
+    .await;
+
+    let mut alice = XmppWs::connect(http, None).await;
+    let features = alice.authenticate("alice", "alicepw").await;
+    assert!(features.contains("urn:xmpp:sm:3"), "{features}");
+    // The client handled one of our stanzas since <enable/>: ws1.
+    alice
+        .send(&format!(
+            "<resume xmlns='urn:xmpp:sm:3' previd='{id}' h='1'/>"
+        ))
+        .await;
+    let resumed = alice.recv().await;
+    assert!(resumed.starts_with("<resumed"), "{resumed}");
+    assert_eq!(attr(&resumed, "previd"), id);
+    // Alice sent nothing since <enable/>.
+    assert_eq!(attr(&resumed, "h"), "0");
+    let again = alice.recv_containing("<message").await;
+    assert!(again.contains("ws2"), "{again}");
+    let meanwhile = alice.recv_containing("<message").await;
+    assert!(meanwhile.contains("ws3"), "{meanwhile}");
+    // Then the server asks for acknowledgement and nothing else comes.
+    let request = alice.recv().await;
+    assert!(request.starts_with("<r "), "{request}");
+    alice.send("<a xmlns='urn:xmpp:sm:3' h='3'/>").await;
+    alice
+        .send("<iq xmlns='jabber:client' type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>")
+        .await;
+    let pong = alice.recv().await;
+    assert!(pong.contains("id=\"p1\""), "{pong}");
+}
+
+fn attr(element: &str, name: &str) -> String {
+    element
+        .split(&format!(" {name}=\""))
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap_or_else(|| panic!("no {name} in {element}"))
+        .to_owned()
 }
