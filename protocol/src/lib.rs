@@ -45,6 +45,7 @@ pub mod policy;
 pub mod rsm;
 pub mod sasl;
 pub mod scram;
+pub mod sm;
 pub mod stanza;
 pub mod stream;
 pub mod xml;

@@ -106,3 +106,5 @@ pub const MUC_ROOMINFO: &str = "http://jabber.org/protocol/muc#roominfo";
 pub const MUC_REGISTER: &str = "http://jabber.org/protocol/muc#register";
 /// XEP-0421: Occupant identifiers for semi-anonymous MUCs.
 pub const OCCUPANT_ID: &str = "urn:xmpp:occupant-id:0";
+/// XEP-0198: Stream Management (its elements and its stream feature).
+pub const SM: &str = "urn:xmpp:sm:3";

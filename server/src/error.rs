@@ -17,6 +17,9 @@ pub enum SessionEnd {
     Closed,
     /// The socket is gone; nothing can be written.
     Disconnected,
+    /// The session went on on another stream (XEP-0198 resumption); this stream ends with
+    /// the error if there is one, and must not unbind the session.
+    HandedOver(Option<StreamError>),
 }
 
 impl SessionEnd {

@@ -199,9 +199,15 @@ pub async fn serve_stream(
     let end = match negotiated {
         Ok(bound) => {
             let jid = bound.jid.clone();
+            // A resumed session (XEP-0198) keeps the id it was bound under.
+            let bound_id = bound.session_id;
             let end = session::run(server, &mut conn, bound, &mut shutdown).await;
-            server.router.table.unbind(&jid, session_id);
-            tracing::info!(%jid, ?end, "session ended");
+            if let SessionEnd::HandedOver(_) = end {
+                tracing::info!(%jid, "session went on on another stream");
+            } else {
+                server.router.table.unbind(&jid, bound_id);
+                tracing::info!(%jid, ?end, "session ended");
+            }
             end
         }
         Err(end) => {
@@ -210,10 +216,12 @@ pub async fn serve_stream(
         }
     };
     match end {
-        SessionEnd::Error(err) => conn.close(Some(&err), server.default_host()).await,
+        SessionEnd::Error(err) | SessionEnd::HandedOver(Some(err)) => {
+            conn.close(Some(&err), server.default_host()).await
+        }
         SessionEnd::ClientClosed | SessionEnd::Closed => {
             conn.close(None, server.default_host()).await
         }
-        SessionEnd::Disconnected => {}
+        SessionEnd::Disconnected | SessionEnd::HandedOver(None) => {}
     }
 }

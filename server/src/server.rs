@@ -40,6 +40,8 @@ pub struct Server {
     pub node_id: String,
     /// The HTTP stack, for HTTP requests arriving on a c2s port (set while it serves).
     pub http_handoff: std::sync::Mutex<Option<crate::http::conn::Handoff>>,
+    /// XEP-0198 sessions that can be resumed, by id.
+    pub resumptions: crate::session::Resumptions,
     policy: Vec<u8>,
 }
 
@@ -56,6 +58,7 @@ impl Server {
             modules: Registry::build(&config),
             router: Router::new(),
             http_handoff: std::sync::Mutex::new(None),
+            resumptions: Default::default(),
             config,
             store,
             tls,

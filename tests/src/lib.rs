@@ -27,6 +27,7 @@ pub mod peer;
 pub mod postgres;
 pub mod prosody;
 pub mod raw;
+pub mod relay;
 pub mod s2s;
 pub mod server;
 pub mod slix;

@@ -180,6 +180,25 @@ impl XmppWs {
 
     /// Open, SASL PLAIN, restart (a new `<open/>`, RFC 7395 §3.3.3), bind, initial presence.
     pub async fn login(&mut self, user: &str, password: &str, resource: &str) -> String {
+        self.authenticate(user, password).await;
+        self.send(&format!(
+            "<iq xmlns='jabber:client' type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>{resource}</resource></bind></iq>"
+        ))
+        .await;
+        let bound = self.recv_containing("id=\"bind1\"").await;
+        let jid = bound
+            .split("<jid>")
+            .nth(1)
+            .and_then(|r| r.split("</jid>").next())
+            .unwrap_or_else(|| panic!("no jid: {bound}"))
+            .to_owned();
+        self.send("<presence xmlns='jabber:client'/>").await;
+        self.recv_containing(&format!("from=\"{jid}\"")).await;
+        jid
+    }
+
+    /// Open, SASL PLAIN, restart; returns the features after authentication.
+    pub async fn authenticate(&mut self, user: &str, password: &str) -> String {
         let features = self.open().await;
         assert!(
             features.contains("<mechanism>PLAIN</mechanism>"),
@@ -204,20 +223,7 @@ impl XmppWs {
             features.contains("urn:ietf:params:xml:ns:xmpp-bind"),
             "{features}"
         );
-        self.send(&format!(
-            "<iq xmlns='jabber:client' type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>{resource}</resource></bind></iq>"
-        ))
-        .await;
-        let bound = self.recv_containing("id=\"bind1\"").await;
-        let jid = bound
-            .split("<jid>")
-            .nth(1)
-            .and_then(|r| r.split("</jid>").next())
-            .unwrap_or_else(|| panic!("no jid: {bound}"))
-            .to_owned();
-        self.send("<presence xmlns='jabber:client'/>").await;
-        self.recv_containing(&format!("from=\"{jid}\"")).await;
-        jid
+        features
     }
 
     /// RFC 7395 §3.3.2 on everything received so far.

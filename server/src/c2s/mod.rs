@@ -17,6 +17,7 @@ pub mod throttle;
 use jabberwock_protocol::jid::FullJid;
 use jabberwock_protocol::ns;
 use jabberwock_protocol::sasl::{self as sasl_wire, SaslFailure, SaslRequest};
+use jabberwock_protocol::sm;
 use jabberwock_protocol::stanza::{Condition, Stanza, StanzaError};
 use jabberwock_protocol::stream::{self, StreamCondition, StreamError, StreamHeader};
 use jabberwock_protocol::xml::reader::Event;
@@ -40,6 +41,8 @@ pub struct Bound {
     pub inbox: Inbox,
     /// What modules keep for the session (shared with its entry in the router's table).
     pub state: Arc<SessionState>,
+    /// XEP-0198, once the client enabled it; set on a session taken over by `<resume/>`.
+    pub sm: Option<Box<crate::session::StreamManagement>>,
 }
 
 enum Phase {
@@ -323,7 +326,14 @@ async fn bind(
     session_id: u64,
 ) -> Result<Bound, SessionEnd> {
     loop {
-        let stanza = Stanza::from_element(next_element(conn).await?)?;
+        let element = next_element(conn).await?;
+        if element.ns() == ns::SM {
+            if let Some(bound) = resume(server, conn, auth, &element).await? {
+                return Ok(bound);
+            }
+            continue;
+        }
+        let stanza = Stanza::from_element(element)?;
         if stanza.lacks_iq_id() {
             refuse_iq_without_id(conn, &stanza).await?;
             continue;
@@ -342,6 +352,33 @@ async fn bind(
             Err(err) => conn.send(&stanza.error_reply(&err)).await?,
         }
     }
+}
+
+/// XEP-0198 before a resource is bound: `<resume/>` takes over a session of this account
+/// (§5), which then goes on on this stream; anything else is answered `<failed/>`.
+async fn resume(
+    server: &Server,
+    conn: &mut Connection,
+    auth: &Authenticated,
+    element: &Element,
+) -> Result<Option<Bound>, SessionEnd> {
+    let nonza = sm::ClientNonza::parse(element).map_err(|e| {
+        SessionEnd::error_text(StreamCondition::UnsupportedStanzaType, &e.to_string())
+    })?;
+    let condition = match nonza {
+        _ if server.modules.stream_management().is_none() => Condition::FeatureNotImplemented,
+        sm::ClientNonza::Resume { previd, h } => {
+            let account = format!("{}@{}", auth.account.username, auth.account.domain);
+            match server.resumptions.take(&account, &previd, h).await {
+                Ok(bound) => return Ok(Some(bound)),
+                Err(condition) => condition,
+            }
+        }
+        // §3: <enable/> only once a resource is bound; <r/> and <a/> only once enabled.
+        _ => Condition::UnexpectedRequest,
+    };
+    conn.send(&sm::failed(condition, None)).await?;
+    Ok(None)
 }
 
 /// Makes `jid` this session's in the router; an older session with the same full JID is
@@ -376,6 +413,7 @@ fn bind_in_router(
         guest,
         inbox,
         state,
+        sm: None,
     })
 }
 

@@ -4,7 +4,7 @@
 //! [`Flow::Refuse`] (the sender gets this error instead), which stops the rest.
 //!
 //! Where each fires:
-//! - [`Event::MessageFromClient`]: `session.rs`, a client's message after `from` is stamped,
+//! - [`Event::MessageFromClient`]: `session/mod.rs`, a client's message after `from` is stamped,
 //!   before routing.
 //! - [`Event::MessageIn`]: `router/`, a message for one of our accounts (bare or full JID)
 //!   before delivery.
@@ -14,14 +14,14 @@
 //!   `service-unavailable`.
 //! - [`Event::IqIn`]: `router/`, a session's IQ for one of our accounts (a full JID, or the
 //!   bare JID the server answers for), before delivery or the server's answer.
-//! - [`Event::PresenceOut`]: `session.rs`, a client's presence; the presence module (RFC 6121
+//! - [`Event::PresenceOut`]: `session/mod.rs`, a client's presence; the presence module (RFC 6121
 //!   §4, lowest priority) handles it after the others' listeners.
 //! - [`Event::PresenceIn`]: `router/` (`deliver_presence`) and the presence module's probe
 //!   answers, presence for one of our accounts before delivery,
 //!   probe answers included.
 //! - [`Event::InitialPresence`]: the presence module, a resource became available.
-//! - [`Event::SessionBound`], [`Event::SessionEnded`]: `session.rs`.
-//! - [`Event::StanzaToClient`]: `session.rs`, a stanza the session is about to write to its
+//! - [`Event::SessionBound`], [`Event::SessionEnded`]: `session/mod.rs` (not again when XEP-0198 resumes a session on a new stream).
+//! - [`Event::StanzaToClient`]: `session/mod.rs`, a stanza the session is about to write to its
 //!   client (from its inbox, or what its own stanzas earned it; not the offline backlog).
 //!   Fired only when a module listens.
 //! - [`Event::RosterChanged`]: `roster/`, after an item was stored and pushed.

@@ -26,6 +26,7 @@ mod private;
 pub mod register;
 mod roster;
 mod s2s;
+pub mod stream_management;
 mod time;
 mod vcard;
 mod version;
@@ -121,6 +122,7 @@ pub const MODULES: &[Descriptor] = &[
     describe::<caps::Caps>(),
     describe::<carbons::Carbons>(),
     describe::<csi::Csi>(),
+    describe::<stream_management::StreamManagement>(),
     describe::<disco::Disco>(),
     describe::<legacy_session::LegacySession>(),
     describe::<offline::Offline>(),

@@ -17,7 +17,7 @@ use super::{xep, Backlog, Event, EventKind, Flow, Hook, Module, NoConfig, Regist
 use crate::accounts::account_of;
 use crate::error::{store_to_stanza_error, SessionEnd};
 use crate::server::Server;
-use crate::stream::connection::Connection;
+use crate::session::ClientWriter;
 
 /// XEP-0334 message processing hints.
 const HINTS: &str = "urn:xmpp:hints";
@@ -84,8 +84,14 @@ async fn store(server: &Server, to: &BareJid, message: &Stanza) -> Result<(), St
 /// what was written (XEP-0160 §4: delivered, then deleted). The session writes them itself
 /// rather than through its inbox: a backlog may be larger than the inbox, which nothing
 /// drains while the session's task is here. A message is deleted only once written, so a
-/// crash or a lost connection in between delivers it again rather than never.
-async fn deliver(server: &Server, jid: &FullJid, conn: &mut Connection) -> Result<(), SessionEnd> {
+/// crash or a lost connection in between delivers it again rather than never; with XEP-0198
+/// on, the session keeps a written message until the client acknowledges it, so a stream
+/// lost after the write hands it back (or sends it again on resumption) rather than losing it.
+async fn deliver(
+    server: &Server,
+    jid: &FullJid,
+    out: &mut ClientWriter<'_>,
+) -> Result<(), SessionEnd> {
     let account = account_of(&jid.to_bare());
     let messages = match server.store.offline_messages(&account).await {
         Ok(m) => m,
@@ -100,7 +106,7 @@ async fn deliver(server: &Server, jid: &FullJid, conn: &mut Connection) -> Resul
         match parse_stanza(message.stanza.as_bytes()) {
             Ok(mut element) => {
                 element.push_child(delay(jid.domain().as_str(), message.stored_at));
-                if let Err(e) = conn.send(&element).await {
+                if let Err(e) = out.element(element).await {
                     result = Err(SessionEnd::from(e));
                     break;
                 }
@@ -150,9 +156,9 @@ impl Backlog for Deliver {
         &self,
         server: &Server,
         jid: &FullJid,
-        conn: &mut Connection,
+        out: &mut ClientWriter<'_>,
     ) -> Result<(), SessionEnd> {
-        deliver(server, jid, conn).await
+        deliver(server, jid, out).await
     }
 }
 

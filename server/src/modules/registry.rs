@@ -19,7 +19,7 @@ use super::{SessionState, MODULES};
 use crate::config::Config;
 use crate::error::SessionEnd;
 use crate::server::Server;
-use crate::stream::connection::Connection;
+use crate::session::ClientWriter;
 
 /// Who an IQ is addressed to (RFC 6120 §10.3): the server's domain, an account's bare JID
 /// that the server answers for, or the domain of a service (`conference.HOST`).
@@ -123,7 +123,7 @@ pub trait Backlog: Send + Sync {
         &self,
         server: &Server,
         jid: &FullJid,
-        conn: &mut Connection,
+        out: &mut ClientWriter<'_>,
     ) -> Result<(), SessionEnd>;
 }
 
@@ -284,6 +284,8 @@ pub struct Registry {
     services: HashMap<String, ServiceEntry>,
     /// Where stanzas for other servers go (federation), if a module took them.
     remote: Option<Arc<dyn Remote>>,
+    /// XEP-0198 in the session layer, on with these limits if a module turned it on.
+    stream_management: Option<super::stream_management::SmSettings>,
     /// The modules on for each host, one bit per [`ModuleId`].
     hosts: HashMap<String, u64>,
     /// The modules on globally (for a domain that is none of the hosts).
@@ -383,6 +385,11 @@ impl Registrar<'_> {
     /// register one wins, and only one does (federation).
     pub fn remote(&mut self, remote: Arc<dyn Remote>) {
         self.registry.remote = Some(remote);
+    }
+
+    /// Turns the session layer's XEP-0198 acknowledgements and resumption on.
+    pub fn stream_management(&mut self, settings: super::stream_management::SmSettings) {
+        self.registry.stream_management = Some(settings);
     }
 
     /// Listens to events of `kind`; higher `priority` runs first (0 is the usual).
@@ -498,6 +505,11 @@ impl Registry {
             return self.global;
         }
         self.hosts.get(domain).copied().unwrap_or(self.global)
+    }
+
+    /// XEP-0198's limits, if a module turned it on.
+    pub fn stream_management(&self) -> Option<&super::stream_management::SmSettings> {
+        self.stream_management.as_ref()
     }
 
     /// Where stanzas for other servers go, if a module takes them.

@@ -9,7 +9,7 @@ use jabberwock_protocol::stanza::SharedStanza;
 use jabberwock_protocol::xml::Element;
 
 /// Kept small (a tag and a pointer): a session holds one across its writes.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum Outgoing {
     Own(Box<Element>),
     /// Written with the recipient's JID as its `to`.

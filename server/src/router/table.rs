@@ -112,6 +112,17 @@ impl Inbox {
         self.rx.recv().await
     }
 
+    /// Nothing waits in the inbox right now.
+    pub fn is_empty(&self) -> bool {
+        self.rx.is_empty()
+    }
+
+    /// The session was told to end (its inbox overflowed, or it is closing): it takes
+    /// nothing more, so it can't go on.
+    pub fn is_ending(&self) -> bool {
+        self.ending.ending.load(Ordering::Acquire)
+    }
+
     /// The signal that this session was told to end out of band.
     pub fn end_signal(&self) -> EndSignal {
         EndSignal(self.ending.clone())

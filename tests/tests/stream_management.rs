@@ -1,0 +1,262 @@
+//! XEP-0198 stream management: a client whose connection is cut (not closed) resumes its
+//! session and gets everything sent to it meanwhile, exactly once and in order; one that
+//! comes back too late finds it in offline storage, still exactly once. The client is
+//! slixmpp with its own xep_0198 plugin; the cut is a relay that stops passing bytes.
+
+use jabberwock_tests::raw::RawClient;
+use jabberwock_tests::relay::Relay;
+use jabberwock_tests::slix::SlixIm;
+use jabberwock_tests::xmpp_ws::XmppWs;
+use jabberwock_tests::{TestConfig, TestServer};
+
+const MESSAGES: usize = 100;
+
+fn server(resume_timeout: u32) -> TestServer {
+    let server = TestServer::start_with(
+        TestConfig::default()
+            // An <r/> unanswered for 2 s means the stream is gone.
+            .section("modules.stream_management", "ack_timeout = 2")
+            .section(
+                "modules.stream_management",
+                &format!("resume_timeout = {resume_timeout}"),
+            ),
+    );
+    server.add_user("alice@localhost", "alicepw");
+    server.add_user("bob@localhost", "bobpw");
+    server
+}
+
+/// The bodies of `prefix`-numbered messages alice's client reported, in order.
+fn received(alice: &SlixIm, prefix: &str) -> Vec<String> {
+    alice
+        .events
+        .iter()
+        .filter(|line| line.contains("\"received\""))
+        .filter_map(|line| {
+            let body = line.split("\"body\": \"").nth(1)?.split('"').next()?;
+            body.starts_with(prefix).then(|| body.to_owned())
+        })
+        .collect()
+}
+
+fn numbered(prefix: &str, count: usize) -> Vec<String> {
+    (0..count).map(|n| format!("{prefix}{n}")).collect()
+}
+
+/// Alice (slixmpp, through the relay) logs in with stream management; Bob sends her three
+/// messages she acknowledges; then the relay is cut and Bob sends [`MESSAGES`] more.
+async fn cut_mid_conversation(server: &TestServer, relay: &Relay) -> (SlixIm, SlixIm) {
+    let mut alice = SlixIm::spawn_script(
+        "slix_sm.py",
+        "alice@localhost/phone",
+        "alicepw",
+        relay.addr.port(),
+        &server.cert_path(),
+    );
+    alice.expect_all(&["session_start"]).await;
+    alice
+        .expect_ever(&["sm_enabled", "\"resume\": \"true\""])
+        .await;
+    alice.command(r#"{"cmd": "available"}"#).await;
+    let mut bob = SlixIm::spawn(
+        "bob@localhost/desk",
+        "bobpw",
+        server.c2s.port(),
+        &server.cert_path(),
+    );
+    bob.expect_all(&["session_start"]).await;
+    for n in 0..3 {
+        bob.command(&format!(
+            r#"{{"cmd": "message", "to": "alice@localhost/phone", "body": "before{n}"}}"#
+        ))
+        .await;
+    }
+    alice.expect_all(&["\"received\"", "before2"]).await;
+    // Alice answered the server's <r/> after those three on the same path, before this
+    // message, which Bob receiving shows the server handled.
+    alice
+        .command(r#"{"cmd": "message", "to": "bob@localhost/desk", "body": "got them"}"#)
+        .await;
+    bob.expect_all(&["\"received\"", "got them"]).await;
+
+    relay.cut();
+    for n in 0..MESSAGES {
+        bob.command(&format!(
+            r#"{{"cmd": "message", "to": "alice@localhost/phone", "body": "during{n}"}}"#
+        ))
+        .await;
+    }
+    // Alice never answers the <r/> that followed: the server counts the stream as lost.
+    assert!(
+        server.wait_log("stream lost: session waits for resumption"),
+        "{}",
+        server.log_text()
+    );
+    (alice, bob)
+}
+
+#[tokio::test]
+async fn a_cut_client_resumes_and_gets_every_message_once_in_order() {
+    let server = server(60);
+    let relay = Relay::start(server.c2s).await;
+    let (mut alice, bob) = cut_mid_conversation(&server, &relay).await;
+
+    alice.command(r#"{"cmd": "reconnect"}"#).await;
+    alice.expect_all(&["\"resumed\""]).await;
+    let last = format!("during{}", MESSAGES - 1);
+    alice.expect_all(&["\"received\"", &last]).await;
+    assert_eq!(received(&alice, "during"), numbered("during", MESSAGES));
+    assert_eq!(received(&alice, "before"), numbered("before", 3));
+    // A resumption, not a second login.
+    assert_eq!(
+        alice
+            .events
+            .iter()
+            .filter(|l| l.contains("session_start"))
+            .count(),
+        1
+    );
+    // The session lives on: a new message arrives at once, and nothing went offline.
+    let mut bob = bob;
+    bob.command(r#"{"cmd": "message", "to": "alice@localhost/phone", "body": "after"}"#)
+        .await;
+    alice.expect_all(&["\"received\"", "after"]).await;
+    assert!(!server.log_text().contains("re-routing stanzas"));
+    assert!(alice.quit().await);
+    assert!(bob.quit().await);
+}
+
+#[tokio::test]
+async fn a_client_back_too_late_finds_the_messages_offline_once() {
+    let server = server(2);
+    let relay = Relay::start(server.c2s).await;
+    let (mut alice, bob) = cut_mid_conversation(&server, &relay).await;
+    assert!(
+        server.wait_log("no resumption in time: session ends"),
+        "{}",
+        server.log_text()
+    );
+    // Once it has ended, what it kept is in offline storage.
+    assert!(server.wait_log("session ended"), "{}", server.log_text());
+
+    alice.command(r#"{"cmd": "reconnect"}"#).await;
+    // The server no longer knows the session: slixmpp logs in afresh.
+    alice.expect_all(&["sm_failed"]).await;
+    alice.expect_all(&["session_start"]).await;
+    alice.command(r#"{"cmd": "available"}"#).await;
+    let last = format!("during{}", MESSAGES - 1);
+    alice.expect_all(&["\"received\"", &last]).await;
+    assert_eq!(received(&alice, "during"), numbered("during", MESSAGES));
+    assert_eq!(received(&alice, "before"), numbered("before", 3));
+    assert!(alice.quit().await);
+    assert!(bob.quit().await);
+}
+
+/// The resumption id is the account's alone, and an unknown one is refused the same way.
+#[tokio::test]
+async fn another_account_cannot_resume_a_session() {
+    let server = server(60);
+    server.add_user("mallory@localhost", "mallorypw");
+    let (mut alice, _) =
+        RawClient::login_standard(server.c2s, &server.cert_path(), "alice", "alicepw", "phone")
+            .await;
+    alice
+        .send("<enable xmlns='urn:xmpp:sm:3' resume='true'/>")
+        .await;
+    let enabled = alice.read_stanza_containing("<enabled").await;
+    let id = attr(&enabled, "id");
+    assert!(enabled.contains("resume=\"true\""), "{enabled}");
+
+    let mut mallory =
+        RawClient::login_standard_unbound(server.c2s, &server.cert_path(), "mallory", "mallorypw")
+            .await;
+    mallory
+        .send(format!(
+            "<resume xmlns='urn:xmpp:sm:3' previd='{id}' h='0'/>"
+        ))
+        .await;
+    let failed = mallory.read_stanza().await;
+    assert!(
+        failed.contains("<failed") && failed.contains("item-not-found"),
+        "{failed}"
+    );
+    mallory
+        .send("<resume xmlns='urn:xmpp:sm:3' previd='no-such-session' h='0'/>")
+        .await;
+    let failed = mallory.read_stanza().await;
+    assert!(failed.contains("item-not-found"), "{failed}");
+    // Alice's session is untouched: it still answers.
+    alice.send("<r xmlns='urn:xmpp:sm:3'/>").await;
+    let answer = alice.read_stanza_containing("<a ").await;
+    assert!(answer.contains("h=\"0\""), "{answer}");
+}
+
+/// Over RFC 7395 too: a WebSocket client that acknowledged one of two messages and lost
+/// its connection resumes on a new WebSocket and gets the other, then what came meanwhile,
+/// once each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_client_resumes_on_a_new_websocket() {
+    let server = server(60);
+    server.wait_started();
+    let http = server.http.expect("HTTP listener");
+    let mut alice = XmppWs::connect(http, None).await;
+    let jid = alice.login("alice", "alicepw", "web").await;
+    alice
+        .send("<enable xmlns='urn:xmpp:sm:3' resume='true'/>")
+        .await;
+    let enabled = alice.recv_containing("<enabled").await;
+    let id = attr(&enabled, "id");
+    let (mut bob, _) =
+        RawClient::login_standard(server.c2s, &server.cert_path(), "bob", "bobpw", "desk").await;
+    for n in 1..=2 {
+        bob.send(format!(
+            "<message to='{jid}' type='chat' id='m{n}'><body>ws{n}</body></message>"
+        ))
+        .await;
+        alice.recv_containing(&format!("ws{n}")).await;
+    }
+    // The WebSocket's TCP connection goes away without a <close/>.
+    drop(alice);
+    assert!(server.wait_log("stream lost: session waits for resumption"));
+    bob.send(format!(
+        "<message to='{jid}' type='chat' id='m3'><body>ws3</body></message>"
+    ))
+    .await;
+
+    let mut alice = XmppWs::connect(http, None).await;
+    let features = alice.authenticate("alice", "alicepw").await;
+    assert!(features.contains("urn:xmpp:sm:3"), "{features}");
+    // The client handled one of our stanzas since <enable/>: ws1.
+    alice
+        .send(&format!(
+            "<resume xmlns='urn:xmpp:sm:3' previd='{id}' h='1'/>"
+        ))
+        .await;
+    let resumed = alice.recv().await;
+    assert!(resumed.starts_with("<resumed"), "{resumed}");
+    assert_eq!(attr(&resumed, "previd"), id);
+    // Alice sent nothing since <enable/>.
+    assert_eq!(attr(&resumed, "h"), "0");
+    let again = alice.recv_containing("<message").await;
+    assert!(again.contains("ws2"), "{again}");
+    let meanwhile = alice.recv_containing("<message").await;
+    assert!(meanwhile.contains("ws3"), "{meanwhile}");
+    // Then the server asks for acknowledgement and nothing else comes.
+    let request = alice.recv().await;
+    assert!(request.starts_with("<r "), "{request}");
+    alice.send("<a xmlns='urn:xmpp:sm:3' h='3'/>").await;
+    alice
+        .send("<iq xmlns='jabber:client' type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>")
+        .await;
+    let pong = alice.recv().await;
+    assert!(pong.contains("id=\"p1\""), "{pong}");
+}
+
+fn attr(element: &str, name: &str) -> String {
+    element
+        .split(&format!(" {name}=\""))
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap_or_else(|| panic!("no {name} in {element}"))
+        .to_owned()
+}
