@@ -179,6 +179,9 @@ async fn handle_connection(
     serve_stream(&server, conn, deadline, shutdown).await;
 }
 
+/// How long the closing of a stream may take to write.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+
 /// Runs one XML stream to its end, whatever carried it here (TCP, TLS, a WebSocket):
 /// negotiation under the handshake `deadline`, then the session, then the close.
 pub async fn serve_stream(
@@ -215,13 +218,18 @@ pub async fn serve_stream(
             end
         }
     };
-    match end {
-        SessionEnd::Error(err) | SessionEnd::HandedOver(Some(err)) => {
-            conn.close(Some(&err), server.default_host()).await
-        }
-        SessionEnd::ClientClosed | SessionEnd::Closed => {
-            conn.close(None, server.default_host()).await
-        }
-        SessionEnd::Disconnected | SessionEnd::HandedOver(None) => {}
+    let error = match &end {
+        SessionEnd::Error(err) | SessionEnd::HandedOver(Some(err)) => Some(err),
+        SessionEnd::ClientClosed | SessionEnd::Closed => None,
+        SessionEnd::Disconnected | SessionEnd::HandedOver(None) => return,
+    };
+    // A peer that stopped reading (a connection cut without a FIN, whose session was resumed
+    // elsewhere, say) can't hold this task and its socket: the close gets a bounded time.
+    let closing = conn.close(error, server.default_host());
+    if timeout_at(Instant::now() + CLOSE_WAIT, closing)
+        .await
+        .is_err()
+    {
+        tracing::debug!("stream close not written in time: connection dropped");
     }
 }

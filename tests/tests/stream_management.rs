@@ -12,10 +12,17 @@ use jabberwock_tests::{TestConfig, TestServer};
 const MESSAGES: usize = 100;
 
 fn server(resume_timeout: u32) -> TestServer {
+    // An <r/> unanswered for 2 s means the stream is gone.
+    server_noticing_after(resume_timeout, 2)
+}
+
+fn server_noticing_after(resume_timeout: u32, ack_timeout: u32) -> TestServer {
     let server = TestServer::start_with(
         TestConfig::default()
-            // An <r/> unanswered for 2 s means the stream is gone.
-            .section("modules.stream_management", "ack_timeout = 2")
+            .section(
+                "modules.stream_management",
+                &format!("ack_timeout = {ack_timeout}"),
+            )
             .section(
                 "modules.stream_management",
                 &format!("resume_timeout = {resume_timeout}"),
@@ -44,8 +51,13 @@ fn numbered(prefix: &str, count: usize) -> Vec<String> {
 }
 
 /// Alice (slixmpp, through the relay) logs in with stream management; Bob sends her three
-/// messages she acknowledges; then the relay is cut and Bob sends [`MESSAGES`] more.
-async fn cut_mid_conversation(server: &TestServer, relay: &Relay) -> (SlixIm, SlixIm) {
+/// messages she acknowledges; then the relay is cut and Bob sends [`MESSAGES`] more. With
+/// `noticed`, waits until the server counts Alice's stream as lost.
+async fn cut_mid_conversation(
+    server: &TestServer,
+    relay: &Relay,
+    noticed: bool,
+) -> (SlixIm, SlixIm) {
     let mut alice = SlixIm::spawn_script(
         "slix_sm.py",
         "alice@localhost/phone",
@@ -87,11 +99,13 @@ async fn cut_mid_conversation(server: &TestServer, relay: &Relay) -> (SlixIm, Sl
         .await;
     }
     // Alice never answers the <r/> that followed: the server counts the stream as lost.
-    assert!(
-        server.wait_log("stream lost: session waits for resumption"),
-        "{}",
-        server.log_text()
-    );
+    if noticed {
+        assert!(
+            server.wait_log("stream lost: session waits for resumption"),
+            "{}",
+            server.log_text()
+        );
+    }
     (alice, bob)
 }
 
@@ -99,8 +113,27 @@ async fn cut_mid_conversation(server: &TestServer, relay: &Relay) -> (SlixIm, Sl
 async fn a_cut_client_resumes_and_gets_every_message_once_in_order() {
     let server = server(60);
     let relay = Relay::start(server.c2s).await;
-    let (mut alice, bob) = cut_mid_conversation(&server, &relay).await;
+    let (alice, bob) = cut_mid_conversation(&server, &relay, true).await;
+    resumes_with_everything(&server, alice, bob).await;
+}
 
+/// The server has not noticed yet (its <r/> may wait a minute) when the client resumes: the
+/// session leaves the old stream for the new one.
+#[tokio::test]
+async fn a_client_resumes_before_the_server_notices_the_cut() {
+    let server = server_noticing_after(60, 60);
+    let relay = Relay::start(server.c2s).await;
+    let (alice, bob) = cut_mid_conversation(&server, &relay, false).await;
+    resumes_with_everything(&server, alice, bob).await;
+    assert!(!server
+        .log_text()
+        .contains("stream lost: session waits for resumption"));
+    assert!(server.wait_log("session went on on another stream"));
+}
+
+/// Alice reconnects and resumes: every message of the cut once, in order, and the session
+/// goes on.
+async fn resumes_with_everything(server: &TestServer, mut alice: SlixIm, mut bob: SlixIm) {
     alice.command(r#"{"cmd": "reconnect"}"#).await;
     alice.expect_all(&["\"resumed\""]).await;
     let last = format!("during{}", MESSAGES - 1);
@@ -117,7 +150,6 @@ async fn a_cut_client_resumes_and_gets_every_message_once_in_order() {
         1
     );
     // The session lives on: a new message arrives at once, and nothing went offline.
-    let mut bob = bob;
     bob.command(r#"{"cmd": "message", "to": "alice@localhost/phone", "body": "after"}"#)
         .await;
     alice.expect_all(&["\"received\"", "after"]).await;
@@ -130,7 +162,7 @@ async fn a_cut_client_resumes_and_gets_every_message_once_in_order() {
 async fn a_client_back_too_late_finds_the_messages_offline_once() {
     let server = server(2);
     let relay = Relay::start(server.c2s).await;
-    let (mut alice, bob) = cut_mid_conversation(&server, &relay).await;
+    let (mut alice, bob) = cut_mid_conversation(&server, &relay, true).await;
     assert!(
         server.wait_log("no resumption in time: session ends"),
         "{}",
