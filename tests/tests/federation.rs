@@ -598,7 +598,7 @@ async fn slix_muc(server: &jabberwock_tests::TestServer, jid: &str, password: &s
 /// local occupant, chats both ways and sees the local occupant leave.
 #[tokio::test]
 async fn a_remote_user_joins_a_room_and_chats_with_local_occupants() {
-    let (a, b) = federated_pair(5);
+    let (a, b) = federated_pair(14);
     a.add_user("alice@a.test", "alicepw");
     b.add_user("bob@b.test", "bobpw");
     let room = "lounge@conference.a.test";
