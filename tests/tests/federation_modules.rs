@@ -2,10 +2,12 @@
 //! `b.test` (`s2s::federated_pair`), and users of each. Offline storage (XEP-0160) keeps a
 //! remote user's message with its sender and a XEP-0203 delay; carbons (XEP-0280) copy what
 //! crosses, and a carbon forged by a remote sender is neither copied nor made one; vCards
-//! (XEP-0054) are read across, with the XEP-0153 avatar hash in presence. Each test has a
-//! loopback network of its own (127.0.7x.0).
+//! (XEP-0054) are read across, with the XEP-0153 avatar hash in presence; the MUC service
+//! answers a remote user's disco as a local one's (XEP-0045 §6). Each test has a loopback
+//! network of its own (127.0.7x.0).
 
-use jabberwock_tests::s2s::federated_pair;
+use jabberwock_tests::muc::{instant_room_at, DISCO_INFO, DISCO_ITEMS};
+use jabberwock_tests::s2s::{alice_and_bob, federated_pair, pinned};
 use jabberwock_tests::slix::{avatar_reaches, SlixIm};
 use jabberwock_tests::RawClient;
 
@@ -205,4 +207,65 @@ async fn vcards_are_read_across_servers_and_the_avatar_hash_reaches_the_remote_c
     .await;
     assert!(alice.quit().await);
     assert!(bob.quit().await);
+}
+
+/// The payload of an IQ answer as the client got it: from its first child on, so that the
+/// same answer to two askers compares equal whatever its addresses and id.
+fn answer_payload(iq: &str) -> String {
+    assert!(iq.contains("type=\"result\""), "{iq}");
+    let start = iq.find("><").map_or(iq.len(), |i| i + 1);
+    iq[start..].to_owned()
+}
+
+/// XEP-0045 §6.1–§6.4 from another server: Bob (b.test) asks a.test's MUC service for its
+/// info and its rooms, a room for its info, and pings the service; each answer is the one
+/// Alice, a local user, gets.
+#[tokio::test]
+async fn the_muc_service_answers_a_remote_users_disco_as_a_local_users() {
+    let (a, b) = federated_pair(75);
+    let (a, b) = (pinned(a), pinned(b));
+    let (mut alice, mut bob) = alice_and_bob(&a, &b).await;
+    let room = "lounge@conference.a.test";
+    instant_room_at(&mut alice, room, "alice").await;
+    let ping = "<ping xmlns='urn:xmpp:ping'/>";
+    for (n, (to, payload)) in [
+        ("conference.a.test", DISCO_INFO),
+        ("conference.a.test", DISCO_ITEMS),
+        (room, DISCO_INFO),
+        ("conference.a.test", ping),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut answers = Vec::new();
+        for client in [&mut alice, &mut bob] {
+            let id = format!("q{n}");
+            client
+                .send(format!("<iq type='get' to='{to}' id='{id}'>{payload}</iq>"))
+                .await;
+            let answer = client.read_stanza_containing(&format!("id=\"{id}\"")).await;
+            assert!(answer.contains(&format!("from=\"{to}\"")), "{answer}");
+            answers.push(answer_payload(&answer));
+        }
+        assert_eq!(answers[0], answers[1], "{to} {payload}");
+    }
+    // The service lists the room, and says what it is, to both.
+    let items = answers_of(&mut bob, "conference.a.test", DISCO_ITEMS).await;
+    assert!(items.contains(&format!("jid=\"{room}\"")), "{items}");
+    let info = answers_of(&mut bob, "conference.a.test", DISCO_INFO).await;
+    assert!(
+        info.contains("category=\"conference\"")
+            && info.contains("var=\"http://jabber.org/protocol/muc\""),
+        "{info}"
+    );
+}
+
+/// One more `payload` IQ from `client` to `to`, its answer.
+async fn answers_of(client: &mut RawClient, to: &str, payload: &str) -> String {
+    client
+        .send(format!(
+            "<iq type='get' to='{to}' id='again'>{payload}</iq>"
+        ))
+        .await;
+    client.read_stanza_containing("id=\"again\"").await
 }
