@@ -2,12 +2,20 @@
 //! `b.test` (`s2s::federated_pair`), and users of each. Offline storage (XEP-0160) keeps a
 //! remote user's message with its sender and a XEP-0203 delay; carbons (XEP-0280) copy what
 //! crosses, and a carbon forged by a remote sender is neither copied nor made one; vCards
-//! (XEP-0054) are read across, with the XEP-0153 avatar hash in presence; the MUC service
-//! answers a remote user's disco as a local one's (XEP-0045 §6). Each test has a loopback
-//! network of its own (127.0.7x.0).
+//! (XEP-0054) are read across, with the XEP-0153 avatar hash in presence; blocking
+//! (XEP-0191) a remote contact or its whole domain stops everything both ways, presence
+//! included, until unblocked; the MUC service answers a remote user's disco as a local
+//! one's (XEP-0045 §6). Each test has a loopback network of its own (127.0.7x.0).
+//!
+//! Ordering: a server handles the stanzas one stream brings in order, to the end, and a
+//! session writes its inbox in order, so a ping answered by the other server (then one by
+//! the client's own) comes after whatever the stanzas sent before it caused: what has not
+//! arrived by then never will.
 
 use jabberwock_tests::muc::{instant_room_at, DISCO_INFO, DISCO_ITEMS};
-use jabberwock_tests::s2s::{alice_and_bob, federated_pair, pinned};
+use jabberwock_tests::s2s::{
+    alice_and_bob, bounces, error_for, federated_pair, message_crosses, pinned, subscribe_both_ways,
+};
 use jabberwock_tests::slix::{avatar_reaches, SlixIm};
 use jabberwock_tests::RawClient;
 
@@ -207,6 +215,144 @@ async fn vcards_are_read_across_servers_and_the_avatar_hash_reaches_the_remote_c
     .await;
     assert!(alice.quit().await);
     assert!(bob.quit().await);
+}
+
+/// XEP-0191's application-specific error (§3.3), as the server writes it.
+const BLOCKED: &str = "<blocked xmlns=\"urn:xmpp:blocking:errors\"/>";
+
+/// Everything `client` got before its own server's pong, after one from `remote` (see the
+/// module's note on ordering): what `remote`'s users sent it earlier has all arrived.
+async fn settled(client: &mut RawClient, own: &str, remote: &str, id: &str) -> String {
+    let before = client
+        .until_pong_from(remote, &format!("{id}-remote"))
+        .await;
+    before + &client.until_pong_from(own, &format!("{id}-own")).await
+}
+
+/// Alice's blocklist change (`command` is "block" or "unblock", `items` the `<item/>`s),
+/// answered with a result.
+async fn blocklist_change(alice: &mut RawClient, id: &str, command: &str, items: &str) {
+    alice
+        .send(format!(
+            "<iq type='set' id='{id}'><{command} xmlns='urn:xmpp:blocking'>{items}</{command}></iq>"
+        ))
+        .await;
+    let answer = alice.read_stanza_containing(&format!("id=\"{id}\"")).await;
+    assert!(answer.contains("type=\"result\""), "{answer}");
+}
+
+/// With Alice blocking Bob (his JID or his domain), everything is stopped both ways
+/// (XEP-0191 §3.3): his message and IQs get `service-unavailable`, hers get
+/// `not-acceptable` with `<blocked/>`, and neither's presence reaches the other.
+async fn stopped_both_ways(alice: &mut RawClient, bob: &mut RawClient, round: &str) {
+    bounces(
+        bob,
+        "alice@a.test",
+        &format!("{round}-m1"),
+        "service-unavailable",
+    )
+    .await;
+    for (to, payload) in [
+        ("alice@a.test/home", "<ping xmlns='urn:xmpp:ping'/>"),
+        ("alice@a.test", "<vCard xmlns='vcard-temp'/>"),
+    ] {
+        let id = format!("{round}-{to}");
+        bob.send(format!("<iq type='get' to='{to}' id='{id}'>{payload}</iq>"))
+            .await;
+        error_for(bob, &id, to, "service-unavailable").await;
+    }
+    for (n, (kind, payload)) in [
+        ("message type='chat'", "<body>psst</body>"),
+        ("iq type='get'", "<ping xmlns='urn:xmpp:ping'/>"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let name = kind.split(' ').next().unwrap_or(kind);
+        let id = format!("{round}-out{n}");
+        alice
+            .send(format!(
+                "<{kind} to='bob@b.test/desk' id='{id}'>{payload}</{name}>"
+            ))
+            .await;
+        let error = error_for(alice, &id, "bob@b.test/desk", "not-acceptable").await;
+        assert!(error.contains(BLOCKED), "{error}");
+    }
+
+    // Neither his presence nor his unsubscribe reaches Alice or her roster (which would
+    // change, pushed to her, and leave her presence hidden from him after the unblock).
+    bob.send(format!("<presence><status>{round} bob</status></presence>"))
+        .await;
+    bob.send("<presence to='alice@a.test' type='unsubscribe'/>")
+        .await;
+    alice
+        .send(format!(
+            "<presence><status>{round} alice</status></presence>"
+        ))
+        .await;
+    let bob_got = settled(bob, "b.test", "a.test", &format!("{round}-bob")).await;
+    let alice_got = settled(alice, "a.test", "b.test", &format!("{round}-alice")).await;
+    assert!(!bob_got.contains("from=\"alice@a.test"), "{bob_got}");
+    assert!(!bob_got.contains("psst"), "{bob_got}");
+    assert!(!alice_got.contains("bob@b.test"), "{alice_got}");
+}
+
+/// XEP-0191 across servers: Alice and Bob share presence; Alice blocks Bob, and Bob sees
+/// her go unavailable (§3.3); everything is stopped both ways; unblocking (§3.4) shows each
+/// the other's current presence again and messages flow. Blocking Bob's whole domain does
+/// the same, and unblocking everything (§3.5) undoes it.
+#[tokio::test]
+async fn blocking_a_remote_contact_or_its_domain_stops_everything_until_unblocked() {
+    let (a, b) = federated_pair(73);
+    let (a, b) = (pinned(a), pinned(b));
+    let (mut alice, mut bob) = alice_and_bob(&a, &b).await;
+    subscribe_both_ways(&mut alice, &mut bob).await;
+
+    for (round, item) in [("jid", "bob@b.test"), ("domain", "b.test")] {
+        blocklist_change(
+            &mut alice,
+            &format!("{round}-block"),
+            "block",
+            &format!("<item jid='{item}'/>"),
+        )
+        .await;
+        let gone = bob
+            .read_stanza_containing("from=\"alice@a.test/home\"")
+            .await;
+        assert!(gone.contains("type=\"unavailable\""), "{gone}");
+
+        stopped_both_ways(&mut alice, &mut bob, round).await;
+
+        // §3.4, §3.5: unblocked, each sees the other's latest presence at once.
+        let items = if round == "jid" {
+            format!("<item jid='{item}'/>")
+        } else {
+            String::new()
+        };
+        blocklist_change(&mut alice, &format!("{round}-unblock"), "unblock", &items).await;
+        let back = bob
+            .read_stanza_containing("from=\"alice@a.test/home\"")
+            .await;
+        assert!(
+            !back.contains("type=") && back.contains(&format!("{round} alice")),
+            "{back}"
+        );
+        let back = alice
+            .read_stanza_containing("from=\"bob@b.test/desk\"")
+            .await;
+        assert!(
+            !back.contains("type=") && back.contains(&format!("{round} bob")),
+            "{back}"
+        );
+        message_crosses(
+            &mut bob,
+            &mut alice,
+            "alice@a.test",
+            &format!("{round} hi a"),
+        )
+        .await;
+        message_crosses(&mut alice, &mut bob, "bob@b.test", &format!("{round} hi b")).await;
+    }
 }
 
 /// The payload of an IQ answer as the client got it: from its first child on, so that the
