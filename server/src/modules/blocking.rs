@@ -506,6 +506,12 @@ impl Hook for Enforce {
             Event::IqIn { from, to, .. } => {
                 empty(from.as_str()) && (!is_local(server, to) || empty(to.as_str()))
             }
+            // Every presence copy, for our accounts and other servers' entities alike:
+            // nothing to look at when neither side's list can block it.
+            Event::PresenceIn { to, presence } => {
+                presence.attr("from").is_some_and(empty)
+                    && (!is_local(server, to) || empty(to.as_str()))
+            }
             _ => false,
         };
         nothing.then_some(Flow::Continue)
