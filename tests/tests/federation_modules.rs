@@ -220,13 +220,15 @@ async fn vcards_are_read_across_servers_and_the_avatar_hash_reaches_the_remote_c
 /// XEP-0191's application-specific error (§3.3), as the server writes it.
 const BLOCKED: &str = "<blocked xmlns=\"urn:xmpp:blocking:errors\"/>";
 
-/// Everything `client` got before its own server's pong, after one from `remote` (see the
-/// module's note on ordering): what `remote`'s users sent it earlier has all arrived.
-async fn settled(client: &mut RawClient, own: &str, remote: &str, id: &str) -> String {
-    let before = client
-        .until_pong_from(remote, &format!("{id}-remote"))
-        .await;
-    before + &client.until_pong_from(own, &format!("{id}-own")).await
+/// Everything Alice and Bob got up to now (see the module's note on ordering): each pings
+/// the other's server, so what each sent earlier has been handled there, then its own, so
+/// what that handling sent it has arrived. Returns (Alice's, Bob's).
+async fn settled(alice: &mut RawClient, bob: &mut RawClient, id: &str) -> (String, String) {
+    let mut alice_got = alice.until_pong_from("b.test", &format!("{id}-a1")).await;
+    let mut bob_got = bob.until_pong_from("a.test", &format!("{id}-b1")).await;
+    alice_got += &alice.until_pong_from("a.test", &format!("{id}-a2")).await;
+    bob_got += &bob.until_pong_from("b.test", &format!("{id}-b2")).await;
+    (alice_got, bob_got)
 }
 
 /// Alice's blocklist change (`command` is "block" or "unblock", `items` the `<item/>`s),
@@ -290,8 +292,7 @@ async fn stopped_both_ways(alice: &mut RawClient, bob: &mut RawClient, round: &s
             "<presence><status>{round} alice</status></presence>"
         ))
         .await;
-    let bob_got = settled(bob, "b.test", "a.test", &format!("{round}-bob")).await;
-    let alice_got = settled(alice, "a.test", "b.test", &format!("{round}-alice")).await;
+    let (alice_got, bob_got) = settled(alice, bob, round).await;
     assert!(!bob_got.contains("from=\"alice@a.test"), "{bob_got}");
     assert!(!bob_got.contains("psst"), "{bob_got}");
     assert!(!alice_got.contains("bob@b.test"), "{alice_got}");
