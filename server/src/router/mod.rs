@@ -791,8 +791,10 @@ async fn delivered(server: &Server, to: &Jid, resource: &FullJid, stanza: &Stanz
 /// they see it as they see one for our accounts (a blocklist refuses it there). Anything
 /// else goes on.
 async fn iq_on_the_way_out(server: &Server, from: &FullJid, stanza: &Stanza) -> Flow {
-    let to = stanza.to().and_then(|to| Jid::new(to).ok());
-    let (StanzaKind::Iq, Some(to)) = (stanza.kind(), to) else {
+    if stanza.kind() != StanzaKind::Iq {
+        return Flow::Continue;
+    }
+    let Some(to) = stanza.to().and_then(|to| Jid::new(to).ok()) else {
         return Flow::Continue;
     };
     let mut event = Event::IqIn {
