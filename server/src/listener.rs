@@ -36,6 +36,8 @@ pub enum ListenerKind {
     FlashPolicy,
     /// Server-to-server port (federation, `modules/s2s/`).
     S2s,
+    /// Server-to-server XEP-0368 direct TLS port.
+    S2sDirectTls,
 }
 
 impl std::fmt::Display for ListenerKind {
@@ -47,6 +49,7 @@ impl std::fmt::Display for ListenerKind {
             ListenerKind::Https => "https",
             ListenerKind::FlashPolicy => "flash-policy",
             ListenerKind::S2s => "s2s",
+            ListenerKind::S2sDirectTls => "s2s-direct-tls",
         })
     }
 }

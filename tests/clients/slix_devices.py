@@ -14,15 +14,22 @@ Commands (stdin):
   {"cmd": "ping"}                            XEP-0199 ping to the server, the pong awaited
 Events (stdout): carbon_received and carbon_sent (the plugin's events: the carbon's from
 and the forwarded message's from, to and body), csi; "received" (a message that is no
-carbon) also says whether it still carried <private/>, and "presence" its status.
+carbon) also says whether it still carried <private/>, and "presence" its status;
+carbon_ignored: a <received/> or <sent/> wrapper that is not from the account's own bare
+JID, which the plugin does not take for a carbon (XEP-0280 §11), with its from, direction
+and the forwarded body.
 """
 
 import asyncio
+
+from slixmpp.xmlstream.handler import Callback
+from slixmpp.xmlstream.matcher import StanzaPath
 
 import slix_im
 from slix_im import emit
 
 CARBONS = "{urn:xmpp:carbons:2}"
+FORWARDED_BODY = "{urn:xmpp:forward:0}forwarded/{jabber:client}message/{jabber:client}body"
 
 
 class Client(slix_im.Client):
@@ -33,6 +40,29 @@ class Client(slix_im.Client):
         self.register_plugin("xep_0199")
         self.add_event_handler("carbon_received", self.on_carbon_received)
         self.add_event_handler("carbon_sent", self.on_carbon_sent)
+        for direction in ("received", "sent"):
+            self.register_handler(
+                Callback(
+                    "Carbon wrapper " + direction,
+                    StanzaPath("message/carbon_" + direction),
+                    lambda msg, d=direction: self.on_wrapper(msg, d),
+                )
+            )
+
+    def on_wrapper(self, msg, direction):
+        # The plugin drops a wrapper from anyone but the account without a word (and
+        # slixmpp's "message" event needs a body of the message's own): reported here.
+        if msg["from"].bare == self.boundjid.bare:
+            return
+        body = msg.xml.find(CARBONS + direction + "/" + FORWARDED_BODY)
+        emit(
+            "carbon_ignored",
+            **{
+                "from": str(msg["from"]),
+                "direction": direction,
+                "body": body.text if body is not None else None,
+            },
+        )
 
     def on_message(self, msg):
         # Carbons are reported by the plugin's events below.

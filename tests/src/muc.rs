@@ -23,17 +23,10 @@ pub fn groupchat(room: &str, body: &str) -> String {
 /// slixmpp's xep_0045 client (`tests/clients/slix_muc.py`) as `user`, created with password
 /// `pw-USER`, logged in and available.
 pub async fn slix(server: &TestServer, user: &str) -> SlixIm {
-    server.add_user(&format!("{user}@localhost"), &format!("pw-{user}"));
-    let mut client = SlixIm::spawn_script(
-        "slix_muc.py",
-        &format!("{user}@localhost/slix"),
-        &format!("pw-{user}"),
-        server.c2s.port(),
-        &server.cert_path(),
-    );
-    client.expect_all(&["session_start"]).await;
-    client.command(r#"{"cmd": "available"}"#).await;
-    client
+    let password = format!("pw-{user}");
+    server.add_user(&format!("{user}@localhost"), &password);
+    let jid = format!("{user}@localhost/slix");
+    SlixIm::available(server, "slix_muc.py", &jid, &password).await
 }
 
 /// Has slixmpp's client `client` enter `room` (a room JID) as `nick`; returns the command's
@@ -137,10 +130,18 @@ pub async fn enter(client: &mut RawClient, room: &str, nick: &str) -> Vec<String
 /// Creates `room` with `owner` as `nick` and makes it an instant room (§10.1.2: an empty
 /// submitted form), so others may enter.
 pub async fn instant_room(owner: &mut RawClient, room: &str, nick: &str) -> Vec<String> {
-    let entered = enter(owner, room, nick).await;
+    instant_room_at(owner, &room_jid(room), nick).await
+}
+
+/// [`instant_room`] for a room of any service: `room` is the room's bare JID.
+pub async fn instant_room_at(owner: &mut RawClient, room: &str, nick: &str) -> Vec<String> {
+    owner
+        .send(format!("<presence to='{room}/{nick}'>{MUC_X}</presence>"))
+        .await;
+    let entered = until_subject(owner).await;
     owner
         .send(format!(
-            "<iq type='set' id='instant-{room}' to='{room}@{SERVICE}'>\
+            "<iq type='set' id='instant-{room}' to='{room}'>\
              <query xmlns='http://jabber.org/protocol/muc#owner'>\
              <x xmlns='jabber:x:data' type='submit'/></query></iq>"
         ))

@@ -455,8 +455,15 @@ impl RawClient {
     /// pong: a session handles its stanzas in order, so whatever the earlier ones caused for
     /// this session is in it.
     pub async fn until_pong(&mut self, id: &str) -> String {
+        self.until_pong_from("localhost", id).await
+    }
+
+    /// [`RawClient::until_pong`] with the ping sent to `to` (another host, or another
+    /// server: a server handles what one stream brings in order, so its pong comes after
+    /// whatever the stanzas sent before it caused there).
+    pub async fn until_pong_from(&mut self, to: &str, id: &str) -> String {
         self.send(format!(
-            "<iq type='get' id='{id}' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>"
+            "<iq type='get' id='{id}' to='{to}'><ping xmlns='urn:xmpp:ping'/></iq>"
         ))
         .await;
         let got = self.read_until(&format!("id=\"{id}\"")).await;

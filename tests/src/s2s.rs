@@ -201,6 +201,81 @@ pub fn federated_pair_configs(net: u8) -> (TestConfig, TestConfig) {
     (a, b)
 }
 
+/// A server and the certificate its clients pin: the one it generated, or one the test CA
+/// issued for it.
+pub type Pinned = (TestServer, PathBuf);
+
+/// `server` with the certificate it generated.
+pub fn pinned(server: TestServer) -> Pinned {
+    let cert = server.cert_path();
+    (server, cert)
+}
+
+/// Alice on a.test and Bob on b.test (the users made here), logged in as `alice@a.test/home`
+/// and `bob@b.test/desk` with initial presence, each pinning its server's certificate.
+pub async fn alice_and_bob((a, a_cert): &Pinned, (b, b_cert): &Pinned) -> (RawClient, RawClient) {
+    a.add_user("alice@a.test", "alicepw");
+    b.add_user("bob@b.test", "bobpw");
+    let (alice, _) =
+        RawClient::login_standard_at(a.c2s, a_cert, "a.test", "alice", "alicepw", "home").await;
+    let (bob, _) =
+        RawClient::login_standard_at(b.c2s, b_cert, "b.test", "bob", "bobpw", "desk").await;
+    (alice, bob)
+}
+
+/// A chat message from `from` to `to`, received by `receiver`; returns it as received.
+pub async fn message_crosses(
+    from: &mut RawClient,
+    receiver: &mut RawClient,
+    to: &str,
+    body: &str,
+) -> String {
+    from.send(format!(
+        "<message to='{to}' type='chat'><body>{body}</body></message>"
+    ))
+    .await;
+    let got = receiver.read_stanza_containing(body).await;
+    assert!(got.starts_with("<message"), "{got}");
+    got
+}
+
+/// [`alice_and_bob`]'s users subscribe to each other (RFC 6121 §3.1), each request crossing
+/// to the other server, and see each other available (§3.1.5: approving shares presence at
+/// once).
+pub async fn subscribe_both_ways(alice: &mut RawClient, bob: &mut RawClient) {
+    alice
+        .send("<presence to='bob@b.test' type='subscribe' id='s1'/>")
+        .await;
+    let request = bob.read_stanza_containing("type=\"subscribe\"").await;
+    assert!(request.contains("from=\"alice@a.test\""), "{request}");
+    bob.send("<presence to='alice@a.test' type='subscribed' id='s2'/>")
+        .await;
+    let approved = alice.read_stanza_containing("type=\"subscribed\"").await;
+    assert!(approved.contains("from=\"bob@b.test\""), "{approved}");
+    let seen = alice
+        .read_stanza_containing("from=\"bob@b.test/desk\"")
+        .await;
+    assert!(
+        seen.starts_with("<presence") && !seen.contains("type="),
+        "{seen}"
+    );
+
+    bob.send("<presence to='alice@a.test' type='subscribe' id='s3'/>")
+        .await;
+    let request = alice.read_stanza_containing("type=\"subscribe\"").await;
+    assert!(request.contains("from=\"bob@b.test\""), "{request}");
+    alice
+        .send("<presence to='bob@b.test' type='subscribed' id='s4'/>")
+        .await;
+    let seen = bob
+        .read_stanza_containing("from=\"alice@a.test/home\"")
+        .await;
+    assert!(
+        seen.starts_with("<presence") && !seen.contains("type="),
+        "{seen}"
+    );
+}
+
 /// The header a server claiming `from` opens a stream to `to` with (RFC 6120 §4.7).
 pub fn s2s_header(from: &str, to: &str) -> String {
     format!(
@@ -237,15 +312,22 @@ pub async fn bounces(client: &mut RawClient, to: &str, id: &str, condition: &str
             "<message to='{to}' type='chat' id='{id}'><body>hi</body></message>"
         ))
         .await;
+    error_for(client, id, to, condition).await;
+}
+
+/// The error `client` gets for its stanza `id`, asserted to come from `from` with the stanza
+/// error `condition`.
+pub async fn error_for(client: &mut RawClient, id: &str, from: &str, condition: &str) -> String {
     let error = client.read_stanza_containing(&format!("id=\"{id}\"")).await;
     assert!(error.contains("type=\"error\""), "{error}");
-    assert!(error.contains(&format!("from=\"{to}\"")), "{error}");
+    assert!(error.contains(&format!("from=\"{from}\"")), "{error}");
     assert!(
         error.contains(&format!(
             "<{condition} xmlns=\"urn:ietf:params:xml:ns:xmpp-stanzas\"/>"
         )),
         "{error}"
     );
+    error
 }
 
 /// `local` (nick alice) creates `room` as an instant room; `remote` (nick bob, a user of

@@ -196,6 +196,38 @@ impl SlixIm {
 }
 
 impl SlixIm {
+    /// `script` (one of tests/clients/) logged in to `server` as `jid` (a full JID) and
+    /// available.
+    pub async fn available(
+        server: &crate::TestServer,
+        script: &str,
+        jid: &str,
+        password: &str,
+    ) -> SlixIm {
+        let mut client = SlixIm::spawn_script(
+            script,
+            jid,
+            password,
+            server.c2s.port(),
+            &server.cert_path(),
+        );
+        client.expect_all(&["session_start"]).await;
+        client.command(r#"{"cmd": "available"}"#).await;
+        client
+    }
+
+    /// The most recent event named `event` seen so far (a command's results come before
+    /// its `ok`, which [`SlixIm::command`] waited for).
+    pub fn latest(&self, event: &str) -> String {
+        let needle = format!("\"event\": \"{event}\"");
+        self.events
+            .iter()
+            .rev()
+            .find(|line| line.contains(&needle))
+            .cloned()
+            .unwrap_or_else(|| panic!("no {event} event in {:?}", self.events))
+    }
+
     /// Like [`SlixIm::expect_all`], but an event already seen (skipped by an earlier wait)
     /// counts too: for events whose order relative to others is not fixed.
     pub async fn expect_ever(&mut self, needles: &[&str]) -> String {
@@ -208,4 +240,47 @@ impl SlixIm {
         }
         self.expect_all(needles).await
     }
+}
+
+/// A 1×1 PNG, the avatar slix_features.py's `set_avatar` publishes (base64).
+pub const PNG_B64: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
+
+/// The XEP-0153 hash of [`PNG_B64`] (the hex SHA-1 of the image), computed here
+/// independently of the server.
+pub fn avatar_hash() -> String {
+    use base64::Engine;
+    use sha1::Digest;
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(PNG_B64)
+        .expect("base64");
+    sha1::Sha1::digest(&png)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// XEP-0153 with slix_features.py: `owner` (logged in as the full JID `owner_jid`) publishes
+/// [`PNG_B64`] as its avatar; `contact`, subscribed to its presence, sees the photo's hash
+/// in it and reads the photo in its vCard. Returns the hash.
+pub async fn avatar_reaches(owner: &mut SlixIm, owner_jid: &str, contact: &mut SlixIm) -> String {
+    owner
+        .command(&format!(
+            r#"{{"cmd": "set_avatar", "png_b64": "{PNG_B64}"}}"#
+        ))
+        .await;
+    let hash = avatar_hash();
+    contact
+        .expect_all(&[
+            "\"event\": \"presence\"",
+            &format!("\"from\": \"{owner_jid}\""),
+            &format!("\"photo\": \"{hash}\""),
+        ])
+        .await;
+    let bare = owner_jid.split('/').next().unwrap_or(owner_jid);
+    contact
+        .command(&format!(r#"{{"cmd": "vcard", "to": "{bare}"}}"#))
+        .await;
+    let vcard = contact.latest("vcard");
+    assert!(!vcard.contains("\"photo_bytes\": 0"), "{vcard}");
+    hash
 }

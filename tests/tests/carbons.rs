@@ -8,16 +8,8 @@ use jabberwock_tests::{RawClient, TestServer};
 const CARBONS: &str = "urn:xmpp:carbons:2";
 
 async fn device(server: &TestServer, resource: &str) -> SlixIm {
-    let mut c = SlixIm::spawn_script(
-        "slix_devices.py",
-        &format!("alice@localhost/{resource}"),
-        "pw-alice",
-        server.c2s.port(),
-        &server.cert_path(),
-    );
-    c.expect_all(&["session_start"]).await;
-    c.command(r#"{"cmd": "available"}"#).await;
-    c
+    let jid = format!("alice@localhost/{resource}");
+    SlixIm::available(server, "slix_devices.py", &jid, "pw-alice").await
 }
 
 fn chat(to: &str, body: &str) -> String {

@@ -6,15 +6,13 @@
 //! prove, a wrong dialback key is refused, policy (a required valid certificate, a deny
 //! list, a limit per address) refuses streams, and unreachable domains bounce.
 
-use std::path::PathBuf;
-
 use jabberwock_tests::s2s::{
-    authenticated, bounces, federated, federated_pair, federated_pair_configs,
-    federated_with_x_test, log_line, open_s2s, remote_occupant_chats, start_federated, TestCa,
-    S2S_PORT,
+    alice_and_bob, authenticated, bounces, federated, federated_pair, federated_pair_configs,
+    federated_with_x_test, log_line, message_crosses, open_s2s, pinned, remote_occupant_chats,
+    start_federated, subscribe_both_ways, Pinned, TestCa, S2S_PORT,
 };
 use jabberwock_tests::slix::SlixIm;
-use jabberwock_tests::{RawClient, TestServer};
+use jabberwock_tests::RawClient;
 
 #[tokio::test]
 async fn two_servers_carry_messages_iqs_presence_and_subscriptions() {
@@ -29,40 +27,7 @@ async fn two_servers_carry_messages_iqs_presence_and_subscriptions() {
     assert_eq!(alice_jid, "alice@a.test/home");
     assert_eq!(bob_jid, "bob@b.test/desk");
 
-    // Alice subscribes to Bob (RFC 6121 §3.1): the request crosses to b.test.
-    alice
-        .send("<presence to='bob@b.test' type='subscribe' id='s1'/>")
-        .await;
-    let request = bob.read_stanza_containing("type=\"subscribe\"").await;
-    assert!(request.contains("from=\"alice@a.test\""), "{request}");
-    bob.send("<presence to='alice@a.test' type='subscribed' id='s2'/>")
-        .await;
-    let approved = alice.read_stanza_containing("type=\"subscribed\"").await;
-    assert!(approved.contains("from=\"bob@b.test\""), "{approved}");
-    // §3.1.5: approving shares Bob's presence with Alice at once.
-    let seen = alice
-        .read_stanza_containing("from=\"bob@b.test/desk\"")
-        .await;
-    assert!(
-        seen.starts_with("<presence") && !seen.contains("type="),
-        "{seen}"
-    );
-
-    // And the other way round.
-    bob.send("<presence to='alice@a.test' type='subscribe' id='s3'/>")
-        .await;
-    let request = alice.read_stanza_containing("type=\"subscribe\"").await;
-    assert!(request.contains("from=\"bob@b.test\""), "{request}");
-    alice
-        .send("<presence to='bob@b.test' type='subscribed' id='s4'/>")
-        .await;
-    let seen = bob
-        .read_stanza_containing("from=\"alice@a.test/home\"")
-        .await;
-    assert!(
-        seen.starts_with("<presence") && !seen.contains("type="),
-        "{seen}"
-    );
+    subscribe_both_ways(&mut alice, &mut bob).await;
 
     // Messages both ways.
     alice
@@ -243,7 +208,7 @@ fn pair_with_certificates(
     a_names: &[&str],
     b_names: &[&str],
     b_policy: &[(&str, &str)],
-) -> ((TestServer, PathBuf), (TestServer, PathBuf)) {
+) -> (Pinned, Pinned) {
     let (a, b) = federated_pair_configs(net);
     let (a, a_cert) = ca.configure(a, "a", a_names);
     let (mut b, b_cert) = ca.configure(b, "b", b_names);
@@ -253,31 +218,6 @@ fn pair_with_certificates(
     ((start_federated(a), a_cert), (start_federated(b), b_cert))
 }
 
-/// Alice on a.test and Bob on b.test, logged in (each pinning its server's certificate).
-async fn alice_and_bob(
-    (a, a_cert): &(TestServer, PathBuf),
-    (b, b_cert): &(TestServer, PathBuf),
-) -> (RawClient, RawClient) {
-    a.add_user("alice@a.test", "alicepw");
-    b.add_user("bob@b.test", "bobpw");
-    let (alice, _) =
-        RawClient::login_standard_at(a.c2s, a_cert, "a.test", "alice", "alicepw", "home").await;
-    let (bob, _) =
-        RawClient::login_standard_at(b.c2s, b_cert, "b.test", "bob", "bobpw", "desk").await;
-    (alice, bob)
-}
-
-/// A chat message from `from` to `to`, received.
-async fn message_crosses(from: &mut RawClient, receiver: &mut RawClient, to: &str, body: &str) {
-    from.send(format!(
-        "<message to='{to}' type='chat'><body>{body}</body></message>"
-    ))
-    .await;
-    let got = receiver.read_stanza_containing(body).await;
-    assert!(got.starts_with("<message"), "{got}");
-}
-
-/// A chat message from `client` to `to` comes back as an error with `condition`.
 /// Both servers' certificates come from a CA both trust: each side offers and uses SASL
 /// EXTERNAL (XEP-0178), no dialback happens, and messages flow both ways.
 #[tokio::test]
@@ -372,8 +312,7 @@ async fn a_denied_domain_can_neither_send_nor_receive() {
     let (a, b) = federated_pair_configs(8);
     let a = start_federated(a.section("modules.s2s", "deny = [\"b.test\"]"));
     let b = start_federated(b);
-    let (a_cert, b_cert) = (a.cert_path(), b.cert_path());
-    let (a, b) = ((a, a_cert), (b, b_cert));
+    let (a, b) = (pinned(a), pinned(b));
     let (mut alice, mut bob) = alice_and_bob(&a, &b).await;
     bounces(&mut alice, "bob@b.test", "to-b", "not-allowed").await;
     bounces(&mut bob, "alice@a.test", "to-a", "remote-server-not-found").await;
@@ -389,8 +328,7 @@ async fn a_denied_domain_can_neither_send_nor_receive() {
 #[tokio::test]
 async fn two_of_our_domains_share_one_outgoing_stream() {
     let (a, b) = federated_pair(9);
-    let (a_cert, b_cert) = (a.cert_path(), b.cert_path());
-    let (a, b) = ((a, a_cert), (b, b_cert));
+    let (a, b) = (pinned(a), pinned(b));
     let (mut alice, mut bob) = alice_and_bob(&a, &b).await;
     message_crosses(&mut alice, &mut bob, "bob@b.test", "first from a.test").await;
     // Bob asks the MUC service; its answer, whatever it is, comes from conference.a.test
@@ -594,32 +532,17 @@ async fn play_b_test_answering_a_test_only(mut tcp: tokio::net::TcpStream) {
     }
 }
 
-/// slixmpp's XEP-0045 client (tests/clients/slix_muc.py) as `jid`, logged in to `server`
-/// and available.
-async fn slix_muc(server: &jabberwock_tests::TestServer, jid: &str, password: &str) -> SlixIm {
-    let mut client = SlixIm::spawn_script(
-        "slix_muc.py",
-        &format!("{jid}/slix"),
-        password,
-        server.c2s.port(),
-        &server.cert_path(),
-    );
-    client.expect_all(&["session_start"]).await;
-    client.command(r#"{"cmd": "available"}"#).await;
-    client
-}
-
 /// A user of b.test enters a room of a.test's MUC service (its domain, conference.a.test,
 /// is in b.test's map and is dialback-authenticated on a stream of its own), sees the
 /// local occupant, chats both ways and sees the local occupant leave.
 #[tokio::test]
 async fn a_remote_user_joins_a_room_and_chats_with_local_occupants() {
-    let (a, b) = federated_pair(5);
+    let (a, b) = federated_pair(14);
     a.add_user("alice@a.test", "alicepw");
     b.add_user("bob@b.test", "bobpw");
     let room = "lounge@conference.a.test";
-    let mut alice = slix_muc(&a, "alice@a.test", "alicepw").await;
-    let mut bob = slix_muc(&b, "bob@b.test", "bobpw").await;
+    let mut alice = SlixIm::available(&a, "slix_muc.py", "alice@a.test/slix", "alicepw").await;
+    let mut bob = SlixIm::available(&b, "slix_muc.py", "bob@b.test/slix", "bobpw").await;
     remote_occupant_chats(&mut alice, &mut bob, room).await;
 
     // Alice goes offline: she leaves the room, and Bob is told.

@@ -1,13 +1,18 @@
 //! Finding federation peers through DNS (RFC 6120 §3.2): SRV `_xmpp-server._tcp` targets in
 //! priority order (a dead one skipped), the A record on port 5269 when there is no SRV
 //! record, a `.` target meaning no service (and no fallback), and a domain that could not be
-//! reached not looked up again for every stanza. The nameserver is the test's own
-//! (`dns::TestDns` on a loopback address), named by `[modules.s2s] resolvers`.
+//! reached not looked up again for every stanza; `_xmpps-server._tcp` targets reached with
+//! TLS from the first byte (XEP-0368) on our direct TLS listeners. The nameserver is the
+//! test's own (`dns::TestDns` on a loopback address), named by `[modules.s2s] resolvers`.
 
 use std::net::Ipv4Addr;
 
 use jabberwock_tests::dns::TestDns;
-use jabberwock_tests::s2s::{bounces, federated_at};
+use jabberwock_tests::s2s::{
+    alice_and_bob, authenticated, bounces, federated_at, log_line, message_crosses, pinned,
+    s2s_header,
+};
+use jabberwock_tests::tls::negotiated_alpn;
 use jabberwock_tests::RawClient;
 
 /// `a.test` finds `b.test` through SRV: the first target (priority 0) refuses, the second
@@ -128,4 +133,71 @@ async fn a_dead_domain_is_not_tried_again_for_every_stanza() {
         "{}",
         dns.questions()
     );
+}
+
+/// XEP-0368 both ways: each domain publishes `_xmpps-server._tcp` (priority 0, its direct
+/// TLS port 5270) before `_xmpp-server._tcp` (priority 10, STARTTLS on 5269). Each server
+/// connects to the other's direct TLS listener with TLS from the first byte (ALPN
+/// `xmpp-server`), dialback authenticates the stream inside it, both logs say
+/// `direct_tls=true` for both directions, and messages cross both ways. The listener
+/// offers no STARTTLS inside TLS, takes only the `xmpp-server` protocol, and a plaintext
+/// header gets no stream at all.
+#[tokio::test]
+async fn xmpps_server_records_lead_to_direct_tls_both_ways() {
+    let dns = TestDns::start("127.0.44.53:0");
+    for (domain, ip) in [("a.test", 1), ("b.test", 2)] {
+        let host = format!("xmpp.{domain}.");
+        dns.srv(&format!("_xmpps-server._tcp.{domain}"), 0, 0, 5270, &host);
+        dns.srv(&format!("_xmpp-server._tcp.{domain}"), 10, 0, 5269, &host);
+        dns.a(&host, Ipv4Addr::new(127, 0, 44, ip));
+    }
+    let resolvers = format!("resolvers = [\"{}\"]", dns.addr);
+    let start = |domain: &str, ip: u8| {
+        let direct = format!("direct_tls_listen = [\"127.0.44.{ip}:5270\"]");
+        let listen = format!("127.0.44.{ip}:5269");
+        pinned(federated_at(domain, &listen, &[], &[&resolvers, &direct]))
+    };
+    let (a, b) = (start("a.test", 1), start("b.test", 2));
+    let (mut alice, mut bob) = alice_and_bob(&a, &b).await;
+    message_crosses(&mut alice, &mut bob, "bob@b.test", "direct to b").await;
+    message_crosses(&mut bob, &mut alice, "alice@a.test", "direct to a").await;
+    for (server, direction, local, remote) in [
+        (&a.0, "outgoing", "a.test", "b.test"),
+        (&b.0, "incoming", "b.test", "a.test"),
+        (&b.0, "outgoing", "b.test", "a.test"),
+        (&a.0, "incoming", "a.test", "b.test"),
+    ] {
+        let line = authenticated(direction, local, remote, "dialback");
+        log_line(server, &format!("{line} direct_tls=true"));
+        assert!(
+            !server.log_text().contains("direct_tls=false"),
+            "{}",
+            server.log_text()
+        );
+    }
+    let questions = dns.questions();
+    assert!(
+        dns.asked("_xmpps-server._tcp.b.test", "SRV") >= 1,
+        "{questions}"
+    );
+
+    let (b, b_cert) = &b;
+    let direct = b
+        .listening("s2s-direct-tls")
+        .expect("the direct TLS listener");
+    let alpn = negotiated_alpn(direct, b_cert, &[b"xmpp-server"]).await;
+    assert_eq!(alpn.expect("handshake"), Some(b"xmpp-server".to_vec()));
+    let refused = negotiated_alpn(direct, b_cert, &[b"xmpp-client"]).await;
+    assert!(refused.is_err(), "{refused:?}");
+    let mut peer = RawClient::connect_tls(direct, b_cert).await;
+    peer.send(s2s_header("x.test", "b.test")).await;
+    let features = peer.read_until("</stream:features>").await;
+    assert!(
+        features.contains("urn:xmpp:features:dialback") && !features.contains("starttls"),
+        "{features}"
+    );
+    let mut plaintext = RawClient::connect(direct).await;
+    plaintext.send(s2s_header("x.test", "b.test")).await;
+    let answer = plaintext.read_to_close().await;
+    assert!(!answer.contains("<stream"), "{answer}");
 }

@@ -4,11 +4,8 @@
 //! XEP-0048 bookmarks in it), vCards (XEP-0054) with avatar hashes in presence (XEP-0153),
 //! and contact addresses in disco (XEP-0157).
 
-use jabberwock_tests::slix::SlixIm;
+use jabberwock_tests::slix::{avatar_reaches, SlixIm};
 use jabberwock_tests::{RawClient, TestConfig, TestServer};
-
-/// A 1×1 PNG, the avatar.
-const PNG_B64: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
 
 fn spawn(server: &TestServer, jid: &str, password: &str) -> SlixIm {
     SlixIm::spawn_script(
@@ -37,18 +34,6 @@ async fn alice_and_bob_subscribed(server: &TestServer) -> (SlixIm, SlixIm) {
     ])
     .await;
     (alice, bob)
-}
-
-/// The most recent event named `event` (a command's results come before its `ok`).
-fn latest(client: &SlixIm, event: &str) -> String {
-    let needle = format!("\"event\": \"{event}\"");
-    client
-        .events
-        .iter()
-        .rev()
-        .find(|line| line.contains(&needle))
-        .cloned()
-        .unwrap_or_else(|| panic!("no {event} event in {:?}", client.events))
 }
 
 #[tokio::test]
@@ -173,32 +158,7 @@ async fn a_vcard_set_by_one_client_is_read_by_another_and_its_avatar_hash_shows_
 
     // XEP-0153: the avatar goes into the vCard, and its SHA-1 into alice's presence,
     // which slixmpp re-sends after setting it.
-    alice
-        .command(&format!(
-            r#"{{"cmd": "set_avatar", "png_b64": "{PNG_B64}"}}"#
-        ))
-        .await;
-    let hash = {
-        use base64::Engine;
-        use sha1::Digest;
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(PNG_B64)
-            .unwrap();
-        sha1::Sha1::digest(&png)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    };
-    bob.expect_all(&[
-        "\"event\": \"presence\"",
-        "\"from\": \"alice@localhost/slix\"",
-        &format!("\"photo\": \"{hash}\""),
-    ])
-    .await;
-    bob.command(r#"{"cmd": "vcard", "to": "alice@localhost"}"#)
-        .await;
-    let vcard = latest(&bob, "vcard");
-    assert!(!vcard.contains("\"photo_bytes\": 0"), "{vcard}");
+    let hash = avatar_reaches(&mut alice, "alice@localhost/slix", &mut bob).await;
     // slixmpp puts the hash into its own presence; a client that does not (a raw one
     // here) gets it put there by the server.
     let (_raw, _) =
@@ -242,7 +202,7 @@ async fn last_activity_of_a_contact_who_left_and_refused_to_strangers() {
     let last = loop {
         bob.command(r#"{"cmd": "last", "to": "alice@localhost"}"#)
             .await;
-        let line = latest(&bob, "last");
+        let line = bob.latest("last");
         if line.contains("\"status\": \"Down the rabbit hole\"") {
             break line;
         }

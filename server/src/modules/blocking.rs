@@ -1,6 +1,8 @@
 //! XEP-0191: Blocking Command. The user's blocklist (§3.2), blocking and unblocking (§3.3,
 //! §3.4, §3.5) with pushes to the resources that retrieved the list, and enforcement both
-//! ways: nothing from a blocked entity reaches the user, nothing from the user reaches it.
+//! ways: nothing from a blocked entity reaches the user, nothing from the user reaches it,
+//! whether it is on this server or another (the router hands the listeners what leaves for
+//! other servers as it hands them what arrives).
 //!
 //! **Design: one read per login, not per stanza.** Every check runs on the routing path, so
 //! an account with a bound session keeps its blocklist in memory ([`Blocklists`]), loaded
@@ -411,7 +413,9 @@ impl IqHandler for Unblock {
 }
 
 /// §3.4: unblocked contacts the user shares presence with get its current presence again,
-/// and the user's resources the contacts' presence, as if the block had never been.
+/// and the user's resources the contacts' presence, as if the block had never been: a
+/// local contact's from this server's table, another server's by a probe from the user's
+/// bare JID (RFC 6121 §4.3.1), which that server answers to the user's resources.
 async fn come_back(server: &Server, owner: &BareJid, unblocked: &[String]) {
     let entries = match server.store.roster(&account_of(owner)).await {
         Ok((_, entries)) => entries,
@@ -423,6 +427,16 @@ async fn come_back(server: &Server, owner: &BareJid, unblocked: &[String]) {
             crate::roster::share_presence(server, owner, &contact.to_bare()).await;
         }
         for contact in contacts_blocked_by(&entries, item, subscribed_to) {
+            let domain = contact.domain().as_str();
+            if server.host(domain).is_none() && server.modules.service(domain).is_none() {
+                let probe = Element::new("presence", ns::CLIENT)
+                    .with_attr("type", "probe")
+                    .with_attr("from", owner.as_str())
+                    .with_attr("to", contact.to_bare().as_str());
+                let to = Jid::from(contact.to_bare());
+                server.router.deliver_presence(server, &to, probe).await;
+                continue;
+            }
             for (full, presence) in server
                 .router
                 .table
@@ -482,13 +496,22 @@ impl Enforce {
 #[async_trait]
 impl Hook for Enforce {
     /// Nothing to enforce for accounts whose list is in memory and empty (the usual case).
-    fn quick(&self, _server: &Server, event: &mut Event<'_>) -> Option<Flow> {
+    /// Another server's entity (an IQ on its way out) has no list here.
+    fn quick(&self, server: &Server, event: &mut Event<'_>) -> Option<Flow> {
         use jabberwock_protocol::jid::bare_part;
         let empty = |jid: &str| self.0.known_empty(bare_part(jid));
         let nothing = match event {
             Event::MessageFromClient { from, .. } => empty(from.as_str()),
             Event::MessageIn { to, .. } => empty(to.as_str()),
-            Event::IqIn { from, to, .. } => empty(from.as_str()) && empty(to.as_str()),
+            Event::IqIn { from, to, .. } => {
+                empty(from.as_str()) && (!is_local(server, to) || empty(to.as_str()))
+            }
+            // Every presence copy, for our accounts and other servers' entities alike:
+            // nothing to look at when neither side's list can block it.
+            Event::PresenceIn { to, presence } => {
+                presence.attr("from").is_some_and(empty)
+                    && (!is_local(server, to) || empty(to.as_str()))
+            }
             _ => false,
         };
         nothing.then_some(Flow::Continue)
@@ -540,12 +563,14 @@ impl Hook for Enforce {
                 Flow::Continue
             }
             Event::IqIn { from, to, stanza } => {
+                let local = is_local(server, to);
                 if self
                     .0
                     .known_empty(jabberwock_protocol::jid::bare_part(from.as_str()))
-                    && self
-                        .0
-                        .known_empty(jabberwock_protocol::jid::bare_part(to.as_str()))
+                    && (!local
+                        || self
+                            .0
+                            .known_empty(jabberwock_protocol::jid::bare_part(to.as_str())))
                 {
                     return Flow::Continue;
                 }
@@ -559,10 +584,13 @@ impl Hook for Enforce {
                 } else {
                     Offline::Read
                 };
-                if self
-                    .0
-                    .owner_blocks(server, &to.to_bare(), &sender, offline)
-                    .await
+                // The recipient's list, if it is ours (an IQ for another server's entity,
+                // on its way out, is only the sender's business).
+                if local
+                    && self
+                        .0
+                        .owner_blocks(server, &to.to_bare(), &sender, offline)
+                        .await
                 {
                     // Results and errors are dropped silently.
                     return if request {
@@ -609,15 +637,19 @@ impl Hook for Enforce {
                 let Some(sender) = sender(presence) else {
                     return Flow::Continue;
                 };
-                if self
-                    .0
-                    .owner_blocks(server, &to.to_bare(), &sender, Offline::Skip)
-                    .await
+                // For one of our accounts (presence for another server's entity is on its
+                // way out: only the sender's list counts).
+                if is_local(server, to)
+                    && self
+                        .0
+                        .owner_blocks(server, &to.to_bare(), &sender, Offline::Skip)
+                        .await
                 {
                     return Flow::Handled;
                 }
-                // The user's broadcast to a contact it blocks; its unavailable still goes
-                // (§3.3: the contact sees the user go offline, and stays with that).
+                // The user's broadcast, probe answer or probe to a contact it blocks, on
+                // this server or another; its unavailable still goes (§3.3: the contact
+                // sees the user go offline, and stays with that).
                 if is_local(server, &sender)
                     && presence.attr("type") != Some("unavailable")
                     && self.outbound_blocked(server, &sender.to_bare(), to).await

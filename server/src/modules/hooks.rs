@@ -12,13 +12,17 @@
 //! - [`Event::MessageOffline`]: `router/`, a message for an account with no available
 //!   resource; the offline storage module handles it, else the sender gets
 //!   `service-unavailable`.
-//! - [`Event::IqIn`]: `router/`, a session's IQ for one of our accounts (a full JID, or the
-//!   bare JID the server answers for), before delivery or the server's answer.
+//! - [`Event::IqIn`]: `router/`, an IQ for one of our accounts (a full JID, or the bare JID
+//!   the server answers for), from a session or another server's entity, before delivery
+//!   or the server's answer; and a session's IQ for another server's entity, before
+//!   federation takes it.
 //! - [`Event::PresenceOut`]: `session/mod.rs`, a client's presence; the presence module (RFC 6121
 //!   §4, lowest priority) handles it after the others' listeners.
 //! - [`Event::PresenceIn`]: `router/` (`deliver_presence`) and the presence module's probe
-//!   answers, presence for one of our accounts before delivery,
-//!   probe answers included.
+//!   answers, presence for one of our accounts before delivery, probe answers included,
+//!   and subscription stanzas from other servers before the contact's role keeps them;
+//!   also presence for another server's entity before federation takes it (broadcasts,
+//!   probes and probe answers to remote contacts).
 //! - [`Event::InitialPresence`]: the presence module, a resource became available.
 //! - [`Event::SessionBound`], [`Event::SessionEnded`]: `session/mod.rs` (not again when XEP-0198 resumes a session on a new stream).
 //! - [`Event::StanzaToClient`]: `session/mod.rs`, a stanza the session is about to write to its

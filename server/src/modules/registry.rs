@@ -185,6 +185,83 @@ pub trait Service: Send + Sync {
     }
 }
 
+/// A registered service as the registry keeps it: [`Service`]'s promise that the handlers
+/// registered for [`Target::Service`] answer IQs to the bare domain holds whoever asks. The
+/// router looks them up itself for its own users; a remote server's user (RFC 6120 §10.3:
+/// the domain answers for itself, whatever server the asker is on) reaches the service
+/// with the IQ, and is answered here the same (XEP-0045 §6.1–§6.3: the MUC service's
+/// disco#info and disco#items).
+struct RegisteredFirst(Arc<dyn Service>);
+
+#[async_trait]
+impl Service for RegisteredFirst {
+    fn domain(&self, host: &str) -> Option<String> {
+        self.0.domain(host)
+    }
+
+    fn name(&self) -> Option<&'static str> {
+        self.0.name()
+    }
+
+    async fn receive(&self, delivery: ServiceDelivery<'_>) {
+        let Some(reply) = registered_answer(&delivery).await else {
+            return self.0.receive(delivery).await;
+        };
+        let server = delivery.server;
+        if let Ok(reply) = Stanza::from_element(reply) {
+            server.router.route_from_service(server, reply).await;
+        }
+    }
+
+    async fn start(
+        &self,
+        server: &Server,
+        host: &str,
+        domain: &str,
+    ) -> Result<(), crate::StartError> {
+        self.0.start(server, host, domain).await
+    }
+}
+
+/// The answer of the handler registered for an IQ request to the service's bare domain, if
+/// one is. The asker must be a full JID, as for IQs the server answers for a host (a
+/// remote server's own domain gets what the service says).
+async fn registered_answer(delivery: &ServiceDelivery<'_>) -> Option<Element> {
+    let ServiceDelivery {
+        server,
+        from,
+        to,
+        stanza,
+        ..
+    } = delivery;
+    if to.node().is_some() || to.resource().is_some() {
+        return None;
+    }
+    let iq_type = stanza
+        .iq_type()
+        .filter(|t| matches!(t, IqType::Get | IqType::Set))?;
+    let payload = stanza.iq_payload()?;
+    let from = from.try_as_full().ok()?;
+    let handler = server.modules.iq_handler(
+        to.domain().as_str(),
+        iq_type,
+        Target::Service,
+        payload.ns(),
+        payload.name(),
+    )?;
+    let request = IqRequest {
+        server,
+        from,
+        to,
+        stanza,
+        payload,
+    };
+    Some(match handler.handle(request).await {
+        Ok(result) => stanza.iq_result(result),
+        Err(err) => stanza.error_reply(&err),
+    })
+}
+
 /// One stanza for a [`Service`]: `from` is already checked (the session stamped it, RFC
 /// 6120 §8.1.2.1), `to` is at the service's domain.
 pub struct ServiceDelivery<'a> {
@@ -378,6 +455,7 @@ impl Registrar<'_> {
 
     /// Serves a domain beside each host this module runs on (see [`Service`]).
     pub fn service(&mut self, service: Arc<dyn Service>) {
+        let service = Arc::new(RegisteredFirst(service));
         self.registry.service_list.push((self.module, service));
     }
 

@@ -122,14 +122,21 @@ impl Router {
         };
         match destination {
             // RFC 6120 §10.4.3: another server's, if federation can reach it.
-            Destination::Remote => match server.modules.remote() {
-                Some(remote) => remote.send(server, stanza.into_element()),
-                None => self.bounce(
-                    from,
-                    &stanza,
-                    StanzaError::new(Condition::RemoteServerNotFound),
-                ),
-            },
+            Destination::Remote => {
+                match iq_on_the_way_out(server, from, &stanza).await {
+                    Flow::Continue => {}
+                    Flow::Handled => return,
+                    Flow::Refuse(err) => return self.bounce(from, &stanza, err),
+                }
+                match server.modules.remote() {
+                    Some(remote) => remote.send(server, stanza.into_element()),
+                    None => self.bounce(
+                        from,
+                        &stanza,
+                        StanzaError::new(Condition::RemoteServerNotFound),
+                    ),
+                }
+            }
             Destination::Host(to) => {
                 // Messages and presence to the server itself have no recipient (RFC 6121 §8.5.1).
                 if stanza.kind() == StanzaKind::Iq {
@@ -231,6 +238,20 @@ impl Router {
     async fn presence_from_remote(&self, server: &Server, from: &Jid, to: &Jid, stanza: Stanza) {
         use crate::roster::subscription::Kind;
         let kind = stanza.type_attr().and_then(Kind::from_presence_type);
+        if kind.is_some() {
+            // Modules see a subscription stanza for one of our accounts before the contact's
+            // server role keeps it, as they see a local user's (a blocklist drops it there).
+            let mut event = Event::PresenceIn {
+                to,
+                presence: stanza.element(),
+            };
+            if !matches!(
+                server.modules.fire(server, &mut event).await,
+                Flow::Continue
+            ) {
+                return;
+            }
+        }
         let result = match (kind, stanza.type_attr()) {
             (Some(kind), _) => {
                 let stamped = from.to_bare();
@@ -639,17 +660,28 @@ impl Router {
     /// modules' `PresenceIn` listeners (a full JID if bound, a bare JID's available
     /// resources all); a service's domain gets it through its module (joining a room is
     /// directed presence, XEP-0045 §7.2); presence for the server itself has no recipient
-    /// (§8.5.1); a remote domain's goes to federation, or nowhere without it, and presence
-    /// is never bounced for that here (the presence module answers directed presence itself).
+    /// (§8.5.1); a remote domain's goes to federation after the same listeners, or nowhere
+    /// without federation, and presence is never bounced for that here (the presence module
+    /// answers directed presence itself).
     pub async fn deliver_presence(&self, server: &Server, to: &Jid, presence: Element) {
         let domain = to.domain().as_str();
         if server.host(domain).is_none() {
             if server.modules.service(domain).is_none() {
-                match server.modules.remote() {
-                    Some(remote) => remote.send(server, presence),
-                    None => {
-                        tracing::debug!(%to, "presence for a remote domain let go: no federation")
-                    }
+                let Some(remote) = server.modules.remote() else {
+                    tracing::debug!(%to, "presence for a remote domain let go: no federation");
+                    return;
+                };
+                // Modules see presence for another server's entity as they see presence for
+                // ours (a blocklist stops the user's presence to a blocked contact there).
+                let mut event = Event::PresenceIn {
+                    to,
+                    presence: &presence,
+                };
+                if matches!(
+                    server.modules.fire(server, &mut event).await,
+                    Flow::Continue
+                ) {
+                    remote.send(server, presence);
                 }
                 return;
             }
@@ -753,6 +785,24 @@ async fn delivered(server: &Server, to: &Jid, resource: &FullJid, stanza: &Stanz
         stanza,
     };
     server.modules.fire(server, &mut event).await;
+}
+
+/// What the modules' `IqIn` listeners say of a session's IQ for another server's entity:
+/// they see it as they see one for our accounts (a blocklist refuses it there). Anything
+/// else goes on.
+async fn iq_on_the_way_out(server: &Server, from: &FullJid, stanza: &Stanza) -> Flow {
+    if stanza.kind() != StanzaKind::Iq {
+        return Flow::Continue;
+    }
+    let Some(to) = stanza.to().and_then(|to| Jid::new(to).ok()) else {
+        return Flow::Continue;
+    };
+    let mut event = Event::IqIn {
+        from,
+        to: &to,
+        stanza,
+    };
+    server.modules.fire(server, &mut event).await
 }
 
 /// The handler registered for an IQ to a service's bare domain (disco#info, or the owner's

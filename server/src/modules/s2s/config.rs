@@ -15,6 +15,9 @@ use crate::modules::config::TableError;
 pub struct S2sConfig {
     /// Where other servers connect (RFC 6120 §14.7: port 5269).
     pub listen: Vec<SocketAddr>,
+    /// Where other servers connect with TLS from the first byte (XEP-0368 direct TLS, ALPN
+    /// `xmpp-server`), found through `_xmpps-server._tcp` SRV records; none by default.
+    pub direct_tls_listen: Vec<SocketAddr>,
     /// Remote domains and the address each is reached at (`"b.test" = "127.0.0.1:5270"`),
     /// asked before DNS: a domain listed here is never looked up.
     pub peers: BTreeMap<String, String>,
@@ -80,6 +83,7 @@ impl Default for S2sConfig {
                 SocketAddr::from(([0, 0, 0, 0], 5269)),
                 SocketAddr::from(([0u16; 8], 5269)),
             ],
+            direct_tls_listen: Vec::new(),
             peers: BTreeMap::new(),
             resolvers: Vec::new(),
             retry_after: 30,

@@ -1,5 +1,6 @@
 //! The receiving side of a server-to-server stream (RFC 6120 §4, the receiving entity):
-//! our header and features, STARTTLS (asking for the peer's certificate), then SASL
+//! our header and features, STARTTLS (asking for the peer's certificate) unless TLS came
+//! first (XEP-0368 direct TLS, on `direct_tls_listen`), then SASL
 //! EXTERNAL (XEP-0178) for the header's domain when its certificate proves it, and
 //! XEP-0220 dialback for each domain the peer claims, as the domain's policy allows; only
 //! stanzas from a domain it proved, for a domain of ours, enter the router (§4.9.3.10
@@ -44,6 +45,8 @@ struct Inbound<'a> {
     sasl_done: bool,
     /// Our places in the per-domain counts, one per remote domain authenticated here.
     domain_slots: Vec<Slot<String>>,
+    /// TLS started with the connection (XEP-0368), for the log.
+    direct_tls: bool,
 }
 
 /// Serves one incoming connection until it closes, idles out or the server stops.
@@ -52,6 +55,7 @@ pub async fn serve(
     server: Arc<Server>,
     tcp: TcpStream,
     peer: SocketAddr,
+    direct_tls: bool,
     mut shutdown: ShutdownSignal,
 ) {
     let mut conn = Connection::server_to_server(Transport::Plain(tcp), peer, server.limits());
@@ -67,6 +71,9 @@ pub async fn serve(
         conn.close(Some(&refusal), server.default_host()).await;
         return;
     };
+    if direct_tls && !direct_tls_handshake(&shared, &mut conn).await {
+        return;
+    }
     let mut stream = Inbound {
         shared: &shared,
         server: &server,
@@ -77,6 +84,7 @@ pub async fn serve(
         to: String::new(),
         sasl_done: false,
         domain_slots: Vec::new(),
+        direct_tls,
     };
     let idle = shared.config.idle_timeout();
     let end = loop {
@@ -115,6 +123,29 @@ pub async fn serve(
     };
     let host = server.default_host().to_owned();
     stream.conn.close(end.as_ref(), &host).await;
+}
+
+/// XEP-0368 §3: on a direct TLS port the connection starts with the TLS handshake (ALPN
+/// `xmpp-server`, the peer's certificate asked for as after STARTTLS), and the stream
+/// follows inside it. A peer that does not complete it within `connect_timeout` (a
+/// plaintext header, silence) is let go without a word: there is no stream to write an
+/// error in.
+async fn direct_tls_handshake(shared: &Shared, conn: &mut Connection) -> bool {
+    let Some(tls) = shared.tls_in.get() else {
+        return false;
+    };
+    let limit = shared.config.connect_timeout();
+    match tokio::time::timeout(limit, conn.start_tls(tls)).await {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            tracing::info!(error = %e, "s2s direct TLS handshake failed");
+            false
+        }
+        Err(_) => {
+            tracing::info!("s2s direct TLS handshake not done within connect_timeout");
+            false
+        }
+    }
 }
 
 fn error(condition: StreamCondition, text: &str) -> StreamError {
@@ -213,7 +244,14 @@ impl Inbound<'_> {
             Ok(remote) => {
                 let local = self.to.clone();
                 self.authenticated(remote.clone(), local.clone())?;
-                log_authenticated("incoming", &local, &remote, Method::External, &self.conn);
+                log_authenticated(
+                    "incoming",
+                    &local,
+                    &remote,
+                    Method::External,
+                    &self.conn,
+                    self.direct_tls,
+                );
                 self.sasl_done = true;
                 self.send(&sasl::success(&[])).await?;
                 // RFC 6120 §6.4.6: the peer opens a new stream on the same connection.
@@ -349,7 +387,14 @@ impl Inbound<'_> {
         match asked {
             Ok(Ok(true)) => {
                 self.authenticated(remote.clone(), local.clone())?;
-                log_authenticated("incoming", &local, &remote, Method::Dialback, &self.conn);
+                log_authenticated(
+                    "incoming",
+                    &local,
+                    &remote,
+                    Method::Dialback,
+                    &self.conn,
+                    self.direct_tls,
+                );
                 self.send(&request.answer(Outcome::Valid).to_element())
                     .await
             }

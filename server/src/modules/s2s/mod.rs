@@ -26,7 +26,6 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use async_trait::async_trait;
 use jabberwock_protocol::xml::Element;
-use tokio::net::TcpListener;
 
 use super::config::TableError;
 use super::{xep, Module, Registrar, Remote, Xep};
@@ -69,7 +68,7 @@ pub(crate) struct Shared {
     /// Set at start; weak, since the server owns the module registry that owns us.
     server: OnceLock<Weak<Server>>,
     shutdown: OnceLock<ShutdownSignal>,
-    listeners: Mutex<Vec<TcpListener>>,
+    listeners: Mutex<Vec<listener::Bound>>,
     pool: pool::Pool,
     resolver: resolve::Resolver,
     /// TLS of outgoing streams (presenting our certificate) and incoming ones (asking for
@@ -162,13 +161,16 @@ impl std::fmt::Display for Method {
     }
 }
 
-/// The one line an admin reads per authenticated stream (or domain pair on it).
+/// The one line an admin reads per authenticated stream (or domain pair on it): which way,
+/// which domains, how proved, the TLS version, and whether TLS came from the first byte
+/// (XEP-0368 direct TLS) rather than by STARTTLS.
 fn log_authenticated(
     direction: &str,
     local: &str,
     remote: &str,
     method: Method,
     conn: &Connection,
+    direct_tls: bool,
 ) {
     let tls = match conn.tls_version() {
         Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
@@ -182,6 +184,7 @@ fn log_authenticated(
         %remote,
         %method,
         %tls,
+        direct_tls,
         "s2s stream authenticated"
     );
 }
@@ -202,7 +205,7 @@ impl Remote for Federation {
         let _ = shared.trust.set(trust);
         let tls_error = |e: rustls::Error| crate::StartError::Tls(e.into());
         let client = certificate::client_config(server.certificate.clone()).map_err(tls_error)?;
-        // XEP-0368 §4: a direct TLS s2s connection names its protocol in ALPN.
+        // XEP-0368 §3: a direct TLS s2s connection names its protocol in ALPN.
         let mut direct = (*client).clone();
         direct.alpn_protocols = vec![certificate::ALPN.to_vec()];
         let _ = shared.tls_out.set(tokio_rustls::TlsConnector::from(client));
@@ -211,7 +214,9 @@ impl Remote for Federation {
             .set(tokio_rustls::TlsConnector::from(Arc::new(direct)));
         let incoming = certificate::server_config(server.tls.config()).map_err(tls_error)?;
         let _ = shared.tls_in.set(tokio_rustls::TlsAcceptor::from(incoming));
-        let bound = listener::bind(&server.config, &shared.config.listen).await?;
+        let config = &shared.config;
+        let bound =
+            listener::bind(&server.config, &config.listen, &config.direct_tls_listen).await?;
         *shared.listeners.lock().unwrap_or_else(|p| p.into_inner()) = bound;
         Ok(())
     }

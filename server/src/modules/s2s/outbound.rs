@@ -1,7 +1,8 @@
 //! Our side of a server-to-server stream (RFC 6120 §4, the initiating entity): connect to
-//! the peer's address, STARTTLS (§5) with the peer's certificate checked against its
-//! domain, then SASL EXTERNAL (XEP-0178) when the peer offers it, else XEP-0220 dialback
-//! for the (local, remote) pair, as the remote domain's policy allows. Stanzas queued
+//! the peer's address, STARTTLS (§5) — or TLS at once where an `_xmpps-server._tcp` record
+//! led us (XEP-0368) — with the peer's certificate checked against its domain, then SASL
+//! EXTERNAL (XEP-0178) when the peer offers it, else XEP-0220 dialback for the (local,
+//! remote) pair, as the remote domain's policy allows. Stanzas queued
 //! meanwhile go out once it passed; another of our domains of the same host may join the
 //! stream by dialback (XEP-0220 §2.5, piggybacking); an idle stream is closed.
 
@@ -60,6 +61,8 @@ pub struct Opened {
     pub features: Element,
     /// Whether the peer's certificate proves `remote` (an unencrypted stream has none).
     pub certificate: Result<(), CertificateError>,
+    /// TLS started with the connection (XEP-0368) rather than by STARTTLS.
+    pub direct_tls: bool,
 }
 
 /// Connects to `remote` for `local`, STARTTLS included.
@@ -103,6 +106,7 @@ pub async fn open(
         stream_id,
         features,
         certificate,
+        direct_tls: found.direct_tls,
     })
 }
 
@@ -152,6 +156,7 @@ pub async fn next_element(conn: &mut Connection) -> Result<Element, OpenError> {
 struct Link {
     conn: Connection,
     stream_id: String,
+    direct_tls: bool,
 }
 
 /// Opens the pair's stream and authenticates it: SASL EXTERNAL when the peer offers it
@@ -165,7 +170,11 @@ async fn establish(shared: &Shared, server: &Server, pair: &Pair) -> Result<Link
         stream_id,
         features,
         certificate,
+        direct_tls,
     } = open(shared, server, local, remote).await?;
+    let log = |conn: &Connection, method| {
+        log_authenticated("outgoing", local, remote, method, conn, direct_tls)
+    };
     match certificate {
         Err(e) if policy.require_valid_certificate => return Err(OpenError::Certificate(e)),
         Err(e) => tracing::info!(reason = %e, "the peer's certificate does not prove its domain"),
@@ -173,8 +182,12 @@ async fn establish(shared: &Shared, server: &Server, pair: &Pair) -> Result<Link
     }
     if offers_external(&features) {
         if let Some(stream_id) = external(&mut conn, local, remote).await? {
-            log_authenticated("outgoing", local, remote, Method::External, &conn);
-            return Ok(Link { conn, stream_id });
+            log(&conn, Method::External);
+            return Ok(Link {
+                conn,
+                stream_id,
+                direct_tls,
+            });
         }
     }
     if !policy.allow_dialback {
@@ -191,8 +204,12 @@ async fn establish(shared: &Shared, server: &Server, pair: &Pair) -> Result<Link
         };
         return match outcome {
             Some(Outcome::Valid) => {
-                log_authenticated("outgoing", local, remote, Method::Dialback, &conn);
-                Ok(Link { conn, stream_id })
+                log(&conn, Method::Dialback);
+                Ok(Link {
+                    conn,
+                    stream_id,
+                    direct_tls,
+                })
             }
             _ => {
                 conn.close(None, local).await;
@@ -259,6 +276,7 @@ pub async fn run(
     let Link {
         mut conn,
         stream_id,
+        direct_tls,
     } = match established {
         Ok(Ok(link)) => link,
         Ok(Err(e)) => {
@@ -344,7 +362,7 @@ pub async fn run(
                     };
                     let waiting = pending.remove(&local).map(|(_, w)| w).unwrap_or_default();
                     if outcome == Some(Outcome::Valid) {
-                        log_authenticated("outgoing", &local, remote, Method::Dialback, &conn);
+                        log_authenticated("outgoing", &local, remote, Method::Dialback, &conn, direct_tls);
                         for stanza in waiting {
                             if conn.send(&stanza).await.is_err() {
                                 pool::bounce(&server, stanza, Condition::RemoteServerTimeout).await;
