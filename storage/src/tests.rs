@@ -633,8 +633,8 @@ async fn data_survives_reopen(h: &Harness) {
     }
     // One row per migration file (0001 accounts, 0002 rosters/offline, 0003 contact
     // index, 0004 roster version floor, 0005 private XML, vCards, blocklists, last
-    // activity, 0006 guest owners, 0007 MUC rooms).
-    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 7);
+    // activity, 0006 guest owners, 0007 MUC rooms, 0008 archives).
+    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 8);
 }
 
 /// Catches a deferred BEGIN in SQLite: upgrading a read transaction to a
@@ -1408,7 +1408,16 @@ async fn upgrade_from_first_release_keeps_accounts(h: &Harness) {
     // finds it.
     assert_eq!(store.guests_of("node").await.unwrap(), vec![alice()]);
     assert!(store.muc_rooms("localhost").await.unwrap().is_empty());
-    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 7);
+    let everything = ArchiveQuery {
+        limit: 10,
+        ..ArchiveQuery::default()
+    };
+    assert!(store
+        .archive_query(&alice(), &everything)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 8);
 }
 
 // ---- private XML, vCards, blocklists, last activity -----------------------
