@@ -16,7 +16,7 @@ pub enum MamError {
     /// The `<x/>` is no usable data form.
     #[error(transparent)]
     Form(#[from] FormError),
-    /// A form whose FORM_TYPE is not `urn:xmpp:mam:2` (§4.1).
+    /// A form whose FORM_TYPE is not `urn:xmpp:mam:2` (§4).
     #[error("unexpected FORM_TYPE {0:?}")]
     FormType(String),
     /// A field this server does not filter by (e.g. `{urn:xmpp:fulltext:0}fulltext`).
@@ -244,7 +244,7 @@ impl Prefs {
         })
     }
 
-    /// Written with both lists, empty or not (§6.1: the server says what it has).
+    /// Written with both lists, empty or not: the server says all it has.
     pub fn to_element(&self) -> Element {
         let list = |name: &str, jids: &[String]| {
             let mut list = Element::new(name, ns::MAM);

@@ -318,16 +318,68 @@ async fn a_stanza_id_claiming_the_recipients_archive_is_removed() {
     assert!(!got.contains("by=\"alice@localhost\""), "{got}");
 }
 
-/// What a raw session reads back from its own archive: the bodies, in order (one query of
-/// up to 100).
-async fn archived_bodies(client: &mut RawClient) -> Vec<String> {
+/// The id of the `<stanza-id/>` by `by` in a stanza's text, if there is one.
+fn stanza_id_by(stanza: &str, by: &str) -> Option<String> {
+    let rest = stanza.split(&format!("by=\"{by}\" id=\"")).nth(1)?;
+    rest.split('"').next().map(str::to_owned)
+}
+
+#[tokio::test]
+async fn carbons_carry_each_side_its_own_archive_id() {
+    let server = server_with(TestConfig::default());
+    let cert = server.cert_path();
+    let login = |user: &'static str, resource: &'static str| {
+        let cert = cert.clone();
+        let addr = server.c2s;
+        async move {
+            RawClient::login_standard(addr, &cert, user, &format!("{user}pw"), resource)
+                .await
+                .0
+        }
+    };
+    let mut alice_one = login("alice", "one").await;
+    let mut alice_two = login("alice", "two").await;
+    let mut bob_one = login("bob", "one").await;
+    let mut bob_two = login("bob", "two").await;
+    for c in [&mut alice_two, &mut bob_two] {
+        c.send("<iq type='set' id='carbons'><enable xmlns='urn:xmpp:carbons:2'/></iq>")
+            .await;
+        c.read_until("id=\"carbons\"").await;
+    }
+    alice_one
+        .send("<message to='bob@localhost/one' type='chat' id='c1'><body>copied</body></message>")
+        .await;
+    let delivered = bob_one.read_stanza_containing("copied").await;
+    let received = bob_two.read_stanza_containing("<received").await;
+    let sent = alice_two.read_stanza_containing("<sent").await;
+    let bobs = stanza_id_by(&delivered, "bob@localhost").expect("bob's id on his copy");
+    // The received carbon is bob's copy, with the same id.
+    assert_eq!(stanza_id_by(&received, "bob@localhost"), Some(bobs.clone()));
+    // The sent carbon has alice's own id, which never reaches bob.
+    let alices = stanza_id_by(&sent, "alice@localhost").expect("alice's id on her carbon");
+    assert_ne!(alices, bobs);
+    assert!(!delivered.contains(&alices), "{delivered}");
+    assert!(!received.contains("alice@localhost\" id"), "{received}");
+    // And it is the id of the message in alice's archive.
+    let results = raw_archive(&mut alice_one).await;
+    assert!(results.contains(&format!("id=\"{alices}\"")), "{results}");
+}
+
+/// What a raw session reads up to the `<fin/>` of one query of its own archive (up to 100
+/// results).
+async fn raw_archive(client: &mut RawClient) -> String {
     client
         .send(concat!(
             "<iq type='set' id='mam1'><query xmlns='urn:xmpp:mam:2' queryid='k'>",
             "<set xmlns='http://jabber.org/protocol/rsm'><max>100</max></set></query></iq>"
         ))
         .await;
-    let text = client.read_until("<fin").await;
+    client.read_until("<fin").await
+}
+
+/// What a raw session reads back from its own archive: the bodies, in order.
+async fn archived_bodies(client: &mut RawClient) -> Vec<String> {
+    let text = raw_archive(client).await;
     // Only the results' bodies (offline messages may come in the same read).
     text.split("<result ")
         .skip(1)

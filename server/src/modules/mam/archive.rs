@@ -44,8 +44,8 @@ fn worth_archiving(message: &Element) -> bool {
 }
 
 /// A new archive id: 96 random bits, base64url. Random rather than counted, so an id tells
-/// nobody how many messages the server archived (XEP-0359 §4 asks for ids that are
-/// unique and unpredictable); the archive's order is its own sequence (docs/archive.md).
+/// nobody how many messages the server archived (XEP-0359 asks only that they be unique
+/// and stable); the archive's order is its own sequence (docs/archive.md).
 fn new_id() -> String {
     let mut bytes = [0u8; 12];
     rand::thread_rng().fill_bytes(&mut bytes);

@@ -106,7 +106,7 @@ impl Module for Mam {
             prefs.clone(),
         );
         registry.iq(IqType::Set, Target::Account, ns::MAM, "prefs", prefs);
-        // §8 (XEP-0313) and §5 (XEP-0359): the account's own disco#info says so.
+        // Both XEPs' discovery: the account's own disco#info says so.
         for feature in [ns::MAM, ns::MAM_EXTENDED, ns::SID] {
             registry.disco_feature(Target::Account, feature);
         }
