@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use jabberwock_tests::postgres::Scratch;
 use jabberwock_tests::slix::SlixIm;
+use jabberwock_tests::tmpfs::{fill, Tmpfs};
 use jabberwock_tests::{RawClient, TestConfig, TestServer};
 use serde_json::Value;
 
@@ -438,4 +439,95 @@ async fn acknowledged_messages_survive_sigkill_on_postgres() {
     let db = Scratch::create().await;
     acknowledged_then_killed(server_with(TestConfig::default().storage(&db.url())), true).await;
     db.drop_now().await;
+}
+
+/// Sends alice's message `n` (after incrementing it) to bob, then a ping: its id, whether
+/// the server refused it, and what came back before the pong.
+async fn send(alice: &mut RawClient, n: &mut u32) -> (String, bool, String) {
+    *n += 1;
+    // A long body, so each archived message needs fresh pages.
+    let body = format!("m{n}-{}", "x".repeat(900));
+    alice
+        .send(format!(
+            "<message to='bob@localhost' type='chat' id='m{n}'><body>{body}</body></message>"
+        ))
+        .await;
+    let before = alice.until_pong(&format!("p{n}")).await;
+    (format!("m{n}"), before.contains("type=\"error\""), before)
+}
+
+/// A full disk: the message that cannot be archived is refused (`resource-constraint` to
+/// the sender) and goes nowhere, rather than being delivered unarchived; once space is
+/// back, messages go through again, and everything bob got is in his archive after a
+/// restart.
+#[tokio::test]
+async fn a_message_that_cannot_be_archived_is_refused_not_delivered() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mount = Tmpfs::mount(&dir.path().join("data"), "2m");
+    let mut server = TestServer::start_in(dir, TestConfig::default());
+    server.wait_started();
+    server.add_user("alice@localhost", "alicepw");
+    server.add_user("bob@localhost", "bobpw");
+    let cert = server.cert_path();
+    let (mut alice, _) =
+        RawClient::login_standard(server.c2s, &cert, "alice", "alicepw", "raw").await;
+    let (mut bob, _) = RawClient::login_standard(server.c2s, &cert, "bob", "bobpw", "raw").await;
+    let mut n = 0;
+    let mut delivered_ok = Vec::new();
+    for _ in 0..3 {
+        let (id, refused, _) = send(&mut alice, &mut n).await;
+        assert!(!refused);
+        delivered_ok.push(id);
+    }
+    let filler = mount.path.join("filler");
+    assert!(fill(&filler) > 0, "the filler took no space");
+    let mut refused_ids = Vec::new();
+    for _ in 0..200 {
+        let (id, refused, answer) = send(&mut alice, &mut n).await;
+        if refused {
+            assert!(answer.contains("<resource-constraint"), "{answer}");
+            refused_ids.push(id);
+            if refused_ids.len() == 5 {
+                break;
+            }
+        } else {
+            delivered_ok.push(id);
+        }
+    }
+    assert_eq!(
+        refused_ids.len(),
+        5,
+        "the full disk never refused a message"
+    );
+    std::fs::remove_file(&filler).expect("remove filler");
+    for _ in 0..3 {
+        let (id, refused, answer) = send(&mut alice, &mut n).await;
+        assert!(!refused, "after space was freed: {answer}");
+        delivered_ok.push(id);
+    }
+    // Bob got exactly the messages that were not refused.
+    let got = bob.until_pong("bob-sync").await;
+    for id in &delivered_ok {
+        assert!(got.contains(&format!("id=\"{id}\"")), "{id} not delivered");
+    }
+    for id in &refused_ids {
+        assert!(
+            !got.contains(&format!("id=\"{id}\"")),
+            "{id} delivered unarchived"
+        );
+    }
+    drop((alice, bob));
+    server.terminate();
+    server.restart();
+    let (mut bob, _) = RawClient::login_standard(server.c2s, &cert, "bob", "bobpw", "again").await;
+    let archived = raw_archive(&mut bob).await;
+    for id in &delivered_ok {
+        assert!(
+            archived.contains(&format!("<body>{id}-")),
+            "{id} not archived"
+        );
+    }
+    drop(bob);
+    drop(server);
+    drop(mount);
 }
