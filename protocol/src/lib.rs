@@ -27,6 +27,7 @@
 //! - [`forms`]: XEP-0004 data forms.
 //! - [`caps`]: XEP-0115 entity capabilities (the `<c/>` element, the verification string).
 //! - [`rsm`]: XEP-0059 result set management.
+//! - [`mam`]: XEP-0313 archive queries, results, preferences, and XEP-0359 stanza ids.
 //! - [`muc`]: XEP-0045 multi-user chat payloads (join, items, status codes, destroy,
 //!   invitations and declines).
 #![forbid(unsafe_code)]
@@ -39,6 +40,7 @@ pub mod delay;
 pub mod dialback;
 pub mod forms;
 pub mod jid;
+pub mod mam;
 pub mod muc;
 pub mod ns;
 pub mod policy;

@@ -108,3 +108,9 @@ pub const MUC_REGISTER: &str = "http://jabber.org/protocol/muc#register";
 pub const OCCUPANT_ID: &str = "urn:xmpp:occupant-id:0";
 /// XEP-0198: Stream Management (its elements and its stream feature).
 pub const SM: &str = "urn:xmpp:sm:3";
+/// XEP-0313: Message Archive Management.
+pub const MAM: &str = "urn:xmpp:mam:2";
+/// XEP-0313: the extended query fields (before-id, after-id, ids) and `<flip-page/>`.
+pub const MAM_EXTENDED: &str = "urn:xmpp:mam:2#extended";
+/// XEP-0359: Unique and Stable Stanza IDs.
+pub const SID: &str = "urn:xmpp:sid:0";

@@ -41,20 +41,28 @@ impl Sql {
 
     pub(crate) fn postgres(&self) -> &str {
         self.numbered.get_or_init(|| {
-            let mut out = String::with_capacity(self.text.len() + self.postgres_tail.len() + 8);
-            let mut n = 0;
-            for c in self.text.chars() {
-                if c == '?' {
-                    n += 1;
-                    out.push_str(&format!("${n}"));
-                } else {
-                    out.push(c);
-                }
-            }
+            let mut out = numbered(self.text);
             out.push_str(self.postgres_tail);
             out
         })
     }
+}
+
+/// A statement's text with SQLite's `?` placeholders numbered for PostgreSQL (`$1`, `$2`,
+/// …), for statements built at run time (an archive query's filters); the same rule as
+/// [`Sql`]: the texts are ours and put no `?` inside literals.
+pub(crate) fn numbered(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut n = 0;
+    for c in text.chars() {
+        if c == '?' {
+            n += 1;
+            out.push_str(&format!("${n}"));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The account a write belongs to, read inside the write's transaction (no row: NotFound).

@@ -12,6 +12,10 @@ pub enum StoreError {
     AlreadyExists,
     #[error("no such account")]
     NotFound,
+    /// An archive query named a message id its archive does not hold (XEP-0313 §4.3.2:
+    /// `item-not-found`).
+    #[error("no such archived message")]
+    UnknownArchiveId,
     #[error("unsupported database URL {0:?} (expected sqlite:… or postgres://…)")]
     UnsupportedUrl(String),
     #[error("database error: {0}")]

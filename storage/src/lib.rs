@@ -18,7 +18,9 @@
 //!   XEP-0153 photo hashes); `blocking.rs`: the [`BlockingStore`] trait (XEP-0191
 //!   blocklists); `last_activity.rs`: the [`LastActivityStore`] trait (XEP-0012);
 //!   `guest.rs`: the [`GuestStore`] trait (guest accounts tagged with their node);
-//!   `muc.rs`: [`StoredRoom`] and the [`MucStore`] trait (XEP-0045 persistent rooms).
+//!   `muc.rs`: [`StoredRoom`] and the [`MucStore`] trait (XEP-0045 persistent rooms);
+//!   `archive.rs`: [`NewArchived`], [`ArchiveQuery`] and the [`ArchiveStore`] trait
+//!   (XEP-0313 message archives, appended in batches).
 //!   Each file also holds its statements and, through a macro, its one
 //!   implementation for both backends.
 //! - `sqlite.rs`: [`SqliteStore`], the default backend; `sqlite_readers.rs`: the
@@ -36,6 +38,7 @@
 #![forbid(unsafe_code)]
 
 mod account;
+mod archive;
 mod blocking;
 mod common;
 mod error;
@@ -57,6 +60,7 @@ mod tests;
 use std::sync::Arc;
 
 pub use account::{AccountId, AccountStore, ScramCredential, ScramHash};
+pub use archive::{ArchiveQuery, ArchiveStore, ArchivedMessage, NewArchived};
 pub use blocking::BlockingStore;
 pub use error::StoreError;
 pub use guest::GuestStore;
@@ -83,6 +87,7 @@ pub trait Store:
     + LastActivityStore
     + GuestStore
     + MucStore
+    + ArchiveStore
 {
     /// The account's roster entries for an available-presence broadcast, and whether offline
     /// messages may be waiting for it (XEP-0160: they are read only then). A login reads

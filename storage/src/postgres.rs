@@ -105,6 +105,22 @@ impl PostgresStore {
         Ok(())
     }
 
+    /// A connection for a write whose sender has been told it is kept (an archive batch):
+    /// PostgreSQL's commits are durable as they are (synchronous_commit on).
+    pub(crate) async fn durable_writer(&self) -> Result<PoolConnection<Postgres>, StoreError> {
+        Ok(self.pool.acquire().await?)
+    }
+
+    /// A write transaction on a [`Self::durable_writer`] connection.
+    pub(crate) async fn begin_durable(
+        conn: &mut PoolConnection<Postgres>,
+    ) -> Result<Transaction<'_, Postgres>, StoreError> {
+        Ok(sqlx::Connection::begin(&mut **conn).await?)
+    }
+
+    /// Nothing to put back (the SQLite backend's resets its sync setting).
+    pub(crate) async fn release_durable(_conn: PoolConnection<Postgres>) {}
+
     /// A write transaction for one account's rows, and the account's id (NotFound, rolled
     /// back, when there is no such account). The account row stays locked until the end.
     pub(crate) async fn begin_account_write(
@@ -235,7 +251,7 @@ impl AccountStore for PostgresStore {
             .await?;
         // ON DELETE CASCADE removes everything the account owns (credentials, roster
         // entries and their groups, offline messages, private XML, vCard, blocklist, last
-        // activity).
+        // activity, its archive through its owner row).
         let done = sqlx::query("DELETE FROM accounts WHERE domain = $1 AND username = $2")
             .bind(&id.domain)
             .bind(&id.username)

@@ -201,6 +201,37 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// A connection for a write whose sender has been told it is kept (an archive batch):
+    /// its commits sync the WAL (synchronous=FULL), for the reason in
+    /// [`OfflineStore::store_offline`]. Give it back with [`Self::release_durable`].
+    pub(crate) async fn durable_writer(&self) -> Result<PoolConnection<Sqlite>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        sqlx::query("PRAGMA synchronous = FULL")
+            .execute(&mut *conn)
+            .await?;
+        Ok(conn)
+    }
+
+    /// A write transaction on a [`Self::durable_writer`] connection (IMMEDIATE, as
+    /// [`Self::begin_write`]).
+    pub(crate) async fn begin_durable(
+        conn: &mut PoolConnection<Sqlite>,
+    ) -> Result<Transaction<'_, Sqlite>, StoreError> {
+        Ok(conn.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// Puts a [`Self::durable_writer`] connection back to synchronous=NORMAL before it
+    /// returns to the pool, or retires it when that fails.
+    pub(crate) async fn release_durable(mut conn: PoolConnection<Sqlite>) {
+        if let Err(e) = sqlx::query("PRAGMA synchronous = NORMAL")
+            .execute(&mut *conn)
+            .await
+        {
+            tracing::warn!(error = %e, "could not restore synchronous=NORMAL");
+            conn.close_on_drop();
+        }
+    }
+
     /// A write transaction for one account's rows, and the account's id (NotFound, rolled
     /// back, when there is no such account).
     pub(crate) async fn begin_account_write(
@@ -368,7 +399,8 @@ impl AccountStore for SqliteStore {
             .await?;
         // The foreign keys' ON DELETE CASCADE removes everything the account owns with it:
         // credentials, roster entries (and through them their groups), offline messages,
-        // private XML, vCard, blocklist and last activity.
+        // private XML, vCard, blocklist, last activity and its archive (through its owner
+        // row).
         let done = sqlx::query("DELETE FROM accounts WHERE domain = ? AND username = ?")
             .bind(&id.domain)
             .bind(&id.username)

@@ -19,6 +19,7 @@ use crate::{
     ScramCredential, ScramHash, SqliteStore, Store, StoreError, StoredVcard, Subscription,
 };
 use crate::{AffiliationChange, StoredAffiliation, StoredRoom, StoredSubject};
+use crate::{ArchiveQuery, ArchivedMessage, NewArchived};
 
 /// One fresh, empty database for one test.
 struct Harness {
@@ -219,6 +220,12 @@ backend_tests!(
     muc_rooms_round_trip_per_host,
     muc_affiliation_changes_apply_in_order,
     muc_room_deletion_takes_its_affiliations,
+    archive_pages_both_ways_in_order,
+    archive_filters_by_with_time_and_ids,
+    archive_append_skips_missing_accounts_and_unknown_ids_are_errors,
+    archive_prefs_round_trip,
+    archive_expires_by_age_and_trims_per_owner,
+    archive_goes_with_the_account,
 );
 
 /// XEP-0237: a client that cached the roster of a removed account must not find its
@@ -626,8 +633,8 @@ async fn data_survives_reopen(h: &Harness) {
     }
     // One row per migration file (0001 accounts, 0002 rosters/offline, 0003 contact
     // index, 0004 roster version floor, 0005 private XML, vCards, blocklists, last
-    // activity, 0006 guest owners, 0007 MUC rooms).
-    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 7);
+    // activity, 0006 guest owners, 0007 MUC rooms, 0008 archives).
+    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 8);
 }
 
 /// Catches a deferred BEGIN in SQLite: upgrading a read transaction to a
@@ -1401,7 +1408,16 @@ async fn upgrade_from_first_release_keeps_accounts(h: &Harness) {
     // finds it.
     assert_eq!(store.guests_of("node").await.unwrap(), vec![alice()]);
     assert!(store.muc_rooms("localhost").await.unwrap().is_empty());
-    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 7);
+    let everything = ArchiveQuery {
+        limit: 10,
+        ..ArchiveQuery::default()
+    };
+    assert!(store
+        .archive_query(&alice(), &everything)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 8);
 }
 
 // ---- private XML, vCards, blocklists, last activity -----------------------
@@ -2254,4 +2270,292 @@ async fn delete_offline_handles_large_batches() {
     let left = store.offline_messages(&alice()).await.unwrap();
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].id, ids[2]);
+}
+
+/// A message of `owner`'s archive with `with` (a bare or full JID), archived at `stamp`.
+fn archived(owner: &AccountId, id: &str, with: &str, outgoing: bool, stamp: i64) -> NewArchived {
+    let (with_jid, with_resource) = with.split_once('/').unwrap_or((with, ""));
+    NewArchived {
+        owner: owner.clone(),
+        id: id.to_owned(),
+        with_jid: with_jid.to_owned(),
+        with_resource: with_resource.to_owned(),
+        outgoing,
+        stamp,
+        stanza: format!("<message id='{id}'/>"),
+    }
+}
+
+fn ids(page: &[ArchivedMessage]) -> Vec<&str> {
+    page.iter().map(|m| m.id.as_str()).collect()
+}
+
+/// Alice's archive with ten messages, m0..m9 at stamps 100..109, with bob (even) and
+/// carol (odd), received from the /phone resource for m2 and m4.
+async fn ten_messages(store: &dyn Store) -> AccountId {
+    let id = alice();
+    store.create_account(&id, &[]).await.unwrap();
+    let batch: Vec<NewArchived> = (0..10)
+        .map(|n| {
+            let with = match n {
+                2 | 4 => "bob@b.example/phone",
+                n if n % 2 == 0 => "bob@b.example",
+                _ => "carol@c.example/laptop",
+            };
+            archived(&id, &format!("m{n}"), with, n % 3 == 0, 100 + n)
+        })
+        .collect();
+    let stored = store.archive_append(&batch[..4]).await.unwrap();
+    assert_eq!(stored, vec![true; 4]);
+    store.archive_append(&batch[4..]).await.unwrap();
+    id
+}
+
+/// Bob's account with messages b1, b2, … from alice archived at `stamps`.
+async fn bob_archive(store: &dyn Store, stamps: &[i64]) -> AccountId {
+    let bob = AccountId::new("bob", "b.example");
+    store.create_account(&bob, &[]).await.unwrap();
+    let batch: Vec<NewArchived> = (1..)
+        .zip(stamps)
+        .map(|(n, stamp)| archived(&bob, &format!("b{n}"), "alice@a.example", false, *stamp))
+        .collect();
+    store.archive_append(&batch).await.unwrap();
+    bob
+}
+
+async fn archive_pages_both_ways_in_order(h: &Harness) {
+    let store = open(&h.url).await.unwrap();
+    let id = ten_messages(&*store).await;
+    let page = |after: Option<&str>, before: Option<&str>, from_end: bool| ArchiveQuery {
+        after: after.map(str::to_owned),
+        before: before.map(str::to_owned),
+        from_end,
+        limit: 4,
+        ..ArchiveQuery::default()
+    };
+    let first = store
+        .archive_query(&id, &page(None, None, false))
+        .await
+        .unwrap();
+    assert_eq!(ids(&first), ["m0", "m1", "m2", "m3"]);
+    assert_eq!(
+        (
+            first[0].with_jid.as_str(),
+            first[0].outgoing,
+            first[0].stamp
+        ),
+        ("bob@b.example", true, 100)
+    );
+    assert_eq!(first[1].stanza, "<message id='m1'/>");
+    let next = store
+        .archive_query(&id, &page(Some("m3"), None, false))
+        .await
+        .unwrap();
+    assert_eq!(ids(&next), ["m4", "m5", "m6", "m7"]);
+    let rest = store
+        .archive_query(&id, &page(Some("m7"), None, false))
+        .await
+        .unwrap();
+    assert_eq!(ids(&rest), ["m8", "m9"]);
+    // Backwards from the end, each page still oldest first.
+    let last = store
+        .archive_query(&id, &page(None, None, true))
+        .await
+        .unwrap();
+    assert_eq!(ids(&last), ["m6", "m7", "m8", "m9"]);
+    let earlier = store
+        .archive_query(&id, &page(None, Some("m6"), true))
+        .await
+        .unwrap();
+    assert_eq!(ids(&earlier), ["m2", "m3", "m4", "m5"]);
+    let between = store
+        .archive_query(&id, &page(Some("m1"), Some("m4"), false))
+        .await
+        .unwrap();
+    assert_eq!(ids(&between), ["m2", "m3"]);
+}
+
+async fn archive_filters_by_with_time_and_ids(h: &Harness) {
+    let store = open(&h.url).await.unwrap();
+    let id = ten_messages(&*store).await;
+    let all = |q: ArchiveQuery| ArchiveQuery { limit: 100, ..q };
+    let with_bob = all(ArchiveQuery {
+        with_jid: Some("bob@b.example".into()),
+        ..ArchiveQuery::default()
+    });
+    let page = store.archive_query(&id, &with_bob).await.unwrap();
+    assert_eq!(ids(&page), ["m0", "m2", "m4", "m6", "m8"]);
+    let phone = ArchiveQuery {
+        with_resource: Some("phone".into()),
+        ..with_bob.clone()
+    };
+    assert_eq!(
+        ids(&store.archive_query(&id, &phone).await.unwrap()),
+        ["m2", "m4"]
+    );
+    let window = all(ArchiveQuery {
+        start: Some(103),
+        end: Some(105),
+        ..ArchiveQuery::default()
+    });
+    assert_eq!(
+        ids(&store.archive_query(&id, &window).await.unwrap()),
+        ["m3", "m4", "m5"]
+    );
+    let last_bob = ArchiveQuery {
+        limit: 2,
+        from_end: true,
+        ..with_bob
+    };
+    assert_eq!(
+        ids(&store.archive_query(&id, &last_bob).await.unwrap()),
+        ["m6", "m8"]
+    );
+    let chosen = all(ArchiveQuery {
+        ids: Some(vec!["m7".into(), "m1".into(), "nope".into()]),
+        ..ArchiveQuery::default()
+    });
+    assert_eq!(
+        ids(&store.archive_query(&id, &chosen).await.unwrap()),
+        ["m1", "m7"]
+    );
+    let none = all(ArchiveQuery {
+        ids: Some(Vec::new()),
+        ..ArchiveQuery::default()
+    });
+    assert!(store.archive_query(&id, &none).await.unwrap().is_empty());
+}
+
+async fn archive_append_skips_missing_accounts_and_unknown_ids_are_errors(h: &Harness) {
+    let store = open(&h.url).await.unwrap();
+    let id = alice();
+    let ghost = AccountId::new("ghost", "a.example");
+    store.create_account(&id, &[]).await.unwrap();
+    let stored = store
+        .archive_append(&[
+            archived(&id, "a1", "bob@b.example", true, 1),
+            archived(&ghost, "g1", "bob@b.example", false, 1),
+            archived(&id, "a2", "bob@b.example", false, 2),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(stored, [true, false, true]);
+    let everything = ArchiveQuery {
+        limit: 10,
+        ..ArchiveQuery::default()
+    };
+    assert_eq!(
+        ids(&store.archive_query(&id, &everything).await.unwrap()),
+        ["a1", "a2"]
+    );
+    assert!(store
+        .archive_query(&ghost, &everything)
+        .await
+        .unwrap()
+        .is_empty());
+    // Another archive's id is no place in this one.
+    let bob = bob_archive(&*store, &[1]).await;
+    for (after, before) in [(Some("b1"), None), (None, Some("nope"))] {
+        let q = ArchiveQuery {
+            after: after.map(str::to_owned),
+            before: before.map(str::to_owned),
+            ..everything.clone()
+        };
+        assert!(matches!(
+            store.archive_query(&id, &q).await,
+            Err(StoreError::UnknownArchiveId)
+        ));
+    }
+    let q = ArchiveQuery {
+        after: Some("a1".into()),
+        ..everything
+    };
+    assert!(matches!(
+        store.archive_query(&ghost, &q).await,
+        Err(StoreError::UnknownArchiveId)
+    ));
+}
+
+async fn archive_prefs_round_trip(h: &Harness) {
+    let store = open(&h.url).await.unwrap();
+    let id = alice();
+    store.create_account(&id, &[]).await.unwrap();
+    assert_eq!(store.archive_prefs(&id).await.unwrap(), None);
+    store.set_archive_prefs(&id, "never").await.unwrap();
+    store
+        .set_archive_prefs(&id, "roster;bob@b.example")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.archive_prefs(&id).await.unwrap().as_deref(),
+        Some("roster;bob@b.example")
+    );
+    // Prefs set before any message: the archive that follows is the same owner's.
+    store
+        .archive_append(&[archived(&id, "a1", "bob@b.example", true, 1)])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.archive_prefs(&id).await.unwrap().as_deref(),
+        Some("roster;bob@b.example")
+    );
+    let ghost = AccountId::new("ghost", "a.example");
+    assert!(matches!(
+        store.set_archive_prefs(&ghost, "never").await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(store.archive_prefs(&ghost).await.unwrap(), None);
+}
+
+async fn archive_expires_by_age_and_trims_per_owner(h: &Harness) {
+    let store = open(&h.url).await.unwrap();
+    let id = ten_messages(&*store).await;
+    let bob = bob_archive(&*store, &[101, 120]).await;
+    // Nothing is older than the oldest message.
+    assert_eq!(store.archive_expire(100, 100).await.unwrap(), 0);
+    // Before 104: m0..m3 and b1, at most three at a time, oldest first.
+    assert_eq!(store.archive_expire(104, 3).await.unwrap(), 3);
+    assert_eq!(store.archive_expire(104, 3).await.unwrap(), 2);
+    assert_eq!(store.archive_expire(104, 3).await.unwrap(), 0);
+    let everything = ArchiveQuery {
+        limit: 100,
+        ..ArchiveQuery::default()
+    };
+    let left = store.archive_query(&id, &everything).await.unwrap();
+    assert_eq!(ids(&left), ["m4", "m5", "m6", "m7", "m8", "m9"]);
+    assert_eq!(
+        ids(&store.archive_query(&bob, &everything).await.unwrap()),
+        ["b2"]
+    );
+    // Alice keeps her newest two; two go per call.
+    assert_eq!(store.archive_trim(&id, 2, 2).await.unwrap(), 2);
+    assert_eq!(store.archive_trim(&id, 2, 2).await.unwrap(), 2);
+    assert_eq!(store.archive_trim(&id, 2, 2).await.unwrap(), 0);
+    let left = store.archive_query(&id, &everything).await.unwrap();
+    assert_eq!(ids(&left), ["m8", "m9"]);
+    assert_eq!(store.archive_trim(&bob, 2, 2).await.unwrap(), 0);
+    let ghost = AccountId::new("ghost", "a.example");
+    assert_eq!(store.archive_trim(&ghost, 0, 10).await.unwrap(), 0);
+}
+
+async fn archive_goes_with_the_account(h: &Harness) {
+    let store = open(&h.url).await.unwrap();
+    let id = ten_messages(&*store).await;
+    let bob = bob_archive(&*store, &[1]).await;
+    store.set_archive_prefs(&id, "never").await.unwrap();
+    assert!(store.remove_account(&id).await.unwrap());
+    assert_eq!(h.count("SELECT COUNT(*) FROM archive").await, 1);
+    assert_eq!(h.count("SELECT COUNT(*) FROM archive_owners").await, 1);
+    // A new account of the same name starts with an empty archive and no prefs.
+    store.create_account(&id, &[]).await.unwrap();
+    let everything = ArchiveQuery {
+        limit: 100,
+        ..ArchiveQuery::default()
+    };
+    assert!(store
+        .archive_query(&id, &everything)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(store.archive_prefs(&id).await.unwrap(), None);
 }

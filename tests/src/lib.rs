@@ -32,6 +32,7 @@ pub mod s2s;
 pub mod server;
 pub mod slix;
 pub mod tls;
+pub mod tmpfs;
 pub mod xmpp_rs;
 pub mod xmpp_ws;
 

@@ -6,71 +6,9 @@
 
 mod im_support;
 
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
 use im_support::{item_for, Peer};
+use jabberwock_tests::tmpfs::{fill, Tmpfs};
 use jabberwock_tests::{TestConfig, TestServer};
-
-/// A tmpfs mounted at a directory for the life of the guard (unmounted on drop, also when
-/// the test panics).
-struct Tmpfs {
-    path: PathBuf,
-}
-
-impl Tmpfs {
-    fn mount(path: &Path, size: &str) -> Tmpfs {
-        std::fs::create_dir_all(path).expect("mount point");
-        let out = Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0700"),
-                "tmpfs",
-            ])
-            .arg(path)
-            .output()
-            .expect("run mount");
-        assert!(
-            out.status.success(),
-            "this test mounts a tmpfs and must run as root: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Tmpfs {
-            path: path.to_owned(),
-        }
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        // Lazy: a server that outlived a failed assertion must not keep the mount around.
-        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
-        // The temp dir's own clean-up could not remove a mount point.
-        let _ = std::fs::remove_dir(&self.path);
-        if let Some(parent) = self.path.parent() {
-            let _ = std::fs::remove_dir_all(parent);
-        }
-    }
-}
-
-/// Writes zeros to `path` until the file system refuses more; returns the bytes written.
-fn fill(path: &Path) -> u64 {
-    let mut file = std::fs::File::create(path).expect("create filler");
-    let chunk = vec![0_u8; 16 * 1024];
-    let mut written = 0_u64;
-    // Bounded: the tmpfs is a few MiB.
-    for _ in 0..100_000 {
-        match file.write(&chunk) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => written += n as u64,
-        }
-    }
-    let _ = file.sync_all();
-    written
-}
 
 /// Roster set of the `n`th contact (after incrementing `n`); its JID and the answer.
 async fn set(alice: &mut Peer, n: &mut u32) -> (String, String) {

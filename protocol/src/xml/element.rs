@@ -145,15 +145,20 @@ impl Element {
         if self.get_child(name, ns).is_none() {
             return false;
         }
+        self.retain_children(|e| !e.is(name, ns));
+        true
+    }
+
+    /// Keeps only the child elements `keep` says yes to (text stays).
+    pub fn retain_children(&mut self, mut keep: impl FnMut(&Element) -> bool) {
         // Rebuilt through `push_text` so the text around a removed child merges again.
         for node in std::mem::take(&mut self.nodes) {
             match node {
-                Node::Element(e) if e.is(name, ns) => {}
+                Node::Element(e) if !keep(&e) => {}
                 Node::Element(e) => self.nodes.push(Node::Element(e)),
                 Node::Text(t) => self.push_text(t),
             }
         }
-        true
     }
 
     /// Removes all child nodes (elements and text).

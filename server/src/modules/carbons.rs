@@ -317,17 +317,7 @@ impl Module for Carbons {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn message(kind: Option<&str>, children: &[(&str, &str)]) -> Element {
-        let mut message = Element::new("message", ns::CLIENT);
-        if let Some(kind) = kind {
-            message.set_attr("type", kind);
-        }
-        for (name, namespace) in children {
-            message.push_child(Element::new(name, namespace));
-        }
-        message
-    }
+    use crate::modules::test_message as message;
 
     #[test]
     fn chat_and_normal_with_a_body_are_copied() {

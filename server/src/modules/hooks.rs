@@ -8,6 +8,10 @@
 //!   before routing.
 //! - [`Event::MessageIn`]: `router/`, a message for one of our accounts (bare or full JID)
 //!   before delivery.
+//! - [`Event::MessageAccepted`]: `router/`, a message for one of our accounts that the
+//!   `MessageIn` listeners let through, just before delivery (or offline storage); its own
+//!   copy, which listeners may change (the archive adds its XEP-0359 `<stanza-id/>`). A
+//!   stanza shared by many (a room's groupchat message) does not fire it.
 //! - [`Event::MessageDelivered`]: `router/`, after a message went to one or more resources.
 //! - [`Event::MessageOffline`]: `router/`, a message for an account with no available
 //!   resource; the offline storage module handles it, else the sender gets
@@ -73,6 +77,12 @@ pub enum Event<'a> {
         /// has no `to` of its own.
         to: &'a Jid,
         stanza: &'a Stanza,
+    },
+    MessageAccepted {
+        from: Option<&'a FullJid>,
+        /// The recipient, bare or full.
+        to: &'a Jid,
+        stanza: &'a mut Stanza,
     },
     MessageDelivered {
         to: &'a Jid,
@@ -148,6 +158,7 @@ pub enum Event<'a> {
 pub enum EventKind {
     MessageFromClient,
     MessageIn,
+    MessageAccepted,
     MessageDelivered,
     MessageOffline,
     IqIn,
@@ -170,6 +181,7 @@ impl Event<'_> {
         match self {
             Event::MessageFromClient { .. } => EventKind::MessageFromClient,
             Event::MessageIn { .. } => EventKind::MessageIn,
+            Event::MessageAccepted { .. } => EventKind::MessageAccepted,
             Event::MessageDelivered { .. } => EventKind::MessageDelivered,
             Event::MessageOffline { .. } => EventKind::MessageOffline,
             Event::IqIn { .. } => EventKind::IqIn,
@@ -191,6 +203,7 @@ impl Event<'_> {
                 from.domain().as_str()
             }
             Event::MessageIn { to, .. }
+            | Event::MessageAccepted { to, .. }
             | Event::IqIn { to, .. }
             | Event::MessageDelivered { to, .. }
             | Event::PresenceIn { to, .. } => to.domain().as_str(),

@@ -18,6 +18,7 @@ mod csi;
 pub(crate) mod disco;
 mod last;
 mod legacy_session;
+mod mam;
 mod muc;
 mod offline;
 mod ping;
@@ -136,6 +137,7 @@ pub const MODULES: &[Descriptor] = &[
     describe::<contact_addresses::ContactAddresses>(),
     describe::<private::Private>(),
     describe::<vcard::Vcard>(),
+    describe::<mam::Mam>(),
     describe::<muc::Muc>(),
     describe::<s2s::S2s>(),
 ];
@@ -143,4 +145,22 @@ pub const MODULES: &[Descriptor] = &[
 /// The module named `name`.
 pub fn find(name: &str) -> Option<&'static Descriptor> {
     MODULES.iter().find(|m| m.name == name)
+}
+
+/// A `<message/>` of `kind` (none: no `type`) with empty children of these names and
+/// namespaces: what the modules' rules about messages are tested on.
+#[cfg(test)]
+pub(crate) fn test_message(
+    kind: Option<&str>,
+    children: &[(&str, &str)],
+) -> jabberwock_protocol::xml::Element {
+    use jabberwock_protocol::xml::Element;
+    let mut message = Element::new("message", jabberwock_protocol::ns::CLIENT);
+    if let Some(kind) = kind {
+        message.set_attr("type", kind);
+    }
+    for (name, namespace) in children {
+        message.push_child(Element::new(name, namespace));
+    }
+    message
 }

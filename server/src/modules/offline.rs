@@ -24,7 +24,7 @@ const HINTS: &str = "urn:xmpp:hints";
 
 /// Payloads worth keeping for later besides `<body/>` and `<subject/>`: encrypted bodies
 /// (OMEMO legacy and current, OpenPGP for XMPP, legacy OpenPGP), which carry the text.
-const STORABLE: &[(&str, &str)] = &[
+pub(super) const STORABLE: &[(&str, &str)] = &[
     ("encrypted", "eu.siacs.conversations.axolotl"),
     ("encrypted", "urn:xmpp:omemo:2"),
     ("openpgp", "urn:xmpp:openpgp:0"),

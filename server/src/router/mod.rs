@@ -393,6 +393,23 @@ impl Router {
             Flow::Handled => return,
             Flow::Refuse(err) => return self.bounce_to(server, back, &stanza, err).await,
         }
+        // A message let through: listeners may change it before it is delivered or kept
+        // (the archive stores it and marks it with its id, XEP-0359).
+        let mut stanza = stanza;
+        if stanza.kind() == StanzaKind::Message
+            && server.modules.listens(EventKind::MessageAccepted)
+        {
+            let mut event = Event::MessageAccepted {
+                from,
+                to,
+                stanza: &mut stanza,
+            };
+            match server.modules.fire(server, &mut event).await {
+                Flow::Continue => {}
+                Flow::Handled => return,
+                Flow::Refuse(err) => return self.bounce_to(server, back, &stanza, err).await,
+            }
+        }
         match to.try_as_full() {
             Ok(full) => self.to_full(server, back, full, stanza).await,
             Err(_) => self.to_bare(server, back, to, stanza).await,

@@ -1,0 +1,227 @@
+//! What is archived, and when: a message an account sends (from its session, before it is
+//! routed) and one it receives (once the router let it through, before delivery or
+//! offline storage), each in that account's archive, once. The copy the recipient gets
+//! carries the archive's XEP-0359 `<stanza-id/>`; the sender's id goes only into its own
+//! sent carbons (and its archive's query results).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use jabberwock_protocol::jid::{BareJid, Jid};
+use jabberwock_protocol::mam::{stanza_id, strip_stanza_ids};
+use jabberwock_protocol::ns;
+use jabberwock_protocol::stanza::{Stanza, StanzaError};
+use jabberwock_protocol::xml::Element;
+use jabberwock_storage::NewArchived;
+use rand::RngCore as _;
+
+use super::prefs::shall_archive;
+use super::State;
+use crate::accounts::account_of;
+use crate::modules::offline::STORABLE;
+use crate::modules::{Event, Flow, Hook};
+use crate::server::Server;
+
+/// XEP-0313 §5 (with XEP-0334) for user archives: chat and normal messages with something
+/// to read or decrypt. Not groupchat (a room keeps its own archive), headlines (ephemeral)
+/// or errors; not chat states or receipts alone; never a message hinted `<no-store/>` or
+/// `<no-permanent-store/>`, always one hinted `<store/>`.
+fn worth_archiving(message: &Element) -> bool {
+    if !matches!(message.attr("type").unwrap_or("normal"), "chat" | "normal") {
+        return false;
+    }
+    if message.get_child("no-store", ns::HINTS).is_some()
+        || message.get_child("no-permanent-store", ns::HINTS).is_some()
+    {
+        return false;
+    }
+    message.get_child("store", ns::HINTS).is_some()
+        || message.get_child("body", ns::CLIENT).is_some()
+        || STORABLE
+            .iter()
+            .any(|(name, ns)| message.get_child(name, ns).is_some())
+}
+
+/// A new archive id: 96 random bits, base64url. Random rather than counted, so an id tells
+/// nobody how many messages the server archived (XEP-0359 asks only that they be unique
+/// and stable); the archive's order is its own sequence (docs/archive.md).
+fn new_id() -> String {
+    let mut bytes = [0u8; 12];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Archives `message` for `owner` with `with`, if the owner's preferences say so, and
+/// waits until it is durable: the id it got, or None (not archived).
+async fn archive(
+    server: &Server,
+    state: &State,
+    owner: &BareJid,
+    with: &Jid,
+    outgoing: bool,
+    message: &Element,
+) -> Result<Option<String>, StanzaError> {
+    let with_bare = with.to_bare();
+    if !shall_archive(server, state, owner, with_bare.as_str()).await? {
+        return Ok(None);
+    }
+    let id = new_id();
+    let entry = NewArchived {
+        owner: account_of(owner),
+        id: id.clone(),
+        with_jid: with_bare.to_string(),
+        with_resource: with
+            .resource()
+            .map(|r| r.as_str().to_owned())
+            .unwrap_or_default(),
+        outgoing,
+        // The writer stamps the batch.
+        stamp: 0,
+        stanza: String::from_utf8_lossy(&message.to_bytes(ns::CLIENT)).into_owned(),
+    };
+    let stored = state.writer.append(server, entry).await?;
+    Ok(stored.then_some(id))
+}
+
+/// [`archive`], then the message carries its id in `owner`'s archive; a failed write is
+/// the sender's error.
+async fn archive_and_mark(
+    server: &Server,
+    state: &State,
+    owner: &BareJid,
+    with: &Jid,
+    outgoing: bool,
+    stanza: &mut Stanza,
+) -> Flow {
+    match archive(server, state, owner, with, outgoing, stanza.element()).await {
+        Ok(Some(id)) => {
+            stanza
+                .element_mut()
+                .push_child(stanza_id(owner.as_str(), &id));
+            Flow::Continue
+        }
+        Ok(None) => Flow::Continue,
+        Err(err) => Flow::Refuse(err),
+    }
+}
+
+/// XEP-0359 §3: a `<stanza-id/>` that claims to be by `owner` (or by its server) was not
+/// put there by either: removed.
+fn strip_spoofed(stanza: &mut Stanza, owner: &BareJid) {
+    let claims = [owner.as_str(), owner.domain().as_str()];
+    if strip_stanza_ids(stanza.element_mut(), &claims) {
+        tracing::debug!(%owner, "removed a stanza-id claiming to be ours");
+    }
+}
+
+/// The sender's side: a message from one of our sessions, in the sender's archive.
+pub(super) struct Sent(pub(super) Arc<State>);
+
+#[async_trait]
+impl Hook for Sent {
+    async fn on(&self, server: &Server, event: &mut Event<'_>) -> Flow {
+        let Event::MessageFromClient { from, stanza } = event else {
+            return Flow::Continue;
+        };
+        let owner = from.to_bare();
+        strip_spoofed(stanza, &owner);
+        if !worth_archiving(stanza.element()) {
+            return Flow::Continue;
+        }
+        let to = match stanza.to().map(Jid::new) {
+            None => Jid::from(owner.clone()),
+            Some(Ok(to)) => to,
+            // The router answers jid-malformed.
+            Some(Err(_)) => return Flow::Continue,
+        };
+        // To the sender's own account: archived once, on arrival.
+        if to.to_bare() == owner {
+            return Flow::Continue;
+        }
+        // The id goes in for the sent carbons (XEP-0280 copies the message after this);
+        // `SentIdOff` takes it off again before the message leaves.
+        archive_and_mark(server, &self.0, &owner, &to, true, stanza).await
+    }
+}
+
+/// After carbons: the sender's archive id is the sender's business, not the recipient's.
+pub(super) struct SentIdOff;
+
+#[async_trait]
+impl Hook for SentIdOff {
+    fn quick(&self, _server: &Server, event: &mut Event<'_>) -> Option<Flow> {
+        if let Event::MessageFromClient { from, stanza } = event {
+            let owner = jabberwock_protocol::jid::bare_part(from.as_str());
+            strip_stanza_ids(stanza.element_mut(), &[owner]);
+        }
+        Some(Flow::Continue)
+    }
+
+    async fn on(&self, server: &Server, event: &mut Event<'_>) -> Flow {
+        self.quick(server, event).unwrap_or(Flow::Continue)
+    }
+}
+
+/// The recipient's side: a message for one of our accounts, in the recipient's archive,
+/// delivered (or kept offline) with the archive's id.
+pub(super) struct Received(pub(super) Arc<State>);
+
+#[async_trait]
+impl Hook for Received {
+    async fn on(&self, server: &Server, event: &mut Event<'_>) -> Flow {
+        let Event::MessageAccepted { to, stanza, .. } = event else {
+            return Flow::Continue;
+        };
+        let owner = to.to_bare();
+        strip_spoofed(stanza, &owner);
+        if !worth_archiving(stanza.element()) {
+            return Flow::Continue;
+        }
+        let Some(with) = stanza.from().and_then(|f| Jid::new(f).ok()) else {
+            return Flow::Continue;
+        };
+        archive_and_mark(server, &self.0, &owner, &with, false, stanza).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::modules::test_message as message;
+
+    #[test]
+    fn chat_and_normal_with_something_to_read_are_archived() {
+        let body = ("body", ns::CLIENT);
+        assert!(worth_archiving(&message(Some("chat"), &[body])));
+        assert!(worth_archiving(&message(None, &[body])));
+        assert!(worth_archiving(&message(
+            Some("chat"),
+            &[("encrypted", "eu.siacs.conversations.axolotl")]
+        )));
+        assert!(worth_archiving(&message(
+            Some("chat"),
+            &[("store", ns::HINTS)]
+        )));
+        for kind in ["groupchat", "headline", "error"] {
+            assert!(!worth_archiving(&message(Some(kind), &[body])), "{kind}");
+        }
+        assert!(!worth_archiving(&message(
+            Some("chat"),
+            &[("active", "http://jabber.org/protocol/chatstates")]
+        )));
+        for hint in ["no-store", "no-permanent-store"] {
+            assert!(!worth_archiving(&message(
+                Some("chat"),
+                &[body, (hint, ns::HINTS)]
+            )));
+        }
+    }
+
+    #[test]
+    fn ids_are_distinct_and_opaque() {
+        let a = new_id();
+        assert_eq!(a.len(), 16);
+        assert_ne!(a, new_id());
+    }
+}

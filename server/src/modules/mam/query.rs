@@ -1,0 +1,145 @@
+//! XEP-0313 §4 queries: a page of the account's archive, filtered by the form and paged by
+//! XEP-0059, sent as one `<message/>` per archived message to the session that asked,
+//! then the IQ result with `<fin/>`. A `type='get'` query answers with the form.
+//!
+//! The result messages go through the asking session's inbox before the handler returns,
+//! and the router puts the IQ result behind them in the same inbox, so the client reads
+//! every result before the `<fin/>`. The session cannot drain its inbox while its own IQ
+//! is being answered, so a page is capped at [`MAX_PAGE`], well below the inbox's depth.
+
+use async_trait::async_trait;
+use jabberwock_protocol::jid::Jid;
+use jabberwock_protocol::mam::{fin, query_form, result, MamError, MamQuery};
+use jabberwock_protocol::ns;
+use jabberwock_protocol::rsm::{Before, SetResult};
+use jabberwock_protocol::stanza::{Condition, IqType, StanzaError};
+use jabberwock_protocol::xml::{parse_stanza, Element};
+use jabberwock_storage::{ArchiveQuery, StoreError};
+
+use crate::accounts::account_of;
+use crate::error::store_to_stanza_error;
+use crate::modules::{IqHandler, IqRequest};
+
+/// Messages in a page when the client names no `<max/>`.
+const DEFAULT_MAX: usize = 50;
+
+/// The most messages in a page (a larger `<max/>` gets this many; `complete` tells the
+/// client there is more). Below the session inbox's 256 with room to spare for what
+/// arrives for the session meanwhile.
+const MAX_PAGE: usize = 100;
+
+pub(super) struct Query;
+
+fn bad_query(error: MamError) -> StanzaError {
+    let condition = match error {
+        MamError::UnsupportedField(_) => Condition::FeatureNotImplemented,
+        _ => Condition::BadRequest,
+    };
+    StanzaError::with_text(condition, error.to_string())
+}
+
+/// The store's query for a client's: RSM `<after/>`/`<before/>` page within what the
+/// form's fields select (the RSM ids take the place of after-id/before-id when both are
+/// given); `from_end` for `<before/>`, empty or not.
+fn archive_query(query: &MamQuery, max: usize) -> Result<ArchiveQuery, StanzaError> {
+    let (with_jid, with_resource) = match &query.with {
+        Some(with) => {
+            let jid = Jid::new(with).map_err(|_| StanzaError::new(Condition::JidMalformed))?;
+            let resource = jid.resource().map(|r| r.as_str().to_owned());
+            (Some(jid.to_bare().to_string()), resource)
+        }
+        None => (None, None),
+    };
+    let set = query.set.clone().unwrap_or_default();
+    let before = match &set.before {
+        Some(Before::Uid(id)) => Some(id.clone()),
+        _ => query.before_id.clone(),
+    };
+    Ok(ArchiveQuery {
+        with_jid,
+        with_resource,
+        start: query.start,
+        end: query.end,
+        after: set.after.clone().or_else(|| query.after_id.clone()),
+        before,
+        ids: query.ids.clone(),
+        from_end: set.before.is_some(),
+        // One more than the page: whether it exists says whether the page is complete.
+        limit: max + 1,
+    })
+}
+
+#[async_trait]
+impl IqHandler for Query {
+    async fn handle(&self, request: IqRequest<'_>) -> Result<Option<Element>, StanzaError> {
+        let owner = request.to.to_bare();
+        // A user archive answers its own account only (§3.4: other entities have no
+        // access to it).
+        if owner != request.from.to_bare() {
+            return Err(StanzaError::new(Condition::Forbidden));
+        }
+        if request.stanza.iq_type() == Some(IqType::Get) {
+            return Ok(Some(query_form()));
+        }
+        let query = MamQuery::parse(request.payload).map_err(bad_query)?;
+        let set = query.set.clone().unwrap_or_default();
+        if set.index.is_some() {
+            // XEP-0059 §2.6 paging by index is optional, and not offered here.
+            return Err(StanzaError::new(Condition::FeatureNotImplemented));
+        }
+        let max = set.max.unwrap_or(DEFAULT_MAX).min(MAX_PAGE);
+        let wanted = archive_query(&query, max)?;
+        let server = request.server;
+        let mut page = server
+            .store
+            .archive_query(&account_of(&owner), &wanted)
+            .await
+            .map_err(|e| match e {
+                // An after/before id the archive does not hold.
+                StoreError::UnknownArchiveId => StanzaError::new(Condition::ItemNotFound),
+                e => store_to_stanza_error(e),
+            })?;
+        // The extra message, if there was one, belongs to the next page (the one before,
+        // when paging from the end).
+        let more = page.len() > max;
+        if more {
+            if wanted.from_end {
+                page.remove(0);
+            } else {
+                page.truncate(max);
+            }
+        }
+        let mut results = Vec::with_capacity(page.len());
+        for archived in &page {
+            let Ok(original) = parse_stanza(archived.stanza.as_bytes()) else {
+                tracing::warn!(id = %archived.id, "skipping an unreadable archived message");
+                continue;
+            };
+            let wrapped = result(
+                query.queryid.as_deref(),
+                &archived.id,
+                archived.stamp,
+                original,
+            );
+            results.push(
+                Element::new("message", ns::CLIENT)
+                    .with_attr("from", owner.as_str())
+                    .with_attr("to", request.from.as_str())
+                    .with_child(wrapped),
+            );
+        }
+        if query.flip_page {
+            results.reverse();
+        }
+        for message in results {
+            server.router.reply(request.from, message);
+        }
+        let set = SetResult {
+            first: page.first().map(|m| (m.id.clone(), None)),
+            last: page.last().map(|m| m.id.clone()),
+            count: None,
+        };
+        // Complete: nothing further in the direction of paging.
+        Ok(Some(fin(!more, &set)))
+    }
+}

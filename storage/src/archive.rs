@@ -1,0 +1,433 @@
+//! Message archives (XEP-0313): [`NewArchived`], [`ArchivedMessage`], [`ArchiveQuery`], the
+//! [`ArchiveStore`] trait, its statements, and its one implementation for both backends.
+//!
+//! The tables (migration 0008) keep an owner per archive (`archive_owners`: an account's
+//! bare JID today, a room's later) and the messages of each in the order they were
+//! appended (`seq`); clients name messages by an opaque id the server chose, never by
+//! `seq`.
+
+use std::collections::HashMap;
+
+use crate::common::{numbered, Sql};
+use crate::{AccountId, PostgresStore, SqliteStore, StoreError};
+
+/// One message to append to an account's archive.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewArchived {
+    pub owner: AccountId,
+    /// The opaque id the server chose (unique within the owner's archive).
+    pub id: String,
+    /// The other party's bare JID, and its resource (empty when it had none).
+    pub with_jid: String,
+    pub with_resource: String,
+    /// The owner sent it (else received it).
+    pub outgoing: bool,
+    /// Unix seconds.
+    pub stamp: i64,
+    pub stanza: String,
+}
+
+/// One archived message as a query returns it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArchivedMessage {
+    pub id: String,
+    pub with_jid: String,
+    pub outgoing: bool,
+    /// Unix seconds.
+    pub stamp: i64,
+    pub stanza: String,
+}
+
+/// Which messages of an archive a query wants. Every filter narrows; the page is the
+/// first `limit` matching messages in archive order, or the last `limit` with
+/// `from_end`, returned oldest first either way.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ArchiveQuery {
+    /// The other party's bare JID, and with `with_resource` only that resource.
+    pub with_jid: Option<String>,
+    pub with_resource: Option<String>,
+    /// Archived at or after / at or before (Unix seconds).
+    pub start: Option<i64>,
+    pub end: Option<i64>,
+    /// Strictly after / before the message with this id (an unknown id is
+    /// [`StoreError::UnknownArchiveId`]).
+    pub after: Option<String>,
+    pub before: Option<String>,
+    /// Only messages with one of these ids.
+    pub ids: Option<Vec<String>>,
+    pub from_end: bool,
+    pub limit: usize,
+}
+
+/// The archives of accounts.
+///
+/// Reads of a missing account (or one that never archived anything) find nothing; appends
+/// for it store nothing for that message.
+#[async_trait::async_trait]
+pub trait ArchiveStore: Send + Sync {
+    /// Appends the messages in one transaction, durable when it returns (SQLite syncs this
+    /// commit, as an offline message's), in the given order. Says per message whether it
+    /// was stored: false when its owner is no account.
+    async fn archive_append(&self, messages: &[NewArchived]) -> Result<Vec<bool>, StoreError>;
+
+    /// One page of the owner's archive (see [`ArchiveQuery`]), oldest first.
+    async fn archive_query(
+        &self,
+        owner: &AccountId,
+        query: &ArchiveQuery,
+    ) -> Result<Vec<ArchivedMessage>, StoreError>;
+
+    /// The owner's preferences as the server serialised them; None: never set.
+    async fn archive_prefs(&self, owner: &AccountId) -> Result<Option<String>, StoreError>;
+
+    /// Replaces the owner's preferences. NotFound if the account doesn't exist.
+    async fn set_archive_prefs(&self, owner: &AccountId, prefs: &str) -> Result<(), StoreError>;
+
+    /// Removes at most `limit` messages archived before `stamp`, oldest first, from every
+    /// archive; returns how many went.
+    async fn archive_expire(&self, stamp: i64, limit: u64) -> Result<u64, StoreError>;
+
+    /// Removes at most `limit` of the owner's oldest messages beyond its newest `keep`;
+    /// returns how many went.
+    async fn archive_trim(
+        &self,
+        owner: &AccountId,
+        keep: u64,
+        limit: u64,
+    ) -> Result<u64, StoreError>;
+}
+
+/// The owner row of an account's archive.
+static OWNER_OF_ACCOUNT: Sql = Sql::new(
+    "SELECT o.id FROM archive_owners o JOIN accounts a ON a.id = o.account_id \
+     WHERE a.domain = ? AND a.username = ?",
+);
+
+/// Creates it (nothing when the account is missing, or another writer just did).
+static NEW_OWNER: Sql = Sql::new(
+    "INSERT INTO archive_owners (jid, account_id) SELECT ?, id FROM accounts \
+     WHERE domain = ? AND username = ? ON CONFLICT (jid) DO NOTHING",
+);
+
+static APPEND: Sql = Sql::new(
+    "INSERT INTO archive (owner_id, id, with_jid, with_resource, outgoing, stamp, stanza) \
+     VALUES (?, ?, ?, ?, ?, ?, ?)",
+);
+
+static PLACE_OF: Sql = Sql::new("SELECT seq FROM archive WHERE owner_id = ? AND id = ?");
+
+static PREFS: Sql = Sql::new(
+    "SELECT o.prefs FROM archive_owners o JOIN accounts a ON a.id = o.account_id \
+     WHERE a.domain = ? AND a.username = ?",
+);
+
+static SET_PREFS: Sql = Sql::new("UPDATE archive_owners SET prefs = ? WHERE id = ?");
+
+/// The oldest message of all: expiry has nothing to do while it is young enough, which
+/// spares a scan of the whole table at every tick.
+static OLDEST_STAMP: Sql = Sql::new("SELECT stamp FROM archive ORDER BY seq LIMIT 1");
+
+/// Rows are appended in time order, so the ones to expire are at the start of `seq`.
+static EXPIRE: Sql = Sql::new(
+    "DELETE FROM archive WHERE seq IN \
+     (SELECT seq FROM archive WHERE stamp < ? ORDER BY seq LIMIT ?)",
+);
+
+/// The owner's rows up to its `keep + 1`-th newest, oldest first.
+static TRIM: Sql = Sql::new(
+    "DELETE FROM archive WHERE seq IN (SELECT seq FROM archive WHERE owner_id = ? AND seq <= \
+     (SELECT seq FROM archive WHERE owner_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?) \
+     ORDER BY seq LIMIT ?)",
+);
+
+/// An archive row as queries read it: id, with_jid, outgoing, stamp, stanza.
+type ArchiveRow = (String, String, bool, i64, String);
+
+/// A bound value of a statement built at run time.
+enum Value {
+    Int(i64),
+    Text(String),
+}
+
+/// The text (with `?` placeholders) and values of one page's query, the places of the
+/// after/before ids already resolved.
+fn page_statement(
+    owner_id: i64,
+    query: &ArchiveQuery,
+    after: Option<i64>,
+    before: Option<i64>,
+) -> (String, Vec<Value>) {
+    let mut sql = String::from(
+        "SELECT id, with_jid, outgoing, stamp, stanza FROM archive WHERE owner_id = ?",
+    );
+    let mut values = vec![Value::Int(owner_id)];
+    let mut and = |clause: &str, value: Value| {
+        sql.push_str(clause);
+        values.push(value);
+    };
+    if let Some(with) = &query.with_jid {
+        and(" AND with_jid = ?", Value::Text(with.clone()));
+    }
+    if let Some(resource) = &query.with_resource {
+        and(" AND with_resource = ?", Value::Text(resource.clone()));
+    }
+    if let Some(start) = query.start {
+        and(" AND stamp >= ?", Value::Int(start));
+    }
+    if let Some(end) = query.end {
+        and(" AND stamp <= ?", Value::Int(end));
+    }
+    if let Some(after) = after {
+        and(" AND seq > ?", Value::Int(after));
+    }
+    if let Some(before) = before {
+        and(" AND seq < ?", Value::Int(before));
+    }
+    if let Some(ids) = &query.ids {
+        sql.push_str(" AND id IN (");
+        for (n, id) in ids.iter().enumerate() {
+            sql.push_str(if n == 0 { "?" } else { ", ?" });
+            values.push(Value::Text(id.clone()));
+        }
+        // An empty list matches nothing (and `IN ()` is no valid SQL).
+        if ids.is_empty() {
+            sql.push_str("NULL");
+        }
+        sql.push(')');
+    }
+    sql.push_str(if query.from_end {
+        " ORDER BY seq DESC LIMIT ?"
+    } else {
+        " ORDER BY seq LIMIT ?"
+    });
+    values.push(Value::Int(i64::try_from(query.limit).unwrap_or(i64::MAX)));
+    (sql, values)
+}
+
+fn message_from_row((id, with_jid, outgoing, stamp, stanza): ArchiveRow) -> ArchivedMessage {
+    ArchivedMessage {
+        id,
+        with_jid,
+        outgoing,
+        stamp,
+        stanza,
+    }
+}
+
+fn owner_jid(owner: &AccountId) -> String {
+    format!("{}@{}", owner.username, owner.domain)
+}
+
+fn limit_value(limit: u64) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+/// [`ArchiveStore`] for a backend: `$dialect` names the statements' text (`sqlite` or
+/// `postgres`); the store provides `reader()`, `begin_write()`, `durable_writer()`,
+/// `begin_durable()` and `release_durable()`.
+macro_rules! archive_store {
+    ($store:ty, $dialect:ident, $conn:ty) => {
+        impl $store {
+            /// The archive owner row of an account, created on first use; None when there
+            /// is no such account.
+            async fn archive_owner(
+                conn: &mut $conn,
+                owner: &AccountId,
+            ) -> Result<Option<i64>, StoreError> {
+                let found: Option<i64> = sqlx::query_scalar(OWNER_OF_ACCOUNT.$dialect())
+                    .bind(&owner.domain)
+                    .bind(&owner.username)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                if found.is_some() {
+                    return Ok(found);
+                }
+                sqlx::query(NEW_OWNER.$dialect())
+                    .bind(owner_jid(owner))
+                    .bind(&owner.domain)
+                    .bind(&owner.username)
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(sqlx::query_scalar(OWNER_OF_ACCOUNT.$dialect())
+                    .bind(&owner.domain)
+                    .bind(&owner.username)
+                    .fetch_optional(&mut *conn)
+                    .await?)
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl ArchiveStore for $store {
+            async fn archive_append(
+                &self,
+                messages: &[NewArchived],
+            ) -> Result<Vec<bool>, StoreError> {
+                let mut conn = self.durable_writer().await?;
+                let result = async {
+                    let mut tx = Self::begin_durable(&mut conn).await?;
+                    let mut owners: HashMap<&AccountId, Option<i64>> = HashMap::new();
+                    let mut stored = Vec::with_capacity(messages.len());
+                    for message in messages {
+                        let owner_id = match owners.get(&message.owner) {
+                            Some(known) => *known,
+                            None => {
+                                let id = Self::archive_owner(&mut *tx, &message.owner).await?;
+                                owners.insert(&message.owner, id);
+                                id
+                            }
+                        };
+                        let Some(owner_id) = owner_id else {
+                            stored.push(false);
+                            continue;
+                        };
+                        sqlx::query(APPEND.$dialect())
+                            .bind(owner_id)
+                            .bind(&message.id)
+                            .bind(&message.with_jid)
+                            .bind(&message.with_resource)
+                            .bind(message.outgoing)
+                            .bind(message.stamp)
+                            .bind(&message.stanza)
+                            .execute(&mut *tx)
+                            .await?;
+                        stored.push(true);
+                    }
+                    tx.commit().await?;
+                    Ok::<_, StoreError>(stored)
+                }
+                .await;
+                Self::release_durable(conn).await;
+                result
+            }
+
+            async fn archive_query(
+                &self,
+                owner: &AccountId,
+                query: &ArchiveQuery,
+            ) -> Result<Vec<ArchivedMessage>, StoreError> {
+                let mut conn = self.reader().await?;
+                let owner_id: Option<i64> = sqlx::query_scalar(OWNER_OF_ACCOUNT.$dialect())
+                    .bind(&owner.domain)
+                    .bind(&owner.username)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                let Some(owner_id) = owner_id else {
+                    // Nothing archived yet: no id can be known either.
+                    if query.after.is_some() || query.before.is_some() {
+                        return Err(StoreError::UnknownArchiveId);
+                    }
+                    return Ok(Vec::new());
+                };
+                let mut places = [None, None];
+                for (place, id) in places.iter_mut().zip([&query.after, &query.before]) {
+                    if let Some(id) = id {
+                        let seq: Option<i64> = sqlx::query_scalar(PLACE_OF.$dialect())
+                            .bind(owner_id)
+                            .bind(id)
+                            .fetch_optional(&mut *conn)
+                            .await?;
+                        *place = Some(seq.ok_or(StoreError::UnknownArchiveId)?);
+                    }
+                }
+                let (text, values) = page_statement(owner_id, query, places[0], places[1]);
+                let text = archive_store!(@text $dialect, text);
+                let mut statement = sqlx::query_as::<_, ArchiveRow>(&text);
+                for value in values {
+                    statement = match value {
+                        Value::Int(n) => statement.bind(n),
+                        Value::Text(s) => statement.bind(s),
+                    };
+                }
+                let rows = statement.fetch_all(&mut *conn).await?;
+                let mut page: Vec<ArchivedMessage> =
+                    rows.into_iter().map(message_from_row).collect();
+                if query.from_end {
+                    page.reverse();
+                }
+                Ok(page)
+            }
+
+            async fn archive_prefs(
+                &self,
+                owner: &AccountId,
+            ) -> Result<Option<String>, StoreError> {
+                let prefs: Option<Option<String>> = sqlx::query_scalar(PREFS.$dialect())
+                    .bind(&owner.domain)
+                    .bind(&owner.username)
+                    .fetch_optional(&mut *self.reader().await?)
+                    .await?;
+                Ok(prefs.flatten())
+            }
+
+            async fn set_archive_prefs(
+                &self,
+                owner: &AccountId,
+                prefs: &str,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.begin_write().await?;
+                let owner_id = Self::archive_owner(&mut *tx, owner)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                sqlx::query(SET_PREFS.$dialect())
+                    .bind(prefs)
+                    .bind(owner_id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn archive_expire(&self, stamp: i64, limit: u64) -> Result<u64, StoreError> {
+                let oldest: Option<i64> = sqlx::query_scalar(OLDEST_STAMP.$dialect())
+                    .fetch_optional(&mut *self.reader().await?)
+                    .await?;
+                if oldest.is_none_or(|oldest| oldest >= stamp) {
+                    return Ok(0);
+                }
+                let mut tx = self.begin_write().await?;
+                let done = sqlx::query(EXPIRE.$dialect())
+                    .bind(stamp)
+                    .bind(limit_value(limit))
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn archive_trim(
+                &self,
+                owner: &AccountId,
+                keep: u64,
+                limit: u64,
+            ) -> Result<u64, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let owner_id: Option<i64> = sqlx::query_scalar(OWNER_OF_ACCOUNT.$dialect())
+                    .bind(&owner.domain)
+                    .bind(&owner.username)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(owner_id) = owner_id else {
+                    return Ok(0);
+                };
+                let done = sqlx::query(TRIM.$dialect())
+                    .bind(owner_id)
+                    .bind(owner_id)
+                    .bind(limit_value(keep))
+                    .bind(limit_value(limit))
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(done.rows_affected())
+            }
+        }
+    };
+    (@text sqlite, $text:ident) => {
+        $text
+    };
+    (@text postgres, $text:ident) => {
+        numbered(&$text)
+    };
+}
+
+archive_store!(SqliteStore, sqlite, sqlx::SqliteConnection);
+archive_store!(PostgresStore, postgres, sqlx::PgConnection);
