@@ -2454,7 +2454,7 @@ async fn archive_append_skips_missing_accounts_and_unknown_ids_are_errors(h: &Ha
         .unwrap()
         .is_empty());
     // Another archive's id is no place in this one.
-    let bob = bob_archive(&*store, &[1]).await;
+    bob_archive(&*store, &[1]).await;
     for (after, before) in [(Some("b1"), None), (None, Some("nope"))] {
         let q = ArchiveQuery {
             after: after.map(str::to_owned),
@@ -2541,7 +2541,7 @@ async fn archive_expires_by_age_and_trims_per_owner(h: &Harness) {
 async fn archive_goes_with_the_account(h: &Harness) {
     let store = open(&h.url).await.unwrap();
     let id = ten_messages(&*store).await;
-    let bob = bob_archive(&*store, &[1]).await;
+    bob_archive(&*store, &[1]).await;
     store.set_archive_prefs(&id, "never").await.unwrap();
     assert!(store.remove_account(&id).await.unwrap());
     assert_eq!(h.count("SELECT COUNT(*) FROM archive").await, 1);
