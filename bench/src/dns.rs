@@ -1,7 +1,8 @@
 //! `jabberwock-bench dns`: a nameserver for the s2s scenario's servers on loopback, which
-//! must find each other by name. Prosody asks DNS only (not /etc/hosts), so compare.sh
-//! runs it in a mount namespace whose resolv.conf names this server; ejabberd's Erlang
-//! resolver is pointed here by its inetrc. Jabberwock needs none (its static peer map).
+//! must find each other by name. compare.sh runs Prosody and ejabberd in mount namespaces
+//! whose resolv.conf names this server: Prosody asks DNS only (not /etc/hosts), ejabberd
+//! asks it for SRV records (addresses come from the namespace's /etc/hosts). Jabberwock
+//! needs none (its static peer map).
 //!
 //! It answers A questions for the `--record NAME=IPV4`s with TTL 0; any other question
 //! about a known name gets an empty answer (NOERROR and no record, RFC 2308 §2.2), one
