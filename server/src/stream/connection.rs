@@ -250,6 +250,26 @@ impl Connection {
         self.flush_write_buf().await
     }
 
+    /// Serialises `element` after the units queued before it, without writing anything:
+    /// [`Self::flush`] sends them all in one write (over TLS in as few records as they fit
+    /// in), what a busy server-to-server stream wants instead of a write per stanza.
+    /// Whatever is queued and not flushed is dropped by the next [`Self::send`].
+    pub fn queue(&mut self, element: &Element) {
+        if self.write_buf.is_empty() {
+            self.write_buf.reserve(WRITE_START);
+        }
+        self.write_element(element);
+        self.end_unit();
+    }
+
+    /// Writes what [`Self::queue`] gathered, if anything.
+    pub async fn flush(&mut self) -> io::Result<()> {
+        if self.write_buf.is_empty() {
+            return Ok(());
+        }
+        self.flush_write_buf().await
+    }
+
     /// A stanza shared by many recipients, for the recipient `to`: the bytes its own copy
     /// would get from [`Self::send`], made once per dialect's form for all of them.
     pub async fn send_shared(&mut self, stanza: &SharedStanza, to: &str) -> io::Result<()> {
