@@ -24,12 +24,13 @@ SKIP = re.compile(
 )
 HIGHER_BETTER = re.compile(r"per_sec|per_s$|_per_second")
 LOWER_BETTER = re.compile(
-    r"(_ms|_s)(\.|$)|_ms\.|bytes|rss|cpu|gib|lost|failures|errors|out_of_order|_us"
+    r"(_ms|_s)(\.|$)|_ms\.|bytes|rss|cpu|gib|lost|bounced|failures|errors|out_of_order|_us"
 )
 # No ratio: the load generator's own figures, and totals that depend on how
-# long a run took (server_cpu_s: use the per-message/per-login figure).
+# long a run took (server_cpu_s, and s2s's server_a_/server_b_cpu_s: use the
+# per-message/per-login figure).
 NOT_SERVER = re.compile(
-    r"^(bench_cpu_s|elapsed_s|login_s|join_s|setup_s|server_cpu_s)$|^send_lag_ms\."
+    r"^(bench_cpu_s|elapsed_s|login_s|join_s|setup_s|server_(a_|b_)?cpu_s)$|^send_lag_ms\."
 )
 
 
@@ -97,7 +98,7 @@ def main():
         print("no successful runs")
     else:
         r0 = runs[0]
-        params = ", ".join(f"{k}={v}" for k, v in sorted(r0.get("params", {}).items()) if k not in ("host", "port"))
+        params = ", ".join(f"{k}={v}" for k, v in sorted(r0.get("params", {}).items()) if k not in ("host", "port", "host_b", "port_b"))
         print(f"Scenario `{r0['scenario']}`, transport `{r0.get('transport')}`; {params}")
         print()
         rounds = {s: sum(1 for r in runs if r.get("server", r.get("label")) == s) for s in servers}

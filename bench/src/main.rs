@@ -1,10 +1,13 @@
 //! jabberwock-bench: a load generator for XMPP servers (Jabberwock, Prosody, ejabberd).
-//! Scenarios: idle, login, messages, muc, presence, register (see bench/README.md). Every run
-//! prints a human table on stderr and exactly one JSON line on stdout.
+//! Scenarios: idle, login, messages, muc, presence, register, s2s (see bench/README.md).
+//! Every run prints a human table on stderr and exactly one JSON line on stdout. Beside
+//! them, `dns` serves a few A records for the s2s scenario's servers (bench/compare.sh).
 
 mod conn;
+mod dns;
 mod muc;
 mod pacer;
+mod s2s;
 mod scenarios;
 mod stats;
 mod tls;
@@ -24,6 +27,10 @@ pub enum Scenario {
     Muc,
     Presence,
     Register,
+    S2s,
+    /// Not a scenario: a nameserver answering `--record`s on `--listen` (UDP) until
+    /// `--timeout` s pass or it is killed.
+    Dns,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -63,6 +70,27 @@ pub struct Args {
     pub port: u16,
     #[arg(long, default_value = "localhost")]
     pub domain: String,
+    /// s2s: the second server (the receivers'): its c2s address (default: --host) ...
+    #[arg(long)]
+    pub host_b: Option<String>,
+    /// ... its c2s port (default: --port) ...
+    #[arg(long)]
+    pub port_b: Option<u16>,
+    /// ... its domain (required) ...
+    #[arg(long, default_value = "")]
+    pub domain_b: String,
+    /// ... and its process id (CPU and memory, as --server-pid for the first).
+    #[arg(long)]
+    pub server_pid_b: Option<u32>,
+    /// s2s: seconds every pair's first message may take to arrive (stream setup).
+    #[arg(long, default_value_t = 60.0)]
+    pub warmup: f64,
+    /// dns: the UDP address to answer on.
+    #[arg(long, default_value = "127.0.0.1:5353")]
+    pub listen: String,
+    /// dns: `NAME=IPV4`, an A record (repeat the option for more).
+    #[arg(long = "record")]
+    pub records: Vec<String>,
     #[arg(long, value_enum, default_value = "plain")]
     pub transport: Transport,
     #[arg(long, value_enum, default_value = "SCRAM-SHA-1")]
@@ -80,7 +108,7 @@ pub struct Args {
     /// idle: log the sessions in over this many steps (memory is read after each).
     #[arg(long, default_value_t = 5)]
     pub steps: usize,
-    /// messages: sender→receiver pairs (accounts 0..2P).
+    /// messages: sender→receiver pairs (accounts 0..2P); s2s: pairs (accounts 0..P on each).
     #[arg(long, default_value_t = 100)]
     pub pairs: usize,
     /// muc: rooms, each with `--occupants` occupants (accounts 0..R·O).
@@ -141,6 +169,14 @@ impl Args {
         format!("{}{}", self.user_prefix, i)
     }
 
+    pub fn host_b(&self) -> &str {
+        self.host_b.as_deref().unwrap_or(&self.host)
+    }
+
+    pub fn port_b(&self) -> u16 {
+        self.port_b.unwrap_or(self.port)
+    }
+
     pub fn hard_timeout(&self) -> Duration {
         if self.timeout > 0.0 {
             return Duration::from_secs_f64(self.timeout);
@@ -150,7 +186,12 @@ impl Args {
             .max(self.pairs * 2)
             .max(self.rooms * self.occupants);
         let logins = (accounts as f64 / 50.0).max(0.0);
-        Duration::from_secs_f64(120.0 + 3.0 * self.duration + logins + self.drain)
+        let warmup = if self.scenario == Scenario::S2s {
+            self.warmup
+        } else {
+            0.0
+        };
+        Duration::from_secs_f64(120.0 + 3.0 * self.duration + logins + self.drain + warmup)
     }
 
     fn params(&self) -> Value {
@@ -168,6 +209,11 @@ impl Args {
             Scenario::Messages => {
                 json!({"pairs": self.pairs, "rate": self.rate, "window": self.window, "drain": self.drain})
             }
+            Scenario::S2s => json!({
+                "pairs": self.pairs, "rate": self.rate, "window": self.window, "drain": self.drain,
+                "warmup": self.warmup, "host_b": self.host_b(), "port_b": self.port_b(),
+                "domain_b": self.domain_b,
+            }),
             Scenario::Muc => json!({
                 "rooms": self.rooms, "occupants": self.occupants, "window": self.window,
                 "drain": self.drain, "settle": self.settle, "muc_domain": muc::muc_domain(self),
@@ -206,13 +252,21 @@ fn scenario_name(s: Scenario) -> &'static str {
         Scenario::Muc => "muc",
         Scenario::Presence => "presence",
         Scenario::Register => "register",
+        Scenario::S2s => "s2s",
+        Scenario::Dns => "dns",
     }
 }
 
+/// The server the scenario drives (the senders' in s2s).
 pub fn target(args: &Args) -> Result<conn::Target, String> {
-    let addr: SocketAddr = (args.host.as_str(), args.port)
+    target_at(args, &args.host, args.port, &args.domain)
+}
+
+/// A server at `host:port` serving `domain`, with the run's transport and credentials.
+pub fn target_at(args: &Args, host: &str, port: u16, domain: &str) -> Result<conn::Target, String> {
+    let addr: SocketAddr = (host, port)
         .to_socket_addrs()
-        .map_err(|e| format!("{}:{}: {e}", args.host, args.port))?
+        .map_err(|e| format!("{host}:{port}: {e}"))?
         .next()
         .ok_or("no address")?;
     let sources = match addr.ip() {
@@ -224,7 +278,7 @@ pub fn target(args: &Args) -> Result<conn::Target, String> {
     Ok(conn::Target {
         addr,
         sources,
-        domain: args.domain.clone(),
+        domain: domain.to_owned(),
         transport: args.transport,
         mechanism: args.mechanism,
         password: args.password.clone(),
@@ -246,6 +300,13 @@ fn main() {
         rt.block_on(scenarios::idle_worker(args));
         return;
     }
+    if args.scenario == Scenario::Dns {
+        if let Err(e) = dns::serve(&args) {
+            eprintln!("jabberwock-bench dns: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let started = Instant::now();
     let cpu0 = stats::self_cpu_seconds();
     let hard = args.hard_timeout();
@@ -253,12 +314,14 @@ fn main() {
         let args = args.clone();
         async move {
             let target = Arc::new(target(&args)?);
-            if args.provision == Provision::Register && args.scenario != Scenario::Register {
-                let n = match args.scenario {
-                    Scenario::Messages => args.pairs * 2,
-                    Scenario::Muc => args.rooms * args.occupants,
-                    _ => args.users,
-                };
+            // register makes its own accounts; s2s provisions on both of its servers.
+            let accounts = match args.scenario {
+                Scenario::Register | Scenario::S2s | Scenario::Dns => None,
+                Scenario::Messages => Some(args.pairs * 2),
+                Scenario::Muc => Some(args.rooms * args.occupants),
+                Scenario::Idle | Scenario::Login | Scenario::Presence => Some(args.users),
+            };
+            if let (Provision::Register, Some(n)) = (args.provision, accounts) {
                 scenarios::provision(&args, &target, n).await?;
             }
             match args.scenario {
@@ -268,6 +331,8 @@ fn main() {
                 Scenario::Muc => muc::muc(&args, &target).await,
                 Scenario::Presence => scenarios::presence(&args, &target).await,
                 Scenario::Register => scenarios::register(&args, &target).await,
+                Scenario::S2s => s2s::run(&args, &target).await,
+                Scenario::Dns => Err("dns is no scenario".into()),
             }
         }
     };
@@ -295,6 +360,12 @@ fn main() {
         );
         if let Some(pid) = args.server_pid {
             map.insert("server_rss_bytes_end".into(), json!(stats::rss_bytes(pid)));
+        }
+        if let Some(pid) = args.server_pid_b {
+            map.insert(
+                "server_b_rss_bytes_end".into(),
+                json!(stats::rss_bytes(pid)),
+            );
         }
     }
     let line = json!({

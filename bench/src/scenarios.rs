@@ -267,6 +267,8 @@ struct PairResult {
     send_lag: Histogram,
     /// Receipt − actual send time: the server and the loopback alone.
     from_send: Histogram,
+    /// Error bounces of our messages that came back to the sender: each one a loss.
+    bounced: u64,
     error: Option<String>,
 }
 
@@ -308,6 +310,7 @@ async fn pair_loop(
         hist: Histogram::default(),
         send_lag: Histogram::default(),
         from_send: Histogram::default(),
+        bounced: 0,
         error: None,
     };
     let head = format!("<message to='{to}' type='chat'><body>bench ");
@@ -367,7 +370,10 @@ async fn pair_loop(
                     Ok(Unit::Stanza(s, e)) => {
                         let u = a.bytes(s, e);
                         if u.starts_with(b"<message") && attr(u, b"type") == Some(b"error") {
-                            r.error = Some(format!("bounced: {}", String::from_utf8_lossy(u)));
+                            r.bounced += 1;
+                            if r.error.is_none() {
+                                r.error = Some(format!("bounced: {}", String::from_utf8_lossy(u)));
+                            }
                         }
                     }
                     Ok(Unit::Close) | Err(_) => { r.error = Some("sender's stream closed".into()); break }
@@ -417,17 +423,59 @@ pub async fn messages(args: &Args, target: &Arc<Target>) -> Result<Value, String
             errors.list()
         ));
     }
+    let mut it = conns.into_iter().map(|(_, c, _)| c);
+    let mut pairs = Vec::with_capacity(p);
+    for i in 0..p {
+        let (Some(a), Some(b)) = (it.next(), it.next()) else {
+            break;
+        };
+        pairs.push((a, b, format!("{}@{}", args.user(2 * i + 1), args.domain)));
+    }
+    let run = run_pairs(args, pairs, &errors, &[args.server_pid]).await?;
+    let cpu = run.cpu[0];
+    let per_msg = run.per_msg_us(cpu);
+    let mut results = run.results;
+    results["server_cpu_s"] = json!(cpu.map(round3));
+    results["server_cpu_us_per_msg"] = json!(per_msg);
+    results["login_s"] = json!(round3(login_s));
+    results["failures"] = json!(errors.count());
+    results["errors"] = errors.list();
+    Ok(results)
+}
+
+/// What [`run_pairs`] measured: the results every pair scenario reports, and the CPU each
+/// of the given servers used while the messages flowed.
+pub(crate) struct PairsRun {
+    /// A JSON object; callers add their own keys.
+    pub results: Value,
+    pub received: u64,
+    pub cpu: Vec<Option<f64>>,
+}
+
+impl PairsRun {
+    /// Microseconds of `cpu` seconds per delivered message.
+    pub fn per_msg_us(&self, cpu: Option<f64>) -> Option<f64> {
+        cpu.map(|c| round3(c * 1e6 / self.received.max(1) as f64))
+    }
+}
+
+/// Runs the message loop over `pairs` (sender, receiver, the receiver's JID to send to):
+/// closed loop with `--window` in flight, or open loop at `--rate`, for `--duration` s,
+/// then up to `--drain` s for what is in flight. `pids` are the servers whose CPU counts.
+pub(crate) async fn run_pairs(
+    args: &Args,
+    pairs: Vec<(Conn, Conn, String)>,
+    errors: &Arc<Errors>,
+    pids: &[Option<u32>],
+) -> Result<PairsRun, String> {
+    let p = pairs.len();
     let open = args.rate > 0.0;
     let start = tokio::time::Instant::now() + Duration::from_millis(200);
     let stop = start + Duration::from_secs_f64(args.duration);
     let drain = Duration::from_secs_f64(args.drain);
     let mut set = JoinSet::new();
-    let mut it = conns.into_iter();
     let mut pacer_ends = Vec::new();
-    for i in 0..p {
-        let (_, a, _) = it.next().unwrap();
-        let (_, b, _) = it.next().unwrap();
-        let to = format!("{}@{}", args.user(2 * i + 1), args.domain);
+    for (a, b, to) in pairs {
         let paced = open.then(|| {
             let (tx, rx) = unbounded_channel();
             pacer_ends.push(tx);
@@ -457,9 +505,13 @@ pub async fn messages(args: &Args, target: &Arc<Target>) -> Result<Value, String
         None
     };
     tokio::time::sleep_until(start).await;
-    let cpu0 = server_cpu(args);
+    let cpu0: Vec<Option<f64>> = pids
+        .iter()
+        .map(|p| p.and_then(stats::cpu_seconds))
+        .collect();
     let start_ns = now_ns();
-    let (mut sent, mut received, mut ooo, mut last) = (0u64, 0u64, 0u64, start_ns);
+    let (mut sent, mut received, mut ooo, mut bounced, mut last) =
+        (0u64, 0u64, 0u64, 0u64, start_ns);
     let (mut hist, mut send_lag, mut from_send) = (
         Histogram::default(),
         Histogram::default(),
@@ -472,6 +524,7 @@ pub async fn messages(args: &Args, target: &Arc<Target>) -> Result<Value, String
         sent += r.sent;
         received += r.received;
         ooo += r.out_of_order;
+        bounced += r.bounced;
         last = last.max(r.last_rx_ns);
         hist.merge(&r.hist);
         if let Some(e) = r.error {
@@ -481,26 +534,31 @@ pub async fn messages(args: &Args, target: &Arc<Target>) -> Result<Value, String
     if let Some(pacer) = pacer {
         let _ = pacer.join();
     }
-    let cpu = cpu_delta(args, cpu0);
+    let cpu = pids
+        .iter()
+        .zip(cpu0)
+        .map(|(p, before)| Some(p.and_then(stats::cpu_seconds)? - before?))
+        .collect();
     let secs = (last.saturating_sub(start_ns)) as f64 / 1e9;
-    Ok(json!({
+    let results = json!({
         "mode": if open { "open" } else { "closed" },
         "pairs": p,
         "sent": sent,
         "received": received,
         "lost": sent.saturating_sub(received),
+        "bounced": bounced,
         "out_of_order": ooo,
         "delivered_per_sec": round3(received as f64 / secs.max(1e-9)),
         "sent_per_sec": round3(sent as f64 / args.duration),
         "latency_ms": hist.summary(1e6),
         "send_lag_ms": send_lag.summary(1e6),
         "latency_from_send_ms": from_send.summary(1e6),
-        "server_cpu_s": cpu.map(round3),
-        "server_cpu_us_per_msg": cpu.map(|c| round3(c * 1e6 / received.max(1) as f64)),
-        "login_s": round3(login_s),
-        "failures": errors.count(),
-        "errors": errors.list(),
-    }))
+    });
+    Ok(PairsRun {
+        results,
+        received,
+        cpu,
+    })
 }
 
 fn presence_type(u: &[u8]) -> Option<&[u8]> {

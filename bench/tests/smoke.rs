@@ -1,8 +1,10 @@
 //! Smoke runs of every scenario against the real server (tiny sizes, a second or two each),
 //! so the load generator can't rot: each asserts what its scenario promises in the JSON line.
 
-use std::process::Command;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
 
+use jabberwock_tests::s2s::{authenticated, federated_config, start_federated};
 use jabberwock_tests::{TestConfig, TestServer};
 use serde_json::Value;
 
@@ -21,12 +23,17 @@ fn server() -> TestServer {
 
 /// Runs the bench against `server`, returns its one JSON line (asserting it ran ok).
 fn bench(server: &TestServer, args: &[&str]) -> Value {
+    bench_for(server, "localhost", args)
+}
+
+/// [`bench`] with `server` serving `domain`.
+fn bench_for(server: &TestServer, domain: &str, args: &[&str]) -> Value {
     let pid = server.pid().expect("server running").to_string();
     let port = server.c2s.port().to_string();
     let out = Command::new(env!("CARGO_BIN_EXE_jabberwock-bench"))
         .args(args)
         .args(["--server-pid", &pid, "--host", "127.0.0.1", "--port", &port])
-        .args(["--domain", "localhost", "--timeout", "60", "--json-only"])
+        .args(["--domain", domain, "--timeout", "60", "--json-only"])
         .output()
         .expect("run jabberwock-bench");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -248,4 +255,87 @@ fn presence_reaches_every_contact() {
         "{v}"
     );
     assert!(num(&v, "presence_per_sec") > 0.0, "{v}");
+}
+
+/// `jabberwock-bench dns` as a child process, killed when dropped.
+struct Nameserver(Child);
+
+impl Nameserver {
+    fn start(listen: &str, records: &[&str]) -> Nameserver {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_jabberwock-bench"));
+        cmd.args(["dns", "--listen", listen, "--timeout", "120"]);
+        for r in records {
+            cmd.args(["--record", r]);
+        }
+        let mut child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start jabberwock-bench dns");
+        // Its first line comes once the socket is bound.
+        let mut line = String::new();
+        let stderr = child.stderr.take().expect("stderr");
+        BufReader::new(stderr).read_line(&mut line).expect("read");
+        assert!(line.starts_with("dns: answering 2 names"), "{line}");
+        Nameserver(child)
+    }
+}
+
+impl Drop for Nameserver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The s2s scenario between two servers on 127.0.64.1 (a.test) and 127.0.64.2 (b.test)
+/// that find each other only through the bench's own nameserver (no static map): every
+/// message crosses their stream, set up during the warm-up.
+#[test]
+fn s2s_messages_cross_between_servers_found_through_the_bench_nameserver() {
+    let dns = "127.0.64.53:5353";
+    let _ns = Nameserver::start(dns, &["a.test=127.0.64.1", "b.test=127.0.64.2"]);
+    let resolvers = format!("resolvers = [\"{dns}\"]");
+    let start = |domain: &str, ip: &str| {
+        start_federated(
+            federated_config(domain, ip, &[], &[&resolvers])
+                .c2s("require_encryption = false")
+                .host(domain, "registration = true"),
+        )
+    };
+    let a = start("a.test", "127.0.64.1");
+    let b = start("b.test", "127.0.64.2");
+    let args = format!(
+        "s2s --pairs 3 --provision register --duration 1 --domain-b b.test \
+         --host-b 127.0.0.1 --port-b {} --server-pid-b {}",
+        b.c2s.port(),
+        b.pid().expect("b.test running")
+    );
+    let args: Vec<&str> = args.split_whitespace().collect();
+    let v = bench_for(&a, "a.test", &args);
+    assert_eq!(v["params"]["domain_b"], "b.test", "{v}");
+    assert!(num(&v, "received") > 0.0, "{v}");
+    assert_eq!(num(&v, "lost"), 0.0, "{v}");
+    assert_eq!(num(&v, "bounced"), 0.0, "{v}");
+    assert!(num(&v, "delivered_per_sec") > 0.0, "{v}");
+    assert!(num(&v, "latency_ms.p99") > 0.0, "{v}");
+    // Stream setup took its time before the measurement (it may round to 0 ms).
+    assert!(num(&v, "warmup_s") >= 0.0, "{v}");
+    // Both servers worked for every message, and the total is their sum.
+    let (a_us, b_us) = (
+        num(&v, "server_a_cpu_us_per_msg"),
+        num(&v, "server_b_cpu_us_per_msg"),
+    );
+    assert!(a_us > 0.0 && b_us > 0.0, "{v}");
+    assert!(
+        (num(&v, "server_cpu_us_per_msg") - (a_us + b_us)).abs() < 0.01,
+        "{v}"
+    );
+    assert!(num(&v, "server_b_rss_bytes_end") > 0.0, "{v}");
+    // The messages went over a stream from a.test to b.test (dialback: the servers'
+    // certificates are self-signed), STARTTLS first.
+    let out = authenticated("outgoing", "a.test", "b.test", "dialback");
+    assert!(a.wait_log(&out), "no {out:?} in {}", a.log_text());
+    let inc = authenticated("incoming", "b.test", "a.test", "dialback");
+    assert!(b.wait_log(&inc), "no {inc:?} in {}", b.log_text());
 }

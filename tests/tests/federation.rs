@@ -360,6 +360,46 @@ async fn two_of_our_domains_share_one_outgoing_stream() {
     assert_eq!(peer(&first), peer(&second), "{first}\n{second}");
 }
 
+/// A burst of messages crosses whole and in order, several stanzas per write: the outgoing
+/// stream writes what queued up while it was writing in one go (a TLS record and a system
+/// call per batch, not per stanza). 200 stay below Bob's inbox depth (256), past which
+/// b.test would end a session that reads too slowly.
+#[tokio::test]
+async fn a_burst_of_messages_crosses_in_order_several_per_write() {
+    let (a, b) = federated_pair_configs(66);
+    let a = a.log_level("info,jabberwock_server::modules::s2s::outbound=debug");
+    let (a, b) = (start_federated(a), start_federated(b));
+    let (a_cert, b_cert) = (a.cert_path(), b.cert_path());
+    let (a, b) = ((a, a_cert), (b, b_cert));
+    let (mut alice, mut bob) = alice_and_bob(&a, &b).await;
+    message_crosses(&mut alice, &mut bob, "bob@b.test", "the stream is up").await;
+    let burst: String = (0..200)
+        .map(|i| format!("<message to='bob@b.test' type='chat'><body>burst {i}.</body></message>"))
+        .collect();
+    alice.send(burst).await;
+    // Each read skips what comes before its message: one out of order never comes.
+    for i in 0..200 {
+        bob.read_stanza_containing(&format!("burst {i}.")).await;
+    }
+    let log = a.0.log_text();
+    let most = log
+        .lines()
+        .filter(|l| l.contains("stanzas written to the peer in one write"))
+        .filter_map(|l| {
+            l.split("stanzas=")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse::<usize>()
+                .ok()
+        })
+        .max();
+    assert!(
+        most.is_some_and(|n| n > 1),
+        "most stanzas in one write: {most:?}\n{log}"
+    );
+}
+
 /// With `max_streams_per_address = 1`, a second stream from the same address is refused
 /// with `policy-violation` while the first goes on.
 #[tokio::test]

@@ -250,6 +250,26 @@ impl Connection {
         self.flush_write_buf().await
     }
 
+    /// Serialises `element` after the units queued before it, without writing anything:
+    /// [`Self::flush`] sends them all in one write (over TLS in as few records as they fit
+    /// in), what a busy server-to-server stream wants instead of a write per stanza.
+    /// Whatever is queued and not flushed is dropped by the next [`Self::send`].
+    pub fn queue(&mut self, element: &Element) {
+        if self.write_buf.is_empty() {
+            self.write_buf.reserve(WRITE_START);
+        }
+        self.write_element(element);
+        self.end_unit();
+    }
+
+    /// Writes what [`Self::queue`] gathered, if anything.
+    pub async fn flush(&mut self) -> io::Result<()> {
+        if self.write_buf.is_empty() {
+            return Ok(());
+        }
+        self.flush_write_buf().await
+    }
+
     /// A stanza shared by many recipients, for the recipient `to`: the bytes its own copy
     /// would get from [`Self::send`], made once per dialect's form for all of them.
     pub async fn send_shared(&mut self, stanza: &SharedStanza, to: &str) -> io::Result<()> {
@@ -475,6 +495,44 @@ mod tests {
                 );
                 assert!(want.windows(4).any(|w| w == b" to="), "{want:?}");
             }
+        }
+    }
+
+    /// Units queued and flushed together are the bytes their sends one by one write (with
+    /// a NUL after each when the stream wants them), and a flush with nothing queued
+    /// writes nothing.
+    #[tokio::test]
+    async fn queued_units_flush_as_their_sends_would_write_them() {
+        let stanzas: Vec<Element> = (0..3)
+            .map(|i| {
+                Element::new("message", ns::CLIENT)
+                    .with_attr("id", i.to_string())
+                    .with_child(Element::new("body", ns::CLIENT).with_text("fish & chips"))
+            })
+            .collect();
+        for nul_units in [false, true] {
+            let (io, mut peer) = tokio::io::duplex(64 * 1024);
+            let transport = Transport::Memory { io, secure: false };
+            let addr = "127.0.0.1:1".parse().unwrap();
+            let mut conn = Connection::new(transport, addr, Limits::default(), b"");
+            conn.nul_units = nul_units;
+            for stanza in &stanzas {
+                conn.send(stanza).await.unwrap();
+            }
+            let want = written(&mut conn, &mut peer).await;
+            for stanza in &stanzas {
+                conn.queue(stanza);
+            }
+            conn.flush().await.unwrap();
+            conn.flush().await.unwrap();
+            conn.send(&stanzas[0]).await.unwrap();
+            let got = written(&mut conn, &mut peer).await;
+            let first = want.len() / 3;
+            assert_eq!(
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(&[&want[..], &want[..first]].concat()),
+                "nul={nul_units}"
+            );
         }
     }
 }

@@ -1,0 +1,123 @@
+-- Prosody 0.12 for the s2s scenario of bench/compare.sh: two instances, each
+-- serving one domain on a loopback address of its own, federating with each
+-- other (docs/performance.md). This is bench/configs/prosody.cfg.lua with the
+-- changes marked "S2S:"; compare.sh fills in @RUNDIR@, @PORT@ (the client
+-- port), @IP@ and @DOMAIN@ (this instance's) and starts `prosody --config
+-- FILE -F` in a mount namespace whose /etc/resolv.conf names the run's
+-- nameserver (Prosody finds the other instance through DNS only).
+--
+-- Starting point: the package's /etc/prosody/prosody.cfg.lua. Every line
+-- that differs from it carries a "CHANGED:" comment saying why. Everything
+-- not mentioned (storage = internal files, the epoll network backend,
+-- stanza size limits of 256 KiB, ...) is the package default.
+
+-- CHANGED: the benchmark runs as root on a throwaway machine; Prosody
+-- refuses to start as root without this.
+run_as_root = true
+
+-- CHANGED: every file in the run directory instead of /run and /var (no
+-- syslog); compare.sh starts it with -F (foreground).
+pidfile = "@RUNDIR@/prosody.pid"
+data_path = "@RUNDIR@/data"
+-- S2S: info, not warn: the lines of each s2s connection are how compare.sh
+-- checks that the messages crossed one. The measurement starts after every
+-- login, and nothing is logged per message.
+log = { info = "@RUNDIR@/prosody.log" }
+
+admins = { }
+
+-- CHANGED: no plugin_paths (/usr/local/lib/prosody/modules is empty here).
+
+modules_enabled = {
+	-- Generally required
+		"disco";
+		"roster"; -- rosters and presence subscriptions (the benchmark's "roster on")
+		"saslauth";
+		"tls"; -- STARTTLS is offered but not required (see c2s_require_encryption)
+	-- Not essential, but recommended
+		"blocklist";
+		"bookmarks";
+		"carbons";
+		"dialback"; -- S2S: as in the package config (XEP-0220)
+		-- CHANGED: "limits" removed: it is the bandwidth shaper (10 kb/s per
+		-- c2s connection in the package config); the comparison runs
+		-- every server without rate limits.
+		"pep";
+		"private";
+		"smacks";
+		"vcard4";
+		"vcard_legacy";
+	-- Nice to have
+		"csi_simple";
+		-- CHANGED: "invites", "invites_adhoc", "invites_register" removed:
+		-- invitation-only registration is not used; plain XEP-0077 is.
+		"ping"; -- XEP-0199, the idle scenario pings every session
+		"register"; -- XEP-0077, the load generator provisions accounts with it
+		"time";
+		"uptime";
+		"version";
+	-- Admin interfaces
+		"admin_adhoc";
+		-- CHANGED: "admin_shell" removed: it opens a UNIX socket under
+		-- data_path that nothing uses here.
+	-- Other specific functionality
+		"posix"; -- writes the pidfile; `prosody -F` keeps it in the foreground
+}
+
+modules_disabled = {
+	-- "offline" stays enabled (default): messages to offline users are stored.
+	-- S2S: mod_s2s stays enabled (as in the package config).
+}
+
+-- CHANGED: loopback only, our own port; no HTTP listeners. S2S: this
+-- instance's own address, and s2s on the standard port 5269 there.
+interfaces = { "@IP@" }
+c2s_ports = { @PORT@ }
+c2s_direct_tls_ports = { }
+s2s_ports = { 5269 }
+s2s_direct_tls_ports = { }
+http_ports = { }
+https_ports = { }
+component_ports = { }
+
+-- CHANGED: the package config has a `limits` table (c2s rate = "10kb/s");
+-- it is gone, and mod_limits is not loaded (above), so nothing throttles.
+
+-- CHANGED: TLS is on (STARTTLS offered) but not required, alike for all
+-- servers; the load generator chooses plaintext or STARTTLS per run. Same
+-- self-signed certificate (ECDSA P-256) for every server.
+c2s_require_encryption = false
+allow_unencrypted_plain_auth = true -- the PLAIN login runs go without TLS
+certificates = "@RUNDIR@/../tls" -- CHANGED: not /etc/prosody/certs
+ssl = {
+	certificate = "@RUNDIR@/../tls/cert.pem";
+	key = "@RUNDIR@/../tls/key.pem";
+}
+-- S2S: the shared certificate is self-signed, so no instance can prove its
+-- domain with it: s2s_secure_auth = false (package: true) lets dialback
+-- authenticate the streams, as with the others. s2s_require_encryption is
+-- Prosody's default (true): STARTTLS on every s2s stream first, like the
+-- others.
+s2s_secure_auth = false
+s2s_require_encryption = true
+
+-- Same password storage for every server: SCRAM-SHA-1 keys with 4096
+-- PBKDF2 iterations. internal_hashed is the package default.
+authentication = "internal_hashed"
+-- CHANGED: Prosody 0.12 defaults to 10000 iterations (mod_auth_internal_hashed
+-- default_iteration_count); the comparison uses 4096 for all servers.
+default_iteration_count = 4096
+
+-- CHANGED: in-band registration (XEP-0077) on, for the load generator's
+-- provisioning and the register scenario. mod_register_limits does not
+-- throttle unless min_seconds_between_registrations is set (it is not).
+allow_registration = true
+
+-- CHANGED: no MAM in the package config either ("mam" commented out), so
+-- archive_expires_after is dropped.
+
+-- S2S: one domain per instance (a.test, b.test).
+VirtualHost "@DOMAIN@"
+-- CHANGED: no Include "conf.d/*.cfg.lua" (nothing of /etc is read).
+
+-- S2S: no MUC component (the s2s scenario has no rooms).
