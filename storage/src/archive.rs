@@ -2,8 +2,8 @@
 //! [`ArchiveStore`] trait, its statements, and its one implementation for both backends.
 //!
 //! The tables (migration 0008) keep an owner per archive (`archive_owners`: an account's
-//! bare JID today, a room's later) and the messages of each in the order they were
-//! appended (`seq`); clients name messages by an opaque id the server chose, never by
+//! bare JID, or a room's, which is no account) and the messages of each in the order they
+//! were appended (`seq`); clients name messages by an opaque id the server chose, never by
 //! `seq`.
 
 use std::collections::HashMap;
@@ -11,10 +11,25 @@ use std::collections::HashMap;
 use crate::common::{numbered, Sql};
 use crate::{AccountId, PostgresStore, SqliteStore, StoreError};
 
-/// One message to append to an account's archive.
+/// Whose archive: an account's (XEP-0313 §5, the user archive) or a room's (§6, a MUC
+/// archive, whose owner row names no account).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ArchiveOwner {
+    Account(AccountId),
+    /// The room's bare JID, as the server normalised it.
+    Room(String),
+}
+
+impl From<&AccountId> for ArchiveOwner {
+    fn from(account: &AccountId) -> ArchiveOwner {
+        ArchiveOwner::Account(account.clone())
+    }
+}
+
+/// One message to append to an archive.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewArchived {
-    pub owner: AccountId,
+    pub owner: ArchiveOwner,
     /// The opaque id the server chose (unique within the owner's archive).
     pub id: String,
     /// The other party's bare JID, and its resource (empty when it had none).
@@ -59,23 +74,30 @@ pub struct ArchiveQuery {
     pub limit: usize,
 }
 
-/// The archives of accounts.
+/// The archives of accounts and rooms.
 ///
-/// Reads of a missing account (or one that never archived anything) find nothing; appends
-/// for it store nothing for that message.
+/// Reads of a missing account (or an owner that never archived anything) find nothing;
+/// appends for a missing account store nothing for that message. A room's archive is made
+/// by its first message and lasts until [`ArchiveStore::remove_room_archive`].
 #[async_trait::async_trait]
 pub trait ArchiveStore: Send + Sync {
     /// Appends the messages in one transaction, durable when it returns (SQLite syncs this
     /// commit, as an offline message's), in the given order. Says per message whether it
-    /// was stored: false when its owner is no account.
+    /// was stored: false when its owner is an account that does not exist.
     async fn archive_append(&self, messages: &[NewArchived]) -> Result<Vec<bool>, StoreError>;
 
     /// One page of the owner's archive (see [`ArchiveQuery`]), oldest first.
     async fn archive_query(
         &self,
-        owner: &AccountId,
+        owner: &ArchiveOwner,
         query: &ArchiveQuery,
     ) -> Result<Vec<ArchivedMessage>, StoreError>;
+
+    /// Removes a room's archive, every message of it; false when it had none.
+    async fn remove_room_archive(&self, room: &str) -> Result<bool, StoreError>;
+
+    /// The rooms on `domain` (`room@domain`) that have an archive.
+    async fn room_archives(&self, domain: &str) -> Result<Vec<String>, StoreError>;
 
     /// The owner's preferences as the server serialised them; None: never set.
     async fn archive_prefs(&self, owner: &AccountId) -> Result<Option<String>, StoreError>;
@@ -102,6 +124,22 @@ static OWNER_OF_ACCOUNT: Sql = Sql::new(
     "SELECT o.id FROM archive_owners o JOIN accounts a ON a.id = o.account_id \
      WHERE a.domain = ? AND a.username = ?",
 );
+
+/// The owner row of a room's archive: one that names no account.
+static OWNER_OF_ROOM: Sql =
+    Sql::new("SELECT id FROM archive_owners WHERE jid = ? AND account_id IS NULL");
+
+/// Creates it (nothing when another writer just did).
+static NEW_ROOM_OWNER: Sql =
+    Sql::new("INSERT INTO archive_owners (jid) VALUES (?) ON CONFLICT (jid) DO NOTHING");
+
+/// The messages go with it (`ON DELETE CASCADE`).
+static REMOVE_ROOM_OWNER: Sql =
+    Sql::new("DELETE FROM archive_owners WHERE jid = ? AND account_id IS NULL");
+
+/// Rooms' archives on a service's domain (its JIDs end in `@domain`).
+static ROOM_OWNERS: Sql =
+    Sql::new("SELECT jid FROM archive_owners WHERE account_id IS NULL AND jid LIKE ? ESCAPE '\\'");
 
 /// Creates it (nothing when the account is missing, or another writer just did).
 static NEW_OWNER: Sql = Sql::new(
@@ -228,12 +266,26 @@ fn limit_value(limit: u64) -> i64 {
 macro_rules! archive_store {
     ($store:ty, $dialect:ident, $conn:ty) => {
         impl $store {
-            /// The archive owner row of an account, created on first use; None when there
-            /// is no such account.
+            /// The archive owner row of an account or a room, created on first use; None
+            /// when there is no such account.
             async fn archive_owner(
                 conn: &mut $conn,
-                owner: &AccountId,
+                owner: &ArchiveOwner,
             ) -> Result<Option<i64>, StoreError> {
+                let owner = match owner {
+                    ArchiveOwner::Account(account) => account,
+                    ArchiveOwner::Room(room) => {
+                        let found = Self::existing_owner(&mut *conn, owner).await?;
+                        if found.is_some() {
+                            return Ok(found);
+                        }
+                        sqlx::query(NEW_ROOM_OWNER.$dialect())
+                            .bind(room)
+                            .execute(&mut *conn)
+                            .await?;
+                        return Self::existing_owner(&mut *conn, owner).await;
+                    }
+                };
                 let found: Option<i64> = sqlx::query_scalar(OWNER_OF_ACCOUNT.$dialect())
                     .bind(&owner.domain)
                     .bind(&owner.username)
@@ -256,6 +308,30 @@ macro_rules! archive_store {
             }
         }
 
+        impl $store {
+            /// The archive owner row of an account or a room, if it has one.
+            async fn existing_owner(
+                conn: &mut $conn,
+                owner: &ArchiveOwner,
+            ) -> Result<Option<i64>, StoreError> {
+                Ok(match owner {
+                    ArchiveOwner::Account(account) => {
+                        sqlx::query_scalar(OWNER_OF_ACCOUNT.$dialect())
+                            .bind(&account.domain)
+                            .bind(&account.username)
+                            .fetch_optional(&mut *conn)
+                            .await?
+                    }
+                    ArchiveOwner::Room(room) => {
+                        sqlx::query_scalar(OWNER_OF_ROOM.$dialect())
+                            .bind(room)
+                            .fetch_optional(&mut *conn)
+                            .await?
+                    }
+                })
+            }
+        }
+
         #[async_trait::async_trait]
         impl ArchiveStore for $store {
             async fn archive_append(
@@ -265,7 +341,7 @@ macro_rules! archive_store {
                 let mut conn = self.durable_writer().await?;
                 let result = async {
                     let mut tx = Self::begin_durable(&mut conn).await?;
-                    let mut owners: HashMap<&AccountId, Option<i64>> = HashMap::new();
+                    let mut owners: HashMap<&ArchiveOwner, Option<i64>> = HashMap::new();
                     let mut stored = Vec::with_capacity(messages.len());
                     for message in messages {
                         let owner_id = match owners.get(&message.owner) {
@@ -302,15 +378,11 @@ macro_rules! archive_store {
 
             async fn archive_query(
                 &self,
-                owner: &AccountId,
+                owner: &ArchiveOwner,
                 query: &ArchiveQuery,
             ) -> Result<Vec<ArchivedMessage>, StoreError> {
                 let mut conn = self.reader().await?;
-                let owner_id: Option<i64> = sqlx::query_scalar(OWNER_OF_ACCOUNT.$dialect())
-                    .bind(&owner.domain)
-                    .bind(&owner.username)
-                    .fetch_optional(&mut *conn)
-                    .await?;
+                let owner_id = Self::existing_owner(&mut conn, owner).await?;
                 let Some(owner_id) = owner_id else {
                     // Nothing archived yet: no id can be known either.
                     if query.after.is_some() || query.before.is_some() {
@@ -347,6 +419,28 @@ macro_rules! archive_store {
                 Ok(page)
             }
 
+            async fn remove_room_archive(&self, room: &str) -> Result<bool, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let done = sqlx::query(REMOVE_ROOM_OWNER.$dialect())
+                    .bind(room)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn room_archives(&self, domain: &str) -> Result<Vec<String>, StoreError> {
+                // LIKE's own wildcards in a domain name match only themselves.
+                let escaped = domain
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_");
+                Ok(sqlx::query_scalar(ROOM_OWNERS.$dialect())
+                    .bind(format!("%@{escaped}"))
+                    .fetch_all(&mut *self.reader().await?)
+                    .await?)
+            }
+
             async fn archive_prefs(
                 &self,
                 owner: &AccountId,
@@ -365,7 +459,7 @@ macro_rules! archive_store {
                 prefs: &str,
             ) -> Result<(), StoreError> {
                 let mut tx = self.begin_write().await?;
-                let owner_id = Self::archive_owner(&mut *tx, owner)
+                let owner_id = Self::archive_owner(&mut *tx, &ArchiveOwner::from(owner))
                     .await?
                     .ok_or(StoreError::NotFound)?;
                 sqlx::query(SET_PREFS.$dialect())

@@ -60,7 +60,7 @@ mod tests;
 use std::sync::Arc;
 
 pub use account::{AccountId, AccountStore, ScramCredential, ScramHash};
-pub use archive::{ArchiveQuery, ArchiveStore, ArchivedMessage, NewArchived};
+pub use archive::{ArchiveOwner, ArchiveQuery, ArchiveStore, ArchivedMessage, NewArchived};
 pub use blocking::BlockingStore;
 pub use error::StoreError;
 pub use guest::GuestStore;

@@ -19,7 +19,7 @@ use crate::{
     ScramCredential, ScramHash, SqliteStore, Store, StoreError, StoredVcard, Subscription,
 };
 use crate::{AffiliationChange, StoredAffiliation, StoredRoom, StoredSubject};
-use crate::{ArchiveQuery, ArchivedMessage, NewArchived};
+use crate::{ArchiveOwner, ArchiveQuery, ArchivedMessage, NewArchived};
 
 /// One fresh, empty database for one test.
 struct Harness {
@@ -226,6 +226,7 @@ backend_tests!(
     archive_prefs_round_trip,
     archive_expires_by_age_and_trims_per_owner,
     archive_goes_with_the_account,
+    room_archives_need_no_account_and_go_when_removed,
 );
 
 /// XEP-0237: a client that cached the roster of a removed account must not find its
@@ -1413,7 +1414,7 @@ async fn upgrade_from_first_release_keeps_accounts(h: &Harness) {
         ..ArchiveQuery::default()
     };
     assert!(store
-        .archive_query(&alice(), &everything)
+        .archive_query(&ArchiveOwner::from(&alice()), &everything)
         .await
         .unwrap()
         .is_empty());
@@ -2276,7 +2277,7 @@ async fn delete_offline_handles_large_batches() {
 fn archived(owner: &AccountId, id: &str, with: &str, outgoing: bool, stamp: i64) -> NewArchived {
     let (with_jid, with_resource) = with.split_once('/').unwrap_or((with, ""));
     NewArchived {
-        owner: owner.clone(),
+        owner: owner.into(),
         id: id.to_owned(),
         with_jid: with_jid.to_owned(),
         with_resource: with_resource.to_owned(),
@@ -2334,7 +2335,7 @@ async fn archive_pages_both_ways_in_order(h: &Harness) {
         ..ArchiveQuery::default()
     };
     let first = store
-        .archive_query(&id, &page(None, None, false))
+        .archive_query(&ArchiveOwner::from(&id), &page(None, None, false))
         .await
         .unwrap();
     assert_eq!(ids(&first), ["m0", "m1", "m2", "m3"]);
@@ -2348,28 +2349,31 @@ async fn archive_pages_both_ways_in_order(h: &Harness) {
     );
     assert_eq!(first[1].stanza, "<message id='m1'/>");
     let next = store
-        .archive_query(&id, &page(Some("m3"), None, false))
+        .archive_query(&ArchiveOwner::from(&id), &page(Some("m3"), None, false))
         .await
         .unwrap();
     assert_eq!(ids(&next), ["m4", "m5", "m6", "m7"]);
     let rest = store
-        .archive_query(&id, &page(Some("m7"), None, false))
+        .archive_query(&ArchiveOwner::from(&id), &page(Some("m7"), None, false))
         .await
         .unwrap();
     assert_eq!(ids(&rest), ["m8", "m9"]);
     // Backwards from the end, each page still oldest first.
     let last = store
-        .archive_query(&id, &page(None, None, true))
+        .archive_query(&ArchiveOwner::from(&id), &page(None, None, true))
         .await
         .unwrap();
     assert_eq!(ids(&last), ["m6", "m7", "m8", "m9"]);
     let earlier = store
-        .archive_query(&id, &page(None, Some("m6"), true))
+        .archive_query(&ArchiveOwner::from(&id), &page(None, Some("m6"), true))
         .await
         .unwrap();
     assert_eq!(ids(&earlier), ["m2", "m3", "m4", "m5"]);
     let between = store
-        .archive_query(&id, &page(Some("m1"), Some("m4"), false))
+        .archive_query(
+            &ArchiveOwner::from(&id),
+            &page(Some("m1"), Some("m4"), false),
+        )
         .await
         .unwrap();
     assert_eq!(ids(&between), ["m2", "m3"]);
@@ -2383,14 +2387,20 @@ async fn archive_filters_by_with_time_and_ids(h: &Harness) {
         with_jid: Some("bob@b.example".into()),
         ..ArchiveQuery::default()
     });
-    let page = store.archive_query(&id, &with_bob).await.unwrap();
+    let page = store
+        .archive_query(&ArchiveOwner::from(&id), &with_bob)
+        .await
+        .unwrap();
     assert_eq!(ids(&page), ["m0", "m2", "m4", "m6", "m8"]);
     let phone = ArchiveQuery {
         with_resource: Some("phone".into()),
         ..with_bob.clone()
     };
     assert_eq!(
-        ids(&store.archive_query(&id, &phone).await.unwrap()),
+        ids(&store
+            .archive_query(&ArchiveOwner::from(&id), &phone)
+            .await
+            .unwrap()),
         ["m2", "m4"]
     );
     let window = all(ArchiveQuery {
@@ -2399,7 +2409,10 @@ async fn archive_filters_by_with_time_and_ids(h: &Harness) {
         ..ArchiveQuery::default()
     });
     assert_eq!(
-        ids(&store.archive_query(&id, &window).await.unwrap()),
+        ids(&store
+            .archive_query(&ArchiveOwner::from(&id), &window)
+            .await
+            .unwrap()),
         ["m3", "m4", "m5"]
     );
     let last_bob = ArchiveQuery {
@@ -2408,7 +2421,10 @@ async fn archive_filters_by_with_time_and_ids(h: &Harness) {
         ..with_bob
     };
     assert_eq!(
-        ids(&store.archive_query(&id, &last_bob).await.unwrap()),
+        ids(&store
+            .archive_query(&ArchiveOwner::from(&id), &last_bob)
+            .await
+            .unwrap()),
         ["m6", "m8"]
     );
     let chosen = all(ArchiveQuery {
@@ -2416,14 +2432,21 @@ async fn archive_filters_by_with_time_and_ids(h: &Harness) {
         ..ArchiveQuery::default()
     });
     assert_eq!(
-        ids(&store.archive_query(&id, &chosen).await.unwrap()),
+        ids(&store
+            .archive_query(&ArchiveOwner::from(&id), &chosen)
+            .await
+            .unwrap()),
         ["m1", "m7"]
     );
     let none = all(ArchiveQuery {
         ids: Some(Vec::new()),
         ..ArchiveQuery::default()
     });
-    assert!(store.archive_query(&id, &none).await.unwrap().is_empty());
+    assert!(store
+        .archive_query(&ArchiveOwner::from(&id), &none)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 async fn archive_append_skips_missing_accounts_and_unknown_ids_are_errors(h: &Harness) {
@@ -2445,11 +2468,14 @@ async fn archive_append_skips_missing_accounts_and_unknown_ids_are_errors(h: &Ha
         ..ArchiveQuery::default()
     };
     assert_eq!(
-        ids(&store.archive_query(&id, &everything).await.unwrap()),
+        ids(&store
+            .archive_query(&ArchiveOwner::from(&id), &everything)
+            .await
+            .unwrap()),
         ["a1", "a2"]
     );
     assert!(store
-        .archive_query(&ghost, &everything)
+        .archive_query(&ArchiveOwner::from(&ghost), &everything)
         .await
         .unwrap()
         .is_empty());
@@ -2462,7 +2488,7 @@ async fn archive_append_skips_missing_accounts_and_unknown_ids_are_errors(h: &Ha
             ..everything.clone()
         };
         assert!(matches!(
-            store.archive_query(&id, &q).await,
+            store.archive_query(&ArchiveOwner::from(&id), &q).await,
             Err(StoreError::UnknownArchiveId)
         ));
     }
@@ -2471,7 +2497,7 @@ async fn archive_append_skips_missing_accounts_and_unknown_ids_are_errors(h: &Ha
         ..everything
     };
     assert!(matches!(
-        store.archive_query(&ghost, &q).await,
+        store.archive_query(&ArchiveOwner::from(&ghost), &q).await,
         Err(StoreError::UnknownArchiveId)
     ));
 }
@@ -2521,17 +2547,26 @@ async fn archive_expires_by_age_and_trims_per_owner(h: &Harness) {
         limit: 100,
         ..ArchiveQuery::default()
     };
-    let left = store.archive_query(&id, &everything).await.unwrap();
+    let left = store
+        .archive_query(&ArchiveOwner::from(&id), &everything)
+        .await
+        .unwrap();
     assert_eq!(ids(&left), ["m4", "m5", "m6", "m7", "m8", "m9"]);
     assert_eq!(
-        ids(&store.archive_query(&bob, &everything).await.unwrap()),
+        ids(&store
+            .archive_query(&ArchiveOwner::from(&bob), &everything)
+            .await
+            .unwrap()),
         ["b2"]
     );
     // Alice keeps her newest two; two go per call.
     assert_eq!(store.archive_trim(&id, 2, 2).await.unwrap(), 2);
     assert_eq!(store.archive_trim(&id, 2, 2).await.unwrap(), 2);
     assert_eq!(store.archive_trim(&id, 2, 2).await.unwrap(), 0);
-    let left = store.archive_query(&id, &everything).await.unwrap();
+    let left = store
+        .archive_query(&ArchiveOwner::from(&id), &everything)
+        .await
+        .unwrap();
     assert_eq!(ids(&left), ["m8", "m9"]);
     assert_eq!(store.archive_trim(&bob, 2, 2).await.unwrap(), 0);
     let ghost = AccountId::new("ghost", "a.example");
@@ -2553,9 +2588,83 @@ async fn archive_goes_with_the_account(h: &Harness) {
         ..ArchiveQuery::default()
     };
     assert!(store
-        .archive_query(&id, &everything)
+        .archive_query(&ArchiveOwner::from(&id), &everything)
         .await
         .unwrap()
         .is_empty());
     assert_eq!(store.archive_prefs(&id).await.unwrap(), None);
+}
+
+/// XEP-0313 §6: a room's archive has an owner row of its own, no account behind it; its
+/// messages are filtered by occupant (the `with` resource is the nick), and removing the
+/// archive takes every message of it and nothing of anyone else's.
+async fn room_archives_need_no_account_and_go_when_removed(h: &Harness) {
+    let store = open(&h.url).await.unwrap();
+    let account = ten_messages(&*store).await;
+    let den = ArchiveOwner::Room("den@muc.a.example".to_owned());
+    let hall = ArchiveOwner::Room("hall@muc.a.example".to_owned());
+    let in_room = |owner: &ArchiveOwner, id: &str, nick: &str| NewArchived {
+        owner: owner.clone(),
+        id: id.to_owned(),
+        with_jid: "den@muc.a.example".to_owned(),
+        with_resource: nick.to_owned(),
+        outgoing: false,
+        stamp: 5,
+        stanza: format!("<message id='{id}'/>"),
+    };
+    let stored = store
+        .archive_append(&[
+            in_room(&den, "d1", "alice"),
+            in_room(&hall, "h1", "bob"),
+            in_room(&den, "d2", "bob"),
+            in_room(&den, "d3", "alice"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(stored, [true; 4]);
+    let everything = ArchiveQuery {
+        limit: 10,
+        ..ArchiveQuery::default()
+    };
+    let page = store.archive_query(&den, &everything).await.unwrap();
+    assert_eq!(ids(&page), ["d1", "d2", "d3"]);
+    let alice_said = ArchiveQuery {
+        with_jid: Some("den@muc.a.example".into()),
+        with_resource: Some("alice".into()),
+        ..everything.clone()
+    };
+    let page = store.archive_query(&den, &alice_said).await.unwrap();
+    assert_eq!(ids(&page), ["d1", "d3"]);
+    let mut rooms = store.room_archives("muc.a.example").await.unwrap();
+    rooms.sort();
+    assert_eq!(rooms, ["den@muc.a.example", "hall@muc.a.example"]);
+    // A domain's LIKE wildcards match only themselves.
+    assert!(store
+        .room_archives("muc_a.example")
+        .await
+        .unwrap()
+        .is_empty());
+
+    assert!(store
+        .remove_room_archive("den@muc.a.example")
+        .await
+        .unwrap());
+    assert!(!store
+        .remove_room_archive("den@muc.a.example")
+        .await
+        .unwrap());
+    assert!(store
+        .archive_query(&den, &everything)
+        .await
+        .unwrap()
+        .is_empty());
+    let page = store.archive_query(&hall, &everything).await.unwrap();
+    assert_eq!(ids(&page), ["h1"]);
+    let page = store
+        .archive_query(&ArchiveOwner::from(&account), &everything)
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 10);
+    // An account's archive is no room's, whatever its JID.
+    assert!(!store.remove_room_archive("alice@a.example").await.unwrap());
 }

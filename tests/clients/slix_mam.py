@@ -5,9 +5,12 @@ reports the stanza-id of every message it receives.
 
 Extra commands (stdin):
   {"cmd": "page", "max": N, "after": ID, "before": ID or true, "with": JID,
-   "start": ISO, "end": ISO}      one query (every key but max optional); reports "page"
-                                  with the results' ids, bodies, senders and stanza-ids
-                                  as forwarded, and the <fin/>'s complete, first, last
+   "start": ISO, "end": ISO, "to": JID}
+                                  one query (every key but max optional) of the account's
+                                  archive, or of the archive at "to" (a room's); reports
+                                  "page" with the results' ids, bodies, senders and
+                                  stanza-ids as forwarded, each result message's XML
+                                  ("raw"), and the <fin/>'s complete, first, last
   {"cmd": "iterate", "max": N, "reverse": BOOL}
                                   the whole archive through xep_0313's iterate(), pages of
                                   N; reports "history" with the bodies and ids in the order
@@ -62,7 +65,7 @@ class MamClient(slix_im.Client):
         start = command.get("start")
         end = command.get("end")
         iq, mask = mam._pre_mam_retrieve(
-            self.own(),
+            JID(command["to"]) if command.get("to") else self.own(),
             datetime.fromisoformat(start) if start else None,
             datetime.fromisoformat(end) if end else None,
             JID(command["with"]) if command.get("with") else None,
@@ -94,6 +97,7 @@ class MamClient(slix_im.Client):
             stamps=[
                 m["mam_result"]["forwarded"]["delay"]["stamp"].isoformat() for m in results
             ],
+            raw=[str(m) for m in results],
             complete=fin["complete"] in (True, "true", "1"),
             first=fin["rsm"]["first"],
             last=fin["rsm"]["last"],

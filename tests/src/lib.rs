@@ -22,6 +22,7 @@ pub mod browser;
 pub mod dns;
 pub mod ejabberd;
 pub mod flash_widget;
+pub mod mam;
 pub mod muc;
 pub mod peer;
 pub mod postgres;

@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use jabberwock_tests::mam::{client, json, page, stanza_id_by, strings};
 use jabberwock_tests::postgres::Scratch;
 use jabberwock_tests::slix::SlixIm;
 use jabberwock_tests::tmpfs::{fill, Tmpfs};
@@ -20,48 +21,6 @@ fn server_with(config: TestConfig) -> TestServer {
         server.add_user(&format!("{user}@localhost"), &format!("{user}pw"));
     }
     server
-}
-
-async fn client(server: &TestServer, jid: &str) -> SlixIm {
-    let user = jid.split('@').next().unwrap();
-    let mut client = SlixIm::spawn_script(
-        "slix_mam.py",
-        jid,
-        &format!("{user}pw"),
-        server.c2s.port(),
-        &server.cert_path(),
-    );
-    client.expect_all(&["session_start"]).await;
-    client.command(r#"{"cmd": "available"}"#).await;
-    client
-}
-
-fn json(line: &str) -> Value {
-    serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))
-}
-
-fn strings(value: &Value) -> Vec<String> {
-    value
-        .as_array()
-        .unwrap_or_else(|| panic!("not a list: {value}"))
-        .iter()
-        .map(|v| v.as_str().unwrap_or_default().to_owned())
-        .collect()
-}
-
-/// One archive query (see slix_mam.py's `page`): the reported event.
-async fn page(client: &mut SlixIm, query: &str) -> Value {
-    client
-        .command(&format!(r#"{{"cmd": "page", {query}}}"#))
-        .await;
-    let line = client
-        .events
-        .iter()
-        .rev()
-        .find(|l| l.contains("\"event\": \"page\"") || l.contains("page_error"))
-        .cloned()
-        .expect("a page");
-    json(&line)
 }
 
 /// The latest event `name` the client reported (a command's answer, after its `ok`).
@@ -317,12 +276,6 @@ async fn a_stanza_id_claiming_the_recipients_archive_is_removed() {
     assert!(got.contains("by=\"bob@localhost\""), "{got}");
     // The sender's own archive id never reaches the recipient.
     assert!(!got.contains("by=\"alice@localhost\""), "{got}");
-}
-
-/// The id of the `<stanza-id/>` by `by` in a stanza's text, if there is one.
-fn stanza_id_by(stanza: &str, by: &str) -> Option<String> {
-    let rest = stanza.split(&format!("by=\"{by}\" id=\"")).nth(1)?;
-    rest.split('"').next().map(str::to_owned)
 }
 
 #[tokio::test]

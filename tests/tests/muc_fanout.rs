@@ -12,6 +12,7 @@
 use std::time::Duration;
 
 use jabberwock_tests::bosh::{self, BoshClient};
+use jabberwock_tests::mam::stanza_id_by;
 use jabberwock_tests::muc::{enter, instant_room, occupant, occupant_id, send_join, status, MUC_X};
 use jabberwock_tests::xmpp_ws::XmppWs;
 use jabberwock_tests::{RawClient, TestConfig, TestServer, WAIT};
@@ -56,13 +57,13 @@ fn assert_serialised(server: &TestServer, kind: &str, count: usize) {
 
 /// The groupchat message `id` from `room/nick` with `body` (already escaped), as the room
 /// reflects it to `to` (escaped): the sender's attributes, `from` in place, `to` last, then
-/// the XEP-0421 occupant id.
+/// the XEP-0421 occupant id and the XEP-0359 stanza id of the room's archive (`ids`).
 fn reflected(
     room: &str,
     nick: &str,
     id: &str,
     body: &str,
-    oid: &str,
+    (oid, sid): (&str, &str),
     to: &str,
     xmlns: bool,
 ) -> String {
@@ -73,7 +74,9 @@ fn reflected(
     };
     format!(
         "<message{xmlns} type=\"groupchat\" id=\"{id}\" from=\"{}\" to=\"{to}\"><body>{body}</body>\
-         <occupant-id xmlns=\"urn:xmpp:occupant-id:0\" id=\"{oid}\"/></message>",
+         <occupant-id xmlns=\"urn:xmpp:occupant-id:0\" id=\"{oid}\"/>\
+         <stanza-id xmlns=\"urn:xmpp:sid:0\" by=\"{room}@conference.localhost\" id=\"{sid}\"/>\
+         </message>",
         occupant(room, nick)
     )
 }
@@ -151,7 +154,9 @@ async fn every_client_kind_gets_the_shared_message_exactly_as_its_own_copy() {
     .await;
     let own = tcp.read_stanza_containing("id=\"m1\"").await;
     let oid = occupant_id(&own);
-    let expect = |to: &str, xmlns: bool| reflected(room, "Tcp", "m1", body, &oid, to, xmlns);
+    let sid = stanza_id_by(&own, &format!("{room}@conference.localhost")).expect("a stanza-id");
+    let expect =
+        |to: &str, xmlns: bool| reflected(room, "Tcp", "m1", body, (&oid, &sid), to, xmlns);
     assert_eq!(own, expect(&tcp_jid, false));
     // Flash: the stanza, then NUL, as one unit.
     let unit = loop {
@@ -211,9 +216,18 @@ async fn presence_held_for_an_inactive_occupant_goes_out_before_the_next_message
     );
     let message = alice.read_stanza().await;
     let oid = occupant_id(&message);
+    let sid = stanza_id_by(&message, &format!("{room}@conference.localhost")).expect("a stanza-id");
     assert_eq!(
         message,
-        reflected(room, "bob", "after", "back?", &oid, &alice_jid, false)
+        reflected(
+            room,
+            "bob",
+            "after",
+            "back?",
+            (&oid, &sid),
+            &alice_jid,
+            false
+        )
     );
     for client in [&mut bob, &mut carol] {
         client.read_stanza_containing("id=\"after\"").await;

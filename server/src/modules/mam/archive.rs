@@ -13,7 +13,7 @@ use jabberwock_protocol::mam::{stanza_id, strip_stanza_ids};
 use jabberwock_protocol::ns;
 use jabberwock_protocol::stanza::{Stanza, StanzaError};
 use jabberwock_protocol::xml::Element;
-use jabberwock_storage::NewArchived;
+use jabberwock_storage::{ArchiveOwner, NewArchived};
 use rand::RngCore as _;
 
 use super::prefs::shall_archive;
@@ -28,9 +28,13 @@ use crate::server::Server;
 /// or errors; not chat states or receipts alone; never a message hinted `<no-store/>` or
 /// `<no-permanent-store/>`, always one hinted `<store/>`.
 fn worth_archiving(message: &Element) -> bool {
-    if !matches!(message.attr("type").unwrap_or("normal"), "chat" | "normal") {
-        return false;
-    }
+    matches!(message.attr("type").unwrap_or("normal"), "chat" | "normal") && worth_keeping(message)
+}
+
+/// Whatever its type, a message worth keeping in an archive (XEP-0313 §5 with XEP-0334):
+/// something to read or decrypt, or hinted `<store/>`, and not hinted `<no-store/>` or
+/// `<no-permanent-store/>`. A room's archive asks the same of its groupchat messages.
+pub(crate) fn worth_keeping(message: &Element) -> bool {
     if message.get_child("no-store", ns::HINTS).is_some()
         || message.get_child("no-permanent-store", ns::HINTS).is_some()
     {
@@ -46,7 +50,7 @@ fn worth_archiving(message: &Element) -> bool {
 /// A new archive id: 96 random bits, base64url. Random rather than counted, so an id tells
 /// nobody how many messages the server archived (XEP-0359 asks only that they be unique
 /// and stable); the archive's order is its own sequence (docs/archive.md).
-fn new_id() -> String {
+pub(crate) fn new_id() -> String {
     let mut bytes = [0u8; 12];
     rand::thread_rng().fill_bytes(&mut bytes);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
@@ -68,7 +72,7 @@ async fn archive(
     }
     let id = new_id();
     let entry = NewArchived {
-        owner: account_of(owner),
+        owner: ArchiveOwner::Account(account_of(owner)),
         id: id.clone(),
         with_jid: with_bare.to_string(),
         with_resource: with

@@ -9,10 +9,11 @@
 //! handles its client's stanzas one after another, so by the time the session answers
 //! the sender's XEP-0198 `<r/>`, or the message reaches anyone, it is stored.
 
-mod archive;
+// The MUC service's room archives (XEP-0313 §6) use the same rules, query and writer.
+pub(super) mod archive;
 mod prefs;
-mod query;
-mod writer;
+pub(super) mod query;
+pub(super) mod writer;
 
 use std::sync::Arc;
 

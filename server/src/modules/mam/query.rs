@@ -8,17 +8,18 @@
 //! is being answered, so a page is capped at [`MAX_PAGE`], well below the inbox's depth.
 
 use async_trait::async_trait;
-use jabberwock_protocol::jid::Jid;
+use jabberwock_protocol::jid::{BareJid, FullJid, Jid};
 use jabberwock_protocol::mam::{fin, query_form, result, MamError, MamQuery};
 use jabberwock_protocol::ns;
 use jabberwock_protocol::rsm::{Before, SetResult};
-use jabberwock_protocol::stanza::{Condition, IqType, StanzaError};
+use jabberwock_protocol::stanza::{Condition, IqType, Stanza, StanzaError};
 use jabberwock_protocol::xml::{parse_stanza, Element};
-use jabberwock_storage::{ArchiveQuery, StoreError};
+use jabberwock_storage::{ArchiveOwner, ArchiveQuery, StoreError};
 
 use crate::accounts::account_of;
 use crate::error::store_to_stanza_error;
 use crate::modules::{IqHandler, IqRequest};
+use crate::server::Server;
 
 /// Messages in a page when the client names no `<max/>`.
 const DEFAULT_MAX: usize = 50;
@@ -78,68 +79,100 @@ impl IqHandler for Query {
         if owner != request.from.to_bare() {
             return Err(StanzaError::new(Condition::Forbidden));
         }
-        if request.stanza.iq_type() == Some(IqType::Get) {
-            return Ok(Some(query_form()));
-        }
-        let query = MamQuery::parse(request.payload).map_err(bad_query)?;
-        let set = query.set.clone().unwrap_or_default();
-        if set.index.is_some() {
-            // XEP-0059 §2.6 paging by index is optional, and not offered here.
-            return Err(StanzaError::new(Condition::FeatureNotImplemented));
-        }
-        let max = set.max.unwrap_or(DEFAULT_MAX).min(MAX_PAGE);
-        let wanted = archive_query(&query, max)?;
+        let archive = ArchiveOwner::Account(account_of(&owner));
         let server = request.server;
-        let mut page = server
-            .store
-            .archive_query(&account_of(&owner), &wanted)
-            .await
-            .map_err(|e| match e {
-                // An after/before id the archive does not hold.
-                StoreError::UnknownArchiveId => StanzaError::new(Condition::ItemNotFound),
-                e => store_to_stanza_error(e),
-            })?;
-        // The extra message, if there was one, belongs to the next page (the one before,
-        // when paging from the end).
-        let more = page.len() > max;
-        if more {
-            if wanted.from_end {
-                page.remove(0);
-            } else {
-                page.truncate(max);
-            }
-        }
-        let mut results = Vec::with_capacity(page.len());
-        for archived in &page {
-            let Ok(original) = parse_stanza(archived.stanza.as_bytes()) else {
-                tracing::warn!(id = %archived.id, "skipping an unreadable archived message");
-                continue;
-            };
-            let wrapped = result(
-                query.queryid.as_deref(),
-                &archived.id,
-                archived.stamp,
-                original,
-            );
-            results.push(
-                Element::new("message", ns::CLIENT)
-                    .with_attr("from", owner.as_str())
-                    .with_attr("to", request.from.as_str())
-                    .with_child(wrapped),
-            );
-        }
-        if query.flip_page {
-            results.reverse();
-        }
-        for message in results {
-            server.router.reply(request.from, message);
-        }
-        let set = SetResult {
-            first: page.first().map(|m| (m.id.clone(), None)),
-            last: page.last().map(|m| m.id.clone()),
-            count: None,
-        };
-        // Complete: nothing further in the direction of paging.
-        Ok(Some(fin(!more, &set)))
+        let kind = request.stanza.iq_type();
+        answer(
+            server,
+            &archive,
+            &owner,
+            request.from,
+            kind,
+            request.payload,
+        )
+        .await
     }
+}
+
+/// A query (`payload`, of IQ type `kind`) to the archive of `archive`, whose bare JID is
+/// `owner`, from `asker`, who was let in: a `get` is answered with the form; for a `set`
+/// each message of the page goes to `asker` from `owner`, and the answer is the `<fin/>`.
+/// An account's queries and a room's (XEP-0313 §6) come here alike.
+pub(crate) async fn answer(
+    server: &Server,
+    archive: &ArchiveOwner,
+    owner: &BareJid,
+    asker: &FullJid,
+    kind: Option<IqType>,
+    payload: &Element,
+) -> Result<Option<Element>, StanzaError> {
+    if kind == Some(IqType::Get) {
+        return Ok(Some(query_form()));
+    }
+    let query = MamQuery::parse(payload).map_err(bad_query)?;
+    let set = query.set.clone().unwrap_or_default();
+    if set.index.is_some() {
+        // XEP-0059 §2.6 paging by index is optional, and not offered here.
+        return Err(StanzaError::new(Condition::FeatureNotImplemented));
+    }
+    let max = set.max.unwrap_or(DEFAULT_MAX).min(MAX_PAGE);
+    let wanted = archive_query(&query, max)?;
+    let mut page = server
+        .store
+        .archive_query(archive, &wanted)
+        .await
+        .map_err(|e| match e {
+            // An after/before id the archive does not hold.
+            StoreError::UnknownArchiveId => StanzaError::new(Condition::ItemNotFound),
+            e => store_to_stanza_error(e),
+        })?;
+    // The extra message, if there was one, belongs to the next page (the one before,
+    // when paging from the end).
+    let more = page.len() > max;
+    if more {
+        if wanted.from_end {
+            page.remove(0);
+        } else {
+            page.truncate(max);
+        }
+    }
+    let mut results = Vec::with_capacity(page.len());
+    for archived in &page {
+        let Ok(original) = parse_stanza(archived.stanza.as_bytes()) else {
+            tracing::warn!(id = %archived.id, "skipping an unreadable archived message");
+            continue;
+        };
+        let wrapped = result(
+            query.queryid.as_deref(),
+            &archived.id,
+            archived.stamp,
+            original,
+        );
+        results.push(
+            Element::new("message", ns::CLIENT)
+                .with_attr("from", owner.as_str())
+                .with_attr("to", asker.as_str())
+                .with_child(wrapped),
+        );
+    }
+    if query.flip_page {
+        results.reverse();
+    }
+    // Straight to a local session's inbox, ahead of the IQ result; an asker on another
+    // server (a room's archive, over federation) gets them routed, in the same order.
+    let local = server.host(asker.domain().as_str()).is_some();
+    for message in results {
+        if local {
+            server.router.reply(asker, message);
+        } else if let Ok(stanza) = Stanza::from_element(message) {
+            server.router.route_from_service(server, stanza).await;
+        }
+    }
+    let set = SetResult {
+        first: page.first().map(|m| (m.id.clone(), None)),
+        last: page.last().map(|m| m.id.clone()),
+        count: None,
+    };
+    // Complete: nothing further in the direction of paging.
+    Ok(Some(fin(!more, &set)))
 }

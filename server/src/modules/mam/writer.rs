@@ -1,6 +1,6 @@
-//! The archive's writer: one task per server that appends what the hooks hand it, as many
-//! messages as are waiting in one transaction (group commit), and answers each hook once
-//! its message is durable. A message waits for the commit before it goes on, so nothing
+//! The archive's writer: one task per server (and one more for the rooms of the MUC
+//! service) that appends what the hooks hand it, as many messages as are waiting in one
+//! transaction (group commit), and answers each hook once its message is durable. A message waits for the commit before it goes on, so nothing
 //! acknowledged is lost; the transaction's cost is shared by everything that arrived
 //! while the last one ran. The same task's neighbour removes what retention says is too
 //! old or too many (bounded deletes, one batch after another).
@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use jabberwock_protocol::stanza::{Condition, StanzaError};
-use jabberwock_storage::{AccountId, NewArchived, Store};
+use jabberwock_storage::{AccountId, ArchiveOwner, NewArchived, Store};
 use tokio::sync::{mpsc, oneshot};
 
 use super::MamConfig;
@@ -33,17 +33,24 @@ const DELETES_PER_RUN: usize = 20;
 
 /// Why a batch failed, for every hook that waited on it (the error itself is logged once).
 #[derive(Clone, Copy, Debug)]
-enum Failure {
+pub(crate) enum Failure {
     OutOfSpace,
     Other,
 }
 
-struct Job {
-    message: NewArchived,
-    done: oneshot::Sender<Result<bool, Failure>>,
+/// The answer to one append: stored or not (its owner is no account), or why it failed.
+pub(crate) type Stored = oneshot::Receiver<Result<bool, Failure>>;
+
+enum Job {
+    Append {
+        message: NewArchived,
+        done: oneshot::Sender<Result<bool, Failure>>,
+    },
+    /// A room's archive goes, after every message queued for it before.
+    ForgetRoom(String),
 }
 
-pub(super) struct Writer {
+pub(crate) struct Writer {
     retention_days: u32,
     max_messages: u64,
     /// Started with the first message (or query) after the server started.
@@ -53,7 +60,7 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    pub(super) fn new(config: &MamConfig) -> Writer {
+    pub(crate) fn new(config: &MamConfig) -> Writer {
         Writer {
             retention_days: config.retention_days,
             max_messages: config.max_messages_per_user,
@@ -88,75 +95,150 @@ impl Writer {
         message: NewArchived,
     ) -> Result<bool, StanzaError> {
         let (done, wait) = oneshot::channel();
-        let sent = self.queue(server).send(Job { message, done }).await;
-        let outcome = match sent {
-            Ok(()) => wait.await.unwrap_or(Err(Failure::Other)),
-            Err(_) => Err(Failure::Other),
-        };
-        outcome.map_err(|failure| match failure {
-            // RFC 6120 §8.3.3.18: may succeed later, once the operator freed space.
-            Failure::OutOfSpace => StanzaError::new(Condition::ResourceConstraint),
-            Failure::Other => StanzaError::new(Condition::InternalServerError),
-        })
+        let sent = self.queue(server).send(Job::Append { message, done }).await;
+        match sent {
+            Ok(()) => stored(wait).await,
+            Err(_) => Err(refusal(Failure::Other)),
+        }
+    }
+
+    /// Queues `message` without waiting (for a caller that holds a lock, and so keeps the
+    /// order of its appends): the answer comes through [`stored`]. A full queue is
+    /// `resource-constraint` (RFC 6120 §8.3.3.18: the writer is behind; later may work).
+    pub(crate) fn append_now(
+        &self,
+        server: &Server,
+        message: NewArchived,
+    ) -> Result<Stored, StanzaError> {
+        let (done, wait) = oneshot::channel();
+        match self.queue(server).try_send(Job::Append { message, done }) {
+            Ok(()) => Ok(wait),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                Err(StanzaError::new(Condition::ResourceConstraint))
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(refusal(Failure::Other)),
+        }
+    }
+
+    /// Removes `room`'s archive once what was queued for it before is written (without
+    /// waiting, like [`Self::append_now`]). Should the queue be full, a task waits for
+    /// room in it.
+    pub(crate) fn forget_room(&self, server: &Server, room: String) {
+        let queue = self.queue(server);
+        if let Err(mpsc::error::TrySendError::Full(job)) = queue.try_send(Job::ForgetRoom(room)) {
+            let queue = queue.clone();
+            tokio::spawn(async move {
+                let _ = queue.send(job).await;
+            });
+        }
+    }
+}
+
+/// Waits for the answer to an append: stored or not, or the sender's error.
+pub(crate) async fn stored(wait: Stored) -> Result<bool, StanzaError> {
+    wait.await.unwrap_or(Err(Failure::Other)).map_err(refusal)
+}
+
+/// What the sender of a message that could not be archived is told.
+fn refusal(failure: Failure) -> StanzaError {
+    match failure {
+        // RFC 6120 §8.3.3.18: may succeed later, once the operator freed space.
+        Failure::OutOfSpace => StanzaError::new(Condition::ResourceConstraint),
+        Failure::Other => StanzaError::new(Condition::InternalServerError),
     }
 }
 
 /// The writer task: waits for a message, takes what else is waiting, appends it all in one
-/// transaction, answers each. Ends when the server drops its queue.
+/// transaction, answers each; a room's archive to forget is removed in its place in the
+/// queue, between the appends before and after it. Ends when the server drops its queue.
 async fn write(
     store: Arc<dyn Store>,
     mut rx: mpsc::Receiver<Job>,
     touched: Arc<Mutex<HashSet<AccountId>>>,
 ) {
     let mut last_stamp = 0;
-    while let Some(first) = rx.recv().await {
-        let mut jobs = vec![first];
-        while jobs.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => jobs.push(job),
-                Err(_) => break,
-            }
-        }
-        // Archive time never goes back within this writer, so `seq` order and time
-        // order agree (expiry relies on it).
-        let stamp = unix_now().max(last_stamp);
-        last_stamp = stamp;
-        let (messages, waiting): (Vec<NewArchived>, Vec<_>) = jobs
-            .into_iter()
-            .map(|mut job| {
-                job.message.stamp = stamp;
-                (job.message, job.done)
-            })
-            .unzip();
-        let result = store.archive_append(&messages).await;
-        let result = match result {
-            Ok(stored) => {
-                let mut touched = touched.lock().unwrap_or_else(|p| p.into_inner());
-                for (message, stored) in messages.iter().zip(&stored) {
-                    if *stored {
-                        touched.insert(message.owner.clone());
+    let mut next = None;
+    loop {
+        let first = match next.take() {
+            Some(job) => job,
+            None => match rx.recv().await {
+                Some(job) => job,
+                None => return,
+            },
+        };
+        let mut appends = Vec::new();
+        let mut job = Some(first);
+        while let Some(current) = job.take() {
+            match current {
+                Job::Append { message, done } => appends.push((message, done)),
+                Job::ForgetRoom(room) if appends.is_empty() => {
+                    match store.remove_room_archive(&room).await {
+                        Ok(_) => tracing::debug!(%room, "room archive removed"),
+                        Err(e) => tracing::error!(%room, error = %e, "room archive not removed"),
                     }
                 }
-                Ok(stored)
+                // After the appends gathered so far.
+                forget => next = Some(forget),
             }
-            Err(e) => {
-                tracing::error!(error = %e, count = messages.len(), "archiving failed");
-                Err(if e.is_out_of_space() {
-                    Failure::OutOfSpace
-                } else {
-                    Failure::Other
-                })
+            if next.is_some() || appends.len() >= MAX_BATCH {
+                break;
             }
-        };
-        for (n, done) in waiting.into_iter().enumerate() {
-            let answer = match &result {
-                Ok(stored) => Ok(stored.get(n).copied().unwrap_or(false)),
-                Err(failure) => Err(*failure),
-            };
-            // A hook that stopped waiting (its session ended) needs no answer.
-            let _ = done.send(answer);
+            job = rx.try_recv().ok();
+        }
+        if !appends.is_empty() {
+            last_stamp = append(&*store, appends, last_stamp, &touched).await;
         }
     }
+}
+
+/// Appends one batch in one transaction and answers each message's waiter; returns the
+/// batch's stamp.
+async fn append(
+    store: &dyn Store,
+    jobs: Vec<(NewArchived, oneshot::Sender<Result<bool, Failure>>)>,
+    last_stamp: i64,
+    touched: &Mutex<HashSet<AccountId>>,
+) -> i64 {
+    // Archive time never goes back within this writer, so `seq` order and time
+    // order agree (expiry relies on it).
+    let stamp = unix_now().max(last_stamp);
+    let (messages, waiting): (Vec<NewArchived>, Vec<_>) = jobs
+        .into_iter()
+        .map(|(mut message, done)| {
+            message.stamp = stamp;
+            (message, done)
+        })
+        .unzip();
+    let result = store.archive_append(&messages).await;
+    let result = match result {
+        Ok(stored) => {
+            let mut touched = touched.lock().unwrap_or_else(|p| p.into_inner());
+            for (message, stored) in messages.iter().zip(&stored) {
+                // The per-account limit is for accounts (`max_messages_per_user`).
+                if let (true, ArchiveOwner::Account(account)) = (*stored, &message.owner) {
+                    touched.insert(account.clone());
+                }
+            }
+            Ok(stored)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, count = messages.len(), "archiving failed");
+            Err(if e.is_out_of_space() {
+                Failure::OutOfSpace
+            } else {
+                Failure::Other
+            })
+        }
+    };
+    for (n, done) in waiting.into_iter().enumerate() {
+        let answer = match &result {
+            Ok(stored) => Ok(stored.get(n).copied().unwrap_or(false)),
+            Err(failure) => Err(*failure),
+        };
+        // A hook that stopped waiting (its session ended) needs no answer.
+        let _ = done.send(answer);
+    }
+    stamp
 }
 
 /// Unix seconds (a clock before 1970 is a broken host: 0).

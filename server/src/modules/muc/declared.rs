@@ -40,6 +40,8 @@ pub struct DeclaredRoom {
     pub change_subject: Option<bool>,
     /// Members may invite to a members-only room (§7.8.2).
     pub allow_invites: Option<bool>,
+    /// Messages are archived (XEP-0313 §6); else `[modules.muc] archive_by_default`.
+    pub archive: Option<bool>,
     /// The site's staff: owners and admins are moderators whenever they are in the room
     /// (§5.1.2), and may kick and ban.
     #[serde(default)]
@@ -207,6 +209,7 @@ impl DeclaredRoom {
             (&mut settings.moderated, self.moderated),
             (&mut settings.change_subject, self.change_subject),
             (&mut settings.allow_invites, self.allow_invites),
+            (&mut settings.archiving, self.archive),
         ];
         for (slot, value) in flags {
             if let Some(value) = value {
@@ -258,10 +261,14 @@ pub fn create(config: &MucConfig, host: &str, domain: &str, rooms: &Rooms) {
             if jid.domain().as_str() != domain {
                 continue;
             }
-            let Some((slot, _)) = rooms.get(&jid, Some(config.history_length)) else {
+            let Some((slot, created)) = rooms.get(&jid, Some(config.history_length)) else {
                 continue;
             };
-            declared.apply(&mut lock(&slot).room, config.limits());
+            let room = &mut lock(&slot).room;
+            if created {
+                room.settings.archiving = config.archive_by_default;
+            }
+            declared.apply(room, config.limits());
             tracing::debug!(room = %jid, "declared room ready");
         }
     }

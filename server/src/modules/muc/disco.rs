@@ -54,8 +54,15 @@ pub fn info(room: &Room) -> Element {
             "muc_unsecured",
         ),
     ];
-    for feature in features {
-        query.push_child(Element::new("feature", ns::DISCO_INFO).with_attr("var", feature));
+    // XEP-0313 §6.1 (and XEP-0359 §4): the room's archive, while it archives.
+    let archive = [ns::MAM, ns::MAM_EXTENDED, ns::SID];
+    let archive = if settings.archiving {
+        &archive[..]
+    } else {
+        &[]
+    };
+    for feature in features.iter().chain(archive) {
+        query.push_child(Element::new("feature", ns::DISCO_INFO).with_attr("var", *feature));
     }
     let form = DataForm::new(FormType::Result)
         .with_form_type(ns::MUC_ROOMINFO)

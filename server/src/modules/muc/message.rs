@@ -9,12 +9,13 @@ use jabberwock_protocol::ns;
 use jabberwock_protocol::stanza::{Condition, StanzaError};
 use jabberwock_protocol::xml::Element;
 
+use super::archive;
 use super::occupant::stamp;
 use super::presence::has_voice;
 use super::room::{Out, Room, Subject};
 
-/// A groupchat message to the room from `from`: broadcast and kept in the history, or, with
-/// a subject and no body, a subject change.
+/// A groupchat message to the room from `from`: broadcast and kept in the history (and in
+/// the room's archive, archive.rs), or, with a subject and no body, a subject change.
 pub fn groupchat(
     room: &mut Room,
     from: &FullJid,
@@ -49,6 +50,8 @@ pub fn groupchat(
     reflected.remove_attr("to");
     // XEP-0421 §4: the room's occupant id, never the sender's own.
     stamp(&mut reflected, &occupant_id);
+    // Before the history takes it: an entrant's history carries the same stanza-id.
+    let archived = archive::mark(room, &nick, &mut reflected, message);
     match (subject, body) {
         // §8.1: a subject without a body changes the subject, if the sender may.
         (Some(subject), None) => {
@@ -77,7 +80,10 @@ pub fn groupchat(
         (None, None) => {}
     }
     let mut out = Out::new();
-    out.push_to_each(reflected, room.session_jids());
+    match archived {
+        Some(archived) => out.push_archived(reflected, room.session_jids(), archived),
+        None => out.push_to_each(reflected, room.session_jids()),
+    }
     Ok(out)
 }
 

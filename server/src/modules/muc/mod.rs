@@ -13,6 +13,7 @@
 //! back (persist.rs).
 
 mod admin;
+mod archive;
 mod declared;
 mod disco;
 mod history;
@@ -44,10 +45,13 @@ use serde::Deserialize;
 
 use super::config::TableError;
 use super::registry::Identity;
-use super::{xep, IqHandler, IqRequest, Module, Registrar, Service, ServiceDelivery, Target, Xep};
+use super::{
+    mam, xep, IqHandler, IqRequest, Module, Registrar, Service, ServiceDelivery, Target, Xep,
+};
 use crate::server::Server;
 use crate::StartError;
 use admin::Actor;
+use jabberwock_storage::ArchiveOwner;
 use limits::Limits;
 use out::ToSend;
 use presence::Entry;
@@ -71,6 +75,9 @@ pub struct MucConfig {
     message_burst: u32,
     /// Largest groupchat or private message, in bytes (0: no limit).
     max_message_bytes: usize,
+    /// XEP-0313 §6: whether a new room archives its messages until its owner says
+    /// otherwise (`muc#roomconfig_enablearchiving`); as Prosody's `muc_log_by_default`.
+    archive_by_default: bool,
     /// Rooms that exist from the start (declared.rs).
     rooms: Vec<declared::DeclaredRoom>,
 }
@@ -85,6 +92,7 @@ impl Default for MucConfig {
             messages_per_second: limits.messages_per_second,
             message_burst: limits.message_burst,
             max_message_bytes: limits.max_message_bytes,
+            archive_by_default: true,
             rooms: Vec::new(),
         }
     }
@@ -183,6 +191,10 @@ pub struct MucService {
     /// XEP-0421: the key occupant ids are made with (`occupant::occupant_id`), kept in
     /// `data_dir` and read at start.
     id_secret: OnceLock<Vec<u8>>,
+    /// XEP-0313 §6: appends the rooms' archived messages, and removes the archive of a
+    /// room that is gone, in the order the rooms queue them (archive.rs). A writer of
+    /// its own, apart from the accounts' (whose retention runs over every archive).
+    archive: mam::writer::Writer,
 }
 
 /// The error reply to `stanza`; a presence error carries the MUC `<x/>` before the
@@ -221,6 +233,24 @@ async fn route(server: &Server, out: impl Into<Out>) {
                     .route_shared_from_service(server, stanza, &recipients)
                     .await
             }
+            // XEP-0313 §6: sent once the room's archive has it, else refused to its sender.
+            ToSend::Archived(archived, stanza, recipients) => match archived.stored().await {
+                Ok(()) => {
+                    let router = &server.router;
+                    router
+                        .route_shared_from_service(server, stanza, &recipients)
+                        .await
+                }
+                Err((original, err)) => match Stanza::from_element(original) {
+                    Ok(original) => {
+                        let reply = Stanza::from_element(error_reply(&original, &err));
+                        if let Ok(reply) = reply {
+                            server.router.route_from_service(server, reply).await
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "an archived message is no stanza"),
+                },
+            },
         }
     }
 }
@@ -297,10 +327,17 @@ impl MucService {
                     Err(err) => vec![error_reply(stanza, &err)].into(),
                 },
             };
+            let mut out = out;
             let mut guard = lock(&slot);
+            // Queued under the room's lock: the room's writes keep its order (archive.rs).
+            for archived in out.archived_mut() {
+                archived.queue(server, &self.archive);
+            }
             guard.outbox.extend(out);
             if guard.room.is_gone() {
                 guard.forgotten = true;
+                // XEP-0313 §6: the archive goes with the room, after its last messages.
+                self.archive.forget_room(server, jid.to_string());
                 lock(&self.rooms.0).remove(jid.as_str());
             }
             if guard.draining || guard.outbox.is_empty() {
@@ -474,6 +511,7 @@ impl MucService {
                         room.set_affiliation(full.to_bare().as_str(), Affiliation::Owner);
                         room.locked = join.is_some();
                         room.limits = self.config.limits();
+                        room.settings.archiving = self.config.archive_by_default;
                     }
                     let entry = Entry {
                         from: full,
@@ -562,6 +600,9 @@ impl MucService {
                 .iq_to_occupant(server, from, to, nick.as_str(), stanza)
                 .await;
         }
+        if payload.is("query", ns::MAM) {
+            return self.archive_query(server, from, to, stanza, payload).await;
+        }
         let found = self
             .in_room_saved(server, &to.to_bare(), stanza, |room, _| {
                 let actor = Actor::of(room, from);
@@ -579,6 +620,48 @@ impl MucService {
             let err = StanzaError::new(Condition::ItemNotFound);
             route(server, vec![error_reply(stanza, &err)]).await;
         }
+    }
+}
+
+impl MucService {
+    /// XEP-0313 §6: a query of the room's archive, answered outside the room's lock (the
+    /// room is only looked at, for who may read it), by the query code accounts use.
+    async fn archive_query(
+        &self,
+        server: &Server,
+        from: &Jid,
+        to: &Jid,
+        stanza: &Stanza,
+        payload: &Element,
+    ) {
+        let room_jid = to.to_bare();
+        let allowed = match from.try_as_full() {
+            Err(_) => Err(StanzaError::new(Condition::NotAcceptable)),
+            Ok(asker) => match self.rooms.get(&room_jid, None) {
+                Some((slot, _)) => {
+                    let slot = lock(&slot);
+                    if slot.forgotten {
+                        Err(StanzaError::new(Condition::ItemNotFound))
+                    } else {
+                        archive::may_read(&slot.room, &asker.to_bare()).map(|()| asker)
+                    }
+                }
+                None => Err(StanzaError::new(Condition::ItemNotFound)),
+            },
+        };
+        let answer = match allowed {
+            Ok(asker) => {
+                let owner = ArchiveOwner::Room(room_jid.to_string());
+                let kind = stanza.iq_type();
+                mam::query::answer(server, &owner, &room_jid, asker, kind, payload).await
+            }
+            Err(err) => Err(err),
+        };
+        let reply = match answer {
+            Ok(result) => stanza.iq_result(result),
+            Err(err) => error_reply(stanza, &err),
+        };
+        route(server, vec![reply]).await;
     }
 }
 
@@ -656,7 +739,8 @@ impl Service for MucService {
                 continue;
             }
             let jid = room.jid.clone();
-            match persist::room_from(room, self.config.history_length) {
+            let config = &self.config;
+            match persist::room_from(room, config.history_length, config.archive_by_default) {
                 Ok(mut room) => {
                     room.limits = self.config.limits();
                     self.rooms.insert(room)
@@ -668,6 +752,20 @@ impl Service for MucService {
         }
         // Then the declared rooms, over what storage kept: the config wins for what it says.
         declared::create(&self.config, host, domain, &self.rooms);
+        // XEP-0313 §6: an archive whose room is gone (a temporary room when the server
+        // stopped) goes, so that a new room of the same name starts with none.
+        match server.store.room_archives(domain).await {
+            Ok(archived) => {
+                for room in archived {
+                    let known =
+                        BareJid::new(&room).is_ok_and(|jid| self.rooms.get(&jid, None).is_some());
+                    if !known {
+                        self.archive.forget_room(server, room);
+                    }
+                }
+            }
+            Err(e) => tracing::error!(%domain, error = %e, "room archives not listed"),
+        }
         Ok(())
     }
 
@@ -759,6 +857,8 @@ impl Module for Muc {
             config,
             rooms: rooms.clone(),
             id_secret: OnceLock::new(),
+            // Retention is the account archives' writer's, over every archive.
+            archive: mam::writer::Writer::new(&mam::MamConfig::default()),
         }));
         // §6.1: the service is a text conference service that speaks MUC.
         registry.disco_identity(

@@ -1,7 +1,8 @@
 //! What a room's handler wants sent, in order: stanzas for one recipient each, and stanzas
 //! for many (a groupchat message, a notice to every occupant), which are routed as one
 //! shared stanza serialised once (`Router::route_shared_from_service`) rather than as a
-//! copy per occupant.
+//! copy per occupant. A groupchat message the room archives (XEP-0313 §6) goes out only
+//! once its archive has it (archive.rs).
 
 use std::sync::Arc;
 
@@ -9,11 +10,15 @@ use jabberwock_protocol::jid::FullJid;
 use jabberwock_protocol::stanza::{SharedStanza, Stanza};
 use jabberwock_protocol::xml::Element;
 
+use super::archive::Archived;
+
 /// One thing to send.
 pub enum ToSend {
     One(Element),
     /// The stanza (without a `to`) and its recipients' real JIDs.
     Many(Arc<SharedStanza>, Vec<FullJid>),
+    /// [`ToSend::Many`] for a message in the room's archive: sent once it is stored.
+    Archived(Box<Archived>, Arc<SharedStanza>, Vec<FullJid>),
 }
 
 /// Stanzas a handler wants sent, in order.
@@ -47,6 +52,31 @@ impl Out {
         }
     }
 
+    /// [`Self::push_to_each`] for a message that the room archives first.
+    pub fn push_archived(
+        &mut self,
+        element: Element,
+        recipients: Vec<FullJid>,
+        archived: Archived,
+    ) {
+        match Stanza::from_element(element) {
+            Ok(stanza) => {
+                let shared = Arc::new(SharedStanza::new(stanza));
+                self.0
+                    .push(ToSend::Archived(Box::new(archived), shared, recipients));
+            }
+            Err(e) => tracing::error!(error = %e, "the room made something that is no stanza"),
+        }
+    }
+
+    /// The archived messages here, to be queued for their writes.
+    pub fn archived_mut(&mut self) -> impl Iterator<Item = &mut Archived> {
+        self.0.iter_mut().filter_map(|to_send| match to_send {
+            ToSend::Archived(archived, ..) => Some(&mut **archived),
+            _ => None,
+        })
+    }
+
     #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
@@ -59,11 +89,13 @@ impl Out {
         for to_send in self.0 {
             match to_send {
                 ToSend::One(element) => elements.push(element),
-                ToSend::Many(shared, recipients) => elements.extend(
-                    recipients
-                        .iter()
-                        .map(|to| shared.to_stanza(to.as_str()).into_element()),
-                ),
+                ToSend::Many(shared, recipients) | ToSend::Archived(_, shared, recipients) => {
+                    elements.extend(
+                        recipients
+                            .iter()
+                            .map(|to| shared.to_stanza(to.as_str()).into_element()),
+                    )
+                }
             }
         }
         elements
@@ -76,6 +108,11 @@ impl Out {
             ToSend::Many(_, recipients) => {
                 recipients.retain(|r| r != to);
                 !recipients.is_empty()
+            }
+            // Kept even with no one left to send it to: the archive write goes on.
+            ToSend::Archived(_, _, recipients) => {
+                recipients.retain(|r| r != to);
+                true
             }
         });
     }

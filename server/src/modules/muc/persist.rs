@@ -166,14 +166,23 @@ pub enum LoadError {
 }
 
 /// A stored room as the service holds it: configured (not locked), with no occupant and
-/// no history.
-pub fn room_from(stored: StoredRoom, history_length: usize) -> Result<Room, LoadError> {
+/// no history. A room stored before archiving was a setting takes `archive_by_default`.
+pub fn room_from(
+    stored: StoredRoom,
+    history_length: usize,
+    archive_by_default: bool,
+) -> Result<Room, LoadError> {
     let jid = BareJid::new(&stored.jid).map_err(|_| LoadError::Jid)?;
     if jid.node().is_none() || jid.as_str() != stored.jid {
         return Err(LoadError::Jid);
     }
     let mut room = Room::new(jid, history_length);
-    room.settings = serde_json::from_str(&stored.config)?;
+    let config: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&stored.config)?;
+    let archiving_set = config.contains_key("archiving");
+    room.settings = serde_json::from_value(serde_json::Value::Object(config))?;
+    if !archiving_set {
+        room.settings.archiving = archive_by_default;
+    }
     // Whatever the stored text says, a room in storage is persistent.
     room.settings.persistent = true;
     for a in stored.affiliations {
@@ -288,11 +297,16 @@ mod tests {
                 reason: Some("a friend".into()),
             }],
         };
-        let room = room_from(stored.clone(), 5).unwrap();
+        let room = room_from(stored.clone(), 5, false).unwrap();
         assert!(!room.locked && room.occupants.is_empty());
         assert!(room.settings.persistent && room.settings.members_only);
         // Fields missing from the stored text keep their defaults.
         assert!(room.settings.public);
+        // Stored before archiving was a setting: the service's default.
+        assert!(!room.settings.archiving);
+        let mut archived = stored.clone();
+        archived.config = r#"{"archiving":true}"#.into();
+        assert!(room_from(archived, 5, false).unwrap().settings.archiving);
         assert_eq!(room.settings.whois, super::super::settings::Whois::Anyone);
         assert_eq!(
             room.affiliation(&BareJid::new("bob@example").unwrap()),
@@ -307,11 +321,14 @@ mod tests {
 
         let mut broken = stored.clone();
         broken.config = "{".into();
-        assert!(matches!(room_from(broken, 5), Err(LoadError::Config(_))));
+        assert!(matches!(
+            room_from(broken, 5, true),
+            Err(LoadError::Config(_))
+        ));
         let mut broken = stored;
         broken.affiliations[0].affiliation = "ruler".into();
         assert!(matches!(
-            room_from(broken, 5),
+            room_from(broken, 5, true),
             Err(LoadError::Affiliation { .. })
         ));
     }

@@ -40,6 +40,9 @@ pub struct Settings {
     /// §7.8.2, §10.2 `allowinvites`: members may invite others to a members-only room
     /// (admins and owners always may; in an open room any occupant with voice may).
     pub allow_invites: bool,
+    /// XEP-0313 §6, `muc#roomconfig_enablearchiving`: the room keeps its groupchat
+    /// messages in its archive (a new room takes `[modules.muc] archive_by_default`).
+    pub archiving: bool,
 }
 
 impl Default for Settings {
@@ -58,6 +61,8 @@ impl Default for Settings {
             change_subject: false,
             max_users: None,
             allow_invites: false,
+            // Prosody's `muc_log_by_default`.
+            archiving: true,
         }
     }
 }
@@ -74,6 +79,7 @@ const FIELD_WHOIS: &str = "muc#roomconfig_whois";
 const FIELD_CHANGE_SUBJECT: &str = "muc#roomconfig_changesubject";
 const FIELD_MAX_USERS: &str = "muc#roomconfig_maxusers";
 const FIELD_ALLOW_INVITES: &str = "muc#roomconfig_allowinvites";
+const FIELD_ARCHIVING: &str = "muc#roomconfig_enablearchiving";
 
 /// What a submitted form changed that occupants are told about (§10.2.1).
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -163,6 +169,7 @@ impl Settings {
                 boolean(FIELD_ALLOW_INVITES, self.allow_invites)
                     .with_label("Members may invite others to a members-only room"),
             )
+            .with_field(boolean(FIELD_ARCHIVING, self.archiving).with_label("Archive messages"))
     }
 
     /// Applies a submitted form (§10.2): fields left out keep their value; unknown fields
@@ -197,6 +204,7 @@ impl Settings {
         flag(FIELD_MODERATED, &mut next.moderated)?;
         flag(FIELD_CHANGE_SUBJECT, &mut next.change_subject)?;
         flag(FIELD_ALLOW_INVITES, &mut next.allow_invites)?;
+        flag(FIELD_ARCHIVING, &mut next.archiving)?;
         let mut protected = next.password.is_some();
         flag(FIELD_PASSWORD_PROTECTED, &mut protected)?;
         let secret = form.value(FIELD_SECRET).map(str::to_owned);
@@ -255,6 +263,7 @@ mod tests {
         assert_eq!(form.value(FIELD_WHOIS), Some("moderators"));
         assert_eq!(form.value(FIELD_MAX_USERS), Some("none"));
         assert_eq!(form.value(FIELD_ALLOW_INVITES), Some("0"));
+        assert_eq!(form.value(FIELD_ARCHIVING), Some("1"));
 
         let changed = settings
             .apply(&submit(&[
@@ -265,6 +274,7 @@ mod tests {
                 (FIELD_WHOIS, "anyone"),
                 (FIELD_MAX_USERS, "20"),
                 (FIELD_ALLOW_INVITES, "1"),
+                (FIELD_ARCHIVING, "0"),
             ]))
             .unwrap();
         assert_eq!(
@@ -279,6 +289,7 @@ mod tests {
         assert_eq!(settings.password.as_deref(), Some("cauldron"));
         assert_eq!(settings.max_users, Some(20));
         assert!(settings.allow_invites);
+        assert!(!settings.archiving);
 
         // Fields left out keep their values; switching protection off drops the secret.
         settings
@@ -303,6 +314,7 @@ mod tests {
             &[(FIELD_MAX_USERS, "many")],
             &[(FIELD_WHOIS, "nobody")],
             &[(FIELD_ALLOW_INVITES, "sometimes")],
+            &[(FIELD_ARCHIVING, "perhaps")],
             &[(FIELD_PASSWORD_PROTECTED, "1")],
         ] {
             let err = settings.apply(&submit(fields)).unwrap_err();
