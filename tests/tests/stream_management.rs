@@ -349,7 +349,6 @@ async fn a_client_that_never_acknowledges_is_ended_and_its_messages_wait_offline
     }
     // Each once. Not in order: what arrived while the session was ending went to storage
     // before what the session handed back (docs/stream-management.md, "Not yet").
-    let mut ids = ids;
     ids.sort_by_key(|id| id[1..].parse::<usize>().expect("a number"));
     let expected: Vec<String> = (0..FLOOD).map(|n| format!("f{n}")).collect();
     assert_eq!(ids, expected);
