@@ -29,6 +29,8 @@
 //! - [`rsm`]: XEP-0059 result set management.
 //! - [`muc`]: XEP-0045 multi-user chat payloads (join, items, status codes, destroy,
 //!   invitations and declines).
+//! - [`pubsub`]: XEP-0060 publish-subscribe requests, results, errors and event
+//!   notifications (what XEP-0163 personal eventing answers).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -42,6 +44,7 @@ pub mod jid;
 pub mod muc;
 pub mod ns;
 pub mod policy;
+pub mod pubsub;
 pub mod rsm;
 pub mod sasl;
 pub mod scram;

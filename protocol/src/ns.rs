@@ -108,3 +108,11 @@ pub const MUC_REGISTER: &str = "http://jabber.org/protocol/muc#register";
 pub const OCCUPANT_ID: &str = "urn:xmpp:occupant-id:0";
 /// XEP-0198: Stream Management (its elements and its stream feature).
 pub const SM: &str = "urn:xmpp:sm:3";
+/// XEP-0060: Publish-Subscribe, an entity's use cases (publish, retract, items).
+pub const PUBSUB: &str = "http://jabber.org/protocol/pubsub";
+/// XEP-0060: Publish-Subscribe, the owner's use cases (configure, purge, delete).
+pub const PUBSUB_OWNER: &str = "http://jabber.org/protocol/pubsub#owner";
+/// XEP-0060: Publish-Subscribe event notifications.
+pub const PUBSUB_EVENT: &str = "http://jabber.org/protocol/pubsub#event";
+/// XEP-0060: the application-specific error conditions of Publish-Subscribe.
+pub const PUBSUB_ERRORS: &str = "http://jabber.org/protocol/pubsub#errors";

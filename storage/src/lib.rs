@@ -18,7 +18,9 @@
 //!   XEP-0153 photo hashes); `blocking.rs`: the [`BlockingStore`] trait (XEP-0191
 //!   blocklists); `last_activity.rs`: the [`LastActivityStore`] trait (XEP-0012);
 //!   `guest.rs`: the [`GuestStore`] trait (guest accounts tagged with their node);
-//!   `muc.rs`: [`StoredRoom`] and the [`MucStore`] trait (XEP-0045 persistent rooms).
+//!   `muc.rs`: [`StoredRoom`] and the [`MucStore`] trait (XEP-0045 persistent rooms);
+//!   `pubsub.rs`: [`StoredNode`], [`StoredItem`] and the [`PubsubStore`] trait (XEP-0060
+//!   nodes and items, keyed by service: an account's bare JID for XEP-0163 PEP).
 //!   Each file also holds its statements and, through a macro, its one
 //!   implementation for both backends.
 //! - `sqlite.rs`: [`SqliteStore`], the default backend; `sqlite_readers.rs`: the
@@ -45,6 +47,7 @@ mod muc;
 mod offline;
 mod postgres;
 mod private;
+mod pubsub;
 mod roster;
 mod sqlite;
 mod sqlite_files;
@@ -65,6 +68,10 @@ pub use muc::{AffiliationChange, MucStore, StoredAffiliation, StoredRoom, Stored
 pub use offline::{OfflineMessage, OfflineStore};
 pub use postgres::PostgresStore;
 pub use private::PrivateStore;
+pub use pubsub::{
+    Created, ItemsWanted, NodeItems, PublishCheck, PublishPlan, Published, PubsubService,
+    PubsubStore, StoredItem, StoredNode,
+};
 pub use roster::{
     RosterEntry, RosterStore, RosterUpdate, RosterUpdateFn, RosterUpdated, Subscription,
 };
@@ -83,6 +90,7 @@ pub trait Store:
     + LastActivityStore
     + GuestStore
     + MucStore
+    + PubsubStore
 {
     /// The account's roster entries for an available-presence broadcast, and whether offline
     /// messages may be waiting for it (XEP-0160: they are read only then). A login reads

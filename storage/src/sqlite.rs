@@ -368,7 +368,8 @@ impl AccountStore for SqliteStore {
             .await?;
         // The foreign keys' ON DELETE CASCADE removes everything the account owns with it:
         // credentials, roster entries (and through them their groups), offline messages,
-        // private XML, vCard, blocklist and last activity.
+        // private XML, vCard, blocklist, last activity, and PEP nodes (and through them
+        // their items).
         let done = sqlx::query("DELETE FROM accounts WHERE domain = ? AND username = ?")
             .bind(&id.domain)
             .bind(&id.username)
