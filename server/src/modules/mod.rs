@@ -35,9 +35,9 @@ use serde::de::DeserializeOwned;
 
 pub use hooks::{Event, EventKind, Flow, Hook, OwnWrites};
 pub use registry::{
-    Backlog, DiscoTarget, EmptyResult, FeatureContext, InfoNode, IqHandler, IqRequest, ModuleId,
-    Nonza, NonzaHandler, PreAuthIq, PreAuthIqHandler, Registrar, Registry, Remote, Service,
-    ServiceDelivery, ServiceEntry, Stage, StreamFeature, Target,
+    Backlog, DiscoItems, DiscoTarget, EmptyResult, FeatureContext, InfoNode, IqHandler, IqRequest,
+    ModuleId, Nonza, NonzaHandler, PreAuthIq, PreAuthIqHandler, Registrar, Registry, Remote,
+    Service, ServiceDelivery, ServiceEntry, Stage, StreamFeature, Target,
 };
 pub use session_state::{SessionFlag, SessionState};
 
