@@ -20,6 +20,7 @@ mod last;
 mod legacy_session;
 mod muc;
 mod offline;
+mod pep;
 mod ping;
 mod presence;
 mod private;
@@ -136,6 +137,7 @@ pub const MODULES: &[Descriptor] = &[
     describe::<contact_addresses::ContactAddresses>(),
     describe::<private::Private>(),
     describe::<vcard::Vcard>(),
+    describe::<pep::Pep>(),
     describe::<muc::Muc>(),
     describe::<s2s::S2s>(),
 ];
