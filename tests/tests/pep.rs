@@ -582,3 +582,70 @@ async fn limits_hold_under_a_stream_of_publishes_and_items_survive_a_restart() {
     assert!(err.contains("\"condition\": \"item-not-found\""), "{err}");
     assert!(alice.quit().await);
 }
+
+/// XEP-0384 OMEMO with slixmpp-omemo 2.x: each client publishes its device list and key
+/// bundles in its account's PEP nodes (publish options: open access), learns the other's
+/// devices from PEP notifications once they are subscribed to each other, fetches a
+/// bundle, and the two exchange messages only they can read.
+#[tokio::test]
+async fn omemo_clients_find_each_other_through_pep_and_exchange_encrypted_messages() {
+    let server = server_with(TestConfig::default(), &["alice", "bob"]);
+    let spawn = |jid: &str| {
+        SlixIm::spawn_script(
+            "slix_omemo.py",
+            jid,
+            &password(jid),
+            server.c2s.port(),
+            &server.cert_path(),
+        )
+    };
+    let mut alice = spawn("alice@localhost/phone");
+    let mut bob = spawn("bob@localhost/pc");
+    // session_start comes once the plugin has published its devices and bundles.
+    alice.expect_all(&["session_start"]).await;
+    bob.expect_all(&["session_start"]).await;
+    alice.command(r#"{"cmd": "available"}"#).await;
+    bob.command(r#"{"cmd": "available"}"#).await;
+    befriend(
+        &mut alice,
+        "alice@localhost/phone",
+        &mut bob,
+        "bob@localhost/pc",
+    )
+    .await;
+    // Each is sent the other's device list when the subscription starts.
+    for (client, other) in [(&mut alice, "bob@localhost"), (&mut bob, "alice@localhost")] {
+        client
+            .expect_ever(&[
+                "\"event\": \"device_list\"",
+                "\"node\": \"eu.siacs.conversations.axolotl.devicelist\"",
+                &format!("\"from\": \"{other}\""),
+            ])
+            .await;
+    }
+
+    alice
+        .command(
+            r#"{"cmd": "send_encrypted", "to": "bob@localhost", "body": "Meet me in the garden"}"#,
+        )
+        .await;
+    let sent = alice.latest("sent_encrypted");
+    assert!(sent.contains("\"plaintext_sent\": false"), "{sent}");
+    let got = bob
+        .expect_all(&[
+            "\"event\": \"decrypted\"",
+            "\"from\": \"alice@localhost/phone\"",
+        ])
+        .await;
+    assert!(got.contains("\"body\": \"Meet me in the garden\""), "{got}");
+    assert!(got.contains("\"plaintext_seen\": false"), "{got}");
+
+    bob.command(r#"{"cmd": "send_encrypted", "to": "alice@localhost", "body": "At noon"}"#)
+        .await;
+    let got = alice
+        .expect_all(&["\"event\": \"decrypted\"", "\"from\": \"bob@localhost/pc\""])
+        .await;
+    assert!(got.contains("\"body\": \"At noon\""), "{got}");
+    assert!(alice.quit().await);
+    assert!(bob.quit().await);
+}
