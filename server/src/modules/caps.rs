@@ -298,13 +298,16 @@ impl Resolver {
         )
     }
 
-    /// The query `id` sent to `from`, if one waits.
+    /// The query `id` sent to `from`, if one waits. Queries past their time go too, so that
+    /// IQs stop being looked at once none waits.
     fn answered(&self, id: &str, from: &FullJid) -> Option<CapsElement> {
         let mut asked = self.asked();
-        if asked.get(id).is_none_or(|a| &a.jid != from) {
-            return None;
-        }
-        let answered = asked.remove(id).map(|a| a.caps);
+        let now = Instant::now();
+        asked.retain(|_, a| now.duration_since(a.at) < ASK_TIMEOUT);
+        let answered = match asked.get(id) {
+            Some(a) if &a.jid == from => asked.remove(id).map(|a| a.caps),
+            _ => None,
+        };
         self.waiting.store(asked.len(), Ordering::Relaxed);
         answered
     }
