@@ -30,6 +30,8 @@
 //! - [`mam`]: XEP-0313 archive queries, results, preferences, and XEP-0359 stanza ids.
 //! - [`muc`]: XEP-0045 multi-user chat payloads (join, items, status codes, destroy,
 //!   invitations and declines).
+//! - [`pubsub`]: XEP-0060 publish-subscribe requests, results, errors and event
+//!   notifications (what XEP-0163 personal eventing answers).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -44,6 +46,7 @@ pub mod mam;
 pub mod muc;
 pub mod ns;
 pub mod policy;
+pub mod pubsub;
 pub mod rsm;
 pub mod sasl;
 pub mod scram;

@@ -114,3 +114,11 @@ pub const MAM: &str = "urn:xmpp:mam:2";
 pub const MAM_EXTENDED: &str = "urn:xmpp:mam:2#extended";
 /// XEP-0359: Unique and Stable Stanza IDs.
 pub const SID: &str = "urn:xmpp:sid:0";
+/// XEP-0060: Publish-Subscribe, an entity's use cases (publish, retract, items).
+pub const PUBSUB: &str = "http://jabber.org/protocol/pubsub";
+/// XEP-0060: Publish-Subscribe, the owner's use cases (configure, purge, delete).
+pub const PUBSUB_OWNER: &str = "http://jabber.org/protocol/pubsub#owner";
+/// XEP-0060: Publish-Subscribe event notifications.
+pub const PUBSUB_EVENT: &str = "http://jabber.org/protocol/pubsub#event";
+/// XEP-0060: the application-specific error conditions of Publish-Subscribe.
+pub const PUBSUB_ERRORS: &str = "http://jabber.org/protocol/pubsub#errors";

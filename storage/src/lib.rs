@@ -21,6 +21,8 @@
 //!   `muc.rs`: [`StoredRoom`] and the [`MucStore`] trait (XEP-0045 persistent rooms);
 //!   `archive.rs`: [`NewArchived`], [`ArchiveQuery`] and the [`ArchiveStore`] trait
 //!   (XEP-0313 message archives, appended in batches).
+//!   `pubsub.rs`: [`StoredNode`], [`StoredItem`] and the [`PubsubStore`] trait (XEP-0060
+//!   nodes and items, keyed by service: an account's bare JID for XEP-0163 PEP).
 //!   Each file also holds its statements and, through a macro, its one
 //!   implementation for both backends.
 //! - `sqlite.rs`: [`SqliteStore`], the default backend; `sqlite_readers.rs`: the
@@ -48,6 +50,7 @@ mod muc;
 mod offline;
 mod postgres;
 mod private;
+mod pubsub;
 mod roster;
 mod sqlite;
 mod sqlite_files;
@@ -69,6 +72,10 @@ pub use muc::{AffiliationChange, MucStore, StoredAffiliation, StoredRoom, Stored
 pub use offline::{OfflineMessage, OfflineStore};
 pub use postgres::PostgresStore;
 pub use private::PrivateStore;
+pub use pubsub::{
+    Created, ItemsWanted, NodeItems, PublishCheck, PublishPlan, Published, PubsubService,
+    PubsubStore, StoredItem, StoredNode,
+};
 pub use roster::{
     RosterEntry, RosterStore, RosterUpdate, RosterUpdateFn, RosterUpdated, Subscription,
 };
@@ -88,6 +95,7 @@ pub trait Store:
     + GuestStore
     + MucStore
     + ArchiveStore
+    + PubsubStore
 {
     /// The account's roster entries for an available-presence broadcast, and whether offline
     /// messages may be waiting for it (XEP-0160: they are read only then). A login reads

@@ -251,7 +251,7 @@ impl AccountStore for PostgresStore {
             .await?;
         // ON DELETE CASCADE removes everything the account owns (credentials, roster
         // entries and their groups, offline messages, private XML, vCard, blocklist, last
-        // activity, its archive through its owner row).
+        // activity, PEP nodes and their items, its archive through its owner row).
         let done = sqlx::query("DELETE FROM accounts WHERE domain = $1 AND username = $2")
             .bind(&id.domain)
             .bind(&id.username)

@@ -399,8 +399,8 @@ impl AccountStore for SqliteStore {
             .await?;
         // The foreign keys' ON DELETE CASCADE removes everything the account owns with it:
         // credentials, roster entries (and through them their groups), offline messages,
-        // private XML, vCard, blocklist, last activity and its archive (through its owner
-        // row).
+        // private XML, vCard, blocklist, last activity, PEP nodes (and through them
+        // their items) and its archive (through its owner row).
         let done = sqlx::query("DELETE FROM accounts WHERE domain = ? AND username = ?")
             .bind(&id.domain)
             .bind(&id.username)

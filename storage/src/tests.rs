@@ -20,6 +20,7 @@ use crate::{
 };
 use crate::{AffiliationChange, StoredAffiliation, StoredRoom, StoredSubject};
 use crate::{ArchiveOwner, ArchiveQuery, ArchivedMessage, NewArchived};
+use crate::{Created, ItemsWanted, PublishPlan, Published, PubsubService, StoredItem};
 
 /// One fresh, empty database for one test.
 struct Harness {
@@ -227,6 +228,10 @@ backend_tests!(
     archive_expires_by_age_and_trims_per_owner,
     archive_goes_with_the_account,
     room_archives_need_no_account_and_go_when_removed,
+    pubsub_publish_keeps_the_newest_items_in_order,
+    pubsub_publish_plan_sees_the_config_and_limits_hold,
+    pubsub_node_changes_and_last_items,
+    pubsub_nodes_survive_reopen_and_go_with_the_account,
 );
 
 /// XEP-0237: a client that cached the roster of a removed account must not find its
@@ -634,8 +639,8 @@ async fn data_survives_reopen(h: &Harness) {
     }
     // One row per migration file (0001 accounts, 0002 rosters/offline, 0003 contact
     // index, 0004 roster version floor, 0005 private XML, vCards, blocklists, last
-    // activity, 0006 guest owners, 0007 MUC rooms, 0008 archives).
-    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 8);
+    // activity, 0006 guest owners, 0007 MUC rooms, 0008 message archive, 0009 PEP).
+    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 9);
 }
 
 /// Catches a deferred BEGIN in SQLite: upgrading a read transaction to a
@@ -1418,7 +1423,12 @@ async fn upgrade_from_first_release_keeps_accounts(h: &Harness) {
         .await
         .unwrap()
         .is_empty());
-    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 8);
+    assert!(store
+        .pubsub_nodes("alice@a.example")
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 9);
 }
 
 // ---- private XML, vCards, blocklists, last activity -----------------------
@@ -2667,4 +2677,412 @@ async fn room_archives_need_no_account_and_go_when_removed(h: &Harness) {
     assert_eq!(page.len(), 10);
     // An account's archive is no room's, whatever its JID.
     assert!(!store.remove_room_archive("alice@a.example").await.unwrap());
+}
+
+// ---- publish-subscribe nodes and items ---------------------------------------
+
+/// Alice's personal eventing service (XEP-0163): her bare JID, her account.
+fn alice_pep(id: &AccountId) -> PubsubService<'_> {
+    PubsubService {
+        name: "alice@a.example",
+        owner: Some(id),
+    }
+}
+
+fn pubsub_item(id: &str, payload: &str) -> StoredItem {
+    StoredItem {
+        id: id.into(),
+        publisher: "alice@a.example".into(),
+        payload: payload.into(),
+        published_at: 1_700_000_000,
+    }
+}
+
+/// Publishes `item`, creating the node with `config` when missing, keeping `keep` items.
+async fn publish(
+    store: &dyn Store,
+    service: &PubsubService<'_>,
+    node: &str,
+    item: &StoredItem,
+    keep: u64,
+) -> Published {
+    store
+        .publish_pubsub_item(service, node, item, &mut |_| PublishPlan::Publish {
+            create: Some("{}".into()),
+            max_nodes: 10,
+            keep: Some(keep),
+            max_service_items: 5,
+        })
+        .await
+        .unwrap()
+}
+
+fn item_ids(items: &[StoredItem]) -> Vec<&str> {
+    items.iter().map(|i| i.id.as_str()).collect()
+}
+
+/// A publish creates its node, keeps the newest `keep` items in publication order, and a
+/// republished id becomes the newest; retrieval by count or by id.
+async fn pubsub_publish_keeps_the_newest_items_in_order(h: &Harness) {
+    let store = open(&h.url).await.unwrap();
+    let id = alice();
+    store.create_account(&id, &[]).await.unwrap();
+    let service = alice_pep(&id);
+    assert_eq!(
+        publish(
+            &*store,
+            &service,
+            "urn:xmpp:avatar:metadata",
+            &pubsub_item("a", "<a/>"),
+            3
+        )
+        .await,
+        Published::Done { created: true }
+    );
+    for name in ["b", "c", "d"] {
+        assert_eq!(
+            publish(
+                &*store,
+                &service,
+                "urn:xmpp:avatar:metadata",
+                &pubsub_item(name, "<x/>"),
+                3
+            )
+            .await,
+            Published::Done { created: false }
+        );
+    }
+    // "a" was the oldest of four: gone.
+    let all = store
+        .pubsub_items(
+            service.name,
+            "urn:xmpp:avatar:metadata",
+            ItemsWanted::Newest(u64::MAX),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(all.config, "{}");
+    assert_eq!(item_ids(&all.items), ["b", "c", "d"]);
+    // "b" again: replaced, and now the newest.
+    publish(
+        &*store,
+        &service,
+        "urn:xmpp:avatar:metadata",
+        &pubsub_item("b", "<b2/>"),
+        3,
+    )
+    .await;
+    let newest = store
+        .pubsub_items(
+            service.name,
+            "urn:xmpp:avatar:metadata",
+            ItemsWanted::Newest(2),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(item_ids(&newest.items), ["d", "b"]);
+    assert_eq!(newest.items[1].payload, "<b2/>");
+    let asked = ["b".to_owned(), "zz".to_owned(), "c".to_owned()];
+    let by_id = store
+        .pubsub_items(
+            service.name,
+            "urn:xmpp:avatar:metadata",
+            ItemsWanted::Ids(&asked),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(item_ids(&by_id.items), ["b", "c"]);
+    assert!(store
+        .pubsub_items(service.name, "nope", ItemsWanted::Newest(1))
+        .await
+        .unwrap()
+        .is_none());
+    // Not kept (persist_items off): announced only.
+    store
+        .publish_pubsub_item(
+            &service,
+            "urn:xmpp:avatar:metadata",
+            &pubsub_item("e", "<e/>"),
+            &mut |_| PublishPlan::Publish {
+                create: None,
+                max_nodes: 10,
+                keep: None,
+                max_service_items: 5,
+            },
+        )
+        .await
+        .unwrap();
+    let after = store
+        .pubsub_items(
+            service.name,
+            "urn:xmpp:avatar:metadata",
+            ItemsWanted::Newest(10),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(item_ids(&after.items), ["c", "d", "b"]);
+}
+
+/// The publish callback sees the stored configuration (none for a new node) and may refuse;
+/// a node that must exist is not made; the node limit holds.
+async fn pubsub_publish_plan_sees_the_config_and_limits_hold(h: &Harness) {
+    let store = open(&h.url).await.unwrap();
+    let id = alice();
+    store.create_account(&id, &[]).await.unwrap();
+    let service = alice_pep(&id);
+    let mut seen = Vec::new();
+    let refused = store
+        .publish_pubsub_item(&service, "n1", &pubsub_item("1", "<p/>"), &mut |config| {
+            seen.push(config.map(str::to_owned));
+            PublishPlan::Refuse
+        })
+        .await
+        .unwrap();
+    assert_eq!(refused, Published::Refused);
+    let must_exist = store
+        .publish_pubsub_item(&service, "n1", &pubsub_item("1", "<p/>"), &mut |config| {
+            seen.push(config.map(str::to_owned));
+            PublishPlan::Publish {
+                create: None,
+                max_nodes: 10,
+                keep: Some(1),
+                max_service_items: 100,
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!(must_exist, Published::NoSuchNode);
+    assert!(store.pubsub_nodes(service.name).await.unwrap().is_empty());
+    let created = store
+        .create_pubsub_node(&service, "n1", r#"{"access_model":"open"}"#, 2)
+        .await
+        .unwrap();
+    assert_eq!(created, Created::Done);
+    assert_eq!(
+        store
+            .create_pubsub_node(&service, "n1", "{}", 2)
+            .await
+            .unwrap(),
+        Created::Exists
+    );
+    store
+        .publish_pubsub_item(&service, "n1", &pubsub_item("1", "<p/>"), &mut |config| {
+            seen.push(config.map(str::to_owned));
+            PublishPlan::Refuse
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        seen,
+        [None, None, Some(r#"{"access_model":"open"}"#.to_owned())]
+    );
+    publish(&*store, &service, "n2", &pubsub_item("1", "<p/>"), 1).await;
+    // Two nodes is the limit: a third is refused, by publish and by create.
+    let over = store
+        .publish_pubsub_item(&service, "n3", &pubsub_item("1", "<p/>"), &mut |_| {
+            PublishPlan::Publish {
+                create: Some("{}".into()),
+                max_nodes: 2,
+                keep: Some(1),
+                max_service_items: 100,
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!(over, Published::TooManyNodes);
+    assert_eq!(
+        store
+            .create_pubsub_node(&service, "n3", "{}", 2)
+            .await
+            .unwrap(),
+        Created::TooManyNodes
+    );
+    let names: Vec<String> = store
+        .pubsub_nodes(service.name)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| n.node)
+        .collect();
+    assert_eq!(names, ["n1", "n2"]);
+    // Five items over the service at most (see `publish`): n2 holds one, n1 gets four; a
+    // sixth is refused, a replacement is not.
+    for name in ["1", "2", "3", "4"] {
+        assert_eq!(
+            publish(&*store, &service, "n1", &pubsub_item(name, "<p/>"), 10).await,
+            Published::Done { created: false }
+        );
+    }
+    assert_eq!(
+        publish(&*store, &service, "n1", &pubsub_item("5", "<p/>"), 10).await,
+        Published::TooManyItems
+    );
+    assert_eq!(
+        publish(&*store, &service, "n1", &pubsub_item("4", "<q/>"), 10).await,
+        Published::Done { created: false }
+    );
+    assert_eq!(h.count("SELECT COUNT(*) FROM pubsub_items").await, 5);
+    // A service whose account does not exist keeps nothing.
+    let ghost = AccountId::new("ghost", "a.example");
+    let err = store
+        .create_pubsub_node(
+            &PubsubService {
+                name: "ghost@a.example",
+                owner: Some(&ghost),
+            },
+            "n",
+            "{}",
+            2,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound), "{err:?}");
+}
+
+/// Configure (with trimming), retract, purge and delete; the last item of each node, and of
+/// every node of the accounts that share their presence with a contact.
+async fn pubsub_node_changes_and_last_items(h: &Harness) {
+    let store = open(&h.url).await.unwrap();
+    let id = alice();
+    let bob = AccountId::new("bob", "a.example");
+    let carol = AccountId::new("carol", "a.example");
+    for account in [&id, &bob, &carol] {
+        store.create_account(account, &[]).await.unwrap();
+    }
+    let service = alice_pep(&id);
+    for name in ["1", "2", "3"] {
+        publish(&*store, &service, "n", &pubsub_item(name, "<p/>"), 10).await;
+    }
+    publish(&*store, &service, "other", &pubsub_item("x", "<x/>"), 10).await;
+    store
+        .create_pubsub_node(&service, "empty", "{}", 10)
+        .await
+        .unwrap();
+    assert!(store
+        .configure_pubsub_node(service.name, "n", r#"{"max_items":2}"#, 2)
+        .await
+        .unwrap());
+    assert!(!store
+        .configure_pubsub_node(service.name, "nope", "{}", 2)
+        .await
+        .unwrap());
+    assert_eq!(
+        store
+            .pubsub_node(service.name, "n")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(r#"{"max_items":2}"#)
+    );
+    let items = store
+        .pubsub_items(service.name, "n", ItemsWanted::Newest(10))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(item_ids(&items.items), ["2", "3"]);
+    // The newest retracted: the one before is the last item now.
+    let retracted = store
+        .retract_pubsub_items(service.name, "n", &["3".to_owned(), "9".to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(retracted, Some(vec!["3".to_owned()]));
+    assert_eq!(
+        store
+            .retract_pubsub_items(service.name, "nope", &["1".to_owned()])
+            .await
+            .unwrap(),
+        None
+    );
+    let last = store.pubsub_last_items(service.name).await.unwrap();
+    let summary: Vec<(&str, Option<&str>)> = last
+        .iter()
+        .map(|(n, i)| (n.node.as_str(), i.as_ref().map(|i| i.id.as_str())))
+        .collect();
+    assert_eq!(
+        summary,
+        [("empty", None), ("n", Some("2")), ("other", Some("x"))]
+    );
+    // Bob sees Alice's presence (from), Carol only asked (none): Bob is owed Alice's items.
+    let mut entry = item("bob@a.example");
+    entry.subscription = Subscription::From;
+    store.put_roster_entry(&id, &entry).await.unwrap();
+    let mut asked = item("carol@a.example");
+    asked.pending_in = true;
+    store.put_roster_entry(&id, &asked).await.unwrap();
+    let shared = store
+        .pep_last_items_shared_with("bob@a.example")
+        .await
+        .unwrap();
+    let summary: Vec<(&str, &str, &str)> = shared
+        .iter()
+        .map(|(s, n, i)| (s.as_str(), n.node.as_str(), i.id.as_str()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("alice@a.example", "n", "2"),
+            ("alice@a.example", "other", "x")
+        ]
+    );
+    assert!(store
+        .pep_last_items_shared_with("carol@a.example")
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store.purge_pubsub_node(service.name, "n").await.unwrap());
+    assert!(!store.purge_pubsub_node(service.name, "nope").await.unwrap());
+    assert!(store
+        .pubsub_items(service.name, "n", ItemsWanted::Newest(10))
+        .await
+        .unwrap()
+        .unwrap()
+        .items
+        .is_empty());
+    assert!(store
+        .delete_pubsub_node(service.name, "other")
+        .await
+        .unwrap());
+    assert!(!store
+        .delete_pubsub_node(service.name, "other")
+        .await
+        .unwrap());
+    assert_eq!(h.count("SELECT COUNT(*) FROM pubsub_items").await, 0);
+}
+
+/// An account's nodes and items go with it, and another account's stay; what was published
+/// is there after the store is opened again.
+async fn pubsub_nodes_survive_reopen_and_go_with_the_account(h: &Harness) {
+    let id = alice();
+    let bob = AccountId::new("bob", "a.example");
+    {
+        let store = open(&h.url).await.unwrap();
+        store.create_account(&id, &[]).await.unwrap();
+        store.create_account(&bob, &[]).await.unwrap();
+        publish(&*store, &alice_pep(&id), "n", &pubsub_item("1", "<p/>"), 5).await;
+        let bobs = PubsubService {
+            name: "bob@a.example",
+            owner: Some(&bob),
+        };
+        publish(&*store, &bobs, "n", &pubsub_item("1", "<p/>"), 5).await;
+    }
+    let store = open(&h.url).await.unwrap();
+    let kept = store
+        .pubsub_items("alice@a.example", "n", ItemsWanted::Newest(5))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(item_ids(&kept.items), ["1"]);
+    assert_eq!(kept.items[0], pubsub_item("1", "<p/>"));
+    assert!(store.remove_account(&id).await.unwrap());
+    assert!(store
+        .pubsub_nodes("alice@a.example")
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(h.count("SELECT COUNT(*) FROM pubsub_nodes").await, 1);
+    assert_eq!(h.count("SELECT COUNT(*) FROM pubsub_items").await, 1);
 }

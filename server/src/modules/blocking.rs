@@ -480,6 +480,11 @@ fn is_local(server: &Server, jid: &Jid) -> bool {
     jid.node().is_some() && server.host(jid.domain().as_str()).is_some()
 }
 
+/// Whether `jid` (as a stanza's `from` gives it) is one of our accounts.
+fn is_local_account(server: &Server, jid: &str) -> bool {
+    Jid::new(jid).is_ok_and(|jid| is_local(server, &jid))
+}
+
 /// Enforcement (§3.3): what the user sends to a blocked entity is refused with
 /// `not-acceptable` + `<blocked/>`; what a blocked entity sends the user is dropped, the
 /// sender of a message or IQ request told `service-unavailable` (the user appears
@@ -502,6 +507,18 @@ impl Hook for Enforce {
         let empty = |jid: &str| self.0.known_empty(bare_part(jid));
         let nothing = match event {
             Event::MessageFromClient { from, .. } => empty(from.as_str()),
+            // A message the server sends on an account's behalf (no sending session: a
+            // PEP notification) is the account's own too: its list counts as well.
+            Event::MessageIn {
+                from: None,
+                to,
+                stanza,
+            } => {
+                empty(to.as_str())
+                    && stanza
+                        .from()
+                        .is_none_or(|f| !is_local_account(server, f) || empty(f))
+            }
             Event::MessageIn { to, .. } => empty(to.as_str()),
             Event::IqIn { from, to, .. } => {
                 empty(from.as_str()) && (!is_local(server, to) || empty(to.as_str()))
@@ -535,6 +552,23 @@ impl Hook for Enforce {
                 Flow::Continue
             }
             Event::MessageIn { from, to, stanza } => {
+                // The owner's list, for a message sent on its behalf (§3.3: nothing reaches
+                // a blocked contact from the user, XEP-0163 §4.3.3 for notifications).
+                if from.is_none() {
+                    if let Some(owner) = sender(stanza.element())
+                        .filter(|s| s.node().is_some() && is_local(server, s))
+                    {
+                        // Read from the store when the owner is offline (a contact's login
+                        // is owed the owner's last items then).
+                        let blocked = self
+                            .0
+                            .owner_blocks(server, &owner.to_bare(), to, Offline::Read)
+                            .await;
+                        if blocked {
+                            return Flow::Handled;
+                        }
+                    }
+                }
                 if self
                     .0
                     .known_empty(jabberwock_protocol::jid::bare_part(to.as_str()))

@@ -6,25 +6,31 @@
 //! module switched off has its own `ver`), and that info answered again under
 //! `NODE#VER` (§6.2) through the disco module.
 //!
-//! Clients': the `<c/>` of a client's broadcast presence kept on its session, for modules
-//! that choose what to send by what a resource supports (PEP's `+notify`, XEP-0163 §4).
-//! The client's disco#info is not asked for yet: nothing reads the features behind a `ver`
-//! until PEP does, and then the `ver`s seen are what to ask (and cache) by.
+//! Clients': the `<c/>` of a client's broadcast presence kept on its session, and resolved
+//! to the client's features for modules that choose what to send by what a resource
+//! supports (PEP's `+notify`, XEP-0163 §4): a `ver` already seen gives them at once, a new
+//! one is asked of the client (disco#info of `NODE#VER`, from its own account as Prosody
+//! asks) once, and its answer is remembered under the `ver` when it hashes to it (§5.4), so
+//! every later client announcing it costs no query. `Event::ClientFeatures` says when a
+//! session's features became known or changed.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use jabberwock_protocol::caps::{self, Caps as CapsElement, SHA_1};
 use jabberwock_protocol::jid::FullJid;
 use jabberwock_protocol::ns;
+use jabberwock_protocol::stanza::{IqType, Stanza};
 use jabberwock_protocol::xml::Element;
 use serde::Deserialize;
 
 use super::disco::info_query;
 use super::{
-    xep, Event, EventKind, FeatureContext, Flow, Hook, InfoNode, Module, Registrar, Stage,
-    StreamFeature, Target, Xep,
+    xep, Event, EventKind, FeatureContext, Flow, Hook, InfoNode, Module, OwnWrites, Registrar,
+    SessionState, Stage, StreamFeature, Target, Xep,
 };
 use crate::server::Server;
 
@@ -114,12 +120,69 @@ impl InfoNode for Node {
     }
 }
 
-/// What a session's client last said it is (§4), kept on its session.
+/// What a client supports, as its disco#info lists it (XEP-0030 features), found through its
+/// caps (§5).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ClientFeatures {
+    /// The features, sorted.
+    features: Vec<String>,
+    /// XEP-0163 §4: the nodes of `NODE+notify` features (the client wants notifications of
+    /// them), sorted.
+    notify: Vec<String>,
+}
+
+impl ClientFeatures {
+    /// The features of a disco#info `<query/>`.
+    pub fn from_info(query: &Element) -> ClientFeatures {
+        let mut features: Vec<String> = query
+            .children()
+            .filter(|c| c.is("feature", ns::DISCO_INFO))
+            .filter_map(|c| c.attr("var"))
+            .map(str::to_owned)
+            .collect();
+        features.sort_unstable();
+        features.dedup();
+        let notify = features
+            .iter()
+            .filter_map(|f| f.strip_suffix("+notify"))
+            .map(str::to_owned)
+            .collect();
+        ClientFeatures { features, notify }
+    }
+
+    /// Whether the client lists `var`.
+    pub fn has(&self, var: &str) -> bool {
+        self.features
+            .binary_search_by(|f| f.as_str().cmp(var))
+            .is_ok()
+    }
+
+    /// XEP-0163 §4: whether the client wants notifications of `node` (`node+notify`).
+    pub fn wants(&self, node: &str) -> bool {
+        self.notify
+            .binary_search_by(|n| n.as_str().cmp(node))
+            .is_ok()
+    }
+
+    /// The nodes the client wants notifications of, sorted.
+    pub fn notify_nodes(&self) -> &[String] {
+        &self.notify
+    }
+}
+
+/// What a session's client last said it is (§4), and what that resolved to, kept on its
+/// session.
 #[derive(Default)]
-struct ClientCaps(Mutex<Option<CapsElement>>);
+struct ClientCaps(Mutex<Announced>);
+
+#[derive(Default)]
+struct Announced {
+    caps: Option<CapsElement>,
+    features: Option<Arc<ClientFeatures>>,
+}
 
 impl ClientCaps {
-    fn lock(&self) -> MutexGuard<'_, Option<CapsElement>> {
+    fn lock(&self) -> MutexGuard<'_, Announced> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -142,26 +205,241 @@ fn announced(presence: &Element) -> Option<Option<CapsElement>> {
     }
 }
 
-/// Keeps the caps of each client's broadcast presence on its session.
-struct Record;
+/// How many `ver`s the server remembers the features of (clients share a handful; each
+/// entry is a list of feature names).
+const KNOWN_VERS: usize = 4096;
+/// How long a client has to answer the disco#info query of its caps.
+const ASK_TIMEOUT: Duration = Duration::from_secs(60);
+/// How many such queries may wait for an answer at once; more clients with `ver`s not
+/// yet known are asked once some are answered or expire.
+const MAX_ASKED: usize = 1024;
+
+/// A disco#info query sent to a client about its caps, waiting for the answer.
+struct Asked {
+    jid: FullJid,
+    caps: CapsElement,
+    at: Instant,
+}
+
+/// Clients' caps resolved to features: the `ver`s whose info is known (§5: asked once per
+/// verification string, then shared by every client that announces it) and the queries
+/// waiting for an answer.
+#[derive(Default)]
+struct Resolver {
+    known: Mutex<HashMap<String, Arc<ClientFeatures>>>,
+    asked: Mutex<HashMap<String, Asked>>,
+    /// How many queries wait: IQs to accounts are looked at only while some do.
+    waiting: AtomicUsize,
+    next_id: AtomicU64,
+}
+
+impl Resolver {
+    fn known(&self) -> MutexGuard<'_, HashMap<String, Arc<ClientFeatures>>> {
+        self.known.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn asked(&self) -> MutexGuard<'_, HashMap<String, Asked>> {
+        self.asked.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The features of `caps` if its `ver` is known. Only hashed caps are looked up: a
+    /// legacy `ver` (§4, no `hash`) names no fixed set of features.
+    fn lookup(&self, caps: &CapsElement) -> Option<Arc<ClientFeatures>> {
+        caps.hash.as_ref()?;
+        self.known().get(&caps.ver).cloned()
+    }
+
+    /// Remembers the features of a checked `ver`.
+    fn remember(&self, ver: &str, features: &Arc<ClientFeatures>) {
+        let mut known = self.known();
+        if known.len() >= KNOWN_VERS && !known.contains_key(ver) {
+            // Any one goes: a `ver` forgotten is asked again of the next client with it.
+            if let Some(old) = known.keys().next().cloned() {
+                known.remove(&old);
+            }
+        }
+        known.insert(ver.to_owned(), features.clone());
+    }
+
+    /// The disco#info query of `caps` for the client at `jid`, from its own account (as the
+    /// account's personal eventing service asks, XEP-0163 §4), or `None` when the same
+    /// query waits already or too many do.
+    fn ask(&self, jid: &FullJid, caps: &CapsElement) -> Option<Element> {
+        let now = Instant::now();
+        let mut asked = self.asked();
+        asked.retain(|_, a| now.duration_since(a.at) < ASK_TIMEOUT);
+        // A presence repeated before the client answered asks nothing more.
+        if asked.values().any(|a| &a.jid == jid && a.caps == *caps) {
+            return None;
+        }
+        if asked.len() >= MAX_ASKED {
+            self.waiting.store(asked.len(), Ordering::Relaxed);
+            return None;
+        }
+        let id = format!("caps-{}", self.next_id.fetch_add(1, Ordering::Relaxed));
+        asked.insert(
+            id.clone(),
+            Asked {
+                jid: jid.clone(),
+                caps: caps.clone(),
+                at: now,
+            },
+        );
+        self.waiting.store(asked.len(), Ordering::Relaxed);
+        Some(
+            Element::new("iq", ns::CLIENT)
+                .with_attr("type", "get")
+                .with_attr("id", id)
+                .with_attr("from", jid.to_bare().as_str())
+                .with_attr("to", jid.as_str())
+                .with_child(
+                    Element::new("query", ns::DISCO_INFO).with_attr("node", caps.disco_node()),
+                ),
+        )
+    }
+
+    /// The query `id` sent to `from`, if one waits. Queries past their time go too, so that
+    /// IQs stop being looked at once none waits.
+    fn answered(&self, id: &str, from: &FullJid) -> Option<CapsElement> {
+        let mut asked = self.asked();
+        let now = Instant::now();
+        asked.retain(|_, a| now.duration_since(a.at) < ASK_TIMEOUT);
+        let answered = match asked.get(id) {
+            Some(a) if &a.jid == from => asked.remove(id).map(|a| a.caps),
+            _ => None,
+        };
+        self.waiting.store(asked.len(), Ordering::Relaxed);
+        answered
+    }
+}
+
+/// Keeps the caps of each client's broadcast presence on its session, resolves them to the
+/// client's features (asking the client when its `ver` is new), and takes the answers.
+struct Record(Arc<Resolver>);
+
+/// Sets what `jid`'s client supports and tells the modules when that changed.
+async fn set_features(
+    server: &Server,
+    jid: &FullJid,
+    state: &ClientCaps,
+    features: Option<Arc<ClientFeatures>>,
+) {
+    let previous = std::mem::replace(&mut state.lock().features, features.clone());
+    if previous == features {
+        return;
+    }
+    let mut event = Event::ClientFeatures {
+        jid,
+        features: features.as_ref(),
+        previous: previous.as_ref(),
+    };
+    server.modules.fire(server, &mut event).await;
+}
+
+impl Record {
+    async fn presence(
+        &self,
+        server: &Server,
+        from: &FullJid,
+        caps: Option<CapsElement>,
+        own: &mut OwnWrites,
+    ) {
+        let Some(state) = server.router.table.session_state(from) else {
+            return;
+        };
+        if caps.is_none() && !state.has::<ClientCaps>() {
+            return;
+        }
+        let client = state.get_or_insert_with(ClientCaps::default);
+        let same = {
+            let mut announced = client.lock();
+            let same = announced.caps == caps && announced.features.is_some();
+            announced.caps = caps.clone();
+            same
+        };
+        let Some(caps) = caps.filter(|_| !same) else {
+            if !same {
+                set_features(server, from, &client, None).await;
+            }
+            return;
+        };
+        match self.0.lookup(&caps) {
+            Some(features) => set_features(server, from, &client, Some(features)).await,
+            None => {
+                // Until the client answers, what it supported before no longer holds.
+                set_features(server, from, &client, None).await;
+                own.stanzas.extend(self.0.ask(from, &caps));
+            }
+        }
+    }
+
+    /// The client's answer to a caps query: its features, remembered under the `ver` when
+    /// the info hashes to it (§5.4: otherwise the `ver` is not trusted for anyone else).
+    async fn answer(&self, server: &Server, from: &FullJid, caps: CapsElement, stanza: &Stanza) {
+        let query = stanza
+            .element()
+            .get_child("query", ns::DISCO_INFO)
+            .filter(|_| stanza.iq_type() == Some(IqType::Result));
+        let features = query.map(|q| Arc::new(ClientFeatures::from_info(q)));
+        if let (Some(query), Some(features)) = (query, &features) {
+            let checked = caps.hash.as_deref() == Some(SHA_1)
+                && caps::ver(query).is_ok_and(|ver| ver == caps.ver);
+            if checked {
+                self.0.remember(&caps.ver, features);
+            } else {
+                tracing::debug!(%from, ver = %caps.ver, "a client's disco#info does not match its caps");
+            }
+        }
+        let Some(state) = server.router.table.session_state(from) else {
+            return;
+        };
+        let Some(client) = state.get::<ClientCaps>() else {
+            return;
+        };
+        // A newer presence may have announced other caps meanwhile.
+        if client.lock().caps.as_ref() != Some(&caps) {
+            return;
+        }
+        set_features(server, from, &client, features).await;
+    }
+}
 
 #[async_trait]
 impl Hook for Record {
-    async fn on(&self, server: &Server, event: &mut Event<'_>) -> Flow {
-        let Event::PresenceOut { from, stanza, .. } = event else {
-            return Flow::Continue;
-        };
-        let Some(caps) = announced(stanza.element()) else {
-            return Flow::Continue;
-        };
-        let Some(state) = server.router.table.session_state(from) else {
-            return Flow::Continue;
-        };
-        if caps.is_none() && !state.has::<ClientCaps>() {
-            return Flow::Continue;
+    fn quick(&self, _server: &Server, event: &mut Event<'_>) -> Option<Flow> {
+        // Only answers to our queries are for us among the IQs to accounts.
+        match event {
+            Event::IqIn { .. } if self.0.waiting.load(Ordering::Relaxed) == 0 => {
+                Some(Flow::Continue)
+            }
+            _ => None,
         }
-        *state.get_or_insert_with(ClientCaps::default).lock() = caps;
-        Flow::Continue
+    }
+
+    async fn on(&self, server: &Server, event: &mut Event<'_>) -> Flow {
+        match event {
+            Event::PresenceOut { from, stanza, own } => {
+                if let Some(caps) = announced(stanza.element()) {
+                    self.presence(server, from, caps, own).await;
+                }
+                Flow::Continue
+            }
+            Event::IqIn { from, to, stanza } => {
+                let answer = matches!(stanza.iq_type(), Some(IqType::Result | IqType::Error))
+                    && to.try_as_full().is_err()
+                    && to.to_bare() == from.to_bare();
+                let Some(caps) = stanza
+                    .id()
+                    .filter(|_| answer)
+                    .and_then(|id| self.0.answered(id, from))
+                else {
+                    return Flow::Continue;
+                };
+                self.answer(server, from, caps, stanza).await;
+                Flow::Handled
+            }
+            _ => Flow::Continue,
+        }
     }
 }
 
@@ -174,7 +452,14 @@ pub fn client_caps(server: &Server, jid: &FullJid) -> Option<CapsElement> {
         .session_state(jid)?
         .get::<ClientCaps>()?
         .lock()
+        .caps
         .clone()
+}
+
+/// What the client of a session supports, if its caps resolved (it is available and
+/// announced caps whose info is known).
+pub fn features_of(state: &SessionState) -> Option<Arc<ClientFeatures>> {
+    state.get::<ClientCaps>()?.lock().features.clone()
 }
 
 impl Module for Caps {
@@ -193,7 +478,9 @@ impl Module for Caps {
             registry.stream_feature(stage, Arc::new(Feature(server_caps.clone(), stage)));
         }
         registry.disco_info_node(Target::Host, Arc::new(Node(server_caps)));
-        registry.hook(EventKind::PresenceOut, 0, Arc::new(Record));
+        let record = Arc::new(Record(Arc::new(Resolver::default())));
+        registry.hook(EventKind::PresenceOut, 0, record.clone());
+        registry.hook(EventKind::IqIn, 0, record);
     }
 }
 

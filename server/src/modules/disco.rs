@@ -4,7 +4,9 @@
 //! data forms from `Registrar::disco_extension`). A node is answered when a module says it
 //! names the target's own info (`Registrar::disco_info_node`, XEP-0115's `NODE#VER`). The
 //! host's items are its services (`Registrar::service`, XEP-0030 §4); a service that has
-//! items of its own (rooms) answers its disco#items itself.
+//! items of its own (rooms) answers its disco#items itself; modules add items of their own
+//! to a target's, and answer for their nodes (`Registrar::disco_items`: an account's PEP
+//! nodes).
 
 use std::sync::Arc;
 
@@ -94,12 +96,29 @@ impl IqHandler for Info {
 impl IqHandler for Items {
     async fn handle(&self, request: IqRequest<'_>) -> Result<Option<Element>, StanzaError> {
         may_see(&request, self.0).await?;
-        if request.payload.attr("node").is_some() {
+        let host = request.to.domain().as_str();
+        let modules = &request.server.modules;
+        let node = request.payload.attr("node");
+        let mut query = Element::new("query", ns::DISCO_ITEMS);
+        // A node is answered by the module whose it is (XEP-0163: a PEP node's items);
+        // nodes nobody knows are item-not-found (§4.1).
+        if let Some(node) = node {
+            for provider in modules.disco_items(host, self.0) {
+                if let Some(items) = provider.items(&request, Some(node)).await? {
+                    for item in items {
+                        query.push_child(item);
+                    }
+                    return Ok(Some(query.with_attr("node", node)));
+                }
+            }
             return Err(StanzaError::new(Condition::ItemNotFound));
         }
-        let mut query = Element::new("query", ns::DISCO_ITEMS);
+        for provider in modules.disco_items(host, self.0) {
+            for item in provider.items(&request, None).await?.unwrap_or_default() {
+                query.push_child(item);
+            }
+        }
         if self.0 == Target::Host {
-            let host = request.to.domain().as_str();
             for service in request.server.modules.services_of(host) {
                 let mut item =
                     Element::new("item", ns::DISCO_ITEMS).with_attr("jid", service.domain.as_str());

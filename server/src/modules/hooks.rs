@@ -32,6 +32,9 @@
 //! - [`Event::StanzaToClient`]: `session/mod.rs`, a stanza the session is about to write to its
 //!   client (from its inbox, or what its own stanzas earned it; not the offline backlog).
 //!   Fired only when a module listens.
+//! - [`Event::ClientFeatures`]: `caps.rs`, a session's client features became known or
+//!   changed (XEP-0115: its `ver` found in the cache, or its disco#info answered), on the
+//!   session's own task (listeners may use `SessionState::write_after`).
 //! - [`Event::RosterChanged`]: `roster/`, after an item was stored and pushed.
 //! - [`Event::AccountDeleted`]: `roster/`, after an account and its data were removed.
 
@@ -40,6 +43,7 @@ use jabberwock_protocol::jid::{BareJid, FullJid, Jid};
 use jabberwock_protocol::stanza::{Stanza, StanzaError};
 use jabberwock_protocol::xml::Element;
 
+use super::caps::ClientFeatures;
 use super::SessionState;
 use crate::router::Outgoing;
 use crate::server::Server;
@@ -143,9 +147,19 @@ pub enum Event<'a> {
         /// Written before the stanza, in order (e.g. stanzas a listener held and lets go).
         out: &'a mut Vec<Element>,
     },
+    ClientFeatures {
+        jid: &'a FullJid,
+        /// What the client supports now (`None`: unknown, or it said nothing).
+        features: Option<&'a std::sync::Arc<ClientFeatures>>,
+        /// What it was known to support before.
+        previous: Option<&'a std::sync::Arc<ClientFeatures>>,
+    },
     RosterChanged {
         owner: &'a BareJid,
         item: &'a Element,
+        /// The subscription the entry had before (`none` for a new one): a listener can
+        /// tell a subscription that starts from an item that only changed.
+        previous: jabberwock_storage::Subscription,
     },
     AccountDeleted {
         account: &'a BareJid,
@@ -168,6 +182,7 @@ pub enum EventKind {
     SessionBound,
     SessionEnded,
     StanzaToClient,
+    ClientFeatures,
     RosterChanged,
     AccountDeleted,
 }
@@ -191,6 +206,7 @@ impl Event<'_> {
             Event::SessionBound { .. } => EventKind::SessionBound,
             Event::SessionEnded { .. } => EventKind::SessionEnded,
             Event::StanzaToClient { .. } => EventKind::StanzaToClient,
+            Event::ClientFeatures { .. } => EventKind::ClientFeatures,
             Event::RosterChanged { .. } => EventKind::RosterChanged,
             Event::AccountDeleted { .. } => EventKind::AccountDeleted,
         }
@@ -213,7 +229,8 @@ impl Event<'_> {
             Event::InitialPresence { jid }
             | Event::SessionBound { jid, .. }
             | Event::SessionEnded { jid, .. }
-            | Event::StanzaToClient { jid, .. } => jid.domain().as_str(),
+            | Event::StanzaToClient { jid, .. }
+            | Event::ClientFeatures { jid, .. } => jid.domain().as_str(),
         }
     }
 }

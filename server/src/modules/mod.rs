@@ -21,6 +21,7 @@ mod legacy_session;
 mod mam;
 mod muc;
 mod offline;
+mod pep;
 mod ping;
 mod presence;
 mod private;
@@ -36,9 +37,9 @@ use serde::de::DeserializeOwned;
 
 pub use hooks::{Event, EventKind, Flow, Hook, OwnWrites};
 pub use registry::{
-    Backlog, DiscoTarget, EmptyResult, FeatureContext, InfoNode, IqHandler, IqRequest, ModuleId,
-    Nonza, NonzaHandler, PreAuthIq, PreAuthIqHandler, Registrar, Registry, Remote, Service,
-    ServiceDelivery, ServiceEntry, Stage, StreamFeature, Target,
+    Backlog, DiscoItems, DiscoTarget, EmptyResult, FeatureContext, InfoNode, IqHandler, IqRequest,
+    ModuleId, Nonza, NonzaHandler, PreAuthIq, PreAuthIqHandler, Registrar, Registry, Remote,
+    Service, ServiceDelivery, ServiceEntry, Stage, StreamFeature, Target,
 };
 pub use session_state::{SessionFlag, SessionState};
 
@@ -138,6 +139,7 @@ pub const MODULES: &[Descriptor] = &[
     describe::<private::Private>(),
     describe::<vcard::Vcard>(),
     describe::<mam::Mam>(),
+    describe::<pep::Pep>(),
     describe::<muc::Muc>(),
     describe::<s2s::S2s>(),
 ];

@@ -145,6 +145,19 @@ pub trait NonzaHandler: Send + Sync {
     async fn handle(&self, nonza: Nonza<'_>) -> Result<Option<Element>, StreamError>;
 }
 
+/// Items a module adds to a target's disco#items (XEP-0030 §4): an account's personal
+/// eventing nodes (XEP-0163), say.
+#[async_trait]
+pub trait DiscoItems: Send + Sync {
+    /// The `<item/>`s the asker of `request` may see: the target's (`node: None`) or a
+    /// node's; `Ok(None)` when the node is none of this module's.
+    async fn items(
+        &self,
+        request: &IqRequest<'_>,
+        node: Option<&str>,
+    ) -> Result<Option<Vec<Element>>, StanzaError>;
+}
+
 /// A disco#info node that names the target's own info under another name (XEP-0115 §6.2:
 /// `NODE#VER`, the node a peer asks after reading a `ver`). The info of such a node is the
 /// target's, with the node echoed.
@@ -347,6 +360,8 @@ pub struct Registry {
     extensions: Vec<(ModuleId, DiscoTarget, Element)>,
     /// Other names of a target's disco#info (XEP-0115 caps nodes).
     info_nodes: Vec<(ModuleId, DiscoTarget, Arc<dyn InfoNode>)>,
+    /// What modules add to a target's disco#items.
+    disco_items: Vec<(ModuleId, DiscoTarget, Arc<dyn DiscoItems>)>,
     stream_features: Vec<(ModuleId, Stage, Arc<dyn StreamFeature>)>,
     backlogs: Vec<(ModuleId, Arc<dyn Backlog>)>,
     /// Handlers of IQs before authentication, by payload namespace: (name, module, handler).
@@ -416,6 +431,11 @@ impl Registrar<'_> {
     /// Another name for `target`'s disco#info: the nodes `node` says are its own.
     pub fn disco_info_node(&mut self, target: DiscoTarget, node: Arc<dyn InfoNode>) {
         self.registry.info_nodes.push((self.module, target, node));
+    }
+
+    /// Adds items to `target`'s disco#items (and answers disco#items of its nodes).
+    pub fn disco_items(&mut self, target: DiscoTarget, items: Arc<dyn DiscoItems>) {
+        self.registry.disco_items.push((self.module, target, items));
     }
 
     /// A stream feature offered at `stage`.
@@ -716,6 +736,19 @@ impl Registry {
             .iter()
             .filter(|(m, t, _)| *t == target && mask & m.bit() != 0)
             .any(|(_, _, n)| n.is_own(server, host, node))
+    }
+
+    /// What the modules on for `host` add to `target`'s disco#items, in module order.
+    pub fn disco_items(
+        &self,
+        host: &str,
+        target: DiscoTarget,
+    ) -> impl Iterator<Item = &Arc<dyn DiscoItems>> {
+        let mask = self.mask(host);
+        self.disco_items
+            .iter()
+            .filter(move |(m, t, _)| *t == target && mask & m.bit() != 0)
+            .map(|(_, _, items)| items)
     }
 
     /// The module-offered stream features at `stage`, in registration order.

@@ -92,7 +92,16 @@ impl IqHandler for Set {
                     .map_err(store_to_stanza_error)?;
                 match (updated, written) {
                     (RosterUpdated::Stored(version), Some(entry)) => {
-                        rosters::push(server, &owner, item::to_element(&entry), version).await;
+                        // A roster set changes the item, never the subscription.
+                        let subscription = entry.subscription;
+                        rosters::push(
+                            server,
+                            &owner,
+                            item::to_element(&entry),
+                            version,
+                            subscription,
+                        )
+                        .await;
                     }
                     (RosterUpdated::Full, _) => {
                         return Err(StanzaError::with_text(

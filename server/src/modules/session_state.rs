@@ -11,6 +11,8 @@ use std::any::{Any, TypeId};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
+use jabberwock_protocol::xml::Element;
+
 /// A session's module state: at most one value per type, and the flags set on it.
 #[derive(Default)]
 pub struct SessionState {
@@ -45,7 +47,45 @@ impl Default for SessionFlag {
     }
 }
 
+/// Stanzas for the session's own client that modules made while the session's task was
+/// handling one of that client's stanzas (see [`SessionState::write_after`]).
+#[derive(Default)]
+struct Later(Mutex<Vec<Element>>);
+
+/// Set while [`Later`] holds something: the session's check after each stanza is one bit.
+static LATER: SessionFlag = SessionFlag::new();
+
 impl SessionState {
+    /// Has the session write `elements` to its own client once the client's stanza being
+    /// handled is done, after what that stanza earned it (`OwnWrites`), instead of through
+    /// its bounded inbox, which nothing drains while its task is busy here: a burst that
+    /// could overflow the inbox (XEP-0163's last items for every contact at once, say).
+    ///
+    /// Only for code on the session's own task while it handles its client's stanza (the
+    /// events that stanza fires: `PresenceOut`, the `IqIn` of the client's own IQ, and what
+    /// their listeners fire). Anywhere else the elements would wait for the client's next
+    /// stanza: deliver through the router then.
+    pub fn write_after(&self, elements: impl IntoIterator<Item = Element>) {
+        let later = self.get_or_insert_with(Later::default);
+        later
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(elements);
+        self.set(&LATER);
+    }
+
+    /// What [`SessionState::write_after`] left for the session to write, in order.
+    pub(crate) fn take_later(&self) -> Vec<Element> {
+        if !self.is_set(&LATER) {
+            return Vec::new();
+        }
+        self.clear(&LATER);
+        self.get::<Later>()
+            .map(|later| std::mem::take(&mut *later.0.lock().unwrap_or_else(|p| p.into_inner())))
+            .unwrap_or_default()
+    }
+
     /// Sets `flag` on this session.
     pub fn set(&self, flag: &SessionFlag) {
         self.flags.fetch_or(flag.mask(), Ordering::Relaxed);

@@ -51,8 +51,15 @@ pub fn entry_or_fresh(stored: Option<RosterEntry>, contact: &BareJid) -> RosterE
 /// pushes (RFC 6121 §2.1.6).
 pub static INTERESTED: SessionFlag = SessionFlag::new();
 
-/// Sends a roster push (RFC 6121 §2.1.6) with `item` to every interested resource of `owner`.
-pub async fn push(server: &Server, owner: &BareJid, item: Element, version: u64) {
+/// Sends a roster push (RFC 6121 §2.1.6) with `item` to every interested resource of `owner`;
+/// `previous` is the subscription the entry had before this change.
+pub async fn push(
+    server: &Server,
+    owner: &BareJid,
+    item: Element,
+    version: u64,
+    previous: Subscription,
+) {
     let ver = version.to_string();
     server
         .router
@@ -70,7 +77,11 @@ pub async fn push(server: &Server, owner: &BareJid, item: Element, version: u64)
                     )
             })
         });
-    let mut event = Event::RosterChanged { owner, item: &item };
+    let mut event = Event::RosterChanged {
+        owner,
+        item: &item,
+        previous,
+    };
     server.modules.fire(server, &mut event).await;
 }
 
@@ -122,7 +133,14 @@ pub async fn outbound(
         .await?;
     if let (RosterUpdated::Stored(version), Some(entry)) = (updated, &written) {
         if out.push {
-            push(server, &owner, item::to_element(entry), version).await;
+            push(
+                server,
+                &owner,
+                item::to_element(entry),
+                version,
+                before.subscription,
+            )
+            .await;
         }
     }
     if out.route {
@@ -242,7 +260,14 @@ pub async fn inbound(
         .await?;
     if let (RosterUpdated::Stored(version), Some(entry)) = (updated, &written) {
         if result.push {
-            push(server, contact, item::to_element(entry), version).await;
+            push(
+                server,
+                contact,
+                item::to_element(entry),
+                version,
+                before.subscription,
+            )
+            .await;
         }
     }
     if result.deliver {
@@ -349,6 +374,7 @@ pub async fn remove_item(
             owner,
             item::removed_element(contact.as_str()),
             version,
+            entry.subscription,
         )
         .await;
     }

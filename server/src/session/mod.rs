@@ -498,7 +498,8 @@ async fn send(conn: &mut Connection, jid: &FullJid, stanza: &Outgoing) -> std::i
 }
 
 /// Writes what the client's last stanza earned the session itself, in order: presence, waiting
-/// requests, then what modules kept for the account (the offline backlog).
+/// requests, what modules made for the client meanwhile, then what modules kept for the
+/// account (the offline backlog).
 async fn write_own(
     server: &Server,
     conn: &mut Connection,
@@ -509,7 +510,10 @@ async fn write_own(
 ) -> Result<(), SessionEnd> {
     let listens = server.modules.listens(EventKind::StanzaToClient);
     let mut out = ClientWriter::new(conn, jid, acks);
-    for element in std::mem::take(&mut own.stanzas) {
+    // Then what modules made for this client while its stanza was handled
+    // (`SessionState::write_after`).
+    let later = state.take_later();
+    for element in std::mem::take(&mut own.stanzas).into_iter().chain(later) {
         if !listens {
             out.element(element).await?;
             continue;

@@ -1,0 +1,329 @@
+//! The owner's requests: publish (XEP-0060 §7.1, with XEP-0163 §3 auto-create and §7.1.5
+//! publish options), retract (§7.2), create (§8.1), configure (§8.2), the default
+//! configuration (§8.3), delete (§8.4) and purge (§8.5). Each one's notifications go out
+//! after the store has it.
+
+use jabberwock_protocol::forms::{DataForm, FormType};
+use jabberwock_protocol::ns;
+use jabberwock_protocol::pubsub::{
+    self, Event as PubsubEvent, PublishedItem, NODE_CONFIG, PUBLISH_OPTIONS,
+};
+use jabberwock_protocol::stanza::{Condition, StanzaError};
+use jabberwock_protocol::xml::Element;
+use jabberwock_storage::{Created, PublishPlan, Published, StoredItem};
+
+use super::config::{ConfigError, NodeConfig};
+use super::notify::broadcast;
+use super::Ctx;
+use crate::accounts::account_of;
+use crate::error::store_to_stanza_error;
+use crate::modules::time::now_unix;
+
+/// A fresh item id (§7.1.1: the service makes one when the publisher gave none).
+fn item_id() -> String {
+    format!(
+        "{:016x}{:016x}",
+        rand::random::<u64>(),
+        rand::random::<u64>()
+    )
+}
+
+fn item_not_found() -> StanzaError {
+    StanzaError::new(Condition::ItemNotFound)
+}
+
+/// Over one of `[modules.pep]`'s limits: `not-allowed` with the pubsub#errors condition
+/// that names it (`max-nodes-exceeded`, `max-items-exceeded`), as ejabberd answers.
+fn over_limit(pubsub_condition: &str) -> StanzaError {
+    pubsub::error(Condition::NotAllowed, pubsub_condition)
+}
+
+/// A form this node can't take: `condition` with what was wrong.
+fn refused_form(condition: Condition, err: &ConfigError) -> StanzaError {
+    StanzaError::with_text(condition, err.to_string())
+}
+
+/// The node's configuration, if it exists (item-not-found otherwise, §6.5.9.11 and the
+/// like).
+async fn node_config(ctx: &Ctx<'_>, node: &str) -> Result<NodeConfig, StanzaError> {
+    let stored = ctx
+        .server
+        .store
+        .pubsub_node(ctx.service(), node)
+        .await
+        .map_err(store_to_stanza_error)?
+        .ok_or_else(item_not_found)?;
+    Ok(NodeConfig::from_stored(&stored))
+}
+
+/// The one payload of a published item, serialized (§7.1.3.5, §7.1.3.6: none or several
+/// are bad requests; over `max_item_bytes` is too big).
+fn payload_of(ctx: &Ctx<'_>, item: &PublishedItem) -> Result<String, StanzaError> {
+    let payload = match item.payloads.as_slice() {
+        [one] => one,
+        [] => return Err(pubsub::error(Condition::BadRequest, "payload-required")),
+        _ => return Err(pubsub::error(Condition::BadRequest, "invalid-payload")),
+    };
+    let xml = String::from_utf8_lossy(&payload.to_bytes(ns::CLIENT)).into_owned();
+    if xml.len() > ctx.settings.max_item_bytes {
+        return Err(pubsub::error(Condition::NotAcceptable, "payload-too-big"));
+    }
+    Ok(xml)
+}
+
+pub(super) async fn publish(
+    ctx: &Ctx<'_>,
+    node: &str,
+    item: Option<PublishedItem>,
+    options: Option<&DataForm>,
+) -> Result<Option<Element>, StanzaError> {
+    ctx.require_owner()?;
+    // §7.1.3.6: a node that persists items needs one (all of ours do, by default).
+    let item = item.ok_or_else(|| pubsub::error(Condition::BadRequest, "item-required"))?;
+    let xml = payload_of(ctx, &item)?;
+    let payload = item.payloads.into_iter().next();
+    let id = item.id.filter(|id| !id.is_empty()).unwrap_or_else(item_id);
+    let settings = ctx.settings;
+    let ceiling = settings.max_items_per_node;
+    let stored_item = StoredItem {
+        id: id.clone(),
+        publisher: ctx.from.to_bare().to_string(),
+        payload: xml,
+        published_at: now_unix(),
+    };
+    let account = account_of(&ctx.owner);
+    let mut refusal = None;
+    let mut used = None;
+    let outcome = ctx
+        .server
+        .store
+        .publish_pubsub_item(
+            &ctx.store_service(&account),
+            node,
+            &stored_item,
+            &mut |stored| {
+                let (config, create) = match stored {
+                    // §7.1.5: the options are preconditions on a node that exists...
+                    Some(json) => {
+                        let config = NodeConfig::from_stored(json);
+                        match options.map(|o| config.meets(o, ceiling)) {
+                            Some(Ok(false)) => {
+                                refusal = Some(pubsub::error(
+                                    Condition::Conflict,
+                                    "precondition-not-met",
+                                ));
+                                return PublishPlan::Refuse;
+                            }
+                            Some(Err(e)) => {
+                                refusal = Some(refused_form(Condition::BadRequest, &e));
+                                return PublishPlan::Refuse;
+                            }
+                            _ => (config, None),
+                        }
+                    }
+                    // ...and the configuration of one made for this publish (XEP-0163 §3).
+                    None => {
+                        let mut config = NodeConfig::default();
+                        if let Some(Err(e)) =
+                            options.map(|o| config.apply(o, PUBLISH_OPTIONS, ceiling))
+                        {
+                            refusal = Some(refused_form(Condition::BadRequest, &e));
+                            return PublishPlan::Refuse;
+                        }
+                        let json = config.to_stored();
+                        (config, Some(json))
+                    }
+                };
+                let plan = PublishPlan::Publish {
+                    create,
+                    max_nodes: settings.max_nodes_per_account,
+                    keep: config.keep(ceiling),
+                    max_service_items: settings.max_items_per_account,
+                };
+                used = Some(config);
+                plan
+            },
+        )
+        .await
+        .map_err(store_to_stanza_error)?;
+    match outcome {
+        Published::Done { .. } => {}
+        Published::Refused => {
+            return Err(refusal.unwrap_or_else(|| StanzaError::new(Condition::InternalServerError)))
+        }
+        Published::NoSuchNode => return Err(item_not_found()),
+        Published::TooManyNodes => return Err(over_limit("max-nodes-exceeded")),
+        Published::TooManyItems => return Err(over_limit("max-items-exceeded")),
+    }
+    let config = used.unwrap_or_default();
+    if config.deliver_notifications {
+        let event = PubsubEvent::Items {
+            node: node.to_owned(),
+            items: vec![(id.clone(), payload.filter(|_| config.deliver_payloads))],
+        };
+        broadcast(ctx.server, &ctx.owner, &config, &event).await;
+    }
+    Ok(Some(pubsub::publish_result(node, &id)))
+}
+
+pub(super) async fn retract(
+    ctx: &Ctx<'_>,
+    node: &str,
+    notify: bool,
+    ids: &[String],
+) -> Result<Option<Element>, StanzaError> {
+    ctx.require_owner()?;
+    let config = node_config(ctx, node).await?;
+    let removed = ctx
+        .server
+        .store
+        .retract_pubsub_items(ctx.service(), node, ids)
+        .await
+        .map_err(store_to_stanza_error)?
+        .ok_or_else(item_not_found)?;
+    // §7.2.3.5: no such item.
+    if removed.is_empty() {
+        return Err(item_not_found());
+    }
+    // §7.2.2.1: the publisher asked for notifications, and the node sends them.
+    if notify && config.notify_retract && config.deliver_notifications {
+        let event = PubsubEvent::Retract {
+            node: node.to_owned(),
+            ids: removed,
+        };
+        broadcast(ctx.server, &ctx.owner, &config, &event).await;
+    }
+    Ok(None)
+}
+
+pub(super) async fn create(
+    ctx: &Ctx<'_>,
+    node: Option<String>,
+    form: Option<&DataForm>,
+) -> Result<Option<Element>, StanzaError> {
+    ctx.require_owner()?;
+    // §8.1.2: no instant nodes here (XEP-0163 §2.3: a node is named by its namespace).
+    let node = node.ok_or_else(|| pubsub::error(Condition::NotAcceptable, "nodeid-required"))?;
+    let ceiling = ctx.settings.max_items_per_node;
+    let mut config = NodeConfig::default();
+    if let Some(form) = form.filter(|f| f.form_type == FormType::Submit) {
+        config
+            .apply(form, NODE_CONFIG, ceiling)
+            .map_err(|e| refused_form(Condition::NotAcceptable, &e))?;
+    }
+    let account = account_of(&ctx.owner);
+    let created = ctx
+        .server
+        .store
+        .create_pubsub_node(
+            &ctx.store_service(&account),
+            &node,
+            &config.to_stored(),
+            ctx.settings.max_nodes_per_account,
+        )
+        .await
+        .map_err(store_to_stanza_error)?;
+    match created {
+        Created::Done => Ok(None),
+        // §8.1.3.3: the node exists already.
+        Created::Exists => Err(StanzaError::new(Condition::Conflict)),
+        Created::TooManyNodes => Err(over_limit("max-nodes-exceeded")),
+    }
+}
+
+/// §8.2.1: the node's configuration form, the owner's roster groups offered for the roster
+/// access model.
+pub(super) async fn configuration(
+    ctx: &Ctx<'_>,
+    node: &str,
+) -> Result<Option<Element>, StanzaError> {
+    ctx.require_owner()?;
+    let config = node_config(ctx, node).await?;
+    let (_, entries) = ctx
+        .server
+        .store
+        .roster(&account_of(&ctx.owner))
+        .await
+        .map_err(store_to_stanza_error)?;
+    let mut groups: Vec<String> = entries.into_iter().flat_map(|e| e.groups).collect();
+    groups.sort_unstable();
+    groups.dedup();
+    let form = config.to_form(ctx.settings.max_items_per_node, &groups);
+    Ok(Some(pubsub::configure_result(Some(node), &form)))
+}
+
+/// §8.2.4: a submitted configuration (a cancelled one changes nothing, §8.2.6).
+pub(super) async fn configure(
+    ctx: &Ctx<'_>,
+    node: &str,
+    form: &DataForm,
+) -> Result<Option<Element>, StanzaError> {
+    ctx.require_owner()?;
+    let mut config = node_config(ctx, node).await?;
+    if form.form_type == FormType::Cancel {
+        return Ok(None);
+    }
+    let ceiling = ctx.settings.max_items_per_node;
+    // §8.2.5.3: a form that can't be applied.
+    config
+        .apply(form, NODE_CONFIG, ceiling)
+        .map_err(|e| refused_form(Condition::NotAcceptable, &e))?;
+    // A node that no longer persists keeps nothing.
+    let keep = config.keep(ceiling).unwrap_or(0);
+    let found = ctx
+        .server
+        .store
+        .configure_pubsub_node(ctx.service(), node, &config.to_stored(), keep)
+        .await
+        .map_err(store_to_stanza_error)?;
+    if !found {
+        return Err(item_not_found());
+    }
+    Ok(None)
+}
+
+/// §8.3: what a node made now would be configured as.
+pub(super) async fn default_configuration(ctx: &Ctx<'_>) -> Result<Option<Element>, StanzaError> {
+    let form = NodeConfig::default().to_form(ctx.settings.max_items_per_node, &[]);
+    Ok(Some(pubsub::configure_result(None, &form)))
+}
+
+/// Purge and delete: the owner's change `op` to an existing node, whose configuration (as
+/// it was) comes back for the notifications.
+async fn change_node<F>(ctx: &Ctx<'_>, node: &str, op: F) -> Result<NodeConfig, StanzaError>
+where
+    F: std::future::Future<Output = Result<bool, jabberwock_storage::StoreError>>,
+{
+    ctx.require_owner()?;
+    let config = node_config(ctx, node).await?;
+    if !op.await.map_err(store_to_stanza_error)? {
+        return Err(item_not_found());
+    }
+    Ok(config)
+}
+
+pub(super) async fn purge(ctx: &Ctx<'_>, node: &str) -> Result<Option<Element>, StanzaError> {
+    let store = &ctx.server.store;
+    let config = change_node(ctx, node, store.purge_pubsub_node(ctx.service(), node)).await?;
+    // §8.5.2.
+    if config.deliver_notifications {
+        let event = PubsubEvent::Purge {
+            node: node.to_owned(),
+        };
+        broadcast(ctx.server, &ctx.owner, &config, &event).await;
+    }
+    Ok(None)
+}
+
+pub(super) async fn delete(ctx: &Ctx<'_>, node: &str) -> Result<Option<Element>, StanzaError> {
+    let store = &ctx.server.store;
+    let config = change_node(ctx, node, store.delete_pubsub_node(ctx.service(), node)).await?;
+    // §8.4.2: those who could read it learn it is gone.
+    if config.notify_delete {
+        let event = PubsubEvent::Delete {
+            node: node.to_owned(),
+        };
+        broadcast(ctx.server, &ctx.owner, &config, &event).await;
+    }
+    Ok(None)
+}
