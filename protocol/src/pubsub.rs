@@ -1,11 +1,13 @@
-//! XEP-0060: Publish-Subscribe (version 1.26) on the wire, the parts a personal eventing
-//! service (XEP-0163) answers: requests inside `<pubsub/>` and `<pubsub xmlns='…#owner'/>`,
-//! the results, the `pubsub#errors` conditions, and event notifications.
+//! XEP-0060: Publish-Subscribe (version 1.26) on the wire, what a personal eventing service
+//! (XEP-0163) and a service of its own answer: requests inside `<pubsub/>` and
+//! `<pubsub xmlns='…#owner'/>`, the results, the `pubsub#errors` conditions, and event
+//! notifications.
 //!
 //! What a node's configuration means is the server's; here are only the elements.
 
 use crate::forms::{DataForm, FormError};
 use crate::ns;
+use crate::rsm::{RsmError, SetQuery, SetResult};
 use crate::stanza::{Condition, StanzaError};
 use crate::xml::Element;
 
@@ -15,6 +17,111 @@ pub const NODE_CONFIG: &str = "http://jabber.org/protocol/pubsub#node_config";
 pub const PUBLISH_OPTIONS: &str = "http://jabber.org/protocol/pubsub#publish-options";
 /// XEP-0060 §16.4.4: the FORM_TYPE of a node's metadata in disco#info (§5.4).
 pub const META_DATA: &str = "http://jabber.org/protocol/pubsub#meta-data";
+
+/// XEP-0060 §16.4.2: the FORM_TYPE of subscription options (§6.3).
+pub const SUBSCRIBE_OPTIONS: &str = "http://jabber.org/protocol/pubsub#subscribe_options";
+
+/// §4.1: what an entity is to a node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[allow(missing_docs)] // The XEP's names.
+pub enum Affiliation {
+    Owner,
+    Publisher,
+    PublishOnly,
+    Member,
+    None,
+    Outcast,
+}
+
+impl Affiliation {
+    /// Every affiliation, from the most rights to the least.
+    pub const ALL: [Affiliation; 6] = [
+        Affiliation::Owner,
+        Affiliation::Publisher,
+        Affiliation::PublishOnly,
+        Affiliation::Member,
+        Affiliation::None,
+        Affiliation::Outcast,
+    ];
+
+    /// The name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Affiliation::Owner => "owner",
+            Affiliation::Publisher => "publisher",
+            Affiliation::PublishOnly => "publish-only",
+            Affiliation::Member => "member",
+            Affiliation::None => "none",
+            Affiliation::Outcast => "outcast",
+        }
+    }
+
+    /// Reads a name on the wire.
+    pub fn from_name(name: &str) -> Option<Affiliation> {
+        Affiliation::ALL.into_iter().find(|a| a.as_str() == name)
+    }
+}
+
+/// §4.2: the state of a subscription.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(missing_docs)] // The XEP's names.
+pub enum SubscriptionState {
+    None,
+    Pending,
+    Unconfigured,
+    Subscribed,
+}
+
+impl SubscriptionState {
+    /// The name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubscriptionState::None => "none",
+            SubscriptionState::Pending => "pending",
+            SubscriptionState::Unconfigured => "unconfigured",
+            SubscriptionState::Subscribed => "subscribed",
+        }
+    }
+
+    /// Reads a name on the wire.
+    pub fn from_name(name: &str) -> Option<SubscriptionState> {
+        [
+            SubscriptionState::None,
+            SubscriptionState::Pending,
+            SubscriptionState::Unconfigured,
+            SubscriptionState::Subscribed,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == name)
+    }
+}
+
+/// One `<subscription/>` of a result or a notification (§5.6, §6.1.2, §8.8.1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubscriptionEntry {
+    /// Left out inside an element that names the node already (§8.8.1).
+    pub node: Option<String>,
+    /// The subscribed JID, bare or full.
+    pub jid: String,
+    /// The subscription's id (§6.1.6).
+    pub subid: Option<String>,
+    /// `subscription='…'`.
+    pub state: SubscriptionState,
+}
+
+impl SubscriptionEntry {
+    fn to_element(&self, ns: &str) -> Element {
+        let mut el = Element::new("subscription", ns);
+        if let Some(node) = &self.node {
+            el.set_attr("node", node.as_str());
+        }
+        el.set_attr("jid", self.jid.as_str());
+        if let Some(subid) = &self.subid {
+            el.set_attr("subid", subid.as_str());
+        }
+        el.with_attr("subscription", self.state.as_str())
+    }
+}
 
 /// An item as a publish carries it (§7.1): its id, if the publisher chose one, and what it
 /// holds.
@@ -43,11 +150,46 @@ pub enum Request {
         notify: bool,
         ids: Vec<String>,
     },
-    /// §6.5: all items, the `max_items` most recent (§6.5.7) or some by id (§6.5.8).
+    /// §6.5: all items, the `max_items` most recent (§6.5.7) or some by id (§6.5.8), a
+    /// page of them with XEP-0059 (§6.5.4).
     Items {
         node: String,
         max_items: Option<u64>,
         ids: Vec<String>,
+        rsm: Option<SetQuery>,
+    },
+    /// §6.1, with §6.3.7 options.
+    Subscribe {
+        node: String,
+        jid: String,
+        options: Option<DataForm>,
+    },
+    /// §6.2.
+    Unsubscribe {
+        node: String,
+        jid: String,
+        subid: Option<String>,
+    },
+    /// §6.3: a subscription's options (`form: None`) or a submitted form.
+    Options {
+        node: String,
+        jid: String,
+        subid: Option<String>,
+        form: Option<DataForm>,
+    },
+    /// §5.6: the asker's own subscriptions, of one node or all.
+    Subscriptions { node: Option<String> },
+    /// §5.7: the asker's own affiliations, of one node or all.
+    Affiliations { node: Option<String> },
+    /// §8.8: a node's subscriptions (none: the list) or changes to them.
+    NodeSubscriptions {
+        node: String,
+        changes: Vec<(String, SubscriptionState)>,
+    },
+    /// §8.9: a node's affiliations (none: the list) or changes to them.
+    NodeAffiliations {
+        node: String,
+        changes: Vec<(String, Affiliation)>,
     },
     /// §8.1: a node by name (`None`: an instant node, §8.1.2), with a configuration form
     /// (§8.1.3).
@@ -64,8 +206,11 @@ pub enum Request {
     Default,
     /// §8.5.
     Purge { node: String },
-    /// §8.4.
-    Delete { node: String },
+    /// §8.4, with §8.4.1's optional redirect URI.
+    Delete {
+        node: String,
+        redirect: Option<String>,
+    },
     /// A request this server does not answer: the §10 feature it belongs to (`subscribe`,
     /// `retrieve-subscriptions`, …), for `<unsupported feature='…'/>`.
     Unsupported(&'static str),
@@ -86,6 +231,16 @@ pub enum RequestError {
     /// `max_items` is not a number (§6.5.7).
     #[error("max_items is not a number")]
     BadMaxItems,
+    /// A subscription request that names no JID (§6.1.3.1, §6.2.3.3).
+    #[error("the request names no JID")]
+    JidRequired,
+    /// An owner's change naming no JID, or an affiliation or subscription state that is
+    /// none of §4.1's and §4.2's.
+    #[error("a change names no JID or an unknown state")]
+    BadChange,
+    /// A `<set/>` that can't be read (XEP-0059).
+    #[error("bad result set: {0}")]
+    Rsm(#[from] RsmError),
     /// A data form that can't be read.
     #[error("bad data form: {0}")]
     Form(#[from] FormError),
@@ -97,7 +252,12 @@ impl RequestError {
         match self {
             RequestError::NodeIdRequired => error(Condition::BadRequest, "nodeid-required"),
             RequestError::ItemRequired => error(Condition::BadRequest, "item-required"),
-            RequestError::Empty | RequestError::BadMaxItems | RequestError::Form(_) => {
+            RequestError::JidRequired => error(Condition::BadRequest, "jid-required"),
+            RequestError::Empty
+            | RequestError::BadMaxItems
+            | RequestError::BadChange
+            | RequestError::Rsm(_)
+            | RequestError::Form(_) => {
                 StanzaError::with_text(Condition::BadRequest, self.to_string())
             }
         }
@@ -137,6 +297,39 @@ fn is_true(value: Option<&str>) -> bool {
     matches!(value, Some("true" | "1"))
 }
 
+/// The `jid` attribute, which must be there (§6.1.3.1: `jid-required`).
+fn jid_of(el: &Element) -> Result<String, RequestError> {
+    match el.attr("jid") {
+        Some(jid) if !jid.is_empty() => Ok(jid.to_owned()),
+        _ => Err(RequestError::JidRequired),
+    }
+}
+
+/// An optional, non-empty attribute.
+fn opt_attr(el: &Element, name: &str) -> Option<String> {
+    el.attr(name).filter(|v| !v.is_empty()).map(str::to_owned)
+}
+
+/// The `(jid, state)` changes inside an owner's `<subscriptions/>` or `<affiliations/>`
+/// (§8.8.2, §8.9.2), read with `state`.
+fn changes<T>(
+    el: &Element,
+    child: &str,
+    attr: &str,
+    state: fn(&str) -> Option<T>,
+) -> Result<Vec<(String, T)>, RequestError> {
+    el.children()
+        .filter(|c| c.is(child, ns::PUBSUB_OWNER))
+        .map(|c| {
+            let jid = c.attr("jid").filter(|j| !j.is_empty());
+            match (jid, c.attr(attr).and_then(state)) {
+                (Some(jid), Some(state)) => Ok((jid.to_owned(), state)),
+                _ => Err(RequestError::BadChange),
+            }
+        })
+        .collect()
+}
+
 fn item_ids(el: &Element, ns: &str) -> Vec<String> {
     el.children()
         .filter(|c| c.is("item", ns))
@@ -166,9 +359,23 @@ impl Request {
                 }),
                 "delete" => Ok(Request::Delete {
                     node: node_of(first)?,
+                    redirect: first
+                        .get_child("redirect", ns)
+                        .and_then(|r| opt_attr(r, "uri")),
                 }),
-                "affiliations" => Ok(Request::Unsupported("modify-affiliations")),
-                "subscriptions" => Ok(Request::Unsupported("manage-subscriptions")),
+                "affiliations" => Ok(Request::NodeAffiliations {
+                    node: node_of(first)?,
+                    changes: changes(first, "affiliation", "affiliation", Affiliation::from_name)?,
+                }),
+                "subscriptions" => Ok(Request::NodeSubscriptions {
+                    node: node_of(first)?,
+                    changes: changes(
+                        first,
+                        "subscription",
+                        "subscription",
+                        SubscriptionState::from_name,
+                    )?,
+                }),
                 _ => Err(RequestError::Empty),
             };
         }
@@ -205,6 +412,7 @@ impl Request {
                     node: node_of(first)?,
                     max_items,
                     ids: item_ids(first, ns),
+                    rsm: SetQuery::from_child_of(pubsub)?,
                 })
             }
             "create" => Ok(Request::Create {
@@ -214,10 +422,28 @@ impl Request {
                     .map(str::to_owned),
                 config: form_in(pubsub.get_child("configure", ns))?,
             }),
-            "subscribe" | "unsubscribe" => Ok(Request::Unsupported("subscribe")),
-            "options" => Ok(Request::Unsupported("subscription-options")),
-            "subscriptions" => Ok(Request::Unsupported("retrieve-subscriptions")),
-            "affiliations" => Ok(Request::Unsupported("retrieve-affiliations")),
+            "subscribe" => Ok(Request::Subscribe {
+                node: node_of(first)?,
+                jid: jid_of(first)?,
+                options: form_in(pubsub.get_child("options", ns))?,
+            }),
+            "unsubscribe" => Ok(Request::Unsubscribe {
+                node: node_of(first)?,
+                jid: jid_of(first)?,
+                subid: opt_attr(first, "subid"),
+            }),
+            "options" => Ok(Request::Options {
+                node: node_of(first)?,
+                jid: jid_of(first)?,
+                subid: opt_attr(first, "subid"),
+                form: form_in(Some(first))?,
+            }),
+            "subscriptions" => Ok(Request::Subscriptions {
+                node: opt_attr(first, "node"),
+            }),
+            "affiliations" => Ok(Request::Affiliations {
+                node: opt_attr(first, "node"),
+            }),
             "default" => Ok(Request::Unsupported("retrieve-default-sub")),
             _ => Err(RequestError::Empty),
         }
@@ -249,12 +475,79 @@ pub fn create_result(node: &str) -> Element {
         .with_child(Element::new("create", ns::PUBSUB).with_attr("node", node))
 }
 
-/// §6.5.2: items, in the order given.
-pub fn items_result(node: &str, items: impl IntoIterator<Item = (String, Element)>) -> Element {
+/// §6.5.2: items, in the order given, with the XEP-0059 page they are (§6.5.4) if asked
+/// for one.
+pub fn items_result(
+    node: &str,
+    items: impl IntoIterator<Item = (String, Element)>,
+    page: Option<&SetResult>,
+) -> Element {
     let mut el = Element::new("items", ns::PUBSUB).with_attr("node", node);
     for (id, payload) in items {
         el.push_child(item(ns::PUBSUB, &id, Some(payload)));
     }
+    let mut pubsub = Element::new("pubsub", ns::PUBSUB).with_child(el);
+    if let Some(page) = page {
+        pubsub.push_child(page.to_element());
+    }
+    pubsub
+}
+
+/// §6.1.2: the subscription a subscribe made (or found).
+pub fn subscription_result(entry: &SubscriptionEntry) -> Element {
+    Element::new("pubsub", ns::PUBSUB).with_child(entry.to_element(ns::PUBSUB))
+}
+
+/// §5.6 (`owner: false`: the asker's, across nodes or of `node`) and §8.8.1 (`owner: true`:
+/// a node's): a list of subscriptions.
+pub fn subscriptions_result(
+    owner: bool,
+    node: Option<&str>,
+    list: &[SubscriptionEntry],
+) -> Element {
+    let ns = if owner { ns::PUBSUB_OWNER } else { ns::PUBSUB };
+    let mut el = Element::new("subscriptions", ns);
+    if let Some(node) = node {
+        el.set_attr("node", node);
+    }
+    for entry in list {
+        el.push_child(entry.to_element(ns));
+    }
+    Element::new("pubsub", ns).with_child(el)
+}
+
+/// §5.7 (`owner: false`: the asker's, `(node, affiliation)`) and §8.9.1 (`owner: true`:
+/// a node's, `(jid, affiliation)`): a list of affiliations.
+pub fn affiliations_result(
+    owner: bool,
+    node: Option<&str>,
+    list: &[(String, Affiliation)],
+) -> Element {
+    let ns = if owner { ns::PUBSUB_OWNER } else { ns::PUBSUB };
+    let key = if owner { "jid" } else { "node" };
+    let mut el = Element::new("affiliations", ns);
+    if let Some(node) = node {
+        el.set_attr("node", node);
+    }
+    for (name, affiliation) in list {
+        el.push_child(
+            Element::new("affiliation", ns)
+                .with_attr(key, name.as_str())
+                .with_attr("affiliation", affiliation.as_str()),
+        );
+    }
+    Element::new("pubsub", ns).with_child(el)
+}
+
+/// §6.3.2: a subscription's options form.
+pub fn options_result(node: &str, jid: &str, subid: Option<&str>, form: &DataForm) -> Element {
+    let mut el = Element::new("options", ns::PUBSUB)
+        .with_attr("node", node)
+        .with_attr("jid", jid);
+    if let Some(subid) = subid {
+        el.set_attr("subid", subid);
+    }
+    el.push_child(form.to_element());
     Element::new("pubsub", ns::PUBSUB).with_child(el)
 }
 
@@ -286,9 +579,19 @@ pub enum Event {
     Purge {
         node: String,
     },
+    /// §8.4.2, with the URI subscribers are sent to instead (§8.4.1).
     Delete {
         node: String,
+        redirect: Option<String>,
     },
+    /// §8.2.5.1: the node was configured; the new configuration if the node delivers
+    /// payloads.
+    Configuration {
+        node: String,
+        form: Option<DataForm>,
+    },
+    /// §8.8.4 and `pubsub#notify_sub`: a subscription changed.
+    Subscription(SubscriptionEntry),
 }
 
 impl Event {
@@ -312,9 +615,24 @@ impl Event {
             Event::Purge { node } => {
                 Element::new("purge", ns::PUBSUB_EVENT).with_attr("node", node)
             }
-            Event::Delete { node } => {
-                Element::new("delete", ns::PUBSUB_EVENT).with_attr("node", node)
+            Event::Delete { node, redirect } => {
+                let mut el = Element::new("delete", ns::PUBSUB_EVENT).with_attr("node", node);
+                if let Some(uri) = redirect {
+                    el.push_child(
+                        Element::new("redirect", ns::PUBSUB_EVENT).with_attr("uri", uri.as_str()),
+                    );
+                }
+                el
             }
+            Event::Configuration { node, form } => {
+                let mut el =
+                    Element::new("configuration", ns::PUBSUB_EVENT).with_attr("node", node);
+                if let Some(form) = form {
+                    el.push_child(form.to_element());
+                }
+                el
+            }
+            Event::Subscription(entry) => entry.to_element(ns::PUBSUB_EVENT),
         };
         Element::new("event", ns::PUBSUB_EVENT).with_child(inner)
     }
@@ -325,7 +643,9 @@ impl Event {
             Event::Items { node, .. }
             | Event::Retract { node, .. }
             | Event::Purge { node }
-            | Event::Delete { node } => node,
+            | Event::Delete { node, .. }
+            | Event::Configuration { node, .. } => node,
+            Event::Subscription(entry) => entry.node.as_deref().unwrap_or_default(),
         }
     }
 }
@@ -409,6 +729,7 @@ mod tests {
                 node: "n".into(),
                 max_items: Some(2),
                 ids: vec!["a".into(), "b".into()],
+                rsm: None,
             })
         );
         assert_eq!(
@@ -440,7 +761,102 @@ mod tests {
                 "<pubsub xmlns='http://jabber.org/protocol/pubsub'>\
                  <subscribe node='n' jid='a@b'/></pubsub>"
             ),
-            Ok(Request::Unsupported("subscribe"))
+            Ok(Request::Subscribe {
+                node: "n".into(),
+                jid: "a@b".into(),
+                options: None,
+            })
+        );
+    }
+
+    #[test]
+    fn subscriptions_affiliations_and_pages_are_read() {
+        assert_eq!(
+            pubsub(
+                "<pubsub xmlns='http://jabber.org/protocol/pubsub'>\
+                 <unsubscribe node='n' jid='a@b/r' subid='7'/></pubsub>"
+            ),
+            Ok(Request::Unsubscribe {
+                node: "n".into(),
+                jid: "a@b/r".into(),
+                subid: Some("7".into()),
+            })
+        );
+        assert_eq!(
+            pubsub(
+                "<pubsub xmlns='http://jabber.org/protocol/pubsub'><subscribe node='n'/></pubsub>"
+            ),
+            Err(RequestError::JidRequired)
+        );
+        assert_eq!(
+            pubsub("<pubsub xmlns='http://jabber.org/protocol/pubsub'><subscriptions/></pubsub>"),
+            Ok(Request::Subscriptions { node: None })
+        );
+        assert_eq!(
+            pubsub(
+                "<pubsub xmlns='http://jabber.org/protocol/pubsub#owner'><affiliations node='n'>\
+                 <affiliation jid='a@b' affiliation='publish-only'/>\
+                 <affiliation jid='c@d' affiliation='outcast'/></affiliations></pubsub>"
+            ),
+            Ok(Request::NodeAffiliations {
+                node: "n".into(),
+                changes: vec![
+                    ("a@b".into(), Affiliation::PublishOnly),
+                    ("c@d".into(), Affiliation::Outcast),
+                ],
+            })
+        );
+        assert_eq!(
+            pubsub(
+                "<pubsub xmlns='http://jabber.org/protocol/pubsub#owner'><affiliations node='n'>\
+                 <affiliation jid='a@b' affiliation='king'/></affiliations></pubsub>"
+            ),
+            Err(RequestError::BadChange)
+        );
+        assert_eq!(
+            pubsub(
+                "<pubsub xmlns='http://jabber.org/protocol/pubsub#owner'><delete node='n'>\
+                 <redirect uri='xmpp:pubsub.example?;node=m'/></delete></pubsub>"
+            ),
+            Ok(Request::Delete {
+                node: "n".into(),
+                redirect: Some("xmpp:pubsub.example?;node=m".into()),
+            })
+        );
+        let Ok(Request::Items { rsm: Some(rsm), .. }) = pubsub(
+            "<pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='n'/>\
+             <set xmlns='http://jabber.org/protocol/rsm'><max>2</max><after>x</after></set>\
+             </pubsub>",
+        ) else {
+            panic!("no page read");
+        };
+        assert_eq!(rsm.max, Some(2));
+        assert_eq!(rsm.after.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn lists_are_written_in_their_namespace() {
+        let entry = SubscriptionEntry {
+            node: None,
+            jid: "a@b".into(),
+            subid: Some("1".into()),
+            state: SubscriptionState::Subscribed,
+        };
+        assert_eq!(
+            String::from_utf8(subscriptions_result(true, Some("n"), &[entry]).to_bytes(ns::CLIENT))
+                .unwrap(),
+            "<pubsub xmlns=\"http://jabber.org/protocol/pubsub#owner\">\
+             <subscriptions node=\"n\"><subscription jid=\"a@b\" subid=\"1\" \
+             subscription=\"subscribed\"/></subscriptions></pubsub>"
+        );
+        assert_eq!(
+            String::from_utf8(
+                affiliations_result(false, None, &[("n".into(), Affiliation::Owner)])
+                    .to_bytes(ns::CLIENT)
+            )
+            .unwrap(),
+            "<pubsub xmlns=\"http://jabber.org/protocol/pubsub\"><affiliations>\
+             <affiliation node=\"n\" affiliation=\"owner\"/></affiliations></pubsub>"
         );
     }
 

@@ -73,8 +73,8 @@ pub use offline::{OfflineMessage, OfflineStore};
 pub use postgres::PostgresStore;
 pub use private::PrivateStore;
 pub use pubsub::{
-    Created, ItemsWanted, NodeItems, PublishCheck, PublishPlan, Published, PubsubService,
-    PubsubStore, StoredItem, StoredNode,
+    AffiliationCheck, Created, ItemsWanted, NodeItems, PublishCheck, PublishPlan, Published,
+    PubsubService, PubsubStore, StoredItem, StoredNode, StoredSubscription, Subscribers,
 };
 pub use roster::{
     RosterEntry, RosterStore, RosterUpdate, RosterUpdateFn, RosterUpdated, Subscription,

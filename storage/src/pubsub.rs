@@ -71,7 +71,7 @@ pub enum PublishPlan {
         /// no items (`pubsub#persist_items` off), the item is only announced.
         keep: Option<u64>,
         /// The most items the whole service may keep: a publish that would leave more is
-        /// refused.
+        /// refused (`u64::MAX`: no limit, nothing counted).
         max_service_items: u64,
     },
 }
@@ -100,8 +100,32 @@ pub enum Created {
     TooManyNodes,
 }
 
+/// One explicit subscription to a node (XEP-0060 §6.1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredSubscription {
+    /// The JID notifications go to: bare or full, as subscribed.
+    pub jid: String,
+    /// The subscription's id.
+    pub subid: String,
+    /// Its options, as the server serialized them (opaque here).
+    pub options: String,
+}
+
+/// Which subscriptions of a node a removal takes.
+#[derive(Clone, Copy, Debug)]
+pub enum Subscribers<'a> {
+    /// The subscription of exactly this JID.
+    Jid(&'a str),
+    /// Those of this bare JID and of all its full JIDs.
+    Bare(&'a str),
+}
+
 /// The read-modify-write callback of a publish: sees the stored configuration and decides.
 pub type PublishCheck<'a> = dyn FnMut(Option<&str>) -> PublishPlan + Send + 'a;
+
+/// The callback of an affiliation change: sees the node's affiliations as they would be
+/// and says whether to keep them.
+pub type AffiliationCheck<'a> = dyn FnMut(&[(String, String)]) -> bool + Send + 'a;
 
 /// Nodes and items of publish-subscribe services.
 ///
@@ -115,13 +139,15 @@ pub trait PubsubStore: Send + Sync {
     /// Every node of the service, sorted by name (byte order).
     async fn pubsub_nodes(&self, service: &str) -> Result<Vec<StoredNode>, StoreError>;
 
-    /// Makes a node, unless one of that name exists or the service holds `max_nodes`.
+    /// Makes a node, unless one of that name exists or the service holds `max_nodes`;
+    /// `creator` (a bare JID), if given, becomes its owner in the same write.
     async fn create_pubsub_node(
         &self,
         service: &PubsubService<'_>,
         node: &str,
         config: &str,
         max_nodes: u64,
+        creator: Option<&str>,
     ) -> Result<Created, StoreError>;
 
     /// Replaces the node's configuration and drops all but its `keep` newest items; false
@@ -169,6 +195,70 @@ pub trait PubsubStore: Send + Sync {
         node: &str,
         wanted: ItemsWanted<'_>,
     ) -> Result<Option<NodeItems>, StoreError>;
+
+    /// The node's affiliations as (bare JID, affiliation), sorted by JID; `None` if there
+    /// is no such node.
+    async fn pubsub_affiliations(
+        &self,
+        service: &str,
+        node: &str,
+    ) -> Result<Option<Vec<(String, String)>>, StoreError>;
+
+    /// The affiliations of `jid` (a bare JID) across the service, as (node, affiliation),
+    /// sorted by node.
+    async fn pubsub_affiliations_of(
+        &self,
+        service: &str,
+        jid: &str,
+    ) -> Result<Vec<(String, String)>, StoreError>;
+
+    /// Sets affiliations of the node, in order, in one write: `(jid, Some(affiliation))`
+    /// sets one, `(jid, None)` removes it. `check` sees the node's affiliations as they
+    /// would be afterwards (sorted by JID) and may refuse them, writing nothing; a JID
+    /// whose new affiliation is one of `unsubscribing` also loses its subscriptions (its
+    /// full JIDs' too). `None` if there is no such node, else whether it was written.
+    async fn set_pubsub_affiliations(
+        &self,
+        service: &str,
+        node: &str,
+        changes: &[(String, Option<String>)],
+        unsubscribing: &[&str],
+        check: &mut AffiliationCheck<'_>,
+    ) -> Result<Option<bool>, StoreError>;
+
+    /// The node's subscriptions, sorted by JID; `None` if there is no such node.
+    async fn pubsub_subscriptions(
+        &self,
+        service: &str,
+        node: &str,
+    ) -> Result<Option<Vec<StoredSubscription>>, StoreError>;
+
+    /// The subscriptions of `bare` and its full JIDs across the service, as (node,
+    /// subscription), sorted by node and JID.
+    async fn pubsub_subscriptions_of(
+        &self,
+        service: &str,
+        bare: &str,
+    ) -> Result<Vec<(String, StoredSubscription)>, StoreError>;
+
+    /// Adds a subscription (`bare`: its JID's bare JID), or replaces the one of the same
+    /// JID; false if there is no such node.
+    async fn put_pubsub_subscription(
+        &self,
+        service: &str,
+        node: &str,
+        bare: &str,
+        subscription: &StoredSubscription,
+    ) -> Result<bool, StoreError>;
+
+    /// Removes the subscriptions `which`; `None` if there is no such node, else the JIDs
+    /// whose subscriptions went.
+    async fn remove_pubsub_subscriptions(
+        &self,
+        service: &str,
+        node: &str,
+        which: Subscribers<'_>,
+    ) -> Result<Option<Vec<String>>, StoreError>;
 
     /// Every node of the service with its newest item, if it has one, sorted by node.
     async fn pubsub_last_items(
@@ -264,6 +354,43 @@ static SHARED_LAST_ITEMS: Sql = Sql::new(
      WHERE e.contact = ? AND e.subscription IN ('from', 'both') \
      ORDER BY n.service, n.node",
 );
+
+static AFFILIATIONS: Sql =
+    Sql::new("SELECT jid, affiliation FROM pubsub_affiliations WHERE node_id = ? ORDER BY jid");
+
+static AFFILIATIONS_OF: Sql = Sql::new(
+    "SELECT n.node, a.affiliation FROM pubsub_affiliations a \
+     JOIN pubsub_nodes n ON n.id = a.node_id WHERE n.service = ? AND a.jid = ? ORDER BY n.node",
+);
+
+static PUT_AFFILIATION: Sql = Sql::new(
+    "INSERT INTO pubsub_affiliations (node_id, jid, affiliation) VALUES (?, ?, ?) \
+     ON CONFLICT (node_id, jid) DO UPDATE SET affiliation = excluded.affiliation",
+);
+
+static REMOVE_AFFILIATION: Sql =
+    Sql::new("DELETE FROM pubsub_affiliations WHERE node_id = ? AND jid = ?");
+
+static SUBSCRIPTIONS: Sql =
+    Sql::new("SELECT jid, subid, options FROM pubsub_subscriptions WHERE node_id = ? ORDER BY jid");
+
+static SUBSCRIPTIONS_OF: Sql = Sql::new(
+    "SELECT n.node, s.jid, s.subid, s.options FROM pubsub_subscriptions s \
+     JOIN pubsub_nodes n ON n.id = s.node_id WHERE n.service = ? AND s.bare = ? \
+     ORDER BY n.node, s.jid",
+);
+
+static PUT_SUBSCRIPTION: Sql = Sql::new(
+    "INSERT INTO pubsub_subscriptions (node_id, jid, bare, subid, options, created_at) \
+     VALUES (?, ?, ?, ?, ?, ?) \
+     ON CONFLICT (node_id, jid) DO UPDATE SET subid = excluded.subid, options = excluded.options",
+);
+
+static REMOVE_SUBSCRIPTION: Sql =
+    Sql::new("DELETE FROM pubsub_subscriptions WHERE node_id = ? AND jid = ? RETURNING jid");
+
+static REMOVE_SUBSCRIPTIONS_OF: Sql =
+    Sql::new("DELETE FROM pubsub_subscriptions WHERE node_id = ? AND bare = ? RETURNING jid");
 
 /// An item's columns as the item reads give them: id, publisher, payload, published_at.
 type ItemRow = (String, String, String, i64);
@@ -419,6 +546,7 @@ macro_rules! pubsub_store {
                 node: &str,
                 config: &str,
                 max_nodes: u64,
+                creator: Option<&str>,
             ) -> Result<Created, StoreError> {
                 let (mut tx, account) = self.begin_service_write(service).await?;
                 if Self::node_for_write(&mut tx, service.name, node)
@@ -430,7 +558,16 @@ macro_rules! pubsub_store {
                 if !Self::room_for_a_node(&mut tx, service.name, max_nodes).await? {
                     return Ok(Created::TooManyNodes);
                 }
-                Self::insert_node(&mut tx, service.name, account, node, config).await?;
+                let node_id =
+                    Self::insert_node(&mut tx, service.name, account, node, config).await?;
+                if let Some(creator) = creator {
+                    sqlx::query(PUT_AFFILIATION.$dialect())
+                        .bind(node_id)
+                        .bind(creator)
+                        .bind("owner")
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 tx.commit().await?;
                 Ok(Created::Done)
             }
@@ -537,13 +674,16 @@ macro_rules! pubsub_store {
                         .await?;
                     Self::trim(&mut tx, node_id, keep).await?;
                     // Counted after the trim: a replaced item or a full node's oldest
-                    // dropped leaves the count where it was.
-                    let items: i64 = sqlx::query_scalar(ITEM_COUNT.$dialect())
-                        .bind(service.name)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                    if count_from_db(items) > max_service_items {
-                        return Ok(Published::TooManyItems);
+                    // dropped leaves the count where it was. A service without a
+                    // limit (`u64::MAX`) is not counted at all.
+                    if max_service_items < u64::MAX {
+                        let items: i64 = sqlx::query_scalar(ITEM_COUNT.$dialect())
+                            .bind(service.name)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        if count_from_db(items) > max_service_items {
+                            return Ok(Published::TooManyItems);
+                        }
                     }
                 }
                 tx.commit().await?;
@@ -613,6 +753,192 @@ macro_rules! pubsub_store {
                     }
                 };
                 Ok(Some(NodeItems { config, items }))
+            }
+
+            async fn pubsub_affiliations(
+                &self,
+                service: &str,
+                node: &str,
+            ) -> Result<Option<Vec<(String, String)>>, StoreError> {
+                let mut conn = self.reader().await?;
+                let node_row: Option<(i64, String)> = sqlx::query_as(NODE_WITH_ID.$dialect())
+                    .bind(service)
+                    .bind(node)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                let Some((node_id, _)) = node_row else {
+                    return Ok(None);
+                };
+                Ok(Some(
+                    sqlx::query_as(AFFILIATIONS.$dialect())
+                        .bind(node_id)
+                        .fetch_all(&mut *conn)
+                        .await?,
+                ))
+            }
+
+            async fn pubsub_affiliations_of(
+                &self,
+                service: &str,
+                jid: &str,
+            ) -> Result<Vec<(String, String)>, StoreError> {
+                Ok(sqlx::query_as(AFFILIATIONS_OF.$dialect())
+                    .bind(service)
+                    .bind(jid)
+                    .fetch_all(&mut *self.reader().await?)
+                    .await?)
+            }
+
+            async fn set_pubsub_affiliations(
+                &self,
+                service: &str,
+                node: &str,
+                changes: &[(String, Option<String>)],
+                unsubscribing: &[&str],
+                check: &mut AffiliationCheck<'_>,
+            ) -> Result<Option<bool>, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let Some((node_id, _)) = Self::node_for_write(&mut tx, service, node).await? else {
+                    return Ok(None);
+                };
+                for (jid, affiliation) in changes {
+                    match affiliation {
+                        Some(affiliation) => {
+                            sqlx::query(PUT_AFFILIATION.$dialect())
+                                .bind(node_id)
+                                .bind(jid)
+                                .bind(affiliation)
+                                .execute(&mut *tx)
+                                .await?;
+                            if unsubscribing.contains(&affiliation.as_str()) {
+                                sqlx::query(REMOVE_SUBSCRIPTIONS_OF.$dialect())
+                                    .bind(node_id)
+                                    .bind(jid)
+                                    .execute(&mut *tx)
+                                    .await?;
+                            }
+                        }
+                        None => {
+                            sqlx::query(REMOVE_AFFILIATION.$dialect())
+                                .bind(node_id)
+                                .bind(jid)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                    }
+                }
+                let after: Vec<(String, String)> = sqlx::query_as(AFFILIATIONS.$dialect())
+                    .bind(node_id)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                if !check(&after) {
+                    // Dropping `tx` rolls back: nothing was written.
+                    return Ok(Some(false));
+                }
+                tx.commit().await?;
+                Ok(Some(true))
+            }
+
+            async fn pubsub_subscriptions(
+                &self,
+                service: &str,
+                node: &str,
+            ) -> Result<Option<Vec<StoredSubscription>>, StoreError> {
+                let mut conn = self.reader().await?;
+                let node_row: Option<(i64, String)> = sqlx::query_as(NODE_WITH_ID.$dialect())
+                    .bind(service)
+                    .bind(node)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                let Some((node_id, _)) = node_row else {
+                    return Ok(None);
+                };
+                let rows: Vec<(String, String, String)> = sqlx::query_as(SUBSCRIPTIONS.$dialect())
+                    .bind(node_id)
+                    .fetch_all(&mut *conn)
+                    .await?;
+                Ok(Some(
+                    rows.into_iter()
+                        .map(|(jid, subid, options)| StoredSubscription {
+                            jid,
+                            subid,
+                            options,
+                        })
+                        .collect(),
+                ))
+            }
+
+            async fn pubsub_subscriptions_of(
+                &self,
+                service: &str,
+                bare: &str,
+            ) -> Result<Vec<(String, StoredSubscription)>, StoreError> {
+                let rows: Vec<(String, String, String, String)> =
+                    sqlx::query_as(SUBSCRIPTIONS_OF.$dialect())
+                        .bind(service)
+                        .bind(bare)
+                        .fetch_all(&mut *self.reader().await?)
+                        .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(node, jid, subid, options)| {
+                        (
+                            node,
+                            StoredSubscription {
+                                jid,
+                                subid,
+                                options,
+                            },
+                        )
+                    })
+                    .collect())
+            }
+
+            async fn put_pubsub_subscription(
+                &self,
+                service: &str,
+                node: &str,
+                bare: &str,
+                subscription: &StoredSubscription,
+            ) -> Result<bool, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let Some((node_id, _)) = Self::node_for_write(&mut tx, service, node).await? else {
+                    return Ok(false);
+                };
+                sqlx::query(PUT_SUBSCRIPTION.$dialect())
+                    .bind(node_id)
+                    .bind(&subscription.jid)
+                    .bind(bare)
+                    .bind(&subscription.subid)
+                    .bind(&subscription.options)
+                    .bind(unix_now())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn remove_pubsub_subscriptions(
+                &self,
+                service: &str,
+                node: &str,
+                which: Subscribers<'_>,
+            ) -> Result<Option<Vec<String>>, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let Some((node_id, _)) = Self::node_for_write(&mut tx, service, node).await? else {
+                    return Ok(None);
+                };
+                let (statement, jid) = match which {
+                    Subscribers::Jid(jid) => (&REMOVE_SUBSCRIPTION, jid),
+                    Subscribers::Bare(bare) => (&REMOVE_SUBSCRIPTIONS_OF, bare),
+                };
+                let removed: Vec<String> = sqlx::query_scalar(statement.$dialect())
+                    .bind(node_id)
+                    .bind(jid)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(Some(removed))
             }
 
             async fn pubsub_last_items(

@@ -20,7 +20,10 @@ use crate::{
 };
 use crate::{AffiliationChange, StoredAffiliation, StoredRoom, StoredSubject};
 use crate::{ArchiveOwner, ArchiveQuery, ArchivedMessage, NewArchived};
-use crate::{Created, ItemsWanted, PublishPlan, Published, PubsubService, StoredItem};
+use crate::{
+    Created, ItemsWanted, PublishPlan, Published, PubsubService, StoredItem, StoredSubscription,
+    Subscribers,
+};
 
 /// One fresh, empty database for one test.
 struct Harness {
@@ -232,6 +235,7 @@ backend_tests!(
     pubsub_publish_plan_sees_the_config_and_limits_hold,
     pubsub_node_changes_and_last_items,
     pubsub_nodes_survive_reopen_and_go_with_the_account,
+    pubsub_service_affiliations_and_subscriptions,
 );
 
 /// XEP-0237: a client that cached the roster of a removed account must not find its
@@ -639,8 +643,9 @@ async fn data_survives_reopen(h: &Harness) {
     }
     // One row per migration file (0001 accounts, 0002 rosters/offline, 0003 contact
     // index, 0004 roster version floor, 0005 private XML, vCards, blocklists, last
-    // activity, 0006 guest owners, 0007 MUC rooms, 0008 message archive, 0009 PEP).
-    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 9);
+    // activity, 0006 guest owners, 0007 MUC rooms, 0008 message archive, 0009 PEP, 0010
+    // pubsub affiliations and subscriptions).
+    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 10);
 }
 
 /// Catches a deferred BEGIN in SQLite: upgrading a read transaction to a
@@ -1428,7 +1433,7 @@ async fn upgrade_from_first_release_keeps_accounts(h: &Harness) {
         .await
         .unwrap()
         .is_empty());
-    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 9);
+    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 10);
 }
 
 // ---- private XML, vCards, blocklists, last activity -----------------------
@@ -2858,13 +2863,13 @@ async fn pubsub_publish_plan_sees_the_config_and_limits_hold(h: &Harness) {
     assert_eq!(must_exist, Published::NoSuchNode);
     assert!(store.pubsub_nodes(service.name).await.unwrap().is_empty());
     let created = store
-        .create_pubsub_node(&service, "n1", r#"{"access_model":"open"}"#, 2)
+        .create_pubsub_node(&service, "n1", r#"{"access_model":"open"}"#, 2, None)
         .await
         .unwrap();
     assert_eq!(created, Created::Done);
     assert_eq!(
         store
-            .create_pubsub_node(&service, "n1", "{}", 2)
+            .create_pubsub_node(&service, "n1", "{}", 2, None)
             .await
             .unwrap(),
         Created::Exists
@@ -2896,7 +2901,7 @@ async fn pubsub_publish_plan_sees_the_config_and_limits_hold(h: &Harness) {
     assert_eq!(over, Published::TooManyNodes);
     assert_eq!(
         store
-            .create_pubsub_node(&service, "n3", "{}", 2)
+            .create_pubsub_node(&service, "n3", "{}", 2, None)
             .await
             .unwrap(),
         Created::TooManyNodes
@@ -2937,6 +2942,7 @@ async fn pubsub_publish_plan_sees_the_config_and_limits_hold(h: &Harness) {
             "n",
             "{}",
             2,
+            None,
         )
         .await
         .unwrap_err();
@@ -2959,7 +2965,7 @@ async fn pubsub_node_changes_and_last_items(h: &Harness) {
     }
     publish(&*store, &service, "other", &pubsub_item("x", "<x/>"), 10).await;
     store
-        .create_pubsub_node(&service, "empty", "{}", 10)
+        .create_pubsub_node(&service, "empty", "{}", 10, None)
         .await
         .unwrap();
     assert!(store
@@ -3085,4 +3091,119 @@ async fn pubsub_nodes_survive_reopen_and_go_with_the_account(h: &Harness) {
         .is_empty());
     assert_eq!(h.count("SELECT COUNT(*) FROM pubsub_nodes").await, 1);
     assert_eq!(h.count("SELECT COUNT(*) FROM pubsub_items").await, 1);
+}
+
+/// A service of its own: the creator is the first owner, affiliations change in one write
+/// that the caller may refuse, an outcast loses its subscriptions, everything survives a
+/// reopen and goes with the node.
+async fn pubsub_service_affiliations_and_subscriptions(h: &Harness) {
+    let store = open(&h.url).await.unwrap();
+    let service = PubsubService {
+        name: "pubsub.a.example",
+        owner: None,
+    };
+    let created = store
+        .create_pubsub_node(&service, "news", "{}", 10, Some("alice@a.example"))
+        .await
+        .unwrap();
+    assert_eq!(created, Created::Done);
+    let sub = |jid: &str, subid: &str| StoredSubscription {
+        jid: jid.to_owned(),
+        subid: subid.to_owned(),
+        options: "{}".to_owned(),
+    };
+    for (bare, s) in [
+        ("bob@a.example", sub("bob@a.example/phone", "1")),
+        ("bob@a.example", sub("bob@a.example", "2")),
+        ("carol@a.example", sub("carol@a.example", "3")),
+    ] {
+        assert!(store
+            .put_pubsub_subscription(service.name, "news", bare, &s)
+            .await
+            .unwrap());
+    }
+    assert!(!store
+        .put_pubsub_subscription(
+            service.name,
+            "nope",
+            "x@a.example",
+            &sub("x@a.example", "4")
+        )
+        .await
+        .unwrap());
+    let mine = store
+        .pubsub_subscriptions_of(service.name, "bob@a.example")
+        .await
+        .unwrap();
+    assert_eq!(
+        mine,
+        vec![
+            ("news".to_owned(), sub("bob@a.example", "2")),
+            ("news".to_owned(), sub("bob@a.example/phone", "1")),
+        ]
+    );
+    // A refused change writes nothing.
+    let changes = vec![("alice@a.example".to_owned(), None)];
+    let written = store
+        .set_pubsub_affiliations(service.name, "news", &changes, &[], &mut |after| {
+            after.iter().any(|(_, a)| a == "owner")
+        })
+        .await
+        .unwrap();
+    assert_eq!(written, Some(false));
+    let changes = vec![
+        ("bob@a.example".to_owned(), Some("outcast".to_owned())),
+        ("carol@a.example".to_owned(), Some("publisher".to_owned())),
+    ];
+    let written = store
+        .set_pubsub_affiliations(service.name, "news", &changes, &["outcast"], &mut |_| true)
+        .await
+        .unwrap();
+    assert_eq!(written, Some(true));
+    drop(store);
+    let store = open(&h.url).await.unwrap();
+    assert_eq!(
+        store
+            .pubsub_affiliations(service.name, "news")
+            .await
+            .unwrap(),
+        Some(vec![
+            ("alice@a.example".to_owned(), "owner".to_owned()),
+            ("bob@a.example".to_owned(), "outcast".to_owned()),
+            ("carol@a.example".to_owned(), "publisher".to_owned()),
+        ])
+    );
+    assert_eq!(
+        store
+            .pubsub_affiliations_of(service.name, "carol@a.example")
+            .await
+            .unwrap(),
+        vec![("news".to_owned(), "publisher".to_owned())]
+    );
+    // The outcast's subscriptions, bare and full, went with the change.
+    assert_eq!(
+        store
+            .pubsub_subscriptions(service.name, "news")
+            .await
+            .unwrap(),
+        Some(vec![sub("carol@a.example", "3")])
+    );
+    assert_eq!(
+        store
+            .remove_pubsub_subscriptions(service.name, "news", Subscribers::Jid("carol@a.example"))
+            .await
+            .unwrap(),
+        Some(vec!["carol@a.example".to_owned()])
+    );
+    assert!(store
+        .delete_pubsub_node(service.name, "news")
+        .await
+        .unwrap());
+    assert_eq!(
+        store
+            .pubsub_affiliations_of(service.name, "alice@a.example")
+            .await
+            .unwrap(),
+        vec![]
+    );
 }

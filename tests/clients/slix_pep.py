@@ -54,6 +54,16 @@ def options_form(form_type, options):
     return form
 
 
+def report_iq_error(cmd, e):
+    """Reports an IQ error as "iq_error" with its condition and pubsub#errors condition."""
+    error = e.iq["error"]
+    pubsub_condition = None
+    for child in error.xml:
+        if child.tag.startswith("{http://jabber.org/protocol/pubsub#errors}"):
+            pubsub_condition = child.tag.split("}")[1]
+    emit("iq_error", cmd=cmd, condition=error["condition"], pubsub=pubsub_condition)
+
+
 def payload_text(item):
     """The text of an item's payload (a nickname, a bookmark's name…), given the item's
     XML element."""
@@ -209,12 +219,7 @@ class PepClient(slix_im.Client):
             else:
                 return await super().run(command)
         except IqError as e:
-            error = e.iq["error"]
-            pubsub_condition = None
-            for child in error.xml:
-                if child.tag.startswith("{http://jabber.org/protocol/pubsub#errors}"):
-                    pubsub_condition = child.tag.split("}")[1]
-            emit("iq_error", cmd=cmd, condition=error["condition"], pubsub=pubsub_condition)
+            report_iq_error(cmd, e)
         emit("ok", cmd=cmd)
         return True
 

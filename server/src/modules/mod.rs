@@ -25,6 +25,7 @@ mod pep;
 mod ping;
 mod presence;
 mod private;
+mod pubsub;
 pub mod register;
 mod roster;
 mod s2s;
@@ -141,6 +142,7 @@ pub const MODULES: &[Descriptor] = &[
     describe::<mam::Mam>(),
     describe::<pep::Pep>(),
     describe::<muc::Muc>(),
+    describe::<pubsub::Pubsub>(),
     describe::<s2s::S2s>(),
 ];
 

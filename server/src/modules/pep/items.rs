@@ -5,10 +5,10 @@ use jabberwock_protocol::stanza::{Condition, StanzaError};
 use jabberwock_protocol::xml::Element;
 use jabberwock_storage::ItemsWanted;
 
-use super::config::NodeConfig;
-use super::notify::payload;
 use super::Ctx;
 use crate::error::store_to_stanza_error;
+use crate::modules::pubsub::config::NodeConfig;
+use crate::modules::pubsub::payload::stored_payload;
 
 /// All items (oldest first), the `max_items` newest (§6.5.7) or those of `ids` that exist,
 /// in the order asked (§6.5.8).
@@ -40,6 +40,6 @@ pub(super) async fn retrieve(
     let items = found
         .items
         .iter()
-        .filter_map(|item| Some((item.id.clone(), payload(item)?)));
-    Ok(Some(pubsub::items_result(node, items)))
+        .filter_map(|item| Some((item.id.clone(), stored_payload(item)?)));
+    Ok(Some(pubsub::items_result(node, items, None)))
 }

@@ -2,8 +2,9 @@
 //! account's bare JID is a publish-subscribe service whose nodes hold what clients keep per
 //! account (XEP-0084 avatars, XEP-0172 nicknames, XEP-0402 bookmarks, XEP-0384 OMEMO keys).
 //!
-//! - `config.rs`: a node's configuration, its form, publish options and access models;
-//!   nothing of it is personal eventing, so a service of its own (pubsub.HOST) can reuse it.
+//! - The node's configuration, its form, publish options and access models, and items'
+//!   payloads are the `pubsub` module's (`pubsub/config.rs`, `pubsub/payload.rs`), shared
+//!   with the service of its own on pubsub.HOST.
 //! - `publish.rs`: the owner's requests (publish with auto-create, retract, create,
 //!   configure, purge, delete); `items.rs`: retrieving items.
 //! - `notify.rs`: who gets what (XEP-0163 §4: contacts subscribed to the owner's presence,
@@ -15,7 +16,6 @@
 //! sender's own account without one), only the account publishes and configures, and who an
 //! asker is comes from the account's roster.
 
-mod config;
 mod items;
 mod notify;
 mod publish;
@@ -28,15 +28,15 @@ use jabberwock_protocol::ns;
 use jabberwock_protocol::pubsub::{self, Request};
 use jabberwock_protocol::stanza::{Condition, IqType, StanzaError};
 use jabberwock_protocol::xml::Element;
-use jabberwock_storage::{PubsubService, Subscription};
+use jabberwock_storage::PubsubService;
 use serde::Deserialize;
 
 use super::registry::Identity;
 use super::{xep, DiscoItems, EventKind, IqHandler, IqRequest, Module, Registrar, Target, Xep};
-use crate::accounts::account_of;
 use crate::error::store_to_stanza_error;
+use crate::modules::pubsub::config::{Asker, NodeConfig};
+use crate::modules::pubsub::node::roster_view;
 use crate::server::Server;
-use config::{Asker, NodeConfig};
 
 pub struct Pep;
 
@@ -149,22 +149,7 @@ pub(super) async fn asker(
     owner: &BareJid,
     asker: &BareJid,
 ) -> Result<Asker, StanzaError> {
-    if owner == asker {
-        return Ok(Asker {
-            owner: true,
-            ..Asker::default()
-        });
-    }
-    let entry = server
-        .store
-        .roster_entry(&account_of(owner), asker.as_str())
-        .await
-        .map_err(store_to_stanza_error)?;
-    Ok(entry.map_or_else(Asker::default, |e| Asker {
-        owner: false,
-        subscribed: matches!(e.subscription, Subscription::From | Subscription::Both),
-        groups: if e.in_roster { e.groups } else { Vec::new() },
-    }))
+    roster_view(server, owner, asker).await
 }
 
 /// Every `<pubsub/>` request to an account.
@@ -188,6 +173,7 @@ impl IqHandler for Handler {
                     node,
                     max_items,
                     ids,
+                    ..
                 },
             ) => items::retrieve(&ctx, &node, max_items, &ids).await,
             (
@@ -216,8 +202,24 @@ impl IqHandler for Handler {
             ) => publish::configure(&ctx, &node, &form).await,
             (true, Request::Default) => publish::default_configuration(&ctx).await,
             (false, Request::Purge { node }) => publish::purge(&ctx, &node).await,
-            (false, Request::Delete { node }) => publish::delete(&ctx, &node).await,
+            (false, Request::Delete { node, .. }) => publish::delete(&ctx, &node).await,
             (_, Request::Unsupported(feature)) => Err(pubsub::unsupported(feature)),
+            // Personal eventing's subscribers are the account's presence subscribers
+            // (XEP-0163 §4): no explicit subscriptions or affiliations here.
+            (_, Request::Subscribe { .. } | Request::Unsubscribe { .. }) => {
+                Err(pubsub::unsupported("subscribe"))
+            }
+            (_, Request::Options { .. }) => Err(pubsub::unsupported("subscription-options")),
+            (_, Request::Subscriptions { .. }) => {
+                Err(pubsub::unsupported("retrieve-subscriptions"))
+            }
+            (_, Request::Affiliations { .. }) => Err(pubsub::unsupported("retrieve-affiliations")),
+            (_, Request::NodeAffiliations { .. }) => {
+                Err(pubsub::unsupported("modify-affiliations"))
+            }
+            (_, Request::NodeSubscriptions { .. }) => {
+                Err(pubsub::unsupported("manage-subscriptions"))
+            }
             // A request sent with the other IQ type (§6.5: items are a get; publish a set).
             _ => Err(StanzaError::new(Condition::BadRequest)),
         }

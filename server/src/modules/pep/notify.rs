@@ -16,14 +16,15 @@ use async_trait::async_trait;
 use jabberwock_protocol::delay::delay;
 use jabberwock_protocol::jid::{BareJid, FullJid, Jid};
 use jabberwock_protocol::ns;
-use jabberwock_protocol::pubsub::Event as PubsubEvent;
+use jabberwock_protocol::pubsub::{Affiliation, Event as PubsubEvent};
 use jabberwock_protocol::stanza::Stanza;
-use jabberwock_protocol::xml::{parse_stanza, Element};
+use jabberwock_protocol::xml::Element;
 use jabberwock_storage::{StoredItem, StoredNode, Subscription};
 
-use super::config::{AccessModel, Asker, NodeConfig, SendLastPublished};
 use crate::accounts::account_of;
 use crate::modules::caps::{features_of, ClientFeatures};
+use crate::modules::pubsub::config::{AccessModel, Asker, NodeConfig, SendLastPublished};
+use crate::modules::pubsub::payload::stored_payload;
 use crate::modules::{Event, Flow, Hook};
 use crate::server::Server;
 
@@ -126,7 +127,7 @@ pub(super) async fn broadcast(
                         continue;
                     };
                     let asker = Asker {
-                        owner: false,
+                        affiliation: Affiliation::None,
                         subscribed: true,
                         groups: if entry.in_roster {
                             entry.groups
@@ -150,17 +151,6 @@ pub(super) async fn broadcast(
     }
 }
 
-/// The item's payload element, as stored.
-pub(super) fn payload(item: &StoredItem) -> Option<Element> {
-    match parse_stanza(item.payload.as_bytes()) {
-        Ok(payload) => Some(payload),
-        Err(e) => {
-            tracing::warn!(id = %item.id, error = %e, "unreadable PEP item left out");
-            None
-        }
-    }
-}
-
 /// The last published item of a node as a notification for `to` (§4.3.4: stamped with
 /// when it was published, XEP-0203).
 fn last_item(
@@ -171,7 +161,7 @@ fn last_item(
     item: &StoredItem,
 ) -> Option<Element> {
     let payload = if config.deliver_payloads {
-        Some(payload(item)?)
+        Some(stored_payload(item)?)
     } else {
         None
     };
@@ -242,7 +232,7 @@ async fn owed_at_presence(
             continue;
         }
         let mut asker = Asker {
-            owner: false,
+            affiliation: Affiliation::None,
             subscribed: true,
             groups: Vec::new(),
         };

@@ -4,7 +4,6 @@
 //! after the store has it.
 
 use jabberwock_protocol::forms::{DataForm, FormType};
-use jabberwock_protocol::ns;
 use jabberwock_protocol::pubsub::{
     self, Event as PubsubEvent, PublishedItem, NODE_CONFIG, PUBLISH_OPTIONS,
 };
@@ -12,35 +11,16 @@ use jabberwock_protocol::stanza::{Condition, StanzaError};
 use jabberwock_protocol::xml::Element;
 use jabberwock_storage::{Created, PublishPlan, Published, StoredItem};
 
-use super::config::{ConfigError, NodeConfig};
 use super::notify::broadcast;
 use super::Ctx;
 use crate::accounts::account_of;
 use crate::error::store_to_stanza_error;
+use crate::modules::pubsub::config::{NodeConfig, Rules};
+use crate::modules::pubsub::payload::{item_id, over_limit, payload_of};
 use crate::modules::time::now_unix;
-
-/// A fresh item id (§7.1.1: the service makes one when the publisher gave none).
-fn item_id() -> String {
-    format!(
-        "{:016x}{:016x}",
-        rand::random::<u64>(),
-        rand::random::<u64>()
-    )
-}
 
 fn item_not_found() -> StanzaError {
     StanzaError::new(Condition::ItemNotFound)
-}
-
-/// Over one of `[modules.pep]`'s limits: `not-allowed` with the pubsub#errors condition
-/// that names it (`max-nodes-exceeded`, `max-items-exceeded`), as ejabberd answers.
-fn over_limit(pubsub_condition: &str) -> StanzaError {
-    pubsub::error(Condition::NotAllowed, pubsub_condition)
-}
-
-/// A form this node can't take: `condition` with what was wrong.
-fn refused_form(condition: Condition, err: &ConfigError) -> StanzaError {
-    StanzaError::with_text(condition, err.to_string())
 }
 
 /// The node's configuration, if it exists (item-not-found otherwise, §6.5.9.11 and the
@@ -56,21 +36,6 @@ async fn node_config(ctx: &Ctx<'_>, node: &str) -> Result<NodeConfig, StanzaErro
     Ok(NodeConfig::from_stored(&stored))
 }
 
-/// The one payload of a published item, serialized (§7.1.3.5, §7.1.3.6: none or several
-/// are bad requests; over `max_item_bytes` is too big).
-fn payload_of(ctx: &Ctx<'_>, item: &PublishedItem) -> Result<String, StanzaError> {
-    let payload = match item.payloads.as_slice() {
-        [one] => one,
-        [] => return Err(pubsub::error(Condition::BadRequest, "payload-required")),
-        _ => return Err(pubsub::error(Condition::BadRequest, "invalid-payload")),
-    };
-    let xml = String::from_utf8_lossy(&payload.to_bytes(ns::CLIENT)).into_owned();
-    if xml.len() > ctx.settings.max_item_bytes {
-        return Err(pubsub::error(Condition::NotAcceptable, "payload-too-big"));
-    }
-    Ok(xml)
-}
-
 pub(super) async fn publish(
     ctx: &Ctx<'_>,
     node: &str,
@@ -80,11 +45,12 @@ pub(super) async fn publish(
     ctx.require_owner()?;
     // §7.1.3.6: a node that persists items needs one (all of ours do, by default).
     let item = item.ok_or_else(|| pubsub::error(Condition::BadRequest, "item-required"))?;
-    let xml = payload_of(ctx, &item)?;
+    let (_, xml) = payload_of(&item, ctx.settings.max_item_bytes)?;
     let payload = item.payloads.into_iter().next();
     let id = item.id.filter(|id| !id.is_empty()).unwrap_or_else(item_id);
     let settings = ctx.settings;
-    let ceiling = settings.max_items_per_node;
+    let rules = Rules::pep(settings.max_items_per_node);
+    let ceiling = rules.ceiling;
     let stored_item = StoredItem {
         id: id.clone(),
         publisher: ctx.from.to_bare().to_string(),
@@ -106,7 +72,7 @@ pub(super) async fn publish(
                     // §7.1.5: the options are preconditions on a node that exists...
                     Some(json) => {
                         let config = NodeConfig::from_stored(json);
-                        match options.map(|o| config.meets(o, ceiling)) {
+                        match options.map(|o| config.meets(o, rules)) {
                             Some(Ok(false)) => {
                                 refusal = Some(pubsub::error(
                                     Condition::Conflict,
@@ -115,7 +81,7 @@ pub(super) async fn publish(
                                 return PublishPlan::Refuse;
                             }
                             Some(Err(e)) => {
-                                refusal = Some(refused_form(Condition::BadRequest, &e));
+                                refusal = Some(e.to_stanza_error(Condition::BadRequest));
                                 return PublishPlan::Refuse;
                             }
                             _ => (config, None),
@@ -125,9 +91,9 @@ pub(super) async fn publish(
                     None => {
                         let mut config = NodeConfig::default();
                         if let Some(Err(e)) =
-                            options.map(|o| config.apply(o, PUBLISH_OPTIONS, ceiling))
+                            options.map(|o| config.apply(o, PUBLISH_OPTIONS, rules))
                         {
-                            refusal = Some(refused_form(Condition::BadRequest, &e));
+                            refusal = Some(e.to_stanza_error(Condition::BadRequest));
                             return PublishPlan::Refuse;
                         }
                         let json = config.to_stored();
@@ -208,8 +174,8 @@ pub(super) async fn create(
     let mut config = NodeConfig::default();
     if let Some(form) = form.filter(|f| f.form_type == FormType::Submit) {
         config
-            .apply(form, NODE_CONFIG, ceiling)
-            .map_err(|e| refused_form(Condition::NotAcceptable, &e))?;
+            .apply(form, NODE_CONFIG, Rules::pep(ceiling))
+            .map_err(|e| e.to_stanza_error(Condition::NotAcceptable))?;
     }
     let account = account_of(&ctx.owner);
     let created = ctx
@@ -220,6 +186,7 @@ pub(super) async fn create(
             &node,
             &config.to_stored(),
             ctx.settings.max_nodes_per_account,
+            None,
         )
         .await
         .map_err(store_to_stanza_error)?;
@@ -248,7 +215,7 @@ pub(super) async fn configuration(
     let mut groups: Vec<String> = entries.into_iter().flat_map(|e| e.groups).collect();
     groups.sort_unstable();
     groups.dedup();
-    let form = config.to_form(ctx.settings.max_items_per_node, &groups);
+    let form = config.to_form(Rules::pep(ctx.settings.max_items_per_node), &groups);
     Ok(Some(pubsub::configure_result(Some(node), &form)))
 }
 
@@ -266,8 +233,8 @@ pub(super) async fn configure(
     let ceiling = ctx.settings.max_items_per_node;
     // §8.2.5.3: a form that can't be applied.
     config
-        .apply(form, NODE_CONFIG, ceiling)
-        .map_err(|e| refused_form(Condition::NotAcceptable, &e))?;
+        .apply(form, NODE_CONFIG, Rules::pep(ceiling))
+        .map_err(|e| e.to_stanza_error(Condition::NotAcceptable))?;
     // A node that no longer persists keeps nothing.
     let keep = config.keep(ceiling).unwrap_or(0);
     let found = ctx
@@ -284,7 +251,7 @@ pub(super) async fn configure(
 
 /// §8.3: what a node made now would be configured as.
 pub(super) async fn default_configuration(ctx: &Ctx<'_>) -> Result<Option<Element>, StanzaError> {
-    let form = NodeConfig::default().to_form(ctx.settings.max_items_per_node, &[]);
+    let form = NodeConfig::default().to_form(Rules::pep(ctx.settings.max_items_per_node), &[]);
     Ok(Some(pubsub::configure_result(None, &form)))
 }
 
@@ -322,6 +289,7 @@ pub(super) async fn delete(ctx: &Ctx<'_>, node: &str) -> Result<Option<Element>,
     if config.notify_delete {
         let event = PubsubEvent::Delete {
             node: node.to_owned(),
+            redirect: None,
         };
         broadcast(ctx.server, &ctx.owner, &config, &event).await;
     }

@@ -1,10 +1,11 @@
 //! A node's configuration (XEP-0060 §16.4.3 `pubsub#node_config`): what it holds, the
 //! form it is read and changed through (§8.2), publish options (§7.1.5, XEP-0223) and who
 //! may read the node (§4.5 access models). Nothing here knows whose service a node is on:
-//! the personal eventing service decides who an asker is ([`Asker`]) and the defaults.
+//! personal eventing (the `pep` module) and the service of its own (`pubsub`) each decide
+//! who an asker is ([`Asker`]), the defaults, and what their nodes may be ([`Rules`]).
 
 use jabberwock_protocol::forms::{DataForm, Field, FieldType, FormType};
-use jabberwock_protocol::pubsub::{self, NODE_CONFIG, PUBLISH_OPTIONS};
+use jabberwock_protocol::pubsub::{self, Affiliation, NODE_CONFIG, PUBLISH_OPTIONS};
 use jabberwock_protocol::stanza::{Condition, StanzaError};
 use serde::{Deserialize, Serialize};
 
@@ -18,7 +19,7 @@ pub enum AccessModel {
     Presence,
     /// Contacts in one of the roster groups the node allows.
     Roster,
-    /// Only the owner (no affiliations can be granted here yet).
+    /// The owner, and on a service of its own the members and publishers (§4.5).
     Whitelist,
 }
 
@@ -72,6 +73,73 @@ impl SendLastPublished {
     }
 }
 
+/// §16.4.3 `pubsub#publish_model`: who may publish (§4.1's table aside, which it widens).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PublishModel {
+    /// Owners, publishers and publish-only entities.
+    Publishers,
+    /// Those too, and whoever is subscribed.
+    Subscribers,
+    /// Anyone but outcasts.
+    Open,
+}
+
+impl PublishModel {
+    const ALL: [PublishModel; 3] = [
+        PublishModel::Publishers,
+        PublishModel::Subscribers,
+        PublishModel::Open,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PublishModel::Publishers => "publishers",
+            PublishModel::Subscribers => "subscribers",
+            PublishModel::Open => "open",
+        }
+    }
+}
+
+/// §16.4.3 `pubsub#itemreply`: who replies to an item go to (XEP-0033 `replyto` on the
+/// notification).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemReply {
+    Owner,
+    Publisher,
+}
+
+impl ItemReply {
+    const ALL: [ItemReply; 2] = [ItemReply::Owner, ItemReply::Publisher];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            ItemReply::Owner => "owner",
+            ItemReply::Publisher => "publisher",
+        }
+    }
+}
+
+/// What a service lets its nodes be: the ceiling of `pubsub#max_items`, and whether the
+/// fields only a service of its own acts on (other publish models, subscription and
+/// configuration notifications, item replies, a payload type, a description) are offered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rules {
+    pub ceiling: u64,
+    pub service: bool,
+}
+
+impl Rules {
+    /// Personal eventing (XEP-0163): only the account publishes.
+    pub fn pep(ceiling: u64) -> Rules {
+        Rules {
+            ceiling,
+            service: false,
+        }
+    }
+}
+
 /// A node's configuration, kept by the store as JSON (a key added later is absent from older
 /// rows and takes its default).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,6 +159,18 @@ pub struct NodeConfig {
     pub deliver_payloads: bool,
     pub notify_retract: bool,
     pub notify_delete: bool,
+    /// `pubsub#description`, empty for none.
+    pub description: String,
+    pub publish_model: PublishModel,
+    /// `pubsub#notify_config`: subscribers hear of a new configuration (§8.2.5.1).
+    pub notify_config: bool,
+    /// `pubsub#notify_sub`: owners hear of subscriptions and unsubscriptions.
+    pub notify_sub: bool,
+    /// `pubsub#itemreply`, `None` when not set.
+    pub itemreply: Option<ItemReply>,
+    /// `pubsub#type`: the namespace payloads must have (§7.1.3.5); empty for any.
+    #[serde(rename = "type")]
+    pub payload_type: String,
 }
 
 /// XEP-0163 §5 and Prosody's choices where the XEP leaves room: readable by presence
@@ -108,6 +188,26 @@ impl Default for NodeConfig {
             deliver_payloads: true,
             notify_retract: true,
             notify_delete: true,
+            description: String::new(),
+            publish_model: PublishModel::Publishers,
+            notify_config: false,
+            notify_sub: false,
+            itemreply: None,
+            payload_type: String::new(),
+        }
+    }
+}
+
+impl NodeConfig {
+    /// A new node of a service of its own (as Prosody's pubsub component and ejabberd's
+    /// mod_pubsub default): open to read, written by its publishers, ten items kept, no
+    /// last item sent (there is no presence subscription to the service to send it on).
+    pub fn service_default() -> NodeConfig {
+        NodeConfig {
+            access_model: AccessModel::Open,
+            max_items: Some(10),
+            send_last_published_item: SendLastPublished::Never,
+            ..NodeConfig::default()
         }
     }
 }
@@ -121,6 +221,20 @@ pub enum ConfigError {
     /// A field whose value this server does not take.
     #[error("{var}: {value:?} is not a value this node takes")]
     Value { var: String, value: String },
+    /// `pubsub#node_type` other than `leaf`: collection nodes are not made here.
+    #[error("collection nodes are not supported")]
+    Collections,
+}
+
+impl ConfigError {
+    /// The error for a form that can't be applied: `condition` with what was wrong, or
+    /// §8.1.3.1's `feature-not-implemented` + `<unsupported feature='collections'/>`.
+    pub fn to_stanza_error(&self, condition: Condition) -> StanzaError {
+        match self {
+            ConfigError::Collections => pubsub::unsupported("collections"),
+            _ => StanzaError::with_text(condition, self.to_string()),
+        }
+    }
 }
 
 fn boolean(var: &str, value: &str) -> Result<bool, ConfigError> {
@@ -171,7 +285,8 @@ impl NodeConfig {
     }
 
     /// §8.2.1: the configuration form, the owner's `groups` offered for the roster model.
-    pub fn to_form(&self, ceiling: u64, groups: &[String]) -> DataForm {
+    pub fn to_form(&self, rules: Rules, groups: &[String]) -> DataForm {
+        let ceiling = rules.ceiling;
         let mut access = Field::new("pubsub#access_model")
             .with_type(FieldType::ListSingle)
             .with_label("Who may subscribe and retrieve items")
@@ -199,7 +314,16 @@ impl NodeConfig {
             Some(n) => n.to_string(),
             None => "max".to_owned(),
         };
-        DataForm::new(FormType::Form)
+        let mut publish = Field::new("pubsub#publish_model")
+            .with_type(FieldType::ListSingle)
+            .with_label("Who may publish")
+            .with_value(self.publish_model.as_str());
+        for model in PublishModel::ALL {
+            if rules.service || model == PublishModel::Publishers {
+                publish = publish.with_option(None, model.as_str());
+            }
+        }
+        let form = DataForm::new(FormType::Form)
             .with_form_type(NODE_CONFIG)
             .with_field(
                 Field::new("pubsub#title")
@@ -209,13 +333,7 @@ impl NodeConfig {
             )
             .with_field(access)
             .with_field(allowed)
-            .with_field(
-                Field::new("pubsub#publish_model")
-                    .with_type(FieldType::ListSingle)
-                    .with_label("Who may publish")
-                    .with_value("publishers")
-                    .with_option(None, "publishers"),
-            )
+            .with_field(publish)
             .with_field(bool_field(
                 "pubsub#persist_items",
                 "Persist items to storage",
@@ -249,7 +367,55 @@ impl NodeConfig {
                 "pubsub#notify_delete",
                 "Notify subscribers when the node is deleted",
                 self.notify_delete,
-            ))
+            ));
+        if rules.service {
+            self.service_fields(form)
+        } else {
+            form
+        }
+    }
+
+    /// The fields only a service of its own acts on.
+    fn service_fields(&self, form: DataForm) -> DataForm {
+        let mut reply = Field::new("pubsub#itemreply")
+            .with_type(FieldType::ListSingle)
+            .with_label("Whom replies to items go to");
+        if let Some(to) = self.itemreply {
+            reply = reply.with_value(to.as_str());
+        }
+        for to in ItemReply::ALL {
+            reply = reply.with_option(None, to.as_str());
+        }
+        form.with_field(
+            Field::new("pubsub#description")
+                .with_type(FieldType::TextSingle)
+                .with_label("A description of the node")
+                .with_value(self.description.as_str()),
+        )
+        .with_field(
+            Field::new("pubsub#type")
+                .with_type(FieldType::TextSingle)
+                .with_label("The namespace of the node's payloads (empty: any)")
+                .with_value(self.payload_type.as_str()),
+        )
+        .with_field(bool_field(
+            "pubsub#notify_config",
+            "Notify subscribers when the configuration changes",
+            self.notify_config,
+        ))
+        .with_field(bool_field(
+            "pubsub#notify_sub",
+            "Notify owners about new subscribers and unsubscribes",
+            self.notify_sub,
+        ))
+        .with_field(reply)
+        .with_field(
+            Field::new("pubsub#node_type")
+                .with_type(FieldType::ListSingle)
+                .with_label("Whether the node is a leaf or a collection")
+                .with_value("leaf")
+                .with_option(None, "leaf"),
+        )
     }
 
     /// Applies the fields a submitted form names (§8.2.4), checked against `form_type`
@@ -260,8 +426,9 @@ impl NodeConfig {
         &mut self,
         form: &DataForm,
         form_type: &'static str,
-        ceiling: u64,
+        rules: Rules,
     ) -> Result<(), ConfigError> {
+        let ceiling = rules.ceiling;
         if form.form_type_field().is_some_and(|t| t != form_type) {
             return Err(ConfigError::FormType(form_type));
         }
@@ -277,7 +444,13 @@ impl NodeConfig {
                         AccessModel::from_name(value).ok_or_else(|| bad(var, value))?
                 }
                 "pubsub#roster_groups_allowed" => next.roster_groups_allowed = field.values.clone(),
-                "pubsub#publish_model" if value != "publishers" => return Err(bad(var, value)),
+                "pubsub#publish_model" => {
+                    next.publish_model = PublishModel::ALL
+                        .into_iter()
+                        .filter(|m| rules.service || *m == PublishModel::Publishers)
+                        .find(|m| m.as_str() == value)
+                        .ok_or_else(|| bad(var, value))?
+                }
                 "pubsub#persist_items" => next.persist_items = boolean(var, value)?,
                 "pubsub#max_items" => {
                     next.max_items = match value {
@@ -301,6 +474,21 @@ impl NodeConfig {
                 "pubsub#deliver_payloads" => next.deliver_payloads = boolean(var, value)?,
                 "pubsub#notify_retract" => next.notify_retract = boolean(var, value)?,
                 "pubsub#notify_delete" => next.notify_delete = boolean(var, value)?,
+                // §8.1.3: a collection is not made here (leaf nodes only).
+                "pubsub#node_type" if value != "leaf" => return Err(ConfigError::Collections),
+                _ if !rules.service => {}
+                "pubsub#description" => next.description = value.to_owned(),
+                "pubsub#type" => next.payload_type = value.to_owned(),
+                "pubsub#notify_config" => next.notify_config = boolean(var, value)?,
+                "pubsub#notify_sub" => next.notify_sub = boolean(var, value)?,
+                "pubsub#itemreply" => {
+                    next.itemreply = Some(
+                        ItemReply::ALL
+                            .into_iter()
+                            .find(|r| r.as_str() == value)
+                            .ok_or_else(|| bad(var, value))?,
+                    )
+                }
                 _ => {}
             }
         }
@@ -310,16 +498,19 @@ impl NodeConfig {
 
     /// §7.1.5: whether the node meets publish `options`, which are preconditions: every
     /// field they name already has that value.
-    pub fn meets(&self, options: &DataForm, ceiling: u64) -> Result<bool, ConfigError> {
+    pub fn meets(&self, options: &DataForm, rules: Rules) -> Result<bool, ConfigError> {
         let mut wished = self.clone();
-        wished.apply(options, PUBLISH_OPTIONS, ceiling)?;
+        wished.apply(options, PUBLISH_OPTIONS, rules)?;
         Ok(wished == *self)
     }
 
     /// §4.5: whether `asker` may read the node (its items, its notifications).
     pub fn may_read(&self, asker: &Asker) -> Result<(), Denied> {
-        if asker.owner {
-            return Ok(());
+        match asker.affiliation {
+            Affiliation::Owner => return Ok(()),
+            // §4.1: an outcast, and a publish-only entity, neither subscribe nor retrieve.
+            Affiliation::Outcast | Affiliation::PublishOnly => return Err(Denied::Forbidden),
+            Affiliation::Publisher | Affiliation::Member | Affiliation::None => {}
         }
         match self.access_model {
             AccessModel::Open => Ok(()),
@@ -334,25 +525,57 @@ impl NodeConfig {
                 Ok(())
             }
             AccessModel::Roster => Err(Denied::NotInRosterGroup),
+            // §4.5: the whitelist is the node's members (and publishers).
+            AccessModel::Whitelist
+                if matches!(
+                    asker.affiliation,
+                    Affiliation::Member | Affiliation::Publisher
+                ) =>
+            {
+                Ok(())
+            }
             AccessModel::Whitelist => Err(Denied::ClosedNode),
         }
     }
 }
 
 /// Who asks, as access models see them.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Asker {
-    /// The node's owner.
-    pub owner: bool,
+    /// The asker's affiliation with the node (§4.1): a personal eventing node's owner is
+    /// the account, everyone else is `None` there.
+    pub affiliation: Affiliation,
     /// Subscribed to the owner's presence (the owner's roster says `from` or `both`).
     pub subscribed: bool,
     /// The asker's groups in the owner's roster (none when not in it).
     pub groups: Vec<String>,
 }
 
+impl Default for Asker {
+    fn default() -> Asker {
+        Asker {
+            affiliation: Affiliation::None,
+            subscribed: false,
+            groups: Vec::new(),
+        }
+    }
+}
+
+impl Asker {
+    /// The node's owner.
+    pub fn owner() -> Asker {
+        Asker {
+            affiliation: Affiliation::Owner,
+            ..Asker::default()
+        }
+    }
+}
+
 /// Why an asker may not read a node (§6.5.9 error cases).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Denied {
+    /// An outcast (§6.1.3.8) or publish-only entity.
+    Forbidden,
     PresenceSubscriptionRequired,
     NotInRosterGroup,
     ClosedNode,
@@ -370,6 +593,8 @@ impl Denied {
             }
             // §6.5.9.6: a whitelist the asker is not on.
             Denied::ClosedNode => pubsub::error(Condition::NotAllowed, "closed-node"),
+            // §6.1.3.8: blocked.
+            Denied::Forbidden => StanzaError::new(Condition::Forbidden),
         }
     }
 }
@@ -404,7 +629,7 @@ mod tests {
                     ],
                 ),
                 NODE_CONFIG,
-                256,
+                Rules::pep(256),
             )
             .unwrap();
         assert_eq!(config.access_model, AccessModel::Whitelist);
@@ -413,10 +638,10 @@ mod tests {
         assert_eq!(config.send_last_published_item, SendLastPublished::Never);
         assert!(!config.notify_retract);
         // What the form shows, submitted back, changes nothing.
-        let mut form = config.to_form(256, &[]);
+        let mut form = config.to_form(Rules::pep(256), &[]);
         form.form_type = FormType::Submit;
         let mut again = config.clone();
-        again.apply(&form, NODE_CONFIG, 256).unwrap();
+        again.apply(&form, NODE_CONFIG, Rules::pep(256)).unwrap();
         assert_eq!(again, config);
         let stored = NodeConfig::from_stored(&config.to_stored());
         assert_eq!(stored, config);
@@ -433,13 +658,15 @@ mod tests {
             ("pubsub#publish_model", "open"),
         ] {
             let form = submit(NODE_CONFIG, &[("pubsub#title", "t"), (var, value)]);
-            let err = config.apply(&form, NODE_CONFIG, 256).unwrap_err();
+            let err = config
+                .apply(&form, NODE_CONFIG, Rules::pep(256))
+                .unwrap_err();
             assert!(matches!(err, ConfigError::Value { .. }), "{var}: {err:?}");
             assert_eq!(config, NodeConfig::default());
         }
         let other = submit("urn:example:other", &[]);
         assert_eq!(
-            config.apply(&other, NODE_CONFIG, 256),
+            config.apply(&other, NODE_CONFIG, Rules::pep(256)),
             Err(ConfigError::FormType(NODE_CONFIG))
         );
     }
@@ -459,11 +686,11 @@ mod tests {
                 ("pubsub#max_items", "max"),
             ],
         );
-        assert_eq!(config.meets(&same, 256), Ok(true));
+        assert_eq!(config.meets(&same, Rules::pep(256)), Ok(true));
         let other = submit(PUBLISH_OPTIONS, &[("pubsub#access_model", "whitelist")]);
-        assert_eq!(config.meets(&other, 256), Ok(false));
+        assert_eq!(config.meets(&other, Rules::pep(256)), Ok(false));
         let numbered = submit(PUBLISH_OPTIONS, &[("pubsub#max_items", "256")]);
-        assert_eq!(config.meets(&numbered, 256), Ok(false));
+        assert_eq!(config.meets(&numbered, Rules::pep(256)), Ok(false));
     }
 
     #[test]
@@ -474,10 +701,7 @@ mod tests {
             groups: vec!["Friends".into()],
             ..Asker::default()
         };
-        let owner = Asker {
-            owner: true,
-            ..Asker::default()
-        };
+        let owner = Asker::owner();
         let node = |access_model| NodeConfig {
             access_model,
             roster_groups_allowed: vec!["Friends".into()],
@@ -499,5 +723,56 @@ mod tests {
             Err(Denied::ClosedNode)
         );
         assert_eq!(node(AccessModel::Whitelist).may_read(&owner), Ok(()));
+        let member = Asker {
+            affiliation: Affiliation::Member,
+            ..Asker::default()
+        };
+        assert_eq!(node(AccessModel::Whitelist).may_read(&member), Ok(()));
+        let outcast = Asker {
+            affiliation: Affiliation::Outcast,
+            ..Asker::default()
+        };
+        assert_eq!(
+            node(AccessModel::Open).may_read(&outcast),
+            Err(Denied::Forbidden)
+        );
+    }
+
+    #[test]
+    fn a_service_offers_more_than_personal_eventing() {
+        let service = Rules {
+            ceiling: 100,
+            service: true,
+        };
+        let form = submit(
+            NODE_CONFIG,
+            &[
+                ("pubsub#publish_model", "open"),
+                ("pubsub#notify_sub", "1"),
+                ("pubsub#type", "urn:example:news"),
+                ("pubsub#itemreply", "publisher"),
+            ],
+        );
+        let mut pep = NodeConfig::default();
+        assert!(matches!(
+            pep.apply(&form, NODE_CONFIG, Rules::pep(100)),
+            Err(ConfigError::Value { .. })
+        ));
+        let mut config = NodeConfig::service_default();
+        config.apply(&form, NODE_CONFIG, service).unwrap();
+        assert_eq!(config.publish_model, PublishModel::Open);
+        assert!(config.notify_sub);
+        assert_eq!(config.payload_type, "urn:example:news");
+        assert_eq!(config.itemreply, Some(ItemReply::Publisher));
+        let mut shown = config.to_form(service, &[]);
+        shown.form_type = FormType::Submit;
+        let mut again = config.clone();
+        again.apply(&shown, NODE_CONFIG, service).unwrap();
+        assert_eq!(again, config);
+        let collection = submit(NODE_CONFIG, &[("pubsub#node_type", "collection")]);
+        assert_eq!(
+            config.apply(&collection, NODE_CONFIG, service),
+            Err(ConfigError::Collections)
+        );
     }
 }

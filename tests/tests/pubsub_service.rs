@@ -1,0 +1,258 @@
+//! XEP-0060 publish-subscribe service on pubsub.HOST, driven through slixmpp's xep_0060
+//! plugin (tests/clients/slix_pubsub.py): a node created and configured, two subscribers
+//! notified of a publish and a purge, the owner's affiliations, a publisher-only node
+//! refusing others, XEP-0059 pages both ways, an outcast refused, errors for bad input,
+//! and what survives a restart, on SQLite and PostgreSQL.
+
+use jabberwock_tests::postgres::Scratch;
+use jabberwock_tests::slix::SlixIm;
+use jabberwock_tests::{TestConfig, TestServer};
+
+const SCRIPT: &str = "slix_pubsub.py";
+const SERVICE: &str = "pubsub.localhost";
+
+async fn online(server: &TestServer, user: &str) -> SlixIm {
+    let jid = format!("{user}@localhost/pc");
+    let mut client = SlixIm::spawn_script(
+        SCRIPT,
+        &jid,
+        &format!("pw-{user}"),
+        server.c2s.port(),
+        &server.cert_path(),
+    );
+    client.expect_all(&["session_start"]).await;
+    client.command(r#"{"cmd": "available"}"#).await;
+    client
+}
+
+/// The error `client`'s last command `cmd` got: (condition, pubsub condition).
+fn error_of(client: &SlixIm, cmd: &str) -> String {
+    let err = client.latest("iq_error");
+    assert!(err.contains(&format!("\"cmd\": \"{cmd}\"")), "{err}");
+    err
+}
+
+fn entry(id: &str, text: &str) -> String {
+    format!(
+        r#"{{"cmd": "publish_to", "to": "{SERVICE}", "node": "news", "id": "{id}", "payload": "<entry xmlns='urn:example:news'>{text}</entry>"}}"#
+    )
+}
+
+/// `cmd` about the node `news` from `client`, with more fields (`extra`, from a comma).
+async fn on_news(client: &mut SlixIm, cmd: &str, extra: &str) -> String {
+    client
+        .command(&format!(
+            r#"{{"cmd": "{cmd}", "to": "{SERVICE}", "node": "news"{extra}}}"#
+        ))
+        .await
+}
+
+/// The owner gives `jid` an affiliation with `news`.
+async fn affiliate(owner: &mut SlixIm, jid: &str, affiliation: &str) {
+    on_news(
+        owner,
+        "affiliate",
+        &format!(r#", "jid": "{jid}", "affiliation": "{affiliation}""#),
+    )
+    .await;
+}
+
+/// A notification of `kind` about `node` from the service that `client` got, with `what`
+/// in it (an item's id).
+async fn notified(client: &mut SlixIm, kind: &str, node: &str, what: &str) -> String {
+    client
+        .expect_ever(&[
+            "\"event\": \"pep\"",
+            &format!("\"kind\": \"{kind}\""),
+            &format!("\"from\": \"{SERVICE}\""),
+            &format!("\"node\": \"{node}\""),
+            what,
+        ])
+        .await
+}
+
+/// Everything but the restart, on a running server with alice, bob, carol and mallory.
+async fn the_service_works(server: &TestServer) {
+    let mut alice = online(server, "alice").await;
+    let mut bob = online(server, "bob").await;
+    let mut carol = online(server, "carol").await;
+    let mut mallory = online(server, "mallory").await;
+    // Alice makes a node with a configuration form, then configures it further.
+    alice
+        .command(&format!(
+            r#"{{"cmd": "create", "to": "{SERVICE}", "node": "news", "options": {{"pubsub#title": "Site news", "pubsub#max_items": "20"}}}}"#
+        ))
+        .await;
+    assert!(alice.latest("created").contains("\"node\": \"news\""));
+    alice
+        .command(&format!(
+            r#"{{"cmd": "configure_at", "to": "{SERVICE}", "node": "news", "options": {{"pubsub#publish_model": "publishers", "pubsub#type": "urn:example:news"}}}}"#
+        ))
+        .await;
+    assert!(!alice.seen(&["iq_error"]), "{:?}", alice.events);
+    // An instant node gets a name from the service.
+    alice
+        .command(&format!(
+            r#"{{"cmd": "create", "to": "{SERVICE}", "node": null}}"#
+        ))
+        .await;
+    assert!(!alice.latest("created").contains("\"node\": null"));
+    // Two subscribers; both are notified of a publish.
+    for client in [&mut bob, &mut carol] {
+        client
+            .command(&format!(
+                r#"{{"cmd": "subscribe", "to": "{SERVICE}", "node": "news"}}"#
+            ))
+            .await;
+        assert!(client.latest("subscribed").contains("\"subid\""));
+    }
+    alice.command(&entry("e1", "Launch")).await;
+    for client in [&mut bob, &mut carol] {
+        let got = notified(client, "publish", "news", "\"ids\": [\"e1\"]").await;
+        assert!(got.contains("\"text\": \"Launch\""), "{got}");
+    }
+    // A payload of another namespace than pubsub#type is refused.
+    alice
+        .command(&format!(
+            r#"{{"cmd": "publish_to", "to": "{SERVICE}", "node": "news", "id": "x", "payload": "<other xmlns='urn:example:other'/>"}}"#
+        ))
+        .await;
+    let err = error_of(&alice, "publish_to");
+    assert!(
+        err.contains("bad-request") && err.contains("invalid-payload"),
+        "{err}"
+    );
+    // Publishers only: Bob, a subscriber without an affiliation, is forbidden...
+    bob.command(&entry("b1", "Bob's")).await;
+    assert!(error_of(&bob, "publish_to").contains("\"condition\": \"forbidden\""));
+    // ...until the owner makes him a publisher.
+    affiliate(&mut alice, "bob@localhost", "publisher").await;
+    on_news(&mut alice, "affiliations", "").await;
+    let list = alice.latest("affiliations");
+    assert!(
+        list.contains("[\"alice@localhost\", \"owner\"]")
+            && list.contains("[\"bob@localhost\", \"publisher\"]"),
+        "{list}"
+    );
+    bob.command(&entry("b1", "Bob's")).await;
+    assert!(bob.latest("published").contains("\"id\": \"b1\""));
+    notified(&mut carol, "publish", "news", "\"ids\": [\"b1\"]").await;
+    // Mallory, an outcast, can neither subscribe nor read; nor may she manage the node.
+    affiliate(&mut alice, "mallory@localhost", "outcast").await;
+    for cmd in ["subscribe", "page", "purge_at"] {
+        on_news(&mut mallory, cmd, r#", "max": 2"#).await;
+        assert!(error_of(&mallory, cmd).contains("\"condition\": \"forbidden\""));
+    }
+    // Unknown node: item-not-found.
+    carol
+        .command(&format!(
+            r#"{{"cmd": "subscribe", "to": "{SERVICE}", "node": "nope"}}"#
+        ))
+        .await;
+    assert!(error_of(&carol, "subscribe").contains("item-not-found"));
+    // Five items, paged two at a time forward and back.
+    for (id, text) in [("e2", "Two"), ("e3", "Three"), ("e4", "Four")] {
+        alice.command(&entry(id, text)).await;
+    }
+    let page = |after: &str, before: &str| {
+        format!(r#"{{"cmd": "page", "to": "{SERVICE}", "node": "news", "max": 2{after}{before}}}"#)
+    };
+    carol.command(&page("", "")).await;
+    let first = carol.latest("page");
+    assert!(
+        first.contains("\"ids\": [\"e1\", \"b1\"]") && first.contains("\"count\": \"5\""),
+        "{first}"
+    );
+    carol.command(&page(", \"after\": \"b1\"", "")).await;
+    assert!(
+        carol.latest("page").contains("\"ids\": [\"e2\", \"e3\"]"),
+        "{}",
+        carol.latest("page")
+    );
+    carol.command(&page("", ", \"before\": \"\"")).await;
+    assert!(
+        carol.latest("page").contains("\"ids\": [\"e3\", \"e4\"]"),
+        "{}",
+        carol.latest("page")
+    );
+    carol.command(&page("", ", \"before\": \"e3\"")).await;
+    assert!(
+        carol.latest("page").contains("\"ids\": [\"b1\", \"e2\"]"),
+        "{}",
+        carol.latest("page")
+    );
+    // A purge reaches both subscribers.
+    alice
+        .command(&format!(
+            r#"{{"cmd": "purge_at", "to": "{SERVICE}", "node": "news"}}"#
+        ))
+        .await;
+    for client in [&mut bob, &mut carol] {
+        notified(client, "purge", "news", "\"ids\": []").await;
+    }
+    alice.command(&entry("e5", "After the purge")).await;
+    for client in [alice, bob, carol, mallory] {
+        assert!(client.quit().await);
+    }
+}
+
+/// After a restart the node, its item, affiliations and subscriptions are still there.
+async fn it_survives(server: &TestServer) {
+    let mut carol = online(server, "carol").await;
+    carol
+        .command(&format!(
+            r#"{{"cmd": "my_subscriptions", "to": "{SERVICE}"}}"#
+        ))
+        .await;
+    assert!(carol.latest("my_subscriptions").contains("\"news\""));
+    carol
+        .command(&format!(
+            r#"{{"cmd": "page", "to": "{SERVICE}", "node": "news", "max": 10}}"#
+        ))
+        .await;
+    assert!(
+        carol.latest("page").contains("\"ids\": [\"e5\"]"),
+        "{}",
+        carol.latest("page")
+    );
+    let mut alice = online(server, "alice").await;
+    on_news(&mut alice, "affiliations", "").await;
+    let list = alice.latest("affiliations");
+    assert!(
+        list.contains("[\"mallory@localhost\", \"outcast\"]"),
+        "{list}"
+    );
+    alice.command(&entry("e6", "Still here")).await;
+    notified(&mut carol, "publish", "news", "\"ids\": [\"e6\"]").await;
+    assert!(carol.quit().await);
+    assert!(alice.quit().await);
+}
+
+fn add_users(server: &TestServer) {
+    for user in ["alice", "bob", "carol", "mallory"] {
+        server.add_user(&format!("{user}@localhost"), &format!("pw-{user}"));
+    }
+}
+
+#[tokio::test]
+async fn a_node_on_the_service_works_and_survives_a_restart_on_sqlite() {
+    let mut server = TestServer::start_with(TestConfig::default());
+    add_users(&server);
+    the_service_works(&server).await;
+    server.terminate();
+    server.restart();
+    it_survives(&server).await;
+}
+
+#[tokio::test]
+async fn a_node_on_the_service_works_and_survives_a_restart_on_postgresql() {
+    let db = Scratch::create().await;
+    let mut server = TestServer::start_with(TestConfig::default().storage(&db.url()));
+    add_users(&server);
+    the_service_works(&server).await;
+    server.terminate();
+    server.restart();
+    it_survives(&server).await;
+    server.kill();
+    db.drop_now().await;
+}
