@@ -11,6 +11,8 @@
 #   bench/compare.sh muc --rooms 10 --occupants 20 --duration 10
 #   bench/compare.sh messages --pairs 100 --duration 10 --transport starttls
 #   bench/compare.sh s2s --pairs 50 --duration 10
+#   bench/compare.sh hibernate --users 10000 --settle 5
+#   bench/compare.sh resume --users 200 --concurrency 20 --duration 10
 #
 # s2s: messages per second from one server to another of the same kind
 # (Jabberwock→Jabberwock, Prosody→Prosody, ejabberd→ejabberd): two instances
@@ -62,7 +64,7 @@ usage() {
 }
 [ $# -ge 1 ] || usage
 case "$1" in
-    idle | login | messages | muc | presence | register | s2s) ;;
+    idle | login | messages | muc | presence | register | s2s | hibernate | resume) ;;
     -h | --help) usage ;;
     *) echo "compare.sh: unknown scenario '$1'" >&2; usage ;;
 esac

@@ -405,6 +405,34 @@ impl Conn {
         Ok(features)
     }
 
+    /// Stream, [STARTTLS], SASL and the restart: the stream as it is before binding (or, with
+    /// XEP-0198, resuming). Returns the range of the restarted stream's features.
+    pub async fn authenticated(&mut self, target: &Target, user: &str) -> Res<(usize, usize)> {
+        self.negotiate(target).await?;
+        self.authenticate(target, user).await?;
+        self.open_stream(target).await
+    }
+
+    /// Drops the connection without closing the stream, as a client that vanishes does: no
+    /// `</stream:stream>`, no TLS close_notify; the kernel sends a FIN (after a shutdown of
+    /// our sending side, so unread bytes don't turn it into an RST), or with `reset` an RST
+    /// (SO_LINGER 0).
+    pub fn cut(self, reset: bool) {
+        let tcp = match &self.io {
+            Io::Plain(t) => t,
+            Io::Tls(t) => t.get_ref().0,
+            Io::Gone => return,
+        };
+        if reset {
+            let _ = tcp.set_zero_linger();
+        } else {
+            // SAFETY: a valid socket descriptor, ours until `self` drops below.
+            unsafe {
+                libc::shutdown(std::os::fd::AsRawFd::as_raw_fd(tcp), libc::SHUT_WR);
+            }
+        }
+    }
+
     /// A full login: stream, [STARTTLS], SASL, restart, bind, roster get, initial presence
     /// (and, with `wait_echo`, its echo). Returns the roster result's `subscription='both'` count.
     pub async fn login(
@@ -414,9 +442,7 @@ impl Conn {
         resource: &str,
         wait_echo: bool,
     ) -> Res<usize> {
-        self.negotiate(target).await?;
-        self.authenticate(target, user).await?;
-        let (s, e) = self.open_stream(target).await?;
+        let (s, e) = self.authenticated(target, user).await?;
         let session_required = {
             let f = &self.buf[s..e];
             memmem::find(f, b"xmpp-session").is_some() && memmem::find(f, b"optional").is_none()

@@ -1,5 +1,6 @@
 //! jabberwock-bench: a load generator for XMPP servers (Jabberwock, Prosody, ejabberd).
-//! Scenarios: idle, login, messages, muc, presence, register, s2s (see bench/README.md).
+//! Scenarios: idle, login, messages, muc, presence, register, s2s, hibernate, resume (see
+//! bench/README.md).
 //! Every run prints a human table on stderr and exactly one JSON line on stdout. Beside
 //! them, `dns` serves a few A records for the s2s scenario's servers (bench/compare.sh).
 
@@ -9,6 +10,7 @@ mod muc;
 mod pacer;
 mod s2s;
 mod scenarios;
+mod sm;
 mod stats;
 mod tls;
 
@@ -28,6 +30,10 @@ pub enum Scenario {
     Presence,
     Register,
     S2s,
+    /// XEP-0198: memory of sessions waiting for resumption (`sm.rs`).
+    Hibernate,
+    /// XEP-0198: resumptions per second (`sm.rs`).
+    Resume,
     /// Not a scenario: a nameserver answering `--record`s on `--listen` (UDP) until
     /// `--timeout` s pass or it is killed.
     Dns,
@@ -48,6 +54,15 @@ pub enum Mechanism {
     ScramSha256,
     #[value(name = "PLAIN")]
     Plain,
+}
+
+/// How hibernate and resume cut a connection without closing the stream.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Cut {
+    /// Closed socket: a FIN, as when the client's process dies.
+    Fin,
+    /// SO_LINGER 0: an RST, as a NAT or firewall that dropped the flow answers.
+    Rst,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -140,7 +155,7 @@ pub struct Args {
     /// Only the JSON line (no table on stderr).
     #[arg(long)]
     pub json_only: bool,
-    /// idle: worker processes (0 = one per 15,000 sessions).
+    /// idle, hibernate: worker processes (0 = one per 15,000 sessions).
     #[arg(long, default_value_t = 0)]
     pub workers: usize,
     /// Loopback source addresses 127.0.0.1..=127.0.0.K to spread connections over
@@ -150,7 +165,7 @@ pub struct Args {
     /// messages: seconds to wait for messages in flight after sending stops.
     #[arg(long, default_value_t = 5.0)]
     pub drain: f64,
-    /// idle, muc: seconds to let the server settle before each memory reading.
+    /// idle, muc, hibernate: seconds to let the server settle before each memory reading.
     #[arg(long, default_value_t = 1.0)]
     pub settle: f64,
     /// Hard limit on the whole run in seconds (0 = 120 + 3 × duration + time for logins).
@@ -159,6 +174,9 @@ pub struct Args {
     /// Recompute SCRAM keys (PBKDF2) at every login instead of caching them per account.
     #[arg(long)]
     pub no_scram_cache: bool,
+    /// hibernate, resume: how a connection is cut (no `</stream:stream>`).
+    #[arg(long, value_enum, default_value = "fin")]
+    pub cut: Cut,
     /// Internal: run as idle worker number I of K (driven over stdin/stdout by the parent).
     #[arg(long, hide = true)]
     pub worker_index: Option<usize>,
@@ -219,6 +237,11 @@ impl Args {
                 "drain": self.drain, "settle": self.settle, "muc_domain": muc::muc_domain(self),
             }),
             Scenario::Presence => json!({"roster": self.roster}),
+            Scenario::Hibernate => json!({
+                "settle": self.settle, "workers": self.workers,
+                "cut": format!("{:?}", self.cut).to_lowercase(),
+            }),
+            Scenario::Resume => json!({"cut": format!("{:?}", self.cut).to_lowercase()}),
             _ => json!({}),
         };
         if let (Value::Object(p), Value::Object(e)) = (&mut p, extra) {
@@ -253,6 +276,8 @@ fn scenario_name(s: Scenario) -> &'static str {
         Scenario::Presence => "presence",
         Scenario::Register => "register",
         Scenario::S2s => "s2s",
+        Scenario::Hibernate => "hibernate",
+        Scenario::Resume => "resume",
         Scenario::Dns => "dns",
     }
 }
@@ -297,7 +322,10 @@ fn main() {
         .build()
         .expect("tokio runtime");
     if args.worker_index.is_some() {
-        rt.block_on(scenarios::idle_worker(args));
+        match args.scenario {
+            Scenario::Hibernate => rt.block_on(sm::hibernate_worker(args)),
+            _ => rt.block_on(scenarios::idle_worker(args)),
+        }
         return;
     }
     if args.scenario == Scenario::Dns {
@@ -320,6 +348,7 @@ fn main() {
                 Scenario::Messages => Some(args.pairs * 2),
                 Scenario::Muc => Some(args.rooms * args.occupants),
                 Scenario::Idle | Scenario::Login | Scenario::Presence => Some(args.users),
+                Scenario::Hibernate | Scenario::Resume => Some(args.users),
             };
             if let (Provision::Register, Some(n)) = (args.provision, accounts) {
                 scenarios::provision(&args, &target, n).await?;
@@ -332,6 +361,8 @@ fn main() {
                 Scenario::Presence => scenarios::presence(&args, &target).await,
                 Scenario::Register => scenarios::register(&args, &target).await,
                 Scenario::S2s => s2s::run(&args, &target).await,
+                Scenario::Hibernate => sm::hibernate(&args, &target).await,
+                Scenario::Resume => sm::resume_loop(&args, &target).await,
                 Scenario::Dns => Err("dns is no scenario".into()),
             }
         }

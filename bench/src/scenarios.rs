@@ -18,7 +18,7 @@ use crate::stats::{self, Histogram};
 use crate::{round3, Args};
 
 /// Bound on one login (connect to presence echo) or one registration.
-const STEP_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const STEP_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn base() -> Instant {
     static BASE: OnceLock<Instant> = OnceLock::new();
@@ -885,10 +885,95 @@ pub async fn idle_worker(args: Args) {
     tokio::time::sleep(Duration::from_millis(200)).await;
 }
 
-struct Child {
-    proc: tokio::process::Child,
-    stdin: tokio::process::ChildStdin,
-    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+/// Starts `k` child processes of this executable with the parent's arguments, child i as
+/// worker i of k (`--worker-index`), each with its share of `n` sessions; they are driven by
+/// lines on their stdin and answer with JSON lines.
+pub(crate) fn spawn_workers(k: usize, n: usize) -> Result<Vec<(Child, usize)>, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("own executable: {e}"))?;
+    // The parent's arguments, minus --workers (set per child below).
+    let mut pass = Vec::new();
+    let mut argv = std::env::args().skip(1);
+    while let Some(a) = argv.next() {
+        if a == "--workers" || a == "--worker-index" {
+            argv.next();
+        } else if !a.starts_with("--workers=") && !a.starts_with("--worker-index=") {
+            pass.push(a);
+        }
+    }
+    let mut children = Vec::new();
+    for i in 0..k {
+        let mut proc = tokio::process::Command::new(&exe)
+            .args(&pass)
+            .args([
+                "--workers",
+                &k.to_string(),
+                "--worker-index",
+                &i.to_string(),
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("spawn worker: {e}"))?;
+        let stdin = proc.stdin.take().ok_or("worker stdin")?;
+        let stdout = proc.stdout.take().ok_or("worker stdout")?;
+        let len = (i + 1) * n / k - i * n / k;
+        children.push((
+            Child {
+                proc,
+                stdin,
+                lines: BufReader::new(stdout).lines(),
+            },
+            len,
+        ));
+    }
+    Ok(children)
+}
+
+pub(crate) struct Child {
+    pub(crate) proc: tokio::process::Child,
+    pub(crate) stdin: tokio::process::ChildStdin,
+    pub(crate) lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+}
+
+impl Child {
+    /// Sends the worker one command line.
+    pub(crate) async fn tell(&mut self, command: &str) -> Result<(), String> {
+        let line = format!("{command}\n");
+        self.stdin
+            .write_all(line.as_bytes())
+            .await
+            .map_err(|e| format!("worker stdin: {e}"))?;
+        let _ = self.stdin.flush().await;
+        Ok(())
+    }
+
+    /// The worker's next JSON line (one saying `fatal` is an error).
+    pub(crate) async fn answer(&mut self) -> Result<Value, String> {
+        let line = self
+            .lines
+            .next_line()
+            .await
+            .map_err(|e| format!("worker stdout: {e}"))?
+            .ok_or("a worker exited")?;
+        let v: Value =
+            serde_json::from_str(&line).map_err(|e| format!("worker said {line:?}: {e}"))?;
+        if let Some(f) = v.get("fatal") {
+            return Err(format!("worker: {f}"));
+        }
+        Ok(v)
+    }
+
+    /// Tells the worker to quit and waits for it (bounded; killed after 10 s).
+    pub(crate) async fn quit(mut self) {
+        let _ = self.stdin.write_all(b"quit\n").await;
+        if timeout(Duration::from_secs(10), self.proc.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.proc.kill().await;
+        }
+    }
 }
 
 enum Workers {
@@ -906,27 +991,11 @@ impl Workers {
             }
             Workers::Children(children) => {
                 for (c, len) in children.iter_mut() {
-                    let cmd = format!("step {}\n", *len * k / steps);
-                    c.stdin
-                        .write_all(cmd.as_bytes())
-                        .await
-                        .map_err(|e| format!("worker stdin: {e}"))?;
-                    let _ = c.stdin.flush().await;
+                    c.tell(&format!("step {}", *len * k / steps)).await?;
                 }
                 let mut reports = Vec::new();
                 for (c, _) in children.iter_mut() {
-                    let line = c
-                        .lines
-                        .next_line()
-                        .await
-                        .map_err(|e| format!("worker stdout: {e}"))?
-                        .ok_or("a worker exited")?;
-                    let v: Value = serde_json::from_str(&line)
-                        .map_err(|e| format!("worker said {line:?}: {e}"))?;
-                    if let Some(f) = v.get("fatal") {
-                        return Err(format!("worker: {f}"));
-                    }
-                    reports.push(v);
+                    reports.push(c.answer().await?);
                 }
                 reports
             }
@@ -964,14 +1033,8 @@ impl Workers {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
             Workers::Children(children) => {
-                for (mut c, _) in children {
-                    let _ = c.stdin.write_all(b"quit\n").await;
-                    if timeout(Duration::from_secs(10), c.proc.wait())
-                        .await
-                        .is_err()
-                    {
-                        let _ = c.proc.kill().await;
-                    }
+                for (c, _) in children {
+                    c.quit().await;
                 }
             }
         }
@@ -979,7 +1042,7 @@ impl Workers {
 }
 
 /// Sessions per worker process: under the 20,000 descriptors a process may open here.
-const PER_PROCESS: usize = 15_000;
+pub(crate) const PER_PROCESS: usize = 15_000;
 
 pub async fn idle(args: &Args, target: &Arc<Target>) -> Result<Value, String> {
     let n = args.users;
@@ -996,45 +1059,7 @@ pub async fn idle(args: &Args, target: &Arc<Target>) -> Result<Value, String> {
             (0..n).map(|u| args.user(u)).collect(),
         )))
     } else {
-        let exe = std::env::current_exe().map_err(|e| format!("own executable: {e}"))?;
-        // The parent's arguments, minus --workers (set per child below).
-        let mut pass = Vec::new();
-        let mut argv = std::env::args().skip(1);
-        while let Some(a) = argv.next() {
-            if a == "--workers" || a == "--worker-index" {
-                argv.next();
-            } else if !a.starts_with("--workers=") && !a.starts_with("--worker-index=") {
-                pass.push(a);
-            }
-        }
-        let mut children = Vec::new();
-        for i in 0..k {
-            let mut proc = tokio::process::Command::new(&exe)
-                .args(&pass)
-                .args([
-                    "--workers",
-                    &k.to_string(),
-                    "--worker-index",
-                    &i.to_string(),
-                ])
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .kill_on_drop(true)
-                .spawn()
-                .map_err(|e| format!("spawn worker: {e}"))?;
-            let stdin = proc.stdin.take().ok_or("worker stdin")?;
-            let stdout = proc.stdout.take().ok_or("worker stdout")?;
-            let len = (i + 1) * n / k - i * n / k;
-            children.push((
-                Child {
-                    proc,
-                    stdin,
-                    lines: BufReader::new(stdout).lines(),
-                },
-                len,
-            ));
-        }
-        Workers::Children(children)
+        Workers::Children(spawn_workers(k, n)?)
     };
     let pid = args.server_pid;
     let rss = || pid.and_then(stats::rss_bytes);

@@ -339,3 +339,60 @@ fn s2s_messages_cross_between_servers_found_through_the_bench_nameserver() {
     let inc = authenticated("incoming", "b.test", "a.test", "dialback");
     assert!(b.wait_log(&inc), "no {inc:?} in {}", b.log_text());
 }
+
+#[test]
+fn hibernated_sessions_are_all_resumed_over_worker_processes() {
+    let s = server();
+    let v = bench(
+        &s,
+        &[
+            "hibernate",
+            "--users",
+            "6",
+            "--workers",
+            "2",
+            "--provision",
+            "register",
+            "--settle",
+            "0.2",
+            "--cut",
+            "rst",
+        ],
+    );
+    let r = &v["results"];
+    assert_eq!(num(&v, "sessions"), 6.0, "{v}");
+    assert_eq!(num(&v, "hibernated_sessions"), 6.0, "{v}");
+    assert_eq!(num(&v, "resumed"), 6.0, "{v}");
+    assert_eq!(num(&v, "resume_failed"), 0.0, "{v}");
+    assert_eq!(num(&v, "workers"), 2.0, "{v}");
+    assert_eq!(r["cut"], "rst", "{v}");
+    for phase in ["empty", "logged_in", "hibernated"] {
+        assert!(num(&v, &format!("{phase}.rss_bytes")) > 0.0, "{v}");
+    }
+    assert!(num(&v, "logged_in.server_sockets") >= 6.0, "{v}");
+    assert!(r["bytes_per_hibernated_session"].is_number(), "{v}");
+}
+
+#[test]
+fn resume_loops_resume_without_failures() {
+    let s = server();
+    let v = bench(
+        &s,
+        &[
+            "resume",
+            "--users",
+            "4",
+            "--provision",
+            "register",
+            "--duration",
+            "1",
+            "--concurrency",
+            "2",
+        ],
+    );
+    assert!(num(&v, "resumptions") > 0.0, "{v}");
+    assert_eq!(num(&v, "failures"), 0.0, "{v}");
+    assert_eq!(num(&v, "relogins"), 0.0, "{v}");
+    assert!(num(&v, "resume_ms.p99") > 0.0, "{v}");
+    assert!(num(&v, "server_cpu_ms_per_resumption") >= 0.0, "{v}");
+}

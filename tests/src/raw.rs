@@ -210,6 +210,12 @@ impl RawClient {
         unit.trim_end_matches('\0').to_owned()
     }
 
+    /// Ends our sending side without closing the XML stream (over TLS a close_notify, then
+    /// a FIN), as a client that goes away does, and keeps reading what the server sends.
+    pub async fn stop_sending(&mut self) {
+        let _ = self.io.shutdown().await;
+    }
+
     /// Everything until the server closes the connection (panics if it doesn't in time).
     pub async fn read_to_close(&mut self) -> String {
         let deadline = tokio::time::Instant::now() + WAIT;

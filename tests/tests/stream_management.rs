@@ -189,15 +189,7 @@ async fn a_client_back_too_late_finds_the_messages_offline_once() {
 async fn another_account_cannot_resume_a_session() {
     let server = server(60);
     server.add_user("mallory@localhost", "mallorypw");
-    let (mut alice, _) =
-        RawClient::login_standard(server.c2s, &server.cert_path(), "alice", "alicepw", "phone")
-            .await;
-    alice
-        .send("<enable xmlns='urn:xmpp:sm:3' resume='true'/>")
-        .await;
-    let enabled = alice.read_stanza_containing("<enabled").await;
-    let id = attr(&enabled, "id");
-    assert!(enabled.contains("resume=\"true\""), "{enabled}");
+    let (mut alice, id) = login_resumable(&server, "alice", "alicepw", "phone").await;
 
     let mut mallory =
         RawClient::login_standard_unbound(server.c2s, &server.cert_path(), "mallory", "mallorypw")
@@ -221,6 +213,30 @@ async fn another_account_cannot_resume_a_session() {
     alice.send("<r xmlns='urn:xmpp:sm:3'/>").await;
     let answer = alice.read_stanza_containing("<a ").await;
     assert!(answer.contains("h=\"0\""), "{answer}");
+}
+
+/// A session waiting for its client holds no connection: the server closes the socket of
+/// the stream it lost (no half-open connection, no descriptor kept for minutes), and the
+/// session is still there to resume.
+#[tokio::test]
+async fn a_lost_stream_is_closed_while_its_session_waits() {
+    let server = server(60);
+    let (mut alice, id) = login_resumable(&server, "alice", "alicepw", "phone").await;
+    alice.stop_sending().await;
+    let rest = alice.read_to_close().await;
+    assert!(!rest.contains("<stream:error"), "{rest}");
+    assert!(server.wait_log("stream lost: session waits for resumption"));
+
+    let mut again =
+        RawClient::login_standard_unbound(server.c2s, &server.cert_path(), "alice", "alicepw")
+            .await;
+    again
+        .send(format!(
+            "<resume xmlns='urn:xmpp:sm:3' previd='{id}' h='0'/>"
+        ))
+        .await;
+    let resumed = again.read_stanza_containing("<resumed").await;
+    assert_eq!(attr(&resumed, "previd"), id);
 }
 
 /// Over RFC 7395 too: a WebSocket client that acknowledged one of two messages and lost
@@ -282,6 +298,24 @@ async fn a_websocket_client_resumes_on_a_new_websocket() {
         .await;
     let pong = alice.recv().await;
     assert!(pong.contains("id=\"p1\""), "{pong}");
+}
+
+/// A raw client logged in as `user` with `<enable resume='true'/>` answered: it and the id.
+async fn login_resumable(
+    server: &TestServer,
+    user: &str,
+    password: &str,
+    resource: &str,
+) -> (RawClient, String) {
+    let (mut client, _) =
+        RawClient::login_standard(server.c2s, &server.cert_path(), user, password, resource).await;
+    client
+        .send("<enable xmlns='urn:xmpp:sm:3' resume='true'/>")
+        .await;
+    let enabled = client.read_stanza_containing("<enabled").await;
+    assert!(enabled.contains("resume=\"true\""), "{enabled}");
+    let id = attr(&enabled, "id");
+    (client, id)
 }
 
 fn attr(element: &str, name: &str) -> String {

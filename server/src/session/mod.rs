@@ -40,6 +40,9 @@ use crate::stream::connection::Connection;
 /// After this long without traffic a session hands its buffers back.
 const SHRINK_AFTER: Duration = Duration::from_secs(5);
 
+/// How long telling a lost stream why it is closed may take before the socket goes anyway.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+
 /// Unacknowledged stanzas past which an `<r/>` goes out even in the middle of a burst.
 const REQUEST_EVERY: usize = 32;
 
@@ -95,7 +98,7 @@ pub async fn run(
     if session.sm.is_some() {
         // A resumed session: the modules knew it all along.
         if let Err(end) = resumed(server, conn, &mut session).await {
-            return finish(server, session, shutdown, end).await;
+            return finish(server, conn, session, shutdown, end).await;
         }
     } else {
         let mut event = ModuleEvent::SessionBound {
@@ -106,7 +109,7 @@ pub async fn run(
     }
     loop {
         match serve(server, conn, &mut session, &mut own, shutdown).await {
-            Served::End(end) => return finish(server, session, shutdown, end).await,
+            Served::End(end) => return finish(server, conn, session, shutdown, end).await,
             Served::Takeover(takeover) => match hand_over(session, takeover) {
                 Ok(()) => {
                     return SessionEnd::HandedOver(Some(StreamError::with_text(
@@ -124,6 +127,7 @@ pub async fn run(
 /// for its client (XEP-0198 §5); any other ends here.
 async fn finish(
     server: &Server,
+    conn: &mut Connection,
     mut session: Bound,
     shutdown: &mut ShutdownSignal,
     end: SessionEnd,
@@ -141,6 +145,14 @@ async fn finish(
     let mut end = end;
     if let (true, Some(wait)) = (lost, wait) {
         tracing::info!(jid = %session.jid, seconds = wait.as_secs(), "stream lost: session waits for resumption");
+        // The wait needs no connection: a stream that timed out is told so (RFC 6120
+        // §4.9.3.4, `connection-timeout`) and closed, one the peer dropped just closed, and
+        // the socket and its buffers go now rather than when the wait ends.
+        if let SessionEnd::Error(error) = &end {
+            let closing = conn.close(Some(error), server.default_host());
+            let _ = tokio::time::timeout(CLOSE_WAIT, closing).await;
+        }
+        conn.release();
         let until = Instant::now() + wait;
         loop {
             match hibernate(server, &mut session, shutdown, until).await {

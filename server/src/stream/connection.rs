@@ -355,6 +355,16 @@ impl Connection {
         let _ = self.transport.shutdown().await;
     }
 
+    /// Lets go of the connection for good while its session lives on without it (a
+    /// XEP-0198 session waiting for resumption, which may take many minutes): the socket is
+    /// closed, so the peer's side is not left half-open and the descriptor is free, and
+    /// every buffer is given back. Later writes fail; [`Self::close`] does nothing.
+    pub fn release(&mut self) {
+        self.closed = true;
+        self.transport = Transport::Gone;
+        self.shrink();
+    }
+
     /// Gives memory back while the session is idle (the performance issue's per-session budget).
     pub fn shrink(&mut self) {
         self.read_buf = Vec::new();

@@ -31,8 +31,9 @@ pub enum Transport {
         io: tokio::io::DuplexStream,
         secure: bool,
     },
-    /// Transient state while a TLS handshake owns the socket.
-    Upgrading,
+    /// No socket here: a TLS handshake owns it for the moment, or the connection was let go
+    /// while its session lives on (`Connection::release`).
+    Gone,
 }
 
 impl Transport {
@@ -82,7 +83,7 @@ impl Transport {
     /// Runs the server side of a TLS handshake over the plain socket (RFC 6120 §5.4.3.3 for
     /// STARTTLS, XEP-0368 for direct TLS). On failure the transport is gone: the caller closes.
     pub async fn upgrade(&mut self, acceptor: &TlsAcceptor) -> io::Result<()> {
-        match std::mem::replace(self, Transport::Upgrading) {
+        match std::mem::replace(self, Transport::Gone) {
             Transport::Plain(tcp) => {
                 let tls = TlsTcp::accept(tcp, acceptor.config().clone()).await?;
                 *self = Transport::Tls(Box::new(tls));
@@ -111,7 +112,7 @@ impl Transport {
         connector: &TlsConnector,
         name: rustls::pki_types::ServerName<'static>,
     ) -> io::Result<()> {
-        match std::mem::replace(self, Transport::Upgrading) {
+        match std::mem::replace(self, Transport::Gone) {
             Transport::Plain(tcp) => {
                 let tls = connector.connect(name, tcp).await?;
                 *self = Transport::TlsClient(Box::new(tls));
@@ -146,7 +147,7 @@ impl AsyncRead for Transport {
             Transport::TlsClient(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
             Transport::WebSocket(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
             Transport::Memory { io, .. } => Pin::new(io).poll_read(cx, buf),
-            Transport::Upgrading => Poll::Ready(Err(gone())),
+            Transport::Gone => Poll::Ready(Err(gone())),
         }
     }
 }
@@ -163,7 +164,7 @@ impl AsyncWrite for Transport {
             Transport::TlsClient(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
             Transport::WebSocket(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
             Transport::Memory { io, .. } => Pin::new(io).poll_write(cx, buf),
-            Transport::Upgrading => Poll::Ready(Err(gone())),
+            Transport::Gone => Poll::Ready(Err(gone())),
         }
     }
 
@@ -174,7 +175,7 @@ impl AsyncWrite for Transport {
             Transport::TlsClient(s) => Pin::new(s.as_mut()).poll_flush(cx),
             Transport::WebSocket(s) => Pin::new(s.as_mut()).poll_flush(cx),
             Transport::Memory { io, .. } => Pin::new(io).poll_flush(cx),
-            Transport::Upgrading => Poll::Ready(Err(gone())),
+            Transport::Gone => Poll::Ready(Err(gone())),
         }
     }
 
@@ -185,7 +186,7 @@ impl AsyncWrite for Transport {
             Transport::TlsClient(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
             Transport::WebSocket(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
             Transport::Memory { io, .. } => Pin::new(io).poll_shutdown(cx),
-            Transport::Upgrading => Poll::Ready(Ok(())),
+            Transport::Gone => Poll::Ready(Ok(())),
         }
     }
 }
