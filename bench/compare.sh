@@ -13,6 +13,16 @@
 #   bench/compare.sh s2s --pairs 50 --duration 10
 #   bench/compare.sh hibernate --users 10000 --settle 5
 #   bench/compare.sh resume --users 200 --concurrency 20 --duration 10
+#   bench/compare.sh archive --pairs 100 --duration 10
+#   bench/compare.sh mam-query --pairs 20 --concurrency 10 --duration 10
+#
+# archive: the messages scenario with each server's message archive (XEP-0313)
+# off and then on (bench/configs/*-mam.*: SQLite for all three), per round;
+# the archive's rows are counted after each run. mam-query: queries for the
+# last 50 messages with a contact in an archive of at least MAMQ_ROWS
+# (1,000,000) messages, filled once per server through the server (MAMQ_FILL
+# messages, at most MAMQ_FILL_TIMEOUT s) and kept between rounds. See
+# bench/compare-archive.sh.
 #
 # s2s: messages per second from one server to another of the same kind
 # (Jabberwock→Jabberwock, Prosody→Prosody, ejabberd→ejabberd): two instances
@@ -54,6 +64,7 @@
 #   JABBERWOCK_CONFIG, PROSODY_CONFIG, EJABBERD_CONFIG: another config
 #                      template than bench/configs/* (for experiments; for
 #                      s2s one with the placeholders of the *-s2s.* ones)
+#   MAMQ_ROWS=1000000 MAMQ_FILL=500000 MAMQ_FILL_TIMEOUT=1200   mam-query's archive
 #   NO_BUILD=1         use the existing release binaries
 #   RESULTS_DIR=bench/results  KEEP_WORK=1 (keep the run directories)
 set -euo pipefail
@@ -64,7 +75,7 @@ usage() {
 }
 [ $# -ge 1 ] || usage
 case "$1" in
-    idle | login | messages | muc | presence | register | s2s | hibernate | resume) ;;
+    idle | login | messages | muc | presence | register | s2s | hibernate | resume | archive | mam-query) ;;
     -h | --help) usage ;;
     *) echo "compare.sh: unknown scenario '$1'" >&2; usage ;;
 esac
@@ -108,6 +119,14 @@ command -v openssl >/dev/null || need_pkgs+=(openssl)
 command -v taskset >/dev/null || need_pkgs+=(util-linux)
 command -v python3 >/dev/null || need_pkgs+=(python3)
 command -v ss >/dev/null || need_pkgs+=(iproute2)
+if [ "$1" = archive ] || [ "$1" = mam-query ]; then
+    # The archives are on SQLite: sqlite3 counts them; Prosody's SQL storage and
+    # ejabberd's SQLite driver are packages of their own.
+    command -v sqlite3 >/dev/null || need_pkgs+=(sqlite3)
+    for pkg in lua-dbi-sqlite3 erlang-p1-sqlite3; do
+        dpkg-query -W -f '${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || need_pkgs+=("$pkg")
+    done
+fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
     log "installing ${need_pkgs[*]} (apt-get)"
     [ "$(id -u)" = 0 ] || die "need root to install ${need_pkgs[*]}"
@@ -194,6 +213,7 @@ fill() {
 template() { # the config template of server $1 for this scenario
     local suffix=""
     [ "$SCENARIO" = s2s ] && suffix=-s2s
+    [ -n "${MAM:-}" ] && suffix=-mam
     case $1 in
         jabberwock) echo "${JABBERWOCK_CONFIG:-bench/configs/jabberwock$suffix.toml}" ;;
         prosody) echo "${PROSODY_CONFIG:-bench/configs/prosody$suffix.cfg.lua}" ;;
@@ -381,10 +401,21 @@ if [ "$SCENARIO" = s2s ]; then
     [ -n "$(ss -lunH "src $DNS_IP and sport = :53" 2>/dev/null)" ] || { cat "$WORK/dns.log" >&2; die "the nameserver did not start"; }
 fi
 
+ARCHIVE=""
+if [ "$SCENARIO" = archive ] || [ "$SCENARIO" = mam-query ]; then
+    ARCHIVE=1
+    # shellcheck source=bench/compare-archive.sh
+    . "$REPO/bench/compare-archive.sh"
+    [ "$SCENARIO" = archive ] || RUN_TIMEOUT=$((RUN_TIMEOUT + MAMQ_FILL_TIMEOUT))
+fi
 FAILED_ROUNDS=0
 for round in $(seq "$ROUNDS"); do
     for name in $SERVERS; do
         log "round $round/$ROUNDS: $name"
+        if [ -n "$ARCHIVE" ]; then
+            archive_round "$name" "$round" || FAILED_ROUNDS=$((FAILED_ROUNDS + 1))
+            continue
+        fi
         if [ "$SCENARIO" = s2s ]; then
             start_pair "$name" "$round"
             dir="$WORK/$name-r$round-a"

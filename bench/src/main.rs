@@ -1,9 +1,10 @@
 //! jabberwock-bench: a load generator for XMPP servers (Jabberwock, Prosody, ejabberd).
-//! Scenarios: idle, login, messages, muc, presence, register, s2s, hibernate, resume (see
-//! bench/README.md).
+//! Scenarios: idle, login, messages, muc, presence, register, s2s, hibernate, resume,
+//! mam-query (see bench/README.md).
 //! Every run prints a human table on stderr and exactly one JSON line on stdout. Beside
 //! them, `dns` serves a few A records for the s2s scenario's servers (bench/compare.sh).
 
+mod archive;
 mod conn;
 mod dns;
 mod muc;
@@ -34,6 +35,7 @@ pub enum Scenario {
     Hibernate,
     /// XEP-0198: resumptions per second (`sm.rs`).
     Resume,
+    MamQuery,
     /// Not a scenario: a nameserver answering `--record`s on `--listen` (UDP) until
     /// `--timeout` s pass or it is killed.
     Dns,
@@ -168,6 +170,16 @@ pub struct Args {
     /// idle, muc, hibernate: seconds to let the server settle before each memory reading.
     #[arg(long, default_value_t = 1.0)]
     pub settle: f64,
+    /// mam-query: messages to send through the server before the queries (0 = none: the
+    /// archive was filled by an earlier run).
+    #[arg(long, default_value_t = 0)]
+    pub fill: u64,
+    /// mam-query: seconds the fill may take at most (sending stops then).
+    #[arg(long, default_value_t = 1200.0)]
+    pub fill_timeout: f64,
+    /// mam-query: fill only, no queries.
+    #[arg(long)]
+    pub fill_only: bool,
     /// Hard limit on the whole run in seconds (0 = 120 + 3 × duration + time for logins).
     #[arg(long, default_value_t = 0.0)]
     pub timeout: f64,
@@ -209,7 +221,12 @@ impl Args {
         } else {
             0.0
         };
-        Duration::from_secs_f64(120.0 + 3.0 * self.duration + logins + self.drain + warmup)
+        let fill = if self.scenario == Scenario::MamQuery && self.fill > 0 {
+            self.fill_timeout + 30.0
+        } else {
+            0.0
+        };
+        Duration::from_secs_f64(120.0 + 3.0 * self.duration + logins + self.drain + warmup + fill)
     }
 
     fn params(&self) -> Value {
@@ -242,6 +259,10 @@ impl Args {
                 "cut": format!("{:?}", self.cut).to_lowercase(),
             }),
             Scenario::Resume => json!({"cut": format!("{:?}", self.cut).to_lowercase()}),
+            Scenario::MamQuery => json!({
+                "pairs": self.pairs, "window": self.window, "fill": self.fill,
+                "fill_timeout": self.fill_timeout, "fill_only": self.fill_only, "page": archive::PAGE,
+            }),
             _ => json!({}),
         };
         if let (Value::Object(p), Value::Object(e)) = (&mut p, extra) {
@@ -278,6 +299,7 @@ fn scenario_name(s: Scenario) -> &'static str {
         Scenario::S2s => "s2s",
         Scenario::Hibernate => "hibernate",
         Scenario::Resume => "resume",
+        Scenario::MamQuery => "mam-query",
         Scenario::Dns => "dns",
     }
 }
@@ -345,7 +367,7 @@ fn main() {
             // register makes its own accounts; s2s provisions on both of its servers.
             let accounts = match args.scenario {
                 Scenario::Register | Scenario::S2s | Scenario::Dns => None,
-                Scenario::Messages => Some(args.pairs * 2),
+                Scenario::Messages | Scenario::MamQuery => Some(args.pairs * 2),
                 Scenario::Muc => Some(args.rooms * args.occupants),
                 Scenario::Idle | Scenario::Login | Scenario::Presence => Some(args.users),
                 Scenario::Hibernate | Scenario::Resume => Some(args.users),
@@ -363,6 +385,7 @@ fn main() {
                 Scenario::S2s => s2s::run(&args, &target).await,
                 Scenario::Hibernate => sm::hibernate(&args, &target).await,
                 Scenario::Resume => sm::resume_loop(&args, &target).await,
+                Scenario::MamQuery => archive::mam_query(&args, &target).await,
                 Scenario::Dns => Err("dns is no scenario".into()),
             }
         }

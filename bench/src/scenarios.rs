@@ -60,7 +60,7 @@ impl Errors {
     }
 }
 
-async fn login_one(target: &Target, user: &str, resource: &str) -> Res<(Conn, usize)> {
+pub(crate) async fn login_one(target: &Target, user: &str, resource: &str) -> Res<(Conn, usize)> {
     timeout(STEP_TIMEOUT, async {
         let mut c = Conn::connect(target).await?;
         let both = c.login(target, user, resource, true).await?;

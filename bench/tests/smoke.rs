@@ -166,6 +166,38 @@ fn messages_closed_loop_loses_nothing() {
 }
 
 #[test]
+fn mam_query_fills_then_every_answer_is_a_full_last_page() {
+    // The archive is on by default (docs/archive.md).
+    let s = server();
+    let common = ["--pairs", "2", "--provision", "register"];
+    let fill = bench(
+        &s,
+        &[
+            &["mam-query", "--fill", "240", "--fill-only"][..],
+            &common[..],
+        ]
+        .concat(),
+    );
+    assert_eq!(fill["results"]["fill_complete"], true, "{fill}");
+    assert_eq!(num(&fill, "fill_received"), 240.0, "{fill}");
+    assert!(fill["results"]["queries"].is_null(), "{fill}");
+    // A later run queries what the first one filled: each of the 4 accounts holds ≈ 60.
+    let v = bench(
+        &s,
+        &[
+            &["mam-query", "--concurrency", "4", "--duration", "1"][..],
+            &common[..],
+        ]
+        .concat(),
+    );
+    assert!(num(&v, "queries") > 0.0, "{v}");
+    assert_eq!(num(&v, "short_pages"), 0.0, "{v}");
+    assert_eq!(num(&v, "results_per_query_min"), 50.0, "{v}");
+    assert_eq!(num(&v, "failures"), 0.0, "{v}");
+    assert!(num(&v, "query_ms.p99") > 0.0, "{v}");
+}
+
+#[test]
 fn muc_rooms_deliver_every_message_to_every_occupant() {
     let s = server();
     let v = bench(
