@@ -3,10 +3,13 @@
 //! byte; slot requests are checked (size, content type, who asks); PUTs are checked
 //! (size, type, token, expiry, a second PUT); a killed upload leaves no file and takes no
 //! quota; the quota holds over a bounded loop of uploads, racing ones included; files and
-//! quota survive a restart on SQLite and PostgreSQL; CORS preflights are answered.
+//! quota survive a restart on SQLite and PostgreSQL; CORS preflights are answered;
+//! Converse.js in headless Chromium uploads an image (cross-origin, from the server's chat
+//! page) that slixmpp downloads byte for byte.
 
 use std::time::Duration;
 
+use jabberwock_tests::browser::{with_chat_page, NodeRun};
 use jabberwock_tests::muc::{iq, log_in};
 use jabberwock_tests::postgres::Scratch;
 use jabberwock_tests::slix::SlixIm;
@@ -26,6 +29,13 @@ fn sha1_hex(bytes: &[u8]) -> String {
 
 fn json(line: &str) -> serde_json::Value {
     serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))
+}
+
+/// The last event whose name starts with `event` that `client` reported.
+fn last_event(client: &SlixIm, event: &str) -> serde_json::Value {
+    let needle = format!("\"event\": \"{event}");
+    let line = client.events.iter().rev().find(|l| l.contains(&needle));
+    json(line.unwrap_or_else(|| panic!("no {event} event in {:?}", client.events)))
 }
 
 /// slix_upload.py logged in as `user@localhost/desk` (password `pw-USER`, made by `log_in`).
@@ -57,12 +67,7 @@ async fn slixmpp_uploads_and_another_account_downloads_byte_for_byte() {
             file.display().to_string()
         ))
         .await;
-    let uploaded = alice
-        .events
-        .iter()
-        .rev()
-        .find(|l| l.contains("\"event\": \"upload"));
-    let uploaded = json(uploaded.expect("an upload event"));
+    let uploaded = last_event(&alice, "upload");
     assert_eq!(uploaded["event"], "uploaded", "{uploaded}");
     // Found through the host's disco#items and the service's disco#info, with its limit.
     assert_eq!(uploaded["service"], SERVICE);
@@ -79,13 +84,7 @@ async fn slixmpp_uploads_and_another_account_downloads_byte_for_byte() {
     let mut bob = slix(&server, "bob").await;
     bob.command(&format!(r#"{{"cmd": "download", "url": "{url}"}}"#))
         .await;
-    let downloaded = json(
-        bob.events
-            .iter()
-            .rev()
-            .find(|l| l.contains("\"event\": \"downloaded\""))
-            .unwrap(),
-    );
+    let downloaded = last_event(&bob, "downloaded");
     assert_eq!(downloaded["status"], 200);
     assert_eq!(downloaded["length"], bytes.len());
     assert_eq!(downloaded["sha1"], sha1_hex(&bytes));
@@ -485,4 +484,67 @@ async fn cors_preflight_and_cross_origin_get() {
     let got = http(addr, "GET", &path, &[("origin", origin)], vec![]).await;
     assert_eq!((got.status, got.body.as_slice()), (200, &b"abc"[..]));
     assert_eq!(got.header("access-control-allow-origin"), Some(origin));
+}
+
+/// Converse.js 14 (the server's chat page, in headless Chromium) sends bob a picture with
+/// its own XEP-0363 upload: disco, slot, a cross-origin PUT from the page (the slot URL
+/// names `localhost`, the page is at 127.0.0.1), the URL in a message; bob, on slixmpp,
+/// gets the message and downloads the picture byte for byte.
+#[tokio::test]
+async fn converse_uploads_an_image_that_slixmpp_downloads_byte_for_byte() {
+    let server = TestServer::start_with(with_chat_page(config(&[])));
+    server.wait_started();
+    log_in(&server, &["alice", "bob"]).await;
+    let mut bob = slix(&server, "bob").await;
+    bob.command(r#"{"cmd": "available"}"#).await;
+    let bytes = file_bytes(150_000, 6);
+    let file = server.dir.path().join("picture.png");
+    std::fs::write(&file, &bytes).unwrap();
+
+    let base = format!("http://{}", server.http.unwrap());
+    let mut browser = NodeRun::spawn(
+        "converse_upload.mjs",
+        &[
+            "--base".as_ref(),
+            base.as_ref(),
+            "--user".as_ref(),
+            "alice".as_ref(),
+            "--pass".as_ref(),
+            "pw-alice".as_ref(),
+            "--to".as_ref(),
+            "bob@localhost".as_ref(),
+            "--file".as_ref(),
+            file.as_os_str(),
+            "--name".as_ref(),
+            "picture.png".as_ref(),
+            "--type".as_ref(),
+            "image/png".as_ref(),
+        ],
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let mut events = Vec::new();
+    let mut url = None;
+    while let Some(event) = browser.next_json(deadline).await {
+        if event["kind"] == "uploaded" {
+            url = event["oob_url"].as_str().map(str::to_owned);
+        }
+        events.push(event);
+    }
+    let (status, console) = browser.finish().await;
+    let url = url.unwrap_or_else(|| panic!("no upload: {events:?}\n{console}"));
+    assert!(status.success(), "{events:?}\n{console}");
+    assert!(url.ends_with("/picture.png"), "{url}");
+
+    // The URL came to bob in Converse's message; he fetches what it names.
+    let received = bob
+        .expect_all(&["\"event\": \"received\"", "/upload/"])
+        .await;
+    assert_eq!(json(&received)["body"], url.as_str());
+    bob.command(&format!(r#"{{"cmd": "download", "url": "{url}"}}"#))
+        .await;
+    let downloaded = last_event(&bob, "downloaded");
+    assert_eq!(downloaded["status"], 200);
+    assert_eq!(downloaded["sha1"], sha1_hex(&bytes));
+    assert_eq!(downloaded["content_type"], "image/png");
+    assert!(bob.quit().await);
 }

@@ -185,6 +185,12 @@ pub trait HttpRoutes: Send + Sync {
     fn cors(&self) -> (&'static str, &'static str) {
         ("GET, POST, OPTIONS", "Content-Type")
     }
+    /// Origins (`scheme://host:port`) besides a page's own at which the server's own web
+    /// pages (the chat page) reach these routes: their Content-Security-Policy lets them
+    /// connect there and show images and media from there.
+    fn page_origins(&self, _server: &Server) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// A domain of its own that a module serves beside a host (XEP-0045's `conference.HOST`,

@@ -89,6 +89,32 @@ impl HttpRoutes for Routes {
     fn cors(&self) -> (&'static str, &'static str) {
         ("GET, HEAD, PUT, OPTIONS", "Content-Type")
     }
+
+    /// The origins of the slot URLs of every host: the chat page PUTs files there and
+    /// shows the pictures shared from there.
+    fn page_origins(&self, server: &Server) -> Vec<String> {
+        let mut origins: Vec<String> = server
+            .config
+            .hosts
+            .keys()
+            .filter_map(|host| super::base_url(&self.0.config, &server.config, host))
+            .map(|base| origin_of(&base))
+            .collect();
+        origins.sort();
+        origins.dedup();
+        origins
+    }
+}
+
+/// `scheme://authority` of a URL.
+fn origin_of(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority = rest.split('/').next().unwrap_or(rest);
+            format!("{scheme}://{authority}")
+        }
+        None => url.to_owned(),
+    }
 }
 
 /// Why an HTTP request on a slot URL is refused: the one place each becomes a status.
@@ -430,5 +456,10 @@ mod tests {
         );
         assert!(inline("image/png") && inline("Text/Plain; charset=utf-8"));
         assert!(!inline("text/html") && !inline("image/svg+xml") && !inline("application/pdf"));
+        assert_eq!(
+            origin_of("https://f.example:8443/xmpp"),
+            "https://f.example:8443"
+        );
+        assert_eq!(origin_of("http://localhost:5280"), "http://localhost:5280");
     }
 }

@@ -331,8 +331,9 @@ impl Module for Upload {
         let url = &config.public_url;
         let valid_url = url.is_empty()
             || ["http://", "https://"].iter().any(|scheme| {
-                url.strip_prefix(scheme)
-                    .is_some_and(|rest| !rest.is_empty() && !rest.contains(['?', '#', ' ']))
+                url.strip_prefix(scheme).is_some_and(|rest| {
+                    !rest.is_empty() && !rest.contains(['?', '#', ' ', ';', ',', '\''])
+                })
             });
         if !valid_url {
             return Err(err("public_url", "must be an http:// or https:// URL"));
