@@ -10,12 +10,11 @@
 use std::time::Duration;
 
 use jabberwock_tests::browser::{with_chat_page, NodeRun};
+use jabberwock_tests::http::request as http;
 use jabberwock_tests::muc::{iq, log_in};
 use jabberwock_tests::postgres::Scratch;
 use jabberwock_tests::slix::SlixIm;
-use jabberwock_tests::upload::{
-    config, file_bytes, http, path_of, put, put_path, request_slot, SERVICE,
-};
+use jabberwock_tests::upload::{config, file_bytes, path_of, put, put_path, request_slot, SERVICE};
 use jabberwock_tests::{RawClient, TestConfig, TestServer, WAIT};
 use sha1::{Digest, Sha1};
 use tokio::io::AsyncWriteExt;
