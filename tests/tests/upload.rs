@@ -3,7 +3,8 @@
 //! byte; slot requests are checked (size, content type, who asks); PUTs are checked
 //! (size, type, token, expiry, a second PUT); a killed upload leaves no file and takes no
 //! quota; the quota holds over a bounded loop of uploads, racing ones included; files and
-//! quota survive a restart on SQLite and PostgreSQL; CORS preflights are answered;
+//! quota survive a restart on SQLite and PostgreSQL; the expiry sweep forgets slots whose
+//! PUT never came; CORS preflights are answered;
 //! Converse.js in headless Chromium uploads an image (cross-origin, from the server's chat
 //! page) that slixmpp downloads byte for byte.
 
@@ -546,4 +547,28 @@ async fn converse_uploads_an_image_that_slixmpp_downloads_byte_for_byte() {
     assert_eq!(downloaded["sha1"], sha1_hex(&bytes));
     assert_eq!(downloaded["content_type"], "image/png");
     assert!(bob.quit().await);
+}
+
+/// The expiry sweep (at start, then hourly) forgets a slot whose PUT never came in time:
+/// its URL is then unknown rather than expired.
+#[tokio::test]
+async fn an_expired_slot_is_swept() {
+    let mut server = TestServer::start_with(config(&["slot_lifetime = 1"]));
+    server.wait_started();
+    let mut users = log_in(&server, &["alice"]).await;
+    let slot = request_slot(&mut users[0], "s1", "late.png", 3, "image/png").await;
+    let path = put_path(&slot);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let expired = put(server.http.unwrap(), &path, "image/png", b"abc".to_vec()).await;
+    assert_eq!(expired.status, 403);
+    drop(users);
+    server.terminate();
+    server.restart();
+    assert!(
+        server.wait_log("removed expired uploads"),
+        "{}",
+        server.log_text()
+    );
+    let swept = put(server.http.unwrap(), &path, "image/png", b"abc".to_vec()).await;
+    assert_eq!(swept.status, 404);
 }
