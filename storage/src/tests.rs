@@ -642,8 +642,9 @@ async fn data_survives_reopen(h: &Harness) {
     }
     // One row per migration file (0001 accounts, 0002 rosters/offline, 0003 contact
     // index, 0004 roster version floor, 0005 private XML, vCards, blocklists, last
-    // activity, 0006 guest owners, 0007 MUC rooms, 0008 message archive, 0009 PEP).
-    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 9);
+    // activity, 0006 guest owners, 0007 MUC rooms, 0008 message archive, 0009 PEP, 0010
+    // uploads).
+    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 10);
 }
 
 /// Catches a deferred BEGIN in SQLite: upgrading a read transaction to a
@@ -1431,7 +1432,8 @@ async fn upgrade_from_first_release_keeps_accounts(h: &Harness) {
         .await
         .unwrap()
         .is_empty());
-    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 9);
+    assert_eq!(store.upload_usage(&alice()).await.unwrap(), 0);
+    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 10);
 }
 
 // ---- private XML, vCards, blocklists, last activity -----------------------
