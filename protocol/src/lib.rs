@@ -32,6 +32,8 @@
 //!   invitations and declines).
 //! - [`pubsub`]: XEP-0060 publish-subscribe requests, results, errors and event
 //!   notifications (what XEP-0163 personal eventing answers).
+//! - [`upload`]: XEP-0363 HTTP file upload slot requests, slots and the `file-too-large`
+//!   condition.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -53,4 +55,5 @@ pub mod scram;
 pub mod sm;
 pub mod stanza;
 pub mod stream;
+pub mod upload;
 pub mod xml;

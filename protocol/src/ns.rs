@@ -122,3 +122,5 @@ pub const PUBSUB_OWNER: &str = "http://jabber.org/protocol/pubsub#owner";
 pub const PUBSUB_EVENT: &str = "http://jabber.org/protocol/pubsub#event";
 /// XEP-0060: the application-specific error conditions of Publish-Subscribe.
 pub const PUBSUB_ERRORS: &str = "http://jabber.org/protocol/pubsub#errors";
+/// XEP-0363: HTTP File Upload.
+pub const HTTP_UPLOAD: &str = "urn:xmpp:http:upload:0";

@@ -62,6 +62,23 @@ pub fn account_of(jid: &BareJid) -> AccountId {
     }
 }
 
+/// Whether `id` is a SASL ANONYMOUS guest's account: one without credentials
+/// (`c2s/guest.rs`), which ends with its session.
+pub async fn is_guest(
+    store: &dyn jabberwock_storage::Store,
+    id: &AccountId,
+) -> Result<bool, jabberwock_storage::StoreError> {
+    for hash in [
+        jabberwock_storage::ScramHash::Sha256,
+        jabberwock_storage::ScramHash::Sha1,
+    ] {
+        if store.credential(id, hash).await?.is_some() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 /// Account key for a username given by a client on `host` (SASL authcid, XEP-0077).
 pub fn local_account(username: &str, host: &str) -> Option<AccountId> {
     account_id(&format!("{username}@{host}"))

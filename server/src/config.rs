@@ -699,9 +699,12 @@ impl Config {
         }
 
         self.validate_hosts()?;
-        crate::modules::config::check(&self.modules, &self.hosts).map_err(|p| Problem {
-            message: friendly_message(None, false, &p.message),
-            path: p.path,
+        let http_listening = !self.http.listen.is_empty() || !self.http.tls_listen.is_empty();
+        crate::modules::config::check(&self.modules, &self.hosts, http_listening).map_err(|p| {
+            Problem {
+                message: friendly_message(None, false, &p.message),
+                path: p.path,
+            }
         })
     }
 
@@ -1421,6 +1424,29 @@ mod tests {
         let mut config = Config::default();
         assert!(config.validate().is_ok());
         assert_eq!(config, Config::default());
+    }
+
+    #[test]
+    fn upload_needs_an_http_listener_and_sound_values() {
+        let e = err("[http]\nlisten = []\ntls_listen = []\n[modules.upload]\nenabled = true\n");
+        assert_eq!(e.key.as_deref(), Some("modules.upload.enabled"));
+        assert!(e.to_string().contains("http.listen"), "{e}");
+        ok("[http]\nlisten = []\ntls_listen = []\n[modules.upload]\nenabled = false\n");
+        ok("[modules.upload]\nenabled = true\nquota = 1000\nallowed_content_types = [\"image/*\"]\n");
+        for (line, key) in [
+            ("max_file_size = 0", "modules.upload.max_file_size"),
+            ("slot_lifetime = 0", "modules.upload.slot_lifetime"),
+            ("public_url = \"ftp://x\"", "modules.upload.public_url"),
+            (
+                "denied_content_types = [\"html\"]",
+                "modules.upload.denied_content_types",
+            ),
+            ("quota = -1", "modules.upload.quota"),
+            ("expiry = 3", "modules.upload.expiry"),
+        ] {
+            let e = err(&format!("[modules.upload]\nenabled = true\n{line}\n"));
+            assert_eq!(e.key.as_deref(), Some(key), "{line}: {e}");
+        }
     }
 
     #[test]

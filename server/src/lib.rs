@@ -64,6 +64,12 @@ pub enum StartError {
     /// The secret behind XEP-0185 dialback keys (`modules/s2s/`), kept in `data_dir`.
     #[error("dialback secret: {0}")]
     DialbackSecret(accounts::SecretError),
+    /// The directory of XEP-0363 uploads (`modules/upload/`), under `data_dir`.
+    #[error("uploads directory {}: {}", path.display(), config::io_reason(source))]
+    Uploads {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     /// A listen address that can't be used, reported against its config key.
     #[error(transparent)]
     Listen(#[from] config::ConfigError),
@@ -98,6 +104,18 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
         .filter(|l| l.kind == listener::ListenerKind::C2s)
         .filter_map(|l| l.socket.local_addr().ok())
         .collect();
+    // Likewise the HTTP listeners' (the URLs of XEP-0363 upload slots are derived from them).
+    if !http_listeners.is_empty() {
+        let bound = |kind| -> Vec<std::net::SocketAddr> {
+            http_listeners
+                .iter()
+                .filter(|l| l.kind == kind)
+                .filter_map(|l| l.socket.local_addr().ok())
+                .collect()
+        };
+        config.http.listen = bound(listener::ListenerKind::Http);
+        config.http.tls_listen = bound(listener::ListenerKind::Https);
+    }
     let identity = tls::ensure_identity(&config)?;
     let (tls_config, current_cert) = tls::renewable_server_config(&identity)?;
     let acceptor = stream::transport::acceptor(tls_config);

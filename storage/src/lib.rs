@@ -23,6 +23,8 @@
 //!   (XEP-0313 message archives, appended in batches).
 //!   `pubsub.rs`: [`StoredNode`], [`StoredItem`] and the [`PubsubStore`] trait (XEP-0060
 //!   nodes and items, keyed by service: an account's bare JID for XEP-0163 PEP).
+//!   `upload.rs`: [`UploadSlot`] and the [`UploadStore`] trait (XEP-0363 upload slots and
+//!   the files they became: owner, size, expiry; quotas count complete files only).
 //!   Each file also holds its statements and, through a macro, its one
 //!   implementation for both backends.
 //! - `sqlite.rs`: [`SqliteStore`], the default backend; `sqlite_readers.rs`: the
@@ -55,6 +57,7 @@ mod roster;
 mod sqlite;
 mod sqlite_files;
 mod sqlite_readers;
+mod upload;
 mod vcard;
 
 #[cfg(test)]
@@ -80,6 +83,7 @@ pub use roster::{
     RosterEntry, RosterStore, RosterUpdate, RosterUpdateFn, RosterUpdated, Subscription,
 };
 pub use sqlite::SqliteStore;
+pub use upload::{SlotGranted, UploadCompleted, UploadSlot, UploadStore};
 pub use vcard::{StoredVcard, VcardStore};
 
 /// Everything the server needs from persistence.
@@ -96,6 +100,7 @@ pub trait Store:
     + MucStore
     + ArchiveStore
     + PubsubStore
+    + UploadStore
 {
     /// The account's roster entries for an available-presence broadcast, and whether offline
     /// messages may be waiting for it (XEP-0160: they are read only then). A login reads

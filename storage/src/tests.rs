@@ -24,6 +24,7 @@ use crate::{
     Created, ItemsWanted, PublishPlan, Published, PubsubService, StoredItem, StoredSubscription,
     Subscribers,
 };
+use crate::{SlotGranted, UploadCompleted, UploadSlot};
 
 /// One fresh, empty database for one test.
 struct Harness {
@@ -236,6 +237,8 @@ backend_tests!(
     pubsub_node_changes_and_last_items,
     pubsub_nodes_survive_reopen_and_go_with_the_account,
     pubsub_service_affiliations_and_subscriptions,
+    upload_quota_counts_complete_files_and_survives_reopen,
+    upload_expiry_lists_waiting_slots_and_old_files,
 );
 
 /// XEP-0237: a client that cached the roster of a removed account must not find its
@@ -644,8 +647,8 @@ async fn data_survives_reopen(h: &Harness) {
     // One row per migration file (0001 accounts, 0002 rosters/offline, 0003 contact
     // index, 0004 roster version floor, 0005 private XML, vCards, blocklists, last
     // activity, 0006 guest owners, 0007 MUC rooms, 0008 message archive, 0009 PEP, 0010
-    // pubsub affiliations and subscriptions).
-    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 10);
+    // pubsub affiliations and subscriptions, 0011 uploads).
+    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 11);
 }
 
 /// Catches a deferred BEGIN in SQLite: upgrading a read transaction to a
@@ -1433,7 +1436,8 @@ async fn upgrade_from_first_release_keeps_accounts(h: &Harness) {
         .await
         .unwrap()
         .is_empty());
-    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 10);
+    assert_eq!(store.upload_usage(&alice()).await.unwrap(), 0);
+    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 11);
 }
 
 // ---- private XML, vCards, blocklists, last activity -----------------------
@@ -3206,4 +3210,120 @@ async fn pubsub_service_affiliations_and_subscriptions(h: &Harness) {
             .unwrap(),
         vec![]
     );
+}
+
+fn upload_slot(id: &str, owner: &AccountId, size: i64, expires: i64) -> UploadSlot {
+    UploadSlot {
+        id: id.into(),
+        owner: owner.clone(),
+        filename: format!("{id}.png"),
+        size,
+        content_type: Some("image/png".into()),
+        created_at: 1_700_000_000,
+        slot_expires_at: expires,
+        completed_at: None,
+    }
+}
+
+/// XEP-0363: a quota counts complete files only, holds when slots are given and when
+/// uploads complete, and what was counted is still there after a reopen.
+async fn upload_quota_counts_complete_files_and_survives_reopen(h: &Harness) {
+    let id = alice();
+    let quota = Some(100);
+    {
+        let store = open(&h.url).await.unwrap();
+        let missing = upload_slot("s0", &id, 10, 2_000_000_000);
+        assert!(matches!(
+            store.add_upload_slot(&missing, quota).await,
+            Err(StoreError::NotFound)
+        ));
+        store.create_account(&id, &[]).await.unwrap();
+        let a = upload_slot("s1", &id, 60, 2_000_000_000);
+        let b = upload_slot("s2", &id, 60, 2_000_000_000);
+        // Waiting slots take nothing: both are given.
+        for slot in [&a, &b] {
+            assert_eq!(
+                store.add_upload_slot(slot, quota).await.unwrap(),
+                SlotGranted::Granted
+            );
+        }
+        assert_eq!(store.upload_usage(&id).await.unwrap(), 0);
+        assert_eq!(
+            store
+                .complete_upload(&a, 1_700_000_010, quota)
+                .await
+                .unwrap(),
+            UploadCompleted::Completed
+        );
+        assert_eq!(
+            store
+                .complete_upload(&a, 1_700_000_011, quota)
+                .await
+                .unwrap(),
+            UploadCompleted::AlreadyComplete
+        );
+        // The second would pass the quota once the first is complete.
+        assert_eq!(
+            store
+                .complete_upload(&b, 1_700_000_012, quota)
+                .await
+                .unwrap(),
+            UploadCompleted::QuotaExceeded { used: 60 }
+        );
+        let c = upload_slot("s3", &id, 41, 2_000_000_000);
+        assert_eq!(
+            store.add_upload_slot(&c, quota).await.unwrap(),
+            SlotGranted::QuotaExceeded { used: 60 }
+        );
+        let unknown = upload_slot("nope", &id, 1, 2_000_000_000);
+        assert_eq!(
+            store.complete_upload(&unknown, 1, quota).await.unwrap(),
+            UploadCompleted::Unknown
+        );
+    }
+    let store = open(&h.url).await.unwrap();
+    assert_eq!(store.upload_usage(&id).await.unwrap(), 60);
+    let kept = store.upload_slot("s1").await.unwrap().unwrap();
+    assert_eq!(kept.completed_at, Some(1_700_000_010));
+    assert_eq!(kept.content_type.as_deref(), Some("image/png"));
+    assert_eq!(kept.owner, id);
+    assert_eq!(
+        store.upload_slot("s2").await.unwrap().unwrap().completed_at,
+        None
+    );
+    assert!(store.upload_slot("s0").await.unwrap().is_none());
+}
+
+async fn upload_expiry_lists_waiting_slots_and_old_files(h: &Harness) {
+    let store = open(&h.url).await.unwrap();
+    let id = alice();
+    store.create_account(&id, &[]).await.unwrap();
+    for (slot, expires) in [("a", 100), ("b", 300), ("c", 100), ("d", 100)] {
+        let slot = upload_slot(slot, &id, 1, expires);
+        store.add_upload_slot(&slot, None).await.unwrap();
+    }
+    for (slot, at) in [("c", 50), ("d", 500)] {
+        let slot = store.upload_slot(slot).await.unwrap().unwrap();
+        store.complete_upload(&slot, at, None).await.unwrap();
+    }
+    // Waiting "a" passed its deadline, "b" not yet; complete "c" is old, "d" is not.
+    assert_eq!(
+        store.expired_uploads(200, 400, 10).await.unwrap(),
+        vec!["a".to_owned(), "c".to_owned()]
+    );
+    assert_eq!(
+        store.expired_uploads(200, 400, 1).await.unwrap(),
+        vec!["a".to_owned()]
+    );
+    store
+        .remove_uploads(&["a".to_owned(), "c".to_owned()])
+        .await
+        .unwrap();
+    assert!(store
+        .expired_uploads(200, 400, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store.upload_slot("a").await.unwrap().is_none());
+    assert_eq!(store.upload_usage(&id).await.unwrap(), 1);
 }

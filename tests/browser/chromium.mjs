@@ -2,6 +2,7 @@
 // measures the text drawn in one rectangle of a screenshot.
 
 import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
 
 // playwright-core's launch options: /usr/bin/chromium (no browser is ever downloaded),
 // headless, loopback only.
@@ -64,3 +65,52 @@ export async function ink(context, pngPath, rect) {
     await page.close();
   }
 }
+
+// Opens the server's chat page at `url` in `page` and logs in as `user` through Converse's
+// own login form (just the user name: its default_domain is the server's); the page's
+// HTTP status and title.
+export async function converseLogin(page, url, user, pass) {
+  const response = await page.goto(url);
+  const loaded = { status: response?.status() ?? 0, title: await page.title() };
+  await page.locator("#converse-login-jid").fill(user, { timeout: 30_000 });
+  await page.locator("#converse-login-password").fill(pass);
+  await page.locator("converse-login-form button[type=submit]").first().click();
+  return loaded;
+}
+
+// A script's options (node:util's parseArgs `options`), with each of `required` given (else
+// it exits 2), and its deadline: `--timeout` seconds from now; 30 s past it the script is
+// stopped whatever it is doing.
+export function scriptOptions(script, options, required) {
+  const { values: opt } = parseArgs({ options });
+  for (const name of required) {
+    if (!opt[name]) {
+      console.error(`missing --${name}`);
+      process.exit(2);
+    }
+  }
+  const seconds = Number(opt.timeout);
+  setTimeout(() => {
+    console.error(`${script}: hard deadline passed`);
+    process.exit(1);
+  }, seconds * 1000 + 30_000).unref();
+  return { opt, deadline: Date.now() + seconds * 1000 };
+}
+
+// A page init script (`page.addInitScript(converseHook, { settings })`, run before the
+// page's own scripts, not part of the page): registers a tiny Converse plugin that puts
+// Converse's internal object at `window.testConverse`, and adds `settings` to the page's
+// Converse settings.
+export const converseHook = ({ settings }) => {
+  window.addEventListener("converse-loaded", (e) => {
+    const converse = e.detail.converse;
+    converse.plugins.add("jabberwock-test", {
+      initialize() {
+        window.testConverse = this._converse;
+      },
+    });
+    const initialize = converse.initialize.bind(converse);
+    converse.initialize = (given) =>
+      initialize({ ...given, whitelisted_plugins: ["jabberwock-test"], ...settings });
+  });
+};

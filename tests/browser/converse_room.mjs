@@ -20,12 +20,12 @@
 //          --body text --screenshot out.png [--transport websocket|bosh] [--timeout 80]
 // Browser console lines go to stderr.
 
-import { parseArgs } from "node:util";
 import { chromium } from "playwright-core";
-import { chromiumOptions, ink } from "./chromium.mjs";
+import { chromiumOptions, converseHook, converseLogin, ink, scriptOptions } from "./chromium.mjs";
 
-const { values: opt } = parseArgs({
-  options: {
+const { opt, deadline } = scriptOptions(
+  "converse_room",
+  {
     base: { type: "string" },
     "chat-path": { type: "string", default: "/chat" },
     user: { type: "string" },
@@ -38,41 +38,12 @@ const { values: opt } = parseArgs({
     screenshot: { type: "string" },
     timeout: { type: "string", default: "80" },
   },
-});
-for (const name of ["base", "user", "pass", "room", "nick", "body", "screenshot"]) {
-  if (!opt[name]) {
-    console.error(`missing --${name}`);
-    process.exit(2);
-  }
-}
-const deadline = Date.now() + Number(opt.timeout) * 1000;
-setTimeout(() => {
-  console.error("converse_room: hard deadline passed");
-  process.exit(1);
-}, Number(opt.timeout) * 1000 + 30_000).unref();
+  ["base", "user", "pass", "room", "nick", "body", "screenshot"],
+);
 
 const base = new URL(opt.base);
 const expected = opt.occupants.split(",").filter(Boolean);
 const emit = (kind, fields = {}) => console.log(JSON.stringify({ kind, ...fields }));
-
-// The test hook: runs before the page's own scripts.
-const hook = ({ room, nick }) => {
-  window.addEventListener("converse-loaded", (e) => {
-    const converse = e.detail.converse;
-    converse.plugins.add("jabberwock-test", {
-      initialize() {
-        window.testConverse = this._converse;
-      },
-    });
-    const initialize = converse.initialize.bind(converse);
-    converse.initialize = (settings) =>
-      initialize({
-        ...settings,
-        whitelisted_plugins: ["jabberwock-test"],
-        auto_join_rooms: [{ jid: room, nick }],
-      });
-  });
-};
 
 // The room as Converse holds it, or null before it exists.
 const roomState = (page) =>
@@ -117,14 +88,13 @@ try {
   const page = await context.newPage();
   page.on("console", (m) => console.error(`[console.${m.type()}] ${m.text().slice(0, 500)}`));
   page.on("pageerror", (e) => console.error(`[pageerror] ${e}`));
-  await page.addInitScript(hook, { room: opt.room, nick: opt.nick });
+  // Converse opens and enters the room the way a configured deployment does.
+  await page.addInitScript(converseHook, {
+    settings: { auto_join_rooms: [{ jid: opt.room, nick: opt.nick }] },
+  });
   const url = new URL(opt["chat-path"], base);
   url.searchParams.set("transport", opt.transport);
-  const response = await page.goto(url.href);
-  emit("page", { status: response?.status() ?? 0, title: await page.title() });
-  await page.locator("#converse-login-jid").fill(opt.user, { timeout: 30_000 });
-  await page.locator("#converse-login-password").fill(opt.pass);
-  await page.locator("converse-login-form button[type=submit]").first().click();
+  emit("page", await converseLogin(page, url.href, opt.user, opt.pass));
 
   const seenOccupants = new Set();
   let seenMessages = 0;

@@ -24,12 +24,12 @@
 
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { chromium } from "playwright-core";
-import { chromiumOptions } from "./chromium.mjs";
+import { chromiumOptions, converseLogin, scriptOptions } from "./chromium.mjs";
 
-const { values: opt } = parseArgs({
-  options: {
+const { opt, deadline } = scriptOptions(
+  "web_chat",
+  {
     base: { type: "string" },
     "chat-path": { type: "string", default: "/chat" },
     domain: { type: "string", default: "localhost" },
@@ -41,18 +41,8 @@ const { values: opt } = parseArgs({
     "screenshot-dir": { type: "string" },
     timeout: { type: "string", default: "90" },
   },
-});
-for (const name of ["base", "ws-user", "ws-pass", "bosh-user", "bosh-pass", "screenshot-dir"]) {
-  if (!opt[name]) {
-    console.error(`missing --${name}`);
-    process.exit(2);
-  }
-}
-const deadline = Date.now() + Number(opt.timeout) * 1000;
-setTimeout(() => {
-  console.error("web_chat: hard deadline passed");
-  process.exit(1);
-}, Number(opt.timeout) * 1000 + 30_000).unref();
+  ["base", "ws-user", "ws-pass", "bosh-user", "bosh-pass", "screenshot-dir"],
+);
 
 const base = new URL(opt.base);
 const emit = (who, kind, fields = {}) => console.log(JSON.stringify({ who, kind, ...fields }));
@@ -164,12 +154,7 @@ try {
     await u.page.addInitScript(hook);
     const url = new URL(opt["chat-path"], base);
     if (u.transport === "bosh") url.searchParams.set("transport", "bosh");
-    const response = await u.page.goto(url.href);
-    emit(u.who, "page", { status: response?.status() ?? 0, title: await u.page.title() });
-    // Converse's own login form: just the user name, its default_domain is ours.
-    await u.page.locator("#converse-login-jid").fill(u.who, { timeout: 30_000 });
-    await u.page.locator("#converse-login-password").fill(u.pass);
-    await u.page.locator("converse-login-form button[type=submit]").first().click();
+    emit(u.who, "page", await converseLogin(u.page, url.href, u.who, u.pass));
   }
 
   // Presence: each user's roster shows every peer online.

@@ -5,10 +5,6 @@
 use std::net::SocketAddr;
 
 use base64::Engine;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 
 use crate::WAIT;
 
@@ -31,44 +27,13 @@ pub async fn post(addr: SocketAddr, path: &str, body: impl Into<Vec<u8>>) -> Ans
 
 /// Any method, for the odd cases (GET, OPTIONS).
 pub async fn request(addr: SocketAddr, method: &str, path: &str, body: Vec<u8>) -> Answer {
-    let run = async {
-        let tcp = TcpStream::connect(addr)
-            .await
-            .expect("connect to the HTTP listener");
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
-            .await
-            .expect("HTTP handshake");
-        tokio::spawn(conn);
-        let req = hyper::Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", addr.to_string())
-            .header("content-type", "text/xml; charset=utf-8")
-            .body(Full::new(Bytes::from(body)))
-            .expect("request");
-        let resp = sender.send_request(req).await.expect("HTTP response");
-        let status = resp.status().as_u16();
-        let content_type = resp
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        let bytes = resp
-            .into_body()
-            .collect()
-            .await
-            .map(|b| b.to_bytes())
-            .unwrap_or_default();
-        Answer {
-            status,
-            content_type,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-        }
-    };
-    tokio::time::timeout(WAIT, run)
-        .await
-        .unwrap_or_else(|_| panic!("no HTTP answer to {method} {path} within {WAIT:?}"))
+    let headers = [("content-type", "text/xml; charset=utf-8")];
+    let reply = crate::http::request(addr, method, path, &headers, body).await;
+    Answer {
+        status: reply.status,
+        content_type: reply.header("content-type").unwrap_or_default().to_owned(),
+        body: String::from_utf8_lossy(&reply.body).into_owned(),
+    }
 }
 
 /// The value of attribute `name` in the first tag of `xml` (either quote style).

@@ -30,14 +30,19 @@ pub fn need_packages(packages: &[&str]) {
 
 /// A server whose chat page (`http.chat_path`) serves Converse.js from the npm package.
 pub fn start_with_chat_page() -> TestServer {
-    need_packages(&["converse.js/dist/converse.min.js", "playwright-core"]);
-    let converse = browser_dir().join("node_modules/converse.js/dist");
-    let server = TestServer::start_with(TestConfig::default().section(
-        "http",
-        &format!("chat_assets = {:?}", converse.display().to_string()),
-    ));
+    let server = TestServer::start_with(with_chat_page(TestConfig::default()));
     server.wait_started();
     server
+}
+
+/// `config` with the chat page serving Converse.js from the npm package.
+pub fn with_chat_page(config: TestConfig) -> TestConfig {
+    need_packages(&["converse.js/dist/converse.min.js", "playwright-core"]);
+    let converse = browser_dir().join("node_modules/converse.js/dist");
+    config.section(
+        "http",
+        &format!("chat_assets = {:?}", converse.display().to_string()),
+    )
 }
 
 /// One run of a node script: its JSON lines as they come, then its exit and console.

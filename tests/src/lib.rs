@@ -5,6 +5,8 @@
 //! - [`server`]: `TestServer`, the process under test, its config and its log.
 //! - [`raw`]: `RawClient`, bytes in and out, standard or Flash framing, STARTTLS, direct TLS.
 //! - [`muc`]: XEP-0045 helpers (logging users in, entering rooms).
+//! - [`upload`]: XEP-0363 helpers (slot requests, PUTs); [`http`]: HTTP requests with
+//!   hyper's client.
 //! - [`postgres`]: `Scratch`, a PostgreSQL database of a test's own.
 //! - [`tls`]: a client TLS config that trusts exactly the test server's certificate.
 //! - [`slix`]: runs `tests/clients/slix_chat.py`, `slix_im.py` and `slix_devices.py` (slixmpp
@@ -22,6 +24,7 @@ pub mod browser;
 pub mod dns;
 pub mod ejabberd;
 pub mod flash_widget;
+pub mod http;
 pub mod mam;
 pub mod muc;
 pub mod peer;
@@ -34,6 +37,7 @@ pub mod server;
 pub mod slix;
 pub mod tls;
 pub mod tmpfs;
+pub mod upload;
 pub mod xmpp_rs;
 pub mod xmpp_ws;
 

@@ -77,20 +77,40 @@ async fn page(State(state): State<HttpState>, headers: HeaderMap) -> Response {
         .replace("{dist}", &format!("{chat_path}/dist"))
         .replace("{settings}", &settings);
     let mut response = html(StatusCode::OK, page);
-    response.headers_mut().insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
+    let origins: Vec<String> = state
+        .server
+        .modules
+        .http_routes()
+        .iter()
+        .flat_map(|routes| routes.page_origins(&state.server))
+        .collect();
+    if let Ok(csp) = HeaderValue::from_str(&csp(&origins)) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
     response
 }
 
 /// Everything the page loads or connects to is this server's: no CDN, no third-party
 /// images or fonts. `'self'` covers same-origin `ws(s)://` (CSP Level 3). Converse needs
 /// inline styles (lit), the page's own inline module, and WebAssembly (its OMEMO library).
-const CSP: &str = "default-src 'self'; script-src 'self' 'unsafe-inline' 'wasm-unsafe-eval'; \
-style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; \
-media-src 'self' data: blob:; connect-src 'self'; worker-src 'self' blob:; \
-object-src 'none'; frame-src 'none'; base-uri 'self'; form-action 'self'";
+/// `origins` are where modules' routes are reached under another name (XEP-0363 upload
+/// URLs): the page may PUT there and show the pictures and media it finds there.
+fn csp(origins: &[String]) -> String {
+    let extra: String = origins
+        .iter()
+        .filter(|o| !o.contains([';', ',', ' ', '\'']))
+        .map(|o| format!(" {o}"))
+        .collect();
+    format!(
+        "default-src 'self'; script-src 'self' 'unsafe-inline' 'wasm-unsafe-eval'; \
+         style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:{extra}; \
+         font-src 'self' data:; media-src 'self' data: blob:{extra}; connect-src 'self'{extra}; \
+         worker-src 'self' blob:; object-src 'none'; frame-src 'none'; base-uri 'self'; \
+         form-action 'self'"
+    )
+}
 
 /// The `host` of a `Host` header value (`host`, `host:port`, `[v6]:port`).
 fn host_without_port(host: &str) -> String {
@@ -294,6 +314,18 @@ const PAGE: &str = r#"<!doctype html>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn module_origins_join_the_policy() {
+        assert!(csp(&[]).contains("connect-src 'self';"));
+        let policy = csp(&["http://localhost:5280".into(), "x; script-src *".into()]);
+        assert!(
+            policy.contains("connect-src 'self' http://localhost:5280;"),
+            "{policy}"
+        );
+        assert!(policy.contains("img-src 'self' data: blob: http://localhost:5280;"));
+        assert!(!policy.contains("script-src *"), "{policy}");
+    }
 
     #[test]
     fn joins_only_plain_relative_paths() {

@@ -1,6 +1,7 @@
 //! The HTTP listener: plain HTTP/1.1 (axum on tokio) for the endpoints that browsers reach
 //! over WebSocket or HTTP: RFC 7395 ([`xmpp_websocket`]), BOSH ([`bosh`]), XEP-0156
-//! discovery ([`discovery`]), Ruffle's socket proxy ([`flash_proxy`]) and the chat page.
+//! discovery ([`discovery`]), Ruffle's socket proxy ([`flash_proxy`]), the chat page, and
+//! what modules serve ([`crate::modules::HttpRoutes`]: XEP-0363 file upload).
 //!
 //! Every WebSocket stream ends up in [`crate::listener::serve_stream`], the same core as a
 //! TCP connection, and takes one of the server's connection permits (`c2s.max_connections`).
@@ -93,7 +94,8 @@ impl axum::response::IntoResponse for TooManyFromAddress {
 }
 
 fn has_endpoints(config: &Config) -> bool {
-    flash_proxy::path(config).is_some()
+    crate::modules::config::any_needs_http(&config.modules)
+        || flash_proxy::path(config).is_some()
         || chat::path(config).is_some()
         || bosh::path(config).is_some()
         || xmpp_websocket::path(config).is_some()
@@ -145,8 +147,13 @@ fn router(state: HttpState) -> Router {
     }
     router = chat::routes(router, &state.server.config);
     let server = state.server.clone();
+    let mut router = router.with_state(state);
+    // What modules serve (XEP-0363 uploads), each under its own prefix.
+    for routes in server.modules.http_routes() {
+        router = router.merge(routes.router(server.clone()));
+    }
     // Last, so the safety layers wrap every route above and the 404 fallback.
-    safety::apply(router.with_state(state), &server.config)
+    safety::apply(router, &server.config, server.modules.http_routes())
 }
 
 /// Serves HTTP on every listener until shutdown, then waits for the WebSocket streams to

@@ -13,7 +13,12 @@
 //!    headers, and its preflight (`OPTIONS` + `Access-Control-Request-Method`) is answered
 //!    here. The Flash endpoint keeps its own list (`flash.websocket_origins`).
 //! 4. [`body_limit`]: a body larger than `http.max_request_bytes` gets 413, whether it
-//!    says so in `Content-Length` or streams (chunked) past the limit.
+//!    says so in `Content-Length` or streams (chunked) past the limit — except under the
+//!    prefix of a module's routes that limit their bodies themselves (XEP-0363 uploads,
+//!    each as large as its slot says).
+//!
+//! A module's routes ([`crate::modules::HttpRoutes`]) say what their CORS preflight allows
+//! (XEP-0363 uploads are PUTs).
 //!
 //! A refusal is a short plain-text HTTP error and one log line naming the client.
 
@@ -89,6 +94,24 @@ struct Safety {
     /// Exempt from the origin check: it has its own allow-list.
     flash_path: Option<String>,
     limiter: Option<RateLimiter>,
+    /// The path prefixes of modules' routes, and what they need here.
+    modules: Vec<ModuleRoutes>,
+}
+
+/// What the layers do differently under a module's routes.
+struct ModuleRoutes {
+    prefix: String,
+    own_body_limit: bool,
+    cors: (&'static str, &'static str),
+}
+
+impl Safety {
+    fn module_routes(&self, path: &str) -> Option<&ModuleRoutes> {
+        self.modules.iter().find(|m| {
+            path.strip_prefix(m.prefix.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
+    }
 }
 
 /// The request's client as [`client_address`] found it, and the TCP peer it came from.
@@ -99,7 +122,11 @@ pub struct ClientAddr {
 }
 
 /// Wraps `router` (all its routes and its 404 fallback) in the safety layers.
-pub fn apply(router: Router, config: &Config) -> Router {
+pub fn apply(
+    router: Router,
+    config: &Config,
+    modules: &[Arc<dyn crate::modules::HttpRoutes>],
+) -> Router {
     let rate = config.http.max_requests_per_second;
     let safety = Arc::new(Safety {
         allowed_origins: config
@@ -117,6 +144,14 @@ pub fn apply(router: Router, config: &Config) -> Router {
         max_request_bytes: config.http.max_request_bytes,
         flash_path: super::flash_proxy::path(config).map(str::to_owned),
         limiter: (rate > 0).then(|| RateLimiter::new(rate)),
+        modules: modules
+            .iter()
+            .map(|m| ModuleRoutes {
+                prefix: m.prefix().to_owned(),
+                own_body_limit: m.own_body_limit(),
+                cors: m.cors(),
+            })
+            .collect(),
     });
     // The last layer added is the outermost: client_address runs first.
     router
@@ -271,16 +306,19 @@ async fn origin_and_cors(State(safety): State<Arc<Safety>>, req: Request, next: 
             .headers()
             .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
     if preflight {
+        let (methods, allowed_headers) = safety
+            .module_routes(req.uri().path())
+            .map_or(("GET, POST, OPTIONS", "Content-Type"), |m| m.cors);
         let mut response = StatusCode::NO_CONTENT.into_response();
         let headers = response.headers_mut();
         cors_headers(headers, origin);
         headers.insert(
             header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("GET, POST, OPTIONS"),
+            HeaderValue::from_static(methods),
         );
         headers.insert(
             header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static("Content-Type"),
+            HeaderValue::from_static(allowed_headers),
         );
         headers.insert(
             header::ACCESS_CONTROL_MAX_AGE,
@@ -321,6 +359,12 @@ fn is_same_origin(origin: &HeaderValue, host: Option<&HeaderValue>) -> bool {
 
 /// Layer 4: the body size limit.
 async fn body_limit(State(safety): State<Arc<Safety>>, req: Request, next: Next) -> Response {
+    if safety
+        .module_routes(req.uri().path())
+        .is_some_and(|m| m.own_body_limit)
+    {
+        return next.run(req).await;
+    }
     let max = safety.max_request_bytes;
     let declared = req
         .headers()

@@ -98,10 +98,21 @@ pub fn enabled_globally(tables: &ModuleTables, name: &str) -> bool {
     }
 }
 
+/// Whether a module that serves HTTP routes is on (the HTTP listeners then listen).
+pub fn any_needs_http(tables: &ModuleTables) -> bool {
+    MODULES
+        .iter()
+        .any(|m| m.needs_http && enabled_globally(tables, m.name))
+}
+
 /// Checks the `[modules.…]` tables and the hosts' `modules_disabled` lists: known module
-/// names, each table valid for its module, and every enabled module's dependencies enabled
-/// wherever it is.
-pub fn check(tables: &ModuleTables, hosts: &BTreeMap<String, HostConfig>) -> Result<(), Problem> {
+/// names, each table valid for its module, every enabled module's dependencies enabled
+/// wherever it is, and an HTTP listener (`http_listening`) for a module serving HTTP.
+pub fn check(
+    tables: &ModuleTables,
+    hosts: &BTreeMap<String, HostConfig>,
+    http_listening: bool,
+) -> Result<(), Problem> {
     for (name, table) in &tables.0 {
         let Some(module) = find(name) else {
             return Err(problem(
@@ -125,6 +136,15 @@ pub fn check(tables: &ModuleTables, hosts: &BTreeMap<String, HostConfig>) -> Res
         })?;
     }
     for module in MODULES.iter().filter(|m| enabled_globally(tables, m.name)) {
+        if module.needs_http && !http_listening {
+            return Err(problem(
+                &["modules", module.name, "enabled"],
+                format!(
+                    "module `{}` serves HTTP: set http.listen or http.tls_listen, or disable it",
+                    module.name
+                ),
+            ));
+        }
         for dep in module.depends {
             if !enabled_globally(tables, dep) {
                 return Err(problem(

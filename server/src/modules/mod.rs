@@ -31,6 +31,7 @@ mod roster;
 mod s2s;
 pub mod stream_management;
 mod time;
+mod upload;
 mod vcard;
 mod version;
 
@@ -38,9 +39,9 @@ use serde::de::DeserializeOwned;
 
 pub use hooks::{Event, EventKind, Flow, Hook, OwnWrites};
 pub use registry::{
-    Backlog, DiscoItems, DiscoTarget, EmptyResult, FeatureContext, InfoNode, IqHandler, IqRequest,
-    ModuleId, Nonza, NonzaHandler, PreAuthIq, PreAuthIqHandler, Registrar, Registry, Remote,
-    Service, ServiceDelivery, ServiceEntry, Stage, StreamFeature, Target,
+    Backlog, DiscoItems, DiscoTarget, EmptyResult, FeatureContext, HttpRoutes, InfoNode, IqHandler,
+    IqRequest, ModuleId, Nonza, NonzaHandler, PreAuthIq, PreAuthIqHandler, Registrar, Registry,
+    Remote, Service, ServiceDelivery, ServiceEntry, Stage, StreamFeature, Target,
 };
 pub use session_state::{SessionFlag, SessionState};
 
@@ -66,6 +67,10 @@ pub trait Module: Send + Sync + 'static {
     const DEPENDS: &'static [&'static str] = &[];
     /// Whether it runs when the config does not mention it (`[modules.NAME] enabled`).
     const ON_BY_DEFAULT: bool = true;
+    /// Whether it serves HTTP routes ([`Registrar::http_routes`]): it may then be enabled
+    /// only with an HTTP listener (`http.listen` or `http.tls_listen`), and its being on
+    /// makes the HTTP listeners listen.
+    const NEEDS_HTTP: bool = false;
     /// The keys of `[modules.NAME]` besides `enabled`; unknown keys are config errors.
     type Config: DeserializeOwned + Default;
     /// Checks what the config type alone cannot, knowing the hosts the module runs on (a
@@ -90,6 +95,8 @@ pub struct Descriptor {
     pub depends: &'static [&'static str],
     /// Runs without `enabled = true` in its table.
     pub on_by_default: bool,
+    /// Serves HTTP routes: needs an HTTP listener.
+    pub needs_http: bool,
     /// Checks a `[modules.NAME]` table (without `enabled`) against the module's config type
     /// and [`Module::check`], given the hosts the module runs on.
     check: fn(toml::Table, &[String]) -> Result<(), config::TableError>,
@@ -104,6 +111,7 @@ pub const fn describe<M: Module>() -> Descriptor {
         xeps: M::XEPS,
         depends: M::DEPENDS,
         on_by_default: M::ON_BY_DEFAULT,
+        needs_http: M::NEEDS_HTTP,
         check: check_table::<M>,
         register: register_with::<M>,
     }
@@ -143,6 +151,7 @@ pub const MODULES: &[Descriptor] = &[
     describe::<pep::Pep>(),
     describe::<muc::Muc>(),
     describe::<pubsub::Pubsub>(),
+    describe::<upload::Upload>(),
     describe::<s2s::S2s>(),
 ];
 

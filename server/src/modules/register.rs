@@ -10,7 +10,7 @@ use jabberwock_protocol::ns;
 use jabberwock_protocol::stanza::{Condition, IqType, Stanza, StanzaError};
 use jabberwock_protocol::stream::{StreamCondition, StreamError};
 use jabberwock_protocol::xml::Element;
-use jabberwock_storage::{ScramHash, StoreError};
+use jabberwock_storage::StoreError;
 
 use crate::accounts::{self, AccountError};
 use crate::error::store_to_stanza_error;
@@ -235,16 +235,11 @@ fn own_account(request: &IqRequest<'_>) -> Result<(), StanzaError> {
 /// (not-allowed, as XEP-0077 §3.1 answers an entity that may not register).
 async fn not_a_guest(request: &IqRequest<'_>) -> Result<(), StanzaError> {
     let id = crate::accounts::account_of(&request.from.to_bare());
-    let store = &request.server.store;
-    for hash in [ScramHash::Sha256, ScramHash::Sha1] {
-        if store
-            .credential(&id, hash)
-            .await
-            .map_err(store_to_stanza_error)?
-            .is_some()
-        {
-            return Ok(());
-        }
+    if !accounts::is_guest(request.server.store.as_ref(), &id)
+        .await
+        .map_err(store_to_stanza_error)?
+    {
+        return Ok(());
     }
     Err(StanzaError::with_text(
         Condition::NotAllowed,

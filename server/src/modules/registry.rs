@@ -166,6 +166,33 @@ pub trait InfoNode: Send + Sync {
     fn is_own(&self, server: &Server, host: &str, node: &str) -> bool;
 }
 
+/// Routes a module serves on the HTTP listeners (`http.listen`, `http.tls_listen`, and
+/// HTTP on the c2s ports), beside the core's endpoints: XEP-0363's uploads and downloads.
+/// Every route is under [`HttpRoutes::prefix`], and the web safety layers
+/// (`http/safety.rs`: client address, rate limit, origin check) wrap them like the rest.
+pub trait HttpRoutes: Send + Sync {
+    /// The path every route starts with (`/upload`), distinct from the core's paths.
+    fn prefix(&self) -> &str;
+    /// The routes, with their state already given.
+    fn router(&self, server: Arc<Server>) -> axum::Router;
+    /// The routes read request bodies themselves, under limits of their own:
+    /// `http.max_request_bytes` does not apply to them.
+    fn own_body_limit(&self) -> bool {
+        false
+    }
+    /// What a CORS preflight for these routes allows (`Access-Control-Allow-Methods`,
+    /// `Access-Control-Allow-Headers`).
+    fn cors(&self) -> (&'static str, &'static str) {
+        ("GET, POST, OPTIONS", "Content-Type")
+    }
+    /// Origins (`scheme://host:port`) besides a page's own at which the server's own web
+    /// pages (the chat page) reach these routes: their Content-Security-Policy lets them
+    /// connect there and show images and media from there.
+    fn page_origins(&self, _server: &Server) -> Vec<String> {
+        Vec::new()
+    }
+}
+
 /// A domain of its own that a module serves beside a host (XEP-0045's `conference.HOST`,
 /// XEP-0363's `upload.HOST`), the way Prosody's components and ejabberd's service hosts
 /// do. Every stanza addressed to the domain or to a JID at it (`room@conference.HOST/nick`)
@@ -376,6 +403,8 @@ pub struct Registry {
     services: HashMap<String, ServiceEntry>,
     /// Where stanzas for other servers go (federation), if a module took them.
     remote: Option<Arc<dyn Remote>>,
+    /// What modules serve on the HTTP listeners.
+    http_routes: Vec<Arc<dyn HttpRoutes>>,
     /// XEP-0198 in the session layer, on with these limits if a module turned it on.
     stream_management: Option<super::stream_management::SmSettings>,
     /// The modules on for each host, one bit per [`ModuleId`].
@@ -477,6 +506,12 @@ impl Registrar<'_> {
     pub fn service(&mut self, service: Arc<dyn Service>) {
         let service = Arc::new(RegisteredFirst(service));
         self.registry.service_list.push((self.module, service));
+    }
+
+    /// Serves `routes` on the HTTP listeners (see [`HttpRoutes`]); the module must declare
+    /// [`super::Module::NEEDS_HTTP`], so the config has a listener for them.
+    pub fn http_routes(&mut self, routes: Arc<dyn HttpRoutes>) {
+        self.registry.http_routes.push(routes);
     }
 
     /// Takes the stanzas for domains we don't serve (see [`Remote`]); the last module to
@@ -632,6 +667,11 @@ impl Registry {
         if let Some(remote) = &self.remote {
             remote.serve(server, shutdown).await;
         }
+    }
+
+    /// What modules serve on the HTTP listeners.
+    pub fn http_routes(&self) -> &[Arc<dyn HttpRoutes>] {
+        &self.http_routes
     }
 
     /// The service whose domain is `domain`.
