@@ -42,6 +42,7 @@ pub mod caps;
 /// XEP-0203 delay stamps.
 pub mod delay;
 pub mod dialback;
+pub mod extdisco;
 pub mod forms;
 pub mod jid;
 pub mod mam;
