@@ -33,7 +33,7 @@ mod s2s;
 pub mod stream_management;
 mod time;
 mod upload;
-mod vcard;
+pub(crate) mod vcard;
 mod version;
 
 use serde::de::DeserializeOwned;
