@@ -37,6 +37,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod bookmarks;
 pub mod bosh;
 pub mod caps;
 /// XEP-0203 delay stamps.

@@ -1,12 +1,15 @@
 //! What PEP keeps in step with older stores, each way driven by the clients of that
 //! protocol (slixmpp's own plugins): XEP-0398, an XEP-0084 avatar (slix_pep.py, xep_0084)
 //! is the vCard's photo and presence hash that a vcard-temp client (slix_features.py,
-//! xep_0054 and xep_0153) sees, and the other way round.
+//! xep_0054 and xep_0153) sees, and the other way round; XEP-0411, XEP-0048 bookmarks in
+//! private storage (xep_0049 with xep_0048) and XEP-0402 PEP bookmarks (xep_0402) are one
+//! list.
 
 use jabberwock_tests::slix::{avatar_hash, befriend, interests, SlixIm, PNG_B64};
 use jabberwock_tests::{TestConfig, TestServer};
 
 const METADATA: &str = "urn:xmpp:avatar:metadata";
+const BOOKMARKS: &str = "urn:xmpp:bookmarks:1";
 
 /// A server with these accounts (`USER@localhost`, password `pw-USER`).
 fn server_with(users: &[&str]) -> TestServer {
@@ -149,4 +152,82 @@ async fn a_vcard_photo_is_published_as_a_pep_avatar_once() {
     assert!(!carol.latest("vcard").contains("\"photo_bytes\": 0"));
     assert!(carol.quit().await);
     assert!(dave.quit().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_and_pep_bookmarks_are_one_list() {
+    let server = server_with(&["erin"]);
+    // Two clients of one account: an old one with XEP-0048 in private storage, a new one
+    // with XEP-0402 that wants bookmark notifications.
+    let mut old = online(&server, "slix_features.py", "erin@localhost/old", &[]).await;
+    let mut new = online(&server, "slix_pep.py", "erin@localhost/new", &[BOOKMARKS]).await;
+    assert!(
+        account_has_feature(
+            &mut new,
+            "erin@localhost",
+            "urn:xmpp:bookmarks-conversion:0"
+        )
+        .await
+    );
+    let lobby = "lobby@conference.localhost";
+    let dev = "dev@conference.localhost";
+
+    // The old client saves a bookmark: the new one is notified of a PEP item for the room.
+    old.command(&format!(
+        r#"{{"cmd": "bookmark", "room": "{lobby}", "name": "Lobby"}}"#
+    ))
+    .await;
+    let published = new
+        .expect_ever(&[
+            "\"event\": \"pep\"",
+            "\"kind\": \"publish\"",
+            &format!("\"node\": \"{BOOKMARKS}\""),
+            &format!("\"ids\": [\"{lobby}\"]"),
+        ])
+        .await;
+    assert!(published.contains("\"text\": \"Lobby"), "{published}");
+
+    // The new client adds one through PEP (with XEP-0402's publish options, which the node
+    // the server made meets): the old client reads both from private storage.
+    new.command(&format!(
+        r#"{{"cmd": "bookmark", "room": "{dev}", "name": "Dev"}}"#
+    ))
+    .await;
+    assert!(!new.seen(&["\"event\": \"iq_error\""]), "{:?}", new.events);
+    old.command(r#"{"cmd": "bookmarks"}"#).await;
+    let rooms = old.latest("bookmarks");
+    assert!(rooms.contains(lobby) && rooms.contains(dev), "{rooms}");
+
+    // The new client removes the lobby: gone from private storage too.
+    new.command(&format!(
+        r#"{{"cmd": "retract", "node": "{BOOKMARKS}", "id": "{lobby}", "notify": true}}"#
+    ))
+    .await;
+    old.command(r#"{"cmd": "bookmarks"}"#).await;
+    let rooms = old.latest("bookmarks");
+    assert!(!rooms.contains(lobby) && rooms.contains(dev), "{rooms}");
+
+    // The old client saves a list with only the lobby: the dev room is retracted from PEP,
+    // notified, and the lobby is back.
+    old.command(&format!(
+        r#"{{"cmd": "bookmark", "room": "{lobby}", "name": "Lobby"}}"#
+    ))
+    .await;
+    new.expect_ever(&[
+        "\"event\": \"pep\"",
+        "\"kind\": \"retract\"",
+        &format!("\"ids\": [\"{dev}\"]"),
+    ])
+    .await;
+    new.command(&format!(
+        r#"{{"cmd": "items", "to": "erin@localhost", "node": "{BOOKMARKS}"}}"#
+    ))
+    .await;
+    let items = new.latest("items");
+    assert!(
+        items.contains(&format!("\"ids\": [\"{lobby}\"]")),
+        "{items}"
+    );
+    assert!(old.quit().await);
+    assert!(new.quit().await);
 }

@@ -37,8 +37,9 @@
 //!   session's own task (listeners may use `SessionState::write_after`).
 //! - [`Event::RosterChanged`]: `roster/`, after an item was stored and pushed.
 //! - [`Event::AccountDeleted`]: `roster/`, after an account and its data were removed.
-//! - [`Event::AccountDataStored`]: `vcard.rs`, the account set its vCard, after the store
-//!   has it; what a module writes there itself fires nothing.
+//! - [`Event::AccountDataStored`]: `vcard.rs` (the account set its vCard) and `private.rs`
+//!   (each element the account stored in XEP-0049 private storage), after the store has
+//!   it; what a module writes there itself fires nothing.
 
 use async_trait::async_trait;
 use jabberwock_protocol::jid::{BareJid, FullJid, Jid};
@@ -168,7 +169,7 @@ pub enum Event<'a> {
     },
     AccountDataStored {
         owner: &'a BareJid,
-        /// The vCard.
+        /// The vCard, or one element of private storage.
         element: &'a Element,
     },
 }

@@ -1,9 +1,10 @@
 //! What other stores keep in step with PEP: XEP-0398 (an XEP-0084 avatar is the vCard's
-//! PHOTO, `avatar.rs`).
+//! PHOTO, `avatar.rs`) and XEP-0411 (XEP-0402 bookmarks are XEP-0048 bookmarks in private
+//! storage, `bookmarks.rs`).
 //!
 //! No loop: a change the account makes through one protocol is written to the other store
-//! by the server, and what the server writes fires nothing — the vCard
-//! is written straight to the store (the `AccountDataStored` event comes only from the
+//! by the server, and what the server writes fires nothing — the vCard and private storage
+//! are written straight to the store (the `AccountDataStored` event comes only from the
 //! account's own IQs), and the server's own publishes do not come back here
 //! ([`node_changed`] is called by the account's requests only).
 
@@ -17,7 +18,7 @@ use jabberwock_protocol::pubsub::{PublishedItem, PUBLISH_OPTIONS};
 use jabberwock_protocol::xml::Element;
 
 use super::publish::{store_item, Options};
-use super::{avatar, PepConfig};
+use super::{avatar, bookmarks, PepConfig};
 use crate::modules::{Event, Flow, Hook};
 use crate::server::Server;
 
@@ -34,17 +35,24 @@ pub(super) async fn node_changed(
         if let Some((_, payload)) = published {
             avatar::metadata_published(server, owner, payload).await;
         }
+    } else if node == ns::BOOKMARKS2 && server.modules.is_enabled(host, "private") {
+        bookmarks::to_private(server, owner).await;
     }
 }
 
-/// The account stored a vCard.
+/// The account stored a vCard or an element of private storage.
 pub(super) struct Stored(pub Arc<PepConfig>);
 
 #[async_trait]
 impl Hook for Stored {
     fn quick(&self, _server: &Server, event: &mut Event<'_>) -> Option<Flow> {
         match event {
-            Event::AccountDataStored { element, .. } if element.is("vCard", ns::VCARD) => None,
+            Event::AccountDataStored { element, .. }
+                if element.is("vCard", ns::VCARD)
+                    || element.is("storage", ns::BOOKMARKS_STORAGE) =>
+            {
+                None
+            }
             _ => Some(Flow::Continue),
         }
     }
@@ -53,7 +61,11 @@ impl Hook for Stored {
         let Event::AccountDataStored { owner, element } = event else {
             return Flow::Continue;
         };
-        avatar::vcard_stored(server, &self.0, owner, element).await;
+        if element.is("vCard", ns::VCARD) {
+            avatar::vcard_stored(server, &self.0, owner, element).await;
+        } else {
+            bookmarks::from_private(server, &self.0, owner, element).await;
+        }
         Flow::Continue
     }
 }

@@ -17,6 +17,7 @@
 //! asker is comes from the account's roster.
 
 mod avatar;
+mod bookmarks;
 mod convert;
 mod items;
 mod notify;
@@ -300,6 +301,7 @@ impl Module for Pep {
         xep(60, "1.26"),
         xep(223, "1.1"),
         xep(398, "0.3.0"),
+        xep(411, "1.0.0"),
     ];
     /// Notifications go to resources whose client features say `+notify` (XEP-0115).
     const DEPENDS: &'static [&'static str] = &["caps"];
@@ -331,8 +333,9 @@ impl Module for Pep {
             registry.disco_feature(Target::Account, feature);
         }
         registry.disco_items(Target::Account, Arc::new(Nodes));
-        // XEP-0398 §2: the conversion, on the account.
+        // XEP-0398 §2 and XEP-0411 §2: the conversions, on the account.
         registry.disco_feature(Target::Account, ns::PEP_VCARD_CONVERSION);
+        registry.disco_feature(Target::Account, ns::BOOKMARKS_CONVERSION);
         registry.hook(
             EventKind::AccountDataStored,
             0,

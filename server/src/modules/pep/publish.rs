@@ -56,7 +56,7 @@ pub(super) async fn publish(
         Options::Preconditions(options),
     )
     .await?;
-    // XEP-0398: what the other stores keep follows.
+    // XEP-0398, XEP-0411: what the other stores keep follows.
     convert::node_changed(ctx.server, &ctx.owner, node, Some((&id, payload.as_ref()))).await;
     Ok(Some(pubsub::publish_result(node, &id)))
 }
