@@ -37,11 +37,13 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod bookmarks;
 pub mod bosh;
 pub mod caps;
 /// XEP-0203 delay stamps.
 pub mod delay;
 pub mod dialback;
+pub mod extdisco;
 pub mod forms;
 pub mod jid;
 pub mod mam;

@@ -124,3 +124,17 @@ pub const PUBSUB_EVENT: &str = "http://jabber.org/protocol/pubsub#event";
 pub const PUBSUB_ERRORS: &str = "http://jabber.org/protocol/pubsub#errors";
 /// XEP-0363: HTTP File Upload.
 pub const HTTP_UPLOAD: &str = "urn:xmpp:http:upload:0";
+/// XEP-0215: External Service Discovery.
+pub const EXTDISCO: &str = "urn:xmpp:extdisco:2";
+/// XEP-0084: User Avatar, the image data node.
+pub const AVATAR_DATA: &str = "urn:xmpp:avatar:data";
+/// XEP-0084: User Avatar, the metadata node.
+pub const AVATAR_METADATA: &str = "urn:xmpp:avatar:metadata";
+/// XEP-0398: the feature of a server that converts between XEP-0084 and XEP-0153 avatars.
+pub const PEP_VCARD_CONVERSION: &str = "urn:xmpp:pep-vcard-conversion:0";
+/// XEP-0048: Bookmarks, as kept in private XML storage (XEP-0049).
+pub const BOOKMARKS_STORAGE: &str = "storage:bookmarks";
+/// XEP-0402: PEP Native Bookmarks.
+pub const BOOKMARKS2: &str = "urn:xmpp:bookmarks:1";
+/// XEP-0411: the feature of a server that keeps XEP-0048 and XEP-0402 bookmarks in step.
+pub const BOOKMARKS_CONVERSION: &str = "urn:xmpp:bookmarks-conversion:0";

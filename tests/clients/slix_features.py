@@ -15,6 +15,12 @@ Usage and the base commands: see slix_im.py. More commands:
   {"cmd": "set_fn", "fn": NAME}              publishes a vCard with FN only
   {"cmd": "disco_info", "to": JID}           reports "disco_info" (identities, features, forms)
   {"cmd": "unavailable_status", "status": S} unavailable presence with a status
+  {"cmd": "external_services", "type": T}    XEP-0215 services of the server (type optional),
+                                             as a raw IQ (slixmpp has no plugin); reports
+                                             "external_services" (each service's attributes)
+  {"cmd": "external_credentials", "host": H, "type": T}
+                                             XEP-0215 credentials; reports
+                                             "external_credentials" (the service's attributes)
 Presence events carry the XEP-0153 photo hash ("photo") as slixmpp parsed it.
 """
 
@@ -22,6 +28,7 @@ import asyncio
 import base64
 import json
 import sys
+import xml.etree.ElementTree as ET
 
 from slixmpp.exceptions import IqError
 from slixmpp.plugins.xep_0048.stanza import Bookmarks
@@ -98,6 +105,8 @@ class FeaturesClient(slix_im.Client):
                      identities=[list(i) for i in info["identities"]],
                      features=sorted(info["features"]),
                      forms=forms)
+            elif cmd in ("external_services", "external_credentials"):
+                await self.external_services(cmd, command)
             elif cmd == "unavailable_status":
                 self.send_presence(ptype="unavailable", pstatus=command["status"])
             else:
@@ -106,6 +115,25 @@ class FeaturesClient(slix_im.Client):
             emit("iq_error", cmd=cmd, condition=e.iq["error"]["condition"])
         emit("ok", cmd=cmd)
         return True
+
+    async def external_services(self, cmd, command):
+        """XEP-0215 §3.2 and §3.3 through slixmpp's own IQ API."""
+        extdisco = "{urn:xmpp:extdisco:2}"
+        iq = self.make_iq_get(ito=self.boundjid.domain)
+        if cmd == "external_services":
+            query = ET.Element(extdisco + "services")
+            if command.get("type"):
+                query.set("type", command["type"])
+        else:
+            query = ET.Element(extdisco + "credentials")
+            ET.SubElement(query, extdisco + "service",
+                          host=command["host"], type=command["type"])
+        iq.append(query)
+        result = await iq.send(timeout=self.args.timeout)
+        wrapper = "services" if cmd == "external_services" else "credentials"
+        services = [dict(s.attrib) for s in
+                    result.xml.findall(f"{extdisco}{wrapper}/{extdisco}service")]
+        emit(cmd, services=services)
 
 
 if __name__ == "__main__":

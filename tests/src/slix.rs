@@ -242,6 +242,33 @@ impl SlixIm {
     }
 }
 
+/// `a` asks for `b`'s presence; both clients approve and return subscriptions themselves,
+/// so they end subscribed both ways, each having seen the other's presence.
+pub async fn befriend(a: &mut SlixIm, a_jid: &str, b: &mut SlixIm, b_jid: &str) {
+    let bare = |jid: &str| jid.split('/').next().unwrap_or(jid).to_owned();
+    a.command(&format!(
+        r#"{{"cmd": "subscribe", "to": "{}"}}"#,
+        bare(b_jid)
+    ))
+    .await;
+    a.expect_ever(&["\"event\": \"presence\"", &format!("\"from\": \"{b_jid}\"")])
+        .await;
+    b.expect_ever(&["\"event\": \"presence\"", &format!("\"from\": \"{a_jid}\"")])
+        .await;
+}
+
+/// slix_pep.py's `client` says, in its caps, that it wants notifications of exactly `nodes`
+/// (announced with its next available presence).
+pub async fn interests(client: &mut SlixIm, nodes: &[&str]) {
+    let nodes: Vec<String> = nodes.iter().map(|n| format!("\"{n}\"")).collect();
+    client
+        .command(&format!(
+            r#"{{"cmd": "interests", "nodes": [{}]}}"#,
+            nodes.join(", ")
+        ))
+        .await;
+}
+
 /// A 1×1 PNG, the avatar slix_features.py's `set_avatar` publishes (base64).
 pub const PNG_B64: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
 

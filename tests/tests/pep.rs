@@ -5,7 +5,7 @@
 //! starts, publish options as preconditions, access models, limits, and what survives a
 //! restart.
 
-use jabberwock_tests::slix::{avatar_hash, SlixIm, PNG_B64};
+use jabberwock_tests::slix::{avatar_hash, befriend, interests, SlixIm, PNG_B64};
 use jabberwock_tests::{TestConfig, TestServer};
 
 const SCRIPT: &str = "slix_pep.py";
@@ -41,30 +41,9 @@ async fn online(server: &TestServer, jid: &str) -> SlixIm {
 /// `jid` available, its caps saying it wants notifications of exactly `nodes`.
 async fn online_wanting(server: &TestServer, jid: &str, nodes: &[&str]) -> SlixIm {
     let mut client = login(server, jid).await;
-    let nodes: Vec<String> = nodes.iter().map(|n| format!("\"{n}\"")).collect();
-    client
-        .command(&format!(
-            r#"{{"cmd": "interests", "nodes": [{}]}}"#,
-            nodes.join(", ")
-        ))
-        .await;
+    interests(&mut client, nodes).await;
     client.command(r#"{"cmd": "available"}"#).await;
     client
-}
-
-/// `a` asks for `b`'s presence; both clients approve and return subscriptions themselves,
-/// so they end subscribed both ways, each having seen the other's presence.
-async fn befriend(a: &mut SlixIm, a_jid: &str, b: &mut SlixIm, b_jid: &str) {
-    let bare = |jid: &str| jid.split('/').next().unwrap_or(jid).to_owned();
-    a.command(&format!(
-        r#"{{"cmd": "subscribe", "to": "{}"}}"#,
-        bare(b_jid)
-    ))
-    .await;
-    a.expect_ever(&["\"event\": \"presence\"", &format!("\"from\": \"{b_jid}\"")])
-        .await;
-    b.expect_ever(&["\"event\": \"presence\"", &format!("\"from\": \"{a_jid}\"")])
-        .await;
 }
 
 /// A notification `client` got: `kind` about `node` from `from`.

@@ -216,6 +216,23 @@ fn bad_federation_trust_policy_and_limits_exit_2_naming_file_key_and_line() {
 }
 
 #[test]
+fn a_bad_external_service_exits_2_naming_file_key_and_line() {
+    const TABLE: &str = "[modules.external_services]\nttl = 600\n\n[[modules.external_services.services]]\nhost = \"turn.example.org\"\n";
+    assert_config_error(
+        &format!("{TABLE}type = \"turn\"\nrestricted = true\n"),
+        7,
+        "modules.external_services.services[0].restricted",
+        &["needs `secret`"],
+    );
+    assert_config_error(
+        &format!("{TABLE}type = \"turm\"\n"),
+        6,
+        "modules.external_services.services[0].type",
+        &["turm"],
+    );
+}
+
+#[test]
 fn missing_cert_file_exits_2_naming_key_and_path() {
     assert_config_error(
         "[tls]\ncert = \"/nope.pem\"\nkey = \"/nope.key\"\n",

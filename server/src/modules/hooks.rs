@@ -37,6 +37,9 @@
 //!   session's own task (listeners may use `SessionState::write_after`).
 //! - [`Event::RosterChanged`]: `roster/`, after an item was stored and pushed.
 //! - [`Event::AccountDeleted`]: `roster/`, after an account and its data were removed.
+//! - [`Event::AccountDataStored`]: `vcard.rs` (the account set its vCard) and `private.rs`
+//!   (each element the account stored in XEP-0049 private storage), after the store has
+//!   it; what a module writes there itself fires nothing.
 
 use async_trait::async_trait;
 use jabberwock_protocol::jid::{BareJid, FullJid, Jid};
@@ -164,6 +167,11 @@ pub enum Event<'a> {
     AccountDeleted {
         account: &'a BareJid,
     },
+    AccountDataStored {
+        owner: &'a BareJid,
+        /// The vCard, or one element of private storage.
+        element: &'a Element,
+    },
 }
 
 /// The kinds of [`Event`], for registering.
@@ -185,10 +193,11 @@ pub enum EventKind {
     ClientFeatures,
     RosterChanged,
     AccountDeleted,
+    AccountDataStored,
 }
 
 impl EventKind {
-    pub const COUNT: usize = EventKind::AccountDeleted as usize + 1;
+    pub const COUNT: usize = EventKind::AccountDataStored as usize + 1;
 }
 
 impl Event<'_> {
@@ -209,6 +218,7 @@ impl Event<'_> {
             Event::ClientFeatures { .. } => EventKind::ClientFeatures,
             Event::RosterChanged { .. } => EventKind::RosterChanged,
             Event::AccountDeleted { .. } => EventKind::AccountDeleted,
+            Event::AccountDataStored { .. } => EventKind::AccountDataStored,
         }
     }
 
@@ -225,7 +235,8 @@ impl Event<'_> {
             | Event::PresenceIn { to, .. } => to.domain().as_str(),
             Event::MessageOffline { to, .. }
             | Event::RosterChanged { owner: to, .. }
-            | Event::AccountDeleted { account: to } => to.domain().as_str(),
+            | Event::AccountDeleted { account: to }
+            | Event::AccountDataStored { owner: to, .. } => to.domain().as_str(),
             Event::InitialPresence { jid }
             | Event::SessionBound { jid, .. }
             | Event::SessionEnded { jid, .. }

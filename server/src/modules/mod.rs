@@ -16,6 +16,7 @@ mod carbons;
 mod contact_addresses;
 mod csi;
 pub(crate) mod disco;
+mod external_services;
 mod last;
 mod legacy_session;
 mod mam;
@@ -32,7 +33,7 @@ mod s2s;
 pub mod stream_management;
 mod time;
 mod upload;
-mod vcard;
+pub(crate) mod vcard;
 mod version;
 
 use serde::de::DeserializeOwned;
@@ -145,6 +146,7 @@ pub const MODULES: &[Descriptor] = &[
     describe::<time::Time>(),
     describe::<last::Last>(),
     describe::<contact_addresses::ContactAddresses>(),
+    describe::<external_services::ExternalServices>(),
     describe::<private::Private>(),
     describe::<vcard::Vcard>(),
     describe::<mam::Mam>(),

@@ -8,7 +8,7 @@ use jabberwock_protocol::ns;
 use jabberwock_protocol::stanza::{Condition, IqType, StanzaError};
 use jabberwock_protocol::xml::{parse_stanza, Element};
 
-use super::{xep, IqHandler, IqRequest, Module, NoConfig, Registrar, Target, Xep};
+use super::{xep, Event, IqHandler, IqRequest, Module, NoConfig, Registrar, Target, Xep};
 use crate::accounts::account_of;
 use crate::error::store_to_stanza_error;
 
@@ -73,12 +73,21 @@ impl IqHandler for Set {
                 (c.ns().to_owned(), xml)
             })
             .collect();
-        request
-            .server
+        let server = request.server;
+        server
             .store
             .private_set(&account, &items)
             .await
             .map_err(store_to_stanza_error)?;
+        // XEP-0411: bookmarks stored here are also the account's PEP bookmarks.
+        let owner = request.from.to_bare();
+        for element in request.payload.children() {
+            let mut event = Event::AccountDataStored {
+                owner: &owner,
+                element,
+            };
+            server.modules.fire(server, &mut event).await;
+        }
         Ok(None)
     }
 }

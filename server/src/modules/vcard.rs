@@ -8,9 +8,11 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
+use jabberwock_protocol::jid::BareJid;
 use jabberwock_protocol::ns;
 use jabberwock_protocol::stanza::{Condition, IqType, StanzaError};
 use jabberwock_protocol::xml::{parse_stanza, Element};
+use jabberwock_storage::StoreError;
 use sha1::{Digest, Sha1};
 
 use super::{
@@ -68,7 +70,8 @@ fn remember_hash(state: &SessionState, hash: Option<String>) {
 }
 
 /// XEP-0153 §2: the hex SHA-1 of the photo's binary data; `None` without a photo.
-fn photo_hash(vcard: &Element) -> Option<String> {
+/// (XEP-0084 §4.2 names an avatar by the same hash.)
+pub(crate) fn photo_hash(vcard: &Element) -> Option<String> {
     let binval = vcard
         .get_child("PHOTO", ns::VCARD)?
         .get_child("BINVAL", ns::VCARD)?
@@ -106,25 +109,42 @@ impl IqHandler for Set {
         if request.to.to_bare() != owner {
             return Err(StanzaError::new(Condition::Forbidden));
         }
-        let vcard = request.payload;
-        let hash = photo_hash(vcard);
-        let xml = String::from_utf8_lossy(&vcard.to_bytes(ns::CLIENT)).into_owned();
         let server = request.server;
-        server
-            .store
-            .set_vcard(&account_of(&owner), &xml, hash.as_deref())
+        store_vcard(server, &owner, request.payload)
             .await
             .map_err(store_to_stanza_error)?;
-        // Every session of the account puts the new hash into its next presence.
-        server
-            .router
-            .table
-            .send_to_each(owner.as_str(), &|_, state| {
-                remember_hash(state, hash.clone());
-                None
-            });
+        // XEP-0398: the PEP avatar follows the vCard's photo.
+        let mut event = Event::AccountDataStored {
+            owner: &owner,
+            element: request.payload,
+        };
+        server.modules.fire(server, &mut event).await;
         Ok(None)
     }
+}
+
+/// Keeps `vcard` as `owner`'s vCard: what a vcard-temp set does, and what XEP-0398
+/// conversion writes (which fires no event, so the conversion does not come back).
+pub(crate) async fn store_vcard(
+    server: &Server,
+    owner: &BareJid,
+    vcard: &Element,
+) -> Result<(), StoreError> {
+    let hash = photo_hash(vcard);
+    let xml = String::from_utf8_lossy(&vcard.to_bytes(ns::CLIENT)).into_owned();
+    server
+        .store
+        .set_vcard(&account_of(owner), &xml, hash.as_deref())
+        .await?;
+    // Every session of the account puts the new hash into its next presence.
+    server
+        .router
+        .table
+        .send_to_each(owner.as_str(), &|_, state| {
+            remember_hash(state, hash.clone());
+            None
+        });
+    Ok(())
 }
 
 async fn session_photo_hash(

@@ -16,6 +16,9 @@
 //! sender's own account without one), only the account publishes and configures, and who an
 //! asker is comes from the account's roster.
 
+mod avatar;
+mod bookmarks;
+mod convert;
 mod items;
 mod notify;
 mod publish;
@@ -293,7 +296,13 @@ impl DiscoItems for Nodes {
 
 impl Module for Pep {
     const NAME: &'static str = "pep";
-    const XEPS: &'static [Xep] = &[xep(163, "1.2"), xep(60, "1.26"), xep(223, "1.1")];
+    const XEPS: &'static [Xep] = &[
+        xep(163, "1.2"),
+        xep(60, "1.26"),
+        xep(223, "1.1"),
+        xep(398, "0.3.0"),
+        xep(411, "1.0.0"),
+    ];
     /// Notifications go to resources whose client features say `+notify` (XEP-0115).
     const DEPENDS: &'static [&'static str] = &["caps"];
     type Config = PepConfig;
@@ -324,6 +333,14 @@ impl Module for Pep {
             registry.disco_feature(Target::Account, feature);
         }
         registry.disco_items(Target::Account, Arc::new(Nodes));
+        // XEP-0398 §2 and XEP-0411 §2: the conversions, on the account.
+        registry.disco_feature(Target::Account, ns::PEP_VCARD_CONVERSION);
+        registry.disco_feature(Target::Account, ns::BOOKMARKS_CONVERSION);
+        registry.hook(
+            EventKind::AccountDataStored,
+            0,
+            Arc::new(convert::Stored(config.clone())),
+        );
         let last = Arc::new(notify::LastItems);
         registry.hook(EventKind::ClientFeatures, 0, last.clone());
         registry.hook(EventKind::RosterChanged, 0, last);

@@ -4,20 +4,22 @@
 //! after the store has it.
 
 use jabberwock_protocol::forms::{DataForm, FormType};
+use jabberwock_protocol::jid::BareJid;
 use jabberwock_protocol::pubsub::{
     self, Event as PubsubEvent, PublishedItem, NODE_CONFIG, PUBLISH_OPTIONS,
 };
 use jabberwock_protocol::stanza::{Condition, StanzaError};
 use jabberwock_protocol::xml::Element;
-use jabberwock_storage::{Created, PublishPlan, Published, StoredItem};
+use jabberwock_storage::{Created, PublishPlan, Published, PubsubService, StoredItem};
 
 use super::notify::broadcast;
-use super::Ctx;
+use super::{convert, Ctx, PepConfig};
 use crate::accounts::account_of;
 use crate::error::store_to_stanza_error;
 use crate::modules::pubsub::config::{NodeConfig, Rules};
 use crate::modules::pubsub::payload::{item_id, over_limit, payload_of};
 use crate::modules::time::now_unix;
+use crate::server::Server;
 
 fn item_not_found() -> StanzaError {
     StanzaError::new(Condition::ItemNotFound)
@@ -45,71 +47,100 @@ pub(super) async fn publish(
     ctx.require_owner()?;
     // §7.1.3.6: a node that persists items needs one (all of ours do, by default).
     let item = item.ok_or_else(|| pubsub::error(Condition::BadRequest, "item-required"))?;
-    let (_, xml) = payload_of(&item, ctx.settings.max_item_bytes)?;
+    let (id, payload) = store_item(
+        ctx.server,
+        ctx.settings,
+        &ctx.owner,
+        node,
+        item,
+        Options::Preconditions(options),
+    )
+    .await?;
+    // XEP-0398, XEP-0411: what the other stores keep follows.
+    convert::node_changed(ctx.server, &ctx.owner, node, Some((&id, payload.as_ref()))).await;
+    Ok(Some(pubsub::publish_result(node, &id)))
+}
+
+/// What publish options mean for a publish.
+pub(super) enum Options<'a> {
+    /// §7.1.5: preconditions on a node that exists, the configuration of one made for it.
+    Preconditions(Option<&'a DataForm>),
+    /// The server's own publish (a conversion): only the configuration of a node it makes.
+    ForNewNode(&'a DataForm),
+}
+
+/// Stores `item` on `owner`'s `node` (made for it if missing) and notifies those entitled;
+/// the item's id and payload come back.
+pub(super) async fn store_item(
+    server: &Server,
+    settings: &PepConfig,
+    owner: &BareJid,
+    node: &str,
+    item: PublishedItem,
+    options: Options<'_>,
+) -> Result<(String, Option<Element>), StanzaError> {
+    let (_, xml) = payload_of(&item, settings.max_item_bytes)?;
     let payload = item.payloads.into_iter().next();
     let id = item.id.filter(|id| !id.is_empty()).unwrap_or_else(item_id);
-    let settings = ctx.settings;
     let rules = Rules::pep(settings.max_items_per_node);
     let ceiling = rules.ceiling;
     let stored_item = StoredItem {
         id: id.clone(),
-        publisher: ctx.from.to_bare().to_string(),
+        publisher: owner.to_string(),
         payload: xml,
         published_at: now_unix(),
     };
-    let account = account_of(&ctx.owner);
+    let (preconditions, for_new) = match options {
+        Options::Preconditions(form) => (form, form),
+        Options::ForNewNode(form) => (None, Some(form)),
+    };
+    let account = account_of(owner);
+    let service = PubsubService {
+        name: owner.as_str(),
+        owner: Some(&account),
+    };
     let mut refusal = None;
     let mut used = None;
-    let outcome = ctx
-        .server
+    let outcome = server
         .store
-        .publish_pubsub_item(
-            &ctx.store_service(&account),
-            node,
-            &stored_item,
-            &mut |stored| {
-                let (config, create) = match stored {
-                    // §7.1.5: the options are preconditions on a node that exists...
-                    Some(json) => {
-                        let config = NodeConfig::from_stored(json);
-                        match options.map(|o| config.meets(o, rules)) {
-                            Some(Ok(false)) => {
-                                refusal = Some(pubsub::error(
-                                    Condition::Conflict,
-                                    "precondition-not-met",
-                                ));
-                                return PublishPlan::Refuse;
-                            }
-                            Some(Err(e)) => {
-                                refusal = Some(e.to_stanza_error(Condition::BadRequest));
-                                return PublishPlan::Refuse;
-                            }
-                            _ => (config, None),
+        .publish_pubsub_item(&service, node, &stored_item, &mut |stored| {
+            let (config, create) = match stored {
+                // §7.1.5: the options are preconditions on a node that exists...
+                Some(json) => {
+                    let config = NodeConfig::from_stored(json);
+                    match preconditions.map(|o| config.meets(o, rules)) {
+                        Some(Ok(false)) => {
+                            refusal =
+                                Some(pubsub::error(Condition::Conflict, "precondition-not-met"));
+                            return PublishPlan::Refuse;
                         }
-                    }
-                    // ...and the configuration of one made for this publish (XEP-0163 §3).
-                    None => {
-                        let mut config = NodeConfig::default();
-                        if let Some(Err(e)) =
-                            options.map(|o| config.apply(o, PUBLISH_OPTIONS, rules))
-                        {
+                        Some(Err(e)) => {
                             refusal = Some(e.to_stanza_error(Condition::BadRequest));
                             return PublishPlan::Refuse;
                         }
-                        let json = config.to_stored();
-                        (config, Some(json))
+                        _ => (config, None),
                     }
-                };
-                let plan = PublishPlan::Publish {
-                    create,
-                    max_nodes: settings.max_nodes_per_account,
-                    keep: config.keep(ceiling),
-                    max_service_items: settings.max_items_per_account,
-                };
-                used = Some(config);
-                plan
-            },
-        )
+                }
+                // ...and the configuration of one made for this publish (XEP-0163 §3).
+                None => {
+                    let mut config = NodeConfig::default();
+                    if let Some(Err(e)) = for_new.map(|o| config.apply(o, PUBLISH_OPTIONS, rules)) {
+                        refusal = Some(e.to_stanza_error(Condition::BadRequest));
+                        return PublishPlan::Refuse;
+                    }
+                    let json = config.to_stored();
+                    (config, Some(json))
+                }
+            };
+            let plan = PublishPlan::Publish {
+                create,
+                max_nodes: settings.max_nodes_per_account,
+                keep: config.keep(ceiling),
+                max_service_items: settings.max_items_per_account,
+            };
+            used = Some(config);
+            plan
+        })
         .await
         .map_err(store_to_stanza_error)?;
     match outcome {
@@ -125,11 +156,14 @@ pub(super) async fn publish(
     if config.deliver_notifications {
         let event = PubsubEvent::Items {
             node: node.to_owned(),
-            items: vec![(id.clone(), payload.filter(|_| config.deliver_payloads))],
+            items: vec![(
+                id.clone(),
+                payload.clone().filter(|_| config.deliver_payloads),
+            )],
         };
-        broadcast(ctx.server, &ctx.owner, &config, &event).await;
+        broadcast(server, owner, &config, &event).await;
     }
-    Ok(Some(pubsub::publish_result(node, &id)))
+    Ok((id, payload))
 }
 
 pub(super) async fn retract(
@@ -139,11 +173,29 @@ pub(super) async fn retract(
     ids: &[String],
 ) -> Result<Option<Element>, StanzaError> {
     ctx.require_owner()?;
-    let config = node_config(ctx, node).await?;
-    let removed = ctx
-        .server
+    retract_items(ctx.server, &ctx.owner, node, notify, ids).await?;
+    convert::node_changed(ctx.server, &ctx.owner, node, None).await;
+    Ok(None)
+}
+
+/// Removes `ids` from `owner`'s `node`, notified when `notify` and the node says so.
+pub(super) async fn retract_items(
+    server: &Server,
+    owner: &BareJid,
+    node: &str,
+    notify: bool,
+    ids: &[String],
+) -> Result<(), StanzaError> {
+    let stored = server
         .store
-        .retract_pubsub_items(ctx.service(), node, ids)
+        .pubsub_node(owner.as_str(), node)
+        .await
+        .map_err(store_to_stanza_error)?
+        .ok_or_else(item_not_found)?;
+    let config = NodeConfig::from_stored(&stored);
+    let removed = server
+        .store
+        .retract_pubsub_items(owner.as_str(), node, ids)
         .await
         .map_err(store_to_stanza_error)?
         .ok_or_else(item_not_found)?;
@@ -157,9 +209,9 @@ pub(super) async fn retract(
             node: node.to_owned(),
             ids: removed,
         };
-        broadcast(ctx.server, &ctx.owner, &config, &event).await;
+        broadcast(server, owner, &config, &event).await;
     }
-    Ok(None)
+    Ok(())
 }
 
 pub(super) async fn create(
@@ -279,6 +331,7 @@ pub(super) async fn purge(ctx: &Ctx<'_>, node: &str) -> Result<Option<Element>, 
         };
         broadcast(ctx.server, &ctx.owner, &config, &event).await;
     }
+    convert::node_changed(ctx.server, &ctx.owner, node, None).await;
     Ok(None)
 }
 
@@ -293,5 +346,6 @@ pub(super) async fn delete(ctx: &Ctx<'_>, node: &str) -> Result<Option<Element>,
         };
         broadcast(ctx.server, &ctx.owner, &config, &event).await;
     }
+    convert::node_changed(ctx.server, &ctx.owner, node, None).await;
     Ok(None)
 }
