@@ -2102,6 +2102,12 @@ async fn connection_settings_are_applied() {
         .await
         .unwrap();
     assert_eq!(busy, 5000);
+    // 2 = MEMORY.
+    let temp: i64 = sqlx::query_scalar("PRAGMA temp_store")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(temp, 2);
     // 1 = NORMAL.
     let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
         .fetch_one(&mut *conn)
