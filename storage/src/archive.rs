@@ -6,7 +6,8 @@
 //! were appended (`seq`); clients name messages by an opaque id the server chose, never by
 //! `seq`.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
 
 use crate::common::{numbered, Sql};
 use crate::{AccountId, PostgresStore, SqliteStore, StoreError};
@@ -147,10 +148,60 @@ static NEW_OWNER: Sql = Sql::new(
      WHERE domain = ? AND username = ? ON CONFLICT (jid) DO NOTHING",
 );
 
-static APPEND: Sql = Sql::new(
-    "INSERT INTO archive (owner_id, id, with_jid, with_resource, outgoing, stamp, stanza) \
-     VALUES (?, ?, ?, ?, ?, ?, ?)",
+/// The owner rows of a batch's archives, by JID (the `archive_owners.jid` index): an
+/// account's row names it (`account_id`), a room's names none. One `?` per JID, then `)`.
+const OWNERS_BY_JID: &str = "SELECT jid, id, account_id FROM archive_owners WHERE jid IN (";
+
+/// Creates the owner rows a batch lacks, each `(jid, domain, username)` of the VALUES
+/// list: an account's (domain and username set) only when the account exists, a room's
+/// (both NULL) always; a row another writer just made stays as it is. Both dialects name a
+/// VALUES list's columns `column1`, `column2`, …; SQLite wants the WHERE before an upsert's
+/// ON CONFLICT after a SELECT (the "parsing ambiguity" of its upsert).
+const NEW_OWNERS: (&str, &str) = (
+    "INSERT INTO archive_owners (jid, account_id) SELECT v.column1, a.id FROM (VALUES ",
+    ") AS v LEFT JOIN accounts a ON a.domain = v.column2 AND a.username = v.column3 \
+     WHERE v.column2 IS NULL OR a.id IS NOT NULL ON CONFLICT (jid) DO NOTHING",
 );
+
+/// Appends rows, one `(?, ?, ?, ?, ?, ?, ?)` per row follows.
+const APPEND: &str = "INSERT INTO archive \
+     (owner_id, id, with_jid, with_resource, outgoing, stamp, stanza) VALUES ";
+
+/// How many rows one multi-row statement of a batch takes at most, and so the sizes of
+/// its statements: powers of two up to it, a batch of n rows being n's binary digits
+/// (100 = 64 + 32 + 4), so a handful of texts are ever prepared (and stay in the
+/// connection's statement cache) and no statement binds more than 999 values (SQLite's
+/// limit before 3.32).
+const ROWS_PER_STATEMENT: usize = 128;
+
+/// `n`'s sizes of statements (see [`ROWS_PER_STATEMENT`]), largest first.
+fn statement_sizes(mut n: usize) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        let size = if n >= ROWS_PER_STATEMENT {
+            ROWS_PER_STATEMENT
+        } else if n > 0 {
+            1 << n.ilog2()
+        } else {
+            return None;
+        };
+        n -= size;
+        Some(size)
+    })
+}
+
+/// `head`, `rows` times `tuple` separated by commas, then `tail`.
+fn multi_row(head: &str, tuple: &str, rows: usize, tail: &str) -> String {
+    let mut text = String::with_capacity(head.len() + rows * (tuple.len() + 2) + tail.len());
+    text.push_str(head);
+    for n in 0..rows {
+        if n > 0 {
+            text.push_str(", ");
+        }
+        text.push_str(tuple);
+    }
+    text.push_str(tail);
+    text
+}
 
 static PLACE_OF: Sql = Sql::new("SELECT seq FROM archive WHERE owner_id = ? AND id = ?");
 
@@ -256,6 +307,14 @@ fn owner_jid(owner: &AccountId) -> String {
     format!("{}@{}", owner.username, owner.domain)
 }
 
+/// The JID an archive's owner row names.
+fn jid_of(owner: &ArchiveOwner) -> Cow<'_, str> {
+    match owner {
+        ArchiveOwner::Account(account) => Cow::Owned(owner_jid(account)),
+        ArchiveOwner::Room(room) => Cow::Borrowed(room),
+    }
+}
+
 fn limit_value(limit: u64) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
 }
@@ -309,6 +368,72 @@ macro_rules! archive_store {
         }
 
         impl $store {
+            /// The owner rows the archives of `owners` have, in one statement per
+            /// [`ROWS_PER_STATEMENT`] owners.
+            async fn owner_ids<'o>(
+                conn: &mut $conn,
+                owners: &[&'o ArchiveOwner],
+            ) -> Result<HashMap<&'o ArchiveOwner, i64>, StoreError> {
+                let mut found = HashMap::with_capacity(owners.len());
+                let mut rest = owners;
+                for size in statement_sizes(owners.len()) {
+                    let (chunk, after) = rest.split_at(size);
+                    rest = after;
+                    let jids: Vec<Cow<'_, str>> = chunk.iter().map(|o| jid_of(o)).collect();
+                    let text = multi_row(OWNERS_BY_JID, "?", size, ")");
+                    let text = archive_store!(@text $dialect, text);
+                    let mut statement = sqlx::query_as::<_, (String, i64, Option<i64>)>(&text);
+                    for jid in &jids {
+                        statement = statement.bind(jid.as_ref());
+                    }
+                    let rows: HashMap<String, (i64, bool)> = statement
+                        .fetch_all(&mut *conn)
+                        .await?
+                        .into_iter()
+                        .map(|(jid, id, account)| (jid, (id, account.is_some())))
+                        .collect();
+                    for (owner, jid) in chunk.iter().zip(&jids) {
+                        // An account's archive is no room's, whatever its JID.
+                        let is_account = matches!(owner, ArchiveOwner::Account(_));
+                        match rows.get(jid.as_ref()) {
+                            Some((id, account)) if *account == is_account => {
+                                found.insert(*owner, *id);
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                Ok(found)
+            }
+
+            /// Creates the owner rows of `owners` (see [`NEW_OWNERS`]).
+            async fn new_owners(
+                conn: &mut $conn,
+                owners: &[&ArchiveOwner],
+            ) -> Result<(), StoreError> {
+                let mut rest = owners;
+                for size in statement_sizes(owners.len()) {
+                    let (chunk, after) = rest.split_at(size);
+                    rest = after;
+                    let text = multi_row(NEW_OWNERS.0, "(?, ?, ?)", size, NEW_OWNERS.1);
+                    let text = archive_store!(@text $dialect, text);
+                    let mut statement = sqlx::query(&text);
+                    for owner in chunk {
+                        let (domain, username) = match owner {
+                            ArchiveOwner::Account(a) => {
+                                (Some(a.domain.as_str()), Some(a.username.as_str()))
+                            }
+                            ArchiveOwner::Room(_) => (None, None),
+                        };
+                        statement = statement.bind(jid_of(owner)).bind(domain).bind(username);
+                    }
+                    statement.execute(&mut *conn).await?;
+                }
+                Ok(())
+            }
+        }
+
+        impl $store {
             /// The archive owner row of an account or a room, if it has one.
             async fn existing_owner(
                 conn: &mut $conn,
@@ -338,38 +463,56 @@ macro_rules! archive_store {
                 &self,
                 messages: &[NewArchived],
             ) -> Result<Vec<bool>, StoreError> {
+                if messages.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut distinct: Vec<&ArchiveOwner> = Vec::new();
+                let mut seen = HashSet::new();
+                for message in messages {
+                    if seen.insert(&message.owner) {
+                        distinct.push(&message.owner);
+                    }
+                }
                 let mut conn = self.durable_writer().await?;
                 let result = async {
                     let mut tx = Self::begin_durable(&mut conn).await?;
-                    let mut owners: HashMap<&ArchiveOwner, Option<i64>> = HashMap::new();
-                    let mut stored = Vec::with_capacity(messages.len());
-                    for message in messages {
-                        let owner_id = match owners.get(&message.owner) {
-                            Some(known) => *known,
-                            None => {
-                                let id = Self::archive_owner(&mut *tx, &message.owner).await?;
-                                owners.insert(&message.owner, id);
-                                id
-                            }
-                        };
-                        let Some(owner_id) = owner_id else {
-                            stored.push(false);
-                            continue;
-                        };
-                        sqlx::query(APPEND.$dialect())
-                            .bind(owner_id)
-                            .bind(&message.id)
-                            .bind(&message.with_jid)
-                            .bind(&message.with_resource)
-                            .bind(message.outgoing)
-                            .bind(message.stamp)
-                            .bind(&message.stanza)
-                            .execute(&mut *tx)
-                            .await?;
-                        stored.push(true);
+                    let mut ids = Self::owner_ids(&mut tx, &distinct).await?;
+                    let missing: Vec<&ArchiveOwner> = distinct
+                        .iter()
+                        .copied()
+                        .filter(|owner| !ids.contains_key(owner))
+                        .collect();
+                    if !missing.is_empty() {
+                        Self::new_owners(&mut tx, &missing).await?;
+                        ids.extend(Self::owner_ids(&mut tx, &missing).await?);
+                    }
+                    let rows: Vec<(i64, &NewArchived)> = messages
+                        .iter()
+                        .filter_map(|m| ids.get(&m.owner).map(|id| (*id, m)))
+                        .collect();
+                    let mut rest = &rows[..];
+                    for size in statement_sizes(rows.len()) {
+                        let (chunk, after) = rest.split_at(size);
+                        rest = after;
+                        let text = multi_row(APPEND, "(?, ?, ?, ?, ?, ?, ?)", size, "");
+                        let text = archive_store!(@text $dialect, text);
+                        let mut statement = sqlx::query(&text);
+                        for (owner_id, message) in chunk {
+                            statement = statement
+                                .bind(*owner_id)
+                                .bind(&message.id)
+                                .bind(&message.with_jid)
+                                .bind(&message.with_resource)
+                                .bind(message.outgoing)
+                                .bind(message.stamp)
+                                .bind(&message.stanza);
+                        }
+                        statement.execute(&mut *tx).await?;
                     }
                     tx.commit().await?;
-                    Ok::<_, StoreError>(stored)
+                    Ok::<_, StoreError>(
+                        messages.iter().map(|m| ids.contains_key(&m.owner)).collect(),
+                    )
                 }
                 .await;
                 Self::release_durable(conn).await;
@@ -525,3 +668,21 @@ macro_rules! archive_store {
 
 archive_store!(SqliteStore, sqlite, sqlx::SqliteConnection);
 archive_store!(PostgresStore, postgres, sqlx::PgConnection);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_is_cut_into_few_statements_of_few_sizes() {
+        let sizes = |n| statement_sizes(n).collect::<Vec<_>>();
+        assert!(sizes(0).is_empty());
+        assert_eq!(sizes(1), [1]);
+        assert_eq!(sizes(100), [64, 32, 4]);
+        assert_eq!(sizes(300), [128, 128, 32, 8, 4]);
+        assert_eq!(sizes(512), [128; 4]);
+        for n in 0..=1000 {
+            assert_eq!(sizes(n).iter().sum::<usize>(), n);
+        }
+    }
+}

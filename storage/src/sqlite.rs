@@ -84,6 +84,10 @@ impl SqliteStore {
             // Off by default in SQLite and set per connection: without it the
             // ON DELETE CASCADE clauses are silently ignored.
             .foreign_keys(true)
+            // A multi-row INSERT (the archive's batches) keeps a statement journal of the
+            // pages it changes, to undo itself should a later row fail; in memory rather
+            // than spilled to a temporary file once it passes 64 KiB.
+            .pragma("temp_store", "memory")
             .busy_timeout(BUSY_TIMEOUT);
         let pool = SqlitePoolOptions::new()
             .max_connections(MAX_CONNECTIONS)

@@ -228,6 +228,7 @@ backend_tests!(
     archive_pages_both_ways_in_order,
     archive_filters_by_with_time_and_ids,
     archive_append_skips_missing_accounts_and_unknown_ids_are_errors,
+    archive_append_batches_many_owners_in_order,
     archive_prefs_round_trip,
     archive_expires_by_age_and_trims_per_owner,
     archive_goes_with_the_account,
@@ -2105,6 +2106,12 @@ async fn connection_settings_are_applied() {
         .await
         .unwrap();
     assert_eq!(busy, 5000);
+    // 2 = MEMORY.
+    let temp: i64 = sqlx::query_scalar("PRAGMA temp_store")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(temp, 2);
     // 1 = NORMAL.
     let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
         .fetch_one(&mut *conn)
@@ -2519,6 +2526,98 @@ async fn archive_append_skips_missing_accounts_and_unknown_ids_are_errors(h: &Ha
         store.archive_query(&ArchiveOwner::from(&ghost), &q).await,
         Err(StoreError::UnknownArchiveId)
     ));
+}
+
+/// One large batch for many archives at once, as the writer hands it over: owners that
+/// have rows already, accounts and rooms archiving for the first time, accounts that do not
+/// exist and a room named like an account. Each message says whether it was stored, and
+/// each archive holds its own messages in batch order, across the batch's statements.
+async fn archive_append_batches_many_owners_in_order(h: &Harness) {
+    let store = open(&h.url).await.unwrap();
+    let accounts: Vec<AccountId> = (0..150)
+        .map(|n| AccountId::new(format!("u{n}"), "a.example"))
+        .collect();
+    for account in &accounts {
+        store.create_account(account, &[]).await.unwrap();
+    }
+    let den = ArchiveOwner::Room("den@muc.a.example".to_owned());
+    let hall = ArchiveOwner::Room("hall@muc.a.example".to_owned());
+    // Owner rows before the batch: u0's and the den's.
+    let mut earlier = archived(&accounts[0], "early", "bob@b.example", true, 1);
+    let stored = store.archive_append(&[earlier.clone()]).await.unwrap();
+    assert_eq!(stored, [true]);
+    earlier.owner = den.clone();
+    assert_eq!(store.archive_append(&[earlier]).await.unwrap(), [true]);
+
+    let ghost = ArchiveOwner::Account(AccountId::new("ghost", "a.example"));
+    let posing = ArchiveOwner::Room("u1@a.example".to_owned());
+    let owner_of = |n: usize| match n % 20 {
+        3 => ghost.clone(),
+        7 => den.clone(),
+        11 => hall.clone(),
+        13 => posing.clone(),
+        _ => ArchiveOwner::Account(accounts[n % accounts.len()].clone()),
+    };
+    let batch: Vec<NewArchived> = (0..333)
+        .map(|n| NewArchived {
+            owner: owner_of(n),
+            ..archived(
+                &accounts[0],
+                &format!("m{n}"),
+                "bob@b.example",
+                n % 2 == 0,
+                2,
+            )
+        })
+        .collect();
+    let stored = store.archive_append(&batch).await.unwrap();
+    let expected: Vec<bool> = batch
+        .iter()
+        .map(|m| m.owner != ghost && m.owner != posing)
+        .collect();
+    assert_eq!(stored, expected);
+    // A second batch finds the owners the first one made.
+    let again: Vec<NewArchived> = [1, 7, 11, 13]
+        .into_iter()
+        .map(|n| NewArchived {
+            owner: owner_of(n),
+            ..archived(&accounts[0], &format!("again{n}"), "bob@b.example", true, 3)
+        })
+        .collect();
+    assert_eq!(
+        store.archive_append(&again).await.unwrap(),
+        [true, true, true, false]
+    );
+
+    let everything = ArchiveQuery {
+        limit: 100,
+        ..ArchiveQuery::default()
+    };
+    let mut owners: Vec<ArchiveOwner> = accounts.iter().map(ArchiveOwner::from).collect();
+    owners.extend([den.clone(), hall, ghost, posing]);
+    let all_stored: Vec<bool> = expected
+        .iter()
+        .copied()
+        .chain([true, true, true, false])
+        .collect();
+    let mut total = 0;
+    for owner in &owners {
+        let mut want: Vec<&str> = Vec::new();
+        if *owner == ArchiveOwner::from(&accounts[0]) || *owner == den {
+            want.push("early");
+        }
+        for (message, stored) in batch.iter().chain(&again).zip(&all_stored) {
+            if *stored && message.owner == *owner {
+                want.push(&message.id);
+            }
+        }
+        let page = store.archive_query(owner, &everything).await.unwrap();
+        assert_eq!(ids(&page), want, "{owner:?}");
+        total += page.len();
+    }
+    assert_eq!(total, 2 + all_stored.iter().filter(|s| **s).count());
+    // Neither the ghost's nor the posing room's messages went anywhere.
+    assert_eq!(h.count("SELECT COUNT(*) FROM archive").await, total as i64);
 }
 
 async fn archive_prefs_round_trip(h: &Harness) {
