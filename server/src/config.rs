@@ -650,6 +650,15 @@ impl Config {
                 "must not be empty (e.g. \"info\")",
             ));
         }
+        if let Err(directive) = check_log_filter(&self.log.level) {
+            return Err(Problem::new(
+                &["log", "level"],
+                format!(
+                    "'{directive}' is not a level (off, error, warn, info, debug, trace) \
+                     nor TARGET=LEVEL"
+                ),
+            ));
+        }
 
         let url = &self.storage.url;
         let known_scheme = ["sqlite:", "postgres://", "postgresql://"]
@@ -1390,6 +1399,25 @@ mod milliseconds {
     }
 }
 
+/// `log.level` as tracing's filter syntax reads it, stricter: every comma-separated
+/// directive is a level or `TARGET=LEVEL` (a span filter `TARGET[SPAN]=LEVEL` too). A bare
+/// word that is no level is a target to tracing, which then logs nothing else: a typo such
+/// as "inof" would turn all logging off without a word. Returns the offending directive.
+fn check_log_filter(spec: &str) -> Result<(), &str> {
+    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+    let is_level = |word: &str| LEVELS.iter().any(|l| l.eq_ignore_ascii_case(word.trim()));
+    for directive in spec.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let ok = match directive.rsplit_once('=') {
+            Some((target, level)) => !target.trim().is_empty() && is_level(level),
+            None => is_level(directive),
+        };
+        if !ok {
+            return Err(directive);
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1596,6 +1624,28 @@ mod tests {
         assert!(e.message.ends_with("expected an array"), "{e}");
         let e = err("[log]\nlevel = \"\"\n");
         assert_eq!((e.key.as_deref(), e.line), (Some("log.level"), Some(2)));
+    }
+
+    #[test]
+    fn a_log_level_typo_is_refused_not_read_as_a_target() {
+        for bad in ["inof", "info,jabberwock=verbose", "=debug", "debug,sqlx"] {
+            let e = err(&format!("[log]\nlevel = \"{bad}\"\n"));
+            assert_eq!(
+                (e.key.as_deref(), e.line),
+                (Some("log.level"), Some(2)),
+                "{bad}"
+            );
+            assert!(e.message.contains("is not a level"), "{bad}: {e}");
+        }
+        for good in [
+            "info",
+            "WARN",
+            "info,jabberwock=debug",
+            "jabberwock::c2s=trace",
+            "off",
+        ] {
+            assert_eq!(check_log_filter(good), Ok(()), "{good}");
+        }
     }
 
     #[test]
