@@ -29,6 +29,7 @@ pub mod listener;
 pub mod modules;
 pub mod node_id;
 pub mod per_ip;
+pub mod reload;
 pub mod roster;
 pub mod router;
 pub mod server;
@@ -79,7 +80,17 @@ pub enum StartError {
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Runs the server until SIGTERM/SIGINT, then closes every stream and returns.
-pub async fn run(mut config: Config) -> Result<(), StartError> {
+pub async fn run(config: Config) -> Result<(), StartError> {
+    run_with(config, None).await
+}
+
+/// [`run`], with a way to apply a new `log.level` when SIGHUP re-reads the config
+/// (reload.rs).
+pub async fn run_with(
+    mut config: Config,
+    log: Option<reload::LogReload>,
+) -> Result<(), StartError> {
+    let loaded = config.clone();
     // Listen first: a port in use should stop us before anything is written to disk.
     let listeners = listener::bind_all(&config).await.map_err(|e| {
         let key = match e.kind {
@@ -145,6 +156,8 @@ pub async fn run(mut config: Config) -> Result<(), StartError> {
     // And federation's listener, if the module is on (modules/s2s/).
     server.modules.start_remote(&server).await?;
     let termination = shutdown::Termination::install();
+    // SIGHUP re-reads the config; it never ends the server.
+    tokio::spawn(reload::Hangup::install().serve(loaded, log));
     // Said only now that storage is ready and the signals are caught, so whoever waits for
     // these lines (an admin, a test harness) can rely on the server being able to serve,
     // and to stop gracefully.

@@ -8,6 +8,10 @@ use std::process::ExitCode;
 use clap::Parser;
 use jabberwock_server::cli::{self, Cli, Command};
 use jabberwock_server::config::Config;
+use std::sync::Arc;
+
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -30,11 +34,25 @@ fn main() -> ExitCode {
         Ok(f) => f,
         Err(message) => return fail(2, &message),
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
+    // The filter sits behind a reload handle so SIGHUP can change `log.level` (reload.rs);
+    // RUST_LOG, when set, stays in force.
+    let from_env = std::env::var("RUST_LOG").is_ok_and(|spec| !spec.is_empty());
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::stderr().is_terminal()),
+        )
         .init();
+    let log_reload: jabberwock_server::reload::LogReload = Arc::new(move |level: &str| {
+        if from_env {
+            return Err("RUST_LOG is set and overrides log.level".into());
+        }
+        let filter = EnvFilter::try_new(level).map_err(|e| e.to_string())?;
+        handle.reload(filter).map_err(|e| e.to_string())
+    });
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -44,7 +62,7 @@ fn main() -> ExitCode {
         Err(e) => return fail(1, &format!("cannot start the async runtime: {e}")),
     };
     match cli.command {
-        None => match runtime.block_on(jabberwock_server::run(config)) {
+        None => match runtime.block_on(jabberwock_server::run_with(config, Some(log_reload))) {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => fail(2, &err.to_string()),
         },

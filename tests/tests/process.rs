@@ -534,3 +534,107 @@ async fn zero_config_starts_on_loopback_defaults_and_keeps_its_certificate() {
     let status = again.terminate();
     assert!(status.success(), "{status}:\n{}", again.log_text());
 }
+
+fn sighup(pid: u32) {
+    let status = Command::new("kill")
+        .args(["-HUP", &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -HUP failed");
+}
+
+/// Asks the c2s port for the Flash socket policy and reads the answer: a request the
+/// server logs at debug level.
+async fn ask_policy(server: &TestServer) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(server.c2s)
+        .await
+        .expect("connect");
+    socket
+        .write_all(b"<policy-file-request/>\0")
+        .await
+        .expect("write");
+    let mut answer = Vec::new();
+    tokio::time::timeout(WAIT, socket.read_to_end(&mut answer))
+        .await
+        .expect("policy answer in time")
+        .expect("read");
+    assert!(
+        String::from_utf8_lossy(&answer).contains("<cross-domain-policy>"),
+        "{answer:?}"
+    );
+}
+
+#[tokio::test]
+async fn sighup_reloads_the_log_level_and_never_ends_the_server() {
+    let server = TestServer::start();
+    server.add_user("alice@localhost", "wonderland");
+    let (mut client, _) =
+        RawClient::login_standard(server.c2s, &server.cert_path(), "alice", "wonderland", "pc")
+            .await;
+    let pid = server.pid().expect("running");
+    let config = std::fs::read_to_string(&server.config_path).expect("read config");
+    assert!(config.contains("level = \"info\""), "{config}");
+    assert!(
+        config.contains("direct_tls_listen = [\"127.0.0.1:0\"]"),
+        "{config}"
+    );
+
+    // A config that no longer loads is refused, naming file and key; the server goes on.
+    std::fs::write(
+        &server.config_path,
+        config.replace("level = \"info\"", "level = \"inof\""),
+    )
+    .expect("write config");
+    sighup(pid);
+    assert!(
+        server.wait_log("config not reloaded, the running one stays"),
+        "{}",
+        server.log_text()
+    );
+    assert!(
+        server.log_text().contains("key log.level"),
+        "{}",
+        server.log_text()
+    );
+    client.ping("p1", "").await;
+
+    // A new level is applied at once, without a restart or a dropped session.
+    std::fs::write(
+        &server.config_path,
+        config.replace("level = \"info\"", "level = \"debug\""),
+    )
+    .expect("write config");
+    sighup(pid);
+    assert!(
+        server.wait_log("SIGHUP: log.level applied"),
+        "{}",
+        server.log_text()
+    );
+    ask_policy(&server).await;
+    assert!(
+        server.wait_log("answered a Flash socket policy request"),
+        "no debug line after the reload:\n{}",
+        server.log_text()
+    );
+    client.ping("p2", "").await;
+
+    // Other changes are named as needing a restart.
+    std::fs::write(
+        &server.config_path,
+        config
+            .replace("level = \"info\"", "level = \"debug\"")
+            .replace(
+                "direct_tls_listen = [\"127.0.0.1:0\"]",
+                "direct_tls_listen = []",
+            ),
+    )
+    .expect("write config");
+    sighup(pid);
+    assert!(
+        server.wait_log("other changes in the config need a restart"),
+        "{}",
+        server.log_text()
+    );
+    client.ping("p3", "").await;
+}
