@@ -22,7 +22,8 @@ use jabberwock_protocol::jid::BareJid;
 )]
 pub struct Cli {
     /// TOML configuration file; without it every option takes its default (see config.example.toml).
-    #[arg(long, short = 'c', value_name = "FILE")]
+    /// Accepted before or after a subcommand (`jabberwock user list --config FILE`).
+    #[arg(long, short = 'c', value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
 
     #[command(subcommand)]
@@ -53,7 +54,7 @@ pub enum UserCommand {
 pub enum CliError {
     #[error("argument JID: {0}")]
     BadJid(String),
-    #[error("argument JID: host {host} is not served here (configured hosts: {known})")]
+    #[error("argument: host {host} is not served here (configured hosts: {known})")]
     UnknownHost { host: String, known: String },
     #[error("{0}")]
     Refused(String),
@@ -74,10 +75,14 @@ impl CliError {
 
 pub async fn run_user_command(config: &Config, command: UserCommand) -> Result<(), CliError> {
     // A mistake in the arguments must not create the database as a side effect.
-    if let UserCommand::Add { jid } | UserCommand::Remove { jid } | UserCommand::Passwd { jid } =
-        &command
-    {
-        served_account(config, jid)?;
+    match &command {
+        UserCommand::Add { jid } | UserCommand::Remove { jid } | UserCommand::Passwd { jid } => {
+            served_account(config, jid)?;
+        }
+        UserCommand::List {
+            domain: Some(domain),
+        } => served_host(config, domain)?,
+        UserCommand::List { domain: None } => {}
     }
     let store: Arc<dyn Store> = jabberwock_storage::open(&config.storage_url()).await?;
     match command {
@@ -124,13 +129,19 @@ pub async fn run_user_command(config: &Config, command: UserCommand) -> Result<(
 
 fn served_account(config: &Config, jid: &str) -> Result<jabberwock_storage::AccountId, CliError> {
     let id = accounts::account_id(jid).map_err(|e| CliError::BadJid(e.to_string()))?;
-    if config.host(&id.domain).is_none() {
+    served_host(config, &id.domain)?;
+    Ok(id)
+}
+
+/// An unknown host is a mistake in the arguments wherever a command names one.
+fn served_host(config: &Config, host: &str) -> Result<(), CliError> {
+    if config.host(host).is_none() {
         return Err(CliError::UnknownHost {
-            host: id.domain,
+            host: host.to_owned(),
             known: config.hosts.keys().cloned().collect::<Vec<_>>().join(", "),
         });
     }
-    Ok(id)
+    Ok(())
 }
 
 fn refusal(err: AccountError, jid: &str) -> CliError {

@@ -103,6 +103,46 @@ async fn user_add_on_a_host_we_do_not_serve_exits_2() {
 }
 
 #[tokio::test]
+async fn config_is_accepted_after_the_subcommand_and_user_list_checks_its_host() {
+    let server = TestServer::start();
+    server.add_user("alice@localhost", "wonderland");
+    let config = server.config_path.to_str().unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(jabberwock_tests::server::binary())
+            .args(args)
+            .current_dir(server.dir.path())
+            .output()
+            .expect("run jabberwock")
+    };
+    // The global option after the subcommand names the same database.
+    for args in [
+        ["user", "list", "--config", config],
+        ["user", "--config", config, "list"],
+    ] {
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        assert_eq!(
+            stdout(&out).lines().collect::<Vec<_>>(),
+            ["alice@localhost"]
+        );
+    }
+    let out = run(&["user", "list", "localhost", "-c", config]);
+    assert_eq!(
+        stdout(&out).lines().collect::<Vec<_>>(),
+        ["alice@localhost"]
+    );
+    // A host this server does not serve is a mistake in the arguments, as for `user add`.
+    let out = run(&["user", "list", "example.org", "--config", config]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("host example.org is not served"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stdout(&out).is_empty());
+}
+
+#[tokio::test]
 async fn user_passwd_replaces_the_password() {
     let server = TestServer::start();
     server.add_user("alice@localhost", "old-secret");
