@@ -138,3 +138,6 @@ pub const BOOKMARKS_STORAGE: &str = "storage:bookmarks";
 pub const BOOKMARKS2: &str = "urn:xmpp:bookmarks:1";
 /// XEP-0411: the feature of a server that keeps XEP-0048 and XEP-0402 bookmarks in step.
 pub const BOOKMARKS_CONVERSION: &str = "urn:xmpp:bookmarks-conversion:0";
+/// XEP-0402 §5.3: the feature of a server that keeps XEP-0402 bookmarks and XEP-0048
+/// bookmarks in private XML storage (XEP-0049) as one list.
+pub const BOOKMARKS2_COMPAT: &str = "urn:xmpp:bookmarks:1#compat";

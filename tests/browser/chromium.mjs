@@ -97,6 +97,31 @@ export function scriptOptions(script, options, required) {
   return { opt, deadline: Date.now() + seconds * 1000 };
 }
 
+// A page in a new context (1100×700) of `browser`, for the chat page: it may fetch only the
+// URLs `ours` (given a URL) accepts — anything else is aborted, and said on stderr — its
+// console goes to stderr, and `converseHook` is installed with `settings`.
+export async function conversePage(browser, ours, settings = {}) {
+  const context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
+  await context.route("**/*", (route) => {
+    const url = new URL(route.request().url());
+    if (ours(url)) return route.continue();
+    console.error(`blocked a request to ${url}`);
+    return route.abort();
+  });
+  const page = await context.newPage();
+  page.on("console", (m) => console.error(`[console.${m.type()}] ${m.text().slice(0, 500)}`));
+  page.on("pageerror", (e) => console.error(`[pageerror] ${e}`));
+  await page.addInitScript(converseHook, { settings });
+  return { context, page };
+}
+
+// Waits (30 s at most) until Converse in `page` is connected.
+export async function converseConnected(page) {
+  await page.waitForFunction(() => window.testConverse?.api?.connection?.connected(), null, {
+    timeout: 30_000,
+  });
+}
+
 // A page init script (`page.addInitScript(converseHook, { settings })`, run before the
 // page's own scripts, not part of the page): registers a tiny Converse plugin that puts
 // Converse's internal object at `window.testConverse`, and adds `settings` to the page's

@@ -21,7 +21,7 @@
 // Browser console lines go to stderr.
 
 import { chromium } from "playwright-core";
-import { chromiumOptions, converseHook, converseLogin, ink, scriptOptions } from "./chromium.mjs";
+import { chromiumOptions, converseLogin, conversePage, ink, scriptOptions } from "./chromium.mjs";
 
 const { opt, deadline } = scriptOptions(
   "converse_room",
@@ -77,20 +77,10 @@ let browser;
 let ok = false;
 try {
   browser = await chromium.launch(chromiumOptions);
-  const context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
-  // Anything the page fetches must come from the server under test.
-  await context.route("**/*", (route) => {
-    const url = route.request().url();
-    if (new URL(url).host === base.host) return route.continue();
-    console.error(`blocked a request to ${url}`);
-    return route.abort();
-  });
-  const page = await context.newPage();
-  page.on("console", (m) => console.error(`[console.${m.type()}] ${m.text().slice(0, 500)}`));
-  page.on("pageerror", (e) => console.error(`[pageerror] ${e}`));
-  // Converse opens and enters the room the way a configured deployment does.
-  await page.addInitScript(converseHook, {
-    settings: { auto_join_rooms: [{ jid: opt.room, nick: opt.nick }] },
+  // Anything the page fetches must come from the server under test; Converse opens and
+  // enters the room the way a configured deployment does.
+  const { context, page } = await conversePage(browser, (url) => url.host === base.host, {
+    auto_join_rooms: [{ jid: opt.room, nick: opt.nick }],
   });
   const url = new URL(opt["chat-path"], base);
   url.searchParams.set("transport", opt.transport);

@@ -15,7 +15,13 @@
 
 import { readFileSync } from "node:fs";
 import { chromium } from "playwright-core";
-import { chromiumOptions, converseHook, converseLogin, scriptOptions } from "./chromium.mjs";
+import {
+  chromiumOptions,
+  converseConnected,
+  converseLogin,
+  conversePage,
+  scriptOptions,
+} from "./chromium.mjs";
 
 const { opt, deadline } = scriptOptions(
   "converse_upload",
@@ -51,25 +57,15 @@ let browser;
 let ok = false;
 try {
   browser = await chromium.launch(options);
-  const context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
   // Anything the page fetches must come from the server under test: the page's origin, or
   // the upload URLs on the same listener under the XMPP domain's name.
-  await context.route("**/*", (route) => {
-    const url = new URL(route.request().url());
-    const ours = url.port === base.port && ["127.0.0.1", "localhost"].includes(url.hostname);
-    if (ours) return route.continue();
-    console.error(`blocked a request to ${url}`);
-    return route.abort();
-  });
-  const page = await context.newPage();
-  page.on("console", (m) => console.error(`[console.${m.type()}] ${m.text().slice(0, 500)}`));
-  page.on("pageerror", (e) => console.error(`[pageerror] ${e}`));
-  await page.addInitScript(converseHook, { settings: {} });
+  const { page } = await conversePage(
+    browser,
+    (url) => url.port === base.port && ["127.0.0.1", "localhost"].includes(url.hostname),
+  );
   const url = new URL(opt["chat-path"], base).href;
   emit("page", await converseLogin(page, url, opt.user, opt.pass));
-  await page.waitForFunction(() => window.testConverse?.api?.connection?.connected(), null, {
-    timeout: 30_000,
-  });
+  await converseConnected(page);
   emit("connected");
 
   const data = readFileSync(opt.file).toString("base64");

@@ -8,7 +8,9 @@ Usage and the base commands: see slix_im.py. More commands:
   {"cmd": "version", "to": JID}              reports "version" (name, version, os)
   {"cmd": "time", "to": JID}                 reports "time" (utc as ISO 8601, tzo seconds)
   {"cmd": "last", "to": JID}                 reports "last" (seconds, status)
-  {"cmd": "bookmark", "room": JID, "name": N} stores one conference bookmark (XEP-0048 in 0049)
+  {"cmd": "bookmark", "room": JID, "name": N, "nick": NICK, "autojoin": BOOL}
+                                             stores one conference bookmark (XEP-0048 in
+                                             0049); nick "nick" and autojoin by default
   {"cmd": "bookmarks"}                       reports "bookmarks" (the rooms retrieved)
   {"cmd": "set_avatar", "png_b64": DATA}     xep_0153.set_avatar (vCard PHOTO, then presence)
   {"cmd": "vcard", "to": JID}                reports "vcard" (FN, photo size)
@@ -74,7 +76,8 @@ class FeaturesClient(slix_im.Client):
                 emit("last", seconds=la["seconds"], status=la["status"])
             elif cmd == "bookmark":
                 b = Bookmarks()
-                b.add_conference(command["room"], "nick", name=command["name"], autojoin=True)
+                b.add_conference(command["room"], command.get("nick", "nick"),
+                                 name=command["name"], autojoin=command.get("autojoin", True))
                 await self.plugin["xep_0049"].store(b, timeout=t)
             elif cmd == "bookmarks":
                 iq = await self.plugin["xep_0049"].retrieve("bookmarks", timeout=t)

@@ -77,6 +77,22 @@ impl NodeRun {
         }
     }
 
+    /// Starts tests/browser/`script`, a Converse.js script, on the chat page at `base`
+    /// logged in as `user` (password `pw-USER`), with `more` arguments.
+    pub fn converse(script: &str, base: &str, user: &str, more: &[&std::ffi::OsStr]) -> NodeRun {
+        let pass = format!("pw-{user}");
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            "--base".as_ref(),
+            base.as_ref(),
+            "--user".as_ref(),
+            user.as_ref(),
+            "--pass".as_ref(),
+            pass.as_ref(),
+        ];
+        args.extend_from_slice(more);
+        NodeRun::spawn(script, &args)
+    }
+
     /// The next JSON line, or `None` once the script's output is over; panics past
     /// `deadline`.
     pub async fn next_json(&mut self, deadline: tokio::time::Instant) -> Option<serde_json::Value> {

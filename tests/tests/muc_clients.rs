@@ -650,15 +650,11 @@ async fn every_kind_of_client_shares_one_room() {
         others("Converse").join(","),
         body_of("Converse"),
     );
-    let mut converse_run = NodeRun::spawn(
+    let mut converse_run = NodeRun::converse(
         "converse_room.mjs",
+        &base,
+        "converse",
         &[
-            "--base".as_ref(),
-            base.as_ref(),
-            "--user".as_ref(),
-            "converse".as_ref(),
-            "--pass".as_ref(),
-            "pw-converse".as_ref(),
             "--transport".as_ref(),
             "websocket".as_ref(),
             "--room".as_ref(),

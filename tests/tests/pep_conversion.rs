@@ -169,6 +169,8 @@ async fn private_and_pep_bookmarks_are_one_list() {
         )
         .await
     );
+    // XEP-0402 §5.3's name for the same thing, which Converse.js looks for.
+    assert!(account_has_feature(&mut new, "erin@localhost", "urn:xmpp:bookmarks:1#compat").await);
     let lobby = "lobby@conference.localhost";
     let dev = "dev@conference.localhost";
 

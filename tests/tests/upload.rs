@@ -502,15 +502,11 @@ async fn converse_uploads_an_image_that_slixmpp_downloads_byte_for_byte() {
     std::fs::write(&file, &bytes).unwrap();
 
     let base = format!("http://{}", server.http.unwrap());
-    let mut browser = NodeRun::spawn(
+    let mut browser = NodeRun::converse(
         "converse_upload.mjs",
+        &base,
+        "alice",
         &[
-            "--base".as_ref(),
-            base.as_ref(),
-            "--user".as_ref(),
-            "alice".as_ref(),
-            "--pass".as_ref(),
-            "pw-alice".as_ref(),
             "--to".as_ref(),
             "bob@localhost".as_ref(),
             "--file".as_ref(),

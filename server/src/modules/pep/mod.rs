@@ -301,6 +301,7 @@ impl Module for Pep {
         xep(60, "1.26"),
         xep(223, "1.1"),
         xep(398, "0.3.0"),
+        xep(402, "1.2.0"),
         xep(411, "1.0.0"),
     ];
     /// Notifications go to resources whose client features say `+notify` (XEP-0115).
@@ -336,6 +337,11 @@ impl Module for Pep {
         // XEP-0398 §2 and XEP-0411 §2: the conversions, on the account.
         registry.disco_feature(Target::Account, ns::PEP_VCARD_CONVERSION);
         registry.disco_feature(Target::Account, ns::BOOKMARKS_CONVERSION);
+        // XEP-0402 §5.3 (Compatibility): the same unification, announced in XEP-0402's own
+        // words. Clients that find it (Converse.js) keep their bookmarks on the XEP-0402
+        // node; without it they fall back to XEP-0048 in a single PEP item, which is not
+        // converted, and see none of the bookmarks other clients saved.
+        registry.disco_feature(Target::Account, ns::BOOKMARKS2_COMPAT);
         registry.hook(
             EventKind::AccountDataStored,
             0,
