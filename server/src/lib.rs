@@ -128,6 +128,18 @@ pub async fn run_with(
         config.http.tls_listen = bound(listener::ListenerKind::Https);
     }
     let identity = tls::ensure_identity(&config)?;
+    match tls::summary(&identity.cert_path) {
+        Some(cert) => tracing::info!(
+            file = %identity.cert_path.display(),
+            subject = %cert.subject,
+            sha256 = %cert.sha256,
+            not_after = %cert.not_after,
+            "certificate"
+        ),
+        None => {
+            tracing::warn!(file = %identity.cert_path.display(), "certificate: cannot read its subject and validity")
+        }
+    }
     let (tls_config, current_cert) = tls::renewable_server_config(&identity)?;
     let acceptor = stream::transport::acceptor(tls_config);
     if config.tls.cert.is_none() {
@@ -171,7 +183,19 @@ pub async fn run_with(
         }
     }
     let hosts: Vec<&str> = server.config.hosts.keys().map(String::as_str).collect();
-    tracing::info!(hosts = %hosts.join(","), storage = %url, "Jabberwock started");
+    let config_file = server
+        .config
+        .source
+        .as_ref()
+        .map_or_else(|| "none (defaults)".to_owned(), |p| p.display().to_string());
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        config = %config_file,
+        data_dir = %server.config.data_dir.display(),
+        hosts = %hosts.join(","),
+        storage = %url,
+        "Jabberwock started"
+    );
 
     let shutdown = Shutdown::new();
     let serving = tokio::spawn({

@@ -177,6 +177,39 @@ pub fn ends_soon(cert_path: &Path) -> Result<bool, TlsSetupError> {
     Ok(not_after < SystemTime::now() + RENEW_BEFORE)
 }
 
+/// What an admin checks of the certificate in use: subject, SHA-256 fingerprint (as
+/// clients show it, colon-separated hex) and end of validity, for the startup log.
+pub struct CertificateSummary {
+    pub subject: String,
+    pub sha256: String,
+    /// notAfter (RFC 5280 §4.1.2.5) as RFC 3339 text (UTC).
+    pub not_after: String,
+}
+
+/// The [`CertificateSummary`] of the first certificate in `cert_path`; None when it can't
+/// be read as one (the TLS setup reports that itself).
+pub fn summary(cert_path: &Path) -> Option<CertificateSummary> {
+    use sha2::Digest as _;
+    use x509_cert::der::Decode as _;
+    let certs = load_certs(cert_path).ok()?;
+    let der = certs.first()?;
+    let cert = x509_cert::Certificate::from_der(der.as_ref()).ok()?;
+    let sha256 = sha2::Sha256::digest(der.as_ref())
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":");
+    let end = cert.tbs_certificate.validity.not_after.to_system_time();
+    let not_after = time::OffsetDateTime::from(end)
+        .format(&time::format_description::well_known::Rfc3339)
+        .ok()?;
+    Some(CertificateSummary {
+        subject: cert.tbs_certificate.subject.to_string(),
+        sha256,
+        not_after,
+    })
+}
+
 /// The notAfter of a DER certificate (RFC 5280 §4.1.2.5).
 fn not_after(der: &CertificateDer<'_>) -> Option<SystemTime> {
     use x509_cert::der::Decode as _;

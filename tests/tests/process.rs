@@ -511,6 +511,24 @@ async fn zero_config_starts_on_loopback_defaults_and_keeps_its_certificate() {
         );
     }
 
+    // The startup lines say what an admin checks first: version, config file, data
+    // directory, and the certificate's subject, fingerprint and end.
+    let started = line_with(&first.log_text(), "Jabberwock started");
+    for field in [
+        "version=",
+        "config=none (defaults)",
+        "data_dir=data",
+        "hosts=localhost",
+    ] {
+        assert!(started.contains(field), "{field} missing: {started}");
+    }
+    let fingerprint = certificate_fingerprint(&first.log_text());
+    let certificate = line_with(&first.log_text(), " certificate ");
+    assert!(
+        certificate.contains("CN=localhost") && certificate.contains("not_after=20"),
+        "{certificate}"
+    );
+
     // Blocking is fine here: no client is left that needs the runtime.
     let status = first.terminate();
     assert!(status.success(), "{status}:\n{}", first.log_text());
@@ -531,8 +549,38 @@ async fn zero_config_starts_on_loopback_defaults_and_keeps_its_certificate() {
         "{}",
         again.log_text()
     );
+    // The same certificate, so the same fingerprint in the log.
+    assert_eq!(certificate_fingerprint(&again.log_text()), fingerprint);
     let status = again.terminate();
     assert!(status.success(), "{status}:\n{}", again.log_text());
+}
+
+/// The first log line containing `needle`.
+fn line_with(log: &str, needle: &str) -> String {
+    log.lines()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no line with {needle:?}:\n{log}"))
+        .to_owned()
+}
+
+/// The `sha256=` of the startup log's certificate line: 32 colon-separated hex bytes.
+fn certificate_fingerprint(log: &str) -> String {
+    let line = line_with(log, " certificate ");
+    let fingerprint = line
+        .split("sha256=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no sha256= in {line}"))
+        .to_owned();
+    let bytes: Vec<&str> = fingerprint.split(':').collect();
+    assert!(
+        bytes.len() == 32
+            && bytes
+                .iter()
+                .all(|b| b.len() == 2 && u8::from_str_radix(b, 16).is_ok()),
+        "{fingerprint}"
+    );
+    fingerprint
 }
 
 fn sighup(pid: u32) {
