@@ -28,7 +28,8 @@ Usage and the base commands: see slix_im.py. More commands:
   {"cmd": "block", "jid": JID}               xep_0191.block
 Events: "pep" for each notification ("kind": publish, retract, purge or delete; "from",
 "node", "ids", "text": the payload's text, "delayed": whether it carries a XEP-0203
-stamp), "caps_query" when the server asks this client's disco#info.
+stamp), "caps_query" when the server asks this client's disco#info, "peer_caps_query"
+("from") when another server asks it for one of its accounts.
 """
 
 import asyncio
@@ -94,8 +95,13 @@ class PepClient(slix_im.Client):
         from slixmpp.xmlstream.matcher import MatchXPath
 
         def seen(iq):
-            if iq["type"] == "get" and iq["from"] == self.boundjid.bare:
+            if iq["type"] != "get":
+                return
+            if iq["from"] == self.boundjid.bare:
                 emit("caps_query", node=iq["disco_info"]["node"])
+            elif not iq["from"].resource and iq["from"].domain != self.boundjid.domain:
+                # A contact's server asking on behalf of its account's PEP service.
+                emit("peer_caps_query", node=iq["disco_info"]["node"], **{"from": str(iq["from"])})
 
         # Seen, not answered: xep_0030 answers it.
         self.register_handler(Callback(

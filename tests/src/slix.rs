@@ -311,3 +311,53 @@ pub async fn avatar_reaches(owner: &mut SlixIm, owner_jid: &str, contact: &mut S
     assert!(!vcard.contains("\"photo_bytes\": 0"), "{vcard}");
     hash
 }
+
+/// A personal eventing notification `client` (slix_pep.py) got: `kind` about `node` from `from`.
+pub async fn pep_event(client: &mut SlixIm, kind: &str, from: &str, node: &str) -> String {
+    client
+        .expect_ever(&[
+            "\"event\": \"pep\"",
+            &format!("\"kind\": \"{kind}\""),
+            &format!("\"from\": \"{from}\""),
+            &format!("\"node\": \"{node}\""),
+        ])
+        .await
+}
+
+/// `from` sends `to` a chat message, which `to` receives: anything the server had for `to`
+/// before it (a notification, say) has reached it by then.
+pub async fn settle(from: &mut SlixIm, to: &mut SlixIm, to_jid: &str, marker: &str) {
+    from.command(&format!(
+        r#"{{"cmd": "message", "to": "{to_jid}", "body": "{marker}"}}"#
+    ))
+    .await;
+    to.expect_ever(&[
+        "\"event\": \"received\"",
+        &format!("\"body\": \"{marker}\""),
+    ])
+    .await;
+}
+
+/// `jid` (password `pw-USER`) logged in to `server` with `script` and available, wanting notifications of exactly `nodes`
+/// when `script` is slix_pep.py (other scripts: `nodes` empty).
+pub async fn pep_online(
+    server: &crate::TestServer,
+    script: &str,
+    jid: &str,
+    nodes: &[&str],
+) -> SlixIm {
+    let user = jid.split('@').next().unwrap_or(jid);
+    let mut client = SlixIm::spawn_script(
+        script,
+        jid,
+        &format!("pw-{user}"),
+        server.c2s.port(),
+        &server.cert_path(),
+    );
+    client.expect_all(&["session_start"]).await;
+    if !nodes.is_empty() {
+        interests(&mut client, nodes).await;
+    }
+    client.command(r#"{"cmd": "available"}"#).await;
+    client
+}

@@ -5,7 +5,9 @@
 //! starts, publish options as preconditions, access models, limits, and what survives a
 //! restart.
 
-use jabberwock_tests::slix::{avatar_hash, befriend, interests, SlixIm, PNG_B64};
+use jabberwock_tests::slix::{
+    avatar_hash, befriend, interests, pep_event as event, settle, SlixIm, PNG_B64,
+};
 use jabberwock_tests::{TestConfig, TestServer};
 
 const SCRIPT: &str = "slix_pep.py";
@@ -44,32 +46,6 @@ async fn online_wanting(server: &TestServer, jid: &str, nodes: &[&str]) -> SlixI
     interests(&mut client, nodes).await;
     client.command(r#"{"cmd": "available"}"#).await;
     client
-}
-
-/// A notification `client` got: `kind` about `node` from `from`.
-async fn event(client: &mut SlixIm, kind: &str, from: &str, node: &str) -> String {
-    client
-        .expect_ever(&[
-            "\"event\": \"pep\"",
-            &format!("\"kind\": \"{kind}\""),
-            &format!("\"from\": \"{from}\""),
-            &format!("\"node\": \"{node}\""),
-        ])
-        .await
-}
-
-/// `from` sends `to` a chat message, which `to` receives: anything the server had for `to`
-/// before it (a notification, say) has reached it by then.
-async fn settle(from: &mut SlixIm, to: &mut SlixIm, to_jid: &str, marker: &str) {
-    from.command(&format!(
-        r#"{{"cmd": "message", "to": "{to_jid}", "body": "{marker}"}}"#
-    ))
-    .await;
-    to.expect_ever(&[
-        "\"event\": \"received\"",
-        &format!("\"body\": \"{marker}\""),
-    ])
-    .await;
 }
 
 /// Each client quits, having reported success.

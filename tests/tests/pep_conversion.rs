@@ -5,7 +5,7 @@
 //! private storage (xep_0049 with xep_0048) and XEP-0402 PEP bookmarks (xep_0402) are one
 //! list.
 
-use jabberwock_tests::slix::{avatar_hash, befriend, interests, SlixIm, PNG_B64};
+use jabberwock_tests::slix::{avatar_hash, befriend, pep_online as online, SlixIm, PNG_B64};
 use jabberwock_tests::{TestConfig, TestServer};
 
 const METADATA: &str = "urn:xmpp:avatar:metadata";
@@ -18,25 +18,6 @@ fn server_with(users: &[&str]) -> TestServer {
         server.add_user(&format!("{user}@localhost"), &format!("pw-{user}"));
     }
     server
-}
-
-/// `jid` logged in with `script` and available, wanting notifications of exactly `nodes`
-/// when `script` is slix_pep.py (other scripts: `nodes` empty).
-async fn online(server: &TestServer, script: &str, jid: &str, nodes: &[&str]) -> SlixIm {
-    let user = jid.split('@').next().unwrap_or(jid);
-    let mut client = SlixIm::spawn_script(
-        script,
-        jid,
-        &format!("pw-{user}"),
-        server.c2s.port(),
-        &server.cert_path(),
-    );
-    client.expect_all(&["session_start"]).await;
-    if !nodes.is_empty() {
-        interests(&mut client, nodes).await;
-    }
-    client.command(r#"{"cmd": "available"}"#).await;
-    client
 }
 
 /// Whether `client`'s disco#info of its own account lists `feature`.

@@ -568,6 +568,11 @@ impl Hook for Enforce {
                             return Flow::Handled;
                         }
                     }
+                    // Sent on the account's behalf to another server's entity (a PEP
+                    // notification): that server keeps the recipient's list.
+                    if !is_local(server, to) {
+                        return Flow::Continue;
+                    }
                 }
                 if self
                     .0

@@ -13,6 +13,12 @@
 //! asks) once, and its answer is remembered under the `ver` when it hashes to it (§5.4), so
 //! every later client announcing it costs no query. `Event::ClientFeatures` says when a
 //! session's features became known or changed.
+//!
+//! Other servers' clients: the available presence their servers send our accounts is kept
+//! per full JID ([`RemoteResources`], shared with other modules through
+//! `Registrar::shared`) until the resource's unavailable presence, its caps resolved the
+//! same way (the query sent over federation from the account the presence came to), and
+//! `Event::ClientFeatures` fired for it too.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -21,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use jabberwock_protocol::caps::{self, Caps as CapsElement, SHA_1};
-use jabberwock_protocol::jid::FullJid;
+use jabberwock_protocol::jid::{BareJid, FullJid, Jid};
 use jabberwock_protocol::ns;
 use jabberwock_protocol::stanza::{IqType, Stanza};
 use jabberwock_protocol::xml::Element;
@@ -261,10 +267,11 @@ impl Resolver {
         known.insert(ver.to_owned(), features.clone());
     }
 
-    /// The disco#info query of `caps` for the client at `jid`, from its own account (as the
-    /// account's personal eventing service asks, XEP-0163 §4), or `None` when the same
-    /// query waits already or too many do.
-    fn ask(&self, jid: &FullJid, caps: &CapsElement) -> Option<Element> {
+    /// The disco#info query of `caps` for the client at `jid`, from the account `from` (a
+    /// local client's own account, as its personal eventing service asks, XEP-0163 §4; for
+    /// another server's client, the account of ours its presence came to), or `None` when
+    /// the same query waits already or too many do.
+    fn ask(&self, jid: &FullJid, caps: &CapsElement, from: &BareJid) -> Option<Element> {
         let now = Instant::now();
         let mut asked = self.asked();
         asked.retain(|_, a| now.duration_since(a.at) < ASK_TIMEOUT);
@@ -290,7 +297,7 @@ impl Resolver {
             Element::new("iq", ns::CLIENT)
                 .with_attr("type", "get")
                 .with_attr("id", id)
-                .with_attr("from", jid.to_bare().as_str())
+                .with_attr("from", from.as_str())
                 .with_attr("to", jid.as_str())
                 .with_child(
                     Element::new("query", ns::DISCO_INFO).with_attr("node", caps.disco_node()),
@@ -325,6 +332,17 @@ async fn set_features(
     features: Option<Arc<ClientFeatures>>,
 ) {
     let previous = std::mem::replace(&mut state.lock().features, features.clone());
+    features_changed(server, jid, previous, features).await;
+}
+
+/// Tells the modules that what `jid`'s client supports went from `previous` to `features`,
+/// if it did.
+async fn features_changed(
+    server: &Server,
+    jid: &FullJid,
+    previous: Option<Arc<ClientFeatures>>,
+    features: Option<Arc<ClientFeatures>>,
+) {
     if previous == features {
         return;
     }
@@ -368,7 +386,7 @@ impl Record {
             None => {
                 // Until the client answers, what it supported before no longer holds.
                 set_features(server, from, &client, None).await;
-                own.stanzas.extend(self.0.ask(from, &caps));
+                own.stanzas.extend(self.0.ask(from, &caps, &from.to_bare()));
             }
         }
     }
@@ -389,6 +407,12 @@ impl Record {
             } else {
                 tracing::debug!(%from, ver = %caps.ver, "a client's disco#info does not match its caps");
             }
+        }
+        if !is_ours(server, from) {
+            if let Some(remote) = server.modules.shared().get::<RemoteResources>() {
+                remote.resolved(server, from, &caps, features).await;
+            }
+            return;
         }
         let Some(state) = server.router.table.session_state(from) else {
             return;
@@ -424,10 +448,16 @@ impl Hook for Record {
                 }
                 Flow::Continue
             }
+            Event::PresenceIn { to, presence } => {
+                self.remote_presence(server, to, presence).await;
+                Flow::Continue
+            }
             Event::IqIn { from, to, stanza } => {
+                // Asked from the client's own account, or from the account of ours that
+                // another server's client sent its presence to.
                 let answer = matches!(stanza.iq_type(), Some(IqType::Result | IqType::Error))
                     && to.try_as_full().is_err()
-                    && to.to_bare() == from.to_bare();
+                    && (to.to_bare() == from.to_bare() || !is_ours(server, from));
                 let Some(caps) = stanza
                     .id()
                     .filter(|_| answer)
@@ -439,6 +469,179 @@ impl Hook for Record {
                 Flow::Handled
             }
             _ => Flow::Continue,
+        }
+    }
+}
+
+fn is_ours(server: &Server, jid: &FullJid) -> bool {
+    server.host(jid.domain().as_str()).is_some()
+}
+
+/// The priority of an available presence (RFC 6121 §4.7.2.3: 0 without one).
+pub fn priority(presence: &Element) -> i8 {
+    presence
+        .get_child("priority", ns::CLIENT)
+        .and_then(|p| p.text().trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// How many other servers' accounts, and resources of each, are kept at most.
+const REMOTE_ACCOUNTS: usize = 65_536;
+const REMOTE_RESOURCES_PER_ACCOUNT: usize = 16;
+
+/// What another server's available resource announced, from the presence its server sent
+/// ours (RFC 6121 §4.4.3), and what its caps resolved to.
+struct RemoteResource {
+    caps: Option<CapsElement>,
+    features: Option<Arc<ClientFeatures>>,
+    priority: i8,
+}
+
+/// Other servers' available resources that sent presence to accounts of ours, by bare JID
+/// then full JID: what personal eventing needs of contacts elsewhere (XEP-0163 §4: their
+/// `NODE+notify`). A resource is forgotten on its unavailable presence.
+#[derive(Default)]
+pub struct RemoteResources(Mutex<HashMap<String, HashMap<String, RemoteResource>>>);
+
+impl RemoteResources {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, HashMap<String, RemoteResource>>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The available resources of `bare` (another server's account) whose features are
+    /// known, with their priority.
+    pub fn of(&self, bare: &BareJid) -> Vec<(FullJid, i8, Arc<ClientFeatures>)> {
+        let all = self.lock();
+        let Some(resources) = all.get(bare.as_str()) else {
+            return Vec::new();
+        };
+        resources
+            .iter()
+            .filter_map(|(full, r)| {
+                let features = r.features.clone()?;
+                Some((FullJid::new(full).ok()?, r.priority, features))
+            })
+            .collect()
+    }
+
+    /// Sets what `jid` is known to support, telling the modules when that changed.
+    async fn set_features(
+        &self,
+        server: &Server,
+        jid: &FullJid,
+        features: Option<Arc<ClientFeatures>>,
+    ) {
+        let previous = {
+            let mut all = self.lock();
+            let Some(resource) = all
+                .get_mut(jid.to_bare().as_str())
+                .and_then(|r| r.get_mut(jid.as_str()))
+            else {
+                return;
+            };
+            std::mem::replace(&mut resource.features, features.clone())
+        };
+        features_changed(server, jid, previous, features).await;
+    }
+
+    /// The answer to the query of `caps` sent to `jid`, if it still announces them.
+    async fn resolved(
+        &self,
+        server: &Server,
+        jid: &FullJid,
+        caps: &CapsElement,
+        features: Option<Arc<ClientFeatures>>,
+    ) {
+        let current = self
+            .lock()
+            .get(jid.to_bare().as_str())
+            .and_then(|r| r.get(jid.as_str()))
+            .is_some_and(|r| r.caps.as_ref() == Some(caps));
+        if current {
+            self.set_features(server, jid, features).await;
+        }
+    }
+}
+
+impl Record {
+    /// Presence another server sent one of our accounts: an available resource there is
+    /// kept with its caps (resolved as a local client's are, the query sent from the
+    /// account it came to), an unavailable one forgotten.
+    async fn remote_presence(&self, server: &Server, to: &Jid, presence: &Element) {
+        if server.host(to.domain().as_str()).is_none() || to.node().is_none() {
+            return;
+        }
+        let Some(from) = presence.attr("from").and_then(|f| FullJid::new(f).ok()) else {
+            return;
+        };
+        if is_ours(server, &from) {
+            return;
+        }
+        let Some(remote) = server.modules.shared().get::<RemoteResources>() else {
+            return;
+        };
+        let bare = from.to_bare();
+        match presence.attr("type") {
+            Some("unavailable") => {
+                let mut all = remote.lock();
+                if let Some(resources) = all.get_mut(bare.as_str()) {
+                    resources.remove(from.as_str());
+                    if resources.is_empty() {
+                        all.remove(bare.as_str());
+                    }
+                }
+            }
+            None => {
+                let caps = presence
+                    .get_child("c", ns::CAPS)
+                    .and_then(CapsElement::parse);
+                let known = caps.as_ref().and_then(|c| self.0.lookup(c));
+                let changed = {
+                    let mut all = remote.lock();
+                    // Bounded, as what another server sends us is: past the bounds a
+                    // resource is not kept (it gets no notifications).
+                    if !all.contains_key(bare.as_str()) && all.len() >= REMOTE_ACCOUNTS {
+                        return;
+                    }
+                    let resources = all.entry(bare.as_str().to_owned()).or_default();
+                    if !resources.contains_key(from.as_str())
+                        && resources.len() >= REMOTE_RESOURCES_PER_ACCOUNT
+                    {
+                        return;
+                    }
+                    let resource =
+                        resources
+                            .entry(from.as_str().to_owned())
+                            .or_insert(RemoteResource {
+                                caps: None,
+                                features: None,
+                                priority: 0,
+                            });
+                    resource.priority = priority(presence);
+                    let changed = resource.caps != caps || resource.features.is_none();
+                    resource.caps = caps.clone();
+                    changed
+                };
+                if !changed {
+                    return;
+                }
+                let Some(caps) = caps else {
+                    // Available without caps: nothing is known of what it supports.
+                    return remote.set_features(server, &from, None).await;
+                };
+                // Asked, never waited for: the answer comes back as an IQ (or never).
+                match known {
+                    Some(features) => remote.set_features(server, &from, Some(features)).await,
+                    None => {
+                        remote.set_features(server, &from, None).await;
+                        let query = self.0.ask(&from, &caps, &to.to_bare());
+                        if let (Some(query), Some(federation)) = (query, server.modules.remote()) {
+                            federation.send(server, query);
+                        }
+                    }
+                }
+            }
+            Some(_) => {}
         }
     }
 }
@@ -478,8 +681,12 @@ impl Module for Caps {
             registry.stream_feature(stage, Arc::new(Feature(server_caps.clone(), stage)));
         }
         registry.disco_info_node(Target::Host, Arc::new(Node(server_caps)));
+        registry
+            .shared()
+            .get_or_insert_with(RemoteResources::default);
         let record = Arc::new(Record(Arc::new(Resolver::default())));
         registry.hook(EventKind::PresenceOut, 0, record.clone());
+        registry.hook(EventKind::PresenceIn, 0, record.clone());
         registry.hook(EventKind::IqIn, 0, record);
     }
 }

@@ -7,7 +7,8 @@
 //! - [`Event::MessageFromClient`]: `session/mod.rs`, a client's message after `from` is stamped,
 //!   before routing.
 //! - [`Event::MessageIn`]: `router/`, a message for one of our accounts (bare or full JID)
-//!   before delivery.
+//!   before delivery; `pep/`, a notification sent on an account's behalf (no sending
+//!   session), for our accounts and other servers' entities alike.
 //! - [`Event::MessageAccepted`]: `router/`, a message for one of our accounts that the
 //!   `MessageIn` listeners let through, just before delivery (or offline storage); its own
 //!   copy, which listeners may change (the archive adds its XEP-0359 `<stanza-id/>`). A
@@ -34,7 +35,9 @@
 //!   Fired only when a module listens.
 //! - [`Event::ClientFeatures`]: `caps.rs`, a session's client features became known or
 //!   changed (XEP-0115: its `ver` found in the cache, or its disco#info answered), on the
-//!   session's own task (listeners may use `SessionState::write_after`).
+//!   session's own task (listeners may use `SessionState::write_after`); and another
+//!   server's resource's, from the presence its server sent (no session of ours: `jid`
+//!   is on another domain).
 //! - [`Event::RosterChanged`]: `roster/`, after an item was stored and pushed.
 //! - [`Event::AccountDeleted`]: `roster/`, after an account and its data were removed.
 //! - [`Event::AccountDataStored`]: `vcard.rs` (the account set its vCard) and `private.rs`

@@ -403,6 +403,9 @@ pub struct Registry {
     services: HashMap<String, ServiceEntry>,
     /// Where stanzas for other servers go (federation), if a module took them.
     remote: Option<Arc<dyn Remote>>,
+    /// What modules keep for the whole server and share with others (at most one value per
+    /// type), e.g. the caps module's view of other servers' resources.
+    shared: super::SessionState,
     /// What modules serve on the HTTP listeners.
     http_routes: Vec<Arc<dyn HttpRoutes>>,
     /// XEP-0198 in the session layer, on with these limits if a module turned it on.
@@ -518,6 +521,12 @@ impl Registrar<'_> {
     /// register one wins, and only one does (federation).
     pub fn remote(&mut self, remote: Arc<dyn Remote>) {
         self.registry.remote = Some(remote);
+    }
+
+    /// State the module keeps for the whole server, readable by other modules through
+    /// [`Registry::shared`].
+    pub fn shared(&self) -> &super::SessionState {
+        &self.registry.shared
     }
 
     /// Turns the session layer's XEP-0198 acknowledgements and resumption on.
@@ -648,6 +657,12 @@ impl Registry {
     /// Where stanzas for other servers go, if a module takes them.
     pub fn remote(&self) -> Option<&Arc<dyn Remote>> {
         self.remote.as_ref()
+    }
+
+    /// What modules keep for the whole server (one value per type, see
+    /// [`Registrar::shared`]).
+    pub fn shared(&self) -> &super::SessionState {
+        &self.shared
     }
 
     /// Starts the remote delivery, if any ([`Remote::start`]).

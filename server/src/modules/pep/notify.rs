@@ -5,9 +5,9 @@
 //! Recipients are resources, not bare JIDs: an available resource with non-negative
 //! priority (§4.3.2) whose client's features say `NODE+notify` (§4.2, resolved by the caps
 //! module), of the owner itself or of a contact subscribed to the owner's presence whom the
-//! node's access model lets read it. Only our own accounts' resources are known here: a
-//! contact on another server gets nothing yet (its presence and caps would have to be kept
-//! from what its server sends).
+//! node's access model lets read it. A contact on another server is known by the presence
+//! its server sends ours (the caps module keeps its available resources and resolves their
+//! caps, [`RemoteResources`]): notifications and last items go to it through federation.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,7 +22,7 @@ use jabberwock_protocol::xml::Element;
 use jabberwock_storage::{StoredItem, StoredNode, Subscription};
 
 use crate::accounts::account_of;
-use crate::modules::caps::{features_of, ClientFeatures};
+use crate::modules::caps::{features_of, priority, ClientFeatures, RemoteResources};
 use crate::modules::pubsub::config::{AccessModel, Asker, NodeConfig, SendLastPublished};
 use crate::modules::pubsub::payload::stored_payload;
 use crate::modules::{Event, Flow, Hook};
@@ -43,18 +43,17 @@ fn message(owner: &BareJid, to: &str, event: &PubsubEvent) -> Element {
         .with_child(event.to_element())
 }
 
-/// The priority of an available presence (RFC 6121 §4.7.2.3: 0 without one).
-fn priority(presence: &Element) -> i8 {
-    presence
-        .get_child("priority", ns::CLIENT)
-        .and_then(|p| p.text().trim().parse().ok())
-        .unwrap_or(0)
-}
-
 /// §4.3.2: the available resources of `bare` with non-negative priority whose client wants
 /// notifications of `node`.
 fn interested(server: &Server, bare: &str, node: &str, out: &mut Vec<FullJid>) {
     let table = &server.router.table;
+    if let Some(remote) = BareJid::new(bare).ok().filter(|b| !is_local(server, b)) {
+        let wanting = remote_resources(server, &remote)
+            .into_iter()
+            .filter(|(_, features)| features.wants(node));
+        out.extend(wanting.map(|(full, _)| full));
+        return;
+    }
     for (full, presence) in table.available_presences(bare) {
         if priority(&presence) < 0 {
             continue;
@@ -76,9 +75,25 @@ fn is_local(server: &Server, jid: &BareJid) -> bool {
     server.host(jid.domain().as_str()).is_some()
 }
 
-/// Delivers a notification to one resource of ours, as a message from the owner is: the
-/// modules see it first (§4.3.3: a blocked subscriber gets nothing), and a resource gone
-/// meanwhile gets nothing (a headline is never kept, RFC 6121 §8.5.2.2.1).
+/// §4.3.2: the available resources of another server's account `bare` with non-negative
+/// priority, whose features are known, as its server's presence told us.
+fn remote_resources(server: &Server, bare: &BareJid) -> Vec<(FullJid, Arc<ClientFeatures>)> {
+    let Some(remote) = server.modules.shared().get::<RemoteResources>() else {
+        return Vec::new();
+    };
+    remote
+        .of(bare)
+        .into_iter()
+        .filter(|(_, priority, _)| *priority >= 0)
+        .map(|(full, _, features)| (full, features))
+        .collect()
+}
+
+/// Delivers a notification to one resource, as a message from the owner is: the modules
+/// see it first (§4.3.3: nothing reaches a contact the owner blocked, nor a local subscriber
+/// who blocked the owner); a resource of ours gone meanwhile gets nothing (a headline is
+/// never kept, RFC 6121 §8.5.2.2.1), and another server's resource gets it through
+/// federation, which never waits.
 pub(super) async fn deliver(server: &Server, to: &FullJid, element: Element) {
     let Ok(stanza) = Stanza::from_element(element) else {
         return;
@@ -93,6 +108,12 @@ pub(super) async fn deliver(server: &Server, to: &FullJid, element: Element) {
         server.modules.fire(server, &mut event).await,
         Flow::Continue
     ) {
+        return;
+    }
+    if !is_local(server, &to.to_bare()) {
+        if let Some(federation) = server.modules.remote() {
+            federation.send(server, stanza.into_element());
+        }
         return;
     }
     if server
@@ -135,7 +156,7 @@ pub(super) async fn broadcast(
                             Vec::new()
                         },
                     };
-                    if is_local(server, &contact) && config.may_read(&asker).is_ok() {
+                    if config.may_read(&asker).is_ok() {
                         interested(server, contact.as_str(), node, &mut to);
                     }
                 }
@@ -254,11 +275,34 @@ async fn owed_at_presence(
     Ok(out)
 }
 
+/// The last items another server's resource `to` is owed now that its features are known
+/// (its available presence reached us): sent through federation. A resource with negative
+/// priority gets none (§4.3.2).
+async fn remote_owed_at_presence(server: &Server, to: &FullJid, wanted: &[&str]) {
+    let available = remote_resources(server, &to.to_bare())
+        .into_iter()
+        .any(|(full, _)| &full == to);
+    if !available {
+        return;
+    }
+    match owed_at_presence(server, to, wanted).await {
+        Ok(messages) => {
+            for element in messages {
+                deliver(server, to, element).await;
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "reading PEP last items failed"),
+    }
+}
+
 /// The last items of `owner`'s nodes that the resources of `contact`, newly subscribed to
 /// the owner's presence, want and may read (§4.3.4: to new subscribers).
 async fn owed_on_subscription(server: &Server, owner: &BareJid, contact: &BareJid) {
     let mut resources = Vec::new();
     let table = &server.router.table;
+    if !is_local(server, contact) {
+        resources = remote_resources(server, contact);
+    }
     for (full, presence) in table.available_presences(contact.as_str()) {
         if priority(&presence) < 0 {
             continue;
@@ -325,6 +369,10 @@ impl Hook for LastItems {
                 if wanted.is_empty() {
                     return Flow::Continue;
                 }
+                if !is_local(server, &jid.to_bare()) {
+                    remote_owed_at_presence(server, jid, &wanted).await;
+                    return Flow::Continue;
+                }
                 let Some(state) = server.router.table.session_state(jid) else {
                     return Flow::Continue;
                 };
@@ -357,9 +405,7 @@ impl Hook for LastItems {
                 let from = !before && matches!(item.attr("subscription"), Some("from" | "both"));
                 let contact = item.attr("jid").and_then(|j| BareJid::new(j).ok());
                 if let (true, Some(contact)) = (from, contact) {
-                    if is_local(server, &contact) {
-                        owed_on_subscription(server, owner, &contact).await;
-                    }
+                    owed_on_subscription(server, owner, &contact).await;
                 }
                 Flow::Continue
             }
