@@ -4,12 +4,11 @@
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Parser;
 use jabberwock_server::cli::{self, Cli, Command};
 use jabberwock_server::config::Config;
-use std::sync::Arc;
-
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;

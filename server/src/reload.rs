@@ -60,8 +60,8 @@ fn reload(running: Config, log: Option<&LogReload>) -> Config {
             return running;
         }
     };
-    let mut in_force = running.clone();
-    if new.log.level != running.log.level {
+    let mut in_force = running;
+    if new.log.level != in_force.log.level {
         match log.map(|apply| apply(&new.log.level)) {
             Some(Ok(())) => {
                 tracing::info!(level = %new.log.level, "SIGHUP: log.level applied");
@@ -75,7 +75,7 @@ fn reload(running: Config, log: Option<&LogReload>) -> Config {
     }
     // Everything else in force only after a restart: say so, so the admin is not left
     // guessing which edit took effect.
-    let mut rest = new.clone();
+    let mut rest = new;
     rest.log = in_force.log.clone();
     if rest != in_force {
         tracing::warn!(file = %path.display(), "SIGHUP: other changes in the config need a restart to take effect");
