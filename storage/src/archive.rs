@@ -163,9 +163,13 @@ const NEW_OWNERS: (&str, &str) = (
      WHERE v.column2 IS NULL OR a.id IS NOT NULL ON CONFLICT (jid) DO NOTHING",
 );
 
-/// Appends rows, one `(?, ?, ?, ?, ?, ?, ?)` per row follows.
+/// Appends rows, one `(?, ?, ?, ?, ?, ?, ?)` per row follows, then [`APPEND_TAIL`].
 const APPEND: &str = "INSERT INTO archive \
      (owner_id, id, with_jid, with_resource, outgoing, stamp, stanza) VALUES ";
+
+/// A batch tried again after a commit whose outcome was never known (the connection to
+/// PostgreSQL dropped during it) finds its rows there: kept once.
+const APPEND_TAIL: &str = " ON CONFLICT (owner_id, id) DO NOTHING";
 
 /// How many rows one multi-row statement of a batch takes at most, and so the sizes of
 /// its statements: powers of two up to it, a batch of n rows being n's binary digits
@@ -494,7 +498,7 @@ macro_rules! archive_store {
                     for size in statement_sizes(rows.len()) {
                         let (chunk, after) = rest.split_at(size);
                         rest = after;
-                        let text = multi_row(APPEND, "(?, ?, ?, ?, ?, ?, ?)", size, "");
+                        let text = multi_row(APPEND, "(?, ?, ?, ?, ?, ?, ?)", size, APPEND_TAIL);
                         let text = archive_store!(@text $dialect, text);
                         let mut statement = sqlx::query(&text);
                         for (owner_id, message) in chunk {

@@ -409,10 +409,11 @@ async fn send(alice: &mut RawClient, n: &mut u32) -> (String, bool, String) {
     (format!("m{n}"), before.contains("type=\"error\""), before)
 }
 
-/// A full disk: the message that cannot be archived is refused (`resource-constraint` to
-/// the sender) and goes nowhere, rather than being delivered unarchived; once space is
-/// back, messages go through again, and everything bob got is in his archive after a
-/// restart.
+/// A full disk: once the writer found it full, a message that cannot be archived is
+/// refused (`resource-constraint` to the sender) and goes nowhere, rather than being
+/// delivered unarchived; those already on their way when it filled are delivered and
+/// archived once there is room; once space is back, messages go through again, and
+/// everything bob got is in his archive after a restart.
 #[tokio::test]
 async fn a_message_that_cannot_be_archived_is_refused_not_delivered() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -480,6 +481,66 @@ async fn a_message_that_cannot_be_archived_is_refused_not_delivered() {
             "{id} not archived"
         );
     }
+    drop(bob);
+    drop(server);
+    drop(mount);
+}
+
+/// The server counts a message in its XEP-0198 `<a/>` only once the archive holds it: with
+/// the disk full, the message goes on to its recipient (it was sent before the writer knew
+/// the disk was full) but the sender's `<a/>` waits; once space is back the writer stores
+/// it by itself, and only then comes the `<a/>` that counts it.
+#[tokio::test]
+async fn the_acknowledgement_waits_until_the_archive_holds_the_message() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mount = Tmpfs::mount(&dir.path().join("data"), "2m");
+    let mut server = TestServer::start_in(dir, TestConfig::default());
+    server.wait_started();
+    server.add_user("alice@localhost", "alicepw");
+    server.add_user("bob@localhost", "bobpw");
+    let cert = server.cert_path();
+    let (mut alice, _) =
+        RawClient::login_standard(server.c2s, &cert, "alice", "alicepw", "raw").await;
+    let (mut bob, _) = RawClient::login_standard(server.c2s, &cert, "bob", "bobpw", "raw").await;
+    alice.send("<enable xmlns='urn:xmpp:sm:3'/>").await;
+    alice.read_until("<enabled").await;
+    let message = |id: &str| {
+        format!(
+            "<message to='bob@localhost' type='chat' id='{id}'><body>{id}-{}</body></message>\
+             <r xmlns='urn:xmpp:sm:3'/>",
+            "x".repeat(900)
+        )
+    };
+    alice.send(message("before")).await;
+    alice.read_until("h=\"1\"").await;
+    bob.read_until("id=\"before\"").await;
+
+    let filler = mount.path.join("filler");
+    assert!(fill(&filler) > 0, "the filler took no space");
+    alice.send(message("during")).await;
+    bob.read_until("id=\"during\"").await;
+    let meanwhile = alice.read_for(Duration::from_millis(2500)).await;
+    assert!(
+        !meanwhile.contains("h=\"2\""),
+        "counted before it was archived: {meanwhile}"
+    );
+    assert!(!meanwhile.contains("type=\"error\""), "{meanwhile}");
+
+    std::fs::remove_file(&filler).expect("remove filler");
+    let answer = alice.read_until("h=\"2\"").await;
+    assert!(answer.contains("<a xmlns=\"urn:xmpp:sm:3\""), "{answer}");
+    server.kill();
+    drop((alice, bob));
+    server.restart();
+    let (mut bob, _) = RawClient::login_standard(server.c2s, &cert, "bob", "bobpw", "again").await;
+    assert_eq!(
+        archived_bodies(&mut bob)
+            .await
+            .iter()
+            .map(|b| b.split('-').next().unwrap_or_default())
+            .collect::<Vec<_>>(),
+        ["before", "during"]
+    );
     drop(bob);
     drop(server);
     drop(mount);

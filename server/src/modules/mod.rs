@@ -16,6 +16,7 @@ mod carbons;
 mod contact_addresses;
 mod csi;
 pub(crate) mod disco;
+pub mod durability;
 mod external_services;
 mod last;
 mod legacy_session;

@@ -30,6 +30,7 @@ pub use self::writer::ClientWriter;
 
 use crate::c2s::Bound;
 use crate::error::SessionEnd;
+use crate::modules::durability::{self, InFlight, Owed};
 use crate::modules::{Event as ModuleEvent, EventKind, Flow, Nonza, OwnWrites, SessionState};
 use crate::router::table::EndSignal;
 use crate::router::{Outbound, Outgoing};
@@ -57,6 +58,10 @@ pub struct StreamManagement {
     pending: VecDeque<Outgoing>,
     /// When our outstanding `<r/>` went out.
     requested_at: Option<Instant>,
+    /// Writes modules made for the client's stanzas that are not durable yet, and the
+    /// counts the client asked for that wait for them (`modules::durability`).
+    in_flight: InFlight,
+    owed: Owed,
 }
 
 struct Resumable {
@@ -313,6 +318,10 @@ async fn resumed(
         .as_ref()
         .map(|r| r.registration.id.clone())
         .unwrap_or_default();
+    // §5: the count resumed with covers only what is durable.
+    if sm.owed.settle_all(&sm.in_flight).await.is_err() {
+        return Err(not_durable(jid));
+    }
     conn.send(&sm::resumed(&id, sm.acks.handled())).await?;
     tracing::info!(%jid, again = sm.acks.unacked_len(), waiting = sm.pending.len(), "session resumed");
     for stanza in sm.acks.unacked() {
@@ -378,15 +387,21 @@ async fn serve(
         let last = conn.last_activity();
         let can_shrink = shrunk_after != Some(last);
         let requested_at = sm.as_ref().and_then(|sm| sm.requested_at);
-        let resumable = sm.as_ref().is_some_and(|sm| sm.resumable.is_some());
+        let managed = sm.is_some();
         tokio::select! {
             biased;
             _ = shutdown.triggered() => return end(SessionEnd::error(StreamCondition::SystemShutdown)),
             // The slow-client policy (router::table): the inbox overflowed.
             err = end_signal.ended() => return end(SessionEnd::Error(err)),
-            takeover = takeovers(sm), if resumable => match takeover {
-                Some(takeover) => return Served::Takeover(takeover),
-                None => return end(SessionEnd::Disconnected),
+            event = sm_event(sm), if managed => match event {
+                SmEvent::Takeover(Some(takeover)) => return Served::Takeover(takeover),
+                SmEvent::Takeover(None) => return end(SessionEnd::Disconnected),
+                SmEvent::Settled(Ok(h)) => {
+                    if let Err(e) = conn.send(&sm::answer(h)).await {
+                        return end(e.into());
+                    }
+                }
+                SmEvent::Settled(Err(_)) => return end(not_durable(jid)),
             },
             outbound = inbox.recv() => match outbound {
                 Some(outbound) => {
@@ -416,7 +431,9 @@ async fn serve(
                 Ok(Event::Stanza(element)) => {
                     // Boxed: a client stanza's handling (presence, routing, storage) is a large
                     // future, and an idle session should not carry room for it.
-                    if let Err(e) = Box::pin(from_client(server, jid, state, sm, own, element)).await {
+                    let in_flight = sm.as_ref().map(|sm| sm.in_flight.clone());
+                    let handled = durability::handling(in_flight, from_client(server, jid, state, sm, own, element));
+                    if let Err(e) = Box::pin(handled).await {
                         return end(e);
                     }
                     // What the stanza earned this session itself, written before more input
@@ -448,12 +465,40 @@ async fn serve(
     }
 }
 
-/// The next takeover of a resumable session (`None`: never, for one that is not).
-async fn takeovers(sm: &mut Option<Box<StreamManagement>>) -> Option<Takeover> {
-    match sm.as_deref_mut().and_then(|sm| sm.resumable.as_mut()) {
-        Some(resumable) => resumable.registration.takeovers.recv().await,
-        None => std::future::pending().await,
+enum SmEvent {
+    /// The next takeover of a resumable session (`None`: its registration is gone).
+    Takeover(Option<Takeover>),
+    /// A count the client asked for whose writes are now durable (or never will be).
+    Settled(Result<u32, durability::NotDurable>),
+}
+
+/// What XEP-0198 brings a session besides its client's input: another stream resuming it,
+/// or a count that can now be answered.
+async fn sm_event(sm: &mut Option<Box<StreamManagement>>) -> SmEvent {
+    let Some(sm) = sm.as_deref_mut() else {
+        return std::future::pending().await;
+    };
+    let StreamManagement {
+        resumable, owed, ..
+    } = sm;
+    let takeover = async {
+        match resumable.as_mut() {
+            Some(resumable) => resumable.registration.takeovers.recv().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        takeover = takeover => SmEvent::Takeover(takeover),
+        settled = owed.next(), if !owed.is_empty() => SmEvent::Settled(settled),
     }
+}
+
+/// A write for a stanza the client sent can never be made durable (the server is going
+/// down): the stanza can't be counted, so the stream ends without counting it; the
+/// client sends it again on its next stream (XEP-0198 §5).
+fn not_durable(jid: &FullJid) -> SessionEnd {
+    tracing::error!(%jid, "a write for a client stanza failed: stream ended before counting it");
+    SessionEnd::error(StreamCondition::InternalServerError)
 }
 
 /// Writes a stanza from the inbox, as the modules listening to
@@ -602,9 +647,16 @@ fn stream_management(
                 resumable,
                 pending: VecDeque::new(),
                 requested_at: None,
+                in_flight: InFlight::default(),
+                owed: Owed::default(),
             }));
         }
-        (ClientNonza::Request, Some(sm)) => own.stanzas.push(sm::answer(sm.acks.handled())),
+        // Answered now, or once what the counted stanzas wrote is durable.
+        (ClientNonza::Request, Some(sm)) => {
+            if let Some(h) = sm.owed.owe(sm.acks.handled(), sm.in_flight.take()) {
+                own.stanzas.push(sm::answer(h));
+            }
+        }
         (ClientNonza::Answer { h }, Some(sm)) => {
             // §4: a count above what was sent is a broken client.
             sm.acks.acknowledge(h).map_err(|e| {

@@ -11,7 +11,7 @@ use base64::Engine as _;
 use jabberwock_protocol::jid::{BareJid, Jid};
 use jabberwock_protocol::mam::{stanza_id, strip_stanza_ids};
 use jabberwock_protocol::ns;
-use jabberwock_protocol::stanza::{Stanza, StanzaError};
+use jabberwock_protocol::stanza::{Condition, Stanza, StanzaError};
 use jabberwock_protocol::xml::Element;
 use jabberwock_storage::{ArchiveOwner, NewArchived};
 use rand::RngCore as _;
@@ -19,6 +19,7 @@ use rand::RngCore as _;
 use super::prefs::shall_archive;
 use super::State;
 use crate::accounts::account_of;
+use crate::modules::durability;
 use crate::modules::offline::STORABLE;
 use crate::modules::{Event, Flow, Hook};
 use crate::server::Server;
@@ -56,8 +57,9 @@ pub(crate) fn new_id() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// Archives `message` for `owner` with `with`, if the owner's preferences say so, and
-/// waits until it is durable: the id it got, or None (not archived).
+/// Archives `message` for `owner` with `with`, if the owner's preferences say so: the id
+/// it got, or None (not archived). Durable before this returns, or, for a stanza a
+/// client's session is handling, before that session counts it (`modules::durability`).
 async fn archive(
     server: &Server,
     state: &State,
@@ -84,8 +86,18 @@ async fn archive(
         stamp: 0,
         stanza: String::from_utf8_lossy(&message.to_bytes(ns::CLIENT)).into_owned(),
     };
-    let stored = state.writer.append(server, entry).await?;
-    Ok(stored.then_some(id))
+    if !state.writer.can_defer() {
+        let stored = state.writer.append(server, entry).await?;
+        return Ok(stored.then_some(id));
+    }
+    // The message goes on now; the client's session counts it only once it is durable.
+    let durable = state.writer.append_deferred(server, entry).await;
+    if let Err(durable) = durability::defer(durable) {
+        if !durable.await.unwrap_or(false) {
+            return Err(StanzaError::new(Condition::InternalServerError));
+        }
+    }
+    Ok(Some(id))
 }
 
 /// [`archive`], then the message carries its id in `owner`'s archive; a failed write is

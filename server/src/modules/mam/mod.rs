@@ -4,10 +4,12 @@
 //! task that commits many at once (`writer.rs`; expiry and the per-account limit run
 //! there too); clients page through it (`query.rs`) and choose what is kept (`prefs.rs`).
 //!
-//! The rule the hooks keep (docs/archive.md): a message is in its archives before it
-//! goes on. The hook that archives awaits its own message's commit, and a session
-//! handles its client's stanzas one after another, so by the time the session answers
-//! the sender's XEP-0198 `<r/>`, or the message reaches anyone, it is stored.
+//! The rule the hooks keep (docs/archive.md): a message is in its archives before the
+//! server acknowledges it. A client's message goes on at once and its writes are handed
+//! to the sender's session (`modules::durability`), which answers the client's XEP-0198
+//! `<r/>` only once they are durable; any other message waits for its commit. While the
+//! writer fails (a full disk), every hook waits, so that a message that cannot be stored
+//! is refused rather than delivered.
 
 // The MUC service's room archives (XEP-0313 §6) use the same rules, query and writer.
 pub(super) mod archive;
@@ -89,7 +91,7 @@ impl Module for Mam {
             config,
         });
         // §4, §6: asked of the account's own bare JID (or with no `to`).
-        let query = Arc::new(query::Query);
+        let query = Arc::new(query::Query(state.clone()));
         registry.iq(
             IqType::Set,
             Target::Account,

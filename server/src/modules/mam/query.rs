@@ -7,6 +7,8 @@
 //! every result before the `<fin/>`. The session cannot drain its inbox while its own IQ
 //! is being answered, so a page is capped at [`MAX_PAGE`], well below the inbox's depth.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use jabberwock_protocol::jid::{BareJid, FullJid, Jid};
 use jabberwock_protocol::mam::{fin, query_form, result, MamError, MamQuery};
@@ -21,6 +23,8 @@ use crate::error::store_to_stanza_error;
 use crate::modules::{IqHandler, IqRequest};
 use crate::server::Server;
 
+use super::State;
+
 /// Messages in a page when the client names no `<max/>`.
 const DEFAULT_MAX: usize = 50;
 
@@ -29,7 +33,7 @@ const DEFAULT_MAX: usize = 50;
 /// arrives for the session meanwhile.
 const MAX_PAGE: usize = 100;
 
-pub(super) struct Query;
+pub(super) struct Query(pub(super) Arc<State>);
 
 fn bad_query(error: MamError) -> StanzaError {
     let condition = match error {
@@ -82,6 +86,10 @@ impl IqHandler for Query {
         let archive = ArchiveOwner::Account(account_of(&owner));
         let server = request.server;
         let kind = request.stanza.iq_type();
+        // What was sent before the query is in the page, written or not when it was sent.
+        if kind == Some(IqType::Set) {
+            self.0.writer.flush(server).await;
+        }
         answer(
             server,
             &archive,

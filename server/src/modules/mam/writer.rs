@@ -1,11 +1,21 @@
 //! The archive's writer: one task per server (and one more for the rooms of the MUC
 //! service) that appends what the hooks hand it, as many messages as are waiting in one
-//! transaction (group commit), and answers each hook once its message is durable. A message waits for the commit before it goes on, so nothing
-//! acknowledged is lost; the transaction's cost is shared by everything that arrived
-//! while the last one ran. The same task's neighbour removes what retention says is too
-//! old or too many (bounded deletes, one batch after another).
+//! transaction (group commit), and answers each once it is durable; the transaction's
+//! cost is shared by everything that arrived while the last one ran. The same task's
+//! neighbour removes what retention says is too old or too many (bounded deletes, one
+//! batch after another).
+//!
+//! Two kinds of append (docs/archive.md, "The acknowledgement rule"): one its caller waits
+//! for, whose failure is the sender's error; and one handed to the sending client's
+//! session (`modules::durability`), whose message goes on at once. A batch that fails keeps
+//! the second kind and tries them again, with whatever comes next, until they are
+//! durable: their senders were not told they were stored, and the messages already went
+//! on. While such a batch waits the writer counts as failing, and the hooks wait for
+//! every append again, so that a full disk refuses messages rather than letting them
+//! through unarchived.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -21,6 +31,10 @@ const QUEUE: usize = 4096;
 
 /// The most messages one transaction appends.
 const MAX_BATCH: usize = 512;
+
+/// How long a failed batch's deferred messages wait before they are tried again when
+/// nothing new comes.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// How often retention runs, and the first time after start.
 const RETENTION_EVERY: Duration = Duration::from_secs(60);
@@ -41,11 +55,22 @@ pub(crate) enum Failure {
 /// The answer to one append: stored or not (its owner is no account), or why it failed.
 pub(crate) type Stored = oneshot::Receiver<Result<bool, Failure>>;
 
+/// Who waits for an append's answer.
+enum Waiter {
+    /// A caller that waits: told when it is durable, or why it failed.
+    Caller(oneshot::Sender<Result<bool, Failure>>),
+    /// A client's session (`modules::durability`): told once durable; a failure keeps it
+    /// for the next batch.
+    Session(oneshot::Sender<bool>),
+}
+
 enum Job {
     Append {
         message: NewArchived,
-        done: oneshot::Sender<Result<bool, Failure>>,
+        done: Waiter,
     },
+    /// Answered once everything queued before it was written (or failed).
+    Flush(oneshot::Sender<()>),
     /// A room's archive goes, after every message queued for it before.
     ForgetRoom(String),
 }
@@ -57,6 +82,8 @@ pub(crate) struct Writer {
     queue: OnceLock<mpsc::Sender<Job>>,
     /// Accounts that got messages since retention last looked (for the per-account limit).
     touched: Arc<Mutex<HashSet<AccountId>>>,
+    /// The last batch failed and its deferred messages wait to be tried again.
+    failing: Arc<AtomicBool>,
 }
 
 impl Writer {
@@ -66,6 +93,7 @@ impl Writer {
             max_messages: config.max_messages_per_user,
             queue: OnceLock::new(),
             touched: Arc::default(),
+            failing: Arc::default(),
         }
     }
 
@@ -73,7 +101,12 @@ impl Writer {
     fn queue(&self, server: &Server) -> &mpsc::Sender<Job> {
         self.queue.get_or_init(|| {
             let (tx, rx) = mpsc::channel(QUEUE);
-            tokio::spawn(write(server.store.clone(), rx, self.touched.clone()));
+            tokio::spawn(write(
+                server.store.clone(),
+                rx,
+                self.touched.clone(),
+                self.failing.clone(),
+            ));
             if self.retention_days > 0 || self.max_messages > 0 {
                 tokio::spawn(retain(
                     server.store.clone(),
@@ -95,11 +128,33 @@ impl Writer {
         message: NewArchived,
     ) -> Result<bool, StanzaError> {
         let (done, wait) = oneshot::channel();
+        let done = Waiter::Caller(done);
         let sent = self.queue(server).send(Job::Append { message, done }).await;
         match sent {
             Ok(()) => stored(wait).await,
             Err(_) => Err(refusal(Failure::Other)),
         }
+    }
+
+    /// Whether an append may be handed to the client's session rather than waited for:
+    /// the writer is not failing (then every sender hears of a failure), and a client's
+    /// session is handling the stanza.
+    pub(super) fn can_defer(&self) -> bool {
+        !self.failing.load(Ordering::Relaxed) && crate::modules::durability::can_defer()
+    }
+
+    /// Queues `message` for the session to wait for (a full queue makes this wait):
+    /// the answer, true once durable. Only where [`Self::can_defer`].
+    pub(super) async fn append_deferred(
+        &self,
+        server: &Server,
+        message: NewArchived,
+    ) -> crate::modules::durability::Durable {
+        let (done, wait) = oneshot::channel();
+        let done = Waiter::Session(done);
+        // A closed queue (the server stops) drops `done`: the session learns it failed.
+        let _ = self.queue(server).send(Job::Append { message, done }).await;
+        wait
     }
 
     /// Queues `message` without waiting (for a caller that holds a lock, and so keeps the
@@ -111,12 +166,23 @@ impl Writer {
         message: NewArchived,
     ) -> Result<Stored, StanzaError> {
         let (done, wait) = oneshot::channel();
+        let done = Waiter::Caller(done);
         match self.queue(server).try_send(Job::Append { message, done }) {
             Ok(()) => Ok(wait),
             Err(mpsc::error::TrySendError::Full(_)) => {
                 Err(StanzaError::new(Condition::ResourceConstraint))
             }
             Err(mpsc::error::TrySendError::Closed(_)) => Err(refusal(Failure::Other)),
+        }
+    }
+
+    /// Waits until every message queued before now was written (or its batch failed): a
+    /// query then reads what was sent before it, whether the sender's session waited for
+    /// the write or not.
+    pub(super) async fn flush(&self, server: &Server) {
+        let (done, wait) = oneshot::channel();
+        if self.queue(server).send(Job::Flush(done)).await.is_ok() {
+            let _ = wait.await;
         }
     }
 
@@ -155,22 +221,34 @@ async fn write(
     store: Arc<dyn Store>,
     mut rx: mpsc::Receiver<Job>,
     touched: Arc<Mutex<HashSet<AccountId>>>,
+    failing: Arc<AtomicBool>,
 ) {
     let mut last_stamp = 0;
     let mut next = None;
+    // A failed batch's deferred messages, tried again first.
+    let mut held: Vec<(NewArchived, Waiter)> = Vec::new();
     loop {
         let first = match next.take() {
-            Some(job) => job,
-            None => match rx.recv().await {
-                Some(job) => job,
+            Some(job) => Some(job),
+            None if held.is_empty() => match rx.recv().await {
+                Some(job) => Some(job),
                 None => return,
             },
+            // Tried again with the next message, or alone after a while.
+            None => match tokio::time::timeout(RETRY_AFTER, rx.recv()).await {
+                Ok(Some(job)) => Some(job),
+                Ok(None) => return,
+                Err(_) => None,
+            },
         };
-        let mut appends = Vec::new();
-        let mut job = Some(first);
+        let mut appends = std::mem::take(&mut held);
+        let mut job = first;
         while let Some(current) = job.take() {
             match current {
                 Job::Append { message, done } => appends.push((message, done)),
+                Job::Flush(done) if appends.is_empty() => {
+                    let _ = done.send(());
+                }
                 Job::ForgetRoom(room) if appends.is_empty() => {
                     match store.remove_room_archive(&room).await {
                         Ok(_) => tracing::debug!(%room, "room archive removed"),
@@ -178,7 +256,7 @@ async fn write(
                     }
                 }
                 // After the appends gathered so far.
-                forget => next = Some(forget),
+                after => next = Some(after),
             }
             if next.is_some() || appends.len() >= MAX_BATCH {
                 break;
@@ -186,19 +264,22 @@ async fn write(
             job = rx.try_recv().ok();
         }
         if !appends.is_empty() {
-            last_stamp = append(&*store, appends, last_stamp, &touched).await;
+            let (stamp, kept) = append(&*store, appends, last_stamp, &touched).await;
+            last_stamp = stamp;
+            held = kept;
+            failing.store(!held.is_empty(), Ordering::Relaxed);
         }
     }
 }
 
 /// Appends one batch in one transaction and answers each message's waiter; returns the
-/// batch's stamp.
+/// batch's stamp, and the deferred messages of a batch that failed, to be tried again.
 async fn append(
     store: &dyn Store,
-    jobs: Vec<(NewArchived, oneshot::Sender<Result<bool, Failure>>)>,
+    jobs: Vec<(NewArchived, Waiter)>,
     last_stamp: i64,
     touched: &Mutex<HashSet<AccountId>>,
-) -> i64 {
+) -> (i64, Vec<(NewArchived, Waiter)>) {
     // Archive time never goes back within this writer, so `seq` order and time
     // order agree (expiry relies on it).
     let stamp = unix_now().max(last_stamp);
@@ -230,15 +311,24 @@ async fn append(
             })
         }
     };
-    for (n, done) in waiting.into_iter().enumerate() {
-        let answer = match &result {
-            Ok(stored) => Ok(stored.get(n).copied().unwrap_or(false)),
-            Err(failure) => Err(*failure),
-        };
-        // A hook that stopped waiting (its session ended) needs no answer.
-        let _ = done.send(answer);
+    let mut kept = Vec::new();
+    for (n, (message, done)) in messages.into_iter().zip(waiting).enumerate() {
+        // A waiter that stopped waiting (its session ended) needs no answer.
+        match (done, &result) {
+            (Waiter::Caller(done), Ok(stored)) => {
+                let _ = done.send(Ok(stored.get(n).copied().unwrap_or(false)));
+            }
+            (Waiter::Caller(done), Err(failure)) => {
+                let _ = done.send(Err(*failure));
+            }
+            // Not stored for want of an owner (the account just went) is final too.
+            (Waiter::Session(done), Ok(_)) => {
+                let _ = done.send(true);
+            }
+            (done @ Waiter::Session(_), Err(_)) => kept.push((message, done)),
+        }
     }
-    stamp
+    (stamp, kept)
 }
 
 /// Unix seconds (a clock before 1970 is a broken host: 0).
