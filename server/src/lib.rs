@@ -12,6 +12,8 @@
 //! - [`router`]: who gets a stanza; the server's own IQs go to [`modules`].
 //! - [`presence`], [`roster`], [`offline`]: the IM core (RFC 6121, XEP-0160).
 //! - [`modules`]: one XEP per file, registered in a [`modules::Registry`].
+//! - [`admin`]: the admin control socket the `jabberwock` command talks to; [`reload`]:
+//!   applying a changed config (SIGHUP or the socket).
 //! - [`accounts`], [`config`], [`tls`], [`cli`], [`shutdown`], [`error`]: the supporting cast;
 //!   [`node_id`]: this node's id, kept in `data_dir`, that its guests are tagged with.
 //!
@@ -19,6 +21,7 @@
 #![forbid(unsafe_code)]
 
 pub mod accounts;
+pub mod admin;
 pub mod c2s;
 pub mod cli;
 pub mod config;
@@ -71,6 +74,9 @@ pub enum StartError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    /// The admin socket in `data_dir` (`admin/`).
+    #[error(transparent)]
+    AdminSocket(#[from] admin::socket::SocketError),
     /// A listen address that can't be used, reported against its config key.
     #[error(transparent)]
     Listen(#[from] config::ConfigError),
@@ -167,20 +173,26 @@ pub async fn run_with(
     server.modules.start_services(&server).await?;
     // And federation's listener, if the module is on (modules/s2s/).
     server.modules.start_remote(&server).await?;
+    let mut admin_socket = admin::socket::AdminSocket::bind(&server.config.data_dir)?;
     let termination = shutdown::Termination::install();
-    // SIGHUP re-reads the config; it never ends the server.
-    tokio::spawn(reload::Hangup::install().serve(loaded, log));
-    // Said only now that storage is ready and the signals are caught, so whoever waits for
-    // these lines (an admin, a test harness) can rely on the server being able to serve,
-    // and to stop gracefully.
-    for l in listeners
+    // SIGHUP and `jabberwock reload` re-read the config; it never ends the server.
+    let reloader = Arc::new(reload::Reloader::new(
+        loaded,
+        log,
+        server.certificate.clone(),
+    ));
+    tokio::spawn(reload::Hangup::install().serve(reloader.clone()));
+    let bound: Vec<(String, std::net::SocketAddr)> = listeners
         .iter()
         .chain(&http_listeners)
         .chain(&policy_listeners)
-    {
-        if let Ok(addr) = l.socket.local_addr() {
-            tracing::info!(kind = %l.kind, %addr, "listening");
-        }
+        .filter_map(|l| Some((l.kind.to_string(), l.socket.local_addr().ok()?)))
+        .collect();
+    // Said only now that storage is ready and the signals are caught, so whoever waits for
+    // these lines (an admin, a test harness) can rely on the server being able to serve,
+    // and to stop gracefully.
+    for (kind, addr) in &bound {
+        tracing::info!(%kind, %addr, "listening");
     }
     let hosts: Vec<&str> = server.config.hosts.keys().map(String::as_str).collect();
     let config_file = server
@@ -194,10 +206,18 @@ pub async fn run_with(
         data_dir = %server.config.data_dir.display(),
         hosts = %hosts.join(","),
         storage = %url,
+        admin_socket = %admin_socket.path().display(),
         "Jabberwock started"
     );
 
     let shutdown = Shutdown::new();
+    let admin = Arc::new(admin::socket::Admin {
+        server: server.clone(),
+        started: std::time::Instant::now(),
+        listeners: bound,
+        reloader,
+    });
+    tokio::spawn(admin_socket.serving(admin, shutdown.signal()));
     let serving = tokio::spawn({
         let c2s = listener::serve(server.clone(), listeners, shutdown.signal());
         let http = http::serve(server.clone(), http_listeners, shutdown.signal());
@@ -217,6 +237,8 @@ pub async fn run_with(
     if tokio::time::timeout(SHUTDOWN_GRACE, serving).await.is_err() {
         tracing::warn!("some sessions did not close in time");
     }
+    // The socket file goes with a clean shutdown: a later command finds no server.
+    drop(admin_socket);
     tracing::info!("stopped");
     Ok(())
 }

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use jabberwock_server::cli::{self, Cli, Command};
+use jabberwock_server::cli::{self, Cli};
 use jabberwock_server::config::Config;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -65,12 +65,10 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => fail(2, &err.to_string()),
         },
-        Some(Command::User(command)) => {
-            match runtime.block_on(cli::run_user_command(&config, command)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(err) => fail(err.exit_code(), &err.to_string()),
-            }
-        }
+        Some(command) => match runtime.block_on(cli::run_admin_command(&config, command)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => fail(err.exit_code(), &err.to_string()),
+        },
     }
 }
 

@@ -323,6 +323,49 @@ impl CurrentCert {
     fn set(&self, key: Arc<CertifiedKey>) {
         *self.0.write().unwrap_or_else(|p| p.into_inner()) = key;
     }
+
+    /// Re-reads the certificate and key `config` names (or the generated pair in its
+    /// `data_dir`) and serves them to new handshakes; open connections keep theirs. A pair
+    /// that does not load is refused and the one in use stays.
+    /// Returns the certificate file now served; `None`: there is none to read yet.
+    pub fn reload(&self, config: &Config) -> Result<Option<PathBuf>, TlsSetupError> {
+        let Some(identity) = identity_on_disk(config) else {
+            return Ok(None);
+        };
+        let key = certified_key(&identity)?;
+        self.set(key);
+        Ok(Some(identity.cert_path))
+    }
+}
+
+/// The certificate and key `config` would be served with, if they exist already: the
+/// configured pair, or the generated one in `data_dir`. Nothing is created.
+fn identity_on_disk(config: &Config) -> Option<TlsIdentity> {
+    if let (Some(cert), Some(key)) = (&config.tls.cert, &config.tls.key) {
+        return Some(TlsIdentity {
+            cert_path: cert.clone(),
+            key_path: key.clone(),
+            generated: false,
+        });
+    }
+    let cert_path = config.data_dir.join(GENERATED_CERT);
+    let key_path = config.data_dir.join(GENERATED_KEY);
+    (cert_path.exists() && key_path.exists()).then_some(TlsIdentity {
+        cert_path,
+        key_path,
+        generated: false,
+    })
+}
+
+/// `jabberwock check`: whether the certificate and key `config` names (or the generated
+/// pair already in `data_dir`) load and belong together, without writing anything. `None`:
+/// there is none yet (one is generated at the first start); else the certificate file.
+pub fn check(config: &Config) -> Result<Option<PathBuf>, TlsSetupError> {
+    let Some(identity) = identity_on_disk(config) else {
+        return Ok(None);
+    };
+    certified_key(&identity)?;
+    Ok(Some(identity.cert_path))
 }
 
 impl ResolvesServerCert for CurrentCert {

@@ -271,6 +271,28 @@ fn other_listeners(log: &Mutex<Vec<String>>) -> (Option<SocketAddr>, Option<Sock
     }
 }
 
+/// Runs `jabberwock --config <config> <args>` in `cwd` with `stdin` as its standard input
+/// (a config of the test's own, e.g. for `jabberwock check`).
+pub fn cli_at(config: &Path, cwd: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(binary())
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn jabberwock cli");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("cli output")
+}
+
 impl TestServer {
     pub fn start() -> TestServer {
         TestServer::start_with(TestConfig::default())
@@ -312,23 +334,7 @@ impl TestServer {
 
     /// Runs `jabberwock --config <ours> <args>` with `stdin` as its standard input.
     pub fn cli(&self, args: &[&str], stdin: &str) -> Output {
-        let mut child = Command::new(binary())
-            .arg("--config")
-            .arg(&self.config_path)
-            .args(args)
-            .current_dir(self.dir.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn jabberwock cli");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(stdin.as_bytes())
-            .expect("write stdin");
-        child.wait_with_output().expect("cli output")
+        cli_at(&self.config_path, self.dir.path(), args, stdin)
     }
 
     /// Creates an account through the user CLI (as an admin would).

@@ -655,7 +655,7 @@ async fn sighup_reloads_the_log_level_and_never_ends_the_server() {
     .expect("write config");
     sighup(pid);
     assert!(
-        server.wait_log("SIGHUP: log.level applied"),
+        server.wait_log("reload: log.level applied"),
         "{}",
         server.log_text()
     );

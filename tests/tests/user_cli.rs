@@ -157,7 +157,8 @@ async fn user_passwd_replaces_the_password() {
     // Changing the password of an account that does not exist is refused, and creates nothing.
     let out = server.cli(&["user", "passwd", "nobody@localhost"], "unused-pw\n");
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert_eq!(listed(&server), ["alice@localhost"]);
+    // Alice's session above is still open: the running server marks her online.
+    assert_eq!(listed(&server), ["alice@localhost\tonline"]);
 }
 
 #[tokio::test]

@@ -102,4 +102,11 @@ pub trait Sessions: Send + Sync {
 
     /// Tells every session of `bare` to close with `error` (e.g. the account was deleted).
     fn close_all(&self, bare: &str, error: &StreamError);
+
+    /// Tells the session bound to `jid` to close with `error`; false when none is bound.
+    fn close(&self, jid: &FullJid, error: StreamError) -> bool;
+
+    /// Calls `visit` with every bound resource's full JID and module state (the admin's
+    /// list of who is online). The table is locked meanwhile: `visit` only copies.
+    fn for_each(&self, visit: &mut dyn FnMut(&FullJid, &SessionState));
 }

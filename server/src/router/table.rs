@@ -471,4 +471,20 @@ impl Sessions for SessionTable {
             }
         }
     }
+
+    fn close(&self, jid: &FullJid, error: StreamError) -> bool {
+        match resource(&self.read(), jid) {
+            Some(r) => {
+                r.tx.close(error);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn for_each(&self, visit: &mut dyn FnMut(&FullJid, &SessionState)) {
+        for r in self.read().values().flatten() {
+            visit(&r.jid, &r.state);
+        }
+    }
 }

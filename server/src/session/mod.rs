@@ -100,6 +100,11 @@ pub async fn run(
     shutdown: &mut ShutdownSignal,
 ) -> SessionEnd {
     let mut own = OwnWrites::default();
+    // What `jabberwock sessions` shows; a resumed session keeps its start, with its new
+    // connection's address and kind.
+    session
+        .state
+        .insert(crate::admin::SessionInfo::of(conn, &session.state));
     if session.sm.is_some() {
         // A resumed session: the modules knew it all along.
         if let Err(end) = resumed(server, conn, &mut session).await {

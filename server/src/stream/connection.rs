@@ -39,6 +39,36 @@ pub enum ReadError {
     Io(#[from] io::Error),
 }
 
+/// The ways a client reaches a session, named as an admin sees them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ClientKind {
+    /// A standard stream over plain TCP.
+    Tcp,
+    /// A standard stream over TLS (STARTTLS or direct TLS).
+    Tls,
+    /// Flash XMLSocket (`<flash:stream>`, NUL-terminated units) over TCP or TLS.
+    Flash,
+    /// A Flash widget in Ruffle, through the WebSocket socket proxy.
+    Ruffle,
+    /// XMPP over WebSocket (RFC 7395).
+    WebSocket,
+    /// BOSH (XEP-0206).
+    Bosh,
+}
+
+impl ClientKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientKind::Tcp => "tcp",
+            ClientKind::Tls => "tls",
+            ClientKind::Flash => "flash",
+            ClientKind::Ruffle => "ruffle",
+            ClientKind::WebSocket => "websocket",
+            ClientKind::Bosh => "bosh",
+        }
+    }
+}
+
 pub struct Connection {
     transport: Transport,
     reader: StreamReader,
@@ -116,6 +146,18 @@ impl Connection {
 
     pub fn dialect(&self) -> &Dialect {
         &self.dialect
+    }
+
+    /// How the client reaches us, as an admin tells sessions apart (`jabberwock status`).
+    pub fn client_kind(&self) -> ClientKind {
+        match &self.transport {
+            Transport::WebSocket(ws) if ws.is_xmpp() => ClientKind::WebSocket,
+            Transport::WebSocket(_) => ClientKind::Ruffle,
+            Transport::Memory { .. } => ClientKind::Bosh,
+            _ if self.dialect == Dialect::Flash => ClientKind::Flash,
+            Transport::Tls(_) | Transport::TlsClient(_) => ClientKind::Tls,
+            _ => ClientKind::Tcp,
+        }
     }
 
     /// When the client last sent anything, whitespace keepalives included.
