@@ -102,4 +102,10 @@ pub trait Sessions: Send + Sync {
 
     /// Tells every session of `bare` to close with `error` (e.g. the account was deleted).
     fn close_all(&self, bare: &str, error: &StreamError);
+
+    /// Tells the session bound to `jid` to close with `error`; false when none is.
+    fn close_session(&self, jid: &FullJid, error: &StreamError) -> bool;
+
+    /// The full JIDs of every bound session of accounts on `domain`, sorted.
+    fn online_sessions(&self, domain: &str) -> Vec<FullJid>;
 }

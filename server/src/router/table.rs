@@ -471,4 +471,26 @@ impl Sessions for SessionTable {
             }
         }
     }
+
+    fn close_session(&self, jid: &FullJid, error: &StreamError) -> bool {
+        match resource(&self.read(), jid) {
+            Some(r) => {
+                r.tx.close(error.clone());
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn online_sessions(&self, domain: &str) -> Vec<FullJid> {
+        let mut list: Vec<FullJid> = self
+            .read()
+            .values()
+            .flatten()
+            .filter(|r| r.jid.domain().as_str() == domain)
+            .map(|r| r.jid.clone())
+            .collect();
+        list.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        list
+    }
 }
