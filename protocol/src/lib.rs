@@ -40,6 +40,7 @@
 pub mod bookmarks;
 pub mod bosh;
 pub mod caps;
+pub mod commands;
 /// XEP-0203 delay stamps.
 pub mod delay;
 pub mod dialback;

@@ -141,3 +141,5 @@ pub const BOOKMARKS_CONVERSION: &str = "urn:xmpp:bookmarks-conversion:0";
 /// XEP-0402 §5.3: the feature of a server that keeps XEP-0402 bookmarks and XEP-0048
 /// bookmarks in private XML storage (XEP-0049) as one list.
 pub const BOOKMARKS2_COMPAT: &str = "urn:xmpp:bookmarks:1#compat";
+/// XEP-0050: Ad-Hoc Commands.
+pub const COMMANDS: &str = "http://jabber.org/protocol/commands";

@@ -25,6 +25,7 @@
 //!   nodes and items, keyed by service: an account's bare JID for XEP-0163 PEP).
 //!   `upload.rs`: [`UploadSlot`] and the [`UploadStore`] trait (XEP-0363 upload slots and
 //!   the files they became: owner, size, expiry; quotas count complete files only).
+//!   `motd.rs`: the [`MotdStore`] trait (XEP-0133's message of the day, per domain).
 //!   Each file also holds its statements and, through a macro, its one
 //!   implementation for both backends.
 //! - `sqlite.rs`: [`SqliteStore`], the default backend; `sqlite_readers.rs`: the
@@ -48,6 +49,7 @@ mod common;
 mod error;
 mod guest;
 mod last_activity;
+mod motd;
 mod muc;
 mod offline;
 mod postgres;
@@ -71,6 +73,7 @@ pub use blocking::BlockingStore;
 pub use error::StoreError;
 pub use guest::GuestStore;
 pub use last_activity::LastActivityStore;
+pub use motd::MotdStore;
 pub use muc::{AffiliationChange, MucStore, StoredAffiliation, StoredRoom, StoredSubject};
 pub use offline::{OfflineMessage, OfflineStore};
 pub use postgres::PostgresStore;
@@ -101,6 +104,7 @@ pub trait Store:
     + ArchiveStore
     + PubsubStore
     + UploadStore
+    + MotdStore
 {
     /// The account's roster entries for an available-presence broadcast, and whether offline
     /// messages may be waiting for it (XEP-0160: they are read only then). A login reads

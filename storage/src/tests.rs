@@ -219,6 +219,7 @@ backend_tests!(
     block_and_unblock_return_what_changed,
     concurrent_blocks_add_each_jid_once,
     last_activity_round_trip_and_replace,
+    motd_set_replace_delete_per_domain,
     writes_to_a_missing_account_are_not_found,
     private_vcard_blocklist_last_activity_keep_accounts_apart,
     private_vcard_blocklist_last_activity_survive_reopen,
@@ -3425,4 +3426,30 @@ async fn upload_expiry_lists_waiting_slots_and_old_files(h: &Harness) {
         .is_empty());
     assert!(store.upload_slot("a").await.unwrap().is_none());
     assert_eq!(store.upload_usage(&id).await.unwrap(), 1);
+}
+
+async fn motd_set_replace_delete_per_domain(h: &Harness) {
+    let store = open(&h.url).await.unwrap();
+    let pair = |s: &str, b: &str| Some((s.to_owned(), b.to_owned()));
+    assert_eq!(store.motd("localhost").await.unwrap(), None);
+    assert!(!store.delete_motd("localhost").await.unwrap());
+    store
+        .set_motd("localhost", "Notice", "Maintenance at 6")
+        .await
+        .unwrap();
+    store.set_motd("example.org", "", "Welcome").await.unwrap();
+    store
+        .set_motd("localhost", "Notice", "Maintenance at 7 🛠")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.motd("localhost").await.unwrap(),
+        pair("Notice", "Maintenance at 7 🛠")
+    );
+    assert!(store.delete_motd("localhost").await.unwrap());
+    assert_eq!(store.motd("localhost").await.unwrap(), None);
+    assert_eq!(
+        store.motd("example.org").await.unwrap(),
+        pair("", "Welcome")
+    );
 }

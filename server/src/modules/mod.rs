@@ -5,11 +5,14 @@
 //! (c2s, session, router, presence) fires the events and asks the [`Registry`]; it never
 //! names a feature module. A new XEP is one file here plus one line in [`MODULES`].
 
+pub mod commands;
 pub mod config;
 pub mod hooks;
 pub mod registry;
 pub mod session_state;
 
+mod adhoc;
+mod admin_adhoc;
 mod blocking;
 pub mod caps;
 mod carbons;
@@ -156,6 +159,8 @@ pub const MODULES: &[Descriptor] = &[
     describe::<pubsub::Pubsub>(),
     describe::<upload::Upload>(),
     describe::<s2s::S2s>(),
+    describe::<adhoc::AdHoc>(),
+    describe::<admin_adhoc::AdminAdhoc>(),
 ];
 
 /// The module named `name`.

@@ -75,7 +75,7 @@ impl PreAuthIqHandler for PreAuthRegistration {
 }
 
 /// XEP-0077 §3.3 and §3.1: a new password the rules refuse is `not-acceptable`, saying why.
-fn refused_password(err: AccountError) -> StanzaError {
+pub(crate) fn refused_password(err: AccountError) -> StanzaError {
     match err {
         AccountError::Store(e) => store_to_stanza_error(e),
         e @ (AccountError::EmptyPassword

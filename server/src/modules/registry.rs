@@ -13,6 +13,7 @@ use jabberwock_protocol::stanza::{IqType, Stanza, StanzaError};
 use jabberwock_protocol::stream::StreamError;
 use jabberwock_protocol::xml::Element;
 
+use super::commands::AdHocCommand;
 use super::config::{enabled_globally, split_enabled};
 use super::hooks::{Event, EventKind, Flow, Hook};
 use super::{SessionState, MODULES};
@@ -389,6 +390,8 @@ pub struct Registry {
     info_nodes: Vec<(ModuleId, DiscoTarget, Arc<dyn InfoNode>)>,
     /// What modules add to a target's disco#items.
     disco_items: Vec<(ModuleId, DiscoTarget, Arc<dyn DiscoItems>)>,
+    /// XEP-0050 commands offered on the hosts' JIDs.
+    commands: Vec<(ModuleId, Arc<dyn AdHocCommand>)>,
     stream_features: Vec<(ModuleId, Stage, Arc<dyn StreamFeature>)>,
     backlogs: Vec<(ModuleId, Arc<dyn Backlog>)>,
     /// Handlers of IQs before authentication, by payload namespace: (name, module, handler).
@@ -468,6 +471,12 @@ impl Registrar<'_> {
     /// Adds items to `target`'s disco#items (and answers disco#items of its nodes).
     pub fn disco_items(&mut self, target: DiscoTarget, items: Arc<dyn DiscoItems>) {
         self.registry.disco_items.push((self.module, target, items));
+    }
+
+    /// Offers an XEP-0050 command on the JID of each host this module runs on (the
+    /// `adhoc` module lists and runs it).
+    pub fn command(&mut self, command: Arc<dyn AdHocCommand>) {
+        self.registry.commands.push((self.module, command));
     }
 
     /// A stream feature offered at `stage`.
@@ -804,6 +813,15 @@ impl Registry {
             .iter()
             .filter(move |(m, t, _)| *t == target && mask & m.bit() != 0)
             .map(|(_, _, items)| items)
+    }
+
+    /// The XEP-0050 commands of the modules on for `host`, in registration order.
+    pub fn commands(&self, host: &str) -> impl Iterator<Item = &Arc<dyn AdHocCommand>> {
+        let mask = self.mask(host);
+        self.commands
+            .iter()
+            .filter(move |(m, _)| mask & m.bit() != 0)
+            .map(|(_, c)| c)
     }
 
     /// The module-offered stream features at `stage`, in registration order.
