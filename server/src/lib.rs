@@ -237,6 +237,13 @@ pub async fn run_with(
     if tokio::time::timeout(SHUTDOWN_GRACE, serving).await.is_err() {
         tracing::warn!("some sessions did not close in time");
     }
+    // What the sessions queued for storage and did not wait for (the archive).
+    if tokio::time::timeout(SHUTDOWN_GRACE, server.modules.drain(&server))
+        .await
+        .is_err()
+    {
+        tracing::warn!("some queued writes were not finished in time");
+    }
     // The socket file goes with a clean shutdown: a later command finds no server.
     drop(admin_socket);
     tracing::info!("stopped");

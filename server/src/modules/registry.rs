@@ -171,6 +171,13 @@ pub trait InfoNode: Send + Sync {
 /// HTTP on the c2s ports), beside the core's endpoints: XEP-0363's uploads and downloads.
 /// Every route is under [`HttpRoutes::prefix`], and the web safety layers
 /// (`http/safety.rs`: client address, rate limit, origin check) wrap them like the rest.
+/// What a module finishes when the server stops, after every session closed: writes it
+/// queued and not yet made durable (the archive's writer), so a clean stop loses nothing.
+#[async_trait]
+pub trait Drain: Send + Sync {
+    async fn drain(&self, server: &Server);
+}
+
 pub trait HttpRoutes: Send + Sync {
     /// The path every route starts with (`/upload`), distinct from the core's paths.
     fn prefix(&self) -> &str;
@@ -411,6 +418,8 @@ pub struct Registry {
     shared: super::SessionState,
     /// What modules serve on the HTTP listeners.
     http_routes: Vec<Arc<dyn HttpRoutes>>,
+    /// What modules finish when the server stops.
+    drains: Vec<Arc<dyn Drain>>,
     /// XEP-0198 in the session layer, on with these limits if a module turned it on.
     stream_management: Option<super::stream_management::SmSettings>,
     /// The modules on for each host, one bit per [`ModuleId`].
@@ -524,6 +533,11 @@ impl Registrar<'_> {
     /// [`super::Module::NEEDS_HTTP`], so the config has a listener for them.
     pub fn http_routes(&mut self, routes: Arc<dyn HttpRoutes>) {
         self.registry.http_routes.push(routes);
+    }
+
+    /// Finishes `drain` when the server stops (see [`Drain`]).
+    pub fn drain(&mut self, drain: Arc<dyn Drain>) {
+        self.registry.drains.push(drain);
     }
 
     /// Takes the stanzas for domains we don't serve (see [`Remote`]); the last module to
@@ -690,6 +704,13 @@ impl Registry {
     ) {
         if let Some(remote) = &self.remote {
             remote.serve(server, shutdown).await;
+        }
+    }
+
+    /// The server stops: every module's [`Drain`], one after the other.
+    pub async fn drain(&self, server: &Server) {
+        for drain in &self.drains {
+            drain.drain(server).await;
         }
     }
 

@@ -72,6 +72,16 @@ impl Default for MamConfig {
     }
 }
 
+/// A clean stop writes what the sessions queued and did not wait for.
+struct Drain(Arc<State>);
+
+#[async_trait::async_trait]
+impl super::registry::Drain for Drain {
+    async fn drain(&self, _server: &crate::server::Server) {
+        self.0.writer.drain().await;
+    }
+}
+
 /// What the module's hooks and handlers share.
 struct State {
     config: MamConfig,
@@ -131,6 +141,11 @@ impl Module for Mam {
             0,
             Arc::new(archive::Received(state.clone())),
         );
-        registry.hook(EventKind::AccountDeleted, 0, Arc::new(prefs::Forget(state)));
+        registry.hook(
+            EventKind::AccountDeleted,
+            0,
+            Arc::new(prefs::Forget(state.clone())),
+        );
+        registry.drain(Arc::new(Drain(state)));
     }
 }

@@ -27,10 +27,10 @@ use super::MamConfig;
 use crate::server::Server;
 
 /// Messages waiting for the writer before a hook's send waits too.
-const QUEUE: usize = 4096;
+const QUEUE: usize = 8192;
 
 /// The most messages one transaction appends.
-const MAX_BATCH: usize = 512;
+const MAX_BATCH: usize = 2048;
 
 /// How long a failed batch's deferred messages wait before they are tried again when
 /// nothing new comes.
@@ -180,8 +180,19 @@ impl Writer {
     /// query then reads what was sent before it, whether the sender's session waited for
     /// the write or not.
     pub(super) async fn flush(&self, server: &Server) {
+        self.flush_queue(self.queue(server)).await;
+    }
+
+    /// [`Self::flush`] when the server stops; nothing to do for a writer never started.
+    pub(super) async fn drain(&self) {
+        if let Some(queue) = self.queue.get() {
+            self.flush_queue(queue).await;
+        }
+    }
+
+    async fn flush_queue(&self, queue: &mpsc::Sender<Job>) {
         let (done, wait) = oneshot::channel();
-        if self.queue(server).send(Job::Flush(done)).await.is_ok() {
+        if queue.send(Job::Flush(done)).await.is_ok() {
             let _ = wait.await;
         }
     }
