@@ -31,7 +31,8 @@
 //! - [`muc`]: XEP-0045 multi-user chat payloads (join, items, status codes, destroy,
 //!   invitations and declines).
 //! - [`pubsub`]: XEP-0060 publish-subscribe requests, results, errors and event
-//!   notifications (what XEP-0163 personal eventing answers).
+//!   notifications (what XEP-0163 personal eventing answers); [`pubsub_authorization`]:
+//!   the owner's approval of pending subscriptions and affiliation change messages.
 //! - [`upload`]: XEP-0363 HTTP file upload slot requests, slots and the `file-too-large`
 //!   condition.
 #![forbid(unsafe_code)]
@@ -52,6 +53,7 @@ pub mod muc;
 pub mod ns;
 pub mod policy;
 pub mod pubsub;
+pub mod pubsub_authorization;
 pub mod rsm;
 pub mod sasl;
 pub mod scram;

@@ -109,6 +109,8 @@ pub struct StoredSubscription {
     pub subid: String,
     /// Its options, as the server serialized them (opaque here).
     pub options: String,
+    /// Waiting for an owner's approval (§4.5 `authorize`, §6.1.2); not yet subscribed.
+    pub pending: bool,
 }
 
 /// Which subscriptions of a node a removal takes.
@@ -371,19 +373,21 @@ static PUT_AFFILIATION: Sql = Sql::new(
 static REMOVE_AFFILIATION: Sql =
     Sql::new("DELETE FROM pubsub_affiliations WHERE node_id = ? AND jid = ?");
 
-static SUBSCRIPTIONS: Sql =
-    Sql::new("SELECT jid, subid, options FROM pubsub_subscriptions WHERE node_id = ? ORDER BY jid");
+static SUBSCRIPTIONS: Sql = Sql::new(
+    "SELECT jid, subid, options, pending FROM pubsub_subscriptions WHERE node_id = ? ORDER BY jid",
+);
 
 static SUBSCRIPTIONS_OF: Sql = Sql::new(
-    "SELECT n.node, s.jid, s.subid, s.options FROM pubsub_subscriptions s \
+    "SELECT n.node, s.jid, s.subid, s.options, s.pending FROM pubsub_subscriptions s \
      JOIN pubsub_nodes n ON n.id = s.node_id WHERE n.service = ? AND s.bare = ? \
      ORDER BY n.node, s.jid",
 );
 
 static PUT_SUBSCRIPTION: Sql = Sql::new(
-    "INSERT INTO pubsub_subscriptions (node_id, jid, bare, subid, options, created_at) \
-     VALUES (?, ?, ?, ?, ?, ?) \
-     ON CONFLICT (node_id, jid) DO UPDATE SET subid = excluded.subid, options = excluded.options",
+    "INSERT INTO pubsub_subscriptions (node_id, jid, bare, subid, options, pending, created_at) \
+     VALUES (?, ?, ?, ?, ?, ?, ?) \
+     ON CONFLICT (node_id, jid) DO UPDATE SET subid = excluded.subid, \
+     options = excluded.options, pending = excluded.pending",
 );
 
 static REMOVE_SUBSCRIPTION: Sql =
@@ -401,6 +405,18 @@ fn item_from_row((id, publisher, payload, published_at): ItemRow) -> StoredItem 
         publisher,
         payload,
         published_at,
+    }
+}
+
+/// A subscription's columns: jid, subid, options, pending.
+type SubscriptionRow = (String, String, String, bool);
+
+fn subscription_from_row((jid, subid, options, pending): SubscriptionRow) -> StoredSubscription {
+    StoredSubscription {
+        jid,
+        subid,
+        options,
+        pending,
     }
 }
 
@@ -853,19 +869,11 @@ macro_rules! pubsub_store {
                 let Some((node_id, _)) = node_row else {
                     return Ok(None);
                 };
-                let rows: Vec<(String, String, String)> = sqlx::query_as(SUBSCRIPTIONS.$dialect())
+                let rows: Vec<SubscriptionRow> = sqlx::query_as(SUBSCRIPTIONS.$dialect())
                     .bind(node_id)
                     .fetch_all(&mut *conn)
                     .await?;
-                Ok(Some(
-                    rows.into_iter()
-                        .map(|(jid, subid, options)| StoredSubscription {
-                            jid,
-                            subid,
-                            options,
-                        })
-                        .collect(),
-                ))
+                Ok(Some(rows.into_iter().map(subscription_from_row).collect()))
             }
 
             async fn pubsub_subscriptions_of(
@@ -873,7 +881,7 @@ macro_rules! pubsub_store {
                 service: &str,
                 bare: &str,
             ) -> Result<Vec<(String, StoredSubscription)>, StoreError> {
-                let rows: Vec<(String, String, String, String)> =
+                let rows: Vec<(String, String, String, String, bool)> =
                     sqlx::query_as(SUBSCRIPTIONS_OF.$dialect())
                         .bind(service)
                         .bind(bare)
@@ -881,15 +889,8 @@ macro_rules! pubsub_store {
                         .await?;
                 Ok(rows
                     .into_iter()
-                    .map(|(node, jid, subid, options)| {
-                        (
-                            node,
-                            StoredSubscription {
-                                jid,
-                                subid,
-                                options,
-                            },
-                        )
+                    .map(|(node, jid, subid, options, pending)| {
+                        (node, subscription_from_row((jid, subid, options, pending)))
                     })
                     .collect())
             }
@@ -911,6 +912,7 @@ macro_rules! pubsub_store {
                     .bind(bare)
                     .bind(&subscription.subid)
                     .bind(&subscription.options)
+                    .bind(subscription.pending)
                     .bind(unix_now())
                     .execute(&mut *tx)
                     .await?;

@@ -14,8 +14,30 @@ More commands (SERVICE: the service's JID):
   {"cmd": "purge_at", "to": SERVICE, "node": N}
   {"cmd": "affiliate", "to": SERVICE, "node": N, "jid": JID, "affiliation": A}
   {"cmd": "affiliations", "to": SERVICE, "node": N}  reports "affiliations" ([[jid, a]…])
-  {"cmd": "my_subscriptions", "to": SERVICE}         reports "my_subscriptions" (nodes)
-Notifications are the "pep" events of slix_pep.py ("from" is the service).
+  {"cmd": "my_subscriptions", "to": SERVICE}         reports "my_subscriptions" (nodes and
+                                   [node, state] pairs)
+  {"cmd": "node_subscriptions", "to": SERVICE, "node": N}
+                                   xep_0060.get_node_subscriptions; reports
+                                   "node_subscriptions" ([[jid, state]…])
+  {"cmd": "set_subscription", "to": SERVICE, "node": N, "jid": JID, "state": S}
+                                   xep_0060.modify_subscriptions
+  {"cmd": "answer", "to": SERVICE, "node": N, "jid": JID, "subid": ID, "allow": BOOL}
+                                   submits the XEP-0060 §8.6 authorization form in a message
+  {"cmd": "get_options", "to": SERVICE, "node": N}    xep_0060.get_subscription_options for
+                                   the client's bare JID; reports "options" (the values)
+  {"cmd": "set_options", "to": SERVICE, "node": N, "options": {VAR: VALUE}}
+                                   the options form submitted in an IQ set (the plugin's own
+                                   call sends a get)
+  {"cmd": "delete_at", "to": SERVICE, "node": N, "redirect": URI or null}
+  {"cmd": "node_info", "to": SERVICE, "node": N}      disco#info of a node; reports
+                                   "node_info" (identities, features, the meta-data values)
+  {"cmd": "node_items", "to": SERVICE, "node": N}     disco#items of a node; reports
+                                   "node_items" (the items' names)
+Notifications are the "pep" events of slix_pep.py ("from" is the service); more events:
+"subscription_event" (node, jid, subscription: a pubsub#event <subscription/>),
+"config_event" (node, the form's values if any), "auth_request" (node, jid, subid: the §8.6
+form), "affiliation_notice" (node, jid, affiliation: §8.9.4), "message_error" (condition),
+each with "from".
 """
 
 import asyncio
@@ -25,12 +47,28 @@ from slixmpp.exceptions import IqError
 from slixmpp.plugins.xep_0059.stanza import Set
 from slixmpp.plugins.xep_0060.stanza.pubsub import Pubsub
 from slixmpp.xmlstream import register_stanza_plugin
+from slixmpp.xmlstream.handler import Callback
+from slixmpp.xmlstream.matcher import MatchXPath
 
 import slix_im
 import slix_pep
 from slix_im import emit
 
 NODE_CONFIG = "http://jabber.org/protocol/pubsub#node_config"
+SUBSCRIBE_OPTIONS = "http://jabber.org/protocol/pubsub#subscribe_options"
+SUBSCRIBE_AUTHORIZATION = "http://jabber.org/protocol/pubsub#subscribe_authorization"
+PUBSUB = "{http://jabber.org/protocol/pubsub}"
+OWNER = "{http://jabber.org/protocol/pubsub#owner}"
+DATA = "{jabber:x:data}"
+
+
+def form_values(x):
+    """A data form's values from its XML: {var: value or [values]}."""
+    values = {}
+    for field in x.findall(DATA + "field"):
+        got = [v.text or "" for v in field.findall(DATA + "value")]
+        values[field.get("var")] = got[0] if len(got) == 1 else got
+    return values
 
 
 class PubsubClient(slix_pep.PepClient):
@@ -39,6 +77,46 @@ class PubsubClient(slix_pep.PepClient):
         self.register_plugin("xep_0059")
         # XEP-0060 §6.5.4: a <set/> inside <pubsub/>.
         register_stanza_plugin(Pubsub, Set)
+        self.add_event_handler("pubsub_subscription", self.on_subscription)
+        self.add_event_handler("pubsub_config", self.on_config)
+        # slixmpp's own `message` event wants a <body/>; these messages have none.
+        for name, path in [("form", "{jabber:x:data}x"),
+                           ("affiliations", "{http://jabber.org/protocol/pubsub}pubsub"),
+                           ("error", "{jabber:client}error")]:
+            self.register_handler(Callback(
+                f"pubsub service {name}", MatchXPath("{jabber:client}message/" + path),
+                self.on_service_message))
+
+    def on_subscription(self, msg):
+        sub = msg.xml.find("{http://jabber.org/protocol/pubsub#event}event/"
+                           "{http://jabber.org/protocol/pubsub#event}subscription")
+        emit("subscription_event", node=sub.get("node"), jid=sub.get("jid"),
+             subscription=sub.get("subscription"), **{"from": str(msg["from"])})
+
+    def on_config(self, msg):
+        conf = msg.xml.find("{http://jabber.org/protocol/pubsub#event}event/"
+                            "{http://jabber.org/protocol/pubsub#event}configuration")
+        x = conf.find(DATA + "x")
+        emit("config_event", node=conf.get("node"),
+             values=None if x is None else form_values(x), **{"from": str(msg["from"])})
+
+    def on_service_message(self, msg):
+        """What slixmpp has no handler for: the §8.6 form, the §8.9.4 notice, errors."""
+        if msg["type"] == "error":
+            emit("message_error", condition=msg["error"]["condition"],
+                 **{"from": str(msg["from"])})
+            return
+        for x in msg.xml.findall(DATA + "x"):
+            values = form_values(x)
+            if values.get("FORM_TYPE") == SUBSCRIBE_AUTHORIZATION:
+                emit("auth_request", node=values.get("pubsub#node"),
+                     jid=values.get("pubsub#subscriber_jid"), subid=values.get("pubsub#subid"),
+                     allow=values.get("pubsub#allow"), form_type=x.get("type"),
+                     **{"from": str(msg["from"])})
+        for affs in msg.xml.findall(PUBSUB + "pubsub/" + PUBSUB + "affiliations"):
+            for a in affs.findall(PUBSUB + "affiliation"):
+                emit("affiliation_notice", node=affs.get("node"), jid=a.get("jid"),
+                     affiliation=a.get("affiliation"), **{"from": str(msg["from"])})
 
     async def run(self, command):
         cmd = command["cmd"]
@@ -57,8 +135,9 @@ class PubsubClient(slix_pep.PepClient):
                     slix_pep.options_form(NODE_CONFIG, command["options"]), timeout=t)
             elif cmd == "subscribe":
                 iq = await pubsub.subscribe(to, command["node"], timeout=t)
-                emit("subscribed", node=command["node"],
-                     subid=iq["pubsub"]["subscription"]["subid"])
+                sub = iq["pubsub"]["subscription"]
+                emit("subscribed", node=command["node"], subid=sub["subid"],
+                     subscription=sub["subscription"])
             elif cmd == "unsubscribe":
                 await pubsub.unsubscribe(to, command["node"], timeout=t)
             elif cmd == "publish_to":
@@ -96,8 +175,64 @@ class PubsubClient(slix_pep.PepClient):
                     for a in iq["pubsub_owner"]["affiliations"]))
             elif cmd == "my_subscriptions":
                 iq = await pubsub.get_subscriptions(to, timeout=t)
-                emit("my_subscriptions", nodes=sorted(
-                    s["node"] for s in iq["pubsub"]["subscriptions"]))
+                subs = iq.xml.findall(PUBSUB + "pubsub/" + PUBSUB + "subscriptions/"
+                                      + PUBSUB + "subscription")
+                emit("my_subscriptions", nodes=sorted(s.get("node") for s in subs),
+                     states=sorted([s.get("node"), s.get("subscription")] for s in subs))
+            elif cmd == "node_subscriptions":
+                iq = await pubsub.get_node_subscriptions(to, command["node"], timeout=t)
+                subs = iq.xml.findall(OWNER + "pubsub/" + OWNER + "subscriptions/"
+                                      + OWNER + "subscription")
+                emit("node_subscriptions", node=command["node"], list=sorted(
+                    [s.get("jid"), s.get("subscription")] for s in subs))
+            elif cmd == "set_subscription":
+                await pubsub.modify_subscriptions(
+                    to, command["node"], [(command["jid"], command["state"])], timeout=t)
+            elif cmd == "answer":
+                form = self.plugin["xep_0004"].make_form(ftype="submit")
+                form.add_field(var="FORM_TYPE", ftype="hidden", value=SUBSCRIBE_AUTHORIZATION)
+                form.add_field(var="pubsub#node", value=command["node"])
+                form.add_field(var="pubsub#subscriber_jid", value=command["jid"])
+                if command.get("subid"):
+                    form.add_field(var="pubsub#subid", value=command["subid"])
+                form.add_field(var="pubsub#allow", ftype="boolean",
+                               value="true" if command["allow"] else "false")
+                msg = self.make_message(mto=to)
+                msg.append(form)
+                msg.send()
+            elif cmd == "get_options":
+                iq = await pubsub.get_subscription_options(
+                    to, command["node"], user_jid=self.boundjid.bare, timeout=t)
+                x = iq.xml.find(PUBSUB + "pubsub/" + PUBSUB + "options/" + DATA + "x")
+                emit("options", node=command["node"], values=form_values(x))
+            elif cmd == "set_options":
+                iq = self.make_iq_set(ito=to)
+                iq["pubsub"]["options"]["node"] = command["node"]
+                iq["pubsub"]["options"]["jid"] = self.boundjid.bare
+                iq["pubsub"]["options"].append(
+                    slix_pep.options_form(SUBSCRIBE_OPTIONS, command["options"]))
+                await iq.send(timeout=t)
+            elif cmd == "delete_at":
+                iq = self.make_iq_set(ito=to)
+                iq["pubsub_owner"]["delete"]["node"] = command["node"]
+                if command.get("redirect"):
+                    ET.SubElement(iq["pubsub_owner"]["delete"].xml, OWNER + "redirect",
+                                  uri=command["redirect"])
+                await iq.send(timeout=t)
+            elif cmd == "node_info":
+                iq = await self.plugin["xep_0030"].get_info(
+                    jid=to, node=command["node"], timeout=t)
+                x = iq.xml.find("{http://jabber.org/protocol/disco#info}query/" + DATA + "x")
+                info = iq["disco_info"]
+                emit("node_info", node=command["node"],
+                     identities=[list(i) for i in info["identities"]],
+                     features=sorted(info["features"]),
+                     meta=None if x is None else form_values(x))
+            elif cmd == "node_items":
+                iq = await self.plugin["xep_0030"].get_items(
+                    jid=to, node=command["node"], timeout=t)
+                emit("node_items", node=command["node"], names=sorted(
+                    item[2] or "" for item in iq["disco_items"]["items"]))
             else:
                 return await super().run(command)
         except IqError as e:

@@ -312,6 +312,14 @@ pub async fn avatar_reaches(owner: &mut SlixIm, owner_jid: &str, contact: &mut S
     hash
 }
 
+/// The IQ error `client`'s last command `cmd` got (slix_pep.py's `iq_error`, with the
+/// stanza error condition and the `pubsub#errors` one).
+pub fn iq_error(client: &SlixIm, cmd: &str) -> String {
+    let err = client.latest("iq_error");
+    assert!(err.contains(&format!("\"cmd\": \"{cmd}\"")), "{err}");
+    err
+}
+
 /// A personal eventing notification `client` (slix_pep.py) got: `kind` about `node` from `from`.
 pub async fn pep_event(client: &mut SlixIm, kind: &str, from: &str, node: &str) -> String {
     client

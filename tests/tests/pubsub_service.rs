@@ -5,7 +5,7 @@
 //! and what survives a restart, on SQLite and PostgreSQL.
 
 use jabberwock_tests::postgres::Scratch;
-use jabberwock_tests::slix::SlixIm;
+use jabberwock_tests::slix::{iq_error, SlixIm};
 use jabberwock_tests::{TestConfig, TestServer};
 
 const SCRIPT: &str = "slix_pubsub.py";
@@ -23,13 +23,6 @@ async fn online(server: &TestServer, user: &str) -> SlixIm {
     client.expect_all(&["session_start"]).await;
     client.command(r#"{"cmd": "available"}"#).await;
     client
-}
-
-/// The error `client`'s last command `cmd` got: (condition, pubsub condition).
-fn error_of(client: &SlixIm, cmd: &str) -> String {
-    let err = client.latest("iq_error");
-    assert!(err.contains(&format!("\"cmd\": \"{cmd}\"")), "{err}");
-    err
 }
 
 fn entry(id: &str, text: &str) -> String {
@@ -117,14 +110,14 @@ async fn the_service_works(server: &TestServer) {
             r#"{{"cmd": "publish_to", "to": "{SERVICE}", "node": "news", "id": "x", "payload": "<other xmlns='urn:example:other'/>"}}"#
         ))
         .await;
-    let err = error_of(&alice, "publish_to");
+    let err = iq_error(&alice, "publish_to");
     assert!(
         err.contains("bad-request") && err.contains("invalid-payload"),
         "{err}"
     );
     // Publishers only: Bob, a subscriber without an affiliation, is forbidden...
     bob.command(&entry("b1", "Bob's")).await;
-    assert!(error_of(&bob, "publish_to").contains("\"condition\": \"forbidden\""));
+    assert!(iq_error(&bob, "publish_to").contains("\"condition\": \"forbidden\""));
     // ...until the owner makes him a publisher.
     affiliate(&mut alice, "bob@localhost", "publisher").await;
     on_news(&mut alice, "affiliations", "").await;
@@ -141,7 +134,7 @@ async fn the_service_works(server: &TestServer) {
     affiliate(&mut alice, "mallory@localhost", "outcast").await;
     for cmd in ["subscribe", "page", "purge_at"] {
         on_news(&mut mallory, cmd, r#", "max": 2"#).await;
-        assert!(error_of(&mallory, cmd).contains("\"condition\": \"forbidden\""));
+        assert!(iq_error(&mallory, cmd).contains("\"condition\": \"forbidden\""));
     }
     // Unknown node: item-not-found.
     carol
@@ -149,7 +142,7 @@ async fn the_service_works(server: &TestServer) {
             r#"{{"cmd": "subscribe", "to": "{SERVICE}", "node": "nope"}}"#
         ))
         .await;
-    assert!(error_of(&carol, "subscribe").contains("item-not-found"));
+    assert!(iq_error(&carol, "subscribe").contains("item-not-found"));
     // Five items, paged two at a time forward and back.
     for (id, text) in [("e2", "Two"), ("e3", "Three"), ("e4", "Four")] {
         alice.command(&entry(id, text)).await;

@@ -155,6 +155,7 @@ pub(super) async fn broadcast(
                         } else {
                             Vec::new()
                         },
+                        ..Asker::default()
                     };
                     if config.may_read(&asker).is_ok() {
                         interested(server, contact.as_str(), node, &mut to);
@@ -255,7 +256,7 @@ async fn owed_at_presence(
         let mut asker = Asker {
             affiliation: Affiliation::None,
             subscribed: true,
-            groups: Vec::new(),
+            ..Asker::default()
         };
         if config.access_model == AccessModel::Roster {
             if !groups.contains_key(&service) {

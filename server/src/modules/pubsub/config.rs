@@ -21,14 +21,18 @@ pub enum AccessModel {
     Roster,
     /// The owner, and on a service of its own the members and publishers (§4.5).
     Whitelist,
+    /// An owner approves every subscription; only subscribers (and the node's members
+    /// and publishers) read. Explicit subscriptions only: a service of its own.
+    Authorize,
 }
 
 impl AccessModel {
-    const ALL: [AccessModel; 4] = [
+    const ALL: [AccessModel; 5] = [
         AccessModel::Open,
         AccessModel::Presence,
         AccessModel::Roster,
         AccessModel::Whitelist,
+        AccessModel::Authorize,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -37,11 +41,15 @@ impl AccessModel {
             AccessModel::Presence => "presence",
             AccessModel::Roster => "roster",
             AccessModel::Whitelist => "whitelist",
+            AccessModel::Authorize => "authorize",
         }
     }
 
-    fn from_name(name: &str) -> Option<AccessModel> {
-        AccessModel::ALL.into_iter().find(|m| m.as_str() == name)
+    /// The models nodes under `rules` may have: `authorize` needs explicit subscriptions.
+    fn offered(rules: Rules) -> impl Iterator<Item = AccessModel> {
+        AccessModel::ALL
+            .into_iter()
+            .filter(move |m| rules.service || *m != AccessModel::Authorize)
     }
 }
 
@@ -291,7 +299,7 @@ impl NodeConfig {
             .with_type(FieldType::ListSingle)
             .with_label("Who may subscribe and retrieve items")
             .with_value(self.access_model.as_str());
-        for model in AccessModel::ALL {
+        for model in AccessModel::offered(rules) {
             access = access.with_option(None, model.as_str());
         }
         let mut allowed = Field::new("pubsub#roster_groups_allowed")
@@ -440,8 +448,9 @@ impl NodeConfig {
             match var {
                 "pubsub#title" => next.title = value.to_owned(),
                 "pubsub#access_model" => {
-                    next.access_model =
-                        AccessModel::from_name(value).ok_or_else(|| bad(var, value))?
+                    next.access_model = AccessModel::offered(rules)
+                        .find(|m| m.as_str() == value)
+                        .ok_or_else(|| bad(var, value))?
                 }
                 "pubsub#roster_groups_allowed" => next.roster_groups_allowed = field.values.clone(),
                 "pubsub#publish_model" => {
@@ -535,8 +544,52 @@ impl NodeConfig {
                 Ok(())
             }
             AccessModel::Whitelist => Err(Denied::ClosedNode),
+            AccessModel::Authorize
+                if matches!(
+                    asker.affiliation,
+                    Affiliation::Member | Affiliation::Publisher
+                ) =>
+            {
+                Ok(())
+            }
+            AccessModel::Authorize => match asker.subscription {
+                Subscribed::Yes => Ok(()),
+                Subscribed::Pending => Err(Denied::PendingSubscription),
+                Subscribed::No => Err(Denied::NotSubscribed),
+            },
         }
     }
+
+    /// §6.1: whether `asker` may subscribe, and whether the subscription waits for an
+    /// owner's approval (`authorize`, §6.1.2: answered `pending`). Under `authorize` anyone
+    /// not blocked may ask, but asking twice while pending is an error (§6.1.3.7).
+    pub fn may_subscribe(&self, asker: &Asker) -> Result<Approval, Denied> {
+        if self.access_model != AccessModel::Authorize {
+            return self.may_read(asker).map(|()| Approval::Granted);
+        }
+        match self.may_read(asker) {
+            Ok(()) => Ok(Approval::Granted),
+            Err(Denied::NotSubscribed) => Ok(Approval::Needed),
+            Err(denied) => Err(denied),
+        }
+    }
+}
+
+/// Whether a new subscription is made at once or waits for an owner (§6.1.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Approval {
+    Granted,
+    Needed,
+}
+
+/// The asker's own explicit subscription to the node, as the `authorize` model sees it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Subscribed {
+    #[default]
+    No,
+    /// Asked for, not yet approved (§6.1.2).
+    Pending,
+    Yes,
 }
 
 /// Who asks, as access models see them.
@@ -549,6 +602,8 @@ pub struct Asker {
     pub subscribed: bool,
     /// The asker's groups in the owner's roster (none when not in it).
     pub groups: Vec<String>,
+    /// Its subscription to the node, for `authorize` (read only there).
+    pub subscription: Subscribed,
 }
 
 impl Default for Asker {
@@ -557,6 +612,7 @@ impl Default for Asker {
             affiliation: Affiliation::None,
             subscribed: false,
             groups: Vec::new(),
+            subscription: Subscribed::No,
         }
     }
 }
@@ -579,6 +635,10 @@ pub enum Denied {
     PresenceSubscriptionRequired,
     NotInRosterGroup,
     ClosedNode,
+    /// `authorize`: the asker's subscription is not approved yet.
+    PendingSubscription,
+    /// `authorize`: the asker has no subscription.
+    NotSubscribed,
 }
 
 impl Denied {
@@ -593,6 +653,12 @@ impl Denied {
             }
             // §6.5.9.6: a whitelist the asker is not on.
             Denied::ClosedNode => pubsub::error(Condition::NotAllowed, "closed-node"),
+            // §6.1.3.7 (and items of a node not yet readable): approval pending.
+            Denied::PendingSubscription => {
+                pubsub::error(Condition::NotAuthorized, "pending-subscription")
+            }
+            // §6.5.9.3: only subscribers retrieve items.
+            Denied::NotSubscribed => pubsub::error(Condition::NotAuthorized, "not-subscribed"),
             // §6.1.3.8: blocked.
             Denied::Forbidden => StanzaError::new(Condition::Forbidden),
         }
@@ -736,6 +802,49 @@ mod tests {
             node(AccessModel::Open).may_read(&outcast),
             Err(Denied::Forbidden)
         );
+    }
+
+    #[test]
+    fn authorize_waits_for_the_owner() {
+        let node = NodeConfig {
+            access_model: AccessModel::Authorize,
+            ..NodeConfig::default()
+        };
+        let with = |subscription| Asker {
+            subscription,
+            ..Asker::default()
+        };
+        assert_eq!(
+            node.may_read(&with(Subscribed::No)),
+            Err(Denied::NotSubscribed)
+        );
+        assert_eq!(
+            node.may_read(&with(Subscribed::Pending)),
+            Err(Denied::PendingSubscription)
+        );
+        assert_eq!(node.may_read(&with(Subscribed::Yes)), Ok(()));
+        assert_eq!(
+            node.may_subscribe(&with(Subscribed::No)),
+            Ok(Approval::Needed)
+        );
+        assert_eq!(
+            node.may_subscribe(&with(Subscribed::Pending)),
+            Err(Denied::PendingSubscription)
+        );
+        let member = Asker {
+            affiliation: Affiliation::Member,
+            ..Asker::default()
+        };
+        assert_eq!(node.may_subscribe(&member), Ok(Approval::Granted));
+        let outcast = Asker {
+            affiliation: Affiliation::Outcast,
+            ..Asker::default()
+        };
+        assert_eq!(node.may_subscribe(&outcast), Err(Denied::Forbidden));
+        // Personal eventing has no explicit subscriptions to approve.
+        let form = submit(NODE_CONFIG, &[("pubsub#access_model", "authorize")]);
+        let mut pep = NodeConfig::default();
+        assert!(pep.apply(&form, NODE_CONFIG, Rules::pep(256)).is_err());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Service discovery of the service (XEP-0060 §5): disco#info of the domain (the identity
 //! `pubsub/service` and the features, as the disco module builds them) and of a node
 //! (§5.4: `pubsub/leaf` and the `pubsub#meta-data` form), disco#items of the domain (§5.2:
-//! the nodes the asker may read, named by their titles) and of a node (§5.5: its items).
+//! the nodes the asker may read or ask to subscribe to, named by their titles) and of a
+//! node (§5.5: its items).
 
 use std::sync::Arc;
 
@@ -107,7 +108,7 @@ impl DiscoItems for Nodes {
             let mut listed = Vec::new();
             for stored in nodes {
                 let node = Node::load(&ctx, &stored.node).await?;
-                if node.may_read(&ctx, &asker).await.is_ok() {
+                if node.may_discover(&ctx, &asker).await {
                     listed.push(item(&node.name, &node.config.title));
                 }
             }

@@ -16,8 +16,11 @@
 //! - `owner.rs`: create, configure, default, delete, purge, the node's affiliations and
 //!   subscriptions.
 //! - `notify.rs`: event notifications to subscribers and owners, the last item.
+//! - `authorize.rs`: the `authorize` access model's pending subscriptions, the owners'
+//!   approval form and their answers.
 //! - `disco.rs`: the service's identity and features, its nodes, a node's meta-data.
 
+mod authorize;
 pub(super) mod config;
 mod disco;
 pub(super) mod node;
@@ -102,6 +105,7 @@ impl PubsubConfig {
 /// The features of the service (XEP-0060 §10): what is implemented, nothing more.
 const FEATURES: &[&str] = &[
     "http://jabber.org/protocol/pubsub",
+    "http://jabber.org/protocol/pubsub#access-authorize",
     "http://jabber.org/protocol/pubsub#access-open",
     "http://jabber.org/protocol/pubsub#access-presence",
     "http://jabber.org/protocol/pubsub#access-roster",
@@ -249,7 +253,8 @@ impl Service for PubsubService {
         Some("Publish-Subscribe")
     }
 
-    /// What the registered handlers do not answer: nodes are no JIDs of their own here
+    /// What the registered handlers do not answer: an owner's answer to a subscription
+    /// request (§8.6) in a message to the domain; nodes are no JIDs of their own here
     /// (they are `node` attributes of the domain, §4.6), so a request to anything else is
     /// `service-unavailable`; presence and errors are dropped (RFC 6120 §8.3).
     async fn receive(&self, delivery: ServiceDelivery<'_>) {
@@ -262,7 +267,21 @@ impl Service for PubsubService {
         if !asks {
             return;
         }
-        let reply = stanza.error_reply(&StanzaError::new(Condition::ServiceUnavailable));
+        let mut error = StanzaError::new(Condition::ServiceUnavailable);
+        if let (StanzaKind::Message, Ok(from)) = (stanza.kind(), delivery.from.try_as_full()) {
+            let ctx = Ctx {
+                server: delivery.server,
+                settings: &self.settings,
+                service: delivery.domain,
+                from,
+            };
+            match authorize::answer(&ctx, stanza.element()).await {
+                Some(Ok(())) => return,
+                Some(Err(e)) => error = e,
+                None => {}
+            }
+        }
+        let reply = stanza.error_reply(&error);
         if let Ok(reply) = jabberwock_protocol::stanza::Stanza::from_element(reply) {
             let server = delivery.server;
             server.router.route_from_service(server, reply).await;

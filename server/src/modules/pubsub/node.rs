@@ -8,12 +8,12 @@
 
 use std::collections::HashMap;
 
-use jabberwock_protocol::jid::BareJid;
+use jabberwock_protocol::jid::{BareJid, Jid};
 use jabberwock_protocol::pubsub::Affiliation;
 use jabberwock_protocol::stanza::{Condition, StanzaError};
-use jabberwock_storage::Subscription;
+use jabberwock_storage::{StoredSubscription, Subscription};
 
-use super::config::{AccessModel, Asker, NodeConfig};
+use super::config::{AccessModel, Asker, Denied, NodeConfig, Subscribed};
 use super::Ctx;
 use crate::accounts::account_of;
 use crate::error::store_to_stanza_error;
@@ -94,6 +94,12 @@ impl Node {
             affiliation,
             ..Asker::default()
         };
+        if self.config.access_model == AccessModel::Authorize
+            && !matches!(affiliation, Affiliation::Owner | Affiliation::Outcast)
+        {
+            asker.subscription = self.subscription_of(ctx, jid).await?;
+            return Ok(asker);
+        }
         let rosters_matter = matches!(
             self.config.access_model,
             AccessModel::Presence | AccessModel::Roster
@@ -110,6 +116,50 @@ impl Node {
             asker.groups.extend(seen.groups);
         }
         Ok(asker)
+    }
+
+    /// The node's explicit subscriptions (item-not-found if the node went meanwhile).
+    pub async fn subscriptions(
+        &self,
+        ctx: &Ctx<'_>,
+    ) -> Result<Vec<StoredSubscription>, StanzaError> {
+        ctx.server
+            .store
+            .pubsub_subscriptions(ctx.service, &self.name)
+            .await
+            .map_err(store_to_stanza_error)?
+            .ok_or_else(item_not_found)
+    }
+
+    /// `jid`'s explicit subscription, its own or one of its resources' (an approved one
+    /// over a pending one).
+    async fn subscription_of(
+        &self,
+        ctx: &Ctx<'_>,
+        jid: &BareJid,
+    ) -> Result<Subscribed, StanzaError> {
+        let mut found = Subscribed::No;
+        for s in self.subscriptions(ctx).await? {
+            if Jid::new(&s.jid).is_ok_and(|j| j.to_bare() == *jid) {
+                if !s.pending {
+                    return Ok(Subscribed::Yes);
+                }
+                found = Subscribed::Pending;
+            }
+        }
+        Ok(found)
+    }
+
+    /// Whether `jid` is shown the node in the service's disco#items (§5.2): it may read
+    /// it, or may ask an owner to (`authorize`).
+    pub async fn may_discover(&self, ctx: &Ctx<'_>, jid: &BareJid) -> bool {
+        let Ok(asker) = self.asker(ctx, jid).await else {
+            return false;
+        };
+        matches!(
+            self.config.may_read(&asker),
+            Ok(()) | Err(Denied::NotSubscribed | Denied::PendingSubscription)
+        )
     }
 
     /// Whether `jid` may read the node (its items, its notifications), as an error.
@@ -143,5 +193,6 @@ pub(in crate::modules) async fn roster_view(
         affiliation: Affiliation::None,
         subscribed: matches!(e.subscription, Subscription::From | Subscription::Both),
         groups: if e.in_roster { e.groups } else { Vec::new() },
+        ..Asker::default()
     }))
 }

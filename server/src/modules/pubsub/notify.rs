@@ -3,7 +3,8 @@
 //! subscribed JID, bare or full, as subscribed (the router delivers a bare JID's to its
 //! resources, and a JID on another server's through federation); subscription changes to
 //! the owners (`pubsub#notify_sub`); the last item to a new subscriber
-//! (`pubsub#send_last_published_item`).
+//! (`pubsub#send_last_published_item`); an entity's new affiliation (§8.9.4) and its
+//! subscription's new state when an owner decides (§8.6, §8.8).
 //!
 //! A subscriber is notified only while the access model still lets it read the node, and
 //! only if its subscription's `pubsub#deliver` is on (§6.3).
@@ -13,7 +14,8 @@ use std::collections::HashMap;
 use jabberwock_protocol::delay::delay;
 use jabberwock_protocol::jid::{BareJid, Jid};
 use jabberwock_protocol::ns;
-use jabberwock_protocol::pubsub::Event as PubsubEvent;
+use jabberwock_protocol::pubsub::{Affiliation, Event as PubsubEvent};
+use jabberwock_protocol::pubsub_authorization::affiliation_notice;
 use jabberwock_protocol::stanza::Stanza;
 use jabberwock_protocol::xml::Element;
 use jabberwock_storage::{ItemsWanted, StoredSubscription};
@@ -27,17 +29,22 @@ use super::Ctx;
 /// XEP-0033: the extended addressing namespace, for `replyto` (`pubsub#itemreply`).
 const ADDRESS: &str = "http://jabber.org/protocol/address";
 
+/// A fresh id for a message from the service.
+pub(super) fn message_id() -> String {
+    format!("pubsub-{:016x}", rand::random::<u64>())
+}
+
 fn message(service: &str, to: &str, event: Element) -> Element {
     Element::new("message", ns::CLIENT)
         .with_attr("from", service)
         .with_attr("to", to)
         .with_attr("type", "headline")
-        .with_attr("id", format!("pubsub-{:016x}", rand::random::<u64>()))
+        .with_attr("id", message_id())
         .with_child(event)
 }
 
-/// Routes one notification from the service.
-async fn send(ctx: &Ctx<'_>, element: Element) {
+/// Routes one message from the service.
+pub(super) async fn send(ctx: &Ctx<'_>, element: Element) {
     if let Ok(stanza) = Stanza::from_element(element) {
         ctx.server
             .router
@@ -75,7 +82,8 @@ pub(super) async fn to_subscribers(
     // One access decision per bare JID, however many of its JIDs are subscribed.
     let mut allowed: HashMap<String, bool> = HashMap::new();
     for subscription in subscriptions {
-        if !SubOptions::from_stored(&subscription.options).deliver {
+        // A subscription waiting for approval (§6.1.2) gets nothing yet.
+        if subscription.pending || !SubOptions::from_stored(&subscription.options).deliver {
             continue;
         }
         let Ok(jid) = Jid::new(&subscription.jid) else {
@@ -125,6 +133,23 @@ pub(super) async fn to_owners(ctx: &Ctx<'_>, node: &Node, event: &PubsubEvent) {
     }
 }
 
+/// `event` to one JID: its subscription's new state, decided by an owner (§8.6, §8.8).
+pub(super) async fn to_jid(ctx: &Ctx<'_>, jid: &str, event: &PubsubEvent) {
+    send(ctx, message(ctx.service, jid, event.to_element())).await;
+}
+
+/// §8.9.4: each entity whose affiliation an owner changed hears its new one.
+pub(super) async fn affiliations_changed(
+    ctx: &Ctx<'_>,
+    node: &str,
+    changes: &[(String, Affiliation)],
+) {
+    for (jid, affiliation) in changes {
+        let notice = affiliation_notice(ctx.service, node, jid, *affiliation, &message_id());
+        send(ctx, notice).await;
+    }
+}
+
 /// §6.1.7 (`pubsub#send_last_published_item`): a new subscription's JID gets the node's
 /// newest item, stamped with when it was published (XEP-0203).
 pub(super) async fn last_item(ctx: &Ctx<'_>, node: &Node, to: &str) {
@@ -165,10 +190,11 @@ pub(super) async fn last_item(ctx: &Ctx<'_>, node: &Node, to: &str) {
     send(ctx, element).await;
 }
 
-/// The bare JIDs of `subscriptions`' subscribers.
+/// The bare JIDs of `subscriptions`' subscribers (approved ones, not pending).
 pub(super) fn subscriber_bares(subscriptions: &[StoredSubscription]) -> Vec<BareJid> {
     subscriptions
         .iter()
+        .filter(|s| !s.pending)
         .filter_map(|s| Jid::new(&s.jid).ok().map(|j| j.to_bare()))
         .collect()
 }

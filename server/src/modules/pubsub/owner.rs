@@ -1,6 +1,6 @@
 //! The owner's use cases (XEP-0060 §8): create (§8.1, instant nodes §8.1.2), configure
 //! (§8.2), the default configuration (§8.3), delete (§8.4), purge (§8.5), and the node's
-//! subscriptions (§8.8) and affiliations (§8.9).
+//! subscriptions (§8.8) and affiliations (§8.9, each changed entity told, §8.9.4).
 
 use jabberwock_protocol::forms::{DataForm, FormType};
 use jabberwock_protocol::jid::{BareJid, Jid};
@@ -14,8 +14,8 @@ use jabberwock_storage::{Created, PubsubService, StoredSubscription, Subscribers
 use super::config::NodeConfig;
 use super::node::{item_not_found, Node};
 use super::payload::{item_id, over_limit};
-use super::subscribe::{entry, SubOptions};
-use super::{notify, CreateNodes, Ctx};
+use super::subscribe::{entry, state_of, SubOptions};
+use super::{authorize, notify, CreateNodes, Ctx};
 use crate::error::store_to_stanza_error;
 
 /// §8.1.1: who may make nodes (`[modules.pubsub] create_nodes`, and the admins).
@@ -134,19 +134,6 @@ pub(super) fn default_configuration(ctx: &Ctx<'_>) -> Result<Option<Element>, St
     Ok(Some(pubsub::configure_result(None, &form)))
 }
 
-/// The node's subscriptions (item-not-found without the node).
-async fn subscriptions_of(
-    ctx: &Ctx<'_>,
-    name: &str,
-) -> Result<Vec<StoredSubscription>, StanzaError> {
-    ctx.server
-        .store
-        .pubsub_subscriptions(ctx.service, name)
-        .await
-        .map_err(store_to_stanza_error)?
-        .ok_or_else(item_not_found)
-}
-
 /// §8.4: the subscribers (read before the node goes) hear of it, with the redirect URI.
 pub(super) async fn delete(
     ctx: &Ctx<'_>,
@@ -155,7 +142,7 @@ pub(super) async fn delete(
 ) -> Result<Option<Element>, StanzaError> {
     let node = Node::load(ctx, name).await?;
     node.require_owner(ctx)?;
-    let subscriptions = subscriptions_of(ctx, name).await?;
+    let subscriptions = node.subscriptions(ctx).await?;
     let deleted = ctx
         .server
         .store
@@ -252,12 +239,20 @@ pub(super) async fn affiliations(
             "the node would have no owner",
         ));
     }
+    let told: Vec<(String, Affiliation)> = rows
+        .iter()
+        .zip(changes)
+        .map(|((bare, _), (_, affiliation))| (bare.clone(), *affiliation))
+        .collect();
+    notify::affiliations_changed(ctx, name, &told).await;
     Ok(None)
 }
 
-/// §8.8: the node's subscriptions (`changes` empty: the list, §8.8.1), or changes to them
-/// (§8.8.2): `subscribed` makes one (with default options) and `none` removes one; the
-/// states this service never holds (`pending`, `unconfigured`) are `not-acceptable`.
+/// §8.8: the node's subscriptions (`changes` empty: the list, §8.8.1, pending ones with
+/// `subscription='pending'`), or changes to them (§8.8.2): `subscribed` makes one (with
+/// default options) or approves a pending one, `none` removes one or denies a pending
+/// one; each affected JID hears its new state. `pending` and `unconfigured` can't be set
+/// (`not-acceptable`).
 pub(super) async fn subscriptions(
     ctx: &Ctx<'_>,
     name: &str,
@@ -265,11 +260,11 @@ pub(super) async fn subscriptions(
 ) -> Result<Option<Element>, StanzaError> {
     let node = Node::load(ctx, name).await?;
     node.require_owner(ctx)?;
-    let current = subscriptions_of(ctx, name).await?;
+    let current = node.subscriptions(ctx).await?;
     if changes.is_empty() {
         let list: Vec<SubscriptionEntry> = current
             .iter()
-            .map(|s| entry(None, s, SubscriptionState::Subscribed))
+            .map(|s| entry(None, s, state_of(s)))
             .collect();
         return Ok(Some(pubsub::subscriptions_result(true, Some(name), &list)));
     }
@@ -283,14 +278,30 @@ pub(super) async fn subscriptions(
     for (jid, state) in changes {
         let bare = bare_of(jid)?;
         let jid = Jid::new(jid).map_err(|_| item_not_found())?;
-        if *state == SubscriptionState::None {
-            store
-                .remove_pubsub_subscriptions(ctx.service, name, Subscribers::Jid(jid.as_str()))
-                .await
-                .map_err(store_to_stanza_error)?;
+        let existing = current.iter().find(|s| s.jid == jid.as_str());
+        if let Some(found) = existing.filter(|s| s.pending) {
+            authorize::decide(
+                ctx,
+                &node,
+                found.clone(),
+                *state == SubscriptionState::Subscribed,
+            )
+            .await?;
             continue;
         }
-        if current.iter().any(|s| s.jid == jid.as_str()) {
+        if *state == SubscriptionState::None {
+            let removed = store
+                .remove_pubsub_subscriptions(ctx.service, name, Subscribers::Jid(jid.as_str()))
+                .await
+                .map_err(store_to_stanza_error)?
+                .unwrap_or_default();
+            if let Some(found) = existing.filter(|_| !removed.is_empty()) {
+                let event = PubsubEvent::Subscription(entry(Some(name), found, *state));
+                notify::to_jid(ctx, &found.jid, &event).await;
+            }
+            continue;
+        }
+        if existing.is_some() {
             continue;
         }
         // An outcast can't be made a subscriber (§4.1).
@@ -301,11 +312,14 @@ pub(super) async fn subscriptions(
             jid: jid.to_string(),
             subid: item_id(),
             options: SubOptions::default().to_stored(),
+            pending: false,
         };
         store
             .put_pubsub_subscription(ctx.service, name, bare.as_str(), &subscription)
             .await
             .map_err(store_to_stanza_error)?;
+        let event = PubsubEvent::Subscription(entry(Some(name), &subscription, *state));
+        notify::to_jid(ctx, &subscription.jid, &event).await;
     }
     Ok(None)
 }

@@ -26,13 +26,7 @@ async fn may_publish(ctx: &Ctx<'_>, node: &Node) -> Result<(), StanzaError> {
             PublishModel::Publishers => false,
             PublishModel::Open => true,
             PublishModel::Subscribers => {
-                let subscriptions = ctx
-                    .server
-                    .store
-                    .pubsub_subscriptions(ctx.service, &node.name)
-                    .await
-                    .map_err(store_to_stanza_error)?
-                    .unwrap_or_default();
+                let subscriptions = node.subscriptions(ctx).await?;
                 notify::subscriber_bares(&subscriptions).contains(&asker)
             }
         },

@@ -15,6 +15,8 @@ use jabberwock_protocol::xml::Element;
 use jabberwock_storage::{StoredSubscription, Subscribers};
 use serde::{Deserialize, Serialize};
 
+use super::authorize;
+use super::config::{Approval, Denied};
 use super::node::Node;
 use super::notify;
 use super::payload::item_id;
@@ -155,6 +157,15 @@ async fn existing(
     Ok(found)
 }
 
+/// A stored subscription's state: pending (§6.1.2) or subscribed.
+pub(super) fn state_of(s: &StoredSubscription) -> SubscriptionState {
+    if s.pending {
+        SubscriptionState::Pending
+    } else {
+        SubscriptionState::Subscribed
+    }
+}
+
 pub(super) fn entry(
     node: Option<&str>,
     s: &StoredSubscription,
@@ -176,9 +187,16 @@ pub(super) async fn subscribe(
 ) -> Result<Option<Element>, StanzaError> {
     let node = Node::load(ctx, name).await?;
     let jid = own_jid(ctx, jid)?;
-    // §6.1.3.2–§6.1.3.8: the access model, and outcasts.
-    node.may_read(ctx, &ctx.asker()).await?;
+    // §6.1.3.2–§6.1.3.8: the access model (`authorize`: approval, §6.1.2), and outcasts.
+    let approval = node
+        .config
+        .may_subscribe(&node.asker(ctx, &ctx.asker()).await?)
+        .map_err(|denied| denied.to_stanza_error())?;
     if let Some(found) = subscription_of(ctx, name, jid.as_str()).await? {
+        // §6.1.3.7: still waiting for the owner.
+        if found.pending {
+            return Err(Denied::PendingSubscription.to_stanza_error());
+        }
         let entry = entry(Some(name), &found, SubscriptionState::Subscribed);
         return Ok(Some(pubsub::subscription_result(&entry)));
     }
@@ -190,6 +208,7 @@ pub(super) async fn subscribe(
         jid: jid.to_string(),
         subid: item_id(),
         options: wanted.to_stored(),
+        pending: approval == Approval::Needed,
     };
     let found = ctx
         .server
@@ -200,9 +219,14 @@ pub(super) async fn subscribe(
     if !found {
         return Err(super::node::item_not_found());
     }
-    let entry = entry(Some(name), &subscription, SubscriptionState::Subscribed);
-    notify::to_owners(ctx, &node, &PubsubEvent::Subscription(entry.clone())).await;
-    notify::last_item(ctx, &node, &subscription.jid).await;
+    let entry = entry(Some(name), &subscription, state_of(&subscription));
+    if subscription.pending {
+        // §8.6: the owners decide; the subscriber hears of it then.
+        authorize::ask_owners(ctx, &node, &subscription).await;
+    } else {
+        notify::to_owners(ctx, &node, &PubsubEvent::Subscription(entry.clone())).await;
+        notify::last_item(ctx, &node, &subscription.jid).await;
+    }
     Ok(Some(pubsub::subscription_result(&entry)))
 }
 
@@ -276,7 +300,7 @@ pub(super) async fn own_subscriptions(
     let list: Vec<SubscriptionEntry> = mine
         .iter()
         .filter(|(n, _)| node.is_none_or(|node| node == n))
-        .map(|(n, s)| entry(Some(n), s, SubscriptionState::Subscribed))
+        .map(|(n, s)| entry(Some(n), s, state_of(s)))
         .collect();
     Ok(Some(pubsub::subscriptions_result(false, node, &list)))
 }
