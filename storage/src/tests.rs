@@ -649,9 +649,9 @@ async fn data_survives_reopen(h: &Harness) {
     // One row per migration file (0001 accounts, 0002 rosters/offline, 0003 contact
     // index, 0004 roster version floor, 0005 private XML, vCards, blocklists, last
     // activity, 0006 guest owners, 0007 MUC rooms, 0008 message archive, 0009 PEP, 0010
-    // pubsub affiliations and subscriptions, 0011 uploads, 0012 pending pubsub
-    // subscriptions).
-    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 12);
+    // pubsub affiliations and subscriptions, 0011 uploads, 0012 messages of the day,
+    // 0013 pending pubsub subscriptions).
+    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 13);
 }
 
 /// Catches a deferred BEGIN in SQLite: upgrading a read transaction to a
@@ -1440,7 +1440,7 @@ async fn upgrade_from_first_release_keeps_accounts(h: &Harness) {
         .unwrap()
         .is_empty());
     assert_eq!(store.upload_usage(&alice()).await.unwrap(), 0);
-    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 12);
+    assert_eq!(h.count("SELECT COUNT(*) FROM _sqlx_migrations").await, 13);
 }
 
 // ---- private XML, vCards, blocklists, last activity -----------------------
