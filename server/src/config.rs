@@ -1532,6 +1532,24 @@ mod tests {
     }
 
     #[test]
+    fn metrics_need_an_address_a_free_path_and_sound_networks() {
+        let e = err("[http]\nlisten = []\ntls_listen = []\n[metrics]\nenabled = true\n");
+        assert_eq!(e.key.as_deref(), Some("metrics.enabled"));
+        assert!(e.to_string().contains("metrics.listen"), "{e}");
+        ok("[http]\nlisten = []\ntls_listen = []\n[metrics]\nenabled = false\n");
+        ok("[http]\nlisten = []\ntls_listen = []\n[metrics]\nenabled = true\nlisten = [\"127.0.0.1:9280\"]\n");
+        for (line, key) in [
+            ("path = \"metrics\"", "metrics.path"),
+            ("path = \"/http-bind\"", "metrics.path"),
+            ("allow = [\"10.0.0.0/33\"]", "metrics.allow"),
+            ("listen = \"127.0.0.1:9280\"", "metrics.listen"),
+        ] {
+            let e = err(&format!("[metrics]\nenabled = true\n{line}\n"));
+            assert_eq!(e.key.as_deref(), Some(key), "{line}: {e}");
+        }
+    }
+
+    #[test]
     fn upload_needs_an_http_listener_and_sound_values() {
         let e = err("[http]\nlisten = []\ntls_listen = []\n[modules.upload]\nenabled = true\n");
         assert_eq!(e.key.as_deref(), Some("modules.upload.enabled"));
