@@ -60,6 +60,8 @@ pub struct Config {
     pub roster: RosterConfig,
     /// `[offline]`
     pub offline: OfflineConfig,
+    /// `[metrics]`
+    pub metrics: MetricsConfig,
     /// `[modules.NAME]`: each module's own table (`enabled`, and the module's keys), checked
     /// against the module when the file is loaded (`modules::config`).
     pub modules: crate::modules::config::ModuleTables,
@@ -329,6 +331,34 @@ pub struct OfflineConfig {
     pub max_messages: u64,
 }
 
+/// `[metrics]`: Prometheus' `/metrics` (docs/metrics.md).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// `metrics.enabled` (default false): serve the metrics at all; off, the path is a 404.
+    pub enabled: bool,
+    /// `metrics.listen` (default `[]`): addresses of its own to serve them on (plain HTTP,
+    /// e.g. `["127.0.0.1:9280"]`); empty: on the HTTP listeners (`http.listen`,
+    /// `http.tls_listen`) beside the other endpoints.
+    pub listen: Vec<SocketAddr>,
+    /// `metrics.path` (default `"/metrics"`).
+    pub path: String,
+    /// `metrics.allow` (default `["127.0.0.0/8", "::1"]`): the addresses or networks that
+    /// may scrape (the client as `http.trusted_proxies` say); others get 403.
+    pub allow: Vec<String>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            enabled: false,
+            listen: Vec::new(),
+            path: "/metrics".to_owned(),
+            allow: vec!["127.0.0.0/8".to_owned(), "::1".to_owned()],
+        }
+    }
+}
+
 /// `[hosts."<domain>"]`: one virtual host.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -366,6 +396,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             roster: RosterConfig::default(),
             offline: OfflineConfig::default(),
+            metrics: MetricsConfig::default(),
             modules: Default::default(),
             hosts,
         }
@@ -680,6 +711,7 @@ impl Config {
         self.validate_http_safety()?;
         self.validate_bosh()?;
         self.validate_http_websocket()?;
+        self.validate_metrics()?;
 
         if self.auth.scram_iterations < 4096 {
             return Err(Problem::new(
@@ -859,6 +891,51 @@ impl Config {
     }
 
     /// The RFC 7395 and XEP-0156 keys of `[http]` (server/src/http/xmpp_websocket.rs).
+    fn validate_metrics(&self) -> Result<(), Problem> {
+        let metrics = &self.metrics;
+        let path = &metrics.path;
+        // The HTTP router would panic on a malformed or taken route.
+        let valid = path.len() > 1
+            && path.starts_with('/')
+            && path
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/-._~".contains(c));
+        if !valid {
+            return Err(Problem::new(
+                &["metrics", "path"],
+                format!("invalid path {path:?} (expected e.g. \"/metrics\": a \"/\", then letters, digits, \"/-._~\")"),
+            ));
+        }
+        let taken = [
+            &self.http.websocket_path,
+            &self.http.bosh_path,
+            &self.http.chat_path,
+            &self.flash.websocket_path,
+        ];
+        if metrics.listen.is_empty() && taken.contains(&path) {
+            return Err(Problem::new(
+                &["metrics", "path"],
+                format!("{path:?} is already served by another HTTP endpoint"),
+            ));
+        }
+        for network in &metrics.allow {
+            if crate::http::safety::Network::parse(network).is_none() {
+                return Err(Problem::new(
+                    &["metrics", "allow"],
+                    format!("invalid address {network:?} (expected an IP address or network, e.g. \"127.0.0.0/8\" or \"::1\")"),
+                ));
+            }
+        }
+        let http_listening = !self.http.listen.is_empty() || !self.http.tls_listen.is_empty();
+        if metrics.enabled && metrics.listen.is_empty() && !http_listening {
+            return Err(Problem::new(
+                &["metrics", "enabled"],
+                "needs an address to serve on: set metrics.listen, or http.listen / http.tls_listen",
+            ));
+        }
+        Ok(())
+    }
+
     fn validate_http_websocket(&self) -> Result<(), Problem> {
         let http = &self.http;
         let path = &http.websocket_path;
@@ -1452,6 +1529,24 @@ mod tests {
         let mut config = Config::default();
         assert!(config.validate().is_ok());
         assert_eq!(config, Config::default());
+    }
+
+    #[test]
+    fn metrics_need_an_address_a_free_path_and_sound_networks() {
+        let e = err("[http]\nlisten = []\ntls_listen = []\n[metrics]\nenabled = true\n");
+        assert_eq!(e.key.as_deref(), Some("metrics.enabled"));
+        assert!(e.to_string().contains("metrics.listen"), "{e}");
+        ok("[http]\nlisten = []\ntls_listen = []\n[metrics]\nenabled = false\n");
+        ok("[http]\nlisten = []\ntls_listen = []\n[metrics]\nenabled = true\nlisten = [\"127.0.0.1:9280\"]\n");
+        for (line, key) in [
+            ("path = \"metrics\"", "metrics.path"),
+            ("path = \"/http-bind\"", "metrics.path"),
+            ("allow = [\"10.0.0.0/33\"]", "metrics.allow"),
+            ("listen = \"127.0.0.1:9280\"", "metrics.listen"),
+        ] {
+            let e = err(&format!("[metrics]\nenabled = true\n{line}\n"));
+            assert_eq!(e.key.as_deref(), Some(key), "{line}: {e}");
+        }
     }
 
     #[test]

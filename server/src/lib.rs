@@ -29,6 +29,7 @@ pub mod error;
 pub mod flash_policy;
 pub mod http;
 pub mod listener;
+pub mod metrics;
 pub mod modules;
 pub mod node_id;
 pub mod per_ip;
@@ -112,6 +113,9 @@ pub async fn run_with(
         };
         config.problem(&["http", key], e.to_string())
     })?;
+    let metrics_listeners = metrics::http::bind(&config)
+        .await
+        .map_err(|e| config.problem(&["metrics", "listen"], e.to_string()))?;
     // Never fatal: port 843 needs root, and Flash Player also asks on the c2s ports.
     let policy_listeners = flash_policy::bind(&config).await;
     // Port 0 means "any free port": from here on the config names the addresses actually
@@ -186,6 +190,7 @@ pub async fn run_with(
         .iter()
         .chain(&http_listeners)
         .chain(&policy_listeners)
+        .chain(&metrics_listeners)
         .filter_map(|l| Some((l.kind.to_string(), l.socket.local_addr().ok()?)))
         .collect();
     // Said only now that storage is ready and the signals are caught, so whoever waits for
@@ -222,13 +227,14 @@ pub async fn run_with(
         let c2s = listener::serve(server.clone(), listeners, shutdown.signal());
         let http = http::serve(server.clone(), http_listeners, shutdown.signal());
         let policy = flash_policy::serve(server.clone(), policy_listeners, shutdown.signal());
+        let metrics = metrics::http::serve(server.clone(), metrics_listeners, shutdown.signal());
         let remote = {
             let server = server.clone();
             let signal = shutdown.signal();
             async move { server.modules.serve_remote(server.clone(), signal).await }
         };
         async move {
-            tokio::join!(c2s, http, policy, remote);
+            tokio::join!(c2s, http, policy, metrics, remote);
         }
     });
     termination.requested().await;

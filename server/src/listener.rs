@@ -38,6 +38,8 @@ pub enum ListenerKind {
     S2s,
     /// Server-to-server XEP-0368 direct TLS port.
     S2sDirectTls,
+    /// `metrics.listen`: Prometheus scrapes only (`crate::metrics::http`).
+    Metrics,
 }
 
 impl std::fmt::Display for ListenerKind {
@@ -50,6 +52,7 @@ impl std::fmt::Display for ListenerKind {
             ListenerKind::FlashPolicy => "flash-policy",
             ListenerKind::S2s => "s2s",
             ListenerKind::S2sDirectTls => "s2s-direct-tls",
+            ListenerKind::Metrics => "metrics",
         })
     }
 }
@@ -207,7 +210,9 @@ pub async fn serve_stream(
             let jid = bound.jid.clone();
             // A resumed session (XEP-0198) keeps the id it was bound under.
             let bound_id = bound.session_id;
+            let live = crate::metrics::session_started(&conn);
             let end = session::run(server, &mut conn, bound, &mut shutdown).await;
+            drop(live);
             if let SessionEnd::HandedOver(_) = end {
                 tracing::info!(%jid, "session went on on another stream");
             } else {

@@ -7,6 +7,7 @@
 //! - [`muc`]: XEP-0045 helpers (logging users in, entering rooms).
 //! - [`upload`]: XEP-0363 helpers (slot requests, PUTs); [`http`]: HTTP requests with
 //!   hyper's client.
+//! - [`metrics`]: `/metrics` scraped and parsed by Prometheus' Python client.
 //! - [`postgres`]: `Scratch`, a PostgreSQL database of a test's own.
 //! - [`tls`]: a client TLS config that trusts exactly the test server's certificate.
 //! - [`slix`]: runs `tests/clients/slix_chat.py`, `slix_im.py` and `slix_devices.py` (slixmpp
@@ -26,6 +27,7 @@ pub mod ejabberd;
 pub mod flash_widget;
 pub mod http;
 pub mod mam;
+pub mod metrics;
 pub mod muc;
 pub mod peer;
 pub mod postgres;

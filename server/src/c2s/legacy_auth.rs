@@ -118,6 +118,7 @@ pub async fn handle(
     let (true, Some(full)) = (authenticated, full) else {
         // §3.2: 401 not-authorized, counted and throttled like a SASL failure.
         *failures += 1;
+        crate::metrics::login_failed(crate::metrics::core::LEGACY_AUTH);
         tokio::time::sleep(server.throttle.failure(conn.peer.ip())).await;
         tracing::info!(peer = %conn.peer, %host, "legacy authentication failed");
         reply(
@@ -135,6 +136,7 @@ pub async fn handle(
         return Ok(None);
     };
     server.throttle.success(conn.peer.ip());
+    crate::metrics::login(crate::metrics::core::LEGACY_AUTH);
     tracing::info!(user = %username, %host, "authenticated (jabber:iq:auth)");
     let bound = match bind_in_router(server, full, session_id, false) {
         Ok(bound) => bound,

@@ -280,11 +280,15 @@ async fn sasl_attempt(
         Ok(SaslRequest::Auth { mechanism, initial }) if offer.allows(&mechanism) => {
             match sasl::exchange(server, conn, host, &mechanism, initial).await? {
                 Outcome::Success(auth) => {
+                    crate::metrics::login(&mechanism);
                     server.throttle.success(conn.peer.ip());
                     tracing::info!(user = %auth.account.username, %host, mechanism, "authenticated");
                     return Ok(Some(auth));
                 }
-                Outcome::Failure(f) => f,
+                Outcome::Failure(f) => {
+                    crate::metrics::login_failed(&mechanism);
+                    f
+                }
             }
         }
         // RFC 6120 §6.5.3 (as Prosody does): a mechanism we would offer over TLS, asked
@@ -294,9 +298,13 @@ async fn sasl_attempt(
                 && features::pre_auth(server, host, conn.dialect(), conn.is_flash(), true)
                     .allows(&mechanism) =>
         {
+            crate::metrics::login_failed(&mechanism);
             SaslFailure::EncryptionRequired
         }
-        Ok(SaslRequest::Auth { .. }) => SaslFailure::InvalidMechanism,
+        Ok(SaslRequest::Auth { mechanism, .. }) => {
+            crate::metrics::login_failed(&mechanism);
+            SaslFailure::InvalidMechanism
+        }
         // RFC 6120 §6.4.5: an abort with no exchange under way still gets <aborted/>.
         Ok(SaslRequest::Abort) => SaslFailure::Aborted,
         Ok(SaslRequest::Response(_)) => SaslFailure::MalformedRequest,

@@ -140,11 +140,9 @@ pub(super) async fn password_matches(
     account: &AccountId,
     password: &str,
 ) -> Result<bool, SessionEnd> {
-    let credential = match server.store.credential(account, ScramHash::Sha256).await {
+    let credential = match credential(server, account, ScramHash::Sha256).await {
         Ok(Some(c)) => Some(c),
-        Ok(None) => server
-            .store
-            .credential(account, ScramHash::Sha1)
+        Ok(None) => credential(server, account, ScramHash::Sha1)
             .await
             .map_err(store_to_stream_error)?,
         Err(e) => return Err(store_to_stream_error(e)),
@@ -157,6 +155,16 @@ pub(super) async fn password_matches(
         .await
         .unwrap_or(false);
     Ok(ok && known)
+}
+
+/// The account's stored SCRAM keys for `hash`, timed (`crate::metrics`).
+async fn credential(
+    server: &Server,
+    account: &AccountId,
+    hash: ScramHash,
+) -> Result<Option<ScramCredential>, jabberwock_storage::StoreError> {
+    let read = server.store.credential(account, hash);
+    crate::metrics::storage(crate::metrics::StorageOp::Credentials, read).await
 }
 
 /// SCRAM (RFC 5802 / RFC 7677) without channel binding.
@@ -182,9 +190,7 @@ async fn scram<H: ScramProvider>(
         }
     }
     let stored = match &account {
-        Some(account) => server
-            .store
-            .credential(account, hash)
+        Some(account) => credential(server, account, hash)
             .await
             .map_err(store_to_stream_error)?,
         None => None,

@@ -1,7 +1,8 @@
 //! The HTTP listener: plain HTTP/1.1 (axum on tokio) for the endpoints that browsers reach
 //! over WebSocket or HTTP: RFC 7395 ([`xmpp_websocket`]), BOSH ([`bosh`]), XEP-0156
 //! discovery ([`discovery`]), Ruffle's socket proxy ([`flash_proxy`]), the chat page, and
-//! what modules serve ([`crate::modules::HttpRoutes`]: XEP-0363 file upload).
+//! what modules serve ([`crate::modules::HttpRoutes`]: XEP-0363 file upload), and Prometheus'
+//! `/metrics` ([`crate::metrics::http`]) unless it has a listener of its own.
 //!
 //! Every WebSocket stream ends up in [`crate::listener::serve_stream`], the same core as a
 //! TCP connection, and takes one of the server's connection permits (`c2s.max_connections`).
@@ -99,6 +100,7 @@ fn has_endpoints(config: &Config) -> bool {
         || chat::path(config).is_some()
         || bosh::path(config).is_some()
         || xmpp_websocket::path(config).is_some()
+        || crate::metrics::http::on_http_listeners(config).is_some()
 }
 
 /// Binds `http.listen`, like [`listener::bind_all`] does the c2s ports: an address in use
@@ -151,6 +153,9 @@ fn router(state: HttpState) -> Router {
     // What modules serve (XEP-0363 uploads), each under its own prefix.
     for routes in server.modules.http_routes() {
         router = router.merge(routes.router(server.clone()));
+    }
+    if crate::metrics::http::on_http_listeners(&server.config).is_some() {
+        router = router.merge(crate::metrics::http::routes(server.clone()));
     }
     // Last, so the safety layers wrap every route above and the 404 fallback.
     safety::apply(router, &server.config, server.modules.http_routes())

@@ -16,6 +16,7 @@ use async_trait::async_trait;
 use super::{xep, Backlog, Event, EventKind, Flow, Hook, Module, NoConfig, Registrar, Xep};
 use crate::accounts::account_of;
 use crate::error::{store_to_stanza_error, SessionEnd};
+use crate::metrics::{self, Counter, StorageOp};
 use crate::server::Server;
 use crate::session::ClientWriter;
 
@@ -55,7 +56,12 @@ fn worth_keeping(message: &Element) -> bool {
 /// Keeps `message` for `to`, unless it is not worth keeping (then it is let go, which is no
 /// error for the sender). Errors are the ones the sender gets back: no such account,
 /// storage off or full (XEP-0160 §5: service-unavailable).
-async fn store(server: &Server, to: &BareJid, message: &Stanza) -> Result<(), StanzaError> {
+async fn store(
+    server: &Server,
+    to: &BareJid,
+    message: &Stanza,
+    counts: &Counts,
+) -> Result<(), StanzaError> {
     if !worth_keeping(message.element()) {
         tracing::debug!(%to, "message with nothing to keep not stored offline");
         return Ok(());
@@ -65,12 +71,13 @@ async fn store(server: &Server, to: &BareJid, message: &Stanza) -> Result<(), St
         return Err(StanzaError::new(Condition::ServiceUnavailable));
     }
     let stanza = String::from_utf8_lossy(&message.element().to_bytes(ns::CLIENT)).into_owned();
-    match server
-        .store
-        .store_offline(&account_of(to), &stanza, limit)
-        .await
-    {
-        Ok(true) => Ok(()),
+    let account = account_of(to);
+    let write = server.store.store_offline(&account, &stanza, limit);
+    match metrics::storage(StorageOp::OfflineStore, write).await {
+        Ok(true) => {
+            counts.stored.inc();
+            Ok(())
+        }
         Ok(false) => Err(StanzaError::with_text(
             Condition::ServiceUnavailable,
             "The recipient's offline storage is full",
@@ -91,9 +98,11 @@ async fn deliver(
     server: &Server,
     jid: &FullJid,
     out: &mut ClientWriter<'_>,
+    counts: &Counts,
 ) -> Result<(), SessionEnd> {
     let account = account_of(&jid.to_bare());
-    let messages = match server.store.offline_messages(&account).await {
+    let read = server.store.offline_messages(&account);
+    let messages = match metrics::storage(StorageOp::OfflineLoad, read).await {
         Ok(m) => m,
         Err(e) => {
             tracing::error!(error = %e, "reading offline messages failed");
@@ -110,6 +119,7 @@ async fn deliver(
                     result = Err(SessionEnd::from(e));
                     break;
                 }
+                counts.delivered.inc();
             }
             Err(_) => tracing::warn!(id = message.id, "dropping an unreadable offline message"),
         }
@@ -126,7 +136,8 @@ async fn forget(server: &Server, account: &jabberwock_storage::AccountId, ids: &
     if ids.is_empty() {
         return;
     }
-    if let Err(e) = server.store.delete_offline(account, ids).await {
+    let delete = server.store.delete_offline(account, ids);
+    if let Err(e) = metrics::storage(StorageOp::OfflineDelete, delete).await {
         tracing::error!(error = %e, "deleting delivered offline messages failed");
     }
     ids.clear();
@@ -134,8 +145,16 @@ async fn forget(server: &Server, account: &jabberwock_storage::AccountId, ids: &
 
 pub struct Offline;
 
-struct Keep;
-struct Deliver;
+/// What `/metrics` shows of the offline queues: their size is stored minus delivered
+/// (messages removed with their account aside).
+#[derive(Clone)]
+struct Counts {
+    stored: Counter,
+    delivered: Counter,
+}
+
+struct Keep(Counts);
+struct Deliver(Counts);
 
 #[async_trait]
 impl Hook for Keep {
@@ -143,7 +162,7 @@ impl Hook for Keep {
         let Event::MessageOffline { to, stanza } = event else {
             return Flow::Continue;
         };
-        match store(server, to, stanza).await {
+        match store(server, to, stanza, &self.0).await {
             Ok(()) => Flow::Handled,
             Err(err) => Flow::Refuse(err),
         }
@@ -158,7 +177,7 @@ impl Backlog for Deliver {
         jid: &FullJid,
         out: &mut ClientWriter<'_>,
     ) -> Result<(), SessionEnd> {
-        deliver(server, jid, out).await
+        deliver(server, jid, out, &self.0).await
     }
 }
 
@@ -168,8 +187,15 @@ impl Module for Offline {
     type Config = NoConfig;
 
     fn register(_config: NoConfig, registry: &mut Registrar<'_>) {
-        registry.hook(EventKind::MessageOffline, 0, Arc::new(Keep));
-        registry.backlog(Arc::new(Deliver));
+        let counts = Counts {
+            stored: registry.counter("stored", "Messages kept for offline accounts."),
+            delivered: registry.counter(
+                "delivered",
+                "Offline messages written to their account's session.",
+            ),
+        };
+        registry.hook(EventKind::MessageOffline, 0, Arc::new(Keep(counts.clone())));
+        registry.backlog(Arc::new(Deliver(counts)));
         // XEP-0160 §2 has no feature of its own; `msgoffline` is what servers announce.
         registry.disco_feature(super::Target::Host, "msgoffline");
     }

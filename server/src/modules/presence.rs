@@ -155,7 +155,10 @@ async fn broadcast_available(
         .set_presence(from, Some((priority, presence.clone())));
     // The roster, and whether offline messages wait, in one read: the resource is already
     // available above, so a message that arrives from now on goes to it, not to storage.
-    let (entries, offline_waiting) = server.store.presence_roster(&account_of(&user)).await?;
+    let account = account_of(&user);
+    let read = server.store.presence_roster(&account);
+    let (entries, offline_waiting) =
+        crate::metrics::storage(crate::metrics::StorageOp::PresenceRoster, read).await?;
     let targets: Vec<Jid> = subscribers(&entries).into_iter().map(Jid::from).collect();
     fan_out(server, from, &presence, &targets, &mut state.own.stanzas).await;
     let Some(previous_priority) = before else {

@@ -420,6 +420,8 @@ pub struct Registry {
     http_routes: Vec<Arc<dyn HttpRoutes>>,
     /// What modules finish when the server stops.
     drains: Vec<Arc<dyn Drain>>,
+    /// What a scrape of `/metrics` shows: the core's series and what modules registered.
+    metrics: crate::metrics::Registry,
     /// XEP-0198 in the session layer, on with these limits if a module turned it on.
     stream_management: Option<super::stream_management::SmSettings>,
     /// The modules on for each host, one bit per [`ModuleId`].
@@ -538,6 +540,20 @@ impl Registrar<'_> {
     /// Finishes `drain` when the server stops (see [`Drain`]).
     pub fn drain(&mut self, drain: Arc<dyn Drain>) {
         self.registry.drains.push(drain);
+    }
+
+    /// A counter this module keeps, shown on `/metrics` as `jabberwock_MODULE_NAME_total`
+    /// (`name` in snake case, without `_total`). Counting is an atomic add: keep the
+    /// handle and count on any path.
+    pub fn counter(&mut self, name: &str, help: &str) -> crate::metrics::Counter {
+        let module = MODULES[self.module.0 as usize].name;
+        self.registry.metrics.counter(module, name, help)
+    }
+
+    /// A gauge this module sets, shown on `/metrics` as `jabberwock_MODULE_NAME`.
+    pub fn gauge(&mut self, name: &str, help: &str) -> crate::metrics::Gauge {
+        let module = MODULES[self.module.0 as usize].name;
+        self.registry.metrics.gauge(module, name, help)
     }
 
     /// Takes the stanzas for domains we don't serve (see [`Remote`]); the last module to
@@ -712,6 +728,11 @@ impl Registry {
         for drain in &self.drains {
             drain.drain(server).await;
         }
+    }
+
+    /// The series `/metrics` shows (`crate::metrics`).
+    pub fn metrics(&self) -> &crate::metrics::Registry {
+        &self.metrics
     }
 
     /// What modules serve on the HTTP listeners.

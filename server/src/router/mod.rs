@@ -115,6 +115,7 @@ impl Router {
 
     /// Routes a message or IQ sent by the session `from` (its `from` already stamped).
     pub async fn route(&self, server: &Server, from: &FullJid, stanza: Stanza) {
+        let _timing = crate::metrics::routing();
         let back = ReturnPath::Session(from);
         let destination = match destination(server, stanza.to(), from) {
             Ok(d) => d,

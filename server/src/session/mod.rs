@@ -723,6 +723,7 @@ async fn from_client(
         sm.acks.handled_one();
     }
     let mut stanza = Stanza::from_element(element)?;
+    crate::metrics::stanza_in(stanza.kind());
     // RFC 6120 §8.1.2.1: `from` is the server's to set; a client may only repeat its own
     // full or bare JID, anything else is a spoof.
     if let Some(from) = stanza.from() {

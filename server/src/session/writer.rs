@@ -38,6 +38,7 @@ impl<'a> ClientWriter<'a> {
 
     /// Writes one stanza without keeping it yet (see [`ClientWriter::keep`]).
     pub async fn write(&mut self, stanza: &Outgoing) -> std::io::Result<()> {
+        crate::metrics::stanza_out(stanza.element());
         match stanza {
             Outgoing::Own(element) => self.conn.send(element).await,
             Outgoing::Shared(shared) => self.conn.send_shared(shared, self.jid.as_str()).await,

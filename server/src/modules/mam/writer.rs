@@ -301,7 +301,11 @@ async fn append(
             (message, done)
         })
         .unzip();
-    let result = store.archive_append(&messages).await;
+    let result = crate::metrics::storage(
+        crate::metrics::StorageOp::ArchiveAppend,
+        store.archive_append(&messages),
+    )
+    .await;
     let result = match result {
         Ok(stored) => {
             let mut touched = touched.lock().unwrap_or_else(|p| p.into_inner());

@@ -142,9 +142,12 @@ impl Slot {
     }
 }
 
-/// Every room of every host's service, by bare room JID.
+/// Every room of every host's service, by bare room JID, and their number on `/metrics`.
 #[derive(Default)]
-struct Rooms(Mutex<HashMap<String, Arc<Mutex<Slot>>>>);
+struct Rooms(
+    Mutex<HashMap<String, Arc<Mutex<Slot>>>>,
+    crate::metrics::Gauge,
+);
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
@@ -163,13 +166,23 @@ impl Rooms {
             history_length,
         ))));
         map.insert(jid.to_string(), slot.clone());
+        self.1.set(map.len() as i64);
         Some((slot, true))
     }
 
     /// Lists a room loaded from storage (at start, before anyone can enter).
     fn insert(&self, room: Room) {
         let jid = room.jid.to_string();
-        lock(&self.0).insert(jid, Arc::new(Mutex::new(Slot::new(room))));
+        let mut map = lock(&self.0);
+        map.insert(jid, Arc::new(Mutex::new(Slot::new(room))));
+        self.1.set(map.len() as i64);
+    }
+
+    /// Forgets a room that is gone (destroyed, or temporary and left empty).
+    fn remove(&self, jid: &str) {
+        let mut map = lock(&self.0);
+        map.remove(jid);
+        self.1.set(map.len() as i64);
     }
 
     /// Every slot whose room is on `domain` (the map's lock is not held while a room's is).
@@ -338,7 +351,7 @@ impl MucService {
                 guard.forgotten = true;
                 // XEP-0313 §6: the archive goes with the room, after its last messages.
                 self.archive.forget_room(server, jid.to_string());
-                lock(&self.rooms.0).remove(jid.as_str());
+                self.rooms.remove(jid.as_str());
             }
             if guard.draining || guard.outbox.is_empty() {
                 return Some(());
@@ -852,7 +865,8 @@ impl Module for Muc {
     }
 
     fn register(config: MucConfig, registry: &mut Registrar<'_>) {
-        let rooms = Arc::new(Rooms::default());
+        let count = registry.gauge("rooms", "Chat rooms that exist, persistent or not.");
+        let rooms = Arc::new(Rooms(Mutex::default(), count));
         registry.service(Arc::new(MucService {
             config,
             rooms: rooms.clone(),
