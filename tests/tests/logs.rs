@@ -30,21 +30,14 @@ fn log_line(server: &TestServer, needles: &[&str]) -> String {
 async fn a_failed_login_logs_the_username_ip_and_mechanism_at_info() {
     let server = TestServer::start();
     server.add_user("alice@localhost", "wonderland");
-    let port = server.c2s.port().to_string();
-    let cert = server.cert_path();
     // slixmpp with a wrong password: SCRAM, so the server never sees a password at all.
-    let mut slix = Slix::spawn(&[
-        "--jid",
+    let mut slix = Slix::login(
+        &server,
         "alice@localhost/slix",
-        "--password",
         "looking-glass",
-        "--port",
-        &port,
-        "--cafile",
-        cert.to_str().unwrap(),
-        "--mechanism",
         "SCRAM-SHA-256",
-    ]);
+        &[],
+    );
     slix.expect("auth_failed").await;
     let line = log_line(&server, &["authentication failed", "SCRAM-SHA-256"]);
     assert!(line.contains(" INFO "), "{line}");
@@ -55,6 +48,7 @@ async fn a_failed_login_logs_the_username_ip_and_mechanism_at_info() {
     assert!(!server.log_text().contains("looking-glass"));
 
     // A success names the JID and the address too.
+    let cert = server.cert_path();
     let _client = RawClient::login_standard(server.c2s, &cert, "alice", "wonderland", "pc").await;
     let line = log_line(&server, &["authenticated", "jid=alice@localhost"]);
     assert!(line.contains(" INFO "), "{line}");
