@@ -79,6 +79,19 @@ pub struct LogConfig {
     /// `log.level` (default `"info"`): tracing filter used when `RUST_LOG` is
     /// not set, e.g. `"info"` or `"jabberwock=debug"`.
     pub level: String,
+    /// `log.format` (default `"text"`): how each line is written to stderr.
+    pub format: LogFormat,
+}
+
+/// `log.format`: lines for people, or one JSON object a line for log collectors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    /// Timestamp, level, target and the event's fields, as tracing-subscriber's JSON
+    /// formatter writes them.
+    Json,
 }
 
 /// `[storage]`
@@ -407,6 +420,7 @@ impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
             level: "info".to_owned(),
+            format: LogFormat::Text,
         }
     }
 }
@@ -1719,6 +1733,15 @@ mod tests {
         assert!(e.message.ends_with("expected an array"), "{e}");
         let e = err("[log]\nlevel = \"\"\n");
         assert_eq!((e.key.as_deref(), e.line), (Some("log.level"), Some(2)));
+    }
+
+    #[test]
+    fn log_format_is_text_or_json() {
+        assert_eq!(ok("").log.format, LogFormat::Text);
+        assert_eq!(ok("[log]\nformat = \"json\"\n").log.format, LogFormat::Json);
+        let e = err("[log]\nformat = \"jsn\"\n");
+        assert_eq!((e.key.as_deref(), e.line), (Some("log.format"), Some(2)));
+        assert!(e.message.contains("`text`"), "{e}");
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //! - [`admin`]: the admin control socket the `jabberwock` command talks to; [`reload`]:
 //!   applying a changed config (SIGHUP or the socket).
 //! - [`accounts`], [`config`], [`tls`], [`cli`], [`shutdown`], [`error`]: the supporting cast;
+//!   [`systemd`]: readiness, reload, stop and watchdog notifications to the service manager;
 //!   [`node_id`]: this node's id, kept in `data_dir`, that its guests are tagged with.
 //!
 //! Errors: typed enums inside; [`error`] is where internal faults become XMPP conditions.
@@ -41,6 +42,7 @@ pub mod session;
 pub mod session_id;
 pub mod shutdown;
 pub mod stream;
+pub mod systemd;
 pub mod tls;
 pub mod token_bucket;
 
@@ -214,6 +216,11 @@ pub async fn run_with(
         admin_socket = %admin_socket.path().display(),
         "Jabberwock started"
     );
+    // Type=notify: systemd starts what is ordered after us only now.
+    systemd::notify(systemd::READY);
+    if let Some(interval) = systemd::watchdog_interval() {
+        tokio::spawn(systemd::keep_watchdog(interval));
+    }
 
     let shutdown = Shutdown::new();
     let admin = Arc::new(admin::socket::Admin {
@@ -238,6 +245,7 @@ pub async fn run_with(
         }
     });
     termination.requested().await;
+    systemd::notify(systemd::STOPPING);
     tracing::info!("shutting down: closing every stream");
     shutdown.trigger();
     if tokio::time::timeout(SHUTDOWN_GRACE, serving).await.is_err() {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 use jabberwock_server::cli::{self, Cli};
-use jabberwock_server::config::Config;
+use jabberwock_server::config::{Config, LogFormat};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
@@ -37,13 +37,23 @@ fn main() -> ExitCode {
     // RUST_LOG, when set, stays in force.
     let from_env = std::env::var("RUST_LOG").is_ok_and(|spec| !spec.is_empty());
     let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
+    let json = config.log.format == LogFormat::Json;
+    let text_layer = (!json).then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+    });
+    // One object a line: timestamp, level, target, and the event's fields (its message
+    // among them) under "fields".
+    let json_layer = json.then(|| {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(std::io::stderr)
+    });
     tracing_subscriber::registry()
         .with(filter)
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
-                .with_ansi(std::io::stderr().is_terminal()),
-        )
+        .with(text_layer)
+        .with(json_layer)
         .init();
     let log_reload: jabberwock_server::reload::LogReload = Arc::new(move |level: &str| {
         if from_env {

@@ -38,8 +38,16 @@ impl Reloader {
         }
     }
 
-    /// One reload; what it did is logged and returned.
+    /// One reload; what it did is logged and returned. systemd hears of it, so
+    /// `systemctl reload` returns when it is done.
     pub fn reload(&self) -> ReloadReport {
+        crate::systemd::notify(crate::systemd::RELOADING);
+        let report = self.reload_config();
+        crate::systemd::notify(crate::systemd::READY);
+        report
+    }
+
+    fn reload_config(&self) -> ReloadReport {
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
         let mut report = ReloadReport::default();
         let Some(path) = running.source.clone() else {
@@ -86,7 +94,7 @@ impl Reloader {
                 report
                     .applied
                     .push(format!("log.level = \"{}\"", new.log.level));
-                running.log = new.log.clone();
+                running.log.level = new.log.level.clone();
             }
             Some(Err(why)) => {
                 tracing::warn!(level = %new.log.level, "reload: log.level not applied: {why}");

@@ -27,6 +27,10 @@ pub struct TestConfig {
     pub sections: Vec<(String, Vec<String>)>,
     /// `[log] level`: a tracing filter (default "info").
     pub log_level: String,
+    /// `[log] format` ("text" or "json"); `None` leaves the server's default.
+    pub log_format: Option<String>,
+    /// Environment variables the server process starts with (e.g. systemd's `NOTIFY_SOCKET`).
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for TestConfig {
@@ -38,6 +42,8 @@ impl Default for TestConfig {
             storage_url: None,
             sections: Vec::new(),
             log_level: "info".into(),
+            log_format: None,
+            env: Vec::new(),
         }
     }
 }
@@ -68,6 +74,18 @@ impl TestConfig {
         self
     }
 
+    /// Sets `[log] format`.
+    pub fn log_format(mut self, format: &str) -> Self {
+        self.log_format = Some(format.into());
+        self
+    }
+
+    /// Starts the server with `name=value` in its environment.
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.into(), value.into()));
+        self
+    }
+
     /// Uses this database URL (e.g. a PostgreSQL database) instead of the SQLite file.
     pub fn storage(mut self, url: &str) -> Self {
         self.storage_url = Some(url.into());
@@ -91,6 +109,9 @@ impl TestConfig {
             data_dir.display().to_string(),
             self.log_level
         );
+        if let Some(format) = &self.log_format {
+            toml.insert_str(toml.len() - 1, &format!("format = {format:?}\n"));
+        }
         if let Some(url) = &self.storage_url {
             toml.push_str(&format!("[storage]\nurl = {url:?}\n\n"));
         }
@@ -162,6 +183,8 @@ pub struct TestServer {
     pub flash_policy: Option<SocketAddr>,
     child: Option<Child>,
     log: Arc<Mutex<Vec<String>>>,
+    /// The environment the server was started with, again at [`TestServer::restart`].
+    env: Vec<(String, String)>,
 }
 
 /// The `jabberwock` binary cargo built next to this test (target/<profile>/jabberwock),
@@ -187,9 +210,19 @@ pub fn binary() -> PathBuf {
 
 /// Spawns `jabberwock` with `args` in `cwd`, collecting stderr lines in the background.
 pub fn spawn_logged(args: &[&str], cwd: &Path) -> (Child, Arc<Mutex<Vec<String>>>) {
+    spawn_logged_with(args, cwd, &[])
+}
+
+/// [`spawn_logged`] with `env` added to the server's environment.
+fn spawn_logged_with(
+    args: &[&str],
+    cwd: &Path,
+    env: &[(String, String)],
+) -> (Child, Arc<Mutex<Vec<String>>>) {
     let mut child = Command::new(binary())
         .args(args)
         .current_dir(cwd)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -209,9 +242,25 @@ pub fn spawn_logged(args: &[&str], cwd: &Path) -> (Child, Arc<Mutex<Vec<String>>
 
 /// The `addr=` of the first "listening" log line of `kind`.
 fn listening_addr(log: &[String], kind: &str) -> Option<SocketAddr> {
+    listening_addrs(log, kind).into_iter().next()
+}
+
+/// The `addr=` of every "listening" log line of `kind`, from text or JSON (`log.format`)
+/// lines.
+pub fn listening_addrs(log: &[String], kind: &str) -> Vec<SocketAddr> {
     log.iter()
-        .filter(|l| l.contains(" listening ") && l.contains(&format!("kind={kind} ")))
-        .find_map(|l| {
+        .filter_map(|l| {
+            if l.starts_with('{') {
+                let line: serde_json::Value = serde_json::from_str(l).ok()?;
+                let fields = &line["fields"];
+                if fields["message"] != "listening" || fields["kind"] != kind {
+                    return None;
+                }
+                return fields["addr"].as_str()?.parse().ok();
+            }
+            if !(l.contains(" listening ") && l.contains(&format!("kind={kind} "))) {
+                return None;
+            }
             l.split("addr=")
                 .nth(1)?
                 .split_whitespace()
@@ -219,6 +268,7 @@ fn listening_addr(log: &[String], kind: &str) -> Option<SocketAddr> {
                 .parse()
                 .ok()
         })
+        .collect()
 }
 
 /// Waits until the server logged both listeners, or panics with the log.
@@ -308,8 +358,11 @@ impl TestServer {
         let config_path = dir.path().join("jabberwock.toml");
         std::fs::write(&config_path, config.render(&dir.path().join("data")))
             .expect("write config");
-        let (mut child, log) =
-            spawn_logged(&["--config", config_path.to_str().unwrap()], dir.path());
+        let (mut child, log) = spawn_logged_with(
+            &["--config", config_path.to_str().unwrap()],
+            dir.path(),
+            &config.env,
+        );
         let (c2s, direct_tls) = wait_for_listeners(&mut child, &log);
         let (http, flash_policy) = other_listeners(&log);
         TestServer {
@@ -321,6 +374,7 @@ impl TestServer {
             flash_policy,
             child: Some(child),
             log,
+            env: config.env,
         }
     }
 
@@ -416,9 +470,10 @@ impl TestServer {
     /// updated, and the log starts afresh.
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "stop the server before restarting it");
-        let (mut child, log) = spawn_logged(
+        let (mut child, log) = spawn_logged_with(
             &["--config", self.config_path.to_str().unwrap()],
             self.dir.path(),
+            &self.env,
         );
         let (c2s, direct_tls) = wait_for_listeners(&mut child, &log);
         self.c2s = c2s;
@@ -450,6 +505,16 @@ impl TestServer {
 }
 
 impl TestServer {
+    /// Sends SIGHUP: the server re-reads its config.
+    pub fn hangup(&self) {
+        let pid = self.pid().expect("server running");
+        let status = Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -HUP failed");
+    }
+
     /// The server's process id (for /proc readings, e.g. by the load generator), while it runs.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)

@@ -40,6 +40,34 @@ impl Slix {
         }
     }
 
+    /// The script logging in to `server`'s c2s port over STARTTLS as `jid` with SASL
+    /// `mechanism`, trusting the server's certificate; `more` are further arguments
+    /// (`--send-to`, `--body`, …).
+    pub fn login(
+        server: &crate::TestServer,
+        jid: &str,
+        password: &str,
+        mechanism: &str,
+        more: &[&str],
+    ) -> Slix {
+        let port = server.c2s.port().to_string();
+        let cert = server.cert_path();
+        let mut args = vec![
+            "--jid",
+            jid,
+            "--password",
+            password,
+            "--port",
+            &port,
+            "--cafile",
+            cert.to_str().expect("a UTF-8 path"),
+            "--mechanism",
+            mechanism,
+        ];
+        args.extend_from_slice(more);
+        Slix::spawn(&args)
+    }
+
     /// Waits for a line containing `needle`; panics with all lines seen if it doesn't come.
     pub async fn expect(&mut self, needle: &str) -> String {
         let deadline = tokio::time::Instant::now() + WAIT * 2;

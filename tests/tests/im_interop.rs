@@ -256,7 +256,7 @@ async fn tokio_xmpp_and_slixmpp_subscribe_to_both_see_presence_and_chat() {
     // Through STARTTLS (the connector above) and tokio-xmpp's own SASL: PLAIN today, since
     // it brings tls-exporter binding data and we offer no SCRAM-*-PLUS.
     assert!(
-        server.wait_log("authenticated user=alice host=localhost mechanism="),
+        server.wait_log("authenticated jid=alice@localhost ip=127.0.0.1 mechanism="),
         "{}",
         server.log_text()
     );

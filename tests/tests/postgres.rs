@@ -32,24 +32,18 @@ async fn accounts_in_postgres_serve_standard_and_flash_clients() {
     );
 
     let (mut flash, _) = RawClient::login_flash(server.c2s, "alice", "wonderland", "xiff").await;
-    let port = server.c2s.port().to_string();
-    let cert = server.cert_path();
-    let mut slix = Slix::spawn(&[
-        "--jid",
+    let mut slix = Slix::login(
+        &server,
         "bob@localhost/pg",
-        "--password",
         "builder",
-        "--port",
-        &port,
-        "--cafile",
-        cert.to_str().unwrap(),
-        "--mechanism",
         "SCRAM-SHA-1",
-        "--send-to",
-        "alice@localhost/xiff",
-        "--body",
-        "stored in postgres",
-    ]);
+        &[
+            "--send-to",
+            "alice@localhost/xiff",
+            "--body",
+            "stored in postgres",
+        ],
+    );
     slix.expect("session_start").await;
     let message = flash.read_until("</message>").await;
     assert!(

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
 use jabberwock_tests::raw::FLASH_HEADER;
-use jabberwock_tests::server::{binary, spawn_logged, wait_for_listeners};
+use jabberwock_tests::server::{binary, listening_addrs, spawn_logged, wait_for_listeners};
 use jabberwock_tests::{RawClient, TestServer, WAIT};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
@@ -322,21 +322,6 @@ async fn sigterm_closes_standard_and_flash_streams_and_exits_0() {
     assert!(!flash_tail.contains("</stream:stream>"), "{flash_tail:?}");
 }
 
-/// The `addr=` of every "listening" log line of `kind`.
-fn listening(log: &[String], kind: &str) -> Vec<SocketAddr> {
-    log.iter()
-        .filter(|l| l.contains(" listening ") && l.contains(&format!("kind={kind} ")))
-        .filter_map(|l| {
-            l.split("addr=")
-                .nth(1)?
-                .split_whitespace()
-                .next()?
-                .parse()
-                .ok()
-        })
-        .collect()
-}
-
 fn has_ipv6_loopback() -> bool {
     TcpListener::bind("[::1]:0").is_ok()
 }
@@ -388,10 +373,10 @@ fn start_zero_config(cwd: &Path) -> Running {
     let deadline = Instant::now() + WAIT;
     while {
         let lines = log.lock().unwrap();
-        listening(&lines, "c2s").len() < expected
-            || listening(&lines, "c2s-direct-tls").len() < expected
-            || listening(&lines, "http").len() < expected
-            || listening(&lines, "https").len() < expected
+        listening_addrs(&lines, "c2s").len() < expected
+            || listening_addrs(&lines, "c2s-direct-tls").len() < expected
+            || listening_addrs(&lines, "http").len() < expected
+            || listening_addrs(&lines, "https").len() < expected
             || !lines.iter().any(|l| l.contains("Jabberwock started"))
     } {
         assert!(
@@ -412,11 +397,11 @@ async fn zero_config_starts_on_loopback_defaults_and_keeps_its_certificate() {
     let mut first = start_zero_config(dir.path());
     {
         let lines = first.log.lock().unwrap().clone();
-        let c2s = listening(&lines, "c2s");
-        let direct = listening(&lines, "c2s-direct-tls");
-        let http = listening(&lines, "http");
-        let https = listening(&lines, "https");
-        let policy = listening(&lines, "flash-policy");
+        let c2s = listening_addrs(&lines, "c2s");
+        let direct = listening_addrs(&lines, "c2s-direct-tls");
+        let http = listening_addrs(&lines, "http");
+        let https = listening_addrs(&lines, "https");
+        let policy = listening_addrs(&lines, "flash-policy");
         let v4_c2s: SocketAddr = "127.0.0.1:5222".parse().unwrap();
         let v4_direct: SocketAddr = "127.0.0.1:5223".parse().unwrap();
         let mut want_c2s = vec![v4_c2s];
@@ -583,14 +568,6 @@ fn certificate_fingerprint(log: &str) -> String {
     fingerprint
 }
 
-fn sighup(pid: u32) {
-    let status = Command::new("kill")
-        .args(["-HUP", &pid.to_string()])
-        .status()
-        .expect("run kill");
-    assert!(status.success(), "kill -HUP failed");
-}
-
 /// Asks the c2s port for the Flash socket policy and reads the answer: a request the
 /// server logs at debug level.
 async fn ask_policy(server: &TestServer) {
@@ -620,7 +597,6 @@ async fn sighup_reloads_the_log_level_and_never_ends_the_server() {
     let (mut client, _) =
         RawClient::login_standard(server.c2s, &server.cert_path(), "alice", "wonderland", "pc")
             .await;
-    let pid = server.pid().expect("running");
     let config = std::fs::read_to_string(&server.config_path).expect("read config");
     assert!(config.contains("level = \"info\""), "{config}");
     assert!(
@@ -634,7 +610,7 @@ async fn sighup_reloads_the_log_level_and_never_ends_the_server() {
         config.replace("level = \"info\"", "level = \"inof\""),
     )
     .expect("write config");
-    sighup(pid);
+    server.hangup();
     assert!(
         server.wait_log("config not reloaded, the running one stays"),
         "{}",
@@ -653,7 +629,7 @@ async fn sighup_reloads_the_log_level_and_never_ends_the_server() {
         config.replace("level = \"info\"", "level = \"debug\""),
     )
     .expect("write config");
-    sighup(pid);
+    server.hangup();
     assert!(
         server.wait_log("reload: log.level applied"),
         "{}",
@@ -678,7 +654,7 @@ async fn sighup_reloads_the_log_level_and_never_ends_the_server() {
             ),
     )
     .expect("write config");
-    sighup(pid);
+    server.hangup();
     assert!(
         server.wait_log("other changes in the config need a restart"),
         "{}",

@@ -78,22 +78,9 @@ async fn a_password_matches_in_either_unicode_form() {
     assert_eq!(jid, "alice@localhost/plain");
 
     // SCRAM (the client derives the key; slixmpp applies SASLprep first) with both forms.
-    let port = server.c2s.port().to_string();
-    let cert = server.cert_path();
     for (resource, password) in [("typed", TYPED), ("stored", STORED)] {
         let jid = format!("alice@localhost/{resource}");
-        let mut slix = Slix::spawn(&[
-            "--jid",
-            &jid,
-            "--password",
-            password,
-            "--port",
-            &port,
-            "--cafile",
-            cert.to_str().unwrap(),
-            "--mechanism",
-            "SCRAM-SHA-256",
-        ]);
+        let mut slix = Slix::login(&server, &jid, password, "SCRAM-SHA-256", &[]);
         let start = slix.expect("session_start").await;
         assert!(start.contains(&jid), "{start}");
         assert!(

@@ -15,26 +15,20 @@ async fn slixmpp_over_starttls_scram_sha256_chats_with_a_flash_client() {
         RawClient::login_flash(server.c2s, "alice", "wonderland", "xiff").await;
     assert_eq!(flash_jid, "alice@localhost/xiff");
 
-    let port = server.c2s.port().to_string();
-    let cert = server.cert_path();
-    let mut slix = Slix::spawn(&[
-        "--jid",
+    let mut slix = Slix::login(
+        &server,
         "bob@localhost/slix",
-        "--password",
         "builder",
-        "--port",
-        &port,
-        "--cafile",
-        cert.to_str().unwrap(),
-        "--mechanism",
         "SCRAM-SHA-256",
-        "--send-to",
-        "alice@localhost",
-        "--body",
-        "hello flash, from slixmpp",
-        "--expect-from",
-        "alice@localhost",
-    ]);
+        &[
+            "--send-to",
+            "alice@localhost",
+            "--body",
+            "hello flash, from slixmpp",
+            "--expect-from",
+            "alice@localhost",
+        ],
+    );
     let auth = slix.expect("auth_success").await;
     assert!(auth.contains("SCRAM-SHA-256"), "{auth}");
     slix.expect("session_start").await;

@@ -120,7 +120,13 @@ pub async fn handle(
         *failures += 1;
         crate::metrics::login_failed(crate::metrics::core::LEGACY_AUTH);
         tokio::time::sleep(server.throttle.failure(conn.peer.ip())).await;
-        tracing::info!(peer = %conn.peer, %host, "legacy authentication failed");
+        tracing::info!(
+            user = %username,
+            %host,
+            ip = %conn.peer.ip(),
+            mechanism = "jabber:iq:auth",
+            "authentication failed"
+        );
         reply(
             conn,
             stanza,
@@ -137,7 +143,12 @@ pub async fn handle(
     };
     server.throttle.success(conn.peer.ip());
     crate::metrics::login(crate::metrics::core::LEGACY_AUTH);
-    tracing::info!(user = %username, %host, "authenticated (jabber:iq:auth)");
+    tracing::info!(
+        jid = %full,
+        ip = %conn.peer.ip(),
+        mechanism = "jabber:iq:auth",
+        "authenticated"
+    );
     let bound = match bind_in_router(server, full, session_id, false) {
         Ok(bound) => bound,
         // XEP-0086 maps resource-constraint to the legacy code 500.
@@ -169,7 +180,7 @@ async fn guest(
         guest::forget(server, &account).await;
         return reply(conn, stanza, not_acceptable("This resource is not allowed")).await;
     };
-    tracing::info!(user = %account.username, %host, "guest authenticated (jabber:iq:auth)");
+    tracing::info!(jid = %full, ip = %conn.peer.ip(), "guest authenticated (jabber:iq:auth)");
     let bound = match bind_in_router(server, full, session_id, true) {
         Ok(bound) => bound,
         Err(err) => {

@@ -109,7 +109,7 @@ async fn open_stream(
         Event::Close => return Err(SessionEnd::ClientClosed),
         Event::Stanza(_) => return Err(SessionEnd::error(StreamCondition::NotWellFormed)),
     };
-    let host = stream_host(server, &header)?;
+    let host = stream_host(server, conn, &header)?;
     if let Phase::Authenticated(auth) = phase {
         // RFC 6120 §6.4.6: the restarted stream must be for the host we authenticated with.
         if auth.account.domain != host {
@@ -180,13 +180,19 @@ fn feature_context<'a>(
 }
 
 /// RFC 6120 §4.7.1: `to` names the host; one we don't serve is host-unknown.
-fn stream_host(server: &Server, header: &StreamHeader) -> Result<String, SessionEnd> {
+fn stream_host(
+    server: &Server,
+    conn: &Connection,
+    header: &StreamHeader,
+) -> Result<String, SessionEnd> {
     let host = match &header.to {
         Some(to) => to.to_lowercase(),
         // Lenient like Prosody's default host: old widgets sometimes omit `to`.
         None => server.default_host().to_owned(),
     };
     if server.host(&host).is_none() {
+        // Usually a client configured with the wrong domain: the admin sees which.
+        tracing::info!(%host, ip = %conn.peer.ip(), "stream to a host not served here");
         return Err(SessionEnd::error(StreamCondition::HostUnknown));
     }
     Ok(host)
@@ -278,15 +284,31 @@ async fn sasl_attempt(
 ) -> Result<Option<Authenticated>, SessionEnd> {
     let failure = match sasl_wire::parse_request(element) {
         Ok(SaslRequest::Auth { mechanism, initial }) if offer.allows(&mechanism) => {
-            match sasl::exchange(server, conn, host, &mechanism, initial).await? {
+            let attempt = sasl::exchange(server, conn, host, &mechanism, initial).await?;
+            match attempt.outcome {
                 Outcome::Success(auth) => {
                     crate::metrics::login(&mechanism);
                     server.throttle.success(conn.peer.ip());
-                    tracing::info!(user = %auth.account.username, %host, mechanism, "authenticated");
+                    tracing::info!(
+                        jid = %format_args!("{}@{}", auth.account.username, auth.account.domain),
+                        ip = %conn.peer.ip(),
+                        mechanism,
+                        "authenticated"
+                    );
                     return Ok(Some(auth));
                 }
                 Outcome::Failure(f) => {
                     crate::metrics::login_failed(&mechanism);
+                    // What an admin needs to spot a guessing attack or a user with a
+                    // stale password: who was tried, from where, and how.
+                    tracing::info!(
+                        user = attempt.authcid.as_deref().unwrap_or("-"),
+                        %host,
+                        ip = %conn.peer.ip(),
+                        mechanism,
+                        condition = f.as_str(),
+                        "authentication failed"
+                    );
                     f
                 }
             }
@@ -314,7 +336,6 @@ async fn sasl_attempt(
     *failures += 1;
     if failure == SaslFailure::NotAuthorized {
         tokio::time::sleep(server.throttle.failure(conn.peer.ip())).await;
-        tracing::info!(peer = %conn.peer, %host, "authentication failed");
     }
     conn.send(&sasl_wire::failure(failure, None)).await?;
     if *failures >= server.config.c2s.max_auth_failures {

@@ -29,15 +29,27 @@ pub enum Outcome {
     Failure(SaslFailure),
 }
 
+/// One exchange as the caller logs it: its outcome, and the username the client gave.
+pub struct Attempt {
+    pub outcome: Outcome,
+    /// The authentication identity (RFC 4422 §2 authcid) the client sent, once decoded;
+    /// `None` before that (an abort, a malformed first message, ANONYMOUS).
+    pub authcid: Option<String>,
+}
+
 pub async fn exchange(
     server: &Server,
     conn: &mut Connection,
     host: &str,
     mechanism: &str,
     initial: Option<Vec<u8>>,
-) -> Result<Outcome, SessionEnd> {
-    let mut steps = Steps { conn, initial };
-    match mechanism {
+) -> Result<Attempt, SessionEnd> {
+    let mut steps = Steps {
+        conn,
+        initial,
+        authcid: None,
+    };
+    let outcome = match mechanism {
         PLAIN => plain(server, &mut steps, host).await,
         SCRAM_SHA_256 => scram::<Sha256>(server, &mut steps, host, ScramHash::Sha256).await,
         SCRAM_SHA_1 => scram::<Sha1>(server, &mut steps, host, ScramHash::Sha1).await,
@@ -55,7 +67,11 @@ pub async fn exchange(
             }))
         }
         _ => Ok(Outcome::Failure(SaslFailure::InvalidMechanism)),
-    }
+    }?;
+    Ok(Attempt {
+        outcome,
+        authcid: steps.authcid,
+    })
 }
 
 /// The client's messages, one per call: the initial response first, then a `<response/>`
@@ -63,6 +79,8 @@ pub async fn exchange(
 struct Steps<'a> {
     conn: &'a mut Connection,
     initial: Option<Vec<u8>>,
+    /// Set by the mechanism once it has decoded the username.
+    authcid: Option<String>,
 }
 
 enum Step {
@@ -114,6 +132,7 @@ async fn plain(server: &Server, steps: &mut Steps<'_>, host: &str) -> Result<Out
     ) else {
         return Ok(Outcome::Failure(SaslFailure::MalformedRequest));
     };
+    steps.authcid = Some(authcid.to_owned());
     let Some(account) = local_account(authcid, host) else {
         return Ok(Outcome::Failure(SaslFailure::NotAuthorized));
     };
@@ -183,6 +202,7 @@ async fn scram<H: ScramProvider>(
         Ok(cf) => cf,
         Err(_) => return Ok(Outcome::Failure(SaslFailure::MalformedRequest)),
     };
+    steps.authcid = Some(client_first.username.clone());
     let account = local_account(&client_first.username, host);
     if let (Some(authzid), Some(account)) = (&client_first.authzid, &account) {
         if account_id(authzid).ok().as_ref() != Some(account) {

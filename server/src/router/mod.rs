@@ -615,6 +615,7 @@ impl Router {
             Some(handler) => self.answer_iq(server, from, back, to, handler, iq).await,
             None => {
                 let err = StanzaError::new(Condition::ServiceUnavailable);
+                log_unserved(from, to, payload, &err);
                 self.bounce_back(server, back, &iq, err)
             }
         }
@@ -642,7 +643,10 @@ impl Router {
         };
         let reply = match handler.handle(request).await {
             Ok(result) => iq.iq_result(result),
-            Err(err) => iq.error_reply(&err),
+            Err(err) => {
+                log_unserved(from, to, payload, &err);
+                iq.error_reply(&err)
+            }
         };
         self.send_back(server, back, reply);
     }
@@ -845,4 +849,23 @@ fn service_iq_handler<'s>(
         payload.ns(),
         payload.name(),
     )
+}
+
+/// An IQ the server refused as unsupported (RFC 6120 §8.3.3.19 service-unavailable,
+/// §8.3.3.5 feature-not-implemented), logged with what was asked: which client feature an
+/// admin's users are missing shows in the namespace.
+fn log_unserved(from: &FullJid, to: &Jid, payload: &Element, err: &StanzaError) {
+    if matches!(
+        err.condition,
+        Condition::ServiceUnavailable | Condition::FeatureNotImplemented
+    ) {
+        tracing::debug!(
+            %from,
+            %to,
+            ns = payload.ns(),
+            element = payload.name(),
+            condition = err.condition.as_str(),
+            "IQ not served"
+        );
+    }
 }

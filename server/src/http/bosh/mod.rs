@@ -145,6 +145,11 @@ impl Bosh {
             return xml(body::terminate(Some(Condition::BadRequest), b"").into());
         };
         let Some(host) = req.to.as_deref().filter(|to| server.host(to).is_some()) else {
+            tracing::info!(
+                host = req.to.as_deref().unwrap_or("-"),
+                ip = %peer.ip(),
+                "BOSH session for a host not served here"
+            );
             return xml(body::terminate(Some(Condition::HostUnknown), b"").into());
         };
         let Ok(permit) = server.connections.clone().try_acquire_owned() else {

@@ -168,6 +168,13 @@ impl Inbound<'_> {
     /// until the stream is encrypted, dialback (XEP-0220 §2.1) once it may be used.
     async fn header(&mut self, to: Option<&str>, from: Option<&str>) -> Result<(), StreamError> {
         let Some(to) = to.filter(|to| is_ours(self.server, to)) else {
+            // A misdirected DNS record or a peer's typo: the admin sees which name.
+            tracing::info!(
+                host = to.unwrap_or("-"),
+                remote = from.unwrap_or("-"),
+                ip = %self.conn.peer.ip(),
+                "server-to-server stream to a host not served here"
+            );
             return Err(error(
                 StreamCondition::HostUnknown,
                 "not a domain of this server",
@@ -340,6 +347,12 @@ impl Inbound<'_> {
             ));
         }
         if !is_ours(self.server, &request.to) {
+            tracing::info!(
+                host = %request.to,
+                remote = %request.from,
+                ip = %self.conn.peer.ip(),
+                "dialback for a host not served here"
+            );
             return Err(error(
                 StreamCondition::HostUnknown,
                 "not a domain of this server",
