@@ -37,7 +37,7 @@ pub struct AdminConfig {
     pub admins: Vec<String>,
 }
 
-/// Why a command can't do what was asked; [`AdminError::to_stanza_error`] is the one
+/// Why a command can't do what was asked; [`AdminError::into_stanza_error`] is the one
 /// place these become XMPP conditions.
 #[derive(Debug, thiserror::Error)]
 enum AdminError {
@@ -62,7 +62,7 @@ enum AdminError {
 }
 
 impl AdminError {
-    fn to_stanza_error(self) -> StanzaError {
+    fn into_stanza_error(self) -> StanzaError {
         let text = self.to_string();
         match self {
             AdminError::MissingField(_) => {
@@ -83,7 +83,7 @@ impl AdminError {
 
 impl From<AdminError> for StanzaError {
     fn from(e: AdminError) -> StanzaError {
-        e.to_stanza_error()
+        e.into_stanza_error()
     }
 }
 

@@ -20,7 +20,7 @@ pub(super) async fn step(
     form: Option<&DataForm>,
 ) -> Result<Step, AdminError> {
     let Some(form) = form else {
-        return Ok(first_stage(call, kind).await?);
+        return first_stage(call, kind).await;
     };
     match kind {
         Kind::AddUser => add_user(call, form).await,
