@@ -62,8 +62,6 @@ pub enum MigrateError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{0}")]
-    Refused(String),
     #[error("database: {0}")]
     Store(#[from] StoreError),
 }
@@ -73,7 +71,7 @@ impl MigrateError {
     pub fn exit_code(&self) -> u8 {
         match self {
             MigrateError::Malformed { .. } | MigrateError::Io { .. } => 2,
-            MigrateError::Refused(_) | MigrateError::Store(_) => 1,
+            MigrateError::Store(_) => 1,
         }
     }
 }

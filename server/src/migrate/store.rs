@@ -24,8 +24,8 @@ pub async fn import_account(
     force: bool,
 ) -> Result<Outcome, MigrateError> {
     let Some(id) = local_account(&account.username, &account.host) else {
-        return Err(MigrateError::Refused(format!(
-            "{}: {:?} is not a valid username",
+        return Ok(Outcome::Skipped(format!(
+            "{}: {:?} is not a valid username here; skipped",
             account.origin, account.username
         )));
     };
@@ -35,11 +35,15 @@ pub async fn import_account(
         Secret::Plain(password) => {
             // The old password must keep working: prepared as every password is, but not
             // held to today's length rule.
-            let prepared = accounts::prepare_password(&password)
-                .map_err(|e| {
-                    MigrateError::Refused(format!("{}: the password: {e}", account.origin))
-                })?
-                .into_owned();
+            let prepared = match accounts::prepare_password(&password) {
+                Ok(p) => p.into_owned(),
+                Err(e) => {
+                    return Ok(Outcome::Skipped(format!(
+                        "{}: {jid}'s password: {e}; skipped",
+                        account.origin
+                    )))
+                }
+            };
             let iterations = config.auth.scram_iterations;
             tokio::task::spawn_blocking(move || accounts::scram_credentials(&prepared, iterations))
                 .await
