@@ -2,7 +2,8 @@
 //! XEP-0227 files, a round trip between two data directories, and accounts brought over
 //! from real Prosody 0.12 (its data directory, and its own migrator's XEP-0227 output) and
 //! real ejabberd 23.01 (`ejabberdctl export_piefxis`). Each time slixmpp logs in to
-//! Jabberwock with the old password and finds the roster the old server kept.
+//! Jabberwock with the old password and finds the roster the old server kept (and, from
+//! Prosody's data directory, the message its mod_offline kept).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -10,7 +11,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use jabberwock_tests::ejabberd::Ejabberd;
-use jabberwock_tests::peer::{run, Peer, PeerTls};
+use jabberwock_tests::peer::{run, wait_file_contains, Peer, PeerTls};
 use jabberwock_tests::prosody::Prosody;
 use jabberwock_tests::slix::{befriend, SlixIm};
 use jabberwock_tests::{RawClient, TestConfig, TestServer};
@@ -328,8 +329,34 @@ fn serving(domain: &str) -> TestServer {
 #[tokio::test]
 async fn prosody_data_dir_and_its_migrators_xep0227_output_are_imported() {
     let domain = "old.test";
-    let mut prosody = Prosody::start(domain, "127.0.60.2", "127.0.60.53", PeerTls::SelfSigned, "");
+    // mod_offline too, so a message to alice waits in Prosody's offline store.
+    let modules = "modules_enabled = { \"roster\", \"saslauth\", \"tls\", \"disco\", \"offline\" }";
+    let mut prosody = Prosody::start(
+        domain,
+        "127.0.60.2",
+        "127.0.60.53",
+        PeerTls::SelfSigned,
+        modules,
+    );
     friends_at(&prosody, domain).await;
+    let mut bob = SlixIm::spawn_script_at(
+        "slix_im.py",
+        &format!("bob@{domain}/again"),
+        "bob-at-peer",
+        prosody.c2s(),
+        &prosody.cert_path(),
+    );
+    bob.expect_all(&["\"event\": \"session_start\""]).await;
+    bob.command(&format!(
+        r#"{{"cmd": "message", "to": "alice@{domain}", "body": "left at Prosody"}}"#
+    ))
+    .await;
+    let offline = prosody.data_dir().join("old%2etest/offline/alice.list");
+    assert!(
+        wait_file_contains(&offline, "left at Prosody", Duration::from_secs(10)),
+        "Prosody kept no offline message for alice"
+    );
+    bob.quit().await;
     prosody.stop();
     let data = prosody.data_dir();
 
@@ -341,20 +368,29 @@ async fn prosody_data_dir_and_its_migrators_xep0227_output_are_imported() {
         "{said}"
     );
     // Prosody kept SCRAM-SHA-1 keys only: SCRAM-SHA-1 and PLAIN check against them.
-    for (jid, password, contact, mechanism) in [
-        (
-            "alice@old.test",
-            "alice-at-peer",
-            "bob@old.test",
-            "SCRAM-SHA-1",
-        ),
-        ("bob@old.test", "bob-at-peer", "alice@old.test", "PLAIN"),
-    ] {
-        logs_in_with(&server, jid, password, contact, &["--mechanism", mechanism])
-            .await
-            .quit()
-            .await;
-    }
+    let mut alice = logs_in_with(
+        &server,
+        "alice@old.test",
+        "alice-at-peer",
+        "bob@old.test",
+        &["--mechanism", "SCRAM-SHA-1"],
+    )
+    .await;
+    alice.command(r#"{"cmd": "available"}"#).await;
+    alice
+        .expect_ever(&["\"event\": \"received\"", "left at Prosody"])
+        .await;
+    alice.quit().await;
+    logs_in_with(
+        &server,
+        "bob@old.test",
+        "bob-at-peer",
+        "alice@old.test",
+        &["--mechanism", "PLAIN"],
+    )
+    .await
+    .quit()
+    .await;
 
     // (b) prosody-migrator to XEP-0227. Its xep0227 driver writes where Prosody's
     // data_path is, the system's; a private mount puts our directory there.
