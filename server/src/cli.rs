@@ -1,7 +1,8 @@
 //! The command line: `jabberwock [--config FILE]` runs the server; `jabberwock user …`
 //! manages accounts in the same database the server uses; `status`, `sessions`, `kick` and
 //! `reload` ask the running server through its admin socket (`admin/`); `check` and
-//! `about` need no server (docs/admin.md).
+//! `about` need no server (docs/admin.md); `import` and `export` move accounts in and out
+//! (`migrate/`, docs/migrating.md).
 
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
@@ -56,6 +57,16 @@ pub enum Command {
     Check,
     /// Version, build and license.
     About,
+    /// Bring accounts in: a XEP-0227 file, a directory of them (ejabberd's
+    /// `export_piefxis`), or a Prosody data directory (docs/migrating.md).
+    Import {
+        path: PathBuf,
+        /// Replace accounts that exist already (they are skipped otherwise).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Write every served host's accounts as XEP-0227, one file per host: DIR/HOST.xml.
+    Export { dir: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]
@@ -87,6 +98,8 @@ pub enum CliError {
     Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
     Admin(#[from] AskError),
+    #[error(transparent)]
+    Migrate(#[from] crate::migrate::MigrateError),
     /// The server refused the request; `code` is the exit code it chose.
     #[error("{message}")]
     Server { code: u8, message: String },
@@ -101,6 +114,7 @@ impl CliError {
             | CliError::Config(_) => 2,
             CliError::Refused(_) | CliError::Store(_) | CliError::Admin(_) => 1,
             CliError::Server { code, .. } => *code,
+            CliError::Migrate(e) => e.exit_code(),
         }
     }
 }
@@ -246,6 +260,8 @@ pub async fn run_admin_command(config: &Config, command: Command) -> Result<(), 
             about();
             Ok(())
         }
+        Command::Import { path, force } => Ok(crate::migrate::import(config, &path, force).await?),
+        Command::Export { dir } => Ok(crate::migrate::export(config, &dir).await?),
     }
 }
 

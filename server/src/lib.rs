@@ -16,7 +16,8 @@
 //!   applying a changed config (SIGHUP or the socket).
 //! - [`accounts`], [`config`], [`tls`], [`cli`], [`shutdown`], [`error`]: the supporting cast;
 //!   [`systemd`]: readiness, reload, stop and watchdog notifications to the service manager;
-//!   [`node_id`]: this node's id, kept in `data_dir`, that its guests are tagged with.
+//!   [`node_id`]: this node's id, kept in `data_dir`, that its guests are tagged with;
+//!   [`migrate`]: `jabberwock import|export` (XEP-0227, Prosody's data directory).
 //!
 //! Errors: typed enums inside; [`error`] is where internal faults become XMPP conditions.
 #![forbid(unsafe_code)]
@@ -31,6 +32,7 @@ pub mod flash_policy;
 pub mod http;
 pub mod listener;
 pub mod metrics;
+pub mod migrate;
 pub mod modules;
 pub mod node_id;
 pub mod per_ip;

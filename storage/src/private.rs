@@ -13,6 +13,10 @@ pub trait PrivateStore: Send + Sync {
     /// The element stored under `ns`, None if there is none.
     async fn private_get(&self, id: &AccountId, ns: &str) -> Result<Option<String>, StoreError>;
 
+    /// Every `(namespace, element)` pair of the account, sorted by namespace (an export
+    /// reads them all; a client only ever asks for one).
+    async fn private_all(&self, id: &AccountId) -> Result<Vec<(String, String)>, StoreError>;
+
     /// Stores each `(namespace, element)` pair, replacing what the namespace held (a later
     /// pair for the same namespace wins). All or nothing: one transaction. NotFound if the
     /// account doesn't exist, even with no pairs.
@@ -26,6 +30,11 @@ pub trait PrivateStore: Send + Sync {
 static PRIVATE_GET: Sql = Sql::new(
     "SELECT p.xml FROM private_storage p JOIN accounts a ON a.id = p.account_id \
      WHERE a.domain = ? AND a.username = ? AND p.namespace = ?",
+);
+
+static PRIVATE_ALL: Sql = Sql::new(
+    "SELECT p.namespace, p.xml FROM private_storage p JOIN accounts a ON a.id = p.account_id \
+     WHERE a.domain = ? AND a.username = ? ORDER BY p.namespace",
 );
 
 static PRIVATE_PUT: Sql = Sql::new(
@@ -49,6 +58,17 @@ macro_rules! private_store {
                     .bind(&id.username)
                     .bind(ns)
                     .fetch_optional(&mut *self.reader().await?)
+                    .await?)
+            }
+
+            async fn private_all(
+                &self,
+                id: &AccountId,
+            ) -> Result<Vec<(String, String)>, StoreError> {
+                Ok(sqlx::query_as(PRIVATE_ALL.$dialect())
+                    .bind(&id.domain)
+                    .bind(&id.username)
+                    .fetch_all(&mut *self.reader().await?)
                     .await?)
             }
 

@@ -1561,6 +1561,14 @@ async fn private_xml_round_trip_and_replace(h: &Harness) {
             .as_deref(),
         Some(prefs)
     );
+    // All of them at once, by namespace (what an export reads).
+    assert_eq!(
+        store.private_all(&id).await.unwrap(),
+        [
+            ("exodus:prefs".to_owned(), prefs.to_owned()),
+            ("storage:bookmarks".to_owned(), bookmarks.to_owned()),
+        ]
+    );
     // Namespaces are compared exactly.
     assert_eq!(store.private_get(&id, "Exodus:prefs").await.unwrap(), None);
     assert_eq!(store.private_get(&id, "exodus").await.unwrap(), None);

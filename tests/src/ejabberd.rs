@@ -132,6 +132,12 @@ impl Ejabberd {
         }
     }
 
+    /// `ejabberdctl export_piefxis DIR`: its accounts as XEP-0227 files in `dir`, which
+    /// the ejabberd user must be able to write.
+    pub fn export_piefxis(&self, dir: &Path) {
+        run(&mut self.ctl(&["export_piefxis", &dir.display().to_string()]));
+    }
+
     /// `ejabberdctl ARGS` for this node, as the ejabberd user.
     fn ctl(&self, args: &[&str]) -> Command {
         let path = self.dir.path();

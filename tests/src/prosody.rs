@@ -108,6 +108,17 @@ Component "conference.{domain}" "muc"
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(self.log_file()).unwrap_or_default()
     }
+
+    /// Stops the server and keeps its directory (its data for an importer to read).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Its data directory (`data_path`).
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
 }
 
 impl Peer for Prosody {

@@ -133,6 +133,19 @@ impl SlixIm {
         addr: std::net::SocketAddr,
         cafile: &std::path::Path,
     ) -> SlixIm {
+        SlixIm::spawn_with(script, jid, password, addr, cafile, &[])
+    }
+
+    /// Like [`SlixIm::spawn_script_at`] with more of the script's options (e.g.
+    /// `--mechanism SCRAM-SHA-1`).
+    pub fn spawn_with(
+        script: &str,
+        jid: &str,
+        password: &str,
+        addr: std::net::SocketAddr,
+        cafile: &std::path::Path,
+        extra: &[&str],
+    ) -> SlixIm {
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("clients")
             .join(script);
@@ -144,6 +157,7 @@ impl SlixIm {
             .arg(addr.port().to_string())
             .arg("--cafile")
             .arg(cafile)
+            .args(extra)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
