@@ -72,9 +72,10 @@ async fn initial_presence_with_200_contacts_runs_a_few_statements() {
     // The presence roster with the offline flag, the probes' one read, the avatar hash put
     // into the first presence (XEP-0153, read once per session), the roster read of the
     // unavailable broadcast at the end, and the last-activity record of the account's last
-    // session (XEP-0012: the account's id, then the upsert).
+    // session (XEP-0012: the account's id, then the upsert), and the host's message of the
+    // day (XEP-0133, sent to each resource that becomes available).
     assert!(
-        !statements.is_empty() && statements.len() <= 7,
+        !statements.is_empty() && statements.len() <= 8,
         "{} statements for one login:\n{}",
         statements.len(),
         statements.join("\n")
