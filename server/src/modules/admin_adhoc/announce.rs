@@ -2,6 +2,10 @@
 //! of the day — stored per host ([`jabberwock_storage::MotdStore`]) and sent, as Prosody's
 //! mod_motd does, to each resource of the host as it becomes available.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
 use async_trait::async_trait;
 use jabberwock_protocol::forms::{DataForm, FieldType};
 use jabberwock_protocol::jid::FullJid;
@@ -12,6 +16,40 @@ use super::{admin_form, field, text, AdminError, Kind};
 use crate::modules::commands::{CommandCall, Step};
 use crate::modules::{Event, Flow, Hook};
 use crate::server::Server;
+use jabberwock_storage::StoreError;
+
+/// How long a message of the day read from the store is used before it is read again: set
+/// or deleted here it is known at once, but another node on the same database may change
+/// it too.
+const MOTD_FRESH: Duration = Duration::from_secs(60);
+
+type Motd = Option<(String, String)>;
+
+/// The hosts' messages of the day as last read or set here, so that a login does not read
+/// the store for it.
+#[derive(Default)]
+pub(super) struct Motds(Mutex<HashMap<String, (Instant, Motd)>>);
+
+impl Motds {
+    async fn get(&self, server: &Server, host: &str) -> Result<Motd, StoreError> {
+        if let Some((at, motd)) = self.lock().get(host) {
+            if at.elapsed() < MOTD_FRESH {
+                return Ok(motd.clone());
+            }
+        }
+        let motd = server.store.motd(host).await?;
+        self.put(host, motd.clone());
+        Ok(motd)
+    }
+
+    fn put(&self, host: &str, motd: Motd) {
+        self.lock().insert(host.to_owned(), (Instant::now(), motd));
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, Motd)>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
 
 /// A message from the host to `to`: the announcement or the message of the day.
 fn notice(host: &str, to: &FullJid, subject: &str, body: &str) -> Element {
@@ -29,6 +67,7 @@ pub(super) async fn step(
     call: &CommandCall<'_>,
     kind: Kind,
     form: Option<&DataForm>,
+    motds: &Motds,
 ) -> Result<Step, AdminError> {
     let Some(form) = form else {
         let (mut subject, mut body) = (
@@ -37,7 +76,7 @@ pub(super) async fn step(
         );
         // §4.24: edit-motd shows the message as it is.
         if kind == Kind::EditMotd {
-            if let Some((s, b)) = call.server.store.motd(call.host).await? {
+            if let Some((s, b)) = motds.get(call.server, call.host).await? {
                 subject = subject.with_value(s);
                 for line in b.lines() {
                     body = body.with_value(line);
@@ -67,6 +106,7 @@ pub(super) async fn step(
             .store
             .set_motd(call.host, &subject, &body)
             .await?;
+        motds.put(call.host, Some((subject, body)));
         tracing::info!(host = call.host, by = %call.from, "message of the day set");
         return Ok(Step::done("Message of the day set"));
     }
@@ -87,8 +127,9 @@ pub(super) async fn step(
 }
 
 /// §4.25: delete-motd needs no form.
-pub(super) async fn delete_motd(call: &CommandCall<'_>) -> Result<Step, AdminError> {
+pub(super) async fn delete_motd(call: &CommandCall<'_>, motds: &Motds) -> Result<Step, AdminError> {
     let deleted = call.server.store.delete_motd(call.host).await?;
+    motds.put(call.host, None);
     tracing::info!(host = call.host, by = %call.from, deleted, "message of the day deleted");
     Ok(Step::done(if deleted {
         "Message of the day deleted"
@@ -99,7 +140,7 @@ pub(super) async fn delete_motd(call: &CommandCall<'_>) -> Result<Step, AdminErr
 
 /// Sends the host's message of the day to each resource that becomes available (each
 /// login, and a resource that comes back from unavailable).
-pub(super) struct SendMotd;
+pub(super) struct SendMotd(pub(super) Arc<Motds>);
 
 #[async_trait]
 impl Hook for SendMotd {
@@ -108,7 +149,7 @@ impl Hook for SendMotd {
             return Flow::Continue;
         };
         let host = jid.domain().as_str();
-        match server.store.motd(host).await {
+        match self.0.get(server, host).await {
             Ok(Some((subject, body))) => {
                 // Not taken only when the session is already ending: nothing to tell it.
                 let _ = server

@@ -175,6 +175,7 @@ impl Kind {
 struct AdminCommand {
     kind: Kind,
     admins: Arc<Vec<BareJid>>,
+    motds: Arc<announce::Motds>,
 }
 
 #[async_trait]
@@ -199,9 +200,9 @@ impl AdHocCommand for AdminCommand {
     ) -> Result<Step, StanzaError> {
         let step = match (self.kind, form.filter(|_| stage > 0)) {
             (Kind::Announce | Kind::SetMotd | Kind::EditMotd, submitted) => {
-                announce::step(call, self.kind, submitted).await
+                announce::step(call, self.kind, submitted, &self.motds).await
             }
-            (Kind::DeleteMotd, _) => announce::delete_motd(call).await,
+            (Kind::DeleteMotd, _) => announce::delete_motd(call, &self.motds).await,
             (kind, submitted) => users::step(call, kind, submitted).await,
         };
         Ok(step?)
@@ -304,12 +305,18 @@ impl Module for AdminAdhoc {
                 .filter_map(|a| jid::parse_bare(a).ok())
                 .collect(),
         );
+        let motds = Arc::new(announce::Motds::default());
         for kind in KINDS {
             registry.command(Arc::new(AdminCommand {
                 kind,
                 admins: admins.clone(),
+                motds: motds.clone(),
             }));
         }
-        registry.hook(EventKind::InitialPresence, 0, Arc::new(announce::SendMotd));
+        registry.hook(
+            EventKind::InitialPresence,
+            0,
+            Arc::new(announce::SendMotd(motds)),
+        );
     }
 }
