@@ -391,6 +391,17 @@ async fn prosody_data_dir_and_its_migrators_xep0227_output_are_imported() {
     .await
     .quit()
     .await;
+    // That password login gave bob SCRAM-SHA-256 keys too: clients that use it log in now.
+    logs_in_with(
+        &server,
+        "bob@old.test",
+        "bob-at-peer",
+        "alice@old.test",
+        &["--mechanism", "SCRAM-SHA-256"],
+    )
+    .await
+    .quit()
+    .await;
 
     // (b) prosody-migrator to XEP-0227. Its xep0227 driver writes where Prosody's
     // data_path is, the system's; a private mount puts our directory there.

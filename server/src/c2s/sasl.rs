@@ -159,21 +159,56 @@ pub(super) async fn password_matches(
     account: &AccountId,
     password: &str,
 ) -> Result<bool, SessionEnd> {
-    let credential = match credential(server, account, ScramHash::Sha256).await {
-        Ok(Some(c)) => Some(c),
-        Ok(None) => credential(server, account, ScramHash::Sha1)
-            .await
-            .map_err(store_to_stream_error)?,
+    let (credential, sha1_only) = match credential(server, account, ScramHash::Sha256).await {
+        Ok(Some(c)) => (Some(c), false),
+        Ok(None) => (
+            credential(server, account, ScramHash::Sha1)
+                .await
+                .map_err(store_to_stream_error)?,
+            true,
+        ),
         Err(e) => return Err(store_to_stream_error(e)),
     };
     // Unknown users cost the same PBKDF2 work as known ones, so timing doesn't tell them apart.
     let known = credential.is_some();
     let credential = credential.unwrap_or_else(|| decoy(account, ScramHash::Sha256, server));
-    let password = password.to_owned();
-    let ok = tokio::task::spawn_blocking(move || accounts::verify_password(&password, &credential))
+    let owned = password.to_owned();
+    let ok = tokio::task::spawn_blocking(move || accounts::verify_password(&owned, &credential))
         .await
         .unwrap_or(false);
+    if ok && known && sha1_only {
+        add_sha256_keys(server, account, password).await;
+    }
     Ok(ok && known)
+}
+
+/// An account that has only SCRAM-SHA-1 keys (imported from Prosody, which keeps no
+/// others) logged in with its password: keys for both hashes are derived from it and
+/// stored, so that clients that use SCRAM-SHA-256 (RFC 7677) log in from now on. A failure
+/// only costs the account SCRAM-SHA-256 until next time.
+async fn add_sha256_keys(server: &Server, account: &AccountId, password: &str) {
+    let Ok(prepared) = accounts::prepare_password(password) else {
+        return;
+    };
+    let prepared = prepared.into_owned();
+    let iterations = server.config.auth.scram_iterations;
+    let derived =
+        tokio::task::spawn_blocking(move || accounts::scram_credentials(&prepared, iterations));
+    let Ok(credentials) = derived.await else {
+        return;
+    };
+    match server.store.set_credentials(account, &credentials).await {
+        Ok(()) => tracing::info!(
+            user = %account.username,
+            domain = %account.domain,
+            "SCRAM-SHA-256 keys derived at a password login (the account had SCRAM-SHA-1 only)"
+        ),
+        Err(e) => tracing::warn!(
+            user = %account.username,
+            error = %e,
+            "SCRAM-SHA-256 keys not stored"
+        ),
+    }
 }
 
 /// The account's stored SCRAM keys for `hash`, timed (`crate::metrics`).
