@@ -525,6 +525,14 @@ async fn the_acknowledgement_waits_until_the_archive_holds_the_message() {
         "counted before it was archived: {meanwhile}"
     );
     assert!(!meanwhile.contains("type=\"error\""), "{meanwhile}");
+    // A query meanwhile is answered (the writer does not wait for the disk to answer it),
+    // with what is stored so far.
+    let page = raw_archive(&mut bob).await;
+    let results = page.split_once("<result").map_or("", |(_, r)| r);
+    assert!(
+        results.contains("<body>before-") && !results.contains("<body>during-"),
+        "{page}"
+    );
 
     std::fs::remove_file(&filler).expect("remove filler");
     let answer = alice.read_until("h=\"2\"").await;

@@ -240,6 +240,16 @@ async fn write(
     let mut held: Vec<(NewArchived, Waiter)> = Vec::new();
     loop {
         let first = match next.take() {
+            // What waited for the appends queued before it: they were just tried (and,
+            // should they have failed, are tried again later, not before this is done).
+            Some(Job::Flush(done)) => {
+                let _ = done.send(());
+                continue;
+            }
+            Some(Job::ForgetRoom(room)) => {
+                forget_room(&*store, &room).await;
+                continue;
+            }
             Some(job) => Some(job),
             None if held.is_empty() => match rx.recv().await {
                 Some(job) => Some(job),
@@ -260,12 +270,7 @@ async fn write(
                 Job::Flush(done) if appends.is_empty() => {
                     let _ = done.send(());
                 }
-                Job::ForgetRoom(room) if appends.is_empty() => {
-                    match store.remove_room_archive(&room).await {
-                        Ok(_) => tracing::debug!(%room, "room archive removed"),
-                        Err(e) => tracing::error!(%room, error = %e, "room archive not removed"),
-                    }
-                }
+                Job::ForgetRoom(room) if appends.is_empty() => forget_room(&*store, &room).await,
                 // After the appends gathered so far.
                 after => next = Some(after),
             }
@@ -280,6 +285,13 @@ async fn write(
             held = kept;
             failing.store(!held.is_empty(), Ordering::Relaxed);
         }
+    }
+}
+
+async fn forget_room(store: &dyn Store, room: &str) {
+    match store.remove_room_archive(room).await {
+        Ok(_) => tracing::debug!(%room, "room archive removed"),
+        Err(e) => tracing::error!(%room, error = %e, "room archive not removed"),
     }
 }
 
