@@ -409,6 +409,21 @@ async fn send(alice: &mut RawClient, n: &mut u32) -> (String, bool, String) {
     (format!("m{n}"), before.contains("type=\"error\""), before)
 }
 
+/// A server whose data directory is a 2 MiB tmpfs (to be filled), with alice and bob
+/// logged in over raw streams.
+async fn on_small_disk() -> (Tmpfs, TestServer, RawClient, RawClient) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mount = Tmpfs::mount(&dir.path().join("data"), "2m");
+    let server = TestServer::start_in(dir, TestConfig::default());
+    server.wait_started();
+    server.add_user("alice@localhost", "alicepw");
+    server.add_user("bob@localhost", "bobpw");
+    let cert = server.cert_path();
+    let (alice, _) = RawClient::login_standard(server.c2s, &cert, "alice", "alicepw", "raw").await;
+    let (bob, _) = RawClient::login_standard(server.c2s, &cert, "bob", "bobpw", "raw").await;
+    (mount, server, alice, bob)
+}
+
 /// A full disk: once the writer found it full, a message that cannot be archived is
 /// refused (`resource-constraint` to the sender) and goes nowhere, rather than being
 /// delivered unarchived; those already on their way when it filled are delivered and
@@ -416,16 +431,8 @@ async fn send(alice: &mut RawClient, n: &mut u32) -> (String, bool, String) {
 /// everything bob got is in his archive after a restart.
 #[tokio::test]
 async fn a_message_that_cannot_be_archived_is_refused_not_delivered() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mount = Tmpfs::mount(&dir.path().join("data"), "2m");
-    let mut server = TestServer::start_in(dir, TestConfig::default());
-    server.wait_started();
-    server.add_user("alice@localhost", "alicepw");
-    server.add_user("bob@localhost", "bobpw");
+    let (mount, mut server, mut alice, mut bob) = on_small_disk().await;
     let cert = server.cert_path();
-    let (mut alice, _) =
-        RawClient::login_standard(server.c2s, &cert, "alice", "alicepw", "raw").await;
-    let (mut bob, _) = RawClient::login_standard(server.c2s, &cert, "bob", "bobpw", "raw").await;
     let mut n = 0;
     let mut delivered_ok = Vec::new();
     for _ in 0..3 {
@@ -492,16 +499,8 @@ async fn a_message_that_cannot_be_archived_is_refused_not_delivered() {
 /// it by itself, and only then comes the `<a/>` that counts it.
 #[tokio::test]
 async fn the_acknowledgement_waits_until_the_archive_holds_the_message() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mount = Tmpfs::mount(&dir.path().join("data"), "2m");
-    let mut server = TestServer::start_in(dir, TestConfig::default());
-    server.wait_started();
-    server.add_user("alice@localhost", "alicepw");
-    server.add_user("bob@localhost", "bobpw");
+    let (mount, mut server, mut alice, mut bob) = on_small_disk().await;
     let cert = server.cert_path();
-    let (mut alice, _) =
-        RawClient::login_standard(server.c2s, &cert, "alice", "alicepw", "raw").await;
-    let (mut bob, _) = RawClient::login_standard(server.c2s, &cert, "bob", "bobpw", "raw").await;
     alice.send("<enable xmlns='urn:xmpp:sm:3'/>").await;
     alice.read_until("<enabled").await;
     let message = |id: &str| {

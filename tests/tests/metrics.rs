@@ -30,25 +30,6 @@ async fn scrape_until(addr: std::net::SocketAddr, ready: impl Fn(&Scrape) -> boo
     }
 }
 
-fn slix(server: &TestServer, jid: &str, password: &str, extra: &[&str]) -> Slix {
-    let port = server.c2s.port().to_string();
-    let cert = server.cert_path();
-    let mut args = vec![
-        "--jid",
-        jid,
-        "--password",
-        password,
-        "--port",
-        &port,
-        "--cafile",
-        cert.to_str().unwrap(),
-        "--mechanism",
-        "SCRAM-SHA-256",
-    ];
-    args.extend_from_slice(extra);
-    Slix::spawn(&args)
-}
-
 #[tokio::test]
 async fn metrics_are_off_by_default() {
     let server = TestServer::start();
@@ -80,13 +61,20 @@ async fn counters_follow_logins_chats_and_sessions() {
         RawClient::login_standard(server.c2s, &cert, "carol", "pw-secret", "tcp").await;
 
     // slixmpp: a wrong password, then alice logs in and writes to bob.
-    let mut wrong = slix(&server, "alice@localhost/wrong", "not-it", &[]);
+    let mut wrong = Slix::login(
+        &server,
+        "alice@localhost/wrong",
+        "not-it",
+        "SCRAM-SHA-256",
+        &[],
+    );
     wrong.expect("auth_failed").await;
     assert!(!wrong.finish().await, "a wrong password logged in");
-    let mut alice = slix(
+    let mut alice = Slix::login(
         &server,
         "alice@localhost/slix",
         "pw-secret",
+        "SCRAM-SHA-256",
         &["--send-to", "bob@localhost", "--body", "counted hello"],
     );
     alice.expect("sent").await;
