@@ -15,7 +15,8 @@ Usage: slix_im.py --jid JID --password PW --port N --cafile PEM [--host 127.0.0.
 Commands (stdin, one JSON object per line):
   {"cmd": "get_roster"}                      roster get; reports "roster"
   {"cmd": "roster_state"}                    reports "roster" from the local copy only
-  {"cmd": "available"} / {"cmd": "unavailable"}
+  {"cmd": "available"} / {"cmd": "unavailable"}    "available" is ok once the server
+                                             reflected it back to this resource
   {"cmd": "subscribe", "to": BAREJID}        client_roster[to].subscribe()
   {"cmd": "authorize", "to": BAREJID}        client_roster[to].authorize()
   {"cmd": "message", "to": JID, "body": TEXT}
@@ -57,6 +58,9 @@ class Client(slixmpp.ClientXMPP):
         self.add_event_handler("disconnected", lambda *_: self.fail("disconnected"))
         self.add_event_handler("roster_update", self.on_roster_update)
         self.add_event_handler("presence", self.on_presence)
+        # Kept apart from on_presence, which other scripts override.
+        self.add_event_handler("presence", self.note_own_presence)
+        self.own_presence = None
         self.add_event_handler("message", self.on_message)
 
     def fail(self, why):
@@ -96,6 +100,23 @@ class Client(slixmpp.ClientXMPP):
     def on_presence(self, presence):
         emit("presence", **{"from": str(presence["from"]), "type": presence["type"]})
 
+    def note_own_presence(self, presence):
+        if (
+            presence["from"] == self.boundjid
+            and presence["type"] not in ("unavailable", "error")
+            and self.own_presence is not None
+            and not self.own_presence.done()
+        ):
+            self.own_presence.set_result(True)
+
+    async def announce(self):
+        """Sends available presence and returns once the server has reflected it to this
+        resource (RFC 6121 4.2.2), so the session is available (and gets messages to the
+        bare JID) before the test's next step, not merely written to the socket."""
+        self.own_presence = asyncio.get_event_loop().create_future()
+        self.send_presence()
+        await asyncio.wait_for(self.own_presence, self.args.timeout)
+
     def on_message(self, msg):
         if msg["type"] in ("chat", "normal"):
             emit("received", **{"from": str(msg["from"]), "body": msg["body"]})
@@ -108,7 +129,7 @@ class Client(slixmpp.ClientXMPP):
         elif cmd == "roster_state":
             emit("roster", ver=self.client_roster.version, items=self.state())
         elif cmd == "available":
-            self.send_presence()
+            await self.announce()
         elif cmd == "unavailable":
             self.send_presence(ptype="unavailable")
         elif cmd == "subscribe":

@@ -177,7 +177,8 @@ async fn a_client_back_too_late_finds_the_messages_offline_once() {
     alice.expect_all(&["session_start"]).await;
     alice.command(r#"{"cmd": "available"}"#).await;
     let last = format!("during{}", MESSAGES - 1);
-    alice.expect_all(&["\"received\"", &last]).await;
+    // Offline messages come with the initial presence: some may precede the `ok`.
+    alice.expect_ever(&["\"received\"", &last]).await;
     assert_eq!(received(&alice, "during"), numbered("during", MESSAGES));
     assert_eq!(received(&alice, "before"), numbered("before", 3));
     assert!(alice.quit().await);
