@@ -313,10 +313,42 @@ async fn the_deb_installs_serves_a_login_and_purges_clean() {
 
     let stopped = guard.stop();
     assert!(stopped.status.success(), "{stopped:?}");
-    let left = processes_of(uid);
-    assert!(left.is_empty(), "still running after the stop: {left:?}");
+    // start-stop-daemon is done once /proc/PID/exe is gone, a moment before the process
+    // is: wait for that.
+    let deadline = Instant::now() + WAIT;
+    while !processes_of(uid).is_empty() {
+        let left = processes_of(uid);
+        assert!(
+            Instant::now() < deadline,
+            "still running after the stop: {left:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let log_text = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(log_text.contains("authenticated"), "{log_text}");
+
+    // The package again over itself, as an upgrade: the edited conffile is kept as edited,
+    // and the postinst runs again over the existing user and directories.
+    let edited = std::fs::read_to_string(CONFIG).expect("the edited config");
+    run_ok("dpkg", &["--install", deb.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(CONFIG).expect("the config"), edited);
+    assert_eq!(
+        mode_and_owner(DATA),
+        (0o700, "jabberwock:jabberwock".into())
+    );
+    assert!(
+        processes_of(uid).is_empty(),
+        "the postinst started something"
+    );
+
+    // A removal keeps the config and the data (Debian policy: only a purge deletes them).
+    run_ok("dpkg", &["--remove", PACKAGE]);
+    assert!(!Path::new(BIN).exists());
+    assert!(Path::new(CONFIG).exists(), "the removal took the config");
+    assert!(
+        Path::new(DATA).join("jabberwock.sqlite").exists(),
+        "the removal took the data"
+    );
 
     // A purge takes the data and the config with it, and nothing is left running.
     run_ok("dpkg", &["--purge", PACKAGE]);
