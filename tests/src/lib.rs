@@ -12,6 +12,7 @@
 //! - [`tls`]: a client TLS config that trusts exactly the test server's certificate.
 //! - [`slix`]: runs `tests/clients/slix_chat.py`, `slix_im.py` and `slix_devices.py` (slixmpp
 //!   from PyPI).
+//! - [`systemd`]: `systemd-analyze verify` of a unit file.
 //! - [`browser`]: the node scripts driving headless Chromium, and the Converse.js page.
 //! - [`flash_widget`]: the SWF test widget built with Haxe and run under Ruffle.
 //! - [`xmpp_rs`]: xmpp-rs's tokio-xmpp client, logged in over STARTTLS.
@@ -37,6 +38,7 @@ pub mod relay;
 pub mod s2s;
 pub mod server;
 pub mod slix;
+pub mod systemd;
 pub mod tls;
 pub mod tmpfs;
 pub mod upload;

@@ -50,8 +50,27 @@ impl Slix {
         mechanism: &str,
         more: &[&str],
     ) -> Slix {
-        let port = server.c2s.port().to_string();
-        let cert = server.cert_path();
+        Slix::login_at(
+            server.c2s.port(),
+            &server.cert_path(),
+            jid,
+            password,
+            mechanism,
+            more,
+        )
+    }
+
+    /// [`Slix::login`] to a server the test did not start as a `TestServer` (e.g. the
+    /// packaged one): its c2s `port` on loopback, trusting the certificate at `cafile`.
+    pub fn login_at(
+        port: u16,
+        cafile: &std::path::Path,
+        jid: &str,
+        password: &str,
+        mechanism: &str,
+        more: &[&str],
+    ) -> Slix {
+        let port = port.to_string();
         let mut args = vec![
             "--jid",
             jid,
@@ -60,7 +79,7 @@ impl Slix {
             "--port",
             &port,
             "--cafile",
-            cert.to_str().expect("a UTF-8 path"),
+            cafile.to_str().expect("a UTF-8 path"),
             "--mechanism",
             mechanism,
         ];
