@@ -173,8 +173,14 @@ impl Reloader {
         }
         keys!(c2s: require_encryption, allow_plain_without_tls, handshake_timeout, idle_timeout,
             max_stanza_bytes, max_depth, max_attributes, max_header_bytes, max_connections,
-            max_auth_failures, auth_failure_delay, max_sessions_per_account,
-            max_connections_per_ip, per_ip_exempt);
+            max_auth_failures, max_sessions_per_account, max_connections_per_ip, per_ip_exempt);
+        // Named as in the file, in milliseconds.
+        if old.c2s.auth_failure_delay != live.c2s.auth_failure_delay {
+            changed(
+                "c2s.auth_failure_delay_ms",
+                live.c2s.auth_failure_delay.as_millis().to_string(),
+            );
+        }
         keys!(auth: scram_iterations, min_password_length, registration_interval);
         keys!(roster: max_items);
         keys!(offline: max_messages);
