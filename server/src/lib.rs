@@ -31,6 +31,7 @@ pub mod error;
 pub mod flash_policy;
 pub mod http;
 pub mod listener;
+pub mod live;
 pub mod metrics;
 pub mod migrate;
 pub mod modules;
@@ -184,11 +185,7 @@ pub async fn run_with(
     let mut admin_socket = admin::socket::AdminSocket::bind(&server.config.data_dir)?;
     let termination = shutdown::Termination::install();
     // SIGHUP and `jabberwock reload` re-read the config; it never ends the server.
-    let reloader = Arc::new(reload::Reloader::new(
-        loaded,
-        log,
-        server.certificate.clone(),
-    ));
+    let reloader = Arc::new(reload::Reloader::new(loaded, log, server.clone()));
     tokio::spawn(reload::Hangup::install().serve(reloader.clone()));
     let bound: Vec<(String, std::net::SocketAddr)> = listeners
         .iter()

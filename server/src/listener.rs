@@ -102,7 +102,7 @@ pub async fn bind(addr: SocketAddr, kind: ListenerKind) -> Result<Option<Listene
 /// Accepts on every listener until shutdown, then waits for every connection to close
 /// its stream.
 pub async fn serve(server: Arc<Server>, listeners: Vec<Listener>, shutdown: ShutdownSignal) {
-    let permits = server.connections.clone();
+    let permits = server.connections.permits().clone();
     let mut accept_loops = JoinSet::new();
     let connections = Arc::new(tokio::sync::Mutex::new(JoinSet::new()));
     for listener in listeners {
@@ -177,7 +177,7 @@ async fn handle_connection(
     shutdown: ShutdownSignal,
 ) {
     // One deadline for the whole handshake: sniffing, TLS, SASL and binding together.
-    let deadline = Instant::now() + server.config.c2s.handshake_timeout;
+    let deadline = Instant::now() + server.live.get().c2s.handshake_timeout;
     let direct_tls_only = kind == ListenerKind::DirectTls;
     let Some(conn) = accept::open(&server, tcp, peer, direct_tls_only, deadline).await else {
         return;

@@ -7,24 +7,25 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
-use crate::config::Config;
+use crate::config::{C2sConfig, Config, HttpConfig};
 use crate::http::safety::Network;
+use crate::live::Live;
 
 /// The networks the per-address limits skip.
 #[derive(Debug, Default)]
 struct Exempt(Vec<Network>);
 
 impl Exempt {
-    fn from_config(config: &Config) -> Exempt {
+    fn from_config(c2s: &C2sConfig, http: &HttpConfig) -> Exempt {
         // Config validation has checked every entry.
-        let networks = config
-            .c2s
+        let networks = c2s
             .per_ip_exempt
             .iter()
-            .chain(&config.http.trusted_proxies)
+            .chain(&http.trusted_proxies)
             .filter_map(|n| Network::parse(n))
             .collect();
         Exempt(networks)
@@ -47,8 +48,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Open connections per address.
 #[derive(Debug)]
 pub struct IpConnections {
-    max: usize,
-    exempt: Exempt,
+    max: AtomicUsize,
+    exempt: RwLock<Exempt>,
     open: Mutex<HashMap<IpAddr, usize>>,
 }
 
@@ -62,21 +63,36 @@ pub struct IpPermit {
 impl IpConnections {
     pub fn new(config: &Config) -> IpConnections {
         IpConnections {
-            max: config.c2s.max_connections_per_ip,
-            exempt: Exempt::from_config(config),
+            max: AtomicUsize::new(config.c2s.max_connections_per_ip),
+            exempt: RwLock::new(Exempt::from_config(&config.c2s, &config.http)),
             open: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// A reload's limits, for connections opened from now on; an address over a lowered
+    /// limit keeps what it has open.
+    pub fn update(&self, live: &Live) {
+        self.max
+            .store(live.c2s.max_connections_per_ip, Ordering::Relaxed);
+        *self.exempt.write().unwrap_or_else(|p| p.into_inner()) =
+            Exempt::from_config(&live.c2s, &live.http);
     }
 
     /// A slot for one more connection from `ip`, or `None` when it has `max` open already.
     pub fn try_acquire(self: &Arc<Self>, ip: IpAddr) -> Option<IpPermit> {
         let ip = canonical(ip);
-        if self.max == 0 || self.exempt.contains(ip) {
+        let max = self.max.load(Ordering::Relaxed);
+        let exempt = self
+            .exempt
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(ip);
+        if max == 0 || exempt {
             return Some(IpPermit { held: None });
         }
         let mut open = lock(&self.open);
         let count = open.entry(ip).or_insert(0);
-        if *count >= self.max {
+        if *count >= max {
             return None;
         }
         *count += 1;
@@ -103,18 +119,27 @@ impl Drop for IpPermit {
 /// When each address last registered an account in-band.
 #[derive(Debug)]
 pub struct RegistrationRate {
-    interval: Duration,
-    exempt: Exempt,
+    interval: RwLock<(Duration, Exempt)>,
     last: Mutex<HashMap<IpAddr, Instant>>,
 }
 
 impl RegistrationRate {
     pub fn new(config: &Config) -> RegistrationRate {
         RegistrationRate {
-            interval: config.auth.registration_interval,
-            exempt: Exempt::from_config(config),
+            interval: RwLock::new((
+                config.auth.registration_interval,
+                Exempt::from_config(&config.c2s, &config.http),
+            )),
             last: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// A reload's interval and exemptions, for registrations from now on.
+    pub fn update(&self, live: &Live) {
+        *self.interval.write().unwrap_or_else(|p| p.into_inner()) = (
+            live.auth.registration_interval,
+            Exempt::from_config(&live.c2s, &live.http),
+        );
     }
 
     /// Takes `ip`'s registration slot for this interval; `false` when it was used already.
@@ -122,13 +147,17 @@ impl RegistrationRate {
     /// [`RegistrationRate::release`] gives it back when no account was made.
     pub fn try_take(&self, ip: IpAddr) -> bool {
         let ip = canonical(ip);
-        if self.interval.is_zero() || self.exempt.contains(ip) {
-            return true;
-        }
+        let interval = {
+            let (interval, exempt) = &*self.interval.read().unwrap_or_else(|p| p.into_inner());
+            if interval.is_zero() || exempt.contains(ip) {
+                return true;
+            }
+            *interval
+        };
         let now = Instant::now();
         let mut last = lock(&self.last);
         // Forget addresses whose interval is over, so the map holds only recent ones.
-        last.retain(|_, at| now.duration_since(*at) < self.interval);
+        last.retain(|_, at| now.duration_since(*at) < interval);
         if last.contains_key(&ip) {
             return false;
         }

@@ -1,14 +1,17 @@
 //! Reloading the config while the server runs, on SIGHUP or `jabberwock reload` (the
 //! admin socket): the file is re-read, `log.level` applied, the TLS certificate and key
-//! re-read and served to new connections (open ones keep theirs), and every other change
-//! named as needing a restart. A config that no longer loads, or a certificate that does
+//! re-read and served to new connections (open ones keep theirs), the limits swapped
+//! (`live.rs`), modules given their new options where they can take them, and every other
+//! change named as needing a restart. A config that no longer loads, or a certificate that does
 //! not, is refused with the usual message and what runs stays. SIGHUP never ends the
 //! server (its default disposition would).
 
 use std::sync::{Arc, Mutex};
 
 use crate::admin::wire::ReloadReport;
-use crate::config::Config;
+use crate::config::{C2sConfig, Config, HttpConfig};
+use crate::live::Live;
+use crate::server::Server;
 use crate::tls::CurrentCert;
 
 /// Applies a new `log.level` to the running logger (the binary owns the logger); `Err`
@@ -23,18 +26,17 @@ pub struct Reloader {
     running: Mutex<Config>,
     log: Option<LogReload>,
     certificate: Option<Arc<CurrentCert>>,
+    /// What the limits and the modules' options are applied to.
+    server: Arc<Server>,
 }
 
 impl Reloader {
-    pub fn new(
-        running: Config,
-        log: Option<LogReload>,
-        certificate: Option<Arc<CurrentCert>>,
-    ) -> Reloader {
+    pub fn new(running: Config, log: Option<LogReload>, server: Arc<Server>) -> Reloader {
         Reloader {
             running: Mutex::new(running),
             log,
-            certificate,
+            certificate: server.certificate.clone(),
+            server,
         }
     }
 
@@ -69,6 +71,8 @@ impl Reloader {
         };
         self.apply_log_level(&mut running, &new, &mut report);
         self.apply_certificate(&mut running, &new, &mut report);
+        self.apply_limits(&mut running, &new, &mut report);
+        self.apply_module_options(&mut running, &new, &mut report);
         // Everything else is in force only after a restart: say which, so the admin is not
         // left guessing which edit took effect.
         report.needs_restart = changed_sections(&running, &new);
@@ -142,7 +146,128 @@ impl Reloader {
     }
 }
 
+impl Reloader {
+    /// The limits of `[c2s]`, `[auth]`, `[roster]`, `[offline]` and `[http]`: a new
+    /// snapshot for what starts from now on; open connections keep the one they started
+    /// with. Their keys bound at start stay as they are, for `changed_sections` to name.
+    fn apply_limits(&self, running: &mut Config, new: &Config, report: &mut ReloadReport) {
+        let server = &self.server;
+        let old = server.live.get();
+        let mut live = Live::from_config(new);
+        keep_bound_c2s(&mut live.c2s, &old.c2s);
+        keep_bound_http(&mut live.http, &old.http);
+        let mut applied = Vec::new();
+        let mut changed = |key: &str, value: String| {
+            tracing::info!(key, %value, "reload: applied");
+            applied.push(format!("{key} = {value}"));
+        };
+        macro_rules! keys {
+            ($section:ident: $($field:ident),+) => {$(
+                if old.$section.$field != live.$section.$field {
+                    changed(
+                        concat!(stringify!($section), ".", stringify!($field)),
+                        format!("{:?}", live.$section.$field),
+                    );
+                }
+            )+};
+        }
+        keys!(c2s: require_encryption, allow_plain_without_tls, handshake_timeout, idle_timeout,
+            max_stanza_bytes, max_depth, max_attributes, max_header_bytes, max_connections,
+            max_auth_failures, max_sessions_per_account, max_connections_per_ip, per_ip_exempt);
+        // Named as in the file, in milliseconds.
+        if old.c2s.auth_failure_delay != live.c2s.auth_failure_delay {
+            changed(
+                "c2s.auth_failure_delay_ms",
+                live.c2s.auth_failure_delay.as_millis().to_string(),
+            );
+        }
+        keys!(auth: scram_iterations, min_password_length, registration_interval);
+        keys!(roster: max_items);
+        keys!(offline: max_messages);
+        keys!(http: bosh_max_wait, bosh_inactivity, bosh_max_pending_bytes, header_timeout);
+        if applied.is_empty() {
+            return;
+        }
+        server.connections.resize(live.c2s.max_connections);
+        server.per_ip.update(&live);
+        server.registrations.update(&live);
+        server.throttle.set_per_failure(live.c2s.auth_failure_delay);
+        let mut c2s = live.c2s.clone();
+        keep_bound_c2s(&mut c2s, &running.c2s);
+        running.c2s = c2s;
+        let mut http = live.http.clone();
+        keep_bound_http(&mut http, &running.http);
+        running.http = http;
+        running.auth = live.auth.clone();
+        running.roster = live.roster.clone();
+        running.offline = live.offline.clone();
+        server.live.set(live);
+        report.applied.extend(applied);
+    }
+
+    /// Each module whose `[modules.NAME]` options changed takes them if it can
+    /// (`Registrar::on_reload`); switching one on or off, or a module without a way to take
+    /// new options, needs a restart.
+    fn apply_module_options(&self, running: &mut Config, new: &Config, report: &mut ReloadReport) {
+        for outcome in self.server.modules.reload(&running.modules, &new.modules) {
+            match outcome.result {
+                Ok(()) => {
+                    tracing::info!(module = outcome.name, "reload: module options applied");
+                    report
+                        .applied
+                        .push(format!("modules.{}: options applied", outcome.name));
+                    match new.modules.0.get(outcome.name) {
+                        Some(table) => {
+                            running
+                                .modules
+                                .0
+                                .insert(outcome.name.to_owned(), table.clone());
+                        }
+                        None => {
+                            running.modules.0.remove(outcome.name);
+                        }
+                    }
+                }
+                Err(crate::modules::ReloadRefused::Restart) => {}
+                Err(crate::modules::ReloadRefused::Invalid(why)) => {
+                    tracing::warn!(
+                        module = outcome.name,
+                        "reload: module options refused: {why}"
+                    );
+                    report
+                        .refused
+                        .push(format!("modules.{}: {why}", outcome.name));
+                }
+            }
+        }
+    }
+}
+
+/// `[c2s]` keys bound at start: the listeners.
+fn keep_bound_c2s(c2s: &mut C2sConfig, from: &C2sConfig) {
+    c2s.listen = from.listen.clone();
+    c2s.direct_tls_listen = from.direct_tls_listen.clone();
+}
+
+/// `[http]` keys bound at start: the listeners, the routes and the layers built on them.
+fn keep_bound_http(http: &mut HttpConfig, from: &HttpConfig) {
+    let live = (
+        http.bosh_max_wait,
+        http.bosh_inactivity,
+        http.bosh_max_pending_bytes,
+        http.header_timeout,
+    );
+    *http = from.clone();
+    (
+        http.bosh_max_wait,
+        http.bosh_inactivity,
+        http.bosh_max_pending_bytes,
+        http.header_timeout,
+    ) = live;
+}
+
 /// The top-level keys and sections whose values differ (those a reload does not apply).
+/// For `[c2s]` and `[http]`, whose limits a reload applies, the keys left.
 fn changed_sections(running: &Config, new: &Config) -> Vec<String> {
     let mut changed = Vec::new();
     let mut differs = |name: &str, same: bool| {
@@ -154,15 +279,74 @@ fn changed_sections(running: &Config, new: &Config) -> Vec<String> {
     differs("log", running.log == new.log);
     differs("storage", running.storage == new.storage);
     differs("tls", running.tls == new.tls);
-    differs("c2s", running.c2s == new.c2s);
+    differs("c2s.listen", running.c2s.listen == new.c2s.listen);
+    differs(
+        "c2s.direct_tls_listen",
+        running.c2s.direct_tls_listen == new.c2s.direct_tls_listen,
+    );
     differs("flash", running.flash == new.flash);
-    differs("http", running.http == new.http);
+    let http = http_keys_changed(&running.http, &new.http);
+    for key in &http {
+        differs(&format!("http.{key}"), false);
+    }
+    // A key added to `[http]` and not yet named above still shows.
+    differs("http", !http.is_empty() || running.http == new.http);
     differs("auth", running.auth == new.auth);
     differs("roster", running.roster == new.roster);
     differs("offline", running.offline == new.offline);
-    differs("modules", running.modules == new.modules);
+    differs("metrics", running.metrics == new.metrics);
+    for name in module_tables_changed(running, new) {
+        differs(&format!("modules.{name}"), false);
+    }
     differs("hosts", running.hosts == new.hosts);
     changed
+}
+
+/// The `[http]` keys that differ, by name.
+fn http_keys_changed(running: &HttpConfig, new: &HttpConfig) -> Vec<&'static str> {
+    let mut changed = Vec::new();
+    macro_rules! keys {
+        ($($field:ident),+) => {$(
+            if running.$field != new.$field {
+                changed.push(stringify!($field));
+            }
+        )+};
+    }
+    keys!(
+        listen,
+        tls_listen,
+        websocket_path,
+        websocket_see_other_uri,
+        public_url,
+        loopback_is_encrypted,
+        bosh_path,
+        bosh_max_wait,
+        bosh_inactivity,
+        bosh_max_pending_bytes,
+        allowed_origins,
+        trusted_proxies,
+        max_request_bytes,
+        max_requests_per_second,
+        chat_path,
+        chat_assets,
+        header_timeout
+    );
+    changed
+}
+
+/// The modules whose `[modules.NAME]` tables differ.
+fn module_tables_changed<'a>(running: &'a Config, new: &'a Config) -> Vec<&'a str> {
+    let names: std::collections::BTreeSet<&str> = running
+        .modules
+        .0
+        .keys()
+        .chain(new.modules.0.keys())
+        .map(String::as_str)
+        .collect();
+    names
+        .into_iter()
+        .filter(|name| running.modules.0.get(*name) != new.modules.0.get(*name))
+        .collect()
 }
 
 /// SIGHUP, caught from the moment [`Hangup::install`] returns (before the server says it

@@ -1,17 +1,17 @@
 //! What every connection task shares: configuration, storage, the router, the module
 //! registry and the TLS acceptor. Read-only after start-up except through the router's and
-//! the throttle's own synchronisation.
+//! the throttle's own synchronisation, and the limits a reload swaps (`live.rs`).
 
 use std::sync::Arc;
 
 use jabberwock_protocol::policy::{self, PolicyRule};
 use jabberwock_protocol::xml::reader::Limits;
 use jabberwock_storage::Store;
-use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
 use crate::c2s::throttle::AuthThrottle;
 use crate::config::{Config, HostConfig};
+use crate::live::{ConnectionCap, Live, LiveConfig};
 use crate::modules::Registry;
 use crate::per_ip::{IpConnections, RegistrationRate};
 use crate::router::Router;
@@ -27,7 +27,9 @@ pub struct Server {
     pub certificate: Option<Arc<crate::tls::CurrentCert>>,
     pub throttle: AuthThrottle,
     /// One permit per open client connection, TCP or WebSocket (`c2s.max_connections`).
-    pub connections: Arc<Semaphore>,
+    pub connections: ConnectionCap,
+    /// The limits a reload changes (`live.rs`); `config` keeps them as they were at start.
+    pub live: LiveConfig,
     /// Open client connections per address (`c2s.max_connections_per_ip`).
     pub per_ip: Arc<IpConnections>,
     /// In-band registrations per address (`auth.registration_interval`).
@@ -50,7 +52,8 @@ impl Server {
         let policy = policy_for(&config, &config.policy_ports());
         Server {
             throttle: AuthThrottle::new(config.c2s.auth_failure_delay),
-            connections: Arc::new(Semaphore::new(config.c2s.max_connections)),
+            connections: ConnectionCap::new(config.c2s.max_connections),
+            live: LiveConfig::new(Live::from_config(&config)),
             per_ip: Arc::new(IpConnections::new(&config)),
             registrations: RegistrationRate::new(&config),
             decoy_key: crate::accounts::random_secret(),
@@ -99,8 +102,10 @@ impl Server {
         self.config.host(domain)
     }
 
+    /// The parser's limits for a new connection (they hold for its lifetime).
     pub fn limits(&self) -> Limits {
-        let c = &self.config.c2s;
+        let live = self.live.get();
+        let c = &live.c2s;
         Limits {
             max_stanza_bytes: c.max_stanza_bytes,
             max_depth: c.max_depth,

@@ -539,6 +539,17 @@ impl RawClient {
         (c, jid)
     }
 
+    /// Sends an XEP-0050 `<command/>` with `attrs` to the server's JID (`localhost`);
+    /// the reply.
+    pub async fn ad_hoc(&mut self, id: &str, attrs: &str) -> String {
+        self.send(format!(
+            "<iq type='set' id='{id}' to='localhost'>\
+             <command xmlns='http://jabber.org/protocol/commands' {attrs}/></iq>"
+        ))
+        .await;
+        self.read_stanza_containing(&format!("id=\"{id}\"")).await
+    }
+
     /// The next complete top-level element (a stanza, a stream error, a closing stream
     /// tag), skipping whitespace and NULs between elements. Only for use after the stream
     /// header has been read.

@@ -222,16 +222,6 @@ async fn announce_reaches_every_online_user_and_non_admins_are_forbidden() {
     }
 }
 
-/// Sends a `<command/>` with `attrs` to the server's JID; the reply.
-async fn exchange(c: &mut RawClient, id: &str, attrs: &str) -> String {
-    c.send(format!(
-        "<iq type='set' id='{id}' to='localhost'>\
-         <command xmlns='http://jabber.org/protocol/commands' {attrs}/></iq>"
-    ))
-    .await;
-    c.read_stanza_containing(&format!("id=\"{id}\"")).await
-}
-
 /// XEP-0050 §4.6 on the wire, from an administrator's raw stream.
 #[tokio::test]
 async fn command_errors_follow_xep_0050() {
@@ -239,27 +229,26 @@ async fn command_errors_follow_xep_0050() {
     let (mut c, _) =
         RawClient::login_standard(server.c2s, &server.cert_path(), "admin", "admin-pw", "raw")
             .await;
-    let unknown = exchange(&mut c, "e1", "node='urn:example:nope' action='execute'").await;
+    let unknown = c
+        .ad_hoc("e1", "node='urn:example:nope' action='execute'")
+        .await;
     assert!(unknown.contains("<item-not-found"), "{unknown}");
     let node = format!("node='{ADMIN_NODE}add-user'");
-    let malformed = exchange(&mut c, "e2", &format!("{node} action='jump'")).await;
+    let malformed = c.ad_hoc("e2", &format!("{node} action='jump'")).await;
     assert!(
         malformed.contains("<bad-request") && malformed.contains("<malformed-action"),
         "{malformed}"
     );
-    let stale = exchange(
-        &mut c,
-        "e3",
-        &format!("{node} action='complete' sessionid='nope'"),
-    )
-    .await;
+    let stale = c
+        .ad_hoc("e3", &format!("{node} action='complete' sessionid='nope'"))
+        .await;
     assert!(
         stale.contains("<bad-request") && stale.contains("<bad-sessionid"),
         "{stale}"
     );
 
     // A run: the form asks to be completed; `next` is not offered, `cancel` ends it.
-    let started = exchange(&mut c, "e4", &format!("{node} action='execute'")).await;
+    let started = c.ad_hoc("e4", &format!("{node} action='execute'")).await;
     assert!(
         started.contains("status=\"executing\"") && started.contains("<complete"),
         "{started}"
@@ -271,29 +260,29 @@ async fn command_errors_follow_xep_0050() {
         .and_then(|r| r.split('"').next())
         .expect("a sessionid")
         .to_owned();
-    let next = exchange(
-        &mut c,
-        "e5",
-        &format!("{node} action='next' sessionid='{sessionid}'"),
-    )
-    .await;
+    let next = c
+        .ad_hoc(
+            "e5",
+            &format!("{node} action='next' sessionid='{sessionid}'"),
+        )
+        .await;
     assert!(next.contains("<bad-action"), "{next}");
-    let canceled = exchange(
-        &mut c,
-        "e6",
-        &format!("{node} action='cancel' sessionid='{sessionid}'"),
-    )
-    .await;
+    let canceled = c
+        .ad_hoc(
+            "e6",
+            &format!("{node} action='cancel' sessionid='{sessionid}'"),
+        )
+        .await;
     assert!(
         canceled.contains("type=\"result\"") && canceled.contains("status=\"canceled\""),
         "{canceled}"
     );
-    let after = exchange(
-        &mut c,
-        "e7",
-        &format!("{node} action='complete' sessionid='{sessionid}'"),
-    )
-    .await;
+    let after = c
+        .ad_hoc(
+            "e7",
+            &format!("{node} action='complete' sessionid='{sessionid}'"),
+        )
+        .await;
     assert!(after.contains("<bad-sessionid"), "{after}");
 }
 

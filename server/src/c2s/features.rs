@@ -60,7 +60,8 @@ pub fn pre_auth(
     flash_policy: bool,
     encrypted: bool,
 ) -> Offer {
-    let c2s = &server.config.c2s;
+    let live = server.live.get();
+    let c2s = &live.c2s;
     let flash = &server.config.flash;
     let host_config = server.host(host);
     let anonymous = host_config.is_some_and(|h| h.anonymous);

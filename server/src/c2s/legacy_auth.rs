@@ -133,7 +133,7 @@ pub async fn handle(
             (StanzaError::new(Condition::NotAuthorized), "401"),
         )
         .await?;
-        if *failures >= server.config.c2s.max_auth_failures {
+        if *failures >= server.live.get().c2s.max_auth_failures {
             return Err(SessionEnd::error_text(
                 StreamCondition::NotAuthorized,
                 "Too many failed authentication attempts",

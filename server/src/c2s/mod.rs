@@ -338,7 +338,7 @@ async fn sasl_attempt(
         tokio::time::sleep(server.throttle.failure(conn.peer.ip())).await;
     }
     conn.send(&sasl_wire::failure(failure, None)).await?;
-    if *failures >= server.config.c2s.max_auth_failures {
+    if *failures >= server.live.get().c2s.max_auth_failures {
         return Err(SessionEnd::error_text(
             StreamCondition::NotAuthorized,
             "Too many failed authentication attempts",
@@ -424,7 +424,7 @@ fn bind_in_router(
     let state = Arc::new(SessionState::default());
     let replaced =
         StreamError::with_text(StreamCondition::Conflict, "Replaced by a new connection");
-    let max = server.config.c2s.max_sessions_per_account;
+    let max = server.live.get().c2s.max_sessions_per_account;
     if !server
         .router
         .table

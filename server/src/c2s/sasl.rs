@@ -191,7 +191,7 @@ async fn add_sha256_keys(server: &Server, account: &AccountId, password: &str) {
         return;
     };
     let prepared = prepared.into_owned();
-    let iterations = server.config.auth.scram_iterations;
+    let iterations = server.live.get().auth.scram_iterations;
     let derived =
         tokio::task::spawn_blocking(move || accounts::scram_credentials(&prepared, iterations));
     let Ok(credentials) = derived.await else {
@@ -297,7 +297,7 @@ fn decoy(account: &AccountId, hash: ScramHash, server: &Server) -> ScramCredenti
     ScramCredential {
         hash,
         salt,
-        iterations: server.config.auth.scram_iterations,
+        iterations: server.live.get().auth.scram_iterations,
         // No key hashes to all zeros, so no proof can match.
         stored_key: vec![0; len],
         server_key: vec![0; len],

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -14,23 +15,31 @@ const MAX_DELAY: Duration = Duration::from_secs(5);
 const MAX_TRACKED: usize = 10_000;
 
 pub struct AuthThrottle {
-    per_failure: Duration,
+    /// `c2s.auth_failure_delay` in milliseconds (a reload changes it).
+    per_failure: AtomicU64,
     failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
 }
 
 impl AuthThrottle {
     pub fn new(per_failure: Duration) -> Self {
         AuthThrottle {
-            per_failure,
+            per_failure: AtomicU64::new(millis(per_failure)),
             failures: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// A reload's `c2s.auth_failure_delay`, for the failures from now on.
+    pub fn set_per_failure(&self, per_failure: Duration) {
+        self.per_failure
+            .store(millis(per_failure), Ordering::Relaxed);
     }
 
     /// Records a failure and returns how long to wait before answering it.
     pub fn failure(&self, ip: IpAddr) -> Duration {
         let now = Instant::now();
+        let per_failure = Duration::from_millis(self.per_failure.load(Ordering::Relaxed));
         let Ok(mut map) = self.failures.lock() else {
-            return self.per_failure;
+            return per_failure;
         };
         if map.len() >= MAX_TRACKED {
             map.retain(|_, (_, last)| now.duration_since(*last) < MEMORY);
@@ -41,7 +50,7 @@ impl AuthThrottle {
         }
         entry.0 = entry.0.saturating_add(1);
         entry.1 = now;
-        self.per_failure.saturating_mul(entry.0).min(MAX_DELAY)
+        per_failure.saturating_mul(entry.0).min(MAX_DELAY)
     }
 
     /// A success clears the address's record.
@@ -50,6 +59,10 @@ impl AuthThrottle {
             map.remove(&ip);
         }
     }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

@@ -145,14 +145,20 @@ pub async fn serve_listener(
             }
         };
         let _ = tcp.set_nodelay(true);
-        let permit = server.connections.clone().try_acquire_owned().ok();
+        let permit = server
+            .connections
+            .permits()
+            .clone()
+            .try_acquire_owned()
+            .ok();
+        let live = server.live.get();
         let conn = HttpConn {
             peer,
             tls: acceptor.is_some(),
-            header_timeout: server.config.http.header_timeout,
+            header_timeout: live.http.header_timeout,
         };
         let acceptor = acceptor.clone();
-        let handshake_timeout = server.config.c2s.handshake_timeout;
+        let handshake_timeout = live.c2s.handshake_timeout;
         let app = app.clone();
         let stop = shutdown.clone();
         let span = tracing::info_span!("conn", %peer, kind = %listener.kind);
@@ -232,7 +238,7 @@ pub async fn handoff(
     let conn = HttpConn {
         peer,
         tls: transport.is_encrypted(),
-        header_timeout: server.config.http.header_timeout,
+        header_timeout: server.live.get().http.header_timeout,
     };
     tracing::debug!(%peer, tls = conn.tls, "HTTP request on a c2s port: served by the HTTP stack");
     // The c2s accept loop holds this connection's permit until it ends.

@@ -65,7 +65,8 @@ pub async fn upgrade(
     };
     // One Ruffle frame is one XMLSocket send(), normally one unit: the stream reader
     // enforces the real limits, this only bounds what a single frame can make us buffer.
-    let c2s = &server.config.c2s;
+    let live = server.live.get();
+    let c2s = &live.c2s;
     let max_frame = 2 * c2s.max_stanza_bytes.max(c2s.max_header_bytes);
     let deadline = Instant::now() + c2s.handshake_timeout;
     let span = tracing::info_span!("conn", %peer, kind = "flash-websocket");

@@ -68,7 +68,14 @@ pub fn take_permit(
 ) -> Option<tokio::sync::OwnedSemaphorePermit> {
     connection
         .and_then(conn::ConnectionPermit::take)
-        .or_else(|| server.connections.clone().try_acquire_owned().ok())
+        .or_else(|| {
+            server
+                .connections
+                .permits()
+                .clone()
+                .try_acquire_owned()
+                .ok()
+        })
 }
 
 /// Whether any endpoint is configured; with none there is nothing to listen for.

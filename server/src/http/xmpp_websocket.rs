@@ -81,7 +81,8 @@ pub async fn upgrade(
     // left the machine.
     let tcp_peer = client.map_or(peer, |Extension(c)| c.peer);
     let secure = super::counts_as_encrypted(&server.config, tls.is_some(), tcp_peer);
-    let c2s = &server.config.c2s;
+    let live = server.live.get();
+    let c2s = &live.c2s;
     // The FrameReader enforces the stanza limits with a stream error; this only bounds
     // what one message can make the WebSocket library buffer.
     let max_message = 2 * c2s.max_stanza_bytes.max(c2s.max_header_bytes);

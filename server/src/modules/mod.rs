@@ -45,8 +45,9 @@ use serde::de::DeserializeOwned;
 pub use hooks::{Event, EventKind, Flow, Hook, OwnWrites};
 pub use registry::{
     Backlog, DiscoItems, DiscoTarget, EmptyResult, FeatureContext, HttpRoutes, InfoNode, IqHandler,
-    IqRequest, ModuleId, Nonza, NonzaHandler, PreAuthIq, PreAuthIqHandler, Registrar, Registry,
-    Remote, Service, ServiceDelivery, ServiceEntry, Stage, StreamFeature, Target,
+    IqRequest, ModuleId, ModuleReload, Nonza, NonzaHandler, PreAuthIq, PreAuthIqHandler, Registrar,
+    Registry, ReloadRefused, Remote, Service, ServiceDelivery, ServiceEntry, Stage, StreamFeature,
+    Target,
 };
 pub use session_state::{SessionFlag, SessionState};
 

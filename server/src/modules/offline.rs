@@ -66,7 +66,7 @@ async fn store(
         tracing::debug!(%to, "message with nothing to keep not stored offline");
         return Ok(());
     }
-    let limit = server.config.offline.max_messages;
+    let limit = server.live.get().offline.max_messages;
     if limit == 0 {
         return Err(StanzaError::new(Condition::ServiceUnavailable));
     }

@@ -125,7 +125,8 @@ async fn handle(
                     "The requested username is invalid.",
                 )
             })?;
-            let rules = &server.config.auth;
+            let live = server.live.get();
+            let rules = &live.auth;
             accounts::check_new_password(&password, rules).map_err(refused_password)?;
             // One registration per address per `auth.registration_interval`, as ejabberd's
             // registration_timeout: resource-constraint (type wait), try again later.
@@ -213,7 +214,7 @@ impl IqHandler for Change {
         if accounts::local_account(&username, &id.domain).as_ref() != Some(&id) {
             return Err(StanzaError::new(Condition::NotAuthorized));
         }
-        accounts::set_password(&server.store, &id, password, &server.config.auth)
+        accounts::set_password(&server.store, &id, password, &server.live.get().auth)
             .await
             .map(|()| None)
             .map_err(refused_password)

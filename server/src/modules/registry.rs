@@ -377,6 +377,23 @@ struct IqRoute {
 type NonzaRoute = (&'static str, ModuleId, Arc<dyn NonzaHandler>);
 type PreAuthRoute = (&'static str, ModuleId, Arc<dyn PreAuthIqHandler>);
 type HookRoute = (i32, ModuleId, Arc<dyn Hook>);
+type ReloadHook = Box<dyn Fn(toml::Table) -> Result<(), String> + Send + Sync>;
+
+/// Why a module's new options were not applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReloadRefused {
+    /// Switched on or off, or the module cannot take new options while it runs.
+    Restart,
+    /// The module refused them; the options in force stay.
+    Invalid(String),
+}
+
+/// What a reload did with one module's changed options.
+#[derive(Debug)]
+pub struct ModuleReload {
+    pub name: &'static str,
+    pub result: Result<(), ReloadRefused>,
+}
 
 /// A disco identity (XEP-0030 §3.1).
 #[derive(Clone, Debug)]
@@ -424,6 +441,8 @@ pub struct Registry {
     metrics: crate::metrics::Registry,
     /// XEP-0198 in the session layer, on with these limits if a module turned it on.
     stream_management: Option<super::stream_management::SmSettings>,
+    /// What takes a module's new options on reload.
+    reloads: Vec<(ModuleId, ReloadHook)>,
     /// The modules on for each host, one bit per [`ModuleId`].
     hosts: HashMap<String, u64>,
     /// The modules on globally (for a domain that is none of the hosts).
@@ -573,6 +592,22 @@ impl Registrar<'_> {
         self.registry.stream_management = Some(settings);
     }
 
+    /// Takes the module's new `[modules.NAME]` options when a reload finds them changed
+    /// (checked against `C` already, as at start): `apply` puts them in force, or says why
+    /// it did not. A module that registers none needs a restart for new options.
+    pub fn on_reload<C, F>(&mut self, apply: F)
+    where
+        C: serde::de::DeserializeOwned + Default,
+        F: Fn(C) -> Result<(), String> + Send + Sync + 'static,
+    {
+        let apply: ReloadHook = Box::new(move |table| {
+            let config = super::config::parse::<C>(table)
+                .map_err(|e| format!("{}: {}", e.path.join("."), e.message))?;
+            apply(config)
+        });
+        self.registry.reloads.push((self.module, apply));
+    }
+
     /// Listens to events of `kind`; higher `priority` runs first (0 is the usual).
     pub fn hook(&mut self, kind: EventKind, priority: i32, hook: Arc<dyn Hook>) {
         let list = &mut self.registry.hooks[kind as usize];
@@ -623,6 +658,41 @@ impl Registry {
         registry.uniform = registry.hosts.values().all(|m| *m == registry.global);
         registry.place_services();
         registry
+    }
+
+    /// Hands each running module whose options differ between `old` and `new` its new
+    /// ones, through its [`Registrar::on_reload`].
+    pub fn reload(
+        &self,
+        old: &super::config::ModuleTables,
+        new: &super::config::ModuleTables,
+    ) -> Vec<ModuleReload> {
+        let mut outcomes = Vec::new();
+        for (index, module) in MODULES.iter().enumerate() {
+            let (before, after) = (old.0.get(module.name), new.0.get(module.name));
+            if before == after {
+                continue;
+            }
+            let id = ModuleId(index as u8);
+            let split = |t: Option<&toml::Table>| match t {
+                Some(t) => split_enabled(module.name, t).ok(),
+                None => Some((module.on_by_default, toml::Table::new())),
+            };
+            let result = match (split(before), split(after)) {
+                (Some((true, _)), Some((true, options))) if self.global & id.bit() != 0 => {
+                    match self.reloads.iter().find(|(m, _)| *m == id) {
+                        Some((_, apply)) => apply(options).map_err(ReloadRefused::Invalid),
+                        None => Err(ReloadRefused::Restart),
+                    }
+                }
+                _ => Err(ReloadRefused::Restart),
+            };
+            outcomes.push(ModuleReload {
+                name: module.name,
+                result,
+            });
+        }
+        outcomes
     }
 
     /// Starts every placed service ([`Service::start`]), in domain order.

@@ -73,7 +73,7 @@ impl IqHandler for Set {
                 }
             }
             ItemRequest::Update { jid, name, groups } => {
-                let max_items = server.config.roster.max_items;
+                let max_items = server.live.get().roster.max_items;
                 let mut written = None;
                 // One storage transaction from the read to the write, so a subscription
                 // change can't slip in between (its state is kept, only the item changes).

@@ -373,7 +373,7 @@ async fn serve(
     own: &mut OwnWrites,
     shutdown: &mut ShutdownSignal,
 ) -> Served {
-    let idle = server.config.c2s.idle_timeout;
+    let idle = server.live.get().c2s.idle_timeout;
     let settings = server.modules.stream_management();
     // Without the module no `<r/>` ever goes out, so the value is never used.
     let ack_timeout = settings.map_or(Duration::from_secs(3600), |s| s.ack_timeout);

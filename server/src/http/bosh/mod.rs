@@ -140,7 +140,8 @@ impl Bosh {
     /// pipe, and answers with the session's attributes and the stream features.
     async fn create(self: &Arc<Self>, req: Request, peer: SocketAddr, secure: bool) -> Response {
         let server = self.http.server.clone();
-        let config = &server.config;
+        // This session's limits, as they are now (a reload changes later sessions').
+        let config = server.live.get();
         let Some(rid) = req.rid else {
             return xml(body::terminate(Some(Condition::BadRequest), b"").into());
         };
@@ -152,7 +153,7 @@ impl Bosh {
             );
             return xml(body::terminate(Some(Condition::HostUnknown), b"").into());
         };
-        let Ok(permit) = server.connections.clone().try_acquire_owned() else {
+        let Ok(permit) = server.connections.permits().clone().try_acquire_owned() else {
             tracing::warn!(%peer, "refused a BOSH session: c2s.max_connections reached");
             return (StatusCode::SERVICE_UNAVAILABLE, "too many connections\n").into_response();
         };

@@ -7,7 +7,7 @@
 mod announce;
 mod users;
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 use jabberwock_protocol::commands::CommandCondition;
@@ -172,9 +172,20 @@ impl Kind {
     }
 }
 
+/// The administrators in force; a reload replaces the list.
+type Admins = Arc<RwLock<Vec<BareJid>>>;
+
+fn admins_of(config: &AdminConfig) -> Vec<BareJid> {
+    config
+        .admins
+        .iter()
+        .filter_map(|a| jid::parse_bare(a).ok())
+        .collect()
+}
+
 struct AdminCommand {
     kind: Kind,
-    admins: Arc<Vec<BareJid>>,
+    admins: Admins,
     motds: Arc<announce::Motds>,
 }
 
@@ -189,7 +200,10 @@ impl AdHocCommand for AdminCommand {
     }
 
     fn allowed(&self, asker: &BareJid, _host: &str) -> bool {
-        self.admins.contains(asker)
+        self.admins
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(asker)
     }
 
     async fn step(
@@ -298,13 +312,15 @@ impl Module for AdminAdhoc {
     }
 
     fn register(config: AdminConfig, registry: &mut Registrar<'_>) {
-        let admins: Arc<Vec<BareJid>> = Arc::new(
-            config
-                .admins
-                .iter()
-                .filter_map(|a| jid::parse_bare(a).ok())
-                .collect(),
-        );
+        let admins: Admins = Arc::new(RwLock::new(admins_of(&config)));
+        // The list applies to each command as it is asked, so a reload's takes effect for
+        // the next one.
+        let reloaded = admins.clone();
+        registry.on_reload(move |config: AdminConfig| {
+            Self::check(&config, &[]).map_err(|e| e.message)?;
+            *reloaded.write().unwrap_or_else(|p| p.into_inner()) = admins_of(&config);
+            Ok(())
+        });
         let motds = Arc::new(announce::Motds::default());
         for kind in KINDS {
             registry.command(Arc::new(AdminCommand {

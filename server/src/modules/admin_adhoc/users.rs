@@ -115,7 +115,7 @@ async fn add_user(call: &CommandCall<'_>, form: &DataForm) -> Result<Step, Admin
         &server.store,
         &account_of(&jid),
         password.to_owned(),
-        &server.config.auth,
+        &server.live.get().auth,
     )
     .await;
     match created {
@@ -160,7 +160,13 @@ async fn change_password(call: &CommandCall<'_>, form: &DataForm) -> Result<Step
     if !server.store.account_exists(&id).await? {
         return Err(AdminError::NoSuchAccount(jid.to_string()));
     }
-    accounts::set_password(&server.store, &id, password.to_owned(), &server.config.auth).await?;
+    accounts::set_password(
+        &server.store,
+        &id,
+        password.to_owned(),
+        &server.live.get().auth,
+    )
+    .await?;
     tracing::info!(account = %jid, by = %call.from, "password changed by an administrator");
     Ok(Step::done(format!("Password of {jid} changed")))
 }

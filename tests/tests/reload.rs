@@ -1,0 +1,154 @@
+//! `jabberwock reload` applying limits and modules' options to a running server: what
+//! starts after the reload gets the new values, sessions already open keep working, and
+//! what the reload cannot apply is named as needing a restart.
+
+use jabberwock_tests::{RawClient, TestConfig, TestServer};
+
+/// Rewrites the config file with `from` replaced by `to`, reloads, and returns what
+/// `jabberwock reload` printed (it must exit 0).
+fn reload_with(server: &TestServer, edits: &[(&str, &str)]) -> String {
+    let mut config = std::fs::read_to_string(&server.config_path).expect("read config");
+    for (from, to) in edits {
+        assert!(
+            config.contains(from),
+            "{from:?} not in the config:\n{config}"
+        );
+        config = config.replace(from, to);
+    }
+    std::fs::write(&server.config_path, config).expect("write config");
+    let out = server.cli(&["reload"], "");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "jabberwock reload: {text}");
+    text
+}
+
+/// The reply to a roster set adding `jid`.
+async fn roster_add(client: &mut RawClient, id: &str, jid: &str) -> String {
+    client
+        .send(format!(
+            "<iq type='set' id='{id}'><query xmlns='jabber:iq:roster'><item jid='{jid}'/></query></iq>"
+        ))
+        .await;
+    client.read_stanza_containing(&format!("id=\"{id}\"")).await
+}
+
+#[tokio::test]
+async fn lowered_limits_hold_for_what_starts_after_the_reload() {
+    let server = TestServer::start_with(
+        TestConfig::default()
+            .c2s("max_stanza_bytes = 65536")
+            .c2s("max_sessions_per_account = 3")
+            .section("roster", "max_items = 5"),
+    );
+    server.add_user("alice@localhost", "wonderland");
+    server.add_user("bob@localhost", "builder");
+    let (mut alice, _) =
+        RawClient::login_standard(server.c2s, &server.cert_path(), "alice", "wonderland", "pc")
+            .await;
+    let added = roster_add(&mut alice, "r1", "bob@localhost").await;
+    assert!(added.contains("type=\"result\""), "{added}");
+
+    let out = reload_with(
+        &server,
+        &[
+            ("max_stanza_bytes = 65536", "max_stanza_bytes = 4096"),
+            (
+                "max_sessions_per_account = 3",
+                "max_sessions_per_account = 1",
+            ),
+            ("max_items = 5", "max_items = 1"),
+            (
+                "listen = [\"127.0.0.1:0\"]\ndirect_tls_listen",
+                "listen = [\"127.0.0.1:0\", \"127.0.0.2:0\"]\ndirect_tls_listen",
+            ),
+        ],
+    );
+    for applied in [
+        "applied: c2s.max_stanza_bytes = 4096",
+        "applied: c2s.max_sessions_per_account = 1",
+        "applied: roster.max_items = 1",
+    ] {
+        assert!(out.contains(applied), "{applied:?} not in:\n{out}");
+    }
+    // The listeners are bound at start.
+    assert!(out.contains("needs a restart: c2s.listen"), "{out}");
+    assert!(!out.contains("needs a restart: c2s\n"), "{out}");
+
+    // The session open before the reload keeps its stanza limit: 10 KiB still passes.
+    let body = "x".repeat(10 * 1024);
+    alice
+        .send(format!(
+            "<message to='alice@localhost/pc' type='chat' id='big'><body>{body}</body></message>"
+        ))
+        .await;
+    let echoed = alice.read_stanza_containing("id=\"big\"").await;
+    assert!(echoed.contains(&body), "{echoed}");
+
+    // The roster limit is read at each roster set: the open session's second item is over.
+    let refused = roster_add(&mut alice, "r2", "carol@localhost").await;
+    assert!(
+        refused.contains("type=\"error\"")
+            && refused.contains("<not-allowed xmlns=\"urn:ietf:params:xml:ns:xmpp-stanzas\"/>"),
+        "{refused}"
+    );
+
+    // A second resource is over the new per-account limit (RFC 6120 §7.6.2.1).
+    let mut second = RawClient::login_flash_unbound(server.c2s, "alice", "wonderland").await;
+    second
+        .send("<iq type=\"set\" id=\"b2\"><bind xmlns=\"urn:ietf:params:xml:ns:xmpp-bind\"><resource>two</resource></bind></iq>\0")
+        .await;
+    let bound = second.read_until("</iq>").await;
+    assert!(
+        bound.contains("<resource-constraint xmlns=\"urn:ietf:params:xml:ns:xmpp-stanzas\"/>"),
+        "{bound}"
+    );
+
+    // A new connection gets the new stanza limit.
+    let (mut bob, _) = RawClient::login_flash(server.c2s, "bob", "builder", "big").await;
+    bob.try_send(format!(
+        "<message type=\"chat\" to=\"alice@localhost/pc\" id=\"big2\"><body>{body}</body></message>\0"
+    ))
+    .await
+    .expect("send the big stanza");
+    let closed = bob.read_to_close().await;
+    assert!(closed.contains("policy-violation"), "{closed}");
+
+    // And the old session still works.
+    alice.ping("after-reload", "").await;
+}
+
+#[tokio::test]
+async fn a_new_admin_runs_a_command_after_the_reload() {
+    let server = TestServer::start_with(
+        TestConfig::default().section("modules.admin_adhoc", r#"admins = ["admin@localhost"]"#),
+    );
+    server.add_user("admin@localhost", "admin-pw");
+    server.add_user("dave@localhost", "dave-pw");
+    let (mut dave, _) =
+        RawClient::login_standard(server.c2s, &server.cert_path(), "dave", "dave-pw", "raw").await;
+    let node = "node='http://jabber.org/protocol/admin#get-online-users-num' action='execute'";
+
+    let refused = dave.ad_hoc("c1", node).await;
+    assert!(refused.contains("<forbidden"), "{refused}");
+
+    let out = reload_with(
+        &server,
+        &[(
+            r#"admins = ["admin@localhost"]"#,
+            r#"admins = ["admin@localhost", "dave@localhost"]"#,
+        )],
+    );
+    assert!(
+        out.contains("applied: modules.admin_adhoc: options applied"),
+        "{out}"
+    );
+    assert!(!out.contains("needs a restart"), "{out}");
+
+    // The same session, now an administrator (XEP-0133 §4.15).
+    let answered = dave.ad_hoc("c2", node).await;
+    assert!(
+        answered.contains("type=\"result\"") && answered.contains("onlineusersnum"),
+        "{answered}"
+    );
+}
