@@ -9,9 +9,13 @@ More commands (SERVICE: the service's JID):
   {"cmd": "subscribe", "to": SERVICE, "node": N}      reports "subscribed" (subid)
   {"cmd": "unsubscribe", "to": SERVICE, "node": N}
   {"cmd": "publish_to", "to": SERVICE, "node": N, "id": ID, "payload": XML}
+                                   id and payload may be null (or left out): no payload
+                                   makes an empty <item/>, neither no <item/> at all;
+                                   reports "published" (the id in the answer, "" if none)
   {"cmd": "page", "to": SERVICE, "node": N, "max": M, "after": ID, "before": ID or ""}
                                    one XEP-0059 page; reports "page" (ids, first, last, count)
   {"cmd": "purge_at", "to": SERVICE, "node": N}
+  {"cmd": "retract_at", "to": SERVICE, "node": N, "id": ID, "notify": BOOL or null}
   {"cmd": "affiliate", "to": SERVICE, "node": N, "jid": JID, "affiliation": A}
   {"cmd": "affiliations", "to": SERVICE, "node": N}  reports "affiliations" ([[jid, a]…])
   {"cmd": "my_subscriptions", "to": SERVICE}         reports "my_subscriptions" (nodes and
@@ -35,7 +39,8 @@ More commands (SERVICE: the service's JID):
                                    "node_items" (the items' names)
 Notifications are the "pep" events of slix_pep.py ("from" is the service); more events:
 "subscription_event" (node, jid, subscription: a pubsub#event <subscription/>),
-"config_event" (node, the form's values if any), "auth_request" (node, jid, subid: the §8.6
+"config_event" (node, the form's values if any), "empty_items" (node: an <items/> event
+with no item, a transient notification-only publish), "auth_request" (node, jid, subid: the §8.6
 form), "affiliation_notice" (node, jid, affiliation: §8.9.4), "message_error" (condition),
 each with "from".
 """
@@ -57,6 +62,7 @@ from slix_im import emit
 NODE_CONFIG = "http://jabber.org/protocol/pubsub#node_config"
 SUBSCRIBE_OPTIONS = "http://jabber.org/protocol/pubsub#subscribe_options"
 SUBSCRIBE_AUTHORIZATION = "http://jabber.org/protocol/pubsub#subscribe_authorization"
+EVENT = "{http://jabber.org/protocol/pubsub#event}"
 PUBSUB = "{http://jabber.org/protocol/pubsub}"
 OWNER = "{http://jabber.org/protocol/pubsub#owner}"
 DATA = "{jabber:x:data}"
@@ -86,6 +92,15 @@ class PubsubClient(slix_pep.PepClient):
             self.register_handler(Callback(
                 f"pubsub service {name}", MatchXPath("{jabber:client}message/" + path),
                 self.on_service_message))
+        # slixmpp raises no event for an <items/> without items.
+        self.register_handler(Callback(
+            "pubsub empty items", MatchXPath("{jabber:client}message/" + EVENT + "event"),
+            self.on_event_message))
+
+    def on_event_message(self, msg):
+        for items in msg.xml.findall(EVENT + "event/" + EVENT + "items"):
+            if len(items) == 0:
+                emit("empty_items", node=items.get("node"), **{"from": str(msg["from"])})
 
     def on_subscription(self, msg):
         sub = msg.xml.find("{http://jabber.org/protocol/pubsub#event}event/"
@@ -141,11 +156,13 @@ class PubsubClient(slix_pep.PepClient):
             elif cmd == "unsubscribe":
                 await pubsub.unsubscribe(to, command["node"], timeout=t)
             elif cmd == "publish_to":
+                payload = command.get("payload")
                 iq = await pubsub.publish(
                     to, command["node"], id=command.get("id"),
-                    payload=ET.fromstring(command["payload"]), timeout=t)
+                    payload=None if payload is None else ET.fromstring(payload), timeout=t)
+                item = iq.xml.find(PUBSUB + "pubsub/" + PUBSUB + "publish/" + PUBSUB + "item")
                 emit("published", node=command["node"],
-                     id=iq["pubsub"]["publish"]["item"]["id"])
+                     id="" if item is None else item.get("id"))
             elif cmd == "page":
                 iq = self.make_iq_get(ito=to)
                 iq["pubsub"]["items"]["node"] = command["node"]
@@ -163,6 +180,9 @@ class PubsubClient(slix_pep.PepClient):
                 got = result["pubsub"]["rsm"]
                 emit("page", node=command["node"], ids=[i.get("id") for i in items],
                      first=got["first"], last=got["last"], count=got["count"])
+            elif cmd == "retract_at":
+                await pubsub.retract(to, command["node"], command["id"],
+                                     notify=command.get("notify"), timeout=t)
             elif cmd == "purge_at":
                 await pubsub.purge(to, command["node"], timeout=t)
             elif cmd == "affiliate":

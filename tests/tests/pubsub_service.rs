@@ -2,7 +2,9 @@
 //! plugin (tests/clients/slix_pubsub.py): a node created and configured, two subscribers
 //! notified of a publish and a purge, the owner's affiliations, a publisher-only node
 //! refusing others, XEP-0059 pages both ways, an outcast refused, errors for bad input,
-//! and what survives a restart, on SQLite and PostgreSQL.
+//! the four event types of transient or persistent and notification-only or payload nodes
+//! (§4.3, §7.1.3.6) with `notify_retract`, and what survives a restart, on SQLite and
+//! PostgreSQL.
 
 use jabberwock_tests::postgres::Scratch;
 use jabberwock_tests::slix::{iq_error, SlixIm};
@@ -189,6 +191,132 @@ async fn the_service_works(server: &TestServer) {
     }
 }
 
+/// `cmd` about `node` from `client`, with more fields (`extra`, from a comma).
+async fn on(client: &mut SlixIm, cmd: &str, node: &str, extra: &str) -> String {
+    client
+        .command(&format!(
+            r#"{{"cmd": "{cmd}", "to": "{SERVICE}", "node": "{node}"{extra}}}"#
+        ))
+        .await
+}
+
+/// The owner publishes to `node`: `id` and `payload` as JSON (`null` for none).
+async fn publish_raw(owner: &mut SlixIm, node: &str, id: &str, payload: &str) {
+    on(
+        owner,
+        "publish_to",
+        node,
+        &format!(r#", "id": {id}, "payload": {payload}"#),
+    )
+    .await;
+}
+
+/// The publish was refused with `bad-request` and the pubsub#errors `condition`.
+fn refused(client: &SlixIm, condition: &str) {
+    let err = iq_error(client, "publish_to");
+    assert!(
+        err.contains("\"condition\": \"bad-request\"")
+            && err.contains(&format!("\"pubsub\": \"{condition}\"")),
+        "{err}"
+    );
+}
+
+/// §4.3's event types and §7.1.3.6's rules for each: a transient notification-only node
+/// takes no item and announces an empty <items/>; a transient payload node needs a payload
+/// and keeps nothing; a persistent notification-only node takes an empty item and sends ids
+/// only; `notify_retract` off keeps a retraction quiet unless the publisher asks.
+async fn event_types(server: &TestServer) {
+    let mut alice = online(server, "alice").await;
+    let mut bob = online(server, "bob").await;
+    let transient = r#"{"pubsub#persist_items": "0", "pubsub#deliver_payloads": "0"}"#;
+    on(
+        &mut alice,
+        "create",
+        "flash",
+        &format!(r#", "options": {transient}"#),
+    )
+    .await;
+    on(&mut bob, "subscribe", "flash", "").await;
+    publish_raw(&mut alice, "flash", "null", "null").await;
+    // No item, no id in the answer; the subscriber hears an <items/> without items.
+    assert!(alice.latest("published").contains("\"id\": \"\""));
+    bob.expect_all(&[
+        "\"event\": \"empty_items\"",
+        "\"node\": \"flash\"",
+        &format!("\"from\": \"{SERVICE}\""),
+    ])
+    .await;
+    let news = "\"<entry xmlns='urn:example:news'>Flash</entry>\"";
+    publish_raw(&mut alice, "flash", "\"f1\"", news).await;
+    refused(&alice, "item-forbidden");
+    publish_raw(&mut alice, "flash", "\"f1\"", "null").await;
+    refused(&alice, "item-forbidden");
+    // A transient node keeps no items to retrieve.
+    on(&mut bob, "items", "flash", "").await;
+    let err = iq_error(&bob, "items");
+    assert!(
+        err.contains("\"condition\": \"feature-not-implemented\"")
+            && err.contains("\"pubsub\": \"unsupported\""),
+        "{err}"
+    );
+    // Transient with payloads: a payload is required, delivered, and not kept.
+    on(
+        &mut alice,
+        "configure_at",
+        "flash",
+        r#", "options": {"pubsub#deliver_payloads": "1"}"#,
+    )
+    .await;
+    publish_raw(&mut alice, "flash", "null", "null").await;
+    refused(&alice, "payload-required");
+    publish_raw(&mut alice, "flash", "\"f2\"", "null").await;
+    refused(&alice, "payload-required");
+    publish_raw(&mut alice, "flash", "\"f3\"", news).await;
+    assert!(alice.latest("published").contains("\"id\": \"f3\""));
+    let got = notified(&mut bob, "publish", "flash", "\"ids\": [\"f3\"]").await;
+    assert!(got.contains("\"text\": \"Flash\""), "{got}");
+    // Persistent and notification-only: an item is required, it may be empty, and
+    // notifications carry ids only.
+    on(
+        &mut alice,
+        "create",
+        "pings",
+        r#", "options": {"pubsub#deliver_payloads": "0", "pubsub#notify_retract": "0"}"#,
+    )
+    .await;
+    on(&mut bob, "subscribe", "pings", "").await;
+    publish_raw(&mut alice, "pings", "null", "null").await;
+    refused(&alice, "item-required");
+    publish_raw(&mut alice, "pings", "\"p1\"", "null").await;
+    let got = notified(&mut bob, "publish", "pings", "\"ids\": [\"p1\"]").await;
+    assert!(got.contains("\"text\": null"), "{got}");
+    publish_raw(&mut alice, "pings", "\"p2\"", news).await;
+    let got = notified(&mut bob, "publish", "pings", "\"ids\": [\"p2\"]").await;
+    assert!(got.contains("\"text\": null"), "{got}");
+    // Both kept: the empty one and the one with its payload.
+    on(&mut bob, "items", "pings", "").await;
+    let items = bob.latest("items");
+    assert!(
+        items.contains("\"ids\": [\"p1\", \"p2\"]") && items.contains("\"Flash\""),
+        "{items}"
+    );
+    // `notify_retract` off: p1 goes quietly; p2's retraction, asked for, is announced, and
+    // arrives after p1's would have.
+    on(&mut alice, "retract_at", "pings", r#", "id": "p1""#).await;
+    on(
+        &mut alice,
+        "retract_at",
+        "pings",
+        r#", "id": "p2", "notify": true"#,
+    )
+    .await;
+    notified(&mut bob, "retract", "pings", "\"ids\": [\"p2\"]").await;
+    assert!(!bob.seen(&["\"kind\": \"retract\"", "\"ids\": [\"p1\"]"]));
+    for client in [alice, bob] {
+        assert!(client.quit().await);
+    }
+}
+
 /// After a restart the node, its item, affiliations and subscriptions are still there.
 async fn it_survives(server: &TestServer) {
     let mut carol = online(server, "carol").await;
@@ -232,6 +360,7 @@ async fn a_node_on_the_service_works_and_survives_a_restart_on_sqlite() {
     let mut server = TestServer::start_with(TestConfig::default());
     add_users(&server);
     the_service_works(&server).await;
+    event_types(&server).await;
     server.terminate();
     server.restart();
     it_survives(&server).await;
@@ -243,6 +372,7 @@ async fn a_node_on_the_service_works_and_survives_a_restart_on_postgresql() {
     let mut server = TestServer::start_with(TestConfig::default().storage(&db.url()));
     add_users(&server);
     the_service_works(&server).await;
+    event_types(&server).await;
     server.terminate();
     server.restart();
     it_survives(&server).await;

@@ -22,7 +22,7 @@ use jabberwock_storage::{ItemsWanted, StoredSubscription};
 
 use super::config::SendLastPublished;
 use super::node::Node;
-use super::payload::stored_payload;
+use super::payload::item_payload;
 use super::subscribe::SubOptions;
 use super::Ctx;
 
@@ -174,10 +174,10 @@ pub(super) async fn last_item(ctx: &Ctx<'_>, node: &Node, to: &str) {
         return;
     };
     let payload = if node.config.deliver_payloads {
-        let Some(payload) = stored_payload(&item) else {
+        let Some(payload) = item_payload(&item) else {
             return;
         };
-        Some(payload)
+        payload
     } else {
         None
     };
