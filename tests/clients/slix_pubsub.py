@@ -37,6 +37,12 @@ More commands (SERVICE: the service's JID):
                                    "node_info" (identities, features, the meta-data values)
   {"cmd": "node_items", "to": SERVICE, "node": N}     disco#items of a node; reports
                                    "node_items" (the items' names)
+  {"cmd": "commands_at", "to": SERVICE}  xep_0050.get_commands; reports "commands" (nodes)
+  {"cmd": "get_pending", "to": SERVICE, "node": N or null}
+                                   runs XEP-0060 §8.7's command through xep_0050; reports
+                                   "pending_nodes" (the nodes offered) when it asks for one,
+                                   then, if N is given, submits it; reports "command" (status,
+                                   notes)
 Notifications are the "pep" events of slix_pep.py ("from" is the service); more events:
 "subscription_event" (node, jid, subscription: a pubsub#event <subscription/>),
 "config_event" (node, the form's values if any), "empty_items" (node: an <items/> event
@@ -62,7 +68,9 @@ from slix_im import emit
 NODE_CONFIG = "http://jabber.org/protocol/pubsub#node_config"
 SUBSCRIBE_OPTIONS = "http://jabber.org/protocol/pubsub#subscribe_options"
 SUBSCRIBE_AUTHORIZATION = "http://jabber.org/protocol/pubsub#subscribe_authorization"
+GET_PENDING = "http://jabber.org/protocol/pubsub#get-pending"
 EVENT = "{http://jabber.org/protocol/pubsub#event}"
+COMMANDS = "{http://jabber.org/protocol/commands}"
 PUBSUB = "{http://jabber.org/protocol/pubsub}"
 OWNER = "{http://jabber.org/protocol/pubsub#owner}"
 DATA = "{jabber:x:data}"
@@ -81,6 +89,7 @@ class PubsubClient(slix_pep.PepClient):
     def __init__(self, args):
         super().__init__(args)
         self.register_plugin("xep_0059")
+        self.register_plugin("xep_0050")
         # XEP-0060 §6.5.4: a <set/> inside <pubsub/>.
         register_stanza_plugin(Pubsub, Set)
         self.add_event_handler("pubsub_subscription", self.on_subscription)
@@ -253,6 +262,30 @@ class PubsubClient(slix_pep.PepClient):
                     jid=to, node=command["node"], timeout=t)
                 emit("node_items", node=command["node"], names=sorted(
                     item[2] or "" for item in iq["disco_items"]["items"]))
+            elif cmd == "commands_at":
+                iq = await self.plugin["xep_0050"].get_commands(to, timeout=t)
+                emit("commands", nodes=[item[1] for item in iq["disco_items"]["items"]])
+            elif cmd == "get_pending":
+                adhoc = self.plugin["xep_0050"]
+                iq = await adhoc.send_command(to, GET_PENDING, timeout=t)
+                if iq["command"]["status"] == "executing":
+                    field = iq.xml.find(COMMANDS + "command/" + DATA + "x/" + DATA
+                                        + "field[@var='pubsub#node']")
+                    emit("pending_nodes", nodes=sorted(
+                        v.text for v in field.findall(DATA + "option/" + DATA + "value")))
+                    if command.get("node") is None:
+                        await adhoc.send_command(to, GET_PENDING, action="cancel",
+                                                 sessionid=iq["command"]["sessionid"], timeout=t)
+                        emit("ok", cmd=cmd)
+                        return True
+                    form = self.plugin["xep_0004"].make_form(ftype="submit")
+                    form.add_field(var="FORM_TYPE", ftype="hidden", value=SUBSCRIBE_AUTHORIZATION)
+                    form.add_field(var="pubsub#node", value=command["node"])
+                    iq = await adhoc.send_command(to, GET_PENDING, action="complete",
+                                                  sessionid=iq["command"]["sessionid"],
+                                                  payload=form, timeout=t)
+                emit("command", status=iq["command"]["status"],
+                     notes=[text for _, text in iq["command"]["notes"]])
             else:
                 return await super().run(command)
         except IqError as e:
