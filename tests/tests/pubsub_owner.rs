@@ -8,7 +8,7 @@
 //! redirect (§8.4.1), on SQLite and PostgreSQL.
 
 use jabberwock_tests::postgres::Scratch;
-use jabberwock_tests::slix::{iq_error, pep_online, SlixIm};
+use jabberwock_tests::slix::{iq_error, pep_online, pubsub_on, SlixIm};
 use jabberwock_tests::{TestConfig, TestServer};
 
 const SCRIPT: &str = "slix_pubsub.py";
@@ -20,11 +20,7 @@ async fn online(server: &TestServer, user: &str) -> SlixIm {
 
 /// `cmd` about `node` from `client`, with more fields (`extra`, from a comma).
 async fn on(client: &mut SlixIm, cmd: &str, node: &str, extra: &str) -> String {
-    client
-        .command(&format!(
-            r#"{{"cmd": "{cmd}", "to": "{SERVICE}", "node": "{node}"{extra}}}"#
-        ))
-        .await
+    pubsub_on(client, SERVICE, cmd, node, extra).await
 }
 
 async fn publish(owner: &mut SlixIm, node: &str, id: &str) {

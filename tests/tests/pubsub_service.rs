@@ -3,11 +3,12 @@
 //! notified of a publish and a purge, the owner's affiliations, a publisher-only node
 //! refusing others, XEP-0059 pages both ways, an outcast refused, errors for bad input,
 //! the four event types of transient or persistent and notification-only or payload nodes
-//! (§4.3, §7.1.3.6) with `notify_retract`, and what survives a restart, on SQLite and
+//! (§4.3, §7.1.3.6) with `notify_retract`, the notifications' message type, a node's
+//! payload limit and subscriptions turned off, and what survives a restart, on SQLite and
 //! PostgreSQL.
 
 use jabberwock_tests::postgres::Scratch;
-use jabberwock_tests::slix::{iq_error, SlixIm};
+use jabberwock_tests::slix::{assert_refused, iq_error, pubsub_on, SlixIm};
 use jabberwock_tests::{TestConfig, TestServer};
 
 const SCRIPT: &str = "slix_pubsub.py";
@@ -35,11 +36,7 @@ fn entry(id: &str, text: &str) -> String {
 
 /// `cmd` about the node `news` from `client`, with more fields (`extra`, from a comma).
 async fn on_news(client: &mut SlixIm, cmd: &str, extra: &str) -> String {
-    client
-        .command(&format!(
-            r#"{{"cmd": "{cmd}", "to": "{SERVICE}", "node": "news"{extra}}}"#
-        ))
-        .await
+    pubsub_on(client, SERVICE, cmd, "news", extra).await
 }
 
 /// The owner gives `jid` an affiliation with `news`.
@@ -193,11 +190,7 @@ async fn the_service_works(server: &TestServer) {
 
 /// `cmd` about `node` from `client`, with more fields (`extra`, from a comma).
 async fn on(client: &mut SlixIm, cmd: &str, node: &str, extra: &str) -> String {
-    client
-        .command(&format!(
-            r#"{{"cmd": "{cmd}", "to": "{SERVICE}", "node": "{node}"{extra}}}"#
-        ))
-        .await
+    pubsub_on(client, SERVICE, cmd, node, extra).await
 }
 
 /// The owner publishes to `node`: `id` and `payload` as JSON (`null` for none).
@@ -213,12 +206,7 @@ async fn publish_raw(owner: &mut SlixIm, node: &str, id: &str, payload: &str) {
 
 /// The publish was refused with `bad-request` and the pubsub#errors `condition`.
 fn refused(client: &SlixIm, condition: &str) {
-    let err = iq_error(client, "publish_to");
-    assert!(
-        err.contains("\"condition\": \"bad-request\"")
-            && err.contains(&format!("\"pubsub\": \"{condition}\"")),
-        "{err}"
-    );
+    assert_refused(client, "publish_to", "bad-request", condition);
 }
 
 /// §4.3's event types and §7.1.3.6's rules for each: a transient notification-only node
@@ -253,12 +241,7 @@ async fn event_types(server: &TestServer) {
     refused(&alice, "item-forbidden");
     // A transient node keeps no items to retrieve.
     on(&mut bob, "items", "flash", "").await;
-    let err = iq_error(&bob, "items");
-    assert!(
-        err.contains("\"condition\": \"feature-not-implemented\"")
-            && err.contains("\"pubsub\": \"unsupported\""),
-        "{err}"
-    );
+    assert_refused(&bob, "items", "feature-not-implemented", "unsupported");
     // Transient with payloads: a payload is required, delivered, and not kept.
     on(
         &mut alice,
@@ -317,6 +300,49 @@ async fn event_types(server: &TestServer) {
     }
 }
 
+/// The node fields Prosody or ejabberd offer beyond the rest: `notification_type` (the
+/// messages' type), `max_payload_size` under the service's limit, and `subscribe` off.
+async fn more_node_fields(server: &TestServer) {
+    let mut alice = online(server, "alice").await;
+    let mut bob = online(server, "bob").await;
+    on(
+        &mut alice,
+        "create",
+        "alerts",
+        r#", "options": {"pubsub#notification_type": "normal", "pubsub#max_payload_size": "100"}"#,
+    )
+    .await;
+    on(&mut bob, "subscribe", "alerts", "").await;
+    let short = "\"<entry xmlns='urn:example:news'>Short</entry>\"";
+    publish_raw(&mut alice, "alerts", "\"a1\"", short).await;
+    let got = notified(&mut bob, "publish", "alerts", "\"ids\": [\"a1\"]").await;
+    assert!(got.contains("\"type\": \"normal\""), "{got}");
+    let long = format!(
+        "\"<entry xmlns='urn:example:news'>{}</entry>\"",
+        "x".repeat(100)
+    );
+    publish_raw(&mut alice, "alerts", "\"a2\"", &long).await;
+    assert_refused(&alice, "publish_to", "not-acceptable", "payload-too-big");
+    on(
+        &mut alice,
+        "configure_at",
+        "alerts",
+        r#", "options": {"pubsub#subscribe": "0"}"#,
+    )
+    .await;
+    let mut carol = online(server, "carol").await;
+    on(&mut carol, "subscribe", "alerts", "").await;
+    assert_refused(
+        &carol,
+        "subscribe",
+        "feature-not-implemented",
+        "unsupported",
+    );
+    for client in [alice, bob, carol] {
+        assert!(client.quit().await);
+    }
+}
+
 /// After a restart the node, its item, affiliations and subscriptions are still there.
 async fn it_survives(server: &TestServer) {
     let mut carol = online(server, "carol").await;
@@ -361,6 +387,7 @@ async fn a_node_on_the_service_works_and_survives_a_restart_on_sqlite() {
     add_users(&server);
     the_service_works(&server).await;
     event_types(&server).await;
+    more_node_fields(&server).await;
     server.terminate();
     server.restart();
     it_survives(&server).await;
@@ -373,6 +400,7 @@ async fn a_node_on_the_service_works_and_survives_a_restart_on_postgresql() {
     add_users(&server);
     the_service_works(&server).await;
     event_types(&server).await;
+    more_node_fields(&server).await;
     server.terminate();
     server.restart();
     it_survives(&server).await;

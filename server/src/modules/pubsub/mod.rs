@@ -97,6 +97,7 @@ impl PubsubConfig {
         Rules {
             ceiling: self.max_items_per_node,
             service: true,
+            max_payload: u64::try_from(self.max_item_bytes).unwrap_or(u64::MAX),
         }
     }
 

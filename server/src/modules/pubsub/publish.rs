@@ -68,7 +68,9 @@ pub(super) async fn publish(
     // The payload, if the item has one (a notification-only node's may be empty).
     let mut xml = String::new();
     if let Some(item) = item.as_ref().filter(|i| !i.payloads.is_empty()) {
-        let (payload, serialized) = payload_of(item, ctx.settings.max_item_bytes)?;
+        // §16.4.3 `pubsub#max_payload_size`, under the service's own limit.
+        let limit = node.config.max_payload(ctx.settings.max_item_bytes);
+        let (payload, serialized) = payload_of(item, limit)?;
         // §7.1.3.5: a payload of another namespace than the node's `pubsub#type`.
         let wanted = &node.config.payload_type;
         if !wanted.is_empty() && payload.ns() != wanted.as_str() {
