@@ -479,12 +479,12 @@ pub fn create_result(node: &str) -> Element {
 /// for one.
 pub fn items_result(
     node: &str,
-    items: impl IntoIterator<Item = (String, Element)>,
+    items: impl IntoIterator<Item = (String, Option<Element>)>,
     page: Option<&SetResult>,
 ) -> Element {
     let mut el = Element::new("items", ns::PUBSUB).with_attr("node", node);
     for (id, payload) in items {
-        el.push_child(item(ns::PUBSUB, &id, Some(payload)));
+        el.push_child(item(ns::PUBSUB, &id, payload));
     }
     let mut pubsub = Element::new("pubsub", ns::PUBSUB).with_child(el);
     if let Some(page) = page {

@@ -9,9 +9,13 @@ More commands (SERVICE: the service's JID):
   {"cmd": "subscribe", "to": SERVICE, "node": N}      reports "subscribed" (subid)
   {"cmd": "unsubscribe", "to": SERVICE, "node": N}
   {"cmd": "publish_to", "to": SERVICE, "node": N, "id": ID, "payload": XML}
+                                   id and payload may be null (or left out): no payload
+                                   makes an empty <item/>, neither no <item/> at all;
+                                   reports "published" (the id in the answer, "" if none)
   {"cmd": "page", "to": SERVICE, "node": N, "max": M, "after": ID, "before": ID or ""}
                                    one XEP-0059 page; reports "page" (ids, first, last, count)
   {"cmd": "purge_at", "to": SERVICE, "node": N}
+  {"cmd": "retract_at", "to": SERVICE, "node": N, "id": ID, "notify": BOOL or null}
   {"cmd": "affiliate", "to": SERVICE, "node": N, "jid": JID, "affiliation": A}
   {"cmd": "affiliations", "to": SERVICE, "node": N}  reports "affiliations" ([[jid, a]…])
   {"cmd": "my_subscriptions", "to": SERVICE}         reports "my_subscriptions" (nodes and
@@ -33,9 +37,16 @@ More commands (SERVICE: the service's JID):
                                    "node_info" (identities, features, the meta-data values)
   {"cmd": "node_items", "to": SERVICE, "node": N}     disco#items of a node; reports
                                    "node_items" (the items' names)
+  {"cmd": "commands_at", "to": SERVICE}  xep_0050.get_commands; reports "commands" (nodes)
+  {"cmd": "get_pending", "to": SERVICE, "node": N or null}
+                                   runs XEP-0060 §8.7's command through xep_0050; reports
+                                   "pending_nodes" (the nodes offered) when it asks for one,
+                                   then, if N is given, submits it; reports "command" (status,
+                                   notes)
 Notifications are the "pep" events of slix_pep.py ("from" is the service); more events:
 "subscription_event" (node, jid, subscription: a pubsub#event <subscription/>),
-"config_event" (node, the form's values if any), "auth_request" (node, jid, subid: the §8.6
+"config_event" (node, the form's values if any), "empty_items" (node: an <items/> event
+with no item, a transient notification-only publish), "auth_request" (node, jid, subid: the §8.6
 form), "affiliation_notice" (node, jid, affiliation: §8.9.4), "message_error" (condition),
 each with "from".
 """
@@ -57,6 +68,9 @@ from slix_im import emit
 NODE_CONFIG = "http://jabber.org/protocol/pubsub#node_config"
 SUBSCRIBE_OPTIONS = "http://jabber.org/protocol/pubsub#subscribe_options"
 SUBSCRIBE_AUTHORIZATION = "http://jabber.org/protocol/pubsub#subscribe_authorization"
+GET_PENDING = "http://jabber.org/protocol/pubsub#get-pending"
+EVENT = "{http://jabber.org/protocol/pubsub#event}"
+COMMANDS = "{http://jabber.org/protocol/commands}"
 PUBSUB = "{http://jabber.org/protocol/pubsub}"
 OWNER = "{http://jabber.org/protocol/pubsub#owner}"
 DATA = "{jabber:x:data}"
@@ -75,6 +89,7 @@ class PubsubClient(slix_pep.PepClient):
     def __init__(self, args):
         super().__init__(args)
         self.register_plugin("xep_0059")
+        self.register_plugin("xep_0050")
         # XEP-0060 §6.5.4: a <set/> inside <pubsub/>.
         register_stanza_plugin(Pubsub, Set)
         self.add_event_handler("pubsub_subscription", self.on_subscription)
@@ -86,6 +101,15 @@ class PubsubClient(slix_pep.PepClient):
             self.register_handler(Callback(
                 f"pubsub service {name}", MatchXPath("{jabber:client}message/" + path),
                 self.on_service_message))
+        # slixmpp raises no event for an <items/> without items.
+        self.register_handler(Callback(
+            "pubsub empty items", MatchXPath("{jabber:client}message/" + EVENT + "event"),
+            self.on_event_message))
+
+    def on_event_message(self, msg):
+        for items in msg.xml.findall(EVENT + "event/" + EVENT + "items"):
+            if len(items) == 0:
+                emit("empty_items", node=items.get("node"), **{"from": str(msg["from"])})
 
     def on_subscription(self, msg):
         sub = msg.xml.find("{http://jabber.org/protocol/pubsub#event}event/"
@@ -141,11 +165,13 @@ class PubsubClient(slix_pep.PepClient):
             elif cmd == "unsubscribe":
                 await pubsub.unsubscribe(to, command["node"], timeout=t)
             elif cmd == "publish_to":
+                payload = command.get("payload")
                 iq = await pubsub.publish(
                     to, command["node"], id=command.get("id"),
-                    payload=ET.fromstring(command["payload"]), timeout=t)
+                    payload=None if payload is None else ET.fromstring(payload), timeout=t)
+                item = iq.xml.find(PUBSUB + "pubsub/" + PUBSUB + "publish/" + PUBSUB + "item")
                 emit("published", node=command["node"],
-                     id=iq["pubsub"]["publish"]["item"]["id"])
+                     id="" if item is None else item.get("id"))
             elif cmd == "page":
                 iq = self.make_iq_get(ito=to)
                 iq["pubsub"]["items"]["node"] = command["node"]
@@ -163,6 +189,9 @@ class PubsubClient(slix_pep.PepClient):
                 got = result["pubsub"]["rsm"]
                 emit("page", node=command["node"], ids=[i.get("id") for i in items],
                      first=got["first"], last=got["last"], count=got["count"])
+            elif cmd == "retract_at":
+                await pubsub.retract(to, command["node"], command["id"],
+                                     notify=command.get("notify"), timeout=t)
             elif cmd == "purge_at":
                 await pubsub.purge(to, command["node"], timeout=t)
             elif cmd == "affiliate":
@@ -233,6 +262,30 @@ class PubsubClient(slix_pep.PepClient):
                     jid=to, node=command["node"], timeout=t)
                 emit("node_items", node=command["node"], names=sorted(
                     item[2] or "" for item in iq["disco_items"]["items"]))
+            elif cmd == "commands_at":
+                iq = await self.plugin["xep_0050"].get_commands(to, timeout=t)
+                emit("commands", nodes=[item[1] for item in iq["disco_items"]["items"]])
+            elif cmd == "get_pending":
+                adhoc = self.plugin["xep_0050"]
+                iq = await adhoc.send_command(to, GET_PENDING, timeout=t)
+                if iq["command"]["status"] == "executing":
+                    field = iq.xml.find(COMMANDS + "command/" + DATA + "x/" + DATA
+                                        + "field[@var='pubsub#node']")
+                    emit("pending_nodes", nodes=sorted(
+                        v.text for v in field.findall(DATA + "option/" + DATA + "value")))
+                    if command.get("node") is None:
+                        await adhoc.send_command(to, GET_PENDING, action="cancel",
+                                                 sessionid=iq["command"]["sessionid"], timeout=t)
+                        emit("ok", cmd=cmd)
+                        return True
+                    form = self.plugin["xep_0004"].make_form(ftype="submit")
+                    form.add_field(var="FORM_TYPE", ftype="hidden", value=SUBSCRIBE_AUTHORIZATION)
+                    form.add_field(var="pubsub#node", value=command["node"])
+                    iq = await adhoc.send_command(to, GET_PENDING, action="complete",
+                                                  sessionid=iq["command"]["sessionid"],
+                                                  payload=form, timeout=t)
+                emit("command", status=iq["command"]["status"],
+                     notes=[text for _, text in iq["command"]["notes"]])
             else:
                 return await super().run(command)
         except IqError as e:

@@ -373,6 +373,32 @@ pub async fn avatar_reaches(owner: &mut SlixIm, owner_jid: &str, contact: &mut S
     hash
 }
 
+/// `cmd` of tests/clients/slix_pubsub.py about `node` on the publish-subscribe `service`,
+/// with more JSON fields (`extra`, from a comma).
+pub async fn pubsub_on(
+    client: &mut SlixIm,
+    service: &str,
+    cmd: &str,
+    node: &str,
+    extra: &str,
+) -> String {
+    client
+        .command(&format!(
+            r#"{{"cmd": "{cmd}", "to": "{service}", "node": "{node}"{extra}}}"#
+        ))
+        .await
+}
+
+/// The last `cmd` of `client` failed with `condition` and the pubsub#errors `pubsub` one.
+pub fn assert_refused(client: &SlixIm, cmd: &str, condition: &str, pubsub: &str) {
+    let err = iq_error(client, cmd);
+    assert!(
+        err.contains(&format!("\"condition\": \"{condition}\""))
+            && err.contains(&format!("\"pubsub\": \"{pubsub}\"")),
+        "{err}"
+    );
+}
+
 /// The IQ error `client`'s last command `cmd` got (slix_pep.py's `iq_error`, with the
 /// stanza error condition and the `pubsub#errors` one).
 pub fn iq_error(client: &SlixIm, cmd: &str) -> String {

@@ -1,13 +1,14 @@
 //! XEP-0060 on pubsub.HOST, the owner's side, through slixmpp's xep_0060 plugin
 //! (tests/clients/slix_pubsub.py): a node of the `authorize` access model (subscriptions
 //! pending until an owner answers the §8.6 form or changes them through §8.8, pending ones
-//! kept across a restart, items refused meanwhile), affiliation change notices (§8.9.4),
+//! kept across a restart and asked about again with §8.7's `get-pending` command, items
+//! refused meanwhile), affiliation change notices (§8.9.4),
 //! subscription options (§6.3), the owner's subscription management (§8.8), service and node
 //! discovery (§5), configuration and subscription notifications, and a deletion with a
 //! redirect (§8.4.1), on SQLite and PostgreSQL.
 
 use jabberwock_tests::postgres::Scratch;
-use jabberwock_tests::slix::{iq_error, pep_online, SlixIm};
+use jabberwock_tests::slix::{iq_error, pep_online, pubsub_on, SlixIm};
 use jabberwock_tests::{TestConfig, TestServer};
 
 const SCRIPT: &str = "slix_pubsub.py";
@@ -19,11 +20,7 @@ async fn online(server: &TestServer, user: &str) -> SlixIm {
 
 /// `cmd` about `node` from `client`, with more fields (`extra`, from a comma).
 async fn on(client: &mut SlixIm, cmd: &str, node: &str, extra: &str) -> String {
-    client
-        .command(&format!(
-            r#"{{"cmd": "{cmd}", "to": "{SERVICE}", "node": "{node}"{extra}}}"#
-        ))
-        .await
+    pubsub_on(client, SERVICE, cmd, node, extra).await
 }
 
 async fn publish(owner: &mut SlixIm, node: &str, id: &str) {
@@ -161,6 +158,35 @@ async fn owners_decide(server: &TestServer) {
             && list.contains("[\"carol@localhost\", \"pending\"]"),
         "{list}"
     );
+    // The owner has the requests sent again (§8.7's get-pending, an ad-hoc command of the
+    // service): the node is offered, and each request's §8.6 form comes back.
+    alice
+        .command(&format!(r#"{{"cmd": "commands_at", "to": "{SERVICE}"}}"#))
+        .await;
+    let commands = alice.latest("commands");
+    assert!(
+        commands.contains("http://jabber.org/protocol/pubsub#get-pending"),
+        "{commands}"
+    );
+    on(&mut alice, "get_pending", "club", "").await;
+    let offered = alice.latest("pending_nodes");
+    assert!(offered.contains("\"nodes\": [\"club\"]"), "{offered}");
+    let done = alice.latest("command");
+    assert!(done.contains("\"status\": \"completed\""), "{done}");
+    for jid in ["bob@localhost", "carol@localhost"] {
+        alice
+            .expect_ever(&[
+                "\"event\": \"auth_request\"",
+                "\"node\": \"club\"",
+                &format!("\"jid\": \"{jid}\""),
+                &format!("\"from\": \"{SERVICE}\""),
+            ])
+            .await;
+    }
+    // Someone who owns no node gets `forbidden`.
+    on(&mut dave, "get_pending", "club", "").await;
+    let err = iq_error(&dave, "get_pending");
+    assert!(err.contains("\"condition\": \"forbidden\""), "{err}");
     // Someone who owns nothing can't approve anyone: carol stays pending.
     on(
         &mut dave,

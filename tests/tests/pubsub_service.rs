@@ -2,10 +2,13 @@
 //! plugin (tests/clients/slix_pubsub.py): a node created and configured, two subscribers
 //! notified of a publish and a purge, the owner's affiliations, a publisher-only node
 //! refusing others, XEP-0059 pages both ways, an outcast refused, errors for bad input,
-//! and what survives a restart, on SQLite and PostgreSQL.
+//! the four event types of transient or persistent and notification-only or payload nodes
+//! (§4.3, §7.1.3.6) with `notify_retract`, the notifications' message type, a node's
+//! payload limit and subscriptions turned off, and what survives a restart, on SQLite and
+//! PostgreSQL.
 
 use jabberwock_tests::postgres::Scratch;
-use jabberwock_tests::slix::{iq_error, SlixIm};
+use jabberwock_tests::slix::{assert_refused, iq_error, pubsub_on, SlixIm};
 use jabberwock_tests::{TestConfig, TestServer};
 
 const SCRIPT: &str = "slix_pubsub.py";
@@ -33,11 +36,7 @@ fn entry(id: &str, text: &str) -> String {
 
 /// `cmd` about the node `news` from `client`, with more fields (`extra`, from a comma).
 async fn on_news(client: &mut SlixIm, cmd: &str, extra: &str) -> String {
-    client
-        .command(&format!(
-            r#"{{"cmd": "{cmd}", "to": "{SERVICE}", "node": "news"{extra}}}"#
-        ))
-        .await
+    pubsub_on(client, SERVICE, cmd, "news", extra).await
 }
 
 /// The owner gives `jid` an affiliation with `news`.
@@ -189,6 +188,161 @@ async fn the_service_works(server: &TestServer) {
     }
 }
 
+/// `cmd` about `node` from `client`, with more fields (`extra`, from a comma).
+async fn on(client: &mut SlixIm, cmd: &str, node: &str, extra: &str) -> String {
+    pubsub_on(client, SERVICE, cmd, node, extra).await
+}
+
+/// The owner publishes to `node`: `id` and `payload` as JSON (`null` for none).
+async fn publish_raw(owner: &mut SlixIm, node: &str, id: &str, payload: &str) {
+    on(
+        owner,
+        "publish_to",
+        node,
+        &format!(r#", "id": {id}, "payload": {payload}"#),
+    )
+    .await;
+}
+
+/// The publish was refused with `bad-request` and the pubsub#errors `condition`.
+fn refused(client: &SlixIm, condition: &str) {
+    assert_refused(client, "publish_to", "bad-request", condition);
+}
+
+/// §4.3's event types and §7.1.3.6's rules for each: a transient notification-only node
+/// takes no item and announces an empty <items/>; a transient payload node needs a payload
+/// and keeps nothing; a persistent notification-only node takes an empty item and sends ids
+/// only; `notify_retract` off keeps a retraction quiet unless the publisher asks.
+async fn event_types(server: &TestServer) {
+    let mut alice = online(server, "alice").await;
+    let mut bob = online(server, "bob").await;
+    let transient = r#"{"pubsub#persist_items": "0", "pubsub#deliver_payloads": "0"}"#;
+    on(
+        &mut alice,
+        "create",
+        "flash",
+        &format!(r#", "options": {transient}"#),
+    )
+    .await;
+    on(&mut bob, "subscribe", "flash", "").await;
+    publish_raw(&mut alice, "flash", "null", "null").await;
+    // No item, no id in the answer; the subscriber hears an <items/> without items.
+    assert!(alice.latest("published").contains("\"id\": \"\""));
+    bob.expect_all(&[
+        "\"event\": \"empty_items\"",
+        "\"node\": \"flash\"",
+        &format!("\"from\": \"{SERVICE}\""),
+    ])
+    .await;
+    let news = "\"<entry xmlns='urn:example:news'>Flash</entry>\"";
+    publish_raw(&mut alice, "flash", "\"f1\"", news).await;
+    refused(&alice, "item-forbidden");
+    publish_raw(&mut alice, "flash", "\"f1\"", "null").await;
+    refused(&alice, "item-forbidden");
+    // A transient node keeps no items to retrieve.
+    on(&mut bob, "items", "flash", "").await;
+    assert_refused(&bob, "items", "feature-not-implemented", "unsupported");
+    // Transient with payloads: a payload is required, delivered, and not kept.
+    on(
+        &mut alice,
+        "configure_at",
+        "flash",
+        r#", "options": {"pubsub#deliver_payloads": "1"}"#,
+    )
+    .await;
+    publish_raw(&mut alice, "flash", "null", "null").await;
+    refused(&alice, "payload-required");
+    publish_raw(&mut alice, "flash", "\"f2\"", "null").await;
+    refused(&alice, "payload-required");
+    publish_raw(&mut alice, "flash", "\"f3\"", news).await;
+    assert!(alice.latest("published").contains("\"id\": \"f3\""));
+    let got = notified(&mut bob, "publish", "flash", "\"ids\": [\"f3\"]").await;
+    assert!(got.contains("\"text\": \"Flash\""), "{got}");
+    // Persistent and notification-only: an item is required, it may be empty, and
+    // notifications carry ids only.
+    on(
+        &mut alice,
+        "create",
+        "pings",
+        r#", "options": {"pubsub#deliver_payloads": "0", "pubsub#notify_retract": "0"}"#,
+    )
+    .await;
+    on(&mut bob, "subscribe", "pings", "").await;
+    publish_raw(&mut alice, "pings", "null", "null").await;
+    refused(&alice, "item-required");
+    publish_raw(&mut alice, "pings", "\"p1\"", "null").await;
+    let got = notified(&mut bob, "publish", "pings", "\"ids\": [\"p1\"]").await;
+    assert!(got.contains("\"text\": null"), "{got}");
+    publish_raw(&mut alice, "pings", "\"p2\"", news).await;
+    let got = notified(&mut bob, "publish", "pings", "\"ids\": [\"p2\"]").await;
+    assert!(got.contains("\"text\": null"), "{got}");
+    // Both kept: the empty one and the one with its payload.
+    on(&mut bob, "items", "pings", "").await;
+    let items = bob.latest("items");
+    assert!(
+        items.contains("\"ids\": [\"p1\", \"p2\"]") && items.contains("\"Flash\""),
+        "{items}"
+    );
+    // `notify_retract` off: p1 goes quietly; p2's retraction, asked for, is announced, and
+    // arrives after p1's would have.
+    on(&mut alice, "retract_at", "pings", r#", "id": "p1""#).await;
+    on(
+        &mut alice,
+        "retract_at",
+        "pings",
+        r#", "id": "p2", "notify": true"#,
+    )
+    .await;
+    notified(&mut bob, "retract", "pings", "\"ids\": [\"p2\"]").await;
+    assert!(!bob.seen(&["\"kind\": \"retract\"", "\"ids\": [\"p1\"]"]));
+    for client in [alice, bob] {
+        assert!(client.quit().await);
+    }
+}
+
+/// The node fields Prosody or ejabberd offer beyond the rest: `notification_type` (the
+/// messages' type), `max_payload_size` under the service's limit, and `subscribe` off.
+async fn more_node_fields(server: &TestServer) {
+    let mut alice = online(server, "alice").await;
+    let mut bob = online(server, "bob").await;
+    on(
+        &mut alice,
+        "create",
+        "alerts",
+        r#", "options": {"pubsub#notification_type": "normal", "pubsub#max_payload_size": "100"}"#,
+    )
+    .await;
+    on(&mut bob, "subscribe", "alerts", "").await;
+    let short = "\"<entry xmlns='urn:example:news'>Short</entry>\"";
+    publish_raw(&mut alice, "alerts", "\"a1\"", short).await;
+    let got = notified(&mut bob, "publish", "alerts", "\"ids\": [\"a1\"]").await;
+    assert!(got.contains("\"type\": \"normal\""), "{got}");
+    let long = format!(
+        "\"<entry xmlns='urn:example:news'>{}</entry>\"",
+        "x".repeat(100)
+    );
+    publish_raw(&mut alice, "alerts", "\"a2\"", &long).await;
+    assert_refused(&alice, "publish_to", "not-acceptable", "payload-too-big");
+    on(
+        &mut alice,
+        "configure_at",
+        "alerts",
+        r#", "options": {"pubsub#subscribe": "0"}"#,
+    )
+    .await;
+    let mut carol = online(server, "carol").await;
+    on(&mut carol, "subscribe", "alerts", "").await;
+    assert_refused(
+        &carol,
+        "subscribe",
+        "feature-not-implemented",
+        "unsupported",
+    );
+    for client in [alice, bob, carol] {
+        assert!(client.quit().await);
+    }
+}
+
 /// After a restart the node, its item, affiliations and subscriptions are still there.
 async fn it_survives(server: &TestServer) {
     let mut carol = online(server, "carol").await;
@@ -232,6 +386,8 @@ async fn a_node_on_the_service_works_and_survives_a_restart_on_sqlite() {
     let mut server = TestServer::start_with(TestConfig::default());
     add_users(&server);
     the_service_works(&server).await;
+    event_types(&server).await;
+    more_node_fields(&server).await;
     server.terminate();
     server.restart();
     it_survives(&server).await;
@@ -243,6 +399,8 @@ async fn a_node_on_the_service_works_and_survives_a_restart_on_postgresql() {
     let mut server = TestServer::start_with(TestConfig::default().storage(&db.url()));
     add_users(&server);
     the_service_works(&server).await;
+    event_types(&server).await;
+    more_node_fields(&server).await;
     server.terminate();
     server.restart();
     it_survives(&server).await;

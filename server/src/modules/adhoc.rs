@@ -1,4 +1,5 @@
-//! XEP-0050: Ad-Hoc Commands on the hosts' JIDs. Disco#items of the commands node lists the
+//! XEP-0050: Ad-Hoc Commands on the hosts' JIDs and on the domains of services that offer
+//! some (XEP-0060 §8.7 on a publish-subscribe service). Disco#items of the commands node lists the
 //! commands the asker may run (§2.2); `<command/>` runs one stage at a time, the stages of
 //! one run tied together by a session id that belongs to the requester's full JID (§3.4).
 //! The commands themselves come from other modules ([`super::commands::AdHocCommand`]).
@@ -88,12 +89,18 @@ fn session_id() -> String {
 
 /// The command at `node` for the asker, or why not: unknown is item-not-found, another's
 /// is forbidden (§4.6).
-fn find_command(request: &IqRequest<'_>, node: &str) -> Result<Arc<dyn AdHocCommand>, StanzaError> {
+fn find_command(
+    request: &IqRequest<'_>,
+    target: Target,
+    node: &str,
+) -> Result<Arc<dyn AdHocCommand>, StanzaError> {
     let host = request.to.domain().as_str();
-    let command = request
-        .server
-        .modules
-        .commands(host)
+    let mut commands = request.server.modules.commands(host, target).peekable();
+    // A service that offers no commands does not speak XEP-0050 at all (RFC 6120 §8.4).
+    if target == Target::Service && commands.peek().is_none() {
+        return Err(StanzaError::new(Condition::ServiceUnavailable));
+    }
+    let command = commands
         .find(|c| c.node() == node)
         .ok_or_else(|| StanzaError::new(Condition::ItemNotFound))?;
     if !command.allowed(&request.from.to_bare(), host) {
@@ -102,13 +109,14 @@ fn find_command(request: &IqRequest<'_>, node: &str) -> Result<Arc<dyn AdHocComm
     Ok(command.clone())
 }
 
-struct Execute(Arc<Sessions>);
+/// Runs commands on the JIDs of `Target` (hosts or services), one session table for all.
+struct Execute(Arc<Sessions>, Target);
 
 #[async_trait]
 impl IqHandler for Execute {
     async fn handle(&self, request: IqRequest<'_>) -> Result<Option<Element>, StanzaError> {
         let command_request = CommandRequest::parse(request.payload)?;
-        let command = find_command(&request, &command_request.node)?;
+        let command = find_command(&request, self.1, &command_request.node)?;
         let node = command.node();
         let (stage, id) = match &command_request.sessionid {
             None => {
@@ -211,8 +219,9 @@ fn answer(
     response(node, id, status, form, note).to_element()
 }
 
-/// §2.2: the commands node of a host's disco#items lists what the asker may run.
-struct List;
+/// §2.2: the commands node of a host's (or a service's) disco#items lists what the asker
+/// may run.
+struct List(Target);
 
 #[async_trait]
 impl DiscoItems for List {
@@ -226,10 +235,12 @@ impl DiscoItems for List {
         }
         let host = request.to.domain().as_str();
         let asker = request.from.to_bare();
-        let items = request
-            .server
-            .modules
-            .commands(host)
+        let mut commands = request.server.modules.commands(host, self.0).peekable();
+        // A service without commands has no commands node.
+        if self.0 == Target::Service && commands.peek().is_none() {
+            return Ok(None);
+        }
+        let items = commands
             .filter(|c| c.allowed(&asker, host))
             .map(|c| {
                 Element::new("item", ns::DISCO_ITEMS)
@@ -249,14 +260,18 @@ impl Module for AdHoc {
     type Config = NoConfig;
 
     fn register(_config: NoConfig, registry: &mut Registrar<'_>) {
-        registry.iq(
-            IqType::Set,
-            Target::Host,
-            ns::COMMANDS,
-            "command",
-            Arc::new(Execute(Arc::default())),
-        );
+        let sessions: Arc<Sessions> = Arc::default();
+        for target in [Target::Host, Target::Service] {
+            registry.iq(
+                IqType::Set,
+                target,
+                ns::COMMANDS,
+                "command",
+                Arc::new(Execute(sessions.clone(), target)),
+            );
+            registry.disco_items(target, Arc::new(List(target)));
+        }
+        // A service's module names the feature itself where it offers commands.
         registry.disco_feature(Target::Host, ns::COMMANDS);
-        registry.disco_items(Target::Host, Arc::new(List));
     }
 }

@@ -1,5 +1,6 @@
 //! What a module implements to offer an XEP-0050 ad-hoc command on a host's JID
-//! ([`super::Registrar::command`]). The `adhoc` module does the protocol around it: lists
+//! ([`super::Registrar::command`]) or on its service's domain
+//! ([`super::Registrar::service_command`]). The `adhoc` module does the protocol around it: lists
 //! the commands an asker may run, keeps the sessions between stages, checks actions, and
 //! writes the answers; a command only says who may run it and what each stage does.
 
@@ -15,7 +16,7 @@ pub struct CommandCall<'a> {
     pub server: &'a Server,
     /// Who runs it.
     pub from: &'a FullJid,
-    /// The host whose JID the command was sent to.
+    /// The host (or the service's domain) the command was sent to.
     pub host: &'a str,
 }
 

@@ -414,8 +414,8 @@ pub struct Registry {
     info_nodes: Vec<(ModuleId, DiscoTarget, Arc<dyn InfoNode>)>,
     /// What modules add to a target's disco#items.
     disco_items: Vec<(ModuleId, DiscoTarget, Arc<dyn DiscoItems>)>,
-    /// XEP-0050 commands offered on the hosts' JIDs.
-    commands: Vec<(ModuleId, Arc<dyn AdHocCommand>)>,
+    /// XEP-0050 commands offered on the hosts' JIDs, or on the module's services' domains.
+    commands: Vec<(ModuleId, Target, Arc<dyn AdHocCommand>)>,
     stream_features: Vec<(ModuleId, Stage, Arc<dyn StreamFeature>)>,
     backlogs: Vec<(ModuleId, Arc<dyn Backlog>)>,
     /// Handlers of IQs before authentication, by payload namespace: (name, module, handler).
@@ -506,7 +506,17 @@ impl Registrar<'_> {
     /// Offers an XEP-0050 command on the JID of each host this module runs on (the
     /// `adhoc` module lists and runs it).
     pub fn command(&mut self, command: Arc<dyn AdHocCommand>) {
-        self.registry.commands.push((self.module, command));
+        self.registry
+            .commands
+            .push((self.module, Target::Host, command));
+    }
+
+    /// Offers an XEP-0050 command on the domain of each service this module registers
+    /// (XEP-0060 §8.7's `get-pending` on a publish-subscribe service, say).
+    pub fn service_command(&mut self, command: Arc<dyn AdHocCommand>) {
+        self.registry
+            .commands
+            .push((self.module, Target::Service, command));
     }
 
     /// A stream feature offered at `stage`.
@@ -927,13 +937,22 @@ impl Registry {
             .map(|(_, _, items)| items)
     }
 
-    /// The XEP-0050 commands of the modules on for `host`, in registration order.
-    pub fn commands(&self, host: &str) -> impl Iterator<Item = &Arc<dyn AdHocCommand>> {
-        let mask = self.mask(host);
+    /// The XEP-0050 commands on `domain`, in registration order: a host's, of the modules
+    /// on for it ([`Target::Host`]); a service's, of the module whose service it is
+    /// ([`Target::Service`]).
+    pub fn commands(
+        &self,
+        domain: &str,
+        target: Target,
+    ) -> impl Iterator<Item = &Arc<dyn AdHocCommand>> {
+        let mask = match target {
+            Target::Service => self.service(domain).map_or(0, |s| s.owner),
+            _ => self.mask(domain),
+        };
         self.commands
             .iter()
-            .filter(move |(m, _)| mask & m.bit() != 0)
-            .map(|(_, c)| c)
+            .filter(move |(m, t, _)| *t == target && mask & m.bit() != 0)
+            .map(|(_, _, c)| c)
     }
 
     /// The module-offered stream features at `stage`, in registration order.

@@ -40,6 +40,6 @@ pub(super) async fn retrieve(
     let items = found
         .items
         .iter()
-        .filter_map(|item| Some((item.id.clone(), stored_payload(item)?)));
+        .filter_map(|item| Some((item.id.clone(), Some(stored_payload(item)?))));
     Ok(Some(pubsub::items_result(node, items, None)))
 }

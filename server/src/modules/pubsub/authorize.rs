@@ -19,15 +19,20 @@ use crate::error::store_to_stanza_error;
 
 /// §8.6: every owner of the node is asked about `subscription`.
 pub(super) async fn ask_owners(ctx: &Ctx<'_>, node: &Node, subscription: &StoredSubscription) {
+    for owner in node.owners() {
+        ask(ctx, node, subscription, owner).await;
+    }
+}
+
+/// §8.6: `to` (an owner) is asked about `subscription`.
+pub(super) async fn ask(ctx: &Ctx<'_>, node: &Node, subscription: &StoredSubscription, to: &str) {
     let request = AuthorizationRequest {
         node: node.name.clone(),
         subscriber: subscription.jid.clone(),
         subid: subscription.subid.clone(),
     };
-    for owner in node.owners() {
-        let message = request.to_message(ctx.service, owner, &notify::message_id());
-        notify::send(ctx, message).await;
-    }
+    let message = request.to_message(ctx.service, to, &notify::message_id());
+    notify::send(ctx, message).await;
 }
 
 /// An owner's decision on a pending subscription: approved, it becomes a subscription

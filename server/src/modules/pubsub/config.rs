@@ -129,13 +129,38 @@ impl ItemReply {
     }
 }
 
+/// §16.4.3 `pubsub#notification_type`: the `type` of the messages that carry notifications
+/// (`normal` ones may be kept for an offline subscriber, `headline` ones are not).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationType {
+    #[default]
+    Headline,
+    Normal,
+}
+
+impl NotificationType {
+    const ALL: [NotificationType; 2] = [NotificationType::Headline, NotificationType::Normal];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationType::Headline => "headline",
+            NotificationType::Normal => "normal",
+        }
+    }
+}
+
 /// What a service lets its nodes be: the ceiling of `pubsub#max_items`, and whether the
 /// fields only a service of its own acts on (other publish models, subscription and
-/// configuration notifications, item replies, a payload type, a description) are offered.
+/// configuration notifications, item replies, a payload type, a description, the
+/// notifications' message type, a payload size, whether to allow subscriptions) are
+/// offered, with the ceiling of `pubsub#max_payload_size`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rules {
     pub ceiling: u64,
     pub service: bool,
+    /// The service's largest payload, in bytes.
+    pub max_payload: u64,
 }
 
 impl Rules {
@@ -144,6 +169,7 @@ impl Rules {
         Rules {
             ceiling,
             service: false,
+            max_payload: u64::MAX,
         }
     }
 }
@@ -179,6 +205,12 @@ pub struct NodeConfig {
     /// `pubsub#type`: the namespace payloads must have (§7.1.3.5); empty for any.
     #[serde(rename = "type")]
     pub payload_type: String,
+    /// `pubsub#notification_type`.
+    pub notification_type: NotificationType,
+    /// `pubsub#max_payload_size` in bytes; `None`: the service's limit.
+    pub max_payload_size: Option<u64>,
+    /// `pubsub#subscribe`: whether subscriptions are allowed (§6.1).
+    pub subscribe: bool,
 }
 
 /// XEP-0163 §5 and Prosody's choices where the XEP leaves room: readable by presence
@@ -202,6 +234,9 @@ impl Default for NodeConfig {
             notify_sub: false,
             itemreply: None,
             payload_type: String::new(),
+            notification_type: NotificationType::Headline,
+            max_payload_size: None,
+            subscribe: true,
         }
     }
 }
@@ -253,11 +288,42 @@ fn boolean(var: &str, value: &str) -> Result<bool, ConfigError> {
     }
 }
 
+/// The one of a list-single field's `options` that `value` names.
+fn one_of<T: Copy>(
+    options: &[T],
+    name: fn(T) -> &'static str,
+    var: &str,
+    value: &str,
+) -> Result<T, ConfigError> {
+    options
+        .iter()
+        .copied()
+        .find(|o| name(*o) == value)
+        .ok_or_else(|| bad(var, value))
+}
+
 fn bad(var: &str, value: &str) -> ConfigError {
     ConfigError::Value {
         var: var.to_owned(),
         value: value.to_owned(),
     }
+}
+
+/// A list-single field showing `value`, offering each of `options`.
+fn list_single(
+    var: &str,
+    label: &str,
+    value: &str,
+    options: impl IntoIterator<Item = &'static str>,
+) -> Field {
+    let mut field = Field::new(var)
+        .with_type(FieldType::ListSingle)
+        .with_label(label)
+        .with_value(value);
+    for option in options {
+        field = field.with_option(None, option);
+    }
+    field
 }
 
 fn bool_field(var: &str, label: &str, value: bool) -> Field {
@@ -287,6 +353,13 @@ impl NodeConfig {
         self.max_items.map_or(ceiling, |n| n.min(ceiling))
     }
 
+    /// The largest payload the node takes, in bytes, under the service's `limit`.
+    pub fn max_payload(&self, limit: usize) -> usize {
+        self.max_payload_size.map_or(limit, |n| {
+            usize::try_from(n).unwrap_or(usize::MAX).min(limit)
+        })
+    }
+
     /// How many items the store keeps (`None`: none, they are only announced).
     pub fn keep(&self, ceiling: u64) -> Option<u64> {
         self.persist_items.then(|| self.max_items(ceiling))
@@ -311,13 +384,12 @@ impl NodeConfig {
         for group in &self.roster_groups_allowed {
             allowed = allowed.with_value(group.as_str());
         }
-        let mut send_last = Field::new("pubsub#send_last_published_item")
-            .with_type(FieldType::ListSingle)
-            .with_label("When to send the last published item")
-            .with_value(self.send_last_published_item.as_str());
-        for when in SendLastPublished::ALL {
-            send_last = send_last.with_option(None, when.as_str());
-        }
+        let send_last = list_single(
+            "pubsub#send_last_published_item",
+            "When to send the last published item",
+            self.send_last_published_item.as_str(),
+            SendLastPublished::ALL.map(SendLastPublished::as_str),
+        );
         let max = match self.max_items {
             Some(n) => n.to_string(),
             None => "max".to_owned(),
@@ -377,14 +449,24 @@ impl NodeConfig {
                 self.notify_delete,
             ));
         if rules.service {
-            self.service_fields(form)
+            self.service_fields(form, rules)
         } else {
             form
         }
     }
 
     /// The fields only a service of its own acts on.
-    fn service_fields(&self, form: DataForm) -> DataForm {
+    fn service_fields(&self, form: DataForm, rules: Rules) -> DataForm {
+        let kind = list_single(
+            "pubsub#notification_type",
+            "The message type of event notifications",
+            self.notification_type.as_str(),
+            NotificationType::ALL.map(NotificationType::as_str),
+        );
+        let size = self
+            .max_payload_size
+            .unwrap_or(rules.max_payload)
+            .to_string();
         let mut reply = Field::new("pubsub#itemreply")
             .with_type(FieldType::ListSingle)
             .with_label("Whom replies to items go to");
@@ -417,6 +499,21 @@ impl NodeConfig {
             self.notify_sub,
         ))
         .with_field(reply)
+        .with_field(kind)
+        .with_field(
+            Field::new("pubsub#max_payload_size")
+                .with_type(FieldType::TextSingle)
+                .with_label(format!(
+                    "Max payload size in bytes (at most {})",
+                    rules.max_payload
+                ))
+                .with_value(size),
+        )
+        .with_field(bool_field(
+            "pubsub#subscribe",
+            "Whether to allow subscriptions",
+            self.subscribe,
+        ))
         .with_field(
             Field::new("pubsub#node_type")
                 .with_type(FieldType::ListSingle)
@@ -474,10 +571,12 @@ impl NodeConfig {
                     }
                 }
                 "pubsub#send_last_published_item" => {
-                    next.send_last_published_item = SendLastPublished::ALL
-                        .into_iter()
-                        .find(|w| w.as_str() == value)
-                        .ok_or_else(|| bad(var, value))?
+                    next.send_last_published_item = one_of(
+                        &SendLastPublished::ALL,
+                        SendLastPublished::as_str,
+                        var,
+                        value,
+                    )?
                 }
                 "pubsub#deliver_notifications" => next.deliver_notifications = boolean(var, value)?,
                 "pubsub#deliver_payloads" => next.deliver_payloads = boolean(var, value)?,
@@ -490,13 +589,23 @@ impl NodeConfig {
                 "pubsub#type" => next.payload_type = value.to_owned(),
                 "pubsub#notify_config" => next.notify_config = boolean(var, value)?,
                 "pubsub#notify_sub" => next.notify_sub = boolean(var, value)?,
+                "pubsub#notification_type" => {
+                    next.notification_type =
+                        one_of(&NotificationType::ALL, NotificationType::as_str, var, value)?
+                }
+                "pubsub#max_payload_size" => {
+                    let n: u64 = value
+                        .trim()
+                        .parse()
+                        .ok()
+                        .filter(|n| (1..=rules.max_payload).contains(n))
+                        .ok_or_else(|| bad(var, value))?;
+                    // The service's own limit is no limit of the node's.
+                    next.max_payload_size = (n < rules.max_payload).then_some(n);
+                }
+                "pubsub#subscribe" => next.subscribe = boolean(var, value)?,
                 "pubsub#itemreply" => {
-                    next.itemreply = Some(
-                        ItemReply::ALL
-                            .into_iter()
-                            .find(|r| r.as_str() == value)
-                            .ok_or_else(|| bad(var, value))?,
-                    )
+                    next.itemreply = Some(one_of(&ItemReply::ALL, ItemReply::as_str, var, value)?)
                 }
                 _ => {}
             }
@@ -852,6 +961,7 @@ mod tests {
         let service = Rules {
             ceiling: 100,
             service: true,
+            max_payload: 1000,
         };
         let form = submit(
             NODE_CONFIG,
@@ -860,6 +970,9 @@ mod tests {
                 ("pubsub#notify_sub", "1"),
                 ("pubsub#type", "urn:example:news"),
                 ("pubsub#itemreply", "publisher"),
+                ("pubsub#notification_type", "normal"),
+                ("pubsub#max_payload_size", "500"),
+                ("pubsub#subscribe", "0"),
             ],
         );
         let mut pep = NodeConfig::default();
@@ -873,6 +986,16 @@ mod tests {
         assert!(config.notify_sub);
         assert_eq!(config.payload_type, "urn:example:news");
         assert_eq!(config.itemreply, Some(ItemReply::Publisher));
+        assert_eq!(config.notification_type, NotificationType::Normal);
+        assert_eq!(config.max_payload(1000), 500);
+        assert!(!config.subscribe);
+        // Over the service's limit is refused; the limit itself is the service's.
+        let mut wider = config.clone();
+        let too_big = submit(NODE_CONFIG, &[("pubsub#max_payload_size", "1001")]);
+        assert!(wider.apply(&too_big, NODE_CONFIG, service).is_err());
+        let whole = submit(NODE_CONFIG, &[("pubsub#max_payload_size", "1000")]);
+        wider.apply(&whole, NODE_CONFIG, service).unwrap();
+        assert_eq!(wider.max_payload_size, None);
         let mut shown = config.to_form(service, &[]);
         shown.form_type = FormType::Submit;
         let mut again = config.clone();

@@ -18,6 +18,8 @@
 //! - `notify.rs`: event notifications to subscribers and owners, the last item.
 //! - `authorize.rs`: the `authorize` access model's pending subscriptions, the owners'
 //!   approval form and their answers.
+//! - `pending.rs`: the `get-pending` ad-hoc command (§8.7): an owner's pending
+//!   subscriptions asked about again.
 //! - `disco.rs`: the service's identity and features, its nodes, a node's meta-data.
 
 mod authorize;
@@ -27,6 +29,7 @@ pub(super) mod node;
 mod notify;
 mod owner;
 pub(super) mod payload;
+mod pending;
 mod publish;
 mod subscribe;
 
@@ -94,6 +97,7 @@ impl PubsubConfig {
         Rules {
             ceiling: self.max_items_per_node,
             service: true,
+            max_payload: u64::try_from(self.max_item_bytes).unwrap_or(u64::MAX),
         }
     }
 
@@ -116,6 +120,7 @@ const FEATURES: &[&str] = &[
     "http://jabber.org/protocol/pubsub#create-nodes",
     "http://jabber.org/protocol/pubsub#delete-items",
     "http://jabber.org/protocol/pubsub#delete-nodes",
+    "http://jabber.org/protocol/pubsub#get-pending",
     "http://jabber.org/protocol/pubsub#instant-nodes",
     "http://jabber.org/protocol/pubsub#item-ids",
     "http://jabber.org/protocol/pubsub#last-published",
@@ -346,6 +351,9 @@ impl Module for Pubsub {
         for feature in FEATURES {
             registry.disco_feature(Target::Service, feature);
         }
+        // §8.7 through the `adhoc` module, which runs the service's commands.
+        registry.service_command(Arc::new(pending::GetPending(settings.clone())));
+        registry.disco_feature(Target::Service, ns::COMMANDS);
         disco::register(settings, registry);
     }
 }

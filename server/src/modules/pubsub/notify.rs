@@ -20,9 +20,9 @@ use jabberwock_protocol::stanza::Stanza;
 use jabberwock_protocol::xml::Element;
 use jabberwock_storage::{ItemsWanted, StoredSubscription};
 
-use super::config::SendLastPublished;
+use super::config::{NotificationType, SendLastPublished};
 use super::node::Node;
-use super::payload::stored_payload;
+use super::payload::item_payload;
 use super::subscribe::SubOptions;
 use super::Ctx;
 
@@ -35,10 +35,15 @@ pub(super) fn message_id() -> String {
 }
 
 fn message(service: &str, to: &str, event: Element) -> Element {
+    typed_message(service, to, event, NotificationType::Headline)
+}
+
+/// A notification to a subscriber, of the node's `pubsub#notification_type`.
+fn typed_message(service: &str, to: &str, event: Element, kind: NotificationType) -> Element {
     Element::new("message", ns::CLIENT)
         .with_attr("from", service)
         .with_attr("to", to)
-        .with_attr("type", "headline")
+        .with_attr("type", kind.as_str())
         .with_attr("id", message_id())
         .with_child(event)
 }
@@ -101,7 +106,12 @@ pub(super) async fn to_subscribers(
         if !may {
             continue;
         }
-        let mut element = message(ctx.service, &subscription.jid, event.clone());
+        let mut element = typed_message(
+            ctx.service,
+            &subscription.jid,
+            event.clone(),
+            node.config.notification_type,
+        );
         if let Some(extra) = extra {
             element.push_child(extra.clone());
         }
@@ -174,10 +184,10 @@ pub(super) async fn last_item(ctx: &Ctx<'_>, node: &Node, to: &str) {
         return;
     };
     let payload = if node.config.deliver_payloads {
-        let Some(payload) = stored_payload(&item) else {
+        let Some(payload) = item_payload(&item) else {
             return;
         };
-        Some(payload)
+        payload
     } else {
         None
     };
@@ -185,7 +195,12 @@ pub(super) async fn last_item(ctx: &Ctx<'_>, node: &Node, to: &str) {
         node: node.name.clone(),
         items: vec![(item.id.clone(), payload)],
     };
-    let mut element = message(ctx.service, to, event.to_element());
+    let mut element = typed_message(
+        ctx.service,
+        to,
+        event.to_element(),
+        node.config.notification_type,
+    );
     element.push_child(delay(ctx.service, item.published_at));
     send(ctx, element).await;
 }

@@ -45,6 +45,15 @@ pub fn stored_payload(item: &StoredItem) -> Option<Element> {
     }
 }
 
+/// An item's payload as retrieved or sent: `Some(None)` for an item published without one
+/// (a notification-only node's, §7.1.3.6), `None` for one that no longer parses.
+pub fn item_payload(item: &StoredItem) -> Option<Option<Element>> {
+    if item.payload.is_empty() {
+        return Some(None);
+    }
+    stored_payload(item).map(Some)
+}
+
 /// Over one of a service's limits: `not-allowed` with the pubsub#errors condition that
 /// names it (`max-nodes-exceeded`, `max-items-exceeded`), as ejabberd answers.
 pub fn over_limit(pubsub_condition: &str) -> StanzaError {

@@ -11,7 +11,7 @@ use jabberwock_storage::{ItemsWanted, PublishPlan, Published, PubsubService, Sto
 use super::config::{ItemReply, NodeConfig, PublishModel};
 use super::node::{item_not_found, Node};
 use super::notify::{self, reply_to};
-use super::payload::{item_id, over_limit, payload_of, stored_payload};
+use super::payload::{item_id, item_payload, over_limit, payload_of};
 use super::Ctx;
 use crate::error::store_to_stanza_error;
 use crate::modules::time::now_unix;
@@ -38,6 +38,23 @@ async fn may_publish(ctx: &Ctx<'_>, node: &Node) -> Result<(), StanzaError> {
     }
 }
 
+/// §7.1.3.6, by the node's event type (§4.3: persistent or transient, notification-only or
+/// with payloads): a persistent node needs an item (`item-required`), which under
+/// `deliver_payloads` carries a payload (`payload-required`) and else may be empty; a
+/// transient node with payloads needs one too and keeps nothing; a transient
+/// notification-only node takes no item at all (`item-forbidden`).
+fn fits_event_type(config: &NodeConfig, item: Option<&PublishedItem>) -> Result<(), StanzaError> {
+    let refuse = |condition| Err(pubsub::error(Condition::BadRequest, condition));
+    match (config.persist_items, config.deliver_payloads, item) {
+        (false, false, Some(_)) => refuse("item-forbidden"),
+        (false, false, None) => Ok(()),
+        (true, _, None) => refuse("item-required"),
+        (false, true, None) => refuse("payload-required"),
+        (_, true, Some(item)) if item.payloads.is_empty() => refuse("payload-required"),
+        (_, _, Some(_)) => Ok(()),
+    }
+}
+
 pub(super) async fn publish(
     ctx: &Ctx<'_>,
     name: &str,
@@ -47,22 +64,30 @@ pub(super) async fn publish(
     // §7.1.3.3: no auto-create on this service: the node must exist.
     let node = Node::load(ctx, name).await?;
     may_publish(ctx, &node).await?;
-    // §7.1.3.6: an item is required (the service keeps no transient, payload-less nodes).
-    let item = item.ok_or_else(|| pubsub::error(Condition::BadRequest, "item-required"))?;
-    let (payload, xml) = payload_of(&item, ctx.settings.max_item_bytes)?;
-    // §7.1.3.5: a payload of another namespace than the node's `pubsub#type`.
-    let wanted = &node.config.payload_type;
-    if !wanted.is_empty() && payload.ns() != wanted.as_str() {
-        return Err(pubsub::error(Condition::BadRequest, "invalid-payload"));
+    fits_event_type(&node.config, item.as_ref())?;
+    // The payload, if the item has one (a notification-only node's may be empty).
+    let mut xml = String::new();
+    if let Some(item) = item.as_ref().filter(|i| !i.payloads.is_empty()) {
+        // §16.4.3 `pubsub#max_payload_size`, under the service's own limit.
+        let limit = node.config.max_payload(ctx.settings.max_item_bytes);
+        let (payload, serialized) = payload_of(item, limit)?;
+        // §7.1.3.5: a payload of another namespace than the node's `pubsub#type`.
+        let wanted = &node.config.payload_type;
+        if !wanted.is_empty() && payload.ns() != wanted.as_str() {
+            return Err(pubsub::error(Condition::BadRequest, "invalid-payload"));
+        }
+        xml = serialized;
     }
-    let id = item
-        .id
-        .clone()
-        .filter(|id| !id.is_empty())
-        .unwrap_or_else(item_id);
+    // No item, no id (§7.1: a transient notification-only publish has neither).
+    let id = item.as_ref().map(|item| {
+        item.id
+            .clone()
+            .filter(|id| !id.is_empty())
+            .unwrap_or_else(item_id)
+    });
     let publisher = ctx.asker();
     let stored_item = StoredItem {
-        id: id.clone(),
+        id: id.clone().unwrap_or_default(),
         publisher: publisher.to_string(),
         payload: xml,
         published_at: now_unix(),
@@ -97,6 +122,11 @@ pub(super) async fn publish(
                     }
                     _ => {}
                 }
+                // Checked again as written: the node may have been reconfigured since.
+                if let Err(e) = fits_event_type(&config, item.as_ref()) {
+                    refusal = Some(e);
+                    return PublishPlan::Refuse;
+                }
                 let plan = PublishPlan::Publish {
                     create: None,
                     max_nodes: ctx.settings.max_nodes,
@@ -122,10 +152,18 @@ pub(super) async fn publish(
     }
     let config = used.unwrap_or(node.config.clone());
     if config.deliver_notifications {
-        let payload = item.payloads.into_iter().next();
+        // §7.1.2.2: without payloads, the item's id only; §7.1 (the note on publishing):
+        // a transient notification-only publish is announced by an empty <items/>.
+        let items = match (&id, item) {
+            (Some(id), Some(item)) => {
+                let payload = item.payloads.into_iter().next();
+                vec![(id.clone(), payload.filter(|_| config.deliver_payloads))]
+            }
+            _ => Vec::new(),
+        };
         let event = PubsubEvent::Items {
             node: name.to_owned(),
-            items: vec![(id.clone(), payload.filter(|_| config.deliver_payloads))],
+            items,
         };
         // §16.4.3 pubsub#itemreply: where replies to the item go (XEP-0033 replyto).
         let replies: Vec<String> = match config.itemreply {
@@ -149,7 +187,8 @@ pub(super) async fn publish(
             Err(e) => tracing::error!(error = %e, node = %name, "subscribers not read"),
         }
     }
-    Ok(Some(pubsub::publish_result(name, &id)))
+    // §7.1.2: the id the service made, if it made one.
+    Ok(id.map(|id| pubsub::publish_result(name, &id)))
 }
 
 /// §7.2: owners and publishers retract items (§7.2.3.1: anyone else is `forbidden`).
@@ -200,6 +239,10 @@ pub(super) async fn items(
     let node = Node::load(ctx, name).await?;
     // §6.5.9: the access model, outcasts and publish-only entities.
     node.may_read(ctx, &ctx.asker()).await?;
+    // §6.5.9 (persistent items not supported): a transient node keeps none to retrieve.
+    if !node.config.persist_items {
+        return Err(pubsub::unsupported("persistent-items"));
+    }
     let wanted = if ids.is_empty() {
         ItemsWanted::Newest(max_items.unwrap_or(u64::MAX))
     } else {
@@ -221,7 +264,7 @@ pub(super) async fn items(
     };
     let items = items
         .iter()
-        .filter_map(|item| Some((item.id.clone(), stored_payload(item)?)));
+        .filter_map(|item| Some((item.id.clone(), item_payload(item)?)));
     Ok(Some(pubsub::items_result(name, items, set.as_ref())))
 }
 

@@ -186,6 +186,10 @@ pub(super) async fn subscribe(
     options: Option<&DataForm>,
 ) -> Result<Option<Element>, StanzaError> {
     let node = Node::load(ctx, name).await?;
+    // §6.1.3 (subscriptions not supported): `pubsub#subscribe` off.
+    if !node.config.subscribe {
+        return Err(pubsub::unsupported("subscribe"));
+    }
     let jid = own_jid(ctx, jid)?;
     // §6.1.3.2–§6.1.3.8: the access model (`authorize`: approval, §6.1.2), and outcasts.
     let approval = node
