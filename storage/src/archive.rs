@@ -519,7 +519,7 @@ macro_rules! archive_store {
                     )
                 }
                 .await;
-                Self::release_durable(conn).await;
+                Self::release_durable(conn, result.is_err()).await;
                 result
             }
 

@@ -59,6 +59,7 @@ mod roster;
 mod sqlite;
 mod sqlite_files;
 mod sqlite_readers;
+mod sqlite_writer;
 mod upload;
 mod vcard;
 

@@ -118,8 +118,9 @@ impl PostgresStore {
         Ok(sqlx::Connection::begin(&mut **conn).await?)
     }
 
-    /// Nothing to put back (the SQLite backend's resets its sync setting).
-    pub(crate) async fn release_durable(_conn: PoolConnection<Postgres>) {}
+    /// Nothing to put back (the SQLite backend's resets its sync setting); a connection
+    /// a failed batch left in a bad state is found out by the pool.
+    pub(crate) async fn release_durable(_conn: PoolConnection<Postgres>, _failed: bool) {}
 
     /// A write transaction for one account's rows, and the account's id (NotFound, rolled
     /// back, when there is no such account). The account row stays locked until the end.

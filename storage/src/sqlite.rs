@@ -24,6 +24,7 @@ use crate::roster::{
     RosterEntry, RosterStore, RosterUpdateFn, RosterUpdated, DELETE_GROUPS, UPSERT_ENTRY,
 };
 use crate::sqlite_readers::{ReadConn, Readers};
+use crate::sqlite_writer::{ArchiveWriter, DurableConn};
 use crate::{Store, StoreError};
 
 /// Migrations compiled into the binary, so a deployed server needs no files
@@ -53,6 +54,8 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// The hot reads (see `sqlite_readers.rs`); `None` for an in-memory database.
     readers: Option<Arc<Readers>>,
+    /// The archive's batches (see `sqlite_writer.rs`); `None` for an in-memory database.
+    archive_writer: Option<Arc<ArchiveWriter>>,
 }
 
 impl SqliteStore {
@@ -88,6 +91,11 @@ impl SqliteStore {
             // pages it changes, to undo itself should a later row fail; in memory rather
             // than spilled to a temporary file once it passes 64 KiB.
             .pragma("temp_store", "memory")
+            // A checkpoint copies the WAL's pages into the database and syncs it; every
+            // 10,000 pages (≈ 40 MiB of WAL) rather than SQLite's 1,000, a page the
+            // archive's batches change again and again is copied once per checkpoint
+            // instead of ten times (docs/performance.md).
+            .pragma("wal_autocheckpoint", "10000")
             .busy_timeout(BUSY_TIMEOUT);
         let pool = SqlitePoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
@@ -105,6 +113,7 @@ impl SqliteStore {
             .map_or(1, |n| n.get())
             .min(MAX_CONNECTIONS as usize);
         store.readers = Some(Arc::new(Readers::open(&options, count).await?));
+        store.archive_writer = Some(Arc::new(ArchiveWriter::new(&options)));
         Ok(store)
     }
 
@@ -129,6 +138,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             pool,
             readers: None,
+            archive_writer: None,
         })
     }
 
@@ -207,33 +217,30 @@ impl SqliteStore {
 
     /// A connection for a write whose sender has been told it is kept (an archive batch):
     /// its commits sync the WAL (synchronous=FULL), for the reason in
-    /// [`OfflineStore::store_offline`]. Give it back with [`Self::release_durable`].
-    pub(crate) async fn durable_writer(&self) -> Result<PoolConnection<Sqlite>, StoreError> {
+    /// [`OfflineStore::store_offline`]; the archive's own (`sqlite_writer.rs`). Give it
+    /// back with [`Self::release_durable`].
+    pub(crate) async fn durable_writer(&self) -> Result<DurableConn, StoreError> {
+        if let Some(writer) = &self.archive_writer {
+            return Ok(DurableConn::Own(writer.acquire().await?));
+        }
         let mut conn = self.pool.acquire().await?;
         sqlx::query("PRAGMA synchronous = FULL")
             .execute(&mut *conn)
             .await?;
-        Ok(conn)
+        Ok(DurableConn::Pooled(conn))
     }
 
     /// A write transaction on a [`Self::durable_writer`] connection (IMMEDIATE, as
     /// [`Self::begin_write`]).
     pub(crate) async fn begin_durable(
-        conn: &mut PoolConnection<Sqlite>,
+        conn: &mut DurableConn,
     ) -> Result<Transaction<'_, Sqlite>, StoreError> {
-        Ok(conn.begin_with("BEGIN IMMEDIATE").await?)
+        Ok((**conn).begin_with("BEGIN IMMEDIATE").await?)
     }
 
-    /// Puts a [`Self::durable_writer`] connection back to synchronous=NORMAL before it
-    /// returns to the pool, or retires it when that fails.
-    pub(crate) async fn release_durable(mut conn: PoolConnection<Sqlite>) {
-        if let Err(e) = sqlx::query("PRAGMA synchronous = NORMAL")
-            .execute(&mut *conn)
-            .await
-        {
-            tracing::warn!(error = %e, "could not restore synchronous=NORMAL");
-            conn.close_on_drop();
-        }
+    /// Ends a [`Self::durable_writer`] connection's batch; `failed`: the batch failed.
+    pub(crate) async fn release_durable(conn: DurableConn, failed: bool) {
+        conn.release(failed).await;
     }
 
     /// A write transaction for one account's rows, and the account's id (NotFound, rolled
