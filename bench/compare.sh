@@ -66,6 +66,8 @@
 #                      s2s one with the placeholders of the *-s2s.* ones)
 #   MAMQ_ROWS=1000000 MAMQ_FILL=500000 MAMQ_FILL_TIMEOUT=1200   mam-query's archive
 #   NO_BUILD=1         use the existing release binaries
+#   JABBERWOCK_BIN=PATH  run this jabberwock binary instead of
+#                      target/release/jabberwock (A/B runs of two builds)
 #   RESULTS_DIR=bench/results  KEEP_WORK=1 (keep the run directories)
 set -euo pipefail
 
@@ -119,7 +121,7 @@ command -v openssl >/dev/null || need_pkgs+=(openssl)
 command -v taskset >/dev/null || need_pkgs+=(util-linux)
 command -v python3 >/dev/null || need_pkgs+=(python3)
 command -v ss >/dev/null || need_pkgs+=(iproute2)
-if [ "$1" = archive ] || [ "$1" = mam-query ]; then
+if [ "$SCENARIO" = archive ] || [ "$SCENARIO" = mam-query ]; then
     # The archives are on SQLite: sqlite3 counts them; Prosody's SQL storage and
     # ejabberd's SQLite driver are packages of their own.
     command -v sqlite3 >/dev/null || need_pkgs+=(sqlite3)
@@ -146,7 +148,7 @@ if [ -z "${NO_BUILD:-}" ]; then
     log "cargo build --release -p jabberwock-server -p jabberwock-bench"
     cargo build --release -p jabberwock-server -p jabberwock-bench >&2
 fi
-JABBERWOCK=$REPO/target/release/jabberwock
+JABBERWOCK=${JABBERWOCK_BIN:-$REPO/target/release/jabberwock}
 BENCH=$REPO/target/release/jabberwock-bench
 [ -x "$JABBERWOCK" ] || die "$JABBERWOCK missing"
 [ -x "$BENCH" ] || die "$BENCH missing"
