@@ -3,7 +3,8 @@
 //! from real Prosody 0.12 (its data directory, and its own migrator's XEP-0227 output) and
 //! real ejabberd 23.01 (`ejabberdctl export_piefxis`). Each time slixmpp logs in to
 //! Jabberwock with the old password and finds the roster the old server kept (and, from
-//! Prosody's data directory, the message its mod_offline kept).
+//! Prosody's data directory, the message its mod_offline kept). PEP nodes published by
+//! slixmpp go through an export and import and are read back with their configuration.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -194,6 +195,83 @@ async fn export_then_import_into_a_fresh_data_dir_keeps_accounts_rosters_vcards_
     )
     .await;
     assert!(private.contains("<nick>Al</nick>"), "{private}");
+}
+
+/// The items `client` reads from `owner`'s `node` (slix_pep.py's "items" event).
+async fn read_items(client: &mut SlixIm, owner: &str, node: &str) -> String {
+    client
+        .command(&format!(
+            r#"{{"cmd": "items", "to": "{owner}", "node": "{node}"}}"#
+        ))
+        .await;
+    client.latest("items")
+}
+
+#[tokio::test]
+async fn pep_nodes_and_items_go_through_export_and_import() {
+    const NICK: &str = "http://jabber.org/protocol/nick";
+    const BOOKMARKS: &str = "urn:xmpp:bookmarks:1";
+    let old = TestServer::start();
+    old.add_user("alice@localhost", "alice-old-pw");
+    let mut alice =
+        SlixIm::available(&old, "slix_pep.py", "alice@localhost/old", "alice-old-pw").await;
+    alice
+        .command(r#"{"cmd": "nick", "nick": "Alice Liddell"}"#)
+        .await;
+    alice
+        .command(r#"{"cmd": "bookmark", "room": "tea@conference.localhost", "name": "Tea"}"#)
+        .await;
+    // Both publishes answered: the items are stored.
+    let nick = read_items(&mut alice, "alice@localhost", NICK).await;
+    assert!(nick.contains("Alice Liddell"), "{nick}");
+    let marks = read_items(&mut alice, "alice@localhost", BOOKMARKS).await;
+    assert!(marks.contains("tea@conference.localhost"), "{marks}");
+    alice.quit().await;
+
+    let out_dir = tempfile::tempdir().expect("temp dir");
+    let out = old.cli(&["export", out_dir.path().to_str().unwrap()], "");
+    assert_eq!(out.status.code(), Some(0), "export: {}", text(&out.stderr));
+    let exported = out_dir.path().join("localhost.xml");
+    let file = std::fs::read_to_string(&exported).expect("localhost.xml");
+    for needle in [
+        "<pubsub xmlns=\"http://jabber.org/protocol/pubsub#owner\"><configure node=\"",
+        &format!("<items node=\"{NICK}\"><item id=\""),
+        &format!("<items node=\"{BOOKMARKS}\"><item id=\"tea@conference.localhost\">"),
+        "<field var=\"pubsub#access_model\" type=\"list-single\"><value>whitelist</value>",
+    ] {
+        assert!(
+            file.contains(needle),
+            "no {needle:?} in the export:\n{file}"
+        );
+    }
+
+    let new = TestServer::start();
+    let said = import_ok(&new, &exported);
+    assert!(said.contains("imported alice@localhost"), "{said}");
+    let mut alice =
+        SlixIm::available(&new, "slix_pep.py", "alice@localhost/new", "alice-old-pw").await;
+    let nick = read_items(&mut alice, "alice@localhost", NICK).await;
+    assert!(nick.contains("Alice Liddell"), "{nick}");
+    let marks = read_items(&mut alice, "alice@localhost", BOOKMARKS).await;
+    assert!(
+        marks.contains("\"ids\": [\"tea@conference.localhost\"]"),
+        "{marks}"
+    );
+    // The bookmarks node's configuration came along: private, every item kept.
+    alice
+        .command(&format!(
+            r#"{{"cmd": "node_config", "node": "{BOOKMARKS}"}}"#
+        ))
+        .await;
+    let config = alice.latest("node_config");
+    for expected in [
+        "\"pubsub#access_model\": \"whitelist\"",
+        "\"pubsub#max_items\": \"max\"",
+        "\"pubsub#send_last_published_item\": \"never\"",
+    ] {
+        assert!(config.contains(expected), "{expected}: {config}");
+    }
+    alice.quit().await;
 }
 
 #[tokio::test]
