@@ -3,8 +3,9 @@
 //! from real Prosody 0.12 (its data directory, and its own migrator's XEP-0227 output) and
 //! real ejabberd 23.01 (`ejabberdctl export_piefxis`). Each time slixmpp logs in to
 //! Jabberwock with the old password and finds the roster the old server kept (and, from
-//! Prosody's data directory, the message its mod_offline kept). PEP nodes published by
-//! slixmpp go through an export and import and are read back with their configuration.
+//! Prosody's data directory, the message its mod_offline kept, and the nickname its mod_pep
+//! kept). PEP nodes published by slixmpp go through an export and import and are read back
+//! with their configuration.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -407,8 +408,10 @@ fn serving(domain: &str) -> TestServer {
 #[tokio::test]
 async fn prosody_data_dir_and_its_migrators_xep0227_output_are_imported() {
     let domain = "old.test";
-    // mod_offline too, so a message to alice waits in Prosody's offline store.
-    let modules = "modules_enabled = { \"roster\", \"saslauth\", \"tls\", \"disco\", \"offline\" }";
+    // mod_offline too, so a message to alice waits in Prosody's offline store, and mod_pep
+    // for the nickname she publishes there.
+    let modules =
+        "modules_enabled = { \"roster\", \"saslauth\", \"tls\", \"disco\", \"offline\", \"pep\" }";
     let mut prosody = Prosody::start(
         domain,
         "127.0.60.2",
@@ -435,6 +438,26 @@ async fn prosody_data_dir_and_its_migrators_xep0227_output_are_imported() {
         "Prosody kept no offline message for alice"
     );
     bob.quit().await;
+    let mut alice = SlixIm::spawn_script_at(
+        "slix_pep.py",
+        &format!("alice@{domain}/pep"),
+        "alice-at-peer",
+        prosody.c2s(),
+        &prosody.cert_path(),
+    );
+    alice.expect_all(&["\"event\": \"session_start\""]).await;
+    alice
+        .command(r#"{"cmd": "nick", "nick": "Alice at Prosody"}"#)
+        .await;
+    // mod_pep's item store for the node, its name percent-encoded.
+    let nick_items = prosody
+        .data_dir()
+        .join("old%2etest/pep_http%3a%2f%2fjabber%2eorg%2fprotocol%2fnick/alice.list");
+    assert!(
+        wait_file_contains(&nick_items, "Alice at Prosody", Duration::from_secs(10)),
+        "Prosody kept no nickname for alice"
+    );
+    alice.quit().await;
     prosody.stop();
     let data = prosody.data_dir();
 
@@ -458,6 +481,24 @@ async fn prosody_data_dir_and_its_migrators_xep0227_output_are_imported() {
     alice
         .expect_ever(&["\"event\": \"received\"", "left at Prosody"])
         .await;
+    alice.quit().await;
+    // The nickname alice published on Prosody is her PEP node's item here.
+    let mut alice = SlixIm::spawn_with(
+        "slix_pep.py",
+        "alice@old.test/pep",
+        "alice-at-peer",
+        server.c2s,
+        &server.cert_path(),
+        &["--mechanism", "SCRAM-SHA-1"],
+    );
+    alice.expect_all(&["\"event\": \"session_start\""]).await;
+    let nick = read_items(
+        &mut alice,
+        "alice@old.test",
+        "http://jabber.org/protocol/nick",
+    )
+    .await;
+    assert!(nick.contains("Alice at Prosody"), "{nick}");
     alice.quit().await;
     logs_in_with(
         &server,

@@ -22,7 +22,7 @@ use super::{io_error, Account, MigrateError, PepItem, PepNode, Secret};
 use crate::modules::pubsub::config::Rules;
 
 /// No ceiling of ours on what a source kept: the node's own `pubsub#max_items` holds.
-const ANY_MAX_ITEMS: u64 = u64::MAX;
+pub(super) const ANY_MAX_ITEMS: u64 = u64::MAX;
 
 pub const PIE: &str = "urn:xmpp:pie:0";
 /// XEP-0227 §4: SCRAM credentials instead of a password.
