@@ -52,6 +52,24 @@ pub struct PepNode {
     pub items: Vec<PepItem>,
 }
 
+impl PepNode {
+    /// The node of that name in `nodes`, added if new: a source may name a node twice
+    /// (its configuration and its items apart).
+    pub fn named<'a>(nodes: &'a mut Vec<PepNode>, name: &str) -> &'a mut PepNode {
+        let at = match nodes.iter().position(|n| n.node == name) {
+            Some(at) => at,
+            None => {
+                nodes.push(PepNode {
+                    node: name.to_owned(),
+                    ..PepNode::default()
+                });
+                nodes.len() - 1
+            }
+        };
+        &mut nodes[at]
+    }
+}
+
 #[derive(Debug)]
 pub struct PepItem {
     pub id: String,

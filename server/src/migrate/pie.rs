@@ -152,17 +152,7 @@ fn pep_node<'a>(el: &Element, nodes: &'a mut Vec<PepNode>) -> Result<&'a mut Pep
         .attr("node")
         .filter(|n| !n.is_empty())
         .ok_or_else(|| format!("a <{}/> without node", el.name()))?;
-    let at = match nodes.iter().position(|n| n.node == name) {
-        Some(at) => at,
-        None => {
-            nodes.push(PepNode {
-                node: name.to_owned(),
-                ..PepNode::default()
-            });
-            nodes.len() - 1
-        }
-    };
-    Ok(&mut nodes[at])
+    Ok(PepNode::named(nodes, name))
 }
 
 /// XEP-0227 §4: `<pubsub xmlns='…pubsub'>` holds each node's `<items node>`, with

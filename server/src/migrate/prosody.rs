@@ -200,16 +200,7 @@ fn read_pep(host_dir: &Path, stem: &str, account: &mut Account) -> Result<(), Mi
         };
         let name = decode(&store["pep_".len()..]);
         let items = lua::parse_items(&text).map_err(|e| malformed(&path, "item", e.to_string()))?;
-        let at = match account.pep.iter().position(|n| n.node == name) {
-            Some(at) => at,
-            None => {
-                account.pep.push(PepNode {
-                    node: name,
-                    ..PepNode::default()
-                });
-                account.pep.len() - 1
-            }
-        };
+        let node = PepNode::named(&mut account.pep, &name);
         for item in items {
             let id = item
                 .get("key")
@@ -219,7 +210,7 @@ fn read_pep(host_dir: &Path, stem: &str, account: &mut Account) -> Result<(), Mi
                 .ok_or_else(|| malformed(&path, "item", "not a stanza table"))?;
             // Prosody's own bookkeeping, not part of the payload.
             payload.remove_attr("stamp");
-            account.pep[at].items.push(PepItem {
+            node.items.push(PepItem {
                 id: id.to_owned(),
                 publisher: item.get("with").and_then(Value::as_str).map(str::to_owned),
                 payload: Some(payload),
