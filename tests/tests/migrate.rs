@@ -3,7 +3,9 @@
 //! from real Prosody 0.12 (its data directory, and its own migrator's XEP-0227 output) and
 //! real ejabberd 23.01 (`ejabberdctl export_piefxis`). Each time slixmpp logs in to
 //! Jabberwock with the old password and finds the roster the old server kept (and, from
-//! Prosody's data directory, the message its mod_offline kept).
+//! Prosody's data directory, the message its mod_offline kept, and the nickname its mod_pep
+//! kept). PEP nodes published by slixmpp go through an export and import and are read back
+//! with their configuration.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -196,6 +198,83 @@ async fn export_then_import_into_a_fresh_data_dir_keeps_accounts_rosters_vcards_
     assert!(private.contains("<nick>Al</nick>"), "{private}");
 }
 
+/// The items `client` reads from `owner`'s `node` (slix_pep.py's "items" event).
+async fn read_items(client: &mut SlixIm, owner: &str, node: &str) -> String {
+    client
+        .command(&format!(
+            r#"{{"cmd": "items", "to": "{owner}", "node": "{node}"}}"#
+        ))
+        .await;
+    client.latest("items")
+}
+
+#[tokio::test]
+async fn pep_nodes_and_items_go_through_export_and_import() {
+    const NICK: &str = "http://jabber.org/protocol/nick";
+    const BOOKMARKS: &str = "urn:xmpp:bookmarks:1";
+    let old = TestServer::start();
+    old.add_user("alice@localhost", "alice-old-pw");
+    let mut alice =
+        SlixIm::available(&old, "slix_pep.py", "alice@localhost/old", "alice-old-pw").await;
+    alice
+        .command(r#"{"cmd": "nick", "nick": "Alice Liddell"}"#)
+        .await;
+    alice
+        .command(r#"{"cmd": "bookmark", "room": "tea@conference.localhost", "name": "Tea"}"#)
+        .await;
+    // Both publishes answered: the items are stored.
+    let nick = read_items(&mut alice, "alice@localhost", NICK).await;
+    assert!(nick.contains("Alice Liddell"), "{nick}");
+    let marks = read_items(&mut alice, "alice@localhost", BOOKMARKS).await;
+    assert!(marks.contains("tea@conference.localhost"), "{marks}");
+    alice.quit().await;
+
+    let out_dir = tempfile::tempdir().expect("temp dir");
+    let out = old.cli(&["export", out_dir.path().to_str().unwrap()], "");
+    assert_eq!(out.status.code(), Some(0), "export: {}", text(&out.stderr));
+    let exported = out_dir.path().join("localhost.xml");
+    let file = std::fs::read_to_string(&exported).expect("localhost.xml");
+    for needle in [
+        "<pubsub xmlns=\"http://jabber.org/protocol/pubsub#owner\"><configure node=\"",
+        &format!("<items node=\"{NICK}\"><item id=\""),
+        &format!("<items node=\"{BOOKMARKS}\"><item id=\"tea@conference.localhost\">"),
+        "<field var=\"pubsub#access_model\" type=\"list-single\"><value>whitelist</value>",
+    ] {
+        assert!(
+            file.contains(needle),
+            "no {needle:?} in the export:\n{file}"
+        );
+    }
+
+    let new = TestServer::start();
+    let said = import_ok(&new, &exported);
+    assert!(said.contains("imported alice@localhost"), "{said}");
+    let mut alice =
+        SlixIm::available(&new, "slix_pep.py", "alice@localhost/new", "alice-old-pw").await;
+    let nick = read_items(&mut alice, "alice@localhost", NICK).await;
+    assert!(nick.contains("Alice Liddell"), "{nick}");
+    let marks = read_items(&mut alice, "alice@localhost", BOOKMARKS).await;
+    assert!(
+        marks.contains("\"ids\": [\"tea@conference.localhost\"]"),
+        "{marks}"
+    );
+    // The bookmarks node's configuration came along: private, every item kept.
+    alice
+        .command(&format!(
+            r#"{{"cmd": "node_config", "node": "{BOOKMARKS}"}}"#
+        ))
+        .await;
+    let config = alice.latest("node_config");
+    for expected in [
+        "\"pubsub#access_model\": \"whitelist\"",
+        "\"pubsub#max_items\": \"max\"",
+        "\"pubsub#send_last_published_item\": \"never\"",
+    ] {
+        assert!(config.contains(expected), "{expected}: {config}");
+    }
+    alice.quit().await;
+}
+
 #[tokio::test]
 async fn an_existing_account_is_skipped_unless_forced_and_a_bad_file_exits_2() {
     let server = TestServer::start();
@@ -329,8 +408,10 @@ fn serving(domain: &str) -> TestServer {
 #[tokio::test]
 async fn prosody_data_dir_and_its_migrators_xep0227_output_are_imported() {
     let domain = "old.test";
-    // mod_offline too, so a message to alice waits in Prosody's offline store.
-    let modules = "modules_enabled = { \"roster\", \"saslauth\", \"tls\", \"disco\", \"offline\" }";
+    // mod_offline too, so a message to alice waits in Prosody's offline store, and mod_pep
+    // for the nickname she publishes there.
+    let modules =
+        "modules_enabled = { \"roster\", \"saslauth\", \"tls\", \"disco\", \"offline\", \"pep\" }";
     let mut prosody = Prosody::start(
         domain,
         "127.0.60.2",
@@ -357,6 +438,26 @@ async fn prosody_data_dir_and_its_migrators_xep0227_output_are_imported() {
         "Prosody kept no offline message for alice"
     );
     bob.quit().await;
+    let mut alice = SlixIm::spawn_script_at(
+        "slix_pep.py",
+        &format!("alice@{domain}/pep"),
+        "alice-at-peer",
+        prosody.c2s(),
+        &prosody.cert_path(),
+    );
+    alice.expect_all(&["\"event\": \"session_start\""]).await;
+    alice
+        .command(r#"{"cmd": "nick", "nick": "Alice at Prosody"}"#)
+        .await;
+    // mod_pep's item store for the node, its name percent-encoded.
+    let nick_items = prosody
+        .data_dir()
+        .join("old%2etest/pep_http%3a%2f%2fjabber%2eorg%2fprotocol%2fnick/alice.list");
+    assert!(
+        wait_file_contains(&nick_items, "Alice at Prosody", Duration::from_secs(10)),
+        "Prosody kept no nickname for alice"
+    );
+    alice.quit().await;
     prosody.stop();
     let data = prosody.data_dir();
 
@@ -380,6 +481,24 @@ async fn prosody_data_dir_and_its_migrators_xep0227_output_are_imported() {
     alice
         .expect_ever(&["\"event\": \"received\"", "left at Prosody"])
         .await;
+    alice.quit().await;
+    // The nickname alice published on Prosody is her PEP node's item here.
+    let mut alice = SlixIm::spawn_with(
+        "slix_pep.py",
+        "alice@old.test/pep",
+        "alice-at-peer",
+        server.c2s,
+        &server.cert_path(),
+        &["--mechanism", "SCRAM-SHA-1"],
+    );
+    alice.expect_all(&["\"event\": \"session_start\""]).await;
+    let nick = read_items(
+        &mut alice,
+        "alice@old.test",
+        "http://jabber.org/protocol/nick",
+    )
+    .await;
+    assert!(nick.contains("Alice at Prosody"), "{nick}");
     alice.quit().await;
     logs_in_with(
         &server,

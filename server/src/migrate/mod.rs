@@ -20,6 +20,7 @@ use jabberwock_protocol::xml::Element;
 use jabberwock_storage::{RosterEntry, ScramCredential, StoreError};
 
 use crate::config::Config;
+use crate::modules::pubsub::config::NodeConfig;
 
 /// One account as a source holds it.
 #[derive(Debug, Default)]
@@ -36,6 +37,46 @@ pub struct Account {
     pub offline: Vec<Element>,
     /// XEP-0049 elements, each under its own namespace.
     pub private: Vec<Element>,
+    /// XEP-0163 nodes of the account's personal eventing service.
+    pub pep: Vec<PepNode>,
+}
+
+/// One personal eventing node as a source holds it (XEP-0227 §4: `<pubsub/>` in a user).
+#[derive(Debug, Default)]
+pub struct PepNode {
+    pub node: String,
+    /// Read from the `pubsub#node_config` form; our defaults where the source kept items
+    /// only.
+    pub config: NodeConfig,
+    /// Oldest first.
+    pub items: Vec<PepItem>,
+}
+
+impl PepNode {
+    /// The node of that name in `nodes`, added if new: a source may name a node twice
+    /// (its configuration and its items apart).
+    pub fn named<'a>(nodes: &'a mut Vec<PepNode>, name: &str) -> &'a mut PepNode {
+        let at = match nodes.iter().position(|n| n.node == name) {
+            Some(at) => at,
+            None => {
+                nodes.push(PepNode {
+                    node: name.to_owned(),
+                    ..PepNode::default()
+                });
+                nodes.len() - 1
+            }
+        };
+        &mut nodes[at]
+    }
+}
+
+#[derive(Debug)]
+pub struct PepItem {
+    pub id: String,
+    /// The bare JID that published it; `None`: the account itself.
+    pub publisher: Option<String>,
+    /// `None` for an item published without one (a notification-only node's).
+    pub payload: Option<Element>,
 }
 
 /// What a source keeps of the password.

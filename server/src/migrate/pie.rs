@@ -15,7 +15,14 @@ use jabberwock_protocol::ns;
 use jabberwock_protocol::xml::{parse_stanza, Element, Node};
 use jabberwock_storage::{RosterEntry, ScramCredential, ScramHash, Subscription};
 
-use super::{io_error, Account, MigrateError, Secret};
+use jabberwock_protocol::forms::{DataForm, FormType};
+use jabberwock_protocol::pubsub::NODE_CONFIG;
+
+use super::{io_error, Account, MigrateError, PepItem, PepNode, Secret};
+use crate::modules::pubsub::config::Rules;
+
+/// No ceiling of ours on what a source kept: the node's own `pubsub#max_items` holds.
+pub(super) const ANY_MAX_ITEMS: u64 = u64::MAX;
 
 pub const PIE: &str = "urn:xmpp:pie:0";
 /// XEP-0227 §4: SCRAM credentials instead of a password.
@@ -125,6 +132,10 @@ fn read_user(user: &Element, name: &str, host: &str) -> Result<Account, String> 
             }
         } else if child.is("query", ns::PRIVATE) {
             account.private.extend(child.children().cloned());
+        } else if child.is("pubsub", ns::PUBSUB) {
+            read_pep_items(child, &mut account.pep)?;
+        } else if child.is("pubsub", ns::PUBSUB_OWNER) {
+            read_pep_configs(child, &mut account.pep)?;
         }
     }
     account.secret = match (scram.is_empty(), user.attr("password")) {
@@ -133,6 +144,55 @@ fn read_user(user: &Element, name: &str, host: &str) -> Result<Account, String> 
         (true, None) => Secret::None,
     };
     Ok(account)
+}
+
+/// The node named by `el`'s `node` attribute, added if new.
+fn pep_node<'a>(el: &Element, nodes: &'a mut Vec<PepNode>) -> Result<&'a mut PepNode, String> {
+    let name = el
+        .attr("node")
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| format!("a <{}/> without node", el.name()))?;
+    Ok(PepNode::named(nodes, name))
+}
+
+/// XEP-0227 §4: `<pubsub xmlns='…pubsub'>` holds each node's `<items node>`, with
+/// `<item id>` and its payload (Prosody writes them so, oldest first).
+fn read_pep_items(pubsub: &Element, nodes: &mut Vec<PepNode>) -> Result<(), String> {
+    for items in pubsub.children().filter(|c| c.is("items", ns::PUBSUB)) {
+        let node = pep_node(items, nodes)?;
+        for item in items.children().filter(|c| c.is("item", ns::PUBSUB)) {
+            let id = item
+                .attr("id")
+                .filter(|id| !id.is_empty())
+                .ok_or_else(|| format!("<items node='{}'>: an <item/> without id", node.node))?;
+            node.items.push(PepItem {
+                id: id.to_owned(),
+                publisher: item.attr("publisher").map(str::to_owned),
+                payload: item.children().next().cloned(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// XEP-0227 §4: `<pubsub xmlns='…pubsub#owner'>` holds each node's `<configure node>` with
+/// its `pubsub#node_config` form (affiliations and subscriptions there are not kept: a
+/// personal eventing node's readers follow the roster).
+fn read_pep_configs(owner: &Element, nodes: &mut Vec<PepNode>) -> Result<(), String> {
+    for configure in owner
+        .children()
+        .filter(|c| c.is("configure", ns::PUBSUB_OWNER))
+    {
+        let node = pep_node(configure, nodes)?;
+        if let Some(x) = configure.get_child("x", ns::DATA_FORMS) {
+            let bad = |e: &dyn std::fmt::Display| format!("<configure node='{}'>: {e}", node.node);
+            let form = DataForm::parse(x).map_err(|e| bad(&e))?;
+            node.config
+                .apply(&form, NODE_CONFIG, Rules::pep(ANY_MAX_ITEMS))
+                .map_err(|e| bad(&e))?;
+        }
+    }
+    Ok(())
 }
 
 /// `<scram-credentials mechanism='SCRAM-SHA-…'>` with `<iter-count/>`, and `<salt/>`,
@@ -196,6 +256,19 @@ fn read_item(item: &Element) -> Result<RosterEntry, String> {
         in_roster: true,
         ..RosterEntry::default()
     })
+}
+
+/// The node's configuration as a submitted `pubsub#node_config` form (as Prosody writes
+/// it): the values only, without the labels and options of the form a client is shown.
+fn config_form(node: &PepNode) -> DataForm {
+    let mut form = node.config.to_form(Rules::pep(ANY_MAX_ITEMS), &[]);
+    form.form_type = FormType::Submit;
+    for field in &mut form.fields {
+        field.label = None;
+        field.desc = None;
+        field.options.clear();
+    }
+    form
 }
 
 /// Moves `el` and its descendants from namespace `from` to `to`.
@@ -293,12 +366,42 @@ fn write_user(account: &Account) -> Element {
         }
         user.push_child(query);
     }
+    if !account.pep.is_empty() {
+        let mut owner = Element::new("pubsub", ns::PUBSUB_OWNER);
+        let mut pubsub = Element::new("pubsub", ns::PUBSUB);
+        for node in &account.pep {
+            let mut configure =
+                Element::new("configure", ns::PUBSUB_OWNER).with_attr("node", node.node.as_str());
+            configure.push_child(config_form(node).to_element());
+            owner.push_child(configure);
+            if node.items.is_empty() {
+                continue;
+            }
+            let mut items = Element::new("items", ns::PUBSUB).with_attr("node", node.node.as_str());
+            for item in &node.items {
+                let mut el = Element::new("item", ns::PUBSUB).with_attr("id", item.id.as_str());
+                if let Some(publisher) = &item.publisher {
+                    el.set_attr("publisher", publisher);
+                }
+                if let Some(payload) = &item.payload {
+                    el.push_child(payload.clone());
+                }
+                items.push_child(el);
+            }
+            pubsub.push_child(items);
+        }
+        user.push_child(owner);
+        if pubsub.children().next().is_some() {
+            user.push_child(pubsub);
+        }
+    }
     user
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::modules::pubsub::config::NodeConfig;
 
     fn read(text: &str) -> Result<Vec<Account>, MigrateError> {
         let dir = tempfile::tempdir().unwrap();
@@ -362,6 +465,87 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn reads_pep_nodes_as_prosody_writes_them() {
+        let accounts = read(
+            "<server-data xmlns='urn:xmpp:pie:0'><host jid='capulet.lit'>\
+             <user name='juliet' password='s3crEt'>\
+             <pubsub xmlns='http://jabber.org/protocol/pubsub#owner'>\
+             <configure node='urn:xmpp:bookmarks:1'><x xmlns='jabber:x:data' type='submit'>\
+             <field var='FORM_TYPE' type='hidden'><value>http://jabber.org/protocol/pubsub#node_config</value></field>\
+             <field var='pubsub#access_model'><value>whitelist</value></field>\
+             <field var='pubsub#max_items'><value>max</value></field>\
+             <field var='pubsub#itemreply'><value>owner</value></field></x></configure>\
+             <affiliations node='urn:xmpp:bookmarks:1'/></pubsub>\
+             <pubsub xmlns='http://jabber.org/protocol/pubsub'>\
+             <items node='urn:xmpp:bookmarks:1'><item id='a@conf.lit'>\
+             <conference xmlns='urn:xmpp:bookmarks:1' name='A'/></item></items>\
+             <items node='http://jabber.org/protocol/nick'><item id='current' publisher='juliet@capulet.lit'>\
+             <nick xmlns='http://jabber.org/protocol/nick'>J</nick></item></items></pubsub>\
+             </user></host></server-data>",
+        )
+        .unwrap();
+        let pep = &accounts[0].pep;
+        assert_eq!(pep.len(), 2);
+        assert_eq!(pep[0].node, "urn:xmpp:bookmarks:1");
+        assert_eq!(pep[0].config.access_model.as_str(), "whitelist");
+        assert_eq!(pep[0].config.max_items, None);
+        assert_eq!(pep[0].items[0].id, "a@conf.lit");
+        assert!(pep[0].items[0]
+            .payload
+            .as_ref()
+            .unwrap()
+            .is("conference", "urn:xmpp:bookmarks:1"));
+        // Items alone: the node takes our defaults.
+        assert_eq!(pep[1].config, NodeConfig::default());
+        assert_eq!(
+            pep[1].items[0].publisher.as_deref(),
+            Some("juliet@capulet.lit")
+        );
+
+        let err = read(
+            "<server-data xmlns='urn:xmpp:pie:0'><host jid='capulet.lit'><user name='juliet'>\
+             <pubsub xmlns='http://jabber.org/protocol/pubsub#owner'><configure node='n'>\
+             <x xmlns='jabber:x:data' type='submit'><field var='pubsub#max_items'><value>none</value></field>\
+             </x></configure></pubsub></user></host></server-data>",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("<configure node='n'>") && err.contains("max_items"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn writes_pep_nodes_it_reads() {
+        let account = Account {
+            username: "alice".into(),
+            host: "example.org".into(),
+            pep: vec![PepNode {
+                node: "n".into(),
+                config: NodeConfig {
+                    max_items: Some(7),
+                    ..NodeConfig::default()
+                },
+                items: vec![PepItem {
+                    id: "i".into(),
+                    publisher: None,
+                    payload: Some(Element::new("p", "x-test")),
+                }],
+            }],
+            ..Account::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.xml");
+        std::fs::write(&path, write_host("example.org", &[account])).unwrap();
+        let back = read_file(&path).unwrap();
+        let node = &back[0].pep[0];
+        assert_eq!((node.node.as_str(), node.config.max_items), ("n", Some(7)));
+        assert_eq!(node.items[0].id, "i");
+        assert!(node.items[0].payload.as_ref().unwrap().is("p", "x-test"));
     }
 
     #[test]

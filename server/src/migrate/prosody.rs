@@ -1,18 +1,22 @@
 //! A Prosody data directory (its default "internal" file storage, 0.11–0.12):
 //! `<host>/accounts/<user>.dat`, `roster/`, `vcard/`, `private/` (`.dat`, Lua tables)
-//! and `offline/<user>.list` (Lua `item(…)` lines). Host and user names are
+//! and `offline/<user>.list` (Lua `item(…)` lines); mod_pep's `pep/<user>.dat` and
+//! `pep_<node>/<user>.list`. Host and user names are
 //! percent-encoded in the file names. Stanzas are kept as Prosody's "preserialized"
 //! tables: `{ name = …; attr = { xmlns = … }; child or text; … }`.
 
 use std::path::{Path, PathBuf};
 
+use jabberwock_protocol::forms::{DataForm, Field, FormType};
 use jabberwock_protocol::jid;
 use jabberwock_protocol::ns;
+use jabberwock_protocol::pubsub::NODE_CONFIG;
 use jabberwock_protocol::xml::Element;
 use jabberwock_storage::{RosterEntry, ScramCredential, ScramHash, Subscription};
 
 use super::lua::{self, Value};
-use super::{io_error, Account, MigrateError, Secret};
+use super::{io_error, pie, Account, MigrateError, PepItem, PepNode, Secret};
+use crate::modules::pubsub::config::{NodeConfig, Rules};
 
 /// Whether `dir` looks like Prosody's data directory: a host folder with `accounts/`.
 pub fn is_data_dir(dir: &Path) -> bool {
@@ -154,7 +158,89 @@ fn read_user(host_dir: &Path, host: &str, stem: &str) -> Result<Account, Migrate
             account.offline.push(message);
         }
     }
+    read_pep(host_dir, stem, &mut account)?;
     Ok(account)
+}
+
+/// mod_pep's stores: `pep/<user>.dat` maps each node to `{ name; config = { access_model =
+/// …; max_items = …; … }; affiliations; subscribers }` (or `true`, from before 0.11), and
+/// `pep_<node>/<user>.list` (the node percent-encoded) holds its items, oldest first: each
+/// the payload's stanza table with `key` (the item id) and `with` (the publisher) beside
+/// it.
+fn read_pep(host_dir: &Path, stem: &str, account: &mut Account) -> Result<(), MigrateError> {
+    if let Some((path, nodes)) = parse_dat(host_dir, "pep", stem)? {
+        for (key, data) in nodes.entries() {
+            let Some(name) = key.as_str() else { continue };
+            let mut config = NodeConfig::default();
+            if let Some(stored) = data.get("config") {
+                config
+                    .apply(
+                        &config_form(stored),
+                        NODE_CONFIG,
+                        Rules::pep(pie::ANY_MAX_ITEMS),
+                    )
+                    .map_err(|e| malformed(&path, &format!("node {name:?}"), e.to_string()))?;
+            }
+            account.pep.push(PepNode {
+                node: name.to_owned(),
+                config,
+                items: Vec::new(),
+            });
+        }
+    }
+    let mut stores: Vec<String> = std::fs::read_dir(host_dir)
+        .map_err(io_error(host_dir))?
+        .filter_map(|e| e.ok().map(|e| file_name(&e.path())))
+        .filter(|n| n.starts_with("pep_"))
+        .collect();
+    stores.sort();
+    for store in stores {
+        let Some((path, text)) = read_store(host_dir, &store, stem, "list")? else {
+            continue;
+        };
+        let name = decode(&store["pep_".len()..]);
+        let items = lua::parse_items(&text).map_err(|e| malformed(&path, "item", e.to_string()))?;
+        let node = PepNode::named(&mut account.pep, &name);
+        for item in items {
+            let id = item
+                .get("key")
+                .and_then(Value::as_str)
+                .ok_or_else(|| malformed(&path, "item", "no key"))?;
+            let mut payload = element(&item, ns::CLIENT)
+                .ok_or_else(|| malformed(&path, "item", "not a stanza table"))?;
+            // Prosody's own bookkeeping, not part of the payload.
+            payload.remove_attr("stamp");
+            node.items.push(PepItem {
+                id: id.to_owned(),
+                publisher: item.get("with").and_then(Value::as_str).map(str::to_owned),
+                payload: Some(payload),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Prosody's stored node configuration as the `pubsub#node_config` form it stands for: a
+/// key `k` is the field `pubsub#k`.
+fn config_form(stored: &Value) -> DataForm {
+    let mut form = DataForm::new(FormType::Submit).with_form_type(NODE_CONFIG);
+    for (key, value) in stored.entries() {
+        let Some(key) = key.as_str() else { continue };
+        let mut field = Field::new(format!("pubsub#{key}"));
+        match value {
+            Value::Str(s) => field = field.with_value(s.as_str()),
+            Value::Bool(b) => field = field.with_value(if *b { "1" } else { "0" }),
+            Value::Number(n) => field = field.with_value(format!("{n}")),
+            Value::Table(_) => {
+                for v in value.array().filter_map(Value::as_str) {
+                    field = field.with_value(v);
+                }
+            }
+            Value::Nil => continue,
+        }
+        form = form.with_field(field);
+    }
+    form
 }
 
 /// `internal_hashed`: hex `stored_key`/`server_key`, the salt as text, `iteration_count`

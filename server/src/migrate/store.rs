@@ -4,11 +4,14 @@ use std::sync::Arc;
 
 use jabberwock_protocol::ns;
 use jabberwock_protocol::xml::parse_stanza;
-use jabberwock_storage::{AccountId, ScramHash, Store};
+use jabberwock_storage::{
+    AccountId, Created, ItemsWanted, PublishPlan, PubsubService, ScramHash, Store, StoredItem,
+};
 
-use super::{Account, MigrateError, Secret};
+use super::{Account, MigrateError, PepItem, PepNode, Secret};
 use crate::accounts::{self, local_account};
 use crate::config::Config;
+use crate::modules::pubsub::config::NodeConfig;
 use crate::modules::vcard::photo_hash;
 
 pub enum Outcome {
@@ -92,7 +95,85 @@ pub async fn import_account(
     if !private.is_empty() {
         store.private_set(&id, &private).await?;
     }
+    for node in &account.pep {
+        import_pep_node(store, &id, &jid, node).await?;
+    }
     Ok(Outcome::Imported(jid))
+}
+
+/// A node of the account's personal eventing service with its items, oldest first, all
+/// that the source kept: the limits of `[modules.pep]` hold for what is published later.
+async fn import_pep_node(
+    store: &Arc<dyn Store>,
+    id: &AccountId,
+    jid: &str,
+    node: &PepNode,
+) -> Result<(), MigrateError> {
+    let service = PubsubService {
+        name: jid,
+        owner: Some(id),
+    };
+    let config = node.config.to_stored();
+    // A fresh account: the node is new (a source naming it twice was merged on reading).
+    let created = store
+        .create_pubsub_node(&service, &node.node, &config, u64::MAX, Some(jid))
+        .await?;
+    debug_assert_eq!(created, Created::Done);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    for item in &node.items {
+        let stored = StoredItem {
+            id: item.id.clone(),
+            publisher: item.publisher.clone().unwrap_or_else(|| jid.to_owned()),
+            payload: item
+                .payload
+                .as_ref()
+                .map(|p| String::from_utf8_lossy(&p.to_bytes(ns::CLIENT)).into_owned())
+                .unwrap_or_default(),
+            published_at: now,
+        };
+        let mut keep_all = |_: Option<&str>| PublishPlan::Publish {
+            create: None,
+            max_nodes: u64::MAX,
+            keep: Some(u64::MAX),
+            max_service_items: u64::MAX,
+        };
+        store
+            .publish_pubsub_item(&service, &node.node, &stored, &mut keep_all)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The account's personal eventing nodes with their configurations and items.
+async fn export_pep(store: &Arc<dyn Store>, jid: &str) -> Result<Vec<PepNode>, MigrateError> {
+    let mut out = Vec::new();
+    for node in store.pubsub_nodes(jid).await? {
+        let items = store
+            .pubsub_items(jid, &node.node, ItemsWanted::Newest(u64::MAX))
+            .await?
+            .map(|n| n.items)
+            .unwrap_or_default();
+        out.push(PepNode {
+            config: NodeConfig::from_stored(&node.config),
+            node: node.node,
+            items: items
+                .into_iter()
+                .map(|item| PepItem {
+                    payload: if item.payload.is_empty() {
+                        None
+                    } else {
+                        parse_stanza(item.payload.as_bytes()).ok()
+                    },
+                    // The account's own items say nothing more than the default.
+                    publisher: (item.publisher != jid).then_some(item.publisher),
+                    id: item.id,
+                })
+                .collect(),
+        });
+    }
+    Ok(out)
 }
 
 /// Every account of `host` with what an export carries.
@@ -134,6 +215,7 @@ async fn export_account(
         .iter()
         .filter_map(|(_, xml)| parse_stanza(xml.as_bytes()).ok())
         .collect();
+    let pep = export_pep(store, &format!("{}@{}", id.username, id.domain)).await?;
     Ok(Account {
         origin: String::new(),
         username: id.username,
@@ -143,5 +225,6 @@ async fn export_account(
         vcard,
         offline,
         private,
+        pep,
     })
 }

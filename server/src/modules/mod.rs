@@ -30,7 +30,7 @@ mod pep;
 mod ping;
 mod presence;
 mod private;
-mod pubsub;
+pub(crate) mod pubsub;
 pub mod register;
 mod roster;
 mod s2s;

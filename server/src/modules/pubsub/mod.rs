@@ -23,7 +23,7 @@
 //! - `disco.rs`: the service's identity and features, its nodes, a node's meta-data.
 
 mod authorize;
-pub(super) mod config;
+pub(crate) mod config;
 mod disco;
 pub(super) mod node;
 mod notify;
