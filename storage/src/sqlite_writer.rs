@@ -2,8 +2,8 @@
 //! cache is large enough for a batch of a few thousand rows across the archive table and
 //! its indexes, so a batch neither spills dirty pages to the WAL before its commit nor
 //! reads again the index pages the batch before it had. It stays at synchronous=FULL
-//! (every commit syncs the WAL: docs/archive.md, "The acknowledgement rule"), which the
-//! pool's connections only switch to for a batch. An in-memory database has no second
+//! (every commit syncs the WAL: docs/archive.md, "The acknowledgement rule") rather than
+//! switching to it and back for each batch. An in-memory database has no second
 //! connection to its data, so there the pool's one is used.
 
 use std::ops::{Deref, DerefMut};
@@ -18,8 +18,8 @@ use crate::StoreError;
 
 /// The page cache of the archive's connection, in KiB (SQLite's negative `cache_size`).
 /// Measured on the archive scenario (docs/performance.md): the default 2 MiB spilled and
-/// re-read pages on every batch. Pages are allocated as they are first used, so a small
-/// server's archive never reaches it.
+/// re-read pages on every batch. Pages are allocated as they are first used: the cache
+/// holds at most what the writer touched (its batches, retention's deletes), up to this.
 const CACHE_KIB: u32 = 65536;
 
 /// The archive's own connection, opened at its first batch and again after a failure
