@@ -408,6 +408,22 @@ pub fn iq_error(client: &SlixIm, cmd: &str) -> String {
 }
 
 /// A personal eventing notification `client` (slix_pep.py) got: `kind` about `node` from `from`.
+/// The configuration `client` reads of its own XEP-0402 bookmarks node (`node_config`)
+/// is the one §3 asks for: private (`whitelist`), every item kept, no last item sent.
+pub async fn assert_bookmarks_node_is_private(client: &mut SlixIm) {
+    client
+        .command(r#"{"cmd": "node_config", "node": "urn:xmpp:bookmarks:1"}"#)
+        .await;
+    let config = client.latest("node_config");
+    for expected in [
+        "\"pubsub#access_model\": \"whitelist\"",
+        "\"pubsub#max_items\": \"max\"",
+        "\"pubsub#send_last_published_item\": \"never\"",
+    ] {
+        assert!(config.contains(expected), "{expected}: {config}");
+    }
+}
+
 pub async fn pep_event(client: &mut SlixIm, kind: &str, from: &str, node: &str) -> String {
     client
         .expect_ever(&[

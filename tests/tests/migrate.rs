@@ -15,7 +15,7 @@ use std::time::Duration;
 use jabberwock_tests::ejabberd::Ejabberd;
 use jabberwock_tests::peer::{run, wait_file_contains, Peer, PeerTls};
 use jabberwock_tests::prosody::Prosody;
-use jabberwock_tests::slix::{befriend, SlixIm};
+use jabberwock_tests::slix::{assert_bookmarks_node_is_private, befriend, SlixIm};
 use jabberwock_tests::{RawClient, TestConfig, TestServer};
 
 fn text(bytes: &[u8]) -> String {
@@ -259,19 +259,7 @@ async fn pep_nodes_and_items_go_through_export_and_import() {
         "{marks}"
     );
     // The bookmarks node's configuration came along: private, every item kept.
-    alice
-        .command(&format!(
-            r#"{{"cmd": "node_config", "node": "{BOOKMARKS}"}}"#
-        ))
-        .await;
-    let config = alice.latest("node_config");
-    for expected in [
-        "\"pubsub#access_model\": \"whitelist\"",
-        "\"pubsub#max_items\": \"max\"",
-        "\"pubsub#send_last_published_item\": \"never\"",
-    ] {
-        assert!(config.contains(expected), "{expected}: {config}");
-    }
+    assert_bookmarks_node_is_private(&mut alice).await;
     alice.quit().await;
 }
 

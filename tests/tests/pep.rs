@@ -6,7 +6,8 @@
 //! restart.
 
 use jabberwock_tests::slix::{
-    avatar_hash, befriend, interests, pep_event as event, settle, SlixIm, PNG_B64,
+    assert_bookmarks_node_is_private, avatar_hash, befriend, interests, pep_event as event, settle,
+    SlixIm, PNG_B64,
 };
 use jabberwock_tests::{TestConfig, TestServer};
 
@@ -277,19 +278,7 @@ async fn bookmarks_stay_private_and_publish_options_are_preconditions() {
         .command(r#"{"cmd": "bookmark", "room": "den@conference.localhost", "name": "Den"}"#)
         .await;
     no_error(&phone);
-    phone
-        .command(&format!(
-            r#"{{"cmd": "node_config", "node": "{BOOKMARKS}"}}"#
-        ))
-        .await;
-    let config = phone.latest("node_config");
-    for expected in [
-        "\"pubsub#access_model\": \"whitelist\"",
-        "\"pubsub#max_items\": \"max\"",
-        "\"pubsub#send_last_published_item\": \"never\"",
-    ] {
-        assert!(config.contains(expected), "{expected}: {config}");
-    }
+    assert_bookmarks_node_is_private(&mut phone).await;
     // Options the node does not meet are a precondition not met, and publish nothing.
     phone
         .command(&format!(
