@@ -3,7 +3,8 @@
 //! its indexes, so a batch neither spills dirty pages to the WAL before its commit nor
 //! reads again the index pages the batch before it had. It stays at synchronous=FULL
 //! (every commit syncs the WAL: docs/archive.md, "The acknowledgement rule") rather than
-//! switching to it and back for each batch. An in-memory database has no second
+//! switching to it and back for each batch, and checks no foreign keys (see
+//! [`ArchiveWriter::new`]). An in-memory database has no second
 //! connection to its data, so there the pool's one is used.
 
 use std::ops::{Deref, DerefMut};
@@ -36,7 +37,13 @@ impl ArchiveWriter {
             options: options
                 .clone()
                 .synchronous(SqliteSynchronous::Full)
-                .pragma("cache_size", format!("-{CACHE_KIB}")),
+                .pragma("cache_size", format!("-{CACHE_KIB}"))
+                // A batch finds or makes its owner rows in its own transaction, which no
+                // other connection can change before it commits, so checking each row's
+                // `owner_id` again proves nothing; an immediate check would also make
+                // SQLite journal every multi-row INSERT (`archive.rs`, APPEND_SQLITE).
+                // Nothing on this connection deletes a parent row, so no cascade is missed.
+                .foreign_keys(false),
             conn: Arc::default(),
         }
     }
