@@ -70,10 +70,10 @@ impl Reloader {
         let new = match Config::load(&path) {
             Ok(new) => new,
             Err(e) => {
-                tracing::error!("reload: config not reloaded, the running one stays: {e}");
-                report
-                    .refused
-                    .push(format!("config not reloaded, the running one stays: {e}"));
+                refuse(
+                    &mut report,
+                    format!("config not reloaded, the running one stays: {e}"),
+                );
                 return report;
             }
         };
@@ -270,10 +270,10 @@ impl Reloader {
         {
             Ok(placed) => placed,
             Err(e) => {
-                tracing::error!("reload: hosts not changed, the running ones stay: {e}");
-                report
-                    .refused
-                    .push(format!("hosts: not changed, the running ones stay: {e}"));
+                refuse(
+                    report,
+                    format!("hosts: not changed, the running ones stay: {e}"),
+                );
                 return;
             }
         };
@@ -321,6 +321,12 @@ impl Reloader {
             "hosts: the certificate served ({which}) does not name {host}: clients that check it will refuse TLS"
         ))
     }
+}
+
+/// Logs `why` as an error and reports it refused.
+fn refuse(report: &mut ReloadReport, why: String) {
+    tracing::error!("reload: {why}");
+    report.refused.push(why);
 }
 
 /// Ends every session of the hosts `removed` with `host-gone`; how many were told.

@@ -21,14 +21,31 @@ fn reload_with(server: &TestServer, edits: &[(&str, &str)]) -> String {
     server.reload()
 }
 
-/// The reply to a roster set adding `jid`.
-async fn roster_add(client: &mut RawClient, id: &str, jid: &str) -> String {
+/// The reply to `<iq id=ID ATTRS>PAYLOAD</iq>`.
+async fn ask(client: &mut RawClient, id: &str, attrs: &str, payload: &str) -> String {
     client
-        .send(format!(
-            "<iq type='set' id='{id}'><query xmlns='jabber:iq:roster'><item jid='{jid}'/></query></iq>"
-        ))
+        .send(format!("<iq id='{id}' {attrs}>{payload}</iq>"))
         .await;
     client.read_stanza_containing(&format!("id=\"{id}\"")).await
+}
+
+/// The reply to a roster set adding `jid`.
+async fn roster_add(client: &mut RawClient, id: &str, jid: &str) -> String {
+    let item = format!("<query xmlns='jabber:iq:roster'><item jid='{jid}'/></query>");
+    ask(client, id, "type='set'", &item).await
+}
+
+/// The reply to a disco#info query to `domain`.
+async fn disco_info(client: &mut RawClient, id: &str, domain: &str) -> String {
+    let query = "<query xmlns='http://jabber.org/protocol/disco#info'/>";
+    ask(client, id, &format!("type='get' to='{domain}'"), query).await
+}
+
+/// Every one of `lines` is in what `jabberwock reload` printed.
+fn assert_said(out: &str, lines: &[&str]) {
+    for line in lines {
+        assert!(out.contains(line), "{line:?} not in:\n{out}");
+    }
 }
 
 #[tokio::test]
@@ -62,13 +79,14 @@ async fn lowered_limits_hold_for_what_starts_after_the_reload() {
             ),
         ],
     );
-    for applied in [
-        "applied: c2s.max_stanza_bytes = 4096",
-        "applied: c2s.max_sessions_per_account = 1",
-        "applied: roster.max_items = 1",
-    ] {
-        assert!(out.contains(applied), "{applied:?} not in:\n{out}");
-    }
+    assert_said(
+        &out,
+        &[
+            "applied: c2s.max_stanza_bytes = 4096",
+            "applied: c2s.max_sessions_per_account = 1",
+            "applied: roster.max_items = 1",
+        ],
+    );
     // The listeners are bound at start.
     assert!(out.contains("needs a restart: c2s.listen"), "{out}");
     assert!(!out.contains("needs a restart: c2s\n"), "{out}");
@@ -149,16 +167,6 @@ async fn a_new_admin_runs_a_command_after_the_reload() {
         answered.contains("type=\"result\"") && answered.contains("onlineusersnum"),
         "{answered}"
     );
-}
-
-/// The reply to a disco#info query `id` to `domain`.
-async fn disco_info(client: &mut RawClient, id: &str, domain: &str) -> String {
-    client
-        .send(format!(
-            "<iq type='get' id='{id}' to='{domain}'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>"
-        ))
-        .await;
-    client.read_stanza_containing(&format!("id=\"{id}\"")).await
 }
 
 /// A new connection that opened a stream to `domain`.
@@ -286,15 +294,16 @@ async fn a_changed_host_applies_to_the_next_stream_and_an_unnamed_one_is_warned_
         .host("localhost", "flash_registration = true")
         .host("other.example", "");
     let out = server.reload_as(&after);
-    for line in [
-        "applied: hosts: added other.example",
-        "applied: hosts: changed localhost",
-        // The generated certificate was made for the hosts of the first start.
-        "warning: hosts: the certificate served (the generated one",
-        "does not name other.example",
-    ] {
-        assert!(out.contains(line), "{line:?} not in:\n{out}");
-    }
+    assert_said(
+        &out,
+        &[
+            "applied: hosts: added other.example",
+            "applied: hosts: changed localhost",
+            // The generated certificate was made for the hosts of the first start.
+            "warning: hosts: the certificate served (the generated one",
+            "does not name other.example",
+        ],
+    );
     assert!(!out.contains("needs a restart"), "{out}");
 
     // The next stream gets the new settings; the new host is served.

@@ -1109,3 +1109,39 @@ impl Registry {
         Flow::Continue
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hosts(list: &[(&str, HostConfig)]) -> BTreeMap<String, HostConfig> {
+        list.iter()
+            .map(|(name, config)| (name.to_string(), config.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn a_new_host_gets_its_services_placed_as_at_start() {
+        let registry = Registry::build(&Config::default());
+        let no_pubsub = HostConfig {
+            modules_disabled: vec!["pubsub".into()],
+            ..HostConfig::default()
+        };
+        let table = registry.table_for(&hosts(&[
+            ("localhost", HostConfig::default()),
+            ("new.example", HostConfig::default()),
+            ("quiet.example", no_pubsub),
+        ]));
+        let placed = |domain: &str| table.services.get(domain).map(|s| s.host.as_str());
+        assert_eq!(placed("pubsub.localhost"), Some("localhost"));
+        assert_eq!(placed("pubsub.new.example"), Some("new.example"));
+        assert_eq!(placed("conference.new.example"), Some("new.example"));
+        // Off for the host: neither the module nor its service there.
+        assert_eq!(placed("pubsub.quiet.example"), None);
+        assert_eq!(placed("conference.quiet.example"), Some("quiet.example"));
+        let pubsub = 1u64 << MODULES.iter().position(|m| m.name == "pubsub").unwrap();
+        assert_eq!(table.hosts["quiet.example"].mask & pubsub, 0);
+        assert_ne!(table.hosts["new.example"].mask & pubsub, 0);
+        assert!(!table.uniform);
+    }
+}
