@@ -287,8 +287,14 @@ impl Reloader {
             }
         }
         for host in &diff.removed {
-            tracing::info!(%host, sessions = ended, "reload: host removed, its sessions ended");
+            tracing::info!(%host, "reload: host removed");
             report.applied.push(format!("hosts: removed {host}"));
+        }
+        if ended > 0 {
+            tracing::info!(
+                sessions = ended,
+                "reload: the removed hosts' sessions ended with host-gone"
+            );
         }
         for host in &diff.changed {
             tracing::info!(%host, "reload: host settings applied");
