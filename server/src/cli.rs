@@ -242,6 +242,9 @@ pub async fn run_admin_command(config: &Config, command: Command) -> Result<(), 
                 for line in &report.refused {
                     println!("refused: {line}");
                 }
+                for line in &report.warnings {
+                    println!("warning: {line}");
+                }
                 if report.applied.is_empty()
                     && report.needs_restart.is_empty()
                     && report.refused.is_empty()

@@ -200,7 +200,7 @@ pub async fn run_with(
     for (kind, addr) in &bound {
         tracing::info!(%kind, %addr, "listening");
     }
-    let hosts: Vec<&str> = server.config.hosts.keys().map(String::as_str).collect();
+    let hosts = server.hosts();
     let config_file = server
         .config
         .source

@@ -233,7 +233,8 @@ pub async fn serve_stream(
     };
     // A peer that stopped reading (a connection cut without a FIN, whose session was resumed
     // elsewhere, say) can't hold this task and its socket: the close gets a bounded time.
-    let closing = conn.close(error, server.default_host());
+    let host = server.default_host();
+    let closing = conn.close(error, &host);
     if timeout_at(Instant::now() + CLOSE_WAIT, closing)
         .await
         .is_err()

@@ -1,16 +1,20 @@
 //! Reloading the config while the server runs, on SIGHUP or `jabberwock reload` (the
 //! admin socket): the file is re-read, `log.level` applied, the TLS certificate and key
 //! re-read and served to new connections (open ones keep theirs), the limits swapped
-//! (`live.rs`), modules given their new options where they can take them, and every other
-//! change named as needing a restart. A config that no longer loads, or a certificate that does
+//! (`live.rs`), modules given their new options where they can take them, the virtual hosts
+//! added, removed or changed (`modules/hosts.rs`), and every other change named as needing
+//! a restart. A config that no longer loads, or a certificate that does
 //! not, is refused with the usual message and what runs stays. SIGHUP never ends the
 //! server (its default disposition would).
 
 use std::sync::{Arc, Mutex};
 
+use jabberwock_protocol::stream::{StreamCondition, StreamError};
+
 use crate::admin::wire::ReloadReport;
 use crate::config::{C2sConfig, Config, HttpConfig};
 use crate::live::Live;
+use crate::modules::hosts::HostsDiff;
 use crate::server::Server;
 use crate::tls::CurrentCert;
 
@@ -28,15 +32,19 @@ pub struct Reloader {
     certificate: Option<Arc<CurrentCert>>,
     /// What the limits and the modules' options are applied to.
     server: Arc<Server>,
+    /// The runtime the server's tasks run on: a new host's services start there.
+    runtime: tokio::runtime::Handle,
 }
 
 impl Reloader {
+    /// Called on the server's runtime (it is kept to start services on).
     pub fn new(running: Config, log: Option<LogReload>, server: Arc<Server>) -> Reloader {
         Reloader {
             running: Mutex::new(running),
             log,
             certificate: server.certificate.clone(),
             server,
+            runtime: tokio::runtime::Handle::current(),
         }
     }
 
@@ -62,10 +70,10 @@ impl Reloader {
         let new = match Config::load(&path) {
             Ok(new) => new,
             Err(e) => {
-                tracing::error!("reload: config not reloaded, the running one stays: {e}");
-                report
-                    .refused
-                    .push(format!("config not reloaded, the running one stays: {e}"));
+                refuse(
+                    &mut report,
+                    format!("config not reloaded, the running one stays: {e}"),
+                );
                 return report;
             }
         };
@@ -73,6 +81,7 @@ impl Reloader {
         self.apply_certificate(&mut running, &new, &mut report);
         self.apply_limits(&mut running, &new, &mut report);
         self.apply_module_options(&mut running, &new, &mut report);
+        self.apply_hosts(&mut running, &new, &mut report);
         // Everything else is in force only after a restart: say which, so the admin is not
         // left guessing which edit took effect.
         report.needs_restart = changed_sections(&running, &new);
@@ -243,6 +252,106 @@ impl Reloader {
     }
 }
 
+impl Reloader {
+    /// `[hosts]`: the new table is served from now on (`Registry::set_hosts`): an added
+    /// host's modules and services placed and started as at start, a removed one's streams
+    /// refused as `host-unknown` and its sessions ended with `host-gone` (RFC 6120
+    /// §4.9.3.6), a changed one's settings read by the next request. Storage keeps every
+    /// host's data. A service that does not start refuses the whole change.
+    fn apply_hosts(&self, running: &mut Config, new: &Config, report: &mut ReloadReport) {
+        let diff = HostsDiff::between(&running.hosts, &new.hosts);
+        if diff.is_empty() {
+            return;
+        }
+        let server = &self.server;
+        let placed = match self
+            .runtime
+            .block_on(server.modules.set_hosts(server, &new.hosts))
+        {
+            Ok(placed) => placed,
+            Err(e) => {
+                refuse(
+                    report,
+                    format!("hosts: not changed, the running ones stay: {e}"),
+                );
+                return;
+            }
+        };
+        let ended = end_sessions_of(server, &diff.removed);
+        for host in &diff.added {
+            tracing::info!(%host, "reload: host added");
+            report.applied.push(format!("hosts: added {host}"));
+            if let Some(warning) = self.uncovered(host, running.tls.cert.is_some()) {
+                tracing::warn!(%host, "reload: {warning}");
+                report.warnings.push(warning);
+            }
+        }
+        for host in &diff.removed {
+            tracing::info!(%host, "reload: host removed");
+            report.applied.push(format!("hosts: removed {host}"));
+        }
+        if ended > 0 {
+            tracing::info!(
+                sessions = ended,
+                "reload: the removed hosts' sessions ended with host-gone"
+            );
+        }
+        for host in &diff.changed {
+            tracing::info!(%host, "reload: host settings applied");
+            report.applied.push(format!("hosts: changed {host}"));
+        }
+        if !placed.started.is_empty() || !placed.stopped.is_empty() {
+            tracing::info!(
+                started = %placed.started.join(","),
+                stopped = %placed.stopped.join(","),
+                "reload: service domains"
+            );
+        }
+        running.hosts = new.hosts.clone();
+    }
+
+    /// A warning when the certificate served does not name `host`: clients checking it
+    /// (RFC 6120 §13.7.2.1) would refuse TLS with it. A generated one, like at start, is not
+    /// made again for a new host.
+    fn uncovered(&self, host: &str, configured: bool) -> Option<String> {
+        let current = self.certificate.as_ref()?;
+        let cert = current.end_entity()?;
+        if crate::tls::names_domain(&cert, host) {
+            return None;
+        }
+        let which = match configured {
+            true => "tls.cert",
+            false => "the generated one: remove cert.pem and key.pem from data_dir and restart to have one made for every host",
+        };
+        Some(format!(
+            "hosts: the certificate served ({which}) does not name {host}: clients that check it will refuse TLS"
+        ))
+    }
+}
+
+/// Logs `why` as an error and reports it refused.
+fn refuse(report: &mut ReloadReport, why: String) {
+    tracing::error!("reload: {why}");
+    report.refused.push(why);
+}
+
+/// Ends every session of the hosts `removed` with `host-gone`; how many were told.
+fn end_sessions_of(server: &Server, removed: &[String]) -> usize {
+    if removed.is_empty() {
+        return 0;
+    }
+    let mut gone = Vec::new();
+    server.router.table.for_each(&mut |jid, _| {
+        if removed.iter().any(|h| h == jid.domain().as_str()) {
+            gone.push(jid.clone());
+        }
+    });
+    let error = StreamError::new(StreamCondition::HostGone);
+    gone.iter()
+        .filter(|jid| server.router.table.close(jid, error.clone()))
+        .count()
+}
+
 /// `[c2s]` keys bound at start: the listeners.
 fn keep_bound_c2s(c2s: &mut C2sConfig, from: &C2sConfig) {
     c2s.listen = from.listen.clone();
@@ -298,7 +407,6 @@ fn changed_sections(running: &Config, new: &Config) -> Vec<String> {
     for name in module_tables_changed(running, new) {
         differs(&format!("modules.{name}"), false);
     }
-    differs("hosts", running.hosts == new.hosts);
     changed
 }
 

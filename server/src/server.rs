@@ -1,6 +1,7 @@
 //! What every connection task shares: configuration, storage, the router, the module
 //! registry and the TLS acceptor. Read-only after start-up except through the router's and
-//! the throttle's own synchronisation, and the limits a reload swaps (`live.rs`).
+//! the throttle's own synchronisation, the limits a reload swaps (`live.rs`) and the hosts it
+//! swaps (`modules/hosts.rs`).
 
 use std::sync::Arc;
 
@@ -88,18 +89,31 @@ impl Server {
         self
     }
 
-    /// The host named in errors sent before we know which host the client wanted.
-    pub fn default_host(&self) -> &str {
-        self.config
-            .hosts
-            .keys()
+    /// The host named in errors sent before we know which host the client wanted: the
+    /// first of the hosts in force.
+    pub fn default_host(&self) -> String {
+        self.modules
+            .host_names()
+            .into_iter()
             .next()
-            .map(String::as_str)
-            .unwrap_or("localhost")
+            .unwrap_or_else(|| "localhost".to_owned())
     }
 
-    pub fn host(&self, domain: &str) -> Option<&HostConfig> {
-        self.config.host(domain)
+    /// The settings of virtual host `domain`, as the last reload left them (`config.hosts`
+    /// stays as started): matched case-insensitively, one trailing dot ignored. Owned, so
+    /// nothing is held while the caller awaits; one read lock and an `Arc` clone.
+    pub fn host(&self, domain: &str) -> Option<Arc<HostConfig>> {
+        self.modules.host(domain)
+    }
+
+    /// Whether `domain` is one of the hosts in force ([`Server::host`] without the clone).
+    pub fn serves(&self, domain: &str) -> bool {
+        self.modules.serves_host(domain)
+    }
+
+    /// The hosts in force, sorted.
+    pub fn hosts(&self) -> Vec<String> {
+        self.modules.host_names()
     }
 
     /// The parser's limits for a new connection (they hold for its lifetime).

@@ -12,6 +12,12 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
+use x509_cert::der::asn1::Utf8StringRef;
+use x509_cert::der::oid::ObjectIdentifier;
+use x509_cert::der::Decode as _;
+use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::ext::pkix::SubjectAltName;
+
 use crate::config::{io_reason, Config};
 
 /// File names of the generated identity inside `data_dir`.
@@ -242,6 +248,45 @@ fn certificate_names(config: &Config) -> Vec<String> {
     names
 }
 
+/// id-on-xmppAddr (RFC 6120 §13.7.1.4).
+const XMPP_ADDR: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.8.5");
+/// id-ce-subjectAltName (RFC 5280 §4.2.1.6).
+const SUBJECT_ALT_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.17");
+
+/// Whether the certificate `der` names `domain` (RFC 6120 §13.7.1.2, RFC 6125): as a
+/// DNS-ID, wildcards as RFC 6125 §6.4.3 allows them, or as an XmppAddr. Its chain is not
+/// looked at: whether a peer's certificate is trusted is federation's question, whether
+/// ours names a new host is the reload's.
+pub fn names_domain(der: &CertificateDer<'_>, domain: &str) -> bool {
+    let dns_id = webpki::EndEntityCert::try_from(der).is_ok_and(|cert| {
+        rustls::pki_types::ServerName::try_from(domain)
+            .is_ok_and(|name| cert.verify_is_valid_for_subject_name(&name).is_ok())
+    });
+    dns_id || has_xmpp_addr(der, domain)
+}
+
+/// Whether the certificate names `domain` in an XmppAddr subject alternative name (RFC
+/// 6120 §13.7.1.4; compared without case, as domains are, and never as a wildcard).
+fn has_xmpp_addr(der: &CertificateDer<'_>, domain: &str) -> bool {
+    let Ok(cert) = x509_cert::Certificate::from_der(der.as_ref()) else {
+        return false;
+    };
+    let extensions = cert.tbs_certificate.extensions.unwrap_or_default();
+    let Some(san) = extensions.iter().find(|e| e.extn_id == SUBJECT_ALT_NAME) else {
+        return false;
+    };
+    let Ok(names) = SubjectAltName::from_der(san.extn_value.as_bytes()) else {
+        return false;
+    };
+    names.0.iter().any(|name| match name {
+        GeneralName::OtherName(other) if other.type_id == XMPP_ADDR => other
+            .value
+            .decode_as::<Utf8StringRef<'_>>()
+            .is_ok_and(|addr| addr.as_str().eq_ignore_ascii_case(domain)),
+        _ => false,
+    })
+}
+
 /// Writes `contents` to a temporary file next to `path` and renames it into
 /// place, so an interrupted start never leaves a truncated PEM file behind.
 fn write_atomically(path: &Path, contents: &[u8], private: bool) -> Result<(), TlsSetupError> {
@@ -366,6 +411,14 @@ pub fn check(config: &Config) -> Result<Option<PathBuf>, TlsSetupError> {
     };
     certified_key(&identity)?;
     Ok(Some(identity.cert_path))
+}
+
+impl CurrentCert {
+    /// The certificate served now (the first of its chain).
+    pub fn end_entity(&self) -> Option<CertificateDer<'static>> {
+        let key = self.0.read().unwrap_or_else(|p| p.into_inner()).clone();
+        key.cert.first().cloned()
+    }
 }
 
 impl ResolvesServerCert for CurrentCert {

@@ -22,7 +22,8 @@ Commands (stdin, one JSON object per line):
   {"cmd": "message", "to": JID, "body": TEXT}
   {"cmd": "quit"}
 Events (stdout): session_start, ok (after each command), roster, roster_update (each roster
-result or push, with its items and the local state after it), presence, received, done.
+result or push, with its items and the local state after it), presence, received,
+stream_error (with its condition), disconnected, done.
 """
 
 import argparse
@@ -56,6 +57,9 @@ class Client(slixmpp.ClientXMPP):
         self.add_event_handler("failed_auth", lambda *_: self.fail("auth_failed"))
         self.add_event_handler("ssl_invalid_chain", lambda *_: self.fail("tls_invalid"))
         self.add_event_handler("disconnected", lambda *_: self.fail("disconnected"))
+        self.add_event_handler(
+            "stream_error", lambda error: emit("stream_error", condition=error["condition"])
+        )
         self.add_event_handler("roster_update", self.on_roster_update)
         self.add_event_handler("presence", self.on_presence)
         # Kept apart from on_presence, which other scripts override.

@@ -505,6 +505,23 @@ impl TestServer {
 }
 
 impl TestServer {
+    /// Runs `jabberwock reload`, which must exit 0; returns what it printed.
+    pub fn reload(&self) -> String {
+        let out = self.cli(&["reload"], "");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "jabberwock reload: {text}");
+        text
+    }
+
+    /// Rewrites the config file as `config` renders it (the one the server started with,
+    /// edited) and runs [`TestServer::reload`].
+    pub fn reload_as(&self, config: &TestConfig) -> String {
+        let text = config.render(&self.dir.path().join("data"));
+        std::fs::write(&self.config_path, text).expect("write config");
+        self.reload()
+    }
+
     /// Sends SIGHUP: the server re-reads its config.
     pub fn hangup(&self) {
         let pid = self.pid().expect("server running");

@@ -265,13 +265,19 @@ impl SlixIm {
         jid: &str,
         password: &str,
     ) -> SlixIm {
-        let mut client = SlixIm::spawn_script(
-            script,
-            jid,
-            password,
-            server.c2s.port(),
-            &server.cert_path(),
-        );
+        SlixIm::available_at(server, &server.cert_path(), script, jid, password).await
+    }
+
+    /// [`SlixIm::available`] trusting `cafile` (a CA that issued the server's
+    /// `tls.cert`, say) instead of the generated certificate.
+    pub async fn available_at(
+        server: &crate::TestServer,
+        cafile: &std::path::Path,
+        script: &str,
+        jid: &str,
+        password: &str,
+    ) -> SlixIm {
+        let mut client = SlixIm::spawn_script(script, jid, password, server.c2s.port(), cafile);
         client.expect_all(&["session_start"]).await;
         client.command(r#"{"cmd": "available"}"#).await;
         client

@@ -2,6 +2,8 @@
 //! starts after the reload gets the new values, sessions already open keep working, and
 //! what the reload cannot apply is named as needing a restart.
 
+use jabberwock_tests::s2s::TestCa;
+use jabberwock_tests::slix::SlixIm;
 use jabberwock_tests::{RawClient, TestConfig, TestServer};
 
 /// Rewrites the config file with `from` replaced by `to`, reloads, and returns what
@@ -16,21 +18,34 @@ fn reload_with(server: &TestServer, edits: &[(&str, &str)]) -> String {
         config = config.replace(from, to);
     }
     std::fs::write(&server.config_path, config).expect("write config");
-    let out = server.cli(&["reload"], "");
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "jabberwock reload: {text}");
-    text
+    server.reload()
+}
+
+/// The reply to `<iq id=ID ATTRS>PAYLOAD</iq>`.
+async fn ask(client: &mut RawClient, id: &str, attrs: &str, payload: &str) -> String {
+    client
+        .send(format!("<iq id='{id}' {attrs}>{payload}</iq>"))
+        .await;
+    client.read_stanza_containing(&format!("id=\"{id}\"")).await
 }
 
 /// The reply to a roster set adding `jid`.
 async fn roster_add(client: &mut RawClient, id: &str, jid: &str) -> String {
-    client
-        .send(format!(
-            "<iq type='set' id='{id}'><query xmlns='jabber:iq:roster'><item jid='{jid}'/></query></iq>"
-        ))
-        .await;
-    client.read_stanza_containing(&format!("id=\"{id}\"")).await
+    let item = format!("<query xmlns='jabber:iq:roster'><item jid='{jid}'/></query>");
+    ask(client, id, "type='set'", &item).await
+}
+
+/// The reply to a disco#info query to `domain`.
+async fn disco_info(client: &mut RawClient, id: &str, domain: &str) -> String {
+    let query = "<query xmlns='http://jabber.org/protocol/disco#info'/>";
+    ask(client, id, &format!("type='get' to='{domain}'"), query).await
+}
+
+/// Every one of `lines` is in what `jabberwock reload` printed.
+fn assert_said(out: &str, lines: &[&str]) {
+    for line in lines {
+        assert!(out.contains(line), "{line:?} not in:\n{out}");
+    }
 }
 
 #[tokio::test]
@@ -64,13 +79,14 @@ async fn lowered_limits_hold_for_what_starts_after_the_reload() {
             ),
         ],
     );
-    for applied in [
-        "applied: c2s.max_stanza_bytes = 4096",
-        "applied: c2s.max_sessions_per_account = 1",
-        "applied: roster.max_items = 1",
-    ] {
-        assert!(out.contains(applied), "{applied:?} not in:\n{out}");
-    }
+    assert_said(
+        &out,
+        &[
+            "applied: c2s.max_stanza_bytes = 4096",
+            "applied: c2s.max_sessions_per_account = 1",
+            "applied: roster.max_items = 1",
+        ],
+    );
     // The listeners are bound at start.
     assert!(out.contains("needs a restart: c2s.listen"), "{out}");
     assert!(!out.contains("needs a restart: c2s\n"), "{out}");
@@ -150,5 +166,158 @@ async fn a_new_admin_runs_a_command_after_the_reload() {
     assert!(
         answered.contains("type=\"result\"") && answered.contains("onlineusersnum"),
         "{answered}"
+    );
+}
+
+/// A new connection that opened a stream to `domain`.
+async fn stream_to(server: &TestServer, domain: &str) -> RawClient {
+    let mut c = RawClient::connect(server.c2s).await;
+    c.send(format!(
+        "<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
+         xmlns:stream='http://etherx.jabber.org/streams' to='{domain}' version='1.0'>"
+    ))
+    .await;
+    c
+}
+
+/// Whether a new stream to `domain` is refused as one to a host not served here.
+async fn unknown_host(server: &TestServer, domain: &str) -> bool {
+    let closed = stream_to(server, domain).await.read_to_close().await;
+    closed.contains("<host-unknown ")
+}
+
+#[tokio::test]
+async fn a_host_added_by_reload_is_served_at_once_and_one_removed_is_gone() {
+    // A certificate naming both hosts, as an admin would get before adding one.
+    let ca = TestCa::new();
+    let (cert, key) = ca.issue("server", &["localhost", "new.example"]);
+    let one_host = TestConfig::default()
+        .section("tls", &format!("cert = {:?}", cert.display().to_string()))
+        .section("tls", &format!("key = {:?}", key.display().to_string()));
+    let two_hosts = one_host.clone().host("new.example", "");
+    let server = TestServer::start_with(one_host.clone());
+    server.add_user("alice@localhost", "wonderland");
+    let (mut alice, _) =
+        RawClient::login_standard(server.c2s, &cert, "alice", "wonderland", "pc").await;
+    assert!(
+        unknown_host(&server, "new.example").await,
+        "new.example is served before it is configured"
+    );
+
+    let out = server.reload_as(&two_hosts);
+    assert!(out.contains("applied: hosts: added new.example"), "{out}");
+    assert!(!out.contains("needs a restart"), "{out}");
+    assert!(!out.contains("warning"), "{out}");
+
+    // An account made on the new host by the CLI logs in with slixmpp and talks to the
+    // first host's user, both ways.
+    server.add_user("bob@new.example", "builder");
+    let mut bob = SlixIm::available_at(
+        &server,
+        &ca.ca_file(),
+        "slix_im.py",
+        "bob@new.example/slix",
+        "builder",
+    )
+    .await;
+    bob.command(
+        r#"{"cmd": "message", "to": "alice@localhost", "body": "hello from the new host"}"#,
+    )
+    .await;
+    let got = alice
+        .read_stanza_containing("hello from the new host")
+        .await;
+    assert!(got.contains("from=\"bob@new.example/slix\""), "{got}");
+    alice
+        .send("<message to='bob@new.example' type='chat' id='m1'><body>welcome</body></message>")
+        .await;
+    bob.expect_all(&["received", "alice@localhost/pc", "welcome"])
+        .await;
+
+    // Its services were placed and started: publish-subscribe and chatrooms answer.
+    let pubsub = disco_info(&mut alice, "d1", "pubsub.new.example").await;
+    assert!(
+        pubsub.contains("type=\"result\"") && pubsub.contains("category=\"pubsub\""),
+        "{pubsub}"
+    );
+    let rooms = disco_info(&mut alice, "d2", "conference.new.example").await;
+    assert!(
+        rooms.contains("type=\"result\"") && rooms.contains("category=\"conference\""),
+        "{rooms}"
+    );
+
+    let out = server.reload_as(&one_host);
+    assert!(out.contains("applied: hosts: removed new.example"), "{out}");
+    assert!(!out.contains("needs a restart"), "{out}");
+
+    // RFC 6120 §4.9.3.6: the open session is told its host is gone, and disconnected.
+    bob.expect_all(&["stream_error", "host-gone"]).await;
+    bob.expect_ever(&["\"event\": \"disconnected\""]).await;
+    // A new stream to it is to an unknown host.
+    assert!(unknown_host(&server, "new.example").await);
+    // Its services answer no more: the domain is nobody's, and this server federates
+    // with no one.
+    let gone = disco_info(&mut alice, "d3", "pubsub.new.example").await;
+    assert!(gone.contains("<remote-server-not-found"), "{gone}");
+
+    // The first host's user went on throughout.
+    alice.ping("after-removal", "").await;
+
+    // Nothing was deleted: the host back, its account logs in again.
+    let out = server.reload_as(&two_hosts);
+    assert!(out.contains("applied: hosts: added new.example"), "{out}");
+    let again = SlixIm::available_at(
+        &server,
+        &ca.ca_file(),
+        "slix_im.py",
+        "bob@new.example/again",
+        "builder",
+    )
+    .await;
+    assert!(again.quit().await);
+}
+
+#[tokio::test]
+async fn a_changed_host_applies_to_the_next_stream_and_an_unnamed_one_is_warned_of() {
+    let before = TestConfig::default();
+    let server = TestServer::start_with(before.clone());
+    assert!(unknown_host(&server, "other.example").await);
+    // No in-band registration on localhost yet (XEP-0077 §8: not offered).
+    let mut c = RawClient::connect(server.c2s).await;
+    c.send(jabberwock_tests::raw::FLASH_HEADER).await;
+    c.read_unit().await;
+    let features = c.read_unit().await;
+    assert!(!features.contains("iq-register"), "{features}");
+
+    let after = before
+        .host("localhost", "registration = true")
+        .host("localhost", "flash_registration = true")
+        .host("other.example", "");
+    let out = server.reload_as(&after);
+    assert_said(
+        &out,
+        &[
+            "applied: hosts: added other.example",
+            "applied: hosts: changed localhost",
+            // The generated certificate was made for the hosts of the first start.
+            "warning: hosts: the certificate served (the generated one",
+            "does not name other.example",
+        ],
+    );
+    assert!(!out.contains("needs a restart"), "{out}");
+
+    // The next stream gets the new settings; the new host is served.
+    let answer = RawClient::connect(server.c2s)
+        .await
+        .register_flash("carol", "carol-pw-123")
+        .await;
+    assert!(answer.contains("type=\"result\""), "{answer}");
+    let opened = stream_to(&server, "other.example")
+        .await
+        .read_until("</stream:features>")
+        .await;
+    assert!(
+        opened.contains("from=\"other.example\"") && opened.contains("<stream:features>"),
+        "{opened}"
     );
 }

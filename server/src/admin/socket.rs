@@ -203,7 +203,7 @@ impl Admin {
                     address: addr.to_string(),
                 })
                 .collect(),
-            hosts: self.server.config.hosts.keys().cloned().collect(),
+            hosts: self.server.hosts(),
             sessions,
         }
     }
@@ -211,14 +211,8 @@ impl Admin {
     /// `jid` parsed, its host one we serve (else the answer that refuses it).
     fn served_jid(&self, jid: &str) -> Result<Jid, Answer> {
         let parsed = Jid::new(jid).map_err(|e| refused(2, format!("argument JID {jid}: {e}")))?;
-        if parsed.node().is_none() || self.server.host(parsed.domain().as_str()).is_none() {
-            let known: Vec<&str> = self
-                .server
-                .config
-                .hosts
-                .keys()
-                .map(String::as_str)
-                .collect();
+        if parsed.node().is_none() || !self.server.serves(parsed.domain().as_str()) {
+            let known = self.server.hosts();
             if parsed.node().is_none() {
                 return Err(refused(
                     2,

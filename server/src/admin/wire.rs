@@ -81,4 +81,8 @@ pub struct ReloadReport {
     pub applied: Vec<String>,
     pub needs_restart: Vec<String>,
     pub refused: Vec<String>,
+    /// Applied, but with something the admin should fix (a new host the certificate does
+    /// not name).
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }

@@ -190,7 +190,7 @@ fn stream_host(
         // Lenient like Prosody's default host: old widgets sometimes omit `to`.
         None => server.default_host().to_owned(),
     };
-    if server.host(&host).is_none() {
+    if !server.serves(&host) {
         // Usually a client configured with the wrong domain: the admin sees which.
         tracing::info!(%host, ip = %conn.peer.ip(), "stream to a host not served here");
         return Err(SessionEnd::error(StreamCondition::HostUnknown));
@@ -435,6 +435,12 @@ fn bind_in_router(
             Condition::ResourceConstraint,
             "Too many resources bound for this account",
         ));
+    }
+    // A reload that removed the host after this stream opened ends the sessions it finds
+    // bound; one binding meanwhile ends here, as they do (RFC 6120 §4.9.3.6).
+    if !server.serves(jid.domain().as_str()) {
+        let gone = StreamError::new(StreamCondition::HostGone);
+        server.router.table.close(&jid, gone);
     }
     Ok(Bound {
         jid,

@@ -60,10 +60,10 @@ async fn page(State(state): State<HttpState>, headers: HeaderMap) -> Response {
         .and_then(|h| h.to_str().ok())
         .map(host_without_port)
         .unwrap_or_default();
-    let domain = if config.host(&requested).is_some() {
+    let domain = if state.server.serves(&requested) {
         requested.to_ascii_lowercase()
     } else {
-        config.hosts.keys().next().cloned().unwrap_or_default()
+        state.server.default_host()
     };
     let settings = format!(
         "{{\"domain\":{},\"assets\":{},\"websocket\":{},\"bosh\":{}}}",

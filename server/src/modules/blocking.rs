@@ -428,7 +428,7 @@ async fn come_back(server: &Server, owner: &BareJid, unblocked: &[String]) {
         }
         for contact in contacts_blocked_by(&entries, item, subscribed_to) {
             let domain = contact.domain().as_str();
-            if server.host(domain).is_none() && server.modules.service(domain).is_none() {
+            if !server.serves(domain) && !server.modules.is_service(domain) {
                 let probe = Element::new("presence", ns::CLIENT)
                     .with_attr("type", "probe")
                     .with_attr("from", owner.as_str())
@@ -477,7 +477,7 @@ fn sender(element: &Element) -> Option<Jid> {
 }
 
 fn is_local(server: &Server, jid: &Jid) -> bool {
-    jid.node().is_some() && server.host(jid.domain().as_str()).is_some()
+    jid.node().is_some() && server.serves(jid.domain().as_str())
 }
 
 /// Whether `jid` (as a stanza's `from` gives it) is one of our accounts.

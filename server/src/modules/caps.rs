@@ -62,20 +62,30 @@ const DEFAULT_NODE: &str = "https://jabberwock.invalid/";
 /// The server's caps: its node and, per host, the `ver` of that host's info.
 struct ServerCaps {
     node: String,
-    /// Computed at the first stream of each host: the modules on for a host do not change
-    /// while the server runs. Only configured hosts are kept.
-    vers: Mutex<HashMap<String, Option<String>>>,
+    /// Computed at the first stream of each host, for the hosts in force when it was (a
+    /// reload may change a host's modules, hence its info): the generation of the hosts
+    /// (`Registry::hosts_generation`) they were computed under, and the `ver`s. Only
+    /// served hosts are kept.
+    vers: Mutex<(u64, HashMap<String, Option<String>>)>,
 }
 
 impl ServerCaps {
-    fn vers(&self) -> MutexGuard<'_, HashMap<String, Option<String>>> {
-        self.vers.lock().unwrap_or_else(|p| p.into_inner())
+    /// The `ver`s computed under the hosts in force (`generation`); older ones are dropped.
+    fn vers(&self, generation: u64) -> MutexGuard<'_, (u64, HashMap<String, Option<String>>)> {
+        let mut vers = self.vers.lock().unwrap_or_else(|p| p.into_inner());
+        if vers.0 != generation {
+            *vers = (generation, HashMap::new());
+        }
+        vers
     }
 
     /// The `ver` of `host`'s disco#info, `None` if it is ill-formed (§5.4: a peer could not
     /// check it, so none is offered).
     fn ver(&self, server: &Server, host: &str) -> Option<String> {
-        if let Some(ver) = self.vers().get(host) {
+        // Read before the info is: a reload meanwhile leaves this `ver` under the old
+        // generation, computed again at the next stream.
+        let generation = server.modules.hosts_generation();
+        if let Some(ver) = self.vers(generation).1.get(host) {
             return ver.clone();
         }
         let ver = match caps::ver(&info_query(&server.modules, host, Target::Host)) {
@@ -85,8 +95,8 @@ impl ServerCaps {
                 None
             }
         };
-        if server.host(host).is_some() {
-            self.vers().insert(host.to_owned(), ver.clone());
+        if server.serves(host) {
+            self.vers(generation).1.insert(host.to_owned(), ver.clone());
         }
         ver
     }
@@ -474,7 +484,7 @@ impl Hook for Record {
 }
 
 fn is_ours(server: &Server, jid: &FullJid) -> bool {
-    server.host(jid.domain().as_str()).is_some()
+    server.serves(jid.domain().as_str())
 }
 
 /// The priority of an available presence (RFC 6121 §4.7.2.3: 0 without one).
@@ -568,7 +578,7 @@ impl Record {
     /// kept with its caps (resolved as a local client's are, the query sent from the
     /// account it came to), an unavailable one forgotten.
     async fn remote_presence(&self, server: &Server, to: &Jid, presence: &Element) {
-        if server.host(to.domain().as_str()).is_none() || to.node().is_none() {
+        if !server.serves(to.domain().as_str()) || to.node().is_none() {
             return;
         }
         let Some(from) = presence.attr("from").and_then(|f| FullJid::new(f).ok()) else {
@@ -675,7 +685,7 @@ impl Module for Caps {
     fn register(config: CapsConfig, registry: &mut Registrar<'_>) {
         let server_caps = Arc::new(ServerCaps {
             node: config.node,
-            vers: Mutex::new(HashMap::new()),
+            vers: Mutex::new((0, HashMap::new())),
         });
         for stage in [Stage::PreAuth, Stage::PostAuth] {
             registry.stream_feature(stage, Arc::new(Feature(server_caps.clone(), stage)));

@@ -154,7 +154,7 @@ impl Handler {
 /// user, and not a guest (a SASL ANONYMOUS account has no credentials). TURN relays cost
 /// the operator bandwidth, so XEP-0215 §3 leaves it to the server whom it tells.
 async fn is_own_account(server: &Server, from: &FullJid) -> Result<bool, StanzaError> {
-    if server.host(from.domain().as_str()).is_none() {
+    if !server.serves(from.domain().as_str()) {
         return Ok(false);
     }
     let account = account_of(&from.to_bare());

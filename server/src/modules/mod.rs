@@ -8,6 +8,7 @@
 pub mod commands;
 pub mod config;
 pub mod hooks;
+pub mod hosts;
 pub mod registry;
 pub mod session_state;
 
@@ -45,9 +46,9 @@ use serde::de::DeserializeOwned;
 pub use hooks::{Event, EventKind, Flow, Hook, OwnWrites};
 pub use registry::{
     Backlog, DiscoItems, DiscoTarget, EmptyResult, FeatureContext, HttpRoutes, InfoNode, IqHandler,
-    IqRequest, ModuleId, ModuleReload, Nonza, NonzaHandler, PreAuthIq, PreAuthIqHandler, Registrar,
-    Registry, ReloadRefused, Remote, Service, ServiceDelivery, ServiceEntry, Stage, StreamFeature,
-    Target,
+    IqRequest, ModuleId, ModuleReload, Nonza, NonzaHandler, PlacedServices, PreAuthIq,
+    PreAuthIqHandler, Registrar, Registry, ReloadRefused, Remote, Service, ServiceDelivery,
+    ServiceEntry, Stage, StreamFeature, Target,
 };
 pub use session_state::{SessionFlag, SessionState};
 

@@ -211,7 +211,7 @@ async fn initial_presence(
     .into_iter()
     .partition(|c| {
         let domain = c.domain().as_str();
-        server.host(domain).is_some() || server.modules.service(domain).is_some()
+        server.serves(domain) || server.modules.is_service(domain)
     });
     if server.modules.remote().is_some() {
         for contact in remote {

@@ -4,7 +4,7 @@
 //! `hosts."…".modules_disabled`) is skipped there: gone from routing, disco and stream
 //! features. A module switched off globally never registers at all.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -16,8 +16,9 @@ use jabberwock_protocol::xml::Element;
 use super::commands::AdHocCommand;
 use super::config::{enabled_globally, split_enabled};
 use super::hooks::{Event, EventKind, Flow, Hook};
+use super::hosts::{host_mask, HostEntry, HostTable, LiveHosts};
 use super::{SessionState, MODULES};
-use crate::config::Config;
+use crate::config::{Config, HostConfig};
 use crate::error::SessionEnd;
 use crate::server::Server;
 use crate::session::ClientWriter;
@@ -210,8 +211,8 @@ pub trait HttpRoutes: Send + Sync {
 /// disco#items (XEP-0030 §4).
 #[async_trait]
 pub trait Service: Send + Sync {
-    /// The service's domain on `host`, or `None` to run none there. Asked once per host
-    /// at start.
+    /// The service's domain on `host`, or `None` to run none there. Asked for every host
+    /// each time the hosts are placed: at start, and at a reload that changes them.
     fn domain(&self, host: &str) -> Option<String>;
     /// The name shown beside the domain in the host's disco#items.
     fn name(&self) -> Option<&'static str> {
@@ -221,8 +222,9 @@ pub trait Service: Send + Sync {
     /// the service sent earned (RFC 6120 §8.3: never answer that one with an error).
     async fn receive(&self, delivery: ServiceDelivery<'_>);
     /// Runs once per domain the service got, after storage opened and before anyone
-    /// connects (what it kept from an earlier run is loaded here). An error stops the
-    /// server from starting.
+    /// connects (what it kept from an earlier run is loaded here), or, for a domain a
+    /// reload placed (a new host's), before the new hosts are served. An error stops the
+    /// server from starting, or the reload from changing the hosts.
     async fn start(
         &self,
         _server: &Server,
@@ -353,6 +355,24 @@ pub struct ServiceEntry {
     owner: u64,
 }
 
+/// The service domains a reload of the hosts added (started) and took away.
+#[derive(Debug, Default)]
+pub struct PlacedServices {
+    pub started: Vec<String>,
+    pub stopped: Vec<String>,
+}
+
+/// Starts `entries` ([`Service::start`]) one after the other.
+async fn start(server: &Server, entries: &[Arc<ServiceEntry>]) -> Result<(), crate::StartError> {
+    for entry in entries {
+        entry
+            .service
+            .start(server, &entry.host, &entry.domain)
+            .await?;
+    }
+    Ok(())
+}
+
 /// A module's index in [`MODULES`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ModuleId(u8);
@@ -426,8 +446,6 @@ pub struct Registry {
     hooks: [Vec<HookRoute>; EventKind::COUNT],
     /// Services as registered (module, service), before their domains are known.
     service_list: Vec<(ModuleId, Arc<dyn Service>)>,
-    /// Every service domain of every host.
-    services: HashMap<String, ServiceEntry>,
     /// Where stanzas for other servers go (federation), if a module took them.
     remote: Option<Arc<dyn Remote>>,
     /// What modules keep for the whole server and share with others (at most one value per
@@ -443,12 +461,11 @@ pub struct Registry {
     stream_management: Option<super::stream_management::SmSettings>,
     /// What takes a module's new options on reload.
     reloads: Vec<(ModuleId, ReloadHook)>,
-    /// The modules on for each host, one bit per [`ModuleId`].
-    hosts: HashMap<String, u64>,
+    /// The hosts in force: their settings, the modules on for each, their services'
+    /// domains; a reload swaps it ([`Registry::set_hosts`]).
+    hosts: LiveHosts,
     /// The modules on globally (for a domain that is none of the hosts).
     global: u64,
-    /// Every host runs exactly the global modules (the usual case): no per-host lookup.
-    uniform: bool,
 }
 
 /// A module's handle on the registry while it registers.
@@ -652,21 +669,8 @@ impl Registry {
                 },
             );
         }
-        for (host, host_config) in &config.hosts {
-            let mut mask = registry.global;
-            for (index, module) in MODULES.iter().enumerate() {
-                if host_config
-                    .modules_disabled
-                    .iter()
-                    .any(|d| d == module.name)
-                {
-                    mask &= !ModuleId(index as u8).bit();
-                }
-            }
-            registry.hosts.insert(host.clone(), mask);
-        }
-        registry.uniform = registry.hosts.values().all(|m| *m == registry.global);
-        registry.place_services();
+        let table = registry.table_for(&config.hosts);
+        registry.hosts.set(table);
         registry
     }
 
@@ -707,26 +711,69 @@ impl Registry {
 
     /// Starts every placed service ([`Service::start`]), in domain order.
     pub async fn start_services(&self, server: &Server) -> Result<(), crate::StartError> {
-        let mut entries: Vec<&ServiceEntry> = self.services.values().collect();
+        let mut entries: Vec<Arc<ServiceEntry>> =
+            self.hosts.get().services.values().cloned().collect();
         entries.sort_by(|a, b| a.domain.cmp(&b.domain));
-        for entry in entries {
-            entry
-                .service
-                .start(server, &entry.host, &entry.domain)
-                .await?;
-        }
-        Ok(())
+        start(server, &entries).await
     }
 
-    /// Gives each registered service its domain on every host its module runs on.
-    fn place_services(&mut self) {
+    /// Serves the hosts `hosts` from now on (a reload): each host's modules and service
+    /// domains placed as at start, the services new to the table started first (an error
+    /// changes nothing), then the new table swapped in. What it added and removed is
+    /// returned; the services gone simply stop being routed to.
+    pub async fn set_hosts(
+        &self,
+        server: &Server,
+        hosts: &BTreeMap<String, HostConfig>,
+    ) -> Result<PlacedServices, crate::StartError> {
+        let old = self.hosts.get();
+        let new = self.table_for(hosts);
+        // New: a domain the old table had not, or had for another module's service.
+        let same = |a: &ServiceEntry, b: &ServiceEntry| {
+            a.host == b.host && Arc::ptr_eq(&a.service, &b.service)
+        };
+        let mut started: Vec<Arc<ServiceEntry>> = new
+            .services
+            .values()
+            .filter(|n| !old.services.get(&n.domain).is_some_and(|o| same(o, n)))
+            .cloned()
+            .collect();
+        started.sort_by(|a, b| a.domain.cmp(&b.domain));
+        start(server, &started).await?;
+        let mut stopped: Vec<String> = old
+            .services
+            .values()
+            .filter(|o| !new.services.get(&o.domain).is_some_and(|n| same(o, n)))
+            .map(|o| o.domain.clone())
+            .collect();
+        stopped.sort();
+        self.hosts.set(new);
+        Ok(PlacedServices {
+            started: started.iter().map(|s| s.domain.clone()).collect(),
+            stopped,
+        })
+    }
+
+    /// The table for `hosts`: each host's module mask (the global modules less its
+    /// `modules_disabled`) and each registered service's domain on every host its module
+    /// runs on.
+    fn table_for(&self, hosts: &BTreeMap<String, HostConfig>) -> HostTable {
+        let mut table = HostTable::default();
+        for (host, config) in hosts {
+            let entry = HostEntry {
+                mask: host_mask(self.global, config),
+                config: Arc::new(config.clone()),
+            };
+            table.hosts.insert(host.clone(), entry);
+        }
+        table.uniform = table.hosts.values().all(|h| h.mask == self.global);
         let owners = self
             .service_list
             .iter()
             .fold(0, |bits, (m, _)| bits | m.bit());
-        let mut hosts: Vec<(&String, &u64)> = self.hosts.iter().collect();
-        hosts.sort();
-        for (host, host_mask) in hosts {
+        // In host order (`hosts` is sorted), so a clash is decided the same way every time.
+        for (host, entry) in hosts.keys().filter_map(|h| Some((h, table.hosts.get(h)?))) {
+            let host_mask = entry.mask;
             for (module, service) in &self.service_list {
                 if host_mask & module.bit() == 0 {
                     continue;
@@ -734,7 +781,7 @@ impl Registry {
                 let Some(domain) = service.domain(host).map(|d| d.to_lowercase()) else {
                     continue;
                 };
-                if self.hosts.contains_key(&domain) || self.services.contains_key(&domain) {
+                if table.hosts.contains_key(&domain) || table.services.contains_key(&domain) {
                     tracing::error!(
                         %domain,
                         module = MODULES[module.0 as usize].name,
@@ -750,22 +797,45 @@ impl Registry {
                     mask: (host_mask & !owners) | module.bit(),
                     owner: module.bit(),
                 };
-                self.services.insert(domain, entry);
+                table.services.insert(domain, Arc::new(entry));
             }
         }
+        table
+    }
+
+    /// The settings of host `domain` in force (matched as [`Config::host`] matches).
+    pub fn host(&self, domain: &str) -> Option<Arc<HostConfig>> {
+        self.hosts.read(|t| t.host(domain))
+    }
+
+    /// Whether `domain` is one of the hosts in force (no clone of its settings).
+    pub fn serves_host(&self, domain: &str) -> bool {
+        self.hosts.read(|t| t.entry(domain).is_some())
+    }
+
+    /// The hosts in force, sorted.
+    pub fn host_names(&self) -> Vec<String> {
+        self.hosts.read(HostTable::names)
+    }
+
+    /// Changes each time the hosts in force change (see [`LiveHosts::generation`]).
+    pub fn hosts_generation(&self) -> u64 {
+        self.hosts.generation()
     }
 
     /// The modules that show on `domain`: a host's, or a service domain's.
     fn mask(&self, domain: &str) -> u64 {
-        if !self.services.is_empty() {
-            if let Some(service) = self.services.get(domain) {
-                return service.mask;
-            }
+        self.hosts.read(|table| self.mask_in(table, domain))
+    }
+
+    fn mask_in(&self, table: &HostTable, domain: &str) -> u64 {
+        if let Some(service) = table.services.get(domain) {
+            return service.mask;
         }
-        if self.uniform {
+        if table.uniform {
             return self.global;
         }
-        self.hosts.get(domain).copied().unwrap_or(self.global)
+        table.hosts.get(domain).map_or(self.global, |h| h.mask)
     }
 
     /// XEP-0198's limits, if a module turned it on.
@@ -821,17 +891,24 @@ impl Registry {
     }
 
     /// The service whose domain is `domain`.
-    pub fn service(&self, domain: &str) -> Option<&ServiceEntry> {
-        if self.services.is_empty() {
-            return None;
-        }
-        self.services.get(domain)
+    pub fn service(&self, domain: &str) -> Option<Arc<ServiceEntry>> {
+        self.hosts.read(|t| t.services.get(domain).cloned())
+    }
+
+    /// Whether `domain` is a service's (no clone of its entry).
+    pub fn is_service(&self, domain: &str) -> bool {
+        self.hosts.read(|t| t.services.contains_key(domain))
     }
 
     /// The services of `host`, by domain (its disco#items, XEP-0030 §4).
-    pub fn services_of(&self, host: &str) -> Vec<&ServiceEntry> {
-        let mut list: Vec<&ServiceEntry> =
-            self.services.values().filter(|s| s.host == host).collect();
+    pub fn services_of(&self, host: &str) -> Vec<Arc<ServiceEntry>> {
+        let mut list: Vec<Arc<ServiceEntry>> = self.hosts.read(|t| {
+            t.services
+                .values()
+                .filter(|s| s.host == host)
+                .cloned()
+                .collect()
+        });
         list.sort_by(|a, b| a.domain.cmp(&b.domain));
         list
     }
@@ -855,11 +932,10 @@ impl Registry {
         ns: &str,
         name: &str,
     ) -> Option<&Arc<dyn IqHandler>> {
-        let mask = self.mask(domain);
-        let owner = match target {
-            Target::Service => self.service(domain).map_or(0, |s| s.owner),
-            _ => 0,
-        };
+        let (mask, owner) = self.hosts.read(|t| match t.services.get(domain) {
+            Some(service) if target == Target::Service => (service.mask, service.owner),
+            _ => (self.mask_in(t, domain), 0),
+        });
         let mut found = None;
         for r in self.iq.get(ns)?.iter().filter(|r| {
             r.iq_type == iq_type
@@ -946,7 +1022,9 @@ impl Registry {
         target: Target,
     ) -> impl Iterator<Item = &Arc<dyn AdHocCommand>> {
         let mask = match target {
-            Target::Service => self.service(domain).map_or(0, |s| s.owner),
+            Target::Service => self
+                .hosts
+                .read(|t| t.services.get(domain).map_or(0, |s| s.owner)),
             _ => self.mask(domain),
         };
         self.commands
@@ -1010,7 +1088,7 @@ impl Registry {
             return Flow::Continue;
         }
         // The usual case, every host running the same modules, needs no host lookup.
-        let mask = if self.uniform {
+        let mask = if self.hosts.uniform() {
             self.global
         } else {
             self.mask(event.host())
@@ -1029,5 +1107,41 @@ impl Registry {
             }
         }
         Flow::Continue
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hosts(list: &[(&str, HostConfig)]) -> BTreeMap<String, HostConfig> {
+        list.iter()
+            .map(|(name, config)| (name.to_string(), config.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn a_new_host_gets_its_services_placed_as_at_start() {
+        let registry = Registry::build(&Config::default());
+        let no_pubsub = HostConfig {
+            modules_disabled: vec!["pubsub".into()],
+            ..HostConfig::default()
+        };
+        let table = registry.table_for(&hosts(&[
+            ("localhost", HostConfig::default()),
+            ("new.example", HostConfig::default()),
+            ("quiet.example", no_pubsub),
+        ]));
+        let placed = |domain: &str| table.services.get(domain).map(|s| s.host.as_str());
+        assert_eq!(placed("pubsub.localhost"), Some("localhost"));
+        assert_eq!(placed("pubsub.new.example"), Some("new.example"));
+        assert_eq!(placed("conference.new.example"), Some("new.example"));
+        // Off for the host: neither the module nor its service there.
+        assert_eq!(placed("pubsub.quiet.example"), None);
+        assert_eq!(placed("conference.quiet.example"), Some("quiet.example"));
+        let pubsub = 1u64 << MODULES.iter().position(|m| m.name == "pubsub").unwrap();
+        assert_eq!(table.hosts["quiet.example"].mask & pubsub, 0);
+        assert_ne!(table.hosts["new.example"].mask & pubsub, 0);
+        assert!(!table.uniform);
     }
 }

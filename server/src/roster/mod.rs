@@ -153,8 +153,8 @@ pub async fn outbound(
         stanza.set_attr("from", owner.as_str());
         stanza.set_attr("to", contact.as_str());
         let domain = contact.domain().as_str();
-        if server.host(domain).is_none()
-            && server.modules.service(domain).is_none()
+        if !server.serves(domain)
+            && !server.modules.is_service(domain)
             && server.modules.remote().is_none()
         {
             // No federation (RFC 6120 §10.4.3): the request can't leave this server, and
@@ -187,9 +187,9 @@ async fn deliver_to_contact_server(
     stanza: Element,
 ) -> Result<(), StoreError> {
     let domain = to.domain().as_str();
-    if server.host(domain).is_some() {
+    if server.serves(domain) {
         Box::pin(inbound(server, from, to, kind, stanza)).await
-    } else if server.modules.service(domain).is_some() {
+    } else if server.modules.is_service(domain) {
         // A service's domain (a gateway, a room) decides about subscriptions itself.
         let to = jabberwock_protocol::jid::Jid::from(to.clone());
         server.router.deliver_presence(server, &to, stanza).await;

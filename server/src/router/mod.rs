@@ -72,7 +72,7 @@ pub fn destination(
 
 fn classify(server: &Server, to: Jid) -> Destination {
     let domain = to.domain().as_str();
-    if server.host(domain).is_none() {
+    if !server.serves(domain) {
         return match server.modules.service(domain) {
             Some(_) => Destination::Service(to),
             None => Destination::Remote,
@@ -289,7 +289,7 @@ impl Router {
         };
         let kind = stanza.stanza().kind();
         for to in recipients {
-            let ours = to.node().is_some() && server.host(to.domain().as_str()).is_some();
+            let ours = to.node().is_some() && server.serves(to.domain().as_str());
             if kind == StanzaKind::Iq || !ours {
                 let own = stanza.to_stanza(to.as_str());
                 Box::pin(self.route_from_service(server, own)).await;
@@ -492,12 +492,10 @@ impl Router {
             };
             let from = stanza.from().and_then(|f| Jid::new(f).ok());
             let back = match &from {
-                Some(from) if server.modules.service(from.domain().as_str()).is_some() => {
+                Some(from) if server.modules.is_service(from.domain().as_str()) => {
                     ReturnPath::Service(from)
                 }
-                Some(from) if server.host(from.domain().as_str()).is_none() => {
-                    ReturnPath::Remote(from)
-                }
+                Some(from) if !server.serves(from.domain().as_str()) => ReturnPath::Remote(from),
                 Some(from) => from
                     .try_as_full()
                     .map_or(ReturnPath::Nobody, ReturnPath::Session),
@@ -687,8 +685,8 @@ impl Router {
     /// answers directed presence itself).
     pub async fn deliver_presence(&self, server: &Server, to: &Jid, presence: Element) {
         let domain = to.domain().as_str();
-        if server.host(domain).is_none() {
-            if server.modules.service(domain).is_none() {
+        if !server.serves(domain) {
+            if !server.modules.is_service(domain) {
                 let Some(remote) = server.modules.remote() else {
                     tracing::debug!(%to, "presence for a remote domain let go: no federation");
                     return;
@@ -792,7 +790,7 @@ fn service_sender(server: &Server, stanza: &Stanza) -> Option<Jid> {
         tracing::warn!("a service sent a stanza without a valid from: dropped");
         return None;
     };
-    if server.modules.service(from.domain().as_str()).is_none() {
+    if !server.modules.is_service(from.domain().as_str()) {
         tracing::warn!(%from, "a service sent a stanza from outside its domain: dropped");
         return None;
     }

@@ -159,7 +159,8 @@ async fn finish(
         // §4.9.3.4, `connection-timeout`) and closed, one the peer dropped just closed, and
         // the socket and its buffers go now rather than when the wait ends.
         if let SessionEnd::Error(error) = &end {
-            let closing = conn.close(Some(error), server.default_host());
+            let host = server.default_host();
+            let closing = conn.close(Some(error), &host);
             let _ = tokio::time::timeout(CLOSE_WAIT, closing).await;
         }
         conn.release();

@@ -50,7 +50,7 @@ pub async fn open(
             // RFC 6120 §4.9.3.4: a peer that says nothing in time gets connection-timeout.
             let mut conn = Connection::new(transport, peer, server.limits(), &initial);
             let err = StreamError::new(StreamCondition::ConnectionTimeout);
-            conn.close(Some(&err), server.default_host()).await;
+            conn.close(Some(&err), &server.default_host()).await;
             return None;
         }
     };
@@ -75,7 +75,7 @@ pub async fn open(
             tracing::debug!(%peer, "unrecognised first bytes");
             let mut conn = Connection::new(transport, peer, server.limits(), &[]);
             let err = StreamError::new(StreamCondition::NotWellFormed);
-            conn.close(Some(&err), server.default_host()).await;
+            conn.close(Some(&err), &server.default_host()).await;
             None
         }
     }

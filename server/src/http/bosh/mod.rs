@@ -145,7 +145,7 @@ impl Bosh {
         let Some(rid) = req.rid else {
             return xml(body::terminate(Some(Condition::BadRequest), b"").into());
         };
-        let Some(host) = req.to.as_deref().filter(|to| server.host(to).is_some()) else {
+        let Some(host) = req.to.as_deref().filter(|to| server.serves(to)) else {
             tracing::info!(
                 host = req.to.as_deref().unwrap_or("-"),
                 ip = %peer.ip(),

@@ -168,7 +168,7 @@ pub(crate) async fn answer(
     }
     // Straight to a local session's inbox, ahead of the IQ result; an asker on another
     // server (a room's archive, over federation) gets them routed, in the same order.
-    let local = server.host(asker.domain().as_str()).is_some();
+    let local = server.serves(asker.domain().as_str());
     for message in results {
         if local {
             server.router.reply(asker, message);

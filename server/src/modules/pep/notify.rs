@@ -72,7 +72,7 @@ fn interested(server: &Server, bare: &str, node: &str, out: &mut Vec<FullJid>) {
 }
 
 fn is_local(server: &Server, jid: &BareJid) -> bool {
-    server.host(jid.domain().as_str()).is_some()
+    server.serves(jid.domain().as_str())
 }
 
 /// §4.3.2: the available resources of another server's account `bare` with non-negative

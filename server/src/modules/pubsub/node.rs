@@ -181,7 +181,7 @@ pub(in crate::modules) async fn roster_view(
     if owner == asker {
         return Ok(Asker::owner());
     }
-    if server.host(owner.domain().as_str()).is_none() {
+    if !server.serves(owner.domain().as_str()) {
         return Ok(Asker::default());
     }
     let entry = server

@@ -23,7 +23,7 @@ fn may_create(ctx: &Ctx<'_>) -> bool {
     let asker = ctx.asker();
     ctx.settings.is_admin(&asker)
         || (ctx.settings.create_nodes == CreateNodes::Local
-            && ctx.server.host(asker.domain().as_str()).is_some())
+            && ctx.server.serves(asker.domain().as_str()))
 }
 
 pub(super) async fn create(
@@ -81,7 +81,7 @@ pub(super) async fn configure(
         // The asker's roster groups are offered for the roster access model.
         let asker = ctx.asker();
         let mut groups = Vec::new();
-        if ctx.server.host(asker.domain().as_str()).is_some() {
+        if ctx.server.serves(asker.domain().as_str()) {
             let (_, entries) = ctx
                 .server
                 .store

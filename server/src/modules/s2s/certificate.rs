@@ -17,18 +17,8 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, TrustAnchor, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
-use x509_cert::der::asn1::Utf8StringRef;
-use x509_cert::der::oid::ObjectIdentifier;
-use x509_cert::der::Decode;
-use x509_cert::ext::pkix::name::GeneralName;
-use x509_cert::ext::pkix::SubjectAltName;
 
 use crate::tls::CurrentCert;
-
-/// id-on-xmppAddr (RFC 6120 §13.7.1.4).
-const XMPP_ADDR: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.8.5");
-/// id-ce-subjectAltName (RFC 5280 §4.2.1.6).
-const SUBJECT_ALT_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.17");
 
 /// Why a certificate does not prove a domain (logged for the admin).
 #[derive(Debug, thiserror::Error)]
@@ -109,9 +99,7 @@ impl Trust {
         verify(webpki::KeyUsage::server_auth())
             .or_else(|_| verify(webpki::KeyUsage::client_auth()))
             .map_err(CertificateError::Untrusted)?;
-        let dns_id = ServerName::try_from(domain)
-            .is_ok_and(|name| cert.verify_is_valid_for_subject_name(&name).is_ok());
-        if dns_id || has_xmpp_addr(end_entity, domain) {
+        if crate::tls::names_domain(end_entity, domain) {
             Ok(())
         } else {
             Err(CertificateError::WrongName(domain.to_owned()))
@@ -136,28 +124,6 @@ pub fn read_ca_file(path: &Path) -> Result<Vec<TrustAnchor<'static>>, CaFileErro
                 .map_err(CaFileError::Anchor)
         })
         .collect()
-}
-
-/// Whether the certificate names `domain` in an XmppAddr subject alternative name (RFC
-/// 6120 §13.7.1.4; compared without case, as domains are, and never as a wildcard).
-fn has_xmpp_addr(der: &CertificateDer<'_>, domain: &str) -> bool {
-    let Ok(cert) = x509_cert::Certificate::from_der(der.as_ref()) else {
-        return false;
-    };
-    let extensions = cert.tbs_certificate.extensions.unwrap_or_default();
-    let Some(san) = extensions.iter().find(|e| e.extn_id == SUBJECT_ALT_NAME) else {
-        return false;
-    };
-    let Ok(names) = SubjectAltName::from_der(san.extn_value.as_bytes()) else {
-        return false;
-    };
-    names.0.iter().any(|name| match name {
-        GeneralName::OtherName(other) if other.type_id == XMPP_ADDR => other
-            .value
-            .decode_as::<Utf8StringRef<'_>>()
-            .is_ok_and(|addr| addr.as_str().eq_ignore_ascii_case(domain)),
-        _ => false,
-    })
 }
 
 /// TLS for outgoing streams: the handshake takes any certificate (checked against the

@@ -68,7 +68,7 @@ pub async fn serve(
             StreamCondition::PolicyViolation,
             "too many streams from your address",
         );
-        conn.close(Some(&refusal), server.default_host()).await;
+        conn.close(Some(&refusal), &server.default_host()).await;
         return;
     };
     if direct_tls && !direct_tls_handshake(&shared, &mut conn).await {

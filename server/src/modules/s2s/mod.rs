@@ -134,15 +134,15 @@ impl Shared {
 
 /// Whether `domain` is one we serve: a host or a service's domain.
 fn is_ours(server: &Server, domain: &str) -> bool {
-    server.host(domain).is_some() || server.modules.service(domain).is_some()
+    server.serves(domain) || server.modules.is_service(domain)
 }
 
 /// The host `domain` belongs to: itself, or the host whose service it is.
-fn host_of<'a>(server: &'a Server, domain: &'a str) -> Option<&'a str> {
-    if server.host(domain).is_some() {
-        return Some(domain);
+fn host_of(server: &Server, domain: &str) -> Option<String> {
+    if server.serves(domain) {
+        return Some(domain.to_owned());
     }
-    server.modules.service(domain).map(|s| s.host.as_str())
+    server.modules.service(domain).map(|s| s.host.clone())
 }
 
 /// How a stream was authenticated, for the log.

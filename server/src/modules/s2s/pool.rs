@@ -141,7 +141,9 @@ fn stream_to_join(
     queues
         .iter()
         .find(|((local, remote), queue)| {
-            *remote == pair.1 && !queue.is_closed() && host_of(server, local) == Some(host)
+            *remote == pair.1
+                && !queue.is_closed()
+                && host_of(server, local).as_ref() == Some(&host)
         })
         .map(|(_, queue)| queue.clone())
 }

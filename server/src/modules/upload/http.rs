@@ -94,9 +94,8 @@ impl HttpRoutes for Routes {
     /// shows the pictures shared from there.
     fn page_origins(&self, server: &Server) -> Vec<String> {
         let mut origins: Vec<String> = server
-            .config
-            .hosts
-            .keys()
+            .hosts()
+            .iter()
             .filter_map(|host| super::base_url(&self.0.config, &server.config, host))
             .map(|base| origin_of(&base))
             .collect();

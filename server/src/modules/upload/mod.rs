@@ -208,7 +208,7 @@ impl SlotRequests {
         let host = server
             .modules
             .service(domain)
-            .map(|s| s.host.as_str())
+            .map(|s| s.host.clone())
             .ok_or(SlotRefused::NotLocal)?;
         // Prosody's and ejabberd's default: the users of the host the service belongs to.
         if request.from.domain().as_str() != host || request.from.node().is_none() {
@@ -249,7 +249,7 @@ impl SlotRequests {
             }
         }
         // The listener's address is known once bound: derived when asked.
-        let base = base_url(config, &server.config, host).ok_or(SlotRefused::NoListener)?;
+        let base = base_url(config, &server.config, &host).ok_or(SlotRefused::NoListener)?;
         let url = format!("{base}{}", http::slot_path(&slot.id, &slot.filename));
         tracing::info!(owner = %request.from.to_bare(), slot = %slot.id, size = slot.size, "upload slot given");
         Ok(Slot {
