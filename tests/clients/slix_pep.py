@@ -21,7 +21,8 @@ Usage and the base commands: see slix_im.py. More commands:
                                              xep_0060.get_items; reports "items" (ids, texts)
   {"cmd": "retract", "node": N, "id": ID, "notify": BOOL}
   {"cmd": "purge", "node": N} / {"cmd": "delete", "node": N}
-  {"cmd": "node_config", "node": N}          reports "node_config" (the form's values)
+  {"cmd": "node_config", "node": N, "to": JID} reports "node_config" (the form's values);
+                                             "to" may be left out (the account's own)
   {"cmd": "configure", "node": N, "options": {VAR: VALUE}}
   {"cmd": "disco_items", "to": JID}          reports "disco_items" (the nodes listed)
   {"cmd": "disco_info", "to": JID}           reports "disco_info" (identities, features)
@@ -203,7 +204,7 @@ class PepClient(slix_im.Client):
             elif cmd == "delete":
                 await pubsub.delete_node(None, command["node"], timeout=t)
             elif cmd == "node_config":
-                iq = await pubsub.get_node_config(None, command["node"], timeout=t)
+                iq = await pubsub.get_node_config(command.get("to"), command["node"], timeout=t)
                 form = iq["pubsub_owner"]["configure"]["form"]
                 emit("node_config", node=command["node"], values={
                     var: field.get_value(convert=False)

@@ -21,6 +21,7 @@ use jabberwock_protocol::xml::Element;
 use jabberwock_storage::{ItemsWanted, StoredSubscription};
 
 use super::config::{NotificationType, SendLastPublished};
+use super::expire;
 use super::node::Node;
 use super::payload::item_payload;
 use super::subscribe::SubOptions;
@@ -161,7 +162,7 @@ pub(super) async fn affiliations_changed(
 }
 
 /// §6.1.7 (`pubsub#send_last_published_item`): a new subscription's JID gets the node's
-/// newest item, stamped with when it was published (XEP-0203).
+/// newest item that has not expired, stamped with when it was published (XEP-0203).
 pub(super) async fn last_item(ctx: &Ctx<'_>, node: &Node, to: &str) {
     if node.config.send_last_published_item == SendLastPublished::Never
         || !node.config.deliver_notifications
@@ -180,7 +181,8 @@ pub(super) async fn last_item(ctx: &Ctx<'_>, node: &Node, to: &str) {
             return;
         }
     };
-    let Some(item) = found.and_then(|f| f.items.into_iter().next()) else {
+    let found = found.map(|f| f.items).unwrap_or_default();
+    let Some(item) = expire::unexpired(ctx, node, found).await.into_iter().next() else {
         return;
     };
     let payload = if node.config.deliver_payloads {
