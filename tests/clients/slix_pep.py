@@ -29,7 +29,7 @@ Usage and the base commands: see slix_im.py. More commands:
   {"cmd": "block", "jid": JID}               xep_0191.block
 Events: "pep" for each notification ("kind": publish, retract, purge or delete; "from",
 "node", "ids", "text": the payload's text, "delayed": whether it carries a XEP-0203
-stamp, "redirect": a deletion's redirect URI), "caps_query" when the server asks this
+stamp, "redirect": a deletion's redirect URI, "body": the message's <body/> or null), "caps_query" when the server asks this
 client's disco#info, "peer_caps_query" ("from") when another server asks it for one of its
 accounts.
 """
@@ -128,6 +128,7 @@ class PepClient(slix_im.Client):
             redirect = child.find("{http://jabber.org/protocol/pubsub#event}redirect")
             emit("pep", kind=kind, node=node, ids=ids, text=text,
                  redirect=None if redirect is None else redirect.get("uri"),
+                 body=msg.xml.findtext("{jabber:client}body"),
                  **{"from": str(msg["from"]), "type": msg["type"],
                     "delayed": msg.xml.find("{urn:xmpp:delay}delay") is not None})
         return handler

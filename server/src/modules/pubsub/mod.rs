@@ -15,7 +15,8 @@
 //!   subscriptions and affiliations.
 //! - `owner.rs`: create, configure, default, delete, purge, the node's affiliations and
 //!   subscriptions.
-//! - `notify.rs`: event notifications to subscribers and owners, the last item.
+//! - `notify.rs`: event notifications to subscribers and owners (with a `<body/>` for
+//!   those who asked, `pubsub#include_body`), the last item.
 //! - `expire.rs`: `pubsub#item_expire`: expired items left out of reads and removed, a
 //!   sweep of each service's nodes.
 //! - `authorize.rs`: the `authorize` access model's pending subscriptions, the owners'
