@@ -189,6 +189,15 @@ pub trait PubsubStore: Send + Sync {
         ids: &[String],
     ) -> Result<Option<Vec<String>>, StoreError>;
 
+    /// Removes the node's items published before `published_before` (Unix seconds): what
+    /// an expiry of items lets go. `None` if there is no such node, else how many went.
+    async fn expire_pubsub_items(
+        &self,
+        service: &str,
+        node: &str,
+        published_before: i64,
+    ) -> Result<Option<u64>, StoreError>;
+
     /// The node's configuration and the items `wanted`, oldest first (ids: in the order
     /// asked); `None` if there is no such node.
     async fn pubsub_items(
@@ -329,6 +338,8 @@ static TRIM: Sql = Sql::new(
 );
 
 static RETRACT: Sql = Sql::new("DELETE FROM pubsub_items WHERE node_id = ? AND item_id = ?");
+
+static EXPIRE: Sql = Sql::new("DELETE FROM pubsub_items WHERE node_id = ? AND published_at < ?");
 
 static NEWEST: Sql = Sql::new(
     "SELECT item_id, publisher, payload, published_at FROM pubsub_items \
@@ -729,6 +740,25 @@ macro_rules! pubsub_store {
                 }
                 tx.commit().await?;
                 Ok(Some(removed))
+            }
+
+            async fn expire_pubsub_items(
+                &self,
+                service: &str,
+                node: &str,
+                published_before: i64,
+            ) -> Result<Option<u64>, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let Some((node_id, _)) = Self::node_for_write(&mut tx, service, node).await? else {
+                    return Ok(None);
+                };
+                let done = sqlx::query(EXPIRE.$dialect())
+                    .bind(node_id)
+                    .bind(published_before)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(Some(done.rows_affected()))
             }
 
             async fn pubsub_items(

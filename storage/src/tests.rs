@@ -3062,8 +3062,8 @@ async fn pubsub_publish_plan_sees_the_config_and_limits_hold(h: &Harness) {
     assert!(matches!(err, StoreError::NotFound), "{err:?}");
 }
 
-/// Configure (with trimming), retract, purge and delete; the last item of each node, and of
-/// every node of the accounts that share their presence with a contact.
+/// Configure (with trimming), retract, expire, purge and delete; the last item of each node,
+/// and of every node of the accounts that share their presence with a contact.
 async fn pubsub_node_changes_and_last_items(h: &Harness) {
     let store = open(&h.url).await.unwrap();
     let id = alice();
@@ -3116,6 +3116,37 @@ async fn pubsub_node_changes_and_last_items(h: &Harness) {
             .unwrap(),
         None
     );
+    // Expiry takes the items published before a time, the one at it stays.
+    for (name, age) in [("a", 20), ("b", 10), ("c", 0)] {
+        let mut aged = pubsub_item(name, "<p/>");
+        aged.published_at -= age;
+        publish(&*store, &service, "aged", &aged, 10).await;
+    }
+    let before = 1_700_000_000 - 10;
+    assert_eq!(
+        store
+            .expire_pubsub_items(service.name, "aged", before)
+            .await
+            .unwrap(),
+        Some(1)
+    );
+    let left = store
+        .pubsub_items(service.name, "aged", ItemsWanted::Newest(10))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(item_ids(&left.items), ["b", "c"]);
+    assert_eq!(
+        store
+            .expire_pubsub_items(service.name, "nope", before)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(store
+        .delete_pubsub_node(service.name, "aged")
+        .await
+        .unwrap());
     let last = store.pubsub_last_items(service.name).await.unwrap();
     let summary: Vec<(&str, Option<&str>)> = last
         .iter()

@@ -21,14 +21,15 @@ Usage and the base commands: see slix_im.py. More commands:
                                              xep_0060.get_items; reports "items" (ids, texts)
   {"cmd": "retract", "node": N, "id": ID, "notify": BOOL}
   {"cmd": "purge", "node": N} / {"cmd": "delete", "node": N}
-  {"cmd": "node_config", "node": N}          reports "node_config" (the form's values)
+  {"cmd": "node_config", "node": N, "to": JID} reports "node_config" (the form's values);
+                                             "to" may be left out (the account's own)
   {"cmd": "configure", "node": N, "options": {VAR: VALUE}}
   {"cmd": "disco_items", "to": JID}          reports "disco_items" (the nodes listed)
   {"cmd": "disco_info", "to": JID}           reports "disco_info" (identities, features)
   {"cmd": "block", "jid": JID}               xep_0191.block
 Events: "pep" for each notification ("kind": publish, retract, purge or delete; "from",
 "node", "ids", "text": the payload's text, "delayed": whether it carries a XEP-0203
-stamp, "redirect": a deletion's redirect URI), "caps_query" when the server asks this
+stamp, "redirect": a deletion's redirect URI, "body": the message's <body/> or null), "caps_query" when the server asks this
 client's disco#info, "peer_caps_query" ("from") when another server asks it for one of its
 accounts.
 """
@@ -127,6 +128,7 @@ class PepClient(slix_im.Client):
             redirect = child.find("{http://jabber.org/protocol/pubsub#event}redirect")
             emit("pep", kind=kind, node=node, ids=ids, text=text,
                  redirect=None if redirect is None else redirect.get("uri"),
+                 body=msg.xml.findtext("{jabber:client}body"),
                  **{"from": str(msg["from"]), "type": msg["type"],
                     "delayed": msg.xml.find("{urn:xmpp:delay}delay") is not None})
         return handler
@@ -203,7 +205,7 @@ class PepClient(slix_im.Client):
             elif cmd == "delete":
                 await pubsub.delete_node(None, command["node"], timeout=t)
             elif cmd == "node_config":
-                iq = await pubsub.get_node_config(None, command["node"], timeout=t)
+                iq = await pubsub.get_node_config(command.get("to"), command["node"], timeout=t)
                 form = iq["pubsub_owner"]["configure"]["form"]
                 emit("node_config", node=command["node"], values={
                     var: field.get_value(convert=False)

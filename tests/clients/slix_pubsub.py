@@ -6,7 +6,9 @@ More commands (SERVICE: the service's JID):
   {"cmd": "create", "to": SERVICE, "node": N or null, "options": {VAR: VALUE}}
                                    xep_0060.create_node; reports "created" (the node)
   {"cmd": "configure_at", "to": SERVICE, "node": N, "options": {VAR: VALUE}}
-  {"cmd": "subscribe", "to": SERVICE, "node": N}      reports "subscribed" (subid)
+  {"cmd": "subscribe", "to": SERVICE, "node": N, "options": {VAR: VALUE} or null}
+                                   with the options form if given (XEP-0060 §6.3.7);
+                                   reports "subscribed" (subid)
   {"cmd": "unsubscribe", "to": SERVICE, "node": N}
   {"cmd": "publish_to", "to": SERVICE, "node": N, "id": ID, "payload": XML}
                                    id and payload may be null (or left out): no payload
@@ -158,7 +160,9 @@ class PubsubClient(slix_pep.PepClient):
                     to, command["node"],
                     slix_pep.options_form(NODE_CONFIG, command["options"]), timeout=t)
             elif cmd == "subscribe":
-                iq = await pubsub.subscribe(to, command["node"], timeout=t)
+                options = command.get("options")
+                form = slix_pep.options_form(SUBSCRIBE_OPTIONS, options) if options else None
+                iq = await pubsub.subscribe(to, command["node"], options=form, timeout=t)
                 sub = iq["pubsub"]["subscription"]
                 emit("subscribed", node=command["node"], subid=sub["subid"],
                      subscription=sub["subscription"])

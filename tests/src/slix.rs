@@ -395,6 +395,19 @@ pub async fn pubsub_on(
         .await
 }
 
+/// `cmd` of tests/clients/slix_pubsub.py submitting a form about `node` on `service`
+/// (`configure_at`, `set_options`): `options`, a JSON object of its fields.
+pub async fn pubsub_submit(
+    client: &mut SlixIm,
+    service: &str,
+    cmd: &str,
+    node: &str,
+    options: &str,
+) -> String {
+    let extra = format!(r#", "options": {options}"#);
+    pubsub_on(client, service, cmd, node, &extra).await
+}
+
 /// The last `cmd` of `client` failed with `condition` and the pubsub#errors `pubsub` one.
 pub fn assert_refused(client: &SlixIm, cmd: &str, condition: &str, pubsub: &str) {
     let err = iq_error(client, cmd);

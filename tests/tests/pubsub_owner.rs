@@ -3,12 +3,15 @@
 //! pending until an owner answers the §8.6 form or changes them through §8.8, pending ones
 //! kept across a restart and asked about again with §8.7's `get-pending` command, items
 //! refused meanwhile), affiliation change notices (§8.9.4),
-//! subscription options (§6.3), the owner's subscription management (§8.8), service and node
-//! discovery (§5), configuration and subscription notifications, and a deletion with a
-//! redirect (§8.4.1), on SQLite and PostgreSQL.
+//! subscription options (§6.3; `pubsub#include_body`'s summaries to the subscribers who
+//! asked), the owner's subscription management (§8.8), service and node discovery (§5),
+//! configuration and subscription notifications, and a deletion with a redirect (§8.4.1),
+//! on SQLite and PostgreSQL.
 
 use jabberwock_tests::postgres::Scratch;
-use jabberwock_tests::slix::{iq_error, pep_online, pubsub_on, SlixIm};
+use jabberwock_tests::slix::{
+    assert_refused, iq_error, pep_online, pubsub_on, pubsub_submit, SlixIm,
+};
 use jabberwock_tests::{TestConfig, TestServer};
 
 const SCRIPT: &str = "slix_pubsub.py";
@@ -24,16 +27,28 @@ async fn on(client: &mut SlixIm, cmd: &str, node: &str, extra: &str) -> String {
 }
 
 async fn publish(owner: &mut SlixIm, node: &str, id: &str) {
+    let payload = format!("<entry xmlns='urn:example:news'>{id}</entry>");
+    publish_payload(owner, node, id, &payload).await;
+}
+
+/// The owner publishes `payload` (XML quoted with ') as the item `id` of `node`.
+async fn publish_payload(owner: &mut SlixIm, node: &str, id: &str, payload: &str) {
     on(
         owner,
         "publish_to",
         node,
-        &format!(r#", "id": "{id}", "payload": "<entry xmlns='urn:example:news'>{id}</entry>""#),
+        &format!(r#", "id": "{id}", "payload": "{payload}""#),
     )
     .await;
     assert!(owner
         .latest("published")
         .contains(&format!("\"id\": \"{id}\"")));
+}
+
+/// `client` submits its subscription options for `node` (§6.3.5): `options` a JSON object
+/// of fields.
+async fn set_options(client: &mut SlixIm, node: &str, options: &str) {
+    pubsub_submit(client, SERVICE, "set_options", node, options).await;
 }
 
 /// The subscription event (`<event><subscription/></event>`) `client` got for `jid`.
@@ -324,38 +339,16 @@ async fn an_owner_manages_a_node(server: &TestServer) {
             && options.contains("\"pubsub#subscription_type\": \"items\""),
         "{options}"
     );
-    on(
-        &mut bob,
-        "set_options",
-        "news",
-        r#", "options": {"pubsub#deliver": "0"}"#,
-    )
-    .await;
+    set_options(&mut bob, "news", r#"{"pubsub#deliver": "0"}"#).await;
     assert!(!bob.seen(&["iq_error"]), "{:?}", bob.events);
     publish(&mut alice, "news", "n1").await;
-    on(
-        &mut bob,
-        "set_options",
-        "news",
-        r#", "options": {"pubsub#deliver": "1"}"#,
-    )
-    .await;
+    set_options(&mut bob, "news", r#"{"pubsub#deliver": "1"}"#).await;
     publish(&mut alice, "news", "n2").await;
     item_notice(&mut bob, "news", "n2").await;
     assert!(!bob.seen(&["\"ids\": [\"n1\"]"]), "{:?}", bob.events);
     // Digests are not offered (§6.3.6).
-    on(
-        &mut bob,
-        "set_options",
-        "news",
-        r#", "options": {"pubsub#digest": "1"}"#,
-    )
-    .await;
-    let err = iq_error(&bob, "set_options");
-    assert!(
-        err.contains("not-acceptable") && err.contains("invalid-options"),
-        "{err}"
-    );
+    set_options(&mut bob, "news", r#"{"pubsub#digest": "1"}"#).await;
+    assert_refused(&bob, "set_options", "not-acceptable", "invalid-options");
     // §8.8: the owner subscribes dave and takes carol's subscription away; bob stays.
     on(&mut carol, "subscribe", "news", "").await;
     on(
@@ -461,6 +454,79 @@ async fn an_owner_manages_a_node(server: &TestServer) {
     }
 }
 
+/// `pubsub#include_body` (§16.4.2, as Prosody offers it): a subscriber who asks for it,
+/// with the subscription (§6.3.7) or later through its options (§6.3.5), gets a `<body/>`
+/// saying what each item is; one who did not gets none.
+async fn bodies_for_those_who_ask(server: &TestServer) {
+    let mut alice = online(server, "alice").await;
+    let mut bob = online(server, "bob").await;
+    let mut carol = online(server, "carol").await;
+    on(&mut alice, "create", "blog", "").await;
+    on(
+        &mut bob,
+        "subscribe",
+        "blog",
+        r#", "options": {"pubsub#include_body": "1"}"#,
+    )
+    .await;
+    let answer = bob.latest("subscribed");
+    assert!(
+        answer.contains("\"subscription\": \"subscribed\""),
+        "{answer}"
+    );
+    on(&mut carol, "subscribe", "blog", "").await;
+    // The options form shows it: on for bob, off (the default) for carol.
+    for (client, value) in [(&mut bob, "1"), (&mut carol, "0")] {
+        on(client, "get_options", "blog", "").await;
+        let options = client.latest("options");
+        assert!(
+            options.contains(&format!("\"pubsub#include_body\": \"{value}\"")),
+            "{options}"
+        );
+    }
+    // An Atom entry is summed up by its summary, for bob only.
+    let atom = "<entry xmlns='http://www.w3.org/2005/Atom'><title>Release</title>\
+                <summary>Version 2 is out</summary><author><name>Alice</name></author></entry>";
+    publish_payload(&mut alice, "blog", "r1", atom).await;
+    let got = item_notice(&mut bob, "blog", "r1").await;
+    assert!(got.contains("\"body\": \"Version 2 is out\""), "{got}");
+    let got = item_notice(&mut carol, "blog", "r1").await;
+    assert!(got.contains("\"body\": null"), "{got}");
+    // Carol asks for it too; an entry without a summary is told by its author and title.
+    set_options(&mut carol, "blog", r#"{"pubsub#include_body": "1"}"#).await;
+    assert!(!carol.seen(&["iq_error"]), "{:?}", carol.events);
+    let titled = "<entry xmlns='http://www.w3.org/2005/Atom'><title>Hello</title>\
+                  <author><name>Alice</name></author></entry>";
+    publish_payload(&mut alice, "blog", "r2", titled).await;
+    let got = item_notice(&mut carol, "blog", "r2").await;
+    assert!(got.contains("\"body\": \"Alice posted Hello\""), "{got}");
+    // Any other payload by its own text; without any, no body.
+    publish_payload(
+        &mut alice,
+        "blog",
+        "r3",
+        "<status xmlns='urn:example:s'> Away </status>",
+    )
+    .await;
+    let got = item_notice(&mut carol, "blog", "r3").await;
+    assert!(got.contains("\"body\": \"Away\""), "{got}");
+    publish_payload(&mut alice, "blog", "r4", "<status xmlns='urn:example:s'/>").await;
+    let got = item_notice(&mut carol, "blog", "r4").await;
+    assert!(got.contains("\"body\": null"), "{got}");
+    // Not a boolean: refused (§6.3.6), carol keeps her bodies.
+    set_options(&mut carol, "blog", r#"{"pubsub#include_body": "maybe"}"#).await;
+    assert_refused(&carol, "set_options", "not-acceptable", "invalid-options");
+    on(&mut carol, "get_options", "blog", "").await;
+    let options = carol.latest("options");
+    assert!(
+        options.contains("\"pubsub#include_body\": \"1\""),
+        "{options}"
+    );
+    for client in [alice, bob, carol] {
+        assert!(client.quit().await);
+    }
+}
+
 fn add_users(server: &TestServer) {
     for user in ["alice", "bob", "carol", "dave"] {
         server.add_user(&format!("{user}@localhost"), &format!("pw-{user}"));
@@ -474,6 +540,7 @@ async fn run(server: &mut TestServer) {
     server.restart();
     owners_decide(server).await;
     an_owner_manages_a_node(server).await;
+    bodies_for_those_who_ask(server).await;
 }
 
 #[tokio::test]

@@ -4,12 +4,15 @@
 //! refusing others, XEP-0059 pages both ways, an outcast refused, errors for bad input,
 //! the four event types of transient or persistent and notification-only or payload nodes
 //! (§4.3, §7.1.3.6) with `notify_retract`, the notifications' message type, a node's
-//! payload limit and subscriptions turned off, and what survives a restart, on SQLite and
-//! PostgreSQL.
+//! payload limit and subscriptions turned off, items expiring (`pubsub#item_expire`), and
+//! what survives a restart, on SQLite and PostgreSQL.
+
+use std::time::Duration;
 
 use jabberwock_tests::postgres::Scratch;
-use jabberwock_tests::slix::{assert_refused, iq_error, pubsub_on, SlixIm};
+use jabberwock_tests::slix::{assert_refused, iq_error, pubsub_on, pubsub_submit, SlixIm};
 use jabberwock_tests::{TestConfig, TestServer};
+use sqlx::Connection as _;
 
 const SCRIPT: &str = "slix_pubsub.py";
 const SERVICE: &str = "pubsub.localhost";
@@ -193,6 +196,12 @@ async fn on(client: &mut SlixIm, cmd: &str, node: &str, extra: &str) -> String {
     pubsub_on(client, SERVICE, cmd, node, extra).await
 }
 
+/// The owner submits `node`'s configuration form (§8.2.4): `options` a JSON object of
+/// fields.
+async fn configure(owner: &mut SlixIm, node: &str, options: &str) {
+    pubsub_submit(owner, SERVICE, "configure_at", node, options).await;
+}
+
 /// The owner publishes to `node`: `id` and `payload` as JSON (`null` for none).
 async fn publish_raw(owner: &mut SlixIm, node: &str, id: &str, payload: &str) {
     on(
@@ -243,13 +252,7 @@ async fn event_types(server: &TestServer) {
     on(&mut bob, "items", "flash", "").await;
     assert_refused(&bob, "items", "feature-not-implemented", "unsupported");
     // Transient with payloads: a payload is required, delivered, and not kept.
-    on(
-        &mut alice,
-        "configure_at",
-        "flash",
-        r#", "options": {"pubsub#deliver_payloads": "1"}"#,
-    )
-    .await;
+    configure(&mut alice, "flash", r#"{"pubsub#deliver_payloads": "1"}"#).await;
     publish_raw(&mut alice, "flash", "null", "null").await;
     refused(&alice, "payload-required");
     publish_raw(&mut alice, "flash", "\"f2\"", "null").await;
@@ -323,13 +326,7 @@ async fn more_node_fields(server: &TestServer) {
     );
     publish_raw(&mut alice, "alerts", "\"a2\"", &long).await;
     assert_refused(&alice, "publish_to", "not-acceptable", "payload-too-big");
-    on(
-        &mut alice,
-        "configure_at",
-        "alerts",
-        r#", "options": {"pubsub#subscribe": "0"}"#,
-    )
-    .await;
+    configure(&mut alice, "alerts", r#"{"pubsub#subscribe": "0"}"#).await;
     let mut carol = online(server, "carol").await;
     on(&mut carol, "subscribe", "alerts", "").await;
     assert_refused(
@@ -343,8 +340,85 @@ async fn more_node_fields(server: &TestServer) {
     }
 }
 
-/// After a restart the node, its item, affiliations and subscriptions are still there.
-async fn it_survives(server: &TestServer) {
+/// The ids of `node`'s items as the database holds them (`db`: its URL), read beside the
+/// server.
+async fn stored_ids(db: &str, node: &str) -> Vec<String> {
+    let sql = format!(
+        "SELECT i.item_id FROM pubsub_items i JOIN pubsub_nodes n ON n.id = i.node_id \
+         WHERE n.service = '{SERVICE}' AND n.node = '{node}' ORDER BY i.item_id"
+    );
+    if db.starts_with("sqlite:") {
+        let mut conn = sqlx::SqliteConnection::connect(db).await.unwrap();
+        sqlx::query_scalar(&sql).fetch_all(&mut conn).await.unwrap()
+    } else {
+        let mut conn = sqlx::PgConnection::connect(db).await.unwrap();
+        sqlx::query_scalar(&sql).fetch_all(&mut conn).await.unwrap()
+    }
+}
+
+/// `pubsub#item_expire` (§16.4.3): once older than its node's expiry an item is gone from
+/// retrieval and its pages, from the last item a new subscriber gets, and from the database
+/// (a read that meets it removes it); a fresher item stays. A node nobody touches keeps
+/// its expired item until the sweep at the next start (`it_survives`).
+async fn items_expire(server: &TestServer, db: &str) {
+    let mut alice = online(server, "alice").await;
+    let mut bob = online(server, "bob").await;
+    let mut carol = online(server, "carol").await;
+    let expiring = r#"{"pubsub#item_expire": "2", "pubsub#send_last_published_item": "on_sub"}"#;
+    for node in ["brief", "untouched"] {
+        on(
+            &mut alice,
+            "create",
+            node,
+            &format!(r#", "options": {expiring}"#),
+        )
+        .await;
+    }
+    on(&mut alice, "node_config", "brief", "").await;
+    let config = alice.latest("node_config");
+    assert!(config.contains("\"pubsub#item_expire\": \"2\""), "{config}");
+    // Anything but seconds, `max` or nothing is refused.
+    configure(&mut alice, "brief", r#"{"pubsub#item_expire": "soon"}"#).await;
+    let err = iq_error(&alice, "configure_at");
+    assert!(err.contains("\"condition\": \"not-acceptable\""), "{err}");
+    let news = "\"<entry xmlns='urn:example:news'>Soon gone</entry>\"";
+    publish_raw(&mut alice, "brief", "\"old\"", news).await;
+    publish_raw(&mut alice, "untouched", "\"u1\"", news).await;
+    // Before its time: retrieved, and sent to a new subscriber as the last item.
+    on(&mut bob, "items", "brief", "").await;
+    let items = bob.latest("items");
+    assert!(items.contains("\"ids\": [\"old\"]"), "{items}");
+    on(&mut bob, "subscribe", "brief", "").await;
+    let last = notified(&mut bob, "publish", "brief", "\"ids\": [\"old\"]").await;
+    assert!(last.contains("\"delayed\": true"), "{last}");
+    // Expiry is time: 2 seconds, and one more that whole-second stamps may round off.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    on(&mut bob, "items", "brief", "").await;
+    let items = bob.latest("items");
+    assert!(items.contains("\"ids\": []"), "{items}");
+    assert!(stored_ids(db, "brief").await.is_empty());
+    // A new subscriber gets no last item: the first it hears of is the next one.
+    on(&mut carol, "subscribe", "brief", "").await;
+    publish_raw(&mut alice, "brief", "\"fresh\"", news).await;
+    notified(&mut carol, "publish", "brief", "\"ids\": [\"fresh\"]").await;
+    assert!(!carol.seen(&["\"ids\": [\"old\"]"]), "{:?}", carol.events);
+    on(&mut carol, "page", "brief", r#", "max": 10"#).await;
+    let page = carol.latest("page");
+    assert!(
+        page.contains("\"ids\": [\"fresh\"]") && page.contains("\"count\": \"1\""),
+        "{page}"
+    );
+    // Nobody read the other node: its expired item is still in the database.
+    assert_eq!(stored_ids(db, "untouched").await, ["u1"]);
+    for client in [alice, bob, carol] {
+        assert!(client.quit().await);
+    }
+}
+
+/// After a restart the node, its item, affiliations and subscriptions are still there;
+/// the expired item nobody read went at start.
+async fn it_survives(server: &TestServer, db: &str) {
+    assert!(stored_ids(db, "untouched").await.is_empty());
     let mut carol = online(server, "carol").await;
     carol
         .command(&format!(
@@ -384,13 +458,15 @@ fn add_users(server: &TestServer) {
 #[tokio::test]
 async fn a_node_on_the_service_works_and_survives_a_restart_on_sqlite() {
     let mut server = TestServer::start_with(TestConfig::default());
+    let db = format!("sqlite:{}", server.db_path().display());
     add_users(&server);
     the_service_works(&server).await;
     event_types(&server).await;
     more_node_fields(&server).await;
+    items_expire(&server, &db).await;
     server.terminate();
     server.restart();
-    it_survives(&server).await;
+    it_survives(&server, &db).await;
 }
 
 #[tokio::test]
@@ -401,9 +477,10 @@ async fn a_node_on_the_service_works_and_survives_a_restart_on_postgresql() {
     the_service_works(&server).await;
     event_types(&server).await;
     more_node_fields(&server).await;
+    items_expire(&server, &db.url()).await;
     server.terminate();
     server.restart();
-    it_survives(&server).await;
+    it_survives(&server, &db.url()).await;
     server.kill();
     db.drop_now().await;
 }

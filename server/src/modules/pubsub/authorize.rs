@@ -70,7 +70,7 @@ pub(super) async fn decide(
     notify::to_jid(ctx, &found.jid, &event).await;
     if allow {
         notify::to_owners(ctx, node, &event).await;
-        notify::last_item(ctx, node, &found.jid).await;
+        notify::last_item(ctx, node, &found).await;
     }
     Ok(())
 }

@@ -153,8 +153,8 @@ impl NotificationType {
 /// What a service lets its nodes be: the ceiling of `pubsub#max_items`, and whether the
 /// fields only a service of its own acts on (other publish models, subscription and
 /// configuration notifications, item replies, a payload type, a description, the
-/// notifications' message type, a payload size, whether to allow subscriptions) are
-/// offered, with the ceiling of `pubsub#max_payload_size`.
+/// notifications' message type, a payload size, whether to allow subscriptions, an
+/// expiry of items) are offered, with the ceiling of `pubsub#max_payload_size`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rules {
     pub ceiling: u64,
@@ -211,6 +211,8 @@ pub struct NodeConfig {
     pub max_payload_size: Option<u64>,
     /// `pubsub#subscribe`: whether subscriptions are allowed (§6.1).
     pub subscribe: bool,
+    /// `pubsub#item_expire` in seconds; `None` (`max`): items never expire.
+    pub item_expire: Option<u64>,
 }
 
 /// XEP-0163 §5 and Prosody's choices where the XEP leaves room: readable by presence
@@ -237,6 +239,7 @@ impl Default for NodeConfig {
             notification_type: NotificationType::Headline,
             max_payload_size: None,
             subscribe: true,
+            item_expire: None,
         }
     }
 }
@@ -360,6 +363,15 @@ impl NodeConfig {
         })
     }
 
+    /// §16.4.3 `pubsub#item_expire`: at `now` (Unix seconds), the node's items published
+    /// before the time this returns are gone; `None` if they never expire. Items are stamped
+    /// in whole seconds, so one lives its full expiry and less than a second more, never
+    /// less.
+    pub fn expired_before(&self, now: i64) -> Option<i64> {
+        let seconds = i64::try_from(self.item_expire?).unwrap_or(i64::MAX);
+        Some(now.saturating_sub(seconds))
+    }
+
     /// How many items the store keeps (`None`: none, they are only announced).
     pub fn keep(&self, ceiling: u64) -> Option<u64> {
         self.persist_items.then(|| self.max_items(ceiling))
@@ -467,6 +479,9 @@ impl NodeConfig {
             .max_payload_size
             .unwrap_or(rules.max_payload)
             .to_string();
+        let expire = self
+            .item_expire
+            .map_or_else(|| "max".to_owned(), |n| n.to_string());
         let mut reply = Field::new("pubsub#itemreply")
             .with_type(FieldType::ListSingle)
             .with_label("Whom replies to items go to");
@@ -515,6 +530,12 @@ impl NodeConfig {
             self.subscribe,
         ))
         .with_field(
+            Field::new("pubsub#item_expire")
+                .with_type(FieldType::TextSingle)
+                .with_label("Seconds after which items are purged (or max: never)")
+                .with_value(expire),
+        )
+        .with_field(
             Field::new("pubsub#node_type")
                 .with_type(FieldType::ListSingle)
                 .with_label("Whether the node is a leaf or a collection")
@@ -539,8 +560,15 @@ impl NodeConfig {
         }
         let mut next = self.clone();
         for field in &form.fields {
-            let (Some(var), Some(value)) = (field.var.as_deref(), field.value()) else {
+            let Some(var) = field.var.as_deref() else {
                 continue;
+            };
+            let value = match field.value() {
+                Some(value) => value,
+                // An empty text-single may come without a <value/> (XEP-0004 §3.3); an
+                // empty `pubsub#item_expire` is no expiry.
+                None if var == "pubsub#item_expire" => "",
+                None => continue,
             };
             match var {
                 "pubsub#title" => next.title = value.to_owned(),
@@ -606,6 +634,18 @@ impl NodeConfig {
                 "pubsub#subscribe" => next.subscribe = boolean(var, value)?,
                 "pubsub#itemreply" => {
                     next.itemreply = Some(one_of(&ItemReply::ALL, ItemReply::as_str, var, value)?)
+                }
+                // §16.4.3: seconds, as ejabberd takes it; `max` or empty for never.
+                "pubsub#item_expire" => {
+                    next.item_expire = match value.trim() {
+                        "" | "max" => None,
+                        n => Some(
+                            n.parse()
+                                .ok()
+                                .filter(|n| *n > 0)
+                                .ok_or_else(|| bad(var, value))?,
+                        ),
+                    }
                 }
                 _ => {}
             }
@@ -775,10 +815,11 @@ impl Denied {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn submit(form_type: &str, fields: &[(&str, &str)]) -> DataForm {
+    /// A submitted form of `form_type` with one value for each field.
+    pub(in crate::modules::pubsub) fn submit(form_type: &str, fields: &[(&str, &str)]) -> DataForm {
         let mut form = DataForm::new(FormType::Submit).with_form_type(form_type);
         for (var, value) in fields {
             form = form.with_field(Field::new(*var).with_value(*value));
@@ -1006,5 +1047,81 @@ mod tests {
             config.apply(&collection, NODE_CONFIG, service),
             Err(ConfigError::Collections)
         );
+    }
+
+    #[test]
+    fn item_expire_is_seconds_or_never() {
+        let service = Rules {
+            ceiling: 100,
+            service: true,
+            max_payload: 1000,
+        };
+        let mut config = NodeConfig::service_default();
+        assert_eq!(config.item_expire, None);
+        assert_eq!(config.expired_before(1_000), None);
+        let form = submit(NODE_CONFIG, &[("pubsub#item_expire", "60")]);
+        config.apply(&form, NODE_CONFIG, service).unwrap();
+        assert_eq!(config.item_expire, Some(60));
+        // Gone once older than 60 seconds: published at 940 it is 60 at 1000, kept.
+        assert_eq!(config.expired_before(1_000), Some(940));
+        // The form shows it, and what it shows changes nothing when sent back.
+        let mut shown = config.to_form(service, &[]);
+        assert_eq!(shown.value("pubsub#item_expire"), Some("60"));
+        shown.form_type = FormType::Submit;
+        let mut again = config.clone();
+        again.apply(&shown, NODE_CONFIG, service).unwrap();
+        assert_eq!(again, config);
+        // Kept in the stored JSON; a row from before the field reads as no expiry.
+        assert_eq!(NodeConfig::from_stored(&config.to_stored()), config);
+        let old = r#"{"title":"t","access_model":"open","max_items":10}"#;
+        assert_eq!(NodeConfig::from_stored(old).item_expire, None);
+        // Anything but a positive number of seconds, `max` or empty fails the form.
+        for bad in ["0", "-5", "1.5", "soon", "99999999999999999999"] {
+            let form = submit(
+                NODE_CONFIG,
+                &[("pubsub#title", "changed"), ("pubsub#item_expire", bad)],
+            );
+            let mut tried = config.clone();
+            assert!(
+                matches!(
+                    tried.apply(&form, NODE_CONFIG, service),
+                    Err(ConfigError::Value { .. })
+                ),
+                "{bad}"
+            );
+            assert_eq!(tried, config, "{bad}");
+        }
+        for never in ["max", ""] {
+            let mut cleared = config.clone();
+            let form = submit(NODE_CONFIG, &[("pubsub#item_expire", never)]);
+            cleared.apply(&form, NODE_CONFIG, service).unwrap();
+            assert_eq!(cleared.item_expire, None, "{never:?}");
+            assert_eq!(
+                cleared.to_form(service, &[]).value("pubsub#item_expire"),
+                Some("max")
+            );
+        }
+        // A text-single sent without any <value/> is empty too.
+        let mut cleared = config.clone();
+        let valueless = DataForm::new(FormType::Submit)
+            .with_form_type(NODE_CONFIG)
+            .with_field(Field::new("pubsub#item_expire"));
+        cleared.apply(&valueless, NODE_CONFIG, service).unwrap();
+        assert_eq!(cleared.item_expire, None);
+        // Personal eventing does not offer it: not in its form, ignored when sent.
+        let mut pep = NodeConfig::default();
+        assert!(pep
+            .to_form(Rules::pep(100), &[])
+            .field("pubsub#item_expire")
+            .is_none());
+        pep.apply(&form, NODE_CONFIG, Rules::pep(100)).unwrap();
+        assert_eq!(pep.item_expire, None);
+        // §7.1.5: as a publish option it is a precondition like the others.
+        let same = submit(PUBLISH_OPTIONS, &[("pubsub#item_expire", "60")]);
+        assert_eq!(config.meets(&same, service), Ok(true));
+        let other = submit(PUBLISH_OPTIONS, &[("pubsub#item_expire", "max")]);
+        assert_eq!(config.meets(&other, service), Ok(false));
+        let bad = submit(PUBLISH_OPTIONS, &[("pubsub#item_expire", "never")]);
+        assert!(config.meets(&bad, service).is_err());
     }
 }

@@ -14,6 +14,7 @@ use jabberwock_protocol::stanza::{IqType, StanzaError};
 use jabberwock_protocol::xml::Element;
 use jabberwock_storage::ItemsWanted;
 
+use super::expire;
 use super::node::{item_not_found, Node};
 use super::{Ctx, PubsubConfig};
 use crate::error::store_to_stanza_error;
@@ -126,8 +127,7 @@ impl DiscoItems for Nodes {
             .await
             .map_err(store_to_stanza_error)?
             .ok_or_else(item_not_found)?;
-        Ok(Some(
-            found.items.iter().map(|i| item(&i.id, &i.id)).collect(),
-        ))
+        let items = expire::unexpired(&ctx, &node, found.items).await;
+        Ok(Some(items.iter().map(|i| item(&i.id, &i.id)).collect()))
     }
 }

@@ -15,7 +15,10 @@
 //!   subscriptions and affiliations.
 //! - `owner.rs`: create, configure, default, delete, purge, the node's affiliations and
 //!   subscriptions.
-//! - `notify.rs`: event notifications to subscribers and owners, the last item.
+//! - `notify.rs`: event notifications to subscribers and owners (with a `<body/>` for
+//!   those who asked, `pubsub#include_body`), the last item.
+//! - `expire.rs`: `pubsub#item_expire`: expired items left out of reads and removed, a
+//!   sweep of each service's nodes.
 //! - `authorize.rs`: the `authorize` access model's pending subscriptions, the owners'
 //!   approval form and their answers.
 //! - `pending.rs`: the `get-pending` ad-hoc command (§8.7): an owner's pending
@@ -25,6 +28,7 @@
 mod authorize;
 pub(crate) mod config;
 mod disco;
+mod expire;
 pub(super) mod node;
 mod notify;
 mod owner;
@@ -256,6 +260,23 @@ impl Service for PubsubService {
 
     fn name(&self) -> Option<&'static str> {
         Some("Publish-Subscribe")
+    }
+
+    /// `pubsub#item_expire`: what expired while the server was down goes before anyone
+    /// connects; the domain's sweep runs every hour from then on.
+    async fn start(
+        &self,
+        server: &Server,
+        _host: &str,
+        domain: &str,
+    ) -> Result<(), crate::StartError> {
+        let now = crate::modules::time::now_unix();
+        expire::sweep(server.store.as_ref(), domain, now).await;
+        tokio::spawn(expire::sweep_forever(
+            server.store.clone(),
+            domain.to_owned(),
+        ));
+        Ok(())
     }
 
     /// What the registered handlers do not answer: an owner's answer to a subscription

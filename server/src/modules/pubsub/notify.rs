@@ -7,7 +7,9 @@
 //! subscription's new state when an owner decides (§8.6, §8.8).
 //!
 //! A subscriber is notified only while the access model still lets it read the node, and
-//! only if its subscription's `pubsub#deliver` is on (§6.3).
+//! only if its subscription's `pubsub#deliver` is on (§6.3). One whose
+//! `pubsub#include_body` is on also gets a `<body/>` that says what the item is, as
+//! Prosody words it (§16.4.2).
 
 use std::collections::HashMap;
 
@@ -21,6 +23,7 @@ use jabberwock_protocol::xml::Element;
 use jabberwock_storage::{ItemsWanted, StoredSubscription};
 
 use super::config::{NotificationType, SendLastPublished};
+use super::expire;
 use super::node::Node;
 use super::payload::item_payload;
 use super::subscribe::SubOptions;
@@ -28,6 +31,9 @@ use super::Ctx;
 
 /// XEP-0033: the extended addressing namespace, for `replyto` (`pubsub#itemreply`).
 const ADDRESS: &str = "http://jabber.org/protocol/address";
+
+/// RFC 4287: Atom, whose entries are summarized by their own words.
+const ATOM: &str = "http://www.w3.org/2005/Atom";
 
 /// A fresh id for a message from the service.
 pub(super) fn message_id() -> String {
@@ -74,6 +80,41 @@ pub(super) fn reply_to(jids: &[&str]) -> Option<Element> {
     Some(addresses)
 }
 
+/// What an item's payload says, for a `<body/>` (§16.4.2 `pubsub#include_body`): an Atom
+/// entry's summary, else its title, "AUTHOR posted " before it when the entry names an
+/// author (Prosody's wording); any other payload's own text. `None` when that is empty.
+fn summary(payload: &Element) -> Option<String> {
+    let text = |el: Option<&Element>| {
+        el.map(|el| el.text().trim().to_owned())
+            .filter(|t| !t.is_empty())
+    };
+    if !payload.is("entry", ATOM) {
+        // The payload's own text: the texts of a structured payload's children would run
+        // together into nothing readable.
+        return text(Some(payload));
+    }
+    if let Some(summary) = text(payload.get_child("summary", ATOM)) {
+        return Some(summary);
+    }
+    let title = text(payload.get_child("title", ATOM))?;
+    let author = payload
+        .get_child("author", ATOM)
+        .and_then(|author| text(author.get_child("name", ATOM)));
+    Some(match author {
+        Some(author) => format!("{author} posted {title}"),
+        None => title,
+    })
+}
+
+/// The `<body/>` for an item notification: the summary of its first payload, if any.
+fn body_of(event: &PubsubEvent) -> Option<Element> {
+    let PubsubEvent::Items { items, .. } = event else {
+        return None;
+    };
+    let payload = items.iter().find_map(|(_, payload)| payload.as_ref())?;
+    Some(Element::new("body", ns::CLIENT).with_text(summary(payload)?))
+}
+
 /// Sends `event` to each of `subscriptions` that wants notifications and may still read
 /// the node; `extra` (XEP-0033 addresses) goes into each message.
 pub(super) async fn to_subscribers(
@@ -83,12 +124,18 @@ pub(super) async fn to_subscribers(
     event: &PubsubEvent,
     extra: Option<&Element>,
 ) {
-    let event = event.to_element();
+    let element = event.to_element();
+    // `pubsub#include_body`: made once, when the first subscriber who asked for it is met.
+    let mut body: Option<Option<Element>> = None;
     // One access decision per bare JID, however many of its JIDs are subscribed.
     let mut allowed: HashMap<String, bool> = HashMap::new();
     for subscription in subscriptions {
         // A subscription waiting for approval (§6.1.2) gets nothing yet.
-        if subscription.pending || !SubOptions::from_stored(&subscription.options).deliver {
+        if subscription.pending {
+            continue;
+        }
+        let options = SubOptions::from_stored(&subscription.options);
+        if !options.deliver {
             continue;
         }
         let Ok(jid) = Jid::new(&subscription.jid) else {
@@ -106,16 +153,21 @@ pub(super) async fn to_subscribers(
         if !may {
             continue;
         }
-        let mut element = typed_message(
+        let mut message = typed_message(
             ctx.service,
             &subscription.jid,
-            event.clone(),
+            element.clone(),
             node.config.notification_type,
         );
         if let Some(extra) = extra {
-            element.push_child(extra.clone());
+            message.push_child(extra.clone());
         }
-        send(ctx, element).await;
+        if options.include_body {
+            if let Some(body) = body.get_or_insert_with(|| body_of(event)) {
+                message.push_child(body.clone());
+            }
+        }
+        send(ctx, message).await;
     }
 }
 
@@ -161,8 +213,9 @@ pub(super) async fn affiliations_changed(
 }
 
 /// §6.1.7 (`pubsub#send_last_published_item`): a new subscription's JID gets the node's
-/// newest item, stamped with when it was published (XEP-0203).
-pub(super) async fn last_item(ctx: &Ctx<'_>, node: &Node, to: &str) {
+/// newest item that has not expired, stamped with when it was published (XEP-0203), with
+/// a `<body/>` if the subscription asked for one.
+pub(super) async fn last_item(ctx: &Ctx<'_>, node: &Node, subscription: &StoredSubscription) {
     if node.config.send_last_published_item == SendLastPublished::Never
         || !node.config.deliver_notifications
     {
@@ -180,7 +233,8 @@ pub(super) async fn last_item(ctx: &Ctx<'_>, node: &Node, to: &str) {
             return;
         }
     };
-    let Some(item) = found.and_then(|f| f.items.into_iter().next()) else {
+    let found = found.map(|f| f.items).unwrap_or_default();
+    let Some(item) = expire::unexpired(ctx, node, found).await.into_iter().next() else {
         return;
     };
     let payload = if node.config.deliver_payloads {
@@ -197,11 +251,16 @@ pub(super) async fn last_item(ctx: &Ctx<'_>, node: &Node, to: &str) {
     };
     let mut element = typed_message(
         ctx.service,
-        to,
+        &subscription.jid,
         event.to_element(),
         node.config.notification_type,
     );
     element.push_child(delay(ctx.service, item.published_at));
+    if SubOptions::from_stored(&subscription.options).include_body {
+        if let Some(body) = body_of(&event) {
+            element.push_child(body);
+        }
+    }
     send(ctx, element).await;
 }
 
@@ -212,4 +271,57 @@ pub(super) fn subscriber_bares(subscriptions: &[StoredSubscription]) -> Vec<Bare
         .filter(|s| !s.pending)
         .filter_map(|s| Jid::new(&s.jid).ok().map(|j| j.to_bare()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn atom(children: &[(&str, &str)]) -> Element {
+        let mut entry = Element::new("entry", ATOM);
+        for (name, text) in children {
+            let child = match name.split_once('/') {
+                Some((outer, inner)) => {
+                    Element::new(outer, ATOM).with_child(Element::new(inner, ATOM).with_text(*text))
+                }
+                None => Element::new(name, ATOM).with_text(*text),
+            };
+            entry.push_child(child);
+        }
+        entry
+    }
+
+    #[test]
+    fn bodies_say_what_the_item_is() {
+        let full = atom(&[
+            ("title", "Release"),
+            ("summary", " Version 2 is out "),
+            ("author/name", "Alice"),
+        ]);
+        assert_eq!(summary(&full).as_deref(), Some("Version 2 is out"));
+        let titled = atom(&[("title", "Release"), ("author/name", "Alice")]);
+        assert_eq!(summary(&titled).as_deref(), Some("Alice posted Release"));
+        let anonymous = atom(&[("title", "Release"), ("summary", "  ")]);
+        assert_eq!(summary(&anonymous).as_deref(), Some("Release"));
+        assert_eq!(summary(&atom(&[("author/name", "Alice")])), None);
+        let text = Element::new("status", "urn:example:status").with_text("\n  Away  \n");
+        assert_eq!(summary(&text).as_deref(), Some("Away"));
+        let structured = Element::new("geoloc", "http://jabber.org/protocol/geoloc")
+            .with_child(Element::new("lat", "http://jabber.org/protocol/geoloc").with_text("45"));
+        assert_eq!(summary(&structured), None);
+        // Only an item with a payload has something to say.
+        let event = PubsubEvent::Items {
+            node: "n".into(),
+            items: vec![("1".into(), Some(titled))],
+        };
+        let body = body_of(&event).unwrap();
+        assert!(body.is("body", ns::CLIENT));
+        assert_eq!(body.text(), "Alice posted Release");
+        let bare = PubsubEvent::Items {
+            node: "n".into(),
+            items: vec![("1".into(), None)],
+        };
+        assert!(body_of(&bare).is_none());
+        assert!(body_of(&PubsubEvent::Purge { node: "n".into() }).is_none());
+    }
 }

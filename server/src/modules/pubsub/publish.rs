@@ -9,6 +9,7 @@ use jabberwock_protocol::xml::Element;
 use jabberwock_storage::{ItemsWanted, PublishPlan, Published, PubsubService, StoredItem};
 
 use super::config::{ItemReply, NodeConfig, PublishModel};
+use super::expire;
 use super::node::{item_not_found, Node};
 use super::notify::{self, reply_to};
 use super::payload::{item_id, item_payload, over_limit, payload_of};
@@ -86,11 +87,12 @@ pub(super) async fn publish(
             .unwrap_or_else(item_id)
     });
     let publisher = ctx.asker();
+    let now = now_unix();
     let stored_item = StoredItem {
         id: id.clone().unwrap_or_default(),
         publisher: publisher.to_string(),
         payload: xml,
-        published_at: now_unix(),
+        published_at: now,
     };
     let rules = ctx.settings.rules();
     let mut refusal = None;
@@ -151,6 +153,9 @@ pub(super) async fn publish(
         Published::TooManyItems => return Err(over_limit("max-items-exceeded")),
     }
     let config = used.unwrap_or(node.config.clone());
+    // §16.4.3 pubsub#item_expire: what expired of the node goes as it is written to.
+    let store = ctx.server.store.as_ref();
+    expire::remove_expired(store, ctx.service, name, &config, now).await;
     if config.deliver_notifications {
         // §7.1.2.2: without payloads, the item's id only; §7.1 (the note on publishing):
         // a transient notification-only publish is announced by an empty <items/>.
@@ -255,12 +260,14 @@ pub(super) async fn items(
         .await
         .map_err(store_to_stanza_error)?
         .ok_or_else(item_not_found)?;
+    // §16.4.3 pubsub#item_expire: expired items are not there, nor counted in pages.
+    let found = expire::unexpired(ctx, &node, found.items).await;
     let (items, set) = match rsm {
         Some(query) => {
-            let (page, set) = page(&found.items, query)?;
+            let (page, set) = page(&found, query)?;
             (page, Some(set))
         }
-        None => (found.items.as_slice(), None),
+        None => (found.as_slice(), None),
     };
     let items = items
         .iter()

@@ -29,11 +29,17 @@ use crate::error::store_to_stanza_error;
 pub(super) struct SubOptions {
     /// `pubsub#deliver`: notifications are sent at all.
     pub deliver: bool,
+    /// `pubsub#include_body`: item notifications carry a `<body/>` saying what the item
+    /// is (§16.4.2; Prosody's option).
+    pub include_body: bool,
 }
 
 impl Default for SubOptions {
     fn default() -> SubOptions {
-        SubOptions { deliver: true }
+        SubOptions {
+            deliver: true,
+            include_body: false,
+        }
     }
 }
 
@@ -55,6 +61,12 @@ impl SubOptions {
                     .with_type(FieldType::Boolean)
                     .with_label("Enable delivery?")
                     .with_value(if self.deliver { "1" } else { "0" }),
+            )
+            .with_field(
+                Field::new("pubsub#include_body")
+                    .with_type(FieldType::Boolean)
+                    .with_label("Receive message body in addition to payload?")
+                    .with_value(if self.include_body { "1" } else { "0" }),
             )
             .with_field(
                 Field::new("pubsub#digest")
@@ -88,11 +100,17 @@ impl SubOptions {
             match (var, value) {
                 ("pubsub#deliver", "1" | "true") => next.deliver = true,
                 ("pubsub#deliver", "0" | "false") => next.deliver = false,
+                ("pubsub#include_body", "1" | "true") => next.include_body = true,
+                ("pubsub#include_body", "0" | "false") => next.include_body = false,
                 // Digests and node subscriptions (collections) are not offered.
                 ("pubsub#digest", "0" | "false") | ("pubsub#subscription_type", "items") => {}
-                ("pubsub#deliver" | "pubsub#digest" | "pubsub#subscription_type", _) => {
-                    return Err(bad_options())
-                }
+                (
+                    "pubsub#deliver"
+                    | "pubsub#include_body"
+                    | "pubsub#digest"
+                    | "pubsub#subscription_type",
+                    _,
+                ) => return Err(bad_options()),
                 _ => {}
             }
         }
@@ -229,7 +247,7 @@ pub(super) async fn subscribe(
         authorize::ask_owners(ctx, &node, &subscription).await;
     } else {
         notify::to_owners(ctx, &node, &PubsubEvent::Subscription(entry.clone())).await;
-        notify::last_item(ctx, &node, &subscription.jid).await;
+        notify::last_item(ctx, &node, &subscription).await;
     }
     Ok(Some(pubsub::subscription_result(&entry)))
 }
@@ -326,4 +344,43 @@ pub(super) async fn own_affiliations(
         .filter_map(|(n, a)| Some((n, Affiliation::from_name(&a)?)))
         .collect();
     Ok(Some(pubsub::affiliations_result(false, node, &list)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::config::tests::submit;
+    use super::*;
+
+    fn submitted(fields: &[(&str, &str)]) -> DataForm {
+        submit(SUBSCRIBE_OPTIONS, fields)
+    }
+
+    #[test]
+    fn include_body_is_an_option() {
+        let mut options = SubOptions::default();
+        assert!(!options.include_body);
+        assert_eq!(options.to_form().value("pubsub#include_body"), Some("0"));
+        options
+            .apply(&submitted(&[("pubsub#include_body", "true")]))
+            .unwrap();
+        assert!(options.include_body && options.deliver);
+        let mut shown = options.to_form();
+        assert_eq!(shown.value("pubsub#include_body"), Some("1"));
+        shown.form_type = FormType::Submit;
+        let mut again = options.clone();
+        again.apply(&shown).unwrap();
+        assert_eq!(again, options);
+        assert_eq!(SubOptions::from_stored(&options.to_stored()), options);
+        // Options kept before the field read as without a body.
+        assert_eq!(
+            SubOptions::from_stored(r#"{"deliver":false}"#),
+            SubOptions {
+                deliver: false,
+                include_body: false
+            }
+        );
+        let bad = submitted(&[("pubsub#deliver", "0"), ("pubsub#include_body", "yes")]);
+        assert!(options.apply(&bad).is_err());
+        assert!(options.include_body && options.deliver);
+    }
 }
