@@ -7,7 +7,7 @@
 //! `seq`.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use crate::common::{numbered, Sql};
 use crate::{AccountId, PostgresStore, SqliteStore, StoreError};
@@ -483,13 +483,20 @@ macro_rules! archive_store {
                 if messages.is_empty() {
                     return Ok(Vec::new());
                 }
+                // Each message's owner hashed once: its place in `distinct`, by which the
+                // owner's row id is found below (a batch is thousands of messages of a
+                // few hundred owners).
                 let mut distinct: Vec<&ArchiveOwner> = Vec::new();
-                let mut seen = HashSet::new();
-                for message in messages {
-                    if seen.insert(&message.owner) {
-                        distinct.push(&message.owner);
-                    }
-                }
+                let mut place: HashMap<&ArchiveOwner, usize> = HashMap::new();
+                let owner_of: Vec<usize> = messages
+                    .iter()
+                    .map(|message| {
+                        *place.entry(&message.owner).or_insert_with(|| {
+                            distinct.push(&message.owner);
+                            distinct.len() - 1
+                        })
+                    })
+                    .collect();
                 let mut conn = self.durable_writer().await?;
                 let result = async {
                     let mut tx = Self::begin_durable(&mut conn).await?;
@@ -503,9 +510,12 @@ macro_rules! archive_store {
                         Self::new_owners(&mut tx, &missing).await?;
                         ids.extend(Self::owner_ids(&mut tx, &missing).await?);
                     }
-                    let rows: Vec<(i64, &NewArchived)> = messages
+                    let row_ids: Vec<Option<i64>> =
+                        distinct.iter().map(|owner| ids.get(owner).copied()).collect();
+                    let rows: Vec<(i64, &NewArchived)> = owner_of
                         .iter()
-                        .filter_map(|m| ids.get(&m.owner).map(|id| (*id, m)))
+                        .zip(messages)
+                        .filter_map(|(place, m)| row_ids[*place].map(|id| (id, m)))
                         .collect();
                     let mut rest = &rows[..];
                     for size in statement_sizes(rows.len()) {
@@ -529,7 +539,7 @@ macro_rules! archive_store {
                     }
                     tx.commit().await?;
                     Ok::<_, StoreError>(
-                        messages.iter().map(|m| ids.contains_key(&m.owner)).collect(),
+                        owner_of.iter().map(|place| row_ids[*place].is_some()).collect(),
                     )
                 }
                 .await;

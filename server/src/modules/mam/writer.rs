@@ -109,10 +109,12 @@ impl Writer {
     fn queue(&self, server: &Server) -> &mpsc::Sender<Job> {
         self.queue.get_or_init(|| {
             let (tx, rx) = mpsc::channel(QUEUE);
+            // Accounts are noted for the per-account limit only when there is one.
+            let touched = (self.max_messages > 0).then(|| self.touched.clone());
             tokio::spawn(write(
                 server.store.clone(),
                 rx,
-                self.touched.clone(),
+                touched,
                 self.failing.clone(),
             ));
             if self.retention_days > 0 || self.max_messages > 0 {
@@ -239,7 +241,7 @@ fn refusal(failure: Failure) -> StanzaError {
 async fn write(
     store: Arc<dyn Store>,
     mut rx: mpsc::Receiver<Job>,
-    touched: Arc<Mutex<HashSet<AccountId>>>,
+    touched: Option<Arc<Mutex<HashSet<AccountId>>>>,
     failing: Arc<AtomicBool>,
 ) {
     let mut last_stamp = 0;
@@ -288,7 +290,7 @@ async fn write(
             job = rx.try_recv().ok();
         }
         if !appends.is_empty() {
-            let (stamp, kept) = append(&*store, appends, last_stamp, &touched).await;
+            let (stamp, kept) = append(&*store, appends, last_stamp, touched.as_deref()).await;
             last_stamp = stamp;
             held = kept;
             failing.store(!held.is_empty(), Ordering::Relaxed);
@@ -309,7 +311,7 @@ async fn append(
     store: &dyn Store,
     jobs: Vec<(NewArchived, Waiter)>,
     last_stamp: i64,
-    touched: &Mutex<HashSet<AccountId>>,
+    touched: Option<&Mutex<HashSet<AccountId>>>,
 ) -> (i64, Vec<(NewArchived, Waiter)>) {
     // Archive time never goes back within this writer, so `seq` order and time
     // order agree (expiry relies on it).
@@ -328,11 +330,15 @@ async fn append(
     .await;
     let result = match result {
         Ok(stored) => {
-            let mut touched = touched.lock().unwrap_or_else(|p| p.into_inner());
-            for (message, stored) in messages.iter().zip(&stored) {
-                // The per-account limit is for accounts (`max_messages_per_user`).
-                if let (true, ArchiveOwner::Account(account)) = (*stored, &message.owner) {
-                    touched.insert(account.clone());
+            if let Some(touched) = touched {
+                let mut touched = touched.lock().unwrap_or_else(|p| p.into_inner());
+                for (message, stored) in messages.iter().zip(&stored) {
+                    // The per-account limit is for accounts (`max_messages_per_user`).
+                    if let (true, ArchiveOwner::Account(account)) = (*stored, &message.owner) {
+                        if !touched.contains(account) {
+                            touched.insert(account.clone());
+                        }
+                    }
                 }
             }
             Ok(stored)
