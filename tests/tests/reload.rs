@@ -1,7 +1,13 @@
 //! `jabberwock reload` applying limits and modules' options to a running server: what
 //! starts after the reload gets the new values, sessions already open keep working, and
-//! what the reload cannot apply is named as needing a restart.
+//! what the reload cannot apply is named as needing a restart. Modules' options: the
+//! upload service's size limit (the next slot request, on the same stream), with its
+//! domain left for a restart; XEP-0157 addresses in the next disco#info and in the
+//! XEP-0115 `ver` of the next stream; XEP-0092's `os`.
 
+use jabberwock_tests::bosh::attr;
+use jabberwock_tests::muc::{iq, log_in, DISCO_INFO};
+use jabberwock_tests::upload::{self, file_bytes, put, put_path, request_slot};
 use jabberwock_tests::{RawClient, TestConfig, TestServer};
 
 /// Rewrites the config file with `from` replaced by `to`, reloads, and returns what
@@ -151,4 +157,129 @@ async fn a_new_admin_runs_a_command_after_the_reload() {
         answered.contains("type=\"result\"") && answered.contains("onlineusersnum"),
         "{answered}"
     );
+}
+
+#[tokio::test]
+async fn the_next_slot_request_gets_the_new_upload_limit_and_the_domain_waits() {
+    let server = TestServer::start_with(upload::config(&[
+        "max_file_size = 100000",
+        r#"domain = "upload.{host}""#,
+    ]));
+    server.wait_started();
+    let mut alice = log_in(&server, &["alice"]).await.remove(0);
+    let kind = "application/octet-stream";
+    let given = request_slot(&mut alice, "s1", "before.bin", 50_000, kind).await;
+    assert!(
+        given.contains("<slot xmlns=\"urn:xmpp:http:upload:0\">"),
+        "{given}"
+    );
+
+    let out = reload_with(
+        &server,
+        &[
+            ("max_file_size = 100000", "max_file_size = 20000"),
+            (r#"domain = "upload.{host}""#, r#"domain = "files.{host}""#),
+        ],
+    );
+    assert!(
+        out.contains("applied: modules.upload: options applied"),
+        "{out}"
+    );
+    // The service's domain is placed once, at start.
+    assert!(
+        out.contains("needs a restart: modules.upload.domain"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("needs a restart: modules.upload.max"),
+        "{out}"
+    );
+
+    // The same stream, no reconnect: refused with the new maximum (XEP-0363 §6.1), at the
+    // domain the service started with.
+    let refused = request_slot(&mut alice, "s2", "after.bin", 50_000, kind).await;
+    for needle in [
+        "type=\"error\"",
+        "<not-acceptable xmlns=\"urn:ietf:params:xml:ns:xmpp-stanzas\"/>",
+        "<file-too-large xmlns=\"urn:xmpp:http:upload:0\"><max-file-size>20000</max-file-size></file-too-large>",
+    ] {
+        assert!(refused.contains(needle), "{needle} in {refused}");
+    }
+    // §3: the service's disco#info says the new limit.
+    let info = iq(&mut alice, "d1", "get", upload::SERVICE, DISCO_INFO).await;
+    assert!(
+        info.contains("<value>20000</value>") && !info.contains("<value>100000</value>"),
+        "{info}"
+    );
+    // The slot given before keeps the size it was given with.
+    let http = server.http.expect("the HTTP listener");
+    let stored = put(http, &put_path(&given), kind, file_bytes(50_000, 3)).await;
+    assert_eq!(
+        stored.status,
+        201,
+        "{:?}",
+        String::from_utf8_lossy(&stored.body)
+    );
+}
+
+/// A session of alice's bound as `resource`, and the `ver` of the caps in the stream
+/// features it was offered after authenticating.
+async fn alice_with_caps_ver(server: &TestServer, resource: &str) -> (RawClient, String) {
+    let (mut alice, features) =
+        RawClient::login_standard_features(server.c2s, &server.cert_path(), "alice", "alicepw")
+            .await;
+    let caps = &features[features.find("<c ").expect("caps in the features")..];
+    let ver = attr(caps, "ver").expect("a ver");
+    alice.bind_only(resource, "").await;
+    (alice, ver)
+}
+
+#[tokio::test]
+async fn new_contact_addresses_show_in_disco_and_in_the_next_caps_ver() {
+    let server = TestServer::start_with(
+        TestConfig::default()
+            .section(
+                "modules.contact_addresses",
+                r#"abuse = ["mailto:abuse@localhost"]"#,
+            )
+            .section("modules.version", "show_os = false"),
+    );
+    server.add_user("alice@localhost", "alicepw");
+    let (mut before, old_ver) = alice_with_caps_ver(&server, "before").await;
+    let info = iq(&mut before, "i1", "get", "localhost", DISCO_INFO).await;
+    assert!(info.contains("mailto:abuse@localhost"), "{info}");
+
+    let out = reload_with(
+        &server,
+        &[
+            ("mailto:abuse@localhost", "xmpp:abuse@localhost"),
+            ("show_os = false", "show_os = true"),
+        ],
+    );
+    for applied in [
+        "applied: modules.contact_addresses: options applied",
+        "applied: modules.version: options applied",
+    ] {
+        assert!(out.contains(applied), "{applied:?} not in:\n{out}");
+    }
+
+    // XEP-0157 in the host's disco#info, asked on the stream open before the reload.
+    let info = iq(&mut before, "i2", "get", "localhost", DISCO_INFO).await;
+    assert!(
+        info.contains("xmpp:abuse@localhost") && !info.contains("mailto:abuse@localhost"),
+        "{info}"
+    );
+    // XEP-0115 §6.3: a stream after the reload is offered the `ver` of that info.
+    let (_after, new_ver) = alice_with_caps_ver(&server, "after").await;
+    assert_ne!(new_ver, old_ver);
+    // XEP-0092: the operating system, now that the admin allows it.
+    let version = iq(
+        &mut before,
+        "v1",
+        "get",
+        "localhost",
+        "<query xmlns='jabber:iq:version'/>",
+    )
+    .await;
+    assert!(version.contains("<os>"), "{version}");
 }

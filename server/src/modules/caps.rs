@@ -38,6 +38,7 @@ use super::{
     xep, Event, EventKind, FeatureContext, Flow, Hook, InfoNode, Module, OwnWrites, Registrar,
     SessionState, Stage, StreamFeature, Target, Xep,
 };
+use crate::live::Snapshot;
 use crate::server::Server;
 
 pub struct Caps;
@@ -61,22 +62,42 @@ const DEFAULT_NODE: &str = "https://jabberwock.invalid/";
 
 /// The server's caps: its node and, per host, the `ver` of that host's info.
 struct ServerCaps {
-    node: String,
-    /// Computed at the first stream of each host: the modules on for a host do not change
-    /// while the server runs. Only configured hosts are kept.
-    vers: Mutex<HashMap<String, Option<String>>>,
+    /// `[modules.caps] node`, which a reload may change.
+    node: Snapshot<String>,
+    vers: Mutex<Vers>,
+}
+
+/// Each host's `ver`, computed at the host's first stream: the modules on for a host do not
+/// change while the server runs, but a reload may change what they show (XEP-0157's
+/// addresses), so the `ver`s are computed again once one applied new options. Only
+/// configured hosts are kept.
+#[derive(Default)]
+struct Vers {
+    /// `Registry::options_applied` when these were computed.
+    applied: u64,
+    by_host: HashMap<String, Option<String>>,
 }
 
 impl ServerCaps {
-    fn vers(&self) -> MutexGuard<'_, HashMap<String, Option<String>>> {
+    fn vers(&self) -> MutexGuard<'_, Vers> {
         self.vers.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The `ver` of `host`'s disco#info, `None` if it is ill-formed (§5.4: a peer could not
     /// check it, so none is offered).
     fn ver(&self, server: &Server, host: &str) -> Option<String> {
-        if let Some(ver) = self.vers().get(host) {
-            return ver.clone();
+        let applied = server.modules.options_applied();
+        {
+            let mut vers = self.vers();
+            if vers.applied != applied {
+                *vers = Vers {
+                    applied,
+                    by_host: HashMap::new(),
+                };
+            }
+            if let Some(ver) = vers.by_host.get(host) {
+                return ver.clone();
+            }
         }
         let ver = match caps::ver(&info_query(&server.modules, host, Target::Host)) {
             Ok(ver) => Some(ver),
@@ -85,8 +106,10 @@ impl ServerCaps {
                 None
             }
         };
-        if server.host(host).is_some() {
-            self.vers().insert(host.to_owned(), ver.clone());
+        let mut vers = self.vers();
+        // Computed from what a reload since may have changed: left for the next stream.
+        if server.host(host).is_some() && vers.applied == applied {
+            vers.by_host.insert(host.to_owned(), ver.clone());
         }
         ver
     }
@@ -106,7 +129,7 @@ impl StreamFeature for Feature {
         Some(
             CapsElement {
                 hash: Some(SHA_1.to_owned()),
-                node: self.0.node.clone(),
+                node: self.0.node.get().to_string(),
                 ver,
             }
             .to_element(),
@@ -122,7 +145,7 @@ impl InfoNode for Node {
         let Some((name, ver)) = node.rsplit_once('#') else {
             return false;
         };
-        name == self.0.node && self.0.ver(server, host).is_some_and(|own| own == ver)
+        name == self.0.node.get().as_str() && self.0.ver(server, host).is_some_and(|own| own == ver)
     }
 }
 
@@ -674,8 +697,14 @@ impl Module for Caps {
 
     fn register(config: CapsConfig, registry: &mut Registrar<'_>) {
         let server_caps = Arc::new(ServerCaps {
-            node: config.node,
-            vers: Mutex::new(HashMap::new()),
+            node: Snapshot::new(config.node),
+            vers: Mutex::default(),
+        });
+        // A new node goes into the `<c/>` of the streams that start after the reload.
+        let reloaded = server_caps.clone();
+        registry.on_reload(&["node"], move |config: CapsConfig| {
+            reloaded.node.set(config.node);
+            Ok(())
         });
         for stage in [Stage::PreAuth, Stage::PostAuth] {
             registry.stream_feature(stage, Arc::new(Feature(server_caps.clone(), stage)));
