@@ -1,12 +1,16 @@
 //! `jabberwock reload` applying limits and modules' options to a running server: what
 //! starts after the reload gets the new values, sessions already open keep working, and
 //! what the reload cannot apply is named as needing a restart. Modules' options: the
-//! upload service's size limit (the next slot request, on the same stream), with its
-//! domain left for a restart; XEP-0157 addresses in the next disco#info and in the
-//! XEP-0115 `ver` of the next stream; XEP-0092's `os`.
+//! upload service's size limit (the next slot request, on the same stream), the archive's
+//! default preference (the next message), MUC's limits (rooms there already and rooms made
+//! after), with the services' domains left for a restart; XEP-0157 addresses in the next
+//! disco#info and in the XEP-0115 `ver` of the next stream; XEP-0092's `os`.
 
 use jabberwock_tests::bosh::attr;
-use jabberwock_tests::muc::{iq, log_in, DISCO_INFO};
+use jabberwock_tests::mam::{self, page, say, strings};
+use jabberwock_tests::muc::{
+    enter, groupchat, instant_room, iq, log_in, send_join, DISCO_INFO, MUC_X,
+};
 use jabberwock_tests::upload::{self, file_bytes, put, put_path, request_slot};
 use jabberwock_tests::{RawClient, TestConfig, TestServer};
 
@@ -220,6 +224,96 @@ async fn the_next_slot_request_gets_the_new_upload_limit_and_the_domain_waits() 
         "{:?}",
         String::from_utf8_lossy(&stored.body)
     );
+}
+
+#[tokio::test]
+async fn an_account_without_preferences_follows_the_new_archive_default() {
+    let server = TestServer::start_with(
+        TestConfig::default().section("modules.mam", r#"default = "always""#),
+    );
+    for user in ["alice", "bob"] {
+        server.add_user(&format!("{user}@localhost"), &format!("{user}pw"));
+    }
+    let mut alice = mam::client(&server, "alice@localhost/laptop").await;
+    let mut bob = mam::client(&server, "bob@localhost/phone").await;
+    let got = say(&mut alice, &mut bob, "bob@localhost", "before").await;
+    assert_eq!(got["stanza_id_by"], "bob@localhost", "{got}");
+
+    let out = reload_with(
+        &server,
+        &[(r#"default = "always""#, r#"default = "never""#)],
+    );
+    assert!(
+        out.contains("applied: modules.mam: options applied"),
+        "{out}"
+    );
+    assert!(!out.contains("needs a restart"), "{out}");
+
+    // XEP-0313 §6: bob never set his preferences; the default in force is his now.
+    bob.command(r#"{"cmd": "prefs_get"}"#).await;
+    let prefs = bob.expect_ever(&["\"event\": \"prefs\""]).await;
+    assert_eq!(mam::json(&prefs)["default"], "never", "{prefs}");
+    // The next message is not archived (no stanza-id of bob's archive), the earlier one
+    // stays.
+    let got = say(&mut alice, &mut bob, "bob@localhost", "after").await;
+    assert_ne!(got["stanza_id_by"], "bob@localhost", "{got}");
+    let p = page(&mut bob, r#""max": 20"#).await;
+    assert_eq!(strings(&p["bodies"]), ["before"], "{p}");
+    for client in [alice, bob] {
+        assert!(client.quit().await);
+    }
+}
+
+#[tokio::test]
+async fn rooms_take_the_new_muc_limits_and_the_domain_waits() {
+    let server = TestServer::start_with(
+        TestConfig::default()
+            .section("modules.muc", r#"domain = "conference.{host}""#)
+            .section("modules.muc", "max_occupants = 2")
+            .section("modules.muc", "max_message_bytes = 10000"),
+    );
+    let mut clients = log_in(&server, &["alice", "bob", "carol", "dave"]).await;
+    let [alice, bob, carol, dave] = &mut clients[..] else {
+        unreachable!()
+    };
+    instant_room(alice, "lobby", "alice").await;
+    enter(bob, "lobby", "bob").await;
+    // §7.2.10: two is full.
+    send_join(carol, "lobby", "carol", Some(MUC_X), "").await;
+    let full = carol.read_stanza_containing("type=\"error\"").await;
+    assert!(full.contains("<service-unavailable"), "{full}");
+
+    let out = reload_with(
+        &server,
+        &[
+            ("max_occupants = 2", "max_occupants = 3"),
+            ("max_message_bytes = 10000", "max_message_bytes = 300"),
+            (
+                r#"domain = "conference.{host}""#,
+                r#"domain = "chat.{host}""#,
+            ),
+        ],
+    );
+    assert!(
+        out.contains("applied: modules.muc: options applied"),
+        "{out}"
+    );
+    assert!(out.contains("needs a restart: modules.muc.domain"), "{out}");
+
+    // The room there already holds three now, at the domain it had.
+    enter(carol, "lobby", "carol").await;
+    // And a message over the new size is bounced (policy-violation).
+    bob.send(groupchat("lobby", &"x".repeat(400))).await;
+    let bounced = bob.read_stanza_containing("type=\"error\"").await;
+    assert!(bounced.contains("<policy-violation"), "{bounced}");
+
+    // A room made after the reload: three, and no more.
+    instant_room(dave, "later", "dave").await;
+    enter(alice, "later", "alice").await;
+    enter(bob, "later", "bob").await;
+    send_join(carol, "later", "carol", Some(MUC_X), "").await;
+    let full = carol.read_stanza_containing("type=\"error\"").await;
+    assert!(full.contains("<service-unavailable"), "{full}");
 }
 
 /// A session of alice's bound as `resource`, and the `ver` of the caps in the stream

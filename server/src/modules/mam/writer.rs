@@ -15,7 +15,7 @@
 //! through unarchived.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -75,9 +75,25 @@ enum Job {
     ForgetRoom(String),
 }
 
+/// `[modules.mam] retention_days` and `max_messages_per_user` in force: each retention run
+/// reads them, so a reload's values apply from the next run on.
+#[derive(Default)]
+pub(crate) struct Retention {
+    days: AtomicU32,
+    max_messages: AtomicU64,
+}
+
+impl Retention {
+    pub(crate) fn set(&self, config: &MamConfig) {
+        self.days.store(config.retention_days, Ordering::Relaxed);
+        self.max_messages
+            .store(config.max_messages_per_user, Ordering::Relaxed);
+    }
+}
+
 pub(crate) struct Writer {
-    retention_days: u32,
-    max_messages: u64,
+    /// The accounts' writer runs retention over every archive; the rooms' has none.
+    retention: Option<Arc<Retention>>,
     /// Started with the first message (or query) after the server started.
     queue: OnceLock<mpsc::Sender<Job>>,
     /// Accounts that got messages since retention last looked (for the per-account limit).
@@ -87,10 +103,20 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
+    /// The accounts' writer, with retention as `config` says (and as reloads set it).
     pub(crate) fn new(config: &MamConfig) -> Writer {
+        let retention = Retention::default();
+        retention.set(config);
         Writer {
-            retention_days: config.retention_days,
-            max_messages: config.max_messages_per_user,
+            retention: Some(Arc::new(retention)),
+            ..Writer::without_retention()
+        }
+    }
+
+    /// A writer that removes nothing by age or count (the rooms').
+    pub(crate) fn without_retention() -> Writer {
+        Writer {
+            retention: None,
             queue: OnceLock::new(),
             touched: Arc::default(),
             failing: Arc::default(),
@@ -107,11 +133,10 @@ impl Writer {
                 self.touched.clone(),
                 self.failing.clone(),
             ));
-            if self.retention_days > 0 || self.max_messages > 0 {
+            if let Some(retention) = &self.retention {
                 tokio::spawn(retain(
                     server.store.clone(),
-                    self.retention_days,
-                    self.max_messages,
+                    retention.clone(),
                     self.touched.clone(),
                 ));
             }
@@ -133,6 +158,13 @@ impl Writer {
         match sent {
             Ok(()) => stored(wait).await,
             Err(_) => Err(refusal(Failure::Other)),
+        }
+    }
+
+    /// Retention as `config` says, from its next run (the accounts' writer only).
+    pub(crate) fn set_retention(&self, config: &MamConfig) {
+        if let Some(retention) = &self.retention {
+            retention.set(config);
         }
     }
 
@@ -367,15 +399,16 @@ fn unix_now() -> i64 {
 
 /// The retention task: every [`RETENTION_EVERY`], removes messages older than
 /// `retention_days` and, of the accounts that got messages since, those beyond
-/// `max_messages` — a bounded number of deletes per run.
+/// `max_messages` (both as in force at the run) — a bounded number of deletes per run.
 async fn retain(
     store: Arc<dyn Store>,
-    retention_days: u32,
-    max_messages: u64,
+    retention: Arc<Retention>,
     touched: Arc<Mutex<HashSet<AccountId>>>,
 ) {
     tokio::time::sleep(RETENTION_FIRST).await;
     loop {
+        let retention_days = retention.days.load(Ordering::Relaxed);
+        let max_messages = retention.max_messages.load(Ordering::Relaxed);
         let mut deletes = 0;
         if retention_days > 0 {
             let cutoff = unix_now() - i64::from(retention_days) * 86_400;
