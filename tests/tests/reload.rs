@@ -4,7 +4,9 @@
 //! upload service's size limit (the next slot request, on the same stream), the archive's
 //! default preference (the next message), MUC's limits (rooms there already and rooms made
 //! after), with the services' domains left for a restart; XEP-0157 addresses in the next
-//! disco#info and in the XEP-0115 `ver` of the next stream; XEP-0092's `os`.
+//! disco#info and in the XEP-0115 `ver` of the next stream; XEP-0092's `os`; the largest
+//! item of the pubsub service and of PEP (the next publish); the STUN/TURN services told
+//! and XEP-0198's resumption wait (the next request, the next `<enable/>`).
 
 use jabberwock_tests::bosh::attr;
 use jabberwock_tests::mam::{self, page, say, strings};
@@ -15,8 +17,8 @@ use jabberwock_tests::upload::{self, file_bytes, put, put_path, request_slot};
 use jabberwock_tests::{RawClient, TestConfig, TestServer};
 
 /// Rewrites the config file with `from` replaced by `to`, reloads, and returns what
-/// `jabberwock reload` printed (it must exit 0).
-fn reload_with(server: &TestServer, edits: &[(&str, &str)]) -> String {
+/// `jabberwock reload` printed (it must exit 0, and print each of `says`).
+fn reload_with(server: &TestServer, edits: &[(&str, &str)], says: &[&str]) -> String {
     let mut config = std::fs::read_to_string(&server.config_path).expect("read config");
     for (from, to) in edits {
         assert!(
@@ -30,6 +32,9 @@ fn reload_with(server: &TestServer, edits: &[(&str, &str)]) -> String {
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "jabberwock reload: {text}");
+    for line in says {
+        assert!(text.contains(line), "{line:?} not in:\n{text}");
+    }
     text
 }
 
@@ -73,16 +78,14 @@ async fn lowered_limits_hold_for_what_starts_after_the_reload() {
                 "listen = [\"127.0.0.1:0\", \"127.0.0.2:0\"]\ndirect_tls_listen",
             ),
         ],
+        &[
+            "applied: c2s.max_stanza_bytes = 4096",
+            "applied: c2s.max_sessions_per_account = 1",
+            "applied: roster.max_items = 1",
+            // The listeners are bound at start.
+            "needs a restart: c2s.listen",
+        ],
     );
-    for applied in [
-        "applied: c2s.max_stanza_bytes = 4096",
-        "applied: c2s.max_sessions_per_account = 1",
-        "applied: roster.max_items = 1",
-    ] {
-        assert!(out.contains(applied), "{applied:?} not in:\n{out}");
-    }
-    // The listeners are bound at start.
-    assert!(out.contains("needs a restart: c2s.listen"), "{out}");
     assert!(!out.contains("needs a restart: c2s\n"), "{out}");
 
     // The session open before the reload keeps its stanza limit: 10 KiB still passes.
@@ -148,10 +151,7 @@ async fn a_new_admin_runs_a_command_after_the_reload() {
             r#"admins = ["admin@localhost"]"#,
             r#"admins = ["admin@localhost", "dave@localhost"]"#,
         )],
-    );
-    assert!(
-        out.contains("applied: modules.admin_adhoc: options applied"),
-        "{out}"
+        &["applied: modules.admin_adhoc: options applied"],
     );
     assert!(!out.contains("needs a restart"), "{out}");
 
@@ -184,15 +184,11 @@ async fn the_next_slot_request_gets_the_new_upload_limit_and_the_domain_waits() 
             ("max_file_size = 100000", "max_file_size = 20000"),
             (r#"domain = "upload.{host}""#, r#"domain = "files.{host}""#),
         ],
-    );
-    assert!(
-        out.contains("applied: modules.upload: options applied"),
-        "{out}"
-    );
-    // The service's domain is placed once, at start.
-    assert!(
-        out.contains("needs a restart: modules.upload.domain"),
-        "{out}"
+        &[
+            "applied: modules.upload: options applied",
+            // The service's domain is placed once, at start.
+            "needs a restart: modules.upload.domain",
+        ],
     );
     assert!(
         !out.contains("needs a restart: modules.upload.max"),
@@ -242,10 +238,7 @@ async fn an_account_without_preferences_follows_the_new_archive_default() {
     let out = reload_with(
         &server,
         &[(r#"default = "always""#, r#"default = "never""#)],
-    );
-    assert!(
-        out.contains("applied: modules.mam: options applied"),
-        "{out}"
+        &["applied: modules.mam: options applied"],
     );
     assert!(!out.contains("needs a restart"), "{out}");
 
@@ -283,7 +276,7 @@ async fn rooms_take_the_new_muc_limits_and_the_domain_waits() {
     let full = carol.read_stanza_containing("type=\"error\"").await;
     assert!(full.contains("<service-unavailable"), "{full}");
 
-    let out = reload_with(
+    reload_with(
         &server,
         &[
             ("max_occupants = 2", "max_occupants = 3"),
@@ -293,12 +286,11 @@ async fn rooms_take_the_new_muc_limits_and_the_domain_waits() {
                 r#"domain = "chat.{host}""#,
             ),
         ],
+        &[
+            "applied: modules.muc: options applied",
+            "needs a restart: modules.muc.domain",
+        ],
     );
-    assert!(
-        out.contains("applied: modules.muc: options applied"),
-        "{out}"
-    );
-    assert!(out.contains("needs a restart: modules.muc.domain"), "{out}");
 
     // The room there already holds three now, at the domain it had.
     enter(carol, "lobby", "carol").await;
@@ -343,19 +335,17 @@ async fn new_contact_addresses_show_in_disco_and_in_the_next_caps_ver() {
     let info = iq(&mut before, "i1", "get", "localhost", DISCO_INFO).await;
     assert!(info.contains("mailto:abuse@localhost"), "{info}");
 
-    let out = reload_with(
+    reload_with(
         &server,
         &[
             ("mailto:abuse@localhost", "xmpp:abuse@localhost"),
             ("show_os = false", "show_os = true"),
         ],
+        &[
+            "applied: modules.contact_addresses: options applied",
+            "applied: modules.version: options applied",
+        ],
     );
-    for applied in [
-        "applied: modules.contact_addresses: options applied",
-        "applied: modules.version: options applied",
-    ] {
-        assert!(out.contains(applied), "{applied:?} not in:\n{out}");
-    }
 
     // XEP-0157 in the host's disco#info, asked on the stream open before the reload.
     let info = iq(&mut before, "i2", "get", "localhost", DISCO_INFO).await;
@@ -376,4 +366,120 @@ async fn new_contact_addresses_show_in_disco_and_in_the_next_caps_ver() {
     )
     .await;
     assert!(version.contains("<os>"), "{version}");
+}
+
+/// A publish of one item whose payload is `size` bytes of text to `node` at `to` (the
+/// service, or the account's own bare JID for PEP); the answer.
+async fn publish(client: &mut RawClient, id: &str, to: &str, node: &str, size: usize) -> String {
+    let text = "x".repeat(size);
+    let payload = format!(
+        "<pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='{node}'><item>\
+         <entry xmlns='urn:example:reload'>{text}</entry></item></publish></pubsub>"
+    );
+    iq(client, id, "set", to, &payload).await
+}
+
+#[tokio::test]
+async fn the_next_publish_gets_the_new_pubsub_and_pep_item_limits() {
+    let server = TestServer::start_with(
+        TestConfig::default()
+            .section("modules.pubsub", r#"domain = "pubsub.{host}""#)
+            .section("modules.pubsub", "max_item_bytes = 65536")
+            .section("modules.pep", "max_item_bytes = 131072"),
+    );
+    let mut alice = log_in(&server, &["alice"]).await.remove(0);
+    let service = "pubsub.localhost";
+    let created = iq(
+        &mut alice,
+        "c1",
+        "set",
+        "pubsub.localhost",
+        "<pubsub xmlns='http://jabber.org/protocol/pubsub'><create node='news'/></pubsub>",
+    )
+    .await;
+    assert!(created.contains("type=\"result\""), "{created}");
+    for (id, to, node) in [
+        ("p1", service, "news"),
+        ("e1", "alice@localhost", "urn:example:reload"),
+    ] {
+        let published = publish(&mut alice, id, to, node, 1000).await;
+        assert!(published.contains("type=\"result\""), "{published}");
+    }
+
+    reload_with(
+        &server,
+        &[
+            ("max_item_bytes = 65536", "max_item_bytes = 500"),
+            ("max_item_bytes = 131072", "max_item_bytes = 600"),
+            (r#"domain = "pubsub.{host}""#, r#"domain = "news.{host}""#),
+        ],
+        &[
+            "applied: modules.pubsub: options applied",
+            "applied: modules.pep: options applied",
+            "needs a restart: modules.pubsub.domain",
+        ],
+    );
+
+    // XEP-0060 §7.1.3.6: the same item is too big now, on the service (at the domain it
+    // started with) and on the account's own.
+    for (id, to, node) in [
+        ("p2", service, "news"),
+        ("e2", "alice@localhost", "urn:example:reload"),
+    ] {
+        let refused = publish(&mut alice, id, to, node, 1000).await;
+        assert!(
+            refused.contains("<not-acceptable") && refused.contains("<payload-too-big"),
+            "{refused}"
+        );
+    }
+}
+
+/// XEP-0198 enabled with resumption on `client`'s stream: the `<enabled/>` answer.
+async fn enable_resumption(client: &mut RawClient) -> String {
+    client
+        .send("<enable xmlns='urn:xmpp:sm:3' resume='true'/>")
+        .await;
+    client.read_stanza_containing("<enabled").await
+}
+
+#[tokio::test]
+async fn the_next_request_gets_the_new_services_and_resumption_wait() {
+    let server = TestServer::start_with(
+        TestConfig::default()
+            .section(
+                "modules.external_services",
+                r#"services = [{ type = "stun", host = "stun.localhost" }]"#,
+            )
+            .section("modules.stream_management", "resume_timeout = 300"),
+    );
+    let mut alice = log_in(&server, &["alice"]).await.remove(0);
+    let services = "<services xmlns='urn:xmpp:extdisco:2'/>";
+    let told = iq(&mut alice, "s1", "get", "localhost", services).await;
+    assert!(told.contains("host=\"stun.localhost\""), "{told}");
+    let enabled = enable_resumption(&mut alice).await;
+    assert!(enabled.contains("max=\"300\""), "{enabled}");
+
+    let out = reload_with(
+        &server,
+        &[
+            ("stun.localhost", "stun2.localhost"),
+            ("resume_timeout = 300", "resume_timeout = 60"),
+        ],
+        &[
+            "applied: modules.external_services: options applied",
+            "applied: modules.stream_management: options applied",
+        ],
+    );
+    assert!(!out.contains("needs a restart"), "{out}");
+
+    // XEP-0215 §3.1: the same session is told the new list.
+    let told = iq(&mut alice, "s2", "get", "localhost", services).await;
+    assert!(
+        told.contains("host=\"stun2.localhost\"") && !told.contains("\"stun.localhost\""),
+        "{told}"
+    );
+    // XEP-0198 §3: a session enabling resumption now is offered the new wait.
+    let mut bob = log_in(&server, &["bob"]).await.remove(0);
+    let enabled = enable_resumption(&mut bob).await;
+    assert!(enabled.contains("max=\"60\""), "{enabled}");
 }
