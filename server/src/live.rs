@@ -1,6 +1,6 @@
 //! The part of the config a reload changes while the server runs: the limits of `[c2s]`,
 //! `[auth]`, `[roster]`, `[offline]` and some of `[http]`. Readers take a snapshot
-//! ([`LiveConfig::get`]) once per connection or per request and keep it for that long, so
+//! ([`Snapshot::get`]) once per connection or per request and keep it for that long, so
 //! nothing on the routing path takes this lock per stanza; a reload swaps the snapshot and
 //! what starts afterwards sees the new values. What is bound at start (listen addresses,
 //! paths, storage) stays in `Server::config`.
@@ -36,20 +36,26 @@ impl Live {
 }
 
 /// The snapshot in force.
-#[derive(Debug)]
-pub struct LiveConfig(RwLock<Arc<Live>>);
+pub type LiveConfig = Snapshot<Live>;
 
-impl LiveConfig {
-    pub fn new(live: Live) -> LiveConfig {
-        LiveConfig(RwLock::new(Arc::new(live)))
+/// A value a reload replaces whole: readers take the `Arc` in force ([`Snapshot::get`]) and
+/// keep it for as long as one connection or request lasts; the lock is held only to clone
+/// it, never across an await. The limits above, and the modules' options
+/// (`Registrar::on_reload`).
+#[derive(Debug, Default)]
+pub struct Snapshot<T>(RwLock<Arc<T>>);
+
+impl<T> Snapshot<T> {
+    pub fn new(value: T) -> Snapshot<T> {
+        Snapshot(RwLock::new(Arc::new(value)))
     }
 
-    pub fn get(&self) -> Arc<Live> {
+    pub fn get(&self) -> Arc<T> {
         self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    pub fn set(&self, live: Live) {
-        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(live);
+    pub fn set(&self, value: T) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(value);
     }
 }
 

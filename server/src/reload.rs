@@ -14,6 +14,7 @@ use jabberwock_protocol::stream::{StreamCondition, StreamError};
 use crate::admin::wire::ReloadReport;
 use crate::config::{C2sConfig, Config, HttpConfig};
 use crate::live::Live;
+use crate::modules::config::split_enabled;
 use crate::modules::hosts::HostsDiff;
 use crate::server::Server;
 use crate::tls::CurrentCert;
@@ -215,22 +216,21 @@ impl Reloader {
     }
 
     /// Each module whose `[modules.NAME]` options changed takes them if it can
-    /// (`Registrar::on_reload`); switching one on or off, or a module without a way to take
-    /// new options, needs a restart.
+    /// (`Registrar::on_reload`); switching one on or off, a module without a way to take
+    /// new options, or a key it binds at start, needs a restart.
     fn apply_module_options(&self, running: &mut Config, new: &Config, report: &mut ReloadReport) {
         for outcome in self.server.modules.reload(&running.modules, &new.modules) {
             match outcome.result {
-                Ok(()) => {
+                Ok(in_force) => {
                     tracing::info!(module = outcome.name, "reload: module options applied");
                     report
                         .applied
                         .push(format!("modules.{}: options applied", outcome.name));
-                    match new.modules.0.get(outcome.name) {
+                    // Keys bound at start keep their running values here, for
+                    // `changed_sections` to name.
+                    match in_force {
                         Some(table) => {
-                            running
-                                .modules
-                                .0
-                                .insert(outcome.name.to_owned(), table.clone());
+                            running.modules.0.insert(outcome.name.to_owned(), table);
                         }
                         None => {
                             running.modules.0.remove(outcome.name);
@@ -404,8 +404,8 @@ fn changed_sections(running: &Config, new: &Config) -> Vec<String> {
     differs("roster", running.roster == new.roster);
     differs("offline", running.offline == new.offline);
     differs("metrics", running.metrics == new.metrics);
-    for name in module_tables_changed(running, new) {
-        differs(&format!("modules.{name}"), false);
+    for key in module_tables_changed(running, new) {
+        differs(&format!("modules.{key}"), false);
     }
     changed
 }
@@ -442,19 +442,36 @@ fn http_keys_changed(running: &HttpConfig, new: &HttpConfig) -> Vec<&'static str
     changed
 }
 
-/// The modules whose `[modules.NAME]` tables differ.
-fn module_tables_changed<'a>(running: &'a Config, new: &'a Config) -> Vec<&'a str> {
-    let names: std::collections::BTreeSet<&str> = running
+/// What differs in the `[modules.NAME]` tables: each key (`muc.domain`) of a module that
+/// stays on (or off), the module's name (`muc`) of one switched on or off.
+fn module_tables_changed(running: &Config, new: &Config) -> Vec<String> {
+    use std::collections::BTreeSet;
+    let names: BTreeSet<&str> = running
         .modules
         .0
         .keys()
         .chain(new.modules.0.keys())
         .map(String::as_str)
         .collect();
-    names
-        .into_iter()
-        .filter(|name| running.modules.0.get(*name) != new.modules.0.get(*name))
-        .collect()
+    let mut changed = Vec::new();
+    for name in names {
+        let (before, after) = (running.modules.0.get(name), new.modules.0.get(name));
+        if before == after {
+            continue;
+        }
+        let none = toml::Table::new();
+        let split = |t: Option<&toml::Table>| split_enabled(name, t.unwrap_or(&none)).ok();
+        match (split(before), split(after)) {
+            (Some((on, old)), Some((still, new))) if on == still => {
+                let keys: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+                for key in keys.into_iter().filter(|k| old.get(*k) != new.get(*k)) {
+                    changed.push(format!("{name}.{key}"));
+                }
+            }
+            _ => changed.push(name.to_owned()),
+        }
+    }
+    changed
 }
 
 /// SIGHUP, caught from the moment [`Hangup::install`] returns (before the server says it
@@ -489,5 +506,31 @@ impl Hangup {
         }
         #[cfg(not(unix))]
         let _ = reloader;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(text: &str) -> Config {
+        Config::from_toml_str(text, None).unwrap()
+    }
+
+    #[test]
+    fn module_options_left_for_a_restart_are_named_by_key() {
+        let running = config("[modules.muc]\ndomain = \"chat.{host}\"\n");
+        let new = config(
+            "[modules.muc]\ndomain = \"rooms.{host}\"\nmax_occupants = 2\n\
+             [modules.upload]\nenabled = true\n",
+        );
+        assert_eq!(
+            changed_sections(&running, &new),
+            [
+                "modules.muc.domain",
+                "modules.muc.max_occupants",
+                "modules.upload"
+            ]
+        );
     }
 }

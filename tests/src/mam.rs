@@ -35,6 +35,19 @@ pub fn strings(value: &Value) -> Vec<String> {
         .collect()
 }
 
+/// Sends `body` from `from` to `to` (`to_jid`) and waits until `to`'s client has it; the
+/// received event.
+pub async fn say(from: &mut SlixIm, to: &mut SlixIm, to_jid: &str, body: &str) -> Value {
+    from.command(&format!(
+        r#"{{"cmd": "message", "to": "{to_jid}", "body": "{body}"}}"#
+    ))
+    .await;
+    json(
+        &to.expect_all(&["received", &format!("\"body\": \"{body}\"")])
+            .await,
+    )
+}
+
 /// One archive query (see slix_mam.py's `page`): the reported event.
 pub async fn page(client: &mut SlixIm, query: &str) -> Value {
     client

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use jabberwock_tests::mam::{client, json, page, stanza_id_by, strings};
+use jabberwock_tests::mam::{client, json, page, say, stanza_id_by, strings};
 use jabberwock_tests::postgres::Scratch;
 use jabberwock_tests::slix::SlixIm;
 use jabberwock_tests::tmpfs::{fill, Tmpfs};
@@ -33,19 +33,6 @@ fn last_event(client: &SlixIm, name: &str) -> Value {
         .find(|l| l.contains(&needle))
         .unwrap_or_else(|| panic!("no {name} event"));
     json(line)
-}
-
-/// Sends `body` from `from` to `to` and waits until `to`'s client has it; the received
-/// event.
-async fn say(from: &mut SlixIm, to: &mut SlixIm, to_jid: &str, body: &str) -> Value {
-    from.command(&format!(
-        r#"{{"cmd": "message", "to": "{to_jid}", "body": "{body}"}}"#
-    ))
-    .await;
-    json(
-        &to.expect_all(&["received", &format!("\"body\": \"{body}\"")])
-            .await,
-    )
 }
 
 #[tokio::test]

@@ -1,14 +1,28 @@
-//! `jabberwock reload` applying limits and modules' options to a running server: what
-//! starts after the reload gets the new values, sessions already open keep working, and
-//! what the reload cannot apply is named as needing a restart.
+//! `jabberwock reload` applying limits, modules' options and virtual hosts to a running
+//! server: what starts after the reload gets the new values, sessions already open keep
+//! working, and what the reload cannot apply is named as needing a restart. Modules'
+//! options: the upload service's size limit (the next slot request, on the same stream),
+//! the archive's default preference (the next message), MUC's limits (rooms there already
+//! and rooms made after), with the services' domains left for a restart; XEP-0157
+//! addresses in the next disco#info and in the XEP-0115 `ver` of the next stream;
+//! XEP-0092's `os`; the largest item of the pubsub service and of PEP (the next publish);
+//! the STUN/TURN services told and XEP-0198's resumption wait (the next request, the next
+//! `<enable/>`). Hosts: one added is served at once with its services, one removed ends its
+//! sessions with `host-gone`, one changed applies to the next stream.
 
+use jabberwock_tests::bosh::attr;
+use jabberwock_tests::mam::{self, page, say, strings};
+use jabberwock_tests::muc::{
+    enter, groupchat, instant_room, iq, log_in, send_join, DISCO_INFO, MUC_X,
+};
 use jabberwock_tests::s2s::TestCa;
 use jabberwock_tests::slix::SlixIm;
+use jabberwock_tests::upload::{self, file_bytes, put, put_path, request_slot};
 use jabberwock_tests::{RawClient, TestConfig, TestServer};
 
 /// Rewrites the config file with `from` replaced by `to`, reloads, and returns what
-/// `jabberwock reload` printed (it must exit 0).
-fn reload_with(server: &TestServer, edits: &[(&str, &str)]) -> String {
+/// `jabberwock reload` printed (it must exit 0, and print each of `says`).
+fn reload_with(server: &TestServer, edits: &[(&str, &str)], says: &[&str]) -> String {
     let mut config = std::fs::read_to_string(&server.config_path).expect("read config");
     for (from, to) in edits {
         assert!(
@@ -18,7 +32,9 @@ fn reload_with(server: &TestServer, edits: &[(&str, &str)]) -> String {
         config = config.replace(from, to);
     }
     std::fs::write(&server.config_path, config).expect("write config");
-    server.reload()
+    let text = server.reload();
+    assert_said(&text, says);
+    text
 }
 
 /// The reply to `<iq id=ID ATTRS>PAYLOAD</iq>`.
@@ -78,17 +94,14 @@ async fn lowered_limits_hold_for_what_starts_after_the_reload() {
                 "listen = [\"127.0.0.1:0\", \"127.0.0.2:0\"]\ndirect_tls_listen",
             ),
         ],
-    );
-    assert_said(
-        &out,
         &[
             "applied: c2s.max_stanza_bytes = 4096",
             "applied: c2s.max_sessions_per_account = 1",
             "applied: roster.max_items = 1",
+            // The listeners are bound at start.
+            "needs a restart: c2s.listen",
         ],
     );
-    // The listeners are bound at start.
-    assert!(out.contains("needs a restart: c2s.listen"), "{out}");
     assert!(!out.contains("needs a restart: c2s\n"), "{out}");
 
     // The session open before the reload keeps its stanza limit: 10 KiB still passes.
@@ -154,10 +167,7 @@ async fn a_new_admin_runs_a_command_after_the_reload() {
             r#"admins = ["admin@localhost"]"#,
             r#"admins = ["admin@localhost", "dave@localhost"]"#,
         )],
-    );
-    assert!(
-        out.contains("applied: modules.admin_adhoc: options applied"),
-        "{out}"
+        &["applied: modules.admin_adhoc: options applied"],
     );
     assert!(!out.contains("needs a restart"), "{out}");
 
@@ -167,6 +177,327 @@ async fn a_new_admin_runs_a_command_after_the_reload() {
         answered.contains("type=\"result\"") && answered.contains("onlineusersnum"),
         "{answered}"
     );
+}
+
+#[tokio::test]
+async fn the_next_slot_request_gets_the_new_upload_limit_and_the_domain_waits() {
+    let server = TestServer::start_with(upload::config(&[
+        "max_file_size = 100000",
+        r#"domain = "upload.{host}""#,
+    ]));
+    server.wait_started();
+    let mut alice = log_in(&server, &["alice"]).await.remove(0);
+    let kind = "application/octet-stream";
+    let given = request_slot(&mut alice, "s1", "before.bin", 50_000, kind).await;
+    assert!(
+        given.contains("<slot xmlns=\"urn:xmpp:http:upload:0\">"),
+        "{given}"
+    );
+
+    let out = reload_with(
+        &server,
+        &[
+            ("max_file_size = 100000", "max_file_size = 20000"),
+            (r#"domain = "upload.{host}""#, r#"domain = "files.{host}""#),
+        ],
+        &[
+            "applied: modules.upload: options applied",
+            // The service's domain is placed once, at start.
+            "needs a restart: modules.upload.domain",
+        ],
+    );
+    assert!(
+        !out.contains("needs a restart: modules.upload.max"),
+        "{out}"
+    );
+
+    // The same stream, no reconnect: refused with the new maximum (XEP-0363 §6.1), at the
+    // domain the service started with.
+    let refused = request_slot(&mut alice, "s2", "after.bin", 50_000, kind).await;
+    for needle in [
+        "type=\"error\"",
+        "<not-acceptable xmlns=\"urn:ietf:params:xml:ns:xmpp-stanzas\"/>",
+        "<file-too-large xmlns=\"urn:xmpp:http:upload:0\"><max-file-size>20000</max-file-size></file-too-large>",
+    ] {
+        assert!(refused.contains(needle), "{needle} in {refused}");
+    }
+    // §3: the service's disco#info says the new limit.
+    let info = iq(&mut alice, "d1", "get", upload::SERVICE, DISCO_INFO).await;
+    assert!(
+        info.contains("<value>20000</value>") && !info.contains("<value>100000</value>"),
+        "{info}"
+    );
+    // The slot given before keeps the size it was given with.
+    let http = server.http.expect("the HTTP listener");
+    let stored = put(http, &put_path(&given), kind, file_bytes(50_000, 3)).await;
+    assert_eq!(
+        stored.status,
+        201,
+        "{:?}",
+        String::from_utf8_lossy(&stored.body)
+    );
+}
+
+#[tokio::test]
+async fn an_account_without_preferences_follows_the_new_archive_default() {
+    let server = TestServer::start_with(
+        TestConfig::default().section("modules.mam", r#"default = "always""#),
+    );
+    for user in ["alice", "bob"] {
+        server.add_user(&format!("{user}@localhost"), &format!("{user}pw"));
+    }
+    let mut alice = mam::client(&server, "alice@localhost/laptop").await;
+    let mut bob = mam::client(&server, "bob@localhost/phone").await;
+    let got = say(&mut alice, &mut bob, "bob@localhost", "before").await;
+    assert_eq!(got["stanza_id_by"], "bob@localhost", "{got}");
+
+    let out = reload_with(
+        &server,
+        &[(r#"default = "always""#, r#"default = "never""#)],
+        &["applied: modules.mam: options applied"],
+    );
+    assert!(!out.contains("needs a restart"), "{out}");
+
+    // XEP-0313 §6: bob never set his preferences; the default in force is his now.
+    bob.command(r#"{"cmd": "prefs_get"}"#).await;
+    let prefs = bob.expect_ever(&["\"event\": \"prefs\""]).await;
+    assert_eq!(mam::json(&prefs)["default"], "never", "{prefs}");
+    // The next message is not archived (no stanza-id of bob's archive), the earlier one
+    // stays.
+    let got = say(&mut alice, &mut bob, "bob@localhost", "after").await;
+    assert_ne!(got["stanza_id_by"], "bob@localhost", "{got}");
+    let p = page(&mut bob, r#""max": 20"#).await;
+    assert_eq!(strings(&p["bodies"]), ["before"], "{p}");
+    for client in [alice, bob] {
+        assert!(client.quit().await);
+    }
+}
+
+#[tokio::test]
+async fn rooms_take_the_new_muc_limits_and_the_domain_waits() {
+    let server = TestServer::start_with(
+        TestConfig::default()
+            .section("modules.muc", r#"domain = "conference.{host}""#)
+            .section("modules.muc", "max_occupants = 2")
+            .section("modules.muc", "max_message_bytes = 10000"),
+    );
+    let mut clients = log_in(&server, &["alice", "bob", "carol", "dave"]).await;
+    let [alice, bob, carol, dave] = &mut clients[..] else {
+        unreachable!()
+    };
+    instant_room(alice, "lobby", "alice").await;
+    enter(bob, "lobby", "bob").await;
+    // §7.2.10: two is full.
+    send_join(carol, "lobby", "carol", Some(MUC_X), "").await;
+    let full = carol.read_stanza_containing("type=\"error\"").await;
+    assert!(full.contains("<service-unavailable"), "{full}");
+
+    reload_with(
+        &server,
+        &[
+            ("max_occupants = 2", "max_occupants = 3"),
+            ("max_message_bytes = 10000", "max_message_bytes = 300"),
+            (
+                r#"domain = "conference.{host}""#,
+                r#"domain = "chat.{host}""#,
+            ),
+        ],
+        &[
+            "applied: modules.muc: options applied",
+            "needs a restart: modules.muc.domain",
+        ],
+    );
+
+    // The room there already holds three now, at the domain it had.
+    enter(carol, "lobby", "carol").await;
+    // And a message over the new size is bounced (policy-violation).
+    bob.send(groupchat("lobby", &"x".repeat(400))).await;
+    let bounced = bob.read_stanza_containing("type=\"error\"").await;
+    assert!(bounced.contains("<policy-violation"), "{bounced}");
+
+    // A room made after the reload: three, and no more.
+    instant_room(dave, "later", "dave").await;
+    enter(alice, "later", "alice").await;
+    enter(bob, "later", "bob").await;
+    send_join(carol, "later", "carol", Some(MUC_X), "").await;
+    let full = carol.read_stanza_containing("type=\"error\"").await;
+    assert!(full.contains("<service-unavailable"), "{full}");
+}
+
+/// A session of alice's bound as `resource`, and the `ver` of the caps in the stream
+/// features it was offered after authenticating.
+async fn alice_with_caps_ver(server: &TestServer, resource: &str) -> (RawClient, String) {
+    let (mut alice, features) =
+        RawClient::login_standard_features(server.c2s, &server.cert_path(), "alice", "alicepw")
+            .await;
+    let caps = &features[features.find("<c ").expect("caps in the features")..];
+    let ver = attr(caps, "ver").expect("a ver");
+    alice.bind_only(resource, "").await;
+    (alice, ver)
+}
+
+#[tokio::test]
+async fn new_contact_addresses_show_in_disco_and_in_the_next_caps_ver() {
+    let server = TestServer::start_with(
+        TestConfig::default()
+            .section(
+                "modules.contact_addresses",
+                r#"abuse = ["mailto:abuse@localhost"]"#,
+            )
+            .section("modules.version", "show_os = false"),
+    );
+    server.add_user("alice@localhost", "alicepw");
+    let (mut before, old_ver) = alice_with_caps_ver(&server, "before").await;
+    let info = iq(&mut before, "i1", "get", "localhost", DISCO_INFO).await;
+    assert!(info.contains("mailto:abuse@localhost"), "{info}");
+
+    reload_with(
+        &server,
+        &[
+            ("mailto:abuse@localhost", "xmpp:abuse@localhost"),
+            ("show_os = false", "show_os = true"),
+        ],
+        &[
+            "applied: modules.contact_addresses: options applied",
+            "applied: modules.version: options applied",
+        ],
+    );
+
+    // XEP-0157 in the host's disco#info, asked on the stream open before the reload.
+    let info = iq(&mut before, "i2", "get", "localhost", DISCO_INFO).await;
+    assert!(
+        info.contains("xmpp:abuse@localhost") && !info.contains("mailto:abuse@localhost"),
+        "{info}"
+    );
+    // XEP-0115 §6.3: a stream after the reload is offered the `ver` of that info.
+    let (_after, new_ver) = alice_with_caps_ver(&server, "after").await;
+    assert_ne!(new_ver, old_ver);
+    // XEP-0092: the operating system, now that the admin allows it.
+    let version = iq(
+        &mut before,
+        "v1",
+        "get",
+        "localhost",
+        "<query xmlns='jabber:iq:version'/>",
+    )
+    .await;
+    assert!(version.contains("<os>"), "{version}");
+}
+
+/// A publish of one item whose payload is `size` bytes of text to `node` at `to` (the
+/// service, or the account's own bare JID for PEP); the answer.
+async fn publish(client: &mut RawClient, id: &str, to: &str, node: &str, size: usize) -> String {
+    let text = "x".repeat(size);
+    let payload = format!(
+        "<pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='{node}'><item>\
+         <entry xmlns='urn:example:reload'>{text}</entry></item></publish></pubsub>"
+    );
+    iq(client, id, "set", to, &payload).await
+}
+
+#[tokio::test]
+async fn the_next_publish_gets_the_new_pubsub_and_pep_item_limits() {
+    let server = TestServer::start_with(
+        TestConfig::default()
+            .section("modules.pubsub", r#"domain = "pubsub.{host}""#)
+            .section("modules.pubsub", "max_item_bytes = 65536")
+            .section("modules.pep", "max_item_bytes = 131072"),
+    );
+    let mut alice = log_in(&server, &["alice"]).await.remove(0);
+    let service = "pubsub.localhost";
+    let created = iq(
+        &mut alice,
+        "c1",
+        "set",
+        "pubsub.localhost",
+        "<pubsub xmlns='http://jabber.org/protocol/pubsub'><create node='news'/></pubsub>",
+    )
+    .await;
+    assert!(created.contains("type=\"result\""), "{created}");
+    for (id, to, node) in [
+        ("p1", service, "news"),
+        ("e1", "alice@localhost", "urn:example:reload"),
+    ] {
+        let published = publish(&mut alice, id, to, node, 1000).await;
+        assert!(published.contains("type=\"result\""), "{published}");
+    }
+
+    reload_with(
+        &server,
+        &[
+            ("max_item_bytes = 65536", "max_item_bytes = 500"),
+            ("max_item_bytes = 131072", "max_item_bytes = 600"),
+            (r#"domain = "pubsub.{host}""#, r#"domain = "news.{host}""#),
+        ],
+        &[
+            "applied: modules.pubsub: options applied",
+            "applied: modules.pep: options applied",
+            "needs a restart: modules.pubsub.domain",
+        ],
+    );
+
+    // XEP-0060 §7.1.3.6: the same item is too big now, on the service (at the domain it
+    // started with) and on the account's own.
+    for (id, to, node) in [
+        ("p2", service, "news"),
+        ("e2", "alice@localhost", "urn:example:reload"),
+    ] {
+        let refused = publish(&mut alice, id, to, node, 1000).await;
+        assert!(
+            refused.contains("<not-acceptable") && refused.contains("<payload-too-big"),
+            "{refused}"
+        );
+    }
+}
+
+/// XEP-0198 enabled with resumption on `client`'s stream: the `<enabled/>` answer.
+async fn enable_resumption(client: &mut RawClient) -> String {
+    client
+        .send("<enable xmlns='urn:xmpp:sm:3' resume='true'/>")
+        .await;
+    client.read_stanza_containing("<enabled").await
+}
+
+#[tokio::test]
+async fn the_next_request_gets_the_new_services_and_resumption_wait() {
+    let server = TestServer::start_with(
+        TestConfig::default()
+            .section(
+                "modules.external_services",
+                r#"services = [{ type = "stun", host = "stun.localhost" }]"#,
+            )
+            .section("modules.stream_management", "resume_timeout = 300"),
+    );
+    let mut alice = log_in(&server, &["alice"]).await.remove(0);
+    let services = "<services xmlns='urn:xmpp:extdisco:2'/>";
+    let told = iq(&mut alice, "s1", "get", "localhost", services).await;
+    assert!(told.contains("host=\"stun.localhost\""), "{told}");
+    let enabled = enable_resumption(&mut alice).await;
+    assert!(enabled.contains("max=\"300\""), "{enabled}");
+
+    let out = reload_with(
+        &server,
+        &[
+            ("stun.localhost", "stun2.localhost"),
+            ("resume_timeout = 300", "resume_timeout = 60"),
+        ],
+        &[
+            "applied: modules.external_services: options applied",
+            "applied: modules.stream_management: options applied",
+        ],
+    );
+    assert!(!out.contains("needs a restart"), "{out}");
+
+    // XEP-0215 §3.1: the same session is told the new list.
+    let told = iq(&mut alice, "s2", "get", "localhost", services).await;
+    assert!(
+        told.contains("host=\"stun2.localhost\"") && !told.contains("\"stun.localhost\""),
+        "{told}"
+    );
+    // XEP-0198 §3: a session enabling resumption now is offered the new wait.
+    let mut bob = log_in(&server, &["bob"]).await.remove(0);
+    let enabled = enable_resumption(&mut bob).await;
+    assert!(enabled.contains("max=\"60\""), "{enabled}");
 }
 
 /// A new connection that opened a stream to `domain`.

@@ -38,6 +38,7 @@ use super::{
     xep, Event, EventKind, FeatureContext, Flow, Hook, InfoNode, Module, OwnWrites, Registrar,
     SessionState, Stage, StreamFeature, Target, Xep,
 };
+use crate::live::Snapshot;
 use crate::server::Server;
 
 pub struct Caps;
@@ -61,32 +62,47 @@ const DEFAULT_NODE: &str = "https://jabberwock.invalid/";
 
 /// The server's caps: its node and, per host, the `ver` of that host's info.
 struct ServerCaps {
-    node: String,
-    /// Computed at the first stream of each host, for the hosts in force when it was (a
-    /// reload may change a host's modules, hence its info): the generation of the hosts
-    /// (`Registry::hosts_generation`) they were computed under, and the `ver`s. Only
-    /// served hosts are kept.
-    vers: Mutex<(u64, HashMap<String, Option<String>>)>,
+    /// `[modules.caps] node`, which a reload may change.
+    node: Snapshot<String>,
+    vers: Mutex<Vers>,
+}
+
+/// Each host's `ver`, computed at the host's first stream. A reload may change a host's
+/// modules (the hosts' table) and what they show (new options, XEP-0157's addresses), so
+/// the `ver`s are computed again once either moved. Only served hosts are kept.
+#[derive(Default)]
+struct Vers {
+    /// `Registry::hosts_generation` and `Registry::options_applied` when these were
+    /// computed.
+    under: (u64, u64),
+    by_host: HashMap<String, Option<String>>,
 }
 
 impl ServerCaps {
-    /// The `ver`s computed under the hosts in force (`generation`); older ones are dropped.
-    fn vers(&self, generation: u64) -> MutexGuard<'_, (u64, HashMap<String, Option<String>>)> {
-        let mut vers = self.vers.lock().unwrap_or_else(|p| p.into_inner());
-        if vers.0 != generation {
-            *vers = (generation, HashMap::new());
-        }
-        vers
+    fn vers(&self) -> MutexGuard<'_, Vers> {
+        self.vers.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The `ver` of `host`'s disco#info, `None` if it is ill-formed (§5.4: a peer could not
     /// check it, so none is offered).
     fn ver(&self, server: &Server, host: &str) -> Option<String> {
-        // Read before the info is: a reload meanwhile leaves this `ver` under the old
-        // generation, computed again at the next stream.
-        let generation = server.modules.hosts_generation();
-        if let Some(ver) = self.vers(generation).1.get(host) {
-            return ver.clone();
+        // Read before the info is: a reload meanwhile leaves this `ver` unkept, computed
+        // again at the next stream.
+        let under = (
+            server.modules.hosts_generation(),
+            server.modules.options_applied(),
+        );
+        {
+            let mut vers = self.vers();
+            if vers.under != under {
+                *vers = Vers {
+                    under,
+                    by_host: HashMap::new(),
+                };
+            }
+            if let Some(ver) = vers.by_host.get(host) {
+                return ver.clone();
+            }
         }
         let ver = match caps::ver(&info_query(&server.modules, host, Target::Host)) {
             Ok(ver) => Some(ver),
@@ -95,8 +111,10 @@ impl ServerCaps {
                 None
             }
         };
-        if server.serves(host) {
-            self.vers(generation).1.insert(host.to_owned(), ver.clone());
+        let mut vers = self.vers();
+        // Computed from what a reload since may have changed: left for the next stream.
+        if server.serves(host) && vers.under == under {
+            vers.by_host.insert(host.to_owned(), ver.clone());
         }
         ver
     }
@@ -116,7 +134,7 @@ impl StreamFeature for Feature {
         Some(
             CapsElement {
                 hash: Some(SHA_1.to_owned()),
-                node: self.0.node.clone(),
+                node: self.0.node.get().to_string(),
                 ver,
             }
             .to_element(),
@@ -132,7 +150,7 @@ impl InfoNode for Node {
         let Some((name, ver)) = node.rsplit_once('#') else {
             return false;
         };
-        name == self.0.node && self.0.ver(server, host).is_some_and(|own| own == ver)
+        name == self.0.node.get().as_str() && self.0.ver(server, host).is_some_and(|own| own == ver)
     }
 }
 
@@ -684,8 +702,14 @@ impl Module for Caps {
 
     fn register(config: CapsConfig, registry: &mut Registrar<'_>) {
         let server_caps = Arc::new(ServerCaps {
-            node: config.node,
-            vers: Mutex::new((0, HashMap::new())),
+            node: Snapshot::new(config.node),
+            vers: Mutex::default(),
+        });
+        // A new node goes into the `<c/>` of the streams that start after the reload.
+        let reloaded = server_caps.clone();
+        registry.on_reload(&["node"], move |config: CapsConfig| {
+            reloaded.node.set(config.node);
+            Ok(())
         });
         for stage in [Stage::PreAuth, Stage::PostAuth] {
             registry.stream_feature(stage, Arc::new(Feature(server_caps.clone(), stage)));

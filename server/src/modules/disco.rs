@@ -67,7 +67,7 @@ pub(crate) fn info_query(modules: &Registry, host: &str, target: Target) -> Elem
         query.push_child(Element::new("feature", ns::DISCO_INFO).with_attr("var", feature));
     }
     for form in modules.disco_extensions(host, target) {
-        query.push_child(form.clone());
+        query.push_child(form);
     }
     query
 }

@@ -25,6 +25,7 @@ use super::config::TableError;
 use super::{xep, IqHandler, IqRequest, Module, Registrar, Target, Xep};
 use crate::accounts::account_of;
 use crate::error::store_to_stanza_error;
+use crate::live::Snapshot;
 use crate::modules::time::now_unix;
 use crate::server::Server;
 
@@ -135,18 +136,19 @@ fn turn_credentials(secret: &str, account: &str, expires: i64) -> Credentials {
     }
 }
 
-struct Handler(Arc<ExternalServicesConfig>);
+/// The services in force: a reload's list, secret and ttl apply to the next request.
+struct Handler(Arc<Snapshot<ExternalServicesConfig>>);
 
-impl Handler {
-    /// `config` as told to `asker`: a restricted service with the credentials made for it
+impl ExternalServicesConfig {
+    /// `service` as told to `asker`: a restricted service with the credentials made for it
     /// when a secret is configured.
-    fn told(&self, config: &ServiceConfig, asker: &str) -> extdisco::Service {
-        let mut service = config.service();
-        if let (true, Some(secret)) = (config.restricted, &self.0.secret) {
-            let expires = now_unix().saturating_add(self.0.ttl as i64);
-            service.credentials = Some(turn_credentials(secret, asker, expires));
+    fn told(&self, service: &ServiceConfig, asker: &str) -> extdisco::Service {
+        let mut told = service.service();
+        if let (true, Some(secret)) = (service.restricted, &self.secret) {
+            let expires = now_unix().saturating_add(self.ttl as i64);
+            told.credentials = Some(turn_credentials(secret, asker, expires));
         }
-        service
+        told
     }
 }
 
@@ -180,27 +182,27 @@ impl IqHandler for Handler {
             return Err(StanzaError::new(Condition::Forbidden));
         }
         let asker = request.from.to_bare();
+        let config = self.0.get();
         match parsed {
             Request::Services { kind } => {
-                let services: Vec<extdisco::Service> = self
-                    .0
+                let services: Vec<extdisco::Service> = config
                     .services
                     .iter()
                     .filter(|s| kind.as_deref().is_none_or(|k| s.kind.as_str() == k))
-                    .map(|s| self.told(s, asker.as_str()))
+                    .map(|s| config.told(s, asker.as_str()))
                     .collect();
                 Ok(Some(extdisco::services_result(kind.as_deref(), &services)))
             }
             // §3.3: the service named, with credentials; none by that name: item-not-found.
             Request::Credentials { host, kind, port } => {
-                let found = self.0.services.iter().find(|s| {
+                let found = config.services.iter().find(|s| {
                     s.host == host
                         && s.kind.as_str() == kind
                         && port.is_none_or(|p| p == s.port.unwrap_or(s.kind.default_port()))
                 });
-                let config = found.ok_or_else(|| StanzaError::new(Condition::ItemNotFound))?;
-                let service = self.told(config, asker.as_str());
-                if config.restricted && service.credentials.is_none() {
+                let found = found.ok_or_else(|| StanzaError::new(Condition::ItemNotFound))?;
+                let service = config.told(found, asker.as_str());
+                if found.restricted && service.credentials.is_none() {
                     // Restricted, but this server has nothing to give for it.
                     return Err(StanzaError::new(Condition::NotAllowed));
                 }
@@ -253,11 +255,14 @@ impl Module for ExternalServices {
     }
 
     fn register(config: ExternalServicesConfig, registry: &mut Registrar<'_>) {
-        // Nothing to tell: nothing to offer.
+        // Nothing to tell: nothing to offer, and services listed later need a restart to
+        // be offered (the disco feature is placed at start).
         if config.services.is_empty() {
             return;
         }
-        let handler = Arc::new(Handler(Arc::new(config)));
+        let config = Arc::new(Snapshot::new(config));
+        registry.on_reload_swap(&["services", "secret", "ttl"], config.clone());
+        let handler = Arc::new(Handler(config));
         for name in ["services", "credentials"] {
             registry.iq(
                 IqType::Get,

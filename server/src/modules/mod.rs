@@ -45,10 +45,10 @@ use serde::de::DeserializeOwned;
 
 pub use hooks::{Event, EventKind, Flow, Hook, OwnWrites};
 pub use registry::{
-    Backlog, DiscoItems, DiscoTarget, EmptyResult, FeatureContext, HttpRoutes, InfoNode, IqHandler,
-    IqRequest, ModuleId, ModuleReload, Nonza, NonzaHandler, PlacedServices, PreAuthIq,
-    PreAuthIqHandler, Registrar, Registry, ReloadRefused, Remote, Service, ServiceDelivery,
-    ServiceEntry, Stage, StreamFeature, Target,
+    Backlog, DiscoExtension, DiscoItems, DiscoTarget, EmptyResult, FeatureContext, HttpRoutes,
+    InfoNode, IqHandler, IqRequest, ModuleId, ModuleReload, Nonza, NonzaHandler, PlacedServices,
+    PreAuthIq, PreAuthIqHandler, Registrar, Registry, ReloadRefused, Remote, Service,
+    ServiceDelivery, ServiceEntry, Stage, StreamFeature, Target,
 };
 pub use session_state::{SessionFlag, SessionState};
 

@@ -5,6 +5,7 @@
 //! features. A module switched off globally never registers at all.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -20,6 +21,7 @@ use super::hosts::{host_mask, HostEntry, HostTable, LiveHosts};
 use super::{SessionState, MODULES};
 use crate::config::{Config, HostConfig};
 use crate::error::SessionEnd;
+use crate::live::Snapshot;
 use crate::server::Server;
 use crate::session::ClientWriter;
 
@@ -145,6 +147,13 @@ pub struct Nonza<'a> {
 pub trait NonzaHandler: Send + Sync {
     /// `Ok(Some(el))` is written back to the client; an error ends the stream.
     async fn handle(&self, nonza: Nonza<'_>) -> Result<Option<Element>, StreamError>;
+}
+
+/// A data form a module adds to a target's disco#info (XEP-0128), as it is when asked: a
+/// form made of options a reload changes shows the new ones.
+pub trait DiscoExtension: Send + Sync {
+    /// The form, or `None` to add none now.
+    fn form(&self) -> Option<Element>;
 }
 
 /// Items a module adds to a target's disco#items (XEP-0030 §4): an account's personal
@@ -399,10 +408,19 @@ type PreAuthRoute = (&'static str, ModuleId, Arc<dyn PreAuthIqHandler>);
 type HookRoute = (i32, ModuleId, Arc<dyn Hook>);
 type ReloadHook = Box<dyn Fn(toml::Table) -> Result<(), String> + Send + Sync>;
 
+/// What takes a module's new options ([`Registrar::on_reload`]).
+struct Reload {
+    module: ModuleId,
+    /// The keys that apply live; the others are bound at start.
+    live: &'static [&'static str],
+    apply: ReloadHook,
+}
+
 /// Why a module's new options were not applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReloadRefused {
-    /// Switched on or off, or the module cannot take new options while it runs.
+    /// Switched on or off, or the module cannot take new options while it runs, or only
+    /// keys bound at start changed.
     Restart,
     /// The module refused them; the options in force stay.
     Invalid(String),
@@ -412,7 +430,10 @@ pub enum ReloadRefused {
 #[derive(Debug)]
 pub struct ModuleReload {
     pub name: &'static str,
-    pub result: Result<(), ReloadRefused>,
+    /// Applied: the module's table now in force, for the running config to keep (`None`:
+    /// no table). It is the new table, except that keys bound at start keep the values
+    /// they started with until a restart.
+    pub result: Result<Option<toml::Table>, ReloadRefused>,
 }
 
 /// A disco identity (XEP-0030 §3.1).
@@ -429,7 +450,7 @@ pub struct Registry {
     features: Vec<(ModuleId, DiscoTarget, &'static str)>,
     identities: Vec<(ModuleId, DiscoTarget, Identity)>,
     /// XEP-0128 extended information: data forms in disco#info results.
-    extensions: Vec<(ModuleId, DiscoTarget, Element)>,
+    extensions: Vec<(ModuleId, DiscoTarget, Arc<dyn DiscoExtension>)>,
     /// Other names of a target's disco#info (XEP-0115 caps nodes).
     info_nodes: Vec<(ModuleId, DiscoTarget, Arc<dyn InfoNode>)>,
     /// What modules add to a target's disco#items.
@@ -458,9 +479,12 @@ pub struct Registry {
     /// What a scrape of `/metrics` shows: the core's series and what modules registered.
     metrics: crate::metrics::Registry,
     /// XEP-0198 in the session layer, on with these limits if a module turned it on.
-    stream_management: Option<super::stream_management::SmSettings>,
+    stream_management: Option<Arc<Snapshot<super::stream_management::SmSettings>>>,
     /// What takes a module's new options on reload.
-    reloads: Vec<(ModuleId, ReloadHook)>,
+    reloads: Vec<Reload>,
+    /// How many times a reload applied a module's new options: what was derived from the
+    /// disco#info (XEP-0115's `ver`) is derived again after one.
+    options_applied: AtomicU64,
     /// The hosts in force: their settings, the modules on for each, their services'
     /// domains; a reload swaps it ([`Registry::set_hosts`]).
     hosts: LiveHosts,
@@ -506,7 +530,7 @@ impl Registrar<'_> {
     }
 
     /// A data form added to `target`'s disco#info (XEP-0128), e.g. XEP-0157's addresses.
-    pub fn disco_extension(&mut self, target: DiscoTarget, form: Element) {
+    pub fn disco_extension(&mut self, target: DiscoTarget, form: Arc<dyn DiscoExtension>) {
         self.registry.extensions.push((self.module, target, form));
     }
 
@@ -614,25 +638,48 @@ impl Registrar<'_> {
         &self.registry.shared
     }
 
-    /// Turns the session layer's XEP-0198 acknowledgements and resumption on.
-    pub fn stream_management(&mut self, settings: super::stream_management::SmSettings) {
+    /// Turns the session layer's XEP-0198 acknowledgements and resumption on, with the
+    /// limits in `settings` (which a reload may replace).
+    pub fn stream_management(
+        &mut self,
+        settings: Arc<Snapshot<super::stream_management::SmSettings>>,
+    ) {
         self.registry.stream_management = Some(settings);
     }
 
-    /// Takes the module's new `[modules.NAME]` options when a reload finds them changed
-    /// (checked against `C` already, as at start): `apply` puts them in force, or says why
-    /// it did not. A module that registers none needs a restart for new options.
-    pub fn on_reload<C, F>(&mut self, apply: F)
+    /// Takes the module's new `[modules.NAME]` options when a reload finds any of the
+    /// `live` keys changed: `apply` gets the options with the new values of those keys and
+    /// the running values of the others, which are bound at start (a service's domain)
+    /// and need a restart. They are checked first exactly as at start (the config type and
+    /// [`super::Module::check`], with the hosts the module runs on); `apply` puts them in
+    /// force, or says why it did not, and the options in force stay. A module that
+    /// registers none needs a restart for any new option.
+    pub fn on_reload<C, F>(&mut self, live: &'static [&'static str], apply: F)
     where
         C: serde::de::DeserializeOwned + Default,
         F: Fn(C) -> Result<(), String> + Send + Sync + 'static,
     {
         let apply: ReloadHook = Box::new(move |table| {
-            let config = super::config::parse::<C>(table)
-                .map_err(|e| format!("{}: {}", e.path.join("."), e.message))?;
+            let config = super::config::parse::<C>(table).map_err(reason)?;
             apply(config)
         });
-        self.registry.reloads.push((self.module, apply));
+        self.registry.reloads.push(Reload {
+            module: self.module,
+            live,
+            apply,
+        });
+    }
+
+    /// [`Self::on_reload`] for a module that keeps its options whole in `options`, read once
+    /// per request: a reload swaps them.
+    pub fn on_reload_swap<C>(&mut self, live: &'static [&'static str], options: Arc<Snapshot<C>>)
+    where
+        C: serde::de::DeserializeOwned + Default + Send + Sync + 'static,
+    {
+        self.on_reload(live, move |config: C| {
+            options.set(config);
+            Ok(())
+        });
     }
 
     /// Listens to events of `kind`; higher `priority` runs first (0 is the usual).
@@ -674,8 +721,9 @@ impl Registry {
         registry
     }
 
-    /// Hands each running module whose options differ between `old` and `new` its new
-    /// ones, through its [`Registrar::on_reload`].
+    /// Hands each running module whose live options differ between `old` and `new` its new
+    /// ones, through its [`Registrar::on_reload`]; what only keys bound at start changed
+    /// in, or what has no hook, is left for a restart.
     pub fn reload(
         &self,
         old: &super::config::ModuleTables,
@@ -693,9 +741,9 @@ impl Registry {
                 None => Some((module.on_by_default, toml::Table::new())),
             };
             let result = match (split(before), split(after)) {
-                (Some((true, _)), Some((true, options))) if self.global & id.bit() != 0 => {
-                    match self.reloads.iter().find(|(m, _)| *m == id) {
-                        Some((_, apply)) => apply(options).map_err(ReloadRefused::Invalid),
+                (Some((true, running)), Some((true, options))) if self.global & id.bit() != 0 => {
+                    match self.reloads.iter().find(|r| r.module == id) {
+                        Some(reload) => self.apply_options(module, reload, running, options, after),
                         None => Err(ReloadRefused::Restart),
                     }
                 }
@@ -707,6 +755,60 @@ impl Registry {
             });
         }
         outcomes
+    }
+
+    /// Hands `reload` the `running` options with its live keys as in `new`, checked as at
+    /// start; returns the table then in force (`after`'s `enabled` kept as written).
+    fn apply_options(
+        &self,
+        module: &super::Descriptor,
+        reload: &Reload,
+        running: toml::Table,
+        new: toml::Table,
+        after: Option<&toml::Table>,
+    ) -> Result<Option<toml::Table>, ReloadRefused> {
+        let mut in_force = running;
+        let mut changed = false;
+        for key in reload.live {
+            let value = new.get(*key);
+            if in_force.get(*key) == value {
+                continue;
+            }
+            changed = true;
+            match value {
+                Some(value) => in_force.insert((*key).to_owned(), value.clone()),
+                None => in_force.remove(*key),
+            };
+        }
+        // Only keys bound at start changed: the restart applies them.
+        if !changed {
+            return Err(ReloadRefused::Restart);
+        }
+        let id = reload.module;
+        // The hosts in force (a reload applies options before it changes the hosts).
+        let mut hosts: Vec<String> = self.hosts.read(|table| {
+            table
+                .hosts
+                .iter()
+                .filter(|(_, entry)| entry.mask & id.bit() != 0)
+                .map(|(host, _)| host.clone())
+                .collect()
+        });
+        hosts.sort();
+        (module.check)(in_force.clone(), &hosts).map_err(|e| ReloadRefused::Invalid(reason(e)))?;
+        (reload.apply)(in_force.clone()).map_err(ReloadRefused::Invalid)?;
+        self.options_applied.fetch_add(1, Ordering::Relaxed);
+        if let Some(enabled) = after.and_then(|t| t.get("enabled")) {
+            in_force.insert("enabled".to_owned(), enabled.clone());
+        }
+        Ok((after.is_some() || !in_force.is_empty()).then_some(in_force))
+    }
+
+    /// How many times a reload applied a module's new options (see
+    /// [`Registrar::on_reload`]): what is derived from what modules show and cached
+    /// compares it.
+    pub fn options_applied(&self) -> u64 {
+        self.options_applied.load(Ordering::Relaxed)
     }
 
     /// Starts every placed service ([`Service::start`]), in domain order.
@@ -838,9 +940,10 @@ impl Registry {
         table.hosts.get(domain).map_or(self.global, |h| h.mask)
     }
 
-    /// XEP-0198's limits, if a module turned it on.
-    pub fn stream_management(&self) -> Option<&super::stream_management::SmSettings> {
-        self.stream_management.as_ref()
+    /// XEP-0198's limits in force, if a module turned it on; a reader takes them once for
+    /// what it starts ([`Snapshot::get`]).
+    pub fn stream_management(&self) -> Option<&Snapshot<super::stream_management::SmSettings>> {
+        self.stream_management.as_deref()
     }
 
     /// Where stanzas for other servers go, if a module takes them.
@@ -975,13 +1078,13 @@ impl Registry {
             .collect()
     }
 
-    /// The XEP-0128 data forms of `target` on `host`.
-    pub fn disco_extensions(&self, host: &str, target: DiscoTarget) -> Vec<&Element> {
+    /// The XEP-0128 data forms of `target` on `host`, as they are now.
+    pub fn disco_extensions(&self, host: &str, target: DiscoTarget) -> Vec<Element> {
         let mask = self.mask(host);
         self.extensions
             .iter()
             .filter(|(m, t, _)| *t == target && mask & m.bit() != 0)
-            .map(|(_, _, form)| form)
+            .filter_map(|(_, _, form)| form.form())
             .collect()
     }
 
@@ -1110,6 +1213,11 @@ impl Registry {
     }
 }
 
+/// A module table's problem as a reload reports it: `key: what is wrong`.
+fn reason(e: super::config::TableError) -> String {
+    format!("{}: {}", e.path.join("."), e.message)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1143,5 +1251,63 @@ mod tests {
         assert_eq!(table.hosts["quiet.example"].mask & pubsub, 0);
         assert_ne!(table.hosts["new.example"].mask & pubsub, 0);
         assert!(!table.uniform);
+    }
+
+    fn config(text: &str) -> Config {
+        Config::from_toml_str(text, None).unwrap()
+    }
+
+    fn table(text: &str) -> toml::Table {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn a_reload_applies_the_live_keys_and_keeps_the_bound_ones() {
+        let upload = "enabled = true\ndomain = \"files.{host}\"\n";
+        let old = config(&format!("[modules.upload]\n{upload}max_file_size = 5000\n"));
+        let registry = Registry::build(&old);
+        let reload = |options: &str| {
+            let mut new = old.modules.clone();
+            new.0.insert("upload".to_owned(), table(options));
+            let outcomes = registry.reload(&old.modules, &new);
+            assert_eq!(outcomes.len(), 1, "{outcomes:?}");
+            outcomes.into_iter().next().unwrap().result
+        };
+        let before = registry.options_applied();
+
+        // The domain is placed at start: it keeps its value, the limit is applied.
+        let in_force = reload("enabled = true\ndomain = \"up.{host}\"\nmax_file_size = 100\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(in_force, table(&format!("{upload}max_file_size = 100\n")));
+        assert_eq!(registry.options_applied(), before + 1);
+
+        // Only a bound key changed: nothing to apply.
+        assert_eq!(
+            reload("enabled = true\ndomain = \"up.{host}\"\nmax_file_size = 5000\n"),
+            Err(ReloadRefused::Restart)
+        );
+
+        // Checked as at start: refused with the reason, nothing applied.
+        assert_eq!(
+            reload(&format!("{upload}max_file_size = 0\n")),
+            Err(ReloadRefused::Invalid(
+                "max_file_size: must be at least 1 byte".to_owned()
+            ))
+        );
+        assert_eq!(registry.options_applied(), before + 1);
+    }
+
+    #[test]
+    fn a_module_without_a_reload_hook_or_switched_on_needs_a_restart() {
+        let old = config("[modules.last]\nenabled = true\n");
+        let registry = Registry::build(&old);
+        let new = config("[modules.upload]\nenabled = true\n[modules.muc]\nenabled = false\n");
+        let outcomes = registry.reload(&old.modules, &new.modules);
+        let names: Vec<_> = outcomes.iter().map(|o| o.name).collect();
+        assert_eq!(names, ["last", "muc", "upload"]);
+        assert!(outcomes
+            .iter()
+            .all(|o| o.result == Err(ReloadRefused::Restart)));
     }
 }

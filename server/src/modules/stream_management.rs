@@ -1,8 +1,10 @@
 //! XEP-0198: Stream Management (version 1.6.1). Acknowledgements and resumption wrap every
 //! stanza a session reads and writes, so the protocol itself runs in the session layer
 //! (`session/acks.rs`, `session/resume.rs`); this module offers the stream feature after
-//! authentication and sets the session layer's limits (`[modules.stream_management]`).
-//! Without it, `<enable/>` and `<resume/>` are refused with `feature-not-implemented`.
+//! authentication and sets the session layer's limits (`[modules.stream_management]`),
+//! which a reload replaces: a session takes them when it enables stream management (the
+//! resumption wait) and when its stream starts or resumes (the rest). Without it,
+//! `<enable/>` and `<resume/>` are refused with `feature-not-implemented`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +13,7 @@ use serde::Deserialize;
 
 use super::config::TableError;
 use super::{xep, FeatureContext, Module, Registrar, Stage, StreamFeature, Xep};
+use crate::live::Snapshot;
 
 pub struct StreamManagement;
 
@@ -49,6 +52,17 @@ pub struct SmSettings {
     pub max_resume_timeout: u32,
     pub ack_timeout: Duration,
     pub max_unacked: usize,
+}
+
+impl From<&SmConfig> for SmSettings {
+    fn from(config: &SmConfig) -> SmSettings {
+        SmSettings {
+            resume_timeout: config.resume_timeout,
+            max_resume_timeout: config.max_resume_timeout,
+            ack_timeout: Duration::from_secs(config.ack_timeout.into()),
+            max_unacked: config.max_unacked,
+        }
+    }
 }
 
 impl SmSettings {
@@ -101,12 +115,21 @@ impl Module for StreamManagement {
 
     fn register(config: SmConfig, registrar: &mut Registrar<'_>) {
         registrar.stream_feature(Stage::PostAuth, Arc::new(Feature));
-        registrar.stream_management(SmSettings {
-            resume_timeout: config.resume_timeout,
-            max_resume_timeout: config.max_resume_timeout,
-            ack_timeout: Duration::from_secs(config.ack_timeout.into()),
-            max_unacked: config.max_unacked,
-        });
+        let settings = Arc::new(Snapshot::new(SmSettings::from(&config)));
+        let reloaded = settings.clone();
+        registrar.on_reload(
+            &[
+                "resume_timeout",
+                "max_resume_timeout",
+                "ack_timeout",
+                "max_unacked",
+            ],
+            move |config: SmConfig| {
+                reloaded.set(SmSettings::from(&config));
+                Ok(())
+            },
+        );
+        registrar.stream_management(settings);
     }
 }
 

@@ -2,6 +2,7 @@
 //! when the admin allows it (`[modules.version] show_os`), since it helps an attacker more
 //! than a user.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -22,7 +23,8 @@ pub struct VersionConfig {
 }
 
 struct Answer {
-    show_os: bool,
+    /// A reload may change it: the next answer shows it or not.
+    show_os: AtomicBool,
 }
 
 #[async_trait]
@@ -32,7 +34,7 @@ impl IqHandler for Answer {
         let mut query = Element::new("query", ns::VERSION)
             .with_child(text("name", "Jabberwock"))
             .with_child(text("version", env!("CARGO_PKG_VERSION")));
-        if self.show_os {
+        if self.show_os.load(Ordering::Relaxed) {
             query.push_child(text("os", std::env::consts::OS));
         }
         Ok(Some(query))
@@ -46,7 +48,12 @@ impl Module for Version {
 
     fn register(config: VersionConfig, registry: &mut Registrar<'_>) {
         let answer = Arc::new(Answer {
-            show_os: config.show_os,
+            show_os: AtomicBool::new(config.show_os),
+        });
+        let reloaded = answer.clone();
+        registry.on_reload(&["show_os"], move |config: VersionConfig| {
+            reloaded.show_os.store(config.show_os, Ordering::Relaxed);
+            Ok(())
         });
         registry.iq(IqType::Get, Target::Host, ns::VERSION, "query", answer);
         registry.disco_feature(Target::Host, ns::VERSION);

@@ -203,7 +203,7 @@ async fn hibernate(
     let max = server
         .modules
         .stream_management()
-        .map_or(usize::MAX, |s| s.max_unacked);
+        .map_or(usize::MAX, |s| s.get().max_unacked);
     let end_signal = session.inbox.end_signal();
     loop {
         let Some(sm) = session.sm.as_deref_mut() else {
@@ -375,9 +375,11 @@ async fn serve(
     shutdown: &mut ShutdownSignal,
 ) -> Served {
     let idle = server.live.get().c2s.idle_timeout;
-    let settings = server.modules.stream_management();
+    let settings = server.modules.stream_management().map(|s| s.get());
     // Without the module no `<r/>` ever goes out, so the value is never used.
-    let ack_timeout = settings.map_or(Duration::from_secs(3600), |s| s.ack_timeout);
+    let ack_timeout = settings
+        .as_ref()
+        .map_or(Duration::from_secs(3600), |s| s.ack_timeout);
     let max_kept = settings.map_or(usize::MAX, |s| s.max_unacked);
     let mut shrunk_after: Option<Instant> = None;
     let end_signal = session.inbox.end_signal();
@@ -640,7 +642,7 @@ fn stream_management(
         (ClientNonza::Enable { resume, max }, None) => {
             let resumable = resume.then(|| Resumable {
                 registration: server.resumptions.register(),
-                timeout: Duration::from_secs(settings.resume_timeout(max).into()),
+                timeout: Duration::from_secs(settings.get().resume_timeout(max).into()),
             });
             own.stanzas.push(sm::enabled(
                 resumable

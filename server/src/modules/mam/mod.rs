@@ -19,12 +19,13 @@ pub(super) mod writer;
 
 use std::sync::Arc;
 
-use jabberwock_protocol::mam::DefaultRule;
+use jabberwock_protocol::mam::{DefaultRule, Prefs};
 use jabberwock_protocol::ns;
 use jabberwock_protocol::stanza::IqType;
 use serde::Deserialize;
 
 use super::{xep, EventKind, Module, Registrar, Target, Xep};
+use crate::live::Snapshot;
 
 pub struct Mam;
 
@@ -84,9 +85,21 @@ impl super::registry::Drain for Drain {
 
 /// What the module's hooks and handlers share.
 struct State {
-    config: MamConfig,
+    /// The preferences of an account that never set them (`[modules.mam] default`), which
+    /// a reload may change.
+    default: Snapshot<Prefs>,
     writer: writer::Writer,
     prefs: prefs::Cache,
+}
+
+impl MamConfig {
+    fn default_prefs(&self) -> Prefs {
+        Prefs {
+            default: self.default.rule(),
+            always: Vec::new(),
+            never: Vec::new(),
+        }
+    }
 }
 
 impl Module for Mam {
@@ -98,8 +111,19 @@ impl Module for Mam {
         let state = Arc::new(State {
             writer: writer::Writer::new(&config),
             prefs: prefs::Cache::default(),
-            config,
+            default: Snapshot::new(config.default_prefs()),
         });
+        // The next message archived (or not) follows the new default, the next retention
+        // run the new limits.
+        let reloaded = state.clone();
+        registry.on_reload(
+            &["default", "retention_days", "max_messages_per_user"],
+            move |config: MamConfig| {
+                reloaded.default.set(config.default_prefs());
+                reloaded.writer.set_retention(&config);
+                Ok(())
+            },
+        );
         // §4, §6: asked of the account's own bare JID (or with no `to`).
         let query = Arc::new(query::Query(state.clone()));
         registry.iq(

@@ -4,7 +4,9 @@
 //!
 //! Every archived message needs its owner's preferences, so they are kept in memory for
 //! [`FRESH_FOR`]: a change made through another server sharing the database shows here
-//! within that time (a change made here, at once).
+//! within that time (a change made here, at once). What is kept for an account that never
+//! set them is that it did not: the configured default applies as it is now, so a reload's
+//! new default applies to the next message.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -30,18 +32,22 @@ const FRESH_FOR: Duration = Duration::from_secs(30);
 /// read again as needed).
 const MAX_CACHED: usize = 10_000;
 
+/// An account's stored preferences; `None`: it never set them.
+type Stored = Option<Arc<Prefs>>;
+
+/// Each account's stored preferences, and when they were read.
 #[derive(Default)]
-pub(super) struct Cache(Mutex<HashMap<String, (Instant, Arc<Prefs>)>>);
+pub(super) struct Cache(Mutex<HashMap<String, (Instant, Stored)>>);
 
 impl Cache {
-    fn fresh(&self, owner: &str) -> Option<Arc<Prefs>> {
+    fn fresh(&self, owner: &str) -> Option<Stored> {
         let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
         map.get(owner)
             .filter(|(at, _)| at.elapsed() < FRESH_FOR)
             .map(|(_, prefs)| prefs.clone())
     }
 
-    fn put(&self, owner: &str, prefs: Arc<Prefs>) {
+    fn put(&self, owner: &str, prefs: Stored) {
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= MAX_CACHED {
             map.clear();
@@ -63,25 +69,23 @@ async fn prefs_of(
     state: &State,
     owner: &BareJid,
 ) -> Result<Arc<Prefs>, StanzaError> {
-    if let Some(prefs) = state.prefs.fresh(owner.as_str()) {
-        return Ok(prefs);
-    }
-    let stored = server
-        .store
-        .archive_prefs(&account_of(owner))
-        .await
-        .map_err(store_to_stanza_error)?;
-    let prefs = stored
-        .and_then(|text| parse_stanza(text.as_bytes()).ok())
-        .and_then(|el| Prefs::parse(&el).ok())
-        .unwrap_or_else(|| Prefs {
-            default: state.config.default.rule(),
-            always: Vec::new(),
-            never: Vec::new(),
-        });
-    let prefs = Arc::new(prefs);
-    state.prefs.put(owner.as_str(), prefs.clone());
-    Ok(prefs)
+    let set = match state.prefs.fresh(owner.as_str()) {
+        Some(set) => set,
+        None => {
+            let stored = server
+                .store
+                .archive_prefs(&account_of(owner))
+                .await
+                .map_err(store_to_stanza_error)?;
+            let set = stored
+                .and_then(|text| parse_stanza(text.as_bytes()).ok())
+                .and_then(|el| Prefs::parse(&el).ok())
+                .map(Arc::new);
+            state.prefs.put(owner.as_str(), set.clone());
+            set
+        }
+    };
+    Ok(set.unwrap_or_else(|| state.default.get()))
 }
 
 /// Whether `owner` archives its messages with the bare JID `with` (§6): its lists first,
@@ -152,7 +156,7 @@ impl IqHandler for Handler {
             .set_archive_prefs(&account_of(&owner), &text)
             .await
             .map_err(store_to_stanza_error)?;
-        self.0.prefs.put(owner.as_str(), Arc::new(prefs));
+        self.0.prefs.put(owner.as_str(), Some(Arc::new(prefs)));
         // §6: the answer is the preferences now in force.
         Ok(Some(element))
     }

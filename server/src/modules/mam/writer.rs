@@ -15,7 +15,7 @@
 //! through unarchived.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -83,9 +83,25 @@ enum Job {
     ForgetRoom(String),
 }
 
+/// `[modules.mam] retention_days` and `max_messages_per_user` in force: each retention run
+/// reads them, so a reload's values apply from the next run on.
+#[derive(Default)]
+pub(crate) struct Retention {
+    days: AtomicU32,
+    max_messages: AtomicU64,
+}
+
+impl Retention {
+    pub(crate) fn set(&self, config: &MamConfig) {
+        self.days.store(config.retention_days, Ordering::Relaxed);
+        self.max_messages
+            .store(config.max_messages_per_user, Ordering::Relaxed);
+    }
+}
+
 pub(crate) struct Writer {
-    retention_days: u32,
-    max_messages: u64,
+    /// The accounts' writer runs retention over every archive; the rooms' has none.
+    retention: Option<Arc<Retention>>,
     /// Started with the first message (or query) after the server started.
     queue: OnceLock<mpsc::Sender<Job>>,
     /// Accounts that got messages since retention last looked (for the per-account limit).
@@ -95,10 +111,20 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
+    /// The accounts' writer, with retention as `config` says (and as reloads set it).
     pub(crate) fn new(config: &MamConfig) -> Writer {
+        let retention = Retention::default();
+        retention.set(config);
         Writer {
-            retention_days: config.retention_days,
-            max_messages: config.max_messages_per_user,
+            retention: Some(Arc::new(retention)),
+            ..Writer::without_retention()
+        }
+    }
+
+    /// A writer that removes nothing by age or count (the rooms').
+    pub(crate) fn without_retention() -> Writer {
+        Writer {
+            retention: None,
             queue: OnceLock::new(),
             touched: Arc::default(),
             failing: Arc::default(),
@@ -109,19 +135,19 @@ impl Writer {
     fn queue(&self, server: &Server) -> &mpsc::Sender<Job> {
         self.queue.get_or_init(|| {
             let (tx, rx) = mpsc::channel(QUEUE);
-            // Accounts are noted for the per-account limit only when there is one.
-            let touched = (self.max_messages > 0).then(|| self.touched.clone());
             tokio::spawn(write(
                 server.store.clone(),
                 rx,
-                touched,
+                Touched {
+                    accounts: self.touched.clone(),
+                    retention: self.retention.clone(),
+                },
                 self.failing.clone(),
             ));
-            if self.retention_days > 0 || self.max_messages > 0 {
+            if let Some(retention) = &self.retention {
                 tokio::spawn(retain(
                     server.store.clone(),
-                    self.retention_days,
-                    self.max_messages,
+                    retention.clone(),
                     self.touched.clone(),
                 ));
             }
@@ -143,6 +169,13 @@ impl Writer {
         match sent {
             Ok(()) => stored(wait).await,
             Err(_) => Err(refusal(Failure::Other)),
+        }
+    }
+
+    /// Retention as `config` says, from its next run (the accounts' writer only).
+    pub(crate) fn set_retention(&self, config: &MamConfig) {
+        if let Some(retention) = &self.retention {
+            retention.set(config);
         }
     }
 
@@ -235,13 +268,31 @@ fn refusal(failure: Failure) -> StanzaError {
     }
 }
 
+/// Where the writer notes the accounts it archived for, for retention's per-account limit.
+struct Touched {
+    accounts: Arc<Mutex<HashSet<AccountId>>>,
+    /// The limit in force (a reload may set or clear it); none for the rooms' writer.
+    retention: Option<Arc<Retention>>,
+}
+
+impl Touched {
+    /// The set to note a batch's accounts in, only while there is a per-account limit
+    /// (noting costs a hash and a clone per message).
+    fn to_note(&self) -> Option<&Mutex<HashSet<AccountId>>> {
+        self.retention
+            .as_ref()
+            .filter(|r| r.max_messages.load(Ordering::Relaxed) > 0)
+            .map(|_| &*self.accounts)
+    }
+}
+
 /// The writer task: waits for a message, takes what else is waiting, appends it all in one
 /// transaction, answers each; a room's archive to forget is removed in its place in the
 /// queue, between the appends before and after it. Ends when the server drops its queue.
 async fn write(
     store: Arc<dyn Store>,
     mut rx: mpsc::Receiver<Job>,
-    touched: Option<Arc<Mutex<HashSet<AccountId>>>>,
+    touched: Touched,
     failing: Arc<AtomicBool>,
 ) {
     let mut last_stamp = 0;
@@ -290,7 +341,7 @@ async fn write(
             job = rx.try_recv().ok();
         }
         if !appends.is_empty() {
-            let (stamp, kept) = append(&*store, appends, last_stamp, touched.as_deref()).await;
+            let (stamp, kept) = append(&*store, appends, last_stamp, touched.to_note()).await;
             last_stamp = stamp;
             held = kept;
             failing.store(!held.is_empty(), Ordering::Relaxed);
@@ -381,15 +432,16 @@ fn unix_now() -> i64 {
 
 /// The retention task: every [`RETENTION_EVERY`], removes messages older than
 /// `retention_days` and, of the accounts that got messages since, those beyond
-/// `max_messages` — a bounded number of deletes per run.
+/// `max_messages` (both as in force at the run) — a bounded number of deletes per run.
 async fn retain(
     store: Arc<dyn Store>,
-    retention_days: u32,
-    max_messages: u64,
+    retention: Arc<Retention>,
     touched: Arc<Mutex<HashSet<AccountId>>>,
 ) {
     tokio::time::sleep(RETENTION_FIRST).await;
     loop {
+        let retention_days = retention.days.load(Ordering::Relaxed);
+        let max_messages = retention.max_messages.load(Ordering::Relaxed);
         let mut deletes = 0;
         if retention_days > 0 {
             let cutoff = unix_now() - i64::from(retention_days) * 86_400;

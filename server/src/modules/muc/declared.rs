@@ -250,6 +250,16 @@ impl DeclaredRoom {
     }
 }
 
+/// The limits of the room at `jid`: the service's, with its declaration's own over them.
+pub fn limits_of(config: &MucConfig, jid: &BareJid) -> Limits {
+    let service = config.limits();
+    let declared = config.rooms.iter().find(|d| match &d.jid {
+        RoomAddress::Jid(room) => room == jid,
+        RoomAddress::Node(node) => jid.node().is_some_and(|n| n.as_str() == node),
+    });
+    declared.map_or(service, |d| d.limits(service))
+}
+
 /// Creates (or, when the room is already there, updates) every declared room on the
 /// services of `hosts`.
 /// Makes the rooms declared for `host` on its service at `domain` (over any that storage

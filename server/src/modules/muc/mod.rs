@@ -48,6 +48,7 @@ use super::registry::Identity;
 use super::{
     mam, xep, IqHandler, IqRequest, Module, Registrar, Service, ServiceDelivery, Target, Xep,
 };
+use crate::live::Snapshot;
 use crate::server::Server;
 use crate::StartError;
 use admin::Actor;
@@ -185,6 +186,17 @@ impl Rooms {
         self.1.set(map.len() as i64);
     }
 
+    /// A reload's limits in every room there is: the service's, with a declared room's own
+    /// over them (§7.2.10: who is in a room now stays; the next to enter is counted). New
+    /// rooms take them when they are made.
+    fn apply_limits(&self, config: &MucConfig) {
+        let slots: Vec<Arc<Mutex<Slot>>> = lock(&self.0).values().cloned().collect();
+        for slot in slots {
+            let room = &mut lock(&slot).room;
+            room.limits = declared::limits_of(config, &room.jid);
+        }
+    }
+
     /// Every slot whose room is on `domain` (the map's lock is not held while a room's is).
     fn on_domain(&self, domain: &str) -> Vec<Arc<Mutex<Slot>>> {
         let suffix = format!("@{domain}");
@@ -198,8 +210,9 @@ impl Rooms {
 
 pub struct MucService {
     /// `[modules.muc]`: the domain, history length and limits of every room, and the rooms
-    /// declared there, made at start over what storage kept (declared.rs).
-    config: MucConfig,
+    /// declared there, made at start over what storage kept (declared.rs). A reload
+    /// replaces them but for the domain and the declared rooms, placed once at start.
+    config: Arc<Snapshot<MucConfig>>,
     rooms: Arc<Rooms>,
     /// XEP-0421: the key occupant ids are made with (`occupant::occupant_id`), kept in
     /// `data_dir` and read at start.
@@ -303,7 +316,7 @@ impl MucService {
         saved: Option<&Stanza>,
         mut handle: impl FnMut(&mut Room, bool) -> Out,
     ) -> Option<()> {
-        let create = create.then_some(self.config.history_length);
+        let create = create.then(|| self.config.get().history_length);
         let slot = loop {
             let (slot, created) = self.rooms.get(jid, create)?;
             let turn = lock(&slot).turn.clone();
@@ -523,8 +536,11 @@ impl MucService {
                         // is an instant one (§7.1.1).
                         room.set_affiliation(full.to_bare().as_str(), Affiliation::Owner);
                         room.locked = join.is_some();
-                        room.limits = self.config.limits();
-                        room.settings.archiving = self.config.archive_by_default;
+                        // Read under the room's lock: a reload either sees the room and
+                        // sets its limits after, or is seen here.
+                        let config = self.config.get();
+                        room.limits = config.limits();
+                        room.settings.archiving = config.archive_by_default;
                     }
                     let entry = Entry {
                         from: full,
@@ -717,7 +733,7 @@ fn room_iq(
 #[async_trait]
 impl Service for MucService {
     fn domain(&self, host: &str) -> Option<String> {
-        Some(self.config.domain_of(host))
+        Some(self.config.get().domain_of(host))
     }
 
     fn name(&self) -> Option<&'static str> {
@@ -745,6 +761,7 @@ impl Service for MucService {
                 source,
             })?;
         let suffix = format!("@{domain}");
+        let config = self.config.get();
         for room in stored {
             if !room.jid.ends_with(&suffix) {
                 // Stored under another `[modules.muc] domain`: kept, but not served here.
@@ -752,10 +769,9 @@ impl Service for MucService {
                 continue;
             }
             let jid = room.jid.clone();
-            let config = &self.config;
             match persist::room_from(room, config.history_length, config.archive_by_default) {
                 Ok(mut room) => {
-                    room.limits = self.config.limits();
+                    room.limits = config.limits();
                     self.rooms.insert(room)
                 }
                 Err(e) => {
@@ -764,7 +780,7 @@ impl Service for MucService {
             }
         }
         // Then the declared rooms, over what storage kept: the config wins for what it says.
-        declared::create(&self.config, host, domain, &self.rooms);
+        declared::create(&config, host, domain, &self.rooms);
         // XEP-0313 §6: an archive whose room is gone (a temporary room when the server
         // stopped) goes, so that a new room of the same name starts with none.
         match server.store.room_archives(domain).await {
@@ -867,12 +883,29 @@ impl Module for Muc {
     fn register(config: MucConfig, registry: &mut Registrar<'_>) {
         let count = registry.gauge("rooms", "Chat rooms that exist, persistent or not.");
         let rooms = Arc::new(Rooms(Mutex::default(), count));
+        let config = Arc::new(Snapshot::new(config));
+        let (reloaded, in_rooms) = (config.clone(), rooms.clone());
+        registry.on_reload(
+            &[
+                "history_length",
+                "max_occupants",
+                "messages_per_second",
+                "message_burst",
+                "max_message_bytes",
+                "archive_by_default",
+            ],
+            move |config: MucConfig| {
+                reloaded.set(config);
+                in_rooms.apply_limits(&reloaded.get());
+                Ok(())
+            },
+        );
         registry.service(Arc::new(MucService {
             config,
             rooms: rooms.clone(),
             id_secret: OnceLock::new(),
             // Retention is the account archives' writer's, over every archive.
-            archive: mam::writer::Writer::new(&mam::MamConfig::default()),
+            archive: mam::writer::Writer::without_retention(),
         }));
         // §6.1: the service is a text conference service that speaks MUC.
         registry.disco_identity(

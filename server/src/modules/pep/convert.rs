@@ -8,8 +8,6 @@
 //! account's own IQs), and the server's own publishes do not come back here
 //! ([`node_changed`] is called by the account's requests only).
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 use jabberwock_protocol::forms::{DataForm, Field, FormType};
 use jabberwock_protocol::jid::BareJid;
@@ -18,7 +16,7 @@ use jabberwock_protocol::pubsub::{PublishedItem, PUBLISH_OPTIONS};
 use jabberwock_protocol::xml::Element;
 
 use super::publish::{store_item, Options};
-use super::{avatar, bookmarks, PepConfig};
+use super::{avatar, bookmarks, PepConfig, Settings};
 use crate::modules::{Event, Flow, Hook};
 use crate::server::Server;
 
@@ -41,7 +39,7 @@ pub(super) async fn node_changed(
 }
 
 /// The account stored a vCard or an element of private storage.
-pub(super) struct Stored(pub Arc<PepConfig>);
+pub(super) struct Stored(pub Settings);
 
 #[async_trait]
 impl Hook for Stored {
@@ -61,10 +59,11 @@ impl Hook for Stored {
         let Event::AccountDataStored { owner, element } = event else {
             return Flow::Continue;
         };
+        let settings = self.0.get();
         if element.is("vCard", ns::VCARD) {
-            avatar::vcard_stored(server, &self.0, owner, element).await;
+            avatar::vcard_stored(server, &settings, owner, element).await;
         } else {
-            bookmarks::from_private(server, &self.0, owner, element).await;
+            bookmarks::from_private(server, &settings, owner, element).await;
         }
         Flow::Continue
     }

@@ -37,6 +37,7 @@ use serde::Deserialize;
 use super::registry::Identity;
 use super::{xep, DiscoItems, EventKind, IqHandler, IqRequest, Module, Registrar, Target, Xep};
 use crate::error::store_to_stanza_error;
+use crate::live::Snapshot;
 use crate::modules::pubsub::config::{Asker, NodeConfig};
 use crate::modules::pubsub::node::roster_view;
 use crate::server::Server;
@@ -155,16 +156,21 @@ pub(super) async fn asker(
     roster_view(server, owner, asker).await
 }
 
+/// The limits in force, which a reload replaces: each request (and each conversion) reads
+/// them once.
+type Settings = Arc<Snapshot<PepConfig>>;
+
 /// Every `<pubsub/>` request to an account.
-struct Handler(Arc<PepConfig>);
+struct Handler(Settings);
 
 #[async_trait]
 impl IqHandler for Handler {
     async fn handle(&self, request: IqRequest<'_>) -> Result<Option<Element>, StanzaError> {
         let parsed = Request::parse(request.payload).map_err(|e| e.to_stanza_error())?;
+        let settings = self.0.get();
         let ctx = Ctx {
             server: request.server,
-            settings: &self.0,
+            settings: &settings,
             owner: request.to.to_bare(),
             from: request.from,
         };
@@ -309,7 +315,16 @@ impl Module for Pep {
     type Config = PepConfig;
 
     fn register(config: PepConfig, registry: &mut Registrar<'_>) {
-        let config = Arc::new(config);
+        let config: Settings = Arc::new(Snapshot::new(config));
+        registry.on_reload_swap(
+            &[
+                "max_nodes_per_account",
+                "max_items_per_node",
+                "max_items_per_account",
+                "max_item_bytes",
+            ],
+            config.clone(),
+        );
         let handler = Arc::new(Handler(config.clone()));
         for iq_type in [IqType::Get, IqType::Set] {
             for namespace in [ns::PUBSUB, ns::PUBSUB_OWNER] {

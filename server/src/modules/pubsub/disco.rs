@@ -16,12 +16,12 @@ use jabberwock_storage::ItemsWanted;
 
 use super::expire;
 use super::node::{item_not_found, Node};
-use super::{Ctx, PubsubConfig};
+use super::{Ctx, PubsubConfig, Settings};
 use crate::error::store_to_stanza_error;
 use crate::modules::disco::info_query;
 use crate::modules::{DiscoItems, IqHandler, IqRequest, Registrar, Target};
 
-pub(super) fn register(settings: Arc<PubsubConfig>, registry: &mut Registrar<'_>) {
+pub(super) fn register(settings: Settings, registry: &mut Registrar<'_>) {
     registry.iq(
         IqType::Get,
         Target::Service,
@@ -41,12 +41,13 @@ fn ctx<'a>(settings: &'a PubsubConfig, request: &'a IqRequest<'_>) -> Ctx<'a> {
     }
 }
 
-struct Info(Arc<PubsubConfig>);
+struct Info(Settings);
 
 #[async_trait]
 impl IqHandler for Info {
     async fn handle(&self, request: IqRequest<'_>) -> Result<Option<Element>, StanzaError> {
-        let ctx = ctx(&self.0, &request);
+        let settings = self.0.get();
+        let ctx = ctx(&settings, &request);
         let Some(name) = request.payload.attr("node") else {
             let query = info_query(&request.server.modules, ctx.service, Target::Service);
             return Ok(Some(query));
@@ -79,7 +80,7 @@ impl IqHandler for Info {
     }
 }
 
-struct Nodes(Arc<PubsubConfig>);
+struct Nodes(Settings);
 
 #[async_trait]
 impl DiscoItems for Nodes {
@@ -88,7 +89,8 @@ impl DiscoItems for Nodes {
         request: &IqRequest<'_>,
         node: Option<&str>,
     ) -> Result<Option<Vec<Element>>, StanzaError> {
-        let ctx = ctx(&self.0, request);
+        let settings = self.0.get();
+        let ctx = ctx(&settings, request);
         let asker = ctx.asker();
         let item = |node: &str, name: &str| {
             let mut el = Element::new("item", ns::DISCO_ITEMS)

@@ -50,6 +50,7 @@ use serde::Deserialize;
 use super::config::TableError;
 use super::registry::Identity;
 use super::{xep, IqHandler, IqRequest, Module, Registrar, Service, ServiceDelivery, Target, Xep};
+use crate::live::Snapshot;
 use crate::server::Server;
 use config::Rules;
 
@@ -166,16 +167,21 @@ impl Ctx<'_> {
     }
 }
 
+/// The options in force, shared by the service's handlers: each request reads them once. A
+/// reload replaces them but for `domain`, placed once at start.
+type Settings = Arc<Snapshot<PubsubConfig>>;
+
 /// Every `<pubsub/>` request to the service's domain.
-struct Handler(Arc<PubsubConfig>);
+struct Handler(Settings);
 
 #[async_trait]
 impl IqHandler for Handler {
     async fn handle(&self, request: IqRequest<'_>) -> Result<Option<Element>, StanzaError> {
         let parsed = Request::parse(request.payload).map_err(|e| e.to_stanza_error())?;
+        let settings = self.0.get();
         let ctx = Ctx {
             server: request.server,
-            settings: &self.0,
+            settings: &settings,
             service: request.to.domain().as_str(),
             from: request.from,
         };
@@ -249,13 +255,19 @@ impl IqHandler for Handler {
 }
 
 pub struct PubsubService {
-    settings: Arc<PubsubConfig>,
+    settings: Settings,
 }
 
 #[async_trait]
 impl Service for PubsubService {
     fn domain(&self, host: &str) -> Option<String> {
-        Some(self.settings.domain.replace("{host}", host).to_lowercase())
+        Some(
+            self.settings
+                .get()
+                .domain
+                .replace("{host}", host)
+                .to_lowercase(),
+        )
     }
 
     fn name(&self) -> Option<&'static str> {
@@ -295,9 +307,10 @@ impl Service for PubsubService {
         }
         let mut error = StanzaError::new(Condition::ServiceUnavailable);
         if let (StanzaKind::Message, Ok(from)) = (stanza.kind(), delivery.from.try_as_full()) {
+            let settings = self.settings.get();
             let ctx = Ctx {
                 server: delivery.server,
-                settings: &self.settings,
+                settings: &settings,
                 service: delivery.domain,
                 from,
             };
@@ -345,7 +358,18 @@ impl Module for Pubsub {
     }
 
     fn register(config: PubsubConfig, registry: &mut Registrar<'_>) {
-        let settings = Arc::new(config);
+        let settings: Settings = Arc::new(Snapshot::new(config));
+        // Node creation, item ceilings and payload sizes: from the next request on.
+        registry.on_reload_swap(
+            &[
+                "create_nodes",
+                "admins",
+                "max_nodes",
+                "max_items_per_node",
+                "max_item_bytes",
+            ],
+            settings.clone(),
+        );
         registry.service(Arc::new(PubsubService {
             settings: settings.clone(),
         }));

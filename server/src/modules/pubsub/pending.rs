@@ -3,8 +3,6 @@
 //! form of each again, to answer as the first time (`authorize.rs`). Anyone may run it;
 //! someone who owns no node is refused `forbidden`, as is a node of someone else.
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 use jabberwock_protocol::commands::CommandCondition;
 use jabberwock_protocol::forms::{DataForm, Field, FieldType, FormType};
@@ -15,14 +13,14 @@ use jabberwock_protocol::stanza::{Condition, StanzaError};
 use jabberwock_storage::StoredSubscription;
 
 use super::node::Node;
-use super::{authorize, Ctx, PubsubConfig};
+use super::{authorize, Ctx, Settings};
 use crate::error::store_to_stanza_error;
 use crate::modules::commands::{AdHocCommand, CommandCall, Step};
 
 /// The command's node (§8.7, registered in §12.3 of XEP-0060).
 pub(super) const GET_PENDING: &str = "http://jabber.org/protocol/pubsub#get-pending";
 
-pub(super) struct GetPending(pub Arc<PubsubConfig>);
+pub(super) struct GetPending(pub Settings);
 
 /// The nodes the asker owns, each with its pending subscriptions (possibly none).
 async fn owned(ctx: &Ctx<'_>) -> Result<Vec<(Node, Vec<StoredSubscription>)>, StanzaError> {
@@ -89,9 +87,10 @@ impl AdHocCommand for GetPending {
         stage: usize,
         form: Option<&DataForm>,
     ) -> Result<Step, StanzaError> {
+        let settings = self.0.get();
         let ctx = Ctx {
             server: call.server,
-            settings: &self.0,
+            settings: &settings,
             service: call.host,
             from: call.from,
         };

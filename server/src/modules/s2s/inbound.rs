@@ -61,7 +61,7 @@ pub async fn serve(
     let mut conn = Connection::server_to_server(Transport::Plain(tcp), peer, server.limits());
     let Some(_address_slot) = shared.per_address.take(peer.ip()) else {
         tracing::warn!(
-            max = shared.config.max_streams_per_address,
+            max = shared.per_address.max(),
             "incoming stream refused: too many from this address"
         );
         let refusal = error(
@@ -322,7 +322,7 @@ impl Inbound<'_> {
             let Some(slot) = self.shared.per_domain.take(remote.clone()) else {
                 tracing::warn!(
                     %remote,
-                    max = self.shared.config.max_streams_per_domain,
+                    max = self.shared.per_domain.max(),
                     "too many streams authenticated for one remote domain"
                 );
                 return Err(error(

@@ -1,15 +1,17 @@
 //! Limits per peer: how many incoming streams one remote address has open, and how many
 //! are authenticated for one remote domain. A stream holds a [`Slot`] for each count it
-//! is in; dropping the stream gives them back.
+//! is in; dropping the stream gives them back. A reload may change the limits: a key over a
+//! lowered one keeps its open streams, and gets no new one until it is under.
 
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Open streams per key, at most `max` each.
 pub struct Counts<K> {
     open: Mutex<HashMap<K, usize>>,
-    max: usize,
+    max: AtomicUsize,
 }
 
 /// One stream's place in a [`Counts`].
@@ -22,15 +24,25 @@ impl<K: Hash + Eq + Clone> Counts<K> {
     pub fn new(max: usize) -> Arc<Self> {
         Arc::new(Counts {
             open: Mutex::new(HashMap::new()),
-            max,
+            max: AtomicUsize::new(max),
         })
+    }
+
+    /// The limit in force.
+    pub fn max(&self) -> usize {
+        self.max.load(Ordering::Relaxed)
+    }
+
+    /// A new limit, for the streams that come next.
+    pub fn set_max(&self, max: usize) {
+        self.max.store(max, Ordering::Relaxed);
     }
 
     /// A place for one more stream of `key`, unless it has `max` already.
     pub fn take(self: &Arc<Self>, key: K) -> Option<Slot<K>> {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         let count = open.entry(key.clone()).or_insert(0);
-        if *count >= self.max {
+        if *count >= self.max() {
             return None;
         }
         *count += 1;
@@ -66,6 +78,12 @@ mod tests {
         assert!(counts.take("a").is_none());
         assert!(counts.take("b").is_some());
         drop(first);
+        let third = counts.take("a");
+        assert!(third.is_some());
+        // Lowered below what is open: those stay, no more until under it.
+        counts.set_max(1);
+        assert!(counts.take("a").is_none() && counts.take("c").is_some());
+        drop((second, third));
         assert!(counts.take("a").is_some());
     }
 }

@@ -53,7 +53,19 @@ impl Module for S2s {
     }
 
     fn register(config: S2sConfig, registrar: &mut Registrar<'_>) {
-        registrar.remote(Arc::new(Federation::new(config)));
+        let federation = Federation::new(config);
+        // The limits per peer apply to the next incoming stream; the rest (listeners,
+        // peers, trust, policies, timeouts) is bound at start.
+        let shared = federation.0.clone();
+        registrar.on_reload(
+            &["max_streams_per_address", "max_streams_per_domain"],
+            move |config: S2sConfig| {
+                shared.per_address.set_max(config.max_streams_per_address);
+                shared.per_domain.set_max(config.max_streams_per_domain);
+                Ok(())
+            },
+        );
+        registrar.remote(Arc::new(federation));
     }
 }
 

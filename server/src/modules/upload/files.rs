@@ -10,6 +10,7 @@ use jabberwock_storage::Store;
 use rand::RngCore as _;
 
 use super::UploadConfig;
+use crate::live::Snapshot;
 use crate::StartError;
 
 /// Expired slots and files removed per batch, and batches per sweep: the rest waits for the
@@ -88,12 +89,12 @@ impl Files {
         Some(self.dir.get()?.join("tmp").join(format!("{id}.part")))
     }
 
-    /// Runs the sweep now and every [`SWEEP_EVERY`].
-    pub async fn sweep_forever(&self, store: Arc<dyn Store>, config: &UploadConfig) {
+    /// Runs the sweep now and every [`SWEEP_EVERY`], with the options in force then.
+    pub async fn sweep_forever(&self, store: Arc<dyn Store>, config: &Snapshot<UploadConfig>) {
         let mut every = tokio::time::interval(SWEEP_EVERY);
         loop {
             every.tick().await;
-            self.sweep(store.as_ref(), config, unix_now()).await;
+            self.sweep(store.as_ref(), &config.get(), unix_now()).await;
         }
     }
 

@@ -96,7 +96,7 @@ impl HttpRoutes for Routes {
         let mut origins: Vec<String> = server
             .hosts()
             .iter()
-            .filter_map(|host| super::base_url(&self.0.config, &server.config, host))
+            .filter_map(|host| super::base_url(&self.0.config.get(), &server.config, host))
             .map(|base| origin_of(&base))
             .collect();
         origins.sort();
@@ -278,7 +278,7 @@ async fn put_file(
     // Not served until storage says complete; removed if it never does.
     let mut unfinished = Unfinished(Some(complete.clone()));
     sync_dir(&complete).await?;
-    let quota = http.uploads.config.quota();
+    let quota = http.uploads.config.get().quota();
     match http
         .server
         .store

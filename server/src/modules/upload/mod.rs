@@ -12,6 +12,10 @@
 //! upload completes, so uploads racing each other cannot pass them together. Expiry is a
 //! periodic sweep of bounded batches (`files.rs`).
 //!
+//! A reload's new options apply to the next slot request (and the next sweep, and the
+//! next upload's completion for the quota); a slot given before keeps the size, type and
+//! deadline stored with it. The domain is placed once, at start.
+//!
 //! - `mod.rs`: the module, its config, the service and the slot request;
 //! - `http.rs`: PUT, GET and HEAD on the slot URLs;
 //! - `files.rs`: the files on disk under `data_dir/uploads`, and the sweep.
@@ -32,7 +36,11 @@ use serde::Deserialize;
 
 use super::config::TableError;
 use super::registry::Identity;
-use super::{xep, IqHandler, IqRequest, Module, Registrar, Service, ServiceDelivery, Target, Xep};
+use super::{
+    xep, DiscoExtension, IqHandler, IqRequest, Module, Registrar, Service, ServiceDelivery, Target,
+    Xep,
+};
+use crate::live::Snapshot;
 use crate::server::Server;
 use crate::StartError;
 
@@ -183,7 +191,8 @@ impl From<SlotRefused> for StanzaError {
 
 /// What the service, the slot request handler and the HTTP routes share.
 struct Uploads {
-    config: UploadConfig,
+    /// The options in force (the domain as the service started with it).
+    config: Arc<Snapshot<UploadConfig>>,
     files: files::Files,
     /// The sweep runs once however many domains the service has.
     sweeping: AtomicBool,
@@ -201,8 +210,7 @@ impl IqHandler for SlotRequests {
 
 impl SlotRequests {
     async fn slot(&self, request: &IqRequest<'_>) -> Result<Slot, SlotRefused> {
-        let uploads = &self.0;
-        let config = &uploads.config;
+        let config = &*self.0.config.get();
         let server = request.server;
         let domain = request.to.domain().as_str();
         let host = server
@@ -260,6 +268,15 @@ impl SlotRequests {
     }
 }
 
+/// §3: the largest file taken, in the service's disco#info.
+struct MaxFileSize(Arc<Uploads>);
+
+impl DiscoExtension for MaxFileSize {
+    fn form(&self) -> Option<Element> {
+        Some(wire::max_file_size_form(self.0.config.get().max_file_size))
+    }
+}
+
 /// The service on `upload.HOST`: IQs to its bare domain are the registered handlers'
 /// (disco#info, slot requests); anything else is answered as nothing here.
 struct UploadService(Arc<Uploads>);
@@ -267,7 +284,7 @@ struct UploadService(Arc<Uploads>);
 #[async_trait]
 impl Service for UploadService {
     fn domain(&self, host: &str) -> Option<String> {
-        Some(self.0.config.domain_of(host))
+        Some(self.0.config.get().domain_of(host))
     }
 
     fn name(&self) -> Option<&'static str> {
@@ -354,6 +371,19 @@ impl Module for Upload {
     }
 
     fn register(config: UploadConfig, registry: &mut Registrar<'_>) {
+        let config = Arc::new(Snapshot::new(config));
+        registry.on_reload_swap(
+            &[
+                "max_file_size",
+                "allowed_content_types",
+                "denied_content_types",
+                "quota",
+                "expiry_days",
+                "slot_lifetime",
+                "public_url",
+            ],
+            config.clone(),
+        );
         let uploads = Arc::new(Uploads {
             files: files::Files::default(),
             sweeping: AtomicBool::new(false),
@@ -370,10 +400,7 @@ impl Module for Upload {
             },
         );
         registry.disco_feature(Target::Service, ns::HTTP_UPLOAD);
-        registry.disco_extension(
-            Target::Service,
-            wire::max_file_size_form(uploads.config.max_file_size),
-        );
+        registry.disco_extension(Target::Service, Arc::new(MaxFileSize(uploads.clone())));
         registry.iq(
             IqType::Get,
             Target::Service,
