@@ -194,7 +194,8 @@ impl Reloader {
         keys!(auth: scram_iterations, min_password_length, registration_interval);
         keys!(roster: max_items);
         keys!(offline: max_messages);
-        keys!(http: bosh_max_wait, bosh_inactivity, bosh_max_pending_bytes, header_timeout);
+        keys!(http: bosh_max_wait, bosh_inactivity, bosh_max_pending_bytes, header_timeout,
+            allowed_origins, trusted_proxies, max_request_bytes, max_requests_per_second);
         if applied.is_empty() {
             return;
         }
@@ -358,21 +359,22 @@ fn keep_bound_c2s(c2s: &mut C2sConfig, from: &C2sConfig) {
     c2s.direct_tls_listen = from.direct_tls_listen.clone();
 }
 
-/// `[http]` keys bound at start: the listeners, the routes and the layers built on them.
+/// `[http]` keys bound at start: the listeners, the routes and what is built on them. The
+/// others (BOSH's and the connections' timeouts, the safety layers' allow-lists and
+/// limits) are live.
 fn keep_bound_http(http: &mut HttpConfig, from: &HttpConfig) {
-    let live = (
-        http.bosh_max_wait,
-        http.bosh_inactivity,
-        http.bosh_max_pending_bytes,
-        http.header_timeout,
-    );
-    *http = from.clone();
-    (
-        http.bosh_max_wait,
-        http.bosh_inactivity,
-        http.bosh_max_pending_bytes,
-        http.header_timeout,
-    ) = live;
+    let live = http.clone();
+    *http = HttpConfig {
+        bosh_max_wait: live.bosh_max_wait,
+        bosh_inactivity: live.bosh_inactivity,
+        bosh_max_pending_bytes: live.bosh_max_pending_bytes,
+        header_timeout: live.header_timeout,
+        allowed_origins: live.allowed_origins,
+        trusted_proxies: live.trusted_proxies,
+        max_request_bytes: live.max_request_bytes,
+        max_requests_per_second: live.max_requests_per_second,
+        ..from.clone()
+    };
 }
 
 /// The top-level keys and sections whose values differ (those a reload does not apply).

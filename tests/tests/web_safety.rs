@@ -460,3 +460,70 @@ async fn every_open_http_connection_counts_against_max_connections() {
     drop(flash);
     drop(tls);
 }
+
+/// Whether a request from `origin` is refused for it.
+async fn refused_from(addr: SocketAddr, origin: &str) -> bool {
+    let origin = format!("Origin: {origin}");
+    request(addr, "GET", PAGE, &[&origin], "").await.status == 403
+}
+
+/// The status of a POST of `bytes` bytes to the chat page.
+async fn post_of(addr: SocketAddr, bytes: usize) -> u16 {
+    let body = "x".repeat(bytes);
+    request(addr, "POST", PAGE, &["Content-Type: text/xml"], &body)
+        .await
+        .status
+}
+
+#[tokio::test]
+async fn a_reload_changes_the_allowed_origins_body_limit_and_rate_at_the_next_request() {
+    let before = TestConfig::default()
+        .section("http", "allowed_origins = [\"https://old.example\"]")
+        .section("http", "max_request_bytes = 2048");
+    let server = TestServer::start_with(before.clone());
+    let addr = http(&server);
+    assert!(!refused_from(addr, "https://old.example").await);
+    assert!(refused_from(addr, "https://new.example").await);
+    assert_eq!(post_of(addr, 4096).await, 413);
+    assert_eq!(
+        count_throttled(addr, 12, |_| "198.51.100.9".into()).await,
+        0
+    );
+
+    let after = TestConfig::default()
+        .section("http", "allowed_origins = [\"https://new.example\"]")
+        .section("http", "max_request_bytes = 8192");
+    let out = server.reload_as(&after);
+    for applied in [
+        "applied: http.allowed_origins = [\"https://new.example\"]",
+        "applied: http.max_request_bytes = 8192",
+    ] {
+        assert!(out.contains(applied), "{applied:?} not in:\n{out}");
+    }
+    assert!(!out.contains("needs a restart"), "{out}");
+    assert!(refused_from(addr, "https://old.example").await);
+    assert!(!refused_from(addr, "https://new.example").await);
+    assert_ne!(post_of(addr, 4096).await, 413);
+    assert_eq!(post_of(addr, 9000).await, 413);
+
+    let out = server.reload_as(&after.section("http", "max_requests_per_second = 3"));
+    assert!(
+        out.contains("applied: http.max_requests_per_second = 3"),
+        "{out}"
+    );
+    let throttled = count_throttled(addr, 12, |_| "198.51.100.9".into()).await;
+    assert!(
+        throttled >= 6,
+        "only {throttled} of 12 requests were refused"
+    );
+
+    // Back again, once the bucket refilled: the first values hold once more.
+    server.reload_as(&before);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(
+        count_throttled(addr, 12, |_| "198.51.100.9".into()).await,
+        0
+    );
+    assert!(!refused_from(addr, "https://old.example").await);
+    assert_eq!(post_of(addr, 4096).await, 413);
+}

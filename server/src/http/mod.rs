@@ -165,7 +165,7 @@ fn router(state: HttpState) -> Router {
         router = router.merge(crate::metrics::http::routes(server.clone()));
     }
     // Last, so the safety layers wrap every route above and the 404 fallback.
-    safety::apply(router, &server.config, server.modules.http_routes())
+    safety::apply(router, server)
 }
 
 /// Serves HTTP on every listener until shutdown, then waits for the WebSocket streams to

@@ -21,14 +21,18 @@
 //! (XEP-0363 uploads are PUTs).
 //!
 //! A refusal is a short plain-text HTTP error and one log line naming the client.
+//!
+//! The four keys are live: each request is checked against the `[http]` of the config
+//! snapshot in force when it arrived (`live.rs`), so a reload's values apply from the next
+//! request. The per-address buckets stay across a reload; a lower rate caps what they hold.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Extension, Request, State};
 use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::http::{Method, StatusCode};
 use axum::middleware::{self, Next};
@@ -36,6 +40,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 
 use crate::config::Config;
+use crate::live::Live;
+use crate::server::Server;
 use crate::token_bucket::TokenBucket;
 
 /// An address or network of `http.trusted_proxies`.
@@ -86,16 +92,49 @@ impl Network {
     }
 }
 
-/// What the layers need, built once from the config and shared by every listener.
+/// What the layers need, shared by every listener: what is bound at start, and the
+/// [`Policy`] of the config snapshot in force.
 struct Safety {
+    server: Arc<Server>,
+    /// The policy of the last snapshot a request saw; built again when a reload swapped it.
+    policy: RwLock<Arc<Policy>>,
+    /// Exempt from the origin check: it has its own allow-list.
+    flash_path: Option<String>,
+    limiter: RateLimiter,
+    /// The path prefixes of modules' routes, and what they need here.
+    modules: Vec<ModuleRoutes>,
+}
+
+/// The live keys of `[http]` the layers check, as one config snapshot has them, parsed once.
+struct Policy {
+    /// The snapshot it was built from.
+    from: Arc<Live>,
     allowed_origins: Vec<String>,
     trusted_proxies: Vec<Network>,
     max_request_bytes: usize,
-    /// Exempt from the origin check: it has its own allow-list.
-    flash_path: Option<String>,
-    limiter: Option<RateLimiter>,
-    /// The path prefixes of modules' routes, and what they need here.
-    modules: Vec<ModuleRoutes>,
+    /// Requests a second per client address; 0: no limit.
+    max_requests_per_second: u32,
+}
+
+impl Policy {
+    fn of(live: Arc<Live>) -> Policy {
+        let http = &live.http;
+        Policy {
+            allowed_origins: http
+                .allowed_origins
+                .iter()
+                .map(|o| o.to_ascii_lowercase())
+                .collect(),
+            trusted_proxies: http
+                .trusted_proxies
+                .iter()
+                .filter_map(|p| Network::parse(p))
+                .collect(),
+            max_request_bytes: http.max_request_bytes,
+            max_requests_per_second: http.max_requests_per_second,
+            from: live,
+        }
+    }
 }
 
 /// What the layers do differently under a module's routes.
@@ -106,6 +145,21 @@ struct ModuleRoutes {
 }
 
 impl Safety {
+    /// The policy of the snapshot in force: the one kept, unless a reload swapped the
+    /// snapshot since (one pointer comparison per request).
+    fn policy(&self) -> Arc<Policy> {
+        let live = self.server.live.get();
+        {
+            let kept = self.policy.read().unwrap_or_else(|p| p.into_inner());
+            if Arc::ptr_eq(&kept.from, &live) {
+                return kept.clone();
+            }
+        }
+        let fresh = Arc::new(Policy::of(live));
+        *self.policy.write().unwrap_or_else(|p| p.into_inner()) = fresh.clone();
+        fresh
+    }
+
     fn module_routes(&self, path: &str) -> Option<&ModuleRoutes> {
         self.modules.iter().find(|m| {
             path.strip_prefix(m.prefix.as_str())
@@ -122,28 +176,13 @@ pub struct ClientAddr {
 }
 
 /// Wraps `router` (all its routes and its 404 fallback) in the safety layers.
-pub fn apply(
-    router: Router,
-    config: &Config,
-    modules: &[Arc<dyn crate::modules::HttpRoutes>],
-) -> Router {
-    let rate = config.http.max_requests_per_second;
+pub fn apply(router: Router, server: Arc<Server>) -> Router {
+    let config: &Config = &server.config;
+    let modules = server.modules.http_routes();
+    let policy = Arc::new(Policy::of(server.live.get()));
     let safety = Arc::new(Safety {
-        allowed_origins: config
-            .http
-            .allowed_origins
-            .iter()
-            .map(|o| o.to_ascii_lowercase())
-            .collect(),
-        trusted_proxies: config
-            .http
-            .trusted_proxies
-            .iter()
-            .filter_map(|p| Network::parse(p))
-            .collect(),
-        max_request_bytes: config.http.max_request_bytes,
         flash_path: super::flash_proxy::path(config).map(str::to_owned),
-        limiter: (rate > 0).then(|| RateLimiter::new(rate)),
+        limiter: RateLimiter::default(),
         modules: modules
             .iter()
             .map(|m| ModuleRoutes {
@@ -152,10 +191,14 @@ pub fn apply(
                 cors: m.cors(),
             })
             .collect(),
+        policy: RwLock::new(policy),
+        server: server.clone(),
     });
-    // The last layer added is the outermost: client_address runs first.
+    // The last layer added is the outermost: client_address runs first. axum's own limit
+    // is off: `body_limit` cuts every body that is not a module's at the live limit, and
+    // axum's extractors answer a body cut off so with 413 all the same.
     router
-        .layer(DefaultBodyLimit::max(config.http.max_request_bytes))
+        .layer(DefaultBodyLimit::disable())
         .layer(middleware::from_fn_with_state(safety.clone(), body_limit))
         .layer(middleware::from_fn_with_state(
             safety.clone(),
@@ -175,12 +218,15 @@ async fn client_address(
     mut req: Request,
     next: Next,
 ) -> Response {
+    // One policy for the whole request, whatever a reload does meanwhile.
+    let policy = safety.policy();
+    req.extensions_mut().insert(policy.clone());
     // Set by the listener (into_make_service_with_connect_info); a connection served
     // without it has no address to check or throttle.
     let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>().copied() else {
         return next.run(req).await;
     };
-    let client = forwarded_client(&safety.trusted_proxies, peer.ip(), req.headers());
+    let client = forwarded_client(&policy.trusted_proxies, peer.ip(), req.headers());
     if client != peer.ip() {
         req.extensions_mut()
             .insert(ConnectInfo(SocketAddr::new(client, 0)));
@@ -226,9 +272,15 @@ fn parse_forwarded_ip(entry: &str) -> Option<IpAddr> {
 }
 
 /// Layer 2: the per-client rate limit.
-async fn rate_limit(State(safety): State<Arc<Safety>>, req: Request, next: Next) -> Response {
-    if let (Some(limiter), Some(addr)) = (&safety.limiter, req.extensions().get::<ClientAddr>()) {
-        if !limiter.allow(addr.client, Instant::now()) {
+async fn rate_limit(
+    State(safety): State<Arc<Safety>>,
+    Extension(policy): Extension<Arc<Policy>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let rate = policy.max_requests_per_second;
+    if let (true, Some(addr)) = (rate > 0, req.extensions().get::<ClientAddr>()) {
+        if !safety.limiter.allow(addr.client, rate, Instant::now()) {
             tracing::info!(client = %addr.client, peer = %addr.peer, path = %req.uri().path(), "refused an HTTP request: http.max_requests_per_second exceeded");
             let mut response = refuse(StatusCode::TOO_MANY_REQUESTS, "too many requests\n");
             response
@@ -246,21 +298,15 @@ async fn rate_limit(State(safety): State<Arc<Safety>>, req: Request, next: Next)
 const PRUNE_AT: usize = 4096;
 const MAX_TRACKED: usize = 100_000;
 
-/// A token bucket per client address.
+/// A token bucket per client address, refilled at the rate in force.
+#[derive(Default)]
 struct RateLimiter {
-    rate: f64,
     buckets: Mutex<HashMap<IpAddr, TokenBucket>>,
 }
 
 impl RateLimiter {
-    fn new(per_second: u32) -> RateLimiter {
-        RateLimiter {
-            rate: f64::from(per_second),
-            buckets: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn allow(&self, ip: IpAddr, now: Instant) -> bool {
+    fn allow(&self, ip: IpAddr, per_second: u32, now: Instant) -> bool {
+        let rate = f64::from(per_second);
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         if buckets.len() >= PRUNE_AT && !buckets.contains_key(&ip) {
             // Refilled to the brim after one second without requests.
@@ -271,13 +317,18 @@ impl RateLimiter {
         }
         buckets
             .entry(ip)
-            .or_insert_with(|| TokenBucket::full(self.rate, now))
-            .take(self.rate, self.rate, now)
+            .or_insert_with(|| TokenBucket::full(rate, now))
+            .take(rate, rate, now)
     }
 }
 
 /// Layer 3: the Origin allow-list and CORS.
-async fn origin_and_cors(State(safety): State<Arc<Safety>>, req: Request, next: Next) -> Response {
+async fn origin_and_cors(
+    State(safety): State<Arc<Safety>>,
+    Extension(policy): Extension<Arc<Policy>>,
+    req: Request,
+    next: Next,
+) -> Response {
     let Some(origin) = req.headers().get(header::ORIGIN).cloned() else {
         // Not from a browser page (or a same-origin navigation): nothing to check.
         return next.run(req).await;
@@ -289,9 +340,9 @@ async fn origin_and_cors(State(safety): State<Arc<Safety>>, req: Request, next: 
     // Browsers send visible ASCII here (RFC 6454 §7); anything else is not echoed back.
     let well_formed = origin.to_str().is_ok_and(|o| !o.is_empty());
     let allowed = same_origin
-        || (well_formed && safety.allowed_origins.is_empty())
+        || (well_formed && policy.allowed_origins.is_empty())
         || origin.to_str().is_ok_and(|o| {
-            safety
+            policy
                 .allowed_origins
                 .iter()
                 .any(|a| a.eq_ignore_ascii_case(o))
@@ -358,14 +409,19 @@ fn is_same_origin(origin: &HeaderValue, host: Option<&HeaderValue>) -> bool {
 }
 
 /// Layer 4: the body size limit.
-async fn body_limit(State(safety): State<Arc<Safety>>, req: Request, next: Next) -> Response {
+async fn body_limit(
+    State(safety): State<Arc<Safety>>,
+    Extension(policy): Extension<Arc<Policy>>,
+    req: Request,
+    next: Next,
+) -> Response {
     if safety
         .module_routes(req.uri().path())
         .is_some_and(|m| m.own_body_limit)
     {
         return next.run(req).await;
     }
-    let max = safety.max_request_bytes;
+    let max = policy.max_request_bytes;
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -456,15 +512,20 @@ mod tests {
 
     #[test]
     fn token_bucket() {
-        let limiter = RateLimiter::new(2);
+        let limiter = RateLimiter::default();
         let a = "192.0.2.1".parse().unwrap();
         let b = "192.0.2.2".parse().unwrap();
         let t = Instant::now();
-        assert!(limiter.allow(a, t) && limiter.allow(a, t));
-        assert!(!limiter.allow(a, t));
-        assert!(limiter.allow(b, t));
-        assert!(limiter.allow(a, t + Duration::from_millis(500)));
-        assert!(!limiter.allow(a, t + Duration::from_millis(500)));
+        assert!(limiter.allow(a, 2, t) && limiter.allow(a, 2, t));
+        assert!(!limiter.allow(a, 2, t));
+        assert!(limiter.allow(b, 2, t));
+        assert!(limiter.allow(a, 2, t + Duration::from_millis(500)));
+        assert!(!limiter.allow(a, 2, t + Duration::from_millis(500)));
+        // A lower rate caps what a bucket holds; a higher one refills it faster.
+        let later = t + Duration::from_secs(10);
+        assert!(limiter.allow(b, 1, later));
+        assert!(!limiter.allow(b, 1, later));
+        assert!(limiter.allow(b, 10, later + Duration::from_millis(100)));
     }
 
     #[test]
