@@ -157,10 +157,6 @@ pub async fn run_with(
     }
     let (tls_config, current_cert) = tls::renewable_server_config(&identity)?;
     let acceptor = stream::transport::acceptor(tls_config);
-    if config.tls.cert.is_none() {
-        // A generated certificate is ours to renew before it ends (tls.rs).
-        tokio::spawn(tls::renew_daily(config.clone(), current_cert.clone()));
-    }
     let url = config.storage_url();
     let store = jabberwock_storage::open(&url)
         .await
@@ -170,12 +166,17 @@ pub async fn run_with(
         })?;
     let decoy_key = accounts::decoy_key(&config.data_dir)?;
     let node_id = node_id::load_or_create(&config.data_dir)?;
+    let generated = config.tls.cert.is_none();
     let server = Arc::new(
         Server::new(config, store, acceptor)
             .with_decoy_key(decoy_key)
             .with_node_id(node_id)
-            .with_certificate(current_cert),
+            .with_certificate(current_cert.clone()),
     );
+    if generated {
+        // A generated certificate is ours to renew before it ends (tls.rs).
+        tokio::spawn(tls::renew_daily(server.clone(), current_cert));
+    }
     // Before anyone connects: guests a crash of this node left behind (c2s/guest.rs).
     c2s::guest::remove_leftovers(&server).await;
     // And what services kept from an earlier run (persistent rooms, modules/muc/).

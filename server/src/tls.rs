@@ -444,12 +444,21 @@ impl rustls::client::ResolvesClientCert for CurrentCert {
 }
 
 /// While the server runs on a generated certificate, checks it once a day and replaces it
-/// ([`ensure_identity`] regenerates it) when it ends within [`RENEW_BEFORE`].
-pub async fn renew_daily(config: Config, current: Arc<CurrentCert>) {
+/// ([`ensure_identity`] regenerates it) when it ends within [`RENEW_BEFORE`]. The new one
+/// names the hosts in force then, those a reload added included.
+pub async fn renew_daily(server: Arc<crate::server::Server>, current: Arc<CurrentCert>) {
     const DAY: Duration = Duration::from_secs(24 * 60 * 60);
     loop {
         tokio::time::sleep(DAY).await;
-        let config = config.clone();
+        let mut config = server.config.clone();
+        config.hosts = server
+            .hosts()
+            .into_iter()
+            .filter_map(|host| {
+                let settings = server.host(&host)?;
+                Some((host, (*settings).clone()))
+            })
+            .collect();
         // Key generation and file writes: off the async threads.
         let renewed = tokio::task::spawn_blocking(move || {
             let identity = ensure_identity(&config)?;
