@@ -4,8 +4,10 @@
 //! refusing others, XEP-0059 pages both ways, an outcast refused, errors for bad input,
 //! the four event types of transient or persistent and notification-only or payload nodes
 //! (§4.3, §7.1.3.6) with `notify_retract`, the notifications' message type, a node's
-//! payload limit and subscriptions turned off, items expiring (`pubsub#item_expire`), and
-//! what survives a restart, on SQLite and PostgreSQL.
+//! payload limit and subscriptions turned off, notifications to available subscribers
+//! only (`pubsub#presence_based_delivery`), an offline publisher's items purged
+//! (`pubsub#purge_offline`), items expiring (`pubsub#item_expire`), and what survives a
+//! restart, on SQLite and PostgreSQL.
 
 use std::time::Duration;
 

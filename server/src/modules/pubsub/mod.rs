@@ -52,7 +52,9 @@ use serde::Deserialize;
 
 use super::config::TableError;
 use super::registry::Identity;
-use super::{xep, EventKind, IqHandler, IqRequest, Module, Registrar, Service, ServiceDelivery, Target, Xep};
+use super::{
+    xep, EventKind, IqHandler, IqRequest, Module, Registrar, Service, ServiceDelivery, Target, Xep,
+};
 use crate::live::Snapshot;
 use crate::server::Server;
 use config::Rules;

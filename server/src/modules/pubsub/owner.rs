@@ -12,8 +12,8 @@ use jabberwock_protocol::xml::Element;
 use jabberwock_storage::{Created, PubsubService, StoredSubscription, Subscribers};
 
 use super::config::NodeConfig;
-use super::offline::Purging;
 use super::node::{item_not_found, Node};
+use super::offline::Purging;
 use super::payload::{item_id, over_limit};
 use super::subscribe::{entry, state_of, SubOptions};
 use super::{authorize, notify, CreateNodes, Ctx};
