@@ -10,8 +10,9 @@ More commands (SERVICE: the service's JID):
                                    with the options form if given (XEP-0060 §6.3.7);
                                    reports "subscribed" (subid)
   {"cmd": "unsubscribe", "to": SERVICE, "node": N}
-  {"cmd": "publish_to", "to": SERVICE, "node": N, "id": ID, "payload": XML}
-                                   id and payload may be null (or left out): no payload
+  {"cmd": "publish_to", "to": SERVICE, "node": N, "id": ID, "payload": XML,
+   "options": {VAR: VALUE}}       id, payload and options (publish options, §7.1.5) may be
+                                   null (or left out): no payload
                                    makes an empty <item/>, neither no <item/> at all;
                                    reports "published" (the id in the answer, "" if none)
   {"cmd": "page", "to": SERVICE, "node": N, "max": M, "after": ID, "before": ID or ""}
@@ -170,9 +171,14 @@ class PubsubClient(slix_pep.PepClient):
                 await pubsub.unsubscribe(to, command["node"], timeout=t)
             elif cmd == "publish_to":
                 payload = command.get("payload")
+                options = command.get("options")
                 iq = await pubsub.publish(
                     to, command["node"], id=command.get("id"),
-                    payload=None if payload is None else ET.fromstring(payload), timeout=t)
+                    payload=None if payload is None else ET.fromstring(payload),
+                    options=slix_pep.options_form(
+                        "http://jabber.org/protocol/pubsub#publish-options", options)
+                    if options else None,
+                    timeout=t)
                 item = iq.xml.find(PUBSUB + "pubsub/" + PUBSUB + "publish/" + PUBSUB + "item")
                 emit("published", node=command["node"],
                      id="" if item is None else item.get("id"))

@@ -4,8 +4,10 @@
 //! refusing others, XEP-0059 pages both ways, an outcast refused, errors for bad input,
 //! the four event types of transient or persistent and notification-only or payload nodes
 //! (§4.3, §7.1.3.6) with `notify_retract`, the notifications' message type, a node's
-//! payload limit and subscriptions turned off, items expiring (`pubsub#item_expire`), and
-//! what survives a restart, on SQLite and PostgreSQL.
+//! payload limit and subscriptions turned off, notifications to available subscribers
+//! only (`pubsub#presence_based_delivery`), an offline publisher's items purged
+//! (`pubsub#purge_offline`), items expiring (`pubsub#item_expire`), and what survives a
+//! restart, on SQLite and PostgreSQL.
 
 use std::time::Duration;
 
@@ -340,6 +342,164 @@ async fn more_node_fields(server: &TestServer) {
     }
 }
 
+/// A round trip on `client`'s stream: the server has handled everything it sent before
+/// (a session's stanzas are handled in order) and it has read what came before the answer.
+async fn round_trip(client: &mut SlixIm) {
+    client
+        .command(&format!(
+            r#"{{"cmd": "my_subscriptions", "to": "{SERVICE}"}}"#
+        ))
+        .await;
+}
+
+/// ejabberd's `pubsub#presence_based_delivery`: notifications reach only available local
+/// subscribers (not stored for an offline one either), while a node without it keeps
+/// storing `normal` notifications for an offline subscriber as before.
+async fn presence_based_delivery(server: &TestServer) {
+    let mut alice = online(server, "alice").await;
+    let mut bob = online(server, "bob").await;
+    let mut carol = online(server, "carol").await;
+    let normal = r#""pubsub#notification_type": "normal""#;
+    on(
+        &mut alice,
+        "create",
+        "present",
+        &format!(r#", "options": {{"pubsub#presence_based_delivery": "1", {normal}}}"#),
+    )
+    .await;
+    on(
+        &mut alice,
+        "create",
+        "stored",
+        &format!(r#", "options": {{{normal}}}"#),
+    )
+    .await;
+    on(&mut alice, "node_config", "present", "").await;
+    let config = alice.latest("node_config");
+    assert!(
+        config.contains("\"pubsub#presence_based_delivery\": \"1\""),
+        "{config}"
+    );
+    // Bob's notifications carry a `<body/>`: what offline storage keeps (XEP-0160).
+    for node in ["present", "stored"] {
+        on(
+            &mut bob,
+            "subscribe",
+            node,
+            r#", "options": {"pubsub#include_body": "1"}"#,
+        )
+        .await;
+        on(&mut carol, "subscribe", node, "").await;
+    }
+    let news = "\"<entry xmlns='urn:example:news'>Now</entry>\"";
+    // Online: delivered.
+    publish_raw(&mut alice, "present", "\"q1\"", news).await;
+    notified(&mut bob, "publish", "present", "\"ids\": [\"q1\"]").await;
+    // Connected but unavailable: Bob gets nothing; Carol, available, does.
+    bob.command(r#"{"cmd": "unavailable"}"#).await;
+    round_trip(&mut bob).await;
+    publish_raw(&mut alice, "present", "\"q2\"", news).await;
+    notified(&mut carol, "publish", "present", "\"ids\": [\"q2\"]").await;
+    round_trip(&mut bob).await;
+    assert!(!bob.seen(&["\"ids\": [\"q2\"]"]), "{:?}", bob.events);
+    // Available again: the next publish reaches him.
+    bob.command(r#"{"cmd": "available"}"#).await;
+    publish_raw(&mut alice, "present", "\"q3\"", news).await;
+    notified(&mut bob, "publish", "present", "\"ids\": [\"q3\"]").await;
+    assert!(!bob.seen(&["\"ids\": [\"q2\"]"]), "{:?}", bob.events);
+    // Disconnected: the node with the field sends him nothing to store; the one without
+    // has his `normal` notification (with its body) kept offline as before, delivered
+    // when he is back.
+    assert!(bob.quit().await);
+    publish_raw(&mut alice, "present", "\"q4\"", news).await;
+    publish_raw(&mut alice, "stored", "\"s1\"", news).await;
+    notified(&mut carol, "publish", "stored", "\"ids\": [\"s1\"]").await;
+    let mut bob = online(server, "bob").await;
+    notified(&mut bob, "publish", "stored", "\"ids\": [\"s1\"]").await;
+    assert!(!bob.seen(&["\"ids\": [\"q4\"]"]), "{:?}", bob.events);
+    for client in [alice, bob, carol] {
+        assert!(client.quit().await);
+    }
+}
+
+/// ejabberd's `pubsub#purge_offline`: when Alice goes offline (an unavailable broadcast,
+/// or the end of her session) her items on such a node go, and subscribers hear of it as
+/// of a retraction; Bob's items there stay, and so do hers on a node without the field.
+async fn purge_offline(server: &TestServer) {
+    let mut alice = online(server, "alice").await;
+    let mut bob = online(server, "bob").await;
+    let mut carol = online(server, "carol").await;
+    on(
+        &mut alice,
+        "create",
+        "board",
+        r#", "options": {"pubsub#purge_offline": "1", "pubsub#max_items": "20"}"#,
+    )
+    .await;
+    on(&mut alice, "create", "kept", "").await;
+    on(&mut alice, "node_config", "board", "").await;
+    let config = alice.latest("node_config");
+    assert!(
+        config.contains("\"pubsub#purge_offline\": \"1\""),
+        "{config}"
+    );
+    // As a publish option it is a precondition like the others.
+    on(
+        &mut alice,
+        "publish_to",
+        "kept",
+        r#", "id": "k0", "payload": "<entry xmlns='urn:example:news'>No</entry>", "options": {"pubsub#purge_offline": "1"}"#,
+    )
+    .await;
+    assert_refused(&alice, "publish_to", "conflict", "precondition-not-met");
+    on(
+        &mut alice,
+        "affiliate",
+        "board",
+        r#", "jid": "bob@localhost", "affiliation": "publisher""#,
+    )
+    .await;
+    on(&mut carol, "subscribe", "board", "").await;
+    let news = "\"<entry xmlns='urn:example:news'>Here</entry>\"";
+    publish_raw(&mut alice, "board", "\"a1\"", news).await;
+    publish_raw(&mut alice, "board", "\"a2\"", news).await;
+    publish_raw(&mut bob, "board", "\"b1\"", news).await;
+    publish_raw(&mut alice, "kept", "\"k1\"", news).await;
+    notified(&mut carol, "publish", "board", "\"ids\": [\"b1\"]").await;
+    // Alice says unavailable, still connected.
+    alice.command(r#"{"cmd": "unavailable"}"#).await;
+    let got = notified(&mut carol, "retract", "board", "\"a1\"").await;
+    assert!(got.contains("\"a2\"") && !got.contains("\"b1\""), "{got}");
+    on(&mut carol, "page", "board", r#", "max": 10"#).await;
+    let page = carol.latest("page");
+    assert!(page.contains("\"ids\": [\"b1\"]"), "{page}");
+    on(&mut carol, "page", "kept", r#", "max": 10"#).await;
+    let page = carol.latest("page");
+    assert!(page.contains("\"ids\": [\"k1\"]"), "{page}");
+    // Back online, she publishes again, then her session ends.
+    alice.command(r#"{"cmd": "available"}"#).await;
+    publish_raw(&mut alice, "board", "\"a3\"", news).await;
+    notified(&mut carol, "publish", "board", "\"ids\": [\"a3\"]").await;
+    assert!(alice.quit().await);
+    notified(&mut carol, "retract", "board", "\"ids\": [\"a3\"]").await;
+    on(&mut carol, "page", "board", r#", "max": 10"#).await;
+    let page = carol.latest("page");
+    assert!(page.contains("\"ids\": [\"b1\"]"), "{page}");
+    // Turned off, the node keeps what she publishes when she goes.
+    let mut alice = online(server, "alice").await;
+    configure(&mut alice, "board", r#"{"pubsub#purge_offline": "0"}"#).await;
+    publish_raw(&mut alice, "board", "\"a4\"", news).await;
+    notified(&mut carol, "publish", "board", "\"ids\": [\"a4\"]").await;
+    assert!(alice.quit().await);
+    // Bob going offline: the node has no purge_offline now either, so a4 and b1 stay.
+    assert!(bob.quit().await);
+    round_trip(&mut carol).await;
+    on(&mut carol, "page", "board", r#", "max": 10"#).await;
+    let page = carol.latest("page");
+    assert!(page.contains("\"ids\": [\"b1\", \"a4\"]"), "{page}");
+    assert!(carol.quit().await);
+}
+
 /// The ids of `node`'s items as the database holds them (`db`: its URL), read beside the
 /// server.
 async fn stored_ids(db: &str, node: &str) -> Vec<String> {
@@ -463,6 +623,8 @@ async fn a_node_on_the_service_works_and_survives_a_restart_on_sqlite() {
     the_service_works(&server).await;
     event_types(&server).await;
     more_node_fields(&server).await;
+    presence_based_delivery(&server).await;
+    purge_offline(&server).await;
     items_expire(&server, &db).await;
     server.terminate();
     server.restart();
@@ -477,6 +639,8 @@ async fn a_node_on_the_service_works_and_survives_a_restart_on_postgresql() {
     the_service_works(&server).await;
     event_types(&server).await;
     more_node_fields(&server).await;
+    presence_based_delivery(&server).await;
+    purge_offline(&server).await;
     items_expire(&server, &db.url()).await;
     server.terminate();
     server.restart();

@@ -154,7 +154,8 @@ impl NotificationType {
 /// fields only a service of its own acts on (other publish models, subscription and
 /// configuration notifications, item replies, a payload type, a description, the
 /// notifications' message type, a payload size, whether to allow subscriptions, an
-/// expiry of items) are offered, with the ceiling of `pubsub#max_payload_size`.
+/// expiry of items, delivery to available subscribers only, purging an offline
+/// publisher's items) are offered, with the ceiling of `pubsub#max_payload_size`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rules {
     pub ceiling: u64,
@@ -213,6 +214,12 @@ pub struct NodeConfig {
     pub subscribe: bool,
     /// `pubsub#item_expire` in seconds; `None` (`max`): items never expire.
     pub item_expire: Option<u64>,
+    /// `pubsub#presence_based_delivery`: notifications go only to subscribers that are
+    /// available (ejabberd's field; local subscribers only, `notify.rs`).
+    pub presence_based_delivery: bool,
+    /// `pubsub#purge_offline`: a local publisher's items go when its last available
+    /// resource does (ejabberd's field; `offline.rs`).
+    pub purge_offline: bool,
 }
 
 /// XEP-0163 §5 and Prosody's choices where the XEP leaves room: readable by presence
@@ -240,6 +247,8 @@ impl Default for NodeConfig {
             max_payload_size: None,
             subscribe: true,
             item_expire: None,
+            presence_based_delivery: false,
+            purge_offline: false,
         }
     }
 }
@@ -535,6 +544,16 @@ impl NodeConfig {
                 .with_label("Seconds after which items are purged (or max: never)")
                 .with_value(expire),
         )
+        .with_field(bool_field(
+            "pubsub#presence_based_delivery",
+            "Deliver notifications only to available users",
+            self.presence_based_delivery,
+        ))
+        .with_field(bool_field(
+            "pubsub#purge_offline",
+            "Purge a publisher's items when it goes offline",
+            self.purge_offline,
+        ))
         .with_field(
             Field::new("pubsub#node_type")
                 .with_type(FieldType::ListSingle)
@@ -632,6 +651,10 @@ impl NodeConfig {
                     next.max_payload_size = (n < rules.max_payload).then_some(n);
                 }
                 "pubsub#subscribe" => next.subscribe = boolean(var, value)?,
+                "pubsub#presence_based_delivery" => {
+                    next.presence_based_delivery = boolean(var, value)?
+                }
+                "pubsub#purge_offline" => next.purge_offline = boolean(var, value)?,
                 "pubsub#itemreply" => {
                     next.itemreply = Some(one_of(&ItemReply::ALL, ItemReply::as_str, var, value)?)
                 }
@@ -1122,6 +1145,72 @@ pub(super) mod tests {
         let other = submit(PUBLISH_OPTIONS, &[("pubsub#item_expire", "max")]);
         assert_eq!(config.meets(&other, service), Ok(false));
         let bad = submit(PUBLISH_OPTIONS, &[("pubsub#item_expire", "never")]);
+        assert!(config.meets(&bad, service).is_err());
+    }
+
+    #[test]
+    fn presence_fields_are_the_services() {
+        let service = Rules {
+            ceiling: 100,
+            service: true,
+            max_payload: 1000,
+        };
+        // ejabberd's defaults: off.
+        let mut config = NodeConfig::service_default();
+        assert!(!config.presence_based_delivery && !config.purge_offline);
+        let shown = config.to_form(service, &[]);
+        assert_eq!(shown.value("pubsub#presence_based_delivery"), Some("0"));
+        assert_eq!(shown.value("pubsub#purge_offline"), Some("0"));
+        let form = submit(
+            NODE_CONFIG,
+            &[
+                ("pubsub#presence_based_delivery", "true"),
+                ("pubsub#purge_offline", "1"),
+            ],
+        );
+        config.apply(&form, NODE_CONFIG, service).unwrap();
+        assert!(config.presence_based_delivery && config.purge_offline);
+        // What the form shows, submitted back, changes nothing; the JSON keeps both.
+        let mut shown = config.to_form(service, &[]);
+        assert_eq!(shown.value("pubsub#purge_offline"), Some("1"));
+        shown.form_type = FormType::Submit;
+        let mut again = config.clone();
+        again.apply(&shown, NODE_CONFIG, service).unwrap();
+        assert_eq!(again, config);
+        assert_eq!(NodeConfig::from_stored(&config.to_stored()), config);
+        // A row from before the fields reads as both off.
+        let old = r#"{"title":"t","access_model":"open","max_items":10}"#;
+        let old = NodeConfig::from_stored(old);
+        assert!(!old.presence_based_delivery && !old.purge_offline);
+        // A value that is no boolean fails the whole form.
+        for var in ["pubsub#presence_based_delivery", "pubsub#purge_offline"] {
+            let form = submit(NODE_CONFIG, &[("pubsub#title", "changed"), (var, "often")]);
+            let mut tried = config.clone();
+            assert!(matches!(
+                tried.apply(&form, NODE_CONFIG, service),
+                Err(ConfigError::Value { .. })
+            ));
+            assert_eq!(tried, config, "{var}");
+        }
+        // Personal eventing does not offer them: not in its form, ignored when sent.
+        let mut pep = NodeConfig::default();
+        let pep_form = pep.to_form(Rules::pep(100), &[]);
+        assert!(pep_form.field("pubsub#presence_based_delivery").is_none());
+        assert!(pep_form.field("pubsub#purge_offline").is_none());
+        pep.apply(&form, NODE_CONFIG, Rules::pep(100)).unwrap();
+        assert_eq!(pep, NodeConfig::default());
+        // §7.1.5: publish options are preconditions.
+        let same = submit(
+            PUBLISH_OPTIONS,
+            &[
+                ("pubsub#presence_based_delivery", "1"),
+                ("pubsub#purge_offline", "true"),
+            ],
+        );
+        assert_eq!(config.meets(&same, service), Ok(true));
+        let other = submit(PUBLISH_OPTIONS, &[("pubsub#purge_offline", "0")]);
+        assert_eq!(config.meets(&other, service), Ok(false));
+        let bad = submit(PUBLISH_OPTIONS, &[("pubsub#presence_based_delivery", "x")]);
         assert!(config.meets(&bad, service).is_err());
     }
 }

@@ -19,6 +19,8 @@
 //!   those who asked, `pubsub#include_body`), the last item.
 //! - `expire.rs`: `pubsub#item_expire`: expired items left out of reads and removed, a
 //!   sweep of each service's nodes.
+//! - `offline.rs`: `pubsub#presence_based_delivery` (who is available) and
+//!   `pubsub#purge_offline` (an account's items go when it does), for local accounts.
 //! - `authorize.rs`: the `authorize` access model's pending subscriptions, the owners'
 //!   approval form and their answers.
 //! - `pending.rs`: the `get-pending` ad-hoc command (§8.7): an owner's pending
@@ -31,6 +33,7 @@ mod disco;
 mod expire;
 pub(super) mod node;
 mod notify;
+mod offline;
 mod owner;
 pub(super) mod payload;
 mod pending;
@@ -49,10 +52,13 @@ use serde::Deserialize;
 
 use super::config::TableError;
 use super::registry::Identity;
-use super::{xep, IqHandler, IqRequest, Module, Registrar, Service, ServiceDelivery, Target, Xep};
+use super::{
+    xep, EventKind, IqHandler, IqRequest, Module, Registrar, Service, ServiceDelivery, Target, Xep,
+};
 use crate::live::Snapshot;
 use crate::server::Server;
 use config::Rules;
+use offline::{GoneOffline, Purging};
 
 pub struct Pubsub;
 
@@ -256,6 +262,7 @@ impl IqHandler for Handler {
 
 pub struct PubsubService {
     settings: Settings,
+    purging: Arc<Purging>,
 }
 
 #[async_trait]
@@ -275,13 +282,15 @@ impl Service for PubsubService {
     }
 
     /// `pubsub#item_expire`: what expired while the server was down goes before anyone
-    /// connects; the domain's sweep runs every hour from then on.
+    /// connects; the domain's sweep runs every hour from then on. `pubsub#purge_offline`:
+    /// the domain's nodes that have it are known before anyone connects.
     async fn start(
         &self,
         server: &Server,
         _host: &str,
         domain: &str,
     ) -> Result<(), crate::StartError> {
+        self.purging.load(server, domain).await;
         let now = crate::modules::time::now_unix();
         expire::sweep(server.store.as_ref(), domain, now).await;
         tokio::spawn(expire::sweep_forever(
@@ -370,9 +379,20 @@ impl Module for Pubsub {
             ],
             settings.clone(),
         );
+        let purging = registry.shared().get_or_insert_with(Purging::default);
         registry.service(Arc::new(PubsubService {
             settings: settings.clone(),
+            purging: purging.clone(),
         }));
+        // `pubsub#purge_offline`: an account's unavailable broadcast (before the presence
+        // module's, lowest, records it) and a session's end (after the presence module's,
+        // highest, said unavailable for it).
+        let offline = Arc::new(GoneOffline {
+            purging,
+            settings: settings.clone(),
+        });
+        registry.hook(EventKind::PresenceOut, 0, offline.clone());
+        registry.hook(EventKind::SessionEnded, 0, offline);
         let handler = Arc::new(Handler(settings.clone()));
         for iq_type in [IqType::Get, IqType::Set] {
             for namespace in [ns::PUBSUB, ns::PUBSUB_OWNER] {

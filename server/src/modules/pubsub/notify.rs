@@ -6,8 +6,9 @@
 //! (`pubsub#send_last_published_item`); an entity's new affiliation (§8.9.4) and its
 //! subscription's new state when an owner decides (§8.6, §8.8).
 //!
-//! A subscriber is notified only while the access model still lets it read the node, and
-//! only if its subscription's `pubsub#deliver` is on (§6.3). One whose
+//! A subscriber is notified only while the access model still lets it read the node, only
+//! if its subscription's `pubsub#deliver` is on (§6.3), and, under
+//! `pubsub#presence_based_delivery`, only while available (`offline.rs`). One whose
 //! `pubsub#include_body` is on also gets a `<body/>` that says what the item is, as
 //! Prosody words it (§16.4.2).
 
@@ -25,6 +26,7 @@ use jabberwock_storage::{ItemsWanted, StoredSubscription};
 use super::config::{NotificationType, SendLastPublished};
 use super::expire;
 use super::node::Node;
+use super::offline;
 use super::payload::item_payload;
 use super::subscribe::SubOptions;
 use super::Ctx;
@@ -151,6 +153,10 @@ pub(super) async fn to_subscribers(
             }
         };
         if !may {
+            continue;
+        }
+        // §16.4.3 `pubsub#presence_based_delivery`: available subscribers only.
+        if node.config.presence_based_delivery && !offline::available(ctx.server, &jid) {
             continue;
         }
         let mut message = typed_message(

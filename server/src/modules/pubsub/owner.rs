@@ -13,6 +13,7 @@ use jabberwock_storage::{Created, PubsubService, StoredSubscription, Subscribers
 
 use super::config::NodeConfig;
 use super::node::{item_not_found, Node};
+use super::offline::Purging;
 use super::payload::{item_id, over_limit};
 use super::subscribe::{entry, state_of, SubOptions};
 use super::{authorize, notify, CreateNodes, Ctx};
@@ -59,7 +60,10 @@ pub(super) async fn create(
         .await
         .map_err(store_to_stanza_error)?;
     match created {
-        Created::Done => Ok(Some(pubsub::create_result(&node))),
+        Created::Done => {
+            Purging::note_on(ctx.server, ctx.service, &node, config.purge_offline);
+            Ok(Some(pubsub::create_result(&node)))
+        }
         // §8.1.3.3: the node exists already.
         Created::Exists => Err(StanzaError::new(Condition::Conflict)),
         Created::TooManyNodes => Err(over_limit("max-nodes-exceeded")),
@@ -112,6 +116,7 @@ pub(super) async fn configure(
     if !found {
         return Err(item_not_found());
     }
+    Purging::note_on(ctx.server, ctx.service, name, node.config.purge_offline);
     // §8.2.5.1: with the new configuration if the node delivers payloads.
     if node.config.notify_config && node.config.deliver_notifications {
         let form = node.config.deliver_payloads.then(|| {
@@ -152,6 +157,7 @@ pub(super) async fn delete(
     if !deleted {
         return Err(item_not_found());
     }
+    Purging::note_on(ctx.server, ctx.service, name, false);
     if node.config.notify_delete {
         let event = PubsubEvent::Delete {
             node: name.to_owned(),
