@@ -87,9 +87,10 @@ impl SqliteStore {
             // Off by default in SQLite and set per connection: without it the
             // ON DELETE CASCADE clauses are silently ignored.
             .foreign_keys(true)
-            // A multi-row INSERT (the archive's batches) keeps a statement journal of the
-            // pages it changes, to undo itself should a later row fail; in memory rather
-            // than spilled to a temporary file once it passes 64 KiB.
+            // A multi-row INSERT that a constraint could abort half way keeps a statement
+            // journal of the pages it changes, to undo itself should a later row fail; in
+            // memory rather than spilled to a temporary file once it passes 64 KiB. (The
+            // archive's batches are written so that none can: `archive.rs`, APPEND_SQLITE.)
             .pragma("temp_store", "memory")
             // A checkpoint copies the WAL's pages into the database and syncs it; every
             // 10,000 pages (≈ 40 MiB of WAL) rather than SQLite's 1,000, a page the
