@@ -426,7 +426,6 @@ pub fn iq_error(client: &SlixIm, cmd: &str) -> String {
     err
 }
 
-/// A personal eventing notification `client` (slix_pep.py) got: `kind` about `node` from `from`.
 /// The configuration `client` reads of its own XEP-0402 bookmarks node (`node_config`)
 /// is the one §3 asks for: private (`whitelist`), every item kept, no last item sent.
 pub async fn assert_bookmarks_node_is_private(client: &mut SlixIm) {
@@ -443,6 +442,7 @@ pub async fn assert_bookmarks_node_is_private(client: &mut SlixIm) {
     }
 }
 
+/// A personal eventing notification `client` (slix_pep.py) got: `kind` about `node` from `from`.
 pub async fn pep_event(client: &mut SlixIm, kind: &str, from: &str, node: &str) -> String {
     client
         .expect_ever(&[
@@ -452,6 +452,16 @@ pub async fn pep_event(client: &mut SlixIm, kind: &str, from: &str, node: &str) 
             &format!("\"node\": \"{node}\""),
         ])
         .await
+}
+
+/// The items `client` (slix_pep.py) reads of `owner`'s `node`: the "items" event.
+pub async fn read_items(client: &mut SlixIm, owner: &str, node: &str) -> String {
+    client
+        .command(&format!(
+            r#"{{"cmd": "items", "to": "{owner}", "node": "{node}"}}"#
+        ))
+        .await;
+    client.latest("items")
 }
 
 /// `from` sends `to` a chat message, which `to` receives: anything the server had for `to`

@@ -15,7 +15,7 @@ use std::time::Duration;
 use jabberwock_tests::ejabberd::Ejabberd;
 use jabberwock_tests::peer::{run, wait_file_contains, Peer, PeerTls};
 use jabberwock_tests::prosody::Prosody;
-use jabberwock_tests::slix::{assert_bookmarks_node_is_private, befriend, SlixIm};
+use jabberwock_tests::slix::{assert_bookmarks_node_is_private, befriend, read_items, SlixIm};
 use jabberwock_tests::{RawClient, TestConfig, TestServer};
 
 fn text(bytes: &[u8]) -> String {
@@ -196,16 +196,6 @@ async fn export_then_import_into_a_fresh_data_dir_keeps_accounts_rosters_vcards_
     )
     .await;
     assert!(private.contains("<nick>Al</nick>"), "{private}");
-}
-
-/// The items `client` reads from `owner`'s `node` (slix_pep.py's "items" event).
-async fn read_items(client: &mut SlixIm, owner: &str, node: &str) -> String {
-    client
-        .command(&format!(
-            r#"{{"cmd": "items", "to": "{owner}", "node": "{node}"}}"#
-        ))
-        .await;
-    client.latest("items")
 }
 
 #[tokio::test]

@@ -6,8 +6,8 @@
 //! restart.
 
 use jabberwock_tests::slix::{
-    assert_bookmarks_node_is_private, avatar_hash, befriend, interests, pep_event as event, settle,
-    SlixIm, PNG_B64,
+    assert_bookmarks_node_is_private, avatar_hash, befriend, interests, pep_event as event,
+    read_items, settle, SlixIm, PNG_B64,
 };
 use jabberwock_tests::{TestConfig, TestServer};
 
@@ -63,16 +63,6 @@ fn server_with(config: TestConfig, users: &[&str]) -> TestServer {
         server.add_user(&format!("{user}@localhost"), &format!("pw-{user}"));
     }
     server
-}
-
-/// `client` reads `node` of `owner`'s; the "items" event it reported.
-async fn read_items(client: &mut SlixIm, owner: &str, node: &str) -> String {
-    client
-        .command(&format!(
-            r#"{{"cmd": "items", "to": "{owner}", "node": "{node}"}}"#
-        ))
-        .await;
-    client.latest("items")
 }
 
 /// The IQ error `client` reported for its last command `cmd`.

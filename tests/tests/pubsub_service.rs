@@ -12,7 +12,9 @@
 use std::time::Duration;
 
 use jabberwock_tests::postgres::Scratch;
-use jabberwock_tests::slix::{assert_refused, iq_error, pubsub_on, pubsub_submit, SlixIm};
+use jabberwock_tests::slix::{
+    assert_refused, iq_error, pep_online, pubsub_on, pubsub_submit, SlixIm,
+};
 use jabberwock_tests::{TestConfig, TestServer};
 use sqlx::Connection as _;
 
@@ -20,17 +22,7 @@ const SCRIPT: &str = "slix_pubsub.py";
 const SERVICE: &str = "pubsub.localhost";
 
 async fn online(server: &TestServer, user: &str) -> SlixIm {
-    let jid = format!("{user}@localhost/pc");
-    let mut client = SlixIm::spawn_script(
-        SCRIPT,
-        &jid,
-        &format!("pw-{user}"),
-        server.c2s.port(),
-        &server.cert_path(),
-    );
-    client.expect_all(&["session_start"]).await;
-    client.command(r#"{"cmd": "available"}"#).await;
-    client
+    pep_online(server, SCRIPT, &format!("{user}@localhost/pc"), &[]).await
 }
 
 fn entry(id: &str, text: &str) -> String {
