@@ -672,11 +672,7 @@ impl Config {
     /// ignoring one trailing dot (RFC 7622 treats `example.com.` as
     /// `example.com`).
     pub fn host(&self, domain: &str) -> Option<&HostConfig> {
-        if let Some(host) = self.hosts.get(domain) {
-            return Some(host);
-        }
-        let domain = domain.strip_suffix('.').unwrap_or(domain);
-        self.hosts.get(&domain.to_lowercase())
+        find_host(domain, |d| self.hosts.get(d))
     }
 
     /// Semantic checks that serde cannot express. Normalises host names
@@ -1120,6 +1116,15 @@ impl Config {
             .collect();
         Ok(())
     }
+}
+
+/// Looks up host `domain` with `find` as `[hosts]` keys are normalised: as given, then
+/// lowercased without one trailing dot (RFC 7622 treats `example.com.` as `example.com`).
+pub fn find_host<T>(domain: &str, find: impl Fn(&str) -> Option<T>) -> Option<T> {
+    find(domain).or_else(|| {
+        let domain = domain.strip_suffix('.').unwrap_or(domain);
+        find(&domain.to_lowercase())
+    })
 }
 
 /// A validation failure before it is located in the text.

@@ -57,6 +57,12 @@ impl<T> Snapshot<T> {
     pub fn set(&self, value: T) {
         *self.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(value);
     }
+
+    /// Answers `read` from the value in force under the read lock, without cloning its
+    /// `Arc` (`read` is a plain closure: never held across an await).
+    pub fn read<R>(&self, read: impl FnOnce(&T) -> R) -> R {
+        read(&self.0.read().unwrap_or_else(|p| p.into_inner()))
+    }
 }
 
 /// The open-connection cap (`c2s.max_connections`): one semaphore permit per open client

@@ -28,7 +28,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::body::Body;
@@ -40,7 +40,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 
 use crate::config::Config;
-use crate::live::Live;
+use crate::live::{Live, Snapshot};
 use crate::server::Server;
 use crate::token_bucket::TokenBucket;
 
@@ -97,7 +97,7 @@ impl Network {
 struct Safety {
     server: Arc<Server>,
     /// The policy of the last snapshot a request saw; built again when a reload swapped it.
-    policy: RwLock<Arc<Policy>>,
+    policy: Snapshot<Policy>,
     /// Exempt from the origin check: it has its own allow-list.
     flash_path: Option<String>,
     limiter: RateLimiter,
@@ -149,15 +149,12 @@ impl Safety {
     /// snapshot since (one pointer comparison per request).
     fn policy(&self) -> Arc<Policy> {
         let live = self.server.live.get();
-        {
-            let kept = self.policy.read().unwrap_or_else(|p| p.into_inner());
-            if Arc::ptr_eq(&kept.from, &live) {
-                return kept.clone();
-            }
+        let kept = self.policy.get();
+        if Arc::ptr_eq(&kept.from, &live) {
+            return kept;
         }
-        let fresh = Arc::new(Policy::of(live));
-        *self.policy.write().unwrap_or_else(|p| p.into_inner()) = fresh.clone();
-        fresh
+        self.policy.set(Policy::of(live));
+        self.policy.get()
     }
 
     fn module_routes(&self, path: &str) -> Option<&ModuleRoutes> {
@@ -179,7 +176,7 @@ pub struct ClientAddr {
 pub fn apply(router: Router, server: Arc<Server>) -> Router {
     let config: &Config = &server.config;
     let modules = server.modules.http_routes();
-    let policy = Arc::new(Policy::of(server.live.get()));
+    let policy = Snapshot::new(Policy::of(server.live.get()));
     let safety = Arc::new(Safety {
         flash_path: super::flash_proxy::path(config).map(str::to_owned),
         limiter: RateLimiter::default(),
@@ -191,7 +188,7 @@ pub fn apply(router: Router, server: Arc<Server>) -> Router {
                 cors: m.cors(),
             })
             .collect(),
-        policy: RwLock::new(policy),
+        policy,
         server: server.clone(),
     });
     // The last layer added is the outermost: client_address runs first. axum's own limit

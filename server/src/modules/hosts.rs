@@ -12,11 +12,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use super::registry::ServiceEntry;
 use super::MODULES;
 use crate::config::HostConfig;
+use crate::live::Snapshot;
 
 /// One host as the registry placed it.
 pub(super) struct HostEntry {
@@ -40,11 +41,7 @@ impl HostTable {
     /// The entry of host `domain`, matched as `Config::host` matches: exactly, else
     /// case-insensitively and ignoring one trailing dot (RFC 7622 §3.2).
     pub(super) fn entry(&self, domain: &str) -> Option<&HostEntry> {
-        if let Some(entry) = self.hosts.get(domain) {
-            return Some(entry);
-        }
-        let domain = domain.strip_suffix('.').unwrap_or(domain);
-        self.hosts.get(&domain.to_lowercase())
+        crate::config::find_host(domain, |d| self.hosts.get(d))
     }
 
     pub fn host(&self, domain: &str) -> Option<Arc<HostConfig>> {
@@ -62,7 +59,7 @@ impl HostTable {
 /// The table in force, swapped whole by a reload.
 #[derive(Default)]
 pub struct LiveHosts {
-    table: RwLock<Arc<HostTable>>,
+    table: Snapshot<HostTable>,
     /// `table.uniform`, readable without the lock (hooks fire per stanza).
     uniform: AtomicBool,
     /// How many tables were set: what a module caching something per host (XEP-0115's
@@ -71,20 +68,19 @@ pub struct LiveHosts {
 }
 
 impl LiveHosts {
-    /// Answers `read` from the table in force, under the read lock (never across an await:
-    /// `read` is a plain closure).
+    /// Answers `read` from the table in force (see [`Snapshot::read`]).
     pub fn read<R>(&self, read: impl FnOnce(&HostTable) -> R) -> R {
-        read(&self.table.read().unwrap_or_else(|p| p.into_inner()))
+        self.table.read(read)
     }
 
     /// The table in force, to keep (a reload compares it with the next).
     pub fn get(&self) -> Arc<HostTable> {
-        self.table.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.table.get()
     }
 
     pub fn set(&self, table: HostTable) {
         let uniform = table.uniform;
-        *self.table.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(table);
+        self.table.set(table);
         self.uniform.store(uniform, Ordering::Release);
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
