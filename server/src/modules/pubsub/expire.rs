@@ -82,17 +82,41 @@ pub(super) async fn sweep_forever(store: Arc<dyn Store>, service: String) {
 /// Removes the expired items of every node of `service` that has an expiry: one delete
 /// per such node, of at most the items the node keeps.
 pub(super) async fn sweep(store: &dyn Store, service: &str, now: i64) {
-    let nodes = match store.pubsub_nodes(service).await {
-        Ok(nodes) => nodes,
+    if let Some(nodes) = nodes_of(store, service).await {
+        sweep_nodes(store, service, &nodes, now).await;
+    }
+}
+
+/// The nodes of `service` with their configurations, or `None` (logged) when the store
+/// could not list them.
+pub(super) async fn nodes_of(
+    store: &dyn Store,
+    service: &str,
+) -> Option<Vec<(String, NodeConfig)>> {
+    match store.pubsub_nodes(service).await {
+        Ok(nodes) => Some(
+            nodes
+                .into_iter()
+                .map(|stored| (stored.node, NodeConfig::from_stored(&stored.config)))
+                .collect(),
+        ),
         Err(e) => {
-            tracing::error!(error = %e, %service, "pubsub nodes not listed for expiry");
-            return;
+            tracing::error!(error = %e, %service, "pubsub nodes not listed");
+            None
         }
-    };
+    }
+}
+
+/// [`sweep`] of `nodes`, the service's nodes as [`nodes_of`] listed them.
+pub(super) async fn sweep_nodes(
+    store: &dyn Store,
+    service: &str,
+    nodes: &[(String, NodeConfig)],
+    now: i64,
+) {
     let mut removed = 0;
-    for stored in nodes {
-        let config = NodeConfig::from_stored(&stored.config);
-        removed += remove_expired(store, service, &stored.node, &config, now).await;
+    for (node, config) in nodes {
+        removed += remove_expired(store, service, node, config, now).await;
     }
     if removed > 0 {
         tracing::info!(%service, removed, "expired pubsub items removed");

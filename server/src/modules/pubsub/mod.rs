@@ -290,9 +290,14 @@ impl Service for PubsubService {
         _host: &str,
         domain: &str,
     ) -> Result<(), crate::StartError> {
-        self.purging.load(server, domain).await;
-        let now = crate::modules::time::now_unix();
-        expire::sweep(server.store.as_ref(), domain, now).await;
+        // One listing of the nodes for both: the nodes that purge offline publishers'
+        // items, and the items that expired while the server was down.
+        let store = server.store.as_ref();
+        if let Some(nodes) = expire::nodes_of(store, domain).await {
+            self.purging.load(domain, &nodes);
+            let now = crate::modules::time::now_unix();
+            expire::sweep_nodes(store, domain, &nodes, now).await;
+        }
         tokio::spawn(expire::sweep_forever(
             server.store.clone(),
             domain.to_owned(),

@@ -90,18 +90,11 @@ impl Purging {
             .collect()
     }
 
-    /// Reads the nodes of `service` at start.
-    pub async fn load(&self, server: &Server, service: &str) {
-        match server.store.pubsub_nodes(service).await {
-            Ok(nodes) => {
-                for stored in nodes {
-                    if NodeConfig::from_stored(&stored.config).purge_offline {
-                        self.note(service, &stored.node, true);
-                    }
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, %service, "pubsub nodes not listed for purge_offline")
+    /// Notes the nodes of `service` listed at start.
+    pub fn load(&self, service: &str, nodes: &[(String, NodeConfig)]) {
+        for (node, config) in nodes {
+            if config.purge_offline {
+                self.note(service, node, true);
             }
         }
     }
