@@ -118,6 +118,10 @@ pub trait ArchiveStore: Send + Sync {
         keep: u64,
         limit: u64,
     ) -> Result<u64, StoreError>;
+
+    /// The accounts whose archives hold more than `keep` messages (rooms' archives are
+    /// not counted): where a per-account limit just set or lowered has work to do.
+    async fn archive_accounts_over(&self, keep: u64) -> Result<Vec<AccountId>, StoreError>;
 }
 
 /// The owner row of an account's archive.
@@ -244,6 +248,13 @@ static TRIM: Sql = Sql::new(
     "DELETE FROM archive WHERE seq IN (SELECT seq FROM archive WHERE owner_id = ? AND seq <= \
      (SELECT seq FROM archive WHERE owner_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?) \
      ORDER BY seq LIMIT ?)",
+);
+
+/// Accounts with a message beyond their first `keep`: each owner's count stops at
+/// `keep + 1` (the `(owner_id, seq)` index), rather than counting whole archives.
+static ACCOUNTS_OVER: Sql = Sql::new(
+    "SELECT a.username, a.domain FROM archive_owners o JOIN accounts a ON a.id = o.account_id \
+     WHERE EXISTS (SELECT 1 FROM archive x WHERE x.owner_id = o.id ORDER BY x.seq LIMIT 1 OFFSET ?)",
 );
 
 /// An archive row as queries read it: id, with_jid, outgoing, stamp, stanza.
@@ -683,6 +694,20 @@ macro_rules! archive_store {
                     .await?;
                 tx.commit().await?;
                 Ok(done.rows_affected())
+            }
+
+            async fn archive_accounts_over(
+                &self,
+                keep: u64,
+            ) -> Result<Vec<AccountId>, StoreError> {
+                let rows: Vec<(String, String)> = sqlx::query_as(ACCOUNTS_OVER.$dialect())
+                    .bind(limit_value(keep))
+                    .fetch_all(&mut *self.reader().await?)
+                    .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(username, domain)| AccountId::new(username, domain))
+                    .collect())
             }
         }
     };

@@ -2667,6 +2667,26 @@ async fn archive_expires_by_age_and_trims_per_owner(h: &Harness) {
     let bob = bob_archive(&*store, &[101, 120]).await;
     // Nothing is older than the oldest message.
     assert_eq!(store.archive_expire(100, 100).await.unwrap(), 0);
+    // A room's archive is no account's, however long (and younger than what expires below).
+    let room: Vec<NewArchived> = (0..12)
+        .map(|n| NewArchived {
+            owner: ArchiveOwner::Room("room@muc.a.example".into()),
+            ..archived(&id, &format!("r{n}"), "room@muc.a.example/nick", false, 200)
+        })
+        .collect();
+    store.archive_append(&room).await.unwrap();
+    // Alice has ten, bob two: over nine only alice, over one both, over ten nobody.
+    let over = |keep| {
+        let store = &store;
+        async move {
+            let mut accounts = store.archive_accounts_over(keep).await.unwrap();
+            accounts.sort_by(|a, b| a.username.cmp(&b.username));
+            accounts
+        }
+    };
+    assert_eq!(over(9).await, std::slice::from_ref(&id));
+    assert_eq!(over(1).await, [id.clone(), bob.clone()]);
+    assert!(over(10).await.is_empty());
     // Before 104: m0..m3 and b1, at most three at a time, oldest first.
     assert_eq!(store.archive_expire(104, 3).await.unwrap(), 3);
     assert_eq!(store.archive_expire(104, 3).await.unwrap(), 2);

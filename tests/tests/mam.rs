@@ -329,6 +329,61 @@ async fn archived_bodies(client: &mut RawClient) -> Vec<String> {
         .collect()
 }
 
+/// Waits (up to 30 s) until the client's archive holds exactly `bodies`, in order.
+async fn archive_becomes(client: &mut RawClient, bodies: &[&str]) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = archived_bodies(client).await;
+        if now == bodies {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the archive still holds {now:?}, not {bodies:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A per-account limit set by a reload reaches archives that get no new message, at once
+/// rather than at the next minute's run; a lower one in the config at a restart reaches
+/// them too. Rooms' archives and the accounts' newest messages stay.
+#[tokio::test]
+async fn a_limit_set_by_reload_or_at_start_trims_every_archive() {
+    let mut server = server_with(TestConfig::default());
+    let cert = server.cert_path();
+    let (mut alice, _) =
+        RawClient::login_standard(server.c2s, &cert, "alice", "alicepw", "raw").await;
+    let sent: Vec<String> = (1..=6).map(|n| format!("t{n}")).collect();
+    for body in &sent {
+        alice
+            .send(format!(
+                "<message to='bob@localhost' type='chat' id='{body}'><body>{body}</body></message>"
+            ))
+            .await;
+    }
+    // A query waits for what was queued before it.
+    assert_eq!(archived_bodies(&mut alice).await, sent);
+    let limited = |n: u32| {
+        TestConfig::default().section("modules.mam", &format!("max_messages_per_user = {n}"))
+    };
+    server.reload_as(&limited(4));
+    archive_becomes(&mut alice, &["t3", "t4", "t5", "t6"]).await;
+    drop(alice);
+    server.terminate();
+    std::fs::write(
+        &server.config_path,
+        limited(2).render(&server.dir.path().join("data")),
+    )
+    .expect("write config");
+    server.restart();
+    for user in ["alice", "bob"] {
+        let (mut c, _) =
+            RawClient::login_standard(server.c2s, &cert, user, &format!("{user}pw"), "back").await;
+        archive_becomes(&mut c, &["t5", "t6"]).await;
+    }
+}
+
 /// Alice enables XEP-0198 and sends `count` messages to bob (online or not); the server's
 /// `<a/>` counts them all; then SIGKILL, restart, and both archives hold every one.
 async fn acknowledged_then_killed(mut server: TestServer, bob_online: bool) {

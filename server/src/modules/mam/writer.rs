@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use jabberwock_protocol::stanza::{Condition, StanzaError};
 use jabberwock_storage::{AccountId, ArchiveOwner, NewArchived, Store};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 use super::MamConfig;
 use crate::server::Server;
@@ -47,6 +47,8 @@ const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// How often retention runs, and the first time after start.
 const RETENTION_EVERY: Duration = Duration::from_secs(60);
 const RETENTION_FIRST: Duration = Duration::from_secs(5);
+/// How soon a run follows one that left work for later (its deletes bounded, below).
+const RETENTION_BACKLOG: Duration = Duration::from_secs(1);
 
 /// How many rows one retention delete removes, and how many deletes one run makes at most
 /// (the rest waits for the next run, so a large backlog never holds the database long).
@@ -84,18 +86,26 @@ enum Job {
 }
 
 /// `[modules.mam] retention_days` and `max_messages_per_user` in force: each retention run
-/// reads them, so a reload's values apply from the next run on.
+/// reads them, so a reload's values apply from the next run on (which the reload starts).
 #[derive(Default)]
 pub(crate) struct Retention {
     days: AtomicU32,
     max_messages: AtomicU64,
+    /// The next run looks at every account's archive, not only those that got messages
+    /// since the last: the per-account limit was set at start or by a reload, or lowered.
+    sweep: AtomicBool,
+    /// Wakes the retention task when a reload changed the values.
+    changed: Notify,
 }
 
 impl Retention {
     pub(crate) fn set(&self, config: &MamConfig) {
         self.days.store(config.retention_days, Ordering::Relaxed);
-        self.max_messages
-            .store(config.max_messages_per_user, Ordering::Relaxed);
+        let max = config.max_messages_per_user;
+        let before = self.max_messages.swap(max, Ordering::Relaxed);
+        if max > 0 && (before == 0 || max < before) {
+            self.sweep.store(true, Ordering::Relaxed);
+        }
     }
 }
 
@@ -176,6 +186,7 @@ impl Writer {
     pub(crate) fn set_retention(&self, config: &MamConfig) {
         if let Some(retention) = &self.retention {
             retention.set(config);
+            retention.changed.notify_one();
         }
     }
 
@@ -430,8 +441,9 @@ fn unix_now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-/// The retention task: every [`RETENTION_EVERY`], removes messages older than
-/// `retention_days` and, of the accounts that got messages since, those beyond
+/// The retention task: every [`RETENTION_EVERY`] (and at once after a reload changed the
+/// values), removes messages older than `retention_days` and, of the accounts that got
+/// messages since (of all accounts, after the limit was set or lowered), those beyond
 /// `max_messages` (both as in force at the run) — a bounded number of deletes per run.
 async fn retain(
     store: Arc<dyn Store>,
@@ -462,6 +474,18 @@ async fn retain(
                 }
             }
         }
+        if max_messages > 0 && retention.sweep.swap(false, Ordering::Relaxed) {
+            match store.archive_accounts_over(max_messages).await {
+                Ok(over) => touched
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .extend(over),
+                Err(e) => {
+                    tracing::error!(error = %e, "archive limit: accounts not listed");
+                    retention.sweep.store(true, Ordering::Relaxed);
+                }
+            }
+        }
         if max_messages > 0 {
             let owners: Vec<AccountId> = {
                 let mut touched = touched.lock().unwrap_or_else(|p| p.into_inner());
@@ -486,6 +510,15 @@ async fn retain(
                 .unwrap_or_else(|p| p.into_inner())
                 .extend(left);
         }
-        tokio::time::sleep(RETENTION_EVERY).await;
+        // A run that used its whole budget may have left work: the next follows soon.
+        let pause = if deletes >= DELETES_PER_RUN {
+            RETENTION_BACKLOG
+        } else {
+            RETENTION_EVERY
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = retention.changed.notified() => {}
+        }
     }
 }
