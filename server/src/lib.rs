@@ -258,6 +258,13 @@ pub async fn run_with(
     {
         tracing::warn!("some queued writes were not finished in time");
     }
+    // SQLite's WAL goes into the database file, which then holds everything by itself.
+    if tokio::time::timeout(SHUTDOWN_GRACE, server.store.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!("the database was not closed in time");
+    }
     // The socket file goes with a clean shutdown: a later command finds no server.
     drop(admin_socket);
     tracing::info!("stopped");

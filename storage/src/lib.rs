@@ -117,6 +117,11 @@ pub trait Store:
     ) -> Result<(Vec<RosterEntry>, bool), StoreError> {
         Ok((self.roster(id).await?.1, true))
     }
+
+    /// Ends the store's use at a clean stop: waits for the statements in flight and closes
+    /// every connection. SQLite then copies its WAL into the database file and removes it,
+    /// so the file alone holds everything (a backup may copy just that file).
+    async fn close(&self);
 }
 
 /// Opens (creating when missing) the database named by `url` and runs the embedded migrations.

@@ -48,11 +48,6 @@ impl PostgresStore {
         Ok(PostgresStore { pool })
     }
 
-    /// Waits for queries in flight and closes every connection.
-    pub async fn close(&self) {
-        self.pool.close().await;
-    }
-
     /// The connection for one read (the SQLite backend keeps some aside; here the pool's).
     pub(crate) async fn reader(&self) -> Result<PoolConnection<Postgres>, StoreError> {
         Ok(self.pool.acquire().await?)
@@ -537,5 +532,9 @@ impl Store for PostgresStore {
             .fetch_all(&self.pool)
             .await?;
         presence_roster_from_rows(&rows)
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
     }
 }

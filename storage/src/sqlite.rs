@@ -143,15 +143,6 @@ impl SqliteStore {
         })
     }
 
-    /// Waits for queries in flight and closes every connection, so the WAL is
-    /// checkpointed into the main file before the process exits.
-    pub async fn close(&self) {
-        if let Some(readers) = &self.readers {
-            readers.close().await;
-        }
-        self.pool.close().await;
-    }
-
     /// The connection for one hot read.
     pub(crate) async fn reader(&self) -> Result<ReadConn<'_>, StoreError> {
         Ok(match &self.readers {
@@ -729,5 +720,15 @@ impl Store for SqliteStore {
             .fetch_all(&mut *self.reader().await?)
             .await?;
         presence_roster_from_rows(&rows)
+    }
+
+    async fn close(&self) {
+        if let Some(readers) = &self.readers {
+            readers.close().await;
+        }
+        if let Some(writer) = &self.archive_writer {
+            writer.close().await;
+        }
+        self.pool.close().await;
     }
 }

@@ -48,6 +48,16 @@ impl ArchiveWriter {
         }
     }
 
+    /// Closes the connection once the batch in flight (if any) is done; a later batch
+    /// would open it again.
+    pub(crate) async fn close(&self) {
+        if let Some(conn) = self.conn.lock().await.take() {
+            if let Err(e) = sqlx::Connection::close(conn).await {
+                tracing::warn!(error = %e, "closing the archive's connection failed");
+            }
+        }
+    }
+
     /// The connection, for one batch at a time.
     pub(crate) async fn acquire(
         &self,

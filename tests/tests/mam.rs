@@ -384,6 +384,41 @@ async fn a_limit_set_by_reload_or_at_start_trims_every_archive() {
     }
 }
 
+/// After a clean stop the database file alone holds what was archived (no WAL left
+/// beside it), so a backup that copies just that file misses nothing: a server started on
+/// a copy of it serves alice's archive whole.
+#[tokio::test]
+async fn after_a_clean_stop_the_database_file_alone_holds_the_archive() {
+    let mut server = server_with(TestConfig::default());
+    let cert = server.cert_path();
+    let (mut alice, _) =
+        RawClient::login_standard(server.c2s, &cert, "alice", "alicepw", "raw").await;
+    let sent: Vec<String> = (1..=20).map(|n| format!("w{n}")).collect();
+    for body in &sent {
+        alice
+            .send(format!(
+                "<message to='bob@localhost' type='chat' id='{body}'><body>{body}</body></message>"
+            ))
+            .await;
+    }
+    assert_eq!(archived_bodies(&mut alice).await, sent);
+    drop(alice);
+    assert!(server.terminate().success(), "{}", server.log_text());
+    let db = server.db_path();
+    let wal = std::fs::metadata(format!("{}-wal", db.display())).map_or(0, |m| m.len());
+    assert_eq!(wal, 0, "the WAL still holds {wal} bytes after a clean stop");
+    let copy = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir(copy.path().join("data")).expect("data dir");
+    std::fs::copy(&db, copy.path().join("data").join(db.file_name().unwrap()))
+        .expect("copy the database file");
+    let restored = TestServer::start_in(copy, TestConfig::default());
+    restored.wait_started();
+    let (mut alice, _) =
+        RawClient::login_standard(restored.c2s, &restored.cert_path(), "alice", "alicepw", "r")
+            .await;
+    assert_eq!(archived_bodies(&mut alice).await, sent);
+}
+
 /// Alice enables XEP-0198 and sends `count` messages to bob (online or not); the server's
 /// `<a/>` counts them all; then SIGKILL, restart, and both archives hold every one.
 async fn acknowledged_then_killed(mut server: TestServer, bob_online: bool) {
