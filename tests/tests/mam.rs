@@ -345,16 +345,12 @@ async fn archive_becomes(client: &mut RawClient, bodies: &[&str]) {
     }
 }
 
-/// A per-account limit set by a reload reaches archives that get no new message, at once
-/// rather than at the next minute's run; a lower one in the config at a restart reaches
-/// them too. Rooms' archives and the accounts' newest messages stay.
-#[tokio::test]
-async fn a_limit_set_by_reload_or_at_start_trims_every_archive() {
-    let mut server = server_with(TestConfig::default());
-    let cert = server.cert_path();
+/// Alice logs in and sends bob `PREFIX1` to `PREFIXcount`: her session and the bodies, once
+/// her archive holds them all (a query waits for what was queued before it).
+async fn alice_archives(server: &TestServer, prefix: &str, count: u32) -> (RawClient, Vec<String>) {
     let (mut alice, _) =
-        RawClient::login_standard(server.c2s, &cert, "alice", "alicepw", "raw").await;
-    let sent: Vec<String> = (1..=6).map(|n| format!("t{n}")).collect();
+        RawClient::login_standard(server.c2s, &server.cert_path(), "alice", "alicepw", "raw").await;
+    let sent: Vec<String> = (1..=count).map(|n| format!("{prefix}{n}")).collect();
     for body in &sent {
         alice
             .send(format!(
@@ -362,8 +358,18 @@ async fn a_limit_set_by_reload_or_at_start_trims_every_archive() {
             ))
             .await;
     }
-    // A query waits for what was queued before it.
     assert_eq!(archived_bodies(&mut alice).await, sent);
+    (alice, sent)
+}
+
+/// A per-account limit set by a reload reaches archives that get no new message, at once
+/// rather than at the next minute's run; a lower one in the config at a restart reaches
+/// them too, each account keeping its newest messages.
+#[tokio::test]
+async fn a_limit_set_by_reload_or_at_start_trims_every_archive() {
+    let mut server = server_with(TestConfig::default());
+    let cert = server.cert_path();
+    let (mut alice, _) = alice_archives(&server, "t", 6).await;
     let limited = |n: u32| {
         TestConfig::default().section("modules.mam", &format!("max_messages_per_user = {n}"))
     };
@@ -390,18 +396,7 @@ async fn a_limit_set_by_reload_or_at_start_trims_every_archive() {
 #[tokio::test]
 async fn after_a_clean_stop_the_database_file_alone_holds_the_archive() {
     let mut server = server_with(TestConfig::default());
-    let cert = server.cert_path();
-    let (mut alice, _) =
-        RawClient::login_standard(server.c2s, &cert, "alice", "alicepw", "raw").await;
-    let sent: Vec<String> = (1..=20).map(|n| format!("w{n}")).collect();
-    for body in &sent {
-        alice
-            .send(format!(
-                "<message to='bob@localhost' type='chat' id='{body}'><body>{body}</body></message>"
-            ))
-            .await;
-    }
-    assert_eq!(archived_bodies(&mut alice).await, sent);
+    let (alice, sent) = alice_archives(&server, "w", 20).await;
     drop(alice);
     assert!(server.terminate().success(), "{}", server.log_text());
     let db = server.db_path();
