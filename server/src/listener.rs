@@ -21,6 +21,7 @@ use crate::session;
 use crate::shutdown::ShutdownSignal;
 use crate::stream::accept;
 use crate::stream::connection::Connection;
+use crate::stream::permits::ConnectionPermits;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ListenerKind {
@@ -150,11 +151,8 @@ async fn accept_loop(
                 let server = server.clone();
                 let shutdown = shutdown.clone();
                 let span = tracing::info_span!("conn", %peer, kind = %listener.kind);
-                let task = async move {
-                    handle_connection(server, tcp, peer, listener.kind, shutdown).await;
-                    drop(ip_permit);
-                    drop(permit);
-                };
+                let permits = ConnectionPermits::new(permit, ip_permit);
+                let task = handle_connection(server, tcp, peer, listener.kind, shutdown, permits);
                 let mut set = connections.lock().await;
                 // Reap finished tasks so the set only holds live connections.
                 while set.try_join_next().is_some() {}
@@ -175,14 +173,18 @@ async fn handle_connection(
     peer: SocketAddr,
     kind: ListenerKind,
     shutdown: ShutdownSignal,
+    permits: ConnectionPermits,
 ) {
     // One deadline for the whole handshake: sniffing, TLS, SASL and binding together.
     let deadline = Instant::now() + server.live.get().c2s.handshake_timeout;
     let direct_tls_only = kind == ListenerKind::DirectTls;
+    // Answered by the stream layer (policy, HTTP, garbage): held until that is done.
     let Some(conn) = accept::open(&server, tcp, peer, direct_tls_only, deadline).await else {
         return;
     };
-    serve_stream(&server, conn, deadline, shutdown).await;
+    // An XML stream: the connection holds them, and gives them back when it ends or is
+    // released for a session waiting for resumption.
+    serve_stream(&server, conn.holding(permits), deadline, shutdown).await;
 }
 
 /// How long the closing of a stream may take to write.

@@ -17,8 +17,13 @@ fn server(resume_timeout: u32) -> TestServer {
 }
 
 fn server_noticing_after(resume_timeout: u32, ack_timeout: u32) -> TestServer {
+    server_with(TestConfig::default(), resume_timeout, ack_timeout)
+}
+
+/// A server started with `config` and the stream management settings.
+fn server_with(config: TestConfig, resume_timeout: u32, ack_timeout: u32) -> TestServer {
     let server = TestServer::start_with(
-        TestConfig::default()
+        config
             .section(
                 "modules.stream_management",
                 &format!("ack_timeout = {ack_timeout}"),
@@ -228,16 +233,88 @@ async fn a_lost_stream_is_closed_while_its_session_waits() {
     assert!(!rest.contains("<stream:error"), "{rest}");
     assert!(server.wait_log("stream lost: session waits for resumption"));
 
-    let mut again =
-        RawClient::login_standard_unbound(server.c2s, &server.cert_path(), "alice", "alicepw")
-            .await;
-    again
-        .send(format!(
-            "<resume xmlns='urn:xmpp:sm:3' previd='{id}' h='0'/>"
-        ))
+    resume(&server, "alice", "alicepw", &id).await;
+}
+
+/// Room for two connections from one address: the loopback is not exempt here.
+fn two_per_address() -> TestConfig {
+    TestConfig::default()
+        .c2s("max_connections_per_ip = 2")
+        .c2s("per_ip_exempt = []")
+}
+
+/// Room for two connections in all on the c2s port (the loopback is exempt from the
+/// per-address cap): the direct TLS port's accept loop holds the third permit while it
+/// waits for a connection (listener.rs).
+fn two_in_all() -> TestConfig {
+    TestConfig::default().c2s("max_connections = 3")
+}
+
+/// A session waiting for its client holds no connection, so no place under the connection
+/// caps: a phone flapping in a tunnel does not lock its own address out. With room for two
+/// connections, two new ones log in while the session waits; once one of them has closed,
+/// the session is resumed in its place.
+#[tokio::test]
+async fn a_waiting_session_leaves_its_address_room_for_new_connections() {
+    waiting_session_leaves_room(two_per_address()).await;
+}
+
+#[tokio::test]
+async fn a_waiting_session_leaves_room_under_max_connections() {
+    waiting_session_leaves_room(two_in_all()).await;
+}
+
+async fn waiting_session_leaves_room(cap: TestConfig) {
+    let server = server_with(cap, 60, 2);
+    let cert = server.cert_path();
+    let (mut alice, id) = login_resumable(&server, "alice", "alicepw", "phone").await;
+    // Lost, not closed: no </stream:stream>.
+    alice.stop_sending().await;
+    alice.read_to_close().await;
+    assert!(server.wait_log("stream lost: session waits for resumption"));
+
+    // Over the cap, these would be closed without a byte (per address) or left waiting
+    // unaccepted (in all): the logins would not finish.
+    let (mut desk, _) = RawClient::login_standard(server.c2s, &cert, "bob", "bobpw", "desk").await;
+    let (mut laptop, _) =
+        RawClient::login_standard(server.c2s, &cert, "bob", "bobpw", "laptop").await;
+    desk.ping("d1", "").await;
+    laptop.ping("l1", "").await;
+
+    desk.send("</stream:stream>").await;
+    desk.read_to_close().await;
+    let mut again = resume(&server, "alice", "alicepw", &id).await;
+    again.ping("a1", "").await;
+    laptop.ping("l2", "").await;
+}
+
+/// The same over RFC 7395: a WebSocket session waiting for its client leaves its address
+/// room for two new WebSockets, and is resumed on a third once one of them has closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_websocket_session_leaves_its_address_room() {
+    let server = server_with(two_per_address(), 60, 2);
+    server.wait_started();
+    let http = server.http.expect("HTTP listener");
+    let (alice, _, id) = login_resumable_ws(http, "alice", "alicepw", "web").await;
+    // The WebSocket's TCP connection goes away without a <close/>.
+    drop(alice);
+    assert!(server.wait_log("stream lost: session waits for resumption"));
+
+    // Over the cap, each upgrade would be answered 429.
+    let mut desk = XmppWs::connect(http, None).await;
+    desk.login("bob", "bobpw", "desk").await;
+    let mut laptop = XmppWs::connect(http, None).await;
+    laptop.login("bob", "bobpw", "laptop").await;
+
+    desk.send("<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>")
         .await;
-    let resumed = again.read_stanza_containing("<resumed").await;
-    assert_eq!(attr(&resumed, "previd"), id);
+    desk.rest_until_closed().await;
+    resume_ws(http, "alice", "alicepw", &id, 0).await;
+    laptop
+        .send("<iq xmlns='jabber:client' type='get' id='l1'><ping xmlns='urn:xmpp:ping'/></iq>")
+        .await;
+    let pong = laptop.recv_containing("id=\"l1\"").await;
+    assert!(pong.contains("type=\"result\""), "{pong}");
 }
 
 /// Over RFC 7395 too: a WebSocket client that acknowledged one of two messages and lost
@@ -248,13 +325,7 @@ async fn a_websocket_client_resumes_on_a_new_websocket() {
     let server = server(60);
     server.wait_started();
     let http = server.http.expect("HTTP listener");
-    let mut alice = XmppWs::connect(http, None).await;
-    let jid = alice.login("alice", "alicepw", "web").await;
-    alice
-        .send("<enable xmlns='urn:xmpp:sm:3' resume='true'/>")
-        .await;
-    let enabled = alice.recv_containing("<enabled").await;
-    let id = attr(&enabled, "id");
+    let (mut alice, jid, id) = login_resumable_ws(http, "alice", "alicepw", "web").await;
     let (mut bob, _) =
         RawClient::login_standard(server.c2s, &server.cert_path(), "bob", "bobpw", "desk").await;
     for n in 1..=2 {
@@ -272,18 +343,8 @@ async fn a_websocket_client_resumes_on_a_new_websocket() {
     ))
     .await;
 
-    let mut alice = XmppWs::connect(http, None).await;
-    let features = alice.authenticate("alice", "alicepw").await;
-    assert!(features.contains("urn:xmpp:sm:3"), "{features}");
     // The client handled one of our stanzas since <enable/>: ws1.
-    alice
-        .send(&format!(
-            "<resume xmlns='urn:xmpp:sm:3' previd='{id}' h='1'/>"
-        ))
-        .await;
-    let resumed = alice.recv().await;
-    assert!(resumed.starts_with("<resumed"), "{resumed}");
-    assert_eq!(attr(&resumed, "previd"), id);
+    let (mut alice, resumed) = resume_ws(http, "alice", "alicepw", &id, 1).await;
     // Alice sent nothing since <enable/>.
     assert_eq!(attr(&resumed, "h"), "0");
     let again = alice.recv_containing("<message").await;
@@ -299,6 +360,60 @@ async fn a_websocket_client_resumes_on_a_new_websocket() {
         .await;
     let pong = alice.recv().await;
     assert!(pong.contains("id=\"p1\""), "{pong}");
+}
+
+/// A WebSocket client logged in as `user` with `<enable resume='true'/>` answered: it, its
+/// full JID and the resumption id.
+async fn login_resumable_ws(
+    http: std::net::SocketAddr,
+    user: &str,
+    password: &str,
+    resource: &str,
+) -> (XmppWs, String, String) {
+    let mut client = XmppWs::connect(http, None).await;
+    let jid = client.login(user, password, resource).await;
+    client
+        .send("<enable xmlns='urn:xmpp:sm:3' resume='true'/>")
+        .await;
+    let id = attr(&client.recv_containing("<enabled").await, "id");
+    (client, jid, id)
+}
+
+/// On a new WebSocket, `user` resumes the session `id` having handled `h` of its stanzas:
+/// the client and the `<resumed/>`.
+async fn resume_ws(
+    http: std::net::SocketAddr,
+    user: &str,
+    password: &str,
+    id: &str,
+    h: u32,
+) -> (XmppWs, String) {
+    let mut client = XmppWs::connect(http, None).await;
+    let features = client.authenticate(user, password).await;
+    assert!(features.contains("urn:xmpp:sm:3"), "{features}");
+    client
+        .send(&format!(
+            "<resume xmlns='urn:xmpp:sm:3' previd='{id}' h='{h}'/>"
+        ))
+        .await;
+    let resumed = client.recv().await;
+    assert!(resumed.starts_with("<resumed"), "{resumed}");
+    assert_eq!(attr(&resumed, "previd"), id);
+    (client, resumed)
+}
+
+/// On a new connection, `user` resumes the session `id` having handled none of its stanzas.
+async fn resume(server: &TestServer, user: &str, password: &str, id: &str) -> RawClient {
+    let mut client =
+        RawClient::login_standard_unbound(server.c2s, &server.cert_path(), user, password).await;
+    client
+        .send(format!(
+            "<resume xmlns='urn:xmpp:sm:3' previd='{id}' h='0'/>"
+        ))
+        .await;
+    let resumed = client.read_stanza_containing("<resumed").await;
+    assert_eq!(attr(&resumed, "previd"), id);
+    client
 }
 
 /// A raw client logged in as `user` with `<enable resume='true'/>` answered: it and the id.

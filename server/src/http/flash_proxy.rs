@@ -29,6 +29,7 @@ use super::HttpState;
 use crate::config::Config;
 use crate::listener;
 use crate::stream::connection::Connection;
+use crate::stream::permits::ConnectionPermits;
 use crate::stream::transport::Transport;
 use crate::stream::websocket::WsStream;
 
@@ -83,9 +84,11 @@ pub async fn upgrade(
                 } = state;
                 let transport = Transport::WebSocket(Box::new(WsStream::new(socket)));
                 // Every stream here comes from a Flash socket, whatever its header.
-                let conn = Connection::new(transport, peer, server.limits(), &[]).flash_socket();
+                let permits = ConnectionPermits::new(permit, ip_permit);
+                let conn = Connection::new(transport, peer, server.limits(), &[])
+                    .flash_socket()
+                    .holding(permits);
                 listener::serve_stream(&server, conn, deadline, shutdown).await;
-                drop((permit, ip_permit));
                 drop(sessions);
             }
             .instrument(span)

@@ -35,6 +35,7 @@ use super::HttpState;
 use crate::config::Config;
 use crate::listener;
 use crate::stream::connection::Connection;
+use crate::stream::permits::ConnectionPermits;
 use crate::stream::transport::Transport;
 use crate::stream::websocket::WsStream;
 
@@ -102,7 +103,9 @@ pub async fn upgrade(
                     ..
                 } = state;
                 let transport = Transport::WebSocket(Box::new(WsStream::xmpp(socket, secure)));
-                let mut conn = Connection::new(transport, peer, server.limits(), &[]);
+                let permits = ConnectionPermits::new(permit, ip_permit);
+                let mut conn =
+                    Connection::new(transport, peer, server.limits(), &[]).holding(permits);
                 let see_other = server.config.http.websocket_see_other_uri.as_str();
                 if see_other.is_empty() {
                     listener::serve_stream(&server, conn, deadline, shutdown).await;
@@ -114,7 +117,6 @@ pub async fn upgrade(
                     }
                     conn.redirect(see_other).await;
                 }
-                drop((permit, ip_permit));
                 drop(sessions);
             }
             .instrument(span)

@@ -19,6 +19,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
+use super::permits::ConnectionPermits;
 use super::transport::Transport;
 
 /// Read size: large enough for a typical stanza in one call, small enough to keep idle
@@ -92,6 +93,9 @@ pub struct Connection {
     /// A server-to-server stream (`jabber:server`, RFC 6120 §4.8.2): its reader maps the
     /// content namespace, and a header we still owe is the s2s one.
     s2s: bool,
+    /// A client connection's places under the connection caps, held while it is open
+    /// (`stream/permits.rs`); none for a server-to-server stream.
+    permits: Option<ConnectionPermits>,
 }
 
 impl Connection {
@@ -121,6 +125,7 @@ impl Connection {
             flash_socket: false,
             nul_units: false,
             s2s: false,
+            permits: None,
         }
     }
 
@@ -136,6 +141,13 @@ impl Connection {
     /// stream on it gets the Flash policy, a standard header included (c2s/features.rs).
     pub fn flash_socket(mut self) -> Self {
         self.flash_socket = true;
+        self
+    }
+
+    /// Makes the connection hold `permits` until it is closed, released or dropped, so
+    /// that they are not held by whatever serves it for longer than it is open.
+    pub fn holding(mut self, permits: ConnectionPermits) -> Self {
+        self.permits = Some(permits);
         self
     }
 
@@ -259,7 +271,7 @@ impl Connection {
         self.write_element(&close);
         self.end_unit();
         let _ = self.flush_write_buf().await;
-        let _ = self.transport.shutdown().await;
+        self.hang_up().await;
     }
 
     /// Sends our stream header, and the features when given. A Flash client gets them as two
@@ -394,16 +406,27 @@ impl Connection {
             .extend_from_slice(stream::stream_close(&self.dialect));
         self.end_unit();
         let _ = self.flush_write_buf().await;
+        self.hang_up().await;
+    }
+
+    /// The stream is over, its last bytes written: its connection permits go before the
+    /// FIN, so a client that reconnects as soon as it sees the close is not refused for a
+    /// connection that is already gone.
+    async fn hang_up(&mut self) {
+        self.permits = None;
         let _ = self.transport.shutdown().await;
     }
 
     /// Lets go of the connection for good while its session lives on without it (a
     /// XEP-0198 session waiting for resumption, which may take many minutes): the socket is
-    /// closed, so the peer's side is not left half-open and the descriptor is free, and
-    /// every buffer is given back. Later writes fail; [`Self::close`] does nothing.
+    /// closed, so the peer's side is not left half-open and the descriptor is free, every
+    /// buffer is given back, and so are its connection permits: a session waiting for
+    /// resumption counts against neither connection cap (`stream/permits.rs`). Later
+    /// writes fail; [`Self::close`] does nothing.
     pub fn release(&mut self) {
         self.closed = true;
         self.transport = Transport::Gone;
+        self.permits = None;
         self.shrink();
     }
 

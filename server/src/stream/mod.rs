@@ -7,6 +7,7 @@
 pub mod accept;
 pub mod connection;
 pub mod detect;
+pub mod permits;
 pub mod prefixed;
 pub mod tls;
 pub mod transport;

@@ -43,6 +43,7 @@ use super::HttpState;
 use crate::config::Config;
 use crate::listener;
 use crate::stream::connection::{new_stream_id, Connection};
+use crate::stream::permits::ConnectionPermits;
 use crate::stream::transport::Transport;
 
 /// Bytes of `<body/>` wrapping allowed on top of `c2s.max_stanza_bytes` in one request.
@@ -203,7 +204,8 @@ impl Bosh {
         self.lock().insert(sid.clone(), session.clone());
 
         let transport = Transport::Memory { io: near, secure };
-        let conn = Connection::new(transport, peer, server.limits(), &header);
+        let permits = ConnectionPermits::new(permit, ip_permit);
+        let conn = Connection::new(transport, peer, server.limits(), &header).holding(permits);
         let deadline = Instant::now() + config.c2s.handshake_timeout;
         let span = tracing::info_span!("conn", %peer, kind = "bosh", sid = %sid);
         let HttpState {
@@ -215,7 +217,6 @@ impl Bosh {
         tokio::spawn(
             async move {
                 listener::serve_stream(&core_server, conn, deadline, shutdown).await;
-                drop((permit, ip_permit));
                 drop(sessions);
             }
             .instrument(span.clone()),
