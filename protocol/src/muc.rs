@@ -48,6 +48,8 @@ pub mod status {
     pub const REMOVED_AFFILIATION: u16 = 321;
     /// Removed because the room became members-only.
     pub const REMOVED_MEMBERS_ONLY: u16 = 322;
+    /// Removed because the service is shutting down (system shutdown).
+    pub const SYSTEM_SHUTDOWN: u16 = 332;
     /// Removed because of an error reply from the occupant's address.
     pub const REMOVED_ERROR: u16 = 333;
 }

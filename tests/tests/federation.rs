@@ -4,7 +4,8 @@
 //! and subscriptions between their users over STARTTLS, authenticated by certificates
 //! from a CA the test makes or by dialback; a peer can't send from a domain it did not
 //! prove, a wrong dialback key is refused, policy (a required valid certificate, a deny
-//! list, a limit per address) refuses streams, and unreachable domains bounce.
+//! list, a limit per address) refuses streams, and unreachable domains bounce. A host a
+//! reload removes has its outgoing stream closed at once.
 
 use jabberwock_tests::s2s::{
     alice_and_bob, authenticated, bounces, federated, federated_pair, federated_pair_configs,
@@ -358,6 +359,60 @@ async fn two_of_our_domains_share_one_outgoing_stream() {
             .unwrap_or_else(|| panic!("no peer address in {line}"))
     };
     assert_eq!(peer(&first), peer(&second), "{first}\n{second}");
+}
+
+#[tokio::test]
+async fn a_host_removed_by_reload_closes_its_outgoing_stream() {
+    // a.test also serves x.test, which b.test finds at a.test's address (dialback asks
+    // it there).
+    let a_addr = format!("127.0.16.1:{S2S_PORT}");
+    let (a_config, _) = federated_pair_configs(16);
+    let b = federated(
+        "b.test",
+        "127.0.16.2",
+        &[("a.test", a_addr.clone()), ("x.test", a_addr)],
+        &[],
+    );
+    let a = start_federated(a_config.clone().host("x.test", ""));
+    a.add_user("carol@x.test", "carolpw");
+    let (a, b) = (pinned(a), pinned(b));
+    let (mut alice, mut bob) = alice_and_bob(&a, &b).await;
+    let (mut carol, _) =
+        RawClient::login_standard_at(a.0.c2s, &a.1, "x.test", "carol", "carolpw", "pc").await;
+    message_crosses(
+        &mut carol,
+        &mut bob,
+        "bob@b.test",
+        "from the host that goes",
+    )
+    .await;
+    log_line(
+        &a.0,
+        &authenticated("outgoing", "x.test", "b.test", "dialback"),
+    );
+
+    let out = a.0.reload_as(&a_config);
+    assert!(out.contains("applied: hosts: removed x.test"), "{out}");
+    // Its stream to b.test is closed at once, not when it would have gone idle.
+    let closed = log_line(
+        &a.0,
+        "our domain is no longer served: outgoing stream closed",
+    );
+    assert!(closed.contains("local=x.test"), "{closed}");
+    // a.test's own stream goes on.
+    message_crosses(
+        &mut alice,
+        &mut bob,
+        "bob@b.test",
+        "from the host that stays",
+    )
+    .await;
+    let streams = a.0.log_text();
+    assert_eq!(
+        streams.matches("outgoing stream closed").count(),
+        1,
+        "{streams}"
+    );
 }
 
 /// A burst of messages crosses whole and in order: the outgoing stream writes what queued

@@ -8,12 +8,15 @@
 //! XEP-0092's `os`; the largest item of the pubsub service and of PEP (the next publish);
 //! the STUN/TURN services told and XEP-0198's resumption wait (the next request, the next
 //! `<enable/>`). Hosts: one added is served at once with its services, one removed ends its
-//! sessions with `host-gone`, one changed applies to the next stream.
+//! sessions with `host-gone` and its services (the pubsub expiry sweep ends, the rooms
+//! of its chatrooms tell their occupants they are out and leave memory, persistent ones
+//! coming back with the host), one changed applies to the next stream.
 
 use jabberwock_tests::bosh::attr;
 use jabberwock_tests::mam::{self, page, say, strings};
 use jabberwock_tests::muc::{
-    enter, groupchat, instant_room, iq, log_in, send_join, DISCO_INFO, MUC_X,
+    enter, groupchat, instant_room, instant_room_at, iq, log_in, send_join, status, until_subject,
+    DISCO_INFO, MUC_X,
 };
 use jabberwock_tests::s2s::TestCa;
 use jabberwock_tests::slix::SlixIm;
@@ -517,12 +520,36 @@ async fn unknown_host(server: &TestServer, domain: &str) -> bool {
     closed.contains("<host-unknown ")
 }
 
+/// The log filter that shows the pubsub expiry sweeps starting and ending.
+const SWEEPS_LOGGED: &str = "info,jabberwock_server::modules::pubsub::expire=debug";
+
+/// Whether the log comes to show exactly `count` sweeps of `pubsub.new.example` that
+/// `did` ("started" or "ended"). The reload that starts or ends one has returned, so
+/// the task's line follows within moments; one more would come at the same time.
+async fn sweeps(server: &TestServer, did: &str, count: usize) -> bool {
+    let line = format!("pubsub expiry sweep {did}");
+    let seen = || {
+        let log = server.log_text();
+        log.lines()
+            .filter(|l| l.contains(&line) && l.contains("pubsub.new.example"))
+            .count()
+    };
+    for _ in 0..250 {
+        if seen() >= count {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    seen() == count
+}
+
 #[tokio::test]
 async fn a_host_added_by_reload_is_served_at_once_and_one_removed_is_gone() {
     // A certificate naming both hosts, as an admin would get before adding one.
     let ca = TestCa::new();
     let (cert, key) = ca.issue("server", &["localhost", "new.example"]);
     let one_host = TestConfig::default()
+        .log_level(SWEEPS_LOGGED)
         .section("tls", &format!("cert = {:?}", cert.display().to_string()))
         .section("tls", &format!("key = {:?}", key.display().to_string()));
     let two_hosts = one_host.clone().host("new.example", "");
@@ -576,6 +603,8 @@ async fn a_host_added_by_reload_is_served_at_once_and_one_removed_is_gone() {
         rooms.contains("type=\"result\"") && rooms.contains("category=\"conference\""),
         "{rooms}"
     );
+    // The pubsub service's hourly expiry sweep runs for the new domain.
+    assert!(sweeps(&server, "started", 1).await);
 
     let out = server.reload_as(&one_host);
     assert!(out.contains("applied: hosts: removed new.example"), "{out}");
@@ -590,6 +619,8 @@ async fn a_host_added_by_reload_is_served_at_once_and_one_removed_is_gone() {
     // with no one.
     let gone = disco_info(&mut alice, "d3", "pubsub.new.example").await;
     assert!(gone.contains("<remote-server-not-found"), "{gone}");
+    // Its sweep ended with it.
+    assert!(sweeps(&server, "ended", 1).await);
 
     // The first host's user went on throughout.
     alice.ping("after-removal", "").await;
@@ -597,6 +628,9 @@ async fn a_host_added_by_reload_is_served_at_once_and_one_removed_is_gone() {
     // Nothing was deleted: the host back, its account logs in again.
     let out = server.reload_as(&two_hosts);
     assert!(out.contains("applied: hosts: added new.example"), "{out}");
+    // One sweep runs again: a second was started, and only the first ended.
+    assert!(sweeps(&server, "started", 2).await);
+    assert!(sweeps(&server, "ended", 1).await);
     let again = SlixIm::available_at(
         &server,
         &ca.ca_file(),
@@ -606,6 +640,84 @@ async fn a_host_added_by_reload_is_served_at_once_and_one_removed_is_gone() {
     )
     .await;
     assert!(again.quit().await);
+}
+
+#[tokio::test]
+async fn a_removed_hosts_rooms_go_and_its_persistent_ones_come_back_with_it() {
+    let one_host = TestConfig::default();
+    let two_hosts = one_host.clone().host("rooms.example", "");
+    let server = TestServer::start_with(two_hosts.clone());
+    // alice, of the host that stays, is in two rooms of the other host's service: a
+    // temporary one and a persistent one with a name.
+    let mut alice = log_in(&server, &["alice"]).await.remove(0);
+    let (chat, kept) = (
+        "chat@conference.rooms.example",
+        "kept@conference.rooms.example",
+    );
+    instant_room_at(&mut alice, chat, "alice").await;
+    instant_room_at(&mut alice, kept, "alice").await;
+    let form = "<query xmlns='http://jabber.org/protocol/muc#owner'>\
+        <x xmlns='jabber:x:data' type='submit'>\
+        <field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#roomconfig</value></field>\
+        <field var='muc#roomconfig_persistentroom'><value>1</value></field>\
+        <field var='muc#roomconfig_roomname'><value>Kept room</value></field></x></query>";
+    let answer = iq(&mut alice, "keep", "set", kept, form).await;
+    assert!(answer.contains("type=\"result\""), "{answer}");
+
+    let out = server.reload_as(&one_host);
+    assert!(
+        out.contains("applied: hosts: removed rooms.example"),
+        "{out}"
+    );
+    // XEP-0045 status 332: each room tells her she is out, as a service shutting down
+    // does (her own presence: 110).
+    let mut left = Vec::new();
+    for _ in 0..2 {
+        let gone = alice.read_stanza_containing("type=\"unavailable\"").await;
+        assert!(
+            gone.contains(&status(332)) && gone.contains(&status(110)),
+            "{gone}"
+        );
+        left.extend(
+            [chat, kept]
+                .into_iter()
+                .filter(|room| gone.contains(&format!("from=\"{room}/alice\""))),
+        );
+    }
+    left.sort();
+    assert_eq!(left, [chat, kept]);
+
+    // The host back: the temporary room is no more, the persistent one is there as it
+    // was configured, empty, and alice enters it afresh.
+    let out = server.reload_as(&two_hosts);
+    assert!(out.contains("applied: hosts: added rooms.example"), "{out}");
+    let none = iq(&mut alice, "i1", "get", chat, DISCO_INFO).await;
+    assert!(none.contains("<item-not-found"), "{none}");
+    let info = iq(&mut alice, "i2", "get", kept, DISCO_INFO).await;
+    assert!(
+        info.contains("type=\"result\"")
+            && info.contains("name=\"Kept room\"")
+            && info.contains("muc_persistent"),
+        "{info}"
+    );
+    alice
+        .send(format!("<presence to='{kept}/alice'>{MUC_X}</presence>"))
+        .await;
+    let entered = until_subject(&mut alice).await;
+    let own = entered
+        .iter()
+        .find(|p| p.contains(&status(110)))
+        .unwrap_or_else(|| panic!("{entered:?}"));
+    // Not in the room still: she enters (no 201, the room exists), and no one else is.
+    assert!(!own.contains(&status(201)), "{own}");
+    assert_eq!(
+        entered
+            .iter()
+            .filter(|p| p.starts_with("<presence"))
+            .count(),
+        1,
+        "{entered:?}"
+    );
 }
 
 #[tokio::test]

@@ -65,6 +65,9 @@ pub struct LiveHosts {
     /// How many tables were set: what a module caching something per host (XEP-0115's
     /// `ver`) compares to know its cache is of the hosts in force.
     generation: AtomicU64,
+    /// Told after each table is set, for what runs on behalf of a host and waits (an
+    /// outgoing server-to-server stream) to see whether its host is still in force.
+    changed: tokio::sync::watch::Sender<()>,
 }
 
 impl LiveHosts {
@@ -83,6 +86,12 @@ impl LiveHosts {
         self.table.set(table);
         self.uniform.store(uniform, Ordering::Release);
         self.generation.fetch_add(1, Ordering::AcqRel);
+        self.changed.send_replace(());
+    }
+
+    /// Wakes (`changed()`) after each table set from now on.
+    pub fn watch(&self) -> tokio::sync::watch::Receiver<()> {
+        self.changed.subscribe()
     }
 
     pub fn uniform(&self) -> bool {

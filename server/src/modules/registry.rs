@@ -242,6 +242,12 @@ pub trait Service: Send + Sync {
     ) -> Result<(), crate::StartError> {
         Ok(())
     }
+    /// The domain is no longer served (a reload removed its host, or the service there):
+    /// what [`Service::start`] started for it ends, what it keeps in memory for it goes,
+    /// storage keeps the rest. Runs while the domain is still routed, so what it sends
+    /// (goodbyes) still goes out; the next stanzas find no such domain. A later start of
+    /// the same domain starts it afresh.
+    async fn stop(&self, _server: &Server, _host: &str, _domain: &str) {}
 }
 
 /// A registered service as the registry keeps it: [`Service`]'s promise that the handlers
@@ -279,6 +285,10 @@ impl Service for RegisteredFirst {
         domain: &str,
     ) -> Result<(), crate::StartError> {
         self.0.start(server, host, domain).await
+    }
+
+    async fn stop(&self, server: &Server, host: &str, domain: &str) {
+        self.0.stop(server, host, domain).await
     }
 }
 
@@ -380,6 +390,13 @@ async fn start(server: &Server, entries: &[Arc<ServiceEntry>]) -> Result<(), cra
             .await?;
     }
     Ok(())
+}
+
+/// Stops `entries` ([`Service::stop`]) one after the other.
+async fn stop(server: &Server, entries: &[Arc<ServiceEntry>]) {
+    for entry in entries {
+        entry.service.stop(server, &entry.host, &entry.domain).await;
+    }
 }
 
 /// A module's index in [`MODULES`].
@@ -821,8 +838,8 @@ impl Registry {
 
     /// Serves the hosts `hosts` from now on (a reload): each host's modules and service
     /// domains placed as at start, the services new to the table started first (an error
-    /// changes nothing), then the new table swapped in. What it added and removed is
-    /// returned; the services gone simply stop being routed to.
+    /// changes nothing), those gone from it stopped ([`Service::stop`]), then the new
+    /// table swapped in. What it added and removed is returned.
     pub async fn set_hosts(
         &self,
         server: &Server,
@@ -841,18 +858,32 @@ impl Registry {
             .cloned()
             .collect();
         started.sort_by(|a, b| a.domain.cmp(&b.domain));
-        start(server, &started).await?;
-        let mut stopped: Vec<String> = old
+        let mut stopped: Vec<Arc<ServiceEntry>> = old
             .services
             .values()
             .filter(|o| !new.services.get(&o.domain).is_some_and(|n| same(o, n)))
-            .map(|o| o.domain.clone())
+            .cloned()
             .collect();
-        stopped.sort();
+        stopped.sort_by(|a, b| a.domain.cmp(&b.domain));
+        // A domain changing hands (a fixed one whose host went, now the next host's) is let
+        // go by its old service before the new one takes it; the others start first, so an
+        // error changes nothing.
+        let (handed_over, fresh): (Vec<_>, Vec<_>) = started
+            .iter()
+            .cloned()
+            .partition(|n| old.services.contains_key(&n.domain));
+        start(server, &fresh).await?;
+        let (letting_go, gone): (Vec<_>, Vec<_>) = stopped
+            .iter()
+            .cloned()
+            .partition(|o| new.services.contains_key(&o.domain));
+        stop(server, &letting_go).await;
+        start(server, &handed_over).await?;
+        stop(server, &gone).await;
         self.hosts.set(new);
         Ok(PlacedServices {
             started: started.iter().map(|s| s.domain.clone()).collect(),
-            stopped,
+            stopped: stopped.iter().map(|s| s.domain.clone()).collect(),
         })
     }
 
@@ -923,6 +954,11 @@ impl Registry {
     /// Changes each time the hosts in force change (see [`LiveHosts::generation`]).
     pub fn hosts_generation(&self) -> u64 {
         self.hosts.generation()
+    }
+
+    /// Wakes after each change of the hosts in force (see [`LiveHosts::watch`]).
+    pub fn hosts_changed(&self) -> tokio::sync::watch::Receiver<()> {
+        self.hosts.watch()
     }
 
     /// The modules that show on `domain`: a host's, or a service domain's.

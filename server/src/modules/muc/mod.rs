@@ -31,13 +31,13 @@ mod room;
 mod settings;
 mod voice;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
 use async_trait::async_trait;
 use jabberwock_protocol::jid::{BareJid, FullJid, Jid};
-use jabberwock_protocol::muc::{Affiliation, Join};
+use jabberwock_protocol::muc::{status, Affiliation, Join};
 use jabberwock_protocol::ns;
 use jabberwock_protocol::stanza::{Condition, IqType, Stanza, StanzaError, StanzaKind};
 use jabberwock_protocol::xml::Element;
@@ -145,52 +145,59 @@ impl Slot {
 
 /// Every room of every host's service, by bare room JID, and their number on `/metrics`.
 #[derive(Default)]
-struct Rooms(
-    Mutex<HashMap<String, Arc<Mutex<Slot>>>>,
-    crate::metrics::Gauge,
-);
+struct Rooms {
+    map: Mutex<HashMap<String, Arc<Mutex<Slot>>>>,
+    count: crate::metrics::Gauge,
+    /// Service domains being let go (their host removed): no room is made there. Read
+    /// only when a room is made, under the map's lock.
+    closed: Mutex<HashSet<String>>,
+}
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Rooms {
-    /// The room's slot, created if `create` (then also saying so).
+    /// The room's slot, created if `create` (then also saying so) unless its domain is
+    /// being let go.
     fn get(&self, jid: &BareJid, create: Option<usize>) -> Option<(Arc<Mutex<Slot>>, bool)> {
-        let mut map = lock(&self.0);
+        let mut map = lock(&self.map);
         if let Some(slot) = map.get(jid.as_str()) {
             return Some((slot.clone(), false));
         }
         let history_length = create?;
+        if lock(&self.closed).contains(jid.domain().as_str()) {
+            return None;
+        }
         let slot = Arc::new(Mutex::new(Slot::new(Room::new(
             jid.clone(),
             history_length,
         ))));
         map.insert(jid.to_string(), slot.clone());
-        self.1.set(map.len() as i64);
+        self.count.set(map.len() as i64);
         Some((slot, true))
     }
 
     /// Lists a room loaded from storage (at start, before anyone can enter).
     fn insert(&self, room: Room) {
         let jid = room.jid.to_string();
-        let mut map = lock(&self.0);
+        let mut map = lock(&self.map);
         map.insert(jid, Arc::new(Mutex::new(Slot::new(room))));
-        self.1.set(map.len() as i64);
+        self.count.set(map.len() as i64);
     }
 
     /// Forgets a room that is gone (destroyed, or temporary and left empty).
     fn remove(&self, jid: &str) {
-        let mut map = lock(&self.0);
+        let mut map = lock(&self.map);
         map.remove(jid);
-        self.1.set(map.len() as i64);
+        self.count.set(map.len() as i64);
     }
 
     /// A reload's limits in every room there is: the service's, with a declared room's own
     /// over them (§7.2.10: who is in a room now stays; the next to enter is counted). New
     /// rooms take them when they are made.
     fn apply_limits(&self, config: &MucConfig) {
-        let slots: Vec<Arc<Mutex<Slot>>> = lock(&self.0).values().cloned().collect();
+        let slots: Vec<Arc<Mutex<Slot>>> = lock(&self.map).values().cloned().collect();
         for slot in slots {
             let room = &mut lock(&slot).room;
             room.limits = declared::limits_of(config, &room.jid);
@@ -200,11 +207,22 @@ impl Rooms {
     /// Every slot whose room is on `domain` (the map's lock is not held while a room's is).
     fn on_domain(&self, domain: &str) -> Vec<Arc<Mutex<Slot>>> {
         let suffix = format!("@{domain}");
-        lock(&self.0)
+        lock(&self.map)
             .iter()
             .filter(|(jid, _)| jid.ends_with(&suffix))
             .map(|(_, slot)| slot.clone())
             .collect()
+    }
+
+    /// No room is made on `domain` from now on; its rooms, to let go.
+    fn close(&self, domain: &str) -> Vec<Arc<Mutex<Slot>>> {
+        lock(&self.closed).insert(domain.to_owned());
+        self.on_domain(domain)
+    }
+
+    /// Rooms are made on `domain` again (its service starts).
+    fn open(&self, domain: &str) {
+        lock(&self.closed).remove(domain);
     }
 }
 
@@ -278,6 +296,21 @@ async fn route(server: &Server, out: impl Into<Out>) {
                 },
             },
         }
+    }
+}
+
+/// Routes the slot's outbox until it is empty, for the task that set `draining`.
+async fn drain(server: &Server, slot: &Mutex<Slot>) {
+    loop {
+        let batch: Out = {
+            let mut guard = lock(slot);
+            if guard.outbox.is_empty() {
+                guard.draining = false;
+                return;
+            }
+            guard.outbox.drain(..).collect()
+        };
+        route(server, batch).await;
     }
 }
 
@@ -373,17 +406,8 @@ impl MucService {
             drop(guard);
             break slot;
         };
-        loop {
-            let batch: Out = {
-                let mut guard = lock(&slot);
-                if guard.outbox.is_empty() {
-                    guard.draining = false;
-                    return Some(());
-                }
-                guard.outbox.drain(..).collect()
-            };
-            route(server, batch).await;
-        }
+        drain(server, &slot).await;
+        Some(())
     }
 
     /// XEP-0421: the occupant id key read at start; a process that never started the
@@ -523,37 +547,43 @@ impl MucService {
                     }
                 };
                 let now = super::time::now_unix();
-                self.in_room(server, &room_jid, true, |room, created| {
-                    if let Some(index) = room.by_jid(full) {
-                        return reply(
-                            stanza,
-                            presence::update(room, index, nick, stanza.element()),
-                        );
-                    }
-                    if created {
-                        // §10.1.1: the creator owns the room, which stays locked until
-                        // configured; a groupchat 1.0 client can't configure, so its room
-                        // is an instant one (§7.1.1).
-                        room.set_affiliation(full.to_bare().as_str(), Affiliation::Owner);
-                        room.locked = join.is_some();
-                        // Read under the room's lock: a reload either sees the room and
-                        // sets its limits after, or is seen here.
-                        let config = self.config.get();
-                        room.limits = config.limits();
-                        room.settings.archiving = config.archive_by_default;
-                    }
-                    let entry = Entry {
-                        from: full,
-                        nick,
-                        join: join.clone(),
-                        presence: stanza.element(),
-                        created,
-                        occupant_id: occupant_id.clone(),
-                        now,
-                    };
-                    reply(stanza, presence::enter(room, entry))
-                })
-                .await;
+                let made = self
+                    .in_room(server, &room_jid, true, |room, created| {
+                        if let Some(index) = room.by_jid(full) {
+                            return reply(
+                                stanza,
+                                presence::update(room, index, nick, stanza.element()),
+                            );
+                        }
+                        if created {
+                            // §10.1.1: the creator owns the room, which stays locked until
+                            // configured; a groupchat 1.0 client can't configure, so its room
+                            // is an instant one (§7.1.1).
+                            room.set_affiliation(full.to_bare().as_str(), Affiliation::Owner);
+                            room.locked = join.is_some();
+                            // Read under the room's lock: a reload either sees the room and
+                            // sets its limits after, or is seen here.
+                            let config = self.config.get();
+                            room.limits = config.limits();
+                            room.settings.archiving = config.archive_by_default;
+                        }
+                        let entry = Entry {
+                            from: full,
+                            nick,
+                            join: join.clone(),
+                            presence: stanza.element(),
+                            created,
+                            occupant_id: occupant_id.clone(),
+                            now,
+                        };
+                        reply(stanza, presence::enter(room, entry))
+                    })
+                    .await;
+                if made.is_none() {
+                    // The service is letting its domain go (its host removed).
+                    let err = StanzaError::new(Condition::ServiceUnavailable);
+                    route(server, vec![error_reply(stanza, &err)]).await;
+                }
             }
             Some("unavailable") => {
                 self.in_room(server, &room_jid, false, |room, _| {
@@ -743,6 +773,7 @@ impl Service for MucService {
     /// XEP-0421's key, once, and the host's persistent rooms, listed as they were left:
     /// configured, empty, open to their first entrant.
     async fn start(&self, server: &Server, host: &str, domain: &str) -> Result<(), StartError> {
+        self.rooms.open(domain);
         if self.id_secret.get().is_none() {
             let key = crate::accounts::kept_secret(
                 &server.config.data_dir,
@@ -796,6 +827,38 @@ impl Service for MucService {
             Err(e) => tracing::error!(%domain, error = %e, "room archives not listed"),
         }
         Ok(())
+    }
+
+    /// The host is gone: every room of the domain leaves memory, its occupants told as for
+    /// a service shutting down (an unavailable presence with status 332, XEP-0045
+    /// §15.6.2); storage keeps the persistent ones, which the host's return loads again
+    /// (`start`). A change of a room being stored lands first (the room's turn).
+    async fn stop(&self, server: &Server, _host: &str, domain: &str) {
+        let notice = room::Notice {
+            unavailable: true,
+            codes: &[status::SYSTEM_SHUTDOWN],
+            ..room::Notice::default()
+        };
+        for slot in self.rooms.close(domain) {
+            let turn = lock(&slot).turn.clone();
+            let _turn = turn.lock_owned().await;
+            {
+                let mut guard = lock(&slot);
+                if guard.forgotten {
+                    continue;
+                }
+                guard.forgotten = true;
+                self.rooms.remove(guard.room.jid.as_str());
+                let out = guard.room.remove_everyone(&notice);
+                guard.outbox.extend(out);
+                if guard.draining {
+                    // The task routing the outbox sends these too.
+                    continue;
+                }
+                guard.draining = true;
+            }
+            drain(server, &slot).await;
+        }
     }
 
     async fn receive(&self, delivery: ServiceDelivery<'_>) {
@@ -882,7 +945,10 @@ impl Module for Muc {
 
     fn register(config: MucConfig, registry: &mut Registrar<'_>) {
         let count = registry.gauge("rooms", "Chat rooms that exist, persistent or not.");
-        let rooms = Arc::new(Rooms(Mutex::default(), count));
+        let rooms = Arc::new(Rooms {
+            count,
+            ..Rooms::default()
+        });
         let config = Arc::new(Snapshot::new(config));
         let (reloaded, in_rooms) = (config.clone(), rooms.clone());
         registry.on_reload(

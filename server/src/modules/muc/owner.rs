@@ -2,7 +2,7 @@
 //! §10.1.3 reserved room, §10.2 changes) and destroying the room (§10.9).
 
 use jabberwock_protocol::forms::{DataForm, FormType};
-use jabberwock_protocol::muc::{status, Affiliation, Destroy, Role};
+use jabberwock_protocol::muc::{status, Affiliation, Destroy};
 use jabberwock_protocol::ns;
 use jabberwock_protocol::stanza::{Condition, StanzaError};
 use jabberwock_protocol::xml::Element;
@@ -99,15 +99,7 @@ pub fn destroy_room(room: &mut Room, destroy: &Destroy) -> Out {
     };
     // Affiliations go with the room (the items say none, §10.9's example).
     room.affiliations.clear();
-    let mut occupants = std::mem::take(&mut room.occupants);
-    let mut out = Out::new();
-    for occupant in &mut occupants {
-        occupant.payload.clear();
-        occupant.role = Role::None;
-        for to in occupant.sessions() {
-            out.push(room.presence_of(occupant, occupant, to, &notice));
-        }
-    }
+    let out = room.remove_everyone(&notice);
     room.destroyed = true;
     out
 }

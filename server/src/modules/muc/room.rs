@@ -277,6 +277,23 @@ impl Room {
         self.broadcast_presence(&gone, &notice, out);
     }
 
+    /// Every occupant out (role none, presence payload dropped), each told by its own
+    /// unavailable presence with `notice` (§10.9 a destroyed room; status 332 when the
+    /// service stops serving the room's domain); the others are not told of each other,
+    /// the room being gone for all of them.
+    pub fn remove_everyone(&mut self, notice: &Notice) -> Out {
+        let mut occupants = std::mem::take(&mut self.occupants);
+        let mut out = Out::new();
+        for occupant in &mut occupants {
+            occupant.payload.clear();
+            occupant.role = Role::None;
+            for to in occupant.sessions() {
+                out.push(self.presence_of(occupant, occupant, to, notice));
+            }
+        }
+        out
+    }
+
     /// A message from the room itself to every occupant (§10.2.1's configuration change
     /// notices), carrying status codes.
     pub fn notify(&self, codes: &[u16], out: &mut Out) {

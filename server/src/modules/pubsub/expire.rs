@@ -4,11 +4,15 @@
 //! some; a publish to the node removes them too. For the nodes nobody reads or publishes
 //! to, a sweep of each service's nodes, at start (before anyone connects) and then every
 //! hour, removes what expired meanwhile, so expired items do not stay in the database.
+//! The hourly sweep runs while its service does ([`Sweeps`]): a reload that removes the
+//! service's host ends it, and one that brings the host back starts one again.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jabberwock_storage::{Store, StoredItem};
+use tokio::sync::oneshot;
 
 use super::config::NodeConfig;
 use super::node::Node;
@@ -68,15 +72,41 @@ pub(super) async fn unexpired(
     items
 }
 
-/// The sweep of the service `service` every [`SWEEP_EVERY`] from now.
-pub(super) async fn sweep_forever(store: Arc<dyn Store>, service: String) {
+/// The hourly sweep of each service domain that runs, by domain. Its sender ends the
+/// sweep when dropped: at its next wait, never in the middle of a sweep.
+#[derive(Default)]
+pub(super) struct Sweeps(Mutex<HashMap<String, oneshot::Sender<()>>>);
+
+impl Sweeps {
+    /// Runs the sweep of `service` from now on, in place of the one it had, if any.
+    pub fn start(&self, store: Arc<dyn Store>, service: &str) {
+        let (keep, stopped) = oneshot::channel();
+        let mut running = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        running.insert(service.to_owned(), keep);
+        tokio::spawn(sweep_forever(store, service.to_owned(), stopped));
+    }
+
+    /// Ends the sweep of `service` (its host is no longer served).
+    pub fn stop(&self, service: &str) {
+        let mut running = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        running.remove(service);
+    }
+}
+
+/// The sweep of the service `service` every [`SWEEP_EVERY`] from now, until `stopped`.
+async fn sweep_forever(store: Arc<dyn Store>, service: String, mut stopped: oneshot::Receiver<()>) {
     let first = tokio::time::Instant::now() + SWEEP_EVERY;
     let mut every = tokio::time::interval_at(first, SWEEP_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Tests count these.
+    tracing::debug!(%service, "pubsub expiry sweep started");
     loop {
-        every.tick().await;
-        sweep(store.as_ref(), &service, now_unix()).await;
+        tokio::select! {
+            _ = every.tick() => sweep(store.as_ref(), &service, now_unix()).await,
+            _ = &mut stopped => break,
+        }
     }
+    tracing::debug!(%service, "pubsub expiry sweep ended");
 }
 
 /// Removes the expired items of every node of `service` that has an expiry: one delete
@@ -126,6 +156,38 @@ pub(super) async fn sweep_nodes(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Waits (boundedly) until `running` tasks hold `store` besides the test.
+    async fn sweeps_hold(store: &Arc<dyn Store>, running: usize) -> bool {
+        for _ in 0..500 {
+            if Arc::strong_count(store) == 1 + running {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        false
+    }
+
+    #[tokio::test]
+    async fn one_sweep_runs_per_service_and_a_stopped_one_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
+        let store = jabberwock_storage::open(&url).await.unwrap();
+        let sweeps = Sweeps::default();
+        sweeps.start(store.clone(), "pubsub.a.example");
+        sweeps.start(store.clone(), "pubsub.b.example");
+        assert!(sweeps_hold(&store, 2).await);
+        // The host removed: its service's sweep ends, the other's goes on.
+        sweeps.stop("pubsub.a.example");
+        assert!(sweeps_hold(&store, 1).await);
+        // Back again: one sweep again, even if its start comes twice.
+        sweeps.start(store.clone(), "pubsub.a.example");
+        sweeps.start(store.clone(), "pubsub.a.example");
+        assert!(sweeps_hold(&store, 2).await);
+        sweeps.stop("pubsub.a.example");
+        sweeps.stop("pubsub.b.example");
+        assert!(sweeps_hold(&store, 0).await);
+    }
 
     fn item(id: &str, published_at: i64) -> StoredItem {
         StoredItem {

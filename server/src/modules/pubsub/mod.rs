@@ -263,6 +263,7 @@ impl IqHandler for Handler {
 pub struct PubsubService {
     settings: Settings,
     purging: Arc<Purging>,
+    sweeps: expire::Sweeps,
 }
 
 #[async_trait]
@@ -298,11 +299,15 @@ impl Service for PubsubService {
             let now = crate::modules::time::now_unix();
             expire::sweep_nodes(store, domain, &nodes, now).await;
         }
-        tokio::spawn(expire::sweep_forever(
-            server.store.clone(),
-            domain.to_owned(),
-        ));
+        self.sweeps.start(server.store.clone(), domain);
         Ok(())
+    }
+
+    /// The host is gone: the domain's sweep ends and its nodes purge no more (storage
+    /// keeps them for the host's return, whose start lists them again).
+    async fn stop(&self, _server: &Server, _host: &str, domain: &str) {
+        self.sweeps.stop(domain);
+        self.purging.forget(domain);
     }
 
     /// What the registered handlers do not answer: an owner's answer to a subscription
@@ -388,6 +393,7 @@ impl Module for Pubsub {
         registry.service(Arc::new(PubsubService {
             settings: settings.clone(),
             purging: purging.clone(),
+            sweeps: expire::Sweeps::default(),
         }));
         // `pubsub#purge_offline`: an account's unavailable broadcast (before the presence
         // module's, lowest, records it) and a session's end (after the presence module's,

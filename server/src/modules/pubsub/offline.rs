@@ -71,6 +71,13 @@ impl Purging {
         self.any.store(!nodes.is_empty(), Ordering::Relaxed);
     }
 
+    /// Forgets the nodes of `service` (no longer served).
+    pub fn forget(&self, service: &str) {
+        let mut nodes = self.nodes.lock().unwrap_or_else(|p| p.into_inner());
+        nodes.remove(service);
+        self.any.store(!nodes.is_empty(), Ordering::Relaxed);
+    }
+
     /// [`Purging::note`] through the server's shared module state, for request handlers.
     pub fn note_on(server: &Server, service: &str, node: &str, on: bool) {
         if let Some(purging) = server.modules.shared().get::<Purging>() {

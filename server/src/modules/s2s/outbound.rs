@@ -24,7 +24,7 @@ use tokio::time::{sleep_until, timeout, Instant};
 use super::certificate::CertificateError;
 use super::pool::{self, Pair};
 use super::resolve;
-use super::{log_authenticated, Method, Shared};
+use super::{host_of, log_authenticated, Method, Shared};
 use crate::server::Server;
 use crate::stream::connection::{Connection, ReadError};
 use crate::stream::transport::Transport;
@@ -320,6 +320,8 @@ pub async fn run(
     let mut batch: Vec<Element> = Vec::new();
     let idle = shared.config.idle_timeout();
     let mut shutdown = shared.shutdown();
+    // A reload that removes the host whose domains use this stream ends the stream.
+    let mut hosts = server.modules.hosts_changed();
     let mut last = Instant::now();
     loop {
         let stop = async {
@@ -424,6 +426,12 @@ pub async fn run(
                 break;
             }
             _ = stop => break,
+            Ok(()) = hosts.changed() => {
+                if host_of(&server, &pair.0).is_none() {
+                    tracing::info!("our domain is no longer served: outgoing stream closed");
+                    break;
+                }
+            }
         }
     }
     shared.pool.remove(&queue);

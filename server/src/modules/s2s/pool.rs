@@ -114,6 +114,12 @@ pub fn send(shared: &Arc<Shared>, stanza: Element) {
             Err(mpsc::error::TrySendError::Closed(stanza)) => stanza,
         },
     };
+    if host_of(&server, &pair.0).is_none() {
+        // From a domain a reload took away (what its closed stream still held): no stream
+        // is opened for it, and its sender is gone with the host.
+        tracing::debug!(local = %pair.0, "stanza from a domain no longer served dropped");
+        return;
+    }
     let (tx, rx) = mpsc::channel(shared.config.max_queue.max(1));
     let _ = tx.try_send(stanza);
     queues.insert(pair.clone(), tx.clone());
