@@ -78,6 +78,23 @@ async fn user_add_then_list_and_login() {
     assert_eq!(jid, "alice@localhost/r");
 }
 
+/// A command run while the server is stopped leaves no WAL beside the database (its
+/// connections close when it exits), like a server's clean stop: the file alone holds the
+/// new account, so a backup of it misses nothing.
+#[tokio::test]
+async fn a_command_on_a_stopped_server_leaves_the_database_file_whole() {
+    let mut server = TestServer::start();
+    server.wait_started();
+    assert!(server.terminate().success(), "{}", server.log_text());
+    let out = server.cli(&["user", "add", "alice@localhost"], "wonderland\n");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let db = server.db_path();
+    let wal = std::fs::metadata(format!("{}-wal", db.display())).map_or(0, |m| m.len());
+    assert_eq!(wal, 0, "the WAL holds {wal} bytes after `user add`");
+    server.restart();
+    assert_login_works(&server, "alice", "wonderland").await;
+}
+
 #[tokio::test]
 async fn user_add_twice_is_refused_with_exit_1() {
     let server = TestServer::start();
