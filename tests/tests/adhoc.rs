@@ -321,3 +321,42 @@ async fn motd_is_sent_at_login_until_deleted() {
     assert!(bob.quit().await);
     assert!(admin.quit().await);
 }
+
+/// The disco#info features `alice` sees on the pubsub service, the server run with
+/// `config`.
+async fn pubsub_features(config: TestConfig) -> String {
+    let server = TestServer::start_with(config);
+    server.wait_started();
+    server.add_user("alice@localhost", "alice-pw");
+    let (mut alice, _) =
+        RawClient::login_standard(server.c2s, &server.cert_path(), "alice", "alice-pw", "r").await;
+    alice
+        .send(
+            "<iq type='get' id='d1' to='pubsub.localhost'>\
+             <query xmlns='http://jabber.org/protocol/disco#info'/></iq>",
+        )
+        .await;
+    alice.read_stanza_containing("id=\"d1\"").await
+}
+
+/// The pubsub service offers its XEP-0050 commands (§8.7 pending subscriptions) only where
+/// the `adhoc` module runs them.
+#[tokio::test]
+async fn the_pubsub_service_advertises_commands_only_with_the_adhoc_module() {
+    let commands = "var=\"http://jabber.org/protocol/commands\"";
+    let with = pubsub_features(TestConfig::default()).await;
+    assert!(
+        with.contains("var=\"http://jabber.org/protocol/pubsub\""),
+        "{with}"
+    );
+    assert!(with.contains(commands), "{with}");
+    let without = TestConfig::default()
+        .section("modules.adhoc", "enabled = false")
+        .section("modules.admin_adhoc", "enabled = false");
+    let without = pubsub_features(without).await;
+    assert!(
+        without.contains("var=\"http://jabber.org/protocol/pubsub\""),
+        "{without}"
+    );
+    assert!(!without.contains(commands), "{without}");
+}

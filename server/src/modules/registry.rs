@@ -464,7 +464,9 @@ pub struct Identity {
 #[derive(Default)]
 pub struct Registry {
     iq: HashMap<&'static str, Vec<IqRoute>>,
-    features: Vec<(ModuleId, DiscoTarget, &'static str)>,
+    /// Each feature with the modules that must run where it shows (its own, and any other
+    /// it is offered through), as a mask.
+    features: Vec<(u64, DiscoTarget, &'static str)>,
     identities: Vec<(ModuleId, DiscoTarget, Identity)>,
     /// XEP-0128 extended information: data forms in disco#info results.
     extensions: Vec<(ModuleId, DiscoTarget, Arc<dyn DiscoExtension>)>,
@@ -536,7 +538,26 @@ impl Registrar<'_> {
 
     /// A disco#info feature of `target`.
     pub fn disco_feature(&mut self, target: DiscoTarget, feature: &'static str) {
-        self.registry.features.push((self.module, target, feature));
+        self.registry
+            .features
+            .push((self.module.bit(), target, feature));
+    }
+
+    /// A disco#info feature of `target` that another module (`through`, by name) provides
+    /// for this one: shown only where both run (a service's XEP-0050 commands, which the
+    /// `adhoc` module executes).
+    pub fn disco_feature_through(
+        &mut self,
+        target: DiscoTarget,
+        feature: &'static str,
+        through: &'static str,
+    ) {
+        let other = MODULES
+            .iter()
+            .position(|m| m.name == through)
+            .unwrap_or_else(|| panic!("no module named {through}"));
+        let required = self.module.bit() | ModuleId(other as u8).bit();
+        self.registry.features.push((required, target, feature));
     }
 
     /// A disco#info identity of `target`.
@@ -1096,7 +1117,7 @@ impl Registry {
         let mut features: Vec<&'static str> = self
             .features
             .iter()
-            .filter(|(m, t, _)| *t == target && mask & m.bit() != 0)
+            .filter(|(required, t, _)| *t == target && mask & required == *required)
             .map(|(_, _, f)| *f)
             .collect();
         features.sort_unstable();

@@ -30,7 +30,7 @@ pub struct AdminAdhoc;
 
 /// `[modules.admin_adhoc]`
 #[derive(Debug, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct AdminConfig {
     /// `admins` (default `[]`): bare JIDs allowed to run the commands on every host the
     /// module runs on.

@@ -429,7 +429,7 @@ impl Module for Pubsub {
         }
         // §8.7 through the `adhoc` module, which runs the service's commands.
         registry.service_command(Arc::new(pending::GetPending(settings.clone())));
-        registry.disco_feature(Target::Service, ns::COMMANDS);
+        registry.disco_feature_through(Target::Service, ns::COMMANDS, "adhoc");
         disco::register(settings, registry);
     }
 }
