@@ -241,6 +241,7 @@ backend_tests!(
     pubsub_service_affiliations_and_subscriptions,
     upload_quota_counts_complete_files_and_survives_reopen,
     upload_expiry_lists_waiting_slots_and_old_files,
+    account_uploads_are_removed_by_owner,
 );
 
 /// XEP-0237: a client that cached the roster of a removed account must not find its
@@ -3487,6 +3488,49 @@ async fn upload_expiry_lists_waiting_slots_and_old_files(h: &Harness) {
         .is_empty());
     assert!(store.upload_slot("a").await.unwrap().is_none());
     assert_eq!(store.upload_usage(&id).await.unwrap(), 1);
+}
+
+/// A removed account's slots and files, waiting and complete, go by owner and are named
+/// for their bytes to follow; another account's, and a namesake's on another domain, stay.
+async fn account_uploads_are_removed_by_owner(h: &Harness) {
+    let store = open(&h.url).await.unwrap();
+    let alice = alice();
+    let bob = AccountId::new("bob", "a.example");
+    let namesake = AccountId::new("alice", "b.example");
+    for owner in [&alice, &bob, &namesake] {
+        store.create_account(owner, &[]).await.unwrap();
+    }
+    for (owner, slot) in [
+        (&alice, "a2"),
+        (&alice, "a1"),
+        (&bob, "b1"),
+        (&namesake, "n1"),
+    ] {
+        let slot = upload_slot(slot, owner, 5, 2_000_000_000);
+        store.add_upload_slot(&slot, None).await.unwrap();
+    }
+    for id in ["a1", "b1"] {
+        let slot = store.upload_slot(id).await.unwrap().unwrap();
+        store
+            .complete_upload(&slot, 1_700_000_010, None)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store.remove_account_uploads(&alice).await.unwrap(),
+        vec!["a1".to_owned(), "a2".to_owned()]
+    );
+    for gone in ["a1", "a2"] {
+        assert!(store.upload_slot(gone).await.unwrap().is_none(), "{gone}");
+    }
+    assert_eq!(store.upload_usage(&alice).await.unwrap(), 0);
+    assert!(store
+        .remove_account_uploads(&alice)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(store.upload_usage(&bob).await.unwrap(), 5);
+    assert!(store.upload_slot("n1").await.unwrap().is_some());
 }
 
 async fn motd_set_replace_delete_per_domain(h: &Harness) {

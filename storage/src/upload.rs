@@ -50,7 +50,9 @@ pub enum UploadCompleted {
 
 /// Upload slots and the files they became. Writes hold the owner's account (PostgreSQL
 /// locks its row, SQLite's write lock is the database's), so a quota holds when several
-/// uploads of one user complete at once, from one process or several.
+/// uploads of one user complete at once, from one process or several. Rows name their
+/// owner, with no foreign key to the account: removing an account leaves them, and the
+/// upload module removes them with their files ([`UploadStore::remove_account_uploads`]).
 #[async_trait::async_trait]
 pub trait UploadStore: Send + Sync {
     /// Records a new slot, if the owner's complete files plus `slot.size` fit in `quota`
@@ -88,6 +90,10 @@ pub trait UploadStore: Send + Sync {
 
     /// Forgets these slots and files (their bytes on disk are the caller's).
     async fn remove_uploads(&self, ids: &[String]) -> Result<(), StoreError>;
+
+    /// Forgets every slot and file of `owner` (a removed account's), waiting or complete,
+    /// and names them, in id order: their bytes on disk are the caller's.
+    async fn remove_account_uploads(&self, owner: &AccountId) -> Result<Vec<String>, StoreError>;
 }
 
 static INSERT_SLOT: Sql = Sql::new(
@@ -116,6 +122,10 @@ static EXPIRED: Sql = Sql::new(
 );
 
 static DELETE: Sql = Sql::new("DELETE FROM uploads WHERE id = ?");
+
+/// No ORDER BY on a DELETE's RETURNING: the caller sorts.
+static DELETE_OWNER: Sql =
+    Sql::new("DELETE FROM uploads WHERE domain = ? AND username = ? RETURNING id");
 
 type SlotRow = (
     String,
@@ -259,6 +269,21 @@ macro_rules! upload_store {
                 }
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn remove_account_uploads(
+                &self,
+                owner: &AccountId,
+            ) -> Result<Vec<String>, StoreError> {
+                let mut tx = self.begin_write().await?;
+                let mut ids: Vec<String> = sqlx::query_scalar(DELETE_OWNER.$dialect())
+                    .bind(&owner.domain)
+                    .bind(&owner.username)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                ids.sort();
+                Ok(ids)
             }
         }
     };

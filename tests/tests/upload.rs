@@ -4,7 +4,8 @@
 //! (size, type, token, expiry, a second PUT); a killed upload leaves no file and takes no
 //! quota; the quota holds over a bounded loop of uploads, racing ones included; files and
 //! quota survive a restart on SQLite and PostgreSQL; the expiry sweep forgets slots whose
-//! PUT never came; CORS preflights are answered;
+//! PUT never came; a removed account's uploads go with it, with a running server and
+//! without; CORS preflights are answered;
 //! Converse.js in headless Chromium uploads an image (cross-origin, from the server's chat
 //! page) that slixmpp downloads byte for byte.
 
@@ -18,7 +19,7 @@ use jabberwock_tests::slix::SlixIm;
 use jabberwock_tests::upload::{config, file_bytes, path_of, put, put_path, request_slot, SERVICE};
 use jabberwock_tests::{RawClient, TestConfig, TestServer, WAIT};
 use sha1::{Digest, Sha1};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn sha1_hex(bytes: &[u8]) -> String {
     Sha1::digest(bytes)
@@ -254,39 +255,46 @@ fn partial_files(server: &TestServer) -> usize {
         .unwrap_or(0)
 }
 
+/// A PUT of `body` (`application/octet-stream`) over raw TCP, sent up to its middle and
+/// held there once the server has started writing it: the rest is the caller's to send,
+/// or not.
+async fn put_half(server: &TestServer, path: &str, body: &[u8]) -> tokio::net::TcpStream {
+    let addr = server.http.unwrap();
+    let size = body.len();
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "PUT {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/octet-stream\r\n\
+         Content-Length: {size}\r\nConnection: close\r\n\r\n"
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    tcp.write_all(&body[..size / 2]).await.unwrap();
+    tcp.flush().await.unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while partial_files(server) == 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(partial_files(server), 1, "the PUT never started writing");
+    tcp
+}
+
+/// Alice, logged in, and the path of a slot she was given for `size` bytes of `a.bin`.
+async fn alice_with_slot(server: &TestServer, size: usize) -> (RawClient, String) {
+    let mut alice = log_in(server, &["alice"]).await.remove(0);
+    let slot = request_slot(&mut alice, "s1", "a.bin", size, "application/octet-stream").await;
+    (alice, put_path(&slot))
+}
+
 #[tokio::test]
 async fn a_killed_upload_leaves_no_file_and_takes_no_quota() {
     let size = 200_000;
     let server = TestServer::start_with(config(&[&format!("quota = {size}")]));
     server.wait_started();
-    let mut users = log_in(&server, &["alice"]).await;
+    let (mut alice, path) = alice_with_slot(&server, size).await;
     let addr = server.http.unwrap();
     let body = file_bytes(size, 4);
-    let slot = request_slot(
-        &mut users[0],
-        "s1",
-        "a.bin",
-        size,
-        "application/octet-stream",
-    )
-    .await;
-    let path = put_path(&slot);
 
-    // Half the body, then the client is gone.
-    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let head = format!(
-        "PUT {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/octet-stream\r\n\
-         Content-Length: {size}\r\n\r\n"
-    );
-    tcp.write_all(head.as_bytes()).await.unwrap();
-    tcp.write_all(&body[..size / 2]).await.unwrap();
-    tcp.flush().await.unwrap();
-    // Until the server has started writing it, then cut.
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while partial_files(&server) == 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    drop(tcp);
+    // Half the body, until the server has started writing it, then the client is gone.
+    drop(put_half(&server, &path, &body).await);
     let deadline = tokio::time::Instant::now() + WAIT;
     while partial_files(&server) > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -296,14 +304,7 @@ async fn a_killed_upload_leaves_no_file_and_takes_no_quota() {
 
     // No quota was used: the whole quota's worth still gets a slot, and the killed slot
     // itself takes its file whole.
-    let second = request_slot(
-        &mut users[0],
-        "s2",
-        "b.bin",
-        size,
-        "application/octet-stream",
-    )
-    .await;
+    let second = request_slot(&mut alice, "s2", "b.bin", size, "application/octet-stream").await;
     assert!(second.contains("<slot"), "{second}");
     let whole = put(addr, &path, "application/octet-stream", body.clone()).await;
     assert_eq!(whole.status, 201);
@@ -567,4 +568,107 @@ async fn an_expired_slot_is_swept() {
     );
     let swept = put(server.http.unwrap(), &path, "image/png", b"abc".to_vec()).await;
     assert_eq!(swept.status, 404);
+}
+
+/// The slot id in a slot URL's path, `/upload/ID/NAME`: the file's name on disk.
+fn slot_id(path: &str) -> &str {
+    path.split('/').nth(2).expect("slot id")
+}
+
+/// Alice and bob each upload a file and alice has a slot waiting for its PUT; alice's
+/// account is removed (through the running server, or with it stopped); then her file
+/// is no longer served, nor on disk, and her waiting slot takes no PUT; bob's file is
+/// served as before.
+async fn uploads_go_with_the_account(server_running: bool) {
+    let mut server = TestServer::start_with(config(&[]));
+    server.wait_started();
+    let mut users = log_in(&server, &["alice", "bob"]).await;
+    let addr = server.http.unwrap();
+    let mut files = Vec::new();
+    for (user, seed) in users.iter_mut().zip([30, 31]) {
+        let body = file_bytes(1000, seed);
+        let slot = request_slot(user, "s1", "a.png", 1000, "image/png").await;
+        let path = put_path(&slot);
+        assert_eq!(
+            put(addr, &path, "image/png", body.clone()).await.status,
+            201
+        );
+        let got = http(addr, "GET", &path, &[], vec![]).await;
+        assert_eq!((got.status, got.body == body), (200, true));
+        files.push((path, body));
+    }
+    let waiting = put_path(&request_slot(&mut users[0], "s2", "b.png", 3, "image/png").await);
+    drop(users);
+    let uploads = server.dir.path().join("data/uploads");
+    let [(alices, _), (bobs, bobs_body)] = &files[..] else {
+        unreachable!()
+    };
+    assert!(uploads.join(slot_id(alices)).exists());
+
+    if server_running {
+        server.remove_user("alice@localhost");
+    } else {
+        server.terminate();
+        server.remove_user("alice@localhost");
+        server.restart();
+    }
+    let addr = server.http.unwrap();
+    assert_eq!(http(addr, "GET", alices, &[], vec![]).await.status, 404);
+    assert!(
+        !uploads.join(slot_id(alices)).exists(),
+        "alice's file stays"
+    );
+    assert_eq!(
+        put(addr, &waiting, "image/png", b"abc".to_vec())
+            .await
+            .status,
+        404
+    );
+    assert!(!uploads.join(slot_id(&waiting)).exists());
+    assert_eq!(partial_files(&server), 0);
+    let got = http(addr, "GET", bobs, &[], vec![]).await;
+    assert_eq!((got.status, &got.body == bobs_body), (200, true));
+    assert!(uploads.join(slot_id(bobs)).exists());
+}
+
+#[tokio::test]
+async fn a_removed_accounts_uploads_go_with_it() {
+    uploads_go_with_the_account(true).await;
+}
+
+#[tokio::test]
+async fn an_account_removed_while_the_server_is_stopped_takes_its_uploads() {
+    uploads_go_with_the_account(false).await;
+}
+
+/// A PUT whose body is still coming when its owner's account is removed gets 404 when it
+/// ends, and leaves no file, complete or partial.
+#[tokio::test]
+async fn a_put_in_flight_for_a_removed_account_leaves_no_file() {
+    let size = 100_000;
+    let server = TestServer::start_with(config(&[]));
+    server.wait_started();
+    let (alice, path) = alice_with_slot(&server, size).await;
+    drop(alice);
+    let addr = server.http.unwrap();
+    let body = file_bytes(size, 32);
+
+    let mut tcp = put_half(&server, &path, &body).await;
+    server.remove_user("alice@localhost");
+    tcp.write_all(&body[size / 2..]).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(WAIT, tcp.read_to_end(&mut answer))
+        .await
+        .expect("no answer to the PUT")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+    assert_eq!(partial_files(&server), 0);
+    assert!(!server
+        .dir
+        .path()
+        .join("data/uploads")
+        .join(slot_id(&path))
+        .exists());
+    assert_eq!(http(addr, "GET", &path, &[], vec![]).await.status, 404);
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use jabberwock_storage::Store;
+use jabberwock_storage::{AccountId, Store};
 use rand::RngCore as _;
 
 use super::UploadConfig;
@@ -51,7 +51,7 @@ impl Files {
     /// Creates the directories (owner-only) and removes the temporary files a killed run
     /// left: their uploads never completed.
     pub fn prepare(&self, data_dir: &Path) -> Result<(), StartError> {
-        let dir = data_dir.join("uploads");
+        let dir = dir_in(data_dir);
         let tmp = dir.join("tmp");
         let err = |path: &Path| {
             let path = path.to_owned();
@@ -81,12 +81,12 @@ impl Files {
 
     /// Where slot `id`'s complete file is (`None` before start).
     pub fn complete(&self, id: &str) -> Option<PathBuf> {
-        Some(self.dir.get()?.join(id))
+        Some(complete_in(self.dir.get()?, id))
     }
 
     /// Where slot `id`'s file is written until complete.
     pub fn partial(&self, id: &str) -> Option<PathBuf> {
-        Some(self.dir.get()?.join("tmp").join(format!("{id}.part")))
+        Some(partial_in(self.dir.get()?, id))
     }
 
     /// Runs the sweep now and every [`SWEEP_EVERY`], with the options in force then.
@@ -106,6 +106,9 @@ impl Files {
             0 => i64::MIN,
             days => now.saturating_sub((days as i64).saturating_mul(86_400)),
         };
+        let Some(dir) = self.dir.get() else {
+            return;
+        };
         for _ in 0..SWEEP_BATCHES {
             let ids = match store.expired_uploads(now, files_before, SWEEP_BATCH).await {
                 Ok(ids) => ids,
@@ -114,16 +117,10 @@ impl Files {
                     return;
                 }
             };
-            for id in ids.iter().filter(|id| is_slot_id(id)) {
-                for path in [self.complete(id), self.partial(id)].into_iter().flatten() {
-                    match tokio::fs::remove_file(&path).await {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                        Err(e) => {
-                            tracing::error!(path = %path.display(), error = %e, "expired upload not removed");
-                            return;
-                        }
-                    }
+            for id in &ids {
+                if let Err(NotRemoved { path, source }) = remove_bytes(dir, id).await {
+                    tracing::error!(path = %path.display(), error = %source, "expired upload not removed");
+                    return;
                 }
             }
             if let Err(e) = store.remove_uploads(&ids).await {
@@ -137,6 +134,68 @@ impl Files {
                 return;
             }
         }
+    }
+}
+
+/// `data_dir/uploads`.
+fn dir_in(data_dir: &Path) -> PathBuf {
+    data_dir.join("uploads")
+}
+
+fn complete_in(dir: &Path, id: &str) -> PathBuf {
+    dir.join(id)
+}
+
+fn partial_in(dir: &Path, id: &str) -> PathBuf {
+    dir.join("tmp").join(format!("{id}.part"))
+}
+
+/// A file of an upload that is still on disk.
+struct NotRemoved {
+    path: PathBuf,
+    source: std::io::Error,
+}
+
+/// Removes slot `id`'s bytes under `dir`, complete or being written; none there is fine.
+/// An id that is not a slot id names no file of ours and is left alone.
+async fn remove_bytes(dir: &Path, id: &str) -> Result<(), NotRemoved> {
+    if !is_slot_id(id) {
+        return Ok(());
+    }
+    for path in [complete_in(dir, id), partial_in(dir, id)] {
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(NotRemoved { path, source }),
+        }
+    }
+    Ok(())
+}
+
+/// A removed account's uploads go with it, as ejabberd's do: an admin removing an
+/// account (an erasure request) expects its files gone, not left until they expire. The
+/// rows go first, so from then on nothing of the account's is served and no PUT to its
+/// slots completes; then the bytes, each one tried even when another can't be removed
+/// (that one is logged, to be removed by hand). `data_dir`, not the started service's
+/// directory: `jabberwock user remove` without a running server starts no service.
+pub async fn remove_account(store: &dyn Store, data_dir: &Path, owner: &AccountId) {
+    let ids = match store.remove_account_uploads(owner).await {
+        Ok(ids) => ids,
+        Err(e) => {
+            tracing::error!(user = %owner.username, domain = %owner.domain, error = %e, "uploads of a removed account not forgotten");
+            return;
+        }
+    };
+    let dir = dir_in(data_dir);
+    let mut left = 0usize;
+    for id in &ids {
+        if let Err(NotRemoved { path, source }) = remove_bytes(&dir, id).await {
+            tracing::error!(path = %path.display(), error = %source, "file of a removed account not removed");
+            left += 1;
+        }
+    }
+    if !ids.is_empty() {
+        tracing::info!(user = %owner.username, domain = %owner.domain, removed = ids.len() - left, left, "removed the uploads of a removed account");
     }
 }
 

@@ -272,19 +272,31 @@ async fn put_file(
     {
         let mut unfinished = Unfinished(Some(partial.clone()));
         write_body(&partial, body, size).await?;
-        tokio::fs::rename(&partial, &complete).await?;
+        match tokio::fs::rename(&partial, &complete).await {
+            Ok(()) => {}
+            // Removed with the slot while the body came (the owner's account was removed).
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Refused::Unknown),
+            Err(e) => return Err(e.into()),
+        }
         unfinished.keep();
     }
     // Not served until storage says complete; removed if it never does.
     let mut unfinished = Unfinished(Some(complete.clone()));
     sync_dir(&complete).await?;
     let quota = http.uploads.config.get().quota();
-    match http
+    let completed = match http
         .server
         .store
         .complete_upload(&slot, unix_now(), quota)
-        .await?
+        .await
     {
+        Ok(completed) => completed,
+        // The owner's account was removed while the body came: its slots went with it,
+        // and these bytes go too (`unfinished`).
+        Err(StoreError::NotFound) => return Err(Refused::Unknown),
+        Err(e) => return Err(e.into()),
+    };
+    match completed {
         UploadCompleted::Completed => {}
         UploadCompleted::QuotaExceeded { used } => {
             tracing::info!(owner = ?slot.owner, used, "upload refused: quota");

@@ -10,7 +10,9 @@
 //! upload leaves nothing served and takes no quota. Quotas count complete files only, and
 //! are checked when a slot is given and again, holding the owner's account, when an
 //! upload completes, so uploads racing each other cannot pass them together. Expiry is a
-//! periodic sweep of bounded batches (`files.rs`).
+//! periodic sweep of bounded batches (`files.rs`). A removed account's uploads go with
+//! it (`AccountDeleted`): a PUT still coming in for one of its slots can't complete, as
+//! completing holds the owner's account, so its bytes are removed too.
 //!
 //! A reload's new options apply to the next slot request (and the next sweep, and the
 //! next upload's completion for the quota); a slot given before keeps the size, type and
@@ -37,8 +39,8 @@ use serde::Deserialize;
 use super::config::TableError;
 use super::registry::Identity;
 use super::{
-    xep, DiscoExtension, IqHandler, IqRequest, Module, Registrar, Service, ServiceDelivery, Target,
-    Xep,
+    xep, DiscoExtension, Event, EventKind, Flow, Hook, IqHandler, IqRequest, Module, Registrar,
+    Service, ServiceDelivery, Target, Xep,
 };
 use crate::live::Snapshot;
 use crate::server::Server;
@@ -320,6 +322,20 @@ impl Service for UploadService {
     }
 }
 
+/// A removed account's slots and files go with it (`files::remove_account`).
+struct AccountRemoved;
+
+#[async_trait]
+impl Hook for AccountRemoved {
+    async fn on(&self, server: &Server, event: &mut Event<'_>) -> Flow {
+        if let Event::AccountDeleted { account } = event {
+            let owner = crate::accounts::account_of(account);
+            files::remove_account(server.store.as_ref(), &server.config.data_dir, &owner).await;
+        }
+        Flow::Continue
+    }
+}
+
 impl Module for Upload {
     const NAME: &'static str = "upload";
     const XEPS: &'static [Xep] = &[xep(363, "1.1.0")];
@@ -409,6 +425,7 @@ impl Module for Upload {
             Arc::new(SlotRequests(uploads.clone())),
         );
         registry.http_routes(Arc::new(http::Routes(uploads)));
+        registry.hook(EventKind::AccountDeleted, 0, Arc::new(AccountRemoved));
     }
 }
 
