@@ -131,11 +131,23 @@ pub async fn run_user_command(config: &Config, command: UserCommand) -> Result<(
         UserCommand::List { domain: None } => {}
     }
     let store: Arc<dyn Store> = jabberwock_storage::open(&config.storage_url()).await?;
+    let done = user_command(config, &store, command).await;
+    // As at a server's clean stop: SQLite folds its WAL into the database file, so the file
+    // alone holds what the command changed.
+    store.close().await;
+    done
+}
+
+async fn user_command(
+    config: &Config,
+    store: &Arc<dyn Store>,
+    command: UserCommand,
+) -> Result<(), CliError> {
     match command {
         UserCommand::Add { jid } => {
             let id = served_account(config, &jid)?;
             let password = read_password(true)?;
-            accounts::create(&store, &id, password, &config.auth)
+            accounts::create(store, &id, password, &config.auth)
                 .await
                 .map_err(|e| refusal(e, &jid))?;
             println!("created {}@{}", id.username, id.domain);
@@ -167,7 +179,7 @@ pub async fn run_user_command(config: &Config, command: UserCommand) -> Result<(
         UserCommand::Passwd { jid } => {
             let id = served_account(config, &jid)?;
             let password = read_password(true)?;
-            accounts::set_password(&store, &id, password, &config.auth)
+            accounts::set_password(store, &id, password, &config.auth)
                 .await
                 .map_err(|e| refusal(e, &jid))?;
             // As Prosody does: the sessions logged in with the old password end (`reset`),

@@ -262,3 +262,14 @@ pub(crate) fn offline_from_row((id, stanza, stored_at): OfflineRow) -> OfflineMe
 fn decode_error(msg: String) -> StoreError {
     StoreError::Database(sqlx::Error::Decode(msg.into()))
 }
+
+/// Closes every connection of `pool`. sqlx's `Pool::close` can miss one: a connection
+/// dropped just before it is still on its way back (a ping, from a spawned task), and if it
+/// reaches the idle list after the close's last look there, it stays open until the process
+/// exits, so SQLite never folds its WAL into the database file. Once the first close has
+/// returned nothing is checked out or on its way back, so a second one finds any such
+/// connection idle and closes it.
+pub(crate) async fn close_pool<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) {
+    pool.close().await;
+    pool.close().await;
+}

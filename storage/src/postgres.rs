@@ -535,6 +535,6 @@ impl Store for PostgresStore {
     }
 
     async fn close(&self) {
-        self.pool.close().await;
+        crate::common::close_pool(&self.pool).await;
     }
 }

@@ -729,6 +729,6 @@ impl Store for SqliteStore {
         if let Some(writer) = &self.archive_writer {
             writer.close().await;
         }
-        self.pool.close().await;
+        crate::common::close_pool(&self.pool).await;
     }
 }

@@ -86,11 +86,18 @@ async fn a_command_on_a_stopped_server_leaves_the_database_file_whole() {
     let mut server = TestServer::start();
     server.wait_started();
     assert!(server.terminate().success(), "{}", server.log_text());
-    let out = server.cli(&["user", "add", "alice@localhost"], "wonderland\n");
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let db = server.db_path();
-    let wal = std::fs::metadata(format!("{}-wal", db.display())).map_or(0, |m| m.len());
-    assert_eq!(wal, 0, "the WAL holds {wal} bytes after `user add`");
+    let export = server.dir.path().join("export");
+    let export = export.to_str().expect("utf-8 path");
+    for (args, stdin) in [
+        (&["user", "add", "alice@localhost"][..], "wonderland\n"),
+        (&["export", export][..], ""),
+    ] {
+        let out = server.cli(args, stdin);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let wal = std::fs::metadata(format!("{}-wal", db.display())).map_or(0, |m| m.len());
+        assert_eq!(wal, 0, "the WAL holds {wal} bytes after {args:?}");
+    }
     server.restart();
     assert_login_works(&server, "alice", "wonderland").await;
 }

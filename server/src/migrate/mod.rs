@@ -15,9 +15,10 @@ mod prosody;
 mod store;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use jabberwock_protocol::xml::Element;
-use jabberwock_storage::{RosterEntry, ScramCredential, StoreError};
+use jabberwock_storage::{RosterEntry, ScramCredential, Store, StoreError};
 
 use crate::config::Config;
 use crate::modules::pubsub::config::NodeConfig;
@@ -129,6 +130,18 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> MigrateError + '_ {
 pub async fn import(config: &Config, path: &Path, force: bool) -> Result<(), MigrateError> {
     let accounts = read_source(path)?;
     let store = jabberwock_storage::open(&config.storage_url()).await?;
+    let done = import_accounts(config, &store, accounts, force).await;
+    // The WAL goes into the database file, as at a server's clean stop.
+    store.close().await;
+    done
+}
+
+async fn import_accounts(
+    config: &Config,
+    store: &Arc<dyn Store>,
+    accounts: Vec<Account>,
+    force: bool,
+) -> Result<(), MigrateError> {
     let mut imported = 0;
     for account in accounts {
         if config.host(&account.host).is_none() {
@@ -138,7 +151,7 @@ pub async fn import(config: &Config, path: &Path, force: bool) -> Result<(), Mig
             ));
             continue;
         }
-        match store::import_account(&store, config, account, force).await? {
+        match store::import_account(store, config, account, force).await? {
             store::Outcome::Imported(jid) => {
                 println!("imported {jid}");
                 imported += 1;
@@ -154,8 +167,18 @@ pub async fn import(config: &Config, path: &Path, force: bool) -> Result<(), Mig
 pub async fn export(config: &Config, dir: &Path) -> Result<(), MigrateError> {
     std::fs::create_dir_all(dir).map_err(io_error(dir))?;
     let store = jabberwock_storage::open(&config.storage_url()).await?;
+    let done = export_hosts(config, &store, dir).await;
+    store.close().await;
+    done
+}
+
+async fn export_hosts(
+    config: &Config,
+    store: &Arc<dyn Store>,
+    dir: &Path,
+) -> Result<(), MigrateError> {
     for host in config.hosts.keys() {
-        let accounts = store::export_host(&store, host).await?;
+        let accounts = store::export_host(store, host).await?;
         let path = dir.join(format!("{host}.xml"));
         let bytes = pie::write_host(host, &accounts);
         write_private(&path, &bytes).map_err(io_error(&path))?;
