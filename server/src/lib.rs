@@ -183,6 +183,8 @@ pub async fn run_with(
     server.modules.start_services(&server).await?;
     // And federation's listener, if the module is on (modules/s2s/).
     server.modules.start_remote(&server).await?;
+    // And what modules run beside their hooks (the archive's retention, modules/mam/).
+    server.modules.start_modules(&server).await;
     let mut admin_socket = admin::socket::AdminSocket::bind(&server.config.data_dir)?;
     let termination = shutdown::Termination::install();
     // SIGHUP and `jabberwock reload` re-read the config; it never ends the server.
@@ -252,7 +254,7 @@ pub async fn run_with(
         tracing::warn!("some sessions did not close in time");
     }
     // What the sessions queued for storage and did not wait for (the archive).
-    if tokio::time::timeout(SHUTDOWN_GRACE, server.modules.drain(&server))
+    if tokio::time::timeout(SHUTDOWN_GRACE, server.modules.stop_modules(&server))
         .await
         .is_err()
     {

@@ -386,6 +386,17 @@ impl TestServer {
         self.dir.path().join("data").join("jabberwock.sqlite")
     }
 
+    /// A read-only connection to the server's SQLite file, for raw reads of its stores.
+    pub async fn read_db(&self) -> sqlx::SqliteConnection {
+        use sqlx::Connection as _;
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(self.db_path())
+            .read_only(true);
+        sqlx::SqliteConnection::connect_with(&options)
+            .await
+            .expect("open the server's database")
+    }
+
     /// Runs `jabberwock --config <ours> <args>` with `stdin` as its standard input.
     pub fn cli(&self, args: &[&str], stdin: &str) -> Output {
         cli_at(&self.config_path, self.dir.path(), args, stdin)
@@ -517,9 +528,15 @@ impl TestServer {
     /// Rewrites the config file as `config` renders it (the one the server started with,
     /// edited) and runs [`TestServer::reload`].
     pub fn reload_as(&self, config: &TestConfig) -> String {
+        self.write_config(config);
+        self.reload()
+    }
+
+    /// Replaces the config file with `config` (same data directory), for the next reload
+    /// or restart.
+    pub fn write_config(&self, config: &TestConfig) {
         let text = config.render(&self.dir.path().join("data"));
         std::fs::write(&self.config_path, text).expect("write config");
-        self.reload()
     }
 
     /// Sends SIGHUP: the server re-reads its config.

@@ -2,14 +2,11 @@
 //! contacts) and offline messages, both in-band (XEP-0077 §3.2 `<remove/>`) and through the
 //! admin CLI (`jabberwock user remove`) while the server runs.
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use jabberwock_tests::{RawClient, TestServer};
-use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{Connection, SqliteConnection};
 
 const QUIET: Duration = Duration::from_secs(1);
 
@@ -31,13 +28,7 @@ async fn login(server: &TestServer, user: &str, password: &str, resource: &str) 
 
 /// Rows in `table` (all accounts), read straight from the server's SQLite file.
 async fn count_rows(server: &TestServer, table: &str) -> i64 {
-    let options =
-        SqliteConnectOptions::from_str(&format!("sqlite://{}", server.db_path().display()))
-            .expect("sqlite url")
-            .read_only(true);
-    let mut db = SqliteConnection::connect_with(&options)
-        .await
-        .expect("open the server's database");
+    let mut db = server.read_db().await;
     sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
         .fetch_one(&mut db)
         .await
@@ -46,13 +37,7 @@ async fn count_rows(server: &TestServer, table: &str) -> i64 {
 
 /// Rows that belong to `user`@localhost: its roster entries and offline messages.
 async fn rows_of(server: &TestServer, user: &str) -> (i64, i64) {
-    let options =
-        SqliteConnectOptions::from_str(&format!("sqlite://{}", server.db_path().display()))
-            .expect("sqlite url")
-            .read_only(true);
-    let mut db = SqliteConnection::connect_with(&options)
-        .await
-        .expect("open the server's database");
+    let mut db = server.read_db().await;
     let mut counts = Vec::new();
     for table in ["roster_entries", "offline_messages"] {
         let sql = format!(

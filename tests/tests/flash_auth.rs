@@ -5,8 +5,6 @@
 //! only for the visit. Raw Flash clients over TCP, NUL-framed as an XMLSocket sends them; the
 //! SQLite file is read directly to check what a guest leaves behind.
 
-use std::str::FromStr;
-
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use jabberwock_tests::raw::{xiff_plain_auth, FLASH_HEADER};
@@ -15,8 +13,7 @@ use sasl::client::mechanisms::Scram;
 use sasl::client::Mechanism;
 use sasl::common::scram::Sha256;
 use sasl::common::Credentials;
-use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{Connection, SqliteConnection};
+use sqlx::SqliteConnection;
 
 const SASL_NS: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
 const IQ_AUTH_FEATURE: &str = "<auth xmlns=\"http://jabber.org/features/iq-auth\"/>";
@@ -43,17 +40,6 @@ async fn flash_features(server: &TestServer) -> (RawClient, String) {
     let features = c.read_unit().await;
     assert!(features.starts_with("<stream:features>"), "{features}");
     (c, features)
-}
-
-/// A read-only connection to the server's SQLite file.
-async fn db(server: &TestServer) -> SqliteConnection {
-    let options =
-        SqliteConnectOptions::from_str(&format!("sqlite://{}", server.db_path().display()))
-            .expect("sqlite url")
-            .read_only(true);
-    SqliteConnection::connect_with(&options)
-        .await
-        .expect("open the server's database")
 }
 
 async fn count(db: &mut SqliteConnection, sql: &str, bind: &str) -> i64 {
@@ -502,7 +488,7 @@ async fn guest_visit(leave: Leave) {
     let (guest_bare, _) = guest_jid.split_once('/').unwrap();
     let guest_node = guest_bare.strip_suffix("@localhost").unwrap().to_owned();
     assert!(guest_node.starts_with("guest-"), "{guest_jid}");
-    let mut sql = db(&server).await;
+    let mut sql = server.read_db().await;
     let guest_id = account_row(&mut sql, &guest_node)
         .await
         .expect("the guest has an account row during the visit");
@@ -679,7 +665,7 @@ async fn a_guest_that_leaves_before_binding_leaves_no_row() {
     ))
     .await;
     assert!(c.read_unit().await.starts_with("<success"));
-    let mut sql = db(&server).await;
+    let mut sql = server.read_db().await;
     let guests = "SELECT COUNT(*) FROM accounts WHERE username LIKE ?";
     assert_eq!(count(&mut sql, guests, "guest-%").await, 1);
     drop(c);
@@ -707,7 +693,7 @@ async fn anonymous_is_refused_when_the_host_does_not_allow_it() {
         c.read_unit().await,
         format!("<failure xmlns=\"{SASL_NS}\"><invalid-mechanism/></failure>")
     );
-    let mut sql = db(&server).await;
+    let mut sql = server.read_db().await;
     assert_eq!(guest_rows(&mut sql).await, 0);
 }
 
@@ -725,7 +711,7 @@ async fn guests_left_by_a_crash_are_removed_at_the_next_start() {
         .await;
     guest.ping("after_subscribe", "\0").await;
     {
-        let mut sql = db(&server).await;
+        let mut sql = server.read_db().await;
         assert!(account_row(&mut sql, &guest_node).await.is_some());
         let pending: bool = sqlx::query_scalar(
             "SELECT e.pending_in FROM roster_entries e JOIN accounts a ON a.id = e.account_id \
@@ -746,7 +732,7 @@ async fn guests_left_by_a_crash_are_removed_at_the_next_start() {
         "{}",
         server.log_text()
     );
-    let mut sql = db(&server).await;
+    let mut sql = server.read_db().await;
     assert_eq!(account_row(&mut sql, &guest_node).await, None);
     // The request the guest left with Bob is withdrawn too.
     let pending: Option<bool> = sqlx::query_scalar(
@@ -822,7 +808,7 @@ async fn an_iq_auth_set_without_username_logs_in_a_guest_where_guests_are_allowe
         .to_owned();
     let node = jid.strip_suffix("@localhost/xiff2").unwrap_or_default();
     assert!(node.starts_with("guest-"), "{echo}");
-    let mut sql = db(&server).await;
+    let mut sql = server.read_db().await;
     assert!(account_row(&mut sql, node).await.is_some());
     c.ping("anon-ping", "\0").await;
     c.send("</flash:stream>\0").await;
@@ -846,6 +832,6 @@ async fn an_iq_auth_set_without_username_logs_in_a_guest_where_guests_are_allowe
             && reply.contains(&format!("<not-acceptable xmlns=\"{STANZAS_NS}\"/>")),
         "{reply}"
     );
-    let mut sql = db(&server).await;
+    let mut sql = server.read_db().await;
     assert_eq!(guest_rows(&mut sql).await, 0);
 }

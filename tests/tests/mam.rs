@@ -377,16 +377,44 @@ async fn a_limit_set_by_reload_or_at_start_trims_every_archive() {
     archive_becomes(&mut alice, &["t3", "t4", "t5", "t6"]).await;
     drop(alice);
     server.terminate();
-    std::fs::write(
-        &server.config_path,
-        limited(2).render(&server.dir.path().join("data")),
-    )
-    .expect("write config");
+    server.write_config(&limited(2));
     server.restart();
     for user in ["alice", "bob"] {
         let (mut c, _) =
             RawClient::login_standard(server.c2s, &cert, user, &format!("{user}pw"), "back").await;
         archive_becomes(&mut c, &["t5", "t6"]).await;
+    }
+}
+
+/// Retention runs from the server's start, not from the first message or query after it:
+/// a server restarted with a per-account limit, which nobody logs in to, trims every
+/// archive to it by itself.
+#[tokio::test]
+async fn retention_runs_on_a_server_nobody_uses() {
+    let mut server = server_with(TestConfig::default());
+    let (alice, _) = alice_archives(&server, "i", 6).await;
+    drop(alice);
+    assert!(server.terminate().success(), "{}", server.log_text());
+    let limited = TestConfig::default().section("modules.mam", "max_messages_per_user = 2");
+    server.write_config(&limited);
+    server.restart();
+    server.wait_started();
+    // alice's archive and bob's, six messages each; two each once retention has run.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM archive")
+            .fetch_one(&mut server.read_db().await)
+            .await
+            .expect("count archived messages");
+        if rows == 4 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{rows} archived messages left after 30 s: {}",
+            server.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

@@ -5,14 +5,12 @@
 //! are exactly what SCRAM (RFC 5802 §3) needs and nothing more.
 
 use std::collections::{BTreeMap, HashSet};
-use std::str::FromStr;
 
 use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD as B64URL};
 use base64::Engine;
 use jabberwock_tests::{RawClient, TestConfig, TestServer};
 use sasl::common::scram::{ScramProvider, Sha1, Sha256};
 use sasl::common::Password;
-use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Connection, Row, SqliteConnection};
 
 /// Alice and Bob share it (so their keys must still differ); non-ASCII on purpose.
@@ -49,16 +47,6 @@ fn encodings(password: &str) -> Vec<(String, Vec<u8>)> {
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
-}
-
-async fn open(server: &TestServer) -> SqliteConnection {
-    let options =
-        SqliteConnectOptions::from_str(&format!("sqlite://{}", server.db_path().display()))
-            .expect("sqlite url")
-            .read_only(true);
-    SqliteConnection::connect_with(&options)
-        .await
-        .expect("open the server's database")
 }
 
 /// Every value of every row of every table (sqlite_master included), as bytes.
@@ -168,7 +156,7 @@ async fn database_holds_scram_keys_and_no_password() {
     RawClient::login_flash(server.c2s, "alice", SHARED, "a").await;
     RawClient::login_flash(server.c2s, "carol", CAROL, "c").await;
 
-    let mut db = open(&server).await;
+    let mut db = server.read_db().await;
 
     // 1. No password, in any encoding, in any value of any table.
     let values = every_value(&mut db).await;
@@ -278,7 +266,7 @@ async fn database_holds_scram_keys_and_no_password() {
 async fn password_change_replaces_every_credential() {
     let server = TestServer::start();
     server.add_user("dave@localhost", "first-Pass-123");
-    let mut db = open(&server).await;
+    let mut db = server.read_db().await;
     let before = credentials(&mut db).await;
     db.close().await.expect("close");
 
@@ -289,7 +277,7 @@ async fn password_change_replaces_every_credential() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let mut db = open(&server).await;
+    let mut db = server.read_db().await;
     let after = credentials(&mut db).await;
     let values = every_value(&mut db).await;
     db.close().await.expect("close");

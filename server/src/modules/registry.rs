@@ -181,11 +181,16 @@ pub trait InfoNode: Send + Sync {
 /// HTTP on the c2s ports), beside the core's endpoints: XEP-0363's uploads and downloads.
 /// Every route is under [`HttpRoutes::prefix`], and the web safety layers
 /// (`http/safety.rs`: client address, rate limit, origin check) wrap them like the rest.
-/// What a module finishes when the server stops, after every session closed: writes it
-/// queued and not yet made durable (the archive's writer), so a clean stop loses nothing.
+/// What a module runs for as long as the server does, beside its hooks and handlers.
 #[async_trait]
-pub trait Drain: Send + Sync {
-    async fn drain(&self, server: &Server);
+pub trait Lifetime: Send + Sync {
+    /// The server starts: storage is open and services have started, nobody has connected
+    /// yet. Work that must not wait for the first stanza begins here (the archive's
+    /// retention, which an idle server must run too).
+    async fn start(&self, _server: &Server) {}
+    /// The server stops, after every session closed: what the module queued and has not
+    /// made durable yet is finished (the archive's writer), so a clean stop loses nothing.
+    async fn stop(&self, _server: &Server) {}
 }
 
 pub trait HttpRoutes: Send + Sync {
@@ -493,8 +498,8 @@ pub struct Registry {
     shared: super::SessionState,
     /// What modules serve on the HTTP listeners.
     http_routes: Vec<Arc<dyn HttpRoutes>>,
-    /// What modules finish when the server stops.
-    drains: Vec<Arc<dyn Drain>>,
+    /// What modules begin when the server starts and finish when it stops.
+    lifetimes: Vec<Arc<dyn Lifetime>>,
     /// What a scrape of `/metrics` shows: the core's series and what modules registered.
     metrics: crate::metrics::Registry,
     /// XEP-0198 in the session layer, on with these limits if a module turned it on.
@@ -645,9 +650,9 @@ impl Registrar<'_> {
         self.registry.http_routes.push(routes);
     }
 
-    /// Finishes `drain` when the server stops (see [`Drain`]).
-    pub fn drain(&mut self, drain: Arc<dyn Drain>) {
-        self.registry.drains.push(drain);
+    /// Starts and stops `lifetime` with the server (see [`Lifetime`]).
+    pub fn lifetime(&mut self, lifetime: Arc<dyn Lifetime>) {
+        self.registry.lifetimes.push(lifetime);
     }
 
     /// A counter this module keeps, shown on `/metrics` as `jabberwock_MODULE_NAME_total`
@@ -1033,10 +1038,17 @@ impl Registry {
         }
     }
 
-    /// The server stops: every module's [`Drain`], one after the other.
-    pub async fn drain(&self, server: &Server) {
-        for drain in &self.drains {
-            drain.drain(server).await;
+    /// The server starts: every module's [`Lifetime::start`], in registration order.
+    pub async fn start_modules(&self, server: &Server) {
+        for lifetime in &self.lifetimes {
+            lifetime.start(server).await;
+        }
+    }
+
+    /// The server stops: every module's [`Lifetime::stop`], one after the other.
+    pub async fn stop_modules(&self, server: &Server) {
+        for lifetime in &self.lifetimes {
+            lifetime.stop(server).await;
         }
     }
 

@@ -73,12 +73,17 @@ impl Default for MamConfig {
     }
 }
 
-/// A clean stop writes what the sessions queued and did not wait for.
-struct Drain(Arc<State>);
+/// Retention runs from the start, whether or not anyone sends a message; a clean stop
+/// writes what the sessions queued and did not wait for.
+struct Lifetime(Arc<State>);
 
 #[async_trait::async_trait]
-impl super::registry::Drain for Drain {
-    async fn drain(&self, _server: &crate::server::Server) {
+impl super::registry::Lifetime for Lifetime {
+    async fn start(&self, server: &crate::server::Server) {
+        self.0.writer.start(server);
+    }
+
+    async fn stop(&self, _server: &crate::server::Server) {
         self.0.writer.drain().await;
     }
 }
@@ -170,6 +175,6 @@ impl Module for Mam {
             0,
             Arc::new(prefs::Forget(state.clone())),
         );
-        registry.drain(Arc::new(Drain(state)));
+        registry.lifetime(Arc::new(Lifetime(state)));
     }
 }

@@ -112,7 +112,8 @@ impl Retention {
 pub(crate) struct Writer {
     /// The accounts' writer runs retention over every archive; the rooms' has none.
     retention: Option<Arc<Retention>>,
-    /// Started with the first message (or query) after the server started.
+    /// Started as the server starts ([`Writer::start`]), or else with the first message
+    /// (or query).
     queue: OnceLock<mpsc::Sender<Job>>,
     /// Accounts that got messages since retention last looked (for the per-account limit).
     touched: Arc<Mutex<HashSet<AccountId>>>,
@@ -163,6 +164,11 @@ impl Writer {
             }
             tx
         })
+    }
+
+    /// Starts the writer and retention tasks now: retention runs on an idle server too.
+    pub(crate) fn start(&self, server: &Server) {
+        self.queue(server);
     }
 
     /// Appends `message` and waits until it is durable: true when stored, false when its
