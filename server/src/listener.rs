@@ -128,13 +128,6 @@ async fn accept_loop(
     connections: Arc<tokio::sync::Mutex<JoinSet<()>>>,
 ) {
     loop {
-        let permit = tokio::select! {
-            _ = shutdown.triggered() => return,
-            permit = permits.clone().acquire_owned() => match permit {
-                Ok(p) => p,
-                Err(_) => return,
-            },
-        };
         let accepted = tokio::select! {
             _ = shutdown.triggered() => return,
             accepted = listener.socket.accept() => accepted,
@@ -146,6 +139,18 @@ async fn accept_loop(
                     // closed without a byte, before any TLS or XML work, as ejabberd does.
                     tracing::debug!(%peer, "refused a connection: c2s.max_connections_per_ip reached");
                     continue;
+                };
+                // Taken once a connection is there, not while waiting for one: a loop
+                // waiting on an idle listener would hold a place under `c2s.max_connections`
+                // that no connection uses. At the cap the accepted connection waits for a
+                // place, and the loop accepts nothing more meanwhile (the kernel's backlog
+                // holds the next ones, as before `accept`).
+                let permit = tokio::select! {
+                    _ = shutdown.triggered() => return,
+                    permit = permits.clone().acquire_owned() => match permit {
+                        Ok(p) => p,
+                        Err(_) => return,
+                    },
                 };
                 let _ = tcp.set_nodelay(true);
                 let server = server.clone();

@@ -418,10 +418,8 @@ async fn origin_allow_list_and_paths() {
 
 #[tokio::test]
 async fn the_connection_cap_covers_websockets() {
-    // Each TCP listener's accept loop takes its permit before it accepts (c2s and direct
-    // TLS here: two), so with a cap of 3 one TCP client uses the last free permit.
-    let server = TestServer::start_with(TestConfig::default().c2s("max_connections = 3"));
-    // One TCP client takes the last permit...
+    let server = TestServer::start_with(TestConfig::default().c2s("max_connections = 1"));
+    // One TCP client takes the only permit...
     let mut tcp = RawClient::connect(server.c2s).await;
     tcp.send(FLASH_HEADER).await;
     tcp.read_unit().await;

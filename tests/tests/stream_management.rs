@@ -243,11 +243,9 @@ fn two_per_address() -> TestConfig {
         .c2s("per_ip_exempt = []")
 }
 
-/// Room for two connections in all on the c2s port (the loopback is exempt from the
-/// per-address cap): the direct TLS port's accept loop holds the third permit while it
-/// waits for a connection (listener.rs).
+/// Room for two connections in all (the loopback is exempt from the per-address cap).
 fn two_in_all() -> TestConfig {
-    TestConfig::default().c2s("max_connections = 3")
+    TestConfig::default().c2s("max_connections = 2")
 }
 
 /// A session waiting for its client holds no connection, so no place under the connection
@@ -274,7 +272,7 @@ async fn waiting_session_leaves_room(cap: TestConfig) {
     assert!(server.wait_log("stream lost: session waits for resumption"));
 
     // Over the cap, these would be closed without a byte (per address) or left waiting
-    // unaccepted (in all): the logins would not finish.
+    // for a place (in all): the logins would not finish.
     let (mut desk, _) = RawClient::login_standard(server.c2s, &cert, "bob", "bobpw", "desk").await;
     let (mut laptop, _) =
         RawClient::login_standard(server.c2s, &cert, "bob", "bobpw", "laptop").await;

@@ -394,8 +394,9 @@ async fn an_http_connection_without_complete_headers_is_closed_after_the_timeout
 
 #[tokio::test]
 async fn every_open_http_connection_counts_against_max_connections() {
-    // The c2s and direct TLS accept loops each hold a permit while they wait: 2 of 4 are left.
-    let server = TestServer::start_with(TestConfig::default().c2s("max_connections = 4"));
+    // Every place is for a connection: an accept loop waiting on an idle listener (c2s,
+    // direct TLS) holds none.
+    let server = TestServer::start_with(TestConfig::default().c2s("max_connections = 2"));
     server.wait_started();
     let http = server.http.expect("HTTP listener");
     let https = server.listening("https").expect("HTTPS listener");
