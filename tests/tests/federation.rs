@@ -361,8 +361,11 @@ async fn two_of_our_domains_share_one_outgoing_stream() {
     assert_eq!(peer(&first), peer(&second), "{first}\n{second}");
 }
 
+/// A host a reload removes has its streams closed at once, both ways, not when they would
+/// have gone idle: the outgoing one to b.test, and b.test's incoming one to it, which ends
+/// with `<host-gone/>`. a.test's streams go on.
 #[tokio::test]
-async fn a_host_removed_by_reload_closes_its_outgoing_stream() {
+async fn a_host_removed_by_reload_closes_its_streams() {
     // a.test also serves x.test, which b.test finds at a.test's address (dialback asks
     // it there).
     let a_addr = format!("127.0.16.1:{S2S_PORT}");
@@ -390,6 +393,17 @@ async fn a_host_removed_by_reload_closes_its_outgoing_stream() {
         &a.0,
         &authenticated("outgoing", "x.test", "b.test", "dialback"),
     );
+    message_crosses(
+        &mut bob,
+        &mut carol,
+        "carol@x.test",
+        "to the host that goes",
+    )
+    .await;
+    log_line(
+        &a.0,
+        &authenticated("incoming", "x.test", "b.test", "dialback"),
+    );
 
     let out = a.0.reload_as(&a_config);
     assert!(out.contains("applied: hosts: removed x.test"), "{out}");
@@ -399,7 +413,14 @@ async fn a_host_removed_by_reload_closes_its_outgoing_stream() {
         "our domain is no longer served: outgoing stream closed",
     );
     assert!(closed.contains("local=x.test"), "{closed}");
-    // a.test's own stream goes on.
+    let closed = log_line(
+        &a.0,
+        "our domain is no longer served: incoming stream closed",
+    );
+    assert!(closed.contains("local=x.test remote=b.test"), "{closed}");
+    let told = log_line(&b.0, "the remote server ended the stream with an error");
+    assert!(told.contains("condition=\"host-gone\""), "{told}");
+    // a.test's own streams go on, both ways.
     message_crosses(
         &mut alice,
         &mut bob,
@@ -407,12 +428,21 @@ async fn a_host_removed_by_reload_closes_its_outgoing_stream() {
         "from the host that stays",
     )
     .await;
+    message_crosses(
+        &mut bob,
+        &mut alice,
+        "alice@a.test",
+        "to the host that stays",
+    )
+    .await;
     let streams = a.0.log_text();
-    assert_eq!(
-        streams.matches("outgoing stream closed").count(),
-        1,
-        "{streams}"
-    );
+    for way in ["outgoing", "incoming"] {
+        assert_eq!(
+            streams.matches(&format!("{way} stream closed")).count(),
+            1,
+            "{streams}"
+        );
+    }
 }
 
 /// A burst of messages crosses whole and in order: the outgoing stream writes what queued

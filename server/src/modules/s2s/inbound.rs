@@ -87,6 +87,8 @@ pub async fn serve(
         direct_tls,
     };
     let idle = shared.config.idle_timeout();
+    // A reload that removes our domain this stream is for ends the stream.
+    let mut hosts = server.modules.hosts_changed();
     let end = loop {
         let idle_until = stream.conn.last_activity() + idle;
         let event = tokio::select! {
@@ -97,6 +99,10 @@ pub async fn serve(
             _ = shutdown.triggered() => {
                 break Some(StreamError::new(StreamCondition::SystemShutdown));
             }
+            Ok(()) = hosts.changed() => match stream.hosts_changed() {
+                Some(gone) => break Some(gone),
+                None => continue,
+            },
         };
         let result = match event {
             Ok(Event::Header(header)) => {
@@ -313,6 +319,27 @@ impl Inbound<'_> {
             .certificate_proves(&self.conn, &from)
             .map_err(|e| (SaslFailure::NotAuthorized, e.to_string()))?;
         Ok(from)
+    }
+
+    /// The hosts in force changed: what the peer was authenticated for on domains of ours
+    /// that are gone is forgotten (a stanza for one is then refused as for any domain it
+    /// never authenticated for), and a stream whose header named one of them ends with
+    /// `<host-gone/>` (RFC 6120 §4.9.3.5), at once rather than when it would idle out.
+    fn hosts_changed(&mut self) -> Option<StreamError> {
+        let server = self.server;
+        self.verified.retain(|(_, local)| is_ours(server, local));
+        if self.to.is_empty() || is_ours(server, &self.to) {
+            return None;
+        }
+        tracing::info!(
+            local = %self.to,
+            remote = %self.from.as_deref().unwrap_or("-"),
+            "our domain is no longer served: incoming stream closed"
+        );
+        Some(error(
+            StreamCondition::HostGone,
+            "this domain is no longer served here",
+        ))
     }
 
     /// Records that `remote` proved itself to `local` on this stream, unless the remote

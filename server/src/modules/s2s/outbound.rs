@@ -376,6 +376,16 @@ pub async fn run(
                 last = Instant::now();
             }
             event = conn.next_event() => match event {
+                Ok(Event::Stanza(el)) if el.is("error", ns::STREAM) => {
+                    // RFC 6120 §4.9: the peer ends the stream; the admin sees why.
+                    let condition = el
+                        .children()
+                        .find(|c| c.ns() == ns::STREAMS && c.name() != "text")
+                        .map_or("-", |c| c.name());
+                    let text = el.get_child("text", ns::STREAMS).map(|t| t.text());
+                    tracing::info!(condition, text = text.as_deref().unwrap_or(""), "the remote server ended the stream with an error");
+                    break;
+                }
                 Ok(Event::Stanza(el)) => {
                     // Nothing is expected on our stream but dialback answers and whitespace.
                     let answered = pending.keys().find_map(|local| {
