@@ -10,7 +10,10 @@
 //! `<enable/>`). Hosts: one added is served at once with its services, one removed ends its
 //! sessions with `host-gone` and its services (the pubsub expiry sweep ends, the rooms
 //! of its chatrooms tell their occupants they are out and leave memory, persistent ones
-//! coming back with the host), one changed applies to the next stream.
+//! coming back with the host, temporary ones' archives gone), one changed applies to the
+//! next stream.
+
+use std::time::Duration;
 
 use jabberwock_tests::bosh::attr;
 use jabberwock_tests::mam::{self, page, say, strings};
@@ -21,7 +24,7 @@ use jabberwock_tests::muc::{
 use jabberwock_tests::s2s::TestCa;
 use jabberwock_tests::slix::SlixIm;
 use jabberwock_tests::upload::{self, file_bytes, put, put_path, request_slot};
-use jabberwock_tests::{RawClient, TestConfig, TestServer};
+use jabberwock_tests::{RawClient, TestConfig, TestServer, WAIT};
 
 /// Rewrites the config file with `from` replaced by `to`, reloads, and returns what
 /// `jabberwock reload` printed (it must exit 0, and print each of `says`).
@@ -642,6 +645,14 @@ async fn a_host_added_by_reload_is_served_at_once_and_one_removed_is_gone() {
     assert!(again.quit().await);
 }
 
+/// The rooms that have an archive, read from the server's database.
+async fn room_archives(server: &TestServer) -> Vec<String> {
+    sqlx::query_scalar("SELECT jid FROM archive_owners WHERE account_id IS NULL ORDER BY jid")
+        .fetch_all(&mut server.read_db().await)
+        .await
+        .expect("list room archives")
+}
+
 #[tokio::test]
 async fn a_removed_hosts_rooms_go_and_its_persistent_ones_come_back_with_it() {
     let one_host = TestConfig::default();
@@ -663,6 +674,16 @@ async fn a_removed_hosts_rooms_go_and_its_persistent_ones_come_back_with_it() {
         <field var='muc#roomconfig_roomname'><value>Kept room</value></field></x></query>";
     let answer = iq(&mut alice, "keep", "set", kept, form).await;
     assert!(answer.contains("type=\"result\""), "{answer}");
+    // Each room archives what is said in it.
+    for room in [chat, kept] {
+        alice
+            .send(format!(
+                "<message to='{room}' type='groupchat'><body>in {room}</body></message>"
+            ))
+            .await;
+        alice.read_stanza_containing(&format!("in {room}")).await;
+    }
+    assert_eq!(room_archives(&server).await, [chat, kept]);
 
     let out = server.reload_as(&one_host);
     assert!(
@@ -686,6 +707,16 @@ async fn a_removed_hosts_rooms_go_and_its_persistent_ones_come_back_with_it() {
     }
     left.sort();
     assert_eq!(left, [chat, kept]);
+    // The temporary room's archive went with it; the persistent room's stays.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while room_archives(&server).await != [kept] {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            room_archives(&server).await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     // The host back: the temporary room is no more, the persistent one is there as it
     // was configured, empty, and alice enters it afresh.

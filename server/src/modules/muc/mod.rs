@@ -831,8 +831,9 @@ impl Service for MucService {
 
     /// The host is gone: every room of the domain leaves memory, its occupants told as for
     /// a service shutting down (an unavailable presence with status 332, XEP-0045
-    /// §15.6.2); storage keeps the persistent ones, which the host's return loads again
-    /// (`start`). A change of a room being stored lands first (the room's turn).
+    /// §15.6.2); storage keeps the persistent ones and their archives, which the host's
+    /// return loads again (`start`); a temporary room's archive goes. A change of a room
+    /// being stored lands first (the room's turn).
     async fn stop(&self, server: &Server, _host: &str, domain: &str) {
         let notice = room::Notice {
             unavailable: true,
@@ -851,6 +852,11 @@ impl Service for MucService {
                 self.rooms.remove(guard.room.jid.as_str());
                 let out = guard.room.remove_everyone(&notice);
                 guard.outbox.extend(out);
+                if !guard.room.settings.persistent {
+                    // XEP-0313 §6: a temporary room's archive goes with it, now rather
+                    // than when the host comes back (`start`), which it may never do.
+                    self.archive.forget_room(server, guard.room.jid.to_string());
+                }
                 if guard.draining {
                     // The task routing the outbox sends these too.
                     continue;
