@@ -196,6 +196,13 @@ impl Element {
         out
     }
 
+    /// Serialises into a new string, for storage: the writer only ever writes UTF-8 (its
+    /// input is Rust strings), so the buffer becomes the string without a copy.
+    pub fn to_xml_string(&self, parent_ns: &str) -> String {
+        String::from_utf8(self.to_bytes(parent_ns))
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    }
+
     pub(crate) fn attr_pairs(&self) -> &[(String, String)] {
         &self.attrs
     }
@@ -212,6 +219,16 @@ impl fmt::Display for Element {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_string_form_is_the_bytes_form() {
+        let e = Element::new("message", "jabber:client")
+            .with_attr("to", "jürgen@example.org")
+            .with_child(Element::new("body", "jabber:client").with_text("grüß <dich> & 😀"));
+        let text = e.to_xml_string("jabber:client");
+        assert_eq!(text.as_bytes(), e.to_bytes("jabber:client"));
+        assert!(text.contains("grüß &lt;dich&gt; &amp; 😀"), "{text}");
+    }
 
     #[test]
     fn attributes_replace_in_place() {

@@ -74,13 +74,13 @@ pub async fn import_account(
         store.put_roster_entry(&id, entry).await?;
     }
     if let Some(vcard) = &account.vcard {
-        let xml = String::from_utf8_lossy(&vcard.to_bytes(ns::CLIENT)).into_owned();
+        let xml = vcard.to_xml_string(ns::CLIENT);
         store
             .set_vcard(&id, &xml, photo_hash(vcard).as_deref())
             .await?;
     }
     for message in &account.offline {
-        let xml = String::from_utf8_lossy(&message.to_bytes(ns::CLIENT)).into_owned();
+        let xml = message.to_xml_string(ns::CLIENT);
         // Everything the source kept is kept: no per-account limit on the way in.
         store.store_offline(&id, &xml, i64::MAX as u64).await?;
     }
@@ -88,7 +88,7 @@ pub async fn import_account(
         .private
         .iter()
         .map(|el| {
-            let xml = String::from_utf8_lossy(&el.to_bytes(ns::CLIENT)).into_owned();
+            let xml = el.to_xml_string(ns::CLIENT);
             (el.ns().to_owned(), xml)
         })
         .collect();
@@ -129,7 +129,7 @@ async fn import_pep_node(
             payload: item
                 .payload
                 .as_ref()
-                .map(|p| String::from_utf8_lossy(&p.to_bytes(ns::CLIENT)).into_owned())
+                .map(|p| p.to_xml_string(ns::CLIENT))
                 .unwrap_or_default(),
             published_at: now,
         };

@@ -70,7 +70,7 @@ async fn store(
     if limit == 0 {
         return Err(StanzaError::new(Condition::ServiceUnavailable));
     }
-    let stanza = String::from_utf8_lossy(&message.element().to_bytes(ns::CLIENT)).into_owned();
+    let stanza = message.element().to_xml_string(ns::CLIENT);
     let account = account_of(to);
     let write = server.store.store_offline(&account, &stanza, limit);
     match metrics::storage(StorageOp::OfflineStore, write).await {

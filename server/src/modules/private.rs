@@ -69,7 +69,7 @@ impl IqHandler for Set {
             .payload
             .children()
             .map(|c| {
-                let xml = String::from_utf8_lossy(&c.to_bytes(ns::CLIENT)).into_owned();
+                let xml = c.to_xml_string(ns::CLIENT);
                 (c.ns().to_owned(), xml)
             })
             .collect();

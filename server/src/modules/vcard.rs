@@ -131,7 +131,7 @@ pub(crate) async fn store_vcard(
     vcard: &Element,
 ) -> Result<(), StoreError> {
     let hash = photo_hash(vcard);
-    let xml = String::from_utf8_lossy(&vcard.to_bytes(ns::CLIENT)).into_owned();
+    let xml = vcard.to_xml_string(ns::CLIENT);
     server
         .store
         .set_vcard(&account_of(owner), &xml, hash.as_deref())

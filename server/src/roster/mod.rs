@@ -229,8 +229,7 @@ pub async fn inbound(
         return Ok(());
     }
     // Serialised before the transaction, which must not wait for anything.
-    let serialized = (kind == Kind::Subscribe)
-        .then(|| String::from_utf8_lossy(&stanza.to_bytes(ns::CLIENT)).into_owned());
+    let serialized = (kind == Kind::Subscribe).then(|| stanza.to_xml_string(ns::CLIENT));
     // One storage transaction from the read to the write, as in `outbound`.
     let mut before = State::default();
     let mut result = subscription::inbound(before, kind);

@@ -103,7 +103,7 @@ async fn archive(
         outgoing,
         // The writer stamps the batch.
         stamp: 0,
-        stanza: String::from_utf8_lossy(&message.to_bytes(ns::CLIENT)).into_owned(),
+        stanza: message.to_xml_string(ns::CLIENT),
     };
     if !state.writer.can_defer() {
         let stored = state.writer.append(server, entry).await?;

@@ -150,7 +150,7 @@ impl IqHandler for Handler {
             never: normalised(&asked.never)?,
         };
         let element = prefs.to_element();
-        let text = String::from_utf8_lossy(&element.to_bytes(ns::CLIENT)).into_owned();
+        let text = element.to_xml_string(ns::CLIENT);
         server
             .store
             .set_archive_prefs(&account_of(&owner), &text)

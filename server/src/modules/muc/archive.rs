@@ -66,7 +66,7 @@ pub fn mark(
         // The writer stamps the batch.
         stamp: 0,
         // As the occupants get it, without the id (a query's result names it).
-        stanza: String::from_utf8_lossy(&message.to_bytes(ns::CLIENT)).into_owned(),
+        stanza: message.to_xml_string(ns::CLIENT),
     };
     message.push_child(stanza_id(room.jid.as_str(), &id));
     Some(Archived {

@@ -71,7 +71,7 @@ pub(super) async fn to_private(server: &Server, owner: &BareJid) {
         .filter_map(|(jid, payload)| Conference::from_pep(jid, payload))
         .collect();
     let storage = bookmarks::to_storage(&conferences, old.as_ref());
-    let xml = String::from_utf8_lossy(&storage.to_bytes(ns::CLIENT)).into_owned();
+    let xml = storage.to_xml_string(ns::CLIENT);
     let pair = [(ns::BOOKMARKS_STORAGE.to_owned(), xml)];
     if let Err(e) = server.store.private_set(&account, &pair).await {
         tracing::warn!(%owner, error = %e, "the PEP bookmarks could not go into private storage");

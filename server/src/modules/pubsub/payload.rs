@@ -27,7 +27,7 @@ pub fn payload_of(
         [] => return Err(pubsub::error(Condition::BadRequest, "payload-required")),
         _ => return Err(pubsub::error(Condition::BadRequest, "invalid-payload")),
     };
-    let xml = String::from_utf8_lossy(&payload.to_bytes(ns::CLIENT)).into_owned();
+    let xml = payload.to_xml_string(ns::CLIENT);
     if xml.len() > max_bytes {
         return Err(pubsub::error(Condition::NotAcceptable, "payload-too-big"));
     }
