@@ -183,13 +183,14 @@ async fn handle_connection(
     // One deadline for the whole handshake: sniffing, TLS, SASL and binding together.
     let deadline = Instant::now() + server.live.get().c2s.handshake_timeout;
     let direct_tls_only = kind == ListenerKind::DirectTls;
-    // Answered by the stream layer (policy, HTTP, garbage): held until that is done.
-    let Some(conn) = accept::open(&server, tcp, peer, direct_tls_only, deadline).await else {
+    // Answered by the stream layer (policy, HTTP, garbage): held until that is done. An
+    // XML stream: the connection holds them, and gives them back when it ends or is
+    // released for a session waiting for resumption.
+    let Some(conn) = accept::open(&server, tcp, peer, direct_tls_only, deadline, permits).await
+    else {
         return;
     };
-    // An XML stream: the connection holds them, and gives them back when it ends or is
-    // released for a session waiting for resumption.
-    serve_stream(&server, conn.holding(permits), deadline, shutdown).await;
+    serve_stream(&server, conn, deadline, shutdown).await;
 }
 
 /// How long the closing of a stream may take to write.

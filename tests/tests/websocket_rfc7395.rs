@@ -2,6 +2,8 @@
 //! the HTTPS listener and the c2s ports. The client is tokio-tungstenite (not ours) sending
 //! RFC 7395 messages: `<open/>`, one element per text message, `<close/>`.
 
+use std::time::Duration;
+
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use futures::SinkExt;
@@ -246,6 +248,31 @@ async fn plain_ws_follows_require_encryption() {
     .await;
     let failure = ws.recv().await;
     assert!(failure.contains("<encryption-required/>"), "{failure}");
+}
+
+/// A WebSocket on the c2s port takes the one place its TCP connection has under
+/// `c2s.max_connections`, not a second one: with a cap of one it gets in, and while it is
+/// open no other connection does; once it is closed, the next one gets the place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_on_the_c2s_port_counts_once_against_max_connections() {
+    let server = TestServer::start_with(config().c2s("max_connections = 1"));
+    server.wait_started();
+    server.add_user("frank@localhost", "pw-secret");
+    let mut frank = XmppWs::connect(server.c2s, None).await;
+    frank.login("frank", "pw-secret", "ws").await;
+    // Accepted by the kernel, but no place: the stream layer never answers it.
+    let mut waiting = RawClient::connect(server.c2s).await;
+    waiting
+        .send("<?xml version='1.0'?><stream:stream to='localhost' version='1.0' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>")
+        .await;
+    let early = waiting.read_for(Duration::from_millis(500)).await;
+    assert_eq!(early, "", "a second connection was served over the cap");
+    frank.send(CLOSE).await;
+    frank.rest_until_closed().await;
+    drop(frank);
+    // The place is given back: the waiting connection is served.
+    let header = waiting.read_until("<stream:features").await;
+    assert!(header.contains("<stream:stream"), "{header}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -222,6 +222,7 @@ pub async fn handoff(
     mut transport: Transport,
     initial: Vec<u8>,
     peer: SocketAddr,
+    permit: OwnedSemaphorePermit,
 ) {
     let handoff = server
         .http_handoff
@@ -241,7 +242,6 @@ pub async fn handoff(
         header_timeout: server.live.get().http.header_timeout,
     };
     tracing::debug!(%peer, tls = conn.tls, "HTTP request on a c2s port: served by the HTTP stack");
-    // The c2s accept loop holds this connection's permit until it ends.
     let io = Prefixed::new(initial, transport);
-    serve_connection(app, io, conn, None, shutdown).await;
+    serve_connection(app, io, conn, Some(permit), shutdown).await;
 }

@@ -60,8 +60,9 @@ fn is_loopback(ip: std::net::IpAddr) -> bool {
 }
 
 /// The connection permit for a stream an HTTP request is upgraded to: its connection's own
-/// (it ends as the stream begins), or a new one for a connection that holds none (a c2s
-/// port's, whose accept loop keeps its permit). `None`: `c2s.max_connections` is reached.
+/// (it ends as the stream begins; a c2s port's HTTP connection brings the one its TCP
+/// connection took), or a new one should it hold none. `None`: `c2s.max_connections` is
+/// reached.
 pub fn take_permit(
     server: &Server,
     connection: Option<&conn::ConnectionPermit>,

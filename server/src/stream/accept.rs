@@ -12,6 +12,7 @@ use tokio::time::{timeout_at, Instant};
 
 use super::connection::Connection;
 use super::detect::{classify, FirstBytes};
+use super::permits::ConnectionPermits;
 use super::transport::Transport;
 use crate::server::Server;
 
@@ -23,7 +24,9 @@ const SNIFF_LIMIT: usize = 1024;
 const TLS_HANDSHAKE: u8 = 0x16;
 
 /// Sniffs and answers what the stream layer itself serves. Returns the XML stream (standard
-/// or Flash) for c2s, or `None` when the connection was already answered and closed.
+/// or Flash) for c2s, holding the connection's `permits`, or `None` when the connection
+/// was already answered and closed (HTTP keeps the place under `c2s.max_connections` for
+/// as long as it is served, and gives it to a stream it is upgraded to).
 /// `direct_tls_only` is set on the XEP-0368 port, where a connection must start with TLS.
 /// `deadline` is the whole handshake's (sniffing, TLS, negotiation), not this step's.
 pub async fn open(
@@ -32,6 +35,7 @@ pub async fn open(
     peer: SocketAddr,
     direct_tls_only: bool,
     deadline: Instant,
+    permits: ConnectionPermits,
 ) -> Option<Connection> {
     let mut transport = Transport::Plain(tcp);
     let mut initial = Vec::new();
@@ -55,7 +59,9 @@ pub async fn open(
         }
     };
     match kind {
-        FirstBytes::Xml => Some(Connection::new(transport, peer, server.limits(), &initial)),
+        FirstBytes::Xml => {
+            Some(Connection::new(transport, peer, server.limits(), &initial).holding(permits))
+        }
         FirstBytes::PolicyRequest if server.config.flash.enabled => {
             // docs/flash-protocol.md §5: the policy document, one NUL, then close.
             tracing::debug!(%peer, "answered a Flash socket policy request");
@@ -68,7 +74,8 @@ pub async fn open(
         FirstBytes::Http => {
             // One port for every client kind: WebSocket, BOSH and the rest of the HTTP
             // endpoints are served here too, by the same HTTP stack (http/conn.rs).
-            crate::http::conn::handoff(server, transport, initial, peer).await;
+            let permit = permits.into_connection_permit();
+            crate::http::conn::handoff(server, transport, initial, peer, permit).await;
             None
         }
         _ => {

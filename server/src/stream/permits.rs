@@ -16,15 +16,23 @@ use crate::per_ip::IpPermit;
 #[must_use]
 #[derive(Debug)]
 pub struct ConnectionPermits {
-    _connection: OwnedSemaphorePermit,
+    connection: OwnedSemaphorePermit,
     _address: IpPermit,
 }
 
 impl ConnectionPermits {
     pub fn new(connection: OwnedSemaphorePermit, address: IpPermit) -> ConnectionPermits {
         ConnectionPermits {
-            _connection: connection,
+            connection,
             _address: address,
         }
+    }
+
+    /// For an HTTP connection on a c2s port: it keeps its place under `c2s.max_connections`,
+    /// handed on to a stream it is upgraded to, as on the HTTP listeners; the address's
+    /// place is given back, since each stream over HTTP takes its own, for the forwarded
+    /// address behind a trusted proxy (`http::ip_permit`).
+    pub fn into_connection_permit(self) -> OwnedSemaphorePermit {
+        self.connection
     }
 }
