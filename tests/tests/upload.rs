@@ -636,6 +636,44 @@ async fn a_removed_accounts_uploads_go_with_it() {
     uploads_go_with_the_account(true).await;
 }
 
+/// A file no slot names (its upload expired or its account went while the file could not
+/// be deleted) is removed at the next start; uploads that have their slot stay, and so
+/// does a file whose name is no slot id (not one of ours).
+#[tokio::test]
+async fn a_file_no_slot_names_is_removed_at_the_next_start() {
+    let mut server = TestServer::start_with(config(&[]));
+    server.wait_started();
+    let mut users = log_in(&server, &["alice"]).await;
+    let body = file_bytes(1000, 40);
+    let path = put_path(&request_slot(&mut users[0], "s1", "a.png", 1000, "image/png").await);
+    let addr = server.http.unwrap();
+    assert_eq!(
+        put(addr, &path, "image/png", body.clone()).await.status,
+        201
+    );
+    drop(users);
+    server.terminate();
+    let uploads = server.dir.path().join("data/uploads");
+    let orphan = uploads.join("0123456789abcdef0123456789abcdef");
+    std::fs::write(&orphan, b"left behind").expect("write a file of no slot");
+    let foreign = uploads.join("README.txt");
+    std::fs::write(&foreign, b"not ours").expect("write a foreign file");
+
+    server.restart();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while orphan.exists() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the file of no slot stays: {}",
+            server.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(foreign.exists());
+    let got = http(server.http.unwrap(), "GET", &path, &[], vec![]).await;
+    assert_eq!((got.status, got.body == body), (200, true));
+}
+
 #[tokio::test]
 async fn an_account_removed_while_the_server_is_stopped_takes_its_uploads() {
     uploads_go_with_the_account(false).await;

@@ -89,8 +89,10 @@ impl Files {
         Some(partial_in(self.dir.get()?, id))
     }
 
-    /// Runs the sweep now and every [`SWEEP_EVERY`], with the options in force then.
+    /// Runs the sweep now and every [`SWEEP_EVERY`], with the options in force then; first,
+    /// once, removes the files no slot names any more.
     pub async fn sweep_forever(&self, store: Arc<dyn Store>, config: &Snapshot<UploadConfig>) {
+        self.remove_orphans(store.as_ref()).await;
         let mut every = tokio::time::interval(SWEEP_EVERY);
         loop {
             every.tick().await;
@@ -133,6 +135,48 @@ impl Files {
             if (ids.len() as i64) < SWEEP_BATCH {
                 return;
             }
+        }
+    }
+}
+
+impl Files {
+    /// Removes the complete files whose slot storage no longer has: an expired or removed
+    /// upload whose file could not be deleted then (that was only logged), found again
+    /// after the next start. Every complete file had its slot row before it was written, so
+    /// a file without one is nobody's. Files being written (`tmp/`) are not looked at.
+    async fn remove_orphans(&self, store: &dyn Store) {
+        let Some(dir) = self.dir.get() else {
+            return;
+        };
+        let mut entries = match tokio::fs::read_dir(dir).await {
+            Ok(entries) => entries,
+            Err(e) => {
+                tracing::error!(path = %dir.display(), error = %e, "uploads not listed");
+                return;
+            }
+        };
+        let mut removed = 0usize;
+        while let Ok(Some(entry)) = entries.next_entry().await {
+            let name = entry.file_name();
+            let Some(id) = name.to_str().filter(|name| is_slot_id(name)) else {
+                continue;
+            };
+            match store.upload_slot(id).await {
+                Ok(Some(_)) => {}
+                Ok(None) => match remove_bytes(dir, id).await {
+                    Ok(()) => removed += 1,
+                    Err(NotRemoved { path, source }) => {
+                        tracing::error!(path = %path.display(), error = %source, "upload file of no slot not removed");
+                    }
+                },
+                Err(e) => {
+                    tracing::error!(error = %e, "upload files not checked against their slots");
+                    return;
+                }
+            }
+        }
+        if removed > 0 {
+            tracing::info!(removed, "removed upload files that no slot names");
         }
     }
 }
