@@ -1297,6 +1297,44 @@ mod tests {
             .collect()
     }
 
+    /// A live key is one of its module's options: a misspelt one would leave the real
+    /// option needing a restart, without a word. Each key is handed to the module's reload
+    /// alone, with an odd value: taken, or refused for its value, never for its name (the
+    /// options refuse names they don't know, as a name that is none shows).
+    #[test]
+    fn every_live_key_names_an_option_of_its_module() {
+        let mut config = Config::default();
+        for module in MODULES {
+            let mut table = toml::Table::new();
+            table.insert("enabled".into(), toml::Value::Boolean(true));
+            config.modules.0.insert(module.name.into(), table);
+        }
+        let registry = Registry::build(&config);
+        let mut checked = 0;
+        let odd = || {
+            toml::Value::Array(vec![toml::Value::Datetime(
+                "1979-05-27T07:32:00Z".parse().unwrap(),
+            )])
+        };
+        for reload in &registry.reloads {
+            let module = MODULES[reload.module.0 as usize].name;
+            let none = toml::Table::from_iter([("no_such_option".to_owned(), odd())]);
+            let refused = (reload.apply)(none).expect_err(module);
+            assert!(refused.contains("unknown field"), "{module}: {refused}");
+            for key in reload.live {
+                let table = toml::Table::from_iter([((*key).to_owned(), odd())]);
+                if let Err(refused) = (reload.apply)(table) {
+                    assert!(
+                        !refused.contains("unknown field"),
+                        "modules.{module}: live key {key:?}: {refused}"
+                    );
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked >= 20, "{checked} live keys");
+    }
+
     #[test]
     fn a_new_host_gets_its_services_placed_as_at_start() {
         let registry = Registry::build(&Config::default());
