@@ -190,6 +190,11 @@ async fn counters_follow_logins_chats_and_sessions() {
     let (mut dave, _) =
         RawClient::login_standard(server.c2s, &cert, "dave", "pw-secret", "later").await;
     dave.read_stanza_containing("for later").await;
+    // Counted once the write returned, which may be after dave has read it.
+    scrape_until(http, |page| {
+        grew(&during, page, "jabberwock_offline_delivered_total", &[]) >= 1.0
+    })
+    .await;
     let after = scrape(http, PATH, Format::OpenMetrics).await;
     assert_eq!(
         grew(&during, &after, "jabberwock_offline_delivered_total", &[]),
