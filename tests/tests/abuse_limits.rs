@@ -96,6 +96,26 @@ async fn one_address_cannot_take_every_connection() {
     }
 }
 
+/// HTTP on a c2s port counts against its address too, for as long as the connection is
+/// open: an idle keep-alive connection from 127.0.0.2 leaves that address no room.
+#[tokio::test]
+async fn an_http_connection_on_the_c2s_port_holds_its_address_place() {
+    let server = TestServer::start_with(
+        TestConfig::default()
+            .c2s("max_connections_per_ip = 1")
+            .c2s(NO_EXEMPT),
+    );
+    let mut http = RawClient::connect_from(server.c2s, ip("127.0.0.2")).await;
+    http.send("GET /nothing HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await;
+    let head = http.read_until("\r\n\r\n").await;
+    assert!(head.starts_with("HTTP/1.1 404"), "{head}");
+    let mut more = RawClient::connect_from(server.c2s, ip("127.0.0.2")).await;
+    assert_eq!(more.read_to_close().await, "");
+    // Another address is served.
+    served_from(&server, "127.0.0.3", 1).await;
+}
+
 #[tokio::test]
 async fn loopback_is_exempt_by_default() {
     let server = TestServer::start_with(TestConfig::default().c2s("max_connections_per_ip = 1"));

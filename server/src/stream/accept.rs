@@ -74,7 +74,8 @@ pub async fn open(
         FirstBytes::Http => {
             // One port for every client kind: WebSocket, BOSH and the rest of the HTTP
             // endpoints are served here too, by the same HTTP stack (http/conn.rs).
-            let permit = permits.into_connection_permit();
+            // The address's place is held while the HTTP connection is served.
+            let (permit, _address) = permits.split();
             crate::http::conn::handoff(server, transport, initial, peer, permit).await;
             None
         }

@@ -17,22 +17,22 @@ use crate::per_ip::IpPermit;
 #[derive(Debug)]
 pub struct ConnectionPermits {
     connection: OwnedSemaphorePermit,
-    _address: IpPermit,
+    address: IpPermit,
 }
 
 impl ConnectionPermits {
     pub fn new(connection: OwnedSemaphorePermit, address: IpPermit) -> ConnectionPermits {
         ConnectionPermits {
             connection,
-            _address: address,
+            address,
         }
     }
 
-    /// For an HTTP connection on a c2s port: it keeps its place under `c2s.max_connections`,
-    /// handed on to a stream it is upgraded to, as on the HTTP listeners; the address's
-    /// place is given back, since each stream over HTTP takes its own, for the forwarded
-    /// address behind a trusted proxy (`http::ip_permit`).
-    pub fn into_connection_permit(self) -> OwnedSemaphorePermit {
-        self.connection
+    /// For an HTTP connection on a c2s port, the two apart: its place under
+    /// `c2s.max_connections` goes on to a stream it is upgraded to, as on the HTTP
+    /// listeners, while the address's stays with the HTTP connection (each stream over HTTP
+    /// takes its own, for the forwarded address behind a trusted proxy, `http::ip_permit`).
+    pub fn split(self) -> (OwnedSemaphorePermit, IpPermit) {
+        (self.connection, self.address)
     }
 }
