@@ -130,10 +130,21 @@ pub async fn run_user_command(config: &Config, command: UserCommand) -> Result<(
         } => served_host(config, domain)?,
         UserCommand::List { domain: None } => {}
     }
-    let store: Arc<dyn Store> = jabberwock_storage::open(&config.storage_url()).await?;
-    let done = user_command(config, &store, command).await;
-    // As at a server's clean stop: SQLite folds its WAL into the database file, so the file
-    // alone holds what the command changed.
+    with_store(config, async |store| {
+        user_command(config, store, command).await
+    })
+    .await
+}
+
+/// Runs `command` on the configured store, which is closed after it whatever it did: as at
+/// a server's clean stop, SQLite folds its WAL into the database file, so the file alone
+/// holds what the command changed.
+pub(crate) async fn with_store<T, E: From<StoreError>>(
+    config: &Config,
+    command: impl AsyncFnOnce(&Arc<dyn Store>) -> Result<T, E>,
+) -> Result<T, E> {
+    let store = jabberwock_storage::open(&config.storage_url()).await?;
+    let done = command(&store).await;
     store.close().await;
     done
 }

@@ -129,11 +129,10 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> MigrateError + '_ {
 /// directory. Everything is read (and a malformed source refused) before anything is written.
 pub async fn import(config: &Config, path: &Path, force: bool) -> Result<(), MigrateError> {
     let accounts = read_source(path)?;
-    let store = jabberwock_storage::open(&config.storage_url()).await?;
-    let done = import_accounts(config, &store, accounts, force).await;
-    // The WAL goes into the database file, as at a server's clean stop.
-    store.close().await;
-    done
+    crate::cli::with_store(config, async |store| {
+        import_accounts(config, store, accounts, force).await
+    })
+    .await
 }
 
 async fn import_accounts(
@@ -166,10 +165,7 @@ async fn import_accounts(
 /// `jabberwock export DIR`: one XEP-0227 file per served host, `DIR/HOST.xml`.
 pub async fn export(config: &Config, dir: &Path) -> Result<(), MigrateError> {
     std::fs::create_dir_all(dir).map_err(io_error(dir))?;
-    let store = jabberwock_storage::open(&config.storage_url()).await?;
-    let done = export_hosts(config, &store, dir).await;
-    store.close().await;
-    done
+    crate::cli::with_store(config, async |store| export_hosts(config, store, dir).await).await
 }
 
 async fn export_hosts(

@@ -65,8 +65,8 @@ pub struct LiveHosts {
     /// How many tables were set: what a module caching something per host (XEP-0115's
     /// `ver`) compares to know its cache is of the hosts in force.
     generation: AtomicU64,
-    /// Told after each table is set, for what runs on behalf of a host and waits (an
-    /// outgoing server-to-server stream) to see whether its host is still in force.
+    /// Told after each table is set, for what runs on behalf of a host and waits (a
+    /// server-to-server stream, either way) to see whether its host is still in force.
     changed: tokio::sync::watch::Sender<()>,
 }
 

@@ -137,9 +137,7 @@ impl Files {
             }
         }
     }
-}
 
-impl Files {
     /// Removes the complete files whose slot storage no longer has: an expired or removed
     /// upload whose file could not be deleted then (that was only logged), found again
     /// after the next start. Every complete file had its slot row before it was written, so
@@ -220,8 +218,9 @@ async fn remove_bytes(dir: &Path, id: &str) -> Result<(), NotRemoved> {
 /// account (an erasure request) expects its files gone, not left until they expire. The
 /// rows go first, so from then on nothing of the account's is served and no PUT to its
 /// slots completes; then the bytes, each one tried even when another can't be removed
-/// (that one is logged, to be removed by hand). `data_dir`, not the started service's
-/// directory: `jabberwock user remove` without a running server starts no service.
+/// (that one is logged, and removed at the next start: `remove_orphans`). `data_dir`, not
+/// the started service's directory: `jabberwock user remove` without a running server
+/// starts no service.
 pub async fn remove_account(store: &dyn Store, data_dir: &Path, owner: &AccountId) {
     let ids = match store.remove_account_uploads(owner).await {
         Ok(ids) => ids,
